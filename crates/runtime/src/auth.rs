@@ -1,0 +1,550 @@
+//! Bearer-token authentication: JWT verification into a [`Principal`], a
+//! tonic interceptor that does it on every RPC, and helpers to issue
+//! development tokens.
+//!
+//! Tokens are never logged or echoed back in errors: a token is a
+//! credential for as long as it is valid.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthArgs;
+
+/// Clock skew tolerated on `exp` (and `nbf`), in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// What a caller is, which decides what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages the lots of the sites of one organisation (`org` claim).
+    SiteManager,
+    /// A reuse partner that claims lots (`partner` claim).
+    Partner,
+    /// Platform operator.
+    Admin,
+    /// A third-party system reading through the API.
+    Integrator,
+}
+
+impl Role {
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 4] = [
+        Role::SiteManager,
+        Role::Partner,
+        Role::Admin,
+        Role::Integrator,
+    ];
+
+    /// The claim value: `site_manager`, `partner`, `admin` or `integrator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SiteManager => "site_manager",
+            Role::Partner => "partner",
+            Role::Admin => "admin",
+            Role::Integrator => "integrator",
+        }
+    }
+
+    /// Parses a claim value (exact, lower snake case).
+    pub fn parse(s: &str) -> Result<Role, AuthError> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| AuthError::UnknownRole(s.to_owned()))
+    }
+}
+
+impl FromStr for Role {
+    type Err = AuthError;
+
+    fn from_str(s: &str) -> Result<Role, AuthError> {
+        Role::parse(s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is calling, from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token subject (`sub`).
+    pub subject: String,
+    /// The caller's role.
+    pub role: Role,
+    /// Organisation of a site manager; always present for that role.
+    pub org: Option<String>,
+    /// Partner id of a partner; always present for that role.
+    pub partner: Option<String>,
+}
+
+/// JWT claims: sub, role, org?, partner?, exp, iat. `iss`/`aud` are checked
+/// from the raw token when configured (see [`issue_hs256_with`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Subject: who the token was issued to.
+    pub sub: String,
+    /// Role of the subject.
+    pub role: Role,
+    /// Organisation (site managers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Partner id (partners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issue time, seconds since the Unix epoch.
+    pub iat: u64,
+}
+
+/// Why a token or a key was refused. Messages never contain the token or
+/// key material, so they can be sent to clients and logged.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `authorization` header, or an empty token.
+    #[error("missing bearer token: send `authorization: Bearer <token>`")]
+    Missing,
+    /// The header or the token is not well formed.
+    #[error("malformed bearer token")]
+    Malformed,
+    /// The token has expired.
+    #[error("token expired")]
+    Expired,
+    /// The signature does not match the configured key or algorithm.
+    #[error("token signature is invalid")]
+    BadSignature,
+    /// The token is authentic but its claims are unacceptable.
+    #[error("invalid token claims: {0}")]
+    InvalidClaims(String),
+    /// A role name that is not one of the four roles.
+    #[error("unknown role {0:?}: expected site_manager, partner, admin or integrator")]
+    UnknownRole(String),
+    /// The key file could not be read.
+    #[error("cannot read JWT key file {0}: {1}")]
+    KeyFile(PathBuf, #[source] io::Error),
+    /// The key is not usable (not an Ed25519/RSA public key, empty secret,
+    /// secret and key both configured...).
+    #[error("unusable JWT key: {0}")]
+    InvalidKey(String),
+    /// Neither a secret nor a public key was configured.
+    #[error("no JWT key configured: set --jwt-secret or --jwt-public-key")]
+    NoKeyConfigured,
+    /// Signing a token failed.
+    #[error("cannot sign token: {0}")]
+    Signing(String),
+}
+
+/// Which kind of key verifies tokens; shown in `Debug` instead of the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Hs256,
+    Ed25519,
+    Rsa,
+}
+
+/// Verifies bearer tokens. HS256 with a shared secret, or EdDSA / RS256
+/// (and the other RSA algorithms) with a PEM public key; which one is
+/// detected from the PEM.
+#[derive(Clone)]
+pub struct Authenticator {
+    kind: KeyKind,
+    key: DecodingKey,
+    validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key is left out on purpose: for HS256 it is the secret.
+        f.debug_struct("Authenticator")
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    fn new(kind: KeyKind, key: DecodingKey, algorithms: &[Algorithm]) -> Authenticator {
+        // The placeholder algorithm is replaced by the key's family right away.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = algorithms.to_vec();
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken rejects any token carrying `aud` unless audiences are
+        // configured; without a configured audience we do not care.
+        validation.validate_aud = false;
+        Authenticator {
+            kind,
+            key,
+            validation,
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    /// Verifies HS256 tokens signed with `secret`.
+    pub fn hs256(secret: &[u8]) -> Authenticator {
+        Authenticator::new(
+            KeyKind::Hs256,
+            DecodingKey::from_secret(secret),
+            &[Algorithm::HS256],
+        )
+    }
+
+    /// Verifies tokens with a PEM public key: Ed25519 (EdDSA) or RSA
+    /// (RS256/384/512, PS256/384/512).
+    pub fn from_public_key_pem(pem: &[u8]) -> Result<Authenticator, AuthError> {
+        if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+            return Ok(Authenticator::new(
+                KeyKind::Ed25519,
+                key,
+                &[Algorithm::EdDSA],
+            ));
+        }
+        if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            return Ok(Authenticator::new(
+                KeyKind::Rsa,
+                key,
+                &[
+                    Algorithm::RS256,
+                    Algorithm::RS384,
+                    Algorithm::RS512,
+                    Algorithm::PS256,
+                    Algorithm::PS384,
+                    Algorithm::PS512,
+                ],
+            ));
+        }
+        Err(AuthError::InvalidKey(
+            "expected a PEM Ed25519 or RSA public key".to_owned(),
+        ))
+    }
+
+    /// Builds the authenticator the flags describe: the secret or the key
+    /// file, plus issuer and audience checks. `NoKeyConfigured` if neither a
+    /// secret nor a key is set.
+    pub fn from_args(args: &AuthArgs) -> Result<Authenticator, AuthError> {
+        let auth = match (&args.jwt_secret, &args.jwt_public_key) {
+            (Some(_), Some(_)) => {
+                return Err(AuthError::InvalidKey(
+                    "both a JWT secret and a public key are configured; choose one".to_owned(),
+                ));
+            }
+            (Some(secret), None) => {
+                if secret.is_empty() {
+                    return Err(AuthError::InvalidKey("the JWT secret is empty".to_owned()));
+                }
+                Authenticator::hs256(secret.as_bytes())
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|e| AuthError::KeyFile(path.clone(), e))?;
+                Authenticator::from_public_key_pem(&pem)?
+            }
+            (None, None) => return Err(AuthError::NoKeyConfigured),
+        };
+        let auth = match &args.jwt_issuer {
+            Some(issuer) => auth.with_issuer(issuer),
+            None => auth,
+        };
+        Ok(match &args.jwt_audience {
+            Some(audience) => auth.with_audience(audience),
+            None => auth,
+        })
+    }
+
+    /// Requires tokens to carry `iss` equal to `issuer`.
+    pub fn with_issuer(mut self, issuer: &str) -> Authenticator {
+        self.validation.set_issuer(&[issuer]);
+        self.validation
+            .required_spec_claims
+            .insert("iss".to_owned());
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
+
+    /// Requires tokens to carry `aud` equal to (or containing) `audience`.
+    pub fn with_audience(mut self, audience: &str) -> Authenticator {
+        self.validation.set_audience(&[audience]);
+        self.validation.validate_aud = true;
+        self.validation
+            .required_spec_claims
+            .insert("aud".to_owned());
+        self.audience = Some(audience.to_owned());
+        self
+    }
+
+    /// Verifies `token` (without the `Bearer ` prefix): signature, `exp`
+    /// with a 30 s leeway, issuer/audience when configured, and the claims
+    /// each role needs (`partner` for partners, `org` for site managers).
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        // Decode into a JSON value first so that a claims problem (unknown
+        // role, missing `sub`) is reported as such, not as a malformed token.
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(map_jwt_error)?;
+        let claims: Claims = serde_json::from_value(data.claims)
+            .map_err(|e| AuthError::InvalidClaims(e.to_string()))?;
+        principal_from_claims(claims)
+    }
+}
+
+/// Checks the role-specific claims and builds the principal.
+fn principal_from_claims(claims: Claims) -> Result<Principal, AuthError> {
+    if claims.sub.trim().is_empty() {
+        return Err(AuthError::InvalidClaims("`sub` is empty".to_owned()));
+    }
+    let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    match claims.role {
+        Role::Partner if !present(&claims.partner) => {
+            return Err(AuthError::InvalidClaims(
+                "role partner requires a `partner` claim".to_owned(),
+            ));
+        }
+        Role::SiteManager if !present(&claims.org) => {
+            return Err(AuthError::InvalidClaims(
+                "role site_manager requires an `org` claim".to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(Principal {
+        subject: claims.sub,
+        role: claims.role,
+        org: claims.org,
+        partner: claims.partner,
+    })
+}
+
+fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
+    match err.kind() {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        // A token signed with another algorithm than the key's is as bad as
+        // a wrong signature, and reported the same way.
+        ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => AuthError::BadSignature,
+        ErrorKind::ImmatureSignature => AuthError::InvalidClaims("token not yet valid".to_owned()),
+        ErrorKind::InvalidIssuer => AuthError::InvalidClaims("wrong issuer".to_owned()),
+        ErrorKind::InvalidAudience => AuthError::InvalidClaims("wrong audience".to_owned()),
+        ErrorKind::InvalidSubject => AuthError::InvalidClaims("wrong subject".to_owned()),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            AuthError::InvalidClaims(format!("missing `{claim}` claim"))
+        }
+        ErrorKind::InvalidClaimFormat(claim) => {
+            AuthError::InvalidClaims(format!("`{claim}` has the wrong format"))
+        }
+        ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => AuthError::InvalidKey(err.to_string()),
+        _ => AuthError::Malformed,
+    }
+}
+
+/// The claims of an issued token, with the optional registered claims that
+/// [`Claims`] leaves to the verifier.
+#[derive(Serialize)]
+struct IssuedClaims<'a> {
+    #[serde(flatten)]
+    claims: &'a Claims,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+/// Signs an HS256 token (dev tokens, tests).
+pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, AuthError> {
+    issue_hs256_with(secret, claims, None, None)
+}
+
+/// Signs an HS256 token that also carries `iss` and/or `aud`, for servers
+/// started with --jwt-issuer / --jwt-audience.
+pub fn issue_hs256_with(
+    secret: &[u8],
+    claims: &Claims,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Result<String, AuthError> {
+    let body = IssuedClaims {
+        claims,
+        iss: issuer,
+        aud: audience,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &body,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| AuthError::Signing(e.to_string()))
+}
+
+/// Seconds since the Unix epoch; 0 if the clock is before 1970, which makes
+/// every token look expired rather than crashing.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Convenience: claims for role/org/partner valid `ttl` from now, with
+/// subject `dev:<role>`.
+pub fn claims_for(
+    role: Role,
+    org: Option<String>,
+    partner: Option<String>,
+    ttl: Duration,
+) -> Claims {
+    let iat = now_secs();
+    Claims {
+        sub: format!("dev:{role}"),
+        role,
+        org,
+        partner,
+        exp: iat.saturating_add(ttl.as_secs()),
+        iat,
+    }
+}
+
+/// A tonic interceptor: reads `authorization: Bearer <token>`, verifies it
+/// and inserts the [`Principal`] into the request extensions. Failures
+/// become UNAUTHENTICATED with the reason, never the token.
+#[derive(Clone, Debug)]
+pub struct AuthInterceptor {
+    authenticator: Authenticator,
+}
+
+impl AuthInterceptor {
+    /// An interceptor verifying with `a`.
+    pub fn new(a: Authenticator) -> Self {
+        AuthInterceptor { authenticator: a }
+    }
+
+    fn authenticate<T>(&self, req: &tonic::Request<T>) -> Result<Principal, AuthError> {
+        let value = req
+            .metadata()
+            .get("authorization")
+            .ok_or(AuthError::Missing)?;
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let token = bearer_token(value).ok_or(AuthError::Malformed)?;
+        self.authenticator.verify(token)
+    }
+}
+
+/// The token after a case-insensitive `Bearer ` scheme.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match self.authenticate(&req) {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+                Ok(req)
+            }
+            Err(err) => {
+                tracing::debug!(reason = %err, "request refused: authentication failed");
+                Err(tonic::Status::unauthenticated(err.to_string()))
+            }
+        }
+    }
+}
+
+/// In a handler: the caller's principal, or UNAUTHENTICATED if the
+/// interceptor did not run.
+pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, tonic::Status> {
+    req.extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("no authenticated principal on this request"))
+}
+
+/// Number of random bytes in a generated secret.
+const GENERATED_SECRET_BYTES: usize = 32;
+
+/// Loads the secret from `path`, or creates a random 32-byte secret (hex)
+/// there with 0600 permissions and returns it. For `reemploi up` without a
+/// configured secret. Parent directories are created as needed.
+pub fn load_or_create_secret(path: &Path) -> io::Result<String> {
+    match read_secret(path) {
+        Ok(secret) => return Ok(secret),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let bytes: [u8; GENERATED_SECRET_BYTES] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: two processes starting together must not overwrite each
+    // other's secret; the loser reads the winner's.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        // Set at creation so the secret is never readable by others, not
+        // even for a moment.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return read_secret(path),
+        Err(err) => return Err(err),
+    };
+    #[cfg(unix)]
+    {
+        // The umask can only remove bits, but be explicit in case the
+        // process runs with an unusual one.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    Ok(secret)
+}
+
+fn read_secret(path: &Path) -> io::Result<String> {
+    let mut contents = String::new();
+    std::fs::File::open(path)?.read_to_string(&mut contents)?;
+    let secret = contents.trim();
+    if secret.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("secret file {} is empty", path.display()),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "secret file is readable by other users");
+        }
+    }
+    Ok(secret.to_owned())
+}

@@ -1,0 +1,254 @@
+//! Configuration blocks that binaries flatten into their clap parser
+//! (`#[command(flatten)]`). Every flag has an environment fallback so the
+//! same binary runs from a shell, a systemd unit or a container.
+//!
+//! Values that may carry credentials (database and NATS URLs, the JWT
+//! secret) have their environment values hidden from `--help` and are
+//! redacted from `Debug` output, because both end up in logs and terminals.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address: loopback only, so a development run is never
+/// exposed to the network by accident.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 50051);
+/// Default maximum size of one gRPC message (16 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Default per-request timeout in seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Default shutdown grace period in seconds.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Default number of concurrent requests per client connection.
+pub const DEFAULT_CONCURRENCY_PER_CONNECTION: usize = 64;
+
+/// Shown in place of secrets in `Debug` output.
+const REDACTED: &str = "<redacted>";
+
+fn redact(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| REDACTED)
+}
+
+/// Where and how the gRPC server listens.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Server", about = None, long_about = None)]
+pub struct ServerArgs {
+    /// Address the gRPC server listens on; port 0 picks a free port.
+    #[arg(
+        long = "listen",
+        env = "REEMPLOI_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+
+    /// Largest gRPC message accepted or sent, in bytes (16 MiB by default).
+    #[arg(
+        long = "max-message-bytes",
+        env = "REEMPLOI_MAX_MESSAGE_BYTES",
+        default_value_t = DEFAULT_MAX_MESSAGE_BYTES
+    )]
+    pub max_message_bytes: usize,
+
+    /// Time limit for one request, in seconds; a request still running
+    /// after it is cancelled.
+    #[arg(
+        long = "request-timeout-secs",
+        env = "REEMPLOI_REQUEST_TIMEOUT_SECS",
+        default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS
+    )]
+    pub request_timeout_secs: u64,
+
+    /// On SIGINT/SIGTERM, seconds given to in-flight RPCs to finish after
+    /// health turns NOT_SERVING; connections still busy afterwards are
+    /// abandoned.
+    #[arg(
+        long = "shutdown-grace-secs",
+        env = "REEMPLOI_SHUTDOWN_GRACE_SECS",
+        default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS
+    )]
+    pub shutdown_grace_secs: u64,
+
+    /// Maximum number of requests served at once on one client connection.
+    #[arg(
+        long = "concurrency-per-connection",
+        env = "REEMPLOI_CONCURRENCY_PER_CONNECTION",
+        default_value_t = DEFAULT_CONCURRENCY_PER_CONNECTION
+    )]
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        ServerArgs {
+            listen: DEFAULT_LISTEN,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            concurrency_per_connection: DEFAULT_CONCURRENCY_PER_CONNECTION,
+        }
+    }
+}
+
+impl ServerArgs {
+    /// The request timeout as a [`Duration`].
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The shutdown grace period as a [`Duration`].
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Storage: where a service keeps its data.
+#[derive(clap::Args, Clone, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Storage", about = None, long_about = None)]
+pub struct StoreArgs {
+    /// Database connection URL (postgres://... or sqlite://...); when
+    /// absent, an SQLite file under --data-dir is used. Never logged.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for local data (SQLite files, generated secrets).
+    #[arg(long = "data-dir", env = "REEMPLOI_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreArgs {
+    fn default() -> Self {
+        StoreArgs {
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+impl fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("database_url", &redact(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+/// Event bus: how a service reaches NATS JetStream.
+#[derive(clap::Args, Clone, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Event bus", about = None, long_about = None)]
+pub struct BusArgs {
+    /// NATS server URL (nats://host:4222, may embed credentials); when
+    /// absent, the in-process bus is used. Never logged.
+    #[arg(long = "nats-url", env = "NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+
+    /// Number of replicas for the JetStream streams this service creates
+    /// (3 on a production cluster).
+    #[arg(
+        long = "stream-replicas",
+        env = "REEMPLOI_STREAM_REPLICAS",
+        default_value_t = 1
+    )]
+    pub stream_replicas: usize,
+
+    /// Prefix of subjects and stream names, so several deployments or
+    /// test runs can share one NATS server without seeing each other.
+    #[arg(long = "event-namespace", env = "REEMPLOI_EVENT_NAMESPACE")]
+    pub event_namespace: Option<String>,
+}
+
+impl Default for BusArgs {
+    fn default() -> Self {
+        BusArgs {
+            nats_url: None,
+            stream_replicas: 1,
+            event_namespace: None,
+        }
+    }
+}
+
+impl fmt::Debug for BusArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusArgs")
+            .field("nats_url", &redact(&self.nats_url))
+            .field("stream_replicas", &self.stream_replicas)
+            .field("event_namespace", &self.event_namespace)
+            .finish()
+    }
+}
+
+/// Authentication: how bearer tokens are verified.
+#[derive(clap::Args, Clone, Default, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Authentication", about = None, long_about = None)]
+pub struct AuthArgs {
+    /// Shared secret for HS256 tokens (development). Never printed.
+    /// Conflicts with --jwt-public-key.
+    #[arg(
+        long = "jwt-secret",
+        env = "REEMPLOI_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file holding the Ed25519 (EdDSA) or RSA (RS256) public key of the
+    /// token issuer, e.g. an OIDC provider.
+    #[arg(long = "jwt-public-key", env = "REEMPLOI_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Required `iss` claim; not checked when absent.
+    #[arg(long = "jwt-issuer", env = "REEMPLOI_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim; not checked when absent.
+    #[arg(long = "jwt-audience", env = "REEMPLOI_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+impl fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthArgs")
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("jwt_public_key", &self.jwt_public_key)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .finish()
+    }
+}
+
+/// Logging: output format. The level comes from `RUST_LOG` (default `info`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Logging", about = None, long_about = None)]
+pub struct TelemetryArgs {
+    /// Log output format: `pretty` for people, `json` for log collectors.
+    /// The level is set with RUST_LOG (default "info").
+    #[arg(
+        long = "log-format",
+        env = "REEMPLOI_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Pretty
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,12 @@
+//! Process plumbing shared by every reemploi service: configuration blocks
+//! (clap flags with environment fallbacks), tracing setup, JWT
+//! authentication into a [`auth::Principal`], gRPC server bootstrap (health,
+//! reflection, limits, per-RPC tracing) and graceful shutdown.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod server;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;

@@ -1,0 +1,460 @@
+//! gRPC server bootstrap: health, reflection (v1 and v1alpha), limits, a
+//! tracing span per RPC, and a graceful shutdown that tells load balancers
+//! first.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::body::Body;
+use tonic::codegen::{Bytes, http};
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::config::ServerArgs;
+
+/// HTTP/2 PING interval: finds dead peers behind NATs and idle-killing
+/// proxies before a request is lost on them.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long to wait for a PING acknowledgement before dropping the
+/// connection.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive on accepted sockets, for peers that vanish silently.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Upper bound of the default pause between NOT_SERVING and closing the
+/// listener.
+const MAX_DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(1);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The HTTP/2 transport failed.
+    #[error("gRPC transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// A file descriptor set could not be loaded into the reflection
+    /// service.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+    /// A socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds and runs a tonic server: grpc.health.v1, server reflection v1 and
+/// v1alpha, a tracing span per RPC, request timeout, concurrency limit per
+/// connection and HTTP/2 keepalive. Application services come in as
+/// [`Routes`].
+pub struct Server {
+    args: ServerArgs,
+    descriptor_sets: Vec<&'static [u8]>,
+    services: Vec<&'static str>,
+    health: HealthReporter,
+    drain_delay: Duration,
+    /// Initial statuses that could not be set synchronously in `new`; set
+    /// at the start of `serve`.
+    pending_serving: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("args", &self.args)
+            .field("services", &self.services)
+            .field("descriptor_sets", &self.descriptor_sets.len())
+            .field("drain_delay", &self.drain_delay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// `services`: the fully-qualified names of the application gRPC
+    /// services (e.g. "reemploi.inventory.v1.InventoryService"), marked
+    /// SERVING in health from now on, as is "" (the whole server).
+    /// `descriptor_sets`: encoded `FileDescriptorSet`s served by reflection
+    /// (health's own set is always added).
+    pub fn new(
+        args: &ServerArgs,
+        descriptor_sets: &[&'static [u8]],
+        services: &[&'static str],
+    ) -> Server {
+        let health = HealthReporter::new();
+        let mut pending_serving = Vec::new();
+        for name in services.iter().copied().chain([""]) {
+            if !set_status_now(&health, name, ServingStatus::Serving) {
+                pending_serving.push(name);
+            }
+        }
+        Server {
+            args: args.clone(),
+            descriptor_sets: descriptor_sets.to_vec(),
+            services: services.to_vec(),
+            health,
+            drain_delay: args.shutdown_grace().min(MAX_DEFAULT_DRAIN_DELAY),
+            pending_serving,
+        }
+    }
+
+    /// Sets the pause between turning health NOT_SERVING and closing the
+    /// listener, so load balancers polling health stop sending traffic
+    /// first. Defaults to min(grace, 1 s); tests use zero.
+    pub fn with_drain_delay(mut self, delay: Duration) -> Server {
+        self.drain_delay = delay;
+        self
+    }
+
+    /// The health reporter, e.g. to flip a service NOT_SERVING when its
+    /// database is down.
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves `routes` (application services, already wrapped with the auth
+    /// interceptor and message-size limits by the caller) plus health and
+    /// reflection on `listener` until `shutdown` is cancelled. Then: health
+    /// for every service and "" turns NOT_SERVING, the drain delay passes,
+    /// the listener closes and in-flight RPCs get up to the grace period to
+    /// finish; connections still busy after that are abandoned and this
+    /// returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        routes: Routes,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServerError> {
+        let Server {
+            args,
+            descriptor_sets,
+            services,
+            health,
+            drain_delay,
+            pending_serving,
+        } = self;
+        for name in pending_serving {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+
+        let routes = routes
+            .add_service(HealthServer::new(HealthService::from_health_reporter(
+                health.clone(),
+            )))
+            .add_service(reflection_v1(&descriptor_sets)?)
+            .add_service(reflection_v1alpha(&descriptor_sets)?);
+
+        let local_addr = listener.local_addr()?;
+        // serve_with_incoming ignores the builder's TCP settings, so they are
+        // set on the incoming stream itself.
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(TCP_KEEPALIVE));
+
+        let stop_accepting = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .timeout(args.request_timeout())
+            .concurrency_limit_per_connection(args.concurrency_per_connection)
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+            .layer(RpcTraceLayer)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
+        let mut server = pin!(server);
+
+        tracing::info!(addr = %local_addr, services = ?services, "gRPC server listening");
+
+        tokio::select! {
+            // The server only ends by itself on a transport error.
+            result = &mut server => return result.map_err(ServerError::from),
+            () = shutdown.cancelled() => {}
+        }
+
+        tracing::info!(
+            drain_delay_ms = drain_delay.as_millis() as u64,
+            grace_secs = args.shutdown_grace_secs,
+            "shutting down: health NOT_SERVING"
+        );
+        for name in services.iter().copied().chain([""]) {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        // Keep serving during the drain delay: health checks must still be
+        // answered, and see NOT_SERVING.
+        tokio::select! {
+            result = &mut server => return result.map_err(ServerError::from),
+            () = tokio::time::sleep(drain_delay) => {}
+        }
+
+        stop_accepting.cancel();
+        match tokio::time::timeout(args.shutdown_grace(), &mut server).await {
+            Ok(result) => {
+                result?;
+                tracing::info!("gRPC server stopped");
+            }
+            Err(_) => tracing::warn!(
+                grace_secs = args.shutdown_grace_secs,
+                "grace period over: abandoning RPCs still in flight"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Sets a health status without awaiting. The reporter's lock is
+/// uncontended right after creation, so one poll completes; `false` if it
+/// did not (e.g. the task's cooperative budget ran out), and the caller
+/// retries asynchronously.
+fn set_status_now(health: &HealthReporter, name: &str, status: ServingStatus) -> bool {
+    let mut fut = pin!(health.set_service_status(name, status));
+    fut.as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_ready()
+}
+
+fn reflection_builder<'b>(sets: &[&'b [u8]]) -> tonic_reflection::server::Builder<'b> {
+    sets.iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+        |builder, set| builder.register_encoded_file_descriptor_set(set),
+    )
+}
+
+fn reflection_v1(
+    sets: &[&'static [u8]],
+) -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    ServerError,
+> {
+    reflection_builder(sets)
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))
+}
+
+fn reflection_v1alpha(
+    sets: &[&'static [u8]],
+) -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    ServerError,
+> {
+    reflection_builder(sets)
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))
+}
+
+/// Binds a listener (port 0 allowed) and returns it with its actual
+/// address, so tests can bind port 0 and learn where to connect.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Tower layer giving every RPC a span (`rpc` with the method path) and one
+/// event when it ends, with the gRPC status code and latency.
+#[derive(Clone, Copy, Debug, Default)]
+struct RpcTraceLayer;
+
+impl<S> Layer<S> for RpcTraceLayer {
+    type Service = RpcTrace<S>;
+
+    fn layer(&self, inner: S) -> RpcTrace<S> {
+        RpcTrace { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct RpcTrace<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for RpcTrace<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let method = req.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "rpc",
+            method = %method,
+            code = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let record = RpcRecord {
+            span: span.clone(),
+            // Health probes and reflection would drown the log at info.
+            quiet: method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection."),
+            start: Instant::now(),
+            done: false,
+        };
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let mut record = record;
+                match fut.await {
+                    Ok(response) => Ok(record.watch(response)),
+                    Err(err) => {
+                        record.finish(Outcome::TransportError);
+                        Err(err)
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// How an RPC ended.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Status(Code),
+    /// The response ended without a grpc-status.
+    NoStatus,
+    TransportError,
+    /// Dropped before completion: client cancel, timeout or lost connection.
+    Dropped,
+}
+
+/// Logs the end of one RPC exactly once, even if it is dropped half-way.
+struct RpcRecord {
+    span: tracing::Span,
+    quiet: bool,
+    start: Instant,
+    done: bool,
+}
+
+impl RpcRecord {
+    /// Finishes now if the status is in the headers (trailers-only
+    /// response, the usual error case), otherwise when the body yields its
+    /// trailers.
+    fn watch(mut self, response: http::Response<Body>) -> http::Response<Body> {
+        if let Some(code) = grpc_status(response.headers()) {
+            self.finish(Outcome::Status(code));
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        if body.is_end_stream() {
+            self.finish(Outcome::NoStatus);
+            return http::Response::from_parts(parts, body);
+        }
+        http::Response::from_parts(
+            parts,
+            Body::new(RecordedBody {
+                inner: body,
+                record: Some(self),
+            }),
+        )
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let latency_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let code = match outcome {
+            Outcome::Status(code) => format!("{code:?}"),
+            Outcome::NoStatus => "none".to_owned(),
+            Outcome::TransportError => "transport_error".to_owned(),
+            Outcome::Dropped => "cancelled".to_owned(),
+        };
+        self.span.record("code", code.as_str());
+        self.span.record("latency_ms", latency_ms);
+        let server_fault = matches!(
+            outcome,
+            Outcome::Status(Code::Internal | Code::Unknown | Code::DataLoss)
+                | Outcome::TransportError
+        );
+        let _entered = self.span.enter();
+        if server_fault {
+            tracing::warn!(code, latency_ms, "rpc failed");
+        } else if self.quiet {
+            tracing::debug!(code, latency_ms, "rpc finished");
+        } else {
+            tracing::info!(code, latency_ms, "rpc finished");
+        }
+    }
+}
+
+impl Drop for RpcRecord {
+    fn drop(&mut self) {
+        self.finish(Outcome::Dropped);
+    }
+}
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// A response body that reports the RPC's status when trailers arrive.
+struct RecordedBody {
+    inner: Body,
+    record: Option<RpcRecord>,
+}
+
+impl HttpBody for RecordedBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        let this = &mut *self;
+        // Streaming handlers run while the body is polled: keep their
+        // events inside the RPC span.
+        let span = this.record.as_ref().map(|r| r.span.clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
+        let poll = Pin::new(&mut this.inner).poll_frame(cx);
+        let outcome = match &poll {
+            Poll::Ready(Some(Ok(frame))) => frame
+                .trailers_ref()
+                .map(|trailers| grpc_status(trailers).map_or(Outcome::NoStatus, Outcome::Status)),
+            Poll::Ready(Some(Err(status))) => Some(Outcome::Status(status.code())),
+            Poll::Ready(None) => Some(Outcome::NoStatus),
+            Poll::Pending => None,
+        };
+        if let Some(outcome) = outcome
+            && let Some(mut record) = this.record.take()
+        {
+            record.finish(outcome);
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

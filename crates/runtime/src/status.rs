@@ -1,0 +1,89 @@
+//! Helpers to build rich gRPC errors with tonic-types: google.rpc
+//! `BadRequest` field violations and an `ErrorInfo` with a stable reason in
+//! the [`DOMAIN`] domain, so clients branch on the reason rather than on
+//! message text.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The `ErrorInfo.domain` of every error reemploi sends.
+pub const DOMAIN: &str = "reemploi.eu";
+
+/// `ErrorInfo.reason` of [`not_found`].
+pub const REASON_NOT_FOUND: &str = "NOT_FOUND";
+
+/// `ErrorInfo.reason` of [`internal`].
+pub const REASON_INTERNAL: &str = "INTERNAL";
+
+fn error_info(details: &mut ErrorDetails, reason: &str) {
+    details.set_error_info(reason, DOMAIN, HashMap::<String, String>::new());
+}
+
+/// INVALID_ARGUMENT with one `BadRequest` field violation per
+/// `(field path, description)` pair and an `ErrorInfo` carrying `reason`.
+pub fn invalid_argument(violations: Vec<(String, String)>, reason: &str) -> Status {
+    let message = match violations.as_slice() {
+        [] => "invalid argument".to_owned(),
+        [(field, description)] => format!("invalid {field}: {description}"),
+        [(field, description), rest @ ..] => format!(
+            "invalid {field}: {description} (and {} more invalid field(s))",
+            rest.len()
+        ),
+    };
+    let mut details = ErrorDetails::with_bad_request(
+        violations
+            .into_iter()
+            .map(|(field, description)| FieldViolation::new(field, description))
+            .collect::<Vec<_>>(),
+    );
+    error_info(&mut details, reason);
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// A status with `code` and `message` and an `ErrorInfo` carrying `reason`.
+pub fn with_reason(code: Code, message: impl Into<String>, reason: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    error_info(&mut details, reason);
+    Status::with_error_details(code, message, details)
+}
+
+/// NOT_FOUND for the resource `name` of type `resource`, with reason
+/// [`REASON_NOT_FOUND`] and a `ResourceInfo` detail naming it.
+pub fn not_found(resource: &str, name: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    error_info(&mut details, REASON_NOT_FOUND);
+    details.set_resource_info(resource, name, "", "");
+    Status::with_error_details(
+        Code::NotFound,
+        format!("{resource} {name} not found"),
+        details,
+    )
+}
+
+/// INTERNAL with a generic message: `cause` is logged here and never sent
+/// to the client, who may not see internals (SQL, paths, hosts).
+pub fn internal(context: &str, cause: &dyn std::error::Error) -> Status {
+    tracing::error!(error = %cause, context, "internal error");
+    with_reason(Code::Internal, "internal error", REASON_INTERNAL)
+}
+
+/// For tests and clients: the `(field path, description)` pairs of the
+/// `BadRequest` detail; empty if there is none.
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For tests and clients: the `ErrorInfo` reason, if any.
+pub fn reason(status: &Status) -> Option<String> {
+    status.get_details_error_info().map(|info| info.reason)
+}

@@ -1,0 +1,916 @@
+//! Tests of reemploi-runtime: authentication, configuration, secrets,
+//! status helpers and the gRPC server (health, reflection, shutdown).
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a
+// failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reemploi_runtime::auth::{
+    self, AuthError, AuthInterceptor, Authenticator, Claims, Principal, Role,
+};
+use reemploi_runtime::config::{
+    AuthArgs, BusArgs, LogFormat, ServerArgs, StoreArgs, TelemetryArgs,
+};
+use reemploi_runtime::server::{self, Server};
+use reemploi_runtime::{status, telemetry};
+use tokio_util::sync::CancellationToken;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const SECRET: &[u8] = b"test-secret-0123456789abcdef0123";
+
+// Test-only keys generated once with `openssl genpkey`; they protect nothing.
+const ED_PRIVATE: &[u8] = include_bytes!("keys/ed25519_private.pem");
+const ED_PUBLIC: &[u8] = include_bytes!("keys/ed25519_public.pem");
+const RSA_PRIVATE: &[u8] = include_bytes!("keys/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("keys/rsa_public.pem");
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn partner_claims() -> Claims {
+    auth::claims_for(
+        Role::Partner,
+        None,
+        Some("partner-42".to_owned()),
+        Duration::from_secs(3600),
+    )
+}
+
+// ---------------------------------------------------------------- auth
+
+#[test]
+fn hs256_round_trip() {
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    let principal = Authenticator::hs256(SECRET).verify(&token).unwrap();
+    assert_eq!(
+        principal,
+        Principal {
+            subject: "dev:partner".to_owned(),
+            role: Role::Partner,
+            org: None,
+            partner: Some("partner-42".to_owned()),
+        }
+    );
+}
+
+#[test]
+fn wrong_secret_is_bad_signature() {
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    let err = Authenticator::hs256(b"another-secret")
+        .verify(&token)
+        .unwrap_err();
+    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+}
+
+#[test]
+fn tampered_payload_is_bad_signature() {
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    let admin = auth::issue_hs256(
+        b"attacker",
+        &auth::claims_for(Role::Admin, None, None, Duration::from_secs(60)),
+    )
+    .unwrap();
+    // Header and signature of the genuine token, payload of the forged one.
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged_payload = admin.split('.').nth(1).unwrap();
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    let err = Authenticator::hs256(SECRET).verify(&forged).unwrap_err();
+    assert!(matches!(err, AuthError::BadSignature), "{err:?}");
+}
+
+#[test]
+fn expired_token_is_refused_but_leeway_applies() {
+    let auth = Authenticator::hs256(SECRET);
+    let mut claims = partner_claims();
+    claims.iat = now() - 3600;
+    claims.exp = now() - 120;
+    let token = auth::issue_hs256(SECRET, &claims).unwrap();
+    let err = auth.verify(&token).unwrap_err();
+    assert!(matches!(err, AuthError::Expired), "{err:?}");
+
+    // 10 s past expiry is within the 30 s leeway.
+    claims.exp = now() - 10;
+    let token = auth::issue_hs256(SECRET, &claims).unwrap();
+    assert!(auth.verify(&token).is_ok());
+}
+
+#[test]
+fn malformed_and_missing_tokens() {
+    let auth = Authenticator::hs256(SECRET);
+    for token in ["garbage", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30"] {
+        let err = auth.verify(token).unwrap_err();
+        assert!(matches!(err, AuthError::Malformed), "{token}: {err:?}");
+    }
+    assert!(matches!(auth.verify("  "), Err(AuthError::Missing)));
+}
+
+#[test]
+fn role_specific_claims_are_required() {
+    let auth = Authenticator::hs256(SECRET);
+    let ttl = Duration::from_secs(60);
+
+    let partner = auth::claims_for(Role::Partner, Some("org-1".into()), None, ttl);
+    let err = auth
+        .verify(&auth::issue_hs256(SECRET, &partner).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::InvalidClaims(ref m) if m.contains("partner")),
+        "{err:?}"
+    );
+
+    let manager = auth::claims_for(Role::SiteManager, None, Some("p".into()), ttl);
+    let err = auth
+        .verify(&auth::issue_hs256(SECRET, &manager).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::InvalidClaims(ref m) if m.contains("org")),
+        "{err:?}"
+    );
+
+    let manager = auth::claims_for(Role::SiteManager, Some("org-1".into()), None, ttl);
+    let principal = auth
+        .verify(&auth::issue_hs256(SECRET, &manager).unwrap())
+        .unwrap();
+    assert_eq!(principal.role, Role::SiteManager);
+    assert_eq!(principal.org.as_deref(), Some("org-1"));
+
+    // Admins and integrators need neither.
+    for role in [Role::Admin, Role::Integrator] {
+        let claims = auth::claims_for(role, None, None, ttl);
+        assert_eq!(
+            auth.verify(&auth::issue_hs256(SECRET, &claims).unwrap())
+                .unwrap()
+                .role,
+            role
+        );
+    }
+}
+
+#[test]
+fn unknown_role_in_token_is_invalid_claims() {
+    let claims =
+        serde_json::json!({"sub": "x", "role": "superuser", "exp": now() + 60, "iat": now()});
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let err = Authenticator::hs256(SECRET).verify(&token).unwrap_err();
+    assert!(matches!(err, AuthError::InvalidClaims(_)), "{err:?}");
+}
+
+#[test]
+fn eddsa_token_verifies_with_public_key() {
+    let auth = Authenticator::from_public_key_pem(ED_PUBLIC).unwrap();
+    assert!(format!("{auth:?}").contains("Ed25519"));
+    let key = EncodingKey::from_ed_pem(ED_PRIVATE).unwrap();
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &partner_claims(), &key).unwrap();
+    let principal = auth.verify(&token).unwrap();
+    assert_eq!(principal.partner.as_deref(), Some("partner-42"));
+
+    // An HS256 token must not pass a public-key verifier.
+    let hs = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    assert!(matches!(auth.verify(&hs), Err(AuthError::BadSignature)));
+}
+
+#[test]
+fn rs256_token_verifies_with_public_key() {
+    let auth = Authenticator::from_public_key_pem(RSA_PUBLIC).unwrap();
+    assert!(format!("{auth:?}").contains("Rsa"));
+    let key = EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap();
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &partner_claims(), &key).unwrap();
+    assert_eq!(auth.verify(&token).unwrap().role, Role::Partner);
+
+    // Signed with the Ed25519 key: refused.
+    let ed = EncodingKey::from_ed_pem(ED_PRIVATE).unwrap();
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &partner_claims(), &ed).unwrap();
+    assert!(auth.verify(&token).is_err());
+}
+
+#[test]
+fn non_key_pem_is_rejected() {
+    let err = Authenticator::from_public_key_pem(
+        b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap_err();
+    assert!(matches!(err, AuthError::InvalidKey(_)), "{err:?}");
+    assert!(Authenticator::from_public_key_pem(b"not a pem").is_err());
+}
+
+#[test]
+fn from_args_picks_the_configured_key() {
+    assert!(matches!(
+        Authenticator::from_args(&AuthArgs::default()),
+        Err(AuthError::NoKeyConfigured)
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("ed25519.pem");
+    std::fs::write(&key_path, ED_PUBLIC).unwrap();
+    let args = AuthArgs {
+        jwt_public_key: Some(key_path),
+        ..AuthArgs::default()
+    };
+    assert!(format!("{:?}", Authenticator::from_args(&args).unwrap()).contains("Ed25519"));
+
+    let missing = AuthArgs {
+        jwt_public_key: Some(dir.path().join("absent.pem")),
+        ..AuthArgs::default()
+    };
+    assert!(matches!(
+        Authenticator::from_args(&missing),
+        Err(AuthError::KeyFile(..))
+    ));
+
+    let both = AuthArgs {
+        jwt_secret: Some("s".into()),
+        jwt_public_key: Some(dir.path().join("ed25519.pem")),
+        ..AuthArgs::default()
+    };
+    assert!(matches!(
+        Authenticator::from_args(&both),
+        Err(AuthError::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn issuer_and_audience_are_checked_when_configured() {
+    let args = AuthArgs {
+        jwt_secret: Some(String::from_utf8(SECRET.to_vec()).unwrap()),
+        jwt_issuer: Some("https://id.reemploi.eu".into()),
+        jwt_audience: Some("reemploi-api".into()),
+        ..AuthArgs::default()
+    };
+    let auth = Authenticator::from_args(&args).unwrap();
+    let claims = partner_claims();
+    let good = auth::issue_hs256_with(
+        SECRET,
+        &claims,
+        Some("https://id.reemploi.eu"),
+        Some("reemploi-api"),
+    )
+    .unwrap();
+    assert!(auth.verify(&good).is_ok());
+
+    let wrong_iss =
+        auth::issue_hs256_with(SECRET, &claims, Some("https://evil"), Some("reemploi-api"))
+            .unwrap();
+    assert!(matches!(
+        auth.verify(&wrong_iss),
+        Err(AuthError::InvalidClaims(_))
+    ));
+    let wrong_aud = auth::issue_hs256_with(
+        SECRET,
+        &claims,
+        Some("https://id.reemploi.eu"),
+        Some("other"),
+    )
+    .unwrap();
+    assert!(matches!(
+        auth.verify(&wrong_aud),
+        Err(AuthError::InvalidClaims(_))
+    ));
+    let none = auth::issue_hs256(SECRET, &claims).unwrap();
+    assert!(matches!(
+        auth.verify(&none),
+        Err(AuthError::InvalidClaims(_))
+    ));
+
+    // Without configured audience a token carrying one is still accepted.
+    assert!(Authenticator::hs256(SECRET).verify(&good).is_ok());
+}
+
+#[test]
+fn roles_have_stable_names() {
+    for (role, name) in [
+        (Role::SiteManager, "site_manager"),
+        (Role::Partner, "partner"),
+        (Role::Admin, "admin"),
+        (Role::Integrator, "integrator"),
+    ] {
+        assert_eq!(role.as_str(), name);
+        assert_eq!(Role::parse(name).unwrap(), role);
+        assert_eq!(name.parse::<Role>().unwrap(), role);
+        assert_eq!(serde_json::to_string(&role).unwrap(), format!("\"{name}\""));
+    }
+    assert!(matches!(
+        Role::parse("Admin"),
+        Err(AuthError::UnknownRole(_))
+    ));
+}
+
+#[test]
+fn claims_skip_absent_org_and_partner() {
+    let claims = auth::claims_for(Role::Admin, None, None, Duration::from_secs(60));
+    let json = serde_json::to_value(&claims).unwrap();
+    assert!(
+        json.get("org").is_none() && json.get("partner").is_none(),
+        "{json}"
+    );
+    assert_eq!(json["role"], "admin");
+    assert_eq!(claims.exp - claims.iat, 60);
+}
+
+fn request_with(auth_header: Option<&str>) -> tonic::Request<()> {
+    let mut req = tonic::Request::new(());
+    if let Some(value) = auth_header {
+        req.metadata_mut()
+            .insert("authorization", value.parse().unwrap());
+    }
+    req
+}
+
+#[test]
+fn interceptor_inserts_principal_or_refuses() {
+    let mut interceptor = AuthInterceptor::new(Authenticator::hs256(SECRET));
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+
+    let req = interceptor
+        .call(request_with(Some(&format!("Bearer {token}"))))
+        .unwrap();
+    assert_eq!(
+        auth::principal(&req).unwrap().partner.as_deref(),
+        Some("partner-42")
+    );
+    // The scheme is case-insensitive.
+    assert!(
+        interceptor
+            .call(request_with(Some(&format!("bearer {token}"))))
+            .is_ok()
+    );
+
+    let err = interceptor.call(request_with(None)).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert!(err.message().contains("missing"), "{}", err.message());
+
+    let err = interceptor
+        .call(request_with(Some(&format!("Basic {token}"))))
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+
+    let bad = auth::issue_hs256(b"other", &partner_claims()).unwrap();
+    let err = interceptor
+        .call(request_with(Some(&format!("Bearer {bad}"))))
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert!(
+        !err.message().contains(&bad),
+        "the token must not be echoed"
+    );
+
+    // Without the interceptor there is no principal.
+    let err = auth::principal(&request_with(None)).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+#[test]
+fn secret_file_is_created_once_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/jwt.secret");
+    let first = auth::load_or_create_secret(&path).unwrap();
+    assert_eq!(first.len(), 64);
+    assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let second = auth::load_or_create_secret(&path).unwrap();
+    assert_eq!(first, second);
+
+    // A fresh path gets a different secret.
+    let other = auth::load_or_create_secret(&dir.path().join("other.secret")).unwrap();
+    assert_ne!(first, other);
+
+    // An empty file is an error, not an empty secret.
+    let empty = dir.path().join("empty.secret");
+    std::fs::write(&empty, "\n").unwrap();
+    assert!(auth::load_or_create_secret(&empty).is_err());
+}
+
+// ---------------------------------------------------------------- config
+
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    bus: BusArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[test]
+fn flags_parse_and_defaults_hold() {
+    let cli = Cli::try_parse_from([
+        "svc",
+        "--listen",
+        "0.0.0.0:9000",
+        "--log-format",
+        "json",
+        "--jwt-secret",
+        "hunter2-secret",
+        "--database-url",
+        "postgres://app:pa55word@db/reemploi",
+        "--nats-url",
+        "nats://user:natspass@nats:4222",
+        "--event-namespace",
+        "t1",
+    ])
+    .unwrap();
+    assert_eq!(
+        cli.server.listen,
+        "0.0.0.0:9000".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(cli.telemetry.log_format, LogFormat::Json);
+    assert_eq!(cli.bus.event_namespace.as_deref(), Some("t1"));
+    assert_eq!(cli.auth.jwt_secret.as_deref(), Some("hunter2-secret"));
+
+    // Secrets never appear in Debug output.
+    let debug = format!("{cli:?}");
+    for secret in [
+        "hunter2-secret",
+        "pa55word",
+        "natspass",
+        "postgres://",
+        "nats://",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+    }
+    assert!(debug.contains("<redacted>"));
+
+    // These defaults hold unless the environment overrides them.
+    if std::env::vars().all(|(k, _)| !k.starts_with("REEMPLOI_")) {
+        let cli = Cli::try_parse_from(["svc"]).unwrap();
+        assert_eq!(cli.server, ServerArgs::default());
+        assert_eq!(cli.server.max_message_bytes, 16 * 1024 * 1024);
+        assert_eq!(cli.store.data_dir, std::path::PathBuf::from("./data"));
+        assert_eq!(cli.bus.stream_replicas, 1);
+        assert_eq!(cli.telemetry.log_format, LogFormat::Pretty);
+    }
+
+    // A secret and a public key at once is refused at parse time.
+    assert!(
+        Cli::try_parse_from(["svc", "--jwt-secret", "s", "--jwt-public-key", "k.pem"]).is_err()
+    );
+}
+
+#[test]
+fn telemetry_init_is_idempotent() {
+    telemetry::init(LogFormat::Pretty);
+    telemetry::init(LogFormat::Json);
+    tracing::info!("telemetry initialised twice without panicking");
+}
+
+// ---------------------------------------------------------------- status
+
+#[test]
+fn invalid_argument_round_trips_violations() {
+    let violations = vec![
+        ("lot.quantity".to_owned(), "must be positive".to_owned()),
+        ("page_size".to_owned(), "must not be negative".to_owned()),
+    ];
+    let status = status::invalid_argument(violations.clone(), "INVALID_LOT");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("lot.quantity"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(status::field_violations(&status), violations);
+    assert_eq!(status::reason(&status).as_deref(), Some("INVALID_LOT"));
+
+    // Details survive the trip through HTTP headers, as a client sees them.
+    let response = status.into_http::<()>();
+    let decoded = tonic::Status::from_header_map(response.headers()).unwrap();
+    assert_eq!(status::field_violations(&decoded), violations);
+}
+
+#[test]
+fn reasons_and_not_found() {
+    use tonic_types::StatusExt;
+    let status = status::with_reason(
+        tonic::Code::FailedPrecondition,
+        "lot is withdrawn",
+        "LOT_WITHDRAWN",
+    );
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(status::reason(&status).as_deref(), Some("LOT_WITHDRAWN"));
+    assert_eq!(
+        status.get_details_error_info().unwrap().domain,
+        status::DOMAIN
+    );
+    assert!(status::field_violations(&status).is_empty());
+
+    let status = status::not_found("reemploi.inventory.v1.Lot", "sites/s1/lots/l1");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(
+        status::reason(&status).as_deref(),
+        Some(status::REASON_NOT_FOUND)
+    );
+    let info = status.get_details_resource_info().unwrap();
+    assert_eq!(info.resource_name, "sites/s1/lots/l1");
+    assert_eq!(info.resource_type, "reemploi.inventory.v1.Lot");
+
+    assert_eq!(status::reason(&tonic::Status::internal("plain")), None);
+}
+
+#[test]
+fn internal_hides_the_cause() {
+    let cause = std::io::Error::other("connection to postgres://secret@db refused");
+    let status = status::internal("loading lot", &cause);
+    assert_eq!(status.code(), tonic::Code::Internal);
+    assert!(
+        !status.message().contains("postgres"),
+        "{}",
+        status.message()
+    );
+}
+
+// ---------------------------------------------------------------- server
+
+const SERVICE: &str = "reemploi.test.v1.TestService";
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), server::ServerError>>,
+}
+
+async fn start_server(grace_secs: u64) -> Running {
+    telemetry::init(LogFormat::Pretty);
+    let args = ServerArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: grace_secs,
+        ..ServerArgs::default()
+    };
+    let (listener, addr) = server::bind(args.listen).await.unwrap();
+    assert_ne!(addr.port(), 0);
+    let server = Server::new(&args, &[], &[SERVICE]).with_drain_delay(Duration::ZERO);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(server.serve(
+        listener,
+        tonic::service::Routes::default(),
+        shutdown.clone(),
+    ));
+    Running {
+        addr,
+        shutdown,
+        handle,
+    }
+}
+
+async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn check(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+) -> Result<ServingStatus, tonic::Status> {
+    let response = client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await?;
+    Ok(response.into_inner().status())
+}
+
+#[tokio::test]
+async fn health_reflection_and_graceful_shutdown() {
+    let running = start_server(5).await;
+    let channel = channel(running.addr).await;
+    let mut health = HealthClient::new(channel.clone());
+
+    assert_eq!(
+        check(&mut health, "").await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        check(&mut health, SERVICE).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        check(&mut health, "no.such.Service")
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+
+    // Reflection v1 lists health, reflection itself and nothing unexpected.
+    {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let mut reflection = ServerReflectionClient::new(channel.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection response {response:?}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.reflection.v1.ServerReflection".to_owned()),
+            "{names:?}"
+        );
+    }
+    // ... and v1alpha answers too, for older tools.
+    {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let mut reflection = ServerReflectionClient::new(channel.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection response {response:?}");
+        };
+        assert!(
+            list.service
+                .iter()
+                .any(|s| s.name == "grpc.health.v1.Health")
+        );
+    }
+
+    // Watch sees the switch to NOT_SERVING when shutdown starts.
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: SERVICE.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    let started = Instant::now();
+    running.shutdown.cancel();
+    let next = tokio::time::timeout(Duration::from_secs(3), watch.message())
+        .await
+        .expect("no health update after shutdown")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    drop(watch);
+    drop(health);
+    drop(channel);
+
+    let result = tokio::time::timeout(Duration::from_secs(5), running.handle)
+        .await
+        .expect("serve() did not return within the grace period")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // The listener is closed.
+    assert!(
+        Channel::from_shared(format!("http://{}", running.addr))
+            .unwrap()
+            .connect()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn grace_period_bounds_shutdown_with_rpcs_in_flight() {
+    let running = start_server(1).await;
+    let mut health = HealthClient::new(channel(running.addr).await);
+    // A Watch stream never ends by itself: it is an RPC in flight.
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+
+    let started = Instant::now();
+    running.shutdown.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(4), running.handle)
+        .await
+        .expect("serve() ignored the grace period")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    let elapsed = started.elapsed();
+    // It waited for the in-flight stream, but not past the grace period.
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "returned after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "returned after {elapsed:?}"
+    );
+    drop(watch);
+}
+
+#[tokio::test]
+async fn health_reporter_flips_a_service() {
+    let args = ServerArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: 1,
+        ..ServerArgs::default()
+    };
+    let (listener, addr) = server::bind(args.listen).await.unwrap();
+    let server = Server::new(&args, &[], &[SERVICE]).with_drain_delay(Duration::ZERO);
+    let reporter = server.health();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(server.serve(
+        listener,
+        tonic::service::Routes::default(),
+        shutdown.clone(),
+    ));
+
+    let mut health = HealthClient::new(channel(addr).await);
+    assert_eq!(
+        check(&mut health, SERVICE).await.unwrap(),
+        ServingStatus::Serving
+    );
+    reporter
+        .set_service_status(SERVICE, tonic_health::ServingStatus::NotServing)
+        .await;
+    assert_eq!(
+        check(&mut health, SERVICE).await.unwrap(),
+        ServingStatus::NotServing
+    );
+    assert_eq!(
+        check(&mut health, "").await.unwrap(),
+        ServingStatus::Serving
+    );
+
+    drop(health);
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+/// A `MakeWriter` collecting log output in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_rpc_is_logged_with_method_and_code() {
+    // A scoped subscriber: on the current-thread runtime the server's tasks
+    // run on this thread and report here.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let args = ServerArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: 1,
+        ..ServerArgs::default()
+    };
+    let (listener, addr) = server::bind(args.listen).await.unwrap();
+    let server = Server::new(&args, &[], &[SERVICE]).with_drain_delay(Duration::ZERO);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(server.serve(
+        listener,
+        tonic::service::Routes::default(),
+        shutdown.clone(),
+    ));
+
+    let mut health = HealthClient::new(channel(addr).await);
+    check(&mut health, SERVICE).await.unwrap();
+    check(&mut health, "no.such.Service").await.unwrap_err();
+    drop(health);
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let finished: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("rpc finished"))
+        .collect();
+    assert_eq!(finished.len(), 2, "{logs}");
+    assert!(
+        finished
+            .iter()
+            .all(|l| l.contains("/grpc.health.v1.Health/Check")),
+        "{logs}"
+    );
+    assert!(finished[0].contains("code=\"Ok\""), "{logs}");
+    assert!(finished[1].contains("code=\"NotFound\""), "{logs}");
+    assert!(logs.contains("shutting down: health NOT_SERVING"), "{logs}");
+}
+
+#[test]
+fn help_names_env_vars_and_defaults() {
+    use clap::CommandFactory;
+    let help = Cli::command().render_long_help().to_string();
+    for expected in [
+        "--listen",
+        "REEMPLOI_LISTEN",
+        "127.0.0.1:50051",
+        "REEMPLOI_MAX_MESSAGE_BYTES",
+        "16777216",
+        "REEMPLOI_REQUEST_TIMEOUT_SECS",
+        "REEMPLOI_SHUTDOWN_GRACE_SECS",
+        "REEMPLOI_CONCURRENCY_PER_CONNECTION",
+        "DATABASE_URL",
+        "REEMPLOI_DATA_DIR",
+        "./data",
+        "NATS_URL",
+        "REEMPLOI_STREAM_REPLICAS",
+        "REEMPLOI_EVENT_NAMESPACE",
+        "REEMPLOI_JWT_SECRET",
+        "REEMPLOI_JWT_PUBLIC_KEY",
+        "REEMPLOI_JWT_ISSUER",
+        "REEMPLOI_JWT_AUDIENCE",
+        "REEMPLOI_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        assert!(
+            help.contains(expected),
+            "{expected} missing from --help:\n{help}"
+        );
+    }
+    if std::env::var_os("SHOW_HELP").is_some() {
+        println!("{help}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_cancels_the_shutdown_token() {
+    let token = reemploi_runtime::shutdown::on_signal();
+    assert!(!token.is_cancelled());
+    // The handler is installed by the time on_signal returns, so this
+    // signal is caught rather than killing the test process.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::timeout(Duration::from_secs(5), token.cancelled())
+        .await
+        .expect("SIGTERM did not cancel the token");
+}
