@@ -1,0 +1,440 @@
+//! The NATS JetStream bus of the distributed mode.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{self, StorageType};
+use async_nats::jetstream::{self as js};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Bus, BusError, DEADLETTER_SERVICE, Handler, HandlerError, Message, SUBJECT_ROOT, Subscription,
+    run_handler,
+};
+
+/// Duplicate window of every stream: a message re-published with the same
+/// event id within it (relay retry, several relays) is stored once.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long a publish waits for its PubAck.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server waits for an ack before redelivering.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+/// Idle heartbeat of the pull stream: a missing one reveals a lost server.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Pull request expiry (must exceed the heartbeat).
+const PULL_EXPIRES: Duration = Duration::from_secs(15);
+/// Bounds of the consumer loop's reconnect backoff.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Headers added to dead letters.
+const HEADER_ORIGINAL_SUBJECT: &str = "Reemploi-Original-Subject";
+const HEADER_ORIGINAL_EVENT_ID: &str = "Reemploi-Original-Event-Id";
+const HEADER_REASON: &str = "Reemploi-Dead-Letter-Reason";
+
+/// Settings of a [`JetStreamBus`].
+#[derive(Debug, Clone, Default)]
+pub struct JetStreamOptions {
+    /// Prefixes every subject (`<ns>.reemploi...`), stream name (`<NS>_REEMPLOI_...`)
+    /// and durable name (`<ns>_<durable>`), invisibly to callers and handlers,
+    /// so that many tests or environments share one NATS server.
+    pub namespace: Option<String>,
+    /// Replicas of the streams created here; 0 means 1.
+    pub replicas: usize,
+}
+
+/// [`Bus`] on NATS JetStream.
+///
+/// Publishing awaits the PubAck, with `Nats-Msg-Id` = event id for dedup.
+/// Subscriptions are durable pull consumers with explicit acks: ack after the
+/// handler's `Ok`; a transient failure is nak'ed with a growing delay; once a
+/// message has been delivered `max_deliver` times, or at once on a permanent
+/// failure, it is published to `reemploi.deadletter.<durable>` (stream
+/// `REEMPLOI_DEADLETTER`) and terminated. The consumer loop outlives broker
+/// restarts: async-nats reconnects, and the loop re-opens its message stream
+/// with backoff after any error; unacked messages are redelivered.
+#[derive(Clone)]
+pub struct JetStreamBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    js: js::Context,
+    namespace: Option<String>,
+    replicas: usize,
+}
+
+// By hand: the server URL may carry credentials.
+impl std::fmt::Debug for JetStreamBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamBus")
+            .field("namespace", &self.inner.namespace)
+            .field("replicas", &self.inner.replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JetStreamBus {
+    /// Connects to NATS at `url` (async-nats then reconnects by itself forever).
+    pub async fn connect(url: &str, opts: JetStreamOptions) -> Result<JetStreamBus, BusError> {
+        if let Some(ns) = &opts.namespace {
+            crate::validate_name("namespace", ns)?;
+        }
+        let client = async_nats::ConnectOptions::new()
+            .name("reemploi")
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None)
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot connect to NATS: {e}")))?;
+        let js = js::ContextBuilder::new()
+            .timeout(PUBLISH_TIMEOUT)
+            .build(client.clone());
+        Ok(JetStreamBus {
+            inner: Arc::new(Inner {
+                client,
+                js,
+                namespace: opts.namespace,
+                replicas: opts.replicas.max(1),
+            }),
+        })
+    }
+
+    /// The JetStream context, for administration (e.g. deleting test streams).
+    pub fn jetstream(&self) -> &js::Context {
+        &self.inner.js
+    }
+
+    /// The NATS client.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    /// The stream name of a producing service, namespace included.
+    pub fn stream_name(&self, service: &str) -> String {
+        let base = format!("{SUBJECT_ROOT}_{service}")
+            .to_uppercase()
+            .replace('-', "_");
+        match &self.inner.namespace {
+            Some(ns) => format!("{}_{base}", ns.to_uppercase().replace('-', "_")),
+            None => base,
+        }
+    }
+
+    /// A subject or filter as seen on the wire (namespace prefixed).
+    fn wire_subject(&self, subject: &str) -> String {
+        match &self.inner.namespace {
+            Some(ns) => format!("{ns}.{subject}"),
+            None => subject.to_owned(),
+        }
+    }
+
+    /// A wire subject as seen by handlers (namespace removed).
+    fn local_subject<'a>(&self, wire: &'a str) -> &'a str {
+        match &self.inner.namespace {
+            Some(ns) => wire
+                .strip_prefix(ns.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .unwrap_or(wire),
+            None => wire,
+        }
+    }
+
+    fn durable_name(&self, durable: &str) -> String {
+        match &self.inner.namespace {
+            Some(ns) => format!("{ns}_{durable}"),
+            None => durable.to_owned(),
+        }
+    }
+
+    async fn get_or_create_stream(&self, service: &str) -> Result<stream::Stream, BusError> {
+        crate::validate_name("service", service)?;
+        let config = stream::Config {
+            name: self.stream_name(service),
+            subjects: vec![self.wire_subject(&format!("{SUBJECT_ROOT}.{service}.>"))],
+            storage: StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: self.inner.replicas,
+            ..Default::default()
+        };
+        self.inner
+            .js
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot get or create stream: {e}")))
+    }
+
+    /// Publishes with `Nats-Msg-Id` and awaits the PubAck.
+    async fn publish_wire(
+        &self,
+        subject: String,
+        msg_id: &str,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+    ) -> Result<(), BusError> {
+        let publish = PublishMessage::build()
+            .payload(payload)
+            .headers(headers)
+            .message_id(msg_id);
+        let ack = self
+            .inner
+            .js
+            .send_publish(subject, publish)
+            .await
+            .map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
+        Ok(())
+    }
+
+    async fn open_consumer(
+        &self,
+        sub: &Subscription,
+    ) -> Result<js::consumer::Consumer<pull::Config>, BusError> {
+        let stream = self.get_or_create_stream(&sub.stream_of).await?;
+        let durable = self.durable_name(&sub.durable);
+        let config = pull::Config {
+            durable_name: Some(durable.clone()),
+            filter_subject: self.wire_subject(&sub.filter),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: ACK_WAIT,
+            // Unlimited on the server: the dead-lettering after max_deliver is
+            // ours, so a crash during the last attempt cannot drop a message.
+            max_deliver: -1,
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer(&durable, config)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot get or create consumer: {e}")))
+    }
+
+    async fn consume(
+        self,
+        sub: Subscription,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+        mut consumer: Option<js::consumer::Consumer<pull::Config>>,
+    ) {
+        let mut backoff = RETRY_MIN;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let current = match consumer.take() {
+                Some(c) => Ok(c),
+                None => self.open_consumer(&sub).await,
+            };
+            let messages = match current {
+                Ok(c) => c
+                    .stream()
+                    .heartbeat(HEARTBEAT)
+                    .expires(PULL_EXPIRES)
+                    .messages()
+                    .await
+                    .map_err(|e| BusError::Unavailable(e.to_string())),
+                Err(e) => Err(e),
+            };
+            let mut messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(durable = %sub.durable, error = %e, "consumer unavailable; retrying");
+                    if sleep_or_shutdown(&shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    continue;
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(m)) => {
+                        backoff = RETRY_MIN;
+                        self.process(&sub, &handler, m).await;
+                    }
+                    Some(Err(e)) => {
+                        // Re-open the stream on any error: after a broker
+                        // restart this is what resumes delivery.
+                        tracing::warn!(durable = %sub.durable, error = %e, "consumer stream error; re-opening");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if sleep_or_shutdown(&shutdown, backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+
+    async fn process(&self, sub: &Subscription, handler: &Arc<dyn Handler>, m: js::Message) {
+        let (delivered, stream_seq) = match m.info() {
+            Ok(info) => (info.delivered, info.stream_sequence),
+            Err(_) => (1, 0),
+        };
+        let event_id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_owned())
+            // A message from a foreign publisher: its stream position is a
+            // stable identity across redeliveries.
+            .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(&sub.stream_of)));
+        let msg = Message {
+            subject: self.local_subject(m.subject.as_str()).to_owned(),
+            event_id,
+            payload: m.payload.clone(),
+        };
+        let reason = match run_handler(handler, &msg).await {
+            Ok(()) => {
+                if let Err(e) = m.ack().await {
+                    // Redelivered after ack_wait; the inbox absorbs the repeat.
+                    tracing::warn!(durable = %sub.durable, error = %e, "ack failed");
+                }
+                return;
+            }
+            Err(HandlerError::Permanent(reason)) => reason,
+            Err(HandlerError::Transient(reason)) if delivered >= sub.max_deliver => reason,
+            Err(HandlerError::Transient(reason)) => {
+                let delay = nak_delay(delivered);
+                tracing::warn!(
+                    durable = %sub.durable, event_id = %msg.event_id, delivered, reason = %reason,
+                    "handler failed; redelivery in {delay:?}"
+                );
+                if let Err(e) = m.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(durable = %sub.durable, error = %e, "nak failed");
+                }
+                return;
+            }
+        };
+        tracing::error!(
+            durable = %sub.durable, subject = %msg.subject, event_id = %msg.event_id,
+            delivered, reason = %reason, "event dead-lettered"
+        );
+        match self.dead_letter(&sub.durable, &msg, &reason).await {
+            Ok(()) => {
+                if let Err(e) = m.ack_with(AckKind::Term).await {
+                    tracing::warn!(durable = %sub.durable, error = %e, "term failed");
+                }
+            }
+            Err(e) => {
+                // Keep the message rather than lose it: try again later.
+                tracing::warn!(durable = %sub.durable, error = %e, "dead-letter publish failed");
+                let _ = m.ack_with(AckKind::Nak(Some(RETRY_MAX))).await;
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        durable: &str,
+        msg: &Message,
+        reason: &str,
+    ) -> Result<(), BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_ORIGINAL_SUBJECT, msg.subject.as_str());
+        headers.insert(HEADER_ORIGINAL_EVENT_ID, msg.event_id.as_str());
+        // Header values cannot hold line breaks.
+        let reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(512)
+            .collect();
+        headers.insert(HEADER_REASON, reason.as_str());
+        let subject = self.wire_subject(&crate::deadletter_subject(durable));
+        // Unique per (durable, event): the dead-letter stream is shared by all
+        // durables and deduplicates by message id.
+        let msg_id = format!("{durable}:{}", msg.event_id);
+        self.publish_wire(subject, &msg_id, headers, msg.payload.clone())
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for JetStreamBus {
+    async fn publish(&self, msg: &Message) -> Result<(), BusError> {
+        crate::validate_subject(&msg.subject)?;
+        let subject = self.wire_subject(&msg.subject);
+        let result = self
+            .publish_wire(
+                subject.clone(),
+                &msg.event_id,
+                HeaderMap::new(),
+                msg.payload.clone(),
+            )
+            .await;
+        match result {
+            // No stream yet for a reemploi subject: create the producer's
+            // stream and publish again, so that publishing never depends on
+            // start-up order.
+            Err(BusError::Rejected(reason)) if reason.contains("no stream") => {
+                let service = msg
+                    .subject
+                    .strip_prefix(SUBJECT_ROOT)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(|rest| rest.split('.').next())
+                    .ok_or(BusError::Rejected(reason))?;
+                self.ensure_stream(service).await?;
+                self.publish_wire(
+                    subject,
+                    &msg.event_id,
+                    HeaderMap::new(),
+                    msg.payload.clone(),
+                )
+                .await
+            }
+            other => other,
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        sub: Subscription,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
+        sub.validate()?;
+        self.ensure_stream(DEADLETTER_SERVICE).await?;
+        let consumer = self.open_consumer(&sub).await?;
+        tokio::spawn(self.clone().consume(sub, handler, shutdown, Some(consumer)));
+        Ok(())
+    }
+
+    async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
+        self.get_or_create_stream(service).await.map(|_| ())
+    }
+}
+
+fn publish_error(e: js::context::PublishError) -> BusError {
+    match e.kind() {
+        PublishErrorKind::StreamNotFound => BusError::Rejected(format!("no stream: {e}")),
+        PublishErrorKind::WrongLastMessageId
+        | PublishErrorKind::WrongLastSequence
+        | PublishErrorKind::MaxPayloadExceeded => BusError::Rejected(e.to_string()),
+        _ => BusError::Unavailable(e.to_string()),
+    }
+}
+
+/// Redelivery delay after the `delivered`-th failed attempt: 200 ms doubling, capped at 30 s.
+fn nak_delay(delivered: i64) -> Duration {
+    let exp = u32::try_from(delivered.clamp(1, 9) - 1).unwrap_or(8);
+    Duration::from_millis(200 * 2u64.pow(exp)).min(Duration::from_secs(30))
+}
+
+/// Sleeps unless shutdown comes first; true on shutdown.
+async fn sleep_or_shutdown(shutdown: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

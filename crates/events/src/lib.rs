@@ -1,0 +1,354 @@
+//! Events between reemploi services: the wire [`Message`], subject rules, the
+//! [`Bus`] trait with a NATS JetStream implementation ([`JetStreamBus`],
+//! distributed mode) and an in-process one ([`InProcessBus`], embedded mode),
+//! the transactional [`outbox`] and its relay, and the consumer-side [`inbox`]
+//! that makes redeliveries harmless.
+//!
+//! # Delivery guarantees
+//!
+//! A producer writes its state change and the event into the `outbox` table
+//! in one transaction ([`outbox::enqueue`]); the [`outbox::Relay`] publishes
+//! pending rows in order and marks them published only once the bus confirmed
+//! (JetStream PubAck, or every in-process subscriber committed). A consumer
+//! records the event id in its `inbox` table inside the transaction that
+//! applies it ([`inbox::first_time`]) and acknowledges after the commit. So
+//! nothing is lost when the broker or a service dies, and a repeat is applied
+//! once.
+//!
+//! # Tables
+//!
+//! Every service that publishes or consumes events carries these tables in its
+//! migrations; copy [`OUTBOX_SQLITE_SQL`] into `migrations/sqlite` and
+//! [`OUTBOX_POSTGRES_SQL`] into `migrations/postgres`:
+//!
+//! ```sql
+//! -- SQLite
+//! CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+//!     subject TEXT NOT NULL, payload BLOB NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT);
+//! CREATE INDEX outbox_pending ON outbox (published_at, seq);
+//! CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
+//!     PRIMARY KEY (consumer, event_id));
+//! -- PostgreSQL: the same with `seq BIGSERIAL PRIMARY KEY` and `payload BYTEA NOT NULL`.
+//! ```
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub mod inbox;
+mod inprocess;
+mod jetstream;
+pub mod outbox;
+pub mod testing;
+
+pub use inprocess::InProcessBus;
+pub use jetstream::{JetStreamBus, JetStreamOptions};
+
+/// The outbox and inbox tables on SQLite, to copy into a service's migrations.
+pub const OUTBOX_SQLITE_SQL: &str = "\
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at BIGINT NOT NULL,
+    published_at BIGINT
+);
+CREATE INDEX outbox_pending ON outbox (published_at, seq);
+CREATE TABLE inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+";
+
+/// The outbox and inbox tables on PostgreSQL, to copy into a service's migrations.
+pub const OUTBOX_POSTGRES_SQL: &str = "\
+CREATE TABLE outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    published_at BIGINT
+);
+CREATE INDEX outbox_pending ON outbox (published_at, seq);
+CREATE TABLE inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+";
+
+/// The prefix of every reemploi subject.
+pub const SUBJECT_ROOT: &str = "reemploi";
+
+/// The service name whose stream holds dead letters (`reemploi.deadletter.<durable>`).
+pub const DEADLETTER_SERVICE: &str = "deadletter";
+
+/// Default number of deliveries before a message is dead-lettered.
+pub const DEFAULT_MAX_DELIVER: i64 = 10;
+
+/// One event on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// `reemploi.<service>.<entity>.<event>`, e.g. `reemploi.inventory.lot.published`.
+    pub subject: String,
+    /// A UUIDv7 string, sent as `Nats-Msg-Id` so the broker drops repeats.
+    pub event_id: String,
+    /// The protobuf envelope, opaque here.
+    pub payload: bytes::Bytes,
+}
+
+impl Message {
+    /// A message with a fresh UUIDv7 event id.
+    pub fn new(subject: impl Into<String>, payload: impl Into<bytes::Bytes>) -> Message {
+        Message {
+            subject: subject.into(),
+            event_id: new_event_id(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// A fresh event id: a UUIDv7, so ids sort by creation time.
+pub fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Errors of a [`Bus`].
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The broker cannot be reached or did not confirm in time: retry later.
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused the message or request (no stream, bad subject, too large).
+    #[error("event bus rejected the request: {0}")]
+    Rejected(String),
+    /// An in-process subscriber failed to apply the message.
+    #[error("subscriber failed: {0}")]
+    Handler(String),
+    /// A subject, durable or service name is malformed.
+    #[error("invalid event bus configuration: {0}")]
+    Config(String),
+    /// The outbox or inbox could not be read or written.
+    #[error(transparent)]
+    Store(#[from] reemploi_store::StoreError),
+}
+
+/// Why a [`Handler`] could not apply a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// May succeed later (database busy or down...): redeliver with a delay.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (undecodable payload...): dead-letter at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+// Storage failures inside a handler are worth retrying: a database that is
+// down or busy comes back, and a constraint violation that persists ends up
+// dead-lettered after max_deliver attempts anyway.
+impl From<reemploi_store::StoreError> for HandlerError {
+    fn from(e: reemploi_store::StoreError) -> Self {
+        HandlerError::Transient(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        HandlerError::from(reemploi_store::StoreError::from(e))
+    }
+}
+
+/// A subscriber's side: applies one message.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `msg`; returns `Ok(())` only after the local commit. An error
+    /// gets the message redelivered later (or dead-lettered).
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError>;
+}
+
+/// A durable subscription.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// The consumer's name, e.g. `inventory-partners` (letters, digits, `-`, `_`).
+    pub durable: String,
+    /// The producing service whose stream holds the subjects, e.g. `registry`.
+    pub stream_of: String,
+    /// A subject filter with NATS wildcards, e.g. `reemploi.registry.partner.>`.
+    pub filter: String,
+    /// Deliveries after which a failing message goes to `reemploi.deadletter.<durable>`.
+    pub max_deliver: i64,
+}
+
+impl Subscription {
+    /// A subscription with the default `max_deliver` (10).
+    pub fn new(
+        durable: impl Into<String>,
+        stream_of: impl Into<String>,
+        filter: impl Into<String>,
+    ) -> Subscription {
+        Subscription {
+            durable: durable.into(),
+            stream_of: stream_of.into(),
+            filter: filter.into(),
+            max_deliver: DEFAULT_MAX_DELIVER,
+        }
+    }
+
+    /// Sets `max_deliver`.
+    pub fn with_max_deliver(mut self, max_deliver: i64) -> Subscription {
+        self.max_deliver = max_deliver;
+        self
+    }
+
+    fn validate(&self) -> Result<(), BusError> {
+        validate_name("durable", &self.durable)?;
+        validate_name("service", &self.stream_of)?;
+        validate_filter(&self.filter)?;
+        if self.max_deliver < 1 {
+            return Err(BusError::Config(format!(
+                "max_deliver must be at least 1, got {}",
+                self.max_deliver
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The dead-letter subject of a durable consumer.
+pub fn deadletter_subject(durable: &str) -> String {
+    format!("{SUBJECT_ROOT}.{DEADLETTER_SERVICE}.{durable}")
+}
+
+/// The event bus: publishing and durable subscriptions.
+#[async_trait::async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes and returns only once the message is durable: JetStream PubAck
+    /// awaited (with `Nats-Msg-Id` = event_id for dedup), or, in process, once
+    /// every matching local subscriber's handler returned `Ok`.
+    async fn publish(&self, msg: &Message) -> Result<(), BusError>;
+
+    /// Starts consuming in the background until `shutdown`; returns once the
+    /// consumer exists, so what is published afterwards reaches it.
+    async fn subscribe(
+        &self,
+        sub: Subscription,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError>;
+
+    /// Makes sure the stream of a producing service exists (`inventory` ->
+    /// stream `REEMPLOI_INVENTORY` with subjects `reemploi.inventory.>`).
+    async fn ensure_stream(&self, service: &str) -> Result<(), BusError>;
+}
+
+/// Whether `subject` matches `filter` under NATS rules: tokens are separated
+/// by `.`, `*` matches exactly one token, `>` (last token only) matches one or
+/// more remaining tokens.
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
+    if filter.is_empty() || subject.is_empty() {
+        return false;
+    }
+    let mut subject_tokens = subject.split('.');
+    let mut filter_tokens = filter.split('.').peekable();
+    while let Some(f) = filter_tokens.next() {
+        if f == ">" {
+            // Only valid as the last token, and it needs at least one token to match.
+            return filter_tokens.peek().is_none()
+                && subject_tokens.next().is_some_and(|s| !s.is_empty());
+        }
+        match subject_tokens.next() {
+            Some(s) if !s.is_empty() && (f == "*" || f == s) => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
+}
+
+/// A name used in stream, consumer and subject tokens.
+fn validate_name(what: &str, name: &str) -> Result<(), BusError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(BusError::Config(format!(
+            "invalid {what} name `{name}`: use 1-64 letters, digits, `-` or `_`"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_filter(filter: &str) -> Result<(), BusError> {
+    let tokens: Vec<&str> = filter.split('.').collect();
+    let bad = filter.is_empty()
+        || tokens
+            .iter()
+            .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        || tokens.iter().enumerate().any(|(i, t)| {
+            (t.contains('>') && (*t != ">" || i + 1 != tokens.len()))
+                || (t.contains('*') && *t != "*")
+        });
+    if bad {
+        return Err(BusError::Config(format!(
+            "invalid subject filter `{filter}`"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_subject(subject: &str) -> Result<(), BusError> {
+    if subject.is_empty()
+        || subject
+            .split('.')
+            .any(|t| t.is_empty() || t.contains(['*', '>']) || t.contains(char::is_whitespace))
+    {
+        return Err(BusError::Config(format!("invalid subject `{subject}`")));
+    }
+    Ok(())
+}
+
+/// Runs a handler on its own task so that a panic in it is a transient
+/// failure of one message rather than the death of the consumer loop.
+async fn run_handler(handler: &Arc<dyn Handler>, msg: &Message) -> Result<(), HandlerError> {
+    let handler = handler.clone();
+    let msg = msg.clone();
+    match tokio::spawn(async move { handler.handle(&msg).await }).await {
+        Ok(result) => result,
+        Err(join) => Err(HandlerError::Transient(format!("handler panicked: {join}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_validated() {
+        for ok in [
+            "reemploi.>",
+            "reemploi.*.lot.*",
+            "a",
+            "reemploi.registry.partner.>",
+        ] {
+            assert!(validate_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a..b", "a.>.b", "a.b*", "a.>>", ".a", "a b"] {
+            assert!(validate_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subjects_are_validated() {
+        assert!(validate_subject("reemploi.inventory.lot.published").is_ok());
+        for bad in ["", "a.*", "a.>", "a..b", "a b"] {
+            assert!(validate_subject(bad).is_err(), "{bad}");
+        }
+    }
+}

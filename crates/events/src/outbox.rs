@@ -1,0 +1,269 @@
+//! The transactional outbox: events are written in the producer's transaction
+//! and published afterwards by a [`Relay`], in order, marked published only
+//! once the bus confirmed them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reemploi_store::{Backend, Db, StoreError, now_millis};
+use sqlx::Row;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Bus, BusError, Message};
+
+/// Default interval between two polls of the outbox when nobody notifies.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Rows read per round trip.
+const BATCH: i64 = 100;
+/// Bounds of the retry backoff when the bus fails.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Key of the PostgreSQL advisory lock that elects one draining relay among
+/// replicas (advisory locks are per database, so per service).
+const DRAIN_LOCK_KEY: i64 = 0x7265_656d_706c_6f69; // "reemploi"
+
+/// Records an event in the caller's transaction, next to the state change it
+/// describes: both commit or neither does.
+pub async fn enqueue(conn: &mut sqlx::AnyConnection, msg: &Message) -> Result<(), StoreError> {
+    crate::validate_subject(&msg.subject).map_err(|e| StoreError::Config(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO outbox (event_id, subject, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(msg.event_id.as_str())
+    .bind(msg.subject.as_str())
+    .bind(msg.payload.to_vec())
+    .bind(now_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Publishes pending outbox rows in order (by `seq`), awaiting each publish,
+/// then marks them published; retries with backoff while the bus fails; wakes
+/// on [`Relay::notify`] or every poll interval.
+///
+/// Several relays (service replicas) may share one PostgreSQL database: one
+/// drains at a time (an advisory lock), which keeps the order and avoids most
+/// duplicates; the broker's dedup window absorbs the rest.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    bus: Arc<dyn Bus>,
+    wake: Notify,
+    /// One drain at a time per relay (run loop and explicit calls alike).
+    draining: Mutex<()>,
+    poll_interval: Duration,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("db", &self.inner.db)
+            .field("poll_interval", &self.inner.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Pending {
+    seq: i64,
+    msg: Message,
+}
+
+impl Relay {
+    /// A relay publishing `db`'s outbox on `bus`.
+    pub fn new(db: Db, bus: Arc<dyn Bus>) -> Relay {
+        Relay::with_poll_interval(db, bus, DEFAULT_POLL_INTERVAL)
+    }
+
+    /// A relay that polls every `poll_interval` when not notified.
+    pub fn with_poll_interval(db: Db, bus: Arc<dyn Bus>, poll_interval: Duration) -> Relay {
+        Relay {
+            inner: Arc::new(Inner {
+                db,
+                bus,
+                wake: Notify::new(),
+                draining: Mutex::new(()),
+                poll_interval,
+            }),
+        }
+    }
+
+    /// Call after committing a transaction that enqueued events, to publish promptly.
+    pub fn notify(&self) {
+        // notify_one keeps a permit when the loop is busy, so no wake-up is lost.
+        self.inner.wake.notify_one();
+    }
+
+    /// One pass: publishes everything pending now and returns how many were
+    /// published; stops at the first failure so that order is kept.
+    pub async fn drain(&self) -> Result<usize, BusError> {
+        let _one_at_a_time = self.inner.draining.lock().await;
+        let mut published = 0;
+        loop {
+            let n = match self.inner.db.backend() {
+                Backend::Sqlite => self.drain_batch_sqlite().await?,
+                Backend::Postgres => match self.drain_batch_postgres().await? {
+                    Some(n) => n,
+                    // Another replica is draining.
+                    None => return Ok(published),
+                },
+            };
+            published += n;
+            if n < BATCH as usize {
+                return Ok(published);
+            }
+        }
+    }
+
+    async fn drain_batch_sqlite(&self) -> Result<usize, BusError> {
+        // No transaction around the publishes: in-process subscribers write
+        // to the same SQLite file and need its write lock meanwhile.
+        let rows = fetch_pending(self.inner.db.pool()).await?;
+        let mut published = 0;
+        for row in rows {
+            self.inner.bus.publish(&row.msg).await?;
+            mark_published(self.inner.db.pool(), row.seq).await?;
+            published += 1;
+        }
+        Ok(published)
+    }
+
+    async fn drain_batch_postgres(&self) -> Result<Option<usize>, BusError> {
+        let mut tx = self
+            .inner
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::from)?;
+        let leader: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(DRAIN_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .try_get(0)
+            .map_err(StoreError::from)?;
+        if !leader {
+            return Ok(None);
+        }
+        let rows = fetch_pending(&mut *tx).await?;
+        let mut published = 0;
+        let mut failure = None;
+        for row in rows {
+            if let Err(e) = self.inner.bus.publish(&row.msg).await {
+                failure = Some(e);
+                break;
+            }
+            mark_published(&mut *tx, row.seq).await?;
+            published += 1;
+        }
+        // Commit what was published even when a later publish failed.
+        tx.commit().await.map_err(StoreError::from)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Some(published)),
+        }
+    }
+
+    /// Runs until `shutdown`, then makes a final drain attempt.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = RETRY_MIN;
+        loop {
+            let wait = match self.drain().await {
+                Ok(_) => {
+                    backoff = RETRY_MIN;
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: publish failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    Some(wait)
+                }
+            };
+            let stop = match wait {
+                // After a failure, wait out the backoff (a notify would only
+                // hammer a bus that is down).
+                Some(d) => tokio::select! {
+                    _ = shutdown.cancelled() => true,
+                    _ = tokio::time::sleep(d) => false,
+                },
+                None => tokio::select! {
+                    _ = shutdown.cancelled() => true,
+                    _ = self.inner.wake.notified() => false,
+                    _ = tokio::time::sleep(self.inner.poll_interval) => false,
+                },
+            };
+            if stop {
+                if let Err(e) = self.drain().await {
+                    tracing::warn!(error = %e, "outbox relay: final drain failed; events stay pending");
+                }
+                return;
+            }
+        }
+    }
+
+    /// How many events wait to be published.
+    pub async fn pending(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(self.inner.db.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Deletes rows published more than `older_than` ago (well past the
+    /// broker's dedup window); returns how many.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, StoreError> {
+        let age = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_millis().saturating_sub(age);
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+                .bind(cutoff)
+                .execute(self.inner.db.pool())
+                .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn fetch_pending<'e, E>(executor: E) -> Result<Vec<Pending>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT seq, event_id, subject, payload FROM outbox \
+         WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+    )
+    .bind(BATCH)
+    .fetch_all(executor)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let payload: Vec<u8> = row.try_get(3)?;
+            Ok(Pending {
+                seq: row.try_get(0)?,
+                msg: Message {
+                    event_id: row.try_get(1)?,
+                    subject: row.try_get(2)?,
+                    payload: payload.into(),
+                },
+            })
+        })
+        .collect()
+}
+
+async fn mark_published<'e, E>(executor: E, seq: i64) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+        .bind(now_millis())
+        .bind(seq)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,872 @@
+//! Tests of reemploi-events against a real NATS JetStream (NATS_URL, and
+//! throwaway nats-server processes for fault tests) and real databases
+//! (SQLite files, PostgreSQL at DATABASE_URL).
+
+// Test helpers (not only #[test] fns) may panic: a failure is what they report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reemploi_events::outbox::{self, Relay};
+use reemploi_events::testing::{NatsServer, nats_url, unique_namespace};
+use reemploi_events::{
+    Bus, BusError, Handler, HandlerError, InProcessBus, JetStreamBus, JetStreamOptions, Message,
+    OUTBOX_POSTGRES_SQL, OUTBOX_SQLITE_SQL, Subscription, inbox, subject_matches,
+};
+use reemploi_store::testing::{self as store_testing, TestDb};
+use reemploi_store::{Backend, Db};
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+// ---------------------------------------------------------------- helpers
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A database with the outbox/inbox tables (from the published SQL) and a
+/// table the test consumer applies events to.
+async fn events_db(backend: Backend) -> TestDb {
+    let t = store_testing::fresh(backend).await;
+    let (tables, applied) = match backend {
+        Backend::Sqlite => (
+            OUTBOX_SQLITE_SQL,
+            "CREATE TABLE applied (ord INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL, \
+             event_id TEXT NOT NULL, subject TEXT NOT NULL, payload BLOB NOT NULL, \
+             UNIQUE (consumer, event_id))",
+        ),
+        Backend::Postgres => (
+            OUTBOX_POSTGRES_SQL,
+            "CREATE TABLE applied (ord BIGSERIAL PRIMARY KEY, consumer TEXT NOT NULL, \
+             event_id TEXT NOT NULL, subject TEXT NOT NULL, payload BYTEA NOT NULL, \
+             UNIQUE (consumer, event_id))",
+        ),
+    };
+    sqlx::raw_sql(tables).execute(t.db.pool()).await.unwrap();
+    sqlx::raw_sql(applied).execute(t.db.pool()).await.unwrap();
+    t
+}
+
+/// A consumer that applies each event to the `applied` table through the
+/// inbox, optionally failing on chosen events.
+struct Applier {
+    db: Db,
+    consumer: String,
+    calls: AtomicUsize,
+    /// event_id -> transient failures still to produce.
+    transient: Mutex<HashMap<String, usize>>,
+    permanent: HashSet<String>,
+}
+
+impl Applier {
+    fn new(db: &Db, consumer: &str) -> Applier {
+        Applier {
+            db: db.clone(),
+            consumer: consumer.to_owned(),
+            calls: AtomicUsize::new(0),
+            transient: Mutex::new(HashMap::new()),
+            permanent: HashSet::new(),
+        }
+    }
+
+    async fn applied(&self) -> Vec<(String, String, Vec<u8>)> {
+        sqlx::query(
+            "SELECT event_id, subject, payload FROM applied WHERE consumer = $1 ORDER BY ord",
+        )
+        .bind(self.consumer.as_str())
+        .fetch_all(self.db.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    }
+
+    async fn count(&self) -> usize {
+        self.applied().await.len()
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Applier {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.permanent.contains(&msg.event_id) {
+            return Err(HandlerError::Permanent("undecodable".into()));
+        }
+        {
+            let mut transient = self.transient.lock().unwrap();
+            if let Some(left) = transient.get_mut(&msg.event_id)
+                && *left > 0
+            {
+                *left -= 1;
+                return Err(HandlerError::Transient("database busy".into()));
+            }
+        }
+        let mut tx = self.db.begin_write().await?;
+        if !inbox::first_time(&mut tx, &self.consumer, &msg.event_id).await? {
+            tx.commit().await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO applied (consumer, event_id, subject, payload) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.consumer.as_str())
+        .bind(msg.event_id.as_str())
+        .bind(msg.subject.as_str())
+        .bind(msg.payload.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records what it receives, in memory.
+#[derive(Default)]
+struct Recorder {
+    got: Mutex<Vec<Message>>,
+    fail: bool,
+}
+
+impl Recorder {
+    fn subjects(&self) -> Vec<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.subject.clone())
+            .collect()
+    }
+    fn messages(&self) -> Vec<Message> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        self.got.lock().unwrap().push(msg.clone());
+        if self.fail {
+            return Err(HandlerError::Transient("nope".into()));
+        }
+        Ok(())
+    }
+}
+
+async fn shared_bus(ns: &str) -> JetStreamBus {
+    JetStreamBus::connect(
+        &nats_url(),
+        JetStreamOptions {
+            namespace: Some(ns.to_owned()),
+            replicas: 1,
+        },
+    )
+    .await
+    .expect("connect to NATS_URL")
+}
+
+/// Deletes a test's streams from the shared server.
+async fn delete_streams(bus: &JetStreamBus, services: &[&str]) {
+    for service in services {
+        let _ = bus
+            .jetstream()
+            .delete_stream(bus.stream_name(service))
+            .await;
+    }
+}
+
+async fn stream_len(bus: &JetStreamBus, service: &str) -> u64 {
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(service))
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+fn event(subject: &str, n: usize) -> Message {
+    Message::new(subject, format!("payload-{n}").into_bytes())
+}
+
+async fn enqueue_committed(db: &Db, msgs: &[Message]) {
+    for msg in msgs {
+        let mut tx = db.begin_write().await.unwrap();
+        outbox::enqueue(&mut tx, msg).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- subjects
+
+#[test]
+fn subject_matches_follows_nats_wildcard_rules() {
+    let table = [
+        (
+            "reemploi.inventory.lot.published",
+            "reemploi.inventory.lot.published",
+            true,
+        ),
+        (
+            "reemploi.inventory.lot.published",
+            "reemploi.inventory.lot.withdrawn",
+            false,
+        ),
+        (
+            "reemploi.inventory.>",
+            "reemploi.inventory.lot.published",
+            true,
+        ),
+        ("reemploi.inventory.>", "reemploi.inventory.claim", true),
+        ("reemploi.inventory.>", "reemploi.inventory", false),
+        ("reemploi.*.lot.*", "reemploi.inventory.lot.published", true),
+        (
+            "reemploi.*.lot.*",
+            "reemploi.inventory.claim.confirmed",
+            false,
+        ),
+        ("reemploi.*.lot.*", "reemploi.inventory.lot", false),
+        (
+            "reemploi.*.lot.*",
+            "reemploi.inventory.lot.published.extra",
+            false,
+        ),
+        ("reemploi.*", "reemploi.inventory", true),
+        ("reemploi.*", "reemploi.inventory.lot", false),
+        (">", "reemploi", true),
+        (">", "a.b.c", true),
+        ("*", "a", true),
+        ("*", "a.b", false),
+        (
+            "reemploi.registry.partner.>",
+            "reemploi.registry.partner.verified",
+            true,
+        ),
+        (
+            "reemploi.registry.partner.>",
+            "reemploi.registry.partners.verified",
+            false,
+        ),
+        ("reemploi.registry", "reemploi.registry.partner", false),
+        ("a.>.b", "a.x.b", false),
+        ("", "a", false),
+        ("a", "", false),
+        ("a.*", "a.", false),
+    ];
+    for (filter, subject, expected) in table {
+        assert_eq!(
+            subject_matches(filter, subject),
+            expected,
+            "filter {filter:?} subject {subject:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- in process
+
+#[tokio::test]
+async fn in_process_bus_delivers_to_matching_subscribers_only() {
+    let bus = InProcessBus::new();
+    let shutdown = CancellationToken::new();
+    let lots = Arc::new(Recorder::default());
+    let all_inventory = Arc::new(Recorder::default());
+    let partners = Arc::new(Recorder::default());
+    let stopped = Arc::new(Recorder::default());
+    for (durable, filter, rec) in [
+        ("m-lots", "reemploi.*.lot.*", &lots),
+        ("m-inventory", "reemploi.inventory.>", &all_inventory),
+        ("m-partners", "reemploi.registry.partner.>", &partners),
+    ] {
+        bus.subscribe(
+            Subscription::new(durable, "any", filter),
+            rec.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    let gone = CancellationToken::new();
+    bus.subscribe(
+        Subscription::new("m-gone", "inventory", ">"),
+        stopped.clone(),
+        gone.clone(),
+    )
+    .await
+    .unwrap();
+    gone.cancel();
+
+    for subject in [
+        "reemploi.inventory.lot.published",
+        "reemploi.inventory.claim.confirmed",
+        "reemploi.registry.partner.verified",
+        "reemploi.matching.match.proposed",
+    ] {
+        bus.publish(&Message::new(subject, &b"x"[..]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(lots.subjects(), ["reemploi.inventory.lot.published"]);
+    assert_eq!(
+        all_inventory.subjects(),
+        [
+            "reemploi.inventory.lot.published",
+            "reemploi.inventory.claim.confirmed"
+        ]
+    );
+    assert_eq!(partners.subjects(), ["reemploi.registry.partner.verified"]);
+    assert!(
+        stopped.subjects().is_empty(),
+        "a cancelled subscription got messages"
+    );
+    assert!(bus.dead_letters().is_empty());
+}
+
+#[tokio::test]
+async fn in_process_publish_fails_if_a_handler_fails_then_dead_letters() {
+    let bus = InProcessBus::new();
+    let shutdown = CancellationToken::new();
+    let ok = Arc::new(Recorder::default());
+    let failing = Arc::new(Recorder {
+        fail: true,
+        ..Recorder::default()
+    });
+    bus.subscribe(
+        Subscription::new("ok", "inventory", "reemploi.>"),
+        ok.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    bus.subscribe(
+        Subscription::new("failing", "inventory", "reemploi.inventory.>").with_max_deliver(3),
+        failing.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+
+    let msg = Message::new("reemploi.inventory.lot.published", &b"lot"[..]);
+    for attempt in 1..=2 {
+        let err = bus.publish(&msg).await.unwrap_err();
+        assert!(
+            matches!(err, BusError::Handler(_)),
+            "attempt {attempt}: {err:?}"
+        );
+        assert!(bus.dead_letters().is_empty());
+    }
+    // Third delivery reaches max_deliver: given up, recorded, publish succeeds.
+    bus.publish(&msg).await.unwrap();
+    assert_eq!(
+        bus.dead_letters(),
+        vec![("failing".to_owned(), msg.clone())]
+    );
+    assert_eq!(failing.messages().len(), 3);
+    assert_eq!(
+        ok.messages().len(),
+        3,
+        "every attempt reaches every subscriber"
+    );
+
+    // Subjects not matched by the failing subscriber publish fine.
+    bus.publish(&Message::new(
+        "reemploi.registry.partner.created",
+        &b"p"[..],
+    ))
+    .await
+    .unwrap();
+    // Malformed subjects are refused.
+    let err = bus
+        .publish(&Message::new("reemploi.inventory.*", &b""[..]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BusError::Config(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn in_process_permanent_failure_is_dead_lettered_at_once() {
+    let bus = InProcessBus::new();
+    let t = events_db(Backend::Sqlite).await;
+    let mut applier = Applier::new(&t.db, "c");
+    let bad = event("reemploi.inventory.lot.published", 0);
+    applier.permanent.insert(bad.event_id.clone());
+    bus.subscribe(
+        Subscription::new("c", "inventory", "reemploi.inventory.>"),
+        Arc::new(applier),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    bus.publish(&bad).await.unwrap();
+    assert_eq!(bus.dead_letters(), vec![("c".to_owned(), bad)]);
+}
+
+/// Embedded mode end to end: outbox on SQLite, relay, in-process bus, inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_over_in_process_bus_marks_sent_only_after_subscribers_commit() {
+    let t = events_db(Backend::Sqlite).await;
+    let bus = Arc::new(InProcessBus::new());
+    let applier = Arc::new(Applier::new(&t.db, "embedded"));
+    let msgs: Vec<Message> = (0..5)
+        .map(|n| event("reemploi.inventory.lot.published", n))
+        .collect();
+    applier
+        .transient
+        .lock()
+        .unwrap()
+        .insert(msgs[2].event_id.clone(), 1);
+    bus.subscribe(
+        Subscription::new("embedded", "inventory", "reemploi.inventory.>"),
+        applier.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    enqueue_committed(&t.db, &msgs).await;
+    let relay = Relay::new(t.db.clone(), bus.clone());
+    assert_eq!(relay.pending().await.unwrap(), 5);
+
+    // The third event fails once: the pass stops there, keeping order.
+    let err = relay.drain().await.unwrap_err();
+    assert!(matches!(err, BusError::Handler(_)), "{err:?}");
+    assert_eq!(relay.pending().await.unwrap(), 3);
+    assert_eq!(applier.count().await, 2);
+
+    assert_eq!(relay.drain().await.unwrap(), 3);
+    assert_eq!(relay.pending().await.unwrap(), 0);
+    let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+    let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+    assert_eq!(applied, expected);
+    assert_eq!(relay.drain().await.unwrap(), 0);
+}
+
+// ---------------------------------------------------------------- JetStream
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_consumer_applies_every_event_once_on_both_backends() {
+    for backend in Backend::ALL {
+        let ns = unique_namespace();
+        let bus = shared_bus(&ns).await;
+        let t = events_db(backend).await;
+        let applier = Arc::new(Applier::new(&t.db, "matching-lots"));
+        let shutdown = CancellationToken::new();
+        bus.subscribe(
+            Subscription::new("matching-lots", "inventory", "reemploi.inventory.lot.>"),
+            applier.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+
+        let msgs: Vec<Message> = (0..20)
+            .map(|n| event("reemploi.inventory.lot.published", n))
+            .collect();
+        for msg in &msgs {
+            bus.publish(msg).await.unwrap();
+        }
+        // Published again with the same event ids (a relay retry): dropped by
+        // the broker's duplicate window.
+        for msg in &msgs[..5] {
+            bus.publish(msg).await.unwrap();
+        }
+        // Another subject in the stream, outside the consumer's filter.
+        bus.publish(&event("reemploi.inventory.claim.confirmed", 99))
+            .await
+            .unwrap();
+
+        wait_until("20 applied events", Duration::from_secs(10), || async {
+            applier.count().await >= 20
+        })
+        .await;
+        assert_eq!(stream_len(&bus, "inventory").await, 21, "{backend:?}");
+        // Give a stray redelivery the chance to show up.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let applied = applier.applied().await;
+        assert_eq!(applied.len(), 20, "{backend:?}");
+        for (msg, (event_id, subject, payload)) in msgs.iter().zip(&applied) {
+            assert_eq!(&msg.event_id, event_id, "{backend:?}: order");
+            assert_eq!(&msg.subject, subject, "handlers see un-prefixed subjects");
+            assert_eq!(msg.payload.as_ref(), payload.as_slice());
+        }
+        assert_eq!(applier.calls.load(Ordering::SeqCst), 20, "{backend:?}");
+
+        // The inbox makes a repeat harmless.
+        applier.handle(&msgs[0]).await.unwrap();
+        assert_eq!(applier.count().await, 20);
+
+        shutdown.cancel();
+        delete_streams(&bus, &["inventory", "deadletter"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_transient_failure_is_redelivered_and_permanent_one_dead_lettered() {
+    let ns = unique_namespace();
+    let bus = shared_bus(&ns).await;
+    let t = events_db(Backend::Sqlite).await;
+    let shutdown = CancellationToken::new();
+
+    let retried = event("reemploi.registry.partner.verified", 1);
+    let undecodable = event("reemploi.registry.partner.verified", 2);
+    let hopeless = event("reemploi.registry.partner.verified", 3);
+    let fine = event("reemploi.registry.partner.created", 4);
+    let mut applier = Applier::new(&t.db, "inventory-partners");
+    applier.permanent.insert(undecodable.event_id.clone());
+    {
+        let mut transient = applier.transient.lock().unwrap();
+        transient.insert(retried.event_id.clone(), 2);
+        transient.insert(hopeless.event_id.clone(), usize::MAX);
+    }
+    let applier = Arc::new(applier);
+    bus.subscribe(
+        Subscription::new(
+            "inventory-partners",
+            "registry",
+            "reemploi.registry.partner.>",
+        )
+        .with_max_deliver(3),
+        applier.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+
+    // A watcher of the dead-letter subject, itself a durable subscription.
+    let dead = Arc::new(Recorder::default());
+    bus.subscribe(
+        Subscription::new(
+            "dl-watch",
+            "deadletter",
+            "reemploi.deadletter.inventory-partners",
+        ),
+        dead.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+
+    for msg in [&retried, &undecodable, &hopeless, &fine] {
+        bus.publish(msg).await.unwrap();
+    }
+
+    wait_until("two dead letters", Duration::from_secs(15), || async {
+        dead.messages().len() >= 2
+    })
+    .await;
+    wait_until("retried event applied", Duration::from_secs(10), || async {
+        applier.count().await >= 2
+    })
+    .await;
+
+    let applied: HashSet<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+    assert_eq!(
+        applied,
+        HashSet::from([retried.event_id.clone(), fine.event_id.clone()])
+    );
+    let dead_letters = dead.messages();
+    assert_eq!(dead_letters.len(), 2);
+    for d in &dead_letters {
+        assert_eq!(d.subject, "reemploi.deadletter.inventory-partners");
+    }
+    let payloads: HashSet<Vec<u8>> = dead_letters.iter().map(|d| d.payload.to_vec()).collect();
+    assert_eq!(
+        payloads,
+        HashSet::from([undecodable.payload.to_vec(), hopeless.payload.to_vec()])
+    );
+    // retried: 3 calls; undecodable: 1; hopeless: max_deliver = 3; fine: 1.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(applier.calls.load(Ordering::SeqCst), 8);
+
+    shutdown.cancel();
+    delete_streams(&bus, &["registry", "deadletter"]).await;
+}
+
+// ---------------------------------------------------------------- relay
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_publishes_outbox_in_order_on_both_backends() {
+    for backend in Backend::ALL {
+        let ns = unique_namespace();
+        let bus = Arc::new(shared_bus(&ns).await);
+        let producer = events_db(backend).await;
+        let consumer_db = events_db(backend).await;
+        let applier = Arc::new(Applier::new(&consumer_db.db, "matching-inventory"));
+        let shutdown = CancellationToken::new();
+        bus.subscribe(
+            Subscription::new("matching-inventory", "inventory", "reemploi.inventory.>"),
+            applier.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+
+        let relay = Relay::new(producer.db.clone(), bus.clone());
+        tokio::spawn(relay.clone().run(shutdown.clone()));
+        let msgs: Vec<Message> = (0..20)
+            .map(|n| {
+                let subject = if n % 2 == 0 {
+                    "reemploi.inventory.lot.published"
+                } else {
+                    "reemploi.inventory.claim.created"
+                };
+                event(subject, n)
+            })
+            .collect();
+        for msg in &msgs {
+            let mut tx = producer.db.begin_write().await.unwrap();
+            outbox::enqueue(&mut tx, msg).await.unwrap();
+            tx.commit().await.unwrap();
+            relay.notify();
+        }
+
+        wait_until("20 relayed events", Duration::from_secs(10), || async {
+            applier.count().await >= 20
+        })
+        .await;
+        let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+        let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+        assert_eq!(applied, expected, "{backend:?}: in order, each once");
+        wait_until("outbox marked", Duration::from_secs(5), || async {
+            relay.pending().await.unwrap() == 0
+        })
+        .await;
+        assert_eq!(stream_len(&bus, "inventory").await, 20);
+
+        // An event id enqueued twice is refused by the outbox itself.
+        let mut tx = producer.db.begin_write().await.unwrap();
+        let err = outbox::enqueue(&mut tx, &msgs[0]).await.unwrap_err();
+        assert!(
+            matches!(err, reemploi_store::StoreError::UniqueViolation { .. }),
+            "{err:?}"
+        );
+        drop(tx);
+
+        shutdown.cancel();
+        delete_streams(&bus, &["inventory", "deadletter"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_delivers_events_committed_before_a_process_restart() {
+    for backend in Backend::ALL {
+        let ns = unique_namespace();
+        let bus = Arc::new(shared_bus(&ns).await);
+        let producer = events_db(backend).await;
+        let applier = Arc::new(Applier::new(&producer.db, "restart"));
+        let shutdown = CancellationToken::new();
+        bus.subscribe(
+            Subscription::new("restart", "inventory", "reemploi.inventory.>"),
+            applier.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+
+        // Committed, then the "process" died before any relay ran.
+        let msgs: Vec<Message> = (0..5)
+            .map(|n| event("reemploi.inventory.lot.withdrawn", n))
+            .collect();
+        {
+            let db = Db::connect(&producer.url).await.unwrap();
+            enqueue_committed(&db, &msgs).await;
+            db.close().await;
+        }
+
+        // The restarted process: a new pool and a new relay.
+        let db = Db::connect(&producer.url).await.unwrap();
+        let relay = Relay::new(db.clone(), bus.clone());
+        assert_eq!(relay.pending().await.unwrap(), 5);
+        tokio::spawn(relay.clone().run(shutdown.clone()));
+        wait_until(
+            "5 delivered after restart",
+            Duration::from_secs(10),
+            || async { applier.count().await >= 5 },
+        )
+        .await;
+        assert_eq!(relay.pending().await.unwrap(), 0);
+        let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+        let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+        assert_eq!(applied, expected, "{backend:?}");
+
+        shutdown.cancel();
+        delete_streams(&bus, &["inventory", "deadletter"]).await;
+    }
+}
+
+/// Two relays (replicas) on one PostgreSQL outbox publish each event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_relays_on_postgres_keep_order_without_duplicates() {
+    let ns = unique_namespace();
+    let bus = Arc::new(shared_bus(&ns).await);
+    let producer = events_db(Backend::Postgres).await;
+    let msgs: Vec<Message> = (0..30)
+        .map(|n| event("reemploi.inventory.lot.published", n))
+        .collect();
+    enqueue_committed(&producer.db, &msgs).await;
+    bus.ensure_stream("inventory").await.unwrap();
+
+    let a = Relay::new(producer.db.clone(), bus.clone());
+    let b = Relay::new(Db::connect(&producer.url).await.unwrap(), bus.clone());
+    let (ra, rb) = tokio::join!(a.drain(), b.drain());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    // Whoever lost the election may find rows left; drain until empty.
+    let rest = a.drain().await.unwrap();
+    assert_eq!(ra + rb + rest, 30, "each row published by one relay");
+    assert_eq!(a.pending().await.unwrap(), 0);
+    assert_eq!(stream_len(&bus, "inventory").await, 30);
+
+    let applier = Arc::new(Applier::new(&producer.db, "order"));
+    let shutdown = CancellationToken::new();
+    bus.subscribe(
+        Subscription::new("order", "inventory", "reemploi.inventory.>"),
+        applier.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    wait_until("30 applied", Duration::from_secs(10), || async {
+        applier.count().await >= 30
+    })
+    .await;
+    let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+    let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+    assert_eq!(applied, expected);
+    shutdown.cancel();
+    delete_streams(&bus, &["inventory", "deadletter"]).await;
+}
+
+/// The broker dies with events pending: producers keep committing, the relay
+/// keeps retrying, and after the restart everything arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_consumer_survive_a_broker_restart_on_both_backends() {
+    let mut server = NatsServer::start().await;
+    for backend in Backend::ALL {
+        let bus = Arc::new(
+            JetStreamBus::connect(
+                &server.url(),
+                JetStreamOptions {
+                    namespace: Some(unique_namespace()),
+                    replicas: 0,
+                },
+            )
+            .await
+            .unwrap(),
+        );
+        let producer = events_db(backend).await;
+        let consumer_db = events_db(backend).await;
+        let applier = Arc::new(Applier::new(&consumer_db.db, "survivor"));
+        let shutdown = CancellationToken::new();
+        bus.subscribe(
+            Subscription::new("survivor", "inventory", "reemploi.inventory.>"),
+            applier.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let relay =
+            Relay::with_poll_interval(producer.db.clone(), bus.clone(), Duration::from_millis(100));
+        tokio::spawn(relay.clone().run(shutdown.clone()));
+
+        let before: Vec<Message> = (0..5)
+            .map(|n| event("reemploi.inventory.lot.published", n))
+            .collect();
+        enqueue_committed(&producer.db, &before).await;
+        relay.notify();
+        wait_until("first events", Duration::from_secs(10), || async {
+            applier.count().await >= 5
+        })
+        .await;
+
+        server.kill().await;
+        let during: Vec<Message> = (5..12)
+            .map(|n| event("reemploi.inventory.lot.published", n))
+            .collect();
+        enqueue_committed(&producer.db, &during).await;
+        relay.notify();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            relay.pending().await.unwrap() > 0,
+            "{backend:?}: nothing can be published while the broker is down"
+        );
+
+        server.restart().await;
+        wait_until(
+            "all events after restart",
+            Duration::from_secs(40),
+            || async { applier.count().await >= 12 },
+        )
+        .await;
+        wait_until("outbox drained", Duration::from_secs(10), || async {
+            relay.pending().await.unwrap() == 0
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+        let expected: Vec<String> = before
+            .iter()
+            .chain(&during)
+            .map(|m| m.event_id.clone())
+            .collect();
+        assert_eq!(
+            applied.len(),
+            12,
+            "{backend:?}: none lost, none applied twice"
+        );
+        assert_eq!(
+            applied.iter().collect::<HashSet<_>>(),
+            expected.iter().collect::<HashSet<_>>(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            stream_len(&bus, "inventory").await,
+            12,
+            "{backend:?}: broker dedup"
+        );
+        shutdown.cancel();
+    }
+}
+
+#[tokio::test]
+async fn jetstream_bus_refuses_bad_names() {
+    let bus = shared_bus(&unique_namespace()).await;
+    let shutdown = CancellationToken::new();
+    let err = bus
+        .subscribe(
+            Subscription::new("bad.durable", "inventory", "reemploi.>"),
+            Arc::new(Recorder::default()),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BusError::Config(_)), "{err:?}");
+    let err = bus.ensure_stream("in ventory").await.unwrap_err();
+    assert!(matches!(err, BusError::Config(_)), "{err:?}");
+    let err = JetStreamBus::connect("nats://127.0.0.1:1", JetStreamOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BusError::Unavailable(_)), "{err:?}");
+}
+
+#[test]
+fn namespaces_are_unique_and_valid() {
+    let a = unique_namespace();
+    let b = unique_namespace();
+    assert_ne!(a, b);
+    assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+}

@@ -1,0 +1,140 @@
+//! What inventory publishes (lot, claim and site events through the outbox)
+//! and what it follows (the registry's partner events, kept as a projection).
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
+use reemploi_proto::events::{Envelope, envelope::Payload};
+use reemploi_proto::registry as rpb;
+use reemploi_store::{Db, now_millis};
+
+use crate::model::{ClaimRow, LotRow, SiteRow, millis_ts};
+use crate::names::PartnerName;
+use crate::repo;
+
+/// The producing service's name, on subjects and envelopes.
+pub const PRODUCER: &str = "inventory";
+
+/// Subject prefix of every lot event.
+pub const LOT_SUBJECT_PREFIX: &str = "reemploi.inventory.lot.";
+
+fn envelope(subject: String, aggregate: String, version: i64, now: i64, payload: Payload) -> Message {
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        event_id: event_id.clone(),
+        occur_time: Some(millis_ts(now)),
+        event_type: subject.clone(),
+        aggregate,
+        aggregate_version: version,
+        producer: PRODUCER.to_string(),
+        payload: Some(payload),
+    };
+    Message {
+        subject,
+        event_id,
+        payload: envelope.encode_to_vec().into(),
+    }
+}
+
+/// `reemploi.inventory.site.<event>` carrying the site.
+pub fn site_event(site: &SiteRow, event: &str) -> Message {
+    envelope(
+        format!("reemploi.inventory.site.{event}"),
+        site.name().to_string(),
+        site.version,
+        site.updated_at,
+        Payload::Site(site.to_proto()),
+    )
+}
+
+/// `reemploi.inventory.lot.<event>` carrying the lot.
+pub fn lot_event(lot: &LotRow, event: &str) -> Message {
+    envelope(
+        format!("{LOT_SUBJECT_PREFIX}{event}"),
+        lot.name().to_string(),
+        lot.version,
+        lot.updated_at,
+        Payload::Lot(lot.to_proto()),
+    )
+}
+
+/// `reemploi.inventory.claim.<event>` carrying the claim.
+pub fn claim_event(claim: &ClaimRow, event: &str) -> Message {
+    envelope(
+        format!("reemploi.inventory.claim.{event}"),
+        claim.name().to_string(),
+        claim.version,
+        claim.updated_at,
+        Payload::Claim(claim.to_proto()),
+    )
+}
+
+/// The durable subscription feeding the partner projection.
+pub fn partner_subscription() -> Subscription {
+    Subscription {
+        durable: "inventory-partners".to_string(),
+        stream_of: "registry".to_string(),
+        filter: "reemploi.registry.partner.>".to_string(),
+        max_deliver: 10,
+    }
+}
+
+/// Keeps inventory's own view of who may claim: partner id -> status, from
+/// `reemploi.registry.partner.*`, applied once per event and never backwards.
+pub struct PartnerProjection {
+    db: Db,
+}
+
+impl PartnerProjection {
+    /// The projection over the inventory database.
+    pub fn new(db: Db) -> Arc<Self> {
+        Arc::new(Self { db })
+    }
+}
+
+/// The projected status string of a registry partner status.
+fn status_str(status: i32) -> &'static str {
+    match rpb::PartnerStatus::try_from(status) {
+        Ok(rpb::PartnerStatus::Verified) => "verified",
+        Ok(rpb::PartnerStatus::Pending) => "pending",
+        Ok(rpb::PartnerStatus::Suspended) => "suspended",
+        Ok(rpb::PartnerStatus::Archived) => "archived",
+        Ok(rpb::PartnerStatus::Unspecified) | Err(_) => "unknown",
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for PartnerProjection {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        let envelope = Envelope::decode(msg.payload.as_ref())
+            .map_err(|e| HandlerError::Permanent(format!("undecodable envelope: {e}")))?;
+        let Some(Payload::Partner(partner)) = envelope.payload else {
+            return Err(HandlerError::Permanent(format!(
+                "{} carries no partner",
+                msg.subject
+            )));
+        };
+        let id = PartnerName::parse("partner.name", &partner.name)
+            .map_err(|e| HandlerError::Permanent(e.to_string()))?
+            .0;
+        let transient = |e: &dyn std::fmt::Display| HandlerError::Transient(e.to_string());
+        let mut tx = self.db.begin_write().await.map_err(|e| transient(&e))?;
+        if inbox::first_time(&mut tx, "inventory-partners", &msg.event_id)
+            .await
+            .map_err(|e| transient(&e))?
+        {
+            repo::upsert_partner(
+                &mut tx,
+                id,
+                status_str(partner.status),
+                envelope.aggregate_version,
+                now_millis(),
+            )
+            .await
+            .map_err(|e| transient(&e))?;
+        }
+        tx.commit().await.map_err(|e| transient(&e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,781 @@
+//! Stored records of sites, lots and claims, their validation from the
+//! public messages (once, at the edge), and their rendering back.
+
+use prost_types::Timestamp;
+use reemploi_domain::category::{self, Category};
+use reemploi_domain::claim::ClaimStatus;
+use reemploi_domain::geo::GeoPoint;
+use reemploi_domain::ledger::Ledger;
+use reemploi_domain::lot::LotStatus;
+use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_domain::waste::{self, Hazard, WasteCode};
+use reemploi_domain::{DomainError, text};
+use reemploi_proto::{inventory as pb, types as tpb};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::error::{InventoryError, Result, Violation};
+use crate::names::{ClaimName, LotName, PartnerName, SiteName};
+
+/// Longest free-text description accepted.
+pub const MAX_DESCRIPTION: usize = 10_000;
+/// Longest short text (names, designations).
+pub const MAX_NAME: usize = 200;
+/// Longest medium text (addresses, conditions, locations, reasons).
+pub const MAX_LINE: usize = 500;
+/// Longest note or reason.
+pub const MAX_NOTE: usize = 2_000;
+/// Most photo URLs on a lot.
+pub const MAX_PHOTOS: usize = 20;
+
+/// Collects every violation of one message instead of stopping at the first.
+pub struct Check {
+    prefix: String,
+    violations: Vec<Violation>,
+}
+
+impl Check {
+    /// A check of the message at `prefix` (e.g. `lot`).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// Keeps the value, or records why it is invalid.
+    pub fn ok<T>(&mut self, r: std::result::Result<T, DomainError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.violations.push(Violation::from_domain(&self.prefix, &e));
+                None
+            }
+        }
+    }
+
+    /// Records a violation of `field` (relative to the prefix).
+    pub fn fail(&mut self, field: &str, description: impl Into<String>) {
+        let path = if self.prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{}", self.prefix, field)
+        };
+        self.violations.push(Violation::new(path, description));
+    }
+
+    /// Succeeds when nothing was recorded.
+    pub fn finish(self) -> Result<()> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(InventoryError::Invalid(self.violations))
+        }
+    }
+}
+
+/// Milliseconds since the epoch of a protobuf timestamp.
+pub fn ts_millis(ts: &Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos / 1_000_000))
+}
+
+/// A protobuf timestamp of milliseconds since the epoch.
+pub fn millis_ts(ms: i64) -> Timestamp {
+    Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+fn opt_ts(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(millis_ts)
+}
+
+/// The proto unit of a domain unit.
+pub fn unit_to_proto(unit: Unit) -> tpb::Unit {
+    match unit {
+        Unit::Piece => tpb::Unit::Piece,
+        Unit::Metre => tpb::Unit::Metre,
+        Unit::SquareMetre => tpb::Unit::SquareMetre,
+        Unit::CubicMetre => tpb::Unit::CubicMetre,
+        Unit::Kilogram => tpb::Unit::Kilogram,
+        Unit::Tonne => tpb::Unit::Tonne,
+        Unit::Litre => tpb::Unit::Litre,
+    }
+}
+
+/// The domain unit of a proto unit number.
+pub fn unit_from_proto(value: i32) -> std::result::Result<Unit, DomainError> {
+    match tpb::Unit::try_from(value) {
+        Ok(tpb::Unit::Piece) => Ok(Unit::Piece),
+        Ok(tpb::Unit::Metre) => Ok(Unit::Metre),
+        Ok(tpb::Unit::SquareMetre) => Ok(Unit::SquareMetre),
+        Ok(tpb::Unit::CubicMetre) => Ok(Unit::CubicMetre),
+        Ok(tpb::Unit::Kilogram) => Ok(Unit::Kilogram),
+        Ok(tpb::Unit::Tonne) => Ok(Unit::Tonne),
+        Ok(tpb::Unit::Litre) => Ok(Unit::Litre),
+        Ok(tpb::Unit::Unspecified) => Err(DomainError::invalid("unit", "required")),
+        Err(_) => Err(DomainError::invalid("unit", format!("unknown unit {value}"))),
+    }
+}
+
+/// A validated positive quantity of a proto quantity.
+pub fn quantity_from_proto(
+    q: Option<&tpb::Quantity>,
+) -> std::result::Result<Quantity, DomainError> {
+    let q = q.ok_or_else(|| DomainError::invalid("quantity", "required"))?;
+    let unit = unit_from_proto(q.unit).map_err(|e| match e {
+        DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.unit", reason),
+        other => other,
+    })?;
+    Quantity::positive(q.milli, unit).map_err(|e| match e {
+        DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.milli", reason),
+        other => other,
+    })
+}
+
+fn quantity_proto(milli: i64, unit: Unit) -> tpb::Quantity {
+    tpb::Quantity {
+        unit: unit_to_proto(unit) as i32,
+        milli,
+    }
+}
+
+/// A validated point of a proto point.
+pub fn point_from_proto(
+    field: &'static str,
+    p: Option<&tpb::GeoPoint>,
+) -> std::result::Result<GeoPoint, DomainError> {
+    let p = p.ok_or_else(|| DomainError::invalid(field, "required"))?;
+    GeoPoint::new(p.latitude, p.longitude)
+}
+
+fn point_proto(lat: f64, lon: f64) -> tpb::GeoPoint {
+    tpb::GeoPoint {
+        latitude: lat,
+        longitude: lon,
+    }
+}
+
+fn window(
+    check: &mut Check,
+    field: &str,
+    w: Option<&tpb::TimeWindow>,
+) -> (Option<i64>, Option<i64>) {
+    let Some(w) = w else { return (None, None) };
+    let start = w.start_time.as_ref().map(ts_millis);
+    let end = w.end_time.as_ref().map(ts_millis);
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        check.fail(field, "end_time must be after start_time");
+    }
+    (start, end)
+}
+
+fn window_proto(start: Option<i64>, end: Option<i64>) -> Option<tpb::TimeWindow> {
+    (start.is_some() || end.is_some()).then(|| tpb::TimeWindow {
+        start_time: opt_ts(start),
+        end_time: opt_ts(end),
+    })
+}
+
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Fails with ABORTED when the client sent an etag that is not the current one.
+pub fn check_etag(sent: &str, version: i64, name: &str) -> Result<()> {
+    if sent.is_empty() || sent == etag(version) {
+        Ok(())
+    } else {
+        Err(InventoryError::StaleEtag {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// A site as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRow {
+    pub id: Uuid,
+    pub display_name: String,
+    pub programme: String,
+    pub quartier: String,
+    pub commune: String,
+    pub insee_code: String,
+    pub location: GeoPoint,
+    pub address: String,
+    pub owner_org: String,
+    pub works_start: Option<i64>,
+    pub works_end: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl SiteRow {
+    /// Validates a proto site into a new row (id and times set by the caller).
+    pub fn validate(site: &pb::Site, id: Uuid, now: i64, version: i64) -> Result<SiteRow> {
+        let mut c = Check::new("site");
+        let display_name = c.ok(text::required("display_name", &site.display_name, MAX_NAME));
+        let op = site.operation.clone().unwrap_or_default();
+        let programme = c.ok(text::optional("operation.programme", &op.programme, MAX_NAME));
+        let quartier = c.ok(text::optional("operation.quartier", &op.quartier, MAX_NAME));
+        let commune = c.ok(text::optional("operation.commune", &op.commune, MAX_NAME));
+        let insee = op.insee_code.trim();
+        if !insee.is_empty()
+            && !(insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()))
+        {
+            c.fail("operation.insee_code", "an INSEE code has five characters, e.g. 68224");
+        }
+        let location = c.ok(point_from_proto("location", site.location.as_ref()));
+        let address = c.ok(text::optional("address", &site.address, MAX_LINE));
+        let owner_org = c.ok(text::required("owner_org", &site.owner_org, MAX_NAME));
+        let start = site.works_start_time.as_ref().map(ts_millis);
+        let end = site.works_end_time.as_ref().map(ts_millis);
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            c.fail("works_end_time", "must not be before works_start_time");
+        }
+        c.finish()?;
+        let (Some(display_name), Some(location), Some(owner_org)) = (display_name, location, owner_org)
+        else {
+            return Err(InventoryError::Internal("validated site lost a field".into()));
+        };
+        Ok(SiteRow {
+            id,
+            display_name,
+            programme: programme.flatten().unwrap_or_default(),
+            quartier: quartier.flatten().unwrap_or_default(),
+            commune: commune.flatten().unwrap_or_default(),
+            insee_code: insee.to_string(),
+            location,
+            address: address.flatten().unwrap_or_default(),
+            owner_org,
+            works_start: start,
+            works_end: end,
+            created_at: now,
+            updated_at: now,
+            version,
+        })
+    }
+
+    /// The resource name.
+    pub fn name(&self) -> SiteName {
+        SiteName(self.id)
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::Site {
+        pb::Site {
+            name: self.name().to_string(),
+            display_name: self.display_name.clone(),
+            operation: Some(pb::Operation {
+                programme: self.programme.clone(),
+                quartier: self.quartier.clone(),
+                commune: self.commune.clone(),
+                insee_code: self.insee_code.clone(),
+            }),
+            location: Some(point_proto(self.location.latitude(), self.location.longitude())),
+            address: self.address.clone(),
+            owner_org: self.owner_org.clone(),
+            works_start_time: opt_ts(self.works_start),
+            works_end_time: opt_ts(self.works_end),
+            create_time: Some(millis_ts(self.created_at)),
+            update_time: Some(millis_ts(self.updated_at)),
+            etag: etag(self.version),
+            version: self.version,
+        }
+    }
+
+    /// Reads a row selected with [`crate::repo::SITE_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<SiteRow> {
+        Ok(SiteRow {
+            id: uuid_col(row, "id")?,
+            display_name: row.try_get("display_name")?,
+            programme: row.try_get("programme")?,
+            quartier: row.try_get("quartier")?,
+            commune: row.try_get("commune")?,
+            insee_code: row.try_get("insee_code")?,
+            location: point_cols(row)?,
+            address: row.try_get("address")?,
+            owner_org: row.try_get("owner_org")?,
+            works_start: row.try_get("works_start")?,
+            works_end: row.try_get("works_end")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
+    let text: String = row.try_get(col)?;
+    Uuid::try_parse(&text).map_err(|e| InventoryError::Internal(format!("stored {col}: {e}")))
+}
+
+fn point_cols(row: &AnyRow) -> Result<GeoPoint> {
+    GeoPoint::new(row.try_get("latitude")?, row.try_get("longitude")?)
+        .map_err(|e| InventoryError::Internal(format!("stored location: {e}")))
+}
+
+fn stored<T>(what: &str, r: std::result::Result<T, DomainError>) -> Result<T> {
+    r.map_err(|e| InventoryError::Internal(format!("stored {what}: {e}")))
+}
+
+/// The descriptive part of a lot: what a site manager writes and edits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotFields {
+    pub reference: String,
+    pub designation: String,
+    pub description: String,
+    pub category: &'static Category,
+    pub quantity: Quantity,
+    pub estimated_mass_g: i64,
+    pub dimensions: [i64; 3],
+    pub condition: String,
+    pub building_location: String,
+    pub photo_uris: Vec<String>,
+    pub available_from: Option<i64>,
+    pub available_until: Option<i64>,
+    pub waste_code: Option<WasteCode>,
+    pub hazards: Vec<Hazard>,
+    pub reuse_potential: i32,
+    pub location: Option<GeoPoint>,
+}
+
+impl LotFields {
+    /// Validates the writable fields of a proto lot, collecting every violation
+    /// under `prefix` (e.g. `lot` or `requests[3].lot`).
+    pub fn validate(lot: &pb::Lot, prefix: &str) -> Result<LotFields> {
+        let mut c = Check::new(prefix);
+        let reference = c.ok(text::optional("reference", &lot.reference, 50));
+        let designation = c.ok(text::required("designation", &lot.designation, MAX_NAME));
+        let description = c.ok(text::optional("description", &lot.description, MAX_DESCRIPTION));
+        let category = c.ok(category::parse(&lot.category));
+        let quantity = c.ok(quantity_from_proto(lot.quantity.as_ref()));
+        if lot.estimated_mass_g < 0 {
+            c.fail("estimated_mass_g", "must not be negative");
+        }
+        let d = lot.dimensions.unwrap_or_default();
+        for (name, v) in [("length_mm", d.length_mm), ("width_mm", d.width_mm), ("height_mm", d.height_mm)] {
+            if v < 0 {
+                c.fail(&format!("dimensions.{name}"), "must not be negative");
+            }
+        }
+        let condition = c.ok(text::optional("condition", &lot.condition, MAX_LINE));
+        let building_location = c.ok(text::optional("building_location", &lot.building_location, MAX_LINE));
+        if lot.photo_uris.len() > MAX_PHOTOS {
+            c.fail("photo_uris", format!("at most {MAX_PHOTOS} photos"));
+        }
+        for (i, uri) in lot.photo_uris.iter().enumerate() {
+            let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
+                && uri.len() <= 2000
+                && !uri.chars().any(char::is_whitespace);
+            if !ok {
+                c.fail(&format!("photo_uris[{i}]"), "must be an http(s) URL of at most 2000 characters");
+            }
+        }
+        let (available_from, available_until) = window(&mut c, "availability", lot.availability.as_ref());
+        let waste_code = if lot.waste_code.trim().is_empty() {
+            None
+        } else {
+            c.ok(WasteCode::parse(&lot.waste_code))
+        };
+        let mut hazards = Vec::new();
+        for (i, h) in lot.hazards.iter().enumerate() {
+            match pb::Hazard::try_from(*h) {
+                Ok(pb::Hazard::Asbestos) => hazards.push(Hazard::Asbestos),
+                Ok(pb::Hazard::Lead) => hazards.push(Hazard::Lead),
+                Ok(pb::Hazard::Pcb) => hazards.push(Hazard::Pcb),
+                Ok(pb::Hazard::Pah) => hazards.push(Hazard::Pah),
+                Ok(pb::Hazard::Other) => hazards.push(Hazard::Other),
+                Ok(pb::Hazard::Unspecified) | Err(_) => {
+                    c.fail(&format!("hazards[{i}]"), format!("unknown hazard {h}"));
+                }
+            }
+        }
+        hazards.sort_by_key(|h| h.code());
+        hazards.dedup();
+        if pb::ReusePotential::try_from(lot.reuse_potential).is_err() {
+            c.fail("reuse_potential", format!("unknown reuse potential {}", lot.reuse_potential));
+        }
+        let location = match lot.location.as_ref() {
+            None => None,
+            Some(p) => c.ok(GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
+                DomainError::Invalid { field, reason } => DomainError::Invalid {
+                    field: if field == "latitude" { "location.latitude" } else { "location.longitude" },
+                    reason,
+                },
+                other => other,
+            })),
+        };
+        c.finish()?;
+        let (Some(designation), Some(category), Some(quantity)) = (designation, category, quantity) else {
+            return Err(InventoryError::Internal("validated lot lost a field".into()));
+        };
+        Ok(LotFields {
+            reference: reference.flatten().unwrap_or_default(),
+            designation,
+            description: description.flatten().unwrap_or_default(),
+            category,
+            quantity,
+            estimated_mass_g: lot.estimated_mass_g,
+            dimensions: [d.length_mm.into(), d.width_mm.into(), d.height_mm.into()],
+            condition: condition.flatten().unwrap_or_default(),
+            building_location: building_location.flatten().unwrap_or_default(),
+            photo_uris: lot.photo_uris.clone(),
+            available_from,
+            available_until,
+            waste_code,
+            hazards,
+            reuse_potential: lot.reuse_potential,
+            location,
+        })
+    }
+
+    /// Whether these fields make the lot hazardous (never publishable).
+    pub fn hazardous(&self) -> bool {
+        waste::is_hazardous(self.waste_code.as_ref(), &self.hazards)
+    }
+}
+
+/// A lot as stored: its fields, ledger and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotRow {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub owner_org: String,
+    pub fields: LotFields,
+    pub ledger: Ledger,
+    pub status: LotStatus,
+    pub location: GeoPoint,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl LotRow {
+    /// The resource name.
+    pub fn name(&self) -> LotName {
+        LotName {
+            site: self.site_id,
+            lot: self.id,
+        }
+    }
+
+    /// The lot's unit.
+    pub fn unit(&self) -> Unit {
+        self.fields.quantity.unit()
+    }
+
+    /// Whether the lot can never be published.
+    pub fn hazardous(&self) -> bool {
+        self.fields.hazardous()
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::Lot {
+        let f = &self.fields;
+        let unit = self.unit();
+        pb::Lot {
+            name: self.name().to_string(),
+            designation: f.designation.clone(),
+            description: f.description.clone(),
+            category: f.category.code.to_string(),
+            quantity: Some(quantity_proto(self.ledger.quantity, unit)),
+            available: Some(quantity_proto(self.ledger.available, unit)),
+            reserved: Some(quantity_proto(self.ledger.reserved, unit)),
+            handed_over: Some(quantity_proto(self.ledger.handed_over, unit)),
+            estimated_mass_g: f.estimated_mass_g,
+            dimensions: Some(tpb::Dimensions {
+                length_mm: i32::try_from(f.dimensions[0]).unwrap_or(i32::MAX),
+                width_mm: i32::try_from(f.dimensions[1]).unwrap_or(i32::MAX),
+                height_mm: i32::try_from(f.dimensions[2]).unwrap_or(i32::MAX),
+            }),
+            condition: f.condition.clone(),
+            building_location: f.building_location.clone(),
+            photo_uris: f.photo_uris.clone(),
+            availability: window_proto(f.available_from, f.available_until),
+            waste_code: f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default(),
+            hazards: f.hazards.iter().map(|h| hazard_proto(*h) as i32).collect(),
+            reuse_potential: f.reuse_potential,
+            status: lot_status_proto(self.status) as i32,
+            hazardous: self.hazardous(),
+            reference: f.reference.clone(),
+            location: Some(point_proto(self.location.latitude(), self.location.longitude())),
+            create_time: Some(millis_ts(self.created_at)),
+            update_time: Some(millis_ts(self.updated_at)),
+            etag: etag(self.version),
+            version: self.version,
+        }
+    }
+
+    /// Reads a row selected with [`crate::repo::LOT_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<LotRow> {
+        let unit = stored("unit", Unit::parse(&row.try_get::<String, _>("unit")?))?;
+        let category_code: String = row.try_get("category")?;
+        let waste: String = row.try_get("waste_code")?;
+        let hazards: String = row.try_get("hazards")?;
+        let photos: String = row.try_get("photo_uris")?;
+        let ledger = stored(
+            "ledger",
+            Ledger::from_parts(
+                row.try_get("quantity")?,
+                row.try_get("available")?,
+                row.try_get("reserved")?,
+                row.try_get("handed_over")?,
+            ),
+        )?;
+        let fields = LotFields {
+            reference: row.try_get("reference")?,
+            designation: row.try_get("designation")?,
+            description: row.try_get("description")?,
+            category: stored("category", category::parse(&category_code))?,
+            quantity: stored("quantity", Quantity::positive(ledger.quantity, unit))?,
+            estimated_mass_g: row.try_get("estimated_mass_g")?,
+            dimensions: [
+                row.try_get("length_mm")?,
+                row.try_get("width_mm")?,
+                row.try_get("height_mm")?,
+            ],
+            condition: row.try_get("condition")?,
+            building_location: row.try_get("building_location")?,
+            photo_uris: photos.lines().map(str::to_string).collect(),
+            available_from: row.try_get("available_from")?,
+            available_until: row.try_get("available_until")?,
+            waste_code: if waste.is_empty() {
+                None
+            } else {
+                Some(stored("waste code", WasteCode::parse(&waste))?)
+            },
+            hazards: hazards
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| stored("hazard", Hazard::parse(s)))
+                .collect::<Result<_>>()?,
+            reuse_potential: i32::try_from(row.try_get::<i64, _>("reuse_potential")?).unwrap_or(0),
+            location: None,
+        };
+        Ok(LotRow {
+            id: uuid_col(row, "id")?,
+            site_id: uuid_col(row, "site_id")?,
+            owner_org: row.try_get("owner_org")?,
+            fields,
+            ledger,
+            status: stored("status", LotStatus::parse(&row.try_get::<String, _>("status")?))?,
+            location: point_cols(row)?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+/// The proto status of a domain lot status.
+pub fn lot_status_proto(s: LotStatus) -> pb::LotStatus {
+    match s {
+        LotStatus::Draft => pb::LotStatus::Draft,
+        LotStatus::Published => pb::LotStatus::Published,
+        LotStatus::Withdrawn => pb::LotStatus::Withdrawn,
+        LotStatus::Exhausted => pb::LotStatus::Exhausted,
+        LotStatus::Expired => pb::LotStatus::Expired,
+    }
+}
+
+/// The domain lot status of a proto filter; `None` for "any".
+pub fn lot_status_filter(value: i32) -> Result<Option<LotStatus>> {
+    match pb::LotStatus::try_from(value) {
+        Ok(pb::LotStatus::Unspecified) => Ok(None),
+        Ok(pb::LotStatus::Draft) => Ok(Some(LotStatus::Draft)),
+        Ok(pb::LotStatus::Published) => Ok(Some(LotStatus::Published)),
+        Ok(pb::LotStatus::Withdrawn) => Ok(Some(LotStatus::Withdrawn)),
+        Ok(pb::LotStatus::Exhausted) => Ok(Some(LotStatus::Exhausted)),
+        Ok(pb::LotStatus::Expired) => Ok(Some(LotStatus::Expired)),
+        Err(_) => Err(InventoryError::invalid("status", format!("unknown status {value}"))),
+    }
+}
+
+fn hazard_proto(h: Hazard) -> pb::Hazard {
+    match h {
+        Hazard::Asbestos => pb::Hazard::Asbestos,
+        Hazard::Lead => pb::Hazard::Lead,
+        Hazard::Pcb => pb::Hazard::Pcb,
+        Hazard::Pah => pb::Hazard::Pah,
+        Hazard::Other => pb::Hazard::Other,
+    }
+}
+
+/// A claim as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRow {
+    pub id: Uuid,
+    pub lot: LotName,
+    pub owner_org: String,
+    pub partner_id: Uuid,
+    pub quantity: Quantity,
+    pub pickup_from: Option<i64>,
+    pub pickup_until: Option<i64>,
+    pub status: ClaimStatus,
+    pub expires_at: i64,
+    pub weighed_mass_g: i64,
+    pub handed_over_at: Option<i64>,
+    pub note: String,
+    pub request_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// A validated ClaimLot request.
+#[derive(Debug, Clone)]
+pub struct ClaimInput {
+    pub lot: LotName,
+    pub partner: PartnerName,
+    pub quantity: Quantity,
+    pub pickup_from: Option<i64>,
+    pub pickup_until: Option<i64>,
+    pub request_id: String,
+    pub note: String,
+}
+
+impl TryFrom<&pb::ClaimLotRequest> for ClaimInput {
+    type Error = InventoryError;
+
+    fn try_from(req: &pb::ClaimLotRequest) -> Result<ClaimInput> {
+        let mut c = Check::new("");
+        let lot = LotName::parse("lot", &req.lot).map_err(|e| c.absorb(e)).ok();
+        let partner = PartnerName::parse("partner", &req.partner).map_err(|e| c.absorb(e)).ok();
+        let quantity = c.ok(quantity_from_proto(req.quantity.as_ref()));
+        let (pickup_from, pickup_until) = window(&mut c, "pickup_window", req.pickup_window.as_ref());
+        let request_id = request_id(&mut c, &req.request_id, true);
+        let note = c.ok(text::optional("note", &req.note, MAX_NOTE));
+        c.finish()?;
+        let (Some(lot), Some(partner), Some(quantity)) = (lot, partner, quantity) else {
+            return Err(InventoryError::Internal("validated claim lost a field".into()));
+        };
+        Ok(ClaimInput {
+            lot,
+            partner,
+            quantity,
+            pickup_from,
+            pickup_until,
+            request_id: request_id.unwrap_or_default(),
+            note: note.flatten().unwrap_or_default(),
+        })
+    }
+}
+
+impl Check {
+    /// Records the violations of an already-built error (from name parsing).
+    pub fn absorb(&mut self, err: InventoryError) {
+        match err {
+            InventoryError::Invalid(mut v) => self.violations.append(&mut v),
+            other => self
+                .violations
+                .push(Violation::new(self.prefix.clone(), other.to_string())),
+        }
+    }
+}
+
+/// Validates an idempotency key: 1 to 100 visible ASCII characters.
+pub fn request_id(c: &mut Check, value: &str, required: bool) -> Option<String> {
+    if value.is_empty() {
+        if required {
+            c.fail("request_id", "required: a unique key per claim, reused on retries");
+        }
+        return None;
+    }
+    if value.len() > 100 || !value.chars().all(|ch| ch.is_ascii_graphic()) {
+        c.fail("request_id", "1 to 100 visible ASCII characters");
+        return None;
+    }
+    Some(value.to_string())
+}
+
+impl ClaimRow {
+    /// The resource name.
+    pub fn name(&self) -> ClaimName {
+        ClaimName {
+            lot: self.lot,
+            claim: self.id,
+        }
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::Claim {
+        pb::Claim {
+            name: self.name().to_string(),
+            partner: PartnerName(self.partner_id).to_string(),
+            quantity: Some(quantity_proto(self.quantity.milli(), self.quantity.unit())),
+            pickup_window: window_proto(self.pickup_from, self.pickup_until),
+            status: claim_status_proto(self.status) as i32,
+            reservation_expire_time: Some(millis_ts(self.expires_at)),
+            weighed_mass_g: self.weighed_mass_g,
+            handover_time: opt_ts(self.handed_over_at),
+            note: self.note.clone(),
+            request_id: self.request_id.clone(),
+            create_time: Some(millis_ts(self.created_at)),
+            update_time: Some(millis_ts(self.updated_at)),
+            etag: etag(self.version),
+            version: self.version,
+        }
+    }
+
+    /// Reads a row selected with [`crate::repo::CLAIM_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<ClaimRow> {
+        let unit = stored("unit", Unit::parse(&row.try_get::<String, _>("unit")?))?;
+        Ok(ClaimRow {
+            id: uuid_col(row, "id")?,
+            lot: LotName {
+                site: uuid_col(row, "site_id")?,
+                lot: uuid_col(row, "lot_id")?,
+            },
+            owner_org: row.try_get("owner_org")?,
+            partner_id: uuid_col(row, "partner_id")?,
+            quantity: stored("quantity", Quantity::positive(row.try_get("quantity")?, unit))?,
+            pickup_from: row.try_get("pickup_from")?,
+            pickup_until: row.try_get("pickup_until")?,
+            status: stored("status", ClaimStatus::parse(&row.try_get::<String, _>("status")?))?,
+            expires_at: row.try_get("expires_at")?,
+            weighed_mass_g: row.try_get("weighed_mass_g")?,
+            handed_over_at: row.try_get("handed_over_at")?,
+            note: row.try_get("note")?,
+            request_id: row.try_get("request_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+/// The proto status of a domain claim status.
+pub fn claim_status_proto(s: ClaimStatus) -> pb::ClaimStatus {
+    match s {
+        ClaimStatus::Reserved => pb::ClaimStatus::Reserved,
+        ClaimStatus::Confirmed => pb::ClaimStatus::Confirmed,
+        ClaimStatus::HandedOver => pb::ClaimStatus::HandedOver,
+        ClaimStatus::Rejected => pb::ClaimStatus::Rejected,
+        ClaimStatus::Cancelled => pb::ClaimStatus::Cancelled,
+        ClaimStatus::Expired => pb::ClaimStatus::Expired,
+    }
+}
+
+/// The domain claim status of a proto filter; `None` for "any".
+pub fn claim_status_filter(value: i32) -> Result<Option<ClaimStatus>> {
+    match pb::ClaimStatus::try_from(value) {
+        Ok(pb::ClaimStatus::Unspecified) => Ok(None),
+        Ok(pb::ClaimStatus::Reserved) => Ok(Some(ClaimStatus::Reserved)),
+        Ok(pb::ClaimStatus::Confirmed) => Ok(Some(ClaimStatus::Confirmed)),
+        Ok(pb::ClaimStatus::HandedOver) => Ok(Some(ClaimStatus::HandedOver)),
+        Ok(pb::ClaimStatus::Rejected) => Ok(Some(ClaimStatus::Rejected)),
+        Ok(pb::ClaimStatus::Cancelled) => Ok(Some(ClaimStatus::Cancelled)),
+        Ok(pb::ClaimStatus::Expired) => Ok(Some(ClaimStatus::Expired)),
+        Err(_) => Err(InventoryError::invalid("status", format!("unknown status {value}"))),
+    }
+}

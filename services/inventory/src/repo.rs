@@ -1,0 +1,510 @@
+//! SQL of the inventory: one text per statement serves SQLite and
+//! PostgreSQL (`$n` placeholders, BIGINT times in milliseconds, TEXT ids).
+
+use reemploi_domain::claim::ClaimStatus;
+use reemploi_domain::lot::LotStatus;
+use reemploi_store::Backend;
+use sqlx::any::AnyArguments;
+use sqlx::{AnyConnection, Arguments, Row};
+use uuid::Uuid;
+
+use crate::error::{InventoryError, Result};
+use crate::model::{ClaimRow, LotRow, SiteRow};
+
+/// Columns read into a [`SiteRow`].
+pub const SITE_COLUMNS: &str = "id, display_name, programme, quartier, commune, insee_code, \
+    latitude, longitude, address, owner_org, works_start, works_end, created_at, updated_at, version";
+/// Columns read into a [`LotRow`].
+pub const LOT_COLUMNS: &str = "id, site_id, owner_org, reference, designation, description, \
+    category, unit, quantity, available, reserved, handed_over, estimated_mass_g, length_mm, \
+    width_mm, height_mm, condition, building_location, photo_uris, available_from, \
+    available_until, waste_code, hazards, reuse_potential, status, hazardous, latitude, \
+    longitude, created_at, updated_at, version";
+/// Columns read into a [`ClaimRow`].
+pub const CLAIM_COLUMNS: &str = "id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
+    pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \
+    request_id, created_at, updated_at, version";
+
+/// Row locking for read-then-write transactions: PostgreSQL needs `FOR UPDATE`;
+/// SQLite's write transactions (BEGIN IMMEDIATE) already hold the only write lock.
+fn lock(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
+
+/// A dynamic WHERE clause with numbered placeholders, for list filters.
+#[derive(Default)]
+pub struct Filter {
+    clauses: Vec<String>,
+    args: AnyArguments,
+    n: usize,
+}
+
+impl Filter {
+    /// Adds `clause`, in which `?` stands for the next placeholder, bound to `value`.
+    pub fn add<T>(&mut self, clause: &str, value: T) -> Result<()>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+    {
+        self.n += 1;
+        // `?` is the new placeholder; `$N` repeats it within the same clause.
+        let placeholder = format!("${}", self.n);
+        self.clauses
+            .push(clause.replace('?', &placeholder).replace("$N", &placeholder));
+        self.args
+            .add(value)
+            .map_err(|e| InventoryError::Internal(format!("bind: {e}")))
+    }
+
+    /// Adds a clause with no value.
+    pub fn raw(&mut self, clause: &str) {
+        self.clauses.push(clause.to_string());
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// Runs `SELECT {columns} FROM {table} {filter} ORDER BY id LIMIT {limit}`.
+/// Only constant table and column names and numbered placeholders are
+/// formatted into the text; every value is bound.
+pub async fn select_page(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    filter: Filter,
+    limit: usize,
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let sql = format!(
+        "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {limit}",
+        filter.sql()
+    );
+    Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args).fetch_all(conn).await?)
+}
+
+pub async fn insert_site(conn: &mut AnyConnection, s: &SiteRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sites (id, display_name, programme, quartier, commune, insee_code, latitude, \
+         longitude, address, owner_org, works_start, works_end, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(s.id.to_string())
+    .bind(&s.display_name)
+    .bind(&s.programme)
+    .bind(&s.quartier)
+    .bind(&s.commune)
+    .bind(&s.insee_code)
+    .bind(s.location.latitude())
+    .bind(s.location.longitude())
+    .bind(&s.address)
+    .bind(&s.owner_org)
+    .bind(s.works_start)
+    .bind(s.works_end)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .bind(s.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a changed site; fails with Conflict if someone else changed it meanwhile.
+pub async fn update_site(conn: &mut AnyConnection, s: &SiteRow, previous_version: i64) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE sites SET display_name = $2, programme = $3, quartier = $4, commune = $5, \
+         insee_code = $6, latitude = $7, longitude = $8, address = $9, works_start = $10, \
+         works_end = $11, updated_at = $12, version = $13 WHERE id = $1 AND version = $14",
+    )
+    .bind(s.id.to_string())
+    .bind(&s.display_name)
+    .bind(&s.programme)
+    .bind(&s.quartier)
+    .bind(&s.commune)
+    .bind(&s.insee_code)
+    .bind(s.location.latitude())
+    .bind(s.location.longitude())
+    .bind(&s.address)
+    .bind(s.works_start)
+    .bind(s.works_end)
+    .bind(s.updated_at)
+    .bind(s.version)
+    .bind(previous_version)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(InventoryError::Conflict)
+    }
+}
+
+pub async fn get_site(conn: &mut AnyConnection, id: Uuid) -> Result<Option<SiteRow>> {
+    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(SiteRow::from_row).transpose()
+}
+
+pub async fn get_site_for_update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: Uuid,
+) -> Result<Option<SiteRow>> {
+    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1{}", lock(backend));
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(SiteRow::from_row).transpose()
+}
+
+fn joined_hazards(lot: &LotRow) -> String {
+    lot.fields
+        .hazards
+        .iter()
+        .map(|h| h.code())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub async fn insert_lot(conn: &mut AnyConnection, l: &LotRow) -> Result<()> {
+    let f = &l.fields;
+    sqlx::query(
+        "INSERT INTO lots (id, site_id, owner_org, reference, designation, description, category, \
+         unit, quantity, available, reserved, handed_over, estimated_mass_g, length_mm, width_mm, \
+         height_mm, condition, building_location, photo_uris, available_from, available_until, \
+         waste_code, hazards, reuse_potential, status, hazardous, latitude, longitude, created_at, \
+         updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)",
+    )
+    .bind(l.id.to_string())
+    .bind(l.site_id.to_string())
+    .bind(&l.owner_org)
+    .bind(&f.reference)
+    .bind(&f.designation)
+    .bind(&f.description)
+    .bind(f.category.code)
+    .bind(l.unit().code())
+    .bind(l.ledger.quantity)
+    .bind(l.ledger.available)
+    .bind(l.ledger.reserved)
+    .bind(l.ledger.handed_over)
+    .bind(f.estimated_mass_g)
+    .bind(f.dimensions[0])
+    .bind(f.dimensions[1])
+    .bind(f.dimensions[2])
+    .bind(&f.condition)
+    .bind(&f.building_location)
+    .bind(f.photo_uris.join("\n"))
+    .bind(f.available_from)
+    .bind(f.available_until)
+    .bind(f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default())
+    .bind(joined_hazards(l))
+    .bind(i64::from(f.reuse_potential))
+    .bind(l.status.as_str())
+    .bind(i64::from(l.hazardous()))
+    .bind(l.location.latitude())
+    .bind(l.location.longitude())
+    .bind(l.created_at)
+    .bind(l.updated_at)
+    .bind(l.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a changed lot (fields, ledger, status); fails with Conflict if the
+/// stored version is no longer `previous_version`.
+pub async fn update_lot(conn: &mut AnyConnection, l: &LotRow, previous_version: i64) -> Result<()> {
+    let f = &l.fields;
+    let done = sqlx::query(
+        "UPDATE lots SET reference = $2, designation = $3, description = $4, category = $5, \
+         unit = $6, quantity = $7, available = $8, reserved = $9, handed_over = $10, \
+         estimated_mass_g = $11, length_mm = $12, width_mm = $13, height_mm = $14, \
+         condition = $15, building_location = $16, photo_uris = $17, available_from = $18, \
+         available_until = $19, waste_code = $20, hazards = $21, reuse_potential = $22, \
+         status = $23, hazardous = $24, latitude = $25, longitude = $26, updated_at = $27, \
+         version = $28 WHERE id = $1 AND version = $29",
+    )
+    .bind(l.id.to_string())
+    .bind(&f.reference)
+    .bind(&f.designation)
+    .bind(&f.description)
+    .bind(f.category.code)
+    .bind(l.unit().code())
+    .bind(l.ledger.quantity)
+    .bind(l.ledger.available)
+    .bind(l.ledger.reserved)
+    .bind(l.ledger.handed_over)
+    .bind(f.estimated_mass_g)
+    .bind(f.dimensions[0])
+    .bind(f.dimensions[1])
+    .bind(f.dimensions[2])
+    .bind(&f.condition)
+    .bind(&f.building_location)
+    .bind(f.photo_uris.join("\n"))
+    .bind(f.available_from)
+    .bind(f.available_until)
+    .bind(f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default())
+    .bind(joined_hazards(l))
+    .bind(i64::from(f.reuse_potential))
+    .bind(l.status.as_str())
+    .bind(i64::from(l.hazardous()))
+    .bind(l.location.latitude())
+    .bind(l.location.longitude())
+    .bind(l.updated_at)
+    .bind(l.version)
+    .bind(previous_version)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(InventoryError::Conflict)
+    }
+}
+
+pub async fn get_lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<LotRow>> {
+    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(LotRow::from_row).transpose()
+}
+
+pub async fn get_lot_for_update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: Uuid,
+) -> Result<Option<LotRow>> {
+    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1{}", lock(backend));
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(LotRow::from_row).transpose()
+}
+
+pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO claims (id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
+         pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \
+         request_id, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(c.id.to_string())
+    .bind(c.lot.lot.to_string())
+    .bind(c.lot.site.to_string())
+    .bind(&c.owner_org)
+    .bind(c.partner_id.to_string())
+    .bind(c.quantity.unit().code())
+    .bind(c.quantity.milli())
+    .bind(c.pickup_from)
+    .bind(c.pickup_until)
+    .bind(c.status.as_str())
+    .bind(c.expires_at)
+    .bind(c.weighed_mass_g)
+    .bind(c.handed_over_at)
+    .bind(&c.note)
+    .bind(&c.request_id)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a changed claim; fails with Conflict if the stored version moved.
+pub async fn update_claim(conn: &mut AnyConnection, c: &ClaimRow, previous_version: i64) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE claims SET status = $2, weighed_mass_g = $3, handed_over_at = $4, note = $5, \
+         updated_at = $6, version = $7 WHERE id = $1 AND version = $8",
+    )
+    .bind(c.id.to_string())
+    .bind(c.status.as_str())
+    .bind(c.weighed_mass_g)
+    .bind(c.handed_over_at)
+    .bind(&c.note)
+    .bind(c.updated_at)
+    .bind(c.version)
+    .bind(previous_version)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(InventoryError::Conflict)
+    }
+}
+
+pub async fn get_claim(conn: &mut AnyConnection, id: Uuid) -> Result<Option<ClaimRow>> {
+    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(ClaimRow::from_row).transpose()
+}
+
+pub async fn get_claim_for_update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: Uuid,
+) -> Result<Option<ClaimRow>> {
+    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1{}", lock(backend));
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(ClaimRow::from_row).transpose()
+}
+
+pub async fn claim_by_request(
+    conn: &mut AnyConnection,
+    partner: Uuid,
+    request_id: &str,
+) -> Result<Option<ClaimRow>> {
+    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE partner_id = $1 AND request_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(partner.to_string())
+        .bind(request_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(ClaimRow::from_row).transpose()
+}
+
+/// Reserved claims whose deadline has passed, oldest first.
+pub async fn expired_claim_ids(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT id FROM claims WHERE status = $1 AND expires_at <= $2 ORDER BY expires_at LIMIT $3",
+    )
+    .bind(ClaimStatus::Reserved.as_str())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    ids(&rows)
+}
+
+/// Published or exhausted lots whose availability window has ended.
+pub async fn expired_lot_ids(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT id FROM lots WHERE status IN ($1, $2) AND available_until IS NOT NULL \
+         AND available_until <= $3 ORDER BY available_until LIMIT $4",
+    )
+    .bind(LotStatus::Published.as_str())
+    .bind(LotStatus::Exhausted.as_str())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    ids(&rows)
+}
+
+fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Uuid>> {
+    rows.iter()
+        .map(|r| {
+            let s: String = r.try_get("id")?;
+            Uuid::try_parse(&s).map_err(|e| InventoryError::Internal(format!("stored id: {e}")))
+        })
+        .collect()
+}
+
+/// The projected status of a partner, if inventory has heard of it.
+pub async fn partner_status(conn: &mut AnyConnection, id: Uuid) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT status FROM partners WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("status")).transpose()?)
+}
+
+/// Applies a partner event to the projection if it is newer than what is held.
+pub async fn upsert_partner(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    status: &str,
+    version: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO partners (id, status, version, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version, \
+         updated_at = excluded.updated_at WHERE partners.version < excluded.version",
+    )
+    .bind(id.to_string())
+    .bind(status)
+    .bind(version)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The result recorded for an idempotency key, if any.
+pub async fn idempotent_result(
+    conn: &mut AnyConnection,
+    scope: &str,
+    caller: &str,
+    request_id: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT result FROM idempotency WHERE scope = $1 AND caller = $2 AND request_id = $3",
+    )
+    .bind(scope)
+    .bind(caller)
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.try_get("result")).transpose()?)
+}
+
+/// Records the result of an idempotent request, in the request's transaction.
+pub async fn record_idempotent(
+    conn: &mut AnyConnection,
+    scope: &str,
+    caller: &str,
+    request_id: &str,
+    result: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO idempotency (scope, caller, request_id, result, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(scope)
+    .bind(caller)
+    .bind(request_id)
+    .bind(result)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One recorded lot change, for WatchLots.
+pub struct LotChange {
+    pub seq: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Lot events recorded after `after`, in order.
+pub async fn lot_changes_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<LotChange>> {
+    let rows = sqlx::query(
+        "SELECT seq, payload FROM outbox WHERE seq > $1 AND subject LIKE $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(after)
+    .bind("reemploi.inventory.lot.%")
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LotChange {
+                seq: r.try_get("seq")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+/// The last recorded event position.
+pub async fn last_seq(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM outbox")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("seq")?)
+}

@@ -1,0 +1,955 @@
+//! The inventory's operations, each one transaction: validate, authorize,
+//! apply the domain rules, write, and record the events in the outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost_types::FieldMask;
+use reemploi_domain::category;
+use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
+use reemploi_domain::ledger::Ledger;
+use reemploi_domain::lot::{self, LotAction, LotStatus};
+use reemploi_domain::text;
+use reemploi_events::outbox::{self, Relay};
+use reemploi_events::Message;
+use reemploi_proto::inventory as pb;
+use reemploi_runtime::auth::{Principal, Role};
+use reemploi_store::{Db, now_millis};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::authz;
+use crate::error::{InventoryError, Result};
+use crate::events::{claim_event, lot_event, site_event};
+use crate::model::{
+    Check, ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
+    claim_status_filter, lot_status_filter, point_from_proto, request_id, ts_millis,
+};
+use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
+use crate::paging::Page;
+use crate::repo::{self, CLAIM_COLUMNS, Filter, LOT_COLUMNS, SITE_COLUMNS};
+
+/// Most lots in one BatchCreateLots.
+pub const MAX_BATCH: usize = 1000;
+
+/// Tunables of the inventory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a reservation holds before it expires unless confirmed.
+    pub reservation_ttl: Duration,
+    /// How often expired reservations and lots are swept.
+    pub sweep_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            reservation_ttl: Duration::from_secs(72 * 3600),
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The inventory: its database, its outbox relay and its settings.
+#[derive(Clone)]
+pub struct Inventory {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    relay: Relay,
+    settings: Settings,
+    /// Woken after every commit that recorded events, for WatchLots.
+    changes: Notify,
+}
+
+/// The system acting on its own behalf (the sweeper).
+fn system() -> Principal {
+    Principal {
+        subject: "system:inventory".to_string(),
+        role: Role::Admin,
+        org: None,
+        partner: None,
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn not_found(kind: &'static str, name: impl ToString) -> InventoryError {
+    InventoryError::NotFound {
+        kind,
+        name: name.to_string(),
+    }
+}
+
+fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&'a str>> {
+    let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
+        return Err(InventoryError::invalid(
+            "update_mask",
+            "required: name the fields to update",
+        ));
+    };
+    let mut violations = Vec::new();
+    for path in &mask.paths {
+        let top = path.split('.').next().unwrap_or_default();
+        if !allowed.contains(&top) {
+            violations.push(crate::error::Violation::new(
+                "update_mask",
+                format!("`{path}` cannot be updated"),
+            ));
+        }
+    }
+    if violations.is_empty() {
+        Ok(mask.paths.iter().map(|p| p.split('.').next().unwrap_or_default()).collect())
+    } else {
+        Err(InventoryError::Invalid(violations))
+    }
+}
+
+impl Inventory {
+    /// An inventory over a migrated database, publishing through `relay`.
+    pub fn new(db: Db, relay: Relay, settings: Settings) -> Inventory {
+        Inventory {
+            inner: Arc::new(Inner {
+                db,
+                relay,
+                settings,
+                changes: Notify::new(),
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.inner.db.pool().acquire().await?)
+    }
+
+    /// Commits `tx` after recording `events` in its outbox, then wakes the relay.
+    async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        events: &[Message],
+    ) -> Result<()> {
+        for event in events {
+            outbox::enqueue(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.inner.relay.notify();
+            self.inner.changes.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Waits until events are committed (or a poll period passes).
+    pub async fn changed(&self, poll: Duration) {
+        let _ = tokio::time::timeout(poll, self.inner.changes.notified()).await;
+    }
+
+    // ---- sites ----
+
+    /// CreateSite.
+    pub async fn create_site(&self, p: &Principal, req: pb::CreateSiteRequest) -> Result<pb::Site> {
+        let mut site = req.site.unwrap_or_default();
+        site.owner_org = authz::create_site(p, site.owner_org.trim())?;
+        let mut c = Check::new("");
+        let rid = request_id(&mut c, &req.request_id, false);
+        c.finish()?;
+        let now = now_millis();
+        let row = SiteRow::validate(&site, new_id(), now, 1)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(rid) = &rid {
+            if let Some(id) = repo::idempotent_result(&mut tx, "create_site", &p.subject, rid).await? {
+                drop(tx);
+                return self.get_site_by_id(parse_stored(&id)?).await.map(|s| s.to_proto());
+            }
+            repo::record_idempotent(&mut tx, "create_site", &p.subject, rid, &row.id.to_string(), now)
+                .await?;
+        }
+        repo::insert_site(&mut tx, &row).await?;
+        self.commit(tx, &[site_event(&row, "created")]).await?;
+        Ok(row.to_proto())
+    }
+
+    async fn get_site_by_id(&self, id: Uuid) -> Result<SiteRow> {
+        let mut conn = self.conn().await?;
+        repo::get_site(&mut conn, id)
+            .await?
+            .ok_or_else(|| not_found("site", SiteName(id)))
+    }
+
+    /// GetSite.
+    pub async fn get_site(&self, _p: &Principal, req: pb::GetSiteRequest) -> Result<pb::Site> {
+        let name = SiteName::parse("name", &req.name)?;
+        Ok(self.get_site_by_id(name.0).await?.to_proto())
+    }
+
+    /// ListSites.
+    pub async fn list_sites(&self, _p: &Principal, req: pb::ListSitesRequest) -> Result<pb::ListSitesResponse> {
+        let text = req.text.trim().to_lowercase();
+        let page = Page::parse(
+            req.page_size,
+            &req.page_token,
+            &format!("org={}|text={text}", req.owner_org),
+        )?;
+        let mut f = Filter::default();
+        if !req.owner_org.is_empty() {
+            f.add("owner_org = ?", req.owner_org.clone())?;
+        }
+        if !text.is_empty() {
+            f.add(
+                "(LOWER(display_name) LIKE ? OR LOWER(quartier) LIKE $N OR LOWER(commune) LIKE $N)",
+                format!("%{text}%"),
+            )?;
+        }
+        if let Some(after) = &page.after {
+            f.add("id > ?", after.clone())?;
+        }
+        let mut conn = self.conn().await?;
+        let rows = repo::select_page(&mut conn, "sites", SITE_COLUMNS, f, page.size + 1).await?;
+        let mut sites = rows.iter().map(SiteRow::from_row).collect::<Result<Vec<_>>>()?;
+        let next_page_token = if sites.len() > page.size {
+            sites.truncate(page.size);
+            sites.last().map(|s| page.next_token(&s.id.to_string())).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListSitesResponse {
+            sites: sites.iter().map(SiteRow::to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// UpdateSite.
+    pub async fn update_site(&self, p: &Principal, req: pb::UpdateSiteRequest) -> Result<pb::Site> {
+        let patch = req.site.unwrap_or_default();
+        let name = SiteName::parse("site.name", &patch.name)?;
+        let paths = mask_paths(
+            req.update_mask.as_ref(),
+            &["display_name", "operation", "location", "address", "works_start_time", "works_end_time"],
+        )?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = repo::get_site_for_update(&mut tx, self.inner.db.backend(), name.0)
+            .await?
+            .ok_or_else(|| not_found("site", name))?;
+        authz::manage(p, &current.owner_org)?;
+        check_etag(&patch.etag, current.version, &name.to_string())?;
+        let mut merged = current.to_proto();
+        for path in paths {
+            match path {
+                "display_name" => merged.display_name = patch.display_name.clone(),
+                "operation" => merged.operation = patch.operation.clone(),
+                "location" => merged.location = patch.location,
+                "address" => merged.address = patch.address.clone(),
+                "works_start_time" => merged.works_start_time = patch.works_start_time,
+                "works_end_time" => merged.works_end_time = patch.works_end_time,
+                other => return Err(InventoryError::Internal(format!("unhandled mask path {other}"))),
+            }
+        }
+        let now = now_millis();
+        let mut row = SiteRow::validate(&merged, current.id, now, current.version + 1)?;
+        row.created_at = current.created_at;
+        repo::update_site(&mut tx, &row, current.version).await?;
+        self.commit(tx, &[site_event(&row, "updated")]).await?;
+        Ok(row.to_proto())
+    }
+
+    // ---- lots ----
+
+    fn new_lot(site: &SiteRow, fields: LotFields, now: i64) -> Result<LotRow> {
+        let location = fields.location.unwrap_or(site.location);
+        Ok(LotRow {
+            id: new_id(),
+            site_id: site.id,
+            owner_org: site.owner_org.clone(),
+            ledger: Ledger::new(fields.quantity.milli())?,
+            fields,
+            status: LotStatus::Draft,
+            location,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    async fn site_for_lots(&self, p: &Principal, parent: &str) -> Result<SiteRow> {
+        let site = SiteName::parse("parent", parent)?;
+        let site = self.get_site_by_id(site.0).await?;
+        authz::manage(p, &site.owner_org)?;
+        Ok(site)
+    }
+
+    /// CreateLot.
+    pub async fn create_lot(&self, p: &Principal, req: pb::CreateLotRequest) -> Result<pb::Lot> {
+        let mut c = Check::new("");
+        let rid = request_id(&mut c, &req.request_id, false);
+        c.finish()?;
+        let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
+        let site = self.site_for_lots(p, &req.parent).await?;
+        let now = now_millis();
+        let row = Self::new_lot(&site, fields, now)?;
+        let scope = format!("create_lot:{}", site.id);
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(rid) = &rid {
+            if let Some(id) = repo::idempotent_result(&mut tx, &scope, &p.subject, rid).await? {
+                drop(tx);
+                return self.lot_by_id(parse_stored(&id)?).await.map(|l| l.to_proto());
+            }
+            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now).await?;
+        }
+        repo::insert_lot(&mut tx, &row).await?;
+        self.commit(tx, &[lot_event(&row, "created")]).await?;
+        Ok(row.to_proto())
+    }
+
+    /// BatchCreateLots: all or nothing, every bad row reported.
+    pub async fn batch_create_lots(
+        &self,
+        p: &Principal,
+        req: pb::BatchCreateLotsRequest,
+    ) -> Result<pb::BatchCreateLotsResponse> {
+        let mut c = Check::new("");
+        let rid = request_id(&mut c, &req.request_id, false);
+        if req.requests.is_empty() {
+            c.fail("requests", "at least one lot");
+        }
+        if req.requests.len() > MAX_BATCH {
+            c.fail("requests", format!("at most {MAX_BATCH} lots per batch"));
+        }
+        c.finish()?;
+        let site = self.site_for_lots(p, &req.parent).await?;
+        let now = now_millis();
+        let mut violations = Vec::new();
+        let mut rows = Vec::with_capacity(req.requests.len());
+        for (i, r) in req.requests.iter().enumerate() {
+            if !r.parent.is_empty() && r.parent != req.parent {
+                violations.push(crate::error::Violation::new(
+                    format!("requests[{i}].parent"),
+                    "must be empty or equal to the batch's parent",
+                ));
+            }
+            let lot = r.lot.clone().unwrap_or_default();
+            match LotFields::validate(&lot, &format!("requests[{i}].lot")) {
+                Ok(fields) => rows.push(Self::new_lot(&site, fields, now)?),
+                Err(InventoryError::Invalid(mut v)) => violations.append(&mut v),
+                Err(other) => return Err(other),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(InventoryError::Invalid(violations));
+        }
+        let scope = format!("batch_create_lots:{}", site.id);
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(rid) = &rid {
+            if let Some(ids) = repo::idempotent_result(&mut tx, &scope, &p.subject, rid).await? {
+                drop(tx);
+                let mut lots = Vec::new();
+                for id in ids.split(',').filter(|s| !s.is_empty()) {
+                    lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
+                }
+                return Ok(pb::BatchCreateLotsResponse { lots });
+            }
+            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &ids.join(","), now).await?;
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            repo::insert_lot(&mut tx, row).await?;
+            events.push(lot_event(row, "created"));
+        }
+        self.commit(tx, &events).await?;
+        Ok(pb::BatchCreateLotsResponse {
+            lots: rows.iter().map(LotRow::to_proto).collect(),
+        })
+    }
+
+    async fn lot_by_id(&self, id: Uuid) -> Result<LotRow> {
+        let mut conn = self.conn().await?;
+        repo::get_lot(&mut conn, id)
+            .await?
+            .ok_or_else(|| not_found("lot", id))
+    }
+
+    /// GetLot. Drafts are visible only to their site's managers, admins and integrators.
+    pub async fn get_lot(&self, p: &Principal, req: pb::GetLotRequest) -> Result<pb::Lot> {
+        let name = LotName::parse("name", &req.name)?;
+        let mut conn = self.conn().await?;
+        match repo::get_lot(&mut conn, name.lot).await? {
+            Some(lot)
+                if lot.site_id == name.site
+                    && (lot.status != LotStatus::Draft || authz::sees_drafts(p, &lot.owner_org)) =>
+            {
+                Ok(lot.to_proto())
+            }
+            _ => Err(not_found("lot", name)),
+        }
+    }
+
+    /// ListLots.
+    pub async fn list_lots(&self, p: &Principal, req: pb::ListLotsRequest) -> Result<pb::ListLotsResponse> {
+        let site = names::site_or_all("parent", &req.parent)?;
+        let mut c = Check::new("");
+        let category = if req.category.is_empty() {
+            None
+        } else {
+            c.ok(category::parse(&req.category))
+        };
+        let status = lot_status_filter(req.status)?;
+        let near = match &req.near {
+            None => None,
+            Some(point) => c.ok(point_from_proto("near", Some(point))),
+        };
+        if req.near.is_some() && req.radius_m <= 0 {
+            c.fail("radius_m", "a positive radius in metres is required with `near`");
+        }
+        if req.near.is_none() && req.radius_m != 0 {
+            c.fail("near", "required with `radius_m`");
+        }
+        let text = req.text.trim().to_lowercase();
+        if text.chars().count() > 200 {
+            c.fail("text", "at most 200 characters");
+        }
+        c.finish()?;
+        let available_at = req.available_at.as_ref().map(ts_millis);
+        let fingerprint = format!(
+            "site={:?}|cat={:?}|status={:?}|near={:?}|r={}|at={available_at:?}|text={text}",
+            site,
+            category.map(|c| c.code),
+            status,
+            near.map(|g| (g.latitude(), g.longitude())),
+            req.radius_m,
+        );
+        let page = Page::parse(req.page_size, &req.page_token, &fingerprint)?;
+        let build = |after: Option<&str>| -> Result<Filter> {
+            let mut f = Filter::default();
+            if let Some(site) = site {
+                f.add("site_id = ?", site.to_string())?;
+            }
+            if let Some(cat) = category {
+                f.add("category = ?", cat.code.to_string())?;
+            }
+            if let Some(s) = status {
+                f.add("status = ?", s.as_str().to_string())?;
+            }
+            if let Some(at) = available_at {
+                f.add("(available_from IS NULL OR available_from <= ?)", at)?;
+                f.add("(available_until IS NULL OR available_until > ?)", at)?;
+            }
+            if !text.is_empty() {
+                let like = format!("%{text}%");
+                f.add("(LOWER(designation) LIKE ? OR LOWER(description) LIKE $N OR LOWER(reference) LIKE $N)", like)?;
+            }
+            if let Some(center) = near {
+                // A bounding box narrows in SQL; the exact distance is checked below.
+                let radius = req.radius_m as f64;
+                let dlat = radius / 111_320.0;
+                f.add("latitude >= ?", center.latitude() - dlat)?;
+                f.add("latitude <= ?", center.latitude() + dlat)?;
+                let cos = center.latitude().to_radians().cos();
+                if cos > 0.01 {
+                    let dlon = radius / (111_320.0 * cos);
+                    f.add("longitude >= ?", center.longitude() - dlon)?;
+                    f.add("longitude <= ?", center.longitude() + dlon)?;
+                }
+            }
+            match (p.role, p.org.as_deref()) {
+                (Role::Admin | Role::Integrator, _) => {}
+                (Role::SiteManager, Some(org)) => {
+                    f.add("(status <> 'draft' OR owner_org = ?)", org.to_string())?;
+                }
+                (Role::SiteManager | Role::Partner, _) => f.raw("status <> 'draft'"),
+            }
+            if let Some(after) = after {
+                f.add("id > ?", after.to_string())?;
+            }
+            Ok(f)
+        };
+        let within = |lot: &LotRow| match near {
+            Some(center) => lot.location.distance_m(center) <= req.radius_m as f64,
+            None => true,
+        };
+        let mut conn = self.conn().await?;
+        let mut found: Vec<LotRow> = Vec::new();
+        let mut cursor = page.after.clone();
+        loop {
+            let batch = page.size + 1;
+            let rows = repo::select_page(&mut conn, "lots", LOT_COLUMNS, build(cursor.as_deref())?, batch).await?;
+            let exhausted = rows.len() < batch;
+            for row in &rows {
+                let lot = LotRow::from_row(row)?;
+                cursor = Some(lot.id.to_string());
+                if within(&lot) {
+                    found.push(lot);
+                }
+            }
+            if exhausted || found.len() > page.size {
+                break;
+            }
+        }
+        let next_page_token = if found.len() > page.size {
+            found.truncate(page.size);
+            found.last().map(|l| page.next_token(&l.id.to_string())).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListLotsResponse {
+            lots: found.iter().map(LotRow::to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// Loads a lot for a change, checking its name, the caller's right and the etag.
+    async fn lot_for_change(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Principal,
+        name: LotName,
+        etag: &str,
+    ) -> Result<LotRow> {
+        let lot = repo::get_lot_for_update(conn, self.inner.db.backend(), name.lot)
+            .await?
+            .filter(|l| l.site_id == name.site)
+            .ok_or_else(|| not_found("lot", name))?;
+        if lot.status == LotStatus::Draft && !authz::sees_drafts(p, &lot.owner_org) {
+            return Err(not_found("lot", name));
+        }
+        authz::manage(p, &lot.owner_org)?;
+        check_etag(etag, lot.version, &name.to_string())?;
+        Ok(lot)
+    }
+
+    /// UpdateLot.
+    pub async fn update_lot(&self, p: &Principal, req: pb::UpdateLotRequest) -> Result<pb::Lot> {
+        let patch = req.lot.unwrap_or_default();
+        let name = LotName::parse("lot.name", &patch.name)?;
+        let paths = mask_paths(
+            req.update_mask.as_ref(),
+            &[
+                "designation", "description", "category", "quantity", "estimated_mass_g",
+                "dimensions", "condition", "building_location", "photo_uris", "availability",
+                "waste_code", "hazards", "reuse_potential", "reference", "location",
+            ],
+        )?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = self.lot_for_change(&mut tx, p, name, &patch.etag).await?;
+        if !current.status.is_editable() {
+            return Err(InventoryError::precondition(
+                "LOT_NOT_EDITABLE",
+                format!("a {} lot cannot be edited", current.status),
+            ));
+        }
+        let mut merged = current.to_proto();
+        for path in paths {
+            match path {
+                "designation" => merged.designation = patch.designation.clone(),
+                "description" => merged.description = patch.description.clone(),
+                "category" => merged.category = patch.category.clone(),
+                "quantity" => merged.quantity = patch.quantity,
+                "estimated_mass_g" => merged.estimated_mass_g = patch.estimated_mass_g,
+                "dimensions" => merged.dimensions = patch.dimensions,
+                "condition" => merged.condition = patch.condition.clone(),
+                "building_location" => merged.building_location = patch.building_location.clone(),
+                "photo_uris" => merged.photo_uris = patch.photo_uris.clone(),
+                "availability" => merged.availability = patch.availability,
+                "waste_code" => merged.waste_code = patch.waste_code.clone(),
+                "hazards" => merged.hazards = patch.hazards.clone(),
+                "reuse_potential" => merged.reuse_potential = patch.reuse_potential,
+                "reference" => merged.reference = patch.reference.clone(),
+                "location" => merged.location = patch.location,
+                other => return Err(InventoryError::Internal(format!("unhandled mask path {other}"))),
+            }
+        }
+        let fields = LotFields::validate(&merged, "lot")?;
+        let mut lot = current.clone();
+        lot.ledger = if fields.quantity.unit() == current.unit() {
+            current.ledger.resize(fields.quantity.milli()).map_err(|e| match e {
+                reemploi_domain::DomainError::Invalid { reason, .. } => InventoryError::invalid("lot.quantity", reason),
+                other => other.into(),
+            })?
+        } else if current.ledger.reserved == 0 && current.ledger.handed_over == 0 {
+            Ledger::new(fields.quantity.milli())?
+        } else {
+            return Err(InventoryError::precondition(
+                "UNIT_LOCKED",
+                "the unit of a lot cannot change once part of it is claimed",
+            ));
+        };
+        if lot.status == LotStatus::Published && fields.hazardous() {
+            return Err(InventoryError::precondition(
+                "HAZARDOUS_LOT",
+                "a published lot cannot become hazardous: withdraw it first",
+            ));
+        }
+        if let Some(location) = fields.location {
+            lot.location = location;
+        }
+        lot.fields = fields;
+        if lot.status == LotStatus::Published && lot.ledger.available == 0 {
+            lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
+        }
+        lot.version += 1;
+        lot.updated_at = now_millis();
+        repo::update_lot(&mut tx, &lot, current.version).await?;
+        self.commit(tx, &[lot_event(&lot, "updated")]).await?;
+        Ok(lot.to_proto())
+    }
+
+    async fn lot_transition(&self, p: &Principal, name: &str, etag: &str, action: LotAction) -> Result<pb::Lot> {
+        let name = LotName::parse("name", name)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = self.lot_for_change(&mut tx, p, name, etag).await?;
+        let mut lot = current.clone();
+        lot.status = lot::transition(current.status, action, current.hazardous())?;
+        lot.version += 1;
+        lot.updated_at = now_millis();
+        repo::update_lot(&mut tx, &lot, current.version).await?;
+        let event = match action {
+            LotAction::Publish => "published",
+            LotAction::Withdraw => "withdrawn",
+            LotAction::Exhaust => "exhausted",
+            LotAction::Replenish => "updated",
+            LotAction::Expire => "expired",
+        };
+        self.commit(tx, &[lot_event(&lot, event)]).await?;
+        Ok(lot.to_proto())
+    }
+
+    /// PublishLot.
+    pub async fn publish_lot(&self, p: &Principal, req: pb::PublishLotRequest) -> Result<pb::Lot> {
+        self.lot_transition(p, &req.name, &req.etag, LotAction::Publish).await
+    }
+
+    /// WithdrawLot.
+    pub async fn withdraw_lot(&self, p: &Principal, req: pb::WithdrawLotRequest) -> Result<pb::Lot> {
+        let mut c = Check::new("");
+        c.ok(text::optional("reason", &req.reason, MAX_LINE));
+        c.finish()?;
+        self.lot_transition(p, &req.name, &req.etag, LotAction::Withdraw).await
+    }
+
+    // ---- claims ----
+
+    /// ClaimLot: reserves atomically; a repeated request_id returns the first claim.
+    pub async fn claim_lot(&self, p: &Principal, req: pb::ClaimLotRequest) -> Result<pb::Claim> {
+        let input = ClaimInput::try_from(&req)?;
+        authz::claim_for(p, input.partner.0)?;
+        {
+            let mut conn = self.conn().await?;
+            if let Some(existing) = repo::claim_by_request(&mut conn, input.partner.0, &input.request_id).await? {
+                return Ok(existing.to_proto());
+            }
+            match repo::partner_status(&mut conn, input.partner.0).await?.as_deref() {
+                Some("verified") => {}
+                Some(status) => {
+                    return Err(InventoryError::precondition(
+                        "PARTNER_NOT_ELIGIBLE",
+                        format!("{} is {status}: only verified, active partners may claim", input.partner),
+                    ));
+                }
+                None => {
+                    return Err(InventoryError::precondition(
+                        "PARTNER_NOT_ELIGIBLE",
+                        format!("{} is not a verified partner (unknown to the inventory)", input.partner),
+                    ));
+                }
+            }
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(existing) = repo::claim_by_request(&mut tx, input.partner.0, &input.request_id).await? {
+            return Ok(existing.to_proto());
+        }
+        let current = repo::get_lot_for_update(&mut tx, self.inner.db.backend(), input.lot.lot)
+            .await?
+            .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
+            .ok_or_else(|| not_found("lot", input.lot))?;
+        if !current.status.is_claimable() {
+            return Err(InventoryError::precondition(
+                "LOT_NOT_CLAIMABLE",
+                format!("{} is {}: only published lots can be claimed", input.lot, current.status),
+            ));
+        }
+        if input.quantity.unit() != current.unit() {
+            return Err(InventoryError::invalid(
+                "quantity.unit",
+                format!("the lot is counted in {}", current.unit()),
+            ));
+        }
+        let now = now_millis();
+        let mut lot = current.clone();
+        lot.ledger = current.ledger.reserve(input.quantity.milli())?;
+        let mut lot_event_kind = "updated";
+        if lot.ledger.available == 0 {
+            lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
+            lot_event_kind = "exhausted";
+        }
+        lot.version += 1;
+        lot.updated_at = now;
+        let claim = ClaimRow {
+            id: new_id(),
+            lot: input.lot,
+            owner_org: lot.owner_org.clone(),
+            partner_id: input.partner.0,
+            quantity: input.quantity,
+            pickup_from: input.pickup_from,
+            pickup_until: input.pickup_until,
+            status: ClaimStatus::Reserved,
+            expires_at: now.saturating_add(ms(self.inner.settings.reservation_ttl)),
+            weighed_mass_g: 0,
+            handed_over_at: None,
+            note: input.note,
+            request_id: input.request_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        repo::update_lot(&mut tx, &lot, current.version).await?;
+        repo::insert_claim(&mut tx, &claim).await?;
+        self.commit(tx, &[claim_event(&claim, "reserved"), lot_event(&lot, lot_event_kind)])
+            .await?;
+        Ok(claim.to_proto())
+    }
+
+    /// GetClaim.
+    pub async fn get_claim(&self, p: &Principal, req: pb::GetClaimRequest) -> Result<pb::Claim> {
+        let name = ClaimName::parse("name", &req.name)?;
+        let mut conn = self.conn().await?;
+        match repo::get_claim(&mut conn, name.claim).await? {
+            Some(c) if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) => Ok(c.to_proto()),
+            _ => Err(not_found("claim", name)),
+        }
+    }
+
+    /// ListClaims.
+    pub async fn list_claims(&self, p: &Principal, req: pb::ListClaimsRequest) -> Result<pb::ListClaimsResponse> {
+        let lot = if req.parent.is_empty() || req.parent == "sites/-/lots/-" {
+            None
+        } else {
+            Some(LotName::parse("parent", &req.parent)?)
+        };
+        let partner = if req.partner.is_empty() {
+            None
+        } else {
+            Some(PartnerName::parse("partner", &req.partner)?)
+        };
+        let status = claim_status_filter(req.status)?;
+        let page = Page::parse(
+            req.page_size,
+            &req.page_token,
+            &format!("lot={lot:?}|partner={partner:?}|status={status:?}"),
+        )?;
+        let mut f = Filter::default();
+        if let Some(lot) = lot {
+            f.add("lot_id = ?", lot.lot.to_string())?;
+            f.add("site_id = ?", lot.site.to_string())?;
+        }
+        if let Some(partner) = partner {
+            f.add("partner_id = ?", partner.0.to_string())?;
+        }
+        if let Some(s) = status {
+            f.add("status = ?", s.as_str().to_string())?;
+        }
+        match p.role {
+            Role::Admin | Role::Integrator => {}
+            Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
+            Role::Partner => {
+                let own = authz::own_partner(p).map(|id| id.to_string()).unwrap_or_default();
+                f.add("partner_id = ?", own)?;
+            }
+        }
+        if let Some(after) = &page.after {
+            f.add("id > ?", after.clone())?;
+        }
+        let mut conn = self.conn().await?;
+        let rows = repo::select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
+        let mut claims = rows.iter().map(ClaimRow::from_row).collect::<Result<Vec<_>>>()?;
+        let next_page_token = if claims.len() > page.size {
+            claims.truncate(page.size);
+            claims.last().map(|c| page.next_token(&c.id.to_string())).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListClaimsResponse {
+            claims: claims.iter().map(ClaimRow::to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// Moves a claim through its lifecycle, returning its quantity to the lot
+    /// (reject, cancel, expire) or handing it over, in one transaction.
+    async fn claim_transition(
+        &self,
+        p: &Principal,
+        name: ClaimName,
+        etag: &str,
+        action: ClaimAction,
+        finish: impl FnOnce(&mut ClaimRow),
+    ) -> Result<pb::Claim> {
+        let backend = self.inner.db.backend();
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = repo::get_claim_for_update(&mut tx, backend, name.claim)
+            .await?
+            .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
+            .ok_or_else(|| not_found("claim", name))?;
+        match action {
+            ClaimAction::Cancel => authz::cancel(p, &current.owner_org, current.partner_id)?,
+            ClaimAction::Confirm | ClaimAction::Reject | ClaimAction::HandOver | ClaimAction::Expire => {
+                authz::manage(p, &current.owner_org)?;
+            }
+        }
+        check_etag(etag, current.version, &name.to_string())?;
+        let mut claim = current.clone();
+        claim.status = claim::transition(current.status, action)?;
+        let now = now_millis();
+        claim.version += 1;
+        claim.updated_at = now;
+        finish(&mut claim);
+        let mut events = Vec::new();
+        let moves_ledger = claim::releases(action) || action == ClaimAction::HandOver;
+        if moves_ledger {
+            let before = repo::get_lot_for_update(&mut tx, backend, name.lot.lot)
+                .await?
+                .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
+            let mut lot = before.clone();
+            let q = claim.quantity.milli();
+            if claim::releases(action) {
+                lot.ledger = before.ledger.release(q)?;
+                if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
+                    lot.status = lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
+                }
+            } else {
+                lot.ledger = before.ledger.hand_over(q)?;
+            }
+            lot.version += 1;
+            lot.updated_at = now;
+            repo::update_lot(&mut tx, &lot, before.version).await?;
+            events.push(lot_event(&lot, "updated"));
+        }
+        repo::update_claim(&mut tx, &claim, current.version).await?;
+        let kind = match action {
+            ClaimAction::Confirm => "confirmed",
+            ClaimAction::Reject => "rejected",
+            ClaimAction::Cancel => "cancelled",
+            ClaimAction::Expire => "expired",
+            ClaimAction::HandOver => "handed_over",
+        };
+        events.insert(0, claim_event(&claim, kind));
+        self.commit(tx, &events).await?;
+        Ok(claim.to_proto())
+    }
+
+    /// ConfirmClaim.
+    pub async fn confirm_claim(&self, p: &Principal, req: pb::ConfirmClaimRequest) -> Result<pb::Claim> {
+        let name = ClaimName::parse("name", &req.name)?;
+        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_| {}).await
+    }
+
+    fn reason(reason: &str) -> Result<String> {
+        let mut c = Check::new("");
+        let r = c.ok(text::optional("reason", reason, MAX_NOTE));
+        c.finish()?;
+        Ok(r.flatten().unwrap_or_default())
+    }
+
+    /// RejectClaim.
+    pub async fn reject_claim(&self, p: &Principal, req: pb::RejectClaimRequest) -> Result<pb::Claim> {
+        let name = ClaimName::parse("name", &req.name)?;
+        let reason = Self::reason(&req.reason)?;
+        self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c| c.note = reason)
+            .await
+    }
+
+    /// CancelClaim.
+    pub async fn cancel_claim(&self, p: &Principal, req: pb::CancelClaimRequest) -> Result<pb::Claim> {
+        let name = ClaimName::parse("name", &req.name)?;
+        let reason = Self::reason(&req.reason)?;
+        self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c| c.note = reason)
+            .await
+    }
+
+    /// RecordHandover.
+    pub async fn record_handover(&self, p: &Principal, req: pb::RecordHandoverRequest) -> Result<pb::Claim> {
+        let name = ClaimName::parse("name", &req.name)?;
+        if req.weighed_mass_g <= 0 {
+            return Err(InventoryError::invalid("weighed_mass_g", "the weighed mass in grams must be positive"));
+        }
+        let at = req.handover_time.as_ref().map(ts_millis).unwrap_or_else(now_millis);
+        let mass = req.weighed_mass_g;
+        self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |c| {
+            c.weighed_mass_g = mass;
+            c.handed_over_at = Some(at);
+        })
+        .await
+    }
+
+    // ---- background ----
+
+    /// Expires the reservations and lots whose time has come; returns how many changed.
+    pub async fn sweep(&self, now: i64) -> Result<usize> {
+        let (claims, lots) = {
+            let mut conn = self.conn().await?;
+            (
+                repo::expired_claim_ids(&mut conn, now, 500).await?,
+                repo::expired_lot_ids(&mut conn, now, 500).await?,
+            )
+        };
+        let admin = system();
+        let mut changed = 0;
+        for id in claims {
+            let Some(claim) = ({
+                let mut conn = self.conn().await?;
+                repo::get_claim(&mut conn, id).await?
+            }) else {
+                continue;
+            };
+            match self.claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_| {}).await {
+                Ok(_) => changed += 1,
+                // Confirmed or cancelled meanwhile: nothing to expire.
+                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for id in lots {
+            let lot = self.lot_by_id(id).await?;
+            match self.lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire).await {
+                Ok(_) => changed += 1,
+                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Lot changes recorded after `after`: (position, envelope bytes).
+    pub async fn lot_changes(&self, after: i64, limit: i64) -> Result<Vec<repo::LotChange>> {
+        let mut conn = self.conn().await?;
+        repo::lot_changes_after(&mut conn, after, limit).await
+    }
+
+    /// The current end of the change log.
+    pub async fn last_change(&self) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        repo::last_seq(&mut conn).await
+    }
+}
+
+/// Checks the caller may follow the change stream.
+pub fn may_watch(p: &Principal) -> Result<()> {
+    authz::watch(p)
+}
+
+fn parse_stored(id: &str) -> Result<Uuid> {
+    Uuid::try_parse(id).map_err(|e| InventoryError::Internal(format!("stored id {id}: {e}")))
+}
