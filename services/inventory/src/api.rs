@@ -30,7 +30,10 @@ pub struct InventoryApi {
 impl InventoryApi {
     /// Serves `inventory`; open streams end when `shutdown` is cancelled.
     pub fn new(inventory: Inventory, shutdown: CancellationToken) -> Self {
-        Self { inventory, shutdown }
+        Self {
+            inventory,
+            shutdown,
+        }
     }
 }
 
@@ -110,7 +113,10 @@ impl InventoryService for InventoryApi {
         reply(self.inventory.get_claim(&p, req.into_inner()).await)
     }
 
-    async fn list_claims(&self, req: Request<pb::ListClaimsRequest>) -> Reply<pb::ListClaimsResponse> {
+    async fn list_claims(
+        &self,
+        req: Request<pb::ListClaimsRequest>,
+    ) -> Reply<pb::ListClaimsResponse> {
         let p = principal(&req)?;
         reply(self.inventory.list_claims(&p, req.into_inner()).await)
     }
@@ -135,13 +141,15 @@ impl InventoryService for InventoryApi {
         reply(self.inventory.record_handover(&p, req.into_inner()).await)
     }
 
-    type WatchLotsStream = Pin<Box<dyn Stream<Item = Result<pb::WatchLotsResponse, Status>> + Send>>;
+    type WatchLotsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::WatchLotsResponse, Status>> + Send>>;
 
     async fn watch_lots(&self, req: Request<pb::WatchLotsRequest>) -> Reply<Self::WatchLotsStream> {
         let p = principal(&req)?;
         may_watch(&p)?;
         let req = req.into_inner();
-        let site = names::site_or_all("parent", &req.parent)?.map(|id| names::SiteName(id).to_string());
+        let site =
+            names::site_or_all("parent", &req.parent)?.map(|id| names::SiteName(id).to_string());
         let mut cursor = match req.start_cursor.as_str() {
             "" => self.inventory.last_change().await?,
             c => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -170,8 +178,13 @@ impl InventoryService for InventoryApi {
                         tracing::error!(seq = change.seq, "undecodable lot event in the outbox");
                         continue;
                     };
-                    let Some(Payload::Lot(lot)) = envelope.payload else { continue };
-                    if site.as_ref().is_some_and(|s| !lot.name.starts_with(&format!("{s}/"))) {
+                    let Some(Payload::Lot(lot)) = envelope.payload else {
+                        continue;
+                    };
+                    if site
+                        .as_ref()
+                        .is_some_and(|s| !lot.name.starts_with(&format!("{s}/")))
+                    {
                         continue;
                     }
                     let item = pb::WatchLotsResponse {
@@ -193,6 +206,8 @@ impl InventoryService for InventoryApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }

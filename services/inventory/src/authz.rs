@@ -17,7 +17,9 @@ pub fn manage(p: &Principal, owner_org: &str) -> Result<()> {
         Role::Admin => Ok(()),
         Role::SiteManager if p.org.as_deref() == Some(owner_org) => Ok(()),
         Role::SiteManager => Err(denied("this site belongs to another organisation")),
-        Role::Partner | Role::Integrator => Err(denied("only site managers and admins manage sites")),
+        Role::Partner | Role::Integrator => {
+            Err(denied("only site managers and admins manage sites"))
+        }
     }
 }
 
@@ -80,7 +82,11 @@ pub fn create_site(p: &Principal, requested_org: &str) -> Result<String> {
         (Role::SiteManager, Some(org)) if requested_org.is_empty() || requested_org == org => {
             Ok(org.to_string())
         }
-        (Role::SiteManager, _) => Err(denied("a site manager creates sites for its own organisation")),
-        (Role::Partner | Role::Integrator, _) => Err(denied("only site managers and admins create sites")),
+        (Role::SiteManager, _) => Err(denied(
+            "a site manager creates sites for its own organisation",
+        )),
+        (Role::Partner | Role::Integrator, _) => {
+            Err(denied("only site managers and admins create sites"))
+        }
     }
 }

@@ -164,11 +164,9 @@ impl From<InventoryError> for Status {
             InventoryError::PermissionDenied(message) => {
                 status::with_reason(Code::PermissionDenied, message, "PERMISSION_DENIED")
             }
-            InventoryError::Conflict => status::with_reason(
-                Code::Aborted,
-                "concurrent update, please retry",
-                "CONFLICT",
-            ),
+            InventoryError::Conflict => {
+                status::with_reason(Code::Aborted, "concurrent update, please retry", "CONFLICT")
+            }
             InventoryError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 status::with_reason(

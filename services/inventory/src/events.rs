@@ -19,7 +19,13 @@ pub const PRODUCER: &str = "inventory";
 /// Subject prefix of every lot event.
 pub const LOT_SUBJECT_PREFIX: &str = "reemploi.inventory.lot.";
 
-fn envelope(subject: String, aggregate: String, version: i64, now: i64, payload: Payload) -> Message {
+fn envelope(
+    subject: String,
+    aggregate: String,
+    version: i64,
+    now: i64,
+    payload: Payload,
+) -> Message {
     let event_id = uuid::Uuid::now_v7().to_string();
     let envelope = Envelope {
         event_id: event_id.clone(),

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod diagnostic;
 pub mod error;
 pub mod events;
 pub mod model;

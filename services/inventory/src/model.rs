@@ -49,7 +49,8 @@ impl Check {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
-                self.violations.push(Violation::from_domain(&self.prefix, &e));
+                self.violations
+                    .push(Violation::from_domain(&self.prefix, &e));
                 None
             }
         }
@@ -118,7 +119,10 @@ pub fn unit_from_proto(value: i32) -> std::result::Result<Unit, DomainError> {
         Ok(tpb::Unit::Tonne) => Ok(Unit::Tonne),
         Ok(tpb::Unit::Litre) => Ok(Unit::Litre),
         Ok(tpb::Unit::Unspecified) => Err(DomainError::invalid("unit", "required")),
-        Err(_) => Err(DomainError::invalid("unit", format!("unknown unit {value}"))),
+        Err(_) => Err(DomainError::invalid(
+            "unit",
+            format!("unknown unit {value}"),
+        )),
     }
 }
 
@@ -223,14 +227,21 @@ impl SiteRow {
         let mut c = Check::new("site");
         let display_name = c.ok(text::required("display_name", &site.display_name, MAX_NAME));
         let op = site.operation.clone().unwrap_or_default();
-        let programme = c.ok(text::optional("operation.programme", &op.programme, MAX_NAME));
+        let programme = c.ok(text::optional(
+            "operation.programme",
+            &op.programme,
+            MAX_NAME,
+        ));
         let quartier = c.ok(text::optional("operation.quartier", &op.quartier, MAX_NAME));
         let commune = c.ok(text::optional("operation.commune", &op.commune, MAX_NAME));
         let insee = op.insee_code.trim();
         if !insee.is_empty()
             && !(insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()))
         {
-            c.fail("operation.insee_code", "an INSEE code has five characters, e.g. 68224");
+            c.fail(
+                "operation.insee_code",
+                "an INSEE code has five characters, e.g. 68224",
+            );
         }
         let location = c.ok(point_from_proto("location", site.location.as_ref()));
         let address = c.ok(text::optional("address", &site.address, MAX_LINE));
@@ -243,9 +254,12 @@ impl SiteRow {
             c.fail("works_end_time", "must not be before works_start_time");
         }
         c.finish()?;
-        let (Some(display_name), Some(location), Some(owner_org)) = (display_name, location, owner_org)
+        let (Some(display_name), Some(location), Some(owner_org)) =
+            (display_name, location, owner_org)
         else {
-            return Err(InventoryError::Internal("validated site lost a field".into()));
+            return Err(InventoryError::Internal(
+                "validated site lost a field".into(),
+            ));
         };
         Ok(SiteRow {
             id,
@@ -281,7 +295,10 @@ impl SiteRow {
                 commune: self.commune.clone(),
                 insee_code: self.insee_code.clone(),
             }),
-            location: Some(point_proto(self.location.latitude(), self.location.longitude())),
+            location: Some(point_proto(
+                self.location.latitude(),
+                self.location.longitude(),
+            )),
             address: self.address.clone(),
             owner_org: self.owner_org.clone(),
             works_start_time: opt_ts(self.works_start),
@@ -356,20 +373,32 @@ impl LotFields {
         let mut c = Check::new(prefix);
         let reference = c.ok(text::optional("reference", &lot.reference, 50));
         let designation = c.ok(text::required("designation", &lot.designation, MAX_NAME));
-        let description = c.ok(text::optional("description", &lot.description, MAX_DESCRIPTION));
+        let description = c.ok(text::optional(
+            "description",
+            &lot.description,
+            MAX_DESCRIPTION,
+        ));
         let category = c.ok(category::parse(&lot.category));
         let quantity = c.ok(quantity_from_proto(lot.quantity.as_ref()));
         if lot.estimated_mass_g < 0 {
             c.fail("estimated_mass_g", "must not be negative");
         }
         let d = lot.dimensions.unwrap_or_default();
-        for (name, v) in [("length_mm", d.length_mm), ("width_mm", d.width_mm), ("height_mm", d.height_mm)] {
+        for (name, v) in [
+            ("length_mm", d.length_mm),
+            ("width_mm", d.width_mm),
+            ("height_mm", d.height_mm),
+        ] {
             if v < 0 {
                 c.fail(&format!("dimensions.{name}"), "must not be negative");
             }
         }
         let condition = c.ok(text::optional("condition", &lot.condition, MAX_LINE));
-        let building_location = c.ok(text::optional("building_location", &lot.building_location, MAX_LINE));
+        let building_location = c.ok(text::optional(
+            "building_location",
+            &lot.building_location,
+            MAX_LINE,
+        ));
         if lot.photo_uris.len() > MAX_PHOTOS {
             c.fail("photo_uris", format!("at most {MAX_PHOTOS} photos"));
         }
@@ -378,10 +407,14 @@ impl LotFields {
                 && uri.len() <= 2000
                 && !uri.chars().any(char::is_whitespace);
             if !ok {
-                c.fail(&format!("photo_uris[{i}]"), "must be an http(s) URL of at most 2000 characters");
+                c.fail(
+                    &format!("photo_uris[{i}]"),
+                    "must be an http(s) URL of at most 2000 characters",
+                );
             }
         }
-        let (available_from, available_until) = window(&mut c, "availability", lot.availability.as_ref());
+        let (available_from, available_until) =
+            window(&mut c, "availability", lot.availability.as_ref());
         let waste_code = if lot.waste_code.trim().is_empty() {
             None
         } else {
@@ -403,21 +436,31 @@ impl LotFields {
         hazards.sort_by_key(|h| h.code());
         hazards.dedup();
         if pb::ReusePotential::try_from(lot.reuse_potential).is_err() {
-            c.fail("reuse_potential", format!("unknown reuse potential {}", lot.reuse_potential));
+            c.fail(
+                "reuse_potential",
+                format!("unknown reuse potential {}", lot.reuse_potential),
+            );
         }
         let location = match lot.location.as_ref() {
             None => None,
             Some(p) => c.ok(GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
                 DomainError::Invalid { field, reason } => DomainError::Invalid {
-                    field: if field == "latitude" { "location.latitude" } else { "location.longitude" },
+                    field: if field == "latitude" {
+                        "location.latitude"
+                    } else {
+                        "location.longitude"
+                    },
                     reason,
                 },
                 other => other,
             })),
         };
         c.finish()?;
-        let (Some(designation), Some(category), Some(quantity)) = (designation, category, quantity) else {
-            return Err(InventoryError::Internal("validated lot lost a field".into()));
+        let (Some(designation), Some(category), Some(quantity)) = (designation, category, quantity)
+        else {
+            return Err(InventoryError::Internal(
+                "validated lot lost a field".into(),
+            ));
         };
         Ok(LotFields {
             reference: reference.flatten().unwrap_or_default(),
@@ -502,13 +545,20 @@ impl LotRow {
             building_location: f.building_location.clone(),
             photo_uris: f.photo_uris.clone(),
             availability: window_proto(f.available_from, f.available_until),
-            waste_code: f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default(),
+            waste_code: f
+                .waste_code
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             hazards: f.hazards.iter().map(|h| hazard_proto(*h) as i32).collect(),
             reuse_potential: f.reuse_potential,
             status: lot_status_proto(self.status) as i32,
             hazardous: self.hazardous(),
             reference: f.reference.clone(),
-            location: Some(point_proto(self.location.latitude(), self.location.longitude())),
+            location: Some(point_proto(
+                self.location.latitude(),
+                self.location.longitude(),
+            )),
             create_time: Some(millis_ts(self.created_at)),
             update_time: Some(millis_ts(self.updated_at)),
             etag: etag(self.version),
@@ -568,7 +618,10 @@ impl LotRow {
             owner_org: row.try_get("owner_org")?,
             fields,
             ledger,
-            status: stored("status", LotStatus::parse(&row.try_get::<String, _>("status")?))?,
+            status: stored(
+                "status",
+                LotStatus::parse(&row.try_get::<String, _>("status")?),
+            )?,
             location: point_cols(row)?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -597,7 +650,10 @@ pub fn lot_status_filter(value: i32) -> Result<Option<LotStatus>> {
         Ok(pb::LotStatus::Withdrawn) => Ok(Some(LotStatus::Withdrawn)),
         Ok(pb::LotStatus::Exhausted) => Ok(Some(LotStatus::Exhausted)),
         Ok(pb::LotStatus::Expired) => Ok(Some(LotStatus::Expired)),
-        Err(_) => Err(InventoryError::invalid("status", format!("unknown status {value}"))),
+        Err(_) => Err(InventoryError::invalid(
+            "status",
+            format!("unknown status {value}"),
+        )),
     }
 }
 
@@ -649,15 +705,22 @@ impl TryFrom<&pb::ClaimLotRequest> for ClaimInput {
 
     fn try_from(req: &pb::ClaimLotRequest) -> Result<ClaimInput> {
         let mut c = Check::new("");
-        let lot = LotName::parse("lot", &req.lot).map_err(|e| c.absorb(e)).ok();
-        let partner = PartnerName::parse("partner", &req.partner).map_err(|e| c.absorb(e)).ok();
+        let lot = LotName::parse("lot", &req.lot)
+            .map_err(|e| c.absorb(e))
+            .ok();
+        let partner = PartnerName::parse("partner", &req.partner)
+            .map_err(|e| c.absorb(e))
+            .ok();
         let quantity = c.ok(quantity_from_proto(req.quantity.as_ref()));
-        let (pickup_from, pickup_until) = window(&mut c, "pickup_window", req.pickup_window.as_ref());
+        let (pickup_from, pickup_until) =
+            window(&mut c, "pickup_window", req.pickup_window.as_ref());
         let request_id = request_id(&mut c, &req.request_id, true);
         let note = c.ok(text::optional("note", &req.note, MAX_NOTE));
         c.finish()?;
         let (Some(lot), Some(partner), Some(quantity)) = (lot, partner, quantity) else {
-            return Err(InventoryError::Internal("validated claim lost a field".into()));
+            return Err(InventoryError::Internal(
+                "validated claim lost a field".into(),
+            ));
         };
         Ok(ClaimInput {
             lot,
@@ -687,7 +750,10 @@ impl Check {
 pub fn request_id(c: &mut Check, value: &str, required: bool) -> Option<String> {
     if value.is_empty() {
         if required {
-            c.fail("request_id", "required: a unique key per claim, reused on retries");
+            c.fail(
+                "request_id",
+                "required: a unique key per claim, reused on retries",
+            );
         }
         return None;
     }
@@ -738,10 +804,16 @@ impl ClaimRow {
             },
             owner_org: row.try_get("owner_org")?,
             partner_id: uuid_col(row, "partner_id")?,
-            quantity: stored("quantity", Quantity::positive(row.try_get("quantity")?, unit))?,
+            quantity: stored(
+                "quantity",
+                Quantity::positive(row.try_get("quantity")?, unit),
+            )?,
             pickup_from: row.try_get("pickup_from")?,
             pickup_until: row.try_get("pickup_until")?,
-            status: stored("status", ClaimStatus::parse(&row.try_get::<String, _>("status")?))?,
+            status: stored(
+                "status",
+                ClaimStatus::parse(&row.try_get::<String, _>("status")?),
+            )?,
             expires_at: row.try_get("expires_at")?,
             weighed_mass_g: row.try_get("weighed_mass_g")?,
             handed_over_at: row.try_get("handed_over_at")?,
@@ -776,6 +848,9 @@ pub fn claim_status_filter(value: i32) -> Result<Option<ClaimStatus>> {
         Ok(pb::ClaimStatus::Rejected) => Ok(Some(ClaimStatus::Rejected)),
         Ok(pb::ClaimStatus::Cancelled) => Ok(Some(ClaimStatus::Cancelled)),
         Ok(pb::ClaimStatus::Expired) => Ok(Some(ClaimStatus::Expired)),
-        Err(_) => Err(InventoryError::invalid("status", format!("unknown status {value}"))),
+        Err(_) => Err(InventoryError::invalid(
+            "status",
+            format!("unknown status {value}"),
+        )),
     }
 }

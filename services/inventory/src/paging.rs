@@ -30,13 +30,12 @@ impl Page {
     pub fn parse(page_size: i32, page_token: &str, filters: &str) -> Result<Page> {
         let size = match page_size {
             n if n < 0 => {
-                return Err(InventoryError::invalid(
-                    "page_size",
-                    "must not be negative",
-                ));
+                return Err(InventoryError::invalid("page_size", "must not be negative"));
             }
             0 => DEFAULT_PAGE_SIZE,
-            n => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+            n => usize::try_from(n)
+                .unwrap_or(MAX_PAGE_SIZE)
+                .min(MAX_PAGE_SIZE),
         };
         let fingerprint = fnv1a(filters.as_bytes());
         let after = if page_token.is_empty() {

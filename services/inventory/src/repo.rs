@@ -51,8 +51,11 @@ impl Filter {
         self.n += 1;
         // `?` is the new placeholder; `$N` repeats it within the same clause.
         let placeholder = format!("${}", self.n);
-        self.clauses
-            .push(clause.replace('?', &placeholder).replace("$N", &placeholder));
+        self.clauses.push(
+            clause
+                .replace('?', &placeholder)
+                .replace("$N", &placeholder),
+        );
         self.args
             .add(value)
             .map_err(|e| InventoryError::Internal(format!("bind: {e}")))
@@ -86,7 +89,9 @@ pub async fn select_page(
         "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {limit}",
         filter.sql()
     );
-    Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args).fetch_all(conn).await?)
+    Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args)
+        .fetch_all(conn)
+        .await?)
 }
 
 pub async fn insert_site(conn: &mut AnyConnection, s: &SiteRow) -> Result<()> {
@@ -116,7 +121,11 @@ pub async fn insert_site(conn: &mut AnyConnection, s: &SiteRow) -> Result<()> {
 }
 
 /// Writes a changed site; fails with Conflict if someone else changed it meanwhile.
-pub async fn update_site(conn: &mut AnyConnection, s: &SiteRow, previous_version: i64) -> Result<()> {
+pub async fn update_site(
+    conn: &mut AnyConnection,
+    s: &SiteRow,
+    previous_version: i64,
+) -> Result<()> {
     let done = sqlx::query(
         "UPDATE sites SET display_name = $2, programme = $3, quartier = $4, commune = $5, \
          insee_code = $6, latitude = $7, longitude = $8, address = $9, works_start = $10, \
@@ -147,7 +156,10 @@ pub async fn update_site(conn: &mut AnyConnection, s: &SiteRow, previous_version
 
 pub async fn get_site(conn: &mut AnyConnection, id: Uuid) -> Result<Option<SiteRow>> {
     let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(SiteRow::from_row).transpose()
 }
 
@@ -156,8 +168,14 @@ pub async fn get_site_for_update(
     backend: Backend,
     id: Uuid,
 ) -> Result<Option<SiteRow>> {
-    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1{}", lock(backend));
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let sql = format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1{}",
+        lock(backend)
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(SiteRow::from_row).transpose()
 }
 
@@ -201,7 +219,12 @@ pub async fn insert_lot(conn: &mut AnyConnection, l: &LotRow) -> Result<()> {
     .bind(f.photo_uris.join("\n"))
     .bind(f.available_from)
     .bind(f.available_until)
-    .bind(f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default())
+    .bind(
+        f.waste_code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
     .bind(joined_hazards(l))
     .bind(i64::from(f.reuse_potential))
     .bind(l.status.as_str())
@@ -248,7 +271,12 @@ pub async fn update_lot(conn: &mut AnyConnection, l: &LotRow, previous_version: 
     .bind(f.photo_uris.join("\n"))
     .bind(f.available_from)
     .bind(f.available_until)
-    .bind(f.waste_code.as_ref().map(ToString::to_string).unwrap_or_default())
+    .bind(
+        f.waste_code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
     .bind(joined_hazards(l))
     .bind(i64::from(f.reuse_potential))
     .bind(l.status.as_str())
@@ -269,7 +297,10 @@ pub async fn update_lot(conn: &mut AnyConnection, l: &LotRow, previous_version: 
 
 pub async fn get_lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<LotRow>> {
     let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(LotRow::from_row).transpose()
 }
 
@@ -278,8 +309,14 @@ pub async fn get_lot_for_update(
     backend: Backend,
     id: Uuid,
 ) -> Result<Option<LotRow>> {
-    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1{}", lock(backend));
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let sql = format!(
+        "SELECT {LOT_COLUMNS} FROM lots WHERE id = $1{}",
+        lock(backend)
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(LotRow::from_row).transpose()
 }
 
@@ -314,7 +351,11 @@ pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow) -> Result<()> 
 }
 
 /// Writes a changed claim; fails with Conflict if the stored version moved.
-pub async fn update_claim(conn: &mut AnyConnection, c: &ClaimRow, previous_version: i64) -> Result<()> {
+pub async fn update_claim(
+    conn: &mut AnyConnection,
+    c: &ClaimRow,
+    previous_version: i64,
+) -> Result<()> {
     let done = sqlx::query(
         "UPDATE claims SET status = $2, weighed_mass_g = $3, handed_over_at = $4, note = $5, \
          updated_at = $6, version = $7 WHERE id = $1 AND version = $8",
@@ -338,7 +379,10 @@ pub async fn update_claim(conn: &mut AnyConnection, c: &ClaimRow, previous_versi
 
 pub async fn get_claim(conn: &mut AnyConnection, id: Uuid) -> Result<Option<ClaimRow>> {
     let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(ClaimRow::from_row).transpose()
 }
 
@@ -347,8 +391,14 @@ pub async fn get_claim_for_update(
     backend: Backend,
     id: Uuid,
 ) -> Result<Option<ClaimRow>> {
-    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1{}", lock(backend));
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    let sql = format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1{}",
+        lock(backend)
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(ClaimRow::from_row).transpose()
 }
 
@@ -357,7 +407,8 @@ pub async fn claim_by_request(
     partner: Uuid,
     request_id: &str,
 ) -> Result<Option<ClaimRow>> {
-    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE partner_id = $1 AND request_id = $2");
+    let sql =
+        format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE partner_id = $1 AND request_id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(partner.to_string())
         .bind(request_id)
@@ -367,7 +418,11 @@ pub async fn claim_by_request(
 }
 
 /// Reserved claims whose deadline has passed, oldest first.
-pub async fn expired_claim_ids(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+pub async fn expired_claim_ids(
+    conn: &mut AnyConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
     let rows = sqlx::query(
         "SELECT id FROM claims WHERE status = $1 AND expires_at <= $2 ORDER BY expires_at LIMIT $3",
     )
@@ -482,7 +537,11 @@ pub struct LotChange {
 }
 
 /// Lot events recorded after `after`, in order.
-pub async fn lot_changes_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<LotChange>> {
+pub async fn lot_changes_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LotChange>> {
     let rows = sqlx::query(
         "SELECT seq, payload FROM outbox WHERE seq > $1 AND subject LIKE $2 ORDER BY seq LIMIT $3",
     )

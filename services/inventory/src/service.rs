@@ -10,8 +10,8 @@ use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
 use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::{self, LotAction, LotStatus};
 use reemploi_domain::text;
-use reemploi_events::outbox::{self, Relay};
 use reemploi_events::Message;
+use reemploi_events::outbox::{self, Relay};
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_store::{Db, now_millis};
@@ -104,7 +104,11 @@ fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&
         }
     }
     if violations.is_empty() {
-        Ok(mask.paths.iter().map(|p| p.split('.').next().unwrap_or_default()).collect())
+        Ok(mask
+            .paths
+            .iter()
+            .map(|p| p.split('.').next().unwrap_or_default())
+            .collect())
     } else {
         Err(InventoryError::Invalid(violations))
     }
@@ -172,12 +176,24 @@ impl Inventory {
         let row = SiteRow::validate(&site, new_id(), now, 1)?;
         let mut tx = self.inner.db.begin_write().await?;
         if let Some(rid) = &rid {
-            if let Some(id) = repo::idempotent_result(&mut tx, "create_site", &p.subject, rid).await? {
+            if let Some(id) =
+                repo::idempotent_result(&mut tx, "create_site", &p.subject, rid).await?
+            {
                 drop(tx);
-                return self.get_site_by_id(parse_stored(&id)?).await.map(|s| s.to_proto());
+                return self
+                    .get_site_by_id(parse_stored(&id)?)
+                    .await
+                    .map(|s| s.to_proto());
             }
-            repo::record_idempotent(&mut tx, "create_site", &p.subject, rid, &row.id.to_string(), now)
-                .await?;
+            repo::record_idempotent(
+                &mut tx,
+                "create_site",
+                &p.subject,
+                rid,
+                &row.id.to_string(),
+                now,
+            )
+            .await?;
         }
         repo::insert_site(&mut tx, &row).await?;
         self.commit(tx, &[site_event(&row, "created")]).await?;
@@ -198,7 +214,11 @@ impl Inventory {
     }
 
     /// ListSites.
-    pub async fn list_sites(&self, _p: &Principal, req: pb::ListSitesRequest) -> Result<pb::ListSitesResponse> {
+    pub async fn list_sites(
+        &self,
+        _p: &Principal,
+        req: pb::ListSitesRequest,
+    ) -> Result<pb::ListSitesResponse> {
         let text = req.text.trim().to_lowercase();
         let page = Page::parse(
             req.page_size,
@@ -220,10 +240,16 @@ impl Inventory {
         }
         let mut conn = self.conn().await?;
         let rows = repo::select_page(&mut conn, "sites", SITE_COLUMNS, f, page.size + 1).await?;
-        let mut sites = rows.iter().map(SiteRow::from_row).collect::<Result<Vec<_>>>()?;
+        let mut sites = rows
+            .iter()
+            .map(SiteRow::from_row)
+            .collect::<Result<Vec<_>>>()?;
         let next_page_token = if sites.len() > page.size {
             sites.truncate(page.size);
-            sites.last().map(|s| page.next_token(&s.id.to_string())).unwrap_or_default()
+            sites
+                .last()
+                .map(|s| page.next_token(&s.id.to_string()))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -239,7 +265,14 @@ impl Inventory {
         let name = SiteName::parse("site.name", &patch.name)?;
         let paths = mask_paths(
             req.update_mask.as_ref(),
-            &["display_name", "operation", "location", "address", "works_start_time", "works_end_time"],
+            &[
+                "display_name",
+                "operation",
+                "location",
+                "address",
+                "works_start_time",
+                "works_end_time",
+            ],
         )?;
         let mut tx = self.inner.db.begin_write().await?;
         let current = repo::get_site_for_update(&mut tx, self.inner.db.backend(), name.0)
@@ -256,7 +289,11 @@ impl Inventory {
                 "address" => merged.address = patch.address.clone(),
                 "works_start_time" => merged.works_start_time = patch.works_start_time,
                 "works_end_time" => merged.works_end_time = patch.works_end_time,
-                other => return Err(InventoryError::Internal(format!("unhandled mask path {other}"))),
+                other => {
+                    return Err(InventoryError::Internal(format!(
+                        "unhandled mask path {other}"
+                    )));
+                }
             }
         }
         let now = now_millis();
@@ -306,9 +343,13 @@ impl Inventory {
         if let Some(rid) = &rid {
             if let Some(id) = repo::idempotent_result(&mut tx, &scope, &p.subject, rid).await? {
                 drop(tx);
-                return self.lot_by_id(parse_stored(&id)?).await.map(|l| l.to_proto());
+                return self
+                    .lot_by_id(parse_stored(&id)?)
+                    .await
+                    .map(|l| l.to_proto());
             }
-            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now).await?;
+            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now)
+                .await?;
         }
         repo::insert_lot(&mut tx, &row).await?;
         self.commit(tx, &[lot_event(&row, "created")]).await?;
@@ -390,7 +431,8 @@ impl Inventory {
         match repo::get_lot(&mut conn, name.lot).await? {
             Some(lot)
                 if lot.site_id == name.site
-                    && (lot.status != LotStatus::Draft || authz::sees_drafts(p, &lot.owner_org)) =>
+                    && (lot.status != LotStatus::Draft
+                        || authz::sees_drafts(p, &lot.owner_org)) =>
             {
                 Ok(lot.to_proto())
             }
@@ -399,7 +441,11 @@ impl Inventory {
     }
 
     /// ListLots.
-    pub async fn list_lots(&self, p: &Principal, req: pb::ListLotsRequest) -> Result<pb::ListLotsResponse> {
+    pub async fn list_lots(
+        &self,
+        p: &Principal,
+        req: pb::ListLotsRequest,
+    ) -> Result<pb::ListLotsResponse> {
         let site = names::site_or_all("parent", &req.parent)?;
         let mut c = Check::new("");
         let category = if req.category.is_empty() {
@@ -413,7 +459,10 @@ impl Inventory {
             Some(point) => c.ok(point_from_proto("near", Some(point))),
         };
         if req.near.is_some() && req.radius_m <= 0 {
-            c.fail("radius_m", "a positive radius in metres is required with `near`");
+            c.fail(
+                "radius_m",
+                "a positive radius in metres is required with `near`",
+            );
         }
         if req.near.is_none() && req.radius_m != 0 {
             c.fail("near", "required with `radius_m`");
@@ -486,7 +535,14 @@ impl Inventory {
         let mut cursor = page.after.clone();
         loop {
             let batch = page.size + 1;
-            let rows = repo::select_page(&mut conn, "lots", LOT_COLUMNS, build(cursor.as_deref())?, batch).await?;
+            let rows = repo::select_page(
+                &mut conn,
+                "lots",
+                LOT_COLUMNS,
+                build(cursor.as_deref())?,
+                batch,
+            )
+            .await?;
             let exhausted = rows.len() < batch;
             for row in &rows {
                 let lot = LotRow::from_row(row)?;
@@ -501,7 +557,10 @@ impl Inventory {
         }
         let next_page_token = if found.len() > page.size {
             found.truncate(page.size);
-            found.last().map(|l| page.next_token(&l.id.to_string())).unwrap_or_default()
+            found
+                .last()
+                .map(|l| page.next_token(&l.id.to_string()))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -538,9 +597,21 @@ impl Inventory {
         let paths = mask_paths(
             req.update_mask.as_ref(),
             &[
-                "designation", "description", "category", "quantity", "estimated_mass_g",
-                "dimensions", "condition", "building_location", "photo_uris", "availability",
-                "waste_code", "hazards", "reuse_potential", "reference", "location",
+                "designation",
+                "description",
+                "category",
+                "quantity",
+                "estimated_mass_g",
+                "dimensions",
+                "condition",
+                "building_location",
+                "photo_uris",
+                "availability",
+                "waste_code",
+                "hazards",
+                "reuse_potential",
+                "reference",
+                "location",
             ],
         )?;
         let mut tx = self.inner.db.begin_write().await?;
@@ -569,16 +640,25 @@ impl Inventory {
                 "reuse_potential" => merged.reuse_potential = patch.reuse_potential,
                 "reference" => merged.reference = patch.reference.clone(),
                 "location" => merged.location = patch.location,
-                other => return Err(InventoryError::Internal(format!("unhandled mask path {other}"))),
+                other => {
+                    return Err(InventoryError::Internal(format!(
+                        "unhandled mask path {other}"
+                    )));
+                }
             }
         }
         let fields = LotFields::validate(&merged, "lot")?;
         let mut lot = current.clone();
         lot.ledger = if fields.quantity.unit() == current.unit() {
-            current.ledger.resize(fields.quantity.milli()).map_err(|e| match e {
-                reemploi_domain::DomainError::Invalid { reason, .. } => InventoryError::invalid("lot.quantity", reason),
-                other => other.into(),
-            })?
+            current
+                .ledger
+                .resize(fields.quantity.milli())
+                .map_err(|e| match e {
+                    reemploi_domain::DomainError::Invalid { reason, .. } => {
+                        InventoryError::invalid("lot.quantity", reason)
+                    }
+                    other => other.into(),
+                })?
         } else if current.ledger.reserved == 0 && current.ledger.handed_over == 0 {
             Ledger::new(fields.quantity.milli())?
         } else {
@@ -607,7 +687,13 @@ impl Inventory {
         Ok(lot.to_proto())
     }
 
-    async fn lot_transition(&self, p: &Principal, name: &str, etag: &str, action: LotAction) -> Result<pb::Lot> {
+    async fn lot_transition(
+        &self,
+        p: &Principal,
+        name: &str,
+        etag: &str,
+        action: LotAction,
+    ) -> Result<pb::Lot> {
         let name = LotName::parse("name", name)?;
         let mut tx = self.inner.db.begin_write().await?;
         let current = self.lot_for_change(&mut tx, p, name, etag).await?;
@@ -629,15 +715,21 @@ impl Inventory {
 
     /// PublishLot.
     pub async fn publish_lot(&self, p: &Principal, req: pb::PublishLotRequest) -> Result<pb::Lot> {
-        self.lot_transition(p, &req.name, &req.etag, LotAction::Publish).await
+        self.lot_transition(p, &req.name, &req.etag, LotAction::Publish)
+            .await
     }
 
     /// WithdrawLot.
-    pub async fn withdraw_lot(&self, p: &Principal, req: pb::WithdrawLotRequest) -> Result<pb::Lot> {
+    pub async fn withdraw_lot(
+        &self,
+        p: &Principal,
+        req: pb::WithdrawLotRequest,
+    ) -> Result<pb::Lot> {
         let mut c = Check::new("");
         c.ok(text::optional("reason", &req.reason, MAX_LINE));
         c.finish()?;
-        self.lot_transition(p, &req.name, &req.etag, LotAction::Withdraw).await
+        self.lot_transition(p, &req.name, &req.etag, LotAction::Withdraw)
+            .await
     }
 
     // ---- claims ----
@@ -648,27 +740,40 @@ impl Inventory {
         authz::claim_for(p, input.partner.0)?;
         {
             let mut conn = self.conn().await?;
-            if let Some(existing) = repo::claim_by_request(&mut conn, input.partner.0, &input.request_id).await? {
+            if let Some(existing) =
+                repo::claim_by_request(&mut conn, input.partner.0, &input.request_id).await?
+            {
                 return Ok(existing.to_proto());
             }
-            match repo::partner_status(&mut conn, input.partner.0).await?.as_deref() {
+            match repo::partner_status(&mut conn, input.partner.0)
+                .await?
+                .as_deref()
+            {
                 Some("verified") => {}
                 Some(status) => {
                     return Err(InventoryError::precondition(
                         "PARTNER_NOT_ELIGIBLE",
-                        format!("{} is {status}: only verified, active partners may claim", input.partner),
+                        format!(
+                            "{} is {status}: only verified, active partners may claim",
+                            input.partner
+                        ),
                     ));
                 }
                 None => {
                     return Err(InventoryError::precondition(
                         "PARTNER_NOT_ELIGIBLE",
-                        format!("{} is not a verified partner (unknown to the inventory)", input.partner),
+                        format!(
+                            "{} is not a verified partner (unknown to the inventory)",
+                            input.partner
+                        ),
                     ));
                 }
             }
         }
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(existing) = repo::claim_by_request(&mut tx, input.partner.0, &input.request_id).await? {
+        if let Some(existing) =
+            repo::claim_by_request(&mut tx, input.partner.0, &input.request_id).await?
+        {
             return Ok(existing.to_proto());
         }
         let current = repo::get_lot_for_update(&mut tx, self.inner.db.backend(), input.lot.lot)
@@ -678,7 +783,10 @@ impl Inventory {
         if !current.status.is_claimable() {
             return Err(InventoryError::precondition(
                 "LOT_NOT_CLAIMABLE",
-                format!("{} is {}: only published lots can be claimed", input.lot, current.status),
+                format!(
+                    "{} is {}: only published lots can be claimed",
+                    input.lot, current.status
+                ),
             ));
         }
         if input.quantity.unit() != current.unit() {
@@ -717,8 +825,14 @@ impl Inventory {
         };
         repo::update_lot(&mut tx, &lot, current.version).await?;
         repo::insert_claim(&mut tx, &claim).await?;
-        self.commit(tx, &[claim_event(&claim, "reserved"), lot_event(&lot, lot_event_kind)])
-            .await?;
+        self.commit(
+            tx,
+            &[
+                claim_event(&claim, "reserved"),
+                lot_event(&lot, lot_event_kind),
+            ],
+        )
+        .await?;
         Ok(claim.to_proto())
     }
 
@@ -727,13 +841,19 @@ impl Inventory {
         let name = ClaimName::parse("name", &req.name)?;
         let mut conn = self.conn().await?;
         match repo::get_claim(&mut conn, name.claim).await? {
-            Some(c) if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) => Ok(c.to_proto()),
+            Some(c) if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) => {
+                Ok(c.to_proto())
+            }
             _ => Err(not_found("claim", name)),
         }
     }
 
     /// ListClaims.
-    pub async fn list_claims(&self, p: &Principal, req: pb::ListClaimsRequest) -> Result<pb::ListClaimsResponse> {
+    pub async fn list_claims(
+        &self,
+        p: &Principal,
+        req: pb::ListClaimsRequest,
+    ) -> Result<pb::ListClaimsResponse> {
         let lot = if req.parent.is_empty() || req.parent == "sites/-/lots/-" {
             None
         } else {
@@ -765,7 +885,9 @@ impl Inventory {
             Role::Admin | Role::Integrator => {}
             Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
             Role::Partner => {
-                let own = authz::own_partner(p).map(|id| id.to_string()).unwrap_or_default();
+                let own = authz::own_partner(p)
+                    .map(|id| id.to_string())
+                    .unwrap_or_default();
                 f.add("partner_id = ?", own)?;
             }
         }
@@ -774,10 +896,16 @@ impl Inventory {
         }
         let mut conn = self.conn().await?;
         let rows = repo::select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
-        let mut claims = rows.iter().map(ClaimRow::from_row).collect::<Result<Vec<_>>>()?;
+        let mut claims = rows
+            .iter()
+            .map(ClaimRow::from_row)
+            .collect::<Result<Vec<_>>>()?;
         let next_page_token = if claims.len() > page.size {
             claims.truncate(page.size);
-            claims.last().map(|c| page.next_token(&c.id.to_string())).unwrap_or_default()
+            claims
+                .last()
+                .map(|c| page.next_token(&c.id.to_string()))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -805,7 +933,10 @@ impl Inventory {
             .ok_or_else(|| not_found("claim", name))?;
         match action {
             ClaimAction::Cancel => authz::cancel(p, &current.owner_org, current.partner_id)?,
-            ClaimAction::Confirm | ClaimAction::Reject | ClaimAction::HandOver | ClaimAction::Expire => {
+            ClaimAction::Confirm
+            | ClaimAction::Reject
+            | ClaimAction::HandOver
+            | ClaimAction::Expire => {
                 authz::manage(p, &current.owner_org)?;
             }
         }
@@ -827,7 +958,8 @@ impl Inventory {
             if claim::releases(action) {
                 lot.ledger = before.ledger.release(q)?;
                 if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
-                    lot.status = lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
+                    lot.status =
+                        lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
                 }
             } else {
                 lot.ledger = before.ledger.hand_over(q)?;
@@ -851,9 +983,14 @@ impl Inventory {
     }
 
     /// ConfirmClaim.
-    pub async fn confirm_claim(&self, p: &Principal, req: pb::ConfirmClaimRequest) -> Result<pb::Claim> {
+    pub async fn confirm_claim(
+        &self,
+        p: &Principal,
+        req: pb::ConfirmClaimRequest,
+    ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_| {}).await
+        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_| {})
+            .await
     }
 
     fn reason(reason: &str) -> Result<String> {
@@ -864,7 +1001,11 @@ impl Inventory {
     }
 
     /// RejectClaim.
-    pub async fn reject_claim(&self, p: &Principal, req: pb::RejectClaimRequest) -> Result<pb::Claim> {
+    pub async fn reject_claim(
+        &self,
+        p: &Principal,
+        req: pb::RejectClaimRequest,
+    ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         let reason = Self::reason(&req.reason)?;
         self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c| c.note = reason)
@@ -872,7 +1013,11 @@ impl Inventory {
     }
 
     /// CancelClaim.
-    pub async fn cancel_claim(&self, p: &Principal, req: pb::CancelClaimRequest) -> Result<pb::Claim> {
+    pub async fn cancel_claim(
+        &self,
+        p: &Principal,
+        req: pb::CancelClaimRequest,
+    ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         let reason = Self::reason(&req.reason)?;
         self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c| c.note = reason)
@@ -880,12 +1025,23 @@ impl Inventory {
     }
 
     /// RecordHandover.
-    pub async fn record_handover(&self, p: &Principal, req: pb::RecordHandoverRequest) -> Result<pb::Claim> {
+    pub async fn record_handover(
+        &self,
+        p: &Principal,
+        req: pb::RecordHandoverRequest,
+    ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         if req.weighed_mass_g <= 0 {
-            return Err(InventoryError::invalid("weighed_mass_g", "the weighed mass in grams must be positive"));
+            return Err(InventoryError::invalid(
+                "weighed_mass_g",
+                "the weighed mass in grams must be positive",
+            ));
         }
-        let at = req.handover_time.as_ref().map(ts_millis).unwrap_or_else(now_millis);
+        let at = req
+            .handover_time
+            .as_ref()
+            .map(ts_millis)
+            .unwrap_or_else(now_millis);
         let mass = req.weighed_mass_g;
         self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |c| {
             c.weighed_mass_g = mass;
@@ -914,7 +1070,10 @@ impl Inventory {
             }) else {
                 continue;
             };
-            match self.claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_| {}).await {
+            match self
+                .claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_| {})
+                .await
+            {
                 Ok(_) => changed += 1,
                 // Confirmed or cancelled meanwhile: nothing to expire.
                 Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
@@ -923,7 +1082,10 @@ impl Inventory {
         }
         for id in lots {
             let lot = self.lot_by_id(id).await?;
-            match self.lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire).await {
+            match self
+                .lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire)
+                .await
+            {
                 Ok(_) => changed += 1,
                 Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
                 Err(e) => return Err(e),

@@ -1,0 +1,1257 @@
+//! Every inventory RPC through a real gRPC client on a real socket, on
+//! SQLite and on PostgreSQL; concurrency, idempotency, bad input, auth, and
+//! events over real NATS JetStream.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message as _;
+use prost_types::{FieldMask, Timestamp};
+use reemploi_events::{Bus, JetStreamBus, JetStreamOptions, testing::NatsServer};
+use reemploi_inventory::Settings;
+use reemploi_proto::events::Envelope;
+use reemploi_proto::inventory as pb;
+use reemploi_proto::registry as rpb;
+use reemploi_proto::types as tpb;
+use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
+use reemploi_runtime::status::{field_violations, reason};
+use reemploi_store::Backend;
+use support::{App, Client, ORG, spawn_app, token};
+use tonic::Code;
+use uuid::Uuid;
+
+/// Runs an async test body on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(reemploi_store::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name(reemploi_store::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    every_rpc,
+    concurrent_claims_never_oversell,
+    repeated_request_id_gives_one_claim,
+    bad_inputs_change_nothing,
+    authorization,
+    expiry_returns_reservations,
+);
+
+fn qty(unit: tpb::Unit, whole: i64) -> Option<tpb::Quantity> {
+    Some(tpb::Quantity {
+        unit: unit as i32,
+        milli: whole * 1000,
+    })
+}
+
+fn point(lat: f64, lon: f64) -> Option<tpb::GeoPoint> {
+    Some(tpb::GeoPoint {
+        latitude: lat,
+        longitude: lon,
+    })
+}
+
+fn ts(secs: i64) -> Option<Timestamp> {
+    Some(Timestamp {
+        seconds: secs,
+        nanos: 0,
+    })
+}
+
+fn site_msg() -> pb::Site {
+    pb::Site {
+        display_name: "Coteaux – tour A".into(),
+        operation: Some(pb::Operation {
+            programme: "NPNRU".into(),
+            quartier: "Coteaux".into(),
+            commune: "Mulhouse".into(),
+            insee_code: "68224".into(),
+        }),
+        location: point(47.7460, 7.3010),
+        address: "rue de Provence, Mulhouse".into(),
+        ..Default::default()
+    }
+}
+
+fn lot_msg(designation: &str, whole: i64) -> pb::Lot {
+    pb::Lot {
+        designation: designation.into(),
+        category: "porte-interieure".into(),
+        quantity: qty(tpb::Unit::Piece, whole),
+        estimated_mass_g: whole * 25_000,
+        waste_code: "17 02 01".into(),
+        ..Default::default()
+    }
+}
+
+async fn new_site(c: &mut Client) -> pb::Site {
+    c.create_site(pb::CreateSiteRequest {
+        site: Some(site_msg()),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+async fn published_lot(c: &mut Client, site: &pb::Site, whole: i64) -> pb::Lot {
+    let lot = c
+        .create_lot(pb::CreateLotRequest {
+            parent: site.name.clone(),
+            lot: Some(lot_msg("Portes bois 83x204", whole)),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    c.publish_lot(pb::PublishLotRequest {
+        name: lot.name,
+        etag: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+fn claim_req(lot: &pb::Lot, partner: Uuid, whole: i64, rid: &str) -> pb::ClaimLotRequest {
+    pb::ClaimLotRequest {
+        lot: lot.name.clone(),
+        partner: format!("partners/{partner}"),
+        quantity: qty(tpb::Unit::Piece, whole),
+        request_id: rid.into(),
+        ..Default::default()
+    }
+}
+
+fn ledger(lot: &pb::Lot) -> (i64, i64, i64, i64) {
+    let m = |q: &Option<tpb::Quantity>| q.as_ref().map_or(-1, |q| q.milli);
+    (
+        m(&lot.quantity),
+        m(&lot.available),
+        m(&lot.reserved),
+        m(&lot.handed_over),
+    )
+}
+
+fn assert_ledger_holds(lot: &pb::Lot) {
+    let (q, a, r, h) = ledger(lot);
+    assert!(
+        a >= 0 && r >= 0 && h >= 0,
+        "negative ledger {:?}",
+        ledger(lot)
+    );
+    assert_eq!(q, a + r + h, "ledger broken: {:?}", ledger(lot));
+}
+
+async fn get_lot(c: &mut Client, name: &str) -> pb::Lot {
+    c.get_lot(pb::GetLotRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn every_rpc(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+
+    // Sites: create (idempotent), get, list, update with mask + etag.
+    let req = pb::CreateSiteRequest {
+        site: Some(site_msg()),
+        request_id: "site-1".into(),
+    };
+    let site = m.create_site(req.clone()).await.unwrap().into_inner();
+    assert_eq!(
+        m.create_site(req).await.unwrap().into_inner().name,
+        site.name
+    );
+    assert_eq!(site.owner_org, ORG);
+    let got = m
+        .get_site(pb::GetSiteRequest {
+            name: site.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, site);
+    let listed = m
+        .list_sites(pb::ListSitesRequest {
+            text: "coteaux".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.sites.len(), 1);
+    let updated = m
+        .update_site(pb::UpdateSiteRequest {
+            site: Some(pb::Site {
+                name: site.name.clone(),
+                display_name: "Coteaux – tour A et B".into(),
+                etag: site.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.display_name, "Coteaux – tour A et B");
+    assert_eq!(
+        updated.address, site.address,
+        "fields outside the mask are kept"
+    );
+    assert_eq!(updated.version, site.version + 1);
+
+    // A whole diagnostic in one batch.
+    let diagnostic =
+        reemploi_inventory::diagnostic::read(include_str!("../../../demo/diagnostic-coteaux.csv"))
+            .unwrap();
+    let batch = m
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: site.name.clone(),
+            requests: diagnostic
+                .into_iter()
+                .map(|lot| pb::CreateLotRequest {
+                    lot: Some(lot),
+                    ..Default::default()
+                })
+                .collect(),
+            request_id: "diag-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.lots.len(), 10);
+    let asbestos = batch.lots.iter().find(|l| l.reference == "M9").unwrap();
+    assert!(asbestos.hazardous);
+    for lot in batch.lots.iter().filter(|l| !l.hazardous) {
+        let published = m
+            .publish_lot(pb::PublishLotRequest {
+                name: lot.name.clone(),
+                etag: lot.etag.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(published.status, pb::LotStatus::Published as i32);
+    }
+
+    // Single lot with location and availability window; get; update.
+    let mut door = lot_msg("Porte palière", 12);
+    door.location = point(47.7800, 7.3400);
+    door.availability = Some(tpb::TimeWindow {
+        start_time: ts(1_800_000_000),
+        end_time: ts(1_900_000_000),
+    });
+    let door = m
+        .create_lot(pb::CreateLotRequest {
+            parent: site.name.clone(),
+            lot: Some(door),
+            request_id: "door".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(get_lot(&mut m, &door.name).await, door);
+    let door = m
+        .update_lot(pb::UpdateLotRequest {
+            lot: Some(pb::Lot {
+                name: door.name.clone(),
+                quantity: qty(tpb::Unit::Piece, 10),
+                etag: door.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["quantity".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ledger(&door), (10_000, 10_000, 0, 0));
+    assert_eq!(door.designation, "Porte palière");
+
+    // Filters and pagination.
+    let list = |req: pb::ListLotsRequest| {
+        let mut m = m.clone();
+        async move { m.list_lots(req).await.unwrap().into_inner() }
+    };
+    let all = list(pb::ListLotsRequest {
+        parent: site.name.clone(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(all.lots.len(), 11);
+    let radiators = list(pb::ListLotsRequest {
+        parent: "sites/-".into(),
+        category: "radiateur".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(radiators.lots.len(), 1);
+    let drafts = list(pb::ListLotsRequest {
+        parent: site.name.clone(),
+        status: pb::LotStatus::Draft as i32,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(drafts.lots.len(), 2, "M9 and the door are drafts");
+    let near = list(pb::ListLotsRequest {
+        parent: site.name.clone(),
+        near: point(47.7800, 7.3400),
+        radius_m: 1000,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        near.lots.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        vec![door.name.clone()]
+    );
+    let at = list(pb::ListLotsRequest {
+        parent: site.name.clone(),
+        available_at: ts(1_700_000_000),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(at.lots.len(), 10, "the door is not available yet");
+    let text = list(pb::ListLotsRequest {
+        parent: site.name.clone(),
+        text: "radiateurs".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(text.lots.len(), 1);
+    let mut seen = HashSet::new();
+    let mut token = String::new();
+    loop {
+        let page = list(pb::ListLotsRequest {
+            parent: site.name.clone(),
+            page_size: 4,
+            page_token: token,
+            ..Default::default()
+        })
+        .await;
+        assert!(page.lots.len() <= 4);
+        seen.extend(page.lots.iter().map(|l| l.name.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 11);
+
+    // Watch from the beginning sees the publications.
+    let mut integrator = app.client_with(Some(token_for(Role::Integrator))).await;
+    let mut watch = integrator
+        .watch_lots(pb::WatchLotsRequest {
+            parent: site.name.clone(),
+            start_cursor: "0".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut published = 0;
+    while published < 9 {
+        let change = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if change.event_type == "reemploi.inventory.lot.published" {
+            published += 1;
+        }
+    }
+
+    // Claims: claim, get, list, confirm, hand over; reject and cancel return quantity.
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let radiator = &radiators.lots[0];
+    let claim = p
+        .claim_lot(claim_req(radiator, partner, 10, "c1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claim.status, pb::ClaimStatus::Reserved as i32);
+    assert_eq!(
+        ledger(&get_lot(&mut m, &radiator.name).await),
+        (410_000, 400_000, 10_000, 0)
+    );
+    // The live stream sees the ledger move.
+    let change = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let c = watch.next().await.unwrap().unwrap();
+            if c.lot.as_ref().is_some_and(|l| l.name == radiator.name) {
+                return c;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(change.event_type, "reemploi.inventory.lot.updated");
+    assert_eq!(
+        p.get_claim(pb::GetClaimRequest {
+            name: claim.name.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+        claim
+    );
+    let claims = m
+        .list_claims(pb::ListClaimsRequest {
+            parent: radiator.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claims.claims.len(), 1);
+    let confirmed = m
+        .confirm_claim(pb::ConfirmClaimRequest {
+            name: claim.name.clone(),
+            etag: claim.etag.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(confirmed.status, pb::ClaimStatus::Confirmed as i32);
+    let done = m
+        .record_handover(pb::RecordHandoverRequest {
+            name: claim.name.clone(),
+            weighed_mass_g: 612_500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.status, pb::ClaimStatus::HandedOver as i32);
+    assert_eq!(done.weighed_mass_g, 612_500);
+    assert_eq!(
+        ledger(&get_lot(&mut m, &radiator.name).await),
+        (410_000, 400_000, 0, 10_000)
+    );
+
+    let rejected = p
+        .claim_lot(claim_req(radiator, partner, 5, "c2"))
+        .await
+        .unwrap()
+        .into_inner();
+    let rejected = m
+        .reject_claim(pb::RejectClaimRequest {
+            name: rejected.name,
+            reason: "pas de créneau".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rejected.status, pb::ClaimStatus::Rejected as i32);
+    let cancelled = p
+        .claim_lot(claim_req(radiator, partner, 400, "c3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        get_lot(&mut m, &radiator.name).await.status,
+        pb::LotStatus::Exhausted as i32
+    );
+    let cancelled = p
+        .cancel_claim(pb::CancelClaimRequest {
+            name: cancelled.name,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, pb::ClaimStatus::Cancelled as i32);
+    let after = get_lot(&mut m, &radiator.name).await;
+    assert_eq!(ledger(&after), (410_000, 400_000, 0, 10_000));
+    assert_eq!(
+        after.status,
+        pb::LotStatus::Published as i32,
+        "a returned reservation reopens the lot"
+    );
+
+    // Withdraw: no more claims.
+    let withdrawn = m
+        .withdraw_lot(pb::WithdrawLotRequest {
+            name: radiator.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.status, pb::LotStatus::Withdrawn as i32);
+    app.stop().await;
+}
+
+fn token_for(role: Role) -> String {
+    token(role, None, None)
+}
+
+async fn concurrent_claims_never_oversell(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 100).await;
+    let partner = app.verified_partner().await;
+    let client = app.partner(partner).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let mut c = client.clone();
+        let want: i64 = rand::random_range(1..=5);
+        let req = claim_req(&lot, partner, want, &format!("claim-{i}"));
+        tasks.spawn(async move { (want, c.claim_lot(req).await) });
+    }
+    let mut accepted = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (want, result) = done.unwrap();
+        match result {
+            Ok(claim) => {
+                assert_eq!(claim.into_inner().quantity.unwrap().milli, want * 1000);
+                accepted += want * 1000;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+            }
+        }
+    }
+    let after = get_lot(&mut m, &lot.name).await;
+    assert!(accepted <= 100_000);
+    assert!(accepted > 0);
+    assert_eq!(after.reserved.unwrap().milli, accepted);
+    assert_ledger_holds(&after);
+    app.stop().await;
+}
+
+async fn repeated_request_id_gives_one_claim(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 20).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let first = p
+        .claim_lot(claim_req(&lot, partner, 3, "same"))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = p
+        .claim_lot(claim_req(&lot, partner, 3, "same"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first, second);
+    let claims = m
+        .list_claims(pb::ListClaimsRequest {
+            parent: lot.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claims.claims.len(), 1);
+    assert_eq!(
+        ledger(&get_lot(&mut m, &lot.name).await),
+        (20_000, 17_000, 3_000, 0)
+    );
+    app.stop().await;
+}
+
+/// Everything the inventory holds, to check that a refused request changed nothing.
+async fn snapshot(m: &mut Client) -> Vec<pb::Lot> {
+    m.list_lots(pb::ListLotsRequest {
+        parent: "sites/-".into(),
+        page_size: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .lots
+}
+
+async fn bad_inputs_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 10).await;
+    let mut asbestos = lot_msg("Dalles vinyle-amiante", 5);
+    asbestos.waste_code = "17 06 05*".into();
+    let asbestos = m
+        .create_lot(pb::CreateLotRequest {
+            parent: site.name.clone(),
+            lot: Some(asbestos),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let withdrawn = published_lot(&mut m, &site, 4).await;
+    m.withdraw_lot(pb::WithdrawLotRequest {
+        name: withdrawn.name.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let partner = app.verified_partner().await;
+    let p = app.partner(partner).await;
+    let before = snapshot(&mut m).await;
+
+    let create = |lot: pb::Lot| pb::CreateLotRequest {
+        parent: site.name.clone(),
+        lot: Some(lot),
+        ..Default::default()
+    };
+    let with = |f: fn(&mut pb::Lot)| {
+        let mut l = lot_msg("Porte", 3);
+        f(&mut l);
+        create(l)
+    };
+    type Call =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::Status>> + Send>>;
+    let cases: Vec<(&str, Code, Option<&str>, Call)> = vec![
+        (
+            "zero quantity",
+            Code::InvalidArgument,
+            Some("lot.quantity.milli"),
+            {
+                let mut m = m.clone();
+                let r = with(|l| l.quantity = qty(tpb::Unit::Piece, 0));
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "negative quantity",
+            Code::InvalidArgument,
+            Some("lot.quantity.milli"),
+            {
+                let mut m = m.clone();
+                let r = with(|l| l.quantity = Some(tpb::Quantity { unit: 1, milli: -5 }));
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "unknown unit",
+            Code::InvalidArgument,
+            Some("lot.quantity.unit"),
+            {
+                let mut m = m.clone();
+                let r = with(|l| {
+                    l.quantity = Some(tpb::Quantity {
+                        unit: 42,
+                        milli: 1000,
+                    })
+                });
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "latitude 91",
+            Code::InvalidArgument,
+            Some("lot.location.latitude"),
+            {
+                let mut m = m.clone();
+                let r = with(|l| l.location = point(91.0, 7.0));
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "empty designation",
+            Code::InvalidArgument,
+            Some("lot.designation"),
+            {
+                let mut m = m.clone();
+                let r = with(|l| l.designation = "   ".into());
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "10 MB description",
+            Code::InvalidArgument,
+            Some("lot.description"),
+            {
+                let mut m = m.clone();
+                let mut l = lot_msg("Porte", 3);
+                l.description = "é".repeat(5 * 1024 * 1024);
+                let r = create(l);
+                Box::pin(async move { m.create_lot(r).await.map(drop) })
+            },
+        ),
+        (
+            "forged page token",
+            Code::InvalidArgument,
+            Some("page_token"),
+            {
+                let mut m = m.clone();
+                Box::pin(async move {
+                    m.list_lots(pb::ListLotsRequest {
+                        parent: "sites/-".into(),
+                        page_token: "djF8ZGVhZGJlZWZ8bm9wZQ".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
+                })
+            },
+        ),
+        ("page_size -1", Code::InvalidArgument, Some("page_size"), {
+            let mut m = m.clone();
+            Box::pin(async move {
+                m.list_lots(pb::ListLotsRequest {
+                    page_size: -1,
+                    ..Default::default()
+                })
+                .await
+                .map(drop)
+            })
+        }),
+        ("publish hazardous", Code::FailedPrecondition, None, {
+            let mut m = m.clone();
+            let name = asbestos.name.clone();
+            Box::pin(async move {
+                m.publish_lot(pb::PublishLotRequest {
+                    name,
+                    etag: String::new(),
+                })
+                .await
+                .map(drop)
+            })
+        }),
+        ("claim withdrawn", Code::FailedPrecondition, None, {
+            let mut p = p.clone();
+            let r = claim_req(&withdrawn, partner, 1, "w");
+            Box::pin(async move { p.claim_lot(r).await.map(drop) })
+        }),
+        (
+            "claim more than available",
+            Code::FailedPrecondition,
+            None,
+            {
+                let mut p = p.clone();
+                let r = claim_req(&lot, partner, 11, "too-much");
+                Box::pin(async move { p.claim_lot(r).await.map(drop) })
+            },
+        ),
+        ("stale etag", Code::Aborted, None, {
+            let mut m = m.clone();
+            let r = pb::UpdateLotRequest {
+                lot: Some(pb::Lot {
+                    name: lot.name.clone(),
+                    designation: "Nouveau".into(),
+                    etag: "\"1\"".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["designation".into()],
+                }),
+            };
+            Box::pin(async move { m.update_lot(r).await.map(drop) })
+        }),
+        (
+            "unknown mask path",
+            Code::InvalidArgument,
+            Some("update_mask"),
+            {
+                let mut m = m.clone();
+                let r = pb::UpdateLotRequest {
+                    lot: Some(pb::Lot {
+                        name: lot.name.clone(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["status".into()],
+                    }),
+                };
+                Box::pin(async move { m.update_lot(r).await.map(drop) })
+            },
+        ),
+        ("malformed name", Code::InvalidArgument, Some("name"), {
+            let mut m = m.clone();
+            Box::pin(async move {
+                m.get_lot(pb::GetLotRequest {
+                    name: "lots/42".into(),
+                })
+                .await
+                .map(drop)
+            })
+        }),
+        ("unknown lot", Code::NotFound, None, {
+            let mut m = m.clone();
+            let name = format!("{}/lots/{}", site.name, Uuid::now_v7());
+            Box::pin(async move { m.get_lot(pb::GetLotRequest { name }).await.map(drop) })
+        }),
+    ];
+    for (what, code, field, call) in cases {
+        let status = call.await.expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {status:?}");
+        assert!(reason(&status).is_some(), "{what}: an ErrorInfo reason");
+        if let Some(field) = field {
+            let fields = field_violations(&status);
+            assert!(
+                fields.iter().any(|(f, _)| f == field),
+                "{what}: violations {fields:?}"
+            );
+        }
+    }
+    // A batch with bad rows: every bad row reported, nothing created.
+    let status = m
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: site.name.clone(),
+            requests: vec![
+                create(lot_msg("Bonne porte", 2)),
+                create(lot_msg("", 2)),
+                with(|l| l.category = "licorne".into()),
+            ],
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        fields.contains(&"requests[1].lot.designation".to_string()),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"requests[2].lot.category".to_string()),
+        "{fields:?}"
+    );
+    assert_eq!(
+        snapshot(&mut m).await,
+        before,
+        "refused requests changed nothing"
+    );
+    app.stop().await;
+}
+
+async fn authorization(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 10).await;
+    let partner = app.verified_partner().await;
+    let other_partner = app.verified_partner().await;
+
+    let code = |r: Result<tonic::Response<pb::Site>, tonic::Status>| r.unwrap_err().code();
+    // No token, bad signature, expired token.
+    let mut anonymous = app.client_with(None).await;
+    assert_eq!(
+        code(
+            anonymous
+                .get_site(pb::GetSiteRequest {
+                    name: site.name.clone()
+                })
+                .await
+        ),
+        Code::Unauthenticated
+    );
+    let forged = issue_hs256(
+        b"another-secret-another-secret-xx",
+        &claims_for(Role::Admin, None, None, Duration::from_secs(60)),
+    )
+    .unwrap();
+    let mut forged = app.client_with(Some(forged)).await;
+    assert_eq!(
+        code(
+            forged
+                .get_site(pb::GetSiteRequest {
+                    name: site.name.clone()
+                })
+                .await
+        ),
+        Code::Unauthenticated
+    );
+    let mut old = claims_for(Role::Admin, None, None, Duration::from_secs(60));
+    old.exp = old.iat.saturating_sub(3600);
+    old.iat = old.iat.saturating_sub(7200);
+    let mut expired = app
+        .client_with(Some(issue_hs256(support::SECRET, &old).unwrap()))
+        .await;
+    assert_eq!(
+        code(
+            expired
+                .get_site(pb::GetSiteRequest {
+                    name: site.name.clone()
+                })
+                .await
+        ),
+        Code::Unauthenticated
+    );
+
+    // Wrong role: an integrator reads but does not write; a partner does not create sites.
+    let mut integrator = app.client_with(Some(token_for(Role::Integrator))).await;
+    integrator
+        .get_lot(pb::GetLotRequest {
+            name: lot.name.clone(),
+        })
+        .await
+        .unwrap();
+    let denied = integrator
+        .publish_lot(pb::PublishLotRequest {
+            name: lot.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut p = app.partner(partner).await;
+    assert_eq!(
+        code(
+            p.create_site(pb::CreateSiteRequest {
+                site: Some(site_msg()),
+                request_id: String::new()
+            })
+            .await
+        ),
+        Code::PermissionDenied
+    );
+
+    // Another organisation's site.
+    let mut stranger = app
+        .client_with(Some(token(Role::SiteManager, Some("org-elsewhere"), None)))
+        .await;
+    let denied = stranger
+        .create_lot(pb::CreateLotRequest {
+            parent: site.name.clone(),
+            lot: Some(lot_msg("Intrus", 1)),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut foreign = site_msg();
+    foreign.owner_org = ORG.into();
+    assert_eq!(
+        code(
+            stranger
+                .create_site(pb::CreateSiteRequest {
+                    site: Some(foreign),
+                    request_id: String::new()
+                })
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let denied = stranger
+        .withdraw_lot(pb::WithdrawLotRequest {
+            name: lot.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // A partner claiming for another partner.
+    let denied = p
+        .claim_lot(claim_req(&lot, other_partner, 1, "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    // Only verified partners claim: suspended ones are refused.
+    app.set_partner(partner, rpb::PartnerStatus::Suspended, 3)
+        .await;
+    let refused = p
+        .claim_lot(claim_req(&lot, partner, 1, "y"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused).as_deref(), Some("PARTNER_NOT_ELIGIBLE"));
+    // An older event does not undo a newer one.
+    app.set_partner(partner, rpb::PartnerStatus::Verified, 2)
+        .await;
+    assert!(p.claim_lot(claim_req(&lot, partner, 1, "z")).await.is_err());
+    app.set_partner(partner, rpb::PartnerStatus::Verified, 4)
+        .await;
+    p.claim_lot(claim_req(&lot, partner, 1, "z")).await.unwrap();
+    // Nothing of this changed the lot but the one accepted claim.
+    assert_eq!(
+        ledger(&get_lot(&mut m, &lot.name).await),
+        (10_000, 9_000, 1_000, 0)
+    );
+    app.stop().await;
+}
+
+async fn expiry_returns_reservations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 8).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let reserved = p
+        .claim_lot(claim_req(&lot, partner, 8, "all"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        get_lot(&mut m, &lot.name).await.status,
+        pb::LotStatus::Exhausted as i32
+    );
+    let deadline = reserved.reservation_expire_time.unwrap();
+    // Before the deadline nothing expires; after it, the reservation returns.
+    let before = deadline.seconds * 1000 - 1000;
+    assert_eq!(app.inventory.sweep(before).await.unwrap(), 0);
+    assert_eq!(
+        app.inventory
+            .sweep((deadline.seconds + 1) * 1000)
+            .await
+            .unwrap(),
+        1
+    );
+    let claim = p
+        .get_claim(pb::GetClaimRequest {
+            name: reserved.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claim.status, pb::ClaimStatus::Expired as i32);
+    let after = get_lot(&mut m, &lot.name).await;
+    assert_eq!(ledger(&after), (8_000, 8_000, 0, 0));
+    assert_eq!(after.status, pb::LotStatus::Published as i32);
+    app.stop().await;
+}
+
+// ---- events over real NATS JetStream ----
+
+struct Recorded {
+    subjects: Vec<String>,
+    ids: HashSet<String>,
+}
+
+/// Reads everything in the test's inventory stream with an ephemeral consumer.
+async fn read_stream(url: &str, ns: &str, expect: usize) -> Recorded {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream_name = format!("{}_REEMPLOI_INVENTORY", ns.to_uppercase());
+    let mut stream = js.get_stream(&stream_name).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while stream.info().await.unwrap().state.messages < expect as u64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream has fewer than {expect} events"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(expect + 50)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut rec = Recorded {
+        subjects: Vec::new(),
+        ids: HashSet::new(),
+    };
+    while let Some(msg) = messages.next().await {
+        let msg = msg.unwrap();
+        let env = Envelope::decode(msg.payload.as_ref()).unwrap();
+        assert!(
+            rec.ids.insert(env.event_id.clone()),
+            "event {} published twice",
+            env.event_id
+        );
+        rec.subjects.push(env.event_type);
+        msg.ack().await.unwrap();
+    }
+    rec
+}
+
+async fn jetstream_bus(url: &str, ns: &str) -> Arc<dyn Bus> {
+    Arc::new(
+        JetStreamBus::connect(
+            url,
+            JetStreamOptions {
+                namespace: Some(ns.into()),
+                replicas: 1,
+            },
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+/// Verifies a partner through the registry's stream, as the registry would.
+async fn verified_over_nats(app: &App) -> Uuid {
+    let partner = app.verified_partner().await;
+    // The projection follows a durable consumer: wait until it has applied the event.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        if reemploi_inventory::repo::partner_status(&mut conn, partner)
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("verified")
+        {
+            return partner;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partner event never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_change_reaches_jetstream_once() {
+    let url = reemploi_events::testing::nats_url();
+    let ns = reemploi_events::testing::unique_namespace();
+    let test_db = reemploi_store::testing::fresh(Backend::Postgres).await;
+    let app = support::spawn_with(
+        test_db.db.clone(),
+        jetstream_bus(&url, &ns).await,
+        Settings::default(),
+    )
+    .await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 5).await;
+    let partner = verified_over_nats(&app).await;
+    let mut p = app.partner(partner).await;
+    let claim = p
+        .claim_lot(claim_req(&lot, partner, 5, "all"))
+        .await
+        .unwrap()
+        .into_inner();
+    m.confirm_claim(pb::ConfirmClaimRequest {
+        name: claim.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    m.record_handover(pb::RecordHandoverRequest {
+        name: claim.name,
+        weighed_mass_g: 120_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let expected = [
+        "reemploi.inventory.site.created",
+        "reemploi.inventory.lot.created",
+        "reemploi.inventory.lot.published",
+        "reemploi.inventory.claim.reserved",
+        "reemploi.inventory.lot.exhausted",
+        "reemploi.inventory.claim.confirmed",
+        "reemploi.inventory.claim.handed_over",
+        "reemploi.inventory.lot.updated",
+    ];
+    let rec = read_stream(&url, &ns, expected.len()).await;
+    assert_eq!(rec.subjects, expected);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relay_survives_broker_and_service_restarts() {
+    let mut nats = NatsServer::start().await;
+    let url = nats.url();
+    let ns = reemploi_events::testing::unique_namespace();
+    let test_db = reemploi_store::testing::fresh(Backend::Sqlite).await;
+    let app = support::spawn_with(
+        test_db.db.clone(),
+        jetstream_bus(&url, &ns).await,
+        Settings::default(),
+    )
+    .await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 5).await;
+
+    // The broker dies; changes still commit, and wait in the outbox.
+    nats.kill().await;
+    for i in 0..3 {
+        m.update_lot(pb::UpdateLotRequest {
+            lot: Some(pb::Lot {
+                name: lot.name.clone(),
+                designation: format!("Portes, lot {i}"),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["designation".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    }
+    nats.restart().await;
+    let rec = read_stream(&url, &ns, 6).await;
+    assert_eq!(rec.subjects.len(), 6);
+    assert_eq!(
+        rec.subjects
+            .iter()
+            .filter(|s| *s == "reemploi.inventory.lot.updated")
+            .count(),
+        3
+    );
+    app.stop().await;
+
+    // The service dies between commit and publish: a change committed with no
+    // relay running is published by the next process on the same database.
+    let offline = support::spawn_with(
+        test_db.db.clone(),
+        Arc::new(reemploi_events::InProcessBus::new()),
+        Settings::default(),
+    )
+    .await;
+    // Stop its relay at once, then commit through the core API with no relay.
+    offline.stop().await;
+    let relay_less = reemploi_inventory::Inventory::new(
+        test_db.db.clone(),
+        reemploi_events::outbox::Relay::new(test_db.db.clone(), jetstream_bus(&url, &ns).await),
+        Settings::default(),
+    );
+    let admin = reemploi_runtime::auth::Principal {
+        subject: "t".into(),
+        role: Role::Admin,
+        org: None,
+        partner: None,
+    };
+    relay_less
+        .withdraw_lot(
+            &admin,
+            pb::WithdrawLotRequest {
+                name: lot.name.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let restarted = support::spawn_with(
+        test_db.db.clone(),
+        jetstream_bus(&url, &ns).await,
+        Settings::default(),
+    )
+    .await;
+    let rec = read_stream(&url, &ns, 7).await;
+    assert_eq!(
+        rec.subjects.last().map(String::as_str),
+        Some("reemploi.inventory.lot.withdrawn")
+    );
+    assert_eq!(rec.subjects.len(), 7);
+    restarted.stop().await;
+}
