@@ -235,9 +235,9 @@ impl SiteRow {
         let quartier = c.ok(text::optional("operation.quartier", &op.quartier, MAX_NAME));
         let commune = c.ok(text::optional("operation.commune", &op.commune, MAX_NAME));
         let insee = op.insee_code.trim();
-        if !insee.is_empty()
-            && !(insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()))
-        {
+        let insee_ok =
+            insee.is_empty() || (insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()));
+        if !insee_ok {
             c.fail(
                 "operation.insee_code",
                 "an INSEE code has five characters, e.g. 68224",
