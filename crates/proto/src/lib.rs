@@ -8,7 +8,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// The generated code, laid out as the proto packages are (prost refers
 /// across packages by relative paths).
-#[allow(missing_docs, clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+#[allow(
+    missing_docs,
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation
+)]
 pub mod reemploi {
     pub mod r#type {
         pub mod v1 {
@@ -37,16 +41,16 @@ pub mod reemploi {
     }
 }
 
-/// `reemploi.type.v1`: types shared by every service.
-pub use reemploi::r#type::v1 as types;
-/// `reemploi.inventory.v1`: sites, lots and claims.
-pub use reemploi::inventory::v1 as inventory;
-/// `reemploi.registry.v1`: ESS partners.
-pub use reemploi::registry::v1 as registry;
-/// `reemploi.matching.v1`: matches, recommendations and allocation plans.
-pub use reemploi::matching::v1 as matching;
 /// `reemploi.events.v1`: the event envelope.
 pub use reemploi::events::v1 as events;
+/// `reemploi.inventory.v1`: sites, lots and claims.
+pub use reemploi::inventory::v1 as inventory;
+/// `reemploi.matching.v1`: matches, recommendations and allocation plans.
+pub use reemploi::matching::v1 as matching;
+/// `reemploi.registry.v1`: ESS partners.
+pub use reemploi::registry::v1 as registry;
+/// `reemploi.type.v1`: types shared by every service.
+pub use reemploi::r#type::v1 as types;
 
 /// Fully-qualified gRPC service names, for health and reflection.
 pub mod service_names {

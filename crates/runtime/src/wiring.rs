@@ -33,7 +33,10 @@ pub async fn bus(args: &BusArgs) -> Result<Arc<dyn Bus>, BusError> {
                 },
             )
             .await?;
-            tracing::info!(replicas = args.stream_replicas, "connected to NATS JetStream");
+            tracing::info!(
+                replicas = args.stream_replicas,
+                "connected to NATS JetStream"
+            );
             Ok(Arc::new(bus))
         }
         None => {
