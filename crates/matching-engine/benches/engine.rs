@@ -1,0 +1,220 @@
+//! Benchmarks (not tests): each figure is printed beside a baseline measured
+//! in the same run. Run with `cargo bench -p reemploi-matching-engine`.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use reemploi_matching_engine::alloc::{self};
+use reemploi_matching_engine::{Index, Scorer, allocate};
+use support::*;
+
+/// Mainland France, roughly 780 km × 700 km.
+const FRANCE: Region = Region {
+    lat: (43.0, 50.0),
+    lon: (-1.5, 7.5),
+};
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn statm_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn status_kb(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn memory() {
+    println!("== memory: index of 100,000 partners and 1,000,000 lots (goal < 1 GiB)");
+    let before = statm_rss_bytes().unwrap_or(0);
+    let mut rng = StdRng::seed_from_u64(1);
+    let partners: Vec<_> = (0..100_000)
+        .map(|i| random_partner(&mut rng, i, FRANCE, (5_000.0, 50_000.0)))
+        .collect();
+    let lots: Vec<_> = (0..1_000_000)
+        .map(|i| random_lot(&mut rng, i, FRANCE))
+        .collect();
+    let t = Instant::now();
+    let idx = Index::new(Scorer::default(), partners, lots);
+    let build = t.elapsed();
+    let after = statm_rss_bytes().unwrap_or(0);
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    println!("  bulk build                 {:>10.0} ms", ms(build));
+    println!(
+        "  estimated heap (structures) {:>9.3} GiB  ({:.1}% of goal)",
+        gib(idx.heap_bytes_estimate() as f64),
+        100.0 * gib(idx.heap_bytes_estimate() as f64)
+    );
+    println!(
+        "  VmRSS growth (statm)        {:>9.3} GiB  ({:.1}% of goal); VmHWM {:.3} GiB",
+        gib(after.saturating_sub(before) as f64),
+        100.0 * gib(after.saturating_sub(before) as f64),
+        gib((status_kb("VmHWM:").unwrap_or(0) * 1024) as f64)
+    );
+
+    // Top-10 lots for a partner among the million, indexed vs linear.
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    for q in 0..40 {
+        let p = random_partner(&mut rng, 500_000 + q, FRANCE, (5_000.0, 50_000.0));
+        let t = Instant::now();
+        let a = black_box(idx.top_lots(&p, 10, NOW));
+        fast.push(t.elapsed());
+        let t = Instant::now();
+        let b = black_box(idx.linear_top_lots(&p, 10, NOW));
+        slow.push(t.elapsed());
+        assert_eq!(a, b, "top_lots differs from the linear scan");
+    }
+    fast.sort();
+    slow.sort();
+    println!(
+        "  top-10 lots of 1M: indexed p50 {:.3} ms p99 {:.3} ms | linear p50 {:.1} ms | ratio x{:.0} (identical: yes)",
+        ms(pct(&fast, 50)),
+        ms(pct(&fast, 99)),
+        ms(pct(&slow, 50)),
+        pct(&slow, 50).as_secs_f64() / pct(&fast, 50).as_secs_f64()
+    );
+}
+
+fn top_partners() {
+    println!(
+        "== top-10 partners for a lot among 100,000 partners (goal ratio >= 100x, p99 < 1 ms)"
+    );
+    let mut rng = StdRng::seed_from_u64(2);
+    let partners: Vec<_> = (0..100_000)
+        .map(|i| random_partner(&mut rng, i, FRANCE, (5_000.0, 50_000.0)))
+        .collect();
+    let idx = Index::new(Scorer::default(), partners, Vec::new());
+    let queries: Vec<_> = (0..1_000)
+        .map(|i| random_lot(&mut rng, i, FRANCE))
+        .collect();
+    // Warm up caches and branch predictors on both paths.
+    for l in queries.iter().take(20) {
+        black_box(idx.top_partners(l, 10, NOW));
+        black_box(idx.linear_top_partners(l, 10, NOW));
+    }
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    let mut answered = 0;
+    for l in &queries {
+        let t = Instant::now();
+        let a = black_box(idx.top_partners(l, 10, NOW));
+        fast.push(t.elapsed());
+        let t = Instant::now();
+        let b = black_box(idx.linear_top_partners(l, 10, NOW));
+        slow.push(t.elapsed());
+        assert_eq!(a, b, "top_partners differs from the linear scan");
+        answered += usize::from(!a.is_empty());
+    }
+    fast.sort();
+    slow.sort();
+    println!(
+        "  {} queries ({} with >= 1 feasible partner), results identical: yes",
+        queries.len(),
+        answered
+    );
+    println!(
+        "  indexed  p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(pct(&fast, 50)),
+        ms(pct(&fast, 99))
+    );
+    println!(
+        "  linear   p50 {:>8.3} ms  p99 {:>8.3} ms",
+        ms(pct(&slow, 50)),
+        ms(pct(&slow, 99))
+    );
+    println!(
+        "  speed ratio (linear / indexed): p50 x{:.0}, p99 x{:.0}",
+        pct(&slow, 50).as_secs_f64() / pct(&fast, 50).as_secs_f64(),
+        pct(&slow, 99).as_secs_f64() / pct(&fast, 99).as_secs_f64()
+    );
+}
+
+fn allocation() {
+    println!(
+        "== allocation: 2,000 lots x 500 partners, ~20 feasible partners per lot (goal < 1 s)"
+    );
+    let mut rng = StdRng::seed_from_u64(3);
+    let shape = Shape {
+        lots: 2_000,
+        partners: 500,
+        side_m: 100_000.0,
+        radius_m: 13_000.0,
+        units: (1, 50),
+        unit_mass_g: (1_000, 80_000),
+        capacity_g: (500_000, 5_000_000),
+    };
+    let (lots, partners) = allocation_instance(&mut rng, &shape);
+    let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+    println!(
+        "  {} feasible arcs, {:.1} per lot",
+        arcs.len(),
+        arcs.len() as f64 / lots.len() as f64
+    );
+    let mut ours = Vec::new();
+    let mut plan = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let p = black_box(allocate(&lots, &partners, NOW).unwrap());
+        ours.push(t.elapsed());
+        plan = Some(p);
+    }
+    ours.sort();
+    let Some(plan) = plan else { return };
+    let t = Instant::now();
+    let (mass, cost) = lp_mass_model(&lots, &partners, &arcs);
+    let lp = t.elapsed();
+    let mm = &plan.mass_model;
+    let same = mm.mass_g as f64 == mass
+        && (mm.gram_metres as f64 - cost).abs() <= 1e-7 * (mm.gram_metres as f64).max(1.0);
+    println!(
+        "  engine (gates + min-cost flow + whole units): median {:.1} ms (min {:.1}, max {:.1})",
+        ms(pct(&ours, 50)),
+        ms(ours[0]),
+        ms(ours[ours.len() - 1])
+    );
+    println!(
+        "  independent LP (microlp, 2 phases):            {:.1} ms   ratio x{:.1}",
+        ms(lp),
+        lp.as_secs_f64() / pct(&ours, 50).as_secs_f64()
+    );
+    println!(
+        "  mass model optimum: {} g, {:.3} t.km | LP: {} g, {:.3} t.km | same optimum: {}",
+        mm.mass_g,
+        mm.tonne_km(),
+        mass as i64,
+        cost / 1e9,
+        if same { "yes" } else { "NO" }
+    );
+    println!(
+        "  whole-unit plan: {} g ({:.4}% below the bound, {} split arcs), {:.3} t.km, {} assignments",
+        plan.total_mass_g,
+        100.0 * plan.gap_g() as f64 / mm.mass_g.max(1) as f64,
+        plan.split_arcs,
+        plan.total_tonne_km,
+        plan.assignments.len()
+    );
+    assert!(same, "engine and LP disagree on the optimum");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments, run everything.
+    memory();
+    top_partners();
+    allocation();
+}

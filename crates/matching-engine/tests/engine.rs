@@ -1,0 +1,687 @@
+//! The engine's test suite (one binary): gates, scoring, index against the
+//! linear scan, and allocation against independent solvers.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reemploi_matching_engine::alloc::{self, ArcSpec};
+use reemploi_matching_engine::score::{FAMILY_FIT, InvalidWeights};
+use reemploi_matching_engine::{
+    Gate, Index, LotProfile, PartnerProfile, Scorer, StructureKind, Weights, Window, allocate,
+    failed_gates, feasible,
+};
+use support::*;
+
+const MUL: (f64, f64) = (47.7508, 7.3359);
+
+fn base_pair() -> (LotProfile, PartnerProfile) {
+    let l = lot("lot", pt(MUL.0, MUL.1), "porte-interieure", 10, 25_000);
+    let p = partner(
+        "p",
+        offset(MUL.0, MUL.1, 3_000.0, 0.0),
+        &["porte-interieure"],
+    );
+    (l, p)
+}
+
+// ---------------------------------------------------------------- gates
+
+#[test]
+fn each_gate_excludes_on_its_own() {
+    let (l, p) = base_pair();
+    assert_eq!(feasible(&l, &p, NOW), Ok(()));
+    assert!(failed_gates(&l, &p, NOW).is_empty());
+
+    type Edit = fn(&mut LotProfile, &mut PartnerProfile);
+    let cases: [(Gate, Edit); 7] = [
+        (Gate::NotVerified, |_, p| p.verified_active = false),
+        (Gate::Hazardous, |l, _| l.hazardous = true),
+        (Gate::CategoryNotAccepted, |_, p| {
+            p.accepted = vec![cat("radiateur")]
+        }),
+        (Gate::OutOfRadius, |l, _| {
+            l.location = offset(MUL.0, MUL.1, -20_000.0, 0.0)
+        }),
+        (Gate::WindowsApart, |l, _| {
+            // Opens the day after the partner's 14-day horizon ends.
+            l.window = Window {
+                from_ms: Some(NOW + 15 * DAY_MS),
+                until_ms: None,
+            }
+        }),
+        (Gate::WindowsApart, |l, _| {
+            l.window = Window {
+                from_ms: None,
+                until_ms: Some(NOW - 1),
+            }
+        }),
+        (Gate::NoCapacity, |_, p| p.committed_g = p.weekly_intake_g),
+    ];
+    for (gate, edit) in cases {
+        let (mut l, mut p) = base_pair();
+        edit(&mut l, &mut p);
+        assert_eq!(feasible(&l, &p, NOW), Err(gate), "{gate}");
+        assert_eq!(failed_gates(&l, &p, NOW), vec![gate], "{gate}");
+        assert_eq!(Scorer::default().score(&l, &p, NOW).map(|_| ()), Err(gate));
+    }
+}
+
+#[test]
+fn gates_report_first_failure_in_order_and_all_failures() {
+    let (mut l, mut p) = base_pair();
+    p.committed_g = p.weekly_intake_g + 1;
+    l.hazardous = true;
+    p.accepted = vec![cat("tuile")];
+    assert_eq!(feasible(&l, &p, NOW), Err(Gate::Hazardous));
+    assert_eq!(
+        failed_gates(&l, &p, NOW),
+        vec![Gate::Hazardous, Gate::CategoryNotAccepted, Gate::NoCapacity]
+    );
+}
+
+#[test]
+fn window_edges_are_inclusive_and_open_sides_are_open() {
+    let (mut l, p) = base_pair();
+    let h = p.horizon_ms;
+    for (w, ok) in [
+        (Window::OPEN, true),
+        (
+            Window {
+                from_ms: Some(NOW + h),
+                until_ms: None,
+            },
+            true,
+        ),
+        (
+            Window {
+                from_ms: Some(NOW + h + 1),
+                until_ms: None,
+            },
+            false,
+        ),
+        (
+            Window {
+                from_ms: None,
+                until_ms: Some(NOW),
+            },
+            true,
+        ),
+        (
+            Window {
+                from_ms: None,
+                until_ms: Some(NOW - 1),
+            },
+            false,
+        ),
+        // Empty window: deadline before it opens.
+        (
+            Window {
+                from_ms: Some(NOW + 2),
+                until_ms: Some(NOW + 1),
+            },
+            false,
+        ),
+        (
+            Window {
+                from_ms: Some(NOW - 5 * DAY_MS),
+                until_ms: Some(NOW + 90 * DAY_MS),
+            },
+            true,
+        ),
+    ] {
+        l.window = w;
+        assert_eq!(feasible(&l, &p, NOW).is_ok(), ok, "{w:?}");
+    }
+}
+
+#[test]
+fn family_fit_passes_the_category_gate_and_radius_edge_is_inclusive() {
+    let (l, mut p) = base_pair();
+    p.accepted = vec![cat("fenetre")];
+    assert_eq!(feasible(&l, &p, NOW), Ok(()));
+    p.radius_m = l.location.distance_m(p.location);
+    assert_eq!(feasible(&l, &p, NOW), Ok(()));
+    p.radius_m = p.radius_m.next_down();
+    assert_eq!(feasible(&l, &p, NOW), Err(Gate::OutOfRadius));
+    p.radius_m = f64::NAN;
+    assert_eq!(feasible(&l, &p, NOW), Err(Gate::OutOfRadius));
+}
+
+// ---------------------------------------------------------------- score
+
+#[test]
+fn score_falls_as_distance_grows() {
+    let s = Scorer::default();
+    let (mut l, p) = base_pair();
+    let mut last = f64::INFINITY;
+    for km in 0..20 {
+        l.location = offset(
+            p.location.latitude(),
+            p.location.longitude(),
+            km as f64 * 1_000.0,
+            0.0,
+        );
+        let sc = s.score(&l, &p, NOW).unwrap();
+        assert!(sc.score < last, "{km} km: {} !< {last}", sc.score);
+        if km == 0 {
+            assert_eq!(sc.breakdown.distance, 1.0);
+        }
+        last = sc.score;
+    }
+    l.location = offset(p.location.latitude(), p.location.longitude(), 19_999.0, 0.0);
+    let edge = s.score(&l, &p, NOW).unwrap();
+    assert!(edge.breakdown.distance < 0.01, "{:?}", edge.breakdown);
+}
+
+#[test]
+fn exact_category_beats_family() {
+    let s = Scorer::default();
+    let (l, p) = base_pair();
+    let mut fam = p.clone();
+    fam.accepted = vec![cat("fenetre"), cat("volet")];
+    let exact = s.score(&l, &p, NOW).unwrap();
+    let family = s.score(&l, &fam, NOW).unwrap();
+    assert_eq!(exact.breakdown.category_fit, 1.0);
+    assert_eq!(family.breakdown.category_fit, FAMILY_FIT);
+    assert!(exact.score > family.score);
+    // Accepting the exact code among others still counts as exact.
+    fam.accepted.push(cat("porte-interieure"));
+    assert_eq!(s.score(&l, &fam, NOW).unwrap().score, exact.score);
+}
+
+#[test]
+fn insertion_capacity_and_urgency_move_the_score_the_right_way() {
+    let s = Scorer::default();
+    let (mut l, p) = base_pair();
+    let base = s.score(&l, &p, NOW).unwrap();
+
+    let mut siae = p.clone();
+    siae.kind = StructureKind::Aci;
+    let bonus = s.score(&l, &siae, NOW).unwrap();
+    assert_eq!(bonus.breakdown.insertion, 1.0);
+    assert_eq!(base.breakdown.insertion, 0.0);
+    assert!(bonus.score > base.score);
+    for k in [
+        StructureKind::Ai,
+        StructureKind::Ei,
+        StructureKind::Eiti,
+        StructureKind::Etti,
+    ] {
+        assert!(k.is_insertion());
+    }
+    for k in [
+        StructureKind::Ressourcerie,
+        StructureKind::Scop,
+        StructureKind::Scic,
+    ] {
+        assert!(!k.is_insertion());
+    }
+
+    let mut small = p.clone();
+    small.weekly_intake_g = 125_000; // half of the lot's 250 kg
+    let half = s.score(&l, &small, NOW).unwrap();
+    assert_eq!(half.breakdown.capacity, 0.5);
+    assert_eq!(base.breakdown.capacity, 1.0);
+    assert!(half.score < base.score);
+
+    l.window.until_ms = Some(NOW + DAY_MS);
+    let soon = s.score(&l, &p, NOW).unwrap();
+    l.window.until_ms = Some(NOW + 20 * DAY_MS);
+    let later = s.score(&l, &p, NOW).unwrap();
+    l.window.until_ms = None;
+    let never = s.score(&l, &p, NOW).unwrap();
+    assert!(soon.breakdown.urgency > later.breakdown.urgency);
+    assert_eq!(never.breakdown.urgency, 0.0);
+    assert!(soon.score > later.score && later.score > never.score);
+}
+
+#[test]
+fn weights_are_normalised_and_validated() {
+    let w = Weights {
+        category_fit: 2.0,
+        distance: 2.0,
+        capacity: 0.0,
+        urgency: 0.0,
+        insertion: 0.0,
+    };
+    let s = Scorer::new(w).unwrap();
+    assert_eq!(s.weights().category_fit, 0.5);
+    assert_eq!(s.weights().distance, 0.5);
+    let d = Weights::default().normalised().unwrap();
+    let sum = d.category_fit + d.distance + d.capacity + d.urgency + d.insertion;
+    assert!((sum - 1.0).abs() < 1e-12);
+    for bad in [
+        Weights {
+            category_fit: -1.0,
+            ..Weights::default()
+        },
+        Weights {
+            urgency: f64::NAN,
+            ..Weights::default()
+        },
+        Weights {
+            insertion: f64::INFINITY,
+            ..Weights::default()
+        },
+        Weights {
+            category_fit: 0.0,
+            distance: 0.0,
+            capacity: 0.0,
+            urgency: 0.0,
+            insertion: 0.0,
+        },
+    ] {
+        assert_eq!(Scorer::new(bad), Err(InvalidWeights));
+    }
+    // Only distance counts: score is exactly the distance factor.
+    let only = Scorer::new(Weights {
+        category_fit: 0.0,
+        distance: 1.0,
+        capacity: 0.0,
+        urgency: 0.0,
+        insertion: 0.0,
+    })
+    .unwrap();
+    let (l, p) = base_pair();
+    let sc = only.score(&l, &p, NOW).unwrap();
+    assert!((sc.score - sc.breakdown.distance).abs() < 1e-12);
+}
+
+#[test]
+fn score_is_in_unit_interval_and_equals_its_breakdown() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut scored = 0;
+    for _ in 0..20_000 {
+        let w = Weights {
+            category_fit: rng.random_range(0.0..10.0),
+            distance: rng.random_range(0.0..10.0),
+            capacity: rng.random_range(0.0..10.0),
+            urgency: rng.random_range(0.0..10.0),
+            insertion: rng.random_range(0.0..10.0),
+        };
+        let Ok(s) = Scorer::new(w) else { continue };
+        let p = random_partner(&mut rng, 0, MULHOUSE, (1_000.0, 60_000.0));
+        let l = random_lot(&mut rng, 0, MULHOUSE);
+        let Ok(sc) = s.score(&l, &p, NOW) else {
+            continue;
+        };
+        scored += 1;
+        let b = sc.breakdown;
+        for f in [
+            b.category_fit,
+            b.distance,
+            b.capacity,
+            b.urgency,
+            b.insertion,
+        ] {
+            assert!((0.0..=1.0).contains(&f), "{b:?}");
+        }
+        assert!((0.0..=1.0).contains(&sc.score), "{}", sc.score);
+        let n = s.weights();
+        let sum = n.category_fit * b.category_fit
+            + n.distance * b.distance
+            + n.capacity * b.capacity
+            + n.urgency * b.urgency
+            + n.insertion * b.insertion;
+        assert!((sc.score - sum).abs() < 1e-12);
+        assert!(sc.distance_m <= p.radius_m);
+    }
+    assert!(
+        scored > 1_000,
+        "only {scored} feasible pairs: fixture too strict"
+    );
+}
+
+// ---------------------------------------------------------------- index
+
+fn assert_index_matches_scan(
+    idx: &Index,
+    rng: &mut StdRng,
+    region: Region,
+    queries: usize,
+) -> usize {
+    let mut non_empty = 0;
+    for q in 0..queries {
+        let k = [1, 3, 10, 50][q % 4];
+        let l = random_lot(rng, 9_000_000 + q, region);
+        let fast = idx.top_partners(&l, k, NOW);
+        assert_eq!(fast, idx.linear_top_partners(&l, k, NOW), "lot query {q}");
+        non_empty += usize::from(!fast.is_empty());
+        let p = random_partner(rng, 900_000 + q, region, (1_000.0, 40_000.0));
+        let fast = idx.top_lots(&p, k, NOW);
+        assert_eq!(fast, idx.linear_top_lots(&p, k, NOW), "partner query {q}");
+        non_empty += usize::from(!fast.is_empty());
+        assert!(fast.len() <= k);
+        assert!(fast.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+    non_empty
+}
+
+#[test]
+fn index_top_k_equals_linear_scan() {
+    let mut rng = StdRng::seed_from_u64(42);
+    let partners: Vec<_> = (0..3_000)
+        .map(|i| random_partner(&mut rng, i, MULHOUSE, (1_000.0, 40_000.0)))
+        .collect();
+    let lots: Vec<_> = (0..5_000)
+        .map(|i| random_lot(&mut rng, i, MULHOUSE))
+        .collect();
+    let mut idx = Index::new(Scorer::default(), partners.clone(), lots.clone());
+    assert_eq!((idx.partner_count(), idx.lot_count()), (3_000, 5_000));
+    let hits = assert_index_matches_scan(&idx, &mut rng, MULHOUSE, 400);
+    assert!(
+        hits > 400,
+        "too few non-empty answers ({hits}) for the test to mean much"
+    );
+
+    // Churn: replace, remove and add profiles, then compare again.
+    for i in 0..1_000 {
+        let id = rng.random_range(0..3_000);
+        match i % 3 {
+            0 => {
+                let p = random_partner(&mut rng, id, MULHOUSE, (1_000.0, 40_000.0));
+                assert!(
+                    idx.upsert_partner(p).is_some() || idx.partner(&format!("p{id:06}")).is_some()
+                );
+            }
+            1 => {
+                idx.remove_partner(&format!("p{id:06}"));
+                idx.remove_lot(&format!("l{id:07}"));
+            }
+            _ => {
+                idx.upsert_lot(random_lot(&mut rng, 5_000 + i, MULHOUSE));
+            }
+        }
+    }
+    assert!(idx.partner(&partners[0].id).is_none() || idx.partner_count() < 3_000);
+    assert_index_matches_scan(&idx, &mut rng, MULHOUSE, 400);
+}
+
+#[test]
+fn index_handles_antimeridian_poles_and_huge_radii() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let regions = [
+        Region {
+            lat: (-5.0, 5.0),
+            lon: (179.0, 180.0),
+        },
+        Region {
+            lat: (-5.0, 5.0),
+            lon: (-180.0, -179.0),
+        },
+        Region {
+            lat: (88.0, 90.0),
+            lon: (-180.0, 180.0),
+        },
+    ];
+    let mut partners = Vec::new();
+    let mut lots = Vec::new();
+    for (n, r) in regions.iter().enumerate() {
+        partners.extend(
+            (0..300).map(|i| random_partner(&mut rng, n * 1_000 + i, *r, (1_000.0, 200_000.0))),
+        );
+        lots.extend((0..600).map(|i| random_lot(&mut rng, n * 1_000 + i, *r)));
+    }
+    let mut planet = random_partner(&mut rng, 99_999, regions[0], (0.0, 0.0));
+    planet.radius_m = 3.0e7; // beyond half the globe: serves everywhere
+    planet.accepted = reemploi_domain::category::all().iter().collect();
+    partners.push(planet);
+    let idx = Index::new(Scorer::default(), partners, lots);
+    let world = Region {
+        lat: (-90.0, 90.0),
+        lon: (-180.0, 180.0),
+    };
+    let mut hits = 0;
+    for r in regions.iter().chain([&world]) {
+        hits += assert_index_matches_scan(&idx, &mut rng, *r, 150);
+    }
+    assert!(hits > 300, "{hits}");
+}
+
+#[test]
+fn duplicate_ids_keep_the_last_profile() {
+    let (l, p) = base_pair();
+    let mut far = p.clone();
+    far.location = offset(MUL.0, MUL.1, 100_000.0, 0.0);
+    let idx = Index::new(
+        Scorer::default(),
+        vec![p.clone(), far.clone()],
+        vec![l.clone()],
+    );
+    assert_eq!(idx.partner_count(), 1);
+    assert_eq!(idx.partner("p"), Some(&far));
+    assert!(idx.top_partners(&l, 5, NOW).is_empty());
+    let idx = Index::new(Scorer::default(), vec![far, p], vec![l.clone()]);
+    assert_eq!(idx.top_partners(&l, 5, NOW).len(), 1);
+}
+
+// ---------------------------------------------------------------- allocation
+
+fn check_plan_feasible(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    plan: &reemploi_matching_engine::Plan,
+    arcs: &[ArcSpec],
+) {
+    use std::collections::HashMap;
+    let mut taken: HashMap<&str, i64> = HashMap::new();
+    let mut load: HashMap<&str, i64> = HashMap::new();
+    let mut mass = 0;
+    for a in &plan.assignments {
+        let l = lots.iter().find(|l| l.id == a.lot_id).unwrap();
+        let (i, j) = (
+            lots.iter().position(|x| x.id == a.lot_id).unwrap(),
+            partners.iter().position(|x| x.id == a.partner_id).unwrap(),
+        );
+        assert!(
+            arcs.iter().any(|x| x.lot == i && x.partner == j),
+            "infeasible pair {a:?}"
+        );
+        assert!(a.units > 0);
+        assert_eq!(a.mass_g, a.units * l.unit_mass_g, "units must be whole");
+        *taken.entry(&a.lot_id).or_default() += a.units;
+        *load.entry(&a.partner_id).or_default() += a.mass_g;
+        mass += a.mass_g;
+    }
+    for l in lots {
+        let t = taken.get(l.id.as_str()).copied().unwrap_or(0);
+        assert!(t <= l.available_units, "lot {} over-allocated", l.id);
+        let left = plan
+            .unallocated
+            .iter()
+            .find(|u| u.lot_id == l.id)
+            .map_or(0, |u| u.units);
+        assert_eq!(t + left, l.available_units, "lot {} units lost", l.id);
+    }
+    for p in partners {
+        assert!(
+            load.get(p.id.as_str()).copied().unwrap_or(0) <= p.headroom_g().max(0),
+            "partner {} over capacity",
+            p.id
+        );
+    }
+    assert_eq!(mass, plan.total_mass_g);
+}
+
+#[test]
+fn allocation_hand_example() {
+    let here = pt(MUL.0, MUL.1);
+    let lots = vec![lot("doors", here, "porte-interieure", 10, 1_000)];
+    let mut near = partner(
+        "near",
+        offset(MUL.0, MUL.1, 1_000.0, 0.0),
+        &["porte-interieure"],
+    );
+    near.weekly_intake_g = 6_000;
+    let mut far = partner(
+        "far",
+        offset(MUL.0, MUL.1, 5_000.0, 0.0),
+        &["porte-interieure"],
+    );
+    far.weekly_intake_g = 10_000;
+    let partners = vec![far, near];
+    let plan = allocate(&lots, &partners, NOW).unwrap();
+    let got: Vec<_> = plan
+        .assignments
+        .iter()
+        .map(|a| (a.partner_id.as_str(), a.units))
+        .collect();
+    assert_eq!(got, vec![("far", 4), ("near", 6)]);
+    assert_eq!(plan.total_mass_g, 10_000);
+    assert_eq!(plan.gap_g(), 0);
+    assert!(plan.unallocated.is_empty());
+    let d: i64 = plan
+        .assignments
+        .iter()
+        .map(|a| a.mass_g * a.distance_m)
+        .sum();
+    assert!((plan.total_tonne_km - d as f64 / 1e9).abs() < 1e-12);
+    assert!(
+        (plan.total_tonne_km - 0.026).abs() < 0.0005,
+        "{}",
+        plan.total_tonne_km
+    );
+}
+
+#[test]
+fn allocation_splits_no_unit_and_reports_the_gap() {
+    let here = pt(MUL.0, MUL.1);
+    let lots = vec![lot("radiators", here, "radiateur", 2, 3_000)];
+    let mut p = partner("p", offset(MUL.0, MUL.1, 500.0, 0.0), &["radiateur"]);
+    p.weekly_intake_g = 5_000;
+    let plan = allocate(&lots, &[p], NOW).unwrap();
+    assert_eq!(plan.mass_model.mass_g, 5_000);
+    assert_eq!(plan.total_mass_g, 3_000);
+    assert_eq!(plan.gap_g(), 2_000);
+    assert_eq!(plan.assignments[0].units, 1);
+    assert_eq!(plan.unallocated[0].units, 1);
+}
+
+#[test]
+fn allocation_rejects_bad_lots() {
+    let (mut l, p) = base_pair();
+    l.unit_mass_g = 0;
+    assert!(matches!(
+        allocate(std::slice::from_ref(&l), std::slice::from_ref(&p), NOW),
+        Err(alloc::AllocError::InvalidLot { .. })
+    ));
+    l.unit_mass_g = i64::MAX;
+    l.available_units = 2;
+    assert_eq!(allocate(&[l], &[p], NOW), Err(alloc::AllocError::Overflow));
+}
+
+#[test]
+fn mass_model_equals_brute_force_and_rounding_is_bounded() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut split, mut exact_whole, mut with_arcs) = (0, 0, 0);
+    for _ in 0..300 {
+        let (nl, np) = (rng.random_range(1..=3), rng.random_range(1..=2));
+        let (lots, partners) = allocation_instance(
+            &mut rng,
+            &Shape {
+                lots: nl,
+                partners: np,
+                side_m: 8_000.0,
+                radius_m: 7_000.0,
+                units: (1, 3),
+                unit_mass_g: (1, 4),
+                capacity_g: (1, 9),
+            },
+        );
+        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        with_arcs += usize::from(!arcs.is_empty());
+        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let mm = &plan.mass_model;
+        let brute = brute_mass_model(&lots, &partners, &arcs);
+        assert_eq!(
+            (mm.mass_g, mm.gram_metres),
+            brute,
+            "mass model vs brute force"
+        );
+        let flow_cost: i128 = mm
+            .arcs
+            .iter()
+            .map(|a| i128::from(a.mass_g) * i128::from(a.arc.distance_m))
+            .sum();
+        assert_eq!(flow_cost, mm.gram_metres);
+
+        check_plan_feasible(&lots, &partners, &plan, &arcs);
+        let whole = brute_whole_units(&lots, &partners, &arcs);
+        assert!(plan.total_mass_g <= whole.0 && whole.0 <= mm.mass_g);
+        let split_bound: i64 = mm
+            .arcs
+            .iter()
+            .filter(|a| a.mass_g % lots[a.arc.lot].unit_mass_g != 0)
+            .map(|a| lots[a.arc.lot].unit_mass_g)
+            .sum();
+        assert!(
+            plan.gap_g() < split_bound.max(1),
+            "gap {} vs bound {split_bound}",
+            plan.gap_g()
+        );
+        if plan.gap_g() == 0 {
+            assert_eq!(
+                plan.total_mass_g, whole.0,
+                "zero gap: whole-unit mass optimal"
+            );
+        }
+        let splits = mm
+            .arcs
+            .iter()
+            .filter(|a| a.mass_g % lots[a.arc.lot].unit_mass_g != 0)
+            .count();
+        assert_eq!(plan.split_arcs, splits);
+        if splits == 0 {
+            exact_whole += 1;
+            let gm: i128 = plan
+                .assignments
+                .iter()
+                .map(|a| i128::from(a.mass_g) * i128::from(a.distance_m))
+                .sum();
+            assert_eq!(
+                (plan.total_mass_g, gm),
+                whole,
+                "no split: whole-unit optimal in both objectives"
+            );
+            assert_eq!((plan.total_mass_g, gm), (mm.mass_g, mm.gram_metres));
+        } else {
+            split += 1;
+        }
+    }
+    assert!(
+        with_arcs > 200 && split > 10 && exact_whole > 100,
+        "{with_arcs} {split} {exact_whole}"
+    );
+}
+
+#[test]
+fn mass_model_equals_lp_optimum_on_medium_instances() {
+    let mut rng = StdRng::seed_from_u64(23);
+    for round in 0..12 {
+        let shape = Shape {
+            lots: 40,
+            partners: 12,
+            side_m: 30_000.0,
+            radius_m: 12_000.0,
+            units: (1, 30),
+            unit_mass_g: (500, 60_000),
+            capacity_g: (50_000, 1_500_000),
+        };
+        let (lots, partners) = allocation_instance(&mut rng, &shape);
+        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        assert!(arcs.len() > 60, "round {round}: {} arcs", arcs.len());
+        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let (mass, cost) = lp_mass_model(&lots, &partners, &arcs);
+        assert_eq!(plan.mass_model.mass_g as f64, mass, "round {round}");
+        let ours = plan.mass_model.gram_metres as f64;
+        assert!(
+            (ours - cost).abs() <= 1e-7 * ours.max(1.0),
+            "round {round}: {ours} vs LP {cost}"
+        );
+        check_plan_feasible(&lots, &partners, &plan, &arcs);
+        assert!(plan.total_mass_g <= plan.mass_model.mass_g);
+    }
+}
