@@ -6,8 +6,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod names;
+pub mod paging;
 pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod validation;
 pub mod wiring;

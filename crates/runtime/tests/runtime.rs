@@ -914,3 +914,32 @@ async fn sigterm_cancels_the_shutdown_token() {
         .await
         .expect("SIGTERM did not cancel the token");
 }
+
+#[test]
+fn page_tokens_round_trip_and_forgeries_fail() {
+    use reemploi_runtime::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
+    let page = Page::parse(10, "", "site=a").unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    let token = page.next_token(&id);
+    assert_eq!(Page::parse(10, &token, "site=a").unwrap().after, Some(id));
+    assert_eq!(Page::parse(10, &token, "site=b").unwrap_err().field, "page_token");
+    assert!(Page::parse(10, "garbage!", "site=a").is_err());
+    assert_eq!(Page::parse(-1, "", "").unwrap_err().field, "page_size");
+    assert_eq!(Page::parse(5000, "", "").unwrap().size, MAX_PAGE_SIZE);
+    assert_eq!(Page::parse(0, "", "").unwrap().size, DEFAULT_PAGE_SIZE);
+    let mut items: Vec<u32> = (0..11).collect();
+    let next = page.finish(&mut items, |i| format!("{i}"));
+    assert_eq!(items.len(), 10);
+    assert!(!next.is_empty());
+}
+
+#[test]
+fn resource_names_parse_strictly() {
+    use reemploi_runtime::names::{new_id, parse};
+    let (a, b) = (new_id(), new_id());
+    let ids = parse("name", &format!("sites/{a}/lots/{b}"), "sites/{site}/lots/{lot}").unwrap();
+    assert_eq!(ids, vec![a, b]);
+    assert!(parse("name", &format!("sites/{a}"), "sites/{site}/lots/{lot}").is_err());
+    assert!(parse("name", "sites/x/lots/y", "sites/{site}/lots/{lot}").is_err());
+    assert_eq!(parse("name", "", "sites/{site}").unwrap_err().description, "required");
+}

@@ -148,8 +148,9 @@ impl InventoryService for InventoryApi {
         let p = principal(&req)?;
         may_watch(&p)?;
         let req = req.into_inner();
-        let site =
-            names::site_or_all("parent", &req.parent)?.map(|id| names::SiteName(id).to_string());
+        let site = names::site_or_all("parent", &req.parent)
+            .map_err(|v| Status::from(InventoryError::from(v)))?
+            .map(|id| names::SiteName(id).to_string());
         let mut cursor = match req.start_cursor.as_str() {
             "" => self.inventory.last_change().await?,
             c => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {

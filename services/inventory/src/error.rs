@@ -4,38 +4,7 @@ use reemploi_domain::DomainError;
 use reemploi_store::StoreError;
 use tonic::{Code, Status};
 
-/// One field that failed validation, with its path in the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Path of the field in the request, e.g. `lot.quantity.milli`.
-    pub field: String,
-    /// What is wrong, for a person.
-    pub description: String,
-}
-
-impl Violation {
-    /// A violation of `field`.
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-
-    /// A domain validation failure, placed under `prefix` (e.g. `lot`).
-    pub fn from_domain(prefix: &str, err: &DomainError) -> Self {
-        let field = match err.field() {
-            Some(f) if prefix.is_empty() => f.to_string(),
-            Some(f) => format!("{prefix}.{f}"),
-            None => prefix.to_string(),
-        };
-        let description = match err {
-            DomainError::Invalid { reason, .. } => reason.clone(),
-            other => other.to_string(),
-        };
-        Self { field, description }
-    }
-}
+pub use reemploi_runtime::validation::Violation;
 
 /// Everything an inventory operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +68,18 @@ impl InventoryError {
             reason,
             message: message.into(),
         }
+    }
+}
+
+impl From<Vec<Violation>> for InventoryError {
+    fn from(violations: Vec<Violation>) -> Self {
+        Self::Invalid(violations)
+    }
+}
+
+impl From<Violation> for InventoryError {
+    fn from(violation: Violation) -> Self {
+        Self::Invalid(vec![violation])
     }
 }
 

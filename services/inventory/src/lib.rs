@@ -10,7 +10,6 @@ pub mod error;
 pub mod events;
 pub mod model;
 pub mod names;
-pub mod paging;
 pub mod repo;
 pub mod service;
 

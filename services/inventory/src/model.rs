@@ -15,7 +15,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use crate::error::{InventoryError, Result, Violation};
+use reemploi_runtime::validation::{Check, request_id};
+
+use crate::error::{InventoryError, Result};
 use crate::names::{ClaimName, LotName, PartnerName, SiteName};
 
 /// Longest free-text description accepted.
@@ -28,53 +30,6 @@ pub const MAX_LINE: usize = 500;
 pub const MAX_NOTE: usize = 2_000;
 /// Most photo URLs on a lot.
 pub const MAX_PHOTOS: usize = 20;
-
-/// Collects every violation of one message instead of stopping at the first.
-pub struct Check {
-    prefix: String,
-    violations: Vec<Violation>,
-}
-
-impl Check {
-    /// A check of the message at `prefix` (e.g. `lot`).
-    pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-            violations: Vec::new(),
-        }
-    }
-
-    /// Keeps the value, or records why it is invalid.
-    pub fn ok<T>(&mut self, r: std::result::Result<T, DomainError>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.violations
-                    .push(Violation::from_domain(&self.prefix, &e));
-                None
-            }
-        }
-    }
-
-    /// Records a violation of `field` (relative to the prefix).
-    pub fn fail(&mut self, field: &str, description: impl Into<String>) {
-        let path = if self.prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{}.{}", self.prefix, field)
-        };
-        self.violations.push(Violation::new(path, description));
-    }
-
-    /// Succeeds when nothing was recorded.
-    pub fn finish(self) -> Result<()> {
-        if self.violations.is_empty() {
-            Ok(())
-        } else {
-            Err(InventoryError::Invalid(self.violations))
-        }
-    }
-}
 
 /// Milliseconds since the epoch of a protobuf timestamp.
 pub fn ts_millis(ts: &Timestamp) -> i64 {
@@ -235,8 +190,8 @@ impl SiteRow {
         let quartier = c.ok(text::optional("operation.quartier", &op.quartier, MAX_NAME));
         let commune = c.ok(text::optional("operation.commune", &op.commune, MAX_NAME));
         let insee = op.insee_code.trim();
-        let insee_ok =
-            insee.is_empty() || (insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()));
+        let insee_ok = insee.is_empty()
+            || (insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()));
         if !insee_ok {
             c.fail(
                 "operation.insee_code",
@@ -705,12 +660,8 @@ impl TryFrom<&pb::ClaimLotRequest> for ClaimInput {
 
     fn try_from(req: &pb::ClaimLotRequest) -> Result<ClaimInput> {
         let mut c = Check::new("");
-        let lot = LotName::parse("lot", &req.lot)
-            .map_err(|e| c.absorb(e))
-            .ok();
-        let partner = PartnerName::parse("partner", &req.partner)
-            .map_err(|e| c.absorb(e))
-            .ok();
+        let lot = c.take(LotName::parse("lot", &req.lot));
+        let partner = c.take(PartnerName::parse("partner", &req.partner));
         let quantity = c.ok(quantity_from_proto(req.quantity.as_ref()));
         let (pickup_from, pickup_until) =
             window(&mut c, "pickup_window", req.pickup_window.as_ref());
@@ -732,36 +683,6 @@ impl TryFrom<&pb::ClaimLotRequest> for ClaimInput {
             note: note.flatten().unwrap_or_default(),
         })
     }
-}
-
-impl Check {
-    /// Records the violations of an already-built error (from name parsing).
-    pub fn absorb(&mut self, err: InventoryError) {
-        match err {
-            InventoryError::Invalid(mut v) => self.violations.append(&mut v),
-            other => self
-                .violations
-                .push(Violation::new(self.prefix.clone(), other.to_string())),
-        }
-    }
-}
-
-/// Validates an idempotency key: 1 to 100 visible ASCII characters.
-pub fn request_id(c: &mut Check, value: &str, required: bool) -> Option<String> {
-    if value.is_empty() {
-        if required {
-            c.fail(
-                "request_id",
-                "required: a unique key per claim, reused on retries",
-            );
-        }
-        return None;
-    }
-    if value.len() > 100 || !value.chars().all(|ch| ch.is_ascii_graphic()) {
-        c.fail("request_id", "1 to 100 visible ASCII characters");
-        return None;
-    }
-    Some(value.to_string())
 }
 
 impl ClaimRow {

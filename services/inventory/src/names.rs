@@ -1,9 +1,10 @@
-//! Resource names (`sites/{site}/lots/{lot}/claims/{claim}`, `partners/{partner}`):
-//! parsed once at the edge into typed ids.
+//! The inventory's resource names, parsed once at the edge into typed ids.
 
+use reemploi_runtime::names::parse;
+use reemploi_runtime::validation::Violation;
 use uuid::Uuid;
 
-use crate::error::{InventoryError, Result};
+pub use reemploi_runtime::names::new_id;
 
 /// `sites/{site}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,41 +29,44 @@ pub struct ClaimName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartnerName(pub Uuid);
 
-/// A new time-ordered id.
-pub fn new_id() -> Uuid {
-    Uuid::now_v7()
-}
-
-fn id(field: &str, segment: &str) -> Result<Uuid> {
-    Uuid::try_parse(segment)
-        .map_err(|_| InventoryError::invalid(field, format!("`{segment}` is not a valid id")))
-}
-
-fn segments<'a>(field: &str, name: &'a str, pattern: &str) -> Result<Vec<&'a str>> {
-    let parts: Vec<&str> = name.split('/').collect();
-    let expected: Vec<&str> = pattern.split('/').collect();
-    let ok = parts.len() == expected.len()
-        && parts
-            .iter()
-            .zip(&expected)
-            .all(|(p, e)| e.starts_with('{') || p == e);
-    if ok {
-        Ok(parts)
-    } else if name.is_empty() {
-        Err(InventoryError::invalid(field, "required"))
-    } else {
-        Err(InventoryError::invalid(
-            field,
-            format!("expected a name like `{pattern}`"),
-        ))
+impl SiteName {
+    /// Parses `sites/{site}`.
+    pub fn parse(field: &str, name: &str) -> Result<Self, Violation> {
+        let ids = parse(field, name, "sites/{site}")?;
+        Ok(Self(ids[0]))
     }
 }
 
-impl SiteName {
-    /// Parses `sites/{site}`.
-    pub fn parse(field: &str, name: &str) -> Result<Self> {
-        let p = segments(field, name, "sites/{site}")?;
-        Ok(Self(id(field, p[1])?))
+impl LotName {
+    /// Parses `sites/{site}/lots/{lot}`.
+    pub fn parse(field: &str, name: &str) -> Result<Self, Violation> {
+        let ids = parse(field, name, "sites/{site}/lots/{lot}")?;
+        Ok(Self {
+            site: ids[0],
+            lot: ids[1],
+        })
+    }
+}
+
+impl ClaimName {
+    /// Parses `sites/{site}/lots/{lot}/claims/{claim}`.
+    pub fn parse(field: &str, name: &str) -> Result<Self, Violation> {
+        let ids = parse(field, name, "sites/{site}/lots/{lot}/claims/{claim}")?;
+        Ok(Self {
+            lot: LotName {
+                site: ids[0],
+                lot: ids[1],
+            },
+            claim: ids[2],
+        })
+    }
+}
+
+impl PartnerName {
+    /// Parses `partners/{partner}`.
+    pub fn parse(field: &str, name: &str) -> Result<Self, Violation> {
+        let ids = parse(field, name, "partners/{partner}")?;
+        Ok(Self(ids[0]))
     }
 }
 
@@ -72,48 +76,15 @@ impl std::fmt::Display for SiteName {
     }
 }
 
-impl LotName {
-    /// Parses `sites/{site}/lots/{lot}`.
-    pub fn parse(field: &str, name: &str) -> Result<Self> {
-        let p = segments(field, name, "sites/{site}/lots/{lot}")?;
-        Ok(Self {
-            site: id(field, p[1])?,
-            lot: id(field, p[3])?,
-        })
-    }
-}
-
 impl std::fmt::Display for LotName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "sites/{}/lots/{}", self.site, self.lot)
     }
 }
 
-impl ClaimName {
-    /// Parses `sites/{site}/lots/{lot}/claims/{claim}`.
-    pub fn parse(field: &str, name: &str) -> Result<Self> {
-        let p = segments(field, name, "sites/{site}/lots/{lot}/claims/{claim}")?;
-        Ok(Self {
-            lot: LotName {
-                site: id(field, p[1])?,
-                lot: id(field, p[3])?,
-            },
-            claim: id(field, p[5])?,
-        })
-    }
-}
-
 impl std::fmt::Display for ClaimName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/claims/{}", self.lot, self.claim)
-    }
-}
-
-impl PartnerName {
-    /// Parses `partners/{partner}`.
-    pub fn parse(field: &str, name: &str) -> Result<Self> {
-        let p = segments(field, name, "partners/{partner}")?;
-        Ok(Self(id(field, p[1])?))
     }
 }
 
@@ -124,7 +95,7 @@ impl std::fmt::Display for PartnerName {
 }
 
 /// A collection parent that may be the wildcard `sites/-`: `None` means every site.
-pub fn site_or_all(field: &str, parent: &str) -> Result<Option<Uuid>> {
+pub fn site_or_all(field: &str, parent: &str) -> Result<Option<Uuid>, Violation> {
     if parent.is_empty() || parent == "sites/-" {
         Ok(None)
     } else {

@@ -14,6 +14,8 @@ use reemploi_events::Message;
 use reemploi_events::outbox::{self, Relay};
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::paging::Page;
+use reemploi_runtime::validation::{Check, request_id};
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
@@ -23,11 +25,10 @@ use crate::authz;
 use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, lot_event, site_event};
 use crate::model::{
-    Check, ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
-    claim_status_filter, lot_status_filter, point_from_proto, request_id, ts_millis,
+    ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
+    claim_status_filter, lot_status_filter, point_from_proto, ts_millis,
 };
 use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
-use crate::paging::Page;
 use crate::repo::{self, CLAIM_COLUMNS, Filter, LOT_COLUMNS, SITE_COLUMNS};
 
 /// Most lots in one BatchCreateLots.
@@ -97,7 +98,7 @@ fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&
     for path in &mask.paths {
         let top = path.split('.').next().unwrap_or_default();
         if !allowed.contains(&top) {
-            violations.push(crate::error::Violation::new(
+            violations.push(reemploi_runtime::validation::Violation::new(
                 "update_mask",
                 format!("`{path}` cannot be updated"),
             ));
@@ -244,15 +245,7 @@ impl Inventory {
             .iter()
             .map(SiteRow::from_row)
             .collect::<Result<Vec<_>>>()?;
-        let next_page_token = if sites.len() > page.size {
-            sites.truncate(page.size);
-            sites
-                .last()
-                .map(|s| page.next_token(&s.id.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = page.finish(&mut sites, |x| x.id.to_string());
         Ok(pb::ListSitesResponse {
             sites: sites.iter().map(SiteRow::to_proto).collect(),
             next_page_token,
@@ -377,7 +370,7 @@ impl Inventory {
         let mut rows = Vec::with_capacity(req.requests.len());
         for (i, r) in req.requests.iter().enumerate() {
             if !r.parent.is_empty() && r.parent != req.parent {
-                violations.push(crate::error::Violation::new(
+                violations.push(reemploi_runtime::validation::Violation::new(
                     format!("requests[{i}].parent"),
                     "must be empty or equal to the batch's parent",
                 ));
@@ -555,15 +548,7 @@ impl Inventory {
                 break;
             }
         }
-        let next_page_token = if found.len() > page.size {
-            found.truncate(page.size);
-            found
-                .last()
-                .map(|l| page.next_token(&l.id.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = page.finish(&mut found, |x| x.id.to_string());
         Ok(pb::ListLotsResponse {
             lots: found.iter().map(LotRow::to_proto).collect(),
             next_page_token,
@@ -900,15 +885,7 @@ impl Inventory {
             .iter()
             .map(ClaimRow::from_row)
             .collect::<Result<Vec<_>>>()?;
-        let next_page_token = if claims.len() > page.size {
-            claims.truncate(page.size);
-            claims
-                .last()
-                .map(|c| page.next_token(&c.id.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = page.finish(&mut claims, |x| x.id.to_string());
         Ok(pb::ListClaimsResponse {
             claims: claims.iter().map(ClaimRow::to_proto).collect(),
             next_page_token,

@@ -1,0 +1,41 @@
+//! Resource names (AIP-122) such as `sites/{site}/lots/{lot}`: parsed into
+//! their UUID segments once, at the edge.
+
+use uuid::Uuid;
+
+use crate::validation::Violation;
+
+/// Parses `name` against `pattern` (e.g. `sites/{site}/lots/{lot}`) and
+/// returns the ids of the `{...}` segments, in order.
+pub fn parse(field: &str, name: &str, pattern: &str) -> Result<Vec<Uuid>, Violation> {
+    if name.is_empty() {
+        return Err(Violation::new(field, "required"));
+    }
+    let parts: Vec<&str> = name.split('/').collect();
+    let expected: Vec<&str> = pattern.split('/').collect();
+    if parts.len() != expected.len() {
+        return Err(Violation::new(
+            field,
+            format!("expected a name like `{pattern}`"),
+        ));
+    }
+    let mut ids = Vec::new();
+    for (part, want) in parts.iter().zip(&expected) {
+        if want.starts_with('{') {
+            let id = Uuid::try_parse(part)
+                .map_err(|_| Violation::new(field, format!("`{part}` is not a valid id")))?;
+            ids.push(id);
+        } else if part != want {
+            return Err(Violation::new(
+                field,
+                format!("expected a name like `{pattern}`"),
+            ));
+        }
+    }
+    Ok(ids)
+}
+
+/// A new time-ordered id (UUIDv7).
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
