@@ -17,6 +17,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::DatabaseError;
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub mod idempotency;
+pub mod query;
 pub mod testing;
 
 /// Connections kept by a SQLite pool: SQLite has one writer at a time, so more

@@ -3,9 +3,9 @@
 
 use reemploi_domain::claim::ClaimStatus;
 use reemploi_domain::lot::LotStatus;
-use reemploi_store::Backend;
-use sqlx::any::AnyArguments;
-use sqlx::{AnyConnection, Arguments, Row};
+pub use reemploi_store::Backend;
+pub use reemploi_store::query::{Filter, select_page};
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::{InventoryError, Result};
@@ -32,66 +32,6 @@ fn lock(backend: Backend) -> &'static str {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     }
-}
-
-/// A dynamic WHERE clause with numbered placeholders, for list filters.
-#[derive(Default)]
-pub struct Filter {
-    clauses: Vec<String>,
-    args: AnyArguments,
-    n: usize,
-}
-
-impl Filter {
-    /// Adds `clause`, in which `?` stands for the next placeholder, bound to `value`.
-    pub fn add<T>(&mut self, clause: &str, value: T) -> Result<()>
-    where
-        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
-    {
-        self.n += 1;
-        // `?` is the new placeholder; `$N` repeats it within the same clause.
-        let placeholder = format!("${}", self.n);
-        self.clauses.push(
-            clause
-                .replace('?', &placeholder)
-                .replace("$N", &placeholder),
-        );
-        self.args
-            .add(value)
-            .map_err(|e| InventoryError::Internal(format!("bind: {e}")))
-    }
-
-    /// Adds a clause with no value.
-    pub fn raw(&mut self, clause: &str) {
-        self.clauses.push(clause.to_string());
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-/// Runs `SELECT {columns} FROM {table} {filter} ORDER BY id LIMIT {limit}`.
-/// Only constant table and column names and numbered placeholders are
-/// formatted into the text; every value is bound.
-pub async fn select_page(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &str,
-    filter: Filter,
-    limit: usize,
-) -> Result<Vec<sqlx::any::AnyRow>> {
-    let sql = format!(
-        "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {limit}",
-        filter.sql()
-    );
-    Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args)
-        .fetch_all(conn)
-        .await?)
 }
 
 pub async fn insert_site(conn: &mut AnyConnection, s: &SiteRow) -> Result<()> {
@@ -483,47 +423,6 @@ pub async fn upsert_partner(
     .bind(id.to_string())
     .bind(status)
     .bind(version)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The result recorded for an idempotency key, if any.
-pub async fn idempotent_result(
-    conn: &mut AnyConnection,
-    scope: &str,
-    caller: &str,
-    request_id: &str,
-) -> Result<Option<String>> {
-    let row = sqlx::query(
-        "SELECT result FROM idempotency WHERE scope = $1 AND caller = $2 AND request_id = $3",
-    )
-    .bind(scope)
-    .bind(caller)
-    .bind(request_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| r.try_get("result")).transpose()?)
-}
-
-/// Records the result of an idempotent request, in the request's transaction.
-pub async fn record_idempotent(
-    conn: &mut AnyConnection,
-    scope: &str,
-    caller: &str,
-    request_id: &str,
-    result: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO idempotency (scope, caller, request_id, result, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(scope)
-    .bind(caller)
-    .bind(request_id)
-    .bind(result)
     .bind(now)
     .execute(conn)
     .await?;

@@ -16,7 +16,7 @@ use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::paging::Page;
 use reemploi_runtime::validation::{Check, request_id};
-use reemploi_store::{Db, now_millis};
+use reemploi_store::{Db, idempotency, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -29,7 +29,8 @@ use crate::model::{
     claim_status_filter, lot_status_filter, point_from_proto, ts_millis,
 };
 use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
-use crate::repo::{self, CLAIM_COLUMNS, Filter, LOT_COLUMNS, SITE_COLUMNS};
+use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
+use reemploi_store::query::Filter;
 
 /// Most lots in one BatchCreateLots.
 pub const MAX_BATCH: usize = 1000;
@@ -177,8 +178,7 @@ impl Inventory {
         let row = SiteRow::validate(&site, new_id(), now, 1)?;
         let mut tx = self.inner.db.begin_write().await?;
         if let Some(rid) = &rid {
-            if let Some(id) =
-                repo::idempotent_result(&mut tx, "create_site", &p.subject, rid).await?
+            if let Some(id) = idempotency::recorded(&mut tx, "create_site", &p.subject, rid).await?
             {
                 drop(tx);
                 return self
@@ -186,7 +186,7 @@ impl Inventory {
                     .await
                     .map(|s| s.to_proto());
             }
-            repo::record_idempotent(
+            idempotency::record(
                 &mut tx,
                 "create_site",
                 &p.subject,
@@ -240,7 +240,7 @@ impl Inventory {
             f.add("id > ?", after.clone())?;
         }
         let mut conn = self.conn().await?;
-        let rows = repo::select_page(&mut conn, "sites", SITE_COLUMNS, f, page.size + 1).await?;
+        let rows = select_page(&mut conn, "sites", SITE_COLUMNS, f, page.size + 1).await?;
         let mut sites = rows
             .iter()
             .map(SiteRow::from_row)
@@ -334,15 +334,14 @@ impl Inventory {
         let scope = format!("create_lot:{}", site.id);
         let mut tx = self.inner.db.begin_write().await?;
         if let Some(rid) = &rid {
-            if let Some(id) = repo::idempotent_result(&mut tx, &scope, &p.subject, rid).await? {
+            if let Some(id) = idempotency::recorded(&mut tx, &scope, &p.subject, rid).await? {
                 drop(tx);
                 return self
                     .lot_by_id(parse_stored(&id)?)
                     .await
                     .map(|l| l.to_proto());
             }
-            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now)
-                .await?;
+            idempotency::record(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now).await?;
         }
         repo::insert_lot(&mut tx, &row).await?;
         self.commit(tx, &[lot_event(&row, "created")]).await?;
@@ -388,7 +387,7 @@ impl Inventory {
         let scope = format!("batch_create_lots:{}", site.id);
         let mut tx = self.inner.db.begin_write().await?;
         if let Some(rid) = &rid {
-            if let Some(ids) = repo::idempotent_result(&mut tx, &scope, &p.subject, rid).await? {
+            if let Some(ids) = idempotency::recorded(&mut tx, &scope, &p.subject, rid).await? {
                 drop(tx);
                 let mut lots = Vec::new();
                 for id in ids.split(',').filter(|s| !s.is_empty()) {
@@ -397,7 +396,7 @@ impl Inventory {
                 return Ok(pb::BatchCreateLotsResponse { lots });
             }
             let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-            repo::record_idempotent(&mut tx, &scope, &p.subject, rid, &ids.join(","), now).await?;
+            idempotency::record(&mut tx, &scope, &p.subject, rid, &ids.join(","), now).await?;
         }
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -528,7 +527,7 @@ impl Inventory {
         let mut cursor = page.after.clone();
         loop {
             let batch = page.size + 1;
-            let rows = repo::select_page(
+            let rows = select_page(
                 &mut conn,
                 "lots",
                 LOT_COLUMNS,
@@ -880,7 +879,7 @@ impl Inventory {
             f.add("id > ?", after.clone())?;
         }
         let mut conn = self.conn().await?;
-        let rows = repo::select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
+        let rows = select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
         let mut claims = rows
             .iter()
             .map(ClaimRow::from_row)
