@@ -13,4 +13,5 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod validation;
+pub mod wire;
 pub mod wiring;

@@ -922,7 +922,10 @@ fn page_tokens_round_trip_and_forgeries_fail() {
     let id = uuid::Uuid::now_v7().to_string();
     let token = page.next_token(&id);
     assert_eq!(Page::parse(10, &token, "site=a").unwrap().after, Some(id));
-    assert_eq!(Page::parse(10, &token, "site=b").unwrap_err().field, "page_token");
+    assert_eq!(
+        Page::parse(10, &token, "site=b").unwrap_err().field,
+        "page_token"
+    );
     assert!(Page::parse(10, "garbage!", "site=a").is_err());
     assert_eq!(Page::parse(-1, "", "").unwrap_err().field, "page_size");
     assert_eq!(Page::parse(5000, "", "").unwrap().size, MAX_PAGE_SIZE);
@@ -937,9 +940,17 @@ fn page_tokens_round_trip_and_forgeries_fail() {
 fn resource_names_parse_strictly() {
     use reemploi_runtime::names::{new_id, parse};
     let (a, b) = (new_id(), new_id());
-    let ids = parse("name", &format!("sites/{a}/lots/{b}"), "sites/{site}/lots/{lot}").unwrap();
+    let ids = parse(
+        "name",
+        &format!("sites/{a}/lots/{b}"),
+        "sites/{site}/lots/{lot}",
+    )
+    .unwrap();
     assert_eq!(ids, vec![a, b]);
     assert!(parse("name", &format!("sites/{a}"), "sites/{site}/lots/{lot}").is_err());
     assert!(parse("name", "sites/x/lots/y", "sites/{site}/lots/{lot}").is_err());
-    assert_eq!(parse("name", "", "sites/{site}").unwrap_err().description, "required");
+    assert_eq!(
+        parse("name", "", "sites/{site}").unwrap_err().description,
+        "required"
+    );
 }

@@ -64,3 +64,60 @@ pub async fn select_page(
         .fetch_all(conn)
         .await?)
 }
+
+impl Filter {
+    /// Narrows to rows whose `latitude`/`longitude` columns fall in the box
+    /// around a point that holds a circle of `radius_m`; the exact distance
+    /// is for the caller to check on what comes back.
+    pub fn near(&mut self, latitude: f64, longitude: f64, radius_m: f64) -> Result<(), StoreError> {
+        const METRES_PER_DEGREE: f64 = 111_320.0;
+        let dlat = radius_m / METRES_PER_DEGREE;
+        self.add("latitude >= ?", latitude - dlat)?;
+        self.add("latitude <= ?", latitude + dlat)?;
+        let cos = latitude.to_radians().cos();
+        // Near the poles every longitude is close: no bound.
+        if cos > 0.01 {
+            let dlon = radius_m / (METRES_PER_DEGREE * cos);
+            self.add("longitude >= ?", longitude - dlon)?;
+            self.add("longitude <= ?", longitude + dlon)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads rows in id order after `after`, keeps those `keep` accepts, and
+/// stops once it holds `size + 1` of them (one more than a page, so the
+/// caller knows whether a next page exists) or the table is exhausted.
+/// `filter` builds the WHERE clause for rows after a given id.
+#[allow(clippy::too_many_arguments)]
+pub async fn select_kept<T, E>(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    size: usize,
+    after: Option<String>,
+    filter: impl Fn(Option<&str>) -> Result<Filter, E>,
+    decode: impl Fn(&AnyRow) -> Result<(String, T), E>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Vec<(String, T)>, E>
+where
+    E: From<StoreError>,
+{
+    let mut kept = Vec::new();
+    let mut cursor = after;
+    loop {
+        let batch = size + 1;
+        let rows = select_page(conn, table, columns, filter(cursor.as_deref())?, batch).await?;
+        let exhausted = rows.len() < batch;
+        for row in &rows {
+            let (id, item) = decode(row)?;
+            cursor = Some(id.clone());
+            if keep(&item) {
+                kept.push((id, item));
+            }
+        }
+        if exhausted || kept.len() > size {
+            return Ok(kept);
+        }
+    }
+}

@@ -16,6 +16,9 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use reemploi_runtime::validation::{Check, request_id};
+pub use reemploi_runtime::wire::{
+    etag, etag_allows, millis_ts, point_from_proto, point_proto, ts_millis,
+};
 
 use crate::error::{InventoryError, Result};
 use crate::names::{ClaimName, LotName, PartnerName, SiteName};
@@ -30,21 +33,6 @@ pub const MAX_LINE: usize = 500;
 pub const MAX_NOTE: usize = 2_000;
 /// Most photo URLs on a lot.
 pub const MAX_PHOTOS: usize = 20;
-
-/// Milliseconds since the epoch of a protobuf timestamp.
-pub fn ts_millis(ts: &Timestamp) -> i64 {
-    ts.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(ts.nanos / 1_000_000))
-}
-
-/// A protobuf timestamp of milliseconds since the epoch.
-pub fn millis_ts(ms: i64) -> Timestamp {
-    Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
-}
 
 fn opt_ts(ms: Option<i64>) -> Option<Timestamp> {
     ms.map(millis_ts)
@@ -103,22 +91,6 @@ fn quantity_proto(milli: i64, unit: Unit) -> tpb::Quantity {
     }
 }
 
-/// A validated point of a proto point.
-pub fn point_from_proto(
-    field: &'static str,
-    p: Option<&tpb::GeoPoint>,
-) -> std::result::Result<GeoPoint, DomainError> {
-    let p = p.ok_or_else(|| DomainError::invalid(field, "required"))?;
-    GeoPoint::new(p.latitude, p.longitude)
-}
-
-fn point_proto(lat: f64, lon: f64) -> tpb::GeoPoint {
-    tpb::GeoPoint {
-        latitude: lat,
-        longitude: lon,
-    }
-}
-
 fn window(
     check: &mut Check,
     field: &str,
@@ -142,13 +114,9 @@ fn window_proto(start: Option<i64>, end: Option<i64>) -> Option<tpb::TimeWindow>
     })
 }
 
-fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
 /// Fails with ABORTED when the client sent an etag that is not the current one.
 pub fn check_etag(sent: &str, version: i64, name: &str) -> Result<()> {
-    if sent.is_empty() || sent == etag(version) {
+    if etag_allows(sent, version) {
         Ok(())
     } else {
         Err(InventoryError::StaleEtag {
@@ -250,10 +218,7 @@ impl SiteRow {
                 commune: self.commune.clone(),
                 insee_code: self.insee_code.clone(),
             }),
-            location: Some(point_proto(
-                self.location.latitude(),
-                self.location.longitude(),
-            )),
+            location: Some(point_proto(self.location)),
             address: self.address.clone(),
             owner_org: self.owner_org.clone(),
             works_start_time: opt_ts(self.works_start),
@@ -510,10 +475,7 @@ impl LotRow {
             status: lot_status_proto(self.status) as i32,
             hazardous: self.hazardous(),
             reference: f.reference.clone(),
-            location: Some(point_proto(
-                self.location.latitude(),
-                self.location.longitude(),
-            )),
+            location: Some(point_proto(self.location)),
             create_time: Some(millis_ts(self.created_at)),
             update_time: Some(millis_ts(self.updated_at)),
             etag: etag(self.version),

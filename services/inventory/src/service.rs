@@ -31,6 +31,7 @@ use crate::model::{
 use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_store::query::Filter;
+use reemploi_store::query::select_kept;
 
 /// Most lots in one BatchCreateLots.
 pub const MAX_BATCH: usize = 1000;
@@ -494,17 +495,7 @@ impl Inventory {
                 f.add("(LOWER(designation) LIKE ? OR LOWER(description) LIKE $N OR LOWER(reference) LIKE $N)", like)?;
             }
             if let Some(center) = near {
-                // A bounding box narrows in SQL; the exact distance is checked below.
-                let radius = req.radius_m as f64;
-                let dlat = radius / 111_320.0;
-                f.add("latitude >= ?", center.latitude() - dlat)?;
-                f.add("latitude <= ?", center.latitude() + dlat)?;
-                let cos = center.latitude().to_radians().cos();
-                if cos > 0.01 {
-                    let dlon = radius / (111_320.0 * cos);
-                    f.add("longitude >= ?", center.longitude() - dlon)?;
-                    f.add("longitude <= ?", center.longitude() + dlon)?;
-                }
+                f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
             }
             match (p.role, p.org.as_deref()) {
                 (Role::Admin | Role::Integrator, _) => {}
@@ -523,31 +514,21 @@ impl Inventory {
             None => true,
         };
         let mut conn = self.conn().await?;
-        let mut found: Vec<LotRow> = Vec::new();
-        let mut cursor = page.after.clone();
-        loop {
-            let batch = page.size + 1;
-            let rows = select_page(
-                &mut conn,
-                "lots",
-                LOT_COLUMNS,
-                build(cursor.as_deref())?,
-                batch,
-            )
-            .await?;
-            let exhausted = rows.len() < batch;
-            for row in &rows {
-                let lot = LotRow::from_row(row)?;
-                cursor = Some(lot.id.to_string());
-                if within(&lot) {
-                    found.push(lot);
-                }
-            }
-            if exhausted || found.len() > page.size {
-                break;
-            }
-        }
-        let next_page_token = page.finish(&mut found, |x| x.id.to_string());
+        let mut found: Vec<LotRow> = select_kept(
+            &mut conn,
+            "lots",
+            LOT_COLUMNS,
+            page.size,
+            page.after.clone(),
+            build,
+            |row| LotRow::from_row(row).map(|l| (l.id.to_string(), l)),
+            within,
+        )
+        .await?
+        .into_iter()
+        .map(|(_, lot)| lot)
+        .collect();
+        let next_page_token = page.finish(&mut found, |l| l.id.to_string());
         Ok(pb::ListLotsResponse {
             lots: found.iter().map(LotRow::to_proto).collect(),
             next_page_token,
