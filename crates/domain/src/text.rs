@@ -49,9 +49,52 @@ pub fn optional(
     Ok(Some(text))
 }
 
+/// Validates an optional INSEE commune code: five characters (digits, or
+/// `2A`/`2B` for Corsica), e.g. `68224`.
+pub fn insee_code(field: &'static str, value: &str) -> Result<Option<String>, DomainError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() == 5 && v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(Some(v.to_ascii_uppercase()))
+    } else {
+        Err(DomainError::invalid(
+            field,
+            "an INSEE code has five characters, e.g. 68224",
+        ))
+    }
+}
+
+/// Validates an optional French postal code: five digits, e.g. `68100`.
+pub fn postal_code(field: &'static str, value: &str) -> Result<Option<String>, DomainError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() == 5 && v.chars().all(|c| c.is_ascii_digit()) {
+        Ok(Some(v.to_string()))
+    } else {
+        Err(DomainError::invalid(
+            field,
+            "a French postal code has five digits",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insee_and_postal_codes() {
+        assert_eq!(insee_code("insee", " 68224 "), Ok(Some("68224".into())));
+        assert_eq!(insee_code("insee", "2a004"), Ok(Some("2A004".into())));
+        assert_eq!(insee_code("insee", ""), Ok(None));
+        assert!(insee_code("insee", "6822").is_err());
+        assert_eq!(postal_code("cp", "68100"), Ok(Some("68100".into())));
+        assert!(postal_code("cp", "68 100").is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

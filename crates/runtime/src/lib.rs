@@ -12,6 +12,7 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod testing;
 pub mod validation;
 pub mod wire;
 pub mod wiring;

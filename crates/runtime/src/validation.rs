@@ -41,6 +41,8 @@ impl std::fmt::Display for Violation {
     }
 }
 
+impl std::error::Error for Violation {}
+
 fn join(prefix: &str, field: &str) -> String {
     if prefix.is_empty() {
         field.to_string()

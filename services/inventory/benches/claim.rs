@@ -48,7 +48,6 @@ use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use reemploi_events::{Bus, InProcessBus, Message};
-use reemploi_inventory::names::{LotName, SiteName};
 use reemploi_inventory::{Settings, repo};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory as pb;
@@ -325,17 +324,23 @@ async fn seed(manager: &mut Client) -> Res<Data> {
     })
 }
 
+/// The id at the end of a resource name (`sites/{site}`, `sites/{site}/lots/{lot}`).
+fn last_id(name: &str) -> Res<Uuid> {
+    let id = name.rsplit('/').next().unwrap_or_default();
+    Ok(Uuid::parse_str(id)?)
+}
+
 /// Copies the site and the lots, as stored by the service, to the baseline database.
 async fn copy_data(from: &Db, to: &Db, data: &Data) -> Res<()> {
     let mut src = from.pool().acquire().await?;
     let mut dst = to.pool().begin().await?;
-    let site_id = SiteName::parse("site", &data.site)?.0;
+    let site_id = last_id(&data.site)?;
     let site = repo::get_site(&mut src, site_id)
         .await?
         .ok_or("seeded site missing")?;
     repo::insert_site(&mut dst, &site).await?;
     for name in std::iter::once(&data.hot).chain(&data.spread) {
-        let id = LotName::parse("lot", name)?.lot;
+        let id = last_id(name)?;
         let lot = repo::get_lot(&mut src, id)
             .await?
             .ok_or("seeded lot missing")?;
@@ -681,7 +686,7 @@ async fn run(n: usize) -> Res<()> {
     grpc_lots.extend(data.spread.iter().cloned());
     let mut sql_lots = Vec::with_capacity(grpc_lots.len());
     for name in &grpc_lots {
-        sql_lots.push(LotName::parse("lot", name)?.lot);
+        sql_lots.push(last_id(name)?);
     }
     let mut setup = Setup {
         grpc_clients,

@@ -157,15 +157,9 @@ impl SiteRow {
         ));
         let quartier = c.ok(text::optional("operation.quartier", &op.quartier, MAX_NAME));
         let commune = c.ok(text::optional("operation.commune", &op.commune, MAX_NAME));
-        let insee = op.insee_code.trim();
-        let insee_ok = insee.is_empty()
-            || (insee.len() == 5 && insee.chars().all(|ch| ch.is_ascii_alphanumeric()));
-        if !insee_ok {
-            c.fail(
-                "operation.insee_code",
-                "an INSEE code has five characters, e.g. 68224",
-            );
-        }
+        let insee = c
+            .ok(text::insee_code("operation.insee_code", &op.insee_code))
+            .flatten();
         let location = c.ok(point_from_proto("location", site.location.as_ref()));
         let address = c.ok(text::optional("address", &site.address, MAX_LINE));
         let owner_org = c.ok(text::required("owner_org", &site.owner_org, MAX_NAME));
@@ -190,7 +184,7 @@ impl SiteRow {
             programme: programme.flatten().unwrap_or_default(),
             quartier: quartier.flatten().unwrap_or_default(),
             commune: commune.flatten().unwrap_or_default(),
-            insee_code: insee.to_string(),
+            insee_code: insee.unwrap_or_default(),
             location,
             address: address.flatten().unwrap_or_default(),
             owner_org,

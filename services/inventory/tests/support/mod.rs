@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost::Message as _;
 use reemploi_events::{Bus, InProcessBus, Message};
@@ -12,34 +11,17 @@ use reemploi_inventory::{Inventory, Settings};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::registry as rpb;
-use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256};
-use reemploi_runtime::config::ServerArgs;
+use reemploi_runtime::auth::Role;
+use reemploi_runtime::testing::{self, Bearer};
 use reemploi_store::testing::TestDb;
 use reemploi_store::{Backend, Db};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-pub const SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
+pub use reemploi_runtime::testing::SECRET;
 pub const ORG: &str = "org-m2a-habitat";
-
-#[derive(Clone)]
-pub struct Bearer(pub Option<String>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| tonic::Status::internal("header"))?;
-            req.metadata_mut().insert("authorization", value);
-        }
-        Ok(req)
-    }
-}
 
 pub type Client = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -49,7 +31,7 @@ pub struct App {
     pub bus: Arc<dyn Bus>,
     pub db: Db,
     pub shutdown: CancellationToken,
-    server: Option<JoinHandle<()>>,
+    server: Option<testing::Served>,
     tasks: Option<tokio::task::JoinSet<()>>,
     _test_db: Option<TestDb>,
 }
@@ -65,65 +47,41 @@ pub async fn spawn_app(backend: Backend) -> App {
 pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
     reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
     let shutdown = CancellationToken::new();
-    let args = ServerArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..ServerArgs::default()
-    };
     let running = reemploi_inventory::start(
         db.clone(),
         bus.clone(),
         settings,
-        Authenticator::hs256(SECRET),
-        args.max_message_bytes,
+        testing::authenticator(),
+        16 << 20,
         shutdown.clone(),
     )
     .await
     .expect("inventory starts");
-    let (listener, addr) = reemploi_runtime::server::bind(args.listen).await.unwrap();
-    let server = reemploi_runtime::server::Server::new(
-        &args,
-        &[reemploi_proto::FILE_DESCRIPTOR_SET],
+    let served = testing::serve(
+        tonic::service::Routes::new(running.service),
         &[reemploi_proto::service_names::INVENTORY],
+        shutdown.clone(),
     )
-    .with_drain_delay(Duration::ZERO);
-    let routes = tonic::service::Routes::new(running.service);
-    let stop = shutdown.clone();
-    let handle = tokio::spawn(async move {
-        server
-            .serve(listener, routes, stop)
-            .await
-            .expect("server runs");
-    });
+    .await;
     App {
-        addr,
+        addr: served.addr,
         inventory: running.inventory,
         bus,
         db,
         shutdown,
-        server: Some(handle),
+        server: Some(served),
         tasks: Some(running.tasks),
         _test_db: None,
     }
 }
 
 pub fn token(role: Role, org: Option<&str>, partner: Option<Uuid>) -> String {
-    let claims = claims_for(
-        role,
-        org.map(str::to_string),
-        partner.map(|p| p.to_string()),
-        Duration::from_secs(600),
-    );
-    issue_hs256(SECRET, &claims).unwrap()
+    testing::token(role, org, partner.map(|p| p.to_string()).as_deref())
 }
 
 impl App {
     pub async fn client_with(&self, token: Option<String>) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        InventoryServiceClient::with_interceptor(channel, Bearer(token))
+        InventoryServiceClient::with_interceptor(testing::channel(self.addr).await, Bearer(token))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20)
     }
@@ -175,8 +133,8 @@ impl App {
 
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(h) = self.server.take() {
-            let _ = h.await;
+        if let Some(served) = self.server.take() {
+            served.finished().await;
         }
         if let Some(mut t) = self.tasks.take() {
             while t.join_next().await.is_some() {}

@@ -1,0 +1,104 @@
+//! Helpers for tests of services and of the binaries that mount them: a
+//! server on a real socket (port 0), tokens for every role, and a client
+//! interceptor that sends them. Test code only uses it; it holds no secret
+//! of any deployment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::service::{Interceptor, Routes};
+use tonic::transport::Channel;
+
+use crate::auth::{Authenticator, Role, claims_for, issue_hs256};
+use crate::config::ServerArgs;
+use crate::server::{Server, bind};
+
+/// The HS256 secret test servers verify and test tokens are signed with.
+pub const SECRET: &[u8] = b"reemploi-test-secret-32-bytes-long!";
+
+/// An authenticator for [`SECRET`].
+pub fn authenticator() -> Authenticator {
+    Authenticator::hs256(SECRET)
+}
+
+/// A token valid ten minutes for `role`, signed with [`SECRET`].
+pub fn token(role: Role, org: Option<&str>, partner: Option<&str>) -> String {
+    let claims = claims_for(
+        role,
+        org.map(str::to_string),
+        partner.map(str::to_string),
+        Duration::from_secs(600),
+    );
+    match issue_hs256(SECRET, &claims) {
+        Ok(t) => t,
+        Err(e) => panic!("test token: {e}"),
+    }
+}
+
+/// Sends `authorization: Bearer <token>` when it has one.
+#[derive(Clone, Debug)]
+pub struct Bearer(pub Option<String>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| tonic::Status::internal("token is not a header value"))?;
+            req.metadata_mut().insert("authorization", value);
+        }
+        Ok(req)
+    }
+}
+
+/// A channel to a test server.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    match Channel::from_shared(format!("http://{addr}")) {
+        Ok(endpoint) => match endpoint.connect().await {
+            Ok(channel) => channel,
+            Err(e) => panic!("connect to {addr}: {e}"),
+        },
+        Err(e) => panic!("endpoint {addr}: {e}"),
+    }
+}
+
+/// A server running on 127.0.0.1 with an ephemeral port.
+pub struct Served {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    handle: JoinHandle<()>,
+}
+
+impl Served {
+    /// Waits for the server to finish (after its shutdown token is cancelled).
+    pub async fn finished(self) {
+        let _ = self.handle.await;
+    }
+}
+
+/// Serves `routes` (with health and reflection for `services`) on port 0
+/// until `shutdown`, with no drain delay.
+pub async fn serve(
+    routes: Routes,
+    services: &[&'static str],
+    shutdown: CancellationToken,
+) -> Served {
+    let args = ServerArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ServerArgs::default()
+    };
+    let (listener, addr) = match bind(args.listen).await {
+        Ok(bound) => bound,
+        Err(e) => panic!("bind a test port: {e}"),
+    };
+    let server = Server::new(&args, &[reemploi_proto::FILE_DESCRIPTOR_SET], services)
+        .with_drain_delay(Duration::ZERO);
+    let handle = tokio::spawn(async move {
+        if let Err(e) = server.serve(listener, routes, shutdown).await {
+            panic!("test server failed: {e}");
+        }
+    });
+    Served { addr, handle }
+}

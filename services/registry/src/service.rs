@@ -1,0 +1,537 @@
+//! The registry's operations, each one transaction: validate, authorize,
+//! apply the partner lifecycle, write, and record the event in the outbox.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use prost_types::FieldMask;
+use reemploi_domain::category;
+use reemploi_domain::partner::{self, PartnerAction, PartnerStatus};
+use reemploi_events::Message;
+use reemploi_events::outbox::{self, Relay};
+use reemploi_proto::events::{Envelope, envelope::Payload};
+use reemploi_proto::registry as pb;
+use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::names::{new_id, parse};
+use reemploi_runtime::paging::Page;
+use reemploi_runtime::validation::{Check, Violation, request_id};
+use reemploi_runtime::wire::{etag_allows, millis_ts, point_from_proto};
+use reemploi_store::query::{Filter, select_kept};
+use reemploi_store::{Db, idempotency, now_millis};
+use uuid::Uuid;
+
+use crate::error::{RegistryError, Result};
+use crate::model::{PartnerRow, Profile, kind_from_proto, status_filter};
+use crate::repo::{self, PARTNER_COLUMNS};
+
+/// Most partners in one BatchRegisterPartners.
+pub const MAX_BATCH: usize = 1000;
+
+/// The producing service's name, on subjects and envelopes.
+pub const PRODUCER: &str = "registry";
+
+/// The registry: its database and its outbox relay.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    relay: Relay,
+}
+
+fn denied(what: &str) -> RegistryError {
+    RegistryError::PermissionDenied(what.to_string())
+}
+
+fn admin_only(p: &Principal) -> Result<()> {
+    match p.role {
+        Role::Admin => Ok(()),
+        Role::SiteManager | Role::Partner | Role::Integrator => {
+            Err(denied("only territory admins do this"))
+        }
+    }
+}
+
+/// The partner id a partner principal acts for.
+fn own_partner(p: &Principal) -> Option<Uuid> {
+    let raw = p.partner.as_deref()?;
+    Uuid::try_parse(raw.strip_prefix("partners/").unwrap_or(raw)).ok()
+}
+
+fn partner_name(field: &str, name: &str) -> Result<Uuid> {
+    Ok(parse(field, name, "partners/{partner}")?[0])
+}
+
+/// `reemploi.registry.partner.<event>` carrying the partner.
+pub fn partner_event(row: &PartnerRow, event: &str) -> Message {
+    let subject = format!("reemploi.registry.partner.{event}");
+    let event_id = Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        event_id: event_id.clone(),
+        occur_time: Some(millis_ts(row.updated_at)),
+        event_type: subject.clone(),
+        aggregate: row.name(),
+        aggregate_version: row.version,
+        producer: PRODUCER.to_string(),
+        payload: Some(Payload::Partner(row.to_proto())),
+    };
+    Message {
+        subject,
+        event_id,
+        payload: envelope.encode_to_vec().into(),
+    }
+}
+
+impl Registry {
+    /// A registry over a migrated database, publishing through `relay`.
+    pub fn new(db: Db, relay: Relay) -> Registry {
+        Registry {
+            inner: Arc::new(Inner { db, relay }),
+        }
+    }
+
+    async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        events: &[Message],
+    ) -> Result<()> {
+        for event in events {
+            outbox::enqueue(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        self.inner.relay.notify();
+        Ok(())
+    }
+
+    async fn by_id(&self, id: Uuid) -> Result<PartnerRow> {
+        let mut conn = self.inner.db.pool().acquire().await?;
+        repo::get(&mut conn, id, None)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("partners/{id}")))
+    }
+
+    fn new_row(id: Uuid, profile: Profile, now: i64) -> PartnerRow {
+        PartnerRow {
+            id,
+            profile,
+            status: PartnerStatus::Pending,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// RegisterPartner: a partner registers its own structure (under the id
+    /// its token names); an admin registers any.
+    pub async fn register(
+        &self,
+        p: &Principal,
+        req: pb::RegisterPartnerRequest,
+    ) -> Result<pb::Partner> {
+        let id = match p.role {
+            Role::Admin => new_id(),
+            Role::Partner => {
+                own_partner(p).ok_or_else(|| denied("the token names no partner id"))?
+            }
+            Role::SiteManager | Role::Integrator => {
+                return Err(denied(
+                    "partners register their own structure; admins register any",
+                ));
+            }
+        };
+        let mut c = Check::new("");
+        let rid = request_id(&mut c, &req.request_id, false);
+        c.finish()?;
+        let profile = Profile::validate(&req.partner.unwrap_or_default(), "partner")?;
+        let now = now_millis();
+        let row = Self::new_row(id, profile, now);
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(rid) = &rid {
+            if let Some(done) = idempotency::recorded(&mut tx, "register", &p.subject, rid).await? {
+                drop(tx);
+                return Ok(self.by_id(stored_id(&done)?).await?.to_proto());
+            }
+            idempotency::record(&mut tx, "register", &p.subject, rid, &id.to_string(), now).await?;
+        }
+        if repo::get(&mut tx, id, Some(self.inner.db.backend()))
+            .await?
+            .is_some()
+        {
+            return Err(RegistryError::FailedPrecondition {
+                reason: "ALREADY_REGISTERED",
+                message: format!("partners/{id} is already registered"),
+            });
+        }
+        let siret = row.profile.siret.as_str().to_string();
+        if repo::siret_taken(&mut tx, &siret, None).await? {
+            return Err(RegistryError::SiretTaken(siret));
+        }
+        // On PostgreSQL a concurrent registration of the same SIRET waits on
+        // the unique index and then fails here: it lost the race.
+        repo::save(&mut tx, &row, None).await.map_err(|e| match e {
+            RegistryError::Conflict => RegistryError::SiretTaken(siret.clone()),
+            other => other,
+        })?;
+        self.commit(tx, &[partner_event(&row, "registered")])
+            .await
+            .map_err(|e| match e {
+                RegistryError::Conflict => RegistryError::SiretTaken(siret),
+                other => other,
+            })?;
+        Ok(row.to_proto())
+    }
+
+    /// BatchRegisterPartners: admin only; all or nothing, every bad row reported.
+    pub async fn batch_register(
+        &self,
+        p: &Principal,
+        req: pb::BatchRegisterPartnersRequest,
+    ) -> Result<pb::BatchRegisterPartnersResponse> {
+        admin_only(p)?;
+        let mut c = Check::new("");
+        let rid = request_id(&mut c, &req.request_id, false);
+        if req.requests.is_empty() {
+            c.fail("requests", "at least one partner");
+        }
+        if req.requests.len() > MAX_BATCH {
+            c.fail(
+                "requests",
+                format!("at most {MAX_BATCH} partners per batch"),
+            );
+        }
+        c.finish()?;
+        let now = now_millis();
+        let mut violations = Vec::new();
+        let mut rows: Vec<PartnerRow> = Vec::new();
+        for (i, r) in req.requests.iter().enumerate() {
+            let prefix = format!("requests[{i}].partner");
+            match Profile::validate(&r.partner.clone().unwrap_or_default(), &prefix) {
+                Ok(profile) => {
+                    if rows.iter().any(|row| row.profile.siret == profile.siret) {
+                        violations.push(Violation::new(
+                            format!("{prefix}.siret"),
+                            "repeated in this batch",
+                        ));
+                    }
+                    rows.push(Self::new_row(new_id(), profile, now));
+                }
+                Err(RegistryError::Invalid(mut v)) => violations.append(&mut v),
+                Err(other) => return Err(other),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(RegistryError::Invalid(violations));
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(rid) = &rid {
+            if let Some(ids) =
+                idempotency::recorded(&mut tx, "batch_register", &p.subject, rid).await?
+            {
+                drop(tx);
+                let mut partners = Vec::new();
+                for id in ids.split(',').filter(|s| !s.is_empty()) {
+                    partners.push(self.by_id(stored_id(id)?).await?.to_proto());
+                }
+                return Ok(pb::BatchRegisterPartnersResponse { partners });
+            }
+            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+            idempotency::record(
+                &mut tx,
+                "batch_register",
+                &p.subject,
+                rid,
+                &ids.join(","),
+                now,
+            )
+            .await?;
+        }
+        let mut taken = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            if repo::siret_taken(&mut tx, row.profile.siret.as_str(), None).await? {
+                taken.push(format!("{} (requests[{i}])", row.profile.siret.as_str()));
+            }
+        }
+        if !taken.is_empty() {
+            return Err(RegistryError::SiretTaken(taken.join(", ")));
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            repo::save(&mut tx, row, None).await?;
+            events.push(partner_event(row, "registered"));
+        }
+        self.commit(tx, &events).await?;
+        Ok(pb::BatchRegisterPartnersResponse {
+            partners: rows.iter().map(PartnerRow::to_proto).collect(),
+        })
+    }
+
+    /// GetPartner. Partners that are not verified are visible to admins,
+    /// integrators and themselves only.
+    pub async fn get(&self, p: &Principal, req: pb::GetPartnerRequest) -> Result<pb::Partner> {
+        let id = partner_name("name", &req.name)?;
+        match self.by_id(id).await {
+            Ok(row) if visible(p, &row) => Ok(row.to_proto()),
+            Ok(_) | Err(RegistryError::NotFound(_)) => Err(RegistryError::NotFound(req.name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// ListPartners.
+    pub async fn list(
+        &self,
+        p: &Principal,
+        req: pb::ListPartnersRequest,
+    ) -> Result<pb::ListPartnersResponse> {
+        let mut c = Check::new("");
+        let kind = match pb::PartnerKind::try_from(req.kind) {
+            Ok(pb::PartnerKind::Unspecified) => None,
+            _ => c.ok(kind_from_proto(req.kind).map_err(|_| {
+                reemploi_domain::DomainError::invalid("kind", format!("unknown kind {}", req.kind))
+            })),
+        };
+        let category = if req.category.is_empty() {
+            None
+        } else {
+            c.ok(category::parse(&req.category))
+        };
+        let near = match &req.near {
+            None => None,
+            Some(point) => c.ok(point_from_proto("near", Some(point))),
+        };
+        if req.near.is_some() && req.radius_m <= 0 {
+            c.fail(
+                "radius_m",
+                "a positive radius in metres is required with `near`",
+            );
+        }
+        if req.near.is_none() && req.radius_m != 0 {
+            c.fail("near", "required with `radius_m`");
+        }
+        let text = req.text.trim().to_lowercase();
+        if text.chars().count() > 200 {
+            c.fail("text", "at most 200 characters");
+        }
+        c.finish()?;
+        let status = status_filter(req.status)?;
+        let fingerprint = format!(
+            "kind={kind:?}|cat={:?}|near={:?}|r={}|status={status:?}|text={text}",
+            category.map(|c| c.code),
+            near.map(|g| (g.latitude(), g.longitude())),
+            req.radius_m,
+        );
+        let page = Page::parse(req.page_size, &req.page_token, &fingerprint)?;
+        let build = |after: Option<&str>| -> Result<Filter> {
+            let mut f = Filter::default();
+            if let Some(k) = kind {
+                f.add("(',' || kinds || ',') LIKE ?", format!("%,{},%", k.code()))?;
+            }
+            if let Some(cat) = category {
+                f.add(
+                    "(',' || accepted_categories || ',') LIKE ?",
+                    format!("%,{},%", cat.code),
+                )?;
+            }
+            if let Some(s) = status {
+                f.add("status = ?", s.as_str().to_string())?;
+            }
+            if !text.is_empty() {
+                f.add("search_text LIKE ?", format!("%{text}%"))?;
+            }
+            if let Some(center) = near {
+                f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
+            }
+            match p.role {
+                Role::Admin | Role::Integrator => {}
+                Role::Partner => {
+                    let own = own_partner(p).map(|u| u.to_string()).unwrap_or_default();
+                    f.add("(status = 'verified' OR id = ?)", own)?;
+                }
+                Role::SiteManager => f.raw("status = 'verified'"),
+            }
+            if let Some(after) = after {
+                f.add("id > ?", after.to_string())?;
+            }
+            Ok(f)
+        };
+        let within = |row: &PartnerRow| match near {
+            Some(center) => row.profile.location.distance_m(center) <= req.radius_m as f64,
+            None => true,
+        };
+        let mut conn = self.inner.db.pool().acquire().await?;
+        let mut found: Vec<PartnerRow> = select_kept(
+            &mut conn,
+            "partners",
+            PARTNER_COLUMNS,
+            page.size,
+            page.after.clone(),
+            build,
+            |row| PartnerRow::from_row(row).map(|r| (r.id.to_string(), r)),
+            within,
+        )
+        .await?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+        let next_page_token = page.finish(&mut found, |r| r.id.to_string());
+        Ok(pb::ListPartnersResponse {
+            partners: found.iter().map(PartnerRow::to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    /// UpdatePartner: a partner edits its own profile; admins any.
+    pub async fn update(
+        &self,
+        p: &Principal,
+        req: pb::UpdatePartnerRequest,
+    ) -> Result<pb::Partner> {
+        let patch = req.partner.unwrap_or_default();
+        let id = partner_name("partner.name", &patch.name)?;
+        let paths = mask_paths(req.update_mask.as_ref())?;
+        match p.role {
+            Role::Admin => {}
+            Role::Partner if own_partner(p) == Some(id) => {}
+            Role::Partner => return Err(denied("a partner edits its own profile only")),
+            Role::SiteManager | Role::Integrator => {
+                return Err(denied("only the partner or an admin edits a profile"));
+            }
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(patch.name.clone()))?;
+        if !etag_allows(&patch.etag, current.version) {
+            return Err(RegistryError::StaleEtag(patch.name.clone()));
+        }
+        if current.status == PartnerStatus::Archived {
+            return Err(RegistryError::FailedPrecondition {
+                reason: "PARTNER_ARCHIVED",
+                message: "an archived partner cannot be edited".into(),
+            });
+        }
+        let mut merged = current.to_proto();
+        for path in paths {
+            match path {
+                "legal_name" => merged.legal_name = patch.legal_name.clone(),
+                "trade_name" => merged.trade_name = patch.trade_name.clone(),
+                "siret" => merged.siret = patch.siret.clone(),
+                "kinds" => merged.kinds = patch.kinds.clone(),
+                "address" => merged.address = patch.address.clone(),
+                "location" => merged.location = patch.location,
+                "accepted_categories" => {
+                    merged.accepted_categories = patch.accepted_categories.clone()
+                }
+                "capabilities" => merged.capabilities = patch.capabilities.clone(),
+                "storage_capacity_kg" => merged.storage_capacity_kg = patch.storage_capacity_kg,
+                "weekly_intake_kg" => merged.weekly_intake_kg = patch.weekly_intake_kg,
+                "service_radius_km" => merged.service_radius_km = patch.service_radius_km,
+                "insertion_fte_centi" => merged.insertion_fte_centi = patch.insertion_fte_centi,
+                "contact" => merged.contact = patch.contact.clone(),
+                "opening_hours" => merged.opening_hours = patch.opening_hours.clone(),
+                other => {
+                    return Err(RegistryError::Internal(format!(
+                        "unhandled mask path {other}"
+                    )));
+                }
+            }
+        }
+        let profile = Profile::validate(&merged, "partner")?;
+        let siret = profile.siret.as_str().to_string();
+        if profile.siret != current.profile.siret
+            && repo::siret_taken(&mut tx, &siret, Some(id)).await?
+        {
+            return Err(RegistryError::SiretTaken(siret));
+        }
+        let mut row = current.clone();
+        row.profile = profile;
+        row.version += 1;
+        row.updated_at = now_millis();
+        repo::save(&mut tx, &row, Some(current.version)).await?;
+        self.commit(tx, &[partner_event(&row, "updated")]).await?;
+        Ok(row.to_proto())
+    }
+
+    /// Verify, Suspend, Reinstate, Archive: admin only.
+    pub async fn change_status(
+        &self,
+        p: &Principal,
+        name: &str,
+        etag: &str,
+        action: PartnerAction,
+    ) -> Result<pb::Partner> {
+        admin_only(p)?;
+        let id = partner_name("name", name)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        if !etag_allows(etag, current.version) {
+            return Err(RegistryError::StaleEtag(name.to_string()));
+        }
+        let mut row = current.clone();
+        row.status = partner::transition(current.status, action)?;
+        row.version += 1;
+        row.updated_at = now_millis();
+        repo::save(&mut tx, &row, Some(current.version)).await?;
+        let event = match action {
+            PartnerAction::Verify => "verified",
+            PartnerAction::Suspend => "suspended",
+            PartnerAction::Reinstate => "reinstated",
+            PartnerAction::Archive => "archived",
+        };
+        self.commit(tx, &[partner_event(&row, event)]).await?;
+        Ok(row.to_proto())
+    }
+}
+
+fn visible(p: &Principal, row: &PartnerRow) -> bool {
+    match p.role {
+        Role::Admin | Role::Integrator => true,
+        Role::Partner => row.status == PartnerStatus::Verified || own_partner(p) == Some(row.id),
+        Role::SiteManager => row.status == PartnerStatus::Verified,
+    }
+}
+
+const UPDATABLE: &[&str] = &[
+    "legal_name",
+    "trade_name",
+    "siret",
+    "kinds",
+    "address",
+    "location",
+    "accepted_categories",
+    "capabilities",
+    "storage_capacity_kg",
+    "weekly_intake_kg",
+    "service_radius_km",
+    "insertion_fte_centi",
+    "contact",
+    "opening_hours",
+];
+
+fn mask_paths(mask: Option<&FieldMask>) -> Result<Vec<&str>> {
+    let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
+        return Err(RegistryError::invalid(
+            "update_mask",
+            "required: name the fields to update",
+        ));
+    };
+    let mut c = Check::new("");
+    let mut paths = Vec::new();
+    for path in &mask.paths {
+        let top = path.split('.').next().unwrap_or_default();
+        if UPDATABLE.contains(&top) {
+            paths.push(top);
+        } else {
+            c.fail("update_mask", format!("`{path}` cannot be updated"));
+        }
+    }
+    c.finish()?;
+    Ok(paths)
+}
+
+fn stored_id(id: &str) -> Result<Uuid> {
+    Uuid::try_parse(id).map_err(|e| RegistryError::Internal(format!("stored id {id}: {e}")))
+}
