@@ -3,9 +3,13 @@
 //! request ids, so a restart gets the first results back, and lots already
 //! published are left as they are.
 
+use reemploi_domain::partner::{PartnerAction, PartnerKind};
+use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_inventory::{Inventory, InventoryError, diagnostic};
 use reemploi_proto::inventory as pb;
+use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
+use reemploi_registry::{Registry, RegistryError};
 use reemploi_runtime::auth::{Principal, Role};
 
 use crate::CliError;
@@ -130,4 +134,109 @@ pub async fn load(inventory: &Inventory) -> Result<Loaded, CliError> {
         }
     }
     Ok(loaded)
+}
+
+/// The sample ESS partners of the m2A territory.
+pub const PARTNERS_CSV: &str = include_str!("../../../demo/partners-sample.csv");
+
+/// Idempotency key of the demo partners.
+pub const PARTNERS_REQUEST_ID: &str = "demo-partners";
+
+/// Reads the sample partners file (name, kind, siret, commune, insee, lat,
+/// lon, categories, capacity_kg_per_week, radius_km, insertion_fte).
+pub fn sample_partners(csv_text: &str) -> Result<Vec<rpb::Partner>, CliError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    let mut partners = Vec::new();
+    for (i, record) in reader.deserialize::<SampleRow>().enumerate() {
+        let line = i + 2;
+        let bad = |what: String| CliError::Demo(format!("partners line {line}: {what}"));
+        let row = record.map_err(|e| bad(e.to_string()))?;
+        let kinds = row
+            .kind
+            .split(';')
+            .map(|k| PartnerKind::parse(k).map(|k| reemploi_registry::model::kind_proto(k) as i32))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let fte = Quantity::parse_decimal(&row.insertion_fte, Unit::Piece)
+            .map_err(|e| bad(e.to_string()))?;
+        partners.push(rpb::Partner {
+            legal_name: row.name,
+            siret: row.siret,
+            kinds,
+            address: Some(rpb::Address {
+                commune: row.commune,
+                insee_code: row.insee,
+                ..Default::default()
+            }),
+            location: Some(tpb::GeoPoint {
+                latitude: row.lat,
+                longitude: row.lon,
+            }),
+            accepted_categories: row
+                .categories
+                .split(';')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            capabilities: vec![rpb::Capability::Collection as i32],
+            weekly_intake_kg: row.capacity_kg_per_week,
+            service_radius_km: row.radius_km,
+            insertion_fte_centi: fte.milli() / 10,
+            ..Default::default()
+        });
+    }
+    Ok(partners)
+}
+
+#[derive(serde::Deserialize)]
+struct SampleRow {
+    name: String,
+    kind: String,
+    siret: String,
+    commune: String,
+    insee: String,
+    lat: f64,
+    lon: f64,
+    categories: String,
+    capacity_kg_per_week: i64,
+    radius_km: i32,
+    insertion_fte: String,
+}
+
+/// Registers the sample partners (idempotently) and verifies those still
+/// pending; returns how many partners the sample has.
+pub async fn load_partners(registry: &Registry) -> Result<usize, CliError> {
+    let p = admin();
+    let requests = sample_partners(PARTNERS_CSV)?
+        .into_iter()
+        .map(|partner| rpb::RegisterPartnerRequest {
+            partner: Some(partner),
+            request_id: String::new(),
+        })
+        .collect();
+    let registered = registry
+        .batch_register(
+            &p,
+            rpb::BatchRegisterPartnersRequest {
+                requests,
+                request_id: PARTNERS_REQUEST_ID.to_owned(),
+            },
+        )
+        .await
+        .map_err(|e| CliError::Demo(format!("register partners: {e}")))?;
+    for partner in &registered.partners {
+        if partner.status != rpb::PartnerStatus::Pending as i32 {
+            continue;
+        }
+        match registry
+            .change_status(&p, &partner.name, "", PartnerAction::Verify)
+            .await
+        {
+            Ok(_) | Err(RegistryError::FailedPrecondition { .. }) => {}
+            Err(e) => return Err(CliError::Demo(format!("verify {}: {e}", partner.name))),
+        }
+    }
+    Ok(registered.partners.len())
 }

@@ -27,6 +27,9 @@ pub enum CliError {
     /// A service could not start.
     #[error("{0}")]
     Inventory(#[from] reemploi_inventory::StartError),
+    /// The registry could not start.
+    #[error("{0}")]
+    Registry(#[from] reemploi_registry::StartError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -41,13 +41,27 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         inventory_db,
         bus.clone(),
         args.inventory.settings(),
-        auth,
+        auth.clone(),
+        args.server.max_message_bytes,
+        shutdown.clone(),
+    )
+    .await?;
+
+    // Started after the inventory, whose partner projection must be
+    // subscribed before the registry's first event leaves on the in-process bus.
+    let registry_db = reemploi_runtime::wiring::database(&args.store, "registry").await?;
+    let mut registry = reemploi_registry::start(
+        registry_db,
+        bus.clone(),
+        auth.clone(),
         args.server.max_message_bytes,
         shutdown.clone(),
     )
     .await?;
 
     if args.demo {
+        let partners = crate::demo::load_partners(&registry.registry).await?;
+        tracing::info!(partners, "demo partners registered and verified");
         let loaded = crate::demo::load(&inventory.inventory).await?;
         tracing::info!(
             site = %loaded.site,
@@ -71,15 +85,19 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     );
     announce(addr)?;
 
-    let routes = tonic::service::Routes::new(inventory.service);
+    let routes = tonic::service::Routes::new(inventory.service).add_service(registry.service);
     reemploi_runtime::server::Server::new(
         &args.server,
         &[reemploi_proto::FILE_DESCRIPTOR_SET],
-        &[reemploi_proto::service_names::INVENTORY],
+        &[
+            reemploi_proto::service_names::INVENTORY,
+            reemploi_proto::service_names::REGISTRY,
+        ],
     )
     .serve(listener, routes, shutdown)
     .await?;
     while inventory.tasks.join_next().await.is_some() {}
+    while registry.tasks.join_next().await.is_some() {}
     tracing::info!("reemploi stopped");
     Ok(())
 }

@@ -111,6 +111,34 @@ async fn list_lots(addr: SocketAddr, token: &str) -> Vec<pb::Lot> {
     }
 }
 
+async fn list_partners(addr: SocketAddr, token: &str) -> Vec<reemploi_proto::registry::Partner> {
+    use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut client =
+        RegistryServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", bearer.clone());
+            Ok(req)
+        });
+    client
+        .list_partners(reemploi_proto::registry::ListPartnersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .partners
+}
+
+fn verified(partners: &[reemploi_proto::registry::Partner]) -> usize {
+    partners
+        .iter()
+        .filter(|p| p.status == reemploi_proto::registry::PartnerStatus::Verified as i32)
+        .count()
+}
+
 fn published(lots: &[pb::Lot]) -> usize {
     lots.iter()
         .filter(|l| l.status == pb::LotStatus::Published as i32)
@@ -160,7 +188,14 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
         .await
         .unwrap();
     let mut health = HealthClient::new(channel);
-    for service in ["", "reemploi.inventory.v1.InventoryService"] {
+    let partners = list_partners(up.addr, &token).await;
+    assert_eq!(partners.len(), 5, "the m2A sample has 5 partners");
+    assert_eq!(verified(&partners), 5, "the demo verifies them");
+    for service in [
+        "",
+        "reemploi.inventory.v1.InventoryService",
+        "reemploi.registry.v1.RegistryService",
+    ] {
         let resp = health
             .check(HealthCheckRequest {
                 service: service.to_owned(),
@@ -181,6 +216,9 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
     let lots = list_lots(up.addr, &token).await;
     assert_eq!(lots.len(), 10, "a second --demo adds nothing");
     assert_eq!(published(&lots), 9);
+    let partners = list_partners(up.addr, &token).await;
+    assert_eq!(partners.len(), 5, "nor partners");
+    assert_eq!(verified(&partners), 5);
     stop(up);
 }
 
