@@ -1,0 +1,175 @@
+//! Support for end-to-end tests: the services started side by side, each on
+//! its own port and database, talking over a real event bus (NATS JetStream)
+//! or the in-process one, as they run in production and in `reemploi up`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reemploi_events::{Bus, InProcessBus, JetStreamBus, JetStreamOptions};
+use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
+use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
+use reemploi_runtime::auth::Role;
+use reemploi_runtime::testing::{self, Bearer, Served};
+use reemploi_store::Backend;
+use reemploi_store::testing::TestDb;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// An inventory client with a role's token.
+pub type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
+/// A registry client with a role's token.
+pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// How the services talk.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    /// One in-process bus, as in `reemploi up`; SQLite databases.
+    InProcess,
+    /// NATS JetStream at `NATS_URL` (a namespace per test); PostgreSQL databases.
+    Nats,
+}
+
+/// Inventory and registry, running.
+pub struct Stack {
+    /// The inventory's address.
+    pub inventory: SocketAddr,
+    /// The registry's address.
+    pub registry: SocketAddr,
+    shutdown: CancellationToken,
+    served: Vec<Served>,
+    tasks: Vec<tokio::task::JoinSet<()>>,
+    _dbs: Vec<TestDb>,
+}
+
+async fn bus(transport: Transport, namespace: &str) -> Arc<dyn Bus> {
+    match transport {
+        Transport::InProcess => Arc::new(InProcessBus::new()),
+        Transport::Nats => Arc::new(
+            JetStreamBus::connect(
+                &reemploi_events::testing::nats_url(),
+                JetStreamOptions {
+                    namespace: Some(namespace.to_string()),
+                    replicas: 1,
+                },
+            )
+            .await
+            .expect("NATS reachable"),
+        ),
+    }
+}
+
+impl Stack {
+    /// Starts the inventory, then the registry (the inventory's partner
+    /// projection subscribes first, as `reemploi up` does).
+    pub async fn start(transport: Transport) -> Stack {
+        reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
+        let backend = match transport {
+            Transport::InProcess => Backend::Sqlite,
+            Transport::Nats => Backend::Postgres,
+        };
+        let namespace = reemploi_events::testing::unique_namespace();
+        let shared = bus(transport, &namespace).await;
+        let shutdown = CancellationToken::new();
+        let inventory_db = reemploi_store::testing::fresh(backend).await;
+        let registry_db = reemploi_store::testing::fresh(backend).await;
+        let inventory = reemploi_inventory::start(
+            inventory_db.db.clone(),
+            match transport {
+                Transport::InProcess => shared.clone(),
+                Transport::Nats => bus(transport, &namespace).await,
+            },
+            reemploi_inventory::Settings::default(),
+            testing::authenticator(),
+            16 << 20,
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let registry = reemploi_registry::start(
+            registry_db.db.clone(),
+            shared,
+            testing::authenticator(),
+            16 << 20,
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let inventory_served = testing::serve(
+            tonic::service::Routes::new(inventory.service),
+            &[reemploi_proto::service_names::INVENTORY],
+            shutdown.clone(),
+        )
+        .await;
+        let registry_served = testing::serve(
+            tonic::service::Routes::new(registry.service),
+            &[reemploi_proto::service_names::REGISTRY],
+            shutdown.clone(),
+        )
+        .await;
+        Stack {
+            inventory: inventory_served.addr,
+            registry: registry_served.addr,
+            shutdown,
+            served: vec![inventory_served, registry_served],
+            tasks: vec![inventory.tasks, registry.tasks],
+            _dbs: vec![inventory_db, registry_db],
+        }
+    }
+
+    /// An inventory client acting as `role`.
+    pub async fn inventory(
+        &self,
+        role: Role,
+        org: Option<&str>,
+        partner: Option<&str>,
+    ) -> Inventory {
+        let token = testing::token(role, org, partner);
+        InventoryServiceClient::with_interceptor(
+            testing::channel(self.inventory).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// A registry client acting as `role`.
+    pub async fn registry(&self, role: Role, partner: Option<&str>) -> Registry {
+        let token = testing::token(role, None, partner);
+        RegistryServiceClient::with_interceptor(
+            testing::channel(self.registry).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for served in self.served {
+            served.finished().await;
+        }
+        for mut tasks in self.tasks {
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// Retries `attempt` until it returns `Some`, for at most `timeout`: events
+/// take a moment to cross services.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = attempt().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
