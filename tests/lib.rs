@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reemploi_events::{Bus, InProcessBus, JetStreamBus, JetStreamOptions};
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
+use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use reemploi_runtime::auth::Role;
 use reemploi_runtime::testing::{self, Bearer, Served};
@@ -22,6 +23,8 @@ use tonic::transport::Channel;
 pub type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 /// A registry client with a role's token.
 pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+/// A matching client with a role's token.
+pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// How the services talk.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +41,14 @@ pub struct Stack {
     pub inventory: SocketAddr,
     /// The registry's address.
     pub registry: SocketAddr,
+    /// The addresses of the matching replicas.
+    pub matching: Vec<SocketAddr>,
+    /// The bus of the in-process transport (shared by every service), for observers.
+    pub bus: Arc<dyn Bus>,
+    /// The event namespace of this stack on NATS.
+    pub namespace: String,
+    /// How the services talk.
+    pub transport: Transport,
     shutdown: CancellationToken,
     served: Vec<Served>,
     tasks: Vec<tokio::task::JoinSet<()>>,
@@ -62,9 +73,15 @@ async fn bus(transport: Transport, namespace: &str) -> Arc<dyn Bus> {
 }
 
 impl Stack {
-    /// Starts the inventory, then the registry (the inventory's partner
-    /// projection subscribes first, as `reemploi up` does).
+    /// Starts one matching replica, the inventory, then the registry
+    /// (subscribers first, as `reemploi up` does).
     pub async fn start(transport: Transport) -> Stack {
+        Self::start_with(transport, 1).await
+    }
+
+    /// Like [`Stack::start`] with `replicas` matching processes sharing one
+    /// database and the same durable consumers.
+    pub async fn start_with(transport: Transport, replicas: usize) -> Stack {
         reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
         let backend = match transport {
             Transport::InProcess => Backend::Sqlite,
@@ -75,6 +92,24 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let inventory_db = reemploi_store::testing::fresh(backend).await;
         let registry_db = reemploi_store::testing::fresh(backend).await;
+        let matching_db = reemploi_store::testing::fresh(backend).await;
+        let mut matching = Vec::new();
+        for _ in 0..replicas {
+            let replica_bus = match transport {
+                Transport::InProcess => shared.clone(),
+                Transport::Nats => bus(transport, &namespace).await,
+            };
+            let running = reemploi_matching::start(
+                matching_db.db.clone(),
+                replica_bus,
+                testing::authenticator(),
+                16 << 20,
+                shutdown.clone(),
+            )
+            .await
+            .unwrap();
+            matching.push(running);
+        }
         let inventory = reemploi_inventory::start(
             inventory_db.db.clone(),
             match transport {
@@ -90,7 +125,7 @@ impl Stack {
         .unwrap();
         let registry = reemploi_registry::start(
             registry_db.db.clone(),
-            shared,
+            shared.clone(),
             testing::authenticator(),
             16 << 20,
             shutdown.clone(),
@@ -109,13 +144,31 @@ impl Stack {
             shutdown.clone(),
         )
         .await;
+        let mut served = vec![inventory_served, registry_served];
+        let mut tasks = vec![inventory.tasks, registry.tasks];
+        let mut matching_addrs = Vec::new();
+        for running in matching {
+            let s = testing::serve(
+                tonic::service::Routes::new(running.service),
+                &[reemploi_proto::service_names::MATCHING],
+                shutdown.clone(),
+            )
+            .await;
+            matching_addrs.push(s.addr);
+            served.push(s);
+            tasks.push(running.tasks);
+        }
         Stack {
-            inventory: inventory_served.addr,
-            registry: registry_served.addr,
+            inventory: served[0].addr,
+            registry: served[1].addr,
+            matching: matching_addrs,
+            bus: shared,
+            namespace,
+            transport,
             shutdown,
-            served: vec![inventory_served, registry_served],
-            tasks: vec![inventory.tasks, registry.tasks],
-            _dbs: vec![inventory_db, registry_db],
+            served,
+            tasks,
+            _dbs: vec![inventory_db, registry_db, matching_db],
         }
     }
 
@@ -138,6 +191,21 @@ impl Stack {
         let token = testing::token(role, None, partner);
         RegistryServiceClient::with_interceptor(
             testing::channel(self.registry).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// A client of matching replica `replica` acting as `role`.
+    pub async fn matching(
+        &self,
+        replica: usize,
+        role: Role,
+        org: Option<&str>,
+        partner: Option<&str>,
+    ) -> Matching {
+        let token = testing::token(role, org, partner);
+        MatchingServiceClient::with_interceptor(
+            testing::channel(self.matching[replica]).await,
             Bearer(Some(token)),
         )
     }

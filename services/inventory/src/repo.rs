@@ -235,6 +235,34 @@ pub async fn update_lot(conn: &mut AnyConnection, l: &LotRow, previous_version: 
     }
 }
 
+/// Writes a lot's ledger and status only (claims move nothing else);
+/// fails with Conflict if the stored version moved.
+pub async fn update_ledger(
+    conn: &mut AnyConnection,
+    l: &LotRow,
+    previous_version: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE lots SET available = $2, reserved = $3, handed_over = $4, status = $5, \
+         updated_at = $6, version = $7 WHERE id = $1 AND version = $8",
+    )
+    .bind(l.id.to_string())
+    .bind(l.ledger.available)
+    .bind(l.ledger.reserved)
+    .bind(l.ledger.handed_over)
+    .bind(l.status.as_str())
+    .bind(l.updated_at)
+    .bind(l.version)
+    .bind(previous_version)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(InventoryError::Conflict)
+    }
+}
+
 pub async fn get_lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<LotRow>> {
     let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -703,43 +703,35 @@ impl Inventory {
     pub async fn claim_lot(&self, p: &Principal, req: pb::ClaimLotRequest) -> Result<pb::Claim> {
         let input = ClaimInput::try_from(&req)?;
         authz::claim_for(p, input.partner.0)?;
-        {
-            let mut conn = self.conn().await?;
-            if let Some(existing) =
-                repo::claim_by_request(&mut conn, input.partner.0, &input.request_id).await?
-            {
-                return Ok(existing.to_proto());
-            }
-            match repo::partner_status(&mut conn, input.partner.0)
-                .await?
-                .as_deref()
-            {
-                Some("verified") => {}
-                Some(status) => {
-                    return Err(InventoryError::precondition(
-                        "PARTNER_NOT_ELIGIBLE",
-                        format!(
-                            "{} is {status}: only verified, active partners may claim",
-                            input.partner
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(InventoryError::precondition(
-                        "PARTNER_NOT_ELIGIBLE",
-                        format!(
-                            "{} is not a verified partner (unknown to the inventory)",
-                            input.partner
-                        ),
-                    ));
-                }
-            }
-        }
         let mut tx = self.inner.db.begin_write().await?;
         if let Some(existing) =
             repo::claim_by_request(&mut tx, input.partner.0, &input.request_id).await?
         {
             return Ok(existing.to_proto());
+        }
+        match repo::partner_status(&mut tx, input.partner.0)
+            .await?
+            .as_deref()
+        {
+            Some("verified") => {}
+            Some(status) => {
+                return Err(InventoryError::precondition(
+                    "PARTNER_NOT_ELIGIBLE",
+                    format!(
+                        "{} is {status}: only verified, active partners may claim",
+                        input.partner
+                    ),
+                ));
+            }
+            None => {
+                return Err(InventoryError::precondition(
+                    "PARTNER_NOT_ELIGIBLE",
+                    format!(
+                        "{} is not a verified partner (unknown to the inventory)",
+                        input.partner
+                    ),
+                ));
+            }
         }
         let current = repo::get_lot_for_update(&mut tx, self.inner.db.backend(), input.lot.lot)
             .await?
@@ -788,7 +780,7 @@ impl Inventory {
             updated_at: now,
             version: 1,
         };
-        repo::update_lot(&mut tx, &lot, current.version).await?;
+        repo::update_ledger(&mut tx, &lot, current.version).await?;
         repo::insert_claim(&mut tx, &claim).await?;
         self.commit(
             tx,
@@ -923,7 +915,7 @@ impl Inventory {
             }
             lot.version += 1;
             lot.updated_at = now;
-            repo::update_lot(&mut tx, &lot, before.version).await?;
+            repo::update_ledger(&mut tx, &lot, before.version).await?;
             events.push(lot_event(&lot, "updated"));
         }
         repo::update_claim(&mut tx, &claim, current.version).await?;
