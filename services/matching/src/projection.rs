@@ -451,7 +451,7 @@ pub async fn verified_partners(conn: &mut AnyConnection) -> Result<Vec<Partner>>
 /// The mass a partner's open claims commit, in grams.
 pub async fn committed_g(conn: &mut AnyConnection, partner: Uuid) -> Result<i64> {
     let row = sqlx::query(
-        "SELECT COALESCE(SUM(mass_g), 0) AS mass FROM claims WHERE partner_id = $1 AND open = 1",
+        "SELECT CAST(COALESCE(SUM(mass_g), 0) AS BIGINT) AS mass FROM claims WHERE partner_id = $1 AND open = 1",
     )
     .bind(partner.to_string())
     .fetch_one(conn)
