@@ -30,6 +30,9 @@ pub enum CliError {
     /// The registry could not start.
     #[error("{0}")]
     Registry(#[from] reemploi_registry::StartError),
+    /// Matching could not start.
+    #[error("{0}")]
+    Matching(#[from] reemploi_matching::StartError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

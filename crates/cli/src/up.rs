@@ -36,6 +36,18 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     // One bus for the whole process: services see each other's events.
     let bus = reemploi_runtime::wiring::bus(&args.bus).await?;
 
+    // Subscribers start before the services whose events they follow: on the
+    // in-process bus an event is delivered to the subscribers present.
+    let matching_db = reemploi_runtime::wiring::database(&args.store, "matching").await?;
+    let mut matching = reemploi_matching::start(
+        matching_db,
+        bus.clone(),
+        auth.clone(),
+        args.server.max_message_bytes,
+        shutdown.clone(),
+    )
+    .await?;
+
     let inventory_db = reemploi_runtime::wiring::database(&args.store, "inventory").await?;
     let mut inventory = reemploi_inventory::start(
         inventory_db,
@@ -85,19 +97,23 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     );
     announce(addr)?;
 
-    let routes = tonic::service::Routes::new(inventory.service).add_service(registry.service);
+    let routes = tonic::service::Routes::new(inventory.service)
+        .add_service(registry.service)
+        .add_service(matching.service);
     reemploi_runtime::server::Server::new(
         &args.server,
         &[reemploi_proto::FILE_DESCRIPTOR_SET],
         &[
             reemploi_proto::service_names::INVENTORY,
             reemploi_proto::service_names::REGISTRY,
+            reemploi_proto::service_names::MATCHING,
         ],
     )
     .serve(listener, routes, shutdown)
     .await?;
     while inventory.tasks.join_next().await.is_some() {}
     while registry.tasks.join_next().await.is_some() {}
+    while matching.tasks.join_next().await.is_some() {}
     tracing::info!("reemploi stopped");
     Ok(())
 }

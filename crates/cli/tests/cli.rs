@@ -132,6 +132,32 @@ async fn list_partners(addr: SocketAddr, token: &str) -> Vec<reemploi_proto::reg
         .partners
 }
 
+async fn lot_matches(
+    addr: SocketAddr,
+    token: &str,
+    lot: &str,
+) -> Result<Vec<reemploi_proto::matching::Match>, tonic::Status> {
+    use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut client =
+        MatchingServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", bearer.clone());
+            Ok(req)
+        });
+    client
+        .list_lot_matches(reemploi_proto::matching::ListLotMatchesRequest {
+            lot: lot.to_owned(),
+            page_size: 10,
+        })
+        .await
+        .map(|r| r.into_inner().matches)
+}
+
 fn verified(partners: &[reemploi_proto::registry::Partner]) -> usize {
     partners
         .iter()
@@ -190,11 +216,28 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
     let mut health = HealthClient::new(channel);
     let partners = list_partners(up.addr, &token).await;
     assert_eq!(partners.len(), 5, "the m2A sample has 5 partners");
+    let radiators = lots.iter().find(|l| l.category == "radiateur").unwrap();
+    // Matching follows the events: give them a moment to arrive.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let matches = loop {
+        match lot_matches(up.addr, &token, &radiators.name).await {
+            Ok(m) if !m.is_empty() => break m,
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => panic!("no matches for the radiators: {other:?}"),
+        }
+    };
+    assert!(
+        matches.len() >= 2,
+        "the radiators match the partners that take them: {matches:?}"
+    );
     assert_eq!(verified(&partners), 5, "the demo verifies them");
     for service in [
         "",
         "reemploi.inventory.v1.InventoryService",
         "reemploi.registry.v1.RegistryService",
+        "reemploi.matching.v1.MatchingService",
     ] {
         let resp = health
             .check(HealthCheckRequest {

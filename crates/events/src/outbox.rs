@@ -39,6 +39,41 @@ pub async fn enqueue(conn: &mut sqlx::AnyConnection, msg: &Message) -> Result<()
     Ok(())
 }
 
+/// Records several events in one statement, in order, in the same
+/// transaction as the state change (one round trip instead of one per event).
+pub async fn enqueue_all(
+    conn: &mut sqlx::AnyConnection,
+    msgs: &[Message],
+) -> Result<(), StoreError> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let now = now_millis();
+    let mut args = sqlx::any::AnyArguments::default();
+    let mut rows = Vec::with_capacity(msgs.len());
+    for (i, msg) in msgs.iter().enumerate() {
+        crate::validate_subject(&msg.subject).map_err(|e| StoreError::Config(e.to_string()))?;
+        let n = i * 4;
+        rows.push(format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+        let bind = |e: sqlx::error::BoxDynError| {
+            StoreError::Config(format!("cannot bind an outbox row: {e}"))
+        };
+        sqlx::Arguments::add(&mut args, msg.event_id.clone()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, msg.subject.clone()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, msg.payload.to_vec()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, now).map_err(bind)?;
+    }
+    // Only numbered placeholders are formatted into the text; every value is bound.
+    let sql = format!(
+        "INSERT INTO outbox (event_id, subject, payload, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Publishes pending outbox rows in order (by `seq`), awaiting each publish,
 /// then marks them published; retries with backoff while the bus fails; wakes
 /// on [`Relay::notify`] or every poll interval.

@@ -870,3 +870,46 @@ fn namespaces_are_unique_and_valid() {
     assert_ne!(a, b);
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
 }
+
+#[tokio::test]
+async fn enqueue_all_records_every_event_in_order_on_both_backends() {
+    for backend in reemploi_store::Backend::ALL {
+        let test_db = reemploi_store::testing::fresh(backend).await;
+        let db = test_db.db.clone();
+        let create = match backend {
+            reemploi_store::Backend::Sqlite => OUTBOX_SQLITE_SQL,
+            reemploi_store::Backend::Postgres => OUTBOX_POSTGRES_SQL,
+        };
+        let mut conn = db.pool().acquire().await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create.to_string()))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let msgs: Vec<Message> = (0..5)
+            .map(|i| {
+                Message::new(
+                    format!("reemploi.test.thing.e{i}"),
+                    bytes::Bytes::from(vec![i as u8; 3]),
+                )
+            })
+            .collect();
+        let mut tx = db.begin_write().await.unwrap();
+        reemploi_events::outbox::enqueue_all(&mut tx, &msgs)
+            .await
+            .unwrap();
+        reemploi_events::outbox::enqueue_all(&mut tx, &[])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let rows: Vec<(String, String, Vec<u8>)> =
+            sqlx::query_as("SELECT event_id, subject, payload FROM outbox ORDER BY seq")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        let want: Vec<(String, String, Vec<u8>)> = msgs
+            .iter()
+            .map(|m| (m.event_id.clone(), m.subject.clone(), m.payload.to_vec()))
+            .collect();
+        assert_eq!(rows, want, "{backend:?}");
+    }
+}

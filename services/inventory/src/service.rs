@@ -150,9 +150,7 @@ impl Inventory {
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
         events: &[Message],
     ) -> Result<()> {
-        for event in events {
-            outbox::enqueue(&mut tx, event).await?;
-        }
+        outbox::enqueue_all(&mut tx, events).await?;
         tx.commit().await?;
         if !events.is_empty() {
             self.inner.relay.notify();

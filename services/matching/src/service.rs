@@ -195,11 +195,9 @@ impl Matching {
             MatchingError::Internal(m) if m.starts_with("event ") => HandlerError::Permanent(m),
             other => transient(other),
         })?;
-        for event in &events {
-            outbox::enqueue(&mut tx, event)
-                .await
-                .map_err(|e| HandlerError::Transient(e.to_string()))?;
-        }
+        outbox::enqueue_all(&mut tx, &events)
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))?;
         tx.commit()
             .await
             .map_err(|e| HandlerError::Transient(e.to_string()))?;

@@ -97,9 +97,7 @@ impl Registry {
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
         events: &[Message],
     ) -> Result<()> {
-        for event in events {
-            outbox::enqueue(&mut tx, event).await?;
-        }
+        outbox::enqueue_all(&mut tx, events).await?;
         tx.commit().await?;
         self.inner.relay.notify();
         Ok(())
