@@ -22,8 +22,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Runs every reemploi service (today: inventory) in one process on one
-    /// port, with health and reflection.
+    /// Runs every reemploi service (inventory, registry, matching) in one
+    /// process on one port, with health and reflection.
     ///
     /// With --database-url every service uses that one database (each keeps
     /// its own tables); otherwise each gets an SQLite file under --data-dir.
@@ -61,9 +61,10 @@ Examples:
 /// Flags of `reemploi up`.
 #[derive(Args, Debug)]
 pub struct UpArgs {
-    /// After start, loads the m2A sample (site "Coteaux – démolition tour A"
-    /// and its diagnostic) and publishes its non-hazardous lots; safe to
-    /// repeat across restarts. The variable takes true/false, yes/no, on/off
+    /// After start, loads the m2A sample: five ESS partners, registered and
+    /// verified, and the site "Coteaux – démolition tour A" with its
+    /// diagnostic, whose non-hazardous lots are published; safe to repeat
+    /// across restarts. The variable takes true/false, yes/no, on/off
     /// or 1/0.
     #[arg(
         long,
