@@ -397,6 +397,56 @@ impl Bus for JetStreamBus {
         }
     }
 
+    async fn publish_batch(&self, msgs: &[Message]) -> (usize, Option<BusError>) {
+        // Send every message, then await the PubAcks in order: one round trip
+        // per batch instead of one per message. Dedup by Nats-Msg-Id makes a
+        // retry of an unacknowledged tail harmless.
+        let mut acks = Vec::with_capacity(msgs.len());
+        let mut stopped = None;
+        for msg in msgs {
+            if let Err(e) = crate::validate_subject(&msg.subject) {
+                stopped = Some(e);
+                break;
+            }
+            let publish = PublishMessage::build()
+                .payload(msg.payload.clone())
+                .message_id(&msg.event_id);
+            match self
+                .inner
+                .js
+                .send_publish(self.wire_subject(&msg.subject), publish)
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    stopped = Some(publish_error(e));
+                    break;
+                }
+            }
+        }
+        let mut durable = 0;
+        for ack in acks {
+            match ack.await {
+                Ok(_) => durable += 1,
+                Err(e) => {
+                    let e = publish_error(e);
+                    // No stream yet: the one-by-one path creates it.
+                    if matches!(&e, BusError::Rejected(r) if r.contains("no stream")) {
+                        let rest = &msgs[durable..];
+                        for (i, msg) in rest.iter().enumerate() {
+                            if let Err(e) = self.publish(msg).await {
+                                return (durable + i, Some(e));
+                            }
+                        }
+                        return (msgs.len(), None);
+                    }
+                    return (durable, Some(e));
+                }
+            }
+        }
+        (durable, stopped)
+    }
+
     async fn subscribe(
         &self,
         sub: Subscription,

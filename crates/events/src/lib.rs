@@ -233,6 +233,18 @@ pub trait Bus: Send + Sync + 'static {
     /// every matching local subscriber's handler returned `Ok`.
     async fn publish(&self, msg: &Message) -> Result<(), BusError>;
 
+    /// Publishes `msgs` in order and returns how many of them, from the
+    /// first, are durable, with the error that stopped the rest. A bus may
+    /// have several in flight at once (JetStream pipelines the PubAcks).
+    async fn publish_batch(&self, msgs: &[Message]) -> (usize, Option<BusError>) {
+        for (i, msg) in msgs.iter().enumerate() {
+            if let Err(e) = self.publish(msg).await {
+                return (i, Some(e));
+            }
+        }
+        (msgs.len(), None)
+    }
+
     /// Starts consuming in the background until `shutdown`; returns once the
     /// consumer exists, so what is published afterwards reaches it.
     async fn subscribe(

@@ -159,13 +159,14 @@ impl Relay {
         // No transaction around the publishes: in-process subscribers write
         // to the same SQLite file and need its write lock meanwhile.
         let rows = fetch_pending(self.inner.db.pool()).await?;
-        let mut published = 0;
-        for row in rows {
-            self.inner.bus.publish(&row.msg).await?;
-            mark_published(self.inner.db.pool(), row.seq).await?;
-            published += 1;
+        let msgs: Vec<Message> = rows.iter().map(|r| r.msg.clone()).collect();
+        let (published, failure) = self.inner.bus.publish_batch(&msgs).await;
+        let seqs: Vec<i64> = rows.iter().take(published).map(|r| r.seq).collect();
+        mark_published(self.inner.db.pool(), &seqs).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(published),
         }
-        Ok(published)
     }
 
     async fn drain_batch_postgres(&self) -> Result<Option<usize>, BusError> {
@@ -187,16 +188,10 @@ impl Relay {
             return Ok(None);
         }
         let rows = fetch_pending(&mut *tx).await?;
-        let mut published = 0;
-        let mut failure = None;
-        for row in rows {
-            if let Err(e) = self.inner.bus.publish(&row.msg).await {
-                failure = Some(e);
-                break;
-            }
-            mark_published(&mut *tx, row.seq).await?;
-            published += 1;
-        }
+        let msgs: Vec<Message> = rows.iter().map(|r| r.msg.clone()).collect();
+        let (published, failure) = self.inner.bus.publish_batch(&msgs).await;
+        let seqs: Vec<i64> = rows.iter().take(published).map(|r| r.seq).collect();
+        mark_published(&mut *tx, &seqs).await?;
         // Commit what was published even when a later publish failed.
         tx.commit().await.map_err(StoreError::from)?;
         match failure {
@@ -291,13 +286,29 @@ where
         .collect()
 }
 
-async fn mark_published<'e, E>(executor: E, seq: i64) -> Result<(), StoreError>
+/// Marks the rows of `seqs` published, in one statement.
+async fn mark_published<'e, E>(executor: E, seqs: &[i64]) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
-        .bind(now_millis())
-        .bind(seq)
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let mut args = sqlx::any::AnyArguments::default();
+    let bind =
+        |e: sqlx::error::BoxDynError| StoreError::Config(format!("cannot bind a sequence: {e}"));
+    sqlx::Arguments::add(&mut args, now_millis()).map_err(bind)?;
+    let mut placeholders = Vec::with_capacity(seqs.len());
+    for (i, seq) in seqs.iter().enumerate() {
+        sqlx::Arguments::add(&mut args, *seq).map_err(bind)?;
+        placeholders.push(format!("${}", i + 2));
+    }
+    // Only numbered placeholders are formatted into the text.
+    let sql = format!(
+        "UPDATE outbox SET published_at = $1 WHERE seq IN ({})",
+        placeholders.join(", ")
+    );
+    sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
         .execute(executor)
         .await?;
     Ok(())

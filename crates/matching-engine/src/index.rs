@@ -9,19 +9,79 @@
 //! families (for a partner). Candidates from the trees are a superset of the
 //! feasible pairs; the very same gates and scorer as the linear scan then
 //! decide, which is why both return identical lists.
+//!
+//! # Branch and bound
+//!
+//! A query does not score every candidate. Tree entries carry the few
+//! fields the gates and the scorer need (see [`PartnerHot`], [`LotHot`]), so
+//! each candidate is screened on the cheap gates and given every factor
+//! exactly except distance, for which the straight chord to the query point
+//! (never longer than the great-circle distance, less a float pad) gives an
+//! upper bound. The score is non-decreasing in each factor, so this yields
+//! an upper bound `ub` on the candidate's score. Candidates are then taken
+//! in decreasing `ub` and fully scored (haversine, radius gate) until the
+//! list holds `k` and the next `ub` is strictly below the `k`-th score: every
+//! candidate left would then rank strictly after the `k`-th, whatever its
+//! distance or id. A candidate whose bound merely equals the `k`-th score is
+//! still scored, since it could tie on score and win on distance or id.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
 
-use reemploi_domain::category::Family;
+use reemploi_domain::category::{self, Category, Family, Fit};
 use reemploi_domain::geo::{EARTH_RADIUS_M, GeoPoint};
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
+use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 
-use crate::profile::{LotProfile, PartnerProfile};
-use crate::score::{self, Evaluation, Scored, Scorer};
+use crate::profile::{LotProfile, PartnerProfile, Window};
+use crate::score::{self, Breakdown, Evaluation, Scored, Scorer};
 
-type PartnerEntry = GeomWithData<Rectangle<[f64; 3]>, u32>;
-type LotEntry = GeomWithData<[f64; 3], u32>;
+/// Node sizes of the partner trees: wider nodes than rstar's default make
+/// the point-in-box walk shallower over many overlapping service boxes.
+struct PartnerParams;
+
+impl RTreeParams for PartnerParams {
+    const MIN_SIZE: usize = 6;
+    const MAX_SIZE: usize = 16;
+    const REINSERTION_COUNT: usize = 4;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+
+type PartnerEntry = GeomWithData<Rectangle<[f64; 3]>, PartnerHot>;
+type LotEntry = GeomWithData<[f64; 3], LotHot>;
+
+/// What a lot query needs of a partner to screen and bound it, copied into
+/// its tree entries (kept small: tree nodes are walked on every query) so
+/// only the few candidates fully scored touch the profile slab.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PartnerHot {
+    radius_m: f64,
+    headroom_g: i64,
+    horizon_ms: i64,
+    /// Bit `i` set when the partner accepts `category::all()[i]`; unused
+    /// when [`PartnerHot::IRREGULAR`] is set.
+    codes: u64,
+    slot: u32,
+    flags: u8,
+}
+
+impl PartnerHot {
+    const INSERTION: u8 = 1;
+    /// Some accepted code is not among the first 64 of the table: the fit
+    /// is taken from the profile.
+    const IRREGULAR: u8 = 2;
+}
+
+/// What a partner query needs of a lot to screen and bound it, copied into
+/// its tree entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LotHot {
+    category: &'static Category,
+    window: Window,
+    /// `available_units × unit_mass_g`, saturating, as the scorer uses it.
+    mass_g: i64,
+    slot: u32,
+}
 
 /// Slack added to every search radius, in metres (absolute, plus a relative
 /// part), so float rounding between the haversine gate and the chord embedding
@@ -31,6 +91,37 @@ const PAD_REL: f64 = 1e-9;
 
 fn family_slot(f: Family) -> Option<usize> {
     Family::ALL.iter().position(|x| *x == f)
+}
+
+/// Index of a category in `category::all()` if below 64, matched by code as
+/// [`category::fit`] does.
+fn category_bit(c: &Category) -> Option<u32> {
+    let all = category::all();
+    let i = all
+        .iter()
+        .position(|x| std::ptr::eq(x, c))
+        .or_else(|| all.iter().position(|x| x.code == c.code))?;
+    u32::try_from(i).ok().filter(|i| *i < 64)
+}
+
+/// Accepted codes as a bit set over `category::all()`, or `None` when one
+/// cannot be represented.
+fn code_mask(p: &PartnerProfile) -> Option<u64> {
+    p.accepted
+        .iter()
+        .try_fold(0u64, |m, c| category_bit(c).map(|i| m | (1u64 << i)))
+}
+
+fn dist2(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let (x, y, z) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    x * x + y * y + z * z
+}
+
+/// A lower bound on the haversine distance of two points whose embedded
+/// points are `chord2` apart (squared): an arc is never shorter than its
+/// chord, and the same pads as [`search_chord`] absorb float rounding.
+fn distance_lower_bound_m(chord2: f64) -> f64 {
+    (chord2.sqrt() - PAD_M) / (1.0 + PAD_REL)
 }
 
 fn to_xyz(p: GeoPoint) -> [f64; 3] {
@@ -80,22 +171,100 @@ fn partner_entry(p: &PartnerProfile, slot: u32) -> Option<PartnerEntry> {
     let c = to_xyz(p.location);
     let lo = [c[0] - chord, c[1] - chord, c[2] - chord];
     let hi = [c[0] + chord, c[1] + chord, c[2] + chord];
-    Some(GeomWithData::new(Rectangle::from_corners(lo, hi), slot))
+    let codes = code_mask(p);
+    let mut flags = 0;
+    if p.kind.is_insertion() {
+        flags |= PartnerHot::INSERTION;
+    }
+    if codes.is_none() {
+        flags |= PartnerHot::IRREGULAR;
+    }
+    let hot = PartnerHot {
+        radius_m: p.radius_m,
+        headroom_g: p.headroom_g(),
+        horizon_ms: p.horizon_ms,
+        codes: codes.unwrap_or(0),
+        slot,
+        flags,
+    };
+    Some(GeomWithData::new(Rectangle::from_corners(lo, hi), hot))
 }
 
-/// Whether `q` lies in the ball inscribed in the cube `r` (padded, so a
-/// superset of the service disc).
-fn within_ball(r: &Rectangle<[f64; 3]>, q: [f64; 3]) -> bool {
-    let (lo, hi) = (r.lower(), r.upper());
-    let half = (hi[0] - lo[0]) / 2.0;
-    let d2: f64 = (0..3)
-        .map(|i| {
-            let c = (lo[i] + hi[i]) / 2.0;
-            (q[i] - c) * (q[i] - c)
-        })
-        .sum();
-    // The centre and half side come back from sums of floats: pad once more.
-    d2 <= (half + PAD_M) * (half + PAD_M)
+/// The tree and entry of a lot, or `None` when it can match no partner
+/// (hazardous) or its family is unknown; such lots stay in the slab only.
+fn lot_entry(l: &LotProfile, slot: u32) -> Option<(usize, LotEntry)> {
+    if l.hazardous {
+        return None;
+    }
+    let f = family_slot(l.category.family)?;
+    let hot = LotHot {
+        category: l.category,
+        window: l.window,
+        mass_g: l.available_units.saturating_mul(l.unit_mass_g),
+        slot,
+    };
+    Some((f, GeomWithData::new(to_xyz(l.location), hot)))
+}
+
+/// A candidate with an upper bound on its score, ordered by that bound.
+struct Bounded<T> {
+    ub: f64,
+    item: T,
+}
+
+impl<T> PartialEq for Bounded<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ub.total_cmp(&other.ub) == Ordering::Equal
+    }
+}
+
+impl<T> Eq for Bounded<T> {}
+
+impl<T> PartialOrd for Bounded<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Bounded<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.ub.total_cmp(&other.ub)
+    }
+}
+
+/// Scores candidates in decreasing bound and keeps the `k` best by
+/// [`score::rank`], stopping once no bound left can reach the `k`-th (see
+/// the module documentation). `eval` fully scores a candidate (`None` when
+/// it fails a gate) and names its slot; `id` gives the id of a slot, used
+/// only to break ties of score and distance.
+fn best_first<'a, T>(
+    candidates: Vec<Bounded<T>>,
+    k: usize,
+    mut eval: impl FnMut(&T) -> Option<(Evaluation, u32)>,
+    id: impl Fn(u32) -> &'a str,
+) -> Vec<(Evaluation, u32)> {
+    let cmp = |a: &(Evaluation, u32), b: &(Evaluation, u32)| {
+        score::rank_by(&a.0, &b.0, || id(a.1).cmp(id(b.1)))
+    };
+    let mut top: Vec<(Evaluation, u32)> = Vec::with_capacity(k.min(candidates.len()));
+    let mut heap = BinaryHeap::from(candidates);
+    while let Some(c) = heap.pop() {
+        if top.len() >= k
+            && let Some(last) = top.last()
+            && c.ub < last.0.score
+        {
+            break;
+        }
+        let Some(new) = eval(&c.item) else {
+            continue;
+        };
+        let at = top.partition_point(|x| cmp(x, &new) == Ordering::Less);
+        if at < k {
+            top.insert(at, new);
+            top.truncate(k);
+        }
+    }
+    top
 }
 
 /// A slab of profiles addressed by a stable `u32` slot, with an id map, so
@@ -180,7 +349,7 @@ pub struct Index {
     partners: Slab<PartnerProfile>,
     lots: Slab<LotProfile>,
     /// Per family: the service box of every partner accepting that family.
-    partner_trees: Vec<RTree<PartnerEntry>>,
+    partner_trees: Vec<RTree<PartnerEntry, PartnerParams>>,
     /// Per family: the position of every lot of that family.
     lot_trees: Vec<RTree<LotEntry>>,
 }
@@ -214,11 +383,14 @@ impl Index {
         }
         let mut lbuckets: Vec<Vec<LotEntry>> = vec![Vec::new(); Family::ALL.len()];
         for (slot, l) in idx.lots.iter() {
-            if let Some(f) = family_slot(l.category.family) {
-                lbuckets[f].push(GeomWithData::new(to_xyz(l.location), slot));
+            if let Some((f, entry)) = lot_entry(l, slot) {
+                lbuckets[f].push(entry);
             }
         }
-        idx.partner_trees = pbuckets.into_iter().map(RTree::bulk_load).collect();
+        idx.partner_trees = pbuckets
+            .into_iter()
+            .map(RTree::bulk_load_with_params)
+            .collect();
         idx.lot_trees = lbuckets.into_iter().map(RTree::bulk_load).collect();
         idx
     }
@@ -276,12 +448,10 @@ impl Index {
     /// Adds or replaces a lot; returns the profile it replaced.
     pub fn upsert_lot(&mut self, lot: LotProfile) -> Option<LotProfile> {
         let old = self.remove_lot(&lot.id);
-        let family = family_slot(lot.category.family);
-        let point = to_xyz(lot.location);
         let id = lot.id.clone();
         let slot = self.lots.put(&id, lot);
-        if let Some(f) = family {
-            self.lot_trees[f].insert(GeomWithData::new(point, slot));
+        if let Some((f, entry)) = self.lots.get(slot).and_then(|l| lot_entry(l, slot)) {
+            self.lot_trees[f].insert(entry);
         }
         old
     }
@@ -289,10 +459,18 @@ impl Index {
     /// Removes a lot; returns it if it was there.
     pub fn remove_lot(&mut self, id: &str) -> Option<LotProfile> {
         let (slot, l) = self.lots.take(id)?;
-        if let Some(f) = family_slot(l.category.family) {
-            self.lot_trees[f].remove(&GeomWithData::new(to_xyz(l.location), slot));
+        if let Some((f, entry)) = lot_entry(&l, slot) {
+            self.lot_trees[f].remove(&entry);
         }
         Some(l)
+    }
+
+    fn partner_id(&self, slot: u32) -> &str {
+        self.partners.get(slot).map_or("", |p| p.id.as_str())
+    }
+
+    fn lot_id(&self, slot: u32) -> &str {
+        self.lots.get(slot).map_or("", |l| l.id.as_str())
     }
 
     /// The `k` best feasible partners for `lot` (which need not be indexed),
@@ -301,25 +479,89 @@ impl Index {
         let Some(f) = family_slot(lot.category.family) else {
             return Vec::new();
         };
-        if k == 0 {
+        // A hazardous lot fails a gate with every partner.
+        if k == 0 || lot.hazardous {
             return Vec::new();
         }
+        // Everything that depends on the lot alone, once.
         let q = to_xyz(lot.location);
-        let here = AABB::from_point(q);
-        let candidates = self.partner_trees[f]
-            .locate_in_envelope_intersecting(&here)
-            // The box is a cube around the service ball; drop its corners
-            // with a cheap chord test before the haversine in the gates.
-            .filter(|e| within_ball(e.geom(), q))
-            .filter_map(|e| self.partners.get(e.data))
-            .filter_map(|p| {
-                self.scorer
-                    .evaluate(lot, p, now_ms)
-                    .ok()
-                    .map(|ev| (ev, lot, p))
-            })
-            .collect();
-        top_k(candidates, k, |_, p| p.id.as_str())
+        let lot_bit = category_bit(lot.category);
+        let mass_g = lot.available_units.saturating_mul(lot.unit_mass_g);
+        let urgency = self.scorer.urgency_factor(lot.window.until_ms, now_ms);
+        let mut candidates = Vec::new();
+        for e in self.partner_trees[f].locate_in_envelope_intersecting(&AABB::from_point(q)) {
+            let h = &e.data;
+            // The box is a cube around the service ball: drop its corners.
+            let (lo, hi) = (e.geom().lower(), e.geom().upper());
+            let half = (hi[0] - lo[0]) / 2.0;
+            let centre = [
+                (lo[0] + hi[0]) / 2.0,
+                (lo[1] + hi[1]) / 2.0,
+                (lo[2] + hi[2]) / 2.0,
+            ];
+            let chord2 = dist2(centre, q);
+            // Centre and half side come back from sums of floats: pad again.
+            let in_ball = chord2 <= (half + PAD_M) * (half + PAD_M);
+            if !in_ball {
+                continue;
+            }
+            let end = now_ms.saturating_add(h.horizon_ms.max(0));
+            if !lot.window.overlaps(now_ms, end) {
+                continue;
+            }
+            // In this family's tree, the fit is at least `Family`.
+            let fit = if h.flags & PartnerHot::IRREGULAR != 0 {
+                match self.partners.get(h.slot) {
+                    Some(p) => p.best_fit(lot.category),
+                    None => continue,
+                }
+            } else if lot_bit.is_some_and(|bit| h.codes >> bit & 1 == 1) {
+                Fit::Exact
+            } else {
+                Fit::Family
+            };
+            if fit == Fit::None {
+                continue;
+            }
+            let bound = Breakdown {
+                category_fit: score::fit_factor(fit),
+                distance: score::distance_factor(distance_lower_bound_m(chord2), h.radius_m),
+                capacity: score::capacity_factor(mass_g, h.headroom_g),
+                urgency,
+                insertion: score::insertion_factor(h.flags & PartnerHot::INSERTION != 0),
+            };
+            candidates.push(Bounded {
+                ub: self.scorer.total(&bound),
+                item: (h, bound),
+            });
+        }
+        let top = best_first(
+            candidates,
+            k,
+            |&(h, bound)| {
+                let p = self.partners.get(h.slot)?;
+                let distance_m = lot.location.distance_m(p.location);
+                // Written so a NaN distance fails the radius gate.
+                let inside = distance_m <= h.radius_m;
+                if !inside {
+                    return None;
+                }
+                let breakdown = Breakdown {
+                    distance: score::distance_factor(distance_m, h.radius_m),
+                    ..bound
+                };
+                let ev = Evaluation {
+                    score: self.scorer.total(&breakdown),
+                    breakdown,
+                    distance_m,
+                };
+                Some((ev, h.slot))
+            },
+            |slot| self.partner_id(slot),
+        );
+        top.into_iter()
+            .map(|(ev, slot)| scored(ev, &lot.id, self.partner_id(slot)))
+            .collect()
     }
 
     /// Baseline for [`Index::top_partners`]: scores every indexed partner.
@@ -353,18 +595,65 @@ impl Index {
         if k == 0 {
             return Vec::new();
         }
+        // Everything that depends on the partner alone, once.
         let centre = to_xyz(partner.location);
+        let end = now_ms.saturating_add(partner.horizon_ms.max(0));
+        let headroom_g = partner.headroom_g();
+        let insertion = score::insertion_factor(partner.kind.is_insertion());
         let mut candidates = Vec::new();
         for f in families_of(partner) {
             for e in self.lot_trees[f].locate_within_distance(centre, chord * chord) {
-                if let Some(l) = self.lots.get(e.data)
-                    && let Ok(ev) = self.scorer.evaluate(l, partner, now_ms)
-                {
-                    candidates.push((ev, l, partner));
+                let h = &e.data;
+                if !h.window.overlaps(now_ms, end) {
+                    continue;
                 }
+                let fit = partner.best_fit(h.category);
+                if fit == Fit::None {
+                    continue;
+                }
+                let bound = Breakdown {
+                    category_fit: score::fit_factor(fit),
+                    distance: score::distance_factor(
+                        distance_lower_bound_m(dist2(*e.geom(), centre)),
+                        partner.radius_m,
+                    ),
+                    capacity: score::capacity_factor(h.mass_g, headroom_g),
+                    urgency: self.scorer.urgency_factor(h.window.until_ms, now_ms),
+                    insertion,
+                };
+                candidates.push(Bounded {
+                    ub: self.scorer.total(&bound),
+                    item: (h, bound),
+                });
             }
         }
-        top_k(candidates, k, |l, _| l.id.as_str())
+        let top = best_first(
+            candidates,
+            k,
+            |&(h, bound)| {
+                let l = self.lots.get(h.slot)?;
+                let distance_m = l.location.distance_m(partner.location);
+                // Written so a NaN distance or radius fails the radius gate.
+                let inside = distance_m <= partner.radius_m;
+                if !inside {
+                    return None;
+                }
+                let breakdown = Breakdown {
+                    distance: score::distance_factor(distance_m, partner.radius_m),
+                    ..bound
+                };
+                let ev = Evaluation {
+                    score: self.scorer.total(&breakdown),
+                    breakdown,
+                    distance_m,
+                };
+                Some((ev, h.slot))
+            },
+            |slot| self.lot_id(slot),
+        );
+        top.into_iter()
+            .map(|(ev, slot)| scored(ev, self.lot_id(slot), &partner.id))
+            .collect()
     }
 
     /// Baseline for [`Index::top_lots`]: scores every indexed lot.
@@ -445,12 +734,16 @@ fn top_k<'a>(
     candidates.sort_unstable_by(cmp);
     candidates
         .into_iter()
-        .map(|(ev, l, p)| Scored {
-            lot_id: l.id.clone(),
-            partner_id: p.id.clone(),
-            score: ev.score,
-            breakdown: ev.breakdown,
-            distance_m: ev.distance_m,
-        })
+        .map(|(ev, l, p)| scored(ev, &l.id, &p.id))
         .collect()
+}
+
+fn scored(ev: Evaluation, lot_id: &str, partner_id: &str) -> Scored {
+    Scored {
+        lot_id: lot_id.to_owned(),
+        partner_id: partner_id.to_owned(),
+        score: ev.score,
+        breakdown: ev.breakdown,
+        distance_m: ev.distance_m,
+    }
 }

@@ -107,7 +107,9 @@ pub struct Breakdown {
 }
 
 impl Breakdown {
-    /// Weighted sum, clamped to [0, 1] against rounding.
+    /// Weighted sum, clamped to [0, 1] against rounding. Non-decreasing in
+    /// every factor (weights are non-negative and rounding is monotone), so
+    /// an upper bound on a factor gives an upper bound on the total.
     fn total(&self, w: &Weights) -> f64 {
         let s = w.category_fit * self.category_fit
             + w.distance * self.distance
@@ -145,10 +147,16 @@ pub(crate) struct Evaluation {
 /// Ranking used everywhere (index and linear scan alike): higher score first,
 /// then nearer, then smaller id, so equal inputs give identical lists.
 pub(crate) fn rank(a: (&Evaluation, &str), b: (&Evaluation, &str)) -> Ordering {
-    b.0.score
-        .total_cmp(&a.0.score)
-        .then_with(|| a.0.distance_m.total_cmp(&b.0.distance_m))
-        .then_with(|| a.1.cmp(b.1))
+    rank_by(a.0, b.0, || a.1.cmp(b.1))
+}
+
+/// [`rank`] with the id comparison deferred to `ids`, called only on a tie
+/// of score and distance, so callers holding slots need not look ids up.
+pub(crate) fn rank_by(a: &Evaluation, b: &Evaluation, ids: impl FnOnce() -> Ordering) -> Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then_with(|| a.distance_m.total_cmp(&b.distance_m))
+        .then_with(ids)
 }
 
 /// Scores feasible pairs with fixed, normalised weights.
@@ -216,31 +224,31 @@ impl Scorer {
     ) -> Result<Evaluation, Gate> {
         let passed = gate::check(lot, partner, now_ms)?;
         let breakdown = Breakdown {
-            category_fit: match passed.fit {
-                Fit::Exact => 1.0,
-                Fit::Family => FAMILY_FIT,
-                // Unreachable after the category gate; scoring it 0 keeps
-                // the function total without a panic.
-                Fit::None => 0.0,
-            },
+            category_fit: fit_factor(passed.fit),
             distance: distance_factor(passed.distance_m, partner.radius_m),
-            capacity: capacity_factor(lot, partner),
-            urgency: self.urgency_factor(lot, now_ms),
-            insertion: if partner.kind.is_insertion() {
-                1.0
-            } else {
-                0.0
-            },
+            capacity: capacity_factor(
+                lot.available_units.saturating_mul(lot.unit_mass_g),
+                partner.headroom_g(),
+            ),
+            urgency: self.urgency_factor(lot.window.until_ms, now_ms),
+            insertion: insertion_factor(partner.kind.is_insertion()),
         };
         Ok(Evaluation {
-            score: breakdown.total(&self.weights),
+            score: self.total(&breakdown),
             breakdown,
             distance_m: passed.distance_m,
         })
     }
 
-    fn urgency_factor(&self, lot: &LotProfile, now_ms: i64) -> f64 {
-        match lot.window.until_ms {
+    /// The weighted total of `breakdown`, exactly as [`Scorer::score`]
+    /// computes it (the index scores through the same function).
+    pub(crate) fn total(&self, breakdown: &Breakdown) -> f64 {
+        breakdown.total(&self.weights)
+    }
+
+    /// Urgency of a lot whose deadline is `until_ms`.
+    pub(crate) fn urgency_factor(&self, until_ms: Option<i64>, now_ms: i64) -> f64 {
+        match until_ms {
             None => 0.0,
             Some(until) => {
                 let left = until.saturating_sub(now_ms).max(0) as f64;
@@ -250,7 +258,23 @@ impl Scorer {
     }
 }
 
-fn distance_factor(distance_m: f64, radius_m: f64) -> f64 {
+pub(crate) fn fit_factor(fit: Fit) -> f64 {
+    match fit {
+        Fit::Exact => 1.0,
+        Fit::Family => FAMILY_FIT,
+        // Unreachable after the category gate; scoring it 0 keeps the
+        // function total without a panic.
+        Fit::None => 0.0,
+    }
+}
+
+pub(crate) fn insertion_factor(is_insertion: bool) -> f64 {
+    if is_insertion { 1.0 } else { 0.0 }
+}
+
+/// Non-increasing in `distance_m` (rounding is monotone), so a lower bound
+/// on the distance gives an upper bound on the factor.
+pub(crate) fn distance_factor(distance_m: f64, radius_m: f64) -> f64 {
     if radius_m > 0.0 {
         (1.0 - distance_m / radius_m).clamp(0.0, 1.0)
     } else {
@@ -259,10 +283,11 @@ fn distance_factor(distance_m: f64, radius_m: f64) -> f64 {
     }
 }
 
-fn capacity_factor(lot: &LotProfile, partner: &PartnerProfile) -> f64 {
-    let mass = lot.available_units.saturating_mul(lot.unit_mass_g);
-    if mass <= 0 {
+/// Capacity factor of a partner with `headroom_g` for a lot of `mass_g`
+/// (units × unit mass, saturating).
+pub(crate) fn capacity_factor(mass_g: i64, headroom_g: i64) -> f64 {
+    if mass_g <= 0 {
         return 1.0;
     }
-    (partner.headroom_g() as f64 / mass as f64).clamp(0.0, 1.0)
+    (headroom_g as f64 / mass_g as f64).clamp(0.0, 1.0)
 }

@@ -441,6 +441,67 @@ fn index_handles_antimeridian_poles_and_huge_radii() {
     assert!(hits > 300, "{hits}");
 }
 
+/// Ties everywhere: clusters of identical profiles at one point (equal
+/// score and distance, so the id decides), some at the query point itself
+/// (where the index's score bound equals the exact score), cut by every k.
+/// An index stopping on `bound <= k-th score` instead of `<` would return
+/// whichever tied profiles it met first rather than the smallest ids.
+#[test]
+fn index_breaks_exact_ties_like_the_linear_scan() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let here = pt(MUL.0, MUL.1);
+    let spots = [
+        here,
+        offset(MUL.0, MUL.1, 1_500.0, 0.0),
+        offset(MUL.0, MUL.1, 0.0, -1_500.0),
+        offset(MUL.0, MUL.1, 4_000.0, 3_000.0),
+    ];
+    let mut partners = Vec::new();
+    let mut lots = Vec::new();
+    let mut n = 0;
+    for (s, at) in spots.iter().enumerate() {
+        for _ in 0..12 {
+            // Ids drawn at random so tree order says nothing about id order.
+            let id = rng.random_range(0..1_000_000);
+            let mut p = partner(&format!("p{id:06}-{n}"), *at, &["porte-interieure"]);
+            p.kind = if s % 2 == 0 {
+                StructureKind::Aci
+            } else {
+                StructureKind::Association
+            };
+            partners.push(p);
+            lots.push(lot(
+                &format!("l{id:06}-{n}"),
+                *at,
+                "porte-interieure",
+                2,
+                10_000,
+            ));
+            n += 1;
+        }
+    }
+    let idx = Index::new(Scorer::default(), partners.clone(), lots.clone());
+    let q_lot = lot("q", here, "porte-interieure", 2, 10_000);
+    let q_partner = partner("q", here, &["porte-interieure"]);
+    for k in 1..=n + 1 {
+        let fast = idx.top_partners(&q_lot, k, NOW);
+        assert_eq!(fast, idx.linear_top_partners(&q_lot, k, NOW), "k = {k}");
+        assert_eq!(fast.len(), k.min(n));
+        let fast = idx.top_lots(&q_partner, k, NOW);
+        assert_eq!(fast, idx.linear_top_lots(&q_partner, k, NOW), "k = {k}");
+        assert_eq!(fast.len(), k.min(n));
+    }
+    // The first cluster ties exactly: the top 5 are its 5 smallest ids.
+    let mut ids: Vec<_> = partners[..12].iter().map(|p| p.id.clone()).collect();
+    ids.sort();
+    let top: Vec<_> = idx
+        .top_partners(&q_lot, 5, NOW)
+        .into_iter()
+        .map(|s| s.partner_id)
+        .collect();
+    assert_eq!(top, ids[..5]);
+}
+
 #[test]
 fn duplicate_ids_keep_the_last_profile() {
     let (l, p) = base_pair();

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod names;
 pub mod paging;
+pub mod process;
 pub mod server;
 pub mod shutdown;
 pub mod status;

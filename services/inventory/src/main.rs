@@ -2,64 +2,37 @@
 
 use clap::Parser;
 use reemploi_inventory::InventoryArgs;
-use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use reemploi_proto::service_names::INVENTORY;
+use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi material inventory service (gRPC): sites, lots, claims and hand-overs.
 #[derive(Parser)]
 #[command(name = "reemploi-inventory", version)]
 struct Cli {
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
-    store: StoreArgs,
-    #[command(flatten)]
-    bus: BusArgs,
-    #[command(flatten)]
-    auth: AuthArgs,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
+    service: ServiceArgs,
     #[command(flatten)]
     inventory: InventoryArgs,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    reemploi_runtime::telemetry::init(cli.telemetry.log_format);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "reemploi-inventory stopped");
-            eprintln!("reemploi-inventory: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit("reemploi-inventory", run(Cli::parse()).await)
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let shutdown = reemploi_runtime::shutdown::on_signal();
-    let db = reemploi_runtime::wiring::database(&cli.store, "inventory").await?;
-    let bus = reemploi_runtime::wiring::bus(&cli.bus).await?;
-    let auth = reemploi_runtime::auth::Authenticator::from_args(&cli.auth)?;
-    let mut running = reemploi_inventory::start(
-        db,
-        bus,
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let c = cli.service.connect("inventory").await?;
+    let running = reemploi_inventory::start(
+        c.db,
+        c.bus,
         cli.inventory.settings(),
-        auth,
-        cli.server.max_message_bytes,
-        shutdown.clone(),
+        c.auth,
+        cli.service.server.max_message_bytes,
+        c.shutdown.clone(),
     )
     .await?;
-    let (listener, addr) = reemploi_runtime::server::bind(cli.server.listen).await?;
-    tracing::info!(%addr, "inventory listening");
     let routes = tonic::service::Routes::new(running.service);
-    reemploi_runtime::server::Server::new(
-        &cli.server,
-        &[reemploi_proto::FILE_DESCRIPTOR_SET],
-        &[reemploi_proto::service_names::INVENTORY],
-    )
-    .serve(listener, routes, shutdown)
-    .await?;
-    while running.tasks.join_next().await.is_some() {}
-    Ok(())
+    cli.service
+        .serve(&[INVENTORY], routes, c.shutdown, running.tasks)
+        .await
 }

@@ -1,64 +1,34 @@
 //! `reemploi-registry`: the partner registry as its own process.
 
 use clap::Parser;
-use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use reemploi_proto::service_names::REGISTRY;
+use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi partner registry (gRPC): ESS structures and their verification.
 #[derive(Parser)]
 #[command(name = "reemploi-registry", version)]
 struct Cli {
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
-    store: StoreArgs,
-    #[command(flatten)]
-    bus: BusArgs,
-    #[command(flatten)]
-    auth: AuthArgs,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
+    service: ServiceArgs,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    reemploi_runtime::telemetry::init(cli.telemetry.log_format);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "reemploi-registry stopped");
-            eprintln!("reemploi-registry: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit("reemploi-registry", run(Cli::parse()).await)
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let shutdown = reemploi_runtime::shutdown::on_signal();
-    let db = reemploi_runtime::wiring::database(&cli.store, "registry").await?;
-    let bus = reemploi_runtime::wiring::bus(&cli.bus).await?;
-    let auth = reemploi_runtime::auth::Authenticator::from_args(&cli.auth)?;
-    let mut running = reemploi_registry::start(
-        db,
-        bus,
-        auth,
-        cli.server.max_message_bytes,
-        shutdown.clone(),
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let c = cli.service.connect("registry").await?;
+    let running = reemploi_registry::start(
+        c.db,
+        c.bus,
+        c.auth,
+        cli.service.server.max_message_bytes,
+        c.shutdown.clone(),
     )
     .await?;
-    let (listener, addr) = reemploi_runtime::server::bind(cli.server.listen).await?;
-    tracing::info!(%addr, "registry listening");
-    reemploi_runtime::server::Server::new(
-        &cli.server,
-        &[reemploi_proto::FILE_DESCRIPTOR_SET],
-        &[reemploi_proto::service_names::REGISTRY],
-    )
-    .serve(
-        listener,
-        tonic::service::Routes::new(running.service),
-        shutdown,
-    )
-    .await?;
-    while running.tasks.join_next().await.is_some() {}
-    Ok(())
+    let routes = tonic::service::Routes::new(running.service);
+    cli.service
+        .serve(&[REGISTRY], routes, c.shutdown, running.tasks)
+        .await
 }
