@@ -370,19 +370,28 @@ pub async fn get_claim_for_update(
     row.as_ref().map(ClaimRow::from_row).transpose()
 }
 
-pub async fn claim_by_request(
+/// Before a claim: the partner's projected status, and the claim already
+/// made with this request id, if any.
+pub async fn claim_precheck(
     conn: &mut AnyConnection,
     partner: Uuid,
     request_id: &str,
-) -> Result<Option<ClaimRow>> {
-    let sql =
-        format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE partner_id = $1 AND request_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(partner.to_string())
-        .bind(request_id)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(ClaimRow::from_row).transpose()
+) -> Result<(Option<String>, Option<Uuid>)> {
+    let row = sqlx::query(
+        "SELECT (SELECT status FROM partners WHERE id = $1) AS status, \
+         (SELECT id FROM claims WHERE partner_id = $1 AND request_id = $2) AS existing",
+    )
+    .bind(partner.to_string())
+    .bind(request_id)
+    .fetch_one(conn)
+    .await?;
+    let existing: Option<String> = row.try_get("existing")?;
+    let existing = existing
+        .map(|id| {
+            Uuid::try_parse(&id).map_err(|e| InventoryError::Internal(format!("stored id: {e}")))
+        })
+        .transpose()?;
+    Ok((row.try_get("status")?, existing))
 }
 
 /// Reserved claims whose deadline has passed, oldest first.

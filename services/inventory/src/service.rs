@@ -702,15 +702,16 @@ impl Inventory {
         let input = ClaimInput::try_from(&req)?;
         authz::claim_for(p, input.partner.0)?;
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(existing) =
-            repo::claim_by_request(&mut tx, input.partner.0, &input.request_id).await?
-        {
-            return Ok(existing.to_proto());
+        // One round trip for the two questions asked before every claim.
+        let (status, existing) =
+            repo::claim_precheck(&mut tx, input.partner.0, &input.request_id).await?;
+        if let Some(existing) = existing {
+            let claim = repo::get_claim(&mut tx, existing)
+                .await?
+                .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
+            return Ok(claim.to_proto());
         }
-        match repo::partner_status(&mut tx, input.partner.0)
-            .await?
-            .as_deref()
-        {
+        match status.as_deref() {
             Some("verified") => {}
             Some(status) => {
                 return Err(InventoryError::precondition(
