@@ -471,27 +471,48 @@ pub async fn unit_mass_g(conn: &mut AnyConnection, lot: Uuid) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Records a proposal unless it was made before; returns whether it is new.
-pub async fn propose(
+/// Records the proposals not made before, in one statement; returns the
+/// (lot, partner) pairs that are new.
+pub async fn propose_all(
     conn: &mut AnyConnection,
-    lot: Uuid,
-    partner: Uuid,
-    id: Uuid,
-    score: f64,
+    proposals: &[(Uuid, Uuid, Uuid, f64)],
     now: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO proposals (lot_id, partner_id, id, score, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (lot_id, partner_id) DO NOTHING",
-    )
-    .bind(lot.to_string())
-    .bind(partner.to_string())
-    .bind(id.to_string())
-    .bind(score)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+) -> Result<Vec<(Uuid, Uuid)>> {
+    if proposals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = sqlx::any::AnyArguments::default();
+    let mut rows = Vec::with_capacity(proposals.len());
+    let bind = |e: sqlx::error::BoxDynError| MatchingError::Internal(format!("bind: {e}"));
+    for (i, (lot, partner, id, score)) in proposals.iter().enumerate() {
+        let n = i * 5;
+        rows.push(format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        ));
+        sqlx::Arguments::add(&mut args, lot.to_string()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, partner.to_string()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, id.to_string()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, *score).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, now).map_err(bind)?;
+    }
+    // Only numbered placeholders are formatted into the text.
+    let sql = format!(
+        "INSERT INTO proposals (lot_id, partner_id, id, score, created_at) VALUES {} \
+         ON CONFLICT (lot_id, partner_id) DO NOTHING RETURNING lot_id, partner_id",
+        rows.join(", ")
+    );
+    let inserted = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        .fetch_all(conn)
+        .await?;
+    inserted
+        .iter()
+        .map(|r| Ok((uuid_col(r, "lot_id")?, uuid_col(r, "partner_id")?)))
+        .collect()
 }
 
 /// Stores a site's owner if newer than what is held.

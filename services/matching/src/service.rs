@@ -298,15 +298,24 @@ impl Matching {
         lot_name: impl Fn(&Scored) -> String,
         now: i64,
     ) -> Result<Vec<Message>> {
+        let candidates: Vec<(Uuid, Uuid, Uuid, f64, &Scored)> = scored
+            .iter()
+            .filter_map(|s| {
+                let lot = Uuid::try_parse(&s.lot_id).ok()?;
+                let partner = Uuid::try_parse(&s.partner_id).ok()?;
+                Some((lot, partner, Uuid::now_v7(), s.score, s))
+            })
+            .collect();
+        let rows: Vec<(Uuid, Uuid, Uuid, f64)> =
+            candidates.iter().map(|c| (c.0, c.1, c.2, c.3)).collect();
+        let new: std::collections::HashSet<(Uuid, Uuid)> =
+            projection::propose_all(conn, &rows, now)
+                .await?
+                .into_iter()
+                .collect();
         let mut events = Vec::new();
-        for s in scored {
-            let (Ok(lot), Ok(partner)) =
-                (Uuid::try_parse(&s.lot_id), Uuid::try_parse(&s.partner_id))
-            else {
-                continue;
-            };
-            let id = Uuid::now_v7();
-            if !projection::propose(conn, lot, partner, id, s.score, now).await? {
+        for (lot, partner, id, _, s) in candidates {
+            if !new.contains(&(lot, partner)) {
                 continue;
             }
             let proposal = pb::MatchProposal {
