@@ -1,5 +1,6 @@
-//! The command line grammar (clap derive). Every flag has an environment
-//! fallback; `--help` on each command shows it.
+//! The command line grammar (clap derive): the top level, the global
+//! connection and output flags, `up` and `token`. Client command groups
+//! keep their own grammar in `commands::*`.
 
 use std::path::PathBuf;
 
@@ -8,15 +9,69 @@ use reemploi_inventory::InventoryArgs;
 use reemploi_runtime::auth::Role;
 use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
 
-/// reemploi: keeping building materials out of landfill. Runs the platform
-/// and issues development tokens.
+use crate::commands::{claims, export, login, lots, matching, partners, sites};
+use crate::output::Format;
+
+/// reemploi: keeping building materials out of landfill. Runs the platform,
+/// issues development tokens, and works with sites, lots, partners, claims
+/// and matching through the public API.
 #[derive(Parser, Debug)]
 #[command(name = "reemploi", version, propagate_version = true)]
-#[command(after_help = "Examples:\n  reemploi up --demo\n  reemploi token --role admin")]
+#[command(after_help = MAIN_EXAMPLES)]
 pub struct Cli {
+    /// Connection and output flags, accepted by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// The command to run; without one, this help is printed.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  reemploi up --demo
+  reemploi token --role admin | reemploi login --addr http://127.0.0.1:50051
+  reemploi sites create --name \"Coteaux – tour B\" --lat 47.746 --lon 7.301 --owner-org m2a-habitat
+  reemploi lots import diagnostic.xlsx --site sites/… --publish
+  reemploi partners import siae-68.csv --verify
+  reemploi plan sites/…
+  reemploi export geojson -o reemploi.geojson
+
+Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 unauthenticated or
+permission denied, 5 server unreachable, 6 invalid input (file or server).";
+
+/// Flags every client command takes. The address and token are resolved
+/// flag, then environment, then the file `reemploi login` writes.
+#[derive(Args, Debug)]
+pub struct GlobalArgs {
+    /// Server address, e.g. http://127.0.0.1:50051 or https://reemploi.example.org
+    /// [default: from `reemploi login`, else http://127.0.0.1:50051].
+    #[arg(
+        long,
+        global = true,
+        env = "REEMPLOI_ADDR",
+        help_heading = "Connection"
+    )]
+    pub addr: Option<String>,
+    /// Bearer token [default: from `reemploi login`]. Never printed.
+    #[arg(
+        long,
+        global = true,
+        env = "REEMPLOI_TOKEN",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub token: Option<String>,
+    /// Output format: aligned tables for people, or JSON for scripts.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "REEMPLOI_OUTPUT",
+        default_value_t = Format::Table,
+        help_heading = "Output"
+    )]
+    pub output: Format,
 }
 
 /// The commands.
@@ -38,6 +93,62 @@ pub enum Command {
     /// the same secret `reemploi up` uses.
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArgs),
+    /// Checks a server address and token, then stores them (mode 0600) in
+    /// the configuration file for the following commands.
+    ///
+    /// The file is $REEMPLOI_CONFIG, else $XDG_CONFIG_HOME/reemploi/config.toml,
+    /// else ~/.config/reemploi/config.toml. Without --token the token is read
+    /// from stdin.
+    #[command(
+        after_help = "Examples:\n  reemploi login --addr https://reemploi.example.org --token eyJhbGciOi…\n  reemploi token --role admin | reemploi login --addr http://127.0.0.1:50051"
+    )]
+    Login(login::LoginArgs),
+    /// Renovation and demolition sites.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi sites list\n  reemploi sites show sites/…"
+    )]
+    Sites(sites::SitesCommand),
+    /// Lots of materials: create, list, show, publish, withdraw, import a diagnostic.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi lots import diagnostic.csv --site sites/…\n  reemploi lots list --status published"
+    )]
+    Lots(lots::LotsCommand),
+    /// ESS partners: register, show, list, verify, suspend, import the SIAE directory.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi partners import siae-68.csv --verify\n  reemploi partners list --status pending"
+    )]
+    Partners(partners::PartnersCommand),
+    /// Claims part of a published lot for a partner (the quantity is reserved).
+    #[command(
+        after_help = "Example:\n  reemploi claim sites/…/lots/… --partner partners/… --quantity 20"
+    )]
+    Claim(claims::ClaimArgs),
+    /// Claims: confirm, reject, cancel, record a hand-over, list, show.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi claims list --status reserved\n  reemploi claims handover sites/…/lots/…/claims/… --mass-kg 820"
+    )]
+    Claims(claims::ClaimsCommand),
+    /// The partners that could take a lot, best first, with why.
+    #[command(after_help = "Example:\n  reemploi matches sites/…/lots/… --limit 5")]
+    Matches(matching::MatchesArgs),
+    /// The lots a partner should look at first.
+    #[command(after_help = "Example:\n  reemploi recommend partners/…")]
+    Recommend(matching::RecommendArgs),
+    /// A site's hand-out plan: who takes what, with mass, tonne-km and what stays.
+    #[command(
+        after_help = "Examples:\n  reemploi plan sites/…\n  reemploi plan sites/… --output json"
+    )]
+    Plan(matching::PlanArgs),
+    /// Exports data for other tools (GeoJSON for maps).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  reemploi export geojson -o reemploi.geojson"
+    )]
+    Export(export::ExportCommand),
 }
 
 const UP_EXAMPLES: &str = "\

@@ -1,6 +1,27 @@
-//! Why a `reemploi` command failed.
+//! Why a `reemploi` command failed, and the exit code each failure gives.
+//!
+//! Exit codes (stable, for scripts): 0 success, 1 other failures (server
+//! errors such as a refused state change, local I/O), 2 usage error (clap's
+//! own code), 3 not found, 4 unauthenticated or permission denied, 5 server
+//! unreachable, 6 invalid argument (from the server) or bad input file.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tonic::Code;
+
+/// Exit code of a usage error (clap exits with it too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the thing named does not exist.
+pub const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code when the token is missing, invalid or not allowed to do it.
+pub const EXIT_DENIED: u8 = 4;
+/// Exit code when the server cannot be reached.
+pub const EXIT_UNREACHABLE: u8 = 5;
+/// Exit code for invalid input: refused by the server, or a bad file.
+pub const EXIT_INVALID: u8 = 6;
+/// Exit code of every other failure.
+pub const EXIT_OTHER: u8 = 1;
 
 /// Everything a `reemploi` command can fail with. Messages never carry a
 /// secret or a connection string.
@@ -51,4 +72,147 @@ pub enum CliError {
     /// Writing to stdout failed.
     #[error("stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// The command line is well-formed for clap but unusable (a bad address,
+    /// a quantity that does not parse...).
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration file could not be read or written.
+    #[error("configuration file {path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file to import or write is unusable.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Rows of an import file are invalid; each was already reported with
+    /// its line.
+    #[error("{0}")]
+    BadRows(String),
+    /// Nothing answers at the server address.
+    #[error(
+        "cannot reach the reemploi server at {addr} ({reason}): is `reemploi up` running there? \
+         Set the address with --addr, REEMPLOI_ADDR or `reemploi login --addr`"
+    )]
+    Unreachable {
+        /// The address, without any credentials it may carry.
+        addr: String,
+        /// The transport failure.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error("{}", rpc_message(.code, .message, .violations))]
+    Rpc {
+        /// The gRPC status code.
+        code: Code,
+        /// The server's message.
+        message: String,
+        /// `(field, description)` pairs of a `BadRequest` detail.
+        violations: Vec<(String, String)>,
+    },
+}
+
+impl CliError {
+    /// The error a gRPC status stands for, keeping its field violations.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        CliError::Rpc {
+            code: status.code(),
+            message: status.message().to_owned(),
+            violations: reemploi_runtime::status::field_violations(status),
+        }
+    }
+
+    /// The process exit code of this failure. One match, no catch-all: a
+    /// new variant (or gRPC code) must be given its code here.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::SecretFile { .. }
+            | CliError::Auth(_)
+            | CliError::Store(_)
+            | CliError::Bus(_)
+            | CliError::Inventory(_)
+            | CliError::Registry(_)
+            | CliError::Matching(_)
+            | CliError::Bind { .. }
+            | CliError::Server(_)
+            | CliError::Demo(_)
+            | CliError::Stdout(_)
+            | CliError::Config { .. } => EXIT_OTHER,
+            CliError::Usage(_) => EXIT_USAGE,
+            CliError::File { .. } | CliError::BadRows(_) => EXIT_INVALID,
+            CliError::Unreachable { .. } => EXIT_UNREACHABLE,
+            CliError::Rpc { code, .. } => match code {
+                Code::NotFound => EXIT_NOT_FOUND,
+                Code::Unauthenticated | Code::PermissionDenied => EXIT_DENIED,
+                // tonic reports a connection that drops or cannot be made
+                // as UNAVAILABLE.
+                Code::Unavailable => EXIT_UNREACHABLE,
+                Code::InvalidArgument | Code::OutOfRange => EXIT_INVALID,
+                Code::Ok
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::AlreadyExists
+                | Code::ResourceExhausted
+                | Code::FailedPrecondition
+                | Code::Aborted
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::DataLoss => EXIT_OTHER,
+            },
+        }
+    }
+
+    /// [`CliError::exit_code`] as a process exit code.
+    pub fn exit(&self) -> ExitCode {
+        ExitCode::from(self.exit_code())
+    }
+}
+
+/// The message of a server error, with every field violation on its own
+/// line and a hint of what to do next.
+fn rpc_message(code: &Code, message: &str, violations: &[(String, String)]) -> String {
+    let mut text = format!("the server refused: {message}");
+    for (field, description) in violations {
+        text.push_str(&format!("\n  {field}: {description}"));
+    }
+    let hint = match code {
+        Code::Unauthenticated => {
+            "no valid token: run `reemploi login --token TOKEN` or set REEMPLOI_TOKEN \
+             (on a development server: `reemploi token --role admin`)"
+        }
+        Code::PermissionDenied => {
+            "your token's role or organisation may not do this: use a token that may \
+             (an admin's, the site's manager, or the partner itself)"
+        }
+        Code::NotFound => {
+            "check the name: `reemploi sites list`, `reemploi lots list`, \
+             `reemploi partners list` or `reemploi claims list` show what exists"
+        }
+        Code::Aborted => "someone changed it meanwhile: look at it again and retry",
+        Code::AlreadyExists => "it exists already: list or show it instead",
+        Code::FailedPrecondition => {
+            "its current state does not allow this: `show` it to see its status"
+        }
+        Code::InvalidArgument | Code::OutOfRange => "fix the values above and retry",
+        Code::Unavailable | Code::DeadlineExceeded => {
+            "the server is unavailable or slow: is `reemploi up` running? retry shortly"
+        }
+        Code::Ok
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::ResourceExhausted
+        | Code::Unimplemented
+        | Code::Internal
+        | Code::DataLoss => "the server failed; its logs say why",
+    };
+    text.push_str(&format!("\n  hint: {hint}"));
+    text
 }

@@ -1,43 +1,121 @@
 //! The `reemploi` command line: `reemploi up` runs every service of the
-//! platform in one process on one port (embedded mode, design §10);
-//! `reemploi token` signs development tokens with the same secret.
+//! platform in one process on one port (embedded mode); `reemploi token`
+//! signs development tokens with the same secret; every other command is a
+//! client of the public gRPC API (`commands`), connected as `config` says,
+//! printing as `output` and `views` say.
 
 pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
 pub mod demo;
 pub mod error;
+pub mod import;
+pub mod output;
 pub mod secret;
 pub mod token;
 pub mod up;
+pub mod views;
 
 use std::process::ExitCode;
 
 pub use error::CliError;
 
 use cli::{Cli, Command};
+use commands::Ctx;
 
 /// Runs the parsed command line and turns the outcome into an exit code.
 /// Without a subcommand, prints the help.
 pub async fn run(cli: Cli) -> ExitCode {
-    let outcome = match cli.command {
-        Some(Command::Up(args)) => {
+    let Some(command) = cli.command else {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        return match cmd.print_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    };
+    let global = cli.global;
+    let outcome = match command {
+        Command::Up(args) => {
             reemploi_runtime::telemetry::init(args.telemetry.log_format);
             up::run(*args).await
         }
-        Some(Command::Token(args)) => token::run(&args),
-        None => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            return match cmd.print_help() {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(_) => ExitCode::FAILURE,
+        Command::Token(args) => token::run(&args),
+        Command::Login(args) => {
+            let ctx = Ctx {
+                settings: config::Settings {
+                    addr: String::new(),
+                    token: None,
+                },
+                format: global.output,
             };
+            commands::login::run(&ctx, global.addr, global.token, args).await
         }
+        client => match config::resolve(global.addr.as_deref(), global.token.as_deref()) {
+            Ok(settings) => {
+                let ctx = Ctx {
+                    settings,
+                    format: global.output,
+                };
+                run_client(&ctx, client).await
+            }
+            Err(e) => Err(e),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "reemploi stopped");
+            tracing::error!(error = %e, "reemploi failed");
             eprintln!("reemploi: {e}");
-            ExitCode::FAILURE
+            e.exit()
         }
     }
+}
+
+/// Runs a client command.
+async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Sites(c) => commands::sites::run(ctx, c).await,
+        Command::Lots(c) => commands::lots::run(ctx, c).await,
+        Command::Partners(c) => commands::partners::run(ctx, c).await,
+        Command::Claim(a) => commands::claims::claim(ctx, a).await,
+        Command::Claims(c) => commands::claims::run(ctx, c).await,
+        Command::Matches(a) => commands::matching::matches(ctx, a).await,
+        Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
+        Command::Plan(a) => commands::matching::plan(ctx, a).await,
+        Command::Export(c) => commands::export::run(ctx, c).await,
+        // Dispatched by `run` before a connection is resolved.
+        Command::Up(_) | Command::Token(_) | Command::Login(_) => Err(CliError::Usage(
+            "internal: this command is not a client command".to_owned(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and subcommand has help text with an example.
+    #[test]
+    fn the_grammar_is_consistent_and_every_command_has_an_example() {
+        let cmd = cli::Cli::command();
+        cmd.clone().debug_assert();
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in c.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                let has = sub
+                    .get_after_help()
+                    .is_some_and(|h| h.to_string().contains("reemploi "));
+                if !has && sub.get_name() != "help" {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&cmd, "reemploi", &mut missing);
+        assert!(missing.is_empty(), "no example: {missing:?}");
+    }
+
+    use super::*;
 }

@@ -4,13 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
+use serde_json::Value;
 use tonic::metadata::MetadataValue;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -306,4 +307,759 @@ fn token_uses_the_given_secret_and_no_subcommand_prints_help() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("Usage: reemploi"), "{help}");
+}
+
+// ---------------------------------------------------------------------
+// The client commands, run as the real binary against a real `up`.
+// ---------------------------------------------------------------------
+
+/// How a client command is run: the server, the token, and a private
+/// configuration file, so that neither the developer's environment nor
+/// their ~/.config is read.
+#[derive(Clone)]
+struct Client {
+    addr: String,
+    token: Option<String>,
+    config: PathBuf,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, token: &str, dir: &Path) -> Client {
+        Client {
+            addr: format!("http://{addr}"),
+            token: Some(token.to_owned()),
+            config: dir.join("config.toml"),
+        }
+    }
+
+    fn as_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("REEMPLOI_ADDR", &self.addr)
+            .env("REEMPLOI_CONFIG", &self.config)
+            .env_remove("REEMPLOI_OUTPUT")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null());
+        match &self.token {
+            Some(t) => cmd.env("REEMPLOI_TOKEN", t),
+            None => cmd.env_remove("REEMPLOI_TOKEN"),
+        };
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().unwrap();
+        if let Some(token) = &self.token {
+            for stream in [&out.stdout, &out.stderr] {
+                assert!(
+                    !String::from_utf8_lossy(stream).contains(token.as_str()),
+                    "the token is never printed ({args:?})"
+                );
+            }
+        }
+        out
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "reemploi {args:?} failed with {:?}:\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command with `--output json` that must succeed; parses stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{text}"))
+    }
+
+    /// Runs a command that must fail with `code`; returns its stderr.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "reemploi {args:?}: stdout {}\nstderr {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+}
+
+fn token_for(data_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env_remove("REEMPLOI_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "token failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key} in {v}"))
+}
+
+/// A SIRET with a valid Luhn key: the 13 digits given, then the check digit.
+fn siret(prefix13: &str) -> String {
+    assert_eq!(prefix13.len(), 13);
+    for check in 0..10u32 {
+        let s = format!("{prefix13}{check}");
+        let sum: u32 = s
+            .bytes()
+            .rev()
+            .enumerate()
+            .map(|(i, b)| {
+                let d = u32::from(b - b'0');
+                if i % 2 == 1 {
+                    let dd = d * 2;
+                    if dd > 9 { dd - 9 } else { dd }
+                } else {
+                    d
+                }
+            })
+            .sum();
+        if sum.is_multiple_of(10) {
+            return s;
+        }
+    }
+    unreachable!()
+}
+
+/// The demo partners (demo/partners-sample.csv) written as an SIAE
+/// directory export, with coordinates and categories, under new SIRETs
+/// (the demo registered the sample's own); `without_coordinates` adds a
+/// row the API cannot take, on line 7.
+fn siae_csv(without_coordinates: bool) -> String {
+    let sample = include_str!("../../../demo/partners-sample.csv");
+    let mut csv = String::from(
+        "siret,type,raison_sociale,enseigne,addresse_ligne_1,code_postal,ville,departement,\
+         site_web,description,latitude,longitude,categories,weekly_intake_kg\n",
+    );
+    for (i, line) in sample.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        // name,kind,siret,commune,insee,lat,lon,categories,capacity,radius,fte
+        csv.push_str(&format!(
+            "{},{},{} (import),,1 rue du Test,68100,{},68,https://example.invalid,\"Structure, {i}\",{},{},{},{}\n",
+            siret(&format!("81{i:011}")),
+            f[1],
+            f[0],
+            f[3],
+            f[5],
+            f[6],
+            f[7],
+            f[8],
+        ));
+    }
+    if without_coordinates {
+        csv.push_str(&format!(
+            "{},EI,Sans Coordonnées,,,68200,Mulhouse,68,,,,,tuile,100\n",
+            siret("8299999999999")
+        ));
+    }
+    csv
+}
+
+/// Checks the structure RFC 7946 gives a FeatureCollection of Points;
+/// returns the features.
+fn assert_rfc7946(doc: &Value) -> Vec<Value> {
+    assert_eq!(doc["type"], "FeatureCollection");
+    assert!(doc.get("crs").is_none(), "RFC 7946 removed `crs`");
+    let features = doc["features"].as_array().expect("features is an array");
+    for f in features {
+        assert_eq!(f["type"], "Feature", "{f}");
+        assert!(f["properties"].is_object(), "properties is an object: {f}");
+        let g = &f["geometry"];
+        assert_eq!(g["type"], "Point", "{f}");
+        let c = g["coordinates"].as_array().expect("coordinates");
+        assert_eq!(c.len(), 2, "a position is [longitude, latitude]: {f}");
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!((-180.0..=180.0).contains(&lon), "{f}");
+        assert!((-90.0..=90.0).contains(&lat), "{f}");
+        // Everything here is in Mulhouse: longitude ~7.3, latitude ~47.7,
+        // so swapped axes are caught.
+        assert!(
+            (7.0..8.0).contains(&lon) && (47.0..48.5).contains(&lat),
+            "lon first: {f}"
+        );
+    }
+    features.clone()
+}
+
+/// Réf, designation, category, quantity, unit, mass (kg), waste code, hazard.
+type XlsxRow<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    f64,
+    &'a str,
+    f64,
+    &'a str,
+    &'a str,
+);
+
+fn write_xlsx(path: &Path) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let headers = [
+        "Réf",
+        "DÉSIGNATION",
+        "Catégorie",
+        "Quantité",
+        "Unité",
+        "Masse (kg)",
+        "Code déchet",
+        "Danger",
+        "État",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(0, u16::try_from(c).unwrap(), *h).unwrap();
+    }
+    let rows: [XlsxRow; 3] = [
+        (
+            "X1",
+            "Portes palières chêne",
+            "porte-interieure",
+            12.0,
+            "u",
+            480.0,
+            "17 02 01",
+            "",
+        ),
+        (
+            "X2",
+            "Radiateurs acier",
+            "radiateur",
+            30.0,
+            "pce",
+            900.5,
+            "17 04 05",
+            "non",
+        ),
+        (
+            "X3",
+            "Faux plafond amianté",
+            "plaque-platre",
+            55.5,
+            "m²",
+            600.0,
+            "17 06 05*",
+            "amiante",
+        ),
+    ];
+    // Row 4 (the third data row) is left blank: spreadsheets have such
+    // gaps, and line numbers must still be the ones the user sees.
+    for (r, row) in rows.iter().enumerate() {
+        let r = u32::try_from(if r == 2 { r + 2 } else { r + 1 }).unwrap();
+        ws.write_string(r, 0, row.0).unwrap();
+        ws.write_string(r, 1, row.1).unwrap();
+        ws.write_string(r, 2, row.2).unwrap();
+        ws.write_number(r, 3, row.3).unwrap();
+        ws.write_string(r, 4, row.4).unwrap();
+        ws.write_number(r, 5, row.5).unwrap();
+        ws.write_string(r, 6, row.6).unwrap();
+        ws.write_string(r, 7, row.7).unwrap();
+        ws.write_string(r, 8, "bon").unwrap();
+    }
+    wb.save(path).unwrap();
+}
+
+#[test]
+fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up_demo(&data);
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+
+    // A new site, then the Coteaux diagnostic CSV onto it.
+    let site = admin.json(&[
+        "sites",
+        "create",
+        "--name",
+        "Coteaux – tour B",
+        "--lat",
+        "47.7455",
+        "--lon",
+        "7.3022",
+        "--owner-org",
+        "m2a-habitat",
+        "--commune",
+        "Mulhouse",
+        "--insee",
+        "68224",
+    ]);
+    let site = str_of(&site, "name").to_owned();
+    let csv = dir.path().join("diagnostic-coteaux.csv");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/diagnostic-coteaux.csv"),
+        &csv,
+    )
+    .unwrap();
+    let imported = admin.json(&["lots", "import", csv.to_str().unwrap(), "--site", &site]);
+    let created = imported["created"].as_array().unwrap();
+    assert_eq!(created.len(), 10, "{imported}");
+    assert_eq!(created[0]["line"], 2);
+    assert_eq!(created[0]["reference"], "M1");
+    assert_eq!(created[0]["quantity"]["milli"], 240_000);
+    assert_eq!(created[0]["estimated_mass_g"], 6_000_000);
+    let hazardous = imported["hazardous"].as_array().unwrap();
+    assert_eq!(hazardous.len(), 1, "{imported}");
+    assert_eq!(hazardous[0]["line"], 10, "M9 is on line 10");
+    assert!(str_of(&hazardous[0], "why").contains("asbestos"));
+    let m9 = created.iter().find(|l| l["reference"] == "M9").unwrap();
+    assert_eq!(m9["hazardous"], true);
+    // The human report says it too.
+    let m9_name = str_of(m9, "name").to_owned();
+    let shown = admin.ok(&["lots", "show", &m9_name]);
+    assert!(shown.contains("can never be published"), "{shown}");
+    let err = admin.fails(1, &["lots", "publish", &m9_name]);
+    assert!(err.contains("hazardous"), "{err}");
+
+    // An XLSX with French headers (accents, capitals), a blank row, and a
+    // hazardous row; published on import.
+    let xlsx = dir.path().join("diagnostic.xlsx");
+    write_xlsx(&xlsx);
+    let site2 = admin.json(&[
+        "sites",
+        "create",
+        "--name",
+        "Bourtzwiller – barre 3",
+        "--lat",
+        "47.7700",
+        "--lon",
+        "7.3300",
+        "--owner-org",
+        "m2a-habitat",
+    ]);
+    let site2 = str_of(&site2, "name").to_owned();
+    let out = admin.ok(&[
+        "lots",
+        "import",
+        xlsx.to_str().unwrap(),
+        "--site",
+        &site2,
+        "--publish",
+    ]);
+    assert!(out.contains("created 3 lot(s)"), "{out}");
+    assert!(
+        out.contains("hazardous: line 5 (Faux plafond amianté)")
+            && out.contains("never be published"),
+        "{out}"
+    );
+    let lots2 = admin.json(&["lots", "list", "--site", &site2]);
+    let lots2 = lots2.as_array().unwrap();
+    assert_eq!(lots2.len(), 3);
+    let by_ref = |r: &str| lots2.iter().find(|l| l["reference"] == r).unwrap().clone();
+    assert_eq!(by_ref("X1")["status"], "LOT_STATUS_PUBLISHED");
+    assert_eq!(by_ref("X2")["quantity"]["milli"], 30_000);
+    assert_eq!(by_ref("X2")["estimated_mass_g"], 900_500);
+    assert_eq!(by_ref("X3")["status"], "LOT_STATUS_DRAFT");
+    assert_eq!(by_ref("X3")["quantity"]["unit"], "UNIT_SQUARE_METRE");
+
+    // A file with bad rows: every one reported with its line; nothing
+    // imported unless --skip-invalid, and then only the good rows.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "designation;category;quantity;unit;mass_kg\n\
+         Lavabos;sanitaire;12;u;180\n\
+         Plinthes;parquet;40;furlong;\n\
+         Tuiles;tuile;100;m2;3200\n\
+         Fenêtres;fenetre-magique;-3;u;\n",
+    )
+    .unwrap();
+    let site3 = admin.json(&[
+        "sites",
+        "create",
+        "--name",
+        "Drouot – îlot 2",
+        "--lat",
+        "47.7380",
+        "--lon",
+        "7.3150",
+        "--owner-org",
+        "m2a-habitat",
+    ]);
+    let site3 = str_of(&site3, "name").to_owned();
+    let bad_path = bad.to_str().unwrap();
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let mut args = vec!["lots", "import", bad_path, "--site", &site3];
+        args.extend(extra);
+        let err = admin.fails(6, &args);
+        assert!(
+            err.contains("bad.csv:3: unit: unknown unit \"furlong\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("bad.csv:5: category") && err.contains("negative"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("bad.csv:2:") && !err.contains("bad.csv:4:"),
+            "{err}"
+        );
+    }
+    let err = admin.fails(6, &["lots", "import", bad_path, "--site", &site3]);
+    assert!(
+        err.contains("--skip-invalid"),
+        "says what to do next: {err}"
+    );
+    assert_eq!(
+        admin.json(&["lots", "list", "--site", &site3]),
+        Value::Array(vec![]),
+        "nothing imported without --skip-invalid"
+    );
+    let partial = admin.json(&[
+        "lots",
+        "import",
+        bad_path,
+        "--site",
+        &site3,
+        "--skip-invalid",
+    ]);
+    let skipped: Vec<u64> = partial["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(skipped, vec![3, 5]);
+    let names: Vec<&str> = partial["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| str_of(l, "designation"))
+        .collect();
+    assert_eq!(names, vec!["Lavabos", "Tuiles"]);
+    assert_eq!(
+        admin
+            .json(&["lots", "list", "--site", &site3])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Partners from an SIAE directory export: a row without coordinates
+    // is a bad row; with --skip-invalid --verify the others are in.
+    let siae = dir.path().join("siae.csv");
+    std::fs::write(&siae, siae_csv(true)).unwrap();
+    let siae_path = siae.to_str().unwrap();
+    let err = admin.fails(6, &["partners", "import", siae_path]);
+    assert!(
+        err.contains("siae.csv:7: latitude/longitude: required"),
+        "{err}"
+    );
+    let before = admin
+        .json(&["partners", "list", "--limit", "0"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, 5, "nothing registered from a file with a bad row");
+    let imported = admin.json(&[
+        "partners",
+        "import",
+        siae_path,
+        "--skip-invalid",
+        "--verify",
+    ]);
+    let registered = imported["registered"].as_array().unwrap();
+    assert_eq!(registered.len(), 5, "{imported}");
+    assert!(
+        registered
+            .iter()
+            .all(|p| p["status"] == "PARTNER_STATUS_VERIFIED")
+    );
+    assert_eq!(registered[0]["kinds"], serde_json::json!(["ACI"]));
+    assert_eq!(
+        registered[0]["service_radius_km"], 30,
+        "--default-radius-km's default"
+    );
+    assert_eq!(
+        registered[1]["kinds"],
+        serde_json::json!(["ACI", "RESSOURCERIE"])
+    );
+    // The same directory again: the SIRETs are taken (ALREADY_EXISTS), a
+    // server error of the generic kind.
+    let err = admin.fails(1, &["partners", "import", siae_path, "--skip-invalid"]);
+    assert!(err.contains("exists"), "{err}");
+
+    // The imported Atelier claims radiators of the XLSX site; the site
+    // confirms and records the hand-over.
+    let atelier = registered
+        .iter()
+        .find(|p| str_of(p, "legal_name").starts_with("Atelier Réemploi Coteaux"))
+        .unwrap();
+    let atelier = str_of(atelier, "name").to_owned();
+    let partner = admin.as_token(&token_for(
+        &data,
+        &["--role", "partner", "--partner", &atelier],
+    ));
+    let radiators = str_of(&by_ref("X2"), "name").to_owned();
+    // The inventory learns of the verification through an event: give it
+    // a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let claim = loop {
+        let out = partner.run(&[
+            "claim",
+            &radiators,
+            "--partner",
+            &atelier,
+            "--quantity",
+            "12",
+            "--request-id",
+            "claim-radiators-1",
+            "--output",
+            "json",
+        ]);
+        if out.status.success() {
+            break serde_json::from_slice::<Value>(&out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "claim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(claim["status"], "CLAIM_STATUS_RESERVED");
+    assert_eq!(claim["quantity"]["milli"], 12_000);
+    let claim_name = str_of(&claim, "name").to_owned();
+    let again = partner.json(&[
+        "claim",
+        &radiators,
+        "--partner",
+        &atelier,
+        "--quantity",
+        "12",
+        "--request-id",
+        "claim-radiators-1",
+    ]);
+    assert_eq!(
+        again["name"], claim["name"],
+        "a retry with the same request id claims once"
+    );
+    let confirmed = admin.json(&["claims", "confirm", &claim_name]);
+    assert_eq!(confirmed["status"], "CLAIM_STATUS_CONFIRMED");
+    let handed = admin.json(&["claims", "handover", &claim_name, "--mass-kg", "355.25"]);
+    assert_eq!(handed["status"], "CLAIM_STATUS_HANDED_OVER");
+    assert_eq!(handed["weighed_mass_g"], 355_250);
+    let listed = partner.json(&["claims", "list", "--partner", &atelier]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let lot = admin.json(&["lots", "show", &radiators]);
+    assert_eq!(lot["handed_over"]["milli"], 12_000);
+    assert_eq!(lot["available"]["milli"], 18_000);
+    let human = admin.ok(&["claims", "list", "--lot", &radiators]);
+    assert!(
+        human.starts_with("NAME") && human.contains("handed_over"),
+        "{human}"
+    );
+
+    // Matching answers through the CLI (tables and JSON).
+    let plan = admin.json(&["plan", &site]);
+    assert!(plan["allocations"].as_array().is_some(), "{plan}");
+    assert!(plan["total_mass_g"].as_i64().is_some(), "{plan}");
+    let table = admin.ok(&["plan", &site]);
+    assert!(
+        table.contains("total:") && table.contains("tonne-km") && table.contains("unallocated"),
+        "{table}"
+    );
+    let _ = admin.json(&["matches", &radiators]);
+    let _ = admin.json(&["recommend", &atelier]);
+
+    // The map: published lots and verified partners, RFC 7946.
+    let geojson = dir.path().join("map.geojson");
+    admin.ok(&["export", "geojson", "-o", geojson.to_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&geojson).unwrap()).unwrap();
+    let features = assert_rfc7946(&doc);
+    let published = admin.json(&["lots", "list", "--status", "published", "--limit", "0"]);
+    let verified = admin.json(&["partners", "list", "--status", "verified", "--limit", "0"]);
+    let kind = |k: &str| {
+        features
+            .iter()
+            .filter(|f| f["properties"]["kind"] == k)
+            .count()
+    };
+    assert_eq!(kind("lot"), published.as_array().unwrap().len());
+    assert_eq!(kind("partner"), verified.as_array().unwrap().len());
+    assert_eq!(kind("partner"), 10, "5 demo + 5 imported partners");
+    let x1 = features
+        .iter()
+        .find(|f| f["properties"]["reference"] == "X1")
+        .unwrap();
+    assert_eq!(
+        x1["geometry"]["coordinates"],
+        serde_json::json!([7.33, 47.77])
+    );
+    assert_eq!(x1["properties"]["designation"], "Portes palières chêne");
+    assert_eq!(x1["properties"]["quantity"], 12.0);
+    assert_eq!(x1["properties"]["site"], site2.as_str());
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["reference"] != "X3" && f["properties"]["reference"] != "M9"),
+        "hazardous drafts are not on the map"
+    );
+    stop(up);
+}
+
+#[test]
+fn each_exit_code_is_provoked_for_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up_demo(&data);
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+
+    // 2: a usage error (clap's).
+    let err = admin.fails(2, &["lots", "list", "--status", "bogus"]);
+    assert!(err.contains("--status"), "{err}");
+    admin.fails(2, &["claims", "handover"]);
+
+    // 3: not found.
+    let err = admin.fails(
+        3,
+        &["sites", "show", "01900000-0000-7000-8000-000000000000"],
+    );
+    assert!(
+        err.contains("not found") && err.contains("reemploi sites list"),
+        "{err}"
+    );
+
+    // 4: a partner token doing an admin's job, and no token at all.
+    let partners = admin.json(&["partners", "list"]);
+    let some_partner = str_of(&partners[0], "name").to_owned();
+    let partner = admin.as_token(&token_for(
+        &data,
+        &["--role", "partner", "--partner", &some_partner],
+    ));
+    let err = partner.fails(4, &["partners", "verify", &some_partner]);
+    assert!(err.contains("permission") || err.contains("admin"), "{err}");
+    let anonymous = Client {
+        token: None,
+        ..admin.clone()
+    };
+    let err = anonymous.fails(4, &["sites", "list"]);
+    assert!(
+        err.contains("reemploi login"),
+        "says what to do next: {err}"
+    );
+
+    // 5: nothing listens at the address.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let nowhere = Client {
+        addr: format!("http://127.0.0.1:{port}"),
+        ..admin.clone()
+    };
+    let err = nowhere.fails(5, &["lots", "list"]);
+    assert!(err.contains("is `reemploi up` running"), "{err}");
+
+    // 6: the server refuses an argument; and a bad input file.
+    let err = admin.fails(
+        6,
+        &[
+            "sites",
+            "create",
+            "--name",
+            "Nowhere",
+            "--lat",
+            "95",
+            "--lon",
+            "7.3",
+            "--owner-org",
+            "x",
+        ],
+    );
+    assert!(err.contains("site.latitude"), "the field is named: {err}");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    admin.fails(
+        6,
+        &[
+            "lots",
+            "import",
+            empty.to_str().unwrap(),
+            "--site",
+            "sites/x",
+        ],
+    );
+
+    // 1: a server error of no other kind: publishing the demo's asbestos
+    // tiles, which can never be (FAILED_PRECONDITION).
+    let drafts = admin.json(&["lots", "list", "--status", "draft"]);
+    let asbestos = drafts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["hazardous"] == true)
+        .unwrap();
+    let err = admin.fails(1, &["lots", "publish", str_of(asbestos, "name")]);
+    assert!(err.contains("hazardous"), "{err}");
+    stop(up);
+}
+
+#[test]
+fn login_stores_the_connection_privately_and_later_commands_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up_demo(&data);
+    let token = token_for(&data, &["--role", "integrator"]);
+    let config = dir.path().join("conf").join("reemploi.toml");
+    let bare = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("REEMPLOI_CONFIG", &config)
+            .env_remove("REEMPLOI_ADDR")
+            .env_remove("REEMPLOI_TOKEN")
+            .env_remove("REEMPLOI_OUTPUT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let addr = format!("http://{}", up.addr);
+
+    // A token the server refuses is not stored.
+    let out = bare(&["login", "--addr", &addr, "--token", "not-a-jwt"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(!config.exists());
+
+    let out = bare(&["login", "--addr", &addr, "--token", &token]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    }
+    // No flag, no environment: the file is used.
+    let out = bare(&["lots", "list", "--output", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let lots: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lots.as_array().unwrap().len(), 10);
+    // A flag wins over the file.
+    let out = bare(&["lots", "list", "--token", "wrong"]);
+    assert_eq!(out.status.code(), Some(4));
+    stop(up);
 }

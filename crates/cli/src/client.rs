@@ -1,0 +1,188 @@
+//! The connection to a reemploi server: one channel (TLS when the address
+//! is https) shared by the inventory, registry and matching clients, each
+//! sending the bearer token.
+
+use std::time::Duration;
+
+use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
+use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::CliError;
+use crate::config::Settings;
+
+/// How long to wait for the TCP (and TLS) connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one call may take; a 1000-row import stays well under it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Adds `authorization: Bearer TOKEN` to every call, when there is a token.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            req.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A channel with the bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// An open connection to the server.
+#[derive(Clone)]
+pub struct Connection {
+    channel: Channel,
+    bearer: Bearer,
+}
+
+/// The address as shown to people: scheme, host and port only, so that
+/// credentials written into a URL are never echoed.
+pub fn display_addr(addr: &str) -> String {
+    match addr.parse::<tonic::codegen::http::Uri>() {
+        Ok(uri) => {
+            let scheme = uri.scheme_str().unwrap_or("http");
+            match uri.authority() {
+                Some(a) => {
+                    let host_port = a.as_str().rsplit('@').next().unwrap_or_default();
+                    format!("{scheme}://{host_port}")
+                }
+                None => "(unparsable address)".to_owned(),
+            }
+        }
+        Err(_) => "(unparsable address)".to_owned(),
+    }
+}
+
+/// `host:port` becomes `http://host:port`: the usual way to write a local
+/// server.
+fn with_scheme(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+impl Connection {
+    /// Connects to the server the settings name.
+    pub async fn open(settings: &Settings) -> Result<Connection, CliError> {
+        let addr = with_scheme(&settings.addr);
+        let shown = display_addr(&addr);
+        let bad_addr = || {
+            CliError::Usage(format!(
+                "the server address {shown} is not a URL like http://127.0.0.1:50051 \
+                 or https://reemploi.example.org"
+            ))
+        };
+        let mut endpoint = Endpoint::from_shared(addr.clone())
+            .map_err(|_| bad_addr())?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT);
+        match endpoint.uri().scheme_str() {
+            Some("https") => {
+                endpoint = endpoint
+                    .tls_config(ClientTlsConfig::new().with_webpki_roots())
+                    .map_err(|e| CliError::Usage(format!("TLS for {shown}: {e}")))?;
+            }
+            Some("http") => {}
+            _ => return Err(bad_addr()),
+        }
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| CliError::Unreachable {
+                addr: shown.clone(),
+                reason: transport_reason(&e),
+            })?;
+        let bearer = match &settings.token {
+            None => Bearer(None),
+            Some(token) => Bearer(Some(
+                format!("Bearer {token}")
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| {
+                        CliError::Usage(
+                            "the token holds characters a header cannot carry: copy it again \
+                             (`reemploi login --token TOKEN`)"
+                                .to_owned(),
+                        )
+                    })?,
+            )),
+        };
+        Ok(Connection { channel, bearer })
+    }
+
+    /// The inventory service (sites, lots, claims).
+    pub fn inventory(&self) -> InventoryServiceClient<Authed> {
+        InventoryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// The registry service (partners).
+    pub fn registry(&self) -> RegistryServiceClient<Authed> {
+        RegistryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// The matching service.
+    pub fn matching(&self) -> MatchingServiceClient<Authed> {
+        MatchingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// The innermost cause of a transport error ("Connection refused"...): the
+/// outer ones only say "transport error".
+fn transport_reason(e: &tonic::transport::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// The outcome of a call, its status turned into a [`CliError`].
+pub fn answer<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Result<T, CliError> {
+    r.map(tonic::Response::into_inner)
+        .map_err(|s| CliError::from_status(&s))
+}
+
+/// `sites/ID` from `ID` or `sites/ID`.
+pub fn site_name(id: &str) -> String {
+    prefixed("sites/", id)
+}
+
+/// `partners/ID` from `ID` or `partners/ID`.
+pub fn partner_name(id: &str) -> String {
+    prefixed("partners/", id)
+}
+
+fn prefixed(prefix: &str, id: &str) -> String {
+    let id = id.trim();
+    if id.starts_with(prefix) {
+        id.to_owned()
+    } else {
+        format!("{prefix}{id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_shown_without_credentials() {
+        assert_eq!(
+            display_addr("https://user:pw@example.org:8443/x"),
+            "https://example.org:8443"
+        );
+        assert_eq!(display_addr("http://127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(with_scheme("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(site_name("abc"), "sites/abc");
+        assert_eq!(partner_name("partners/abc"), "partners/abc");
+    }
+}

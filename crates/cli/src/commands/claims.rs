@@ -1,0 +1,262 @@
+//! `reemploi claim` and `reemploi claims`: a partner claims part of a lot;
+//! the site confirms, rejects or records the hand-over; either may cancel.
+
+use clap::{Args, Subcommand, ValueEnum};
+use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_proto::inventory as pb;
+use reemploi_proto::types as tpb;
+use serde_json::Value;
+
+use super::{Ctx, pages, request_id};
+use crate::CliError;
+use crate::client::{answer, partner_name};
+use crate::output::{Format, Table, emit, note};
+use crate::views;
+
+/// Flags of `claim`.
+#[derive(Args, Debug)]
+pub struct ClaimArgs {
+    /// The lot: `sites/SITE/lots/LOT`.
+    pub lot: String,
+    /// The claiming partner: `partners/ID` or `ID` (a partner claims for itself).
+    #[arg(long)]
+    pub partner: String,
+    /// How much, in the lot's unit (a decimal: 12 or 12.5).
+    #[arg(long)]
+    pub quantity: String,
+    /// Idempotency key: a retry with it returns the first claim instead of
+    /// claiming twice. Generated when absent.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// A note for the site.
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+/// The `claims` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ClaimsCommand {
+    /// The site confirms a reserved claim: it no longer expires.
+    #[command(after_help = "Example:\n  reemploi claims confirm sites/…/lots/…/claims/…")]
+    Confirm(NameArgs),
+    /// The site rejects a claim; its quantity returns to the lot.
+    #[command(
+        after_help = "Example:\n  reemploi claims reject sites/…/lots/…/claims/… --reason \"already promised\""
+    )]
+    Reject(ReasonArgs),
+    /// The partner or the site cancels a claim; its quantity returns to the lot.
+    #[command(
+        after_help = "Example:\n  reemploi claims cancel sites/…/lots/…/claims/… --reason \"truck broke down\""
+    )]
+    Cancel(ReasonArgs),
+    /// Records the hand-over of a confirmed claim with the weighed mass.
+    #[command(
+        after_help = "Example:\n  reemploi claims handover sites/…/lots/…/claims/… --mass-kg 1250.5"
+    )]
+    Handover(HandoverArgs),
+    /// Shows one claim.
+    #[command(after_help = "Example:\n  reemploi claims show sites/…/lots/…/claims/…")]
+    Show(NameArgs),
+    /// Lists claims (of one lot, or of every lot).
+    #[command(
+        after_help = "Examples:\n  reemploi claims list --status reserved\n  reemploi claims list --lot sites/…/lots/… --partner partners/…"
+    )]
+    List(ListArgs),
+}
+
+/// A claim named on the command line.
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`.
+    pub claim: String,
+}
+
+/// A claim and a reason.
+#[derive(Args, Debug)]
+pub struct ReasonArgs {
+    /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`.
+    pub claim: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// Flags of `claims handover`.
+#[derive(Args, Debug)]
+pub struct HandoverArgs {
+    /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`.
+    pub claim: String,
+    /// The mass weighed at pick-up, in kilograms (up to 3 decimals).
+    #[arg(long)]
+    pub mass_kg: String,
+}
+
+/// Claim statuses to filter on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusFilter {
+    /// Reserved, awaiting confirmation.
+    Reserved,
+    /// Confirmed, awaiting pick-up.
+    Confirmed,
+    /// Picked up.
+    HandedOver,
+    /// Rejected by the site.
+    Rejected,
+    /// Cancelled.
+    Cancelled,
+    /// Not confirmed in time.
+    Expired,
+}
+
+/// Flags of `claims list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only the claims of this lot (`sites/SITE/lots/LOT`).
+    #[arg(long)]
+    pub lot: Option<String>,
+    /// Only the claims of this partner.
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// Only claims in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// At most this many claims; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// `reemploi claim`: reads the lot for its unit, then claims.
+pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    let lot = answer(
+        inv.get_lot(pb::GetLotRequest {
+            name: a.lot.clone(),
+        })
+        .await,
+    )?;
+    let unit_number = lot.quantity.map_or(0, |q| q.unit);
+    let unit = reemploi_inventory::model::unit_from_proto(unit_number)
+        .map_err(|e| CliError::Usage(format!("the lot's unit: {e}")))?;
+    let quantity = Quantity::parse_decimal(&a.quantity, unit)
+        .map_err(|e| CliError::Usage(format!("--quantity: {e}")))?;
+    let claim = answer(
+        inv.claim_lot(pb::ClaimLotRequest {
+            lot: a.lot,
+            partner: partner_name(&a.partner),
+            quantity: Some(tpb::Quantity {
+                unit: unit_number,
+                milli: quantity.milli(),
+            }),
+            pickup_window: None,
+            request_id: a.request_id.unwrap_or_else(request_id),
+            note: a.note,
+        })
+        .await,
+    )?;
+    if ctx.format == Format::Table {
+        note(&format!(
+            "reserved; the site confirms with `reemploi claims confirm {}`",
+            claim.name
+        ));
+    }
+    emit(ctx.format, views::claim_json(&claim), || {
+        views::claim_text(&claim)
+    })
+}
+
+/// Runs a `claims` subcommand.
+pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    let claim = match cmd {
+        ClaimsCommand::List(a) => {
+            let parent = a.lot.unwrap_or_else(|| "sites/-/lots/-".to_owned());
+            let partner = a.partner.as_deref().map(partner_name).unwrap_or_default();
+            let status = a.status.map_or(0, |s| status_proto(s) as i32);
+            let claims = pages(a.limit, |page_token, page_size| {
+                let mut inv = inv.clone();
+                let req = pb::ListClaimsRequest {
+                    parent: parent.clone(),
+                    page_size,
+                    page_token,
+                    partner: partner.clone(),
+                    status,
+                };
+                async move {
+                    let r = answer(inv.list_claims(req).await)?;
+                    Ok((r.claims, r.next_page_token))
+                }
+            })
+            .await?;
+            return emit(
+                ctx.format,
+                Value::Array(claims.iter().map(views::claim_json).collect()),
+                || {
+                    let mut t = Table::new(views::CLAIM_COLUMNS);
+                    for c in &claims {
+                        t.row(views::claim_row(c));
+                    }
+                    if t.is_empty() {
+                        "no claim\n".to_owned()
+                    } else {
+                        t.render()
+                    }
+                },
+            );
+        }
+        ClaimsCommand::Show(a) => {
+            answer(inv.get_claim(pb::GetClaimRequest { name: a.claim }).await)?
+        }
+        ClaimsCommand::Confirm(a) => answer(
+            inv.confirm_claim(pb::ConfirmClaimRequest {
+                name: a.claim,
+                etag: String::new(),
+            })
+            .await,
+        )?,
+        ClaimsCommand::Reject(a) => answer(
+            inv.reject_claim(pb::RejectClaimRequest {
+                name: a.claim,
+                etag: String::new(),
+                reason: a.reason,
+            })
+            .await,
+        )?,
+        ClaimsCommand::Cancel(a) => answer(
+            inv.cancel_claim(pb::CancelClaimRequest {
+                name: a.claim,
+                etag: String::new(),
+                reason: a.reason,
+            })
+            .await,
+        )?,
+        ClaimsCommand::Handover(a) => {
+            // Thousandths of a kilogram are grams.
+            let grams = Quantity::parse_decimal(&a.mass_kg, Unit::Kilogram)
+                .map_err(|e| CliError::Usage(format!("--mass-kg: {e}")))?
+                .milli();
+            answer(
+                inv.record_handover(pb::RecordHandoverRequest {
+                    name: a.claim,
+                    weighed_mass_g: grams,
+                    handover_time: None,
+                    etag: String::new(),
+                })
+                .await,
+            )?
+        }
+    };
+    emit(ctx.format, views::claim_json(&claim), || {
+        views::claim_text(&claim)
+    })
+}
+
+fn status_proto(s: StatusFilter) -> pb::ClaimStatus {
+    match s {
+        StatusFilter::Reserved => pb::ClaimStatus::Reserved,
+        StatusFilter::Confirmed => pb::ClaimStatus::Confirmed,
+        StatusFilter::HandedOver => pb::ClaimStatus::HandedOver,
+        StatusFilter::Rejected => pb::ClaimStatus::Rejected,
+        StatusFilter::Cancelled => pb::ClaimStatus::Cancelled,
+        StatusFilter::Expired => pb::ClaimStatus::Expired,
+    }
+}

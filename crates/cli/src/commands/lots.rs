@@ -1,0 +1,514 @@
+//! `reemploi lots`: create, list, show, publish and withdraw lots, and
+//! import a whole PEMD diagnostic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use reemploi_domain::category;
+use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_domain::waste::{Hazard, WasteCode};
+use reemploi_inventory::model::unit_to_proto;
+use reemploi_proto::inventory as pb;
+use reemploi_proto::types as tpb;
+use serde_json::{Value, json};
+
+use super::{Ctx, pages, request_id};
+use crate::CliError;
+use crate::client::{answer, site_name};
+use crate::import::{self, lots::LotRow};
+use crate::output::{Format, Table, emit, note};
+use crate::views;
+
+/// The `lots` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LotsCommand {
+    /// Creates one lot, as a draft, on a site.
+    #[command(
+        after_help = "Example:\n  reemploi lots create --site sites/… --designation \"Portes bois 83x204\" \\\n    --category porte-interieure --quantity 24 --unit u --mass-kg 600"
+    )]
+    Create(CreateArgs),
+    /// Lists lots (of one site, or of every site).
+    #[command(
+        after_help = "Examples:\n  reemploi lots list --status published\n  reemploi lots list --site sites/… --output json"
+    )]
+    List(ListArgs),
+    /// Shows one lot with its ledger.
+    #[command(after_help = "Example:\n  reemploi lots show sites/…/lots/…")]
+    Show(NameArgs),
+    /// Publishes a draft lot so that partners can claim it (hazardous lots never can be).
+    #[command(after_help = "Example:\n  reemploi lots publish sites/…/lots/…")]
+    Publish(NameArgs),
+    /// Withdraws a lot: no new claims; open claims remain.
+    #[command(
+        after_help = "Example:\n  reemploi lots withdraw sites/…/lots/… --reason \"kept on site\""
+    )]
+    Withdraw(WithdrawArgs),
+    /// Imports a PEMD diagnostic (CSV or XLSX) as draft lots of a site.
+    ///
+    /// Columns are found by their header, French or English, whatever the
+    /// case and accents: Réf/ref, Désignation/designation, Catégorie/category,
+    /// Quantité/quantity/qty, Unité/unit, Masse (kg)/mass_kg,
+    /// Localisation/location, État/condition,
+    /// Potentiel de réemploi/reuse_potential, Code déchet/waste_code,
+    /// Danger/hazard, description.
+    /// Every bad row is reported with its line. By default it is all or
+    /// nothing: one bad row and nothing is created. Hazardous rows (waste
+    /// code with `*`, asbestos) become lots that can never be published.
+    #[command(
+        after_help = "Examples:\n  reemploi lots import diagnostic.xlsx --site sites/… --dry-run\n  reemploi lots import diagnostic.csv --site sites/… --publish\n  reemploi lots import diagnostic.csv --site sites/… --skip-invalid --output json"
+    )]
+    Import(ImportArgs),
+}
+
+/// Statuses a lot can be filtered on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusFilter {
+    /// Being prepared.
+    Draft,
+    /// Open to claims.
+    Published,
+    /// Withdrawn by the site.
+    Withdrawn,
+    /// Everything reserved or handed over.
+    Exhausted,
+    /// Past its availability window.
+    Expired,
+}
+
+impl StatusFilter {
+    fn proto(self) -> pb::LotStatus {
+        match self {
+            StatusFilter::Draft => pb::LotStatus::Draft,
+            StatusFilter::Published => pb::LotStatus::Published,
+            StatusFilter::Withdrawn => pb::LotStatus::Withdrawn,
+            StatusFilter::Exhausted => pb::LotStatus::Exhausted,
+            StatusFilter::Expired => pb::LotStatus::Expired,
+        }
+    }
+}
+
+/// Flags of `lots create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The site: `sites/ID` or `ID`.
+    #[arg(long)]
+    pub site: String,
+    /// Short designation, e.g. "Radiateurs fonte".
+    #[arg(long)]
+    pub designation: String,
+    /// Category code, e.g. porte-interieure, radiateur, tuile.
+    #[arg(long)]
+    pub category: String,
+    /// Quantity, a decimal (12.5 or 12,5).
+    #[arg(long)]
+    pub quantity: String,
+    /// Unit: u, ml, m2, m3, kg, t, l...
+    #[arg(long)]
+    pub unit: String,
+    /// Estimated mass of the whole lot in kilograms.
+    #[arg(long)]
+    pub mass_kg: Option<String>,
+    /// European List of Waste code, e.g. "17 02 01" (a `*` marks hazardous waste).
+    #[arg(long)]
+    pub waste_code: Option<String>,
+    /// A known hazard (asbestos, lead, pcb, pah, other); repeatable.
+    #[arg(long)]
+    pub hazard: Vec<String>,
+    /// The diagnostic's reference, e.g. M1.
+    #[arg(long, default_value = "")]
+    pub reference: String,
+    /// Condition as observed.
+    #[arg(long, default_value = "")]
+    pub condition: String,
+    /// Where the material is in the building.
+    #[arg(long, default_value = "")]
+    pub location: String,
+    /// Idempotency key: repeating the command with it returns the first lot.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+/// Flags of `lots list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only the lots of this site (`sites/ID` or `ID`); all sites by default.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Only lots in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// Only lots of this category code.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only lots whose designation, description or reference contain this text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// At most this many lots; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// A lot named on the command line.
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    /// The lot: `sites/SITE/lots/LOT`.
+    pub lot: String,
+}
+
+/// Flags of `lots withdraw`.
+#[derive(Args, Debug)]
+pub struct WithdrawArgs {
+    /// The lot: `sites/SITE/lots/LOT`.
+    pub lot: String,
+    /// Why the lot is withdrawn.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// Flags of `lots import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The diagnostic: .csv (comma or semicolon), .xlsx, .xls or .ods.
+    pub file: PathBuf,
+    /// The site the lots belong to: `sites/ID` or `ID`.
+    #[arg(long)]
+    pub site: String,
+    /// Imports the valid rows and skips the bad ones (still reported).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Reads and checks the file, creates nothing (no server needed).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Then publishes every lot that is not hazardous.
+    #[arg(long)]
+    pub publish: bool,
+    /// Idempotency key of the batch: repeating the import with it returns
+    /// the first lots instead of creating them again.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+/// Runs a `lots` subcommand.
+pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
+    let lot = match cmd {
+        LotsCommand::Import(a) => return import(ctx, a).await,
+        LotsCommand::List(a) => return list(ctx, a).await,
+        LotsCommand::Create(a) => {
+            let lot = lot_from_flags(&a)?;
+            let mut inv = ctx.connect().await?.inventory();
+            let lot = answer(
+                inv.create_lot(pb::CreateLotRequest {
+                    parent: site_name(&a.site),
+                    lot: Some(lot),
+                    request_id: a.request_id.unwrap_or_else(request_id),
+                })
+                .await,
+            )?;
+            if ctx.format == Format::Table {
+                if lot.hazardous {
+                    note("note: this lot is hazardous and can never be published");
+                } else {
+                    note(&format!("next: reemploi lots publish {}", lot.name));
+                }
+            }
+            lot
+        }
+        LotsCommand::Show(a) => {
+            let mut inv = ctx.connect().await?.inventory();
+            answer(inv.get_lot(pb::GetLotRequest { name: a.lot }).await)?
+        }
+        LotsCommand::Publish(a) => {
+            let mut inv = ctx.connect().await?.inventory();
+            answer(
+                inv.publish_lot(pb::PublishLotRequest {
+                    name: a.lot,
+                    etag: String::new(),
+                })
+                .await,
+            )?
+        }
+        LotsCommand::Withdraw(a) => {
+            let mut inv = ctx.connect().await?.inventory();
+            answer(
+                inv.withdraw_lot(pb::WithdrawLotRequest {
+                    name: a.lot,
+                    etag: String::new(),
+                    reason: a.reason,
+                })
+                .await,
+            )?
+        }
+    };
+    emit(ctx.format, views::lot_json(&lot), || views::lot_text(&lot))
+}
+
+/// The lot the flags of `lots create` describe, checked like an imported row.
+fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
+    let bad = |e: reemploi_domain::DomainError| CliError::Usage(e.to_string());
+    let unit = Unit::parse(&a.unit).map_err(bad)?;
+    let quantity = Quantity::parse_decimal(&a.quantity, unit).map_err(bad)?;
+    let category = category::parse(&a.category).map_err(bad)?;
+    let mass_g = match &a.mass_kg {
+        None => 0,
+        Some(m) => Quantity::parse_decimal(m, Unit::Kilogram)
+            .map_err(bad)?
+            .milli(),
+    };
+    let waste_code = match &a.waste_code {
+        None => String::new(),
+        Some(w) => WasteCode::parse(w).map_err(bad)?.to_string(),
+    };
+    let hazards = a
+        .hazard
+        .iter()
+        .map(|h| Hazard::parse(h).map_err(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(pb::Lot {
+        designation: a.designation.clone(),
+        category: category.code.to_owned(),
+        quantity: Some(tpb::Quantity {
+            unit: unit_to_proto(unit) as i32,
+            milli: quantity.milli(),
+        }),
+        estimated_mass_g: mass_g,
+        waste_code,
+        hazards: hazards
+            .into_iter()
+            .map(|h| {
+                (match h {
+                    Hazard::Asbestos => pb::Hazard::Asbestos,
+                    Hazard::Lead => pb::Hazard::Lead,
+                    Hazard::Pcb => pb::Hazard::Pcb,
+                    Hazard::Pah => pb::Hazard::Pah,
+                    Hazard::Other => pb::Hazard::Other,
+                }) as i32
+            })
+            .collect(),
+        reference: a.reference.clone(),
+        condition: a.condition.clone(),
+        building_location: a.location.clone(),
+        ..Default::default()
+    })
+}
+
+/// Every lot the filters select, all pages up to the limit.
+pub async fn fetch_lots(
+    inv: &reemploi_proto::inventory::inventory_service_client::InventoryServiceClient<
+        crate::client::Authed,
+    >,
+    parent: String,
+    status: Option<pb::LotStatus>,
+    category: String,
+    text: String,
+    limit: usize,
+) -> Result<Vec<pb::Lot>, CliError> {
+    pages(limit, |page_token, page_size| {
+        let mut inv = inv.clone();
+        let req = pb::ListLotsRequest {
+            parent: parent.clone(),
+            page_size,
+            page_token,
+            category: category.clone(),
+            status: status.map_or(0, |s| s as i32),
+            text: text.clone(),
+            ..Default::default()
+        };
+        async move {
+            let r = answer(inv.list_lots(req).await)?;
+            Ok((r.lots, r.next_page_token))
+        }
+    })
+    .await
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
+    let inv = ctx.connect().await?.inventory();
+    let parent = a
+        .site
+        .as_deref()
+        .map_or_else(|| "sites/-".to_owned(), site_name);
+    let lots = fetch_lots(
+        &inv,
+        parent,
+        a.status.map(StatusFilter::proto),
+        a.category.unwrap_or_default(),
+        a.text.unwrap_or_default(),
+        a.limit,
+    )
+    .await?;
+    emit(
+        ctx.format,
+        Value::Array(lots.iter().map(views::lot_json).collect()),
+        || {
+            let mut t = Table::new(views::LOT_COLUMNS);
+            for l in &lots {
+                t.row(views::lot_row(l));
+            }
+            if t.is_empty() {
+                "no lot\n".to_owned()
+            } else {
+                t.render()
+            }
+        },
+    )
+}
+
+/// `lots import`: read, check, report, then one BatchCreateLots call.
+async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
+    let file = a.file.display().to_string();
+    let sheet = import::sheet::read(&a.file)?;
+    let bar = import::progress(sheet.rows.len(), "checking");
+    let (parsed, unused) = import::lots::parse(&sheet, &a.file, || bar.inc(1))?;
+    bar.finish_and_clear();
+    if !unused.is_empty() {
+        note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
+    }
+    if a.dry_run {
+        // Bad rows make a dry run fail too, unless they would be skipped.
+        import::report_bad_rows(&file, &parsed.bad);
+        let hazardous: Vec<Value> = parsed
+            .good
+            .iter()
+            .filter_map(|(line, r)| {
+                r.hazardous
+                    .as_ref()
+                    .map(|why| json!({"line": line, "designation": r.lot.designation, "why": why}))
+            })
+            .collect();
+        import::dry_run_summary(
+            ctx.format,
+            &file,
+            &parsed,
+            "lots",
+            json!({"hazardous": hazardous}),
+        )?;
+        if !parsed.bad.is_empty() && !a.skip_invalid {
+            return Err(CliError::BadRows(format!(
+                "{} invalid row(s) in {file}",
+                parsed.bad.len()
+            )));
+        }
+        return Ok(());
+    }
+    import::gate(&file, &parsed, a.skip_invalid, "lots")?;
+    let site = site_name(&a.site);
+    let mut inv = ctx.connect().await?.inventory();
+    let lines: Vec<u64> = parsed.good.iter().map(|(line, _)| *line).collect();
+    let rows: Vec<LotRow> = parsed.good.iter().map(|(_, r)| r.clone()).collect();
+    let req = pb::BatchCreateLotsRequest {
+        parent: site.clone(),
+        requests: rows
+            .iter()
+            .map(|r| pb::CreateLotRequest {
+                parent: site.clone(),
+                lot: Some(r.lot.clone()),
+                request_id: String::new(),
+            })
+            .collect(),
+        request_id: a.request_id.unwrap_or_else(request_id),
+    };
+    let spinner = import::progress(rows.len(), "creating");
+    let created = inv
+        .batch_create_lots(req)
+        .await
+        .map_err(|s| import::batch_error(&file, &s, &lines, "lot"))?
+        .into_inner()
+        .lots;
+    spinner.finish_and_clear();
+    let mut lots = created;
+    let mut publish_failures = Vec::new();
+    if a.publish {
+        let bar = import::progress(lots.len(), "publishing");
+        for lot in &mut lots {
+            bar.inc(1);
+            if lot.hazardous || lot.status == pb::LotStatus::Published as i32 {
+                continue;
+            }
+            match inv
+                .publish_lot(pb::PublishLotRequest {
+                    name: lot.name.clone(),
+                    etag: String::new(),
+                })
+                .await
+            {
+                Ok(r) => *lot = r.into_inner(),
+                Err(s) => publish_failures.push(format!("{}: {}", lot.name, s.message())),
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let hazardous: Vec<(u64, &pb::Lot, String)> = lines
+        .iter()
+        .zip(&lots)
+        .zip(&rows)
+        .filter_map(|((line, lot), row)| row.hazardous.clone().map(|why| (*line, lot, why)))
+        .collect();
+    let json = json!({
+        "file": file,
+        "site": site,
+        "dry_run": false,
+        "created": lots.iter().zip(&lines).map(|(l, line)| {
+            let mut v = views::lot_json(l);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("line".to_owned(), json!(line));
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "skipped": parsed.bad.iter().map(import::BadRow::json).collect::<Vec<_>>(),
+        "hazardous": hazardous.iter().map(|(line, lot, why)| json!({
+            "line": line, "name": lot.name, "designation": lot.designation, "why": why,
+        })).collect::<Vec<_>>(),
+        "publish_failures": publish_failures,
+    });
+    emit(ctx.format, json, || {
+        let mut t = Table::new(&[
+            "LINE",
+            "NAME",
+            "REF",
+            "DESIGNATION",
+            "CATEGORY",
+            "QUANTITY",
+            "MASS",
+            "STATUS",
+        ]);
+        for (line, l) in lines.iter().zip(&lots) {
+            let mut row = views::lot_row(l);
+            row.remove(5); // "available" equals the quantity of a new lot
+            row.insert(0, line.to_string());
+            t.row(row);
+        }
+        let mut text = format!(
+            "created {} lot(s) on {site} from {file}{}\n",
+            lots.len(),
+            if parsed.bad.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} invalid row(s) skipped)", parsed.bad.len())
+            }
+        );
+        text.push_str(&t.render());
+        for (line, lot, why) in &hazardous {
+            text.push_str(&format!(
+                "hazardous: line {line} ({}) — {why}: imported as a draft that can never be published\n",
+                lot.designation
+            ));
+        }
+        for f in &publish_failures {
+            text.push_str(&format!("not published: {f}\n"));
+        }
+        if !a.publish {
+            text.push_str(
+                "next: publish them with `reemploi lots publish NAME` (or import with --publish)\n",
+            );
+        }
+        text
+    })?;
+    if !publish_failures.is_empty() {
+        return Err(CliError::Rpc {
+            code: tonic::Code::FailedPrecondition,
+            message: format!("{} lot(s) could not be published", publish_failures.len()),
+            violations: Vec::new(),
+        });
+    }
+    Ok(())
+}

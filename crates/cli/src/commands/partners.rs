@@ -1,0 +1,440 @@
+//! `reemploi partners`: register, show, list, verify and suspend ESS
+//! partners, and import an SIAE directory export.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use reemploi_domain::partner::PartnerKind;
+use reemploi_proto::registry as rpb;
+use reemploi_proto::types as tpb;
+use serde_json::{Value, json};
+
+use super::{Ctx, pages, request_id};
+use crate::CliError;
+use crate::client::{answer, partner_name};
+use crate::import;
+use crate::output::{Format, Table, emit, note};
+use crate::views;
+
+/// The `partners` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PartnersCommand {
+    /// Registers a partner, pending verification.
+    #[command(
+        after_help = "Example:\n  reemploi partners register --legal-name \"Atelier Réemploi\" --siret 90012345600015 \\\n    --kind ACI --lat 47.748 --lon 7.32 --radius-km 15 --category radiateur --category tuile"
+    )]
+    Register(RegisterArgs),
+    /// Shows one partner.
+    #[command(after_help = "Example:\n  reemploi partners show partners/…")]
+    Show(NameArgs),
+    /// Lists partners.
+    #[command(
+        after_help = "Examples:\n  reemploi partners list --status pending\n  reemploi partners list --category radiateur --output json"
+    )]
+    List(ListArgs),
+    /// Verifies a pending partner (admins): it may then claim and be matched.
+    #[command(after_help = "Example:\n  reemploi partners verify partners/…")]
+    Verify(NameArgs),
+    /// Suspends a verified partner (admins).
+    #[command(
+        after_help = "Example:\n  reemploi partners suspend partners/… --reason \"SIRET closed\""
+    )]
+    Suspend(SuspendArgs),
+    /// Imports an SIAE directory export (CSV or XLSX) as pending partners (admins).
+    ///
+    /// Columns of the public directory: siret, type, raison_sociale,
+    /// enseigne, addresse_ligne_1, code_postal, ville, departement,
+    /// site_web, description; plus latitude and longitude, which the API
+    /// requires (rows without them are reported as bad rows), and
+    /// optionally categories (`;`-separated codes), weekly_intake_kg,
+    /// radius_km and insertion_fte. All or nothing unless --skip-invalid.
+    #[command(
+        after_help = "Examples:\n  reemploi partners import siae-68.csv --dry-run\n  reemploi partners import siae-68.csv --default-radius-km 40 --skip-invalid --verify"
+    )]
+    Import(ImportArgs),
+}
+
+/// Partner statuses to filter on.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusFilter {
+    /// Awaiting verification.
+    Pending,
+    /// Verified.
+    Verified,
+    /// Suspended.
+    Suspended,
+    /// Archived.
+    Archived,
+}
+
+/// Flags of `partners register`.
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    /// Legal name (raison sociale).
+    #[arg(long)]
+    pub legal_name: String,
+    /// SIRET, 14 digits.
+    #[arg(long)]
+    pub siret: String,
+    /// Kind of structure (ACI, AI, EI, EITI, ETTI, EA, EATT, GEIQ, RESSOURCERIE, ASSO, SCOP, SCIC); repeatable.
+    #[arg(long = "kind", required = true)]
+    pub kinds: Vec<String>,
+    /// Latitude where materials are received.
+    #[arg(long, allow_hyphen_values = true)]
+    pub lat: f64,
+    /// Longitude where materials are received.
+    #[arg(long, allow_hyphen_values = true)]
+    pub lon: f64,
+    /// How far the partner collects, in km (1 to 200).
+    #[arg(long, default_value_t = 30)]
+    pub radius_km: i32,
+    /// A category code accepted, e.g. radiateur; repeatable.
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// How much the partner can take in per week, in kg.
+    #[arg(long, default_value_t = 0)]
+    pub weekly_intake_kg: i64,
+    /// Trade name (enseigne).
+    #[arg(long, default_value = "")]
+    pub trade_name: String,
+    /// Commune.
+    #[arg(long, default_value = "")]
+    pub commune: String,
+    /// Postal code.
+    #[arg(long, default_value = "")]
+    pub postal_code: String,
+    /// Idempotency key.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+/// A partner named on the command line.
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    /// The partner: `partners/ID` or `ID`.
+    pub partner: String,
+}
+
+/// Flags of `partners suspend`.
+#[derive(Args, Debug)]
+pub struct SuspendArgs {
+    /// The partner: `partners/ID` or `ID`.
+    pub partner: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// Flags of `partners list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only partners in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// Only partners of this kind (ACI, EI...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only partners accepting this category code.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only partners whose names contain this text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// At most this many partners; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// Flags of `partners import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The export: .csv (comma or semicolon), .xlsx, .xls or .ods.
+    pub file: PathBuf,
+    /// Service radius of rows without a radius_km column, in km.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=200))]
+    pub default_radius_km: i32,
+    /// Imports the valid rows and skips the bad ones (still reported).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Reads and checks the file, registers nothing (no server needed).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Then verifies every partner registered (admins).
+    #[arg(long)]
+    pub verify: bool,
+    /// Idempotency key of the batch.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+fn status_proto(s: StatusFilter) -> rpb::PartnerStatus {
+    match s {
+        StatusFilter::Pending => rpb::PartnerStatus::Pending,
+        StatusFilter::Verified => rpb::PartnerStatus::Verified,
+        StatusFilter::Suspended => rpb::PartnerStatus::Suspended,
+        StatusFilter::Archived => rpb::PartnerStatus::Archived,
+    }
+}
+
+fn kind_proto(s: &str) -> Result<i32, CliError> {
+    PartnerKind::parse(s)
+        .map(|k| reemploi_registry::model::kind_proto(k) as i32)
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Runs a `partners` subcommand.
+pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
+    let partner = match cmd {
+        PartnersCommand::Import(a) => return import(ctx, a).await,
+        PartnersCommand::List(a) => return list(ctx, a).await,
+        PartnersCommand::Register(a) => {
+            let kinds = a
+                .kinds
+                .iter()
+                .map(|k| kind_proto(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut reg = ctx.connect().await?.registry();
+            let p = answer(
+                reg.register_partner(rpb::RegisterPartnerRequest {
+                    partner: Some(rpb::Partner {
+                        legal_name: a.legal_name,
+                        trade_name: a.trade_name,
+                        siret: a.siret,
+                        kinds,
+                        address: Some(rpb::Address {
+                            postal_code: a.postal_code,
+                            commune: a.commune,
+                            ..Default::default()
+                        }),
+                        location: Some(tpb::GeoPoint {
+                            latitude: a.lat,
+                            longitude: a.lon,
+                        }),
+                        accepted_categories: a.categories,
+                        capabilities: vec![rpb::Capability::Collection as i32],
+                        weekly_intake_kg: a.weekly_intake_kg,
+                        service_radius_km: a.radius_km,
+                        ..Default::default()
+                    }),
+                    request_id: a.request_id.unwrap_or_else(request_id),
+                })
+                .await,
+            )?;
+            if ctx.format == Format::Table {
+                note(&format!(
+                    "registered, pending verification: an admin runs `reemploi partners verify {}`",
+                    p.name
+                ));
+            }
+            p
+        }
+        PartnersCommand::Show(a) => {
+            let mut reg = ctx.connect().await?.registry();
+            answer(
+                reg.get_partner(rpb::GetPartnerRequest {
+                    name: partner_name(&a.partner),
+                })
+                .await,
+            )?
+        }
+        PartnersCommand::Verify(a) => {
+            let mut reg = ctx.connect().await?.registry();
+            answer(
+                reg.verify_partner(rpb::VerifyPartnerRequest {
+                    name: partner_name(&a.partner),
+                    etag: String::new(),
+                })
+                .await,
+            )?
+        }
+        PartnersCommand::Suspend(a) => {
+            let mut reg = ctx.connect().await?.registry();
+            answer(
+                reg.suspend_partner(rpb::SuspendPartnerRequest {
+                    name: partner_name(&a.partner),
+                    etag: String::new(),
+                    reason: a.reason,
+                })
+                .await,
+            )?
+        }
+    };
+    emit(ctx.format, views::partner_json(&partner), || {
+        views::partner_text(&partner)
+    })
+}
+
+/// Every partner the filters select, all pages up to the limit.
+pub async fn fetch_partners(
+    reg: &reemploi_proto::registry::registry_service_client::RegistryServiceClient<
+        crate::client::Authed,
+    >,
+    status: Option<rpb::PartnerStatus>,
+    kind: i32,
+    category: String,
+    text: String,
+    limit: usize,
+) -> Result<Vec<rpb::Partner>, CliError> {
+    pages(limit, |page_token, page_size| {
+        let mut reg = reg.clone();
+        let req = rpb::ListPartnersRequest {
+            page_size,
+            page_token,
+            kind,
+            category: category.clone(),
+            status: status.map_or(0, |s| s as i32),
+            text: text.clone(),
+            ..Default::default()
+        };
+        async move {
+            let r = answer(reg.list_partners(req).await)?;
+            Ok((r.partners, r.next_page_token))
+        }
+    })
+    .await
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
+    let kind = a.kind.as_deref().map(kind_proto).transpose()?.unwrap_or(0);
+    let reg = ctx.connect().await?.registry();
+    let partners = fetch_partners(
+        &reg,
+        a.status.map(status_proto),
+        kind,
+        a.category.unwrap_or_default(),
+        a.text.unwrap_or_default(),
+        a.limit,
+    )
+    .await?;
+    emit(
+        ctx.format,
+        Value::Array(partners.iter().map(views::partner_json).collect()),
+        || {
+            let mut t = Table::new(views::PARTNER_COLUMNS);
+            for p in &partners {
+                t.row(views::partner_row(p));
+            }
+            if t.is_empty() {
+                "no partner\n".to_owned()
+            } else {
+                t.render()
+            }
+        },
+    )
+}
+
+/// `partners import`: read, check, report, then one BatchRegisterPartners call.
+async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
+    let file = a.file.display().to_string();
+    let sheet = import::sheet::read(&a.file)?;
+    let bar = import::progress(sheet.rows.len(), "checking");
+    let (parsed, unused) =
+        import::partners::parse(&sheet, &a.file, a.default_radius_km, || bar.inc(1))?;
+    bar.finish_and_clear();
+    if !unused.is_empty() {
+        note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
+    }
+    if a.dry_run {
+        import::report_bad_rows(&file, &parsed.bad);
+        import::dry_run_summary(ctx.format, &file, &parsed, "partners", Value::Null)?;
+        if !parsed.bad.is_empty() && !a.skip_invalid {
+            return Err(CliError::BadRows(format!(
+                "{} invalid row(s) in {file}",
+                parsed.bad.len()
+            )));
+        }
+        return Ok(());
+    }
+    import::gate(&file, &parsed, a.skip_invalid, "partners")?;
+    let mut reg = ctx.connect().await?.registry();
+    let lines: Vec<u64> = parsed.good.iter().map(|(line, _)| *line).collect();
+    let req = rpb::BatchRegisterPartnersRequest {
+        requests: parsed
+            .good
+            .iter()
+            .map(|(_, p)| rpb::RegisterPartnerRequest {
+                partner: Some(p.clone()),
+                request_id: String::new(),
+            })
+            .collect(),
+        request_id: a.request_id.unwrap_or_else(request_id),
+    };
+    let mut partners = reg
+        .batch_register_partners(req)
+        .await
+        .map_err(|s| import::batch_error(&file, &s, &lines, "partner"))?
+        .into_inner()
+        .partners;
+    let mut verify_failures = Vec::new();
+    if a.verify {
+        let bar = import::progress(partners.len(), "verifying");
+        for p in &mut partners {
+            bar.inc(1);
+            if p.status != rpb::PartnerStatus::Pending as i32 {
+                continue;
+            }
+            match reg
+                .verify_partner(rpb::VerifyPartnerRequest {
+                    name: p.name.clone(),
+                    etag: String::new(),
+                })
+                .await
+            {
+                Ok(r) => *p = r.into_inner(),
+                Err(s) => verify_failures.push((p.name.clone(), s)),
+            }
+        }
+        bar.finish_and_clear();
+    }
+    let json = json!({
+        "file": file,
+        "dry_run": false,
+        "registered": partners.iter().zip(&lines).map(|(p, line)| {
+            let mut v = views::partner_json(p);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("line".to_owned(), json!(line));
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "skipped": parsed.bad.iter().map(import::BadRow::json).collect::<Vec<_>>(),
+        "verify_failures": verify_failures.iter().map(|(n, s)| json!({"name": n, "message": s.message()})).collect::<Vec<_>>(),
+    });
+    emit(ctx.format, json, || {
+        let mut t = Table::new(&[
+            "LINE",
+            "NAME",
+            "LEGAL NAME",
+            "KINDS",
+            "COMMUNE",
+            "RADIUS",
+            "INTAKE/WEEK",
+            "STATUS",
+        ]);
+        for (line, p) in lines.iter().zip(&partners) {
+            let mut row = views::partner_row(p);
+            row.insert(0, line.to_string());
+            t.row(row);
+        }
+        let mut text = format!(
+            "registered {} partner(s) from {file}{}\n",
+            partners.len(),
+            if parsed.bad.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} invalid row(s) skipped)", parsed.bad.len())
+            }
+        );
+        text.push_str(&t.render());
+        for (name, s) in &verify_failures {
+            text.push_str(&format!("not verified: {name}: {}\n", s.message()));
+        }
+        if !a.verify {
+            text.push_str("next: an admin verifies each with `reemploi partners verify NAME` (or import with --verify)\n");
+        }
+        text
+    })?;
+    match verify_failures.into_iter().next() {
+        Some((_, status)) => Err(CliError::from_status(&status)),
+        None => Ok(()),
+    }
+}

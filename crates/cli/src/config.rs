@@ -1,0 +1,187 @@
+//! Where the client finds its server and token: flags and environment first
+//! (`--addr`/REEMPLOI_ADDR, `--token`/REEMPLOI_TOKEN), then the file
+//! `reemploi login` writes, then the local default address.
+//!
+//! The file is `$REEMPLOI_CONFIG` when set, else
+//! `$XDG_CONFIG_HOME/reemploi/config.toml`, else
+//! `~/.config/reemploi/config.toml`. It holds a token, so it is written with
+//! mode 0600 and its contents are never printed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::CliError;
+
+/// The address used when nothing else names one: a local `reemploi up`.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// What the configuration file holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The server address, e.g. `https://reemploi.example.org:443`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// The bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// The resolved connection settings of one command.
+#[derive(Clone)]
+pub struct Settings {
+    /// The server address.
+    pub addr: String,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+}
+
+// Hand-written so that a stray `{:?}` can never print the token.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &crate::client::display_addr(&self.addr))
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// The configuration file's path, from the environment; `None` when there is
+/// no home directory to put it in.
+pub fn path() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(file) = var("REEMPLOI_CONFIG") {
+        return Some(PathBuf::from(file));
+    }
+    // The XDG spec says a relative XDG_CONFIG_HOME is invalid and ignored.
+    if let Some(dir) = var("XDG_CONFIG_HOME").map(PathBuf::from)
+        && dir.is_absolute()
+    {
+        return Some(dir.join("reemploi").join("config.toml"));
+    }
+    var("HOME").map(|home| {
+        PathBuf::from(home)
+            .join(".config")
+            .join("reemploi")
+            .join("config.toml")
+    })
+}
+
+/// Reads the file; a missing file is an empty configuration.
+pub fn load(path: &Path) -> Result<FileConfig, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(CliError::Config {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    // toml's errors quote the offending line, which may be the token: keep
+    // only the position.
+    toml::from_str(&text).map_err(|e| CliError::Config {
+        path: path.to_owned(),
+        reason: match e.span() {
+            Some(span) => format!(
+                "not valid TOML (byte {}); expected `addr = \"...\"` and `token = \"...\"`",
+                span.start
+            ),
+            None => "not valid TOML; expected `addr = \"...\"` and `token = \"...\"`".to_owned(),
+        },
+    })
+}
+
+/// Writes the file with mode 0600 (created in a temporary file beside it,
+/// then renamed, so a reader never sees half a file).
+pub fn save(path: &Path, config: &FileConfig) -> Result<(), CliError> {
+    let fail = |reason: String| CliError::Config {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = toml::to_string(config).map_err(|e| fail(e.to_string()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("create its directory: {e}")))?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(|e| fail(e.to_string()))?;
+    // A leftover temporary file may predate us with wider permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail(e.to_string()))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
+}
+
+/// Resolves the address and token of a command: flag or environment (clap
+/// has merged them), then the file, then the default address.
+pub fn resolve(addr: Option<&str>, token: Option<&str>) -> Result<Settings, CliError> {
+    let file = match path() {
+        Some(p) => load(&p)?,
+        None => FileConfig::default(),
+    };
+    let nonempty = |s: Option<&str>| {
+        s.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(Settings {
+        addr: nonempty(addr)
+            .or_else(|| nonempty(file.addr.as_deref()))
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
+        token: nonempty(token).or_else(|| nonempty(file.token.as_deref())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn saves_with_mode_0600_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("config.toml");
+        let config = FileConfig {
+            addr: Some("http://example.invalid:1".to_owned()),
+            token: Some("t0k3n".to_owned()),
+        };
+        save(&path, &config).unwrap();
+        assert_eq!(load(&path).unwrap(), config);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            load(&dir.path().join("absent")).unwrap(),
+            FileConfig::default()
+        );
+    }
+
+    #[test]
+    fn a_bad_file_error_does_not_quote_its_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "token = secret-without-quotes\n").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(!err.contains("secret-without-quotes"), "{err}");
+    }
+}

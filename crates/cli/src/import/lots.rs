@@ -1,0 +1,397 @@
+//! A PEMD diagnostic (one row per material) read into lots. Columns are
+//! found by their header, French or English; each row is checked with the
+//! domain rules the inventory applies, so bad rows are known before any
+//! call.
+
+use reemploi_domain::category;
+use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_domain::text;
+use reemploi_domain::waste::{self, Hazard, WasteCode};
+use reemploi_inventory::model::{MAX_DESCRIPTION, MAX_LINE, MAX_NAME, unit_to_proto};
+use reemploi_proto::inventory as pb;
+use reemploi_proto::types as tpb;
+
+use super::sheet::{Row, Sheet};
+use super::{BadRow, Parsed, Reasons};
+use crate::CliError;
+
+/// The column of a lot field and the headers (normalised) that name it.
+struct Column {
+    field: &'static str,
+    aliases: &'static [&'static str],
+    required: bool,
+}
+
+const COLUMNS: &[Column] = &[
+    Column {
+        field: "reference",
+        aliases: &["ref", "reference", "id", "n", "no", "numero", "repere"],
+        required: false,
+    },
+    Column {
+        field: "designation",
+        aliases: &[
+            "designation",
+            "libelle",
+            "materiau",
+            "material",
+            "name",
+            "nom",
+            "element",
+        ],
+        required: true,
+    },
+    Column {
+        field: "category",
+        aliases: &["categorie", "category", "code categorie", "category code"],
+        required: true,
+    },
+    Column {
+        field: "quantity",
+        aliases: &["quantite", "quantity", "qty", "qte", "quantites"],
+        required: true,
+    },
+    Column {
+        field: "unit",
+        aliases: &["unite", "unit", "u", "unites", "units"],
+        required: true,
+    },
+    Column {
+        field: "mass_kg",
+        aliases: &[
+            "masse kg",
+            "mass kg",
+            "poids kg",
+            "weight kg",
+            "masse",
+            "mass",
+            "poids",
+            "weight",
+            "masse estimee kg",
+            "estimated mass kg",
+        ],
+        required: false,
+    },
+    Column {
+        field: "location",
+        aliases: &[
+            "localisation",
+            "location",
+            "emplacement",
+            "building location",
+            "situation",
+        ],
+        required: false,
+    },
+    Column {
+        field: "condition",
+        aliases: &["etat", "condition", "state", "etat de conservation"],
+        required: false,
+    },
+    Column {
+        field: "reuse_potential",
+        aliases: &[
+            "potentiel de reemploi",
+            "reuse potential",
+            "potentiel",
+            "potentiel reemploi",
+            "orientation",
+            "exutoire",
+        ],
+        required: false,
+    },
+    Column {
+        field: "waste_code",
+        aliases: &[
+            "code dechet",
+            "waste code",
+            "code ced",
+            "ced",
+            "code dechets",
+            "ldc",
+        ],
+        required: false,
+    },
+    Column {
+        field: "hazard",
+        aliases: &[
+            "danger",
+            "hazard",
+            "dangers",
+            "hazards",
+            "polluant",
+            "polluants",
+        ],
+        required: false,
+    },
+    Column {
+        field: "description",
+        aliases: &[
+            "description",
+            "remarque",
+            "remarques",
+            "observations",
+            "commentaire",
+            "notes",
+        ],
+        required: false,
+    },
+];
+
+/// A lot read from a row, ready to send.
+#[derive(Debug, Clone)]
+pub struct LotRow {
+    /// The lot to create.
+    pub lot: pb::Lot,
+    /// Why it can never be published, when it cannot.
+    pub hazardous: Option<String>,
+}
+
+/// Where each field's column is.
+struct Layout(Vec<(&'static str, usize)>);
+
+impl Layout {
+    fn get<'a>(&self, row: &'a Row, field: &str) -> &'a str {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .and_then(|(_, i)| row.cells.get(*i))
+            .map_or("", String::as_str)
+    }
+}
+
+/// Hazard cells that say "none".
+const NO_HAZARD: &[&str] = &[
+    "", "-", "non", "no", "none", "aucun", "aucune", "neant", "néant", "ras", "/",
+];
+
+/// Finds the columns; a missing required one makes the file unusable.
+/// Returns the headers nobody reads, to warn about them.
+fn layout(sheet: &Sheet, path: &std::path::Path) -> Result<(Layout, Vec<String>), CliError> {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for c in COLUMNS {
+        match sheet.column(c.aliases) {
+            Some(i) => found.push((c.field, i)),
+            None if c.required => missing.push(format!("{} (e.g. {:?})", c.field, c.aliases[0])),
+            None => {}
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CliError::File {
+            path: path.to_owned(),
+            reason: format!(
+                "no column for {}; the header row has: {}",
+                missing.join(", "),
+                sheet.headers.join(", ")
+            ),
+        });
+    }
+    let unused = sheet
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| !h.is_empty() && !found.iter().any(|(_, j)| j == i))
+        .map(|(_, h)| h.clone())
+        .collect();
+    Ok((Layout(found), unused))
+}
+
+/// Reads every row of a diagnostic; `tick` is called once per row.
+pub fn parse(
+    sheet: &Sheet,
+    path: &std::path::Path,
+    mut tick: impl FnMut(),
+) -> Result<(Parsed<LotRow>, Vec<String>), CliError> {
+    let (layout, unused) = layout(sheet, path)?;
+    let mut parsed = Parsed {
+        good: Vec::new(),
+        bad: Vec::new(),
+    };
+    for row in &sheet.rows {
+        match lot(&layout, row) {
+            Ok(lot) => parsed.good.push((row.line, lot)),
+            Err(reasons) => parsed.bad.push(BadRow {
+                line: row.line,
+                reason: reasons.join("; "),
+            }),
+        }
+        tick();
+    }
+    Ok((parsed, unused))
+}
+
+/// One row as a lot, or every reason it is not one.
+fn lot(layout: &Layout, row: &Row) -> Result<LotRow, Vec<String>> {
+    let mut errors = Reasons::default();
+    let get = |f: &str| layout.get(row, f);
+    let reference = errors.keep(text::optional("reference", get("reference"), 50));
+    let designation = errors.keep(text::required("designation", get("designation"), MAX_NAME));
+    let category = errors.keep(category::parse(get("category")));
+    let unit = errors.keep(Unit::parse(get("unit")));
+    let quantity = unit.and_then(|u| {
+        errors.keep(
+            Quantity::parse_decimal(get("quantity"), u)
+                .and_then(|q| Quantity::positive(q.milli(), u)),
+        )
+    });
+    let mass_g = match get("mass_kg") {
+        "" => Some(0),
+        m => errors.keep(
+            Quantity::parse_decimal(m, Unit::Kilogram)
+                .map(Quantity::milli)
+                .map_err(|e| reemploi_domain::DomainError::invalid("mass_kg", strip_field(&e))),
+        ),
+    };
+    let location = errors.keep(text::optional("location", get("location"), MAX_LINE));
+    let condition = errors.keep(text::optional("condition", get("condition"), MAX_LINE));
+    let description = errors.keep(text::optional(
+        "description",
+        get("description"),
+        MAX_DESCRIPTION,
+    ));
+    let waste_code = match get("waste_code") {
+        "" => Some(None),
+        w => errors.keep(WasteCode::parse(w).map(Some)),
+    };
+    let mut hazards = Vec::new();
+    for h in get("hazard").split([';', ',', '/', '+']).map(str::trim) {
+        if NO_HAZARD.contains(&h.to_lowercase().as_str()) {
+            continue;
+        }
+        if let Some(h) = errors.keep(Hazard::parse(h)) {
+            hazards.push(h);
+        }
+    }
+    let (
+        Some(reference),
+        Some(designation),
+        Some(category),
+        Some(unit),
+        Some(quantity),
+        Some(mass_g),
+        Some(location),
+        Some(condition),
+        Some(description),
+        Some(waste_code),
+    ) = (
+        reference,
+        designation,
+        category,
+        unit,
+        quantity,
+        mass_g,
+        location,
+        condition,
+        description,
+        waste_code,
+    )
+    else {
+        return Err(errors.0);
+    };
+    if !errors.0.is_empty() {
+        return Err(errors.0);
+    }
+    let hazardous = waste::is_hazardous(waste_code.as_ref(), &hazards).then(|| {
+        let mut why = Vec::new();
+        if let Some(code) = waste_code.as_ref().filter(|c| c.is_hazardous()) {
+            why.push(format!("hazardous waste code {code}"));
+        }
+        why.extend(
+            hazards
+                .iter()
+                .filter(|h| h.forbids_reuse())
+                .map(|h| h.code().to_owned()),
+        );
+        why.join(", ")
+    });
+    Ok(LotRow {
+        lot: pb::Lot {
+            reference: reference.unwrap_or_default(),
+            designation,
+            description: description.unwrap_or_default(),
+            category: category.code.to_owned(),
+            quantity: Some(tpb::Quantity {
+                unit: unit_to_proto(unit) as i32,
+                milli: quantity.milli(),
+            }),
+            estimated_mass_g: mass_g,
+            building_location: location.unwrap_or_default(),
+            condition: condition.unwrap_or_default(),
+            reuse_potential: reemploi_inventory::diagnostic::reuse_potential(get("reuse_potential"))
+                as i32,
+            waste_code: waste_code.map(|w| w.to_string()).unwrap_or_default(),
+            hazards: hazards.iter().map(|h| hazard_proto(*h) as i32).collect(),
+            ..Default::default()
+        },
+        hazardous,
+    })
+}
+
+/// The reason of a domain error without its own field name (the caller
+/// names the column).
+fn strip_field(e: &reemploi_domain::DomainError) -> String {
+    match e {
+        reemploi_domain::DomainError::Invalid { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn hazard_proto(h: Hazard) -> pb::Hazard {
+    match h {
+        Hazard::Asbestos => pb::Hazard::Asbestos,
+        Hazard::Lead => pb::Hazard::Lead,
+        Hazard::Pcb => pb::Hazard::Pcb,
+        Hazard::Pah => pb::Hazard::Pah,
+        Hazard::Other => pb::Hazard::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+
+    use super::*;
+    use crate::import::sheet::read_csv;
+
+    #[test]
+    fn french_headers_in_any_order_and_bad_rows_with_reasons() {
+        let csv = "Désignation;QUANTITÉ;Unité;Catégorie;Masse (kg);Code déchet;Danger;Réf\n\
+                   Portes;12,5;u;porte-interieure;300;17 02 01;non;A1\n\
+                   Dalles;10;m2;revetement-sol;;17 06 05*;amiante;A2\n\
+                   ;0;furlong;nope;x;;;A3\n";
+        let sheet = read_csv(Path::new("d.csv"), csv.as_bytes()).unwrap();
+        let (parsed, unused) = parse(&sheet, Path::new("d.csv"), || {}).unwrap();
+        assert!(unused.is_empty(), "{unused:?}");
+        assert_eq!(parsed.good.len(), 2);
+        let (line, first) = &parsed.good[0];
+        assert_eq!(*line, 2);
+        assert_eq!(first.lot.quantity.unwrap().milli, 12_500);
+        assert_eq!(first.lot.estimated_mass_g, 300_000);
+        assert!(first.hazardous.is_none());
+        let why = parsed.good[1].1.hazardous.clone().unwrap();
+        assert!(
+            why.contains("17 06 05*") && why.contains("asbestos"),
+            "{why}"
+        );
+        assert_eq!(parsed.bad.len(), 1);
+        let bad = &parsed.bad[0];
+        assert_eq!(bad.line, 4);
+        for part in ["designation", "category", "unit", "mass_kg"] {
+            assert!(bad.reason.contains(part), "{part} in {}", bad.reason);
+        }
+    }
+
+    #[test]
+    fn a_missing_required_column_names_it() {
+        let sheet = read_csv(Path::new("d.csv"), b"ref,designation,unit\nA,B,u\n").unwrap();
+        let err = parse(&sheet, Path::new("d.csv"), || {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("category") && err.contains("quantity"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Reads a spreadsheet — CSV (comma or semicolon, UTF-8 with or without a
+//! BOM) or a workbook calamine opens (XLSX, XLS, ODS) — into a header row
+//! and data rows that keep their line numbers, and finds columns by header
+//! names whatever their case and accents.
+
+use std::path::Path;
+
+use calamine::{Data, Reader};
+
+use crate::CliError;
+
+/// One data row: its line number in the file (1-based, as a spreadsheet
+/// shows it) and its cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Line (or spreadsheet row) number.
+    pub line: u64,
+    /// The cells, trimmed, one per header (missing ones are empty).
+    pub cells: Vec<String>,
+}
+
+/// A header row and the data rows under it; blank rows are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sheet {
+    /// The headers as written in the file.
+    pub headers: Vec<String>,
+    /// The data rows.
+    pub rows: Vec<Row>,
+    /// `csv`, or the workbook format.
+    pub format: &'static str,
+}
+
+/// Normalises a header for lookup: lowercase, accents removed, every run
+/// of other characters (spaces, `_`, `(`, `.`) one space. "Masse (kg)" and
+/// "mass_kg" become "masse kg" and "mass kg".
+pub fn normalize(header: &str) -> String {
+    let mut out = String::new();
+    let mut gap = false;
+    for c in header.trim().trim_start_matches('\u{feff}').chars() {
+        let folded = fold(c);
+        if folded.chars().all(char::is_alphanumeric) && !folded.is_empty() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.extend(folded.chars().flat_map(char::to_lowercase));
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// The ASCII spelling of the accented letters French (and its neighbours)
+/// write; other characters are kept.
+fn fold(c: char) -> String {
+    let s = match c {
+        'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' | 'À' | 'Á' | 'Â' | 'Ä' | 'Ã' | 'Å' => "a",
+        'ç' | 'Ç' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => "i",
+        'ñ' | 'Ñ' => "n",
+        'ò' | 'ó' | 'ô' | 'ö' | 'õ' | 'Ò' | 'Ó' | 'Ô' | 'Ö' | 'Õ' => "o",
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => "u",
+        'ÿ' | 'Ÿ' => "y",
+        'œ' | 'Œ' => "oe",
+        'æ' | 'Æ' => "ae",
+        '°' => "o",
+        other => return other.to_string(),
+    };
+    s.to_owned()
+}
+
+impl Sheet {
+    /// The index of the first column whose normalised header is one of
+    /// `aliases` (given normalised).
+    pub fn column(&self, aliases: &[&str]) -> Option<usize> {
+        let normalized: Vec<String> = self.headers.iter().map(|h| normalize(h)).collect();
+        aliases
+            .iter()
+            .find_map(|a| normalized.iter().position(|h| h == a))
+    }
+}
+
+/// Reads the file, choosing the reader by its extension (a workbook for
+/// .xlsx, .xlsm, .xls, .xlsb, .ods; CSV otherwise).
+pub fn read(path: &Path) -> Result<Sheet, CliError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => read_workbook(path),
+        _ => {
+            let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
+            read_csv(path, &bytes)
+        }
+    }
+}
+
+fn file_error(path: &Path, reason: String) -> CliError {
+    CliError::File {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Reads CSV bytes; the separator is `;` when the header line has more of
+/// them than commas (French spreadsheet exports), else `,`.
+pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        file_error(
+            path,
+            format!(
+                "not UTF-8 text (byte {}): save it as \"CSV UTF-8\" or as .xlsx",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or_default();
+    let delimiter = if first.matches(';').count() > first.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut headers: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| file_error(path, e.to_string()))?;
+        // The record's own position counts the lines of quoted newlines too.
+        let line = record.position().map_or(0, csv::Position::line);
+        let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        match &headers {
+            None => headers = Some(cells),
+            Some(h) => rows.push(Row {
+                line,
+                cells: pad(cells, h.len()),
+            }),
+        }
+    }
+    let headers = headers.ok_or_else(|| file_error(path, "the file is empty".to_owned()))?;
+    Ok(Sheet {
+        headers,
+        rows,
+        format: "csv",
+    })
+}
+
+fn pad(mut cells: Vec<String>, n: usize) -> Vec<String> {
+    if cells.len() < n {
+        cells.resize(n, String::new());
+    }
+    cells
+}
+
+/// Reads the first worksheet that has cells.
+fn read_workbook(path: &Path) -> Result<Sheet, CliError> {
+    let mut workbook =
+        calamine::open_workbook_auto(path).map_err(|e| file_error(path, e.to_string()))?;
+    let format = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("ods") => "ods",
+        Some("xls") => "xls",
+        Some("xlsb") => "xlsb",
+        _ => "xlsx",
+    };
+    let names = workbook.sheet_names();
+    for name in names {
+        let range = workbook
+            .worksheet_range(&name)
+            .map_err(|e| file_error(path, format!("sheet {name:?}: {e}")))?;
+        let Some((first_row, _)) = range.start() else {
+            continue;
+        };
+        let mut headers: Option<Vec<String>> = None;
+        let mut rows = Vec::new();
+        for (i, cells) in range.rows().enumerate() {
+            let line = u64::from(first_row)
+                .saturating_add(u64::try_from(i).unwrap_or(u64::MAX))
+                .saturating_add(1);
+            let cells: Vec<String> = cells.iter().map(cell_text).collect();
+            if cells.iter().all(String::is_empty) {
+                continue;
+            }
+            match &headers {
+                None => headers = Some(cells),
+                Some(h) => rows.push(Row {
+                    line,
+                    cells: pad(cells, h.len()),
+                }),
+            }
+        }
+        if let Some(headers) = headers {
+            return Ok(Sheet {
+                headers,
+                rows,
+                format,
+            });
+        }
+    }
+    Err(file_error(path, "no sheet has any cell".to_owned()))
+}
+
+/// A cell as the text a person sees; whole numbers without `.0`.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_owned(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{f:.0}")
+            } else {
+                f.to_string()
+            }
+        }
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) => d.to_string(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn headers_match_whatever_their_case_and_accents() {
+        assert_eq!(normalize("Désignation"), "designation");
+        assert_eq!(normalize("Masse (kg)"), "masse kg");
+        assert_eq!(normalize("mass_kg"), "mass kg");
+        assert_eq!(normalize("  QUANTITÉ "), "quantite");
+        assert_eq!(normalize("Potentiel de réemploi"), "potentiel de reemploi");
+        assert_eq!(normalize("Réf."), "ref");
+        assert_eq!(normalize("\u{feff}État"), "etat");
+    }
+
+    #[test]
+    fn semicolons_blank_rows_and_quoted_newlines_keep_line_numbers() {
+        let csv = "Réf;Désignation\nA;\"deux\nlignes\"\n\n;\nB;porte\n";
+        let sheet = read_csv(Path::new("x.csv"), csv.as_bytes()).unwrap();
+        assert_eq!(sheet.headers, vec!["Réf", "Désignation"]);
+        let lines: Vec<u64> = sheet.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 6]);
+        assert_eq!(sheet.column(&["designation"]), Some(1));
+    }
+
+    #[test]
+    fn latin1_is_refused_with_advice() {
+        let err = read_csv(Path::new("x.csv"), b"ref,d\xe9signation\n").unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+}

@@ -1,0 +1,557 @@
+//! How API messages are shown: as JSON values built by hand (prost types do
+//! not implement `Serialize`; field names and enum names are those of the
+//! .proto files, int64 as numbers, timestamps as RFC 3339) and as short
+//! human texts for tables.
+
+use prost_types::Timestamp;
+use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_proto::inventory as pb;
+use reemploi_proto::matching as mpb;
+use reemploi_proto::registry as rpb;
+use reemploi_proto::types as tpb;
+use serde_json::{Value, json};
+
+/// The lowercase tail of a proto enum name: `LOT_STATUS_PUBLISHED` with
+/// prefix `LOT_STATUS_` is `published`.
+fn short(full: &str, prefix: &str) -> String {
+    full.strip_prefix(prefix).unwrap_or(full).to_lowercase()
+}
+
+/// The proto name of a lot status number.
+pub fn lot_status(v: i32) -> &'static str {
+    pb::LotStatus::try_from(v).map_or("LOT_STATUS_UNKNOWN", |s| s.as_str_name())
+}
+
+/// The proto name of a claim status number.
+pub fn claim_status(v: i32) -> &'static str {
+    pb::ClaimStatus::try_from(v).map_or("CLAIM_STATUS_UNKNOWN", |s| s.as_str_name())
+}
+
+/// The proto name of a partner status number.
+pub fn partner_status(v: i32) -> &'static str {
+    rpb::PartnerStatus::try_from(v).map_or("PARTNER_STATUS_UNKNOWN", |s| s.as_str_name())
+}
+
+fn hazard(v: i32) -> &'static str {
+    pb::Hazard::try_from(v).map_or("HAZARD_UNKNOWN", |s| s.as_str_name())
+}
+
+fn reuse(v: i32) -> &'static str {
+    pb::ReusePotential::try_from(v).map_or("REUSE_POTENTIAL_UNKNOWN", |s| s.as_str_name())
+}
+
+/// The acronym of a partner kind number (ACI, EI, ...).
+pub fn kind(v: i32) -> String {
+    rpb::PartnerKind::try_from(v).map_or_else(
+        |_| "?".to_owned(),
+        |k| short(k.as_str_name(), "PARTNER_KIND_").to_uppercase(),
+    )
+}
+
+fn capability(v: i32) -> &'static str {
+    rpb::Capability::try_from(v).map_or("CAPABILITY_UNKNOWN", |s| s.as_str_name())
+}
+
+/// A lot status for people: `published`.
+pub fn lot_status_short(v: i32) -> String {
+    short(lot_status(v), "LOT_STATUS_")
+}
+
+/// A claim status for people: `handed_over`.
+pub fn claim_status_short(v: i32) -> String {
+    short(claim_status(v), "CLAIM_STATUS_")
+}
+
+/// A partner status for people: `verified`.
+pub fn partner_status_short(v: i32) -> String {
+    short(partner_status(v), "PARTNER_STATUS_")
+}
+
+fn ts(t: Option<&Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn point(p: Option<&tpb::GeoPoint>) -> Value {
+    p.map_or(
+        Value::Null,
+        |p| json!({"latitude": p.latitude, "longitude": p.longitude}),
+    )
+}
+
+fn domain_unit(v: i32) -> Option<Unit> {
+    reemploi_inventory::model::unit_from_proto(v).ok()
+}
+
+/// A quantity as JSON: proto fields plus its decimal `value`.
+pub fn quantity_json(q: Option<&tpb::Quantity>) -> Value {
+    match q {
+        None => Value::Null,
+        Some(q) => json!({
+            "unit": tpb::Unit::try_from(q.unit).map_or("UNIT_UNKNOWN", |u| u.as_str_name()),
+            "milli": q.milli,
+            "value": decimal(q.milli),
+        }),
+    }
+}
+
+/// Thousandths as a decimal string: 12500 is `12.5`.
+fn decimal(milli: i64) -> String {
+    Quantity::new(milli, Unit::Piece)
+        .map_or_else(|_| format!("{milli}/1000"), |q| q.to_decimal_string())
+}
+
+/// A quantity for people: `240 u`, `12.5 m²`.
+pub fn quantity(q: Option<&tpb::Quantity>) -> String {
+    let Some(q) = q else { return String::new() };
+    let unit = match domain_unit(q.unit) {
+        Some(Unit::Piece) => "u",
+        Some(Unit::Metre) => "m",
+        Some(Unit::SquareMetre) => "m²",
+        Some(Unit::CubicMetre) => "m³",
+        Some(Unit::Kilogram) => "kg",
+        Some(Unit::Tonne) => "t",
+        Some(Unit::Litre) => "l",
+        None => "?",
+    };
+    format!("{} {unit}", decimal(q.milli))
+}
+
+/// A mass in grams for people: `6 000 kg` under 10 t, else `83.6 t`.
+pub fn mass(grams: i64) -> String {
+    if grams == 0 {
+        return String::new();
+    }
+    if grams < 10_000_000 {
+        format!("{} kg", group(grams / 1000))
+    } else {
+        tonnes(grams)
+    }
+}
+
+/// Grams as tonnes with one decimal: `83.6 t`.
+pub fn tonnes(grams: i64) -> String {
+    // Display only: a float is fine for one decimal of tonnes.
+    #[allow(clippy::cast_precision_loss)]
+    let t = grams as f64 / 1e6;
+    format!("{t:.1} t")
+}
+
+/// Digits grouped by three with thin spaces, as French tables do.
+fn group(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Metres as kilometres with one decimal.
+pub fn km(metres: i64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let k = metres as f64 / 1000.0;
+    format!("{k:.1} km")
+}
+
+/// The last segment of a resource name, short enough for a table.
+pub fn id(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// A site as JSON.
+pub fn site_json(s: &pb::Site) -> Value {
+    let op = s.operation.clone().unwrap_or_default();
+    json!({
+        "name": s.name,
+        "display_name": s.display_name,
+        "operation": {
+            "programme": op.programme,
+            "quartier": op.quartier,
+            "commune": op.commune,
+            "insee_code": op.insee_code,
+        },
+        "location": point(s.location.as_ref()),
+        "address": s.address,
+        "owner_org": s.owner_org,
+        "works_start_time": ts(s.works_start_time.as_ref()),
+        "works_end_time": ts(s.works_end_time.as_ref()),
+        "create_time": ts(s.create_time.as_ref()),
+        "update_time": ts(s.update_time.as_ref()),
+        "etag": s.etag,
+        "version": s.version,
+    })
+}
+
+/// A site for people.
+pub fn site_text(s: &pb::Site) -> String {
+    let op = s.operation.clone().unwrap_or_default();
+    let loc = s
+        .location
+        .map(|p| format!("{:.5}, {:.5}", p.latitude, p.longitude))
+        .unwrap_or_default();
+    crate::output::fields(&[
+        ("name", s.name.clone()),
+        ("display name", s.display_name.clone()),
+        ("owner org", s.owner_org.clone()),
+        (
+            "operation",
+            [op.programme, op.quartier, op.commune]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(" · "),
+        ),
+        ("INSEE code", op.insee_code),
+        ("address", s.address.clone()),
+        ("location", loc),
+        (
+            "created",
+            s.create_time.map(|t| t.to_string()).unwrap_or_default(),
+        ),
+    ])
+}
+
+/// A lot as JSON.
+pub fn lot_json(l: &pb::Lot) -> Value {
+    let d = l.dimensions.unwrap_or_default();
+    let w = l.availability.unwrap_or_default();
+    json!({
+        "name": l.name,
+        "reference": l.reference,
+        "designation": l.designation,
+        "description": l.description,
+        "category": l.category,
+        "quantity": quantity_json(l.quantity.as_ref()),
+        "available": quantity_json(l.available.as_ref()),
+        "reserved": quantity_json(l.reserved.as_ref()),
+        "handed_over": quantity_json(l.handed_over.as_ref()),
+        "estimated_mass_g": l.estimated_mass_g,
+        "dimensions": {"length_mm": d.length_mm, "width_mm": d.width_mm, "height_mm": d.height_mm},
+        "condition": l.condition,
+        "building_location": l.building_location,
+        "photo_uris": l.photo_uris,
+        "availability": {"start_time": ts(w.start_time.as_ref()), "end_time": ts(w.end_time.as_ref())},
+        "waste_code": l.waste_code,
+        "hazards": l.hazards.iter().map(|h| hazard(*h)).collect::<Vec<_>>(),
+        "reuse_potential": reuse(l.reuse_potential),
+        "status": lot_status(l.status),
+        "hazardous": l.hazardous,
+        "location": point(l.location.as_ref()),
+        "create_time": ts(l.create_time.as_ref()),
+        "update_time": ts(l.update_time.as_ref()),
+        "etag": l.etag,
+        "version": l.version,
+    })
+}
+
+/// A lot for people.
+pub fn lot_text(l: &pb::Lot) -> String {
+    let hazards: Vec<String> = l
+        .hazards
+        .iter()
+        .map(|h| short(hazard(*h), "HAZARD_"))
+        .collect();
+    let mut text = crate::output::fields(&[
+        ("name", l.name.clone()),
+        ("reference", l.reference.clone()),
+        ("designation", l.designation.clone()),
+        ("category", l.category.clone()),
+        ("status", lot_status_short(l.status)),
+        ("quantity", quantity(l.quantity.as_ref())),
+        ("available", quantity(l.available.as_ref())),
+        ("reserved", quantity(l.reserved.as_ref())),
+        ("handed over", quantity(l.handed_over.as_ref())),
+        ("mass", mass(l.estimated_mass_g)),
+        ("condition", l.condition.clone()),
+        ("in building", l.building_location.clone()),
+        ("waste code", l.waste_code.clone()),
+        ("hazards", hazards.join(", ")),
+        (
+            "reuse",
+            short(reuse(l.reuse_potential), "REUSE_POTENTIAL_").replace("unspecified", ""),
+        ),
+        ("description", l.description.clone()),
+    ]);
+    if l.hazardous {
+        text.push_str("hazardous: yes — this lot can never be published for reuse\n");
+    }
+    text
+}
+
+/// The columns of [`lot_row`].
+pub const LOT_COLUMNS: &[&str] = &[
+    "NAME",
+    "REF",
+    "DESIGNATION",
+    "CATEGORY",
+    "QUANTITY",
+    "AVAILABLE",
+    "MASS",
+    "STATUS",
+];
+
+/// A lot as a table row.
+pub fn lot_row(l: &pb::Lot) -> Vec<String> {
+    let status = if l.hazardous {
+        format!("{} (hazardous)", lot_status_short(l.status))
+    } else {
+        lot_status_short(l.status)
+    };
+    vec![
+        l.name.clone(),
+        l.reference.clone(),
+        l.designation.clone(),
+        l.category.clone(),
+        quantity(l.quantity.as_ref()),
+        quantity(l.available.as_ref()),
+        mass(l.estimated_mass_g),
+        status,
+    ]
+}
+
+/// A claim as JSON.
+pub fn claim_json(c: &pb::Claim) -> Value {
+    let w = c.pickup_window.unwrap_or_default();
+    json!({
+        "name": c.name,
+        "partner": c.partner,
+        "quantity": quantity_json(c.quantity.as_ref()),
+        "pickup_window": {"start_time": ts(w.start_time.as_ref()), "end_time": ts(w.end_time.as_ref())},
+        "status": claim_status(c.status),
+        "reservation_expire_time": ts(c.reservation_expire_time.as_ref()),
+        "weighed_mass_g": c.weighed_mass_g,
+        "handover_time": ts(c.handover_time.as_ref()),
+        "note": c.note,
+        "request_id": c.request_id,
+        "create_time": ts(c.create_time.as_ref()),
+        "update_time": ts(c.update_time.as_ref()),
+        "etag": c.etag,
+        "version": c.version,
+    })
+}
+
+/// The columns of [`claim_row`].
+pub const CLAIM_COLUMNS: &[&str] = &[
+    "NAME", "PARTNER", "QUANTITY", "STATUS", "WEIGHED", "EXPIRES",
+];
+
+/// A claim as a table row.
+pub fn claim_row(c: &pb::Claim) -> Vec<String> {
+    let expires = if c.status == pb::ClaimStatus::Reserved as i32 {
+        c.reservation_expire_time
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    vec![
+        c.name.clone(),
+        c.partner.clone(),
+        quantity(c.quantity.as_ref()),
+        claim_status_short(c.status),
+        mass(c.weighed_mass_g),
+        expires,
+    ]
+}
+
+/// A claim for people.
+pub fn claim_text(c: &pb::Claim) -> String {
+    crate::output::fields(&[
+        ("name", c.name.clone()),
+        ("partner", c.partner.clone()),
+        ("quantity", quantity(c.quantity.as_ref())),
+        ("status", claim_status_short(c.status)),
+        (
+            "expires",
+            if c.status == pb::ClaimStatus::Reserved as i32 {
+                c.reservation_expire_time
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            },
+        ),
+        ("weighed", mass(c.weighed_mass_g)),
+        (
+            "handed over",
+            c.handover_time.map(|t| t.to_string()).unwrap_or_default(),
+        ),
+        ("note", c.note.clone()),
+        ("request id", c.request_id.clone()),
+    ])
+}
+
+/// A partner as JSON.
+pub fn partner_json(p: &rpb::Partner) -> Value {
+    let a = p.address.clone().unwrap_or_default();
+    let c = p.contact.clone().unwrap_or_default();
+    json!({
+        "name": p.name,
+        "legal_name": p.legal_name,
+        "trade_name": p.trade_name,
+        "siret": p.siret,
+        "kinds": p.kinds.iter().map(|k| kind(*k)).collect::<Vec<_>>(),
+        "address": {"line1": a.line1, "postal_code": a.postal_code, "commune": a.commune, "insee_code": a.insee_code},
+        "location": point(p.location.as_ref()),
+        "accepted_categories": p.accepted_categories,
+        "capabilities": p.capabilities.iter().map(|c| capability(*c)).collect::<Vec<_>>(),
+        "storage_capacity_kg": p.storage_capacity_kg,
+        "weekly_intake_kg": p.weekly_intake_kg,
+        "service_radius_km": p.service_radius_km,
+        "insertion_fte_centi": p.insertion_fte_centi,
+        "contact": {"name": c.name, "email": c.email, "phone": c.phone},
+        "opening_hours": p.opening_hours,
+        "status": partner_status(p.status),
+        "create_time": ts(p.create_time.as_ref()),
+        "update_time": ts(p.update_time.as_ref()),
+        "etag": p.etag,
+        "version": p.version,
+    })
+}
+
+/// The columns of [`partner_row`].
+pub const PARTNER_COLUMNS: &[&str] = &[
+    "NAME",
+    "LEGAL NAME",
+    "KINDS",
+    "COMMUNE",
+    "RADIUS",
+    "INTAKE/WEEK",
+    "STATUS",
+];
+
+/// A partner as a table row.
+pub fn partner_row(p: &rpb::Partner) -> Vec<String> {
+    vec![
+        p.name.clone(),
+        p.legal_name.clone(),
+        p.kinds
+            .iter()
+            .map(|k| kind(*k))
+            .collect::<Vec<_>>()
+            .join(","),
+        p.address.clone().unwrap_or_default().commune,
+        format!("{} km", p.service_radius_km),
+        if p.weekly_intake_kg > 0 {
+            format!("{} kg", group(p.weekly_intake_kg))
+        } else {
+            String::new()
+        },
+        partner_status_short(p.status),
+    ]
+}
+
+/// A partner for people.
+pub fn partner_text(p: &rpb::Partner) -> String {
+    let a = p.address.clone().unwrap_or_default();
+    let address = [a.line1, a.postal_code, a.commune]
+        .into_iter()
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::output::fields(&[
+        ("name", p.name.clone()),
+        ("legal name", p.legal_name.clone()),
+        ("trade name", p.trade_name.clone()),
+        ("SIRET", p.siret.clone()),
+        (
+            "kinds",
+            p.kinds
+                .iter()
+                .map(|k| kind(*k))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("status", partner_status_short(p.status)),
+        ("address", address),
+        (
+            "location",
+            p.location
+                .map(|l| format!("{:.5}, {:.5}", l.latitude, l.longitude))
+                .unwrap_or_default(),
+        ),
+        ("service radius", format!("{} km", p.service_radius_km)),
+        ("accepts", p.accepted_categories.join(", ")),
+        (
+            "weekly intake",
+            if p.weekly_intake_kg > 0 {
+                format!("{} kg", group(p.weekly_intake_kg))
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "insertion FTE",
+            if p.insertion_fte_centi > 0 {
+                decimal(p.insertion_fte_centi * 10)
+            } else {
+                String::new()
+            },
+        ),
+    ])
+}
+
+/// A match as JSON.
+pub fn match_json(m: &mpb::Match) -> Value {
+    let b = m.breakdown.unwrap_or_default();
+    json!({
+        "lot": m.lot,
+        "partner": m.partner,
+        "score": m.score,
+        "breakdown": {
+            "category_fit": b.category_fit,
+            "distance": b.distance,
+            "capacity": b.capacity,
+            "urgency": b.urgency,
+            "insertion": b.insertion,
+        },
+        "distance_m": m.distance_m,
+    })
+}
+
+/// A plan as JSON.
+pub fn plan_json(p: &mpb::PlanAllocationResponse) -> Value {
+    json!({
+        "allocations": p.allocations.iter().map(|a| json!({
+            "lot": a.lot,
+            "partner": a.partner,
+            "quantity": quantity_json(a.quantity.as_ref()),
+            "mass_g": a.mass_g,
+            "distance_m": a.distance_m,
+        })).collect::<Vec<_>>(),
+        "total_mass_g": p.total_mass_g,
+        "total_tonne_km": p.total_tonne_km,
+        "unallocated": p.unallocated.iter().map(|u| json!({
+            "lot": u.lot,
+            "quantity": quantity_json(u.quantity.as_ref()),
+            "mass_g": u.mass_g,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_numbers() {
+        assert_eq!(group(1234567), "1 234 567");
+        assert_eq!(mass(6_000_000), "6 000 kg");
+        assert_eq!(mass(83_600_000), "83.6 t");
+        assert_eq!(
+            quantity(Some(&tpb::Quantity {
+                unit: tpb::Unit::SquareMetre as i32,
+                milli: 12_500
+            })),
+            "12.5 m²"
+        );
+        assert_eq!(
+            lot_status_short(pb::LotStatus::Published as i32),
+            "published"
+        );
+        assert_eq!(kind(rpb::PartnerKind::Aci as i32), "ACI");
+    }
+}
