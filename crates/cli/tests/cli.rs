@@ -33,9 +33,20 @@ impl Drop for Up {
 }
 
 fn up_demo(data_dir: &Path) -> Up {
-    let mut child = Command::new(BIN)
+    up_demo_on(data_dir, None)
+}
+
+/// `reemploi up --demo`, on SQLite files under `data_dir`, or on one
+/// PostgreSQL database shared by every service when `database_url` is given.
+fn up_demo_on(data_dir: &Path, database_url: Option<&str>) -> Up {
+    let mut command = Command::new(BIN);
+    command
         .args(["up", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command
         .env_remove("DATABASE_URL")
         .env_remove("NATS_URL")
         .env_remove("REEMPLOI_JWT_SECRET")
@@ -190,6 +201,29 @@ fn stop(mut up: Up) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_every_service_in_one_postgres_database() {
+    let db = reemploi_store::testing::fresh(reemploi_store::Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = up_demo_on(dir.path(), Some(&db.url));
+    let token = token(dir.path(), "integrator");
+    let lots = list_lots(up.addr, &token).await;
+    assert_eq!(lots.len(), 10);
+    assert_eq!(published(&lots), 9);
+    let partners = list_partners(up.addr, &token).await;
+    assert_eq!(verified(&partners), 5);
+    stop(up);
+    // Each service keeps its tables in its own schema of that one database.
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT schema_name::text FROM information_schema.schemata \
+         WHERE schema_name IN ('inventory', 'registry', 'matching') ORDER BY 1",
+    )
+    .fetch_all(db.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(schemas, ["inventory", "matching", "registry"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,13 +9,19 @@ use reemploi_store::{Db, StoreError};
 use crate::config::{BusArgs, StoreArgs};
 
 /// Connects to `--database-url`, or to the service's SQLite file under
-/// `--data-dir` when no URL is given. The URL is never logged.
+/// `--data-dir` when no URL is given. On PostgreSQL the service keeps its
+/// tables in a schema of its own name, so services may share one database.
+/// The URL is never logged.
 pub async fn database(args: &StoreArgs, service: &str) -> Result<Db, StoreError> {
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => Db::sqlite_url(&args.data_dir, service)?,
     };
-    let db = Db::connect(&url).await?;
+    let options = reemploi_store::DbOptions {
+        schema: Some(service.to_string()),
+        ..reemploi_store::DbOptions::default()
+    };
+    let db = Db::connect_with(&url, options).await?;
     tracing::info!(service, backend = ?db.backend(), "database connected");
     Ok(db)
 }

@@ -84,13 +84,18 @@ impl std::fmt::Debug for Db {
 }
 
 /// Pool settings; the defaults suit a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbOptions {
     /// Pool size; `None` picks 4 on SQLite (one writer at a time anyway) and 10 on PostgreSQL.
     pub max_connections: Option<u32>,
     /// How long to wait for a connection (including the first connect) before
     /// reporting [`StoreError::Unavailable`].
     pub acquire_timeout: Duration,
+    /// On PostgreSQL, the schema the service's tables (and its migration
+    /// history) live in, created if missing, so that several services can
+    /// share one database without sharing a table. Ignored on SQLite, where
+    /// each service has its own file.
+    pub schema: Option<String>,
 }
 
 impl Default for DbOptions {
@@ -98,6 +103,7 @@ impl Default for DbOptions {
         DbOptions {
             max_connections: None,
             acquire_timeout: ACQUIRE_TIMEOUT,
+            schema: None,
         }
     }
 }
@@ -165,11 +171,31 @@ impl Db {
             .parse()
             .map_err(|_| StoreError::Config("malformed postgres URL".to_owned()))?;
         let options = options.disable_statement_logging();
-        let pool = AnyPoolOptions::new()
+        let mut pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(POSTGRES_POOL_SIZE))
-            .acquire_timeout(opts.acquire_timeout)
-            .connect_with(options)
+            .acquire_timeout(opts.acquire_timeout);
+        if let Some(schema) = opts.schema {
+            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                return Err(StoreError::Config(format!(
+                    "invalid schema name `{schema}`: lowercase letters and _ only"
+                )));
+            }
+            let mut conn = options.connect().await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
             .await?;
+            conn.close().await?;
+            let set = format!("SET search_path TO {schema}");
+            pool = pool.after_connect(move |conn, _meta| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(set)).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await?;
         Ok(Db {
             pool,
             backend: Backend::Postgres,

@@ -244,3 +244,29 @@ async fn unreachable_postgres_is_unavailable() {
     assert!(err.is_retryable());
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_share_one_postgres_database_in_schemas_of_their_own() {
+    let t = testing::fresh(Backend::Postgres).await;
+    let in_schema = |schema: &str| DbOptions {
+        schema: Some(schema.to_string()),
+        ..DbOptions::default()
+    };
+    let a = Db::connect_with(&t.url, in_schema("alpha")).await.unwrap();
+    let b = Db::connect_with(&t.url, in_schema("beta")).await.unwrap();
+    // The same migrations (same table names, same migration versions) twice.
+    a.migrate(&migrations()).await.unwrap();
+    b.migrate(&migrations()).await.unwrap();
+    insert_parent(&a, "p1", "only in alpha").await.unwrap();
+    let count = |db: Db| async move {
+        sqlx::query("SELECT COUNT(*) AS n FROM parents")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>("n")
+    };
+    assert_eq!(count(a.clone()).await, 1);
+    assert_eq!(count(b.clone()).await, 0, "beta does not see alpha's rows");
+    let bad = Db::connect_with(&t.url, in_schema("no; drop")).await;
+    assert!(matches!(bad, Err(StoreError::Config(_))));
+}
