@@ -3,22 +3,38 @@
 //! Points are embedded on a sphere in 3-D Cartesian metres (Earth-centred),
 //! so a service disc of great-circle radius `r` is exactly the set of points
 //! within chord `2R·sin(r / 2R)` of its centre: no seam at the antimeridian,
-//! no distortion near the poles. The category index is one R-tree per
-//! [`Family`]: a lot can only fit a partner that accepts something of the
-//! lot's family, so a query touches one tree (for a lot) or the partner's
-//! families (for a partner). Candidates from the trees are a superset of the
-//! feasible pairs; the very same gates and scorer as the linear scan then
-//! decide, which is why both return identical lists.
+//! no distortion near the poles. Both sides live in sparse uniform grids
+//! over those coordinates (see [`crate::grid`]), layered by [`Family`]: a
+//! lot can only fit a partner that accepts something of the lot's family,
+//! so a query touches one family (for a lot) or the partner's families (for
+//! a partner).
+//!
+//! - Lots sit in the 16 km cell holding them; a partner query visits the
+//!   cells meeting the box around its service ball.
+//! - A partner whose service ball is at most [`COVER_MAX_REACH`] across is
+//!   filed in *every* 33 km cell its ball meets near the sphere (a
+//!   [`Cover`], about a dozen cells for a 30 km radius), so the partners
+//!   that may serve a lot are all in the one cell holding the lot: a lot
+//!   query is one hash lookup and one contiguous scan.
+//! - Larger balls (a region, the planet) go to a grid layered by size
+//!   class, in cells about as wide as the balls, visited 3 × 3 × 3 cells
+//!   per class at most.
+//!
+//! Cells keep a single-precision copy of each position, scanned first with
+//! a slack far above its rounding error. Candidates from the grids are a
+//! superset of the feasible pairs; the very same gates and scorer as the
+//! linear scan then decide, which is why both return identical lists.
 //!
 //! # Branch and bound
 //!
-//! A query does not score every candidate. Tree entries carry the few
-//! fields the gates and the scorer need (see [`PartnerHot`], [`LotHot`]), so
+//! A query does not score every candidate. Grid entries carry the few
+//! fields the gates and the scorer need (see [`Brief`], [`LotHot`]), so
 //! each candidate is screened on the cheap gates and given every factor
 //! exactly except distance, for which the straight chord to the query point
-//! (never longer than the great-circle distance, less a float pad) gives an
-//! upper bound. The score is non-decreasing in each factor, so this yields
-//! an upper bound `ub` on the candidate's score. Candidates are then taken
+//! (never longer than the great-circle distance, less float pads) gives an
+//! upper bound, and for a partner capacity, from its headroom rounded up.
+//! The score is non-decreasing in each factor, so this yields an upper
+//! bound `ub` on the candidate's score. Candidates are then taken
 //! in decreasing `ub` and fully scored (haversine, radius gate) until the
 //! list holds `k` and the next `ub` is strictly below the `k`-th score: every
 //! candidate left would then rank strictly after the `k`-th, whatever its
@@ -30,57 +46,81 @@ use std::collections::{BinaryHeap, HashMap};
 
 use reemploi_domain::category::{self, Category, Family, Fit};
 use reemploi_domain::geo::{EARTH_RADIUS_M, GeoPoint};
-use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 
+use crate::grid::{self, COVER_MAX_REACH, Cover, Grid, Place};
 use crate::profile::{LotProfile, PartnerProfile, Window};
 use crate::score::{self, Breakdown, Evaluation, Scored, Scorer};
 
-/// Node sizes of the partner trees: wider nodes than rstar's default make
-/// the point-in-box walk shallower over many overlapping service boxes.
-struct PartnerParams;
+/// Size class of the lot cells (16 km): a partner query of a few tens of
+/// kilometres visits a few dozen cells per family.
+const LOT_CLASS: usize = 4;
 
-impl RTreeParams for PartnerParams {
-    const MIN_SIZE: usize = 6;
-    const MAX_SIZE: usize = 16;
-    const REINSERTION_COUNT: usize = 4;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-type PartnerEntry = GeomWithData<Rectangle<[f64; 3]>, PartnerHot>;
-type LotEntry = GeomWithData<[f64; 3], LotHot>;
-
-/// What a lot query needs of a partner to screen and bound it, copied into
-/// its tree entries (kept small: tree nodes are walked on every query) so
-/// only the few candidates fully scored touch the profile slab.
+/// What a lot query needs of a partner to screen and bound it, copied
+/// next to its position in the grid cells (stored contiguously per cell,
+/// 32 bytes) so only the few candidates fully scored touch the profile
+/// slab. Radius and headroom are rounded *up* to `f32`: they only enter
+/// the upper bound, which stays one; the score itself is computed from the
+/// profile.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct PartnerHot {
-    radius_m: f64,
-    headroom_g: i64,
-    horizon_ms: i64,
+struct Brief {
     /// Bit `i` set when the partner accepts `category::all()[i]`; unused
-    /// when [`PartnerHot::IRREGULAR`] is set.
+    /// when [`Brief::IRREGULAR`] is set.
     codes: u64,
+    horizon_ms: i64,
+    radius_up: f32,
+    headroom_up: f32,
     slot: u32,
     flags: u8,
 }
 
-impl PartnerHot {
+impl Brief {
     const INSERTION: u8 = 1;
     /// Some accepted code is not among the first 64 of the table: the fit
     /// is taken from the profile.
     const IRREGULAR: u8 = 2;
 }
 
+/// A partner's grid entry: its [`Brief`] and exact ball.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PartnerHot {
+    /// Embedded position of the partner.
+    centre: [f64; 3],
+    /// Padded chord of the service radius ([`search_chord`]).
+    chord: f64,
+    brief: Brief,
+}
+
+/// The smallest `f32` not below `x` (`x` finite or infinite, not NaN).
+fn f32_up(x: f64) -> f32 {
+    let y = x as f32;
+    if f64::from(y) < x { y.next_up() } else { y }
+}
+
 /// What a partner query needs of a lot to screen and bound it, copied into
-/// its tree entry.
+/// its grid entry: 64 bytes (the window is stored without its `Option`
+/// tags, which go in `flags`), exact values only.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct LotHot {
+    position: [f64; 3],
     category: &'static Category,
-    window: Window,
+    from_ms: i64,
+    until_ms: i64,
     /// `available_units × unit_mass_g`, saturating, as the scorer uses it.
     mass_g: i64,
     slot: u32,
+    flags: u8,
+}
+
+impl LotHot {
+    const FROM: u8 = 1;
+    const UNTIL: u8 = 2;
+
+    fn window(&self) -> Window {
+        Window {
+            from_ms: (self.flags & LotHot::FROM != 0).then_some(self.from_ms),
+            until_ms: (self.flags & LotHot::UNTIL != 0).then_some(self.until_ms),
+        }
+    }
 }
 
 /// Slack added to every search radius, in metres (absolute, plus a relative
@@ -159,51 +199,80 @@ fn families_of(p: &PartnerProfile) -> Vec<usize> {
     out
 }
 
-/// The tree entry of a partner, or `None` when it can pass no gate whatever
+/// The grid entry of a partner, or `None` when it can pass no gate whatever
 /// the lot or the time: unverified, no capacity left, or a radius that
-/// serves nowhere. Leaving those out of the trees is what the linear scan
+/// serves nowhere. Leaving those out of the grid is what the linear scan
 /// cannot do; they stay in the slab and come back on upsert.
-fn partner_entry(p: &PartnerProfile, slot: u32) -> Option<PartnerEntry> {
+fn partner_entry(p: &PartnerProfile, slot: u32) -> Option<PartnerHot> {
     if !p.verified_active || p.headroom_g() <= 0 {
         return None;
     }
     let chord = search_chord(p.radius_m)?;
-    let c = to_xyz(p.location);
-    let lo = [c[0] - chord, c[1] - chord, c[2] - chord];
-    let hi = [c[0] + chord, c[1] + chord, c[2] + chord];
+    let centre = to_xyz(p.location);
     let codes = code_mask(p);
     let mut flags = 0;
     if p.kind.is_insertion() {
-        flags |= PartnerHot::INSERTION;
+        flags |= Brief::INSERTION;
     }
     if codes.is_none() {
-        flags |= PartnerHot::IRREGULAR;
+        flags |= Brief::IRREGULAR;
     }
-    let hot = PartnerHot {
-        radius_m: p.radius_m,
-        headroom_g: p.headroom_g(),
-        horizon_ms: p.horizon_ms,
-        codes: codes.unwrap_or(0),
-        slot,
-        flags,
-    };
-    Some(GeomWithData::new(Rectangle::from_corners(lo, hi), hot))
+    Some(PartnerHot {
+        centre,
+        chord,
+        brief: Brief {
+            codes: codes.unwrap_or(0),
+            horizon_ms: p.horizon_ms,
+            radius_up: f32_up(p.radius_m),
+            headroom_up: f32_up(p.headroom_g() as f64),
+            slot,
+            flags,
+        },
+    })
 }
 
-/// The tree and entry of a lot, or `None` when it can match no partner
-/// (hazardous) or its family is unknown; such lots stay in the slab only.
-fn lot_entry(l: &LotProfile, slot: u32) -> Option<(usize, LotEntry)> {
+/// Where a partner entry goes in the layer of `family`.
+fn partner_place(h: &PartnerHot, family: usize) -> Place {
+    Place {
+        family,
+        point: h.centre,
+        reach: h.chord,
+        class: grid::class_for(h.chord),
+    }
+}
+
+/// The grid place and entry of a lot, or `None` when it can match no
+/// partner (hazardous) or its family is unknown; such lots stay in the slab
+/// only.
+fn lot_entry(l: &LotProfile, slot: u32) -> Option<(Place, LotHot)> {
     if l.hazardous {
         return None;
     }
-    let f = family_slot(l.category.family)?;
+    let family = family_slot(l.category.family)?;
+    let position = to_xyz(l.location);
+    let mut flags = 0;
+    if l.window.from_ms.is_some() {
+        flags |= LotHot::FROM;
+    }
+    if l.window.until_ms.is_some() {
+        flags |= LotHot::UNTIL;
+    }
     let hot = LotHot {
+        position,
         category: l.category,
-        window: l.window,
+        from_ms: l.window.from_ms.unwrap_or(0),
+        until_ms: l.window.until_ms.unwrap_or(0),
         mass_g: l.available_units.saturating_mul(l.unit_mass_g),
         slot,
+        flags,
     };
-    Some((f, GeomWithData::new(to_xyz(l.location), hot)))
+    let place = Place {
+        family,
+        point: position,
+        reach: 0.0,
+        class: LOT_CLASS,
+    };
+    Some((place, hot))
 }
 
 /// A candidate with an upper bound on its score, ordered by that bound.
@@ -268,7 +337,7 @@ fn best_first<'a, T>(
 }
 
 /// A slab of profiles addressed by a stable `u32` slot, with an id map, so
-/// tree entries stay small and ids are stored once per map.
+/// grid entries stay small and ids are stored once per map.
 #[derive(Debug)]
 struct Slab<T> {
     items: Vec<Option<T>>,
@@ -277,12 +346,18 @@ struct Slab<T> {
 }
 
 impl<T> Slab<T> {
-    fn new() -> Slab<T> {
+    fn with_capacity(n: usize) -> Slab<T> {
         Slab {
-            items: Vec::new(),
+            items: Vec::with_capacity(n),
             free: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::with_capacity(n),
         }
+    }
+
+    /// Gives back what duplicate ids left unused after a bulk build.
+    fn shrink_to_fit(&mut self) {
+        self.items.shrink_to_fit();
+        self.by_id.shrink_to_fit();
     }
 
     fn get(&self, slot: u32) -> Option<&T> {
@@ -310,15 +385,19 @@ impl<T> Slab<T> {
         slot
     }
 
-    /// Stores `item` under `id`, overwriting in place a profile with the
-    /// same id (used before the trees exist, so no entry goes stale).
-    fn upsert(&mut self, id: &str, item: T) -> u32 {
-        match self.slot_of(id) {
+    /// Stores `item` under its id (`id` reads it), overwriting in place a
+    /// profile with the same id (used before the grids exist, so no entry
+    /// goes stale).
+    fn upsert(&mut self, item: T, id: impl Fn(&T) -> &str) -> u32 {
+        match self.slot_of(id(&item)) {
             Some(slot) => {
                 self.items[slot as usize] = Some(item);
                 slot
             }
-            None => self.put(id, item),
+            None => {
+                let key = id(&item).to_owned();
+                self.put(&key, item)
+            }
         }
     }
 
@@ -348,10 +427,13 @@ pub struct Index {
     scorer: Scorer,
     partners: Slab<PartnerProfile>,
     lots: Slab<LotProfile>,
-    /// Per family: the service box of every partner accepting that family.
-    partner_trees: Vec<RTree<PartnerEntry, PartnerParams>>,
+    /// Per family: every partner accepting that family, in every cell its
+    /// service ball meets (balls up to [`COVER_MAX_REACH`]).
+    partner_cover: Cover<Brief>,
+    /// Per family and ball size: partners with larger balls.
+    partner_grid: Grid<PartnerHot>,
     /// Per family: the position of every lot of that family.
-    lot_trees: Vec<RTree<LotEntry>>,
+    lot_grid: Grid<LotHot>,
 }
 
 impl Index {
@@ -360,38 +442,27 @@ impl Index {
     pub fn new(scorer: Scorer, partners: Vec<PartnerProfile>, lots: Vec<LotProfile>) -> Index {
         let mut idx = Index {
             scorer,
-            partners: Slab::new(),
-            lots: Slab::new(),
-            partner_trees: Vec::new(),
-            lot_trees: Vec::new(),
+            partners: Slab::with_capacity(partners.len()),
+            lots: Slab::with_capacity(lots.len()),
+            partner_cover: Cover::new(EARTH_RADIUS_M),
+            partner_grid: Grid::new(),
+            lot_grid: Grid::new(),
         };
         for p in partners {
-            let id = p.id.clone();
-            idx.partners.upsert(&id, p);
+            idx.partners.upsert(p, |p| &p.id);
         }
         for l in lots {
-            let id = l.id.clone();
-            idx.lots.upsert(&id, l);
+            idx.lots.upsert(l, |l| &l.id);
         }
-        let mut pbuckets: Vec<Vec<PartnerEntry>> = vec![Vec::new(); Family::ALL.len()];
-        for (slot, p) in idx.partners.iter() {
-            if let Some(entry) = partner_entry(p, slot) {
-                for f in families_of(p) {
-                    pbuckets[f].push(entry);
-                }
-            }
+        idx.partners.shrink_to_fit();
+        idx.lots.shrink_to_fit();
+        let slots: Vec<u32> = idx.partners.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            idx.place_partner(slot);
         }
-        let mut lbuckets: Vec<Vec<LotEntry>> = vec![Vec::new(); Family::ALL.len()];
-        for (slot, l) in idx.lots.iter() {
-            if let Some((f, entry)) = lot_entry(l, slot) {
-                lbuckets[f].push(entry);
-            }
-        }
-        idx.partner_trees = pbuckets
-            .into_iter()
-            .map(RTree::bulk_load_with_params)
-            .collect();
-        idx.lot_trees = lbuckets.into_iter().map(RTree::bulk_load).collect();
+        idx.partner_cover.shrink_to_fit();
+        let lots = &idx.lots;
+        idx.lot_grid = Grid::build(|| lots.iter().filter_map(|(slot, l)| lot_entry(l, slot)));
         idx
     }
 
@@ -423,23 +494,46 @@ impl Index {
     /// Adds or replaces a partner; returns the profile it replaced.
     pub fn upsert_partner(&mut self, partner: PartnerProfile) -> Option<PartnerProfile> {
         let old = self.remove_partner(&partner.id);
-        let families = families_of(&partner);
         let id = partner.id.clone();
         let slot = self.partners.put(&id, partner);
-        if let Some(entry) = self.partners.get(slot).and_then(|p| partner_entry(p, slot)) {
+        self.place_partner(slot);
+        old
+    }
+
+    /// Enters the partner of `slot` in the cover or grid of each of its
+    /// families, if it can pass the static gates.
+    fn place_partner(&mut self, slot: u32) {
+        let Some(p) = self.partners.get(slot) else {
+            return;
+        };
+        let Some(entry) = partner_entry(p, slot) else {
+            return;
+        };
+        let families = families_of(p);
+        if entry.chord <= COVER_MAX_REACH {
             for f in families {
-                self.partner_trees[f].insert(entry);
+                self.partner_cover
+                    .insert(partner_place(&entry, f), entry.brief);
+            }
+        } else {
+            for f in families {
+                self.partner_grid.insert(partner_place(&entry, f), entry);
             }
         }
-        old
     }
 
     /// Removes a partner; returns it if it was there.
     pub fn remove_partner(&mut self, id: &str) -> Option<PartnerProfile> {
         let (slot, p) = self.partners.take(id)?;
         if let Some(entry) = partner_entry(&p, slot) {
+            let cover = entry.chord <= COVER_MAX_REACH;
             for f in families_of(&p) {
-                self.partner_trees[f].remove(&entry);
+                let place = partner_place(&entry, f);
+                if cover {
+                    self.partner_cover.remove(place, |b| b.slot == slot);
+                } else {
+                    self.partner_grid.remove(place, |e| e.brief.slot == slot);
+                }
             }
         }
         Some(p)
@@ -450,8 +544,8 @@ impl Index {
         let old = self.remove_lot(&lot.id);
         let id = lot.id.clone();
         let slot = self.lots.put(&id, lot);
-        if let Some((f, entry)) = self.lots.get(slot).and_then(|l| lot_entry(l, slot)) {
-            self.lot_trees[f].insert(entry);
+        if let Some((place, entry)) = self.lots.get(slot).and_then(|l| lot_entry(l, slot)) {
+            self.lot_grid.insert(place, entry);
         }
         old
     }
@@ -459,8 +553,8 @@ impl Index {
     /// Removes a lot; returns it if it was there.
     pub fn remove_lot(&mut self, id: &str) -> Option<LotProfile> {
         let (slot, l) = self.lots.take(id)?;
-        if let Some((f, entry)) = lot_entry(&l, slot) {
-            self.lot_trees[f].remove(&entry);
+        if let Some((place, _)) = lot_entry(&l, slot) {
+            self.lot_grid.remove(place, |e| e.slot == slot);
         }
         Some(l)
     }
@@ -488,32 +582,19 @@ impl Index {
         let lot_bit = category_bit(lot.category);
         let mass_g = lot.available_units.saturating_mul(lot.unit_mass_g);
         let urgency = self.scorer.urgency_factor(lot.window.until_ms, now_ms);
-        let mut candidates = Vec::new();
-        for e in self.partner_trees[f].locate_in_envelope_intersecting(&AABB::from_point(q)) {
-            let h = &e.data;
-            // The box is a cube around the service ball: drop its corners.
-            let (lo, hi) = (e.geom().lower(), e.geom().upper());
-            let half = (hi[0] - lo[0]) / 2.0;
-            let centre = [
-                (lo[0] + hi[0]) / 2.0,
-                (lo[1] + hi[1]) / 2.0,
-                (lo[2] + hi[2]) / 2.0,
-            ];
-            let chord2 = dist2(centre, q);
-            // Centre and half side come back from sums of floats: pad again.
-            let in_ball = chord2 <= (half + PAD_M) * (half + PAD_M);
-            if !in_ball {
-                continue;
-            }
+        let mut candidates = Vec::with_capacity(64);
+        // Screens and bounds a partner whose centre lies `chord2_lb` or
+        // more (squared chord) from the lot.
+        let mut consider = |h: &Brief, chord2_lb: f64| {
             let end = now_ms.saturating_add(h.horizon_ms.max(0));
             if !lot.window.overlaps(now_ms, end) {
-                continue;
+                return;
             }
-            // In this family's tree, the fit is at least `Family`.
-            let fit = if h.flags & PartnerHot::IRREGULAR != 0 {
+            // In this family's layer, the fit is at least `Family`.
+            let fit = if h.flags & Brief::IRREGULAR != 0 {
                 match self.partners.get(h.slot) {
                     Some(p) => p.best_fit(lot.category),
-                    None => continue,
+                    None => return,
                 }
             } else if lot_bit.is_some_and(|bit| h.codes >> bit & 1 == 1) {
                 Fit::Exact
@@ -521,47 +602,96 @@ impl Index {
                 Fit::Family
             };
             if fit == Fit::None {
-                continue;
+                return;
             }
+            // Rounded-up radius and headroom: factors at least the exact
+            // ones, so `ub` is still an upper bound.
             let bound = Breakdown {
                 category_fit: score::fit_factor(fit),
-                distance: score::distance_factor(distance_lower_bound_m(chord2), h.radius_m),
-                capacity: score::capacity_factor(mass_g, h.headroom_g),
+                distance: score::distance_factor(
+                    distance_lower_bound_m(chord2_lb),
+                    f64::from(h.radius_up),
+                ),
+                capacity: score::capacity_factor_f64(mass_g, f64::from(h.headroom_up)),
                 urgency,
-                insertion: score::insertion_factor(h.flags & PartnerHot::INSERTION != 0),
+                insertion: score::insertion_factor(h.flags & Brief::INSERTION != 0),
             };
             candidates.push(Bounded {
                 ub: self.scorer.total(&bound),
-                item: (h, bound),
+                item: (h.slot, bound.category_fit),
             });
+        };
+        if let Some(cell) = self.partner_cover.cell(f, q) {
+            for (d2, h) in cell.near_d2(q, 0.0) {
+                // The screen's distance is within a few centimetres of the
+                // exact chord: take off its whole slack.
+                let lb = (f64::from(d2).sqrt() - grid::SCREEN_SLACK_M).max(0.0);
+                consider(h, lb * lb);
+            }
         }
+        self.partner_grid.visit(f, q, 0.0, |cell| {
+            for h in cell.near(q, 0.0) {
+                let chord2 = dist2(h.centre, q);
+                // The padded chord keeps every partner the radius gate admits.
+                if chord2 <= h.chord * h.chord {
+                    consider(&h.brief, chord2);
+                }
+            }
+        });
+        self.prefetch_partners(&mut candidates, k);
         let top = best_first(
             candidates,
             k,
-            |&(h, bound)| {
-                let p = self.partners.get(h.slot)?;
+            |&(slot, category_fit)| {
+                let p = self.partners.get(slot)?;
                 let distance_m = lot.location.distance_m(p.location);
                 // Written so a NaN distance fails the radius gate.
-                let inside = distance_m <= h.radius_m;
+                let inside = distance_m <= p.radius_m;
                 if !inside {
                     return None;
                 }
+                // Every factor exact, from the profile (the fit was exact in
+                // the bound already).
                 let breakdown = Breakdown {
-                    distance: score::distance_factor(distance_m, h.radius_m),
-                    ..bound
+                    category_fit,
+                    distance: score::distance_factor(distance_m, p.radius_m),
+                    capacity: score::capacity_factor(mass_g, p.headroom_g()),
+                    urgency,
+                    insertion: score::insertion_factor(p.kind.is_insertion()),
                 };
                 let ev = Evaluation {
                     score: self.scorer.total(&breakdown),
                     breakdown,
                     distance_m,
                 };
-                Some((ev, h.slot))
+                Some((ev, slot))
             },
             |slot| self.partner_id(slot),
         );
         top.into_iter()
             .map(|(ev, slot)| scored(ev, &lot.id, self.partner_id(slot)))
             .collect()
+    }
+
+    /// Loads the profiles of the `2k` best-bounded candidates, those the
+    /// search will most likely score, in a loop of independent reads: the
+    /// processor then overlaps their cache misses, which the search, reading
+    /// one profile per step of a dependent loop, cannot. Only a hint for
+    /// speed; reorders `candidates`, which the search puts in a heap anyway.
+    fn prefetch_partners(&self, candidates: &mut [Bounded<(u32, f64)>], k: usize) {
+        let n = candidates.len().min(k.saturating_mul(2));
+        if n == 0 {
+            return;
+        }
+        if candidates.len() > n {
+            candidates.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+        }
+        let touched: f64 = candidates[..n]
+            .iter()
+            .filter_map(|c| self.partners.get(c.item.0))
+            .map(|p| p.radius_m)
+            .sum();
+        std::hint::black_box(touched);
     }
 
     /// Baseline for [`Index::top_partners`]: scores every indexed partner.
@@ -601,31 +731,38 @@ impl Index {
         let headroom_g = partner.headroom_g();
         let insertion = score::insertion_factor(partner.kind.is_insertion());
         let mut candidates = Vec::new();
+        let chord2 = chord * chord;
         for f in families_of(partner) {
-            for e in self.lot_trees[f].locate_within_distance(centre, chord * chord) {
-                let h = &e.data;
-                if !h.window.overlaps(now_ms, end) {
-                    continue;
+            self.lot_grid.visit(f, centre, chord, |cell| {
+                for h in cell.near(centre, chord) {
+                    let d2 = dist2(h.position, centre);
+                    if d2 > chord2 {
+                        continue;
+                    }
+                    let window = h.window();
+                    if !window.overlaps(now_ms, end) {
+                        continue;
+                    }
+                    let fit = partner.best_fit(h.category);
+                    if fit == Fit::None {
+                        continue;
+                    }
+                    let bound = Breakdown {
+                        category_fit: score::fit_factor(fit),
+                        distance: score::distance_factor(
+                            distance_lower_bound_m(d2),
+                            partner.radius_m,
+                        ),
+                        capacity: score::capacity_factor(h.mass_g, headroom_g),
+                        urgency: self.scorer.urgency_factor(window.until_ms, now_ms),
+                        insertion,
+                    };
+                    candidates.push(Bounded {
+                        ub: self.scorer.total(&bound),
+                        item: (h, bound),
+                    });
                 }
-                let fit = partner.best_fit(h.category);
-                if fit == Fit::None {
-                    continue;
-                }
-                let bound = Breakdown {
-                    category_fit: score::fit_factor(fit),
-                    distance: score::distance_factor(
-                        distance_lower_bound_m(dist2(*e.geom(), centre)),
-                        partner.radius_m,
-                    ),
-                    capacity: score::capacity_factor(h.mass_g, headroom_g),
-                    urgency: self.scorer.urgency_factor(h.window.until_ms, now_ms),
-                    insertion,
-                };
-                candidates.push(Bounded {
-                    ub: self.scorer.total(&bound),
-                    item: (h, bound),
-                });
-            }
+            });
         }
         let top = best_first(
             candidates,
@@ -675,8 +812,7 @@ impl Index {
     }
 
     /// Estimated heap bytes held by the index, counted from its containers'
-    /// capacities (profiles, id strings, id maps, tree entries plus node
-    /// overhead). An estimate: allocator slack is not counted.
+    /// capacities (profiles, id strings, id maps, grid maps and cells). An estimate: allocator slack is not counted.
     pub fn heap_bytes_estimate(&self) -> usize {
         use std::mem::size_of;
         let strings = |m: &HashMap<String, u32>| -> usize {
@@ -700,20 +836,11 @@ impl Index {
                 .sum::<usize>()
             + self.lots.free.capacity() * 4
             + strings(&self.lots.by_id);
-        // rstar nodes hold at most 6 children by default; count a parent
-        // node (envelope + child vector) for every ~4 entries on average.
-        let tree = |n: usize, entry: usize, env: usize| n * entry + n.div_ceil(4) * (env + 48);
-        let ptrees: usize = self
-            .partner_trees
-            .iter()
-            .map(|t| tree(t.size(), size_of::<PartnerEntry>() + 8, 48))
-            .sum();
-        let ltrees: usize = self
-            .lot_trees
-            .iter()
-            .map(|t| tree(t.size(), size_of::<LotEntry>() + 8, 48))
-            .sum();
-        partners + lots + ptrees + ltrees
+        partners
+            + lots
+            + self.partner_cover.heap_bytes()
+            + self.partner_grid.heap_bytes()
+            + self.lot_grid.heap_bytes()
     }
 }
 

@@ -6,8 +6,8 @@
 //! - [`gate`]: hard feasibility rules, each named ([`Gate`]) so a refusal is
 //!   explainable and every rule testable on its own.
 //! - [`score`]: a score in [0, 1] with its per-factor [`Breakdown`].
-//! - [`index`]: R-trees per material family for top-k partners of a lot and
-//!   top-k lots of a partner, identical to a linear scan.
+//! - [`index`]: sparse grids per material family for top-k partners of a lot
+//!   and top-k lots of a partner, identical to a linear scan.
 //! - [`alloc`]: the site-wide allocation, documented below.
 //!
 //! # Availability windows
@@ -54,6 +54,7 @@
 
 pub mod alloc;
 pub mod gate;
+mod grid;
 pub mod index;
 mod mcmf;
 pub mod profile;

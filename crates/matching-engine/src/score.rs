@@ -286,8 +286,14 @@ pub(crate) fn distance_factor(distance_m: f64, radius_m: f64) -> f64 {
 /// Capacity factor of a partner with `headroom_g` for a lot of `mass_g`
 /// (units × unit mass, saturating).
 pub(crate) fn capacity_factor(mass_g: i64, headroom_g: i64) -> f64 {
+    capacity_factor_f64(mass_g, headroom_g as f64)
+}
+
+/// [`capacity_factor`] of a headroom already converted to `f64`;
+/// non-decreasing in `headroom_g`, so a rounded-up headroom bounds it.
+pub(crate) fn capacity_factor_f64(mass_g: i64, headroom_g: f64) -> f64 {
     if mass_g <= 0 {
         return 1.0;
     }
-    (headroom_g as f64 / mass_g as f64).clamp(0.0, 1.0)
+    (headroom_g / mass_g as f64).clamp(0.0, 1.0)
 }

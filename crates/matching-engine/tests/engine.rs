@@ -441,6 +441,61 @@ fn index_handles_antimeridian_poles_and_huge_radii() {
     assert!(hits > 300, "{hits}");
 }
 
+/// The index files small service balls in every grid cell they meet and
+/// large ones by size class: churn partners of both kinds (moving them,
+/// changing their radius across the boundary, removing them) at the poles
+/// and across the antimeridian, where cells and longitudes wrap, and check
+/// every answer against the scan.
+#[test]
+fn index_churn_at_poles_and_antimeridian_matches_the_scan() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let regions = [
+        Region {
+            lat: (-2.0, 2.0),
+            lon: (178.5, 180.0),
+        },
+        Region {
+            lat: (-2.0, 2.0),
+            lon: (-180.0, -178.5),
+        },
+        Region {
+            lat: (89.0, 90.0),
+            lon: (-180.0, 180.0),
+        },
+        Region {
+            lat: (-90.0, -89.0),
+            lon: (-180.0, 180.0),
+        },
+    ];
+    let radii = (0.0, 300_000.0);
+    let mut partners = Vec::new();
+    let mut lots = Vec::new();
+    for (n, r) in regions.iter().enumerate() {
+        partners.extend((0..200).map(|i| random_partner(&mut rng, n * 1_000 + i, *r, radii)));
+        lots.extend((0..400).map(|i| random_lot(&mut rng, n * 1_000 + i, *r)));
+    }
+    let mut idx = Index::new(Scorer::default(), partners, lots);
+    for r in &regions {
+        assert_index_matches_scan(&idx, &mut rng, *r, 60);
+    }
+    for i in 0..600 {
+        let n = rng.random_range(0..regions.len());
+        let id = n * 1_000 + rng.random_range(0..200);
+        if i % 4 == 0 {
+            idx.remove_partner(&format!("p{id:06}"));
+        } else {
+            // Same id, new place and radius: the old cells must let go.
+            let r = regions[rng.random_range(0..regions.len())];
+            idx.upsert_partner(random_partner(&mut rng, id, r, radii));
+        }
+    }
+    let mut hits = 0;
+    for r in &regions {
+        hits += assert_index_matches_scan(&idx, &mut rng, *r, 80);
+    }
+    assert!(hits > 200, "{hits}");
+}
+
 /// Ties everywhere: clusters of identical profiles at one point (equal
 /// score and distance, so the id decides), some at the query point itself
 /// (where the index's score bound equals the exact score), cut by every k.
