@@ -256,7 +256,8 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let matches = loop {
         match lot_matches(up.addr, &token, &radiators.name).await {
-            Ok(m) if !m.is_empty() => break m,
+            // Both radiator takers, once their events have been applied.
+            Ok(m) if m.len() >= 2 => break m,
             Ok(_) | Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await
             }
