@@ -423,6 +423,23 @@ impl Client {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{text}"))
     }
 
+    /// Like [`Client::json`] for commands answered from matching's
+    /// projections, which follow the events a moment later: retried for up
+    /// to 10 s while they fail.
+    fn json_eventually(&self, args: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        while Instant::now() < deadline {
+            let out = self.run(&all);
+            if out.status.success() {
+                return serde_json::from_slice(&out.stdout).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.json(args)
+    }
+
     /// Runs a command that must fail with `code`; returns its stderr.
     fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
@@ -919,8 +936,8 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
         table.contains("total:") && table.contains("tonne-km") && table.contains("unallocated"),
         "{table}"
     );
-    let _ = admin.json(&["matches", &radiators]);
-    let _ = admin.json(&["recommend", &atelier]);
+    let _ = admin.json_eventually(&["matches", &radiators]);
+    let _ = admin.json_eventually(&["recommend", &atelier]);
 
     // The map: published lots and verified partners, RFC 7946.
     let geojson = dir.path().join("map.geojson");
