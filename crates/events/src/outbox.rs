@@ -14,6 +14,9 @@ use crate::{Bus, BusError, Message};
 
 /// Default interval between two polls of the outbox when nobody notifies.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a woken relay waits for more commits before it publishes.
+const COALESCE: Duration = Duration::from_millis(2);
 /// Rows read per round trip.
 const BATCH: i64 = 100;
 /// Bounds of the retry backoff when the bus fails.
@@ -225,7 +228,12 @@ impl Relay {
                 },
                 None => tokio::select! {
                     _ = shutdown.cancelled() => true,
-                    _ = self.inner.wake.notified() => false,
+                    _ = self.inner.wake.notified() => {
+                        // Let the commits of a burst gather, so one pass
+                        // publishes them together instead of one pass each.
+                        tokio::time::sleep(COALESCE).await;
+                        false
+                    }
                     _ = tokio::time::sleep(self.inner.poll_interval) => false,
                 },
             };

@@ -370,28 +370,42 @@ pub async fn get_claim_for_update(
     row.as_ref().map(ClaimRow::from_row).transpose()
 }
 
-/// Before a claim: the partner's projected status, and the claim already
-/// made with this request id, if any.
-pub async fn claim_precheck(
+/// The lot a claim is for, locked for the change, with the claiming
+/// partner's projected status and the claim already made with this request
+/// id, if any: one round trip for what every claim needs first.
+pub async fn lot_for_claim(
     conn: &mut AnyConnection,
+    backend: Backend,
+    lot: Uuid,
     partner: Uuid,
     request_id: &str,
-) -> Result<(Option<String>, Option<Uuid>)> {
-    let row = sqlx::query(
-        "SELECT (SELECT status FROM partners WHERE id = $1) AS status, \
-         (SELECT id FROM claims WHERE partner_id = $1 AND request_id = $2) AS existing",
-    )
-    .bind(partner.to_string())
-    .bind(request_id)
-    .fetch_one(conn)
-    .await?;
-    let existing: Option<String> = row.try_get("existing")?;
+) -> Result<Option<(LotRow, Option<String>, Option<Uuid>)>> {
+    let sql = format!(
+        "SELECT {LOT_COLUMNS}, (SELECT status FROM partners WHERE id = $2) AS partner_status, \
+         (SELECT id FROM claims WHERE partner_id = $2 AND request_id = $3) AS existing_claim \
+         FROM lots WHERE id = $1{}",
+        lock(backend)
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lot.to_string())
+        .bind(partner.to_string())
+        .bind(request_id)
+        .fetch_optional(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let existing: Option<String> = row.try_get("existing_claim")?;
     let existing = existing
         .map(|id| {
             Uuid::try_parse(&id).map_err(|e| InventoryError::Internal(format!("stored id: {e}")))
         })
         .transpose()?;
-    Ok((row.try_get("status")?, existing))
+    Ok(Some((
+        LotRow::from_row(&row)?,
+        row.try_get("partner_status")?,
+        existing,
+    )))
 }
 
 /// Reserved claims whose deadline has passed, oldest first.

@@ -702,9 +702,17 @@ impl Inventory {
         let input = ClaimInput::try_from(&req)?;
         authz::claim_for(p, input.partner.0)?;
         let mut tx = self.inner.db.begin_write().await?;
-        // One round trip for the two questions asked before every claim.
-        let (status, existing) =
-            repo::claim_precheck(&mut tx, input.partner.0, &input.request_id).await?;
+        // One round trip locks the lot and answers the two questions asked
+        // before every claim: is this a retry, and may this partner claim?
+        let (current, status, existing) = repo::lot_for_claim(
+            &mut tx,
+            self.inner.db.backend(),
+            input.lot.lot,
+            input.partner.0,
+            &input.request_id,
+        )
+        .await?
+        .ok_or_else(|| not_found("lot", input.lot))?;
         if let Some(existing) = existing {
             let claim = repo::get_claim(&mut tx, existing)
                 .await?
@@ -732,8 +740,7 @@ impl Inventory {
                 ));
             }
         }
-        let current = repo::get_lot_for_update(&mut tx, self.inner.db.backend(), input.lot.lot)
-            .await?
+        let current = Some(current)
             .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
             .ok_or_else(|| not_found("lot", input.lot))?;
         if !current.status.is_claimable() {
