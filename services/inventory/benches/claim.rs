@@ -335,16 +335,16 @@ async fn copy_data(from: &Db, to: &Db, data: &Data) -> Res<()> {
     let mut src = from.pool().acquire().await?;
     let mut dst = to.pool().begin().await?;
     let site_id = last_id(&data.site)?;
-    let site = repo::get_site(&mut src, site_id)
+    let site = repo::get_site(&mut src, site_id, None)
         .await?
         .ok_or("seeded site missing")?;
-    repo::insert_site(&mut dst, &site).await?;
+    repo::save_site(&mut dst, &site, None).await?;
     for name in std::iter::once(&data.hot).chain(&data.spread) {
         let id = last_id(name)?;
-        let lot = repo::get_lot(&mut src, id)
+        let lot = repo::get_lot(&mut src, id, None)
             .await?
             .ok_or("seeded lot missing")?;
-        repo::insert_lot(&mut dst, &lot).await?;
+        repo::save_lot(&mut dst, &lot, None).await?;
     }
     dst.commit().await?;
     Ok(())

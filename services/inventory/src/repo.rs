@@ -34,89 +34,124 @@ fn lock(backend: Backend) -> &'static str {
     }
 }
 
-pub async fn insert_site(conn: &mut AnyConnection, s: &SiteRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sites (id, display_name, programme, quartier, commune, insee_code, latitude, \
-         longitude, address, owner_org, works_start, works_end, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(s.id.to_string())
-    .bind(&s.display_name)
-    .bind(&s.programme)
-    .bind(&s.quartier)
-    .bind(&s.commune)
-    .bind(&s.insee_code)
-    .bind(s.location.latitude())
-    .bind(s.location.longitude())
-    .bind(&s.address)
-    .bind(&s.owner_org)
-    .bind(s.works_start)
-    .bind(s.works_end)
-    .bind(s.created_at)
-    .bind(s.updated_at)
-    .bind(s.version)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// The statement that saves a row: an INSERT of `columns`, or, when the row
+/// exists at `previous` version, an UPDATE of the same columns in the same
+/// placeholder order guarded by that version (optimistic concurrency).
+fn save_sql(table: &str, columns: &[&str], previous: Option<i64>) -> String {
+    match previous {
+        None => {
+            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                placeholders.join(", ")
+            )
+        }
+        Some(_) => {
+            let sets: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            format!(
+                "UPDATE {table} SET {} WHERE {} = $1 AND version = ${}",
+                sets.join(", "),
+                columns[0],
+                columns.len() + 1
+            )
+        }
+    }
 }
 
-/// Writes a changed site; fails with Conflict if someone else changed it meanwhile.
-pub async fn update_site(
+/// Runs a [`save_sql`] statement; a guarded UPDATE that finds the version
+/// moved is a Conflict.
+async fn run_save<'q>(
     conn: &mut AnyConnection,
-    s: &SiteRow,
-    previous_version: i64,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    previous: Option<i64>,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE sites SET display_name = $2, programme = $3, quartier = $4, commune = $5, \
-         insee_code = $6, latitude = $7, longitude = $8, address = $9, works_start = $10, \
-         works_end = $11, updated_at = $12, version = $13 WHERE id = $1 AND version = $14",
-    )
-    .bind(s.id.to_string())
-    .bind(&s.display_name)
-    .bind(&s.programme)
-    .bind(&s.quartier)
-    .bind(&s.commune)
-    .bind(&s.insee_code)
-    .bind(s.location.latitude())
-    .bind(s.location.longitude())
-    .bind(&s.address)
-    .bind(s.works_start)
-    .bind(s.works_end)
-    .bind(s.updated_at)
-    .bind(s.version)
-    .bind(previous_version)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 1 {
+    let query = match previous {
+        Some(v) => query.bind(v),
+        None => query,
+    };
+    if query.execute(conn).await?.rows_affected() == 1 {
         Ok(())
     } else {
         Err(InventoryError::Conflict)
     }
 }
 
-pub async fn get_site(conn: &mut AnyConnection, id: Uuid) -> Result<Option<SiteRow>> {
-    let sql = format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(SiteRow::from_row).transpose()
-}
-
-pub async fn get_site_for_update(
+/// One row by id, locked for a change when `lock` names the backend.
+async fn by_id<T>(
     conn: &mut AnyConnection,
-    backend: Backend,
+    table: &str,
+    columns: &str,
     id: Uuid,
-) -> Result<Option<SiteRow>> {
+    lock_for: Option<Backend>,
+    decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Option<T>> {
     let sql = format!(
-        "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1{}",
-        lock(backend)
+        "SELECT {columns} FROM {table} WHERE id = $1{}",
+        lock_for.map(lock).unwrap_or("")
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-    row.as_ref().map(SiteRow::from_row).transpose()
+    row.as_ref().map(decode).transpose()
+}
+
+const SITE_FIELDS: &[&str] = &[
+    "id",
+    "display_name",
+    "programme",
+    "quartier",
+    "commune",
+    "insee_code",
+    "latitude",
+    "longitude",
+    "address",
+    "owner_org",
+    "works_start",
+    "works_end",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+/// Inserts a site (`previous` None) or writes a changed one guarded by its previous version.
+pub async fn save_site(conn: &mut AnyConnection, s: &SiteRow, previous: Option<i64>) -> Result<()> {
+    let query = sqlx::query(sqlx::AssertSqlSafe(save_sql(
+        "sites",
+        SITE_FIELDS,
+        previous,
+    )))
+    .bind(s.id.to_string())
+    .bind(s.display_name.clone())
+    .bind(s.programme.clone())
+    .bind(s.quartier.clone())
+    .bind(s.commune.clone())
+    .bind(s.insee_code.clone())
+    .bind(s.location.latitude())
+    .bind(s.location.longitude())
+    .bind(s.address.clone())
+    .bind(s.owner_org.clone())
+    .bind(s.works_start)
+    .bind(s.works_end)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .bind(s.version);
+    run_save(conn, query, previous).await
+}
+
+/// One site, locked for a change when `lock_for` names the backend.
+pub async fn get_site(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    lock_for: Option<Backend>,
+) -> Result<Option<SiteRow>> {
+    by_id(conn, "sites", SITE_COLUMNS, id, lock_for, SiteRow::from_row).await
 }
 
 fn joined_hazards(lot: &LotRow) -> String {
@@ -128,111 +163,82 @@ fn joined_hazards(lot: &LotRow) -> String {
         .join(",")
 }
 
-pub async fn insert_lot(conn: &mut AnyConnection, l: &LotRow) -> Result<()> {
-    let f = &l.fields;
-    sqlx::query(
-        "INSERT INTO lots (id, site_id, owner_org, reference, designation, description, category, \
-         unit, quantity, available, reserved, handed_over, estimated_mass_g, length_mm, width_mm, \
-         height_mm, condition, building_location, photo_uris, available_from, available_until, \
-         waste_code, hazards, reuse_potential, status, hazardous, latitude, longitude, created_at, \
-         updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)",
-    )
-    .bind(l.id.to_string())
-    .bind(l.site_id.to_string())
-    .bind(&l.owner_org)
-    .bind(&f.reference)
-    .bind(&f.designation)
-    .bind(&f.description)
-    .bind(f.category.code)
-    .bind(l.unit().code())
-    .bind(l.ledger.quantity)
-    .bind(l.ledger.available)
-    .bind(l.ledger.reserved)
-    .bind(l.ledger.handed_over)
-    .bind(f.estimated_mass_g)
-    .bind(f.dimensions[0])
-    .bind(f.dimensions[1])
-    .bind(f.dimensions[2])
-    .bind(&f.condition)
-    .bind(&f.building_location)
-    .bind(f.photo_uris.join("\n"))
-    .bind(f.available_from)
-    .bind(f.available_until)
-    .bind(
-        f.waste_code
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    )
-    .bind(joined_hazards(l))
-    .bind(i64::from(f.reuse_potential))
-    .bind(l.status.as_str())
-    .bind(i64::from(l.hazardous()))
-    .bind(l.location.latitude())
-    .bind(l.location.longitude())
-    .bind(l.created_at)
-    .bind(l.updated_at)
-    .bind(l.version)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+const LOT_FIELDS: &[&str] = &[
+    "id",
+    "site_id",
+    "owner_org",
+    "reference",
+    "designation",
+    "description",
+    "category",
+    "unit",
+    "quantity",
+    "available",
+    "reserved",
+    "handed_over",
+    "estimated_mass_g",
+    "length_mm",
+    "width_mm",
+    "height_mm",
+    "condition",
+    "building_location",
+    "photo_uris",
+    "available_from",
+    "available_until",
+    "waste_code",
+    "hazards",
+    "reuse_potential",
+    "status",
+    "hazardous",
+    "latitude",
+    "longitude",
+    "created_at",
+    "updated_at",
+    "version",
+];
 
-/// Writes a changed lot (fields, ledger, status); fails with Conflict if the
-/// stored version is no longer `previous_version`.
-pub async fn update_lot(conn: &mut AnyConnection, l: &LotRow, previous_version: i64) -> Result<()> {
+/// Inserts a lot (`previous` None) or writes a changed one (fields, ledger,
+/// status) guarded by its previous version.
+pub async fn save_lot(conn: &mut AnyConnection, l: &LotRow, previous: Option<i64>) -> Result<()> {
     let f = &l.fields;
-    let done = sqlx::query(
-        "UPDATE lots SET reference = $2, designation = $3, description = $4, category = $5, \
-         unit = $6, quantity = $7, available = $8, reserved = $9, handed_over = $10, \
-         estimated_mass_g = $11, length_mm = $12, width_mm = $13, height_mm = $14, \
-         condition = $15, building_location = $16, photo_uris = $17, available_from = $18, \
-         available_until = $19, waste_code = $20, hazards = $21, reuse_potential = $22, \
-         status = $23, hazardous = $24, latitude = $25, longitude = $26, updated_at = $27, \
-         version = $28 WHERE id = $1 AND version = $29",
-    )
-    .bind(l.id.to_string())
-    .bind(&f.reference)
-    .bind(&f.designation)
-    .bind(&f.description)
-    .bind(f.category.code)
-    .bind(l.unit().code())
-    .bind(l.ledger.quantity)
-    .bind(l.ledger.available)
-    .bind(l.ledger.reserved)
-    .bind(l.ledger.handed_over)
-    .bind(f.estimated_mass_g)
-    .bind(f.dimensions[0])
-    .bind(f.dimensions[1])
-    .bind(f.dimensions[2])
-    .bind(&f.condition)
-    .bind(&f.building_location)
-    .bind(f.photo_uris.join("\n"))
-    .bind(f.available_from)
-    .bind(f.available_until)
-    .bind(
-        f.waste_code
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    )
-    .bind(joined_hazards(l))
-    .bind(i64::from(f.reuse_potential))
-    .bind(l.status.as_str())
-    .bind(i64::from(l.hazardous()))
-    .bind(l.location.latitude())
-    .bind(l.location.longitude())
-    .bind(l.updated_at)
-    .bind(l.version)
-    .bind(previous_version)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(InventoryError::Conflict)
-    }
+    let query = sqlx::query(sqlx::AssertSqlSafe(save_sql("lots", LOT_FIELDS, previous)))
+        .bind(l.id.to_string())
+        .bind(l.site_id.to_string())
+        .bind(&l.owner_org)
+        .bind(&f.reference)
+        .bind(&f.designation)
+        .bind(&f.description)
+        .bind(f.category.code)
+        .bind(l.unit().code())
+        .bind(l.ledger.quantity)
+        .bind(l.ledger.available)
+        .bind(l.ledger.reserved)
+        .bind(l.ledger.handed_over)
+        .bind(f.estimated_mass_g)
+        .bind(f.dimensions[0])
+        .bind(f.dimensions[1])
+        .bind(f.dimensions[2])
+        .bind(&f.condition)
+        .bind(&f.building_location)
+        .bind(f.photo_uris.join("\n"))
+        .bind(f.available_from)
+        .bind(f.available_until)
+        .bind(
+            f.waste_code
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        )
+        .bind(joined_hazards(l))
+        .bind(i64::from(f.reuse_potential))
+        .bind(l.status.as_str())
+        .bind(i64::from(l.hazardous()))
+        .bind(l.location.latitude())
+        .bind(l.location.longitude())
+        .bind(l.created_at)
+        .bind(l.updated_at)
+        .bind(l.version);
+    run_save(conn, query, previous).await
 }
 
 /// Writes a lot's ledger and status only (claims move nothing else);
@@ -263,29 +269,13 @@ pub async fn update_ledger(
     }
 }
 
-pub async fn get_lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<LotRow>> {
-    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(LotRow::from_row).transpose()
-}
-
-pub async fn get_lot_for_update(
+/// One lot, locked for a change when `lock_for` names the backend.
+pub async fn get_lot(
     conn: &mut AnyConnection,
-    backend: Backend,
     id: Uuid,
+    lock_for: Option<Backend>,
 ) -> Result<Option<LotRow>> {
-    let sql = format!(
-        "SELECT {LOT_COLUMNS} FROM lots WHERE id = $1{}",
-        lock(backend)
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(LotRow::from_row).transpose()
+    by_id(conn, "lots", LOT_COLUMNS, id, lock_for, LotRow::from_row).await
 }
 
 pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow) -> Result<()> {
@@ -345,29 +335,21 @@ pub async fn update_claim(
     }
 }
 
-pub async fn get_claim(conn: &mut AnyConnection, id: Uuid) -> Result<Option<ClaimRow>> {
-    let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(ClaimRow::from_row).transpose()
-}
-
-pub async fn get_claim_for_update(
+/// One claim, locked for a change when `lock_for` names the backend.
+pub async fn get_claim(
     conn: &mut AnyConnection,
-    backend: Backend,
     id: Uuid,
+    lock_for: Option<Backend>,
 ) -> Result<Option<ClaimRow>> {
-    let sql = format!(
-        "SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1{}",
-        lock(backend)
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(ClaimRow::from_row).transpose()
+    by_id(
+        conn,
+        "claims",
+        CLAIM_COLUMNS,
+        id,
+        lock_for,
+        ClaimRow::from_row,
+    )
+    .await
 }
 
 /// The lot a claim is for, locked for the change, with the claiming

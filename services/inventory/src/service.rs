@@ -195,14 +195,14 @@ impl Inventory {
             )
             .await?;
         }
-        repo::insert_site(&mut tx, &row).await?;
+        repo::save_site(&mut tx, &row, None).await?;
         self.commit(tx, &[site_event(&row, "created")]).await?;
         Ok(row.to_proto())
     }
 
     async fn get_site_by_id(&self, id: Uuid) -> Result<SiteRow> {
         let mut conn = self.conn().await?;
-        repo::get_site(&mut conn, id)
+        repo::get_site(&mut conn, id, None)
             .await?
             .ok_or_else(|| not_found("site", SiteName(id)))
     }
@@ -267,7 +267,7 @@ impl Inventory {
             ],
         )?;
         let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get_site_for_update(&mut tx, self.inner.db.backend(), name.0)
+        let current = repo::get_site(&mut tx, name.0, Some(self.inner.db.backend()))
             .await?
             .ok_or_else(|| not_found("site", name))?;
         authz::manage(p, &current.owner_org)?;
@@ -291,7 +291,7 @@ impl Inventory {
         let now = now_millis();
         let mut row = SiteRow::validate(&merged, current.id, now, current.version + 1)?;
         row.created_at = current.created_at;
-        repo::update_site(&mut tx, &row, current.version).await?;
+        repo::save_site(&mut tx, &row, Some(current.version)).await?;
         self.commit(tx, &[site_event(&row, "updated")]).await?;
         Ok(row.to_proto())
     }
@@ -342,7 +342,7 @@ impl Inventory {
             }
             idempotency::record(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now).await?;
         }
-        repo::insert_lot(&mut tx, &row).await?;
+        repo::save_lot(&mut tx, &row, None).await?;
         self.commit(tx, &[lot_event(&row, "created")]).await?;
         Ok(row.to_proto())
     }
@@ -399,7 +399,7 @@ impl Inventory {
         }
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            repo::insert_lot(&mut tx, row).await?;
+            repo::save_lot(&mut tx, row, None).await?;
             events.push(lot_event(row, "created"));
         }
         self.commit(tx, &events).await?;
@@ -410,7 +410,7 @@ impl Inventory {
 
     async fn lot_by_id(&self, id: Uuid) -> Result<LotRow> {
         let mut conn = self.conn().await?;
-        repo::get_lot(&mut conn, id)
+        repo::get_lot(&mut conn, id, None)
             .await?
             .ok_or_else(|| not_found("lot", id))
     }
@@ -419,7 +419,7 @@ impl Inventory {
     pub async fn get_lot(&self, p: &Principal, req: pb::GetLotRequest) -> Result<pb::Lot> {
         let name = LotName::parse("name", &req.name)?;
         let mut conn = self.conn().await?;
-        match repo::get_lot(&mut conn, name.lot).await? {
+        match repo::get_lot(&mut conn, name.lot, None).await? {
             Some(lot)
                 if lot.site_id == name.site
                     && (lot.status != LotStatus::Draft
@@ -541,7 +541,7 @@ impl Inventory {
         name: LotName,
         etag: &str,
     ) -> Result<LotRow> {
-        let lot = repo::get_lot_for_update(conn, self.inner.db.backend(), name.lot)
+        let lot = repo::get_lot(conn, name.lot, Some(self.inner.db.backend()))
             .await?
             .filter(|l| l.site_id == name.site)
             .ok_or_else(|| not_found("lot", name))?;
@@ -645,7 +645,7 @@ impl Inventory {
         }
         lot.version += 1;
         lot.updated_at = now_millis();
-        repo::update_lot(&mut tx, &lot, current.version).await?;
+        repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
         self.commit(tx, &[lot_event(&lot, "updated")]).await?;
         Ok(lot.to_proto())
     }
@@ -664,7 +664,7 @@ impl Inventory {
         lot.status = lot::transition(current.status, action, current.hazardous())?;
         lot.version += 1;
         lot.updated_at = now_millis();
-        repo::update_lot(&mut tx, &lot, current.version).await?;
+        repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
         let event = match action {
             LotAction::Publish => "published",
             LotAction::Withdraw => "withdrawn",
@@ -714,7 +714,7 @@ impl Inventory {
         .await?
         .ok_or_else(|| not_found("lot", input.lot))?;
         if let Some(existing) = existing {
-            let claim = repo::get_claim(&mut tx, existing)
+            let claim = repo::get_claim(&mut tx, existing, None)
                 .await?
                 .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
             return Ok(claim.to_proto());
@@ -803,7 +803,7 @@ impl Inventory {
     pub async fn get_claim(&self, p: &Principal, req: pb::GetClaimRequest) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         let mut conn = self.conn().await?;
-        match repo::get_claim(&mut conn, name.claim).await? {
+        match repo::get_claim(&mut conn, name.claim, None).await? {
             Some(c) if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) => {
                 Ok(c.to_proto())
             }
@@ -882,7 +882,7 @@ impl Inventory {
     ) -> Result<pb::Claim> {
         let backend = self.inner.db.backend();
         let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get_claim_for_update(&mut tx, backend, name.claim)
+        let current = repo::get_claim(&mut tx, name.claim, Some(backend))
             .await?
             .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
             .ok_or_else(|| not_found("claim", name))?;
@@ -905,7 +905,7 @@ impl Inventory {
         let mut events = Vec::new();
         let moves_ledger = claim::releases(action) || action == ClaimAction::HandOver;
         if moves_ledger {
-            let before = repo::get_lot_for_update(&mut tx, backend, name.lot.lot)
+            let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
                 .await?
                 .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
             let mut lot = before.clone();
@@ -1021,7 +1021,7 @@ impl Inventory {
         for id in claims {
             let Some(claim) = ({
                 let mut conn = self.conn().await?;
-                repo::get_claim(&mut conn, id).await?
+                repo::get_claim(&mut conn, id, None).await?
             }) else {
                 continue;
             };
