@@ -137,3 +137,22 @@ mod tests {
         assert_eq!(with_database("postgres://h/", "x"), "postgres://h/x");
     }
 }
+
+/// Declares, for each async test body `name(backend: Backend)`, a module
+/// `name` with two tests, `sqlite` and `postgres`, so every case runs on both
+/// backends and the report names which one failed.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )*};
+}

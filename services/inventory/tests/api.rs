@@ -25,21 +25,7 @@ use support::{App, Client, ORG, spawn_app, token};
 use tonic::Code;
 use uuid::Uuid;
 
-/// Runs an async test body on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(reemploi_store::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::$name(reemploi_store::Backend::Postgres).await
-            }
-        }
-    )*};
-}
+use reemploi_store::on_both_backends;
 
 on_both_backends!(
     every_rpc,
