@@ -123,21 +123,6 @@ impl Drop for TestDb {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_is_replaced_and_query_kept() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
-            "postgres://u:p@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
-        assert_eq!(with_database("postgres://h/", "x"), "postgres://h/x");
-    }
-}
-
 /// Declares, for each async test body `name(backend: Backend)`, a module
 /// `name` with two tests, `sqlite` and `postgres`, so every case runs on both
 /// backends and the report names which one failed.
@@ -155,4 +140,19 @@ macro_rules! on_both_backends {
             }
         }
     )*};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_replaced_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+        assert_eq!(with_database("postgres://h/", "x"), "postgres://h/x");
+    }
 }
