@@ -180,17 +180,27 @@ impl Relay {
             .begin()
             .await
             .map_err(StoreError::from)?;
-        let leader: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(DRAIN_LOCK_KEY)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from)?
-            .try_get(0)
-            .map_err(StoreError::from)?;
-        if !leader {
-            return Ok(None);
+        // The drain lock is taken in the same statement that reads the
+        // pending rows (one round trip); with nothing pending, no lock is needed.
+        let found = sqlx::query(
+            "SELECT seq, event_id, subject, payload, pg_try_advisory_xact_lock($2) AS leader \
+             FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(BATCH)
+        .bind(DRAIN_LOCK_KEY)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        if let Some(first) = found.first() {
+            let leader: bool = first.try_get("leader").map_err(StoreError::from)?;
+            if !leader {
+                return Ok(None);
+            }
         }
-        let rows = fetch_pending(&mut *tx).await?;
+        let rows = found
+            .iter()
+            .map(pending_row)
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let msgs: Vec<Message> = rows.iter().map(|r| r.msg.clone()).collect();
         let (published, failure) = self.inner.bus.publish_batch(&msgs).await;
         let seqs: Vec<i64> = rows.iter().take(published).map(|r| r.seq).collect();
@@ -279,19 +289,19 @@ where
     .bind(BATCH)
     .fetch_all(executor)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let payload: Vec<u8> = row.try_get(3)?;
-            Ok(Pending {
-                seq: row.try_get(0)?,
-                msg: Message {
-                    event_id: row.try_get(1)?,
-                    subject: row.try_get(2)?,
-                    payload: payload.into(),
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(pending_row).collect()
+}
+
+fn pending_row(row: &sqlx::any::AnyRow) -> Result<Pending, StoreError> {
+    let payload: Vec<u8> = row.try_get(3)?;
+    Ok(Pending {
+        seq: row.try_get(0)?,
+        msg: Message {
+            event_id: row.try_get(1)?,
+            subject: row.try_get(2)?,
+            payload: payload.into(),
+        },
+    })
 }
 
 /// Marks the rows of `seqs` published, in one statement.
