@@ -25,7 +25,7 @@
 //! -- SQLite
 //! CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
 //!     subject TEXT NOT NULL, payload BLOB NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT);
-//! CREATE INDEX outbox_pending ON outbox (published_at, seq);
+//! CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 //! CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
 //!     PRIMARY KEY (consumer, event_id));
 //! -- PostgreSQL: the same with `seq BIGSERIAL PRIMARY KEY` and `payload BYTEA NOT NULL`.
@@ -54,7 +54,7 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL,
     published_at BIGINT
 );
-CREATE INDEX outbox_pending ON outbox (published_at, seq);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 CREATE TABLE inbox (
     consumer TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL,
     published_at BIGINT
 );
-CREATE INDEX outbox_pending ON outbox (published_at, seq);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 CREATE TABLE inbox (
     consumer TEXT NOT NULL,
     event_id TEXT NOT NULL,

@@ -49,7 +49,7 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL,
     published_at BIGINT
 );
-CREATE INDEX outbox_pending ON outbox (published_at, seq);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 
 CREATE TABLE inbox (
     consumer TEXT NOT NULL,
