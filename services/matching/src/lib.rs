@@ -4,6 +4,7 @@
 //! publishes `reemploi.matching.match.proposed`.
 
 pub mod api;
+pub mod cursor;
 pub mod error;
 pub mod projection;
 pub mod service;

@@ -24,6 +24,7 @@ use sqlx::AnyConnection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::cursor::ChangeCursor;
 use crate::error::{MatchingError, Result};
 use crate::projection::{self, Claim, Lot, Partner};
 
@@ -58,7 +59,7 @@ pub fn subscriptions() -> [Subscription; 2] {
 struct Live {
     index: Index,
     lot_names: HashMap<String, String>,
-    seen: i64,
+    cursor: ChangeCursor,
 }
 
 /// The matching service core.
@@ -87,7 +88,9 @@ impl Matching {
     /// Builds the index from the projections held in `db`.
     pub async fn new(db: Db, relay: Relay) -> Result<Matching> {
         let mut conn = db.pool().acquire().await?;
-        let seen = projection::last_change(&mut conn).await?;
+        // Re-read a little of the log's tail at the first refresh: changes
+        // numbered just below the end may still have been committing.
+        let cursor = ChangeCursor::new((projection::last_change(&mut conn).await? - 100).max(0));
         let lots = projection::lots_on_offer(&mut conn).await?;
         let mut partners = Vec::new();
         for p in projection::verified_partners(&mut conn).await? {
@@ -109,7 +112,7 @@ impl Matching {
             live: Arc::new(RwLock::new(Live {
                 index,
                 lot_names,
-                seen,
+                cursor,
             })),
             refreshing: Arc::new(Mutex::new(())),
         })
@@ -118,12 +121,19 @@ impl Matching {
     /// Brings the index up to date with every change any replica committed.
     pub async fn refresh(&self) -> Result<()> {
         let _one_at_a_time = self.refreshing.lock().await;
-        let seen = self.live.read().map_err(|_| lock_poisoned())?.seen;
+        let mut cursor = self
+            .live
+            .read()
+            .map_err(|_| lock_poisoned())?
+            .cursor
+            .clone();
         let mut conn = self.db.pool().acquire().await?;
-        let changes = projection::changes_after(&mut conn, seen).await?;
-        let Some(last) = changes.last().map(|c| c.0) else {
-            return Ok(());
-        };
+        let read = projection::changes_after(&mut conn, cursor.after()).await?;
+        let fresh: std::collections::HashSet<i64> = cursor
+            .take(read.iter().map(|c| c.0), std::time::Instant::now())
+            .into_iter()
+            .collect();
+        let changes: Vec<_> = read.into_iter().filter(|c| fresh.contains(&c.0)).collect();
         let mut lots = HashMap::new();
         let mut partners = HashMap::new();
         for (_, entity, id) in &changes {
@@ -169,7 +179,7 @@ impl Matching {
                 }
             }
         }
-        live.seen = live.seen.max(last);
+        live.cursor = cursor;
         Ok(())
     }
 
