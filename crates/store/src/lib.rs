@@ -17,6 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::DatabaseError;
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub mod cursor;
 pub mod idempotency;
 pub mod query;
 pub mod testing;

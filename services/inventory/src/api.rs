@@ -1,8 +1,9 @@
 //! The gRPC face of the inventory: each RPC takes the caller's principal
 //! and hands the request to [`Inventory`].
 
+use std::collections::HashSet;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use prost::Message as _;
@@ -10,6 +11,7 @@ use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_server::InventoryService;
 use reemploi_runtime::auth::principal;
+use reemploi_store::cursor::ChangeCursor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -151,7 +153,7 @@ impl InventoryService for InventoryApi {
         let site = names::site_or_all("parent", &req.parent)
             .map_err(|v| Status::from(InventoryError::from(v)))?
             .map(|id| names::SiteName(id).to_string());
-        let mut cursor = match req.start_cursor.as_str() {
+        let start = match req.start_cursor.as_str() {
             "" => self.inventory.last_change().await?,
             c => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                 Status::from(InventoryError::invalid(
@@ -164,18 +166,27 @@ impl InventoryService for InventoryApi {
         let inventory = self.inventory.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
+            // Commits may become visible out of number order: the cursor
+            // delivers a late one instead of skipping it.
+            let mut cursor = ChangeCursor::new(start);
             loop {
-                let changes = match inventory.lot_changes(cursor, 100).await {
+                let read = match inventory.lot_changes(cursor.after(), 500).await {
                     Ok(c) => c,
                     Err(e) => {
                         let _ = tx.send(Err(Status::from(e))).await;
                         return;
                     }
                 };
-                let caught_up = changes.is_empty();
-                for change in changes {
-                    cursor = change.seq;
-                    let Ok(envelope) = Envelope::decode(change.payload.as_slice()) else {
+                let fresh: HashSet<i64> = cursor
+                    .take(read.iter().map(|c| c.seq), Instant::now())
+                    .into_iter()
+                    .collect();
+                let caught_up = fresh.is_empty();
+                for change in read.into_iter().filter(|c| fresh.contains(&c.seq)) {
+                    let Some(payload) = change.payload else {
+                        continue;
+                    };
+                    let Ok(envelope) = Envelope::decode(payload.as_slice()) else {
                         tracing::error!(seq = change.seq, "undecodable lot event in the outbox");
                         continue;
                     };

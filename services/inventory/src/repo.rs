@@ -462,10 +462,11 @@ pub async fn upsert_partner(
     Ok(())
 }
 
-/// One recorded lot change, for WatchLots.
+/// One recorded change, for WatchLots: its position, and the envelope when
+/// it is a lot event (other events only fill the numbering).
 pub struct LotChange {
     pub seq: i64,
-    pub payload: Vec<u8>,
+    pub payload: Option<Vec<u8>>,
 }
 
 /// Lot events recorded after `after`, in order.
@@ -474,8 +475,11 @@ pub async fn lot_changes_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<LotChange>> {
+    // Every event's number is read, lot or not, so that the reader's cursor
+    // sees no false holes; only lot events carry their payload.
     let rows = sqlx::query(
-        "SELECT seq, payload FROM outbox WHERE seq > $1 AND subject LIKE $2 ORDER BY seq LIMIT $3",
+        "SELECT seq, CASE WHEN subject LIKE $2 THEN payload END AS payload FROM outbox \
+         WHERE seq > $1 ORDER BY seq LIMIT $3",
     )
     .bind(after)
     .bind("reemploi.inventory.lot.%")

@@ -4,7 +4,6 @@
 //! publishes `reemploi.matching.match.proposed`.
 
 pub mod api;
-pub mod cursor;
 pub mod error;
 pub mod projection;
 pub mod service;

@@ -19,12 +19,12 @@ use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Page;
 use reemploi_runtime::wire::millis_ts;
+use reemploi_store::cursor::ChangeCursor;
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::cursor::ChangeCursor;
 use crate::error::{MatchingError, Result};
 use crate::projection::{self, Claim, Lot, Partner};
 

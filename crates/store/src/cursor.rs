@@ -1,4 +1,5 @@
-//! Following the change log without missing a change that commits late.
+//! Following a log numbered by a sequence (change log, outbox) without
+//! missing an entry that commits late.
 //!
 //! On PostgreSQL a sequence value is taken when a row is inserted, not when
 //! its transaction commits, so a lower number can become visible after a
