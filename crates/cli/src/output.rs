@@ -121,6 +121,33 @@ pub fn emit(format: Format, json: Value, human: impl FnOnce() -> String) -> Resu
     }
 }
 
+/// Emits a list: a JSON array, or a table with one row per item (or
+/// `no <what>` when there is none).
+pub fn emit_list<T>(
+    format: Format,
+    items: &[T],
+    json: impl Fn(&T) -> Value,
+    columns: &[&'static str],
+    row: impl Fn(&T) -> Vec<String>,
+    what: &str,
+) -> Result<(), CliError> {
+    emit(
+        format,
+        Value::Array(items.iter().map(json).collect()),
+        || {
+            let mut t = Table::new(columns);
+            for item in items {
+                t.row(row(item));
+            }
+            if t.is_empty() {
+                format!("no {what}\n")
+            } else {
+                t.render()
+            }
+        },
+    )
+}
+
 /// A note for people on stderr (never with the JSON on stdout).
 pub fn note(text: &str) {
     eprintln!("{text}");

@@ -137,6 +137,21 @@ impl Relay {
         self.inner.wake.notify_one();
     }
 
+    /// Records `events` in the transaction's outbox, commits the state change
+    /// with them, and wakes the relay when there is something to publish.
+    pub async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        events: &[Message],
+    ) -> Result<(), StoreError> {
+        enqueue_all(&mut tx, events).await?;
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.notify();
+        }
+        Ok(())
+    }
+
     /// One pass: publishes everything pending now and returns how many were
     /// published; stops at the first failure so that order is kept.
     pub async fn drain(&self) -> Result<usize, BusError> {

@@ -133,3 +133,33 @@ pub fn request_id(c: &mut Check, value: &str, required: bool) -> Option<String> 
     }
     Some(value.to_string())
 }
+
+/// The `near` + `radius_m` filter of a list request: both or neither, a
+/// valid point and a positive radius. Records what is wrong in `c`.
+pub fn near_filter(
+    c: &mut Check,
+    near: Option<&reemploi_proto::types::GeoPoint>,
+    radius_m: i64,
+) -> Option<reemploi_domain::geo::GeoPoint> {
+    let point = near.and_then(|p| c.ok(crate::wire::point_from_proto("near", Some(p))));
+    if near.is_some() && radius_m <= 0 {
+        c.fail(
+            "radius_m",
+            "a positive radius in metres is required with `near`",
+        );
+    }
+    if near.is_none() && radius_m != 0 {
+        c.fail("near", "required with `radius_m`");
+    }
+    point
+}
+
+/// The free-text filter of a list request, lower-cased for matching; at most
+/// 200 characters.
+pub fn search_text(c: &mut Check, text: &str) -> String {
+    let text = text.trim().to_lowercase();
+    if text.chars().count() > 200 {
+        c.fail("text", "at most 200 characters");
+    }
+    text
+}

@@ -11,11 +11,11 @@ use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::{self, LotAction, LotStatus};
 use reemploi_domain::text;
 use reemploi_events::Message;
-use reemploi_events::outbox::{self, Relay};
+use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::paging::Page;
-use reemploi_runtime::validation::{Check, request_id};
+use reemploi_runtime::validation::{self, Check, request_id};
 use reemploi_store::{Db, idempotency, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
@@ -26,7 +26,7 @@ use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, lot_event, site_event};
 use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
-    claim_status_filter, lot_status_filter, point_from_proto, ts_millis,
+    claim_status_filter, lot_status_filter, ts_millis,
 };
 use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
@@ -147,13 +147,11 @@ impl Inventory {
     /// Commits `tx` after recording `events` in its outbox, then wakes the relay.
     async fn commit(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
         events: &[Message],
     ) -> Result<()> {
-        outbox::enqueue_all(&mut tx, events).await?;
-        tx.commit().await?;
+        self.inner.relay.commit(tx, events).await?;
         if !events.is_empty() {
-            self.inner.relay.notify();
             self.inner.changes.notify_waiters();
         }
         Ok(())
@@ -445,23 +443,8 @@ impl Inventory {
             c.ok(category::parse(&req.category))
         };
         let status = lot_status_filter(req.status)?;
-        let near = match &req.near {
-            None => None,
-            Some(point) => c.ok(point_from_proto("near", Some(point))),
-        };
-        if req.near.is_some() && req.radius_m <= 0 {
-            c.fail(
-                "radius_m",
-                "a positive radius in metres is required with `near`",
-            );
-        }
-        if req.near.is_none() && req.radius_m != 0 {
-            c.fail("near", "required with `radius_m`");
-        }
-        let text = req.text.trim().to_lowercase();
-        if text.chars().count() > 200 {
-            c.fail("text", "at most 200 characters");
-        }
+        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
+        let text = validation::search_text(&mut c, &req.text);
         c.finish()?;
         let available_at = req.available_at.as_ref().map(ts_millis);
         let fingerprint = format!(

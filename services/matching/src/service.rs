@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use prost::Message as _;
-use reemploi_events::outbox::{self, Relay};
+use reemploi_events::outbox::Relay;
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_matching_engine::alloc;
 use reemploi_matching_engine::index::Index;
@@ -205,14 +205,10 @@ impl Matching {
             MatchingError::Internal(m) if m.starts_with("event ") => HandlerError::Permanent(m),
             other => transient(other),
         })?;
-        outbox::enqueue_all(&mut tx, &events)
+        self.relay
+            .commit(tx, &events)
             .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
-        tx.commit()
-            .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
-        self.relay.notify();
-        Ok(())
+            .map_err(|e| HandlerError::Transient(e.to_string()))
     }
 
     async fn project(&self, conn: &mut AnyConnection, envelope: Envelope) -> Result<Vec<Message>> {

@@ -8,14 +8,14 @@ use prost_types::FieldMask;
 use reemploi_domain::category;
 use reemploi_domain::partner::{self, PartnerAction, PartnerStatus};
 use reemploi_events::Message;
-use reemploi_events::outbox::{self, Relay};
+use reemploi_events::outbox::Relay;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Page;
-use reemploi_runtime::validation::{Check, Violation, request_id};
-use reemploi_runtime::wire::{etag_allows, millis_ts, point_from_proto};
+use reemploi_runtime::validation::{self, Check, Violation, request_id};
+use reemploi_runtime::wire::{etag_allows, millis_ts};
 use reemploi_store::query::{Filter, select_kept};
 use reemploi_store::{Db, idempotency, now_millis};
 use uuid::Uuid;
@@ -94,13 +94,10 @@ impl Registry {
 
     async fn commit(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
         events: &[Message],
     ) -> Result<()> {
-        outbox::enqueue_all(&mut tx, events).await?;
-        tx.commit().await?;
-        self.inner.relay.notify();
-        Ok(())
+        Ok(self.inner.relay.commit(tx, events).await?)
     }
 
     async fn by_id(&self, id: Uuid) -> Result<PartnerRow> {
@@ -294,23 +291,8 @@ impl Registry {
         } else {
             c.ok(category::parse(&req.category))
         };
-        let near = match &req.near {
-            None => None,
-            Some(point) => c.ok(point_from_proto("near", Some(point))),
-        };
-        if req.near.is_some() && req.radius_m <= 0 {
-            c.fail(
-                "radius_m",
-                "a positive radius in metres is required with `near`",
-            );
-        }
-        if req.near.is_none() && req.radius_m != 0 {
-            c.fail("near", "required with `radius_m`");
-        }
-        let text = req.text.trim().to_lowercase();
-        if text.chars().count() > 200 {
-            c.fail("text", "at most 200 characters");
-        }
+        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
+        let text = validation::search_text(&mut c, &req.text);
         c.finish()?;
         let status = status_filter(req.status)?;
         let fingerprint = format!(

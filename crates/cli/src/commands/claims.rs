@@ -5,12 +5,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
-use serde_json::Value;
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
 use crate::client::{answer, partner_name};
-use crate::output::{Format, Table, emit, note};
+use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
 /// Flags of `claim`.
@@ -187,20 +186,13 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
                 }
             })
             .await?;
-            return emit(
+            return emit_list(
                 ctx.format,
-                Value::Array(claims.iter().map(views::claim_json).collect()),
-                || {
-                    let mut t = Table::new(views::CLAIM_COLUMNS);
-                    for c in &claims {
-                        t.row(views::claim_row(c));
-                    }
-                    if t.is_empty() {
-                        "no claim\n".to_owned()
-                    } else {
-                        t.render()
-                    }
-                },
+                &claims,
+                views::claim_json,
+                views::CLAIM_COLUMNS,
+                views::claim_row,
+                "claim",
             );
         }
         ClaimsCommand::Show(a) => {

@@ -16,7 +16,7 @@ use super::{Ctx, pages, request_id};
 use crate::CliError;
 use crate::client::{answer, site_name};
 use crate::import::{self, lots::LotRow};
-use crate::output::{Format, Table, emit, note};
+use crate::output::{Format, Table, emit, emit_list, note};
 use crate::views;
 
 /// The `lots` subcommands.
@@ -336,20 +336,13 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
         a.limit,
     )
     .await?;
-    emit(
+    emit_list(
         ctx.format,
-        Value::Array(lots.iter().map(views::lot_json).collect()),
-        || {
-            let mut t = Table::new(views::LOT_COLUMNS);
-            for l in &lots {
-                t.row(views::lot_row(l));
-            }
-            if t.is_empty() {
-                "no lot\n".to_owned()
-            } else {
-                t.render()
-            }
-        },
+        &lots,
+        views::lot_json,
+        views::LOT_COLUMNS,
+        views::lot_row,
+        "lot",
     )
 }
 

@@ -13,7 +13,7 @@ use super::{Ctx, pages, request_id};
 use crate::CliError;
 use crate::client::{answer, partner_name};
 use crate::import;
-use crate::output::{Format, Table, emit, note};
+use crate::output::{Format, Table, emit, emit_list, note};
 use crate::views;
 
 /// The `partners` subcommands.
@@ -306,20 +306,13 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
         a.limit,
     )
     .await?;
-    emit(
+    emit_list(
         ctx.format,
-        Value::Array(partners.iter().map(views::partner_json).collect()),
-        || {
-            let mut t = Table::new(views::PARTNER_COLUMNS);
-            for p in &partners {
-                t.row(views::partner_row(p));
-            }
-            if t.is_empty() {
-                "no partner\n".to_owned()
-            } else {
-                t.render()
-            }
-        },
+        &partners,
+        views::partner_json,
+        views::PARTNER_COLUMNS,
+        views::partner_row,
+        "partner",
     )
 }
 
