@@ -64,9 +64,20 @@ pub fn not_found(resource: &str, name: &str) -> Status {
 
 /// INTERNAL with a generic message: `cause` is logged here and never sent
 /// to the client, who may not see internals (SQL, paths, hosts).
-pub fn internal(context: &str, cause: &dyn std::error::Error) -> Status {
+pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Status {
     tracing::error!(error = %cause, context, "internal error");
     with_reason(Code::Internal, "internal error", REASON_INTERNAL)
+}
+
+/// UNAVAILABLE because `service`'s database cannot be reached: the client
+/// may retry later; `cause` is logged, not sent.
+pub fn storage_unavailable(service: &str, cause: &dyn std::fmt::Display) -> Status {
+    tracing::warn!(error = %cause, service, "database unavailable");
+    with_reason(
+        Code::Unavailable,
+        format!("the {service} database is unavailable, retry later"),
+        "STORAGE_UNAVAILABLE",
+    )
 }
 
 /// For tests and clients: the `(field path, description)` pairs of the

@@ -149,17 +149,9 @@ impl From<InventoryError> for Status {
                 status::with_reason(Code::Aborted, "concurrent update, please retry", "CONFLICT")
             }
             InventoryError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                status::with_reason(
-                    Code::Unavailable,
-                    "the inventory database is unavailable, retry later",
-                    "STORAGE_UNAVAILABLE",
-                )
+                status::storage_unavailable("inventory", &source)
             }
-            InventoryError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                status::with_reason(Code::Internal, "internal error", "INTERNAL")
-            }
+            InventoryError::Internal(detail) => status::internal("inventory", &detail),
         }
     }
 }

@@ -99,18 +99,8 @@ impl From<MatchingError> for Status {
             MatchingError::FailedPrecondition(m) => {
                 status::with_reason(Code::FailedPrecondition, m, "NOT_ALLOCATABLE")
             }
-            MatchingError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                status::with_reason(
-                    Code::Unavailable,
-                    "the matching database is unavailable, retry later",
-                    "STORAGE_UNAVAILABLE",
-                )
-            }
-            MatchingError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                status::with_reason(Code::Internal, "internal error", "INTERNAL")
-            }
+            MatchingError::Unavailable(source) => status::storage_unavailable("matching", &source),
+            MatchingError::Internal(detail) => status::internal("matching", &detail),
         }
     }
 }

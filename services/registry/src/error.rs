@@ -128,18 +128,8 @@ impl From<RegistryError> for Status {
             RegistryError::Conflict => {
                 status::with_reason(Code::Aborted, "concurrent update, please retry", "CONFLICT")
             }
-            RegistryError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                status::with_reason(
-                    Code::Unavailable,
-                    "the registry database is unavailable, retry later",
-                    "STORAGE_UNAVAILABLE",
-                )
-            }
-            RegistryError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                status::with_reason(Code::Internal, "internal error", "INTERNAL")
-            }
+            RegistryError::Unavailable(source) => status::storage_unavailable("registry", &source),
+            RegistryError::Internal(detail) => status::internal("registry", &detail),
         }
     }
 }
