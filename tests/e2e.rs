@@ -446,6 +446,8 @@ async fn proposed_in_range_and_gone_when_exhausted(transport: Transport) {
     assert_eq!(plan.allocations.len(), 1);
     assert_eq!(plan.allocations[0].partner, near);
     assert_eq!(plan.total_mass_g, 20 * 60_000);
+    assert!(plan.optimal);
+    assert_eq!(plan.mass_bound_g, plan.total_mass_g);
 
     // Authorization: a partner sees its own recommendations only, not a lot's matches.
     let near_id = near.trim_start_matches("partners/").to_string();

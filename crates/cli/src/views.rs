@@ -524,6 +524,8 @@ pub fn plan_json(p: &mpb::PlanAllocationResponse) -> Value {
         })).collect::<Vec<_>>(),
         "total_mass_g": p.total_mass_g,
         "total_tonne_km": p.total_tonne_km,
+        "optimal": p.optimal,
+        "mass_bound_g": p.mass_bound_g,
         "unallocated": p.unallocated.iter().map(|u| json!({
             "lot": u.lot,
             "quantity": quantity_json(u.quantity.as_ref()),

@@ -931,9 +931,15 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
     let plan = admin.json(&["plan", &site]);
     assert!(plan["allocations"].as_array().is_some(), "{plan}");
     assert!(plan["total_mass_g"].as_i64().is_some(), "{plan}");
+    // A site's plan is small enough for the search to prove it.
+    assert_eq!(plan["optimal"], true, "{plan}");
+    assert_eq!(plan["mass_bound_g"], plan["total_mass_g"], "{plan}");
     let table = admin.ok(&["plan", &site]);
     assert!(
-        table.contains("total:") && table.contains("tonne-km") && table.contains("unallocated"),
+        table.contains("total:")
+            && table.contains("tonne-km")
+            && table.contains("optimal:")
+            && table.contains("unallocated"),
         "{table}"
     );
     let _ = admin.json_eventually(&["matches", &radiators]);

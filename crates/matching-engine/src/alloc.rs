@@ -3,6 +3,7 @@
 use crate::gate;
 use crate::mcmf::Network;
 use crate::profile::{LotProfile, PartnerProfile};
+use crate::whole::{Outcome, Problem};
 
 /// Grams times metres in one tonne-kilometre.
 const GRAM_METRES_PER_TONNE_KM: f64 = 1e9;
@@ -139,46 +140,82 @@ pub fn solve_mass_flow(
             return Err(AllocError::BadArc(*a));
         }
     }
+    let cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
+    let arc_cap: Vec<i64> = arcs.iter().map(|a| supply[a.lot]).collect();
+    Ok(relax(&supply, &cap, arcs, &arc_cap).into_mass_flow(arcs))
+}
+
+/// Optimum of a mass model with explicit bounds, flows indexed like the arcs.
+#[derive(Debug, Clone)]
+pub(crate) struct Relaxed {
+    /// Grams on each arc.
+    pub(crate) flows: Vec<i64>,
+    pub(crate) mass_g: i64,
+    pub(crate) gram_metres: i128,
+    /// Effort spent, in residual edges scanned.
+    pub(crate) work: u64,
+}
+
+impl Relaxed {
+    fn into_mass_flow(self, arcs: &[ArcSpec]) -> MassFlow {
+        MassFlow {
+            arcs: arcs
+                .iter()
+                .zip(&self.flows)
+                .filter(|(_, f)| **f > 0)
+                .map(|(a, f)| MassArc {
+                    arc: *a,
+                    mass_g: *f,
+                })
+                .collect(),
+            mass_g: self.mass_g,
+            gram_metres: self.gram_metres,
+        }
+    }
+}
+
+/// The mass model on `supply` grams per lot, `cap` grams per partner and
+/// `arc_cap` grams per arc: a min-cost maximum flow
+/// `source -> lot -> partner -> sink`. Inputs must be non-negative and the
+/// arcs in range (the callers check).
+pub(crate) fn relax(supply: &[i64], cap: &[i64], arcs: &[ArcSpec], arc_cap: &[i64]) -> Relaxed {
     // Nodes: source, lots, partners, sink. Lots and partners without arcs
     // keep their nodes but get no edges, which costs nothing.
-    let (l, p) = (lots.len(), partners.len());
+    let (l, p) = (supply.len(), cap.len());
     let (source, sink) = (0, l + p + 1);
     let mut net = Network::new(l + p + 2);
     let mut lot_used = vec![false; l];
     let mut partner_used = vec![false; p];
-    for a in arcs {
-        lot_used[a.lot] = true;
-        partner_used[a.partner] = true;
+    for (a, c) in arcs.iter().zip(arc_cap) {
+        if *c > 0 {
+            lot_used[a.lot] = true;
+            partner_used[a.partner] = true;
+        }
     }
     for (i, s) in supply.iter().enumerate() {
         if lot_used[i] && *s > 0 {
             net.add_edge(source, 1 + i, *s, 0);
         }
     }
-    for (j, partner) in partners.iter().enumerate() {
-        let cap = partner.headroom_g().max(0);
-        if partner_used[j] && cap > 0 {
-            net.add_edge(1 + l + j, sink, cap, 0);
+    for (j, c) in cap.iter().enumerate() {
+        if partner_used[j] && *c > 0 {
+            net.add_edge(1 + l + j, sink, *c, 0);
         }
     }
-    let edges: Vec<usize> = arcs
+    let edges: Vec<Option<usize>> = arcs
         .iter()
-        .map(|a| net.add_edge(1 + a.lot, 1 + l + a.partner, supply[a.lot], a.distance_m))
-        .collect();
-    let (mass_g, gram_metres) = net.solve(source, sink);
-    let arcs = arcs
-        .iter()
-        .zip(edges)
-        .filter_map(|(a, e)| {
-            let mass_g = net.flow(e);
-            (mass_g > 0).then_some(MassArc { arc: *a, mass_g })
+        .zip(arc_cap)
+        .map(|(a, c)| {
+            (*c > 0).then(|| net.add_edge(1 + a.lot, 1 + l + a.partner, *c, a.distance_m))
         })
         .collect();
-    Ok(MassFlow {
-        arcs,
+    let (mass_g, gram_metres, work) = net.solve(source, sink);
+    Relaxed {
+        flows: edges.iter().map(|e| e.map_or(0, |e| net.flow(e))).collect(),
         mass_g,
         gram_metres,
-    })
+        work,
+    }
 }
 
 /// Whole units of one lot handed to one partner.
@@ -208,7 +245,7 @@ pub struct Unallocated {
 }
 
 /// A site-wide allocation in whole units, with the exact mass-model optimum
-/// it was derived from.
+/// that bounds it and whether the search proved it optimal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Whole-unit assignments, ordered by lot then partner index.
@@ -219,104 +256,130 @@ pub struct Plan {
     pub total_tonne_km: f64,
     /// Lots with units left, in input order.
     pub unallocated: Vec<Unallocated>,
-    /// Exact optimum of the mass model: an upper bound on the mass any
-    /// whole-unit plan can place.
+    /// Exact optimum of the mass model (the min-cost flow): an upper bound
+    /// on the mass any whole-unit plan can place.
     pub mass_model: MassFlow,
-    /// Arcs where the mass optimum splits a unit. Zero means the plan *is*
-    /// that optimum, hence optimal for whole units in both objectives.
+    /// Arcs where the mass-model optimum splits a unit.
     pub split_arcs: usize,
+    /// The search finished: no whole-unit plan places more grams, or as
+    /// many over fewer tonne-kilometres.
+    pub optimal: bool,
+    /// No whole-unit plan places more grams than this (equal to
+    /// `total_mass_g` when `optimal`).
+    pub mass_bound_g: i64,
+    /// Relaxations the search solved, the root included.
+    pub nodes: usize,
 }
 
 impl Plan {
-    /// Grams the mass model places beyond this plan. Zero means the plan's
-    /// mass is the best any whole-unit plan reaches (its tonne-km are then
-    /// optimal too only if [`Plan::split_arcs`] is zero).
+    /// Grams a whole-unit plan might still place beyond this one: zero when
+    /// the mass is proven best.
     pub fn gap_g(&self) -> i64 {
-        self.mass_model.mass_g - self.total_mass_g
+        self.mass_bound_g - self.total_mass_g
     }
 }
 
-/// Allocates whole units of `lots` to `partners` at `now_ms`: solves the mass
-/// model exactly, then rounds to whole units (see the crate docs).
+/// How much effort [`allocate_with`] may spend proving a plan optimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effort {
+    /// Residual edges scanned by the flow solves, plus 64-bit words touched
+    /// by the capacity tables: a deterministic stand-in for time, so the
+    /// same input always gives the same plan. The mass model is always
+    /// solved in full; the search stops when this is spent. The default,
+    /// 20 million, is a few tenths of a second on one core.
+    pub max_work: u64,
+}
+
+impl Default for Effort {
+    fn default() -> Self {
+        Effort {
+            max_work: 20_000_000,
+        }
+    }
+}
+
+/// Allocates whole units of `lots` to `partners` at `now_ms` with the
+/// default [`Effort`] (see the crate docs).
 pub fn allocate(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
     now_ms: i64,
 ) -> Result<Plan, AllocError> {
-    let arcs = feasible_arcs(lots, partners, now_ms);
-    let mass_model = solve_mass_flow(lots, partners, &arcs)?;
-    Ok(round_to_units(lots, partners, &arcs, mass_model))
+    allocate_with(lots, partners, now_ms, Effort::default())
 }
 
-fn round_to_units(
+/// Allocates whole units: solves the mass model exactly, then searches for
+/// the whole-unit optimum within `effort` (see the crate docs).
+pub fn allocate_with(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    now_ms: i64,
+    effort: Effort,
+) -> Result<Plan, AllocError> {
+    let arcs = feasible_arcs(lots, partners, now_ms);
+    let supply = supplies(lots)?;
+    supply
+        .iter()
+        .try_fold(0i64, |acc, s| acc.checked_add(*s))
+        .ok_or(AllocError::Overflow)?;
+    let cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
+    let arc_cap: Vec<i64> = arcs.iter().map(|a| supply[a.lot]).collect();
+    let model = relax(&supply, &cap, &arcs, &arc_cap);
+    let split_arcs = arcs
+        .iter()
+        .zip(&model.flows)
+        .filter(|(a, f)| **f % lots[a.lot].unit_mass_g != 0)
+        .count();
+    let mut problem = Problem {
+        arcs: &arcs,
+        units: lots.iter().map(|l| l.available_units).collect(),
+        unit_mass_g: lots.iter().map(|l| l.unit_mass_g).collect(),
+        cap: cap.clone(),
+    };
+    let mut budget = effort.max_work.saturating_sub(model.work);
+    budget = budget.saturating_sub(problem.tighten(budget));
+    // Tighter capacities give a tighter root; unchanged ones, the same.
+    let root = match (problem.cap != cap && budget > 0)
+        .then(|| problem.root())
+        .flatten()
+    {
+        Some(r) => {
+            budget = budget.saturating_sub(r.work);
+            r
+        }
+        None => model.clone(),
+    };
+    let outcome = problem.search(root, budget);
+    Ok(plan(
+        lots,
+        partners,
+        &arcs,
+        outcome,
+        model.into_mass_flow(&arcs),
+        split_arcs,
+    ))
+}
+
+fn plan(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
+    outcome: Outcome,
     mass_model: MassFlow,
+    split_arcs: usize,
 ) -> Plan {
     let mut units_left: Vec<i64> = lots.iter().map(|l| l.available_units).collect();
-    let mut cap_left: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
-    // Units per arc, indexed like `arcs`.
-    let mut units = vec![0i64; arcs.len()];
-    let mut cursor = 0;
-    let mut split_arcs = 0;
-    for m in &mass_model.arcs {
-        // Both lists follow the input arc order; walk them together.
-        while cursor < arcs.len() && arcs[cursor] != m.arc {
-            cursor += 1;
-        }
-        if cursor == arcs.len() {
-            break;
-        }
-        let lot = &lots[m.arc.lot];
-        // Floor: a started unit is not handed over; its mass stays free.
-        let u = m.mass_g / lot.unit_mass_g;
-        split_arcs += usize::from(m.mass_g % lot.unit_mass_g != 0);
-        units[cursor] = u;
-        units_left[m.arc.lot] -= u;
-        cap_left[m.arc.partner] -= u * lot.unit_mass_g;
-        cursor += 1;
-    }
-    // Greedy completion with what flooring freed: heaviest units first
-    // (they were the hardest to place), each to its nearest partner that
-    // still has room for whole units.
-    let mut by_lot: Vec<Vec<usize>> = vec![Vec::new(); lots.len()];
-    for (k, a) in arcs.iter().enumerate() {
-        by_lot[a.lot].push(k);
-    }
-    let mut order: Vec<usize> = (0..lots.len()).filter(|i| units_left[*i] > 0).collect();
-    order.sort_by_key(|i| (std::cmp::Reverse(lots[*i].unit_mass_g), *i));
-    for i in order {
-        let m = lots[i].unit_mass_g;
-        let mut ks = by_lot[i].clone();
-        ks.sort_by_key(|k| (arcs[*k].distance_m, arcs[*k].partner));
-        for k in ks {
-            if units_left[i] == 0 {
-                break;
-            }
-            let j = arcs[k].partner;
-            let add = units_left[i].min(cap_left[j] / m);
-            if add > 0 {
-                units[k] += add;
-                units_left[i] -= add;
-                cap_left[j] -= add * m;
-            }
-        }
-    }
     let mut assignments = Vec::new();
-    let (mut total_mass_g, mut gram_metres) = (0i64, 0i128);
-    for (k, a) in arcs.iter().enumerate() {
-        if units[k] == 0 {
+    for (a, u) in arcs.iter().zip(&outcome.units) {
+        if *u == 0 {
             continue;
         }
-        let mass_g = units[k] * lots[a.lot].unit_mass_g;
-        total_mass_g += mass_g;
-        gram_metres += i128::from(mass_g) * i128::from(a.distance_m);
+        units_left[a.lot] -= u;
         assignments.push(Assignment {
             lot_id: lots[a.lot].id.clone(),
             partner_id: partners[a.partner].id.clone(),
-            units: units[k],
-            mass_g,
+            units: *u,
+            mass_g: u * lots[a.lot].unit_mass_g,
             distance_m: a.distance_m,
         });
     }
@@ -330,6 +393,7 @@ fn round_to_units(
             mass_g: u * l.unit_mass_g,
         })
         .collect();
+    let (total_mass_g, gram_metres) = outcome.objective;
     Plan {
         assignments,
         total_mass_g,
@@ -337,5 +401,8 @@ fn round_to_units(
         unallocated,
         mass_model,
         split_arcs,
+        optimal: outcome.optimal,
+        mass_bound_g: outcome.mass_bound_g,
+        nodes: outcome.nodes,
     }
 }

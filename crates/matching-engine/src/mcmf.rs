@@ -67,14 +67,16 @@ impl Network {
     }
 
     /// Pushes as much flow as possible from `s` to `t` at minimum total cost
-    /// among maximum flows; returns `(flow, cost)`.
+    /// among maximum flows; returns `(flow, cost, work)` where `work` counts
+    /// the residual edges scanned, a deterministic measure of effort that
+    /// callers budget instead of reading a clock.
     ///
     /// Every edge cost must be non-negative, so zero potentials start valid.
     /// Each round finds a shortest `s -> t` path in reduced costs and
     /// saturates it; since each augmentation is along a shortest path the
     /// flow stays cost-optimal for its value, so the last one is a
     /// min-cost maximum flow.
-    pub(crate) fn solve(&mut self, s: usize, t: usize) -> (i64, i128) {
+    pub(crate) fn solve(&mut self, s: usize, t: usize) -> (i64, i128, u64) {
         self.layout();
         let n = self.nodes;
         let mut pot = vec![0i64; n];
@@ -82,7 +84,7 @@ impl Network {
         let mut done = vec![false; n];
         let mut prev = vec![u32::MAX; n];
         let mut heap = BinaryHeap::new();
-        let (mut flow, mut cost) = (0i64, 0i128);
+        let (mut flow, mut cost, mut work) = (0i64, 0i128, 0u64);
         loop {
             dist.fill(i64::MAX);
             done.fill(false);
@@ -100,7 +102,9 @@ impl Network {
                 if u == t {
                     break;
                 }
-                for &e in &self.adj[self.start[u]..self.start[u + 1]] {
+                let out = &self.adj[self.start[u]..self.start[u + 1]];
+                work += out.len() as u64;
+                for &e in out {
                     let e = e as usize;
                     if self.cap[e] == 0 {
                         continue;
@@ -115,7 +119,7 @@ impl Network {
                 }
             }
             if !done[t] {
-                return (flow, cost);
+                return (flow, cost, work);
             }
             // Truncated Dijkstra: nodes not settled get the sink's distance,
             // which keeps every residual reduced cost non-negative.

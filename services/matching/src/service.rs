@@ -498,8 +498,14 @@ impl Matching {
             partner_profiles.extend(partner_profile(&mut conn, partner).await?);
         }
         let lot_profiles: Vec<LotProfile> = lots.iter().filter_map(|l| l.profile()).collect();
-        let plan = alloc::allocate(&lot_profiles, &partner_profiles, now_millis())
-            .map_err(|e| MatchingError::FailedPrecondition(e.to_string()))?;
+        // The search may use up to about a second of CPU: off the runtime.
+        let now = now_millis();
+        let plan = tokio::task::spawn_blocking(move || {
+            alloc::allocate(&lot_profiles, &partner_profiles, now)
+        })
+        .await
+        .map_err(|e| MatchingError::Internal(format!("allocation task: {e}")))?
+        .map_err(|e| MatchingError::FailedPrecondition(e.to_string()))?;
         let by_id: HashMap<String, &Lot> = lots.iter().map(|l| (l.id.to_string(), *l)).collect();
         let quantity = |lot_id: &str, units: i64| tpb::Quantity {
             unit: by_id
@@ -532,6 +538,8 @@ impl Matching {
                     mass_g: u.mass_g,
                 })
                 .collect(),
+            optimal: plan.optimal,
+            mass_bound_g: plan.mass_bound_g,
         })
     }
 }

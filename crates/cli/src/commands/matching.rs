@@ -260,6 +260,18 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
             views::tonnes(plan.total_mass_g),
             plan.total_tonne_km
         ));
+        if plan.optimal {
+            text.push_str(
+                "optimal: no whole-unit plan reuses more, or as much with less transport
+",
+            );
+        } else {
+            text.push_str(&format!(
+                "not proven optimal: the search stopped at its limit; at most {} more could be placed
+",
+                views::tonnes(plan.mass_bound_g.saturating_sub(plan.total_mass_g))
+            ));
+        }
         if plan.unallocated.is_empty() {
             text.push_str("unallocated: nothing\n");
         } else {

@@ -364,3 +364,70 @@ pub fn lp_mass_model(
     let cost = second.solve().unwrap().solution().unwrap().objective();
     (mass, cost)
 }
+
+/// The whole-unit problem as two integer programs solved by microlp's branch
+/// and bound: maximise grams over integer units per arc, then fix them and
+/// minimise gram-metres. Returns (grams, gram-metres) as floats.
+pub fn milp_whole_units(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    arcs: &[ArcSpec],
+) -> (f64, f64) {
+    let build = |dir: OptimizationDirection, cost: &dyn Fn(&ArcSpec) -> f64| {
+        let mut pb = Problem::new(dir);
+        let vars: Vec<_> = arcs
+            .iter()
+            .map(|a| {
+                let units = i32::try_from(lots[a.lot].available_units).unwrap();
+                pb.add_integer_var(cost(a), (0, units))
+            })
+            .collect();
+        for (i, l) in lots.iter().enumerate() {
+            let terms: Vec<_> = arcs
+                .iter()
+                .zip(&vars)
+                .filter(|(a, _)| a.lot == i)
+                .map(|(_, v)| (*v, 1.0))
+                .collect();
+            if !terms.is_empty() {
+                pb.add_constraint(terms.as_slice(), ComparisonOp::Le, l.available_units as f64);
+            }
+        }
+        for (j, p) in partners.iter().enumerate() {
+            let terms: Vec<_> = arcs
+                .iter()
+                .zip(&vars)
+                .filter(|(a, _)| a.partner == j)
+                .map(|(a, v)| (*v, lots[a.lot].unit_mass_g as f64))
+                .collect();
+            if !terms.is_empty() {
+                pb.add_constraint(
+                    terms.as_slice(),
+                    ComparisonOp::Le,
+                    p.headroom_g().max(0) as f64,
+                );
+            }
+        }
+        (pb, vars)
+    };
+    let mass_of = |a: &ArcSpec| lots[a.lot].unit_mass_g as f64;
+    let (first, _) = build(OptimizationDirection::Maximize, &mass_of);
+    let mass = first
+        .solve()
+        .unwrap()
+        .solution()
+        .unwrap()
+        .objective()
+        .round();
+    let (mut second, vars) = build(OptimizationDirection::Minimize, &|a| {
+        mass_of(a) * a.distance_m as f64
+    });
+    let all: Vec<_> = arcs
+        .iter()
+        .zip(&vars)
+        .map(|(a, v)| (*v, mass_of(a)))
+        .collect();
+    second.add_constraint(all.as_slice(), ComparisonOp::Eq, mass);
+    let cost = second.solve().unwrap().solution().unwrap().objective();
+    (mass, cost)
+}

@@ -1,0 +1,324 @@
+//! Whole units: an exact branch and bound whose relaxation is the mass model
+//! (a min-cost flow), within a deterministic effort budget. See "Whole units"
+//! in the crate docs for the model and why this is the method.
+
+use crate::alloc::{ArcSpec, Relaxed, relax};
+
+/// Grams placed, then gram-metres: compared lexicographically by [`better`].
+pub(crate) type Objective = (i64, i128);
+
+/// Whether `a` places more grams than `b`, or as many over fewer gram-metres.
+pub(crate) fn better(a: Objective, b: Objective) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// A whole-unit allocation problem, already validated: masses positive,
+/// counts and capacities non-negative, arcs in range, sums within i64.
+pub(crate) struct Problem<'a> {
+    pub(crate) arcs: &'a [ArcSpec],
+    /// Per lot: whole units available and the mass of one.
+    pub(crate) units: Vec<i64>,
+    pub(crate) unit_mass_g: Vec<i64>,
+    /// Per partner: capacity in grams.
+    pub(crate) cap: Vec<i64>,
+}
+
+/// What the search found.
+pub(crate) struct Outcome {
+    /// Whole units on each arc, indexed like the arcs.
+    pub(crate) units: Vec<i64>,
+    pub(crate) objective: Objective,
+    /// The search finished: `units` is the lexicographic optimum.
+    pub(crate) optimal: bool,
+    /// No whole-unit plan places more grams than this.
+    pub(crate) mass_bound_g: i64,
+    /// Relaxations solved, root included.
+    pub(crate) nodes: usize,
+}
+
+/// A subproblem: bounds `lo..=hi` on the units of some arcs, the others
+/// keeping the problem's own; `bound` is the parent's relaxation optimum,
+/// which no plan of this subproblem beats.
+struct Node {
+    fixes: Vec<(usize, i64, i64)>,
+    bound: Objective,
+}
+
+impl Problem<'_> {
+    /// Most units an arc can carry: the lot's units, and what fits the
+    /// partner's capacity.
+    fn arc_max(&self, k: usize) -> i64 {
+        let a = self.arcs[k];
+        self.units[a.lot].min(self.cap[a.partner] / self.unit_mass_g[a.lot])
+    }
+
+    /// Tightens each partner's capacity to the largest mass that whole units
+    /// of the lots it can reach actually sum to (bounded subset sum), which
+    /// no whole-unit plan can exceed; partners whose table would cost more
+    /// than what is left of `budget` keep the gcd rounding only. Returns the
+    /// effort spent, in 64-bit words touched.
+    pub(crate) fn tighten(&mut self, budget: u64) -> u64 {
+        let mut by_partner: Vec<Vec<(i64, i64)>> = vec![Vec::new(); self.cap.len()];
+        for k in 0..self.arcs.len() {
+            let n = self.arc_max(k);
+            if n > 0 {
+                let a = self.arcs[k];
+                by_partner[a.partner].push((self.unit_mass_g[a.lot], n));
+            }
+        }
+        let mut spent = 0u64;
+        for (j, items) in by_partner.iter_mut().enumerate() {
+            let g = items.iter().fold(0, |g, (m, _)| gcd(g, *m));
+            if g == 0 {
+                continue;
+            }
+            // Whole units only reach multiples of the gcd of their masses.
+            let cap = self.cap[j] / g;
+            self.cap[j] = cap * g;
+            let total: i64 = items.iter().map(|(m, n)| m / g * n).sum();
+            if total <= cap {
+                // Everything fits: the capacity is not what binds.
+                self.cap[j] = total * g;
+                continue;
+            }
+            let shifts: u64 = items
+                .iter()
+                .map(|(_, n)| u64::from(64 - n.leading_zeros()))
+                .sum();
+            let cost = shifts * (cap as u64 / 64 + 1);
+            if spent + cost > budget {
+                continue;
+            }
+            spent += cost;
+            let reach = subset_sums(items, g, cap);
+            self.cap[j] = reach * g;
+        }
+        spent
+    }
+
+    /// The relaxation of the whole problem (`None` only if a capacity is
+    /// negative, which validation rules out).
+    pub(crate) fn root(&self) -> Option<Relaxed> {
+        let n = self.arcs.len();
+        let hi: Vec<i64> = (0..n).map(|k| self.arc_max(k)).collect();
+        self.evaluate(&vec![0; n], &hi).map(|(r, _)| r)
+    }
+
+    /// Solves the relaxation of a subproblem; `None` if its fixed units
+    /// already exceed a lot or a partner.
+    fn evaluate(&self, lo: &[i64], hi: &[i64]) -> Option<(Relaxed, Objective)> {
+        let mut supply: Vec<i64> = self
+            .units
+            .iter()
+            .zip(&self.unit_mass_g)
+            .map(|(u, m)| u * m)
+            .collect();
+        let mut cap = self.cap.clone();
+        let (mut mass, mut cost) = (0i64, 0i128);
+        for (k, a) in self.arcs.iter().enumerate() {
+            let g = lo[k] * self.unit_mass_g[a.lot];
+            supply[a.lot] -= g;
+            cap[a.partner] -= g;
+            mass += g;
+            cost += i128::from(g) * i128::from(a.distance_m);
+        }
+        if supply.iter().chain(&cap).any(|x| *x < 0) {
+            return None;
+        }
+        let arc_cap: Vec<i64> = self
+            .arcs
+            .iter()
+            .enumerate()
+            .map(|(k, a)| (hi[k] - lo[k]) * self.unit_mass_g[a.lot])
+            .collect();
+        let r = relax(&supply, &cap, self.arcs, &arc_cap);
+        let objective = (mass + r.mass_g, cost + r.gram_metres);
+        Some((r, objective))
+    }
+
+    /// Whole units from a relaxation: its whole part on each arc, then the
+    /// units that frees, heaviest first, each to its nearest partner with
+    /// room (within the subproblem's bounds).
+    fn round(&self, lo: &[i64], hi: &[i64], r: &Relaxed) -> (Vec<i64>, Objective) {
+        let mut units_left = self.units.clone();
+        let mut cap_left = self.cap.clone();
+        let mut x = vec![0i64; self.arcs.len()];
+        for (k, a) in self.arcs.iter().enumerate() {
+            let m = self.unit_mass_g[a.lot];
+            x[k] = lo[k] + r.flows[k] / m;
+            units_left[a.lot] -= x[k];
+            cap_left[a.partner] -= x[k] * m;
+        }
+        let mut by_lot: Vec<Vec<usize>> = vec![Vec::new(); self.units.len()];
+        for (k, a) in self.arcs.iter().enumerate() {
+            by_lot[a.lot].push(k);
+        }
+        let mut order: Vec<usize> = (0..self.units.len())
+            .filter(|i| units_left[*i] > 0)
+            .collect();
+        order.sort_by_key(|i| (std::cmp::Reverse(self.unit_mass_g[*i]), *i));
+        for i in order {
+            let m = self.unit_mass_g[i];
+            let mut ks = std::mem::take(&mut by_lot[i]);
+            ks.sort_by_key(|k| (self.arcs[*k].distance_m, self.arcs[*k].partner));
+            for k in ks {
+                let j = self.arcs[k].partner;
+                let add = units_left[i].min(cap_left[j] / m).min(hi[k] - x[k]);
+                if add > 0 {
+                    x[k] += add;
+                    units_left[i] -= add;
+                    cap_left[j] -= add * m;
+                }
+            }
+        }
+        let objective = self.objective(&x);
+        (x, objective)
+    }
+
+    fn objective(&self, x: &[i64]) -> Objective {
+        self.arcs
+            .iter()
+            .zip(x)
+            .fold((0, 0), |(mass, cost), (a, u)| {
+                let g = u * self.unit_mass_g[a.lot];
+                (mass + g, cost + i128::from(g) * i128::from(a.distance_m))
+            })
+    }
+
+    /// Branch and bound from `root` (the relaxation of the whole problem),
+    /// spending at most `budget` more effort.
+    pub(crate) fn search(&self, root: Relaxed, budget: u64) -> Outcome {
+        let n = self.arcs.len();
+        let hi0: Vec<i64> = (0..n).map(|k| self.arc_max(k)).collect();
+        let root_objective = (root.mass_g, root.gram_metres);
+        let (mut best, mut best_objective) = (vec![0i64; n], (0, 0));
+        let mut stack: Vec<Node> = Vec::new();
+        let (mut spent, mut nodes) = (0u64, 1);
+        let mut pending = Some((Vec::new(), root, root_objective));
+        loop {
+            if let Some((fixes, r, objective)) = pending.take() {
+                let (lo, hi) = self.bounds(&fixes, &hi0);
+                let (x, got) = self.round(&lo, &hi, &r);
+                if better(got, best_objective) {
+                    (best, best_objective) = (x, got);
+                }
+                // Branch on the heaviest unit the relaxation splits: it moves
+                // the most mass, so its two sides differ the most. Nothing to
+                // branch on when the rounding already meets the bound.
+                let split = (0..n)
+                    .filter(|k| r.flows[*k] % self.unit_mass_g[self.arcs[*k].lot] != 0)
+                    .max_by_key(|k| (self.unit_mass_g[self.arcs[*k].lot], std::cmp::Reverse(*k)));
+                if let Some(k) = split.filter(|_| better(objective, best_objective)) {
+                    let whole = lo[k] + r.flows[k] / self.unit_mass_g[self.arcs[k].lot];
+                    let child = |l: i64, h: i64| {
+                        let mut f: Vec<_> = fixes.iter().copied().filter(|f| f.0 != k).collect();
+                        f.push((k, l, h));
+                        Node {
+                            fixes: f,
+                            bound: objective,
+                        }
+                    };
+                    // The side that hands the split unit over is tried first.
+                    stack.push(child(lo[k], whole));
+                    stack.push(child(whole + 1, hi[k]));
+                }
+            }
+            let Some(node) = stack.pop() else { break };
+            if !better(node.bound, best_objective) {
+                continue;
+            }
+            if spent >= budget {
+                stack.push(node);
+                break;
+            }
+            nodes += 1;
+            let (lo, hi) = self.bounds(&node.fixes, &hi0);
+            if let Some((r, objective)) = self.evaluate(&lo, &hi) {
+                spent += r.work;
+                if better(objective, best_objective) {
+                    pending = Some((node.fixes, r, objective));
+                }
+            }
+        }
+        let open = stack
+            .iter()
+            .filter(|s| better(s.bound, best_objective))
+            .map(|s| s.bound.0)
+            .max();
+        Outcome {
+            units: best,
+            objective: best_objective,
+            optimal: open.is_none(),
+            mass_bound_g: open.map_or(best_objective.0, |m| m.max(best_objective.0)),
+            nodes,
+        }
+    }
+
+    fn bounds(&self, fixes: &[(usize, i64, i64)], hi0: &[i64]) -> (Vec<i64>, Vec<i64>) {
+        let mut lo = vec![0i64; hi0.len()];
+        let mut hi = hi0.to_vec();
+        for &(k, l, h) in fixes {
+            lo[k] = l;
+            hi[k] = h;
+        }
+        (lo, hi)
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Largest `s <= cap` that `n` items of weight `m / g` sum to, over the
+/// `(m, n)` in `items`; a bitset of reachable sums, each item count split
+/// into powers of two so every count up to `n` stays reachable.
+fn subset_sums(items: &[(i64, i64)], g: i64, cap: i64) -> i64 {
+    let cap = cap as usize;
+    let mut bits = vec![0u64; cap / 64 + 1];
+    bits[0] = 1;
+    let reached = |bits: &[u64]| bits[cap / 64] >> (cap % 64) & 1 == 1;
+    for &(m, n) in items {
+        let w = (m / g) as usize;
+        let mut left = n;
+        let mut chunk = 1;
+        while left > 0 {
+            let take = chunk.min(left);
+            shift_or(&mut bits, w * take as usize, cap);
+            left -= take;
+            chunk *= 2;
+        }
+        if reached(&bits) {
+            return cap as i64;
+        }
+    }
+    // Bits above `cap` are kept clear, so the highest set bit is the answer.
+    bits.iter()
+        .enumerate()
+        .rev()
+        .find(|(_, w)| **w != 0)
+        .map_or(0, |(i, w)| {
+            (i * 64 + 63 - w.leading_zeros() as usize) as i64
+        })
+}
+
+/// `bits |= bits << by`, keeping bits `0..=cap`.
+fn shift_or(bits: &mut [u64], by: usize, cap: usize) {
+    if by > cap {
+        return;
+    }
+    let (words, rest) = (by / 64, by % 64);
+    // High to low, so each source word is read before it is written.
+    for w in (words..bits.len()).rev() {
+        let mut v = bits[w - words] << rest;
+        if rest > 0 && w > words {
+            v |= bits[w - words - 1] >> (64 - rest);
+        }
+        bits[w] |= v;
+    }
+    let top = cap % 64;
+    if let Some(last) = bits.last_mut()
+        && top < 63
+    {
+        *last &= (1u64 << (top + 1)) - 1;
+    }
+}
