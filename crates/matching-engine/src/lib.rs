@@ -48,6 +48,8 @@
 //!    can reach actually make (a bounded subset sum over a bitset, after
 //!    dividing by the gcd of the masses): no whole-unit plan loses by it,
 //!    and the relaxation no longer counts mass no set of units can fill.
+//!    Capacities wider than 2¹⁸ gcd steps keep the gcd rounding only: their
+//!    table would cost more than the search it saves.
 //! 3. Search. A node bounds the units of some arcs to `lo..=hi`; its
 //!    relaxation is the mass model with `lo` units handed over in advance
 //!    and `(hi − lo)·m_i` grams of room on the arc: still a min-cost flow,
@@ -56,7 +58,8 @@
 //!    each arc, then the freed units heaviest first to the nearest partner
 //!    with room) into a candidate plan; a node whose bound does not beat the
 //!    best plan is dropped; otherwise it branches on the heaviest split unit,
-//!    `x ≤ ⌊f/m⌋` or `x ≥ ⌈f/m⌉`, depth first.
+//!    `x ≤ ⌊f/m⌋` or `x ≥ ⌈f/m⌉`. Open nodes are expanded best bound
+//!    first, so the bound falls as fast as the nodes allow.
 //!
 //! When the search ends, the plan is the exact lexicographic optimum for
 //! whole units: `Plan::optimal` is true. The search spends at most
@@ -64,14 +67,16 @@
 //! deterministic measure, so the same input always gives the same plan). If
 //! that runs out first, the plan is the best found, `optimal` is false and
 //! `Plan::mass_bound_g` is the highest bound among the nodes left open: no
-//! whole-unit plan places more. Small problems (a handful of lots and
-//! partners) are proven within the default effort. Larger ones are where
-//! the NP-hardness shows: the search then mostly improves the plan and
-//! narrows the bound (the benchmark's random 12-lot, 4-partner problems
-//! with tight capacities: the rounded flow falls a median 4% below the
-//! bound, the searched plan 0.15%). A dedicated MILP solver does no better at scale: on a random
-//! instance of the benchmark's shape (2,000 lots × 500 partners), HiGHS
-//! 1.16 did not prove the whole-unit optimum within ten minutes.
+//! whole-unit plan places more. Small problems are proven within the
+//! default effort: the demo site, and in the benchmark random sites of 20
+//! lots and 6 partners with masses in whole kilograms. Larger ones are
+//! where the NP-hardness shows: the search then mostly improves the plan
+//! and narrows the bound (the benchmark's random 12-lot, 4-partner problems
+//! with tight capacities in grams: the rounded flow falls a median 4% below
+//! the bound, the searched plan 0.2%). Nor does a dedicated MILP solver
+//! prove it at scale: on a random instance of the benchmark's shape (2,000
+//! lots × 500 partners), HiGHS 1.16 did not prove the whole-unit optimum
+//! within ten minutes.
 //!
 //! The checks in `tests/engine.rs` compare the mass model with brute force
 //! (tiny instances) and an independent LP (medium ones), and the whole-unit

@@ -2,7 +2,14 @@
 //! (a min-cost flow), within a deterministic effort budget. See "Whole units"
 //! in the crate docs for the model and why this is the method.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
 use crate::alloc::{ArcSpec, Relaxed, relax};
+
+/// Widest subset-sum table [`Problem::tighten`] builds, in capacity units
+/// of the gcd of the masses (256 Kbit, 32 KiB).
+const MAX_TABLE_BITS: i64 = 1 << 18;
 
 /// Grams placed, then gram-metres: compared lexicographically by [`better`].
 pub(crate) type Objective = (i64, i128);
@@ -36,12 +43,41 @@ pub(crate) struct Outcome {
     pub(crate) nodes: usize,
 }
 
-/// A subproblem: bounds `lo..=hi` on the units of some arcs, the others
-/// keeping the problem's own; `bound` is the parent's relaxation optimum,
-/// which no plan of this subproblem beats.
+/// An open subproblem: bounds `lo..=hi` on the units of some arcs, the
+/// others keeping the problem's own, with its relaxation solved; `bound`,
+/// the relaxation's optimum, is beaten by no plan of the subproblem.
 struct Node {
     fixes: Vec<(usize, i64, i64)>,
     bound: Objective,
+    relaxed: Relaxed,
+    /// Creation order: among equal bounds, the newest (deepest) first.
+    seq: usize,
+}
+
+impl Node {
+    fn key(&self) -> (i64, Reverse<i128>, usize) {
+        (self.bound.0, Reverse(self.bound.1), self.seq)
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Node {}
+
+impl PartialOrd for Node {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Node {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 impl Problem<'_> {
@@ -79,6 +115,11 @@ impl Problem<'_> {
             if total <= cap {
                 // Everything fits: the capacity is not what binds.
                 self.cap[j] = total * g;
+                continue;
+            }
+            // A table wider than this costs more than it usually saves: with
+            // that many grams to fill, whole units nearly always reach them.
+            if cap > MAX_TABLE_BITS {
                 continue;
             }
             let shifts: u64 = items
@@ -156,7 +197,7 @@ impl Problem<'_> {
         let mut order: Vec<usize> = (0..self.units.len())
             .filter(|i| units_left[*i] > 0)
             .collect();
-        order.sort_by_key(|i| (std::cmp::Reverse(self.unit_mass_g[*i]), *i));
+        order.sort_by_key(|i| (Reverse(self.unit_mass_g[*i]), *i));
         for i in order {
             let m = self.unit_mass_g[i];
             let mut ks = std::mem::take(&mut by_lot[i]);
@@ -186,61 +227,67 @@ impl Problem<'_> {
     }
 
     /// Branch and bound from `root` (the relaxation of the whole problem),
-    /// spending at most `budget` more effort.
+    /// spending at most `budget` more effort. Best first: the open node with
+    /// the best relaxation is expanded next, so the bound falls as fast as
+    /// the nodes allow; children are solved when created, to be ranked.
     pub(crate) fn search(&self, root: Relaxed, budget: u64) -> Outcome {
         let n = self.arcs.len();
         let hi0: Vec<i64> = (0..n).map(|k| self.arc_max(k)).collect();
-        let root_objective = (root.mass_g, root.gram_metres);
         let (mut best, mut best_objective) = (vec![0i64; n], (0, 0));
-        let mut stack: Vec<Node> = Vec::new();
-        let (mut spent, mut nodes) = (0u64, 1);
-        let mut pending = Some((Vec::new(), root, root_objective));
-        loop {
-            if let Some((fixes, r, objective)) = pending.take() {
-                let (lo, hi) = self.bounds(&fixes, &hi0);
-                let (x, got) = self.round(&lo, &hi, &r);
-                if better(got, best_objective) {
-                    (best, best_objective) = (x, got);
-                }
-                // Branch on the heaviest unit the relaxation splits: it moves
-                // the most mass, so its two sides differ the most. Nothing to
-                // branch on when the rounding already meets the bound.
-                let split = (0..n)
-                    .filter(|k| r.flows[*k] % self.unit_mass_g[self.arcs[*k].lot] != 0)
-                    .max_by_key(|k| (self.unit_mass_g[self.arcs[*k].lot], std::cmp::Reverse(*k)));
-                if let Some(k) = split.filter(|_| better(objective, best_objective)) {
-                    let whole = lo[k] + r.flows[k] / self.unit_mass_g[self.arcs[k].lot];
-                    let child = |l: i64, h: i64| {
-                        let mut f: Vec<_> = fixes.iter().copied().filter(|f| f.0 != k).collect();
-                        f.push((k, l, h));
-                        Node {
-                            fixes: f,
-                            bound: objective,
-                        }
-                    };
-                    // The side that hands the split unit over is tried first.
-                    stack.push(child(lo[k], whole));
-                    stack.push(child(whole + 1, hi[k]));
-                }
-            }
-            let Some(node) = stack.pop() else { break };
+        let mut open = BinaryHeap::new();
+        let (mut spent, mut nodes, mut seq) = (0u64, 1, 0);
+        open.push(Node {
+            bound: (root.mass_g, root.gram_metres),
+            fixes: Vec::new(),
+            relaxed: root,
+            seq,
+        });
+        let mut stopped = false;
+        while let Some(node) = open.pop() {
             if !better(node.bound, best_objective) {
-                continue;
-            }
-            if spent >= budget {
-                stack.push(node);
+                // Every other open node is no better either.
                 break;
             }
-            nodes += 1;
             let (lo, hi) = self.bounds(&node.fixes, &hi0);
-            if let Some((r, objective)) = self.evaluate(&lo, &hi) {
-                spent += r.work;
-                if better(objective, best_objective) {
-                    pending = Some((node.fixes, r, objective));
+            let r = &node.relaxed;
+            let (x, got) = self.round(&lo, &hi, r);
+            if better(got, best_objective) {
+                (best, best_objective) = (x, got);
+            }
+            // Branch on the heaviest unit the relaxation splits: it moves the
+            // most mass, so its two sides differ the most.
+            let split = (0..n)
+                .filter(|k| r.flows[*k] % self.unit_mass_g[self.arcs[*k].lot] != 0)
+                .max_by_key(|k| (self.unit_mass_g[self.arcs[*k].lot], Reverse(*k)));
+            let Some(k) = split.filter(|_| better(node.bound, best_objective)) else {
+                continue;
+            };
+            if spent >= budget {
+                open.push(node);
+                stopped = true;
+                break;
+            }
+            let whole = lo[k] + r.flows[k] / self.unit_mass_g[self.arcs[k].lot];
+            for (l, h) in [(lo[k], whole), (whole + 1, hi[k])] {
+                let mut fixes: Vec<_> = node.fixes.iter().copied().filter(|f| f.0 != k).collect();
+                fixes.push((k, l, h));
+                let (clo, chi) = self.bounds(&fixes, &hi0);
+                nodes += 1;
+                if let Some((relaxed, bound)) = self.evaluate(&clo, &chi) {
+                    spent += relaxed.work;
+                    if better(bound, best_objective) {
+                        seq += 1;
+                        open.push(Node {
+                            fixes,
+                            bound,
+                            relaxed,
+                            seq,
+                        });
+                    }
                 }
             }
         }
-        let open = stack
+        let left = open
             .iter()
             .filter(|s| better(s.bound, best_objective))
             .map(|s| s.bound.0)
@@ -248,8 +295,8 @@ impl Problem<'_> {
         Outcome {
             units: best,
             objective: best_objective,
-            optimal: open.is_none(),
-            mass_bound_g: open.map_or(best_objective.0, |m| m.max(best_objective.0)),
+            optimal: !stopped || left.is_none(),
+            mass_bound_g: left.map_or(best_objective.0, |m| m.max(best_objective.0)),
             nodes,
         }
     }
