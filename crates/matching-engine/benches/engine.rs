@@ -222,15 +222,7 @@ fn allocation() {
 fn whole_units() {
     println!("== whole units, 7 lots x 3 partners, 20 instances: search vs MILP");
     let mut rng = StdRng::seed_from_u64(41);
-    let small = Shape {
-        lots: 7,
-        partners: 3,
-        side_m: 10_000.0,
-        radius_m: 8_000.0,
-        units: (1, 5),
-        unit_mass_g: (300, 25_000),
-        capacity_g: (10_000, 80_000),
-    };
+    let small = SMALL_PLAN;
     let (mut ours, mut theirs, mut same, mut proven) = (vec![], vec![], 0, 0);
     for _ in 0..20 {
         let (lots, partners) = allocation_instance(&mut rng, &small);

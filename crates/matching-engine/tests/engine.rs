@@ -721,15 +721,7 @@ fn whole_units_beat_rounding_when_a_lighter_lot_fills_the_gap() {
 #[test]
 fn an_exhausted_effort_still_gives_a_feasible_plan_and_a_true_bound() {
     let mut rng = StdRng::seed_from_u64(5);
-    let shape = Shape {
-        lots: 7,
-        partners: 3,
-        side_m: 10_000.0,
-        radius_m: 8_000.0,
-        units: (1, 5),
-        unit_mass_g: (300, 25_000),
-        capacity_g: (10_000, 80_000),
-    };
+    let shape = SMALL_PLAN;
     let mut cut_short = 0;
     for round in 0..20 {
         let (lots, partners) = allocation_instance(&mut rng, &shape);
@@ -839,15 +831,7 @@ fn whole_unit_plan_equals_an_integer_program_on_random_instances() {
     let mut rng = StdRng::seed_from_u64(41);
     let mut searched = 0;
     for round in 0..20 {
-        let shape = Shape {
-            lots: 7,
-            partners: 3,
-            side_m: 10_000.0,
-            radius_m: 8_000.0,
-            units: (1, 5),
-            unit_mass_g: (300, 25_000),
-            capacity_g: (10_000, 80_000),
-        };
+        let shape = SMALL_PLAN;
         let (lots, partners) = allocation_instance(&mut rng, &shape);
         let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
         let plan = allocate(&lots, &partners, NOW).unwrap();

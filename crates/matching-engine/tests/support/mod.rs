@@ -312,57 +312,7 @@ pub fn lp_mass_model(
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
 ) -> (f64, f64) {
-    let build = |dir: OptimizationDirection, cost: &dyn Fn(&ArcSpec) -> f64| {
-        let mut pb = Problem::new(dir);
-        let vars: Vec<_> = arcs
-            .iter()
-            .map(|a| {
-                let supply = (lots[a.lot].available_units * lots[a.lot].unit_mass_g) as f64;
-                pb.add_var(cost(a), (0.0, supply))
-            })
-            .collect();
-        for (i, l) in lots.iter().enumerate() {
-            let terms: Vec<_> = arcs
-                .iter()
-                .zip(&vars)
-                .filter(|(a, _)| a.lot == i)
-                .map(|(_, v)| (*v, 1.0))
-                .collect();
-            if !terms.is_empty() {
-                pb.add_constraint(
-                    terms.as_slice(),
-                    ComparisonOp::Le,
-                    (l.available_units * l.unit_mass_g) as f64,
-                );
-            }
-        }
-        for (j, p) in partners.iter().enumerate() {
-            let terms: Vec<_> = arcs
-                .iter()
-                .zip(&vars)
-                .filter(|(a, _)| a.partner == j)
-                .map(|(_, v)| (*v, 1.0))
-                .collect();
-            if !terms.is_empty() {
-                pb.add_constraint(
-                    terms.as_slice(),
-                    ComparisonOp::Le,
-                    p.headroom_g().max(0) as f64,
-                );
-            }
-        }
-        (pb, vars)
-    };
-    let (first, _) = build(OptimizationDirection::Maximize, &|_| 1.0);
-    let mass = first.solve().unwrap().solution().unwrap().objective();
-    // Phase two at the integral optimum: the LP of a network is integral, so
-    // rounding removes only the solver's float noise.
-    let mass = mass.round();
-    let (mut second, vars) = build(OptimizationDirection::Minimize, &|a| a.distance_m as f64);
-    let all: Vec<_> = vars.iter().map(|v| (*v, 1.0)).collect();
-    second.add_constraint(all.as_slice(), ComparisonOp::Eq, mass);
-    let cost = second.solve().unwrap().solution().unwrap().objective();
-    (mass, cost)
+    two_phases(lots, partners, arcs, false)
 }
 
 /// The whole-unit problem as two integer programs solved by microlp's branch
@@ -373,13 +323,43 @@ pub fn milp_whole_units(
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
 ) -> (f64, f64) {
+    two_phases(lots, partners, arcs, true)
+}
+
+/// One variable per arc: grams (continuous) or, with `whole_units`, units
+/// (integer) weighing the lot's unit mass each.
+fn two_phases(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    arcs: &[ArcSpec],
+    whole_units: bool,
+) -> (f64, f64) {
+    // Grams one unit of the variable stands for, and how many it may take.
+    let grams = |a: &ArcSpec| {
+        if whole_units {
+            lots[a.lot].unit_mass_g as f64
+        } else {
+            1.0
+        }
+    };
+    let most = |l: &LotProfile| {
+        if whole_units {
+            l.available_units
+        } else {
+            l.available_units * l.unit_mass_g
+        }
+    };
     let build = |dir: OptimizationDirection, cost: &dyn Fn(&ArcSpec) -> f64| {
         let mut pb = Problem::new(dir);
         let vars: Vec<_> = arcs
             .iter()
             .map(|a| {
-                let units = i32::try_from(lots[a.lot].available_units).unwrap();
-                pb.add_integer_var(cost(a), (0, units))
+                let n = most(&lots[a.lot]);
+                if whole_units {
+                    pb.add_integer_var(cost(a), (0, i32::try_from(n).unwrap()))
+                } else {
+                    pb.add_var(cost(a), (0.0, n as f64))
+                }
             })
             .collect();
         for (i, l) in lots.iter().enumerate() {
@@ -390,7 +370,7 @@ pub fn milp_whole_units(
                 .map(|(_, v)| (*v, 1.0))
                 .collect();
             if !terms.is_empty() {
-                pb.add_constraint(terms.as_slice(), ComparisonOp::Le, l.available_units as f64);
+                pb.add_constraint(terms.as_slice(), ComparisonOp::Le, most(l) as f64);
             }
         }
         for (j, p) in partners.iter().enumerate() {
@@ -398,7 +378,7 @@ pub fn milp_whole_units(
                 .iter()
                 .zip(&vars)
                 .filter(|(a, _)| a.partner == j)
-                .map(|(a, v)| (*v, lots[a.lot].unit_mass_g as f64))
+                .map(|(a, v)| (*v, grams(a)))
                 .collect();
             if !terms.is_empty() {
                 pb.add_constraint(
@@ -410,8 +390,9 @@ pub fn milp_whole_units(
         }
         (pb, vars)
     };
-    let mass_of = |a: &ArcSpec| lots[a.lot].unit_mass_g as f64;
-    let (first, _) = build(OptimizationDirection::Maximize, &mass_of);
+    let (first, _) = build(OptimizationDirection::Maximize, &grams);
+    // The optimum is a whole number of grams: rounding removes only the
+    // solver's float noise before phase two fixes it.
     let mass = first
         .solve()
         .unwrap()
@@ -420,14 +401,26 @@ pub fn milp_whole_units(
         .objective()
         .round();
     let (mut second, vars) = build(OptimizationDirection::Minimize, &|a| {
-        mass_of(a) * a.distance_m as f64
+        grams(a) * a.distance_m as f64
     });
     let all: Vec<_> = arcs
         .iter()
         .zip(&vars)
-        .map(|(a, v)| (*v, mass_of(a)))
+        .map(|(a, v)| (*v, grams(a)))
         .collect();
     second.add_constraint(all.as_slice(), ComparisonOp::Eq, mass);
     let cost = second.solve().unwrap().solution().unwrap().objective();
     (mass, cost)
 }
+
+/// Small random plans, on which both exact whole-unit solvers (the engine's
+/// search and the MILP) prove their optimum quickly.
+pub const SMALL_PLAN: Shape = Shape {
+    lots: 7,
+    partners: 3,
+    side_m: 10_000.0,
+    radius_m: 8_000.0,
+    units: (1, 5),
+    unit_mass_g: (300, 25_000),
+    capacity_g: (10_000, 80_000),
+};
