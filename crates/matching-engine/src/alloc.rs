@@ -129,6 +129,16 @@ pub fn solve_mass_flow(
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
 ) -> Result<MassFlow, AllocError> {
+    Ok(mass_model(lots, partners, arcs)?.0.into_mass_flow(arcs))
+}
+
+/// Validates the input, then solves the mass model; also returns the
+/// partner capacities it used.
+fn mass_model(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    arcs: &[ArcSpec],
+) -> Result<(Relaxed, Vec<i64>), AllocError> {
     let supply = supplies(lots)?;
     // Flow totals are kept in i64 grams: refuse inputs whose sums could not be.
     supply
@@ -142,7 +152,7 @@ pub fn solve_mass_flow(
     }
     let cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
     let arc_cap: Vec<i64> = arcs.iter().map(|a| supply[a.lot]).collect();
-    Ok(relax(&supply, &cap, arcs, &arc_cap).into_mass_flow(arcs))
+    Ok((relax(&supply, &cap, arcs, &arc_cap), cap))
 }
 
 /// Optimum of a mass model with explicit bounds, flows indexed like the arcs.
@@ -317,14 +327,7 @@ pub fn allocate_with(
     effort: Effort,
 ) -> Result<Plan, AllocError> {
     let arcs = feasible_arcs(lots, partners, now_ms);
-    let supply = supplies(lots)?;
-    supply
-        .iter()
-        .try_fold(0i64, |acc, s| acc.checked_add(*s))
-        .ok_or(AllocError::Overflow)?;
-    let cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
-    let arc_cap: Vec<i64> = arcs.iter().map(|a| supply[a.lot]).collect();
-    let model = relax(&supply, &cap, &arcs, &arc_cap);
+    let (model, cap) = mass_model(lots, partners, &arcs)?;
     let split_arcs = arcs
         .iter()
         .zip(&model.flows)

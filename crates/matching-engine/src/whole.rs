@@ -103,7 +103,7 @@ impl Problem<'_> {
             }
         }
         let mut spent = 0u64;
-        for (j, items) in by_partner.iter_mut().enumerate() {
+        for (j, items) in by_partner.iter().enumerate() {
             let g = items.iter().fold(0, |g, (m, _)| gcd(g, *m));
             if g == 0 {
                 continue;
@@ -117,8 +117,8 @@ impl Problem<'_> {
                 self.cap[j] = total * g;
                 continue;
             }
-            // A table wider than this costs more than it usually saves: with
-            // that many grams to fill, whole units nearly always reach them.
+            // A wider table costs more than it saves: on tonne-scale intakes
+            // in grams it took the whole effort and tightened nothing.
             if cap > MAX_TABLE_BITS {
                 continue;
             }
