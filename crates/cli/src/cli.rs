@@ -139,6 +139,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  reemploi recommend partners/…")]
     Recommend(matching::RecommendArgs),
     /// A site's hand-out plan: who takes what, with mass, tonne-km and what stays.
+    ///
+    /// Whole units: most mass reused first, then the least transport. The
+    /// plan says whether it is the proven optimum; a large one may stop
+    /// at the search's limit and then says how much more could at most fit.
     #[command(
         after_help = "Examples:\n  reemploi plan sites/…\n  reemploi plan sites/… --output json"
     )]

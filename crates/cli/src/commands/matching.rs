@@ -248,7 +248,7 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
                     lot_label(&lots, &x.lot),
                     label(&names, &x.partner).to_owned(),
                     views::quantity(x.quantity.as_ref()),
-                    views::tonnes(x.mass_g),
+                    views::mass(x.mass_g),
                     views::km(x.distance_m),
                     format!("{tkm:.1}"),
                 ]);
@@ -269,7 +269,7 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
             text.push_str(&format!(
                 "not proven optimal: the search stopped at its limit; at most {} more could be placed
 ",
-                views::tonnes(plan.mass_bound_g.saturating_sub(plan.total_mass_g))
+                views::mass(plan.mass_bound_g.saturating_sub(plan.total_mass_g))
             ));
         }
         if plan.unallocated.is_empty() {
@@ -285,7 +285,7 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
                 t.row(vec![
                     lot_label(&lots, &u.lot),
                     views::quantity(u.quantity.as_ref()),
-                    views::tonnes(u.mass_g),
+                    views::mass(u.mass_g),
                 ]);
             }
             text.push_str(&t.render());
