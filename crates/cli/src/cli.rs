@@ -123,7 +123,7 @@ pub enum Command {
     Partners(partners::PartnersCommand),
     /// Claims part of a published lot for a partner (the quantity is reserved).
     #[command(
-        after_help = "Example:\n  reemploi claim sites/…/lots/… --partner partners/… --quantity 20"
+        after_help = "Examples:\n  reemploi claim sites/…/lots/… --quantity 20                       # logged in as the partner\n  reemploi claim sites/…/lots/… --partner partners/… --quantity 20  # an admin, for a partner"
     )]
     Claim(claims::ClaimArgs),
     /// Claims: confirm, reject, cancel, record a hand-over, list, show.

@@ -897,11 +897,10 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
     assert_eq!(claim["status"], "CLAIM_STATUS_RESERVED");
     assert_eq!(claim["quantity"]["milli"], 12_000);
     let claim_name = str_of(&claim, "name").to_owned();
+    // The retry names no partner: the partner's own token supplies it.
     let again = partner.json(&[
         "claim",
         &radiators,
-        "--partner",
-        &atelier,
         "--quantity",
         "12",
         "--request-id",
@@ -911,6 +910,9 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
         again["name"], claim["name"],
         "a retry with the same request id claims once"
     );
+    // An admin's token names no partner: the flag is required.
+    let err = admin.fails(2, &["claim", &radiators, "--quantity", "1"]);
+    assert!(err.contains("--partner is required"), "{err}");
     let confirmed = admin.json(&["claims", "confirm", &claim_name]);
     assert_eq!(confirmed["status"], "CLAIM_STATUS_CONFIRMED");
     let handed = admin.json(&["claims", "handover", &claim_name, "--mass-kg", "355.25"]);

@@ -67,6 +67,22 @@ fn hs256_round_trip() {
 }
 
 #[test]
+fn unverified_claims_read_any_signature_but_not_garbage() {
+    // Signed with a key the reader does not know: still read, since only
+    // the server decides what a token is worth.
+    let token = auth::issue_hs256(b"a-key-nobody-here-has", &partner_claims()).unwrap();
+    let claims = auth::unverified_claims(&token).unwrap();
+    assert_eq!(claims.partner.as_deref(), Some("partner-42"));
+    assert_eq!(claims.role, Role::Partner);
+    for bad in ["", "not-a-token", "a.b.c"] {
+        assert!(
+            matches!(auth::unverified_claims(bad), Err(AuthError::Malformed)),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
 fn wrong_secret_is_bad_signature() {
     let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
     let err = Authenticator::hs256(b"another-secret")

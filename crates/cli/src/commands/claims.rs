@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
+use reemploi_runtime::auth::unverified_claims;
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
@@ -12,14 +13,21 @@ use crate::client::{answer, partner_name};
 use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
+/// `partners/ID` of the token the CLI presents, if it is a partner's.
+fn token_partner(ctx: &Ctx) -> Option<String> {
+    let claims = unverified_claims(ctx.settings.token.as_deref()?).ok()?;
+    claims.partner.map(|p| partner_name(&p))
+}
+
 /// Flags of `claim`.
 #[derive(Args, Debug)]
 pub struct ClaimArgs {
     /// The lot: `sites/SITE/lots/LOT`.
     pub lot: String,
-    /// The claiming partner: `partners/ID` or `ID` (a partner claims for itself).
+    /// The claiming partner: `partners/ID` or `ID` (a partner claims for
+    /// itself). Defaults to the partner of the logged-in token.
     #[arg(long)]
-    pub partner: String,
+    pub partner: Option<String>,
     /// How much, in the lot's unit (a decimal: 12 or 12.5).
     #[arg(long)]
     pub quantity: String,
@@ -126,6 +134,14 @@ pub struct ListArgs {
 
 /// `reemploi claim`: reads the lot for its unit, then claims.
 pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
+    let partner = match a.partner {
+        Some(p) => partner_name(&p),
+        None => token_partner(ctx).ok_or_else(|| {
+            CliError::Usage(
+                "--partner is required: the logged-in token is not a partner's".to_owned(),
+            )
+        })?,
+    };
     let mut inv = ctx.connect().await?.inventory();
     let lot = answer(
         inv.get_lot(pb::GetLotRequest {
@@ -141,7 +157,7 @@ pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
     let claim = answer(
         inv.claim_lot(pb::ClaimLotRequest {
             lot: a.lot,
-            partner: partner_name(&a.partner),
+            partner,
             quantity: Some(tpb::Quantity {
                 unit: unit_number,
                 milli: quantity.milli(),
