@@ -4,6 +4,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 
 use crate::alloc::{ArcSpec, Relaxed, relax};
 
@@ -43,13 +44,32 @@ pub(crate) struct Outcome {
     pub(crate) nodes: usize,
 }
 
-/// An open subproblem: bounds `lo..=hi` on the units of some arcs, the
-/// others keeping the problem's own, with its relaxation solved; `bound`,
+/// One branching decision; a subproblem is the chain of decisions from its
+/// newest back to the root, shared with its siblings, so an open node costs
+/// a few words whatever its depth and the problem's size.
+struct Fix {
+    arc: usize,
+    lo: i64,
+    hi: i64,
+    parent: Option<Rc<Fix>>,
+}
+
+/// Where to split an open node: units of `arc` in `lo..=whole` or
+/// `whole + 1..=hi`.
+#[derive(Clone, Copy)]
+struct Branch {
+    arc: usize,
+    lo: i64,
+    whole: i64,
+    hi: i64,
+}
+
+/// An open subproblem, its relaxation already solved and rounded: `bound`,
 /// the relaxation's optimum, is beaten by no plan of the subproblem.
 struct Node {
-    fixes: Vec<(usize, i64, i64)>,
+    fixes: Option<Rc<Fix>>,
     bound: Objective,
-    relaxed: Relaxed,
+    branch: Branch,
     /// Creation order: among equal bounds, the newest (deepest) first.
     seq: usize,
 }
@@ -228,85 +248,120 @@ impl Problem<'_> {
 
     /// Branch and bound from `root` (the relaxation of the whole problem),
     /// spending at most `budget` more effort. Best first: the open node with
-    /// the best relaxation is expanded next, so the bound falls as fast as
-    /// the nodes allow; children are solved when created, to be ranked.
+    /// the best relaxation is split next, so the bound falls as fast as the
+    /// nodes allow; children are solved and rounded when created, to be
+    /// ranked and to improve the best plan early.
     pub(crate) fn search(&self, root: Relaxed, budget: u64) -> Outcome {
         let n = self.arcs.len();
         let hi0: Vec<i64> = (0..n).map(|k| self.arc_max(k)).collect();
-        let (mut best, mut best_objective) = (vec![0i64; n], (0, 0));
+        let mut best = (vec![0i64; n], (0, 0));
         let mut open = BinaryHeap::new();
         let (mut spent, mut nodes, mut seq) = (0u64, 1, 0);
-        open.push(Node {
-            bound: (root.mass_g, root.gram_metres),
-            fixes: Vec::new(),
-            relaxed: root,
-            seq,
-        });
+        let root_bound = (root.mass_g, root.gram_metres);
+        if let Some(branch) = self.settle(&vec![0; n], &hi0, &root, root_bound, &mut best) {
+            open.push(Node {
+                fixes: None,
+                bound: root_bound,
+                branch,
+                seq,
+            });
+        }
         let mut stopped = false;
         while let Some(node) = open.pop() {
-            if !better(node.bound, best_objective) {
-                // Every other open node is no better either.
+            if !better(node.bound, best.1) {
+                // No other open node is better either.
                 break;
             }
-            let (lo, hi) = self.bounds(&node.fixes, &hi0);
-            let r = &node.relaxed;
-            let (x, got) = self.round(&lo, &hi, r);
-            if better(got, best_objective) {
-                (best, best_objective) = (x, got);
-            }
-            // Branch on the heaviest unit the relaxation splits: it moves the
-            // most mass, so its two sides differ the most.
-            let split = (0..n)
-                .filter(|k| r.flows[*k] % self.unit_mass_g[self.arcs[*k].lot] != 0)
-                .max_by_key(|k| (self.unit_mass_g[self.arcs[*k].lot], Reverse(*k)));
-            let Some(k) = split.filter(|_| better(node.bound, best_objective)) else {
-                continue;
-            };
             if spent >= budget {
                 open.push(node);
                 stopped = true;
                 break;
             }
-            let whole = lo[k] + r.flows[k] / self.unit_mass_g[self.arcs[k].lot];
-            for (l, h) in [(lo[k], whole), (whole + 1, hi[k])] {
-                let mut fixes: Vec<_> = node.fixes.iter().copied().filter(|f| f.0 != k).collect();
-                fixes.push((k, l, h));
-                let (clo, chi) = self.bounds(&fixes, &hi0);
+            let b = node.branch;
+            for (lo, hi) in [(b.lo, b.whole), (b.whole + 1, b.hi)] {
+                let fixes = Some(Rc::new(Fix {
+                    arc: b.arc,
+                    lo,
+                    hi,
+                    parent: node.fixes.clone(),
+                }));
+                let (clo, chi) = self.bounds(fixes.as_deref(), &hi0);
                 nodes += 1;
-                if let Some((relaxed, bound)) = self.evaluate(&clo, &chi) {
-                    spent += relaxed.work;
-                    if better(bound, best_objective) {
-                        seq += 1;
-                        open.push(Node {
-                            fixes,
-                            bound,
-                            relaxed,
-                            seq,
-                        });
-                    }
+                let Some((r, bound)) = self.evaluate(&clo, &chi) else {
+                    continue;
+                };
+                spent += r.work;
+                if let Some(branch) = self.settle(&clo, &chi, &r, bound, &mut best) {
+                    seq += 1;
+                    open.push(Node {
+                        fixes,
+                        bound,
+                        branch,
+                        seq,
+                    });
                 }
             }
         }
-        let left = open
-            .iter()
-            .filter(|s| better(s.bound, best_objective))
-            .map(|s| s.bound.0)
-            .max();
+        let left = stopped
+            .then(|| {
+                open.iter()
+                    .filter(|s| better(s.bound, best.1))
+                    .map(|s| s.bound.0)
+                    .max()
+            })
+            .flatten();
+        let (units, objective) = best;
         Outcome {
-            units: best,
-            objective: best_objective,
-            optimal: !stopped || left.is_none(),
-            mass_bound_g: left.map_or(best_objective.0, |m| m.max(best_objective.0)),
+            units,
+            objective,
+            optimal: left.is_none(),
+            mass_bound_g: left.map_or(objective.0, |m| m.max(objective.0)),
             nodes,
         }
     }
 
-    fn bounds(&self, fixes: &[(usize, i64, i64)], hi0: &[i64]) -> (Vec<i64>, Vec<i64>) {
+    /// Rounds a subproblem's relaxation into a plan, kept if it is the best
+    /// so far, and picks the unit to branch on: the heaviest one the
+    /// relaxation splits, since its two sides differ the most. `None` when
+    /// the subproblem cannot beat the best plan, which includes a
+    /// relaxation that splits nothing.
+    fn settle(
+        &self,
+        lo: &[i64],
+        hi: &[i64],
+        r: &Relaxed,
+        bound: Objective,
+        best: &mut (Vec<i64>, Objective),
+    ) -> Option<Branch> {
+        let (x, got) = self.round(lo, hi, r);
+        if better(got, best.1) {
+            *best = (x, got);
+        }
+        if !better(bound, best.1) {
+            return None;
+        }
+        let mass = |k: usize| self.unit_mass_g[self.arcs[k].lot];
+        let arc = (0..self.arcs.len())
+            .filter(|k| r.flows[*k] % mass(*k) != 0)
+            .max_by_key(|k| (mass(*k), Reverse(*k)))?;
+        Some(Branch {
+            arc,
+            lo: lo[arc],
+            whole: lo[arc] + r.flows[arc] / mass(arc),
+            hi: hi[arc],
+        })
+    }
+
+    /// Unit bounds of every arc in a subproblem. A decision only ever
+    /// narrows its ancestors' range on its arc, so intersecting them all
+    /// gives the subproblem's own.
+    fn bounds(&self, mut fix: Option<&Fix>, hi0: &[i64]) -> (Vec<i64>, Vec<i64>) {
         let mut lo = vec![0i64; hi0.len()];
         let mut hi = hi0.to_vec();
-        for &(k, l, h) in fixes {
-            lo[k] = l;
-            hi[k] = h;
+        while let Some(f) = fix {
+            lo[f.arc] = lo[f.arc].max(f.lo);
+            hi[f.arc] = hi[f.arc].min(f.hi);
+            fix = f.parent.as_deref();
         }
         (lo, hi)
     }
