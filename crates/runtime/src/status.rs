@@ -42,6 +42,19 @@ pub fn invalid_argument(violations: Vec<(String, String)>, reason: &str) -> Stat
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// INVALID_ARGUMENT for the violations a request's validation found, with
+/// the generic reason `INVALID_ARGUMENT`: what every service answers to
+/// malformed input.
+pub fn invalid_request(violations: Vec<crate::validation::Violation>) -> Status {
+    invalid_argument(
+        violations
+            .into_iter()
+            .map(|v| (v.field, v.description))
+            .collect(),
+        "INVALID_ARGUMENT",
+    )
+}
+
 /// A status with `code` and `message` and an `ErrorInfo` carrying `reason`.
 pub fn with_reason(code: Code, message: impl Into<String>, reason: &str) -> Status {
     let mut details = ErrorDetails::new();

@@ -128,13 +128,7 @@ impl From<InventoryError> for Status {
     fn from(err: InventoryError) -> Status {
         use reemploi_runtime::status;
         match err {
-            InventoryError::Invalid(violations) => status::invalid_argument(
-                violations
-                    .into_iter()
-                    .map(|v| (v.field, v.description))
-                    .collect(),
-                "INVALID_ARGUMENT",
-            ),
+            InventoryError::Invalid(violations) => status::invalid_request(violations),
             InventoryError::NotFound { kind, name } => status::not_found(kind, &name),
             InventoryError::FailedPrecondition { reason, message } => {
                 status::with_reason(Code::FailedPrecondition, message, reason)

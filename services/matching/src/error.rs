@@ -85,13 +85,7 @@ impl From<sqlx::Error> for MatchingError {
 impl From<MatchingError> for Status {
     fn from(err: MatchingError) -> Status {
         match err {
-            MatchingError::Invalid(violations) => status::invalid_argument(
-                violations
-                    .into_iter()
-                    .map(|v| (v.field, v.description))
-                    .collect(),
-                "INVALID_ARGUMENT",
-            ),
+            MatchingError::Invalid(violations) => status::invalid_request(violations),
             MatchingError::NotFound { kind, name } => status::not_found(kind, &name),
             MatchingError::PermissionDenied(m) => {
                 status::with_reason(Code::PermissionDenied, m, "PERMISSION_DENIED")

@@ -105,13 +105,7 @@ impl From<sqlx::Error> for RegistryError {
 impl From<RegistryError> for Status {
     fn from(err: RegistryError) -> Status {
         match err {
-            RegistryError::Invalid(violations) => status::invalid_argument(
-                violations
-                    .into_iter()
-                    .map(|v| (v.field, v.description))
-                    .collect(),
-                "INVALID_ARGUMENT",
-            ),
+            RegistryError::Invalid(violations) => status::invalid_request(violations),
             RegistryError::NotFound(name) => status::not_found("partner", &name),
             e @ RegistryError::SiretTaken(_) => {
                 status::with_reason(Code::AlreadyExists, e.to_string(), "SIRET_TAKEN")
