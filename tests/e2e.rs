@@ -242,7 +242,7 @@ async fn observe(stack: &Stack, shutdown: &tokio_util::sync::CancellationToken) 
         Transport::InProcess => stack.bus.clone(),
         Transport::Nats => Arc::new(
             JetStreamBus::connect(
-                &reemploi_events::testing::nats_url(),
+                &reemploi_testing::nats::nats_url(),
                 JetStreamOptions {
                     namespace: Some(stack.namespace.clone()),
                     replicas: 1,

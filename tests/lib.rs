@@ -12,10 +12,9 @@ use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use reemploi_runtime::auth::Role;
-use reemploi_runtime::testing::{self, Bearer, Served};
 use reemploi_store::Backend;
-use reemploi_store::testing::TestDb;
-use tokio_util::sync::CancellationToken;
+use reemploi_testing::db::TestDb;
+use reemploi_testing::grpc::{self as testing, Bearer, Spawned};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -49,18 +48,16 @@ pub struct Stack {
     pub namespace: String,
     /// How the services talk.
     pub transport: Transport,
-    shutdown: CancellationToken,
-    served: Vec<Served>,
-    tasks: Vec<tokio::task::JoinSet<()>>,
+    served: Vec<Spawned>,
     _dbs: Vec<TestDb>,
 }
 
 async fn bus(transport: Transport, namespace: &str) -> Arc<dyn Bus> {
     match transport {
-        Transport::InProcess => Arc::new(InProcessBus::new()),
+        Transport::InProcess => Arc::new(InProcessBus::temporary().await.expect("bus")),
         Transport::Nats => Arc::new(
             JetStreamBus::connect(
-                &reemploi_events::testing::nats_url(),
+                &reemploi_testing::nats::nats_url(),
                 JetStreamOptions {
                     namespace: Some(namespace.to_string()),
                     replicas: 1,
@@ -87,87 +84,44 @@ impl Stack {
             Transport::InProcess => Backend::Sqlite,
             Transport::Nats => Backend::Postgres,
         };
-        let namespace = reemploi_events::testing::unique_namespace();
+        let namespace = reemploi_testing::nats::unique_namespace();
         let shared = bus(transport, &namespace).await;
-        let shutdown = CancellationToken::new();
-        let inventory_db = reemploi_store::testing::fresh(backend).await;
-        let registry_db = reemploi_store::testing::fresh(backend).await;
-        let matching_db = reemploi_store::testing::fresh(backend).await;
-        let mut matching = Vec::new();
+        let own_bus = async || match transport {
+            Transport::InProcess => shared.clone(),
+            Transport::Nats => bus(transport, &namespace).await,
+        };
+        let inventory_db = reemploi_testing::db::fresh(backend).await;
+        let registry_db = reemploi_testing::db::fresh(backend).await;
+        let matching_db = reemploi_testing::db::fresh(backend).await;
+        let mut served = Vec::new();
         for _ in 0..replicas {
-            let replica_bus = match transport {
-                Transport::InProcess => shared.clone(),
-                Transport::Nats => bus(transport, &namespace).await,
-            };
-            let running = reemploi_matching::start(
-                matching_db.db.clone(),
-                replica_bus,
-                testing::authenticator(),
-                16 << 20,
-                shutdown.clone(),
-            )
+            let ctx = testing::context(matching_db.db.clone(), own_bus().await);
+            let running = reemploi_matching::start(ctx.clone(), &Default::default())
+                .await
+                .unwrap();
+            served.push(testing::spawn(&ctx, vec![running]).await);
+        }
+        let ctx = testing::context(inventory_db.db.clone(), own_bus().await);
+        let inventory = reemploi_inventory::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
-            matching.push(running);
-        }
-        let inventory = reemploi_inventory::start(
-            inventory_db.db.clone(),
-            match transport {
-                Transport::InProcess => shared.clone(),
-                Transport::Nats => bus(transport, &namespace).await,
-            },
-            reemploi_inventory::Settings::default(),
-            testing::authenticator(),
-            16 << 20,
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
-        let registry = reemploi_registry::start(
-            registry_db.db.clone(),
-            shared.clone(),
-            testing::authenticator(),
-            16 << 20,
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
-        let inventory_served = testing::serve(
-            tonic::service::Routes::new(inventory.service),
-            &[reemploi_proto::service_names::INVENTORY],
-            shutdown.clone(),
-        )
-        .await;
-        let registry_served = testing::serve(
-            tonic::service::Routes::new(registry.service),
-            &[reemploi_proto::service_names::REGISTRY],
-            shutdown.clone(),
-        )
-        .await;
-        let mut served = vec![inventory_served, registry_served];
-        let mut tasks = vec![inventory.tasks, registry.tasks];
-        let mut matching_addrs = Vec::new();
-        for running in matching {
-            let s = testing::serve(
-                tonic::service::Routes::new(running.service),
-                &[reemploi_proto::service_names::MATCHING],
-                shutdown.clone(),
-            )
-            .await;
-            matching_addrs.push(s.addr);
-            served.push(s);
-            tasks.push(running.tasks);
-        }
+        let inventory = testing::spawn(&ctx, vec![inventory]).await;
+        let ctx = testing::context(registry_db.db.clone(), own_bus().await);
+        let registry = reemploi_registry::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let registry = testing::spawn(&ctx, vec![registry]).await;
+        let matching = served.iter().map(|s| s.addr).collect();
+        let (inventory_addr, registry_addr) = (inventory.addr, registry.addr);
+        served.extend([inventory, registry]);
         Stack {
-            inventory: served[0].addr,
-            registry: served[1].addr,
-            matching: matching_addrs,
+            inventory: inventory_addr,
+            registry: registry_addr,
+            matching,
             bus: shared,
             namespace,
             transport,
-            shutdown,
             served,
-            tasks,
             _dbs: vec![inventory_db, registry_db, matching_db],
         }
     }
@@ -212,12 +166,8 @@ impl Stack {
 
     /// Stops every service and waits for them.
     pub async fn stop(self) {
-        self.shutdown.cancel();
         for served in self.served {
-            served.finished().await;
-        }
-        for mut tasks in self.tasks {
-            while tasks.join_next().await.is_some() {}
+            served.stop().await.expect("a service stops cleanly");
         }
     }
 }

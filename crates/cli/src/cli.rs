@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use reemploi_inventory::InventoryArgs;
+use reemploi_matching::MatchingArgs;
+use reemploi_registry::RegistryArgs;
 use reemploi_runtime::auth::Role;
 use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
 
@@ -199,6 +201,10 @@ pub struct UpArgs {
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub matching: MatchingArgs,
 }
 
 /// Flags of `reemploi token`.

@@ -1,18 +1,18 @@
-//! `reemploi up --demo`: the m2A sample, loaded through the inventory's
-//! in-process API as an admin. Idempotent: the site and lots carry fixed
-//! request ids, so a restart gets the first results back, and lots already
-//! published are left as they are.
+//! `reemploi up --demo`: the m2A sample, loaded through the public API as
+//! an admin, like any other client. Idempotent: the site, lots and partners
+//! carry fixed request ids, so a restart gets the first results back, and
+//! what is already published or verified is left as it is.
 
-use reemploi_domain::partner::{PartnerAction, PartnerKind};
+use reemploi_domain::partner::PartnerKind;
 use reemploi_domain::quantity::{Quantity, Unit};
-use reemploi_inventory::{Inventory, InventoryError, diagnostic};
+use reemploi_inventory::diagnostic;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
-use reemploi_registry::{Registry, RegistryError};
-use reemploi_runtime::auth::{Principal, Role};
+use tonic::Code;
 
 use crate::CliError;
+use crate::client::Connection;
 
 /// The sample diagnostic (PEMD) of the Coteaux tower A demolition.
 pub const DIAGNOSTIC_CSV: &str = include_str!("../../../demo/diagnostic-coteaux.csv");
@@ -33,15 +33,6 @@ pub struct Loaded {
     pub published: usize,
     /// Hazardous lots, left as drafts.
     pub hazardous: usize,
-}
-
-fn admin() -> Principal {
-    Principal {
-        subject: "demo".to_owned(),
-        role: Role::Admin,
-        org: None,
-        partner: None,
-    }
 }
 
 /// The demo site (operation, location and INSEE code from demo/m2a-places.csv).
@@ -65,18 +56,16 @@ pub fn site() -> pb::Site {
 
 /// Loads the sample: the site, its lots, then publishes every lot that is
 /// not hazardous.
-pub async fn load(inventory: &Inventory) -> Result<Loaded, CliError> {
-    let p = admin();
+pub async fn load(api: &Connection) -> Result<Loaded, CliError> {
+    let mut inventory = api.inventory();
     let site = inventory
-        .create_site(
-            &p,
-            pb::CreateSiteRequest {
-                site: Some(site()),
-                request_id: SITE_REQUEST_ID.to_owned(),
-            },
-        )
+        .create_site(pb::CreateSiteRequest {
+            site: Some(site()),
+            request_id: SITE_REQUEST_ID.to_owned(),
+        })
         .await
-        .map_err(|e| CliError::Demo(format!("create site: {e}")))?;
+        .map_err(|e| CliError::Demo(format!("create site: {}", e.message())))?
+        .into_inner();
     let lots = diagnostic::read(DIAGNOSTIC_CSV).map_err(|rows| {
         let rows: Vec<String> = rows
             .iter()
@@ -85,23 +74,21 @@ pub async fn load(inventory: &Inventory) -> Result<Loaded, CliError> {
         CliError::Demo(format!("diagnostic: {}", rows.join("; ")))
     })?;
     let created = inventory
-        .batch_create_lots(
-            &p,
-            pb::BatchCreateLotsRequest {
-                parent: site.name.clone(),
-                requests: lots
-                    .into_iter()
-                    .map(|lot| pb::CreateLotRequest {
-                        parent: site.name.clone(),
-                        lot: Some(lot),
-                        request_id: String::new(),
-                    })
-                    .collect(),
-                request_id: LOTS_REQUEST_ID.to_owned(),
-            },
-        )
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: site.name.clone(),
+            requests: lots
+                .into_iter()
+                .map(|lot| pb::CreateLotRequest {
+                    parent: site.name.clone(),
+                    lot: Some(lot),
+                    request_id: String::new(),
+                })
+                .collect(),
+            request_id: LOTS_REQUEST_ID.to_owned(),
+        })
         .await
-        .map_err(|e| CliError::Demo(format!("create lots: {e}")))?;
+        .map_err(|e| CliError::Demo(format!("create lots: {}", e.message())))?
+        .into_inner();
     let mut loaded = Loaded {
         site: site.name.clone(),
         lots: created.lots.len(),
@@ -123,14 +110,20 @@ pub async fn load(inventory: &Inventory) -> Result<Loaded, CliError> {
             name: lot.name.clone(),
             etag: String::new(),
         };
-        match inventory.publish_lot(&p, req).await {
+        match inventory.publish_lot(req).await {
             Ok(_) => loaded.published += 1,
             // Published meanwhile (e.g. by a client between the replay and
             // now): publishing twice is refused, and that is fine.
-            Err(InventoryError::FailedPrecondition { reason, .. }) => {
-                tracing::debug!(lot = %lot.name, reason, "demo lot not published again");
+            Err(e) if e.code() == Code::FailedPrecondition => {
+                tracing::debug!(lot = %lot.name, reason = e.message(), "demo lot not published again");
             }
-            Err(e) => return Err(CliError::Demo(format!("publish {}: {e}", lot.name))),
+            Err(e) => {
+                return Err(CliError::Demo(format!(
+                    "publish {}: {}",
+                    lot.name,
+                    e.message()
+                )));
+            }
         }
     }
     Ok(loaded)
@@ -207,8 +200,8 @@ struct SampleRow {
 
 /// Registers the sample partners (idempotently) and verifies those still
 /// pending; returns how many partners the sample has.
-pub async fn load_partners(registry: &Registry) -> Result<usize, CliError> {
-    let p = admin();
+pub async fn load_partners(api: &Connection) -> Result<usize, CliError> {
+    let mut registry = api.registry();
     let requests = sample_partners(PARTNERS_CSV)?
         .into_iter()
         .map(|partner| rpb::RegisterPartnerRequest {
@@ -217,25 +210,31 @@ pub async fn load_partners(registry: &Registry) -> Result<usize, CliError> {
         })
         .collect();
     let registered = registry
-        .batch_register(
-            &p,
-            rpb::BatchRegisterPartnersRequest {
-                requests,
-                request_id: PARTNERS_REQUEST_ID.to_owned(),
-            },
-        )
+        .batch_register_partners(rpb::BatchRegisterPartnersRequest {
+            requests,
+            request_id: PARTNERS_REQUEST_ID.to_owned(),
+        })
         .await
-        .map_err(|e| CliError::Demo(format!("register partners: {e}")))?;
+        .map_err(|e| CliError::Demo(format!("register partners: {}", e.message())))?
+        .into_inner();
     for partner in &registered.partners {
         if partner.status != rpb::PartnerStatus::Pending as i32 {
             continue;
         }
-        match registry
-            .change_status(&p, &partner.name, "", PartnerAction::Verify)
-            .await
-        {
-            Ok(_) | Err(RegistryError::FailedPrecondition { .. }) => {}
-            Err(e) => return Err(CliError::Demo(format!("verify {}: {e}", partner.name))),
+        let verify = rpb::VerifyPartnerRequest {
+            name: partner.name.clone(),
+            etag: String::new(),
+        };
+        match registry.verify_partner(verify).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Code::FailedPrecondition => {}
+            Err(e) => {
+                return Err(CliError::Demo(format!(
+                    "verify {}: {}",
+                    partner.name,
+                    e.message()
+                )));
+            }
         }
     }
     Ok(registered.partners.len())

@@ -47,13 +47,10 @@ pub enum CliError {
     Bus(#[from] reemploi_events::BusError),
     /// A service could not start.
     #[error("{0}")]
-    Inventory(#[from] reemploi_inventory::StartError),
-    /// The registry could not start.
+    Start(#[from] reemploi_runtime::service::StartError),
+    /// Serving stopped with an error (a background task died...).
     #[error("{0}")]
-    Registry(#[from] reemploi_registry::StartError),
-    /// Matching could not start.
-    #[error("{0}")]
-    Matching(#[from] reemploi_matching::StartError),
+    Serve(#[from] reemploi_runtime::service::ServeError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -137,9 +134,8 @@ impl CliError {
             | CliError::Auth(_)
             | CliError::Store(_)
             | CliError::Bus(_)
-            | CliError::Inventory(_)
-            | CliError::Registry(_)
-            | CliError::Matching(_)
+            | CliError::Start(_)
+            | CliError::Serve(_)
             | CliError::Bind { .. }
             | CliError::Server(_)
             | CliError::Demo(_)

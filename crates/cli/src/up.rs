@@ -1,19 +1,32 @@
 //! `reemploi up`: every service in one process, on one port.
 
 use std::io::Write;
+use std::net::SocketAddr;
 
-use reemploi_runtime::auth::Authenticator;
+use futures::future::BoxFuture;
+use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256_with};
 use reemploi_runtime::config::AuthArgs;
+use reemploi_runtime::service::{Context, Running, StartError};
+use tokio_util::sync::CancellationToken;
 
 use crate::CliError;
 use crate::cli::UpArgs;
+use crate::client::Connection;
+use crate::config::Settings;
+
+/// How long the demo loader's admin token lives.
+const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The authenticator `up` verifies tokens with: the configured secret or
 /// public key, else an HS256 secret kept in `<data-dir>/jwt-secret`
-/// (created if absent). The secret itself is never logged.
-pub fn authenticator(args: &UpArgs) -> Result<Authenticator, CliError> {
+/// (created if absent). Also returns the HS256 secret when there is one,
+/// for the demo loader to sign its own token. Secrets are never logged.
+pub fn authenticator(args: &UpArgs) -> Result<(Authenticator, Option<String>), CliError> {
     if args.auth.jwt_secret.is_some() || args.auth.jwt_public_key.is_some() {
-        return Ok(Authenticator::from_args(&args.auth)?);
+        return Ok((
+            Authenticator::from_args(&args.auth)?,
+            args.auth.jwt_secret.clone(),
+        ));
     }
     let path = crate::secret::secret_path(&args.store.data_dir);
     let secret = crate::secret::load_or_create(&args.store.data_dir)?;
@@ -22,66 +35,55 @@ pub fn authenticator(args: &UpArgs) -> Result<Authenticator, CliError> {
         "no --jwt-secret or --jwt-public-key: HS256 tokens signed with the secret in this file"
     );
     let generated = AuthArgs {
-        jwt_secret: Some(secret),
+        jwt_secret: Some(secret.clone()),
         ..args.auth.clone()
     };
-    Ok(Authenticator::from_args(&generated)?)
+    Ok((Authenticator::from_args(&generated)?, Some(secret)))
+}
+
+/// How one service of the process starts, from its own flags.
+type Start<'a> = Box<dyn FnOnce(Context) -> BoxFuture<'a, Result<Running, StartError>> + 'a>;
+
+/// Every service of the platform, each with its own argument block.
+fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
+    vec![
+        (
+            "inventory",
+            Box::new(|ctx| Box::pin(reemploi_inventory::start(ctx, &args.inventory))),
+        ),
+        (
+            "registry",
+            Box::new(|ctx| Box::pin(reemploi_registry::start(ctx, &args.registry))),
+        ),
+        (
+            "matching",
+            Box::new(|ctx| Box::pin(reemploi_matching::start(ctx, &args.matching))),
+        ),
+    ]
 }
 
 /// Starts every service, loads the demo if asked, serves until SIGINT or
-/// SIGTERM, then waits for the background tasks to finish.
+/// SIGTERM (or until a background task dies), then stops the tasks.
 pub async fn run(args: UpArgs) -> Result<(), CliError> {
     let shutdown = reemploi_runtime::shutdown::on_signal();
-    let auth = authenticator(&args)?;
+    let stop = CancellationToken::new();
+    let (auth, secret) = authenticator(&args)?;
     // One bus for the whole process: services see each other's events.
-    let bus = reemploi_runtime::wiring::bus(&args.bus).await?;
-
-    // Subscribers start before the services whose events they follow: on the
-    // in-process bus an event is delivered to the subscribers present.
-    let matching_db = reemploi_runtime::wiring::database(&args.store, "matching").await?;
-    let mut matching = reemploi_matching::start(
-        matching_db,
-        bus.clone(),
-        auth.clone(),
-        args.server.max_message_bytes,
-        shutdown.clone(),
-    )
-    .await?;
-
-    let inventory_db = reemploi_runtime::wiring::database(&args.store, "inventory").await?;
-    let mut inventory = reemploi_inventory::start(
-        inventory_db,
-        bus.clone(),
-        args.inventory.settings(),
-        auth.clone(),
-        args.server.max_message_bytes,
-        shutdown.clone(),
-    )
-    .await?;
-
-    // Started after the inventory, whose partner projection must be
-    // subscribed before the registry's first event leaves on the in-process bus.
-    let registry_db = reemploi_runtime::wiring::database(&args.store, "registry").await?;
-    let mut registry = reemploi_registry::start(
-        registry_db,
-        bus.clone(),
-        auth.clone(),
-        args.server.max_message_bytes,
-        shutdown.clone(),
-    )
-    .await?;
-
-    if args.demo {
-        let partners = crate::demo::load_partners(&registry.registry).await?;
-        tracing::info!(partners, "demo partners registered and verified");
-        let loaded = crate::demo::load(&inventory.inventory).await?;
-        tracing::info!(
-            site = %loaded.site,
-            lots = loaded.lots,
-            published = loaded.published,
-            hazardous = loaded.hazardous,
-            "demo data loaded"
-        );
+    let bus = tokio::select! {
+        bus = reemploi_runtime::wiring::bus(&args.bus, &args.store) => bus?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let mut running = Vec::new();
+    for (name, start) in services(&args) {
+        let ctx = Context {
+            db: reemploi_runtime::wiring::database(&args.store, name).await?,
+            bus: bus.clone(),
+            auth: auth.clone(),
+            max_message_bytes: args.server.max_message_bytes,
+            shutdown: shutdown.clone(),
+            stop: stop.clone(),
+        };
+        running.push(start(ctx).await?);
     }
 
     let (listener, addr) = reemploi_runtime::server::bind(args.server.listen)
@@ -90,37 +92,71 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
             addr: args.server.listen,
             source,
         })?;
+    let server_args = args.server.clone();
+    let serving = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
+        }
+    });
+    if args.demo
+        && let Err(e) = load_demo(&args, addr, secret.as_deref()).await
+    {
+        shutdown.cancel();
+        let _ = serving.await;
+        return Err(e);
+    }
     tracing::info!(%addr, "reemploi listening");
     tracing::info!(
         "try: reemploi token --role admin | xargs -I{{}} grpcurl -plaintext -H 'authorization: Bearer {{}}' \
          -d '{{\"parent\":\"sites/-\"}}' {addr} reemploi.inventory.v1.InventoryService/ListLots"
     );
     announce(addr)?;
-
-    let routes = tonic::service::Routes::new(inventory.service)
-        .add_service(registry.service)
-        .add_service(matching.service);
-    reemploi_runtime::server::Server::new(
-        &args.server,
-        &[reemploi_proto::FILE_DESCRIPTOR_SET],
-        &[
-            reemploi_proto::service_names::INVENTORY,
-            reemploi_proto::service_names::REGISTRY,
-            reemploi_proto::service_names::MATCHING,
-        ],
-    )
-    .serve(listener, routes, shutdown)
-    .await?;
-    while inventory.tasks.join_next().await.is_some() {}
-    while registry.tasks.join_next().await.is_some() {}
-    while matching.tasks.join_next().await.is_some() {}
+    serving
+        .await
+        .map_err(|e| CliError::Demo(format!("server task: {e}")))??;
     tracing::info!("reemploi stopped");
+    Ok(())
+}
+
+/// Loads the m2A sample through the server's own API, as an admin whose
+/// token is signed here with the HS256 secret.
+async fn load_demo(args: &UpArgs, addr: SocketAddr, secret: Option<&str>) -> Result<(), CliError> {
+    let secret = secret.ok_or_else(|| {
+        CliError::Demo(
+            "--demo signs its own admin token and needs an HS256 secret: \
+             leave out --jwt-public-key or give --jwt-secret"
+                .to_owned(),
+        )
+    })?;
+    let claims = claims_for(Role::Admin, None, None, DEMO_TOKEN_TTL);
+    let token = issue_hs256_with(
+        secret.as_bytes(),
+        &claims,
+        args.auth.jwt_issuer.as_deref(),
+        args.auth.jwt_audience.as_deref(),
+    )?;
+    let api = Connection::open(&Settings {
+        addr: format!("http://{addr}"),
+        token: Some(token),
+    })
+    .await?;
+    let partners = crate::demo::load_partners(&api).await?;
+    tracing::info!(partners, "demo partners registered and verified");
+    let loaded = crate::demo::load(&api).await?;
+    tracing::info!(
+        site = %loaded.site,
+        lots = loaded.lots,
+        published = loaded.published,
+        hazardous = loaded.hazardous,
+        "demo data loaded"
+    );
     Ok(())
 }
 
 /// Prints `listening on ADDR` to stdout and flushes it, for scripts and
 /// tests that start with port 0.
-fn announce(addr: std::net::SocketAddr) -> Result<(), CliError> {
+fn announce(addr: SocketAddr) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")
         .and_then(|()| out.flush())

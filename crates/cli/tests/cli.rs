@@ -205,7 +205,7 @@ fn stop(mut up: Up) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_every_service_in_one_postgres_database() {
-    let db = reemploi_store::testing::fresh(reemploi_store::Backend::Postgres).await;
+    let db = reemploi_testing::db::fresh(reemploi_store::Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
     let up = up_demo_on(dir.path(), Some(&db.url));
     let token = token(dir.path(), "integrator");

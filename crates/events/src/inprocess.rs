@@ -1,40 +1,65 @@
-//! The in-process bus of the embedded mode: publishing calls the matching
-//! subscribers' handlers directly, so the outbox relay marks an event sent only
-//! once every local subscriber committed it.
+//! The in-process bus of the embedded mode: a durable log in one SQLite
+//! file, read by one task per durable subscription.
+//!
+//! Publishing appends to the log and returns: no subscriber is called on the
+//! publisher's path, so a slow or failing subscriber never delays a relay
+//! or another subscriber. Each subscription keeps its position in the log
+//! (like a JetStream durable consumer) and its own queue of messages to try
+//! again, so a crash loses nothing and a failing message holds back nobody.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use reemploi_store::{Db, DbOptions, StoreError, now_millis};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Bus, BusError, Handler, HandlerError, Message, Subscription, run_handler};
+use crate::{Bus, BusError, DeadLetter, Handler, HandlerError, Message, Subscription, run_handler};
 
-struct LocalSub {
-    sub: Subscription,
-    handler: Arc<dyn Handler>,
-    shutdown: CancellationToken,
+/// Messages read from the log per round trip.
+const BATCH: i64 = 200;
+/// How often an idle subscription looks for retries that fell due or
+/// messages another process appended (the dead-letter command).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/bus");
+
+struct Inner {
+    db: Db,
+    /// One wake-up per live subscription, rung on every publish.
+    wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// A throwaway log file, removed when the bus is dropped.
+    temporary: Option<PathBuf>,
 }
 
-#[derive(Default)]
-struct Inner {
-    subs: Mutex<Vec<Arc<LocalSub>>>,
-    /// Failed deliveries per (durable, event_id), for max_deliver.
-    attempts: Mutex<HashMap<(String, String), i64>>,
-    dead: Mutex<Vec<(String, Message)>>,
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(path) = &self.temporary {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
 }
 
 /// In-process implementation of [`Bus`] (embedded mode).
 ///
-/// [`Bus::publish`] calls, in subscription order, the handler of every live
-/// subscription whose filter matches, and fails if one failed (the relay
-/// retries; the subscribers' inboxes make repeats harmless). Failures are
-/// counted per (durable, event_id): past `max_deliver`, or at once for a
-/// permanent failure, the message is logged, kept in [`InProcessBus::dead_letters`]
-/// and treated as done for that subscriber.
-///
-/// Nothing is stored here: subscribe before starting the relay, or events
-/// published meanwhile reach no one.
-#[derive(Clone, Default)]
+/// [`Bus::publish`] appends to the log (an event id already there is not
+/// appended twice). Each subscription reads the log in order from where it
+/// stopped (a new one from the beginning), runs its handler, and on failure
+/// puts the message in its own retry queue with a growing delay and goes on
+/// with the next. A message that fails `max_deliver` times, or fails
+/// permanently, becomes a dead letter, which [`Bus::replay`] puts back in
+/// the queue. While the subscriber's own storage is unavailable it waits
+/// and tries the same message again, without counting.
+#[derive(Clone)]
 pub struct InProcessBus {
     inner: Arc<Inner>,
 }
@@ -43,7 +68,7 @@ impl std::fmt::Debug for InProcessBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let subs = self
             .inner
-            .subs
+            .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
@@ -54,112 +79,326 @@ impl std::fmt::Debug for InProcessBus {
 }
 
 impl InProcessBus {
-    /// An empty bus.
-    pub fn new() -> Self {
-        Self::default()
+    /// Opens (creating if needed) the log in the SQLite file `path`.
+    pub async fn open(path: &Path) -> Result<InProcessBus, BusError> {
+        Self::open_file(path, None).await
     }
 
-    /// Messages given up on, with the durable that gave up.
-    pub fn dead_letters(&self) -> Vec<(String, Message)> {
-        self.inner
-            .dead
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// A bus whose log lives in a fresh file under the system's temporary
+    /// directory, removed when the last clone is dropped: for tests and
+    /// benchmarks.
+    pub async fn temporary() -> Result<InProcessBus, BusError> {
+        let path =
+            std::env::temp_dir().join(format!("reemploi-bus-{}.db", uuid::Uuid::now_v7().simple()));
+        Self::open_file(&path, Some(path.clone())).await
     }
 
-    fn matching(&self, subject: &str) -> Vec<Arc<LocalSub>> {
-        let mut subs = self
+    async fn open_file(path: &Path, temporary: Option<PathBuf>) -> Result<InProcessBus, BusError> {
+        let url = reemploi_store::sqlite_file_url(path)?;
+        let db = Db::connect_with(&url, DbOptions::default()).await?;
+        MIGRATIONS
+            .run(db.pool())
+            .await
+            .map_err(|e| BusError::Store(StoreError::Migrate(e)))?;
+        Ok(InProcessBus {
+            inner: Arc::new(Inner {
+                db,
+                wakers: Mutex::new(HashMap::new()),
+                temporary,
+            }),
+        })
+    }
+
+    fn wake_all(&self) {
+        let wakers = self
             .inner
-            .subs
+            .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // Forget subscriptions whose owner shut down.
-        subs.retain(|s| !s.shutdown.is_cancelled());
-        subs.iter()
-            .filter(|s| crate::subject_matches(&s.sub.filter, subject))
-            .cloned()
-            .collect()
+        for waker in wakers.values() {
+            waker.notify_one();
+        }
     }
 
-    fn dead_letter(&self, durable: &str, msg: &Message, reason: &str) {
-        tracing::error!(
-            durable,
-            subject = %msg.subject,
-            event_id = %msg.event_id,
-            reason,
-            "event dead-lettered"
-        );
-        self.inner
-            .dead
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((durable.to_owned(), msg.clone()));
+    /// How many messages `durable` has not yet taken from the log, plus its
+    /// queued retries: 0 once it has caught up.
+    pub async fn backlog(&self, durable: &str) -> Result<i64, BusError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE seq > COALESCE( \
+                 (SELECT acked_seq FROM consumers WHERE durable = $1), 0)) \
+             + (SELECT COUNT(*) FROM retries WHERE durable = $1) AS n",
+        )
+        .bind(durable)
+        .fetch_one(self.inner.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.try_get("n").map_err(StoreError::from)?)
     }
+}
 
-    /// Records a transient failure; true when the message has now been tried
-    /// `max_deliver` times.
-    fn count_failure(&self, durable: &str, event_id: &str, max_deliver: i64) -> bool {
-        let mut attempts = self
-            .inner
-            .attempts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let key = (durable.to_owned(), event_id.to_owned());
-        let n = attempts.entry(key.clone()).or_insert(0);
-        *n += 1;
-        if *n >= max_deliver {
-            attempts.remove(&key);
-            true
+/// One message as a subscription sees it, from the log or its retry queue.
+struct Delivery {
+    seq: i64,
+    msg: Message,
+    failures: i64,
+}
+
+fn delivery(row: &AnyRow, failures: bool) -> Result<Delivery, StoreError> {
+    let payload: Vec<u8> = row.try_get("payload")?;
+    Ok(Delivery {
+        seq: row.try_get("seq")?,
+        msg: Message {
+            subject: row.try_get("subject")?,
+            event_id: row.try_get("event_id")?,
+            payload: payload.into(),
+        },
+        failures: if failures {
+            row.try_get("failures")?
         } else {
-            false
+            0
+        },
+    })
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Done,
+    /// The subscriber's storage is down: try the same again later, uncounted.
+    Wait(String),
+    Retry(String),
+    Dead(String),
+}
+
+/// The task of one durable subscription.
+struct Reader {
+    db: Db,
+    sub: Subscription,
+    handler: Arc<dyn Handler>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+}
+
+impl Reader {
+    async fn run(self) {
+        let mut backoff = crate::RETRY_MIN;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let progressed = match self.step().await {
+                Ok(progressed) => {
+                    backoff = crate::RETRY_MIN;
+                    progressed
+                }
+                Err(e) => {
+                    tracing::warn!(durable = %self.sub.durable, error = %e, retry_in = ?backoff, "in-process subscription stalled");
+                    if crate::sleep_or_shutdown(&self.shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(crate::RETRY_MAX);
+                    continue;
+                }
+            };
+            if !progressed {
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
         }
     }
 
-    fn forget_failures(&self, durable: &str, event_id: &str) {
-        let mut attempts = self
-            .inner
-            .attempts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !attempts.is_empty() {
-            attempts.remove(&(durable.to_owned(), event_id.to_owned()));
+    /// Handles the retries that fell due, then the next batch of the log;
+    /// true if anything was delivered.
+    async fn step(&self) -> Result<bool, BusError> {
+        let retried = self.due_retries().await?;
+        let read = self.next_batch().await?;
+        Ok(retried || read)
+    }
+
+    async fn due_retries(&self) -> Result<bool, BusError> {
+        let rows = sqlx::query(
+            "SELECT seq, subject, event_id, payload, failures FROM retries \
+             WHERE durable = $1 AND due_at <= $2 ORDER BY due_at, seq LIMIT $3",
+        )
+        .bind(&self.sub.durable)
+        .bind(now_millis())
+        .bind(BATCH)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        for row in &rows {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let d = delivery(row, true)?;
+            match self.deliver(&d).await {
+                Outcome::Done => self.forget_retry(d.seq).await?,
+                Outcome::Wait(reason) => self.requeue(&d, d.failures, &reason).await?,
+                Outcome::Retry(reason) => self.requeue(&d, d.failures + 1, &reason).await?,
+                Outcome::Dead(reason) => self.bury(&d, &reason).await?,
+            }
         }
+        Ok(!rows.is_empty())
+    }
+
+    async fn next_batch(&self) -> Result<bool, BusError> {
+        let rows = sqlx::query(
+            "SELECT seq, subject, event_id, payload FROM messages \
+             WHERE seq > (SELECT acked_seq FROM consumers WHERE durable = $1) ORDER BY seq LIMIT $2",
+        )
+        .bind(&self.sub.durable)
+        .bind(BATCH)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let mut acked = None;
+        for row in &rows {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let d = delivery(row, false)?;
+            if crate::subject_matches(&self.sub.filter, &d.msg.subject) {
+                match self.deliver(&d).await {
+                    Outcome::Done => {}
+                    Outcome::Wait(reason) => {
+                        // Its own storage is down: stop here and come back
+                        // to this very message.
+                        self.ack(acked).await?;
+                        return Err(BusError::Handler(reason));
+                    }
+                    Outcome::Retry(reason) => self.requeue(&d, 1, &reason).await?,
+                    Outcome::Dead(reason) => self.bury(&d, &reason).await?,
+                }
+            }
+            acked = Some(d.seq);
+        }
+        self.ack(acked).await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn deliver(&self, d: &Delivery) -> Outcome {
+        match run_handler(&self.handler, &d.msg).await {
+            Ok(()) => Outcome::Done,
+            Err(HandlerError::Unavailable(reason)) => Outcome::Wait(reason),
+            Err(HandlerError::Permanent(reason)) => Outcome::Dead(reason),
+            Err(HandlerError::Transient(reason)) if d.failures + 1 >= self.sub.max_deliver => {
+                Outcome::Dead(reason)
+            }
+            Err(HandlerError::Transient(reason)) => Outcome::Retry(reason),
+        }
+    }
+
+    async fn ack(&self, seq: Option<i64>) -> Result<(), BusError> {
+        if let Some(seq) = seq {
+            sqlx::query(
+                "UPDATE consumers SET acked_seq = $2 WHERE durable = $1 AND acked_seq < $2",
+            )
+            .bind(&self.sub.durable)
+            .bind(seq)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Queues `d` to be tried again after a delay that grows with `failures`.
+    async fn requeue(&self, d: &Delivery, failures: i64, reason: &str) -> Result<(), BusError> {
+        let delay = crate::redelivery_delay(failures);
+        tracing::warn!(
+            durable = %self.sub.durable, event_id = %d.msg.event_id, failures, reason,
+            "in-process delivery failed; retry in {delay:?}"
+        );
+        let due = now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(0));
+        sqlx::query(
+            "INSERT INTO retries (durable, seq, subject, event_id, payload, failures, due_at, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (durable, seq) DO UPDATE \
+             SET failures = excluded.failures, due_at = excluded.due_at, reason = excluded.reason",
+        )
+        .bind(&self.sub.durable)
+        .bind(d.seq)
+        .bind(&d.msg.subject)
+        .bind(&d.msg.event_id)
+        .bind(d.msg.payload.to_vec())
+        .bind(failures)
+        .bind(due)
+        .bind(reason)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn forget_retry(&self, seq: i64) -> Result<(), BusError> {
+        sqlx::query("DELETE FROM retries WHERE durable = $1 AND seq = $2")
+            .bind(&self.sub.durable)
+            .bind(seq)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Moves `d` to the dead letters, out of the retry queue, in one transaction.
+    async fn bury(&self, d: &Delivery, reason: &str) -> Result<(), BusError> {
+        tracing::error!(
+            durable = %self.sub.durable, subject = %d.msg.subject, event_id = %d.msg.event_id,
+            reason, "event dead-lettered"
+        );
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO dead_letters (durable, seq, subject, event_id, payload, reason, dead_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&self.sub.durable)
+        .bind(d.seq)
+        .bind(&d.msg.subject)
+        .bind(&d.msg.event_id)
+        .bind(d.msg.payload.to_vec())
+        .bind(reason)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        sqlx::query("DELETE FROM retries WHERE durable = $1 AND seq = $2")
+            .bind(&self.sub.durable)
+            .bind(d.seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, msg: &Message) -> Result<(), BusError> {
-        crate::validate_subject(&msg.subject)?;
-        let mut failures = Vec::new();
-        for sub in self.matching(&msg.subject) {
-            let durable = &sub.sub.durable;
-            match run_handler(&sub.handler, msg).await {
-                Ok(()) => self.forget_failures(durable, &msg.event_id),
-                Err(HandlerError::Permanent(reason)) => {
-                    self.forget_failures(durable, &msg.event_id);
-                    self.dead_letter(durable, msg, &reason);
-                }
-                Err(HandlerError::Transient(reason)) => {
-                    if self.count_failure(durable, &msg.event_id, sub.sub.max_deliver) {
-                        self.dead_letter(durable, msg, &reason);
-                    } else {
-                        tracing::warn!(
-                            durable = %durable,
-                            event_id = %msg.event_id,
-                            reason = %reason,
-                            "in-process delivery failed; will be retried"
-                        );
-                        failures.push(format!("{durable}: {reason}"));
-                    }
-                }
-            }
+        let (n, failure) = self.publish_batch(std::slice::from_ref(msg)).await;
+        match failure {
+            Some(e) => Err(e),
+            None if n == 1 => Ok(()),
+            None => Err(BusError::Rejected("message not appended".to_owned())),
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(BusError::Handler(failures.join("; ")))
+    }
+
+    async fn publish_batch(&self, msgs: &[Message]) -> (usize, Option<BusError>) {
+        let valid = msgs
+            .iter()
+            .position(|m| crate::validate_subject(&m.subject).is_err())
+            .unwrap_or(msgs.len());
+        let appended = append(&self.inner.db, &msgs[..valid]).await;
+        if let Err(e) = appended {
+            return (0, Some(e));
+        }
+        if valid > 0 {
+            self.wake_all();
+        }
+        match msgs.get(valid) {
+            Some(bad) => (valid, crate::validate_subject(&bad.subject).err()),
+            None => (valid, None),
         }
     }
 
@@ -168,21 +407,116 @@ impl Bus for InProcessBus {
         sub: Subscription,
         handler: Arc<dyn Handler>,
         shutdown: CancellationToken,
-    ) -> Result<(), BusError> {
+    ) -> Result<JoinHandle<()>, BusError> {
         sub.validate()?;
+        sqlx::query(
+            "INSERT INTO consumers (durable, filter, acked_seq) VALUES ($1, $2, 0) \
+             ON CONFLICT (durable) DO UPDATE SET filter = excluded.filter",
+        )
+        .bind(&sub.durable)
+        .bind(&sub.filter)
+        .execute(self.inner.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let wake = Arc::new(Notify::new());
         self.inner
-            .subs
+            .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::new(LocalSub {
-                sub,
-                handler,
-                shutdown,
-            }));
-        Ok(())
+            .insert(sub.durable.clone(), wake.clone());
+        let reader = Reader {
+            db: self.inner.db.clone(),
+            sub,
+            handler,
+            wake,
+            shutdown,
+        };
+        Ok(tokio::spawn(reader.run()))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
         crate::validate_name("service", service)
     }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        let rows = sqlx::query(
+            "SELECT id, durable, subject, event_id, payload, reason, dead_at FROM dead_letters \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.inner.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let payload: Vec<u8> = row.try_get("payload")?;
+                Ok(DeadLetter {
+                    id: id.to_string(),
+                    durable: row.try_get("durable")?,
+                    message: Message {
+                        subject: row.try_get("subject")?,
+                        event_id: row.try_get("event_id")?,
+                        payload: payload.into(),
+                    },
+                    reason: row.try_get("reason")?,
+                    dead_at_ms: row.try_get("dead_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| BusError::Store(e.into()))
+    }
+
+    async fn replay(&self, id: &str) -> Result<(), BusError> {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let moved = sqlx::query(
+            "INSERT INTO retries (durable, seq, subject, event_id, payload, failures, due_at, reason) \
+             SELECT durable, seq, subject, event_id, payload, 0, $2, 'replayed' FROM dead_letters \
+             WHERE id = $1 ON CONFLICT (durable, seq) DO UPDATE SET failures = 0, due_at = excluded.due_at",
+        )
+        .bind(id)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        if moved.rows_affected() == 0 {
+            return Err(BusError::Rejected(format!("no dead letter `{id}`")));
+        }
+        sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.wake_all();
+        Ok(())
+    }
+}
+
+/// Appends `msgs` to the log in one transaction; an event id already in the
+/// log is not appended again (a relay that retries after a crash).
+async fn append(db: &Db, msgs: &[Message]) -> Result<(), BusError> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let now = now_millis();
+    let mut tx = db.begin_write().await?;
+    for msg in msgs {
+        sqlx::query(
+            "INSERT INTO messages (event_id, subject, payload, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&msg.event_id)
+        .bind(&msg.subject)
+        .bind(msg.payload.to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }

@@ -1,21 +1,24 @@
 //! The NATS JetStream bus of the distributed mode.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::AckKind;
-use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::message::{PublishMessage, StreamMessage};
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self as js};
+use async_nats::{HeaderMap, ServerAddr};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use tokio::task::JoinHandle;
+
 use crate::{
-    Bus, BusError, DEADLETTER_SERVICE, Handler, HandlerError, Message, SUBJECT_ROOT, Subscription,
-    run_handler,
+    Bus, BusError, DEADLETTER_SERVICE, DeadLetter, Handler, HandlerError, Message, SUBJECT_ROOT,
+    Subscription, run_handler,
 };
 
 /// Duplicate window of every stream: a message re-published with the same
@@ -29,13 +32,16 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Pull request expiry (must exceed the heartbeat).
 const PULL_EXPIRES: Duration = Duration::from_secs(15);
-/// Bounds of the consumer loop's reconnect backoff.
-const RETRY_MIN: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Set on a replayed dead letter: the original event id, which consumers
+/// take as the event's identity (the message id is new, or the broker would
+/// drop the replay as a duplicate).
+const HEADER_EVENT_ID: &str = "Reemploi-Event-Id";
 /// Headers added to dead letters.
 const HEADER_ORIGINAL_SUBJECT: &str = "Reemploi-Original-Subject";
 const HEADER_ORIGINAL_EVENT_ID: &str = "Reemploi-Original-Event-Id";
 const HEADER_REASON: &str = "Reemploi-Dead-Letter-Reason";
+const HEADER_DURABLE: &str = "Reemploi-Dead-Letter-Durable";
+const HEADER_DEAD_AT: &str = "Reemploi-Dead-At";
 
 /// Settings of a [`JetStreamBus`].
 #[derive(Debug, Clone, Default)]
@@ -81,16 +87,21 @@ impl std::fmt::Debug for JetStreamBus {
 }
 
 impl JetStreamBus {
-    /// Connects to NATS at `url` (async-nats then reconnects by itself forever).
-    pub async fn connect(url: &str, opts: JetStreamOptions) -> Result<JetStreamBus, BusError> {
+    /// Connects to NATS at `urls`: one server URL or several separated by
+    /// commas (`nats://a:4222,nats://b:4222`), all of which the client uses
+    /// (and async-nats then reconnects by itself forever). One attempt: an
+    /// unreachable cluster is [`BusError::Unavailable`]; see
+    /// [`JetStreamBus::connect_retrying`].
+    pub async fn connect(urls: &str, opts: JetStreamOptions) -> Result<JetStreamBus, BusError> {
         if let Some(ns) = &opts.namespace {
             crate::validate_name("namespace", ns)?;
         }
+        let servers = server_list(urls)?;
         let client = async_nats::ConnectOptions::new()
             .name("reemploi")
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
-            .connect(url)
+            .connect(servers.as_slice())
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot connect to NATS: {e}")))?;
         let js = js::ContextBuilder::new()
@@ -104,6 +115,34 @@ impl JetStreamBus {
                 replicas: opts.replicas.max(1),
             }),
         })
+    }
+
+    /// [`JetStreamBus::connect`], waiting for as long as no listed server
+    /// answers, with a log line per attempt: a service may start before
+    /// its NATS cluster. Configuration errors fail at once.
+    pub async fn connect_retrying(
+        urls: &str,
+        opts: JetStreamOptions,
+    ) -> Result<JetStreamBus, BusError> {
+        let servers: Vec<String> = server_list(urls)?
+            .iter()
+            .map(|s| format!("{}:{}", s.host(), s.port()))
+            .collect();
+        let mut backoff = crate::RETRY_MIN;
+        loop {
+            match Self::connect(urls, opts.clone()).await {
+                Ok(bus) => return Ok(bus),
+                Err(BusError::Unavailable(reason)) => {
+                    tracing::warn!(
+                        servers = ?servers, %reason, retry_in = ?backoff,
+                        "NATS is not reachable yet; waiting for it"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(other) => return Err(other),
+            }
+        }
     }
 
     /// The JetStream context, for administration (e.g. deleting test streams).
@@ -221,7 +260,9 @@ impl JetStreamBus {
         shutdown: CancellationToken,
         mut consumer: Option<js::consumer::Consumer<pull::Config>>,
     ) {
-        let mut backoff = RETRY_MIN;
+        let mut backoff = crate::RETRY_MIN;
+        // Failures counted against max_deliver, per event, while it is retried.
+        let mut failures = HashMap::new();
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -244,10 +285,10 @@ impl JetStreamBus {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(durable = %sub.durable, error = %e, "consumer unavailable; retrying");
-                    if sleep_or_shutdown(&shutdown, backoff).await {
+                    if crate::sleep_or_shutdown(&shutdown, backoff).await {
                         return;
                     }
-                    backoff = (backoff * 2).min(RETRY_MAX);
+                    backoff = (backoff * 2).min(crate::RETRY_MAX);
                     continue;
                 }
             };
@@ -258,8 +299,8 @@ impl JetStreamBus {
                 };
                 match next {
                     Some(Ok(m)) => {
-                        backoff = RETRY_MIN;
-                        self.process(&sub, &handler, m).await;
+                        backoff = crate::RETRY_MIN;
+                        self.process(&sub, &handler, &mut failures, m).await;
                     }
                     Some(Err(e)) => {
                         // Re-open the stream on any error: after a broker
@@ -270,23 +311,32 @@ impl JetStreamBus {
                     None => break,
                 }
             }
-            if sleep_or_shutdown(&shutdown, backoff).await {
+            if crate::sleep_or_shutdown(&shutdown, backoff).await {
                 return;
             }
-            backoff = (backoff * 2).min(RETRY_MAX);
+            backoff = (backoff * 2).min(crate::RETRY_MAX);
         }
     }
 
-    async fn process(&self, sub: &Subscription, handler: &Arc<dyn Handler>, m: js::Message) {
+    async fn process(
+        &self,
+        sub: &Subscription,
+        handler: &Arc<dyn Handler>,
+        failures: &mut HashMap<String, i64>,
+        m: js::Message,
+    ) {
         let (delivered, stream_seq) = match m.info() {
             Ok(info) => (info.delivered, info.stream_sequence),
             Err(_) => (1, 0),
         };
-        let event_id = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.as_str().to_owned())
+        let header = |name: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let event_id = header(HEADER_EVENT_ID)
+            .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
             // A message from a foreign publisher: its stream position is a
             // stable identity across redeliveries.
             .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(&sub.stream_of)));
@@ -295,28 +345,42 @@ impl JetStreamBus {
             event_id,
             payload: m.payload.clone(),
         };
-        let reason = match run_handler(handler, &msg).await {
+        let (delay, reason) = match run_handler(handler, &msg).await {
             Ok(()) => {
+                failures.remove(&msg.event_id);
                 if let Err(e) = m.ack().await {
                     // Redelivered after ack_wait; the inbox absorbs the repeat.
                     tracing::warn!(durable = %sub.durable, error = %e, "ack failed");
                 }
                 return;
             }
-            Err(HandlerError::Permanent(reason)) => reason,
-            Err(HandlerError::Transient(reason)) if delivered >= sub.max_deliver => reason,
+            Err(HandlerError::Permanent(reason)) => (None, reason),
+            // The consumer's storage is down: wait for it, uncounted. The
+            // server's own delivery count keeps growing, so it is not used.
+            Err(HandlerError::Unavailable(reason)) => {
+                (Some(crate::redelivery_delay(delivered)), reason)
+            }
             Err(HandlerError::Transient(reason)) => {
-                let delay = nak_delay(delivered);
-                tracing::warn!(
-                    durable = %sub.durable, event_id = %msg.event_id, delivered, reason = %reason,
-                    "handler failed; redelivery in {delay:?}"
-                );
-                if let Err(e) = m.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(durable = %sub.durable, error = %e, "nak failed");
-                }
-                return;
+                let counted = failures.entry(msg.event_id.clone()).or_insert(0);
+                *counted += 1;
+                let counted = *counted;
+                (
+                    (counted < sub.max_deliver).then(|| crate::redelivery_delay(counted)),
+                    reason,
+                )
             }
         };
+        if let Some(delay) = delay {
+            tracing::warn!(
+                durable = %sub.durable, event_id = %msg.event_id, delivered, reason = %reason,
+                "handler failed; redelivery in {delay:?}"
+            );
+            if let Err(e) = m.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(durable = %sub.durable, error = %e, "nak failed");
+            }
+            return;
+        }
+        failures.remove(&msg.event_id);
         tracing::error!(
             durable = %sub.durable, subject = %msg.subject, event_id = %msg.event_id,
             delivered, reason = %reason, "event dead-lettered"
@@ -330,9 +394,34 @@ impl JetStreamBus {
             Err(e) => {
                 // Keep the message rather than lose it: try again later.
                 tracing::warn!(durable = %sub.durable, error = %e, "dead-letter publish failed");
-                let _ = m.ack_with(AckKind::Nak(Some(RETRY_MAX))).await;
+                let _ = m.ack_with(AckKind::Nak(Some(crate::RETRY_MAX))).await;
             }
         }
+    }
+
+    /// A dead letter as stored at `seq` of the dead-letter stream.
+    fn dead_letter_of(&self, seq: u64, raw: StreamMessage) -> Result<DeadLetter, BusError> {
+        let header = |name: &str| raw.headers.get(name).map(|v| v.as_str().to_owned());
+        let durable = header(HEADER_DURABLE).unwrap_or_else(|| {
+            // Written before the durable had a header of its own.
+            let subject = self.local_subject(raw.subject.as_str());
+            subject.rsplit('.').next().unwrap_or_default().to_owned()
+        });
+        Ok(DeadLetter {
+            id: seq.to_string(),
+            durable,
+            message: Message {
+                subject: header(HEADER_ORIGINAL_SUBJECT).ok_or_else(|| {
+                    BusError::Rejected(format!("dead letter {seq} has no original subject"))
+                })?,
+                event_id: header(HEADER_ORIGINAL_EVENT_ID).unwrap_or_default(),
+                payload: raw.payload,
+            },
+            reason: header(HEADER_REASON).unwrap_or_default(),
+            dead_at_ms: header(HEADER_DEAD_AT)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        })
     }
 
     async fn dead_letter(
@@ -351,6 +440,11 @@ impl JetStreamBus {
             .take(512)
             .collect();
         headers.insert(HEADER_REASON, reason.as_str());
+        headers.insert(HEADER_DURABLE, durable);
+        headers.insert(
+            HEADER_DEAD_AT,
+            reemploi_store::now_millis().to_string().as_str(),
+        );
         let subject = self.wire_subject(&crate::deadletter_subject(durable));
         // Unique per (durable, event): the dead-letter stream is shared by all
         // durables and deduplicates by message id.
@@ -452,16 +546,82 @@ impl Bus for JetStreamBus {
         sub: Subscription,
         handler: Arc<dyn Handler>,
         shutdown: CancellationToken,
-    ) -> Result<(), BusError> {
+    ) -> Result<JoinHandle<()>, BusError> {
         sub.validate()?;
         self.ensure_stream(DEADLETTER_SERVICE).await?;
         let consumer = self.open_consumer(&sub).await?;
-        tokio::spawn(self.clone().consume(sub, handler, shutdown, Some(consumer)));
-        Ok(())
+        Ok(tokio::spawn(self.clone().consume(
+            sub,
+            handler,
+            shutdown,
+            Some(consumer),
+        )))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
         self.get_or_create_stream(service).await.map(|_| ())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        let mut stream = self.get_or_create_stream(DEADLETTER_SERVICE).await?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot read the dead letters: {e}")))?;
+        let (first, last, count) = (
+            info.state.first_sequence,
+            info.state.last_sequence,
+            info.state.messages,
+        );
+        let mut found = Vec::new();
+        let mut seq = first;
+        while seq <= last && found.len() < limit && count > 0 {
+            match stream.get_raw_message(seq).await {
+                Ok(raw) => found.push(self.dead_letter_of(seq, raw)?),
+                // Replayed (deleted) sequences leave gaps.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        stream::RawMessageErrorKind::NoMessageFound
+                            | stream::RawMessageErrorKind::JetStream(_)
+                    ) => {}
+                Err(e) => {
+                    return Err(BusError::Unavailable(format!(
+                        "cannot read dead letter {seq}: {e}"
+                    )));
+                }
+            }
+            seq += 1;
+        }
+        Ok(found)
+    }
+
+    async fn replay(&self, id: &str) -> Result<(), BusError> {
+        let seq: u64 = id
+            .parse()
+            .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
+        let stream = self.get_or_create_stream(DEADLETTER_SERVICE).await?;
+        let raw = stream
+            .get_raw_message(seq)
+            .await
+            .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
+        let dead = self.dead_letter_of(seq, raw)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_EVENT_ID, dead.message.event_id.as_str());
+        // A new message id, or the duplicate window would swallow it.
+        let msg_id = format!("replay:{seq}:{}", dead.message.event_id);
+        self.publish_wire(
+            self.wire_subject(&dead.message.subject),
+            &msg_id,
+            headers,
+            dead.message.payload.clone(),
+        )
+        .await?;
+        stream
+            .delete_message(seq)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot remove dead letter {seq}: {e}")))?;
+        Ok(())
     }
 }
 
@@ -475,16 +635,56 @@ fn publish_error(e: js::context::PublishError) -> BusError {
     }
 }
 
-/// Redelivery delay after the `delivered`-th failed attempt: 200 ms doubling, capped at 30 s.
-fn nak_delay(delivered: i64) -> Duration {
-    let exp = u32::try_from(delivered.clamp(1, 9) - 1).unwrap_or(8);
-    Duration::from_millis(200 * 2u64.pow(exp)).min(Duration::from_secs(30))
+/// The servers of a comma-separated list of NATS URLs. The error names the
+/// position of a bad entry, never its text: a URL may carry credentials.
+fn server_list(urls: &str) -> Result<Vec<ServerAddr>, BusError> {
+    let entries: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Err(BusError::Config("the NATS URL is empty".to_owned()));
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            url.parse::<ServerAddr>().map_err(|e| {
+                BusError::Config(format!(
+                    "NATS server URL {} of {} is invalid: {e}",
+                    i + 1,
+                    entries.len()
+                ))
+            })
+        })
+        .collect()
 }
 
-/// Sleeps unless shutdown comes first; true on shutdown.
-async fn sleep_or_shutdown(shutdown: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_list_names_every_server() {
+        let servers =
+            server_list("nats://a:4222, nats://user:pw@b:4223,nats://c:4224").expect("valid");
+        let hosts: Vec<(String, u16)> = servers
+            .iter()
+            .map(|s| (s.host().to_owned(), s.port()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("a".to_owned(), 4222),
+                ("b".to_owned(), 4223),
+                ("c".to_owned(), 4224)
+            ]
+        );
+        let err = server_list("nats://a:4222,nats://secret@b:port").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("2 of 2"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(server_list(" , ").is_err());
     }
 }

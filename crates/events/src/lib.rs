@@ -32,14 +32,15 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod inbox;
 mod inprocess;
 mod jetstream;
 pub mod outbox;
-pub mod testing;
 
 pub use inprocess::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamOptions};
@@ -141,7 +142,15 @@ pub enum BusError {
 /// Why a [`Handler`] could not apply a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// May succeed later (database busy or down...): redeliver with a delay.
+    /// The subscriber's own storage is unreachable: the message is fine and
+    /// will be applied once it is back. Redelivered with a delay for as long
+    /// as it takes, never counted against `max_deliver`: an outage only
+    /// delays events.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// May succeed later (a conflict, a constraint that a later event
+    /// satisfies...): redelivered with a delay, dead-lettered after
+    /// `max_deliver` failures.
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed (undecodable payload...): dead-letter at once.
@@ -149,12 +158,14 @@ pub enum HandlerError {
     Permanent(String),
 }
 
-// Storage failures inside a handler are worth retrying: a database that is
-// down or busy comes back, and a constraint violation that persists ends up
-// dead-lettered after max_deliver attempts anyway.
+// A database that is down comes back: waiting is all it takes. Any other
+// storage failure is retried too, and dead-lettered if it persists.
 impl From<reemploi_store::StoreError> for HandlerError {
     fn from(e: reemploi_store::StoreError) -> Self {
-        HandlerError::Transient(e.to_string())
+        match e {
+            reemploi_store::StoreError::Unavailable(_) => HandlerError::Unavailable(e.to_string()),
+            other => HandlerError::Transient(other.to_string()),
+        }
     }
 }
 
@@ -225,6 +236,21 @@ pub fn deadletter_subject(durable: &str) -> String {
     format!("{SUBJECT_ROOT}.{DEADLETTER_SERVICE}.{durable}")
 }
 
+/// A message a subscription gave up on, kept to be looked at and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its identity in the dead-letter store, for [`Bus::replay`].
+    pub id: String,
+    /// The durable subscription that gave up.
+    pub durable: String,
+    /// The message as it was published.
+    pub message: Message,
+    /// The last failure.
+    pub reason: String,
+    /// When it was given up, in Unix milliseconds (0 when unknown).
+    pub dead_at_ms: i64,
+}
+
 /// The event bus: publishing and durable subscriptions.
 #[async_trait::async_trait]
 pub trait Bus: Send + Sync + 'static {
@@ -245,18 +271,26 @@ pub trait Bus: Send + Sync + 'static {
         (msgs.len(), None)
     }
 
-    /// Starts consuming in the background until `shutdown`; returns once the
-    /// consumer exists, so what is published afterwards reaches it.
+    /// Starts consuming on a task of its own until `shutdown`; returns once
+    /// the consumer exists (so what is published afterwards reaches it),
+    /// with the task's handle for the caller to supervise.
     async fn subscribe(
         &self,
         sub: Subscription,
         handler: Arc<dyn Handler>,
         shutdown: CancellationToken,
-    ) -> Result<(), BusError>;
+    ) -> Result<JoinHandle<()>, BusError>;
 
     /// Makes sure the stream of a producing service exists (`inventory` ->
     /// stream `REEMPLOI_INVENTORY` with subjects `reemploi.inventory.>`).
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError>;
+
+    /// The dead letters, oldest first, at most `limit`.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError>;
+
+    /// Delivers the dead letter `id` again and removes it from the dead
+    /// letters. Subscribers that applied it already ignore it (their inbox).
+    async fn replay(&self, id: &str) -> Result<(), BusError>;
 }
 
 /// Whether `subject` matches `filter` under NATS rules: tokens are separated
@@ -324,6 +358,25 @@ fn validate_subject(subject: &str) -> Result<(), BusError> {
         return Err(BusError::Config(format!("invalid subject `{subject}`")));
     }
     Ok(())
+}
+
+/// Bounds of the backoff of loops that wait for a broker or a database.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Delay before a message is delivered again after its `failures`-th
+/// failure: 200 ms doubling, capped at 30 s.
+fn redelivery_delay(failures: i64) -> Duration {
+    let exp = u32::try_from(failures.clamp(1, 9) - 1).unwrap_or(8);
+    Duration::from_millis(200 * 2u64.pow(exp)).min(Duration::from_secs(30))
+}
+
+/// Sleeps unless shutdown comes first; true on shutdown.
+async fn sleep_or_shutdown(shutdown: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(d) => false,
+    }
 }
 
 /// Runs a handler on its own task so that a panic in it is a transient

@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reemploi_events::outbox::{self, Relay};
-use reemploi_events::testing::{NatsServer, nats_url, unique_namespace};
 use reemploi_events::{
     Bus, BusError, Handler, HandlerError, InProcessBus, JetStreamBus, JetStreamOptions, Message,
     OUTBOX_POSTGRES_SQL, OUTBOX_SQLITE_SQL, Subscription, inbox, subject_matches,
 };
-use reemploi_store::testing::{self as store_testing, TestDb};
 use reemploi_store::{Backend, Db};
+use reemploi_testing::db::{self as store_testing, TestDb};
+use reemploi_testing::nats::{NatsServer, nats_url, unique_namespace};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -281,9 +281,13 @@ fn subject_matches_follows_nats_wildcard_rules() {
 
 // ---------------------------------------------------------------- in process
 
-#[tokio::test]
+async fn temporary_bus() -> InProcessBus {
+    InProcessBus::temporary().await.expect("in-process bus")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_bus_delivers_to_matching_subscribers_only() {
-    let bus = InProcessBus::new();
+    let bus = temporary_bus().await;
     let shutdown = CancellationToken::new();
     let lots = Arc::new(Recorder::default());
     let all_inventory = Arc::new(Recorder::default());
@@ -303,14 +307,16 @@ async fn in_process_bus_delivers_to_matching_subscribers_only() {
         .unwrap();
     }
     let gone = CancellationToken::new();
-    bus.subscribe(
-        Subscription::new("m-gone", "inventory", ">"),
-        stopped.clone(),
-        gone.clone(),
-    )
-    .await
-    .unwrap();
+    let gone_task = bus
+        .subscribe(
+            Subscription::new("m-gone", "inventory", ">"),
+            stopped.clone(),
+            gone.clone(),
+        )
+        .await
+        .unwrap();
     gone.cancel();
+    gone_task.await.unwrap();
 
     for subject in [
         "reemploi.inventory.lot.published",
@@ -322,6 +328,19 @@ async fn in_process_bus_delivers_to_matching_subscribers_only() {
             .await
             .unwrap();
     }
+    wait_until(
+        "every subscriber caught up",
+        Duration::from_secs(10),
+        || async {
+            for durable in ["m-lots", "m-inventory", "m-partners"] {
+                if bus.backlog(durable).await.unwrap() > 0 {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
     assert_eq!(lots.subjects(), ["reemploi.inventory.lot.published"]);
     assert_eq!(
         all_inventory.subjects(),
@@ -335,62 +354,7 @@ async fn in_process_bus_delivers_to_matching_subscribers_only() {
         stopped.subjects().is_empty(),
         "a cancelled subscription got messages"
     );
-    assert!(bus.dead_letters().is_empty());
-}
-
-#[tokio::test]
-async fn in_process_publish_fails_if_a_handler_fails_then_dead_letters() {
-    let bus = InProcessBus::new();
-    let shutdown = CancellationToken::new();
-    let ok = Arc::new(Recorder::default());
-    let failing = Arc::new(Recorder {
-        fail: true,
-        ..Recorder::default()
-    });
-    bus.subscribe(
-        Subscription::new("ok", "inventory", "reemploi.>"),
-        ok.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    bus.subscribe(
-        Subscription::new("failing", "inventory", "reemploi.inventory.>").with_max_deliver(3),
-        failing.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-
-    let msg = Message::new("reemploi.inventory.lot.published", &b"lot"[..]);
-    for attempt in 1..=2 {
-        let err = bus.publish(&msg).await.unwrap_err();
-        assert!(
-            matches!(err, BusError::Handler(_)),
-            "attempt {attempt}: {err:?}"
-        );
-        assert!(bus.dead_letters().is_empty());
-    }
-    // Third delivery reaches max_deliver: given up, recorded, publish succeeds.
-    bus.publish(&msg).await.unwrap();
-    assert_eq!(
-        bus.dead_letters(),
-        vec![("failing".to_owned(), msg.clone())]
-    );
-    assert_eq!(failing.messages().len(), 3);
-    assert_eq!(
-        ok.messages().len(),
-        3,
-        "every attempt reaches every subscriber"
-    );
-
-    // Subjects not matched by the failing subscriber publish fine.
-    bus.publish(&Message::new(
-        "reemploi.registry.partner.created",
-        &b"p"[..],
-    ))
-    .await
-    .unwrap();
+    assert!(bus.dead_letters(10).await.unwrap().is_empty());
     // Malformed subjects are refused.
     let err = bus
         .publish(&Message::new("reemploi.inventory.*", &b""[..]))
@@ -399,33 +363,214 @@ async fn in_process_publish_fails_if_a_handler_fails_then_dead_letters() {
     assert!(matches!(err, BusError::Config(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn in_process_permanent_failure_is_dead_lettered_at_once() {
-    let bus = InProcessBus::new();
+/// A handler that takes its time with every message.
+struct Slow(Duration, Recorder);
+
+#[async_trait::async_trait]
+impl Handler for Slow {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        tokio::time::sleep(self.0).await;
+        self.1.handle(msg).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_failing_or_slow_subscriber_delays_nobody() {
+    let bus = temporary_bus().await;
+    let shutdown = CancellationToken::new();
+    let ok = Arc::new(Recorder::default());
+    let failing = Arc::new(Recorder {
+        fail: true,
+        ..Recorder::default()
+    });
+    let slow = Arc::new(Slow(Duration::from_secs(30), Recorder::default()));
+    for (durable, handler) in [
+        ("ok", ok.clone() as Arc<dyn Handler>),
+        ("failing", failing.clone()),
+        ("slow", slow.clone()),
+    ] {
+        bus.subscribe(
+            Subscription::new(durable, "inventory", "reemploi.>").with_max_deliver(3),
+            handler,
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    let msg = Message::new("reemploi.inventory.lot.published", &b"lot"[..]);
+    // The publisher (a relay) is never held back by a subscriber.
+    tokio::time::timeout(Duration::from_secs(2), bus.publish(&msg))
+        .await
+        .expect("publish returns without waiting for subscribers")
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    wait_until(
+        "the healthy subscriber got it",
+        Duration::from_secs(5),
+        || async { ok.messages().len() == 1 },
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a slow subscriber held back another"
+    );
+    // The failing one is tried max_deliver times, then gives up: a dead letter.
+    wait_until(
+        "the failing subscriber dead-lettered it",
+        Duration::from_secs(10),
+        || async { !bus.dead_letters(10).await.unwrap().is_empty() },
+    )
+    .await;
+    assert_eq!(failing.messages().len(), 3);
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].durable, "failing");
+    assert_eq!(dead[0].message, msg);
+    assert!(dead[0].reason.contains("nope"), "{}", dead[0].reason);
+    assert_eq!(ok.messages().len(), 1, "delivered once to the healthy one");
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_dead_letter_is_replayed_to_its_subscriber_only() {
     let t = events_db(Backend::Sqlite).await;
+    let bus = temporary_bus().await;
     let mut applier = Applier::new(&t.db, "c");
+    let other = Arc::new(Recorder::default());
     let bad = event("reemploi.inventory.lot.published", 0);
     applier.permanent.insert(bad.event_id.clone());
+    let applier = Arc::new(applier);
+    let shutdown = CancellationToken::new();
     bus.subscribe(
         Subscription::new("c", "inventory", "reemploi.inventory.>"),
-        Arc::new(applier),
-        CancellationToken::new(),
+        applier.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    bus.subscribe(
+        Subscription::new("other", "inventory", "reemploi.inventory.>"),
+        other.clone(),
+        shutdown.clone(),
     )
     .await
     .unwrap();
     bus.publish(&bad).await.unwrap();
-    assert_eq!(bus.dead_letters(), vec![("c".to_owned(), bad)]);
+    // A permanent failure is dead-lettered at once.
+    wait_until("dead-lettered", Duration::from_secs(5), || async {
+        bus.dead_letters(10).await.unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(applier.calls.load(Ordering::SeqCst), 1);
+    let dead = bus.dead_letters(10).await.unwrap().remove(0);
+    assert_eq!((dead.durable.as_str(), &dead.message), ("c", &bad));
+
+    // Fixed (the handler accepts it now), the dead letter is replayed to
+    // its own subscriber, which applies it; the other one is not bothered.
+    let fixed = Arc::new(Applier::new(&t.db, "c"));
+    shutdown.cancel();
+    let shutdown = CancellationToken::new();
+    bus.subscribe(
+        Subscription::new("c", "inventory", "reemploi.inventory.>"),
+        fixed.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    bus.replay(&dead.id).await.unwrap();
+    wait_until("replayed and applied", Duration::from_secs(5), || async {
+        fixed.count().await == 1
+    })
+    .await;
+    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(other.messages().len(), 1);
+    assert!(matches!(
+        bus.replay(&dead.id).await,
+        Err(BusError::Rejected(_))
+    ));
+    shutdown.cancel();
 }
 
-/// Embedded mode end to end: outbox on SQLite, relay, in-process bus, inbox.
+/// A handler whose storage is down for its first `outage` calls.
+struct Outage {
+    inner: Applier,
+    outage: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Handler for Outage {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        if self
+            .outage
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HandlerError::Unavailable("database down".into()));
+        }
+        self.inner.handle(msg).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_over_in_process_bus_marks_sent_only_after_subscribers_commit() {
+async fn in_process_storage_outage_only_delays() {
     let t = events_db(Backend::Sqlite).await;
-    let bus = Arc::new(InProcessBus::new());
-    let applier = Arc::new(Applier::new(&t.db, "embedded"));
+    let bus = temporary_bus().await;
+    let outage = Arc::new(Outage {
+        inner: Applier::new(&t.db, "c"),
+        outage: AtomicUsize::new(6),
+    });
+    bus.subscribe(
+        Subscription::new("c", "inventory", "reemploi.inventory.>").with_max_deliver(2),
+        outage.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let msgs: Vec<Message> = (0..3)
+        .map(|n| event("reemploi.inventory.lot.published", n))
+        .collect();
+    for msg in &msgs {
+        bus.publish(msg).await.unwrap();
+    }
+    wait_until(
+        "applied after the outage",
+        Duration::from_secs(20),
+        || async { outage.inner.count().await == 3 },
+    )
+    .await;
+    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    let applied: Vec<String> = outage
+        .inner
+        .applied()
+        .await
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+    assert_eq!(applied, expected, "in order, once each");
+}
+
+/// Embedded mode end to end: outbox on SQLite, relay, in-process bus, inbox;
+/// what the bus accepted survives the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_over_in_process_bus_loses_nothing_across_a_restart() {
+    let t = events_db(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bus.db");
     let msgs: Vec<Message> = (0..5)
         .map(|n| event("reemploi.inventory.lot.published", n))
         .collect();
+    enqueue_committed(&t.db, &msgs).await;
+    {
+        // The relay hands everything to the bus; the process then dies
+        // before any subscriber ran.
+        let bus = Arc::new(InProcessBus::open(&log).await.unwrap());
+        let relay = Relay::new(t.db.clone(), bus.clone());
+        assert_eq!(relay.drain().await.unwrap(), 5);
+        assert_eq!(relay.pending().await.unwrap(), 0);
+    }
+    let bus = Arc::new(InProcessBus::open(&log).await.unwrap());
+    let applier = Arc::new(Applier::new(&t.db, "embedded"));
     applier
         .transient
         .lock()
@@ -438,22 +583,23 @@ async fn relay_over_in_process_bus_marks_sent_only_after_subscribers_commit() {
     )
     .await
     .unwrap();
-    enqueue_committed(&t.db, &msgs).await;
-    let relay = Relay::new(t.db.clone(), bus.clone());
-    assert_eq!(relay.pending().await.unwrap(), 5);
-
-    // The third event fails once: the pass stops there, keeping order.
-    let err = relay.drain().await.unwrap_err();
-    assert!(matches!(err, BusError::Handler(_)), "{err:?}");
-    assert_eq!(relay.pending().await.unwrap(), 3);
-    assert_eq!(applier.count().await, 2);
-
-    assert_eq!(relay.drain().await.unwrap(), 3);
-    assert_eq!(relay.pending().await.unwrap(), 0);
-    let applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
-    let expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+    wait_until("all applied", Duration::from_secs(10), || async {
+        applier.count().await == 5
+    })
+    .await;
+    let mut applied: Vec<String> = applier.applied().await.into_iter().map(|a| a.0).collect();
+    let mut expected: Vec<String> = msgs.iter().map(|m| m.event_id.clone()).collect();
+    // The one that failed once comes back after the others.
+    assert_eq!(applied.last(), Some(&msgs[2].event_id));
+    applied.sort();
+    expected.sort();
     assert_eq!(applied, expected);
-    assert_eq!(relay.drain().await.unwrap(), 0);
+    // A relay retrying after a crash does not append twice.
+    let again = Relay::new(t.db.clone(), bus.clone());
+    assert_eq!(again.drain().await.unwrap(), 0);
+    bus.publish(&msgs[0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(applier.calls.load(Ordering::SeqCst), 6);
 }
 
 // ---------------------------------------------------------------- JetStream
@@ -874,7 +1020,7 @@ fn namespaces_are_unique_and_valid() {
 #[tokio::test]
 async fn enqueue_all_records_every_event_in_order_on_both_backends() {
     for backend in reemploi_store::Backend::ALL {
-        let test_db = reemploi_store::testing::fresh(backend).await;
+        let test_db = reemploi_testing::db::fresh(backend).await;
         let db = test_db.db.clone();
         let create = match backend {
             reemploi_store::Backend::Sqlite => OUTBOX_SQLITE_SQL,

@@ -502,7 +502,7 @@ pub fn load_or_create_secret(path: &Path) -> io::Result<String> {
         Err(err) => return Err(err),
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        reemploi_store::create_private_dir(parent).map_err(io::Error::other)?;
     }
     let bytes: [u8; GENERATED_SECRET_BYTES] = rand::random();
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

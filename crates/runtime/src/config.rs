@@ -21,6 +21,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Default shutdown grace period in seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Default pause between NOT_SERVING and closing the listener, in milliseconds.
+pub const DEFAULT_DRAIN_DELAY_MS: u64 = 1000;
 /// Default number of concurrent requests per client connection.
 pub const DEFAULT_CONCURRENCY_PER_CONNECTION: usize = 64;
 
@@ -72,6 +74,16 @@ pub struct ServerArgs {
     )]
     pub shutdown_grace_secs: u64,
 
+    /// On SIGINT/SIGTERM, milliseconds between health turning NOT_SERVING
+    /// and the listener closing, so load balancers polling health stop
+    /// sending traffic first (at most the grace period).
+    #[arg(
+        long = "drain-delay-ms",
+        env = "REEMPLOI_DRAIN_DELAY_MS",
+        default_value_t = DEFAULT_DRAIN_DELAY_MS
+    )]
+    pub drain_delay_ms: u64,
+
     /// Maximum number of requests served at once on one client connection.
     #[arg(
         long = "concurrency-per-connection",
@@ -88,6 +100,7 @@ impl Default for ServerArgs {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            drain_delay_ms: DEFAULT_DRAIN_DELAY_MS,
             concurrency_per_connection: DEFAULT_CONCURRENCY_PER_CONNECTION,
         }
     }
@@ -102,6 +115,11 @@ impl ServerArgs {
     /// The shutdown grace period as a [`Duration`].
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The drain delay, at most the grace period.
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms).min(self.shutdown_grace())
     }
 }
 

@@ -2,16 +2,12 @@
 //! connecting its database and bus, serving until a signal, a clean exit.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use reemploi_events::Bus;
-use reemploi_store::Db;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 
 use crate::auth::Authenticator;
 use crate::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use crate::service::{Context, Running};
 
 /// The flags every service binary takes.
 #[derive(clap::Args, Clone)]
@@ -31,51 +27,40 @@ pub struct ServiceArgs {
 /// A failure that ends the process; its message is logged and printed.
 pub type Failure = Box<dyn std::error::Error>;
 
-/// What a service needs, connected from its flags.
-pub struct Connected {
-    /// The service's database.
-    pub db: Db,
-    /// The event bus.
-    pub bus: Arc<dyn Bus>,
-    /// The token verifier.
-    pub auth: Authenticator,
-    /// Cancelled on SIGINT or SIGTERM.
-    pub shutdown: CancellationToken,
-}
-
 impl ServiceArgs {
-    /// Starts logging, listens for signals, connects the database of
-    /// `service` and the bus, and loads the token verifier.
-    pub async fn connect(&self, service: &str) -> Result<Connected, Failure> {
+    /// Starts logging and the signal listener, connects the database of
+    /// `service` and the bus, and loads the token verifier: the context a
+    /// service starts in.
+    pub async fn connect(&self, service: &str) -> Result<Context, Failure> {
         crate::telemetry::init(self.telemetry.log_format);
         let shutdown = crate::shutdown::on_signal();
-        Ok(Connected {
+        let bus = tokio::select! {
+            bus = crate::wiring::bus(&self.bus, &self.store) => bus?,
+            () = shutdown.cancelled() => return Err("stopped while waiting for NATS".into()),
+        };
+        Ok(Context {
             db: crate::wiring::database(&self.store, service).await?,
-            bus: crate::wiring::bus(&self.bus).await?,
+            bus,
             auth: Authenticator::from_args(&self.auth)?,
+            max_message_bytes: self.server.max_message_bytes,
             shutdown,
+            stop: CancellationToken::new(),
         })
     }
 
-    /// Serves `routes` (with health and reflection for `services`) until
-    /// shutdown, then waits for the service's background `tasks`.
-    pub async fn serve(
-        &self,
-        services: &[&'static str],
-        routes: Routes,
-        shutdown: CancellationToken,
-        mut tasks: JoinSet<()>,
-    ) -> Result<(), Failure> {
+    /// Serves the service started in `ctx` until a signal, supervising its
+    /// background tasks (see [`crate::service::serve`]).
+    pub async fn serve(&self, ctx: &Context, running: Running) -> Result<(), Failure> {
         let (listener, addr) = crate::server::bind(self.server.listen).await?;
-        tracing::info!(%addr, ?services, "listening");
-        crate::server::Server::new(
+        tracing::info!(%addr, service = running.name, "listening");
+        crate::service::serve(
             &self.server,
-            &[reemploi_proto::FILE_DESCRIPTOR_SET],
-            services,
+            listener,
+            vec![running],
+            ctx.shutdown.clone(),
+            ctx.stop.clone(),
         )
-        .serve(listener, routes, shutdown)
         .await?;
-        while tasks.join_next().await.is_some() {}
         Ok(())
     }
 }

@@ -32,9 +32,6 @@ const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP keepalive on accepted sockets, for peers that vanish silently.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Upper bound of the default pause between NOT_SERVING and closing the
-/// listener.
-const MAX_DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(1);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -100,14 +97,14 @@ impl Server {
             descriptor_sets: descriptor_sets.to_vec(),
             services: services.to_vec(),
             health,
-            drain_delay: args.shutdown_grace().min(MAX_DEFAULT_DRAIN_DELAY),
+            drain_delay: args.drain_delay(),
             pending_serving,
         }
     }
 
     /// Sets the pause between turning health NOT_SERVING and closing the
     /// listener, so load balancers polling health stop sending traffic
-    /// first. Defaults to min(grace, 1 s); tests use zero.
+    /// first. Defaults to `--drain-delay-ms` (at most the grace period).
     pub fn with_drain_delay(mut self, delay: Duration) -> Server {
         self.drain_delay = delay;
         self

@@ -1,5 +1,7 @@
-//! Tracing setup: one global subscriber per process, filtered by `RUST_LOG`.
+//! Tracing setup: one global subscriber per process, filtered by `RUST_LOG`,
+//! writing to stderr so that stdout keeps only what scripts read.
 
+use std::io::IsTerminal;
 use std::sync::Once;
 
 use tracing_subscriber::EnvFilter;
@@ -20,7 +22,11 @@ pub fn init(format: LogFormat) {
     INIT.call_once(|| {
         let filter =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        // Colour codes only for a person at a terminal, never in a file.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal());
         // `try_init` rather than `init`: a test harness or an embedding
         // program may already own the global subscriber, and that is not an
         // error worth crashing for.

@@ -26,28 +26,33 @@ pub async fn database(args: &StoreArgs, service: &str) -> Result<Db, StoreError>
     Ok(db)
 }
 
-/// Connects to NATS JetStream at `--nats-url`, or returns a fresh in-process
-/// bus when no URL is given (embedded mode: events stay in this process).
-pub async fn bus(args: &BusArgs) -> Result<Arc<dyn Bus>, BusError> {
-    match &args.nats_url {
+/// Connects to NATS JetStream at `--nats-url` (one server or a
+/// comma-separated list), waiting for it as long as needed, or opens the
+/// in-process bus whose log is `<data-dir>/bus.db` when no URL is given
+/// (embedded mode: events stay in this process).
+pub async fn bus(bus: &BusArgs, store: &StoreArgs) -> Result<Arc<dyn Bus>, BusError> {
+    match &bus.nats_url {
         Some(url) => {
-            let bus = JetStreamBus::connect(
+            let connected = JetStreamBus::connect_retrying(
                 url,
                 JetStreamOptions {
-                    namespace: args.event_namespace.clone(),
-                    replicas: args.stream_replicas,
+                    namespace: bus.event_namespace.clone(),
+                    replicas: bus.stream_replicas,
                 },
             )
             .await?;
             tracing::info!(
-                replicas = args.stream_replicas,
+                replicas = bus.stream_replicas,
                 "connected to NATS JetStream"
             );
-            Ok(Arc::new(bus))
+            Ok(Arc::new(connected))
         }
         None => {
-            tracing::info!("no NATS URL: events stay on the in-process bus");
-            Ok(Arc::new(InProcessBus::new()))
+            reemploi_store::create_private_dir(&store.data_dir)?;
+            let path = store.data_dir.join("bus.db");
+            let local = InProcessBus::open(&path).await?;
+            tracing::info!(log = %path.display(), "no NATS URL: events stay on the in-process bus");
+            Ok(Arc::new(local))
         }
     }
 }

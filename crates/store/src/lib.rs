@@ -20,7 +20,6 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub mod cursor;
 pub mod idempotency;
 pub mod query;
-pub mod testing;
 
 /// Connections kept by a SQLite pool: SQLite has one writer at a time, so more
 /// connections only add lock contention.
@@ -133,6 +132,7 @@ impl Db {
     async fn connect_sqlite(url: &str, opts: DbOptions) -> Result<Db, StoreError> {
         // sqlx opens SQLite read-write without creating the file unless asked:
         // a missing file is the normal first start of the embedded mode.
+        create_private_file(url)?;
         let url = if url.contains("mode=") {
             url.to_owned()
         } else if url.contains('?') {
@@ -204,7 +204,7 @@ impl Db {
     }
 
     /// The default embedded URL for a service: the file `<data_dir>/<service>.db`,
-    /// creating `data_dir` if needed.
+    /// creating `data_dir` (readable by its owner only) if needed.
     pub fn sqlite_url(data_dir: &Path, service: &str) -> Result<String, StoreError> {
         if service.is_empty()
             || !service
@@ -215,25 +215,8 @@ impl Db {
                 "invalid service name `{service}` for a database file"
             )));
         }
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Config(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
-        let file = data_dir.join(format!("{service}.db"));
-        let file = file.to_str().ok_or_else(|| {
-            StoreError::Config(format!(
-                "data directory {} is not valid UTF-8",
-                data_dir.display()
-            ))
-        })?;
-        // `?` and `#` would be read as the URL's query or fragment.
-        let escaped = file
-            .replace('%', "%25")
-            .replace('?', "%3F")
-            .replace('#', "%23");
-        Ok(format!("sqlite://{escaped}"))
+        create_private_dir(data_dir)?;
+        sqlite_file_url(&data_dir.join(format!("{service}.db")))
     }
 
     /// Runs the service's migrations for this backend.
@@ -276,6 +259,68 @@ impl Db {
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Creates `dir` and its missing parents; those created here are readable
+/// by their owner only (0700), since they hold databases and secrets.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// The `sqlite://` URL of the database file `file`.
+pub fn sqlite_file_url(file: &Path) -> Result<String, StoreError> {
+    let file = file
+        .to_str()
+        .ok_or_else(|| StoreError::Config(format!("path {} is not valid UTF-8", file.display())))?;
+    // `?` and `#` would be read as the URL's query or fragment.
+    let escaped = file
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    Ok(format!("sqlite://{escaped}"))
+}
+
+/// Creates the SQLite file of `url` readable and writable by its owner only
+/// (0600) when it does not exist yet; SQLite gives its `-wal` and `-shm`
+/// files the same permissions.
+fn create_private_file(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') || path.starts_with("file:") {
+        return Ok(());
+    }
+    let path = path
+        .replace("%3F", "?")
+        .replace("%23", "#")
+        .replace("%25", "%");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A missing directory and the like: sqlx reports it better.
+        Err(_) => Ok(()),
     }
 }
 
@@ -505,6 +550,30 @@ mod tests {
         assert!(data.is_dir());
         assert_eq!(url, format!("sqlite://{}/inventory.db", data.display()));
         assert!(Db::sqlite_url(&data, "../etc").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_dir_and_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let url = Db::sqlite_url(&data, "inventory").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Db::connect(&url).await.unwrap();
+            sqlx::query("CREATE TABLE t (x BIGINT)")
+                .execute(db.pool())
+                .await
+                .unwrap();
+            db.close().await;
+        });
+        assert_eq!(mode(&data.join("inventory.db")), 0o600);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use reemploi_store::testing::{self, TestDb};
 use reemploi_store::{Backend, Db, DbOptions, Migrations, StoreError, now_millis};
+use reemploi_testing::db::{self as testing, TestDb};
 use sqlx::Row;
 
 fn migrations() -> Migrations {

@@ -48,19 +48,17 @@ use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use reemploi_events::{Bus, InProcessBus, Message};
-use reemploi_inventory::{Settings, repo};
+use reemploi_inventory::repo;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
-use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256};
-use reemploi_runtime::config::ServerArgs;
-use reemploi_store::testing::TestDb;
+use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
 use reemploi_store::{Backend, Db, now_millis};
+use reemploi_testing::db::TestDb;
 use sqlx::Row as _;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -150,48 +148,23 @@ async fn client(addr: SocketAddr, token: String) -> Res<Client> {
 struct Server {
     addr: SocketAddr,
     bus: Arc<dyn Bus>,
-    shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<()>,
-    tasks: JoinSet<()>,
+    db: Db,
+    spawned: reemploi_testing::grpc::Spawned,
 }
 
 impl Server {
     async fn start(db: Db) -> Res<Server> {
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
-        let shutdown = CancellationToken::new();
-        let args = ServerArgs {
-            listen: "127.0.0.1:0".parse()?,
-            ..ServerArgs::default()
-        };
-        let running = reemploi_inventory::start(
-            db,
-            bus.clone(),
-            Settings::default(),
-            Authenticator::hs256(SECRET),
-            args.max_message_bytes,
-            shutdown.clone(),
-        )
-        .await?;
-        let (listener, addr) = reemploi_runtime::server::bind(args.listen).await?;
-        let server = reemploi_runtime::server::Server::new(
-            &args,
-            &[reemploi_proto::FILE_DESCRIPTOR_SET],
-            &[reemploi_proto::service_names::INVENTORY],
-        )
-        .with_drain_delay(Duration::ZERO);
-        let routes = tonic::service::Routes::new(running.service);
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            if let Err(e) = server.serve(listener, routes, stop).await {
-                eprintln!("claim bench: server failed: {e}");
-            }
-        });
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await?);
+        let ctx = reemploi_testing::grpc::context(db.clone(), bus.clone());
+        let running =
+            reemploi_inventory::start(ctx.clone(), &reemploi_inventory::InventoryArgs::default())
+                .await?;
+        let spawned = reemploi_testing::grpc::spawn(&ctx, vec![running]).await;
         Ok(Server {
-            addr,
+            addr: spawned.addr,
             bus,
-            shutdown,
-            server,
-            tasks: running.tasks,
+            db,
+            spawned,
         })
     }
 
@@ -221,13 +194,24 @@ impl Server {
                 payload: envelope.encode_to_vec().into(),
             })
             .await?;
-        Ok(id)
+        // The in-process bus delivers on its own task: wait for the projection.
+        loop {
+            let held: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM partners WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(self.db.pool())
+                    .await?;
+            if held == Some(2) {
+                return Ok(id);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
-    async fn stop(mut self) {
-        self.shutdown.cancel();
-        let _ = self.server.await;
-        while self.tasks.join_next().await.is_some() {}
+    async fn stop(self) {
+        if let Err(e) = self.spawned.stop().await {
+            eprintln!("claim bench: server failed: {e}");
+        }
     }
 }
 
@@ -660,8 +644,8 @@ async fn run(n: usize) -> Res<()> {
         "claim bench: {CLIENTS} concurrent clients, {WARM_UP} warm-up + {n} measured claims \
          per scenario, PostgreSQL"
     );
-    let grpc_db: TestDb = reemploi_store::testing::fresh(Backend::Postgres).await;
-    let sql_db: TestDb = reemploi_store::testing::fresh(Backend::Postgres).await;
+    let grpc_db: TestDb = reemploi_testing::db::fresh(Backend::Postgres).await;
+    let sql_db: TestDb = reemploi_testing::db::fresh(Backend::Postgres).await;
     sql_db.db.migrate(&reemploi_inventory::migrations()).await?;
 
     let server = Server::start(grpc_db.db.clone()).await?;

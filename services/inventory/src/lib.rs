@@ -13,15 +13,14 @@ pub mod names;
 pub mod repo;
 pub mod service;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use reemploi_events::Bus;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory::inventory_service_server::InventoryServiceServer;
-use reemploi_runtime::auth::{AuthInterceptor, Authenticator};
-use reemploi_store::{Db, Migrations, now_millis};
-use tokio::task::JoinSet;
+use reemploi_proto::service_names::INVENTORY;
+use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_store::{Migrations, now_millis};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
@@ -49,6 +48,16 @@ pub struct InventoryArgs {
     pub sweep_interval_secs: u64,
 }
 
+impl Default for InventoryArgs {
+    fn default() -> Self {
+        let settings = Settings::default();
+        InventoryArgs {
+            reservation_ttl_secs: settings.reservation_ttl.as_secs(),
+            sweep_interval_secs: settings.sweep_interval.as_secs(),
+        }
+    }
+}
+
 impl InventoryArgs {
     /// The settings these flags describe.
     pub fn settings(&self) -> Settings {
@@ -59,77 +68,60 @@ impl InventoryArgs {
     }
 }
 
-/// Why the inventory could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The database could not be migrated.
-    #[error("inventory database: {0}")]
-    Store(#[from] reemploi_store::StoreError),
-    /// The event bus refused the stream or the subscription.
-    #[error("inventory events: {0}")]
-    Bus(#[from] reemploi_events::BusError),
-}
-
 /// The gRPC service, authenticated, ready to be mounted on a server.
 pub type GrpcService = InterceptedService<InventoryServiceServer<InventoryApi>, AuthInterceptor>;
 
-/// A started inventory: its core, its gRPC service and its background tasks
-/// (outbox relay, partner projection, sweeper), which end with `shutdown`.
-pub struct Running {
-    /// The operations, for in-process callers (demo loader, tests).
-    pub inventory: Inventory,
-    /// The gRPC service to mount.
-    pub service: GrpcService,
-    /// Background tasks; they return once `shutdown` is cancelled.
-    pub tasks: JoinSet<()>,
+/// Migrates the database, makes sure the event stream exists, and starts
+/// the relay, the partner projection and the sweeper beside the service.
+pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartError> {
+    let settings = args.settings();
+    ctx.db
+        .migrate(&migrations())
+        .await
+        .map_err(StartError::store(events::PRODUCER))?;
+    ctx.bus
+        .ensure_stream(events::PRODUCER)
+        .await
+        .map_err(StartError::bus(events::PRODUCER))?;
+    let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
+    let inventory = Inventory::new(ctx.db.clone(), relay.clone(), settings.clone());
+    let partners = ctx
+        .bus
+        .subscribe(
+            events::partner_subscription(),
+            events::PartnerProjection::new(ctx.db.clone()),
+            ctx.stop.clone(),
+        )
+        .await
+        .map_err(StartError::bus(events::PRODUCER))?;
+    let server = InventoryServiceServer::new(InventoryApi::new(inventory.clone(), ctx.shutdown))
+        .max_decoding_message_size(ctx.max_message_bytes)
+        .max_encoding_message_size(ctx.max_message_bytes);
+    let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
+    Ok(
+        Running::new(INVENTORY, |routes| routes.add_service(service))
+            .spawn("inventory outbox relay", relay.run(ctx.stop.clone()))
+            .task("inventory partner projection", partners)
+            .spawn(
+                "inventory sweeper",
+                sweep(inventory, settings.sweep_interval, ctx.stop),
+            ),
+    )
 }
 
-/// Migrates the database, makes sure the event stream exists, starts the
-/// relay, the partner projection and the sweeper, and builds the service.
-pub async fn start(
-    db: Db,
-    bus: Arc<dyn Bus>,
-    settings: Settings,
-    auth: Authenticator,
-    max_message_bytes: usize,
-    shutdown: CancellationToken,
-) -> Result<Running, StartError> {
-    db.migrate(&migrations()).await?;
-    bus.ensure_stream(events::PRODUCER).await?;
-    let relay = Relay::new(db.clone(), bus.clone());
-    let inventory = Inventory::new(db.clone(), relay.clone(), settings.clone());
-    let mut tasks = JoinSet::new();
-    tasks.spawn(relay.run(shutdown.clone()));
-    bus.subscribe(
-        events::partner_subscription(),
-        events::PartnerProjection::new(db),
-        shutdown.clone(),
-    )
-    .await?;
-    let sweeper = inventory.clone();
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(settings.sweep_interval);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => {
-                    match sweeper.sweep(now_millis()).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(expired = n, "swept expired reservations and lots"),
-                        Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
-                    }
+/// Expires reservations and lots whose time has come, every `interval`.
+async fn sweep(inventory: Inventory, interval: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {
+                match inventory.sweep(now_millis()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "swept expired reservations and lots"),
+                    Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
                 }
             }
         }
-    });
-    let server = InventoryServiceServer::new(InventoryApi::new(inventory.clone(), shutdown))
-        .max_decoding_message_size(max_message_bytes)
-        .max_encoding_message_size(max_message_bytes);
-    let service = InterceptedService::new(server, AuthInterceptor::new(auth));
-    Ok(Running {
-        inventory,
-        service,
-        tasks,
-    })
+    }
 }

@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use reemploi_inventory::InventoryArgs;
-use reemploi_proto::service_names::INVENTORY;
 use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi material inventory service (gRPC): sites, lots, claims and hand-overs.
@@ -21,18 +20,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let c = cli.service.connect("inventory").await?;
-    let running = reemploi_inventory::start(
-        c.db,
-        c.bus,
-        cli.inventory.settings(),
-        c.auth,
-        cli.service.server.max_message_bytes,
-        c.shutdown.clone(),
-    )
-    .await?;
-    let routes = tonic::service::Routes::new(running.service);
-    cli.service
-        .serve(&[INVENTORY], routes, c.shutdown, running.tasks)
-        .await
+    let ctx = cli.service.connect("inventory").await?;
+    let running = reemploi_inventory::start(ctx.clone(), &cli.inventory).await?;
+    cli.service.serve(&ctx, running).await
 }

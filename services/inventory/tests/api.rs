@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use prost::Message as _;
 use prost_types::{FieldMask, Timestamp};
-use reemploi_events::{Bus, JetStreamBus, JetStreamOptions, testing::NatsServer};
+use reemploi_events::{Bus, JetStreamBus, JetStreamOptions};
 use reemploi_inventory::Settings;
 use reemploi_proto::events::Envelope;
 use reemploi_proto::inventory as pb;
@@ -21,11 +21,12 @@ use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
 use reemploi_runtime::status::{field_violations, reason};
 use reemploi_store::Backend;
+use reemploi_testing::nats::NatsServer;
 use support::{App, Client, ORG, spawn_app, token};
 use tonic::Code;
 use uuid::Uuid;
 
-use reemploi_store::on_both_backends;
+use reemploi_testing::on_both_backends;
 
 on_both_backends!(
     every_rpc,
@@ -1105,9 +1106,9 @@ async fn verified_over_nats(app: &App) -> Uuid {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_change_reaches_jetstream_once() {
-    let url = reemploi_events::testing::nats_url();
-    let ns = reemploi_events::testing::unique_namespace();
-    let test_db = reemploi_store::testing::fresh(Backend::Postgres).await;
+    let url = reemploi_testing::nats::nats_url();
+    let ns = reemploi_testing::nats::unique_namespace();
+    let test_db = reemploi_testing::db::fresh(Backend::Postgres).await;
     let app = support::spawn_with(
         test_db.db.clone(),
         jetstream_bus(&url, &ns).await,
@@ -1156,8 +1157,8 @@ async fn every_change_reaches_jetstream_once() {
 async fn relay_survives_broker_and_service_restarts() {
     let mut nats = NatsServer::start().await;
     let url = nats.url();
-    let ns = reemploi_events::testing::unique_namespace();
-    let test_db = reemploi_store::testing::fresh(Backend::Sqlite).await;
+    let ns = reemploi_testing::nats::unique_namespace();
+    let test_db = reemploi_testing::db::fresh(Backend::Sqlite).await;
     let app = support::spawn_with(
         test_db.db.clone(),
         jetstream_bus(&url, &ns).await,
@@ -1200,7 +1201,7 @@ async fn relay_survives_broker_and_service_restarts() {
     // relay running is published by the next process on the same database.
     let offline = support::spawn_with(
         test_db.db.clone(),
-        Arc::new(reemploi_events::InProcessBus::new()),
+        Arc::new(reemploi_events::InProcessBus::temporary().await.unwrap()),
         Settings::default(),
     )
     .await;

@@ -97,7 +97,7 @@ fn main() {
 async fn run() {
     let stack = Stack::start(Transport::Nats).await;
     let bus = JetStreamBus::connect(
-        &reemploi_events::testing::nats_url(),
+        &reemploi_testing::nats::nats_url(),
         JetStreamOptions {
             namespace: Some(stack.namespace.clone()),
             replicas: 1,

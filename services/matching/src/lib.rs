@@ -8,15 +8,12 @@ pub mod error;
 pub mod projection;
 pub mod service;
 
-use std::sync::Arc;
-
-use reemploi_events::Bus;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::matching::matching_service_server::MatchingServiceServer;
-use reemploi_runtime::auth::{AuthInterceptor, Authenticator};
-use reemploi_store::{Db, Migrations};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use reemploi_proto::service_names::MATCHING;
+use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
 
 pub use api::MatchingApi;
@@ -31,65 +28,50 @@ pub fn migrations() -> Migrations {
     }
 }
 
-/// Why matching could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The database could not be migrated or read.
-    #[error("matching database: {0}")]
-    Store(#[from] reemploi_store::StoreError),
-    /// The projections could not be loaded into the index.
-    #[error("matching index: {0}")]
-    Index(#[from] MatchingError),
-    /// The event bus refused the stream or a subscription.
-    #[error("matching events: {0}")]
-    Bus(#[from] reemploi_events::BusError),
-}
+/// Matching's settings as flags (none yet: the block exists so that every
+/// service starts the same way).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MatchingArgs {}
 
 /// The gRPC service, authenticated, ready to be mounted on a server.
 pub type GrpcService = InterceptedService<MatchingServiceServer<MatchingApi>, AuthInterceptor>;
 
-/// A started matching service.
-pub struct Running {
-    /// The core, for in-process callers and tests.
-    pub matching: Matching,
-    /// The gRPC service to mount.
-    pub service: GrpcService,
-    /// Background tasks; they return once `shutdown` is cancelled.
-    pub tasks: JoinSet<()>,
-}
-
 /// Migrates, rebuilds the index from the projections, subscribes to the
-/// inventory and registry events, and starts the outbox relay. In one
-/// process on the in-process bus, start this before the services whose
-/// events it follows.
-pub async fn start(
-    db: Db,
-    bus: Arc<dyn Bus>,
-    auth: Authenticator,
-    max_message_bytes: usize,
-    shutdown: CancellationToken,
-) -> Result<Running, StartError> {
-    db.migrate(&migrations()).await?;
-    bus.ensure_stream(service::PRODUCER).await?;
-    let relay = Relay::new(db.clone(), bus.clone());
-    let matching = Matching::new(db, relay.clone()).await?;
+/// inventory and registry events, and starts the outbox relay.
+pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartError> {
+    ctx.db
+        .migrate(&migrations())
+        .await
+        .map_err(StartError::store(service::PRODUCER))?;
+    ctx.bus
+        .ensure_stream(service::PRODUCER)
+        .await
+        .map_err(StartError::bus(service::PRODUCER))?;
+    let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
+    let matching = Matching::new(ctx.db.clone(), relay.clone())
+        .await
+        .map_err(|e| StartError::Other {
+            service: service::PRODUCER,
+            reason: format!("cannot build the index: {e}"),
+        })?;
+    let server = MatchingServiceServer::new(MatchingApi::new(matching.clone()))
+        .max_decoding_message_size(ctx.max_message_bytes)
+        .max_encoding_message_size(ctx.max_message_bytes);
+    let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
+    let mut running = Running::new(MATCHING, |routes| routes.add_service(service))
+        .spawn("matching outbox relay", relay.run(ctx.stop.clone()));
     for subscription in service::subscriptions() {
         let name = subscription.durable.clone();
-        bus.subscribe(
-            subscription,
-            service::Consumer::new(matching.clone(), &name),
-            shutdown.clone(),
-        )
-        .await?;
+        let consumer = ctx
+            .bus
+            .subscribe(
+                subscription,
+                service::Consumer::new(matching.clone(), &name),
+                ctx.stop.clone(),
+            )
+            .await
+            .map_err(StartError::bus(service::PRODUCER))?;
+        running = running.task(format!("matching consumer {name}"), consumer);
     }
-    let mut tasks = JoinSet::new();
-    tasks.spawn(relay.run(shutdown));
-    let server = MatchingServiceServer::new(MatchingApi::new(matching.clone()))
-        .max_decoding_message_size(max_message_bytes)
-        .max_encoding_message_size(max_message_bytes);
-    Ok(Running {
-        matching,
-        service: InterceptedService::new(server, AuthInterceptor::new(auth)),
-        tasks,
-    })
+    Ok(running)
 }

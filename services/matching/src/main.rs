@@ -1,7 +1,7 @@
 //! `reemploi-matching`: the matching service as its own process.
 
 use clap::Parser;
-use reemploi_proto::service_names::MATCHING;
+use reemploi_matching::MatchingArgs;
 use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi matching service (gRPC): proposals, recommendations and allocation plans.
@@ -10,6 +10,8 @@ use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
+    #[command(flatten)]
+    matching: MatchingArgs,
 }
 
 #[tokio::main]
@@ -18,17 +20,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let c = cli.service.connect("matching").await?;
-    let running = reemploi_matching::start(
-        c.db,
-        c.bus,
-        c.auth,
-        cli.service.server.max_message_bytes,
-        c.shutdown.clone(),
-    )
-    .await?;
-    let routes = tonic::service::Routes::new(running.service);
-    cli.service
-        .serve(&[MATCHING], routes, c.shutdown, running.tasks)
-        .await
+    let ctx = cli.service.connect("matching").await?;
+    let running = reemploi_matching::start(ctx.clone(), &cli.matching).await?;
+    cli.service.serve(&ctx, running).await
 }

@@ -8,15 +8,12 @@ pub mod model;
 pub mod repo;
 pub mod service;
 
-use std::sync::Arc;
-
-use reemploi_events::Bus;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::registry::registry_service_server::RegistryServiceServer;
-use reemploi_runtime::auth::{AuthInterceptor, Authenticator};
-use reemploi_store::{Db, Migrations};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use reemploi_proto::service_names::REGISTRY;
+use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
 
 pub use api::RegistryApi;
@@ -31,52 +28,31 @@ pub fn migrations() -> Migrations {
     }
 }
 
-/// Why the registry could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The database could not be migrated.
-    #[error("registry database: {0}")]
-    Store(#[from] reemploi_store::StoreError),
-    /// The event bus refused the stream.
-    #[error("registry events: {0}")]
-    Bus(#[from] reemploi_events::BusError),
-}
+/// The registry's settings as flags (none yet: the block exists so that
+/// every service starts the same way).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryArgs {}
 
 /// The gRPC service, authenticated, ready to be mounted on a server.
 pub type GrpcService = InterceptedService<RegistryServiceServer<RegistryApi>, AuthInterceptor>;
 
-/// A started registry: its core, its gRPC service and its outbox relay.
-pub struct Running {
-    /// The operations, for in-process callers (demo loader, tests).
-    pub registry: Registry,
-    /// The gRPC service to mount.
-    pub service: GrpcService,
-    /// Background tasks; they return once `shutdown` is cancelled.
-    pub tasks: JoinSet<()>,
-}
-
-/// Migrates the database, makes sure the event stream exists, starts the
-/// outbox relay and builds the service. In one process with other services
-/// on the in-process bus, start this after their subscriptions exist.
-pub async fn start(
-    db: Db,
-    bus: Arc<dyn Bus>,
-    auth: Authenticator,
-    max_message_bytes: usize,
-    shutdown: CancellationToken,
-) -> Result<Running, StartError> {
-    db.migrate(&migrations()).await?;
-    bus.ensure_stream(service::PRODUCER).await?;
-    let relay = Relay::new(db.clone(), bus);
-    let registry = Registry::new(db, relay.clone());
-    let mut tasks = JoinSet::new();
-    tasks.spawn(relay.run(shutdown));
-    let server = RegistryServiceServer::new(RegistryApi::new(registry.clone()))
-        .max_decoding_message_size(max_message_bytes)
-        .max_encoding_message_size(max_message_bytes);
-    Ok(Running {
-        registry,
-        service: InterceptedService::new(server, AuthInterceptor::new(auth)),
-        tasks,
-    })
+/// Migrates the database, makes sure the event stream exists, and starts
+/// the outbox relay beside the service.
+pub async fn start(ctx: Context, _args: &RegistryArgs) -> Result<Running, StartError> {
+    ctx.db
+        .migrate(&migrations())
+        .await
+        .map_err(StartError::store(service::PRODUCER))?;
+    ctx.bus
+        .ensure_stream(service::PRODUCER)
+        .await
+        .map_err(StartError::bus(service::PRODUCER))?;
+    let relay = Relay::new(ctx.db.clone(), ctx.bus);
+    let registry = Registry::new(ctx.db, relay.clone());
+    let server = RegistryServiceServer::new(RegistryApi::new(registry))
+        .max_decoding_message_size(ctx.max_message_bytes)
+        .max_encoding_message_size(ctx.max_message_bytes);
+    let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
+    Ok(Running::new(REGISTRY, |routes| routes.add_service(service))
+        .spawn("registry outbox relay", relay.run(ctx.stop)))
 }

@@ -1,7 +1,7 @@
 //! `reemploi-registry`: the partner registry as its own process.
 
 use clap::Parser;
-use reemploi_proto::service_names::REGISTRY;
+use reemploi_registry::RegistryArgs;
 use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi partner registry (gRPC): ESS structures and their verification.
@@ -10,6 +10,8 @@ use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[tokio::main]
@@ -18,17 +20,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let c = cli.service.connect("registry").await?;
-    let running = reemploi_registry::start(
-        c.db,
-        c.bus,
-        c.auth,
-        cli.service.server.max_message_bytes,
-        c.shutdown.clone(),
-    )
-    .await?;
-    let routes = tonic::service::Routes::new(running.service);
-    cli.service
-        .serve(&[REGISTRY], routes, c.shutdown, running.tasks)
-        .await
+    let ctx = cli.service.connect("registry").await?;
+    let running = reemploi_registry::start(ctx.clone(), &cli.registry).await?;
+    cli.service.serve(&ctx, running).await
 }

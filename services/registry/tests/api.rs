@@ -11,10 +11,9 @@ use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
 use reemploi_runtime::status::{field_violations, reason};
-use reemploi_runtime::testing::{self, Bearer};
 use reemploi_store::Backend;
-use reemploi_store::testing::TestDb;
-use tokio_util::sync::CancellationToken;
+use reemploi_testing::db::TestDb;
+use reemploi_testing::grpc::{self as testing, Bearer};
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -22,7 +21,7 @@ use uuid::Uuid;
 
 type Client = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 
-use reemploi_store::on_both_backends;
+use reemploi_testing::on_both_backends;
 
 on_both_backends!(
     every_rpc,
@@ -33,32 +32,20 @@ on_both_backends!(
 
 struct App {
     addr: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    served: Option<testing::Served>,
+    served: Option<testing::Spawned>,
     _db: TestDb,
 }
 
 async fn spawn(backend: Backend) -> App {
-    let db = reemploi_store::testing::fresh(backend).await;
-    let shutdown = CancellationToken::new();
-    let running = reemploi_registry::start(
-        db.db.clone(),
-        Arc::new(InProcessBus::new()),
-        testing::authenticator(),
-        16 << 20,
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let served = testing::serve(
-        tonic::service::Routes::new(running.service),
-        &[reemploi_proto::service_names::REGISTRY],
-        shutdown.clone(),
-    )
-    .await;
+    let db = reemploi_testing::db::fresh(backend).await;
+    let bus = InProcessBus::temporary().await.unwrap();
+    let ctx = testing::context(db.db.clone(), Arc::new(bus));
+    let running = reemploi_registry::start(ctx.clone(), &Default::default())
+        .await
+        .unwrap();
+    let served = testing::spawn(&ctx, vec![running]).await;
     App {
         addr: served.addr,
-        shutdown,
         served: Some(served),
         _db: db,
     }
@@ -75,9 +62,8 @@ impl App {
     }
 
     async fn stop(mut self) {
-        self.shutdown.cancel();
         if let Some(s) = self.served.take() {
-            s.finished().await;
+            s.stop().await.unwrap();
         }
     }
 }

@@ -6,71 +6,63 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use prost::Message as _;
+use reemploi_events::outbox::Relay;
 use reemploi_events::{Bus, InProcessBus, Message};
-use reemploi_inventory::{Inventory, Settings};
+use reemploi_inventory::{Inventory, InventoryArgs, Settings};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_runtime::auth::Role;
-use reemploi_runtime::testing::{self, Bearer};
-use reemploi_store::testing::TestDb;
 use reemploi_store::{Backend, Db};
-use tokio_util::sync::CancellationToken;
+use reemploi_testing::db::TestDb;
+use reemploi_testing::grpc::{self as testing, Bearer};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-pub use reemploi_runtime::testing::SECRET;
+pub use reemploi_testing::grpc::SECRET;
 pub const ORG: &str = "org-m2a-habitat";
 
 pub type Client = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 
 pub struct App {
     pub addr: SocketAddr,
+    /// The operations on the same database, for calls the API does not
+    /// offer (the sweeper).
     pub inventory: Inventory,
     pub bus: Arc<dyn Bus>,
     pub db: Db,
-    pub shutdown: CancellationToken,
-    server: Option<testing::Served>,
-    tasks: Option<tokio::task::JoinSet<()>>,
+    server: Option<testing::Spawned>,
     _test_db: Option<TestDb>,
 }
 
 pub async fn spawn_app(backend: Backend) -> App {
-    let test_db = reemploi_store::testing::fresh(backend).await;
+    let test_db = reemploi_testing::db::fresh(backend).await;
     let db = test_db.db.clone();
-    let mut app = spawn_with(db, Arc::new(InProcessBus::new()), Settings::default()).await;
+    let bus = InProcessBus::temporary().await.expect("in-process bus");
+    let mut app = spawn_with(db, Arc::new(bus), Settings::default()).await;
     app._test_db = Some(test_db);
     app
 }
 
 pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
     reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
-    let shutdown = CancellationToken::new();
-    let running = reemploi_inventory::start(
-        db.clone(),
-        bus.clone(),
-        settings,
-        testing::authenticator(),
-        16 << 20,
-        shutdown.clone(),
-    )
-    .await
-    .expect("inventory starts");
-    let served = testing::serve(
-        tonic::service::Routes::new(running.service),
-        &[reemploi_proto::service_names::INVENTORY],
-        shutdown.clone(),
-    )
-    .await;
+    let ctx = testing::context(db.clone(), bus.clone());
+    let args = InventoryArgs {
+        reservation_ttl_secs: settings.reservation_ttl.as_secs(),
+        sweep_interval_secs: settings.sweep_interval.as_secs(),
+    };
+    let running = reemploi_inventory::start(ctx.clone(), &args)
+        .await
+        .expect("inventory starts");
+    let served = testing::spawn(&ctx, vec![running]).await;
+    let inventory = Inventory::new(db.clone(), Relay::new(db.clone(), bus.clone()), settings);
     App {
         addr: served.addr,
-        inventory: running.inventory,
+        inventory,
         bus,
         db,
-        shutdown,
         server: Some(served),
-        tasks: Some(running.tasks),
         _test_db: None,
     }
 }
@@ -121,7 +113,29 @@ impl App {
                 payload: envelope.encode_to_vec().into(),
             })
             .await
-            .expect("partner event delivered");
+            .expect("partner event published");
+        self.wait_partner_version(id, version).await;
+    }
+
+    /// Waits until the inventory's projection holds `version` of a partner.
+    pub async fn wait_partner_version(&self, id: Uuid, version: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let held: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM partners WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(self.db.pool())
+                    .await
+                    .expect("read the partner projection");
+            if held.is_some_and(|v| v >= version) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partner event never applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// A verified partner, known to the inventory.
@@ -132,12 +146,8 @@ impl App {
     }
 
     pub async fn stop(mut self) {
-        self.shutdown.cancel();
         if let Some(served) = self.server.take() {
-            served.finished().await;
-        }
-        if let Some(mut t) = self.tasks.take() {
-            while t.join_next().await.is_some() {}
+            served.stop().await.expect("inventory stops cleanly");
         }
     }
 }

@@ -1,7 +1,5 @@
-//! Helpers for tests of services and of the binaries that mount them: a
-//! server on a real socket (port 0), tokens for every role, and a client
-//! interceptor that sends them. Test code only uses it; it holds no secret
-//! of any deployment.
+//! Services on a real socket (port 0), tokens for every role, and a client
+//! interceptor that sends them. It holds no secret of any deployment.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,9 +9,14 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::{Interceptor, Routes};
 use tonic::transport::Channel;
 
-use crate::auth::{Authenticator, Role, claims_for, issue_hs256};
-use crate::config::ServerArgs;
-use crate::server::{Server, bind};
+use std::sync::Arc;
+
+use reemploi_events::Bus;
+use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256};
+use reemploi_runtime::config::ServerArgs;
+use reemploi_runtime::server::{Server, bind};
+use reemploi_runtime::service::{Context, Running, ServeError};
+use reemploi_store::Db;
 
 /// The HS256 secret test servers verify and test tokens are signed with.
 pub const SECRET: &[u8] = b"reemploi-test-secret-32-bytes-long!";
@@ -85,10 +88,7 @@ pub async fn serve(
     services: &[&'static str],
     shutdown: CancellationToken,
 ) -> Served {
-    let args = ServerArgs {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ServerArgs::default()
-    };
+    let args = server_args();
     let (listener, addr) = match bind(args.listen).await {
         Ok(bound) => bound,
         Err(e) => panic!("bind a test port: {e}"),
@@ -101,4 +101,74 @@ pub async fn serve(
         }
     });
     Served { addr, handle }
+}
+
+/// The arguments of a test server: port 0 on loopback, defaults otherwise.
+pub fn server_args() -> ServerArgs {
+    ServerArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        drain_delay_ms: 0,
+        ..ServerArgs::default()
+    }
+}
+
+/// A context for a service under test on `db` and `bus`, verifying tokens
+/// signed with [`SECRET`].
+pub fn context(db: Db, bus: Arc<dyn Bus>) -> Context {
+    Context {
+        db,
+        bus,
+        auth: authenticator(),
+        max_message_bytes: 16 << 20,
+        shutdown: CancellationToken::new(),
+        stop: CancellationToken::new(),
+    }
+}
+
+/// Started services, served on port 0 as a service binary serves them.
+pub struct Spawned {
+    /// Where they listen.
+    pub addr: SocketAddr,
+    /// Cancel to shut the server down (then the tasks stop).
+    pub shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Spawned {
+    /// Shuts down gracefully and waits until the server and every task of
+    /// its services have stopped; what serving ended with.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.finished().await
+    }
+
+    /// Waits until serving ends by itself (a task died) or after a shutdown.
+    pub async fn finished(self) -> Result<(), ServeError> {
+        match self.handle.await {
+            Ok(result) => result,
+            Err(e) => panic!("test server task: {e}"),
+        }
+    }
+}
+
+/// Serves `services`, started with `ctx`, on port 0 with no drain delay.
+pub async fn spawn(ctx: &Context, services: Vec<Running>) -> Spawned {
+    let args = ServerArgs {
+        shutdown_grace_secs: 5,
+        ..server_args()
+    };
+    let (listener, addr) = match bind(args.listen).await {
+        Ok(bound) => bound,
+        Err(e) => panic!("bind a test port: {e}"),
+    };
+    let (shutdown, stop) = (ctx.shutdown.clone(), ctx.stop.clone());
+    let handle = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { reemploi_runtime::service::serve(&args, listener, services, shutdown, stop).await }
+    });
+    Spawned {
+        addr,
+        shutdown,
+        handle,
+    }
 }

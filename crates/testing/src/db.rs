@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Connection, Executor};
 
-use crate::{Backend, Db};
+use reemploi_store::{Backend, Db};
 
 /// A fresh, empty database for one test. SQLite: a file in a temporary
 /// directory that lives as long as this value. PostgreSQL: a database
