@@ -80,6 +80,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
             bus: bus.clone(),
             auth: auth.clone(),
             max_message_bytes: args.server.max_message_bytes,
+            max_deliver: args.bus.max_deliver,
             shutdown: shutdown.clone(),
             stop: stop.clone(),
         };

@@ -181,6 +181,17 @@ pub struct BusArgs {
     /// test runs can share one NATS server without seeing each other.
     #[arg(long = "event-namespace", env = "REEMPLOI_EVENT_NAMESPACE")]
     pub event_namespace: Option<String>,
+
+    /// Failed attempts after which an event a service cannot apply becomes
+    /// a dead letter (listed and replayed with `reemploi dead-letters`).
+    /// An outage of the service's own database is waited out, not counted.
+    #[arg(
+        long = "max-deliver",
+        env = "REEMPLOI_MAX_DELIVER",
+        default_value_t = reemploi_events::DEFAULT_MAX_DELIVER,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub max_deliver: i64,
 }
 
 impl Default for BusArgs {
@@ -189,6 +200,7 @@ impl Default for BusArgs {
             nats_url: None,
             stream_replicas: 1,
             event_namespace: None,
+            max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
         }
     }
 }
@@ -199,6 +211,7 @@ impl fmt::Debug for BusArgs {
             .field("nats_url", &redact(&self.nats_url))
             .field("stream_replicas", &self.stream_replicas)
             .field("event_namespace", &self.event_namespace)
+            .field("max_deliver", &self.max_deliver)
             .finish()
     }
 }

@@ -43,6 +43,7 @@ impl ServiceArgs {
             bus,
             auth: Authenticator::from_args(&self.auth)?,
             max_message_bytes: self.server.max_message_bytes,
+            max_deliver: self.bus.max_deliver,
             shutdown,
             stop: CancellationToken::new(),
         })

@@ -45,6 +45,8 @@ pub struct Context {
     pub auth: Authenticator,
     /// Largest gRPC message accepted or sent.
     pub max_message_bytes: usize,
+    /// Failed attempts after which an event becomes a dead letter.
+    pub max_deliver: i64,
     /// Cancelled on SIGINT/SIGTERM: streaming calls end.
     pub shutdown: CancellationToken,
     /// Cancelled once the server has finished its calls: background tasks end.

@@ -120,6 +120,7 @@ pub fn context(db: Db, bus: Arc<dyn Bus>) -> Context {
         bus,
         auth: authenticator(),
         max_message_bytes: 16 << 20,
+        max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
         shutdown: CancellationToken::new(),
         stop: CancellationToken::new(),
     }

@@ -77,12 +77,12 @@ pub fn claim_event(claim: &ClaimRow, event: &str) -> Message {
 }
 
 /// The durable subscription feeding the partner projection.
-pub fn partner_subscription() -> Subscription {
+pub fn partner_subscription(max_deliver: i64) -> Subscription {
     Subscription {
         durable: "inventory-partners".to_string(),
         stream_of: "registry".to_string(),
         filter: "reemploi.registry.partner.>".to_string(),
-        max_deliver: 10,
+        max_deliver,
     }
 }
 

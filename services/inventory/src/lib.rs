@@ -88,7 +88,7 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
     let partners = ctx
         .bus
         .subscribe(
-            events::partner_subscription(),
+            events::partner_subscription(ctx.max_deliver),
             events::PartnerProjection::new(ctx.db.clone()),
             ctx.stop.clone(),
         )

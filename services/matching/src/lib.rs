@@ -60,7 +60,7 @@ pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartE
     let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
     let mut running = Running::new(MATCHING, |routes| routes.add_service(service))
         .spawn("matching outbox relay", relay.run(ctx.stop.clone()));
-    for subscription in service::subscriptions() {
+    for subscription in service::subscriptions(ctx.max_deliver) {
         let name = subscription.durable.clone();
         let consumer = ctx
             .bus

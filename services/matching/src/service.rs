@@ -37,19 +37,19 @@ pub const PROPOSED: &str = "reemploi.matching.match.proposed";
 
 /// The durable subscriptions matching consumes; replicas share them, so each
 /// event is applied by one replica only.
-pub fn subscriptions() -> [Subscription; 2] {
+pub fn subscriptions(max_deliver: i64) -> [Subscription; 2] {
     [
         Subscription {
             durable: "matching-inventory".into(),
             stream_of: "inventory".into(),
             filter: "reemploi.inventory.>".into(),
-            max_deliver: 10,
+            max_deliver,
         },
         Subscription {
             durable: "matching-partners".into(),
             stream_of: "registry".into(),
             filter: "reemploi.registry.partner.>".into(),
-            max_deliver: 10,
+            max_deliver,
         },
     ]
 }
