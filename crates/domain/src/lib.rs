@@ -9,6 +9,7 @@ pub mod error;
 pub mod geo;
 pub mod ledger;
 pub mod lot;
+pub mod mass;
 pub mod partner;
 pub mod quantity;
 pub mod siret;

@@ -22,9 +22,6 @@ const BATCH: i64 = 100;
 /// Bounds of the retry backoff when the bus fails.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
-/// Key of the PostgreSQL advisory lock that elects one draining relay among
-/// replicas (advisory locks are per database, so per service).
-const DRAIN_LOCK_KEY: i64 = 0x7265_656d_706c_6f69; // "reemploi"
 
 /// Records an event in the caller's transaction, next to the state change it
 /// describes: both commit or neither does.
@@ -82,7 +79,7 @@ pub async fn enqueue_all(
 /// on [`Relay::notify`] or every poll interval.
 ///
 /// Several relays (service replicas) may share one PostgreSQL database: one
-/// drains at a time (an advisory lock), which keeps the order and avoids most
+/// drains at a time (an advisory lock per schema), which keeps the order and avoids most
 /// duplicates; the broker's dedup window absorbs the rest.
 #[derive(Clone)]
 pub struct Relay {
@@ -202,7 +199,7 @@ impl Relay {
              FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(BATCH)
-        .bind(DRAIN_LOCK_KEY)
+        .bind(self.inner.db.lock_key("outbox relay"))
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from)?;

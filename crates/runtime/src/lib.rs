@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod consume;
 pub mod names;
 pub mod paging;
 pub mod process;

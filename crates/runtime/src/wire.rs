@@ -5,7 +5,31 @@ use reemploi_domain::DomainError;
 use reemploi_domain::geo::GeoPoint;
 use reemploi_proto::types as tpb;
 
-/// Milliseconds since the epoch of a protobuf timestamp.
+/// 0001-01-01T00:00:00Z, the earliest time a client may send (RFC 3339,
+/// and so JSON clients, cannot write an earlier one).
+const MIN_SECONDS: i64 = -62_135_596_800;
+/// 9999-12-31T23:59:59Z, the latest.
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// Milliseconds since the epoch of a timestamp a client sent, refused
+/// (with what is wrong, for a field violation) outside years 0001 to 9999
+/// or with nanos outside 0..=999,999,999: such a value, once stored, could
+/// no longer be written as JSON to any client.
+pub fn checked_millis(ts: &Timestamp) -> Result<i64, String> {
+    if !(0..=999_999_999).contains(&ts.nanos) {
+        return Err(format!(
+            "nanos must be from 0 to 999999999, got {}",
+            ts.nanos
+        ));
+    }
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
+        return Err("must be between years 0001 and 9999".to_owned());
+    }
+    Ok(ts_millis(ts))
+}
+
+/// Milliseconds since the epoch of a protobuf timestamp (saturating; for
+/// values already checked, or read from a trusted event).
 pub fn ts_millis(ts: &Timestamp) -> i64 {
     ts.seconds
         .saturating_mul(1000)
@@ -45,4 +69,25 @@ pub fn etag(version: i64) -> String {
 /// Whether a client's etag allows a change: empty (no check) or current.
 pub fn etag_allows(sent: &str, version: i64) -> bool {
     sent.is_empty() || sent == etag(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_outside_rfc3339_are_refused() {
+        let ts = |seconds, nanos| Timestamp { seconds, nanos };
+        assert_eq!(
+            checked_millis(&ts(1_700_000_000, 5_000_000)),
+            Ok(1_700_000_000_005)
+        );
+        assert_eq!(checked_millis(&ts(MIN_SECONDS, 0)), Ok(MIN_SECONDS * 1000));
+        assert!(checked_millis(&ts(MAX_SECONDS, 999_999_999)).is_ok());
+        assert!(checked_millis(&ts(0, -5)).is_err());
+        assert!(checked_millis(&ts(0, 2_000_000_000)).is_err());
+        assert!(checked_millis(&ts(292_000_000_000 * 31_556_952, 0)).is_err());
+        assert!(checked_millis(&ts(MIN_SECONDS - 1, 0)).is_err());
+        assert!(checked_millis(&ts(MAX_SECONDS + 1, 0)).is_err());
+    }
 }

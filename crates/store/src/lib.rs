@@ -72,6 +72,7 @@ pub struct Migrations {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    schema: Option<String>,
 }
 
 // Written by hand so the URL (which may carry a password) never reaches a log.
@@ -164,6 +165,7 @@ impl Db {
         Ok(Db {
             pool,
             backend: Backend::Sqlite,
+            schema: None,
         })
     }
 
@@ -175,7 +177,7 @@ impl Db {
         let mut pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(POSTGRES_POOL_SIZE))
             .acquire_timeout(opts.acquire_timeout);
-        if let Some(schema) = opts.schema {
+        if let Some(schema) = &opts.schema {
             if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
                 return Err(StoreError::Config(format!(
                     "invalid schema name `{schema}`: lowercase letters and _ only"
@@ -200,6 +202,7 @@ impl Db {
         Ok(Db {
             pool,
             backend: Backend::Postgres,
+            schema: opts.schema,
         })
     }
 
@@ -242,6 +245,18 @@ impl Db {
     /// Which engine this pool talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A PostgreSQL advisory lock key for `purpose` within this database's
+    /// schema: advisory locks are per database, and services sharing one
+    /// database (each in its schema) must not take each other's.
+    pub fn lock_key(&self, purpose: &str) -> i64 {
+        let name = format!("{}:{purpose}", self.schema.as_deref().unwrap_or(""));
+        // FNV-1a: stable across processes and versions, unlike std's hasher.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        i64::from_ne_bytes(hash.to_ne_bytes())
     }
 
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, taking the

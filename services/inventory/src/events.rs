@@ -7,6 +7,7 @@ use prost::Message as _;
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as rpb;
+use reemploi_runtime::consume;
 use reemploi_store::{Db, now_millis};
 
 use crate::model::{ClaimRow, LotRow, SiteRow, millis_ts};
@@ -113,23 +114,15 @@ fn status_str(status: i32) -> &'static str {
 #[async_trait::async_trait]
 impl Handler for PartnerProjection {
     async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
-        let envelope = Envelope::decode(msg.payload.as_ref())
-            .map_err(|e| HandlerError::Permanent(format!("undecodable envelope: {e}")))?;
-        let Some(Payload::Partner(partner)) = envelope.payload else {
-            return Err(HandlerError::Permanent(format!(
-                "{} carries no partner",
-                msg.subject
-            )));
+        let (envelope, payload) = consume::envelope(msg)?;
+        let Payload::Partner(partner) = payload else {
+            return Err(consume::unexpected(msg, &payload));
         };
         let id = PartnerName::parse("partner.name", &partner.name)
             .map_err(|e| HandlerError::Permanent(e.to_string()))?
             .0;
-        let transient = |e: &dyn std::fmt::Display| HandlerError::Transient(e.to_string());
-        let mut tx = self.db.begin_write().await.map_err(|e| transient(&e))?;
-        if inbox::first_time(&mut tx, "inventory-partners", &msg.event_id)
-            .await
-            .map_err(|e| transient(&e))?
-        {
+        let mut tx = self.db.begin_write().await?;
+        if inbox::first_time(&mut tx, "inventory-partners", &msg.event_id).await? {
             repo::upsert_partner(
                 &mut tx,
                 id,
@@ -138,9 +131,19 @@ impl Handler for PartnerProjection {
                 now_millis(),
             )
             .await
-            .map_err(|e| transient(&e))?;
+            .map_err(handler_error)?;
         }
-        tx.commit().await.map_err(|e| transient(&e))?;
+        tx.commit()
+            .await
+            .map_err(reemploi_store::StoreError::from)?;
         Ok(())
+    }
+}
+
+/// A failure of the projection: an outage of its database is waited out.
+fn handler_error(e: crate::InventoryError) -> HandlerError {
+    match e {
+        crate::InventoryError::Unavailable(store) => HandlerError::from(store),
+        other => HandlerError::Transient(other.to_string()),
     }
 }

@@ -9,7 +9,7 @@ use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::LotStatus;
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_domain::waste::{self, Hazard, WasteCode};
-use reemploi_domain::{DomainError, text};
+use reemploi_domain::{DomainError, mass, text};
 use reemploi_proto::{inventory as pb, types as tpb};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use reemploi_runtime::validation::{Check, request_id};
 pub use reemploi_runtime::wire::{
-    etag, etag_allows, millis_ts, point_from_proto, point_proto, ts_millis,
+    checked_millis, etag, etag_allows, millis_ts, point_from_proto, point_proto, ts_millis,
 };
 
 use crate::error::{InventoryError, Result};
@@ -91,14 +91,25 @@ fn quantity_proto(milli: i64, unit: Unit) -> tpb::Quantity {
     }
 }
 
+/// A client's timestamp at `field`, checked (see [`checked_millis`]).
+pub fn time(check: &mut Check, field: &str, ts: Option<&Timestamp>) -> Option<i64> {
+    match checked_millis(ts?) {
+        Ok(ms) => Some(ms),
+        Err(reason) => {
+            check.fail(field, reason);
+            None
+        }
+    }
+}
+
 fn window(
     check: &mut Check,
     field: &str,
     w: Option<&tpb::TimeWindow>,
 ) -> (Option<i64>, Option<i64>) {
     let Some(w) = w else { return (None, None) };
-    let start = w.start_time.as_ref().map(ts_millis);
-    let end = w.end_time.as_ref().map(ts_millis);
+    let start = time(check, &format!("{field}.start_time"), w.start_time.as_ref());
+    let end = time(check, &format!("{field}.end_time"), w.end_time.as_ref());
     if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {
@@ -163,8 +174,8 @@ impl SiteRow {
         let location = c.ok(point_from_proto("location", site.location.as_ref()));
         let address = c.ok(text::optional("address", &site.address, MAX_LINE));
         let owner_org = c.ok(text::required("owner_org", &site.owner_org, MAX_NAME));
-        let start = site.works_start_time.as_ref().map(ts_millis);
-        let end = site.works_end_time.as_ref().map(ts_millis);
+        let start = time(&mut c, "works_start_time", site.works_start_time.as_ref());
+        let end = time(&mut c, "works_end_time", site.works_end_time.as_ref());
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
@@ -294,9 +305,7 @@ impl LotFields {
         ));
         let category = c.ok(category::parse(&lot.category));
         let quantity = c.ok(quantity_from_proto(lot.quantity.as_ref()));
-        if lot.estimated_mass_g < 0 {
-            c.fail("estimated_mass_g", "must not be negative");
-        }
+        c.ok(mass::estimated("estimated_mass_g", lot.estimated_mass_g));
         let d = lot.dimensions.unwrap_or_default();
         for (name, v) in [
             ("length_mm", d.length_mm),

@@ -9,7 +9,7 @@ use reemploi_domain::category;
 use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
 use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::{self, LotAction, LotStatus};
-use reemploi_domain::text;
+use reemploi_domain::{mass, text};
 use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory as pb;
@@ -26,12 +26,16 @@ use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, lot_event, site_event};
 use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
-    claim_status_filter, lot_status_filter, ts_millis,
+    claim_status_filter, lot_status_filter, time,
 };
 use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_store::query::Filter;
 use reemploi_store::query::select_kept;
+
+/// How far in the future a hand-over time may lie: the clocks of a phone on
+/// site and of the server differ a little.
+const HANDOVER_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// Most lots in one BatchCreateLots.
 pub const MAX_BATCH: usize = 1000;
@@ -445,8 +449,8 @@ impl Inventory {
         let status = lot_status_filter(req.status)?;
         let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
         let text = validation::search_text(&mut c, &req.text);
+        let available_at = time(&mut c, "available_at", req.available_at.as_ref());
         c.finish()?;
-        let available_at = req.available_at.as_ref().map(ts_millis);
         let fingerprint = format!(
             "site={:?}|cat={:?}|status={:?}|near={:?}|r={}|at={available_at:?}|text={text}",
             site,
@@ -861,7 +865,7 @@ impl Inventory {
         name: ClaimName,
         etag: &str,
         action: ClaimAction,
-        finish: impl FnOnce(&mut ClaimRow),
+        finish: impl FnOnce(&mut ClaimRow, &LotRow) -> Result<()>,
     ) -> Result<pb::Claim> {
         let backend = self.inner.db.backend();
         let mut tx = self.inner.db.begin_write().await?;
@@ -884,13 +888,12 @@ impl Inventory {
         let now = now_millis();
         claim.version += 1;
         claim.updated_at = now;
-        finish(&mut claim);
+        let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
+            .await?
+            .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
+        finish(&mut claim, &before)?;
         let mut events = Vec::new();
-        let moves_ledger = claim::releases(action) || action == ClaimAction::HandOver;
-        if moves_ledger {
-            let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
-                .await?
-                .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
+        if claim::releases(action) || action == ClaimAction::HandOver {
             let mut lot = before.clone();
             let q = claim.quantity.milli();
             if claim::releases(action) {
@@ -927,7 +930,7 @@ impl Inventory {
         req: pb::ConfirmClaimRequest,
     ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_| {})
+        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_, _| Ok(()))
             .await
     }
 
@@ -946,8 +949,11 @@ impl Inventory {
     ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         let reason = Self::reason(&req.reason)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c| c.note = reason)
-            .await
+        self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c, _| {
+            c.note = reason;
+            Ok(())
+        })
+        .await
     }
 
     /// CancelClaim.
@@ -958,32 +964,47 @@ impl Inventory {
     ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
         let reason = Self::reason(&req.reason)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c| c.note = reason)
-            .await
+        self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c, _| {
+            c.note = reason;
+            Ok(())
+        })
+        .await
     }
 
-    /// RecordHandover.
+    /// RecordHandover: the weighed mass must be plausible for the claimed
+    /// share of the lot (or confirmed), the time neither in the future nor
+    /// before the claim.
     pub async fn record_handover(
         &self,
         p: &Principal,
         req: pb::RecordHandoverRequest,
     ) -> Result<pb::Claim> {
         let name = ClaimName::parse("name", &req.name)?;
-        if req.weighed_mass_g <= 0 {
-            return Err(InventoryError::invalid(
-                "weighed_mass_g",
-                "the weighed mass in grams must be positive",
-            ));
-        }
-        let at = req
-            .handover_time
-            .as_ref()
-            .map(ts_millis)
-            .unwrap_or_else(now_millis);
-        let mass = req.weighed_mass_g;
-        self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |c| {
-            c.weighed_mass_g = mass;
-            c.handed_over_at = Some(at);
+        let mut c = Check::new("");
+        let at = time(&mut c, "handover_time", req.handover_time.as_ref());
+        c.ok(mass::weighed("weighed_mass_g", req.weighed_mass_g, 0, true));
+        c.finish()?;
+        let now = now_millis();
+        let at = at.unwrap_or(now);
+        let (mass, confirmed) = (req.weighed_mass_g, req.accept_unexpected_mass);
+        self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |claim, lot| {
+            let mut c = Check::new("");
+            let expected = mass::share(
+                lot.fields.estimated_mass_g,
+                claim.quantity.milli(),
+                lot.fields.quantity.milli(),
+            );
+            c.ok(mass::weighed("weighed_mass_g", mass, expected, confirmed));
+            if at > now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
+                c.fail("handover_time", "must not be in the future");
+            }
+            if at < claim.created_at {
+                c.fail("handover_time", "must not be before the claim was made");
+            }
+            c.finish()?;
+            claim.weighed_mass_g = mass;
+            claim.handed_over_at = Some(at);
+            Ok(())
         })
         .await
     }
@@ -1009,7 +1030,7 @@ impl Inventory {
                 continue;
             };
             match self
-                .claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_| {})
+                .claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_, _| Ok(()))
                 .await
             {
                 Ok(_) => changed += 1,

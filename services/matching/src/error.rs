@@ -29,6 +29,9 @@ pub enum MatchingError {
     /// The database cannot be reached.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
+    /// An event carries what can never be applied (a malformed name...).
+    #[error("bad event: {0}")]
+    BadEvent(String),
     /// A bug or a broken invariant; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,7 +97,25 @@ impl From<MatchingError> for Status {
                 status::with_reason(Code::FailedPrecondition, m, "NOT_ALLOCATABLE")
             }
             MatchingError::Unavailable(source) => status::storage_unavailable("matching", &source),
-            MatchingError::Internal(detail) => status::internal("matching", &detail),
+            MatchingError::BadEvent(detail) | MatchingError::Internal(detail) => {
+                status::internal("matching", &detail)
+            }
+        }
+    }
+}
+
+impl From<MatchingError> for reemploi_events::HandlerError {
+    fn from(err: MatchingError) -> Self {
+        use reemploi_events::HandlerError;
+        match err {
+            // Its own database is down: wait for it.
+            MatchingError::Unavailable(store) => HandlerError::from(store),
+            MatchingError::BadEvent(m) => HandlerError::Permanent(m),
+            other @ (MatchingError::Invalid(_)
+            | MatchingError::NotFound { .. }
+            | MatchingError::PermissionDenied(_)
+            | MatchingError::FailedPrecondition(_)
+            | MatchingError::Internal(_)) => HandlerError::Transient(other.to_string()),
         }
     }
 }

@@ -64,7 +64,7 @@ pub struct Claim {
 }
 
 fn bad(what: &str, e: impl std::fmt::Display) -> MatchingError {
-    MatchingError::Internal(format!("event {what}: {e}"))
+    MatchingError::BadEvent(format!("event {what}: {e}"))
 }
 
 impl Lot {
@@ -278,6 +278,19 @@ fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
     Uuid::try_parse(&s).map_err(|e| MatchingError::Internal(format!("stored {col}: {e}")))
 }
 
+/// Within a write transaction, waits for every other event being applied
+/// (on any replica) to commit: ranking then sees all that came before.
+/// SQLite's write transactions are already one at a time.
+pub async fn serialize(conn: &mut AnyConnection, db: &reemploi_store::Db) -> Result<()> {
+    if db.backend() == reemploi_store::Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(db.lock_key("matching events"))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 const LOT_COLUMNS: &str = "id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
     latitude, longitude, available_from, available_until, status, hazardous, version";
 const PARTNER_COLUMNS: &str =
@@ -418,7 +431,8 @@ pub async fn site_lots(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<Lot>>
     rows.iter().map(Lot::from_row).collect()
 }
 
-/// Every lot on offer.
+/// Every lot on offer. A row that cannot be read is logged and left out:
+/// one bad record must not keep the service from starting.
 pub async fn lots_on_offer(conn: &mut AnyConnection) -> Result<Vec<Lot>> {
     let sql = format!(
         "SELECT {LOT_COLUMNS} FROM lots WHERE status = 'published' AND hazardous = 0 AND available_units > 0"
@@ -426,7 +440,21 @@ pub async fn lots_on_offer(conn: &mut AnyConnection) -> Result<Vec<Lot>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(conn)
         .await?;
-    rows.iter().map(Lot::from_row).collect()
+    Ok(readable(&rows, "lot", Lot::from_row))
+}
+
+/// The rows `read` can make sense of; the others are logged and skipped.
+fn readable<T>(rows: &[AnyRow], what: &str, read: impl Fn(&AnyRow) -> Result<T>) -> Vec<T> {
+    rows.iter()
+        .filter_map(|row| match read(row) {
+            Ok(item) => Some(item),
+            Err(e) => {
+                let id: Option<String> = row.try_get("id").ok();
+                tracing::error!(what, id = ?id, error = %e, "unreadable row left out");
+                None
+            }
+        })
+        .collect()
 }
 
 /// One partner.
@@ -439,24 +467,25 @@ pub async fn partner(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Partne
     row.as_ref().map(Partner::from_row).transpose()
 }
 
-/// Every verified partner.
+/// Every verified partner; unreadable rows are logged and left out.
 pub async fn verified_partners(conn: &mut AnyConnection) -> Result<Vec<Partner>> {
     let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE status = 'verified'");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(conn)
         .await?;
-    rows.iter().map(Partner::from_row).collect()
+    Ok(readable(&rows, "partner", Partner::from_row))
 }
 
-/// The mass a partner's open claims commit, in grams.
+/// The mass a partner's open claims commit, in grams. Summed here,
+/// saturating, rather than by the database: one absurd claim must not make
+/// the sum fail (SQLite's SUM stops with "integer overflow").
 pub async fn committed_g(conn: &mut AnyConnection, partner: Uuid) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(mass_g), 0) AS BIGINT) AS mass FROM claims WHERE partner_id = $1 AND open = 1",
-    )
-    .bind(partner.to_string())
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get("mass")?)
+    let masses: Vec<i64> =
+        sqlx::query_scalar("SELECT mass_g FROM claims WHERE partner_id = $1 AND open = 1")
+            .bind(partner.to_string())
+            .fetch_all(conn)
+            .await?;
+    Ok(masses.into_iter().fold(0, i64::saturating_add))
 }
 
 /// The unit mass of a lot, 0 when unknown.

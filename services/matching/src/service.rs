@@ -2,7 +2,7 @@
 //! proposes the best partners for each lot on offer (once per pair), and
 //! answers queries from an in-memory index kept fresh from the projections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use prost::Message as _;
@@ -16,8 +16,10 @@ use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::matching as pb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::consume;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Page;
+use reemploi_runtime::validation::Violation;
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::cursor::ChangeCursor;
 use reemploi_store::{Db, now_millis};
@@ -129,166 +131,189 @@ impl Matching {
             .clone();
         let mut conn = self.db.pool().acquire().await?;
         let read = projection::changes_after(&mut conn, cursor.after()).await?;
-        let fresh: std::collections::HashSet<i64> = cursor
+        let fresh: HashSet<i64> = cursor
             .take(read.iter().map(|c| c.0), std::time::Instant::now())
             .into_iter()
             .collect();
-        let changes: Vec<_> = read.into_iter().filter(|c| fresh.contains(&c.0)).collect();
-        let mut lots = HashMap::new();
-        let mut partners = HashMap::new();
-        for (_, entity, id) in &changes {
-            match entity.as_str() {
-                "lot" => {
-                    lots.insert(*id, projection::lot(&mut conn, *id).await?);
-                }
-                _ => {
-                    let p = projection::partner(&mut conn, *id).await?;
-                    let profile = match &p {
-                        Some(p) if p.status == "verified" => partner_profile(&mut conn, p).await?,
-                        Some(_) | None => None,
-                    };
-                    partners.insert(*id, profile);
-                }
-            }
+        let mut touched: Vec<(String, Uuid)> = read
+            .into_iter()
+            .filter(|c| fresh.contains(&c.0))
+            .map(|(_, entity, id)| (entity, id))
+            .collect();
+        touched.sort();
+        touched.dedup();
+        for (entity, id) in &touched {
+            self.reload(&mut conn, entity, *id).await?;
         }
-        let mut live = self.live.write().map_err(|_| lock_poisoned())?;
-        for (id, lot) in lots {
-            let key = id.to_string();
-            match lot
-                .as_ref()
-                .filter(|l| l.on_offer())
-                .and_then(|l| l.profile().map(|p| (l, p)))
-            {
-                Some((l, profile)) => {
-                    live.lot_names.insert(key, lot_name(l));
-                    live.index.upsert_lot(profile);
-                }
-                None => {
-                    live.lot_names.remove(&key);
-                    live.index.remove_lot(&key);
-                }
-            }
-        }
-        for (id, profile) in partners {
-            match profile {
-                Some(profile) => {
-                    live.index.upsert_partner(profile);
-                }
-                None => {
-                    live.index.remove_partner(&id.to_string());
-                }
-            }
-        }
-        live.cursor = cursor;
+        self.live.write().map_err(|_| lock_poisoned())?.cursor = cursor;
         Ok(())
+    }
+
+    /// Puts in the index what the projection holds now of one entity.
+    async fn reload(&self, conn: &mut AnyConnection, entity: &str, id: Uuid) -> Result<()> {
+        match entity {
+            "lot" => {
+                let lot = projection::lot(conn, id).await?;
+                self.set_lot(id, lot.as_ref())
+            }
+            _ => {
+                let profile = match projection::partner(conn, id).await? {
+                    Some(p) if p.status == "verified" => partner_profile(conn, &p).await?,
+                    Some(_) | None => None,
+                };
+                self.set_partner(id, profile).map(|_| ())
+            }
+        }
+    }
+
+    fn set_lot(&self, id: Uuid, lot: Option<&Lot>) -> Result<()> {
+        let mut live = self.live.write().map_err(|_| lock_poisoned())?;
+        let key = id.to_string();
+        match lot
+            .filter(|l| l.on_offer())
+            .and_then(|l| l.profile().map(|p| (l, p)))
+        {
+            Some((l, profile)) => {
+                live.lot_names.insert(key, lot_name(l));
+                live.index.upsert_lot(profile);
+            }
+            None => {
+                live.lot_names.remove(&key);
+                live.index.remove_lot(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a partner's profile in the index; returns the one it replaces.
+    fn set_partner(
+        &self,
+        id: Uuid,
+        profile: Option<PartnerProfile>,
+    ) -> Result<Option<PartnerProfile>> {
+        let mut live = self.live.write().map_err(|_| lock_poisoned())?;
+        Ok(match profile {
+            Some(profile) => live.index.upsert_partner(profile),
+            None => live.index.remove_partner(&id.to_string()),
+        })
     }
 
     /// Applies one event: projection, change log, proposals and their
     /// events, all in one transaction, once per event id.
+    ///
+    /// Events are applied one at a time across replicas (a lock taken in
+    /// the transaction), and the index is refreshed under that lock: a lot
+    /// published while a partner is verified is then ranked with that
+    /// partner, whichever event comes second. The index takes the event's
+    /// changes before the commit; if the transaction fails, the entity is
+    /// read back from the projection.
     async fn apply(&self, consumer: &str, msg: &Message) -> std::result::Result<(), HandlerError> {
-        let envelope = Envelope::decode(msg.payload.as_ref())
-            .map_err(|e| HandlerError::Permanent(format!("undecodable envelope: {e}")))?;
-        let transient = |e: MatchingError| HandlerError::Transient(e.to_string());
-        self.refresh().await.map_err(transient)?;
-        let mut tx = self
-            .db
-            .begin_write()
-            .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?;
-        if !inbox::first_time(&mut tx, consumer, &msg.event_id)
-            .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))?
-        {
+        let (_, payload) = consume::envelope(msg)?;
+        let touched = touched(&payload).map_err(HandlerError::from)?;
+        let mut tx = self.db.begin_write().await?;
+        projection::serialize(&mut tx, &self.db).await?;
+        if !inbox::first_time(&mut tx, consumer, &msg.event_id).await? {
             return Ok(());
         }
-        let events = self.project(&mut tx, envelope).await.map_err(|e| match e {
-            MatchingError::Internal(m) if m.starts_with("event ") => HandlerError::Permanent(m),
-            other => transient(other),
-        })?;
-        self.relay
-            .commit(tx, &events)
-            .await
-            .map_err(|e| HandlerError::Transient(e.to_string()))
+        self.refresh().await?;
+        let applied = match self.project(&mut tx, payload).await {
+            Ok(events) => self.relay.commit(tx, &events).await.map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            let mut conn = self.db.pool().acquire().await?;
+            if let Some((entity, id)) = touched {
+                self.reload(&mut conn, entity, id).await?;
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
-    async fn project(&self, conn: &mut AnyConnection, envelope: Envelope) -> Result<Vec<Message>> {
+    async fn project(&self, conn: &mut AnyConnection, payload: Payload) -> Result<Vec<Message>> {
         let now = now_millis();
-        match envelope.payload {
-            Some(Payload::Site(site)) => {
+        match payload {
+            Payload::Site(site) => {
                 let id = parse("site.name", &site.name, "sites/{site}")
-                    .map_err(|e| MatchingError::Internal(format!("event site name: {e}")))?[0];
+                    .map_err(|e| MatchingError::BadEvent(format!("event site name: {e}")))?[0];
                 projection::upsert_site(conn, id, &site.owner_org, site.version).await?;
                 Ok(Vec::new())
             }
-            Some(Payload::Lot(lot)) => {
+            Payload::Lot(lot) => {
                 let mut row = Lot::from_event(&lot)?;
                 row.owner_org = projection::site_owner(conn, row.site_id).await?;
                 if !projection::upsert_lot(conn, &row).await? {
                     return Ok(Vec::new());
                 }
                 projection::record_change(conn, "lot", row.id).await?;
-                match row.profile().filter(|_| row.on_offer()) {
-                    Some(profile) => {
-                        let scored = self.read(|live| {
-                            live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now)
-                        })?;
-                        self.proposals(conn, &scored, |_| lot.name.clone(), now)
-                            .await
-                    }
-                    None => Ok(Vec::new()),
-                }
+                self.set_lot(row.id, Some(&row))?;
+                let scored = match row.profile().filter(|_| row.on_offer()) {
+                    Some(profile) => self.read(|live| {
+                        live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now)
+                    })?,
+                    None => Vec::new(),
+                };
+                self.proposals(conn, &scored, now).await
             }
-            Some(Payload::Claim(claim)) => {
+            Payload::Claim(claim) => {
                 let lot = parse(
                     "claim.name",
                     &claim.name,
                     "sites/{site}/lots/{lot}/claims/{claim}",
                 )
-                .map_err(|e| MatchingError::Internal(format!("event claim name: {e}")))?[1];
+                .map_err(|e| MatchingError::BadEvent(format!("event claim name: {e}")))?[1];
                 let unit_mass = projection::unit_mass_g(conn, lot).await?;
                 let row = Claim::from_event(&claim, unit_mass)?;
-                if projection::upsert_claim(conn, &row).await? {
-                    // The partner's committed capacity moved.
-                    projection::record_change(conn, "partner", row.partner_id).await?;
+                if !projection::upsert_claim(conn, &row).await? {
+                    return Ok(Vec::new());
                 }
-                Ok(Vec::new())
+                // The partner's committed capacity moved, and with it its rank.
+                projection::record_change(conn, "partner", row.partner_id).await?;
+                let partner = projection::partner(conn, row.partner_id).await?;
+                self.partner_changed(conn, row.partner_id, partner.as_ref(), now)
+                    .await
             }
-            Some(Payload::Partner(partner)) => {
+            Payload::Partner(partner) => {
                 let row = Partner::from_event(&partner)?;
                 if !projection::upsert_partner(conn, &row).await? {
                     return Ok(Vec::new());
                 }
                 projection::record_change(conn, "partner", row.id).await?;
-                if row.status != "verified" {
-                    return Ok(Vec::new());
-                }
-                match partner_profile(conn, &row).await? {
-                    Some(profile) => {
-                        let (scored, names) = self.read(|live| {
-                            let scored = live.index.top_lots(&profile, PROPOSALS_PER_CHANGE, now);
-                            let names: HashMap<String, String> = scored
-                                .iter()
-                                .filter_map(|s| {
-                                    live.lot_names
-                                        .get(&s.lot_id)
-                                        .map(|n| (s.lot_id.clone(), n.clone()))
-                                })
-                                .collect();
-                            (scored, names)
-                        })?;
-                        self.proposals(
-                            conn,
-                            &scored,
-                            |s| names.get(&s.lot_id).cloned().unwrap_or_default(),
-                            now,
-                        )
-                        .await
-                    }
-                    None => Ok(Vec::new()),
-                }
+                self.partner_changed(conn, row.id, Some(&row), now).await
             }
-            Some(Payload::MatchProposal(_)) | None => Ok(Vec::new()),
+            Payload::MatchProposal(_) => Ok(Vec::new()),
         }
+    }
+
+    /// After a partner's profile changed: every lot whose ranking it may
+    /// enter or leave is ranked again, and each pair now in a lot's top
+    /// [`PROPOSALS_PER_CHANGE`] that was never proposed is proposed.
+    async fn partner_changed(
+        &self,
+        conn: &mut AnyConnection,
+        id: Uuid,
+        partner: Option<&Partner>,
+        now: i64,
+    ) -> Result<Vec<Message>> {
+        let profile = match partner {
+            Some(p) if p.status == "verified" => partner_profile(conn, p).await?,
+            Some(_) | None => None,
+        };
+        let before = self.set_partner(id, profile.clone())?;
+        let scored = self.read(|live| {
+            let mut lots: Vec<String> = [before.as_ref(), profile.as_ref()]
+                .into_iter()
+                .flatten()
+                .flat_map(|p| reachable_lots(&live.index, p, now))
+                .collect();
+            lots.sort();
+            lots.dedup();
+            lots.iter()
+                .filter_map(|l| live.index.lot(l))
+                .flat_map(|l| live.index.top_partners(l, PROPOSALS_PER_CHANGE, now))
+                .collect::<Vec<_>>()
+        })?;
+        self.proposals(conn, &scored, now).await
     }
 
     fn read<T>(&self, f: impl FnOnce(&Live) -> T) -> Result<T> {
@@ -301,9 +326,18 @@ impl Matching {
         &self,
         conn: &mut AnyConnection,
         scored: &[Scored],
-        lot_name: impl Fn(&Scored) -> String,
         now: i64,
     ) -> Result<Vec<Message>> {
+        let names = self.read(|live| {
+            scored
+                .iter()
+                .filter_map(|s| {
+                    live.lot_names
+                        .get(&s.lot_id)
+                        .map(|n| (s.lot_id.clone(), n.clone()))
+                })
+                .collect::<HashMap<String, String>>()
+        })?;
         let candidates: Vec<(Uuid, Uuid, Uuid, f64, &Scored)> = scored
             .iter()
             .filter_map(|s| {
@@ -314,36 +348,17 @@ impl Matching {
             .collect();
         let rows: Vec<(Uuid, Uuid, Uuid, f64)> =
             candidates.iter().map(|c| (c.0, c.1, c.2, c.3)).collect();
-        let new: std::collections::HashSet<(Uuid, Uuid)> =
-            projection::propose_all(conn, &rows, now)
-                .await?
-                .into_iter()
-                .collect();
+        let new: HashSet<(Uuid, Uuid)> = projection::propose_all(conn, &rows, now)
+            .await?
+            .into_iter()
+            .collect();
         let mut events = Vec::new();
         for (lot, partner, id, _, s) in candidates {
             if !new.contains(&(lot, partner)) {
                 continue;
             }
-            let proposal = pb::MatchProposal {
-                name: format!("proposals/{id}"),
-                r#match: Some(to_match(s, lot_name(s))),
-                create_time: Some(millis_ts(now)),
-            };
-            let event_id = Uuid::now_v7().to_string();
-            let envelope = Envelope {
-                event_id: event_id.clone(),
-                occur_time: Some(millis_ts(now)),
-                event_type: PROPOSED.to_string(),
-                aggregate: proposal.name.clone(),
-                aggregate_version: 1,
-                producer: PRODUCER.to_string(),
-                payload: Some(Payload::MatchProposal(proposal)),
-            };
-            events.push(Message {
-                subject: PROPOSED.to_string(),
-                event_id,
-                payload: envelope.encode_to_vec().into(),
-            });
+            let lot_name = names.get(&s.lot_id).cloned().unwrap_or_default();
+            events.push(proposal_event(id, to_match(s, lot_name), now));
         }
         Ok(events)
     }
@@ -451,53 +466,29 @@ impl Matching {
         })
     }
 
-    /// PlanAllocation: a hand-out plan for a site or a set of lots.
+    /// PlanAllocation: a hand-out plan for a site or a set of lots. Lots
+    /// without an estimated mass are left out and reported as such.
     pub async fn plan(
         &self,
         p: &Principal,
         req: pb::PlanAllocationRequest,
     ) -> Result<pb::PlanAllocationResponse> {
         let mut conn = self.db.pool().acquire().await?;
-        let lots: Vec<Lot> = if !req.site.is_empty() {
-            let site = parse("site", &req.site, "sites/{site}")?[0];
-            projection::site_lots(&mut conn, site).await?
-        } else if !req.lots.is_empty() {
-            let mut lots = Vec::new();
-            for (i, name) in req.lots.iter().enumerate() {
-                let ids = parse(&format!("lots[{i}]"), name, "sites/{site}/lots/{lot}")?;
-                let lot = projection::lot(&mut conn, ids[1]).await?.ok_or_else(|| {
-                    MatchingError::NotFound {
-                        kind: "lot",
-                        name: name.clone(),
-                    }
-                })?;
-                lots.push(lot);
-            }
-            lots
-        } else {
-            return Err(MatchingError::Invalid(vec![
-                reemploi_runtime::validation::Violation::new("site", "name a site or list lots"),
-            ]));
-        };
+        let lots = self.plan_lots(&mut conn, &req).await?;
         for lot in &lots {
             may_see_site(p, &lot.owner_org)?;
         }
-        let lots: Vec<&Lot> = lots.iter().filter(|l| l.on_offer()).collect();
-        let partners = if req.partners.is_empty() {
-            projection::verified_partners(&mut conn).await?
-        } else {
-            let mut partners = Vec::new();
-            for (i, name) in req.partners.iter().enumerate() {
-                let id = parse(&format!("partners[{i}]"), name, "partners/{partner}")?[0];
-                partners.extend(projection::partner(&mut conn, id).await?);
-            }
-            partners
-        };
+        let partners = plan_partners(&mut conn, &req.partners).await?;
         let mut partner_profiles = Vec::new();
         for partner in &partners {
             partner_profiles.extend(partner_profile(&mut conn, partner).await?);
         }
-        let lot_profiles: Vec<LotProfile> = lots.iter().filter_map(|l| l.profile()).collect();
+        drop(conn);
+        let (weighed, massless): (Vec<&Lot>, Vec<&Lot>) = lots
+            .iter()
+            .filter(|l| l.on_offer())
+            .partition(|l| l.unit_mass_g > 0);
+        let lot_profiles: Vec<LotProfile> = weighed.iter().filter_map(|l| l.profile()).collect();
         // The search may use up to about a second of CPU: off the runtime.
         let now = now_millis();
         let plan = tokio::task::spawn_blocking(move || {
@@ -506,41 +497,191 @@ impl Matching {
         .await
         .map_err(|e| MatchingError::Internal(format!("allocation task: {e}")))?
         .map_err(|e| MatchingError::FailedPrecondition(e.to_string()))?;
-        let by_id: HashMap<String, &Lot> = lots.iter().map(|l| (l.id.to_string(), *l)).collect();
-        let quantity = |lot_id: &str, units: i64| tpb::Quantity {
-            unit: by_id
-                .get(lot_id)
-                .and_then(|l| l.unit.parse().ok())
-                .unwrap_or(0),
-            milli: units.saturating_mul(1000),
-        };
-        let name = |lot_id: &str| by_id.get(lot_id).map(|l| lot_name(l)).unwrap_or_default();
-        Ok(pb::PlanAllocationResponse {
-            allocations: plan
-                .assignments
-                .iter()
-                .map(|a| pb::Allocation {
-                    lot: name(&a.lot_id),
-                    partner: format!("partners/{}", a.partner_id),
-                    quantity: Some(quantity(&a.lot_id, a.units)),
-                    mass_g: a.mass_g,
-                    distance_m: a.distance_m,
-                })
-                .collect(),
-            total_mass_g: plan.total_mass_g,
-            total_tonne_km: plan.total_tonne_km,
-            unallocated: plan
-                .unallocated
-                .iter()
-                .map(|u| pb::Unallocated {
-                    lot: name(&u.lot_id),
-                    quantity: Some(quantity(&u.lot_id, u.units)),
-                    mass_g: u.mass_g,
-                })
-                .collect(),
-            optimal: plan.optimal,
-            mass_bound_g: plan.mass_bound_g,
-        })
+        Ok(plan_response(&plan, &weighed, &massless))
+    }
+
+    /// The lots a plan request names: a site's, or a list (each once,
+    /// each found under the site its name gives).
+    async fn plan_lots(
+        &self,
+        conn: &mut AnyConnection,
+        req: &pb::PlanAllocationRequest,
+    ) -> Result<Vec<Lot>> {
+        if !req.site.is_empty() {
+            let site = parse("site", &req.site, "sites/{site}")?[0];
+            return projection::site_lots(conn, site).await;
+        }
+        if req.lots.is_empty() {
+            return Err(MatchingError::Invalid(vec![Violation::new(
+                "site",
+                "name a site or list lots",
+            )]));
+        }
+        let names = distinct("lots", &req.lots)?;
+        let mut lots = Vec::with_capacity(names.len());
+        for (i, name) in names {
+            let ids = parse(&format!("lots[{i}]"), name, "sites/{site}/lots/{lot}")?;
+            let lot = projection::lot(conn, ids[1])
+                .await?
+                .filter(|l| l.site_id == ids[0])
+                .ok_or_else(|| MatchingError::NotFound {
+                    kind: "lot",
+                    name: name.clone(),
+                })?;
+            lots.push(lot);
+        }
+        Ok(lots)
+    }
+}
+
+/// Most lots, and most partners, one plan request may name.
+pub const MAX_PLAN_NAMES: usize = 1000;
+
+/// The names of a repeated field, each once (first position kept), with
+/// their index for error paths; more than [`MAX_PLAN_NAMES`] is refused.
+fn distinct<'a>(field: &str, names: &'a [String]) -> Result<Vec<(usize, &'a String)>> {
+    if names.len() > MAX_PLAN_NAMES {
+        return Err(MatchingError::Invalid(vec![Violation::new(
+            field,
+            format!("at most {MAX_PLAN_NAMES} names"),
+        )]));
+    }
+    let mut seen = HashSet::new();
+    Ok(names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| seen.insert(n.as_str()))
+        .collect())
+}
+
+/// The partners a plan may use: the ones named (each known to matching),
+/// or every verified one.
+async fn plan_partners(conn: &mut AnyConnection, names: &[String]) -> Result<Vec<Partner>> {
+    if names.is_empty() {
+        return projection::verified_partners(conn).await;
+    }
+    let mut partners = Vec::new();
+    for (i, name) in distinct("partners", names)? {
+        let id = parse(&format!("partners[{i}]"), name, "partners/{partner}")?[0];
+        let partner =
+            projection::partner(conn, id)
+                .await?
+                .ok_or_else(|| MatchingError::NotFound {
+                    kind: "partner",
+                    name: name.clone(),
+                })?;
+        partners.push(partner);
+    }
+    Ok(partners)
+}
+
+/// The answer of PlanAllocation for `plan` over the `weighed` lots, with
+/// the lots left out for want of a mass.
+fn plan_response(
+    plan: &alloc::Plan,
+    weighed: &[&Lot],
+    massless: &[&Lot],
+) -> pb::PlanAllocationResponse {
+    let by_id: HashMap<String, &Lot> = weighed.iter().map(|l| (l.id.to_string(), *l)).collect();
+    let quantity = |lot: Option<&&Lot>, units: i64| tpb::Quantity {
+        unit: lot.and_then(|l| l.unit.parse().ok()).unwrap_or(0),
+        milli: units.saturating_mul(1000),
+    };
+    let name = |lot_id: &str| by_id.get(lot_id).map(|l| lot_name(l)).unwrap_or_default();
+    let no_mass = massless.iter().map(|l| pb::Unallocated {
+        lot: lot_name(l),
+        quantity: Some(quantity(Some(l), l.available_units)),
+        mass_g: 0,
+        reason: pb::UnallocatedReason::NoMass as i32,
+    });
+    pb::PlanAllocationResponse {
+        allocations: plan
+            .assignments
+            .iter()
+            .map(|a| pb::Allocation {
+                lot: name(&a.lot_id),
+                partner: format!("partners/{}", a.partner_id),
+                quantity: Some(quantity(by_id.get(&a.lot_id), a.units)),
+                mass_g: a.mass_g,
+                distance_m: a.distance_m,
+            })
+            .collect(),
+        total_mass_g: plan.total_mass_g,
+        total_tonne_km: plan.total_tonne_km,
+        unallocated: plan
+            .unallocated
+            .iter()
+            .map(|u| pb::Unallocated {
+                lot: name(&u.lot_id),
+                quantity: Some(quantity(by_id.get(&u.lot_id), u.units)),
+                mass_g: u.mass_g,
+                reason: pb::UnallocatedReason::NoTaker as i32,
+            })
+            .chain(no_mass)
+            .collect(),
+        optimal: plan.optimal,
+        mass_bound_g: plan.mass_bound_g,
+    }
+}
+
+/// The entity whose index entry an event changes, to read back if it fails.
+fn touched(payload: &Payload) -> Result<Option<(&'static str, Uuid)>> {
+    let bad = |e: reemploi_runtime::validation::Violation| MatchingError::BadEvent(e.to_string());
+    Ok(match payload {
+        Payload::Lot(l) => Some((
+            "lot",
+            parse("lot.name", &l.name, "sites/{site}/lots/{lot}").map_err(bad)?[1],
+        )),
+        Payload::Partner(p) => Some((
+            "partner",
+            parse("partner.name", &p.name, "partners/{partner}").map_err(bad)?[0],
+        )),
+        Payload::Claim(c) => Some((
+            "partner",
+            parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0],
+        )),
+        Payload::Site(_) | Payload::MatchProposal(_) => None,
+    })
+}
+
+/// Every lot on offer whose ranking `partner` could be part of, whatever
+/// its status and capacity now: those its location, radius, categories
+/// and horizon reach.
+fn reachable_lots(index: &Index, partner: &PartnerProfile, now: i64) -> Vec<String> {
+    let probe = PartnerProfile {
+        verified_active: true,
+        committed_g: 0,
+        weekly_intake_g: partner.weekly_intake_g.max(1),
+        ..partner.clone()
+    };
+    index
+        .top_lots(&probe, index.lot_count(), now)
+        .into_iter()
+        .map(|s| s.lot_id)
+        .collect()
+}
+
+/// The `match.proposed` event of a new proposal.
+fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
+    let proposal = pb::MatchProposal {
+        name: format!("proposals/{id}"),
+        r#match: Some(found),
+        create_time: Some(millis_ts(now)),
+    };
+    let event_id = Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        event_id: event_id.clone(),
+        occur_time: Some(millis_ts(now)),
+        event_type: PROPOSED.to_string(),
+        aggregate: proposal.name.clone(),
+        aggregate_version: 1,
+        producer: PRODUCER.to_string(),
+        payload: Some(Payload::MatchProposal(proposal)),
+    };
+    Message {
+        subject: PROPOSED.to_string(),
+        event_id,
+        payload: envelope.encode_to_vec().into(),
     }
 }
 

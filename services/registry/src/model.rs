@@ -21,6 +21,11 @@ pub const MAX_NAME: usize = 200;
 pub const MAX_LINE: usize = 500;
 /// Farthest a partner may collect, in kilometres.
 pub const MAX_RADIUS_KM: i32 = 200;
+/// Largest storage capacity or weekly intake, in kg (100,000 t, the bound
+/// of every mass).
+pub const MAX_MASS_KG: i64 = reemploi_domain::mass::MAX_MASS_G / 1000;
+/// Most insertion full-time equivalents, in hundredths.
+pub const MAX_FTE_CENTI: i64 = 100_000 * 100;
 
 /// The proto kind of a domain kind.
 pub fn kind_proto(k: PartnerKind) -> pb::PartnerKind {
@@ -165,13 +170,17 @@ impl Profile {
             .collect();
         capabilities.sort_unstable();
         capabilities.dedup();
-        for (field, v) in [
-            ("storage_capacity_kg", p.storage_capacity_kg),
-            ("weekly_intake_kg", p.weekly_intake_kg),
-            ("insertion_fte_centi", p.insertion_fte_centi),
+        // Kilograms and full-time equivalents, bounded like every mass so
+        // that the sums made of them stay exact.
+        for (field, v, max) in [
+            ("storage_capacity_kg", p.storage_capacity_kg, MAX_MASS_KG),
+            ("weekly_intake_kg", p.weekly_intake_kg, MAX_MASS_KG),
+            ("insertion_fte_centi", p.insertion_fte_centi, MAX_FTE_CENTI),
         ] {
             if v < 0 {
                 c.fail(field, "must not be negative");
+            } else if v > max {
+                c.fail(field, format!("at most {max}"));
             }
         }
         if !(1..=MAX_RADIUS_KM).contains(&p.service_radius_km) {

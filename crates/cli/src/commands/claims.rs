@@ -93,9 +93,15 @@ pub struct ReasonArgs {
 pub struct HandoverArgs {
     /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`.
     pub claim: String,
-    /// The mass weighed at pick-up, in kilograms (up to 3 decimals).
+    /// The mass weighed at pick-up, in kilograms (up to 3 decimals). The
+    /// server refuses one far above the lot's estimate unless
+    /// --unexpected-mass is given.
     #[arg(long)]
     pub mass_kg: String,
+    /// Records a weighed mass far above what the lot's estimate gives the
+    /// claimed quantity (a real surprise at the scale).
+    #[arg(long)]
+    pub unexpected_mass: bool,
 }
 
 /// Claim statuses to filter on.
@@ -248,6 +254,7 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
                     weighed_mass_g: grams,
                     handover_time: None,
                     etag: String::new(),
+                    accept_unexpected_mass: a.unexpected_mass,
                 })
                 .await,
             )?
