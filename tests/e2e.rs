@@ -526,6 +526,342 @@ async fn proposed_in_range_and_gone_when_exhausted(transport: Transport) {
     stack.stop().await;
 }
 
+/// A valid SIRET (Luhn) for test partner `n`.
+fn siret(n: u32) -> String {
+    let body = format!("9{n:012}");
+    let sum: u32 = body
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap();
+            // The check digit will take the last place: from the right, the
+            // body's digits start at an even position, doubled.
+            if i % 2 == 0 {
+                let twice = d * 2;
+                twice / 10 + twice % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// A draft lot of radiators on `site`.
+async fn draft_radiators(manager: &mut reemploi_e2e::Inventory, site: &str, n: usize) -> String {
+    manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.to_string(),
+            lot: Some(ipb::Lot {
+                designation: format!("Radiateurs fonte {n}"),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 10_000,
+                }),
+                estimated_mass_g: 600_000,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name
+}
+
+/// Lots published while partners are verified, round after round: every
+/// pair that ranks (a partner among a lot's top 10) is proposed, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_ranked_pair_is_proposed_once_when_lots_and_partners_race() {
+    const ROUNDS: u32 = 5;
+    const PER_ROUND: u32 = 4;
+    let stack = Stack::start(Transport::Nats).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let proposals = observe(&stack, &stop).await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let mut manager = stack
+        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
+        .await;
+    let site = coteaux_site(&stack).await;
+    let mut lots = Vec::new();
+    for round in 0..ROUNDS {
+        let mut pending = Vec::new();
+        let mut drafts = Vec::new();
+        for i in 0..PER_ROUND {
+            let n = round * PER_ROUND + i;
+            // Spread around the site, all within each other's reach.
+            let lat = 47.7460 + f64::from(n) * 0.002;
+            let p = admin
+                .register_partner(rpb::RegisterPartnerRequest {
+                    partner: Some(partner_at(
+                        &format!("Atelier {n}"),
+                        &siret(n),
+                        lat,
+                        7.31,
+                        30,
+                    )),
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            pending.push(p.name);
+            drafts.push(draft_radiators(&mut manager, &site, n as usize).await);
+        }
+        // Verify and publish at the same time.
+        let verify = pending.iter().map(|name| {
+            let mut admin = admin.clone();
+            let req = rpb::VerifyPartnerRequest {
+                name: name.clone(),
+                etag: String::new(),
+            };
+            async move { admin.verify_partner(req).await.map(drop) }
+        });
+        let publish = drafts.iter().map(|name| {
+            let mut manager = manager.clone();
+            let req = ipb::PublishLotRequest {
+                name: name.clone(),
+                etag: String::new(),
+            };
+            async move { manager.publish_lot(req).await.map(drop) }
+        });
+        let (verified, published) = tokio::join!(
+            futures::future::join_all(verify),
+            futures::future::join_all(publish)
+        );
+        assert!(verified.iter().chain(&published).all(Result::is_ok));
+        lots.extend(drafts);
+    }
+    let mut m = stack.matching(0, Role::Admin, None, None).await;
+    let ranked = |m: &mut reemploi_e2e::Matching| {
+        let mut m = m.clone();
+        let lots = lots.clone();
+        async move {
+            let mut pairs = HashSet::new();
+            for lot in lots {
+                let req = mpb::ListLotMatchesRequest { lot, page_size: 10 };
+                for found in m.list_lot_matches(req).await.ok()?.into_inner().matches {
+                    pairs.insert((found.lot, found.partner));
+                }
+            }
+            Some(pairs)
+        }
+    };
+    // Once matching has caught up, each lot ranks 10 of the 20 partners.
+    let expected = eventually(Duration::from_secs(60), || {
+        let ranked = ranked(&mut m);
+        let lots = lots.len();
+        async move { ranked.await.filter(|pairs| pairs.len() == lots * 10) }
+    })
+    .await;
+    let missing = eventually(Duration::from_secs(30), || {
+        let seen: HashSet<(String, String)> = proposals.pairs().into_iter().collect();
+        let missing: Vec<_> = expected.difference(&seen).cloned().collect();
+        async move { missing.is_empty().then_some(missing) }
+    })
+    .await;
+    assert!(missing.is_empty());
+    let mut per_pair: HashMap<(String, String), usize> = HashMap::new();
+    for pair in proposals.pairs() {
+        *per_pair.entry(pair).or_default() += 1;
+    }
+    assert!(
+        per_pair.values().all(|n| *n == 1),
+        "a pair was proposed twice: {per_pair:?}"
+    );
+    stop.cancel();
+    stack.stop().await;
+}
+
+/// Rows no event can produce any more (an absurd mass, a broken id) are
+/// left out at start, and every query keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_starts_and_answers_despite_absurd_rows() {
+    let t = reemploi_testing::db::fresh(reemploi_store::Backend::Sqlite).await;
+    t.db.migrate(&reemploi_matching::migrations())
+        .await
+        .unwrap();
+    let partner = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO partners (id, status, kinds, categories, latitude, longitude, radius_km, \
+         weekly_intake_kg, version) VALUES ($1, 'verified', 'ACI', 'radiateur', 47.75, 7.32, 20, 8000, 2)",
+    )
+    .bind(partner.to_string())
+    .execute(t.db.pool())
+    .await
+    .unwrap();
+    // Two open claims whose masses add up beyond 64 bits.
+    for _ in 0..2 {
+        sqlx::query(
+            "INSERT INTO claims (id, lot_id, partner_id, mass_g, open, version) VALUES ($1, $2, $3, $4, 1, 1)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(partner.to_string())
+        .bind(i64::MAX / 2 + 1)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO lots (id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
+         latitude, longitude, status, hazardous, version) \
+         VALUES ('not-a-uuid', 'nor-this', 'm2a', 'radiateur', '1', 3, 60000, 47.74, 7.30, 'published', 0, 1)",
+    )
+    .execute(t.db.pool())
+    .await
+    .unwrap();
+    let bus = reemploi_events::InProcessBus::temporary().await.unwrap();
+    let ctx = reemploi_testing::grpc::context(t.db.clone(), Arc::new(bus));
+    let running = reemploi_matching::start(ctx.clone(), &Default::default())
+        .await
+        .expect("matching starts despite the bad rows");
+    let served = reemploi_testing::grpc::spawn(&ctx, vec![running]).await;
+    let mut m = mpb::matching_service_client::MatchingServiceClient::with_interceptor(
+        reemploi_testing::grpc::channel(served.addr).await,
+        reemploi_testing::grpc::Bearer(Some(reemploi_testing::grpc::token(
+            Role::Admin,
+            None,
+            None,
+        ))),
+    );
+    m.recommend_lots(mpb::RecommendLotsRequest {
+        partner: format!("partners/{partner}"),
+        ..Default::default()
+    })
+    .await
+    .expect("recommendations answer");
+    m.plan_allocation(mpb::PlanAllocationRequest {
+        site: format!("sites/{}", uuid::Uuid::now_v7()),
+        ..Default::default()
+    })
+    .await
+    .expect("plans answer");
+    served.stop().await.unwrap();
+}
+
+/// PlanAllocation on what diagnostics and hostile clients send: lots
+/// without a mass, repeated names, unknown partners, foreign lots.
+async fn plans_handle_what_clients_send(transport: Transport) {
+    let stack = Stack::start(transport).await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let taker = verified(
+        &mut admin,
+        partner_at("Atelier Coteaux", &siret(900), 47.7480, 7.3200, 15),
+    )
+    .await;
+    let site = coteaux_site(&stack).await;
+    let other_site = coteaux_site(&stack).await;
+    let weighed = published_radiators(&stack, &site, 3).await;
+    let mut manager = stack
+        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
+        .await;
+    // A diagnostic line without a mass.
+    let massless = manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.clone(),
+            lot: Some(ipb::Lot {
+                designation: "Portes".into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 4000,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    manager
+        .publish_lot(ipb::PublishLotRequest {
+            name: massless.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut m = stack.matching(0, Role::Admin, None, None).await;
+    let plan = eventually(WAIT, || {
+        let mut m = m.clone();
+        let req = mpb::PlanAllocationRequest {
+            site: site.clone(),
+            ..Default::default()
+        };
+        async move {
+            let plan = m.plan_allocation(req).await.ok()?.into_inner();
+            (plan.unallocated.len() + plan.allocations.len() >= 2).then_some(plan)
+        }
+    })
+    .await;
+    assert_eq!(plan.allocations.len(), 1, "{plan:?}");
+    assert_eq!(plan.allocations[0].lot, weighed);
+    let left: Vec<_> = plan
+        .unallocated
+        .iter()
+        .map(|u| (u.lot.clone(), u.reason))
+        .collect();
+    assert_eq!(
+        left,
+        [(massless.name.clone(), mpb::UnallocatedReason::NoMass as i32)]
+    );
+
+    // The same lot 2,000 times is refused; three times counts once; a
+    // partner named twice has its capacity once.
+    let status = m
+        .plan_allocation(mpb::PlanAllocationRequest {
+            lots: vec![weighed.clone(); 2000],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let plan = m
+        .plan_allocation(mpb::PlanAllocationRequest {
+            lots: vec![weighed.clone(); 3],
+            partners: vec![taker.clone(), taker.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let placed: i64 = plan
+        .allocations
+        .iter()
+        .map(|a| a.quantity.unwrap_or_default().milli)
+        .sum();
+    assert_eq!(placed, 3000, "a 3-piece lot places at most 3 pieces");
+
+    // An unknown partner, and a lot named under another site, are not found.
+    for req in [
+        mpb::PlanAllocationRequest {
+            site: site.clone(),
+            partners: vec![format!("partners/{}", uuid::Uuid::now_v7())],
+            ..Default::default()
+        },
+        mpb::PlanAllocationRequest {
+            lots: vec![weighed.replace(&site, &other_site)],
+            ..Default::default()
+        },
+    ] {
+        let status = m.plan_allocation(req).await.unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plans_handle_what_clients_send_in_process() {
+    plans_handle_what_clients_send(Transport::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plans_handle_what_clients_send_over_nats() {
+    plans_handle_what_clients_send(Transport::Nats).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_matching_processes_publish_each_proposal_once() {
     let stack = Stack::start_with(Transport::Nats, 2).await;

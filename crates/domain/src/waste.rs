@@ -97,6 +97,43 @@ fn parse_list(text: &'static str) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
+/// The six digits of a written code, as pairs, and whether it ends with `*`.
+fn written(s: &str) -> Result<([u8; 3], bool), DomainError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(DomainError::invalid(FIELD, "must not be empty"));
+    }
+    let (body, hazardous) = match t.strip_suffix('*') {
+        Some(rest) => (rest, true),
+        None => (t, false),
+    };
+    let mut digits = [0u8; 6];
+    let mut n = 0usize;
+    for c in body.chars() {
+        if c.is_ascii_digit() {
+            if n == 6 {
+                return Err(DomainError::invalid(FIELD, "must have exactly 6 digits"));
+            }
+            digits[n] = c as u8 - b'0';
+            n += 1;
+        } else if !(c.is_whitespace() || c == '-' || c == '.') {
+            return Err(DomainError::invalid(
+                FIELD,
+                format!("unexpected character {c:?}; expected e.g. \"17 02 01\" or \"17 06 05*\""),
+            ));
+        }
+    }
+    if n != 6 {
+        return Err(DomainError::invalid(FIELD, "must have exactly 6 digits"));
+    }
+    let pairs = [
+        digits[0] * 10 + digits[1],
+        digits[2] * 10 + digits[3],
+        digits[4] * 10 + digits[5],
+    ];
+    Ok((pairs, hazardous))
+}
+
 /// A code of the European List of Waste: six digits in three pairs,
 /// `"17 06 05*"`, where the trailing `*` marks a hazardous entry. Only codes
 /// of the list, with the list's own hazard, can be built.
@@ -111,40 +148,7 @@ impl WasteCode {
     /// looks the code up: it must be in the European List of Waste, with a `*`
     /// exactly when the list marks it hazardous. Field `"waste_code"`.
     pub fn parse(s: &str) -> Result<WasteCode, DomainError> {
-        let t = s.trim();
-        if t.is_empty() {
-            return Err(DomainError::invalid(FIELD, "must not be empty"));
-        }
-        let (body, hazardous) = match t.strip_suffix('*') {
-            Some(rest) => (rest, true),
-            None => (t, false),
-        };
-        let mut digits = [0u8; 6];
-        let mut n = 0usize;
-        for c in body.chars() {
-            if c.is_ascii_digit() {
-                if n == 6 {
-                    return Err(DomainError::invalid(FIELD, "must have exactly 6 digits"));
-                }
-                digits[n] = c as u8 - b'0';
-                n += 1;
-            } else if !(c.is_whitespace() || c == '-' || c == '.') {
-                return Err(DomainError::invalid(
-                    FIELD,
-                    format!(
-                        "unexpected character {c:?}; expected e.g. \"17 02 01\" or \"17 06 05*\""
-                    ),
-                ));
-            }
-        }
-        if n != 6 {
-            return Err(DomainError::invalid(FIELD, "must have exactly 6 digits"));
-        }
-        let pairs = [
-            digits[0] * 10 + digits[1],
-            digits[2] * 10 + digits[3],
-            digits[4] * 10 + digits[5],
-        ];
+        let (pairs, hazardous) = written(s)?;
         let plain = Plain(pairs);
         let Some(entry) = lookup(pairs) else {
             return Err(DomainError::invalid(
@@ -165,6 +169,18 @@ impl WasteCode {
             )),
             _ => Ok(entry.code.clone()),
         }
+    }
+
+    /// Reads a code stored before the list was checked: a listed code takes
+    /// the list's hazard whatever was written (a stored `17 06 05` is the
+    /// hazardous `17 06 05*`); an unlisted one keeps what was written, so
+    /// that an old record still loads.
+    pub fn from_stored(s: &str) -> Result<WasteCode, DomainError> {
+        let (pairs, hazardous) = written(s)?;
+        Ok(match lookup(pairs) {
+            Some(entry) => entry.code.clone(),
+            None => WasteCode { pairs, hazardous },
+        })
     }
 
     /// Whether the list marks this code hazardous (it is then written with `*`).
@@ -292,6 +308,20 @@ mod tests {
         let e = WasteCode::parse(s).unwrap_err();
         assert_eq!(e.field(), Some("waste_code"), "{s:?}");
         e.to_string()
+    }
+
+    #[test]
+    fn stored_codes_take_the_lists_hazard() {
+        let asbestos = WasteCode::from_stored("17 06 05").unwrap();
+        assert!(asbestos.is_hazardous());
+        assert_eq!(asbestos.to_string(), "17 06 05*");
+        assert!(!WasteCode::from_stored("17 02 01*").unwrap().is_hazardous());
+        // Unlisted but well-formed: loads as written.
+        assert_eq!(
+            WasteCode::from_stored("17 06 99").unwrap().to_string(),
+            "17 06 99"
+        );
+        assert!(WasteCode::from_stored("nope").is_err());
     }
 
     #[test]

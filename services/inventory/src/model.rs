@@ -522,7 +522,7 @@ impl LotRow {
             waste_code: if waste.is_empty() {
                 None
             } else {
-                Some(stored("waste code", WasteCode::parse(&waste))?)
+                Some(stored("waste code", WasteCode::from_stored(&waste))?)
             },
             hazards: hazards
                 .split(',')

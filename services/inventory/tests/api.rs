@@ -35,6 +35,7 @@ on_both_backends!(
     bad_inputs_change_nothing,
     authorization,
     expiry_returns_reservations,
+    hostile_values_are_refused,
 );
 
 fn qty(unit: tpb::Unit, whole: i64) -> Option<tpb::Quantity> {
@@ -571,6 +572,169 @@ async fn snapshot(m: &mut Client) -> Vec<pb::Lot> {
     .unwrap()
     .into_inner()
     .lots
+}
+
+/// Values found by a hostile client: each refused with its field, nothing
+/// changed.
+async fn hostile_values_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 4).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let claim = p
+        .claim_lot(claim_req(&lot, partner, 1, "one-door"))
+        .await
+        .unwrap()
+        .into_inner();
+    m.confirm_claim(pb::ConfirmClaimRequest {
+        name: claim.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    let before = snapshot(&mut m).await;
+    let refused = |status: tonic::Status, field: &str| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let fields = field_violations(&status);
+        assert!(
+            fields.iter().any(|(f, _)| f == field),
+            "{field}: violations {fields:?}"
+        );
+    };
+    let create = |lot: pb::Lot| pb::CreateLotRequest {
+        parent: site.name.clone(),
+        lot: Some(lot),
+        ..Default::default()
+    };
+    let bad_time = |seconds, nanos| Some(Timestamp { seconds, nanos });
+    let window = |start, end| {
+        Some(tpb::TimeWindow {
+            start_time: start,
+            end_time: end,
+        })
+    };
+    let lots: Vec<(&str, pb::Lot)> = vec![
+        (
+            "lot.estimated_mass_g",
+            pb::Lot {
+                estimated_mass_g: i64::MAX,
+                ..lot_msg("Porte", 1)
+            },
+        ),
+        (
+            "lot.availability.start_time",
+            pb::Lot {
+                availability: window(bad_time(1_700_000_000, -5), None),
+                ..lot_msg("Porte", 1)
+            },
+        ),
+        (
+            "lot.availability.end_time",
+            pb::Lot {
+                availability: window(None, bad_time(1_700_000_000, 2_000_000_000)),
+                ..lot_msg("Porte", 1)
+            },
+        ),
+        (
+            "lot.availability.start_time",
+            pb::Lot {
+                // Around the year 292 billion.
+                availability: window(bad_time(9_214_646_400_000_000_000, 0), None),
+                ..lot_msg("Porte", 1)
+            },
+        ),
+        // Asbestos exists in the List of Waste only with its asterisk.
+        (
+            "lot.waste_code",
+            pb::Lot {
+                waste_code: "17 06 05".into(),
+                ..lot_msg("Dalles", 1)
+            },
+        ),
+        (
+            "lot.waste_code",
+            pb::Lot {
+                waste_code: "17 06 99".into(),
+                ..lot_msg("Dalles", 1)
+            },
+        ),
+    ];
+    for (field, lot) in lots {
+        refused(m.create_lot(create(lot)).await.unwrap_err(), field);
+    }
+    let status = m
+        .create_site(pb::CreateSiteRequest {
+            site: Some(pb::Site {
+                works_start_time: bad_time(0, -1),
+                ..site.clone()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    refused(status, "site.works_start_time");
+    let status = m
+        .list_lots(pb::ListLotsRequest {
+            available_at: bad_time(i64::MAX, 0),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    refused(status, "available_at");
+    let status = p
+        .claim_lot(pb::ClaimLotRequest {
+            pickup_window: window(bad_time(0, 1_000_000_000), None),
+            ..claim_req(&lot, partner, 1, "bad-window")
+        })
+        .await
+        .unwrap_err();
+    refused(status, "pickup_window.start_time");
+
+    // A door of 25 kg weighed at 9.2e18 g, or at 200 kg without saying
+    // it is a surprise; handed over in the future, or before the claim.
+    let handover = |grams, at: Option<Timestamp>, unexpected| pb::RecordHandoverRequest {
+        name: claim.name.clone(),
+        weighed_mass_g: grams,
+        handover_time: at,
+        accept_unexpected_mass: unexpected,
+        ..Default::default()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (req, field) in [
+        (handover(i64::MAX, None, true), "weighed_mass_g"),
+        (handover(200_000, None, false), "weighed_mass_g"),
+        (handover(25_000, ts(now + 86_400), false), "handover_time"),
+        (handover(25_000, ts(now - 86_400), false), "handover_time"),
+        (handover(25_000, bad_time(now, -1), false), "handover_time"),
+    ] {
+        refused(m.record_handover(req).await.unwrap_err(), field);
+    }
+    assert_eq!(
+        snapshot(&mut m).await,
+        before,
+        "refused values changed nothing"
+    );
+    let current = m
+        .get_claim(pb::GetClaimRequest {
+            name: claim.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.status, pb::ClaimStatus::Confirmed as i32);
+    // A real surprise at the scale is recorded once confirmed.
+    let done = m
+        .record_handover(handover(200_000, None, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.weighed_mass_g, 200_000);
+    app.stop().await;
 }
 
 async fn bad_inputs_change_nothing(backend: Backend) {
