@@ -90,6 +90,21 @@ pub struct Principal {
     pub partner: Option<String>,
 }
 
+impl Principal {
+    /// The whole principal as one string (role, organisation, partner,
+    /// subject): what scopes a caller's idempotency keys, so that two
+    /// callers sharing a subject string never share keys.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.role,
+            self.org.as_deref().unwrap_or(""),
+            self.partner.as_deref().unwrap_or(""),
+            self.subject
+        )
+    }
+}
+
 /// JWT claims: sub, role, org?, partner?, exp, iat. `iss`/`aud` are checked
 /// from the raw token when configured (see [`issue_hs256_with`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -102,6 +102,15 @@ impl From<DomainError> for InventoryError {
     }
 }
 
+impl From<reemploi_runtime::idempotent::BeginError> for InventoryError {
+    fn from(err: reemploi_runtime::idempotent::BeginError) -> Self {
+        match err {
+            reemploi_runtime::idempotent::BeginError::Reused(v) => Self::Invalid(vec![v]),
+            reemploi_runtime::idempotent::BeginError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for InventoryError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -278,12 +278,14 @@ pub async fn get_lot(
     by_id(conn, "lots", LOT_COLUMNS, id, lock_for, LotRow::from_row).await
 }
 
-pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow) -> Result<()> {
+/// Inserts a new claim, with the fingerprint of the request that made it
+/// (a retry with the same request id must be the same request).
+pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow, fingerprint: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO claims (id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
          pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \
-         request_id, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         request_id, created_at, updated_at, version, request_fingerprint) VALUES ($1, $2, $3, \
+         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(c.id.to_string())
     .bind(c.lot.lot.to_string())
@@ -303,6 +305,7 @@ pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow) -> Result<()> 
     .bind(c.created_at)
     .bind(c.updated_at)
     .bind(c.version)
+    .bind(fingerprint)
     .execute(conn)
     .await?;
     Ok(())
@@ -361,11 +364,12 @@ pub async fn lot_for_claim(
     lot: Uuid,
     partner: Uuid,
     request_id: &str,
-) -> Result<Option<(LotRow, Option<String>, Option<Uuid>)>> {
+) -> Result<Option<(LotRow, Option<String>, Option<(Uuid, String)>)>> {
     let sql = format!(
         "SELECT {LOT_COLUMNS}, (SELECT status FROM partners WHERE id = $2) AS partner_status, \
-         (SELECT id FROM claims WHERE partner_id = $2 AND request_id = $3) AS existing_claim \
-         FROM lots WHERE id = $1{}",
+         (SELECT id FROM claims WHERE partner_id = $2 AND request_id = $3) AS existing_claim, \
+         (SELECT request_fingerprint FROM claims WHERE partner_id = $2 AND request_id = $3) \
+         AS existing_fingerprint FROM lots WHERE id = $1{}",
         lock(backend)
     );
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -378,9 +382,12 @@ pub async fn lot_for_claim(
         return Ok(None);
     };
     let existing: Option<String> = row.try_get("existing_claim")?;
+    let fingerprint: Option<String> = row.try_get("existing_fingerprint")?;
     let existing = existing
         .map(|id| {
-            Uuid::try_parse(&id).map_err(|e| InventoryError::Internal(format!("stored id: {e}")))
+            Uuid::try_parse(&id)
+                .map(|id| (id, fingerprint.unwrap_or_default()))
+                .map_err(|e| InventoryError::Internal(format!("stored id: {e}")))
         })
         .transpose()?;
     Ok(Some((

@@ -14,9 +14,10 @@ use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::idempotent;
 use reemploi_runtime::paging::Page;
 use reemploi_runtime::validation::{self, Check, request_id};
-use reemploi_store::{Db, idempotency, now_millis};
+use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -170,32 +171,22 @@ impl Inventory {
 
     /// CreateSite.
     pub async fn create_site(&self, p: &Principal, req: pb::CreateSiteRequest) -> Result<pb::Site> {
+        let mut c = Check::new("");
+        let key = request_id(&mut c, &req.request_id, false)
+            .map(|rid| idempotent::key(p, "create_site", &rid, &req));
+        c.finish()?;
         let mut site = req.site.unwrap_or_default();
         site.owner_org = authz::create_site(p, site.owner_org.trim())?;
-        let mut c = Check::new("");
-        let rid = request_id(&mut c, &req.request_id, false);
-        c.finish()?;
         let now = now_millis();
         let row = SiteRow::validate(&site, new_id(), now, 1)?;
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(rid) = &rid {
-            if let Some(id) = idempotency::recorded(&mut tx, "create_site", &p.subject, rid).await?
-            {
-                drop(tx);
-                return self
-                    .get_site_by_id(parse_stored(&id)?)
-                    .await
-                    .map(|s| s.to_proto());
-            }
-            idempotency::record(
-                &mut tx,
-                "create_site",
-                &p.subject,
-                rid,
-                &row.id.to_string(),
-                now,
-            )
-            .await?;
+        if let Some(id) = idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
+        {
+            drop(tx);
+            return self
+                .get_site_by_id(parse_stored(&id)?)
+                .await
+                .map(|s| s.to_proto());
         }
         repo::save_site(&mut tx, &row, None).await?;
         self.commit(tx, &[site_event(&row, "created")]).await?;
@@ -328,21 +319,19 @@ impl Inventory {
         let mut c = Check::new("");
         let rid = request_id(&mut c, &req.request_id, false);
         c.finish()?;
-        let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
         let site = self.site_for_lots(p, &req.parent).await?;
+        let key = rid.map(|rid| idempotent::key(p, format!("create_lot:{}", site.id), &rid, &req));
+        let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
         let now = now_millis();
         let row = Self::new_lot(&site, fields, now)?;
-        let scope = format!("create_lot:{}", site.id);
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(rid) = &rid {
-            if let Some(id) = idempotency::recorded(&mut tx, &scope, &p.subject, rid).await? {
-                drop(tx);
-                return self
-                    .lot_by_id(parse_stored(&id)?)
-                    .await
-                    .map(|l| l.to_proto());
-            }
-            idempotency::record(&mut tx, &scope, &p.subject, rid, &row.id.to_string(), now).await?;
+        if let Some(id) = idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
+        {
+            drop(tx);
+            return self
+                .lot_by_id(parse_stored(&id)?)
+                .await
+                .map(|l| l.to_proto());
         }
         repo::save_lot(&mut tx, &row, None).await?;
         self.commit(tx, &[lot_event(&row, "created")]).await?;
@@ -385,19 +374,17 @@ impl Inventory {
         if !violations.is_empty() {
             return Err(InventoryError::Invalid(violations));
         }
-        let scope = format!("batch_create_lots:{}", site.id);
+        let key =
+            rid.map(|rid| idempotent::key(p, format!("batch_create_lots:{}", site.id), &rid, &req));
+        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(rid) = &rid {
-            if let Some(ids) = idempotency::recorded(&mut tx, &scope, &p.subject, rid).await? {
-                drop(tx);
-                let mut lots = Vec::new();
-                for id in ids.split(',').filter(|s| !s.is_empty()) {
-                    lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
-                }
-                return Ok(pb::BatchCreateLotsResponse { lots });
+        if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await? {
+            drop(tx);
+            let mut lots = Vec::new();
+            for id in ids.split(',').filter(|s| !s.is_empty()) {
+                lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
             }
-            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-            idempotency::record(&mut tx, &scope, &p.subject, rid, &ids.join(","), now).await?;
+            return Ok(pb::BatchCreateLotsResponse { lots });
         }
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -688,6 +675,9 @@ impl Inventory {
     pub async fn claim_lot(&self, p: &Principal, req: pb::ClaimLotRequest) -> Result<pb::Claim> {
         let input = ClaimInput::try_from(&req)?;
         authz::claim_for(p, input.partner.0)?;
+        // Whoever claims for the partner is part of the request: a key used
+        // by an admin for the partner is not the partner's own.
+        let fingerprint = idempotent::fingerprint_by(p, &req);
         let mut tx = self.inner.db.begin_write().await?;
         // One round trip locks the lot and answers the two questions asked
         // before every claim: is this a retry, and may this partner claim?
@@ -700,7 +690,11 @@ impl Inventory {
         )
         .await?
         .ok_or_else(|| not_found("lot", input.lot))?;
-        if let Some(existing) = existing {
+        if let Some((existing, recorded)) = existing {
+            // Claims recorded before fingerprints were kept match any retry.
+            if !recorded.is_empty() && recorded != fingerprint {
+                return Err(InventoryError::Invalid(vec![idempotent::reused()]));
+            }
             let claim = repo::get_claim(&mut tx, existing, None)
                 .await?
                 .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
@@ -774,7 +768,7 @@ impl Inventory {
             version: 1,
         };
         repo::update_ledger(&mut tx, &lot, current.version).await?;
-        repo::insert_claim(&mut tx, &claim).await?;
+        repo::insert_claim(&mut tx, &claim, &fingerprint).await?;
         self.commit(
             tx,
             &[

@@ -36,6 +36,7 @@ on_both_backends!(
     authorization,
     expiry_returns_reservations,
     hostile_values_are_refused,
+    request_ids_belong_to_one_caller_and_one_request,
 );
 
 fn qty(unit: tpb::Unit, whole: i64) -> Option<tpb::Quantity> {
@@ -572,6 +573,104 @@ async fn snapshot(m: &mut Client) -> Vec<pb::Lot> {
     .unwrap()
     .into_inner()
     .lots
+}
+
+/// A request id is the caller's own (its whole principal: two tokens with
+/// the same subject but another organisation or partner share nothing), and
+/// it names one request: reused for another, it is refused.
+async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let mut other_org = app
+        .client_with(Some(token(Role::SiteManager, Some("org-other"), None)))
+        .await;
+    let site_req = |name: &str| pb::CreateSiteRequest {
+        site: Some(pb::Site {
+            display_name: name.into(),
+            location: point(47.746, 7.301),
+            ..Default::default()
+        }),
+        request_id: "site-1".into(),
+    };
+    let a = m
+        .create_site(site_req("Coteaux"))
+        .await
+        .unwrap()
+        .into_inner();
+    // Same subject string, another organisation: its own site.
+    let b = other_org
+        .create_site(site_req("Coteaux"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(a.name, b.name);
+    assert_eq!(b.owner_org, "org-other");
+    // A retry gets the first answer; the key with another request is refused.
+    let again = m
+        .create_site(site_req("Coteaux"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.name, a.name);
+    let status = m.create_site(site_req("Drouot")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        field_violations(&status)
+            .iter()
+            .any(|(f, _)| f == "request_id")
+    );
+
+    let lot_req = |designation: &str| pb::CreateLotRequest {
+        parent: a.name.clone(),
+        lot: Some(lot_msg(designation, 3)),
+        request_id: "lot-1".into(),
+    };
+    let lot = m.create_lot(lot_req("Portes")).await.unwrap().into_inner();
+    assert_eq!(
+        m.create_lot(lot_req("Portes"))
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        lot.name
+    );
+    let status = m.create_lot(lot_req("Radiateurs")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let first = published_lot(&mut m, &a, 5).await;
+    let second = published_lot(&mut m, &a, 5).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let claim = p
+        .claim_lot(claim_req(&first, partner, 2, "claim-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = p
+        .claim_lot(claim_req(&first, partner, 2, "claim-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.name, claim.name);
+    let before = snapshot(&mut m).await;
+    for (lot, whole) in [(&first, 3), (&second, 2)] {
+        let status = p
+            .claim_lot(claim_req(lot, partner, whole, "claim-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            field_violations(&status)
+                .iter()
+                .any(|(f, _)| f == "request_id")
+        );
+    }
+    assert_eq!(
+        snapshot(&mut m).await,
+        before,
+        "refused claims reserved nothing"
+    );
+    app.stop().await;
 }
 
 /// Values found by a hostile client: each refused with its field, nothing

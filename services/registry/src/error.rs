@@ -80,6 +80,15 @@ impl From<DomainError> for RegistryError {
     }
 }
 
+impl From<reemploi_runtime::idempotent::BeginError> for RegistryError {
+    fn from(err: reemploi_runtime::idempotent::BeginError) -> Self {
+        match err {
+            reemploi_runtime::idempotent::BeginError::Reused(v) => Self::Invalid(vec![v]),
+            reemploi_runtime::idempotent::BeginError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for RegistryError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -12,12 +12,13 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as pb;
 use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::idempotent;
 use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Page;
 use reemploi_runtime::validation::{self, Check, Violation, request_id};
 use reemploi_runtime::wire::{etag_allows, millis_ts};
 use reemploi_store::query::{Filter, select_kept};
-use reemploi_store::{Db, idempotency, now_millis};
+use reemploi_store::{Db, now_millis};
 use uuid::Uuid;
 
 use crate::error::{RegistryError, Result};
@@ -137,18 +138,16 @@ impl Registry {
             }
         };
         let mut c = Check::new("");
-        let rid = request_id(&mut c, &req.request_id, false);
+        let key = request_id(&mut c, &req.request_id, false)
+            .map(|rid| idempotent::key(p, "register", &rid, &req));
         c.finish()?;
         let profile = Profile::validate(&req.partner.unwrap_or_default(), "partner")?;
         let now = now_millis();
         let row = Self::new_row(id, profile, now);
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(rid) = &rid {
-            if let Some(done) = idempotency::recorded(&mut tx, "register", &p.subject, rid).await? {
-                drop(tx);
-                return Ok(self.by_id(stored_id(&done)?).await?.to_proto());
-            }
-            idempotency::record(&mut tx, "register", &p.subject, rid, &id.to_string(), now).await?;
+        if let Some(done) = idempotent::begin(&mut tx, key.as_ref(), &id.to_string(), now).await? {
+            drop(tx);
+            return Ok(self.by_id(stored_id(&done)?).await?.to_proto());
         }
         if repo::get(&mut tx, id, Some(self.inner.db.backend()))
             .await?
@@ -219,28 +218,16 @@ impl Registry {
         if !violations.is_empty() {
             return Err(RegistryError::Invalid(violations));
         }
+        let key = rid.map(|rid| idempotent::key(p, "batch_register", &rid, &req));
+        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
         let mut tx = self.inner.db.begin_write().await?;
-        if let Some(rid) = &rid {
-            if let Some(ids) =
-                idempotency::recorded(&mut tx, "batch_register", &p.subject, rid).await?
-            {
-                drop(tx);
-                let mut partners = Vec::new();
-                for id in ids.split(',').filter(|s| !s.is_empty()) {
-                    partners.push(self.by_id(stored_id(id)?).await?.to_proto());
-                }
-                return Ok(pb::BatchRegisterPartnersResponse { partners });
+        if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await? {
+            drop(tx);
+            let mut partners = Vec::new();
+            for id in ids.split(',').filter(|s| !s.is_empty()) {
+                partners.push(self.by_id(stored_id(id)?).await?.to_proto());
             }
-            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-            idempotency::record(
-                &mut tx,
-                "batch_register",
-                &p.subject,
-                rid,
-                &ids.join(","),
-                now,
-            )
-            .await?;
+            return Ok(pb::BatchRegisterPartnersResponse { partners });
         }
         let mut taken = Vec::new();
         for (i, row) in rows.iter().enumerate() {

@@ -27,8 +27,53 @@ on_both_backends!(
     every_rpc,
     bad_inputs_change_nothing,
     authorization,
-    one_siret_one_partner
+    one_siret_one_partner,
+    request_ids_belong_to_one_caller_and_one_request
 );
+
+/// Two partners whose tokens share a subject string share no request id;
+/// one request id names one request.
+async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
+    let app = spawn(backend).await;
+    let (x, y) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut px = app.client(Role::Partner, Some(x)).await;
+    let mut py = app.client(Role::Partner, Some(y)).await;
+    let register = |siret: &str| pb::RegisterPartnerRequest {
+        partner: Some(partner_msg(siret)),
+        request_id: "register-1".into(),
+    };
+    let mine = px
+        .register_partner(register("90012345600015"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.name, format!("partners/{x}"));
+    let theirs = py
+        .register_partner(register("90023456800013"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(theirs.name, format!("partners/{y}"), "Y got X's profile");
+    assert_eq!(theirs.siret, "90023456800013");
+    // X's retry is answered as the first time; X's key for another request is refused.
+    let retry = px
+        .register_partner(register("90012345600015"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.name, mine.name);
+    let status = px
+        .register_partner(register("90056789200014"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        field_violations(&status)
+            .iter()
+            .any(|(f, _)| f == "request_id")
+    );
+    app.stop().await;
+}
 
 struct App {
     addr: std::net::SocketAddr,
