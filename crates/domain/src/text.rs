@@ -46,7 +46,26 @@ pub fn optional(
             format!("must not contain control character U+{:04X}", u32::from(c)),
         ));
     }
+    if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "must not contain the direction control U+{:04X}: it makes a text read \
+                 differently from what it holds",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(Some(text))
+}
+
+/// Unicode's explicit direction controls (marks, embeddings, overrides,
+/// isolates): they can make a name display as another one.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Validates an optional INSEE commune code: five characters (digits, or
@@ -149,5 +168,22 @@ mod tests {
                 prop_assert_eq!(required("f", &s, max), Ok(out));
             }
         }
+    }
+
+    #[test]
+    fn direction_controls_are_refused() {
+        for bad in [
+            "Atelier\u{202E}eiregnirp",
+            "a\u{2066}b",
+            "\u{200F}x",
+            "x\u{061C}",
+        ] {
+            let e = optional("legal_name", bad, 200).unwrap_err();
+            assert_eq!(e.field(), Some("legal_name"), "{bad:?}");
+        }
+        assert_eq!(
+            optional("legal_name", "Atelier \u{5D0}\u{5D1} réemploi", 200),
+            Ok(Some("Atelier \u{5D0}\u{5D1} réemploi".to_owned()))
+        );
     }
 }

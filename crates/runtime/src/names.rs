@@ -22,8 +22,10 @@ pub fn parse(field: &str, name: &str, pattern: &str) -> Result<Vec<Uuid>, Violat
     let mut ids = Vec::new();
     for (part, want) in parts.iter().zip(&expected) {
         if want.starts_with('{') {
-            let id = Uuid::try_parse(part)
-                .map_err(|_| Violation::new(field, format!("`{part}` is not a valid id")))?;
+            let id = Uuid::try_parse(part).map_err(|_| {
+                let shown = crate::status::cut(part, 40);
+                Violation::new(field, format!("`{shown}` is not a valid id"))
+            })?;
             ids.push(id);
         } else if part != want {
             return Err(Violation::new(

@@ -17,6 +17,19 @@ pub const REASON_NOT_FOUND: &str = "NOT_FOUND";
 /// `ErrorInfo.reason` of [`internal`].
 pub const REASON_INTERNAL: &str = "INTERNAL";
 
+/// Longest text of a status message or field violation: a client's value
+/// quoted back whole (a 1 MiB name) would exceed what clients accept in the
+/// trailers, and they would fail to read the error at all.
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 fn error_info(details: &mut ErrorDetails, reason: &str) {
     details.set_error_info(reason, DOMAIN, HashMap::<String, String>::new());
 }
@@ -24,6 +37,15 @@ fn error_info(details: &mut ErrorDetails, reason: &str) {
 /// INVALID_ARGUMENT with one `BadRequest` field violation per
 /// `(field path, description)` pair and an `ErrorInfo` carrying `reason`.
 pub fn invalid_argument(violations: Vec<(String, String)>, reason: &str) -> Status {
+    let violations: Vec<(String, String)> = violations
+        .into_iter()
+        .map(|(field, description)| {
+            (
+                cut(&field, MAX_ECHO_CHARS),
+                cut(&description, MAX_ECHO_CHARS),
+            )
+        })
+        .collect();
     let message = match violations.as_slice() {
         [] => "invalid argument".to_owned(),
         [(field, description)] => format!("invalid {field}: {description}"),
@@ -59,15 +81,16 @@ pub fn invalid_request(violations: Vec<crate::validation::Violation>) -> Status 
 pub fn with_reason(code: Code, message: impl Into<String>, reason: &str) -> Status {
     let mut details = ErrorDetails::new();
     error_info(&mut details, reason);
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, cut(&message.into(), MAX_ECHO_CHARS), details)
 }
 
 /// NOT_FOUND for the resource `name` of type `resource`, with reason
 /// [`REASON_NOT_FOUND`] and a `ResourceInfo` detail naming it.
 pub fn not_found(resource: &str, name: &str) -> Status {
+    let name = cut(name, MAX_ECHO_CHARS);
     let mut details = ErrorDetails::new();
     error_info(&mut details, REASON_NOT_FOUND);
-    details.set_resource_info(resource, name, "", "");
+    details.set_resource_info(resource, &name, "", "");
     Status::with_error_details(
         Code::NotFound,
         format!("{resource} {name} not found"),

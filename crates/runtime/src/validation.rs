@@ -154,6 +154,21 @@ pub fn near_filter(
     point
 }
 
+/// A `LIKE ... ESCAPE '\'` pattern matching values that contain `text`
+/// literally: `%`, `_` and `\` in it match only themselves.
+pub fn like_contains(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// The free-text filter of a list request, lower-cased for matching; at most
 /// 200 characters.
 pub fn search_text(c: &mut Check, text: &str) -> String {

@@ -224,8 +224,9 @@ impl Inventory {
         }
         if !text.is_empty() {
             f.add(
-                "(LOWER(display_name) LIKE ? OR LOWER(quartier) LIKE $N OR LOWER(commune) LIKE $N)",
-                format!("%{text}%"),
+                "(LOWER(display_name) LIKE ? ESCAPE '\\' OR LOWER(quartier) LIKE $N ESCAPE '\\' \
+                 OR LOWER(commune) LIKE $N ESCAPE '\\')",
+                validation::like_contains(&text),
             )?;
         }
         if let Some(after) = &page.after {
@@ -463,8 +464,11 @@ impl Inventory {
                 f.add("(available_until IS NULL OR available_until > ?)", at)?;
             }
             if !text.is_empty() {
-                let like = format!("%{text}%");
-                f.add("(LOWER(designation) LIKE ? OR LOWER(description) LIKE $N OR LOWER(reference) LIKE $N)", like)?;
+                f.add(
+                    "(LOWER(designation) LIKE ? ESCAPE '\\' OR LOWER(description) LIKE $N ESCAPE '\\' \
+                     OR LOWER(reference) LIKE $N ESCAPE '\\')",
+                    validation::like_contains(&text),
+                )?;
             }
             if let Some(center) = near {
                 f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;

@@ -304,7 +304,10 @@ impl Registry {
                 f.add("status = ?", s.as_str().to_string())?;
             }
             if !text.is_empty() {
-                f.add("search_text LIKE ?", format!("%{text}%"))?;
+                f.add(
+                    "search_text LIKE ? ESCAPE '\\'",
+                    validation::like_contains(&text),
+                )?;
             }
             if let Some(center) = near {
                 f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
