@@ -933,19 +933,35 @@ async fn sigterm_cancels_the_shutdown_token() {
 
 #[test]
 fn page_tokens_round_trip_and_forgeries_fail() {
-    use reemploi_runtime::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
-    let page = Page::parse(10, "", "site=a").unwrap();
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use reemploi_runtime::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pager};
+    let pager = Pager::new(b"the service's key");
+    let page = pager.page(10, "", "site=a").unwrap();
     let id = uuid::Uuid::now_v7().to_string();
     let token = page.next_token(&id);
-    assert_eq!(Page::parse(10, &token, "site=a").unwrap().after, Some(id));
     assert_eq!(
-        Page::parse(10, &token, "site=b").unwrap_err().field,
+        pager.page(10, &token, "site=a").unwrap().after,
+        Some(id.clone())
+    );
+    assert_eq!(
+        pager.page(10, &token, "site=b").unwrap_err().field,
         "page_token"
     );
-    assert!(Page::parse(10, "garbage!", "site=a").is_err());
-    assert_eq!(Page::parse(-1, "", "").unwrap_err().field, "page_size");
-    assert_eq!(Page::parse(5000, "", "").unwrap().size, MAX_PAGE_SIZE);
-    assert_eq!(Page::parse(0, "", "").unwrap().size, DEFAULT_PAGE_SIZE);
+    assert!(pager.page(10, "garbage!", "site=a").is_err());
+    // Signed by another key, or altered to skip elsewhere: refused.
+    let foreign = Pager::new(b"another key").page(10, "", "site=a").unwrap();
+    assert!(pager.page(10, &foreign.next_token(&id), "site=a").is_err());
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(&token).unwrap()).unwrap();
+    let other = uuid::Uuid::now_v7().to_string();
+    let altered = URL_SAFE_NO_PAD.encode(text.replace(&id, &other));
+    assert!(pager.page(10, &altered, "site=a").is_err());
+    // The unsigned form tokens once had is no longer accepted.
+    let unsigned = URL_SAFE_NO_PAD.encode(format!("v1|{}|{id}", &text[3..19]));
+    assert!(pager.page(10, &unsigned, "site=a").is_err());
+    assert_eq!(pager.page(-1, "", "").unwrap_err().field, "page_size");
+    assert_eq!(pager.page(5000, "", "").unwrap().size, MAX_PAGE_SIZE);
+    assert_eq!(pager.page(0, "", "").unwrap().size, DEFAULT_PAGE_SIZE);
     let mut items: Vec<u32> = (0..11).collect();
     let next = page.finish(&mut items, |i| format!("{i}"));
     assert_eq!(items.len(), 10);
@@ -969,4 +985,32 @@ fn resource_names_parse_strictly() {
         parse("name", "", "sites/{site}").unwrap_err().description,
         "required"
     );
+}
+
+/// Replicas on one database sign with one key; another deployment's tokens
+/// are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_keys_are_shared_by_replicas_and_private_to_a_database() {
+    use reemploi_runtime::paging::Pager;
+    for backend in reemploi_store::Backend::ALL {
+        let one = reemploi_testing::db::fresh(backend).await;
+        let two = reemploi_testing::db::fresh(backend).await;
+        for t in [&one, &two] {
+            sqlx::query("CREATE TABLE service_keys (name TEXT PRIMARY KEY, secret TEXT NOT NULL)")
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let (a, b) = tokio::join!(Pager::load(&one.db), Pager::load(&one.db));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let id = uuid::Uuid::now_v7().to_string();
+        let token = a.page(5, "", "f").unwrap().next_token(&id);
+        assert_eq!(
+            b.page(5, &token, "f").unwrap().after,
+            Some(id),
+            "{backend:?}"
+        );
+        let elsewhere = Pager::load(&two.db).await.unwrap();
+        assert!(elsewhere.page(5, &token, "f").is_err(), "{backend:?}");
+    }
 }

@@ -19,6 +19,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory::inventory_service_server::InventoryServiceServer;
 use reemploi_proto::service_names::INVENTORY;
 use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::{Migrations, now_millis};
 use tokio_util::sync::CancellationToken;
@@ -84,7 +85,10 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
         .await
         .map_err(StartError::bus(events::PRODUCER))?;
     let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
-    let inventory = Inventory::new(ctx.db.clone(), relay.clone(), settings.clone());
+    let pager = Pager::load(&ctx.db)
+        .await
+        .map_err(StartError::store(events::PRODUCER))?;
+    let inventory = Inventory::new(ctx.db.clone(), relay.clone(), settings.clone(), pager);
     let partners = ctx
         .bus
         .subscribe(

@@ -15,7 +15,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::idempotent;
-use reemploi_runtime::paging::Page;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::validation::{self, Check, request_id};
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
@@ -69,6 +69,7 @@ struct Inner {
     db: Db,
     relay: Relay,
     settings: Settings,
+    pager: Pager,
     /// Woken after every commit that recorded events, for WatchLots.
     changes: Notify,
 }
@@ -124,12 +125,13 @@ fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&
 
 impl Inventory {
     /// An inventory over a migrated database, publishing through `relay`.
-    pub fn new(db: Db, relay: Relay, settings: Settings) -> Inventory {
+    pub fn new(db: Db, relay: Relay, settings: Settings, pager: Pager) -> Inventory {
         Inventory {
             inner: Arc::new(Inner {
                 db,
                 relay,
                 settings,
+                pager,
                 changes: Notify::new(),
             }),
         }
@@ -213,7 +215,7 @@ impl Inventory {
         req: pb::ListSitesRequest,
     ) -> Result<pb::ListSitesResponse> {
         let text = req.text.trim().to_lowercase();
-        let page = Page::parse(
+        let page = self.inner.pager.page(
             req.page_size,
             &req.page_token,
             &format!("org={}|text={text}", req.owner_org),
@@ -447,7 +449,10 @@ impl Inventory {
             near.map(|g| (g.latitude(), g.longitude())),
             req.radius_m,
         );
-        let page = Page::parse(req.page_size, &req.page_token, &fingerprint)?;
+        let page = self
+            .inner
+            .pager
+            .page(req.page_size, &req.page_token, &fingerprint)?;
         let build = |after: Option<&str>| -> Result<Filter> {
             let mut f = Filter::default();
             if let Some(site) = site {
@@ -813,7 +818,7 @@ impl Inventory {
             Some(PartnerName::parse("partner", &req.partner)?)
         };
         let status = claim_status_filter(req.status)?;
-        let page = Page::parse(
+        let page = self.inner.pager.page(
             req.page_size,
             &req.page_token,
             &format!("lot={lot:?}|partner={partner:?}|status={status:?}"),

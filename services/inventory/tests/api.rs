@@ -1474,6 +1474,9 @@ async fn relay_survives_broker_and_service_restarts() {
         test_db.db.clone(),
         reemploi_events::outbox::Relay::new(test_db.db.clone(), jetstream_bus(&url, &ns).await),
         Settings::default(),
+        reemploi_runtime::paging::Pager::load(&test_db.db)
+            .await
+            .unwrap(),
     );
     let admin = reemploi_runtime::auth::Principal {
         subject: "t".into(),

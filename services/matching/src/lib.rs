@@ -12,6 +12,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::matching::matching_service_server::MatchingServiceServer;
 use reemploi_proto::service_names::MATCHING;
 use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
@@ -48,7 +49,10 @@ pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartE
         .await
         .map_err(StartError::bus(service::PRODUCER))?;
     let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
-    let matching = Matching::new(ctx.db.clone(), relay.clone())
+    let pager = Pager::load(&ctx.db)
+        .await
+        .map_err(StartError::store(service::PRODUCER))?;
+    let matching = Matching::new(ctx.db.clone(), relay.clone(), pager)
         .await
         .map_err(|e| StartError::Other {
             service: service::PRODUCER,

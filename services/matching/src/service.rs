@@ -18,7 +18,7 @@ use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::consume;
 use reemploi_runtime::names::parse;
-use reemploi_runtime::paging::Page;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::validation::Violation;
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::cursor::ChangeCursor;
@@ -69,6 +69,7 @@ struct Live {
 pub struct Matching {
     db: Db,
     relay: Relay,
+    pager: Pager,
     live: Arc<RwLock<Live>>,
     refreshing: Arc<Mutex<()>>,
 }
@@ -88,7 +89,7 @@ async fn partner_profile(conn: &mut AnyConnection, p: &Partner) -> Result<Option
 
 impl Matching {
     /// Builds the index from the projections held in `db`.
-    pub async fn new(db: Db, relay: Relay) -> Result<Matching> {
+    pub async fn new(db: Db, relay: Relay, pager: Pager) -> Result<Matching> {
         let mut conn = db.pool().acquire().await?;
         // Re-read a little of the log's tail at the first refresh: changes
         // numbered just below the end may still have been committing.
@@ -111,6 +112,7 @@ impl Matching {
         Ok(Matching {
             db,
             relay,
+            pager,
             live: Arc::new(RwLock::new(Live {
                 index,
                 lot_names,
@@ -414,7 +416,7 @@ impl Matching {
             }
         }
         let size = page_size(req.page_size, 50, 1000)?;
-        let page = Page::parse(
+        let page = self.pager.page(
             i32::try_from(size).unwrap_or(1000),
             &req.page_token,
             &req.partner,

@@ -12,6 +12,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::registry::registry_service_server::RegistryServiceServer;
 use reemploi_proto::service_names::REGISTRY;
 use reemploi_runtime::auth::AuthInterceptor;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
@@ -48,7 +49,10 @@ pub async fn start(ctx: Context, _args: &RegistryArgs) -> Result<Running, StartE
         .await
         .map_err(StartError::bus(service::PRODUCER))?;
     let relay = Relay::new(ctx.db.clone(), ctx.bus);
-    let registry = Registry::new(ctx.db, relay.clone());
+    let pager = Pager::load(&ctx.db)
+        .await
+        .map_err(StartError::store(service::PRODUCER))?;
+    let registry = Registry::new(ctx.db, relay.clone(), pager);
     let server = RegistryServiceServer::new(RegistryApi::new(registry))
         .max_decoding_message_size(ctx.max_message_bytes)
         .max_encoding_message_size(ctx.max_message_bytes);

@@ -14,7 +14,7 @@ use reemploi_proto::registry as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::idempotent;
 use reemploi_runtime::names::{new_id, parse};
-use reemploi_runtime::paging::Page;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::validation::{self, Check, Violation, request_id};
 use reemploi_runtime::wire::{etag_allows, millis_ts};
 use reemploi_store::query::{Filter, select_kept};
@@ -40,6 +40,7 @@ pub struct Registry {
 struct Inner {
     db: Db,
     relay: Relay,
+    pager: Pager,
 }
 
 fn denied(what: &str) -> RegistryError {
@@ -87,9 +88,9 @@ pub fn partner_event(row: &PartnerRow, event: &str) -> Message {
 
 impl Registry {
     /// A registry over a migrated database, publishing through `relay`.
-    pub fn new(db: Db, relay: Relay) -> Registry {
+    pub fn new(db: Db, relay: Relay, pager: Pager) -> Registry {
         Registry {
-            inner: Arc::new(Inner { db, relay }),
+            inner: Arc::new(Inner { db, relay, pager }),
         }
     }
 
@@ -288,7 +289,10 @@ impl Registry {
             near.map(|g| (g.latitude(), g.longitude())),
             req.radius_m,
         );
-        let page = Page::parse(req.page_size, &req.page_token, &fingerprint)?;
+        let page = self
+            .inner
+            .pager
+            .page(req.page_size, &req.page_token, &fingerprint)?;
         let build = |after: Option<&str>| -> Result<Filter> {
             let mut f = Filter::default();
             if let Some(k) = kind {

@@ -56,7 +56,14 @@ pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
         .await
         .expect("inventory starts");
     let served = testing::spawn(&ctx, vec![running]).await;
-    let inventory = Inventory::new(db.clone(), Relay::new(db.clone(), bus.clone()), settings);
+    let inventory = Inventory::new(
+        db.clone(),
+        Relay::new(db.clone(), bus.clone()),
+        settings,
+        reemploi_runtime::paging::Pager::load(&db)
+            .await
+            .expect("page key"),
+    );
     App {
         addr: served.addr,
         inventory,
