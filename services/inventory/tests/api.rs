@@ -1367,6 +1367,41 @@ async fn verified_over_nats(app: &App) -> Uuid {
     }
 }
 
+/// A call still running when the signal comes finishes during the grace
+/// period, and its events are published before the process ends: the relay
+/// stops only after the server has finished its calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_of_calls_finishing_during_shutdown_are_published() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let db = app.db.clone();
+    let mut m = app.manager().await;
+    // Hold the database's write lock: the next call waits inside the server.
+    let blocker = db.begin_write().await.unwrap();
+    let call = tokio::spawn(async move {
+        m.create_site(pb::CreateSiteRequest {
+            site: Some(pb::Site {
+                display_name: "Drouot".into(),
+                location: point(47.75, 7.33),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.rollback().await.unwrap();
+    call.await.unwrap().expect("the call in flight completes");
+    stopping.await.unwrap();
+    let pending: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(pending, 0, "an event of the last call was left unpublished");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_change_reaches_jetstream_once() {
     let url = reemploi_testing::nats::nats_url();
