@@ -11,7 +11,7 @@ use reemploi_registry::RegistryArgs;
 use reemploi_runtime::auth::Role;
 use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
 
-use crate::commands::{claims, export, login, lots, matching, partners, sites};
+use crate::commands::{claims, deadletters, export, login, lots, matching, partners, sites};
 use crate::output::Format;
 
 /// reemploi: keeping building materials out of landfill. Runs the platform,
@@ -149,6 +149,14 @@ pub enum Command {
         after_help = "Examples:\n  reemploi plan sites/…\n  reemploi plan sites/… --output json"
     )]
     Plan(matching::PlanArgs),
+    /// Events a service gave up applying: list them, replay them once the
+    /// cause is fixed. Talks to the event bus (NATS, or the embedded log).
+    #[command(
+        subcommand,
+        name = "dead-letters",
+        after_help = "Examples:\n  reemploi dead-letters list --data-dir ./data\n  reemploi dead-letters replay --all --nats-url nats://nats-1:4222"
+    )]
+    DeadLetters(deadletters::DeadLettersCommand),
     /// Exports data for other tools (GeoJSON for maps).
     #[command(
         subcommand,

@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             up::run(*args).await
         }
         Command::Token(args) => token::run(&args),
+        Command::DeadLetters(c) => commands::deadletters::run(global.output, c).await,
         Command::Login(args) => {
             let ctx = Ctx {
                 settings: config::Settings {
@@ -85,9 +86,9 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Plan(a) => commands::matching::plan(ctx, a).await,
         Command::Export(c) => commands::export::run(ctx, c).await,
         // Dispatched by `run` before a connection is resolved.
-        Command::Up(_) | Command::Token(_) | Command::Login(_) => Err(CliError::Usage(
-            "internal: this command is not a client command".to_owned(),
-        )),
+        Command::Up(_) | Command::Token(_) | Command::Login(_) | Command::DeadLetters(_) => Err(
+            CliError::Usage("internal: this command is not a client command".to_owned()),
+        ),
     }
 }
 

@@ -1123,3 +1123,152 @@ fn login_stores_the_connection_privately_and_later_commands_use_it() {
     assert_eq!(out.status.code(), Some(4));
     stop(up);
 }
+
+/// `reemploi dead-letters`: an event no consumer can apply is listed, per
+/// consumer, and replayed to the one named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed() {
+    use reemploi_events::Bus as _;
+    let dir = tempfile::tempdir().unwrap();
+    let up = up_demo(dir.path());
+    let log = reemploi_events::InProcessBus::open(&dir.path().join("bus.db"))
+        .await
+        .unwrap();
+    // Bytes that are no event: both partner consumers give up at once.
+    log.publish(&reemploi_events::Message::new(
+        "reemploi.registry.partner.updated",
+        &b"\xffnot an envelope"[..],
+    ))
+    .await
+    .unwrap();
+    let list = || {
+        let out = Command::new(BIN)
+            .args(["dead-letters", "list", "--output", "json", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("NATS_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let letters: Value = serde_json::from_slice(&out.stdout).unwrap();
+        letters.as_array().unwrap().clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letters = loop {
+        let letters = list();
+        if letters.len() == 2 {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "dead letters: {letters:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut consumers: Vec<&str> = letters.iter().map(|l| str_of(l, "consumer")).collect();
+    consumers.sort_unstable();
+    assert_eq!(consumers, ["inventory-partners", "matching-partners"]);
+    assert!(
+        letters
+            .iter()
+            .all(|l| str_of(l, "reason").contains("undecodable"))
+    );
+    let inventory_id = letters
+        .iter()
+        .find(|l| str_of(l, "consumer") == "inventory-partners")
+        .map(|l| str_of(l, "id").to_owned())
+        .unwrap();
+
+    let out = Command::new(BIN)
+        .args([
+            "dead-letters",
+            "replay",
+            "--all",
+            "--durable",
+            "inventory-partners",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("NATS_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 dead letter(s) replayed"));
+    // Replayed to its consumer, which fails on it again: a new dead letter.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let letters = list();
+        let ids: Vec<&str> = letters.iter().map(|l| str_of(l, "id")).collect();
+        if letters.len() == 2 && !ids.contains(&inventory_id.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after replay: {letters:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = Command::new(BIN)
+        .args(["dead-letters", "replay", "999999", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("NATS_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown dead letter is an error");
+    stop(up);
+}
+
+/// A background task that dies stops `reemploi up` with a clear error,
+/// rather than leaving a server whose events never leave.
+#[test]
+fn up_stops_with_an_error_when_a_background_task_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--drain-delay-ms",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("NATS_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on "), "{line:?}");
+    // Someone damages the registry's schema: its relay can no longer read
+    // the outbox, whatever it retries.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = reemploi_store::Db::sqlite_url(dir.path(), "registry").unwrap();
+        let db = reemploi_store::Db::connect(&url).await.unwrap();
+        sqlx::query("DROP TABLE outbox")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        db.close().await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("reemploi up kept running with a dead relay");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("background task `registry outbox relay` stopped"),
+        "{stderr}"
+    );
+    // stdout holds only what scripts read.
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+}

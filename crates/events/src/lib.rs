@@ -139,6 +139,23 @@ pub enum BusError {
     Store(#[from] reemploi_store::StoreError),
 }
 
+impl BusError {
+    /// Whether retrying cannot help: the outbox or log itself is unusable
+    /// (a missing table, a bad configuration), not merely unreachable.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            BusError::Store(e) => matches!(
+                e,
+                reemploi_store::StoreError::Other(_)
+                    | reemploi_store::StoreError::Migrate(_)
+                    | reemploi_store::StoreError::Config(_)
+            ),
+            BusError::Config(_) => true,
+            BusError::Unavailable(_) | BusError::Rejected(_) | BusError::Handler(_) => false,
+        }
+    }
+}
+
 /// Why a [`Handler`] could not apply a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

@@ -15,6 +15,10 @@ use crate::{Bus, BusError, Message};
 /// Default interval between two polls of the outbox when nobody notifies.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Failures in a row that no retry can fix (the outbox cannot be read at
+/// all) after which the relay gives up, so that its process stops with an
+/// error rather than serve calls whose events would never leave.
+const FATAL_IN_A_ROW: u32 = 5;
 /// How long a woken relay waits for more commits before it publishes.
 const COALESCE: Duration = Duration::from_millis(2);
 /// Rows read per round trip.
@@ -225,16 +229,25 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown`, then makes a final drain attempt.
+    /// Runs until `shutdown`, then makes a final drain attempt. Returns
+    /// early only when the outbox itself cannot be read, time after time
+    /// (a damaged schema): the caller's supervision then stops the process.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = RETRY_MIN;
+        let mut fatal = 0;
         loop {
             let wait = match self.drain().await {
                 Ok(_) => {
                     backoff = RETRY_MIN;
+                    fatal = 0;
                     None
                 }
+                Err(e) if e.is_fatal() && fatal + 1 >= FATAL_IN_A_ROW => {
+                    tracing::error!(error = %e, "outbox relay: the outbox cannot be read; giving up");
+                    return;
+                }
                 Err(e) => {
+                    fatal = if e.is_fatal() { fatal + 1 } else { 0 };
                     tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay: publish failed");
                     let wait = backoff;
                     backoff = (backoff * 2).min(RETRY_MAX);

@@ -163,8 +163,10 @@ impl fmt::Debug for StoreArgs {
 // as the description of whatever binary flattens it.
 #[command(next_help_heading = "Event bus", about = None, long_about = None)]
 pub struct BusArgs {
-    /// NATS server URL (nats://host:4222, may embed credentials); when
-    /// absent, the in-process bus is used. Never logged.
+    /// NATS server URL (nats://host:4222, may embed credentials), or a
+    /// comma-separated list of a cluster's servers, all of which are used;
+    /// at start, a service waits for NATS as long as it takes. When absent,
+    /// the in-process bus is used, its log in <data-dir>/bus.db. Never logged.
     #[arg(long = "nats-url", env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
 

@@ -1394,11 +1394,10 @@ async fn events_of_calls_finishing_during_shutdown_are_published() {
     blocker.rollback().await.unwrap();
     call.await.unwrap().expect("the call in flight completes");
     stopping.await.unwrap();
-    let pending: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
     assert_eq!(pending, 0, "an event of the last call was left unpublished");
 }
 

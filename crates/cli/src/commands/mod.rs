@@ -2,6 +2,7 @@
 //! what it does through the public gRPC API.
 
 pub mod claims;
+pub mod deadletters;
 pub mod export;
 pub mod login;
 pub mod lots;
