@@ -471,7 +471,7 @@ impl Bus for JetStreamBus {
             // No stream yet for a reemploi subject: create the producer's
             // stream and publish again, so that publishing never depends on
             // start-up order.
-            Err(BusError::Rejected(reason)) if reason.contains("no stream") => {
+            Err(BusError::NoStream(reason)) => {
                 let service = msg
                     .subject
                     .strip_prefix(SUBJECT_ROOT)
@@ -525,7 +525,7 @@ impl Bus for JetStreamBus {
                 Err(e) => {
                     let e = publish_error(e);
                     // No stream yet: the one-by-one path creates it.
-                    if matches!(&e, BusError::Rejected(r) if r.contains("no stream")) {
+                    if matches!(&e, BusError::NoStream(_)) {
                         let rest = &msgs[durable..];
                         for (i, msg) in rest.iter().enumerate() {
                             if let Err(e) = self.publish(msg).await {
@@ -627,7 +627,7 @@ impl Bus for JetStreamBus {
 
 fn publish_error(e: js::context::PublishError) -> BusError {
     match e.kind() {
-        PublishErrorKind::StreamNotFound => BusError::Rejected(format!("no stream: {e}")),
+        PublishErrorKind::StreamNotFound => BusError::NoStream(e.to_string()),
         PublishErrorKind::WrongLastMessageId
         | PublishErrorKind::WrongLastSequence
         | PublishErrorKind::MaxPayloadExceeded => BusError::Rejected(e.to_string()),

@@ -125,7 +125,11 @@ pub enum BusError {
     /// The broker cannot be reached or did not confirm in time: retry later.
     #[error("event bus unavailable: {0}")]
     Unavailable(String),
-    /// The broker refused the message or request (no stream, bad subject, too large).
+    /// No stream takes the subject (yet): the producer's stream is created
+    /// on demand.
+    #[error("no stream for the subject: {0}")]
+    NoStream(String),
+    /// The broker refused the message or request (bad subject, too large).
     #[error("event bus rejected the request: {0}")]
     Rejected(String),
     /// An in-process subscriber failed to apply the message.
@@ -151,7 +155,10 @@ impl BusError {
                     | reemploi_store::StoreError::Config(_)
             ),
             BusError::Config(_) => true,
-            BusError::Unavailable(_) | BusError::Rejected(_) | BusError::Handler(_) => false,
+            BusError::Unavailable(_)
+            | BusError::NoStream(_)
+            | BusError::Rejected(_)
+            | BusError::Handler(_) => false,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod consume;
+pub mod error;
 pub mod idempotent;
 pub mod names;
 pub mod paging;

@@ -105,13 +105,14 @@ pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Status {
     with_reason(Code::Internal, "internal error", REASON_INTERNAL)
 }
 
-/// UNAVAILABLE because `service`'s database cannot be reached: the client
-/// may retry later; `cause` is logged, not sent.
-pub fn storage_unavailable(service: &str, cause: &dyn std::fmt::Display) -> Status {
-    tracing::warn!(error = %cause, service, "database unavailable");
+/// UNAVAILABLE because the service's database cannot be reached: the
+/// client may retry later; `cause` is logged (within the RPC's span, which
+/// names the method), not sent.
+pub fn storage_unavailable(cause: &dyn std::fmt::Display) -> Status {
+    tracing::warn!(error = %cause, "database unavailable");
     with_reason(
         Code::Unavailable,
-        format!("the {service} database is unavailable, retry later"),
+        "the service's database is unavailable, retry later",
         "STORAGE_UNAVAILABLE",
     )
 }

@@ -8,6 +8,7 @@ use reemploi_domain::partner::PartnerKind;
 use reemploi_matching_engine::profile::{LotProfile, PartnerProfile, StructureKind, Window};
 use reemploi_proto::inventory as ipb;
 use reemploi_proto::registry as rpb;
+use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::wire::ts_millis;
 use sqlx::any::AnyRow;
@@ -275,7 +276,7 @@ impl Claim {
 
 fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
     let s: String = row.try_get(col)?;
-    Uuid::try_parse(&s).map_err(|e| MatchingError::Internal(format!("stored {col}: {e}")))
+    Uuid::try_parse(&s).map_err(|e| ApiError::Internal(format!("stored {col}: {e}")).into())
 }
 
 /// Within a write transaction, waits for every other event being applied
@@ -512,7 +513,7 @@ pub async fn propose_all(
     }
     let mut args = sqlx::any::AnyArguments::default();
     let mut rows = Vec::with_capacity(proposals.len());
-    let bind = |e: sqlx::error::BoxDynError| MatchingError::Internal(format!("bind: {e}"));
+    let bind = |e: sqlx::error::BoxDynError| ApiError::Internal(format!("bind: {e}"));
     for (i, (lot, partner, id, score)) in proposals.iter().enumerate() {
         let n = i * 5;
         rows.push(format!(

@@ -17,6 +17,7 @@ use reemploi_proto::matching as pb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::consume;
+use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::validation::Violation;
@@ -75,7 +76,7 @@ pub struct Matching {
 }
 
 fn lock_poisoned() -> MatchingError {
-    MatchingError::Internal("index lock poisoned".into())
+    ApiError::Internal("index lock poisoned".into()).into()
 }
 
 fn lot_name(l: &Lot) -> String {
@@ -380,7 +381,7 @@ impl Matching {
         let lot = projection::lot(&mut conn, ids[1])
             .await?
             .filter(|l| l.site_id == ids[0])
-            .ok_or_else(|| MatchingError::NotFound {
+            .ok_or_else(|| ApiError::NotFound {
                 kind: "lot",
                 name: req.lot.clone(),
             })?;
@@ -410,9 +411,10 @@ impl Matching {
             Role::Admin | Role::Integrator => {}
             Role::Partner if own_partner(p) == Some(id) => {}
             Role::Partner | Role::SiteManager => {
-                return Err(MatchingError::PermissionDenied(
+                return Err(ApiError::PermissionDenied(
                     "a partner sees its own recommendations only".into(),
-                ));
+                )
+                .into());
             }
         }
         let size = page_size(req.page_size, 50, 1000)?;
@@ -426,7 +428,7 @@ impl Matching {
         let partner =
             projection::partner(&mut conn, id)
                 .await?
-                .ok_or_else(|| MatchingError::NotFound {
+                .ok_or_else(|| ApiError::NotFound {
                     kind: "partner",
                     name: req.partner.clone(),
                 })?;
@@ -497,8 +499,8 @@ impl Matching {
             alloc::allocate(&lot_profiles, &partner_profiles, now)
         })
         .await
-        .map_err(|e| MatchingError::Internal(format!("allocation task: {e}")))?
-        .map_err(|e| MatchingError::FailedPrecondition(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(format!("allocation task: {e}")))?
+        .map_err(|e| ApiError::precondition("NOT_ALLOCATABLE", e.to_string()))?;
         Ok(plan_response(&plan, &weighed, &massless))
     }
 
@@ -514,10 +516,11 @@ impl Matching {
             return projection::site_lots(conn, site).await;
         }
         if req.lots.is_empty() {
-            return Err(MatchingError::Invalid(vec![Violation::new(
+            return Err(ApiError::Invalid(vec![Violation::new(
                 "site",
                 "name a site or list lots",
-            )]));
+            )])
+            .into());
         }
         let names = distinct("lots", &req.lots)?;
         let mut lots = Vec::with_capacity(names.len());
@@ -526,7 +529,7 @@ impl Matching {
             let lot = projection::lot(conn, ids[1])
                 .await?
                 .filter(|l| l.site_id == ids[0])
-                .ok_or_else(|| MatchingError::NotFound {
+                .ok_or_else(|| ApiError::NotFound {
                     kind: "lot",
                     name: name.clone(),
                 })?;
@@ -543,10 +546,11 @@ pub const MAX_PLAN_NAMES: usize = 1000;
 /// their index for error paths; more than [`MAX_PLAN_NAMES`] is refused.
 fn distinct<'a>(field: &str, names: &'a [String]) -> Result<Vec<(usize, &'a String)>> {
     if names.len() > MAX_PLAN_NAMES {
-        return Err(MatchingError::Invalid(vec![Violation::new(
+        return Err(ApiError::Invalid(vec![Violation::new(
             field,
             format!("at most {MAX_PLAN_NAMES} names"),
-        )]));
+        )])
+        .into());
     }
     let mut seen = HashSet::new();
     Ok(names
@@ -565,13 +569,12 @@ async fn plan_partners(conn: &mut AnyConnection, names: &[String]) -> Result<Vec
     let mut partners = Vec::new();
     for (i, name) in distinct("partners", names)? {
         let id = parse(&format!("partners[{i}]"), name, "partners/{partner}")?[0];
-        let partner =
-            projection::partner(conn, id)
-                .await?
-                .ok_or_else(|| MatchingError::NotFound {
-                    kind: "partner",
-                    name: name.clone(),
-                })?;
+        let partner = projection::partner(conn, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                kind: "partner",
+                name: name.clone(),
+            })?;
         partners.push(partner);
     }
     Ok(partners)
@@ -689,9 +692,13 @@ fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
 
 fn page_size(requested: i32, default: usize, max: usize) -> Result<usize> {
     match usize::try_from(requested) {
-        Err(_) => Err(MatchingError::Invalid(vec![
-            reemploi_runtime::validation::Violation::new("page_size", "must not be negative"),
-        ])),
+        Err(_) => Err(
+            ApiError::Invalid(vec![reemploi_runtime::validation::Violation::new(
+                "page_size",
+                "must not be negative",
+            )])
+            .into(),
+        ),
         Ok(0) => Ok(default),
         Ok(n) => Ok(n.min(max)),
     }
@@ -707,9 +714,10 @@ fn may_see_site(p: &Principal, owner_org: &str) -> Result<()> {
     match p.role {
         Role::Admin | Role::Integrator => Ok(()),
         Role::SiteManager if p.org.as_deref() == Some(owner_org) => Ok(()),
-        Role::SiteManager | Role::Partner => Err(MatchingError::PermissionDenied(
+        Role::SiteManager | Role::Partner => Err(ApiError::PermissionDenied(
             "the matches of a lot are for its site's managers".into(),
-        )),
+        )
+        .into()),
     }
 }
 

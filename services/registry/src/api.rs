@@ -5,6 +5,7 @@ use reemploi_domain::partner::PartnerAction;
 use reemploi_proto::registry as pb;
 use reemploi_proto::registry::registry_service_server::RegistryService;
 use reemploi_runtime::auth::principal;
+use reemploi_runtime::error::ApiError;
 use tonic::{Request, Response, Status};
 
 use crate::error::RegistryError;
@@ -79,7 +80,7 @@ impl RegistryService for RegistryApi {
         let p = principal(&req)?;
         let r = req.into_inner();
         if r.reason.chars().count() > 2000 {
-            return Err(RegistryError::invalid("reason", "at most 2000 characters").into());
+            return Err(ApiError::invalid("reason", "at most 2000 characters").into());
         }
         reply(
             self.registry

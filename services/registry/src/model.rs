@@ -7,6 +7,7 @@ use reemploi_domain::partner::{PartnerKind, PartnerStatus};
 use reemploi_domain::siret::Siret;
 use reemploi_domain::{DomainError, text};
 use reemploi_proto::registry as pb;
+use reemploi_runtime::error::ApiError;
 use reemploi_runtime::validation::Check;
 use reemploi_runtime::wire::{etag, millis_ts, point_from_proto, point_proto};
 use sqlx::Row;
@@ -97,10 +98,7 @@ pub fn status_filter(value: i32) -> Result<Option<PartnerStatus>> {
         Ok(pb::PartnerStatus::Verified) => Ok(Some(PartnerStatus::Verified)),
         Ok(pb::PartnerStatus::Suspended) => Ok(Some(PartnerStatus::Suspended)),
         Ok(pb::PartnerStatus::Archived) => Ok(Some(PartnerStatus::Archived)),
-        Err(_) => Err(RegistryError::invalid(
-            "status",
-            format!("unknown status {value}"),
-        )),
+        Err(_) => Err(ApiError::invalid("status", format!("unknown status {value}")).into()),
     }
 }
 
@@ -198,9 +196,7 @@ impl Profile {
         let hours = c.ok(text::optional("opening_hours", &p.opening_hours, MAX_LINE));
         c.finish()?;
         let (Some(legal_name), Some(siret), Some(location)) = (legal_name, siret, location) else {
-            return Err(RegistryError::Internal(
-                "validated partner lost a field".into(),
-            ));
+            return Err(ApiError::Internal("validated partner lost a field".into()).into());
         };
         Ok(Profile {
             legal_name,
@@ -293,8 +289,9 @@ impl PartnerRow {
 
     /// Reads a row selected with [`crate::repo::PARTNER_COLUMNS`].
     pub fn from_row(row: &AnyRow) -> Result<PartnerRow> {
-        let stored =
-            |what: &str, e: DomainError| RegistryError::Internal(format!("stored {what}: {e}"));
+        let stored = |what: &str, e: DomainError| {
+            RegistryError::from(ApiError::Internal(format!("stored {what}: {e}")))
+        };
         let id: String = row.try_get("id")?;
         let kinds: String = row.try_get("kinds")?;
         let cats: String = row.try_get("accepted_categories")?;
@@ -347,8 +344,7 @@ impl PartnerRow {
             opening_hours: row.try_get("opening_hours")?,
         };
         Ok(PartnerRow {
-            id: Uuid::try_parse(&id)
-                .map_err(|e| RegistryError::Internal(format!("stored id: {e}")))?,
+            id: Uuid::try_parse(&id).map_err(|e| ApiError::Internal(format!("stored id: {e}")))?,
             profile,
             status: PartnerStatus::parse(&row.try_get::<String, _>("status")?)
                 .map_err(|e| stored("status", e))?,

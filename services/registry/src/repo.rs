@@ -4,7 +4,9 @@ use reemploi_store::Backend;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use crate::error::{RegistryError, Result};
+use reemploi_runtime::error::ApiError;
+
+use crate::error::Result;
 use crate::model::PartnerRow;
 
 /// Columns read into a [`PartnerRow`].
@@ -81,7 +83,7 @@ pub async fn save(
     if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(RegistryError::Conflict)
+        Err(ApiError::Conflict.into())
     }
 }
 

@@ -12,6 +12,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as pb;
 use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::error::ApiError;
 use reemploi_runtime::idempotent;
 use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Pager;
@@ -44,7 +45,7 @@ struct Inner {
 }
 
 fn denied(what: &str) -> RegistryError {
-    RegistryError::PermissionDenied(what.to_string())
+    ApiError::PermissionDenied(what.to_string()).into()
 }
 
 fn admin_only(p: &Principal) -> Result<()> {
@@ -106,7 +107,7 @@ impl Registry {
         let mut conn = self.inner.db.pool().acquire().await?;
         repo::get(&mut conn, id, None)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("partners/{id}")))
+            .ok_or_else(|| ApiError::not_found("partner", format!("partners/{id}")).into())
     }
 
     fn new_row(id: Uuid, profile: Profile, now: i64) -> PartnerRow {
@@ -154,10 +155,11 @@ impl Registry {
             .await?
             .is_some()
         {
-            return Err(RegistryError::FailedPrecondition {
+            return Err(ApiError::FailedPrecondition {
                 reason: "ALREADY_REGISTERED",
                 message: format!("partners/{id} is already registered"),
-            });
+            }
+            .into());
         }
         let siret = row.profile.siret.as_str().to_string();
         if repo::siret_taken(&mut tx, &siret, None).await? {
@@ -166,13 +168,13 @@ impl Registry {
         // On PostgreSQL a concurrent registration of the same SIRET waits on
         // the unique index and then fails here: it lost the race.
         repo::save(&mut tx, &row, None).await.map_err(|e| match e {
-            RegistryError::Conflict => RegistryError::SiretTaken(siret.clone()),
+            RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret.clone()),
             other => other,
         })?;
         self.commit(tx, &[partner_event(&row, "registered")])
             .await
             .map_err(|e| match e {
-                RegistryError::Conflict => RegistryError::SiretTaken(siret),
+                RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret),
                 other => other,
             })?;
         Ok(row.to_proto())
@@ -212,12 +214,12 @@ impl Registry {
                     }
                     rows.push(Self::new_row(new_id(), profile, now));
                 }
-                Err(RegistryError::Invalid(mut v)) => violations.append(&mut v),
+                Err(RegistryError::Api(ApiError::Invalid(mut v))) => violations.append(&mut v),
                 Err(other) => return Err(other),
             }
         }
         if !violations.is_empty() {
-            return Err(RegistryError::Invalid(violations));
+            return Err(ApiError::Invalid(violations).into());
         }
         let key = rid.map(|rid| idempotent::key(p, "batch_register", &rid, &req));
         let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
@@ -256,7 +258,9 @@ impl Registry {
         let id = partner_name("name", &req.name)?;
         match self.by_id(id).await {
             Ok(row) if visible(p, &row) => Ok(row.to_proto()),
-            Ok(_) | Err(RegistryError::NotFound(_)) => Err(RegistryError::NotFound(req.name)),
+            Ok(_) | Err(RegistryError::Api(ApiError::NotFound { .. })) => {
+                Err(ApiError::not_found("partner", req.name).into())
+            }
             Err(e) => Err(e),
         }
     }
@@ -375,15 +379,19 @@ impl Registry {
         let mut tx = self.inner.db.begin_write().await?;
         let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
             .await?
-            .ok_or_else(|| RegistryError::NotFound(patch.name.clone()))?;
+            .ok_or_else(|| ApiError::not_found("partner", patch.name.clone()))?;
         if !etag_allows(&patch.etag, current.version) {
-            return Err(RegistryError::StaleEtag(patch.name.clone()));
+            return Err(ApiError::StaleEtag {
+                name: patch.name.clone(),
+            }
+            .into());
         }
         if current.status == PartnerStatus::Archived {
-            return Err(RegistryError::FailedPrecondition {
+            return Err(ApiError::FailedPrecondition {
                 reason: "PARTNER_ARCHIVED",
                 message: "an archived partner cannot be edited".into(),
-            });
+            }
+            .into());
         }
         let mut merged = current.to_proto();
         for path in paths {
@@ -405,9 +413,7 @@ impl Registry {
                 "contact" => merged.contact = patch.contact.clone(),
                 "opening_hours" => merged.opening_hours = patch.opening_hours.clone(),
                 other => {
-                    return Err(RegistryError::Internal(format!(
-                        "unhandled mask path {other}"
-                    )));
+                    return Err(ApiError::Internal(format!("unhandled mask path {other}")).into());
                 }
             }
         }
@@ -440,9 +446,12 @@ impl Registry {
         let mut tx = self.inner.db.begin_write().await?;
         let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
             .await?
-            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+            .ok_or_else(|| ApiError::not_found("partner", name.to_string()))?;
         if !etag_allows(etag, current.version) {
-            return Err(RegistryError::StaleEtag(name.to_string()));
+            return Err(ApiError::StaleEtag {
+                name: name.to_string(),
+            }
+            .into());
         }
         let mut row = current.clone();
         row.status = partner::transition(current.status, action)?;
@@ -487,10 +496,7 @@ const UPDATABLE: &[&str] = &[
 
 fn mask_paths(mask: Option<&FieldMask>) -> Result<Vec<&str>> {
     let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
-        return Err(RegistryError::invalid(
-            "update_mask",
-            "required: name the fields to update",
-        ));
+        return Err(ApiError::invalid("update_mask", "required: name the fields to update").into());
     };
     let mut c = Check::new("");
     let mut paths = Vec::new();
@@ -507,5 +513,5 @@ fn mask_paths(mask: Option<&FieldMask>) -> Result<Vec<&str>> {
 }
 
 fn stored_id(id: &str) -> Result<Uuid> {
-    Uuid::try_parse(id).map_err(|e| RegistryError::Internal(format!("stored id {id}: {e}")))
+    Uuid::try_parse(id).map_err(|e| ApiError::Internal(format!("stored id {id}: {e}")).into())
 }
