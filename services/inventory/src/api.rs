@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::error::InventoryError;
-use crate::names;
 use crate::service::{Inventory, may_watch};
+use reemploi_runtime::names;
 
 /// How often a WatchLots stream looks for changes made by other replicas.
 const WATCH_POLL: Duration = Duration::from_millis(500);

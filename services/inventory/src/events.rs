@@ -11,8 +11,8 @@ use reemploi_runtime::consume;
 use reemploi_store::{Db, now_millis};
 
 use crate::model::{ClaimRow, LotRow, SiteRow, millis_ts};
-use crate::names::PartnerName;
 use crate::repo;
+use reemploi_runtime::names::PartnerName;
 
 /// The producing service's name, on subjects and envelopes.
 pub const PRODUCER: &str = "inventory";

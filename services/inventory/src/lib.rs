@@ -9,7 +9,6 @@ pub mod diagnostic;
 pub mod error;
 pub mod events;
 pub mod model;
-pub mod names;
 pub mod repo;
 pub mod service;
 

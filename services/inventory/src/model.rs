@@ -21,7 +21,7 @@ pub use reemploi_runtime::wire::{
 };
 
 use crate::error::{InventoryError, Result};
-use crate::names::{ClaimName, LotName, PartnerName, SiteName};
+use reemploi_runtime::names::{ClaimName, LotName, PartnerName, SiteName};
 
 /// Longest free-text description accepted.
 pub const MAX_DESCRIPTION: usize = 10_000;

@@ -29,8 +29,8 @@ use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
     claim_status_filter, lot_status_filter, time,
 };
-use crate::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
+use reemploi_runtime::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
 use reemploi_store::query::Filter;
 use reemploi_store::query::select_kept;
 
