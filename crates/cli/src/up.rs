@@ -109,13 +109,19 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
             reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
         }
     });
-    let demo_settings = || Settings {
+    let demo = Settings {
         addr: demo_addr(addr, server_tls),
         token: None,
-        tls: tls.clone(),
+        // A REEMPLOI_CA meant for other servers must not stop a plaintext
+        // demo load.
+        tls: if server_tls {
+            tls
+        } else {
+            ClientTls::default()
+        },
     };
     if args.demo
-        && let Err(e) = load_demo(&args, demo_settings(), secret.as_deref()).await
+        && let Err(e) = load_demo(&args, demo, secret.as_deref()).await
     {
         shutdown.cancel();
         let _ = serving.await;
