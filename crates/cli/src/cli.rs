@@ -9,9 +9,13 @@ use reemploi_inventory::InventoryArgs;
 use reemploi_matching::MatchingArgs;
 use reemploi_registry::RegistryArgs;
 use reemploi_runtime::auth::Role;
-use reemploi_runtime::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use reemploi_runtime::config::{
+    AuthArgs, BusArgs, DEFAULT_JWT_MAX_LIFETIME_SECS, LimitArgs, ServerArgs, StoreArgs,
+    TelemetryArgs,
+};
 
 use crate::commands::{claims, deadletters, export, login, lots, matching, partners, sites};
+use crate::config::ClientTls;
 use crate::output::Format;
 
 /// reemploi: keeping building materials out of landfill. Runs the platform,
@@ -74,6 +78,49 @@ pub struct GlobalArgs {
         help_heading = "Output"
     )]
     pub output: Format,
+    /// PEM file of the CA certificate(s) to trust for an https:// address,
+    /// instead of the public web PKI roots: for a server whose certificate
+    /// a private CA signed (its --tls-cert).
+    #[arg(
+        long,
+        global = true,
+        env = "REEMPLOI_CA",
+        value_name = "FILE",
+        help_heading = "Connection"
+    )]
+    pub ca: Option<PathBuf>,
+    /// PEM file of the client certificate to present, for a server that
+    /// requires one (mutual TLS, its --tls-client-ca). Needs --client-key.
+    #[arg(
+        long,
+        global = true,
+        env = "REEMPLOI_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key",
+        help_heading = "Connection"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the private key of --client-cert. Never printed.
+    #[arg(
+        long,
+        global = true,
+        env = "REEMPLOI_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert",
+        help_heading = "Connection"
+    )]
+    pub client_key: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The TLS files the flags name.
+    pub fn tls(&self) -> ClientTls {
+        ClientTls {
+            ca: self.ca.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
 }
 
 /// The commands.
@@ -87,8 +134,10 @@ pub enum Command {
     /// Without --nats-url all services share one in-process bus. Without
     /// --jwt-secret or --jwt-public-key, tokens are HS256 with the secret in
     /// <data-dir>/jwt-secret (created if absent), the one `reemploi token`
-    /// signs with. Prints `listening on ADDR` to stdout once bound; stops
-    /// gracefully on SIGINT/SIGTERM.
+    /// signs with. With --tls-cert and --tls-key it serves only TLS (and
+    /// --demo loads over it: give --ca, and with --tls-client-ca
+    /// --client-cert/--client-key, as to any client). Prints `listening on
+    /// ADDR` to stdout once bound; stops gracefully on SIGINT/SIGTERM.
     #[command(after_help = UP_EXAMPLES)]
     Up(Box<UpArgs>),
     /// Prints a signed development token (HS256) for the given role, using
@@ -173,6 +222,10 @@ Examples:
   # On PostgreSQL and NATS JetStream
   reemploi up --database-url postgres://reemploi@localhost/reemploi --nats-url nats://localhost:4222
 
+  # Over TLS (a certificate for localhost signed by ca.pem), then a client
+  reemploi up --tls-cert server.pem --tls-key server.key
+  reemploi --addr https://localhost:50051 --ca ca.pem sites list
+
   # Then, in another shell:
   grpcurl -plaintext -H \"authorization: Bearer $(reemploi token --role admin)\" \\
     -d '{\"parent\":\"sites/-\"}' 127.0.0.1:50051 reemploi.inventory.v1.InventoryService/ListLots";
@@ -206,6 +259,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub inventory: InventoryArgs,
@@ -228,9 +283,18 @@ pub struct TokenArgs {
     /// Partner the token acts for (`partner` claim), for the partner role.
     #[arg(long, env = "REEMPLOI_TOKEN_PARTNER")]
     pub partner: Option<String>,
-    /// Hours until the token expires.
+    /// Hours until the token expires; at most --jwt-max-lifetime-secs.
     #[arg(long, env = "REEMPLOI_TOKEN_TTL_HOURS", default_value_t = 24)]
     pub ttl_hours: u64,
+    /// The servers' --jwt-max-lifetime-secs (same variable): a longer
+    /// --ttl-hours is refused here, since those servers would refuse the
+    /// token. 7 days by default.
+    #[arg(
+        long,
+        env = "REEMPLOI_JWT_MAX_LIFETIME_SECS",
+        default_value_t = DEFAULT_JWT_MAX_LIFETIME_SECS
+    )]
+    pub jwt_max_lifetime_secs: u64,
     /// Directory holding the jwt-secret file `reemploi up` generated; the file
     /// is created if absent. Ignored with --jwt-secret.
     #[arg(long, env = "REEMPLOI_DATA_DIR", default_value = "./data")]

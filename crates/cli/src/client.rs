@@ -1,7 +1,9 @@
 //! The connection to a reemploi server: one channel (TLS when the address
-//! is https) shared by the inventory, registry and matching clients, each
-//! sending the bearer token.
+//! is https, with a private CA and a client certificate when given) shared
+//! by the inventory, registry and matching clients, each sending the bearer
+//! token.
 
+use std::path::Path;
 use std::time::Duration;
 
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
@@ -10,15 +12,20 @@ use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::CliError;
-use crate::config::Settings;
+use crate::config::{ClientTls, Settings};
 
 /// How long to wait for the TCP (and TLS) connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take; a 1000-row import stays well under it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most one call waits, in all, for the server's rate limit before its
+/// RESOURCE_EXHAUSTED is reported.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Wait when a rate-limited answer names no delay.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 
 /// Adds `authorization: Bearer TOKEN` to every call, when there is a token.
 #[derive(Clone)]
@@ -89,8 +96,18 @@ impl Connection {
         match endpoint.uri().scheme_str() {
             Some("https") => {
                 endpoint = endpoint
-                    .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                    .map_err(|e| CliError::Usage(format!("TLS for {shown}: {e}")))?;
+                    .tls_config(tls_config(&settings.tls)?)
+                    .map_err(|e| {
+                        CliError::Usage(format!("TLS for {shown}: {}", transport_reason(&e)))
+                    })?;
+            }
+            Some("http") if settings.tls.is_set() => {
+                // Whoever names a CA or a client certificate expects TLS:
+                // better refuse than send the token in clear.
+                return Err(CliError::Usage(format!(
+                    "--ca, --client-cert and --client-key are for https:// addresses, but {shown} \
+                     is plaintext: write the address with https://"
+                )));
             }
             Some("http") => {}
             _ => return Err(bad_addr()),
@@ -132,6 +149,63 @@ impl Connection {
     /// The matching service.
     pub fn matching(&self) -> MatchingServiceClient<Authed> {
         MatchingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+}
+
+/// The client TLS configuration: the given CA or else the web PKI roots,
+/// and the client certificate when there is one.
+fn tls_config(tls: &ClientTls) -> Result<ClientTlsConfig, CliError> {
+    let config = match &tls.ca {
+        Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca", ca)?)),
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => Ok(config.identity(Identity::from_pem(
+            read("--client-cert", cert)?,
+            read("--client-key", key)?,
+        ))),
+        (None, None) => Ok(config),
+        _ => Err(CliError::Usage(
+            "--client-cert and --client-key go together".to_owned(),
+        )),
+    }
+}
+
+fn read(flag: &str, path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::File {
+        path: path.to_owned(),
+        reason: format!("{flag}: {e}"),
+    })
+}
+
+/// Makes `call` again while the server answers that the caller is over its
+/// rate limit, after the delay the answer asks for (at most
+/// [`MAX_RATE_LIMIT_WAIT`] in all): a command making one call per row, such
+/// as an import's publications, then slows to the server's pace instead of
+/// failing half-way.
+pub async fn paced<T, F, Fut>(mut call: F) -> Result<tonic::Response<T>, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::ResourceExhausted
+                    && reemploi_runtime::status::reason(&status).as_deref()
+                        == Some(reemploi_runtime::status::REASON_RATE_LIMITED)
+                    && waited < MAX_RATE_LIMIT_WAIT =>
+            {
+                let delay = reemploi_runtime::status::retry_delay(&status)
+                    .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+                    .clamp(Duration::from_millis(1), MAX_RATE_LIMIT_WAIT - waited);
+                tracing::debug!(delay_ms = delay.as_millis() as u64, "rate limited: waiting");
+                tokio::time::sleep(delay).await;
+                waited += delay;
+            }
+            answer => return answer,
+        }
     }
 }
 

@@ -36,6 +36,27 @@ pub struct Settings {
     pub addr: String,
     /// The bearer token, if any.
     pub token: Option<String>,
+    /// TLS files for an https:// address.
+    pub tls: ClientTls,
+}
+
+/// The files a client uses for TLS (`--ca`, `--client-cert`,
+/// `--client-key`); none of them is read before a connection is opened.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// CA certificate(s) to trust instead of the web PKI roots.
+    pub ca: Option<PathBuf>,
+    /// Client certificate for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    pub client_key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    /// Whether any TLS file is named.
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
 }
 
 // Hand-written so that a stray `{:?}` can never print the token.
@@ -44,6 +65,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("addr", &crate::client::display_addr(&self.addr))
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -130,8 +152,13 @@ pub fn save(path: &Path, config: &FileConfig) -> Result<(), CliError> {
 }
 
 /// Resolves the address and token of a command: flag or environment (clap
-/// has merged them), then the file, then the default address.
-pub fn resolve(addr: Option<&str>, token: Option<&str>) -> Result<Settings, CliError> {
+/// has merged them), then the file, then the default address. TLS files
+/// come from flags or environment only.
+pub fn resolve(
+    addr: Option<&str>,
+    token: Option<&str>,
+    tls: ClientTls,
+) -> Result<Settings, CliError> {
     let file = match path() {
         Some(p) => load(&p)?,
         None => FileConfig::default(),
@@ -146,6 +173,7 @@ pub fn resolve(addr: Option<&str>, token: Option<&str>) -> Result<Settings, CliE
             .or_else(|| nonempty(file.addr.as_deref()))
             .unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
         token: nonempty(token).or_else(|| nonempty(file.token.as_deref())),
+        tls,
     })
 }
 

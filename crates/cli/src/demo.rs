@@ -12,7 +12,7 @@ use reemploi_proto::types as tpb;
 use tonic::Code;
 
 use crate::CliError;
-use crate::client::Connection;
+use crate::client::{Connection, paced};
 
 /// The sample diagnostic (PEMD) of the Coteaux tower A demolition.
 pub const DIAGNOSTIC_CSV: &str = include_str!("../../../demo/diagnostic-coteaux.csv");
@@ -106,11 +106,16 @@ pub async fn load(api: &Connection) -> Result<Loaded, CliError> {
             loaded.published += 1;
             continue;
         }
-        let req = pb::PublishLotRequest {
-            name: lot.name.clone(),
-            etag: String::new(),
-        };
-        match inventory.publish_lot(req).await {
+        let publish = paced(|| {
+            let mut inventory = inventory.clone();
+            let req = pb::PublishLotRequest {
+                name: lot.name.clone(),
+                etag: String::new(),
+            };
+            async move { inventory.publish_lot(req).await }
+        })
+        .await;
+        match publish {
             Ok(_) => loaded.published += 1,
             // Published meanwhile (e.g. by a client between the replay and
             // now): publishing twice is refused, and that is fine.
@@ -221,11 +226,16 @@ pub async fn load_partners(api: &Connection) -> Result<usize, CliError> {
         if partner.status != rpb::PartnerStatus::Pending as i32 {
             continue;
         }
-        let verify = rpb::VerifyPartnerRequest {
-            name: partner.name.clone(),
-            etag: String::new(),
-        };
-        match registry.verify_partner(verify).await {
+        let verify = paced(|| {
+            let mut registry = registry.clone();
+            let req = rpb::VerifyPartnerRequest {
+                name: partner.name.clone(),
+                etag: String::new(),
+            };
+            async move { registry.verify_partner(req).await }
+        })
+        .await;
+        match verify {
             Ok(_) => {}
             Err(e) if e.code() == Code::FailedPrecondition => {}
             Err(e) => {

@@ -104,6 +104,14 @@ pub enum CliError {
         /// The transport failure.
         reason: String,
     },
+    /// The connection broke during a call, before the server could answer:
+    /// most often a TLS handshake the server refused.
+    #[error(
+        "the connection to the server failed ({0}): with TLS, check --ca (the CA of the \
+         server's certificate) and, for a server that requires client certificates, \
+         --client-cert and --client-key; an https:// server cannot be reached with http://"
+    )]
+    Connection(String),
     /// The server answered with an error.
     #[error("{}", rpc_message(.code, .message, .violations))]
     Rpc {
@@ -117,8 +125,26 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The error a gRPC status stands for, keeping its field violations.
+    /// The error a gRPC status stands for, keeping its field violations. A
+    /// status the client made of a broken connection (it has the transport
+    /// error as its source; one the server sent has none) is a
+    /// [`CliError::Connection`] with the innermost cause: the server never
+    /// answered. A call that ran out of time stays a status.
     pub fn from_status(status: &tonic::Status) -> Self {
+        if let Some(source) = std::error::Error::source(status) {
+            let mut cause = source;
+            let mut timed_out = false;
+            loop {
+                timed_out |= cause.is::<tonic::TimeoutExpired>();
+                match cause.source() {
+                    Some(next) => cause = next,
+                    None => break,
+                }
+            }
+            if !timed_out {
+                return CliError::Connection(cause.to_string());
+            }
+        }
         CliError::Rpc {
             code: status.code(),
             message: status.message().to_owned(),
@@ -143,7 +169,7 @@ impl CliError {
             | CliError::Config { .. } => EXIT_OTHER,
             CliError::Usage(_) => EXIT_USAGE,
             CliError::File { .. } | CliError::BadRows(_) => EXIT_INVALID,
-            CliError::Unreachable { .. } => EXIT_UNREACHABLE,
+            CliError::Unreachable { .. } | CliError::Connection(_) => EXIT_UNREACHABLE,
             CliError::Rpc { code, .. } => match code {
                 Code::NotFound => EXIT_NOT_FOUND,
                 Code::Unauthenticated | Code::PermissionDenied => EXIT_DENIED,
@@ -201,10 +227,12 @@ fn rpc_message(code: &Code, message: &str, violations: &[(String, String)]) -> S
         Code::Unavailable | Code::DeadlineExceeded => {
             "the server is unavailable or slow: is `reemploi up` running? retry shortly"
         }
+        Code::ResourceExhausted => {
+            "too many requests for the server's rate limit: wait a moment and retry"
+        }
         Code::Ok
         | Code::Cancelled
         | Code::Unknown
-        | Code::ResourceExhausted
         | Code::Unimplemented
         | Code::Internal
         | Code::DataLoss => "the server failed; its logs say why",

@@ -35,10 +35,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         };
     };
     let global = cli.global;
+    let tls = global.tls();
     let outcome = match command {
         Command::Up(args) => {
             reemploi_runtime::telemetry::init(args.telemetry.log_format);
-            up::run(*args).await
+            up::run(*args, tls).await
         }
         Command::Token(args) => token::run(&args),
         Command::DeadLetters(c) => commands::deadletters::run(global.output, c).await,
@@ -47,12 +48,13 @@ pub async fn run(cli: Cli) -> ExitCode {
                 settings: config::Settings {
                     addr: String::new(),
                     token: None,
+                    tls,
                 },
                 format: global.output,
             };
             commands::login::run(&ctx, global.addr, global.token, args).await
         }
-        client => match config::resolve(global.addr.as_deref(), global.token.as_deref()) {
+        client => match config::resolve(global.addr.as_deref(), global.token.as_deref(), tls) {
             Ok(settings) => {
                 let ctx = Ctx {
                     settings,

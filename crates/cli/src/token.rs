@@ -12,8 +12,19 @@ use crate::cli::TokenArgs;
 const HOUR_SECS: u64 = 3600;
 
 /// Signs the token the flags describe with --jwt-secret, or else the data
-/// directory's secret file (created if absent).
+/// directory's secret file (created if absent). A lifetime longer than
+/// --jwt-max-lifetime-secs is a usage error: servers would refuse it.
 pub fn issue(args: &TokenArgs) -> Result<String, CliError> {
+    let ttl_secs = args.ttl_hours.saturating_mul(HOUR_SECS);
+    if ttl_secs > args.jwt_max_lifetime_secs {
+        return Err(CliError::Usage(format!(
+            "--ttl-hours {} is longer than servers accept (--jwt-max-lifetime-secs {} s): \
+             ask for at most {} hours, or raise the limit on the servers and here alike",
+            args.ttl_hours,
+            args.jwt_max_lifetime_secs,
+            args.jwt_max_lifetime_secs / HOUR_SECS
+        )));
+    }
     let secret = match &args.jwt_secret {
         Some(secret) if !secret.is_empty() => secret.clone(),
         Some(_) => {
@@ -24,7 +35,7 @@ pub fn issue(args: &TokenArgs) -> Result<String, CliError> {
         }
         None => crate::secret::load_or_create(&args.data_dir)?,
     };
-    let ttl = Duration::from_secs(args.ttl_hours.saturating_mul(HOUR_SECS));
+    let ttl = Duration::from_secs(ttl_secs);
     let claims = claims_for(args.role, args.org.clone(), args.partner.clone(), ttl);
     Ok(issue_hs256(secret.as_bytes(), &claims)?)
 }

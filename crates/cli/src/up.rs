@@ -6,25 +6,28 @@ use std::net::SocketAddr;
 use futures::future::BoxFuture;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256_with};
 use reemploi_runtime::config::AuthArgs;
+use reemploi_runtime::limit::RateLimits;
 use reemploi_runtime::service::{Context, Running, StartError};
 use tokio_util::sync::CancellationToken;
 
 use crate::CliError;
 use crate::cli::UpArgs;
 use crate::client::Connection;
-use crate::config::Settings;
+use crate::config::{ClientTls, Settings};
 
 /// How long the demo loader's admin token lives.
 const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The authenticator `up` verifies tokens with: the configured secret or
 /// public key, else an HS256 secret kept in `<data-dir>/jwt-secret`
-/// (created if absent). Also returns the HS256 secret when there is one,
-/// for the demo loader to sign its own token. Secrets are never logged.
+/// (created if absent), with the rate limits of the flags. Also returns the
+/// HS256 secret when there is one, for the demo loader to sign its own
+/// token. Secrets are never logged.
 pub fn authenticator(args: &UpArgs) -> Result<(Authenticator, Option<String>), CliError> {
+    let limits = RateLimits::from_args(&args.limits);
     if args.auth.jwt_secret.is_some() || args.auth.jwt_public_key.is_some() {
         return Ok((
-            Authenticator::from_args(&args.auth)?,
+            Authenticator::from_args(&args.auth)?.with_rate_limits(limits),
             args.auth.jwt_secret.clone(),
         ));
     }
@@ -38,7 +41,10 @@ pub fn authenticator(args: &UpArgs) -> Result<(Authenticator, Option<String>), C
         jwt_secret: Some(secret.clone()),
         ..args.auth.clone()
     };
-    Ok((Authenticator::from_args(&generated)?, Some(secret)))
+    Ok((
+        Authenticator::from_args(&generated)?.with_rate_limits(limits),
+        Some(secret),
+    ))
 }
 
 /// How one service of the process starts, from its own flags.
@@ -62,9 +68,12 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
     ]
 }
 
-/// Starts every service, loads the demo if asked, serves until SIGINT or
-/// SIGTERM (or until a background task dies), then stops the tasks.
-pub async fn run(args: UpArgs) -> Result<(), CliError> {
+/// Starts every service, loads the demo if asked (as a client using `tls`
+/// when the server speaks TLS), serves until SIGINT or SIGTERM (or until a
+/// background task dies), then stops the tasks.
+pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
+    // Before anything starts: a bad certificate is a configuration error.
+    let server_tls = reemploi_runtime::server::tls_config(&args.server)?.is_some();
     let shutdown = reemploi_runtime::shutdown::on_signal();
     let stop = CancellationToken::new();
     let (auth, secret) = authenticator(&args)?;
@@ -100,18 +109,31 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
             reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
         }
     });
+    let demo = Settings {
+        addr: demo_addr(addr, server_tls),
+        token: None,
+        // A REEMPLOI_CA meant for other servers must not stop a plaintext
+        // demo load.
+        tls: if server_tls {
+            tls
+        } else {
+            ClientTls::default()
+        },
+    };
     if args.demo
-        && let Err(e) = load_demo(&args, addr, secret.as_deref()).await
+        && let Err(e) = load_demo(&args, demo, secret.as_deref()).await
     {
         shutdown.cancel();
         let _ = serving.await;
         return Err(e);
     }
     tracing::info!(%addr, "reemploi listening");
-    tracing::info!(
-        "try: reemploi token --role admin | xargs -I{{}} grpcurl -plaintext -H 'authorization: Bearer {{}}' \
-         -d '{{\"parent\":\"sites/-\"}}' {addr} reemploi.inventory.v1.InventoryService/ListLots"
-    );
+    if !server_tls {
+        tracing::info!(
+            "try: reemploi token --role admin | xargs -I{{}} grpcurl -plaintext -H 'authorization: Bearer {{}}' \
+             -d '{{\"parent\":\"sites/-\"}}' {addr} reemploi.inventory.v1.InventoryService/ListLots"
+        );
+    }
     announce(addr)?;
     serving
         .await
@@ -120,9 +142,28 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where the demo loader reaches the server: over TLS by name (`localhost`
+/// for a loopback or wildcard address, which is what a development
+/// certificate names), else in plaintext at the bound address.
+fn demo_addr(addr: SocketAddr, tls: bool) -> String {
+    if !tls {
+        return format!("http://{addr}");
+    }
+    let ip = addr.ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("https://{addr}")
+    }
+}
+
 /// Loads the m2A sample through the server's own API, as an admin whose
 /// token is signed here with the HS256 secret.
-async fn load_demo(args: &UpArgs, addr: SocketAddr, secret: Option<&str>) -> Result<(), CliError> {
+async fn load_demo(
+    args: &UpArgs,
+    settings: Settings,
+    secret: Option<&str>,
+) -> Result<(), CliError> {
     let secret = secret.ok_or_else(|| {
         CliError::Demo(
             "--demo signs its own admin token and needs an HS256 secret: \
@@ -137,11 +178,21 @@ async fn load_demo(args: &UpArgs, addr: SocketAddr, secret: Option<&str>) -> Res
         args.auth.jwt_issuer.as_deref(),
         args.auth.jwt_audience.as_deref(),
     )?;
+    let tls = settings.addr.starts_with("https://");
     let api = Connection::open(&Settings {
-        addr: format!("http://{addr}"),
         token: Some(token),
+        ..settings
     })
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The usual cause: the loader does not trust the certificate.
+        CliError::Unreachable { addr, reason } if tls => CliError::Demo(format!(
+            "cannot load the demo over TLS at {addr} ({reason}): give --ca with the CA that \
+             signed --tls-cert (a certificate for localhost), and with --tls-client-ca also \
+             --client-cert and --client-key"
+        )),
+        e => e,
+    })?;
     let partners = crate::demo::load_partners(&api).await?;
     tracing::info!(partners, "demo partners registered and verified");
     let loaded = crate::demo::load(&api).await?;

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use reemploi_proto::inventory as pb;
@@ -39,26 +39,33 @@ fn up_demo(data_dir: &Path) -> Up {
 /// `reemploi up --demo`, on SQLite files under `data_dir`, or on one
 /// PostgreSQL database shared by every service when `database_url` is given.
 fn up_demo_on(data_dir: &Path, database_url: Option<&str>) -> Up {
-    let mut command = Command::new(BIN);
-    command
-        .args(["up", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir);
+    let mut args = vec!["--demo"];
     if let Some(url) = database_url {
-        command.args(["--database-url", url]);
+        args.extend(["--database-url", url]);
     }
-    let mut child = command
+    up_with(data_dir, &args).0
+}
+
+/// `reemploi up` on port 0 with SQLite files under `data_dir` and `extra`
+/// flags; also returns what it logs (stderr), collected as it comes.
+fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
+    let mut child = Command::new(BIN)
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
         .env_remove("DATABASE_URL")
         .env_remove("NATS_URL")
         .env_remove("REEMPLOI_JWT_SECRET")
         .env_remove("REEMPLOI_JWT_PUBLIC_KEY")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    // Keep draining stdout (logs go there too) so the child never blocks.
+    // Keep draining both streams so the child never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
@@ -67,14 +74,31 @@ fn up_demo_on(data_dir: &Path, database_url: Option<&str>) -> Up {
             }
         }
     });
+    let logs = Arc::new(Mutex::new(String::new()));
+    std::thread::spawn({
+        let logs = logs.clone();
+        move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                // Shown as well, as an inherited stderr would be.
+                eprintln!("{line}");
+                let mut logs = logs.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        }
+    });
     let addr = match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(addr) => addr,
         Err(e) => {
             let _ = child.kill();
-            panic!("reemploi up did not print its address: {e}");
+            panic!(
+                "reemploi up did not print its address: {e}\n{}",
+                logs.lock().unwrap()
+            );
         }
     };
-    Up { child, addr }
+    (Up { child, addr }, logs)
 }
 
 fn token(data_dir: &Path, role: &str) -> String {
@@ -1271,4 +1295,280 @@ fn up_stops_with_an_error_when_a_background_task_dies() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+// ---------------------------------------------------------------- hardening
+
+use reemploi_testing::tls::{TestCa, write};
+
+/// Test certificates as files: the CA, and a server certificate for
+/// localhost signed by it.
+struct Pki {
+    ca: TestCa,
+    ca_file: String,
+    cert: String,
+    key: String,
+}
+
+fn pki(dir: &Path) -> Pki {
+    let ca = TestCa::new("reemploi test CA");
+    let server = ca.server();
+    let path = |name: &str, text: &str| write(dir, name, text).to_str().unwrap().to_owned();
+    Pki {
+        ca_file: path("ca.pem", &ca.cert),
+        cert: path("server.pem", &server.cert),
+        key: path("server.key", &server.key),
+        ca,
+    }
+}
+
+#[test]
+fn up_over_tls_serves_the_client_that_trusts_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pki = pki(dir.path());
+    // The demo loads over TLS too, trusting the CA given to `up`.
+    let (up, logs) = up_with(
+        &data,
+        &[
+            "--demo",
+            "--tls-cert",
+            &pki.cert,
+            "--tls-key",
+            &pki.key,
+            "--ca",
+            &pki.ca_file,
+        ],
+    );
+    let port = up.addr.port();
+    let admin = Client {
+        addr: format!("https://localhost:{port}"),
+        ..Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path())
+    };
+
+    let sites = admin.json(&["--ca", &pki.ca_file, "sites", "list"]);
+    assert!(
+        sites.to_string().contains("Coteaux – démolition tour A"),
+        "{sites}"
+    );
+    // REEMPLOI_CA does the same.
+    let out = admin
+        .command(&["lots", "list", "--output", "json"])
+        .env("REEMPLOI_CA", &pki.ca_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let lots: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lots.as_array().unwrap().len(), 10);
+
+    // Without --ca the web PKI roots do not know the test CA.
+    let err = admin.fails(5, &["sites", "list"]);
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    // A plaintext client gets nothing.
+    let plain = Client {
+        addr: format!("http://127.0.0.1:{port}"),
+        ..admin.clone()
+    };
+    let err = plain.fails(5, &["sites", "list"]);
+    assert!(err.contains("connection to the server failed"), "{err}");
+    // A CA with a plaintext address is a mistake, refused before any byte
+    // (or token) is sent.
+    let err = plain.fails(2, &["--ca", &pki.ca_file, "sites", "list"]);
+    assert!(err.contains("https://"), "{err}");
+    // An unreadable CA file is named.
+    let err = admin.fails(6, &["--ca", "/nonexistent/ca.pem", "sites", "list"]);
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+
+    stop(up);
+    // The start-up log says TLS is on and never shows the key.
+    let logs = logs.lock().unwrap();
+    assert!(logs.contains("tls=\"on\""), "{logs}");
+    let key = std::fs::read_to_string(&pki.key).unwrap();
+    assert!(!logs.contains(key.lines().nth(1).unwrap()));
+}
+
+/// Whether a TLS 1.3 client was refused by the server: the server's
+/// `alert`, or, when the client wrote its request before reading that
+/// alert, the connection the server closed (the client sees a broken pipe,
+/// a reset, a closed connection or its call cancelled, depending on
+/// timing).
+fn refused_by_server(err: &str, alert: &str) -> bool {
+    [alert, "broken pipe", "reset", "canceled", "closed"]
+        .iter()
+        .any(|sign| err.contains(sign))
+}
+
+#[test]
+fn up_with_mutual_tls_serves_only_clients_with_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pki = pki(dir.path());
+    let clients = TestCa::new("reemploi client CA");
+    let clients_ca = write(dir.path(), "clients.pem", &clients.cert);
+    let client = clients.client("ops");
+    let client_cert = write(dir.path(), "client.pem", &client.cert);
+    let client_key = write(dir.path(), "client.key", &client.key);
+    let (client_cert, client_key) = (client_cert.to_str().unwrap(), client_key.to_str().unwrap());
+    let (up, logs) = up_with(
+        &data,
+        &[
+            "--tls-cert",
+            &pki.cert,
+            "--tls-key",
+            &pki.key,
+            "--tls-client-ca",
+            clients_ca.to_str().unwrap(),
+        ],
+    );
+    let admin = Client {
+        addr: format!("https://localhost:{}", up.addr.port()),
+        ..Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path())
+    };
+    let with_cert = [
+        "--ca",
+        &pki.ca_file,
+        "--client-cert",
+        client_cert,
+        "--client-key",
+        client_key,
+    ];
+    let sites = admin.json(&[&with_cert[..], &["sites", "list"]].concat());
+    assert_eq!(sites, Value::Array(Vec::new()));
+
+    // Without a client certificate, even with a valid token: refused.
+    let err = admin.fails(5, &["--ca", &pki.ca_file, "sites", "list"]);
+    assert!(
+        refused_by_server(&err, "CertificateRequired") && err.contains("--client-cert"),
+        "{err}"
+    );
+    // A certificate of another CA (the server's own): refused.
+    let intruder = pki.ca.client("intruder");
+    let err = admin.fails(
+        5,
+        &[
+            "--ca",
+            &pki.ca_file,
+            "--client-cert",
+            write(dir.path(), "intruder.pem", &intruder.cert)
+                .to_str()
+                .unwrap(),
+            "--client-key",
+            write(dir.path(), "intruder.key", &intruder.key)
+                .to_str()
+                .unwrap(),
+            "sites",
+            "list",
+        ],
+    );
+    assert!(refused_by_server(&err, "UnknownCA"), "{err}");
+    // A certificate without its key is a usage error.
+    admin.fails(
+        2,
+        &[
+            "--ca",
+            &pki.ca_file,
+            "--client-cert",
+            client_cert,
+            "sites",
+            "list",
+        ],
+    );
+    stop(up);
+    assert!(
+        logs.lock()
+            .unwrap()
+            .contains("mutual (client certificates required)"),
+        "the start-up log says mTLS is on"
+    );
+}
+
+#[test]
+fn tokens_beyond_the_maximum_lifetime_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // `reemploi token` refuses what servers would refuse: 7 days at most
+    // by default.
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--role",
+            "admin",
+            "--ttl-hours",
+            "169",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("REEMPLOI_JWT_SECRET")
+        .env_remove("REEMPLOI_JWT_MAX_LIFETIME_SECS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--jwt-max-lifetime-secs") && err.contains("168 hours"),
+        "{err}"
+    );
+    token_for(&data, &["--role", "admin", "--ttl-hours", "168"]);
+
+    // A server with a one-hour maximum refuses a two-hour token (signed by
+    // a `reemploi token` told of a longer maximum) and takes a one-hour one.
+    let (up, _) = up_with(&data, &["--jwt-max-lifetime-secs", "3600"]);
+    let long = token_for(
+        &data,
+        &[
+            "--role",
+            "admin",
+            "--ttl-hours",
+            "2",
+            "--jwt-max-lifetime-secs",
+            "7200",
+        ],
+    );
+    let admin = Client::new(up.addr, &long, dir.path());
+    let err = admin.fails(4, &["sites", "list"]);
+    assert!(err.contains("lives too long"), "{err}");
+    let short = token_for(&data, &["--role", "admin", "--ttl-hours", "1"]);
+    admin.as_token(&short).ok(&["sites", "list"]);
+    stop(up);
+}
+
+#[test]
+fn bulk_commands_wait_out_the_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // One call per second: the import's registrations and verifications
+    // are paced by the server's retry delays instead of failing.
+    let (up, _) = up_with(
+        &data,
+        &[
+            "--rate-limit-per-principal",
+            "1",
+            "--rate-limit-per-principal-burst",
+            "1",
+        ],
+    );
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+    let siae = dir.path().join("siae.csv");
+    std::fs::write(&siae, siae_csv(false)).unwrap();
+    let started = Instant::now();
+    let imported = admin.json(&["partners", "import", siae.to_str().unwrap(), "--verify"]);
+    let partners = imported["registered"].as_array().unwrap();
+    assert_eq!(partners.len(), 5, "{imported}");
+    assert!(
+        partners
+            .iter()
+            .all(|p| p["status"] == "PARTNER_STATUS_VERIFIED"),
+        "{imported}"
+    );
+    // Six calls at one per second.
+    assert!(started.elapsed() >= Duration::from_secs(4), "not paced");
+
+    // A single command just after has no budget left: it says so.
+    let err = admin.fails(1, &["sites", "list"]);
+    assert!(
+        err.contains("rate limit") && err.contains("wait a moment"),
+        "{err}"
+    );
+    stop(up);
 }

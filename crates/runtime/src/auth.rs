@@ -15,7 +15,8 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthArgs;
+use crate::config::{AuthArgs, DEFAULT_JWT_MAX_LIFETIME_SECS};
+use crate::limit::{RateLimits, RetryAfter};
 
 /// Clock skew tolerated on `exp` (and `nbf`), in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -78,7 +79,7 @@ impl fmt::Display for Role {
 }
 
 /// Who is calling, from a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     /// The token subject (`sub`).
     pub subject: String,
@@ -138,6 +139,17 @@ pub enum AuthError {
     /// The token has expired.
     #[error("token expired")]
     Expired,
+    /// The token's `nbf` (not before) lies in the future.
+    #[error("token not yet valid: its `nbf` (not before) is in the future")]
+    NotYetValid,
+    /// The token's `exp` lies further ahead than the server accepts.
+    #[error(
+        "token lives too long: its `exp` is more than {max_secs} s away, the most this server accepts"
+    )]
+    LifetimeTooLong {
+        /// The server's maximum, in seconds.
+        max_secs: u64,
+    },
     /// The signature does not match the configured key or algorithm.
     #[error("token signature is invalid")]
     BadSignature,
@@ -157,9 +169,35 @@ pub enum AuthError {
     /// Neither a secret nor a public key was configured.
     #[error("no JWT key configured: set --jwt-secret or --jwt-public-key")]
     NoKeyConfigured,
+    /// A flag that the configured key needs is missing.
+    #[error("{0}")]
+    IncompleteConfig(String),
     /// Signing a token failed.
     #[error("cannot sign token: {0}")]
     Signing(String),
+}
+
+impl AuthError {
+    /// The `ErrorInfo` reason a refused call carries, for clients to branch
+    /// on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "TOKEN_MISSING",
+            AuthError::Malformed => "TOKEN_MALFORMED",
+            AuthError::Expired => "TOKEN_EXPIRED",
+            AuthError::NotYetValid => "TOKEN_NOT_YET_VALID",
+            AuthError::LifetimeTooLong { .. } => "TOKEN_LIFETIME_TOO_LONG",
+            AuthError::BadSignature => "TOKEN_SIGNATURE_INVALID",
+            AuthError::InvalidClaims(_) | AuthError::UnknownRole(_) => "TOKEN_CLAIMS_INVALID",
+            // Configuration failures stop a process at start; they reach a
+            // client only through a misconfigured server.
+            AuthError::KeyFile(..)
+            | AuthError::InvalidKey(_)
+            | AuthError::NoKeyConfigured
+            | AuthError::IncompleteConfig(_)
+            | AuthError::Signing(_) => "UNAUTHENTICATED",
+        }
+    }
 }
 
 /// Which kind of key verifies tokens; shown in `Debug` instead of the key.
@@ -180,6 +218,8 @@ pub struct Authenticator {
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
+    max_lifetime_secs: u64,
+    limits: RateLimits,
 }
 
 impl fmt::Debug for Authenticator {
@@ -189,6 +229,8 @@ impl fmt::Debug for Authenticator {
             .field("kind", &self.kind)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -200,6 +242,9 @@ impl Authenticator {
         validation.algorithms = algorithms.to_vec();
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp"]);
+        // Off by default in jsonwebtoken: a token issued for later must
+        // not work now.
+        validation.validate_nbf = true;
         // jsonwebtoken rejects any token carrying `aud` unless audiences are
         // configured; without a configured audience we do not care.
         validation.validate_aud = false;
@@ -209,6 +254,8 @@ impl Authenticator {
             validation,
             issuer: None,
             audience: None,
+            max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
+            limits: RateLimits::none(),
         }
     }
 
@@ -251,9 +298,15 @@ impl Authenticator {
     }
 
     /// Builds the authenticator the flags describe: the secret or the key
-    /// file, plus issuer and audience checks. `NoKeyConfigured` if neither a
-    /// secret nor a key is set.
+    /// file, plus issuer, audience and lifetime checks. `NoKeyConfigured` if
+    /// neither a secret nor a key is set; a public key needs an issuer and
+    /// an audience.
     pub fn from_args(args: &AuthArgs) -> Result<Authenticator, AuthError> {
+        if args.jwt_max_lifetime_secs == 0 {
+            return Err(AuthError::IncompleteConfig(
+                "--jwt-max-lifetime-secs must be at least 1".to_owned(),
+            ));
+        }
         let auth = match (&args.jwt_secret, &args.jwt_public_key) {
             (Some(_), Some(_)) => {
                 return Err(AuthError::InvalidKey(
@@ -267,6 +320,20 @@ impl Authenticator {
                 Authenticator::hs256(secret.as_bytes())
             }
             (None, Some(path)) => {
+                // A provider's key signs tokens for every application and
+                // tenant it serves: without both checks, a token it issued
+                // to another of them would be accepted here.
+                for (flag, value) in [
+                    ("--jwt-issuer", &args.jwt_issuer),
+                    ("--jwt-audience", &args.jwt_audience),
+                ] {
+                    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                        return Err(AuthError::IncompleteConfig(format!(
+                            "--jwt-public-key requires {flag}: the identity provider's tokens \
+                             are accepted only with the issuer and audience this server expects"
+                        )));
+                    }
+                }
                 let pem = std::fs::read(path).map_err(|e| AuthError::KeyFile(path.clone(), e))?;
                 Authenticator::from_public_key_pem(&pem)?
             }
@@ -276,10 +343,31 @@ impl Authenticator {
             Some(issuer) => auth.with_issuer(issuer),
             None => auth,
         };
-        Ok(match &args.jwt_audience {
+        let auth = match &args.jwt_audience {
             Some(audience) => auth.with_audience(audience),
             None => auth,
-        })
+        };
+        Ok(auth.with_max_lifetime(Duration::from_secs(args.jwt_max_lifetime_secs)))
+    }
+
+    /// Refuses tokens whose `exp` is more than `max` (plus the clock-skew
+    /// leeway) away. 7 days unless set.
+    pub fn with_max_lifetime(mut self, max: Duration) -> Authenticator {
+        self.max_lifetime_secs = max.as_secs();
+        self
+    }
+
+    /// Limits calls per principal and, for calls without a valid token,
+    /// per client address; the [`AuthInterceptor`] applies them. Clones of
+    /// this authenticator share the same buckets. None unless set.
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Authenticator {
+        self.limits = limits;
+        self
+    }
+
+    /// The rate limits the interceptor applies.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     /// Requires tokens to carry `iss` equal to `issuer`.
@@ -304,8 +392,9 @@ impl Authenticator {
     }
 
     /// Verifies `token` (without the `Bearer ` prefix): signature, `exp`
-    /// with a 30 s leeway, issuer/audience when configured, and the claims
-    /// each role needs (`partner` for partners, `org` for site managers).
+    /// and `nbf` with a 30 s leeway, a lifetime within the maximum,
+    /// issuer/audience when configured, and the claims each role needs
+    /// (`partner` for partners, `org` for site managers).
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let token = token.trim();
         if token.is_empty() {
@@ -317,6 +406,14 @@ impl Authenticator {
             .map_err(map_jwt_error)?;
         let claims: Claims = serde_json::from_value(data.claims)
             .map_err(|e| AuthError::InvalidClaims(e.to_string()))?;
+        let latest = now_secs()
+            .saturating_add(self.max_lifetime_secs)
+            .saturating_add(LEEWAY_SECS);
+        if claims.exp > latest {
+            return Err(AuthError::LifetimeTooLong {
+                max_secs: self.max_lifetime_secs,
+            });
+        }
         principal_from_claims(claims)
     }
 }
@@ -354,7 +451,7 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
         // A token signed with another algorithm than the key's is as bad as
         // a wrong signature, and reported the same way.
         ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => AuthError::BadSignature,
-        ErrorKind::ImmatureSignature => AuthError::InvalidClaims("token not yet valid".to_owned()),
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
         ErrorKind::InvalidIssuer => AuthError::InvalidClaims("wrong issuer".to_owned()),
         ErrorKind::InvalidAudience => AuthError::InvalidClaims("wrong audience".to_owned()),
         ErrorKind::InvalidSubject => AuthError::InvalidClaims("wrong subject".to_owned()),
@@ -449,7 +546,10 @@ pub fn claims_for(
 
 /// A tonic interceptor: reads `authorization: Bearer <token>`, verifies it
 /// and inserts the [`Principal`] into the request extensions. Failures
-/// become UNAUTHENTICATED with the reason, never the token.
+/// become UNAUTHENTICATED with the reason, never the token. It also applies
+/// the authenticator's rate limits: per principal for a valid token, per
+/// client address otherwise; a call over its budget gets
+/// RESOURCE_EXHAUSTED with a retry delay instead.
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
     authenticator: Authenticator,
@@ -482,14 +582,41 @@ fn bearer_token(header: &str) -> Option<&str> {
 
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let limits = self.authenticator.rate_limits();
         match self.authenticate(&req) {
             Ok(principal) => {
+                if let Err(RetryAfter(delay)) = limits.check_principal(&principal) {
+                    tracing::debug!(
+                        subject = %principal.subject,
+                        role = %principal.role,
+                        retry_ms = delay.as_millis() as u64,
+                        "request refused: principal over its rate limit"
+                    );
+                    return Err(crate::status::rate_limited(delay));
+                }
                 req.extensions_mut().insert(principal);
                 Ok(req)
             }
             Err(err) => {
+                // Without a valid token a call has no identity but its
+                // address; with one it is counted per principal only, so
+                // callers behind one address (a NAT, a proxy) keep budgets
+                // of their own.
+                let peer = req.remote_addr();
+                if let Err(RetryAfter(delay)) = limits.check_unauthenticated(peer) {
+                    tracing::debug!(
+                        peer = ?peer.map(|p| p.ip()),
+                        retry_ms = delay.as_millis() as u64,
+                        "request refused: unauthenticated calls from this address over their rate limit"
+                    );
+                    return Err(crate::status::rate_limited(delay));
+                }
                 tracing::debug!(reason = %err, "request refused: authentication failed");
-                Err(tonic::Status::unauthenticated(err.to_string()))
+                Err(crate::status::with_reason(
+                    tonic::Code::Unauthenticated,
+                    err.to_string(),
+                    err.reason(),
+                ))
             }
         }
     }

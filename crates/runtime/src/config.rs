@@ -26,6 +26,17 @@ pub const DEFAULT_DRAIN_DELAY_MS: u64 = 1000;
 /// Default number of concurrent requests per client connection.
 pub const DEFAULT_CONCURRENCY_PER_CONNECTION: usize = 64;
 
+/// Default longest remaining validity of an accepted token: 7 days.
+pub const DEFAULT_JWT_MAX_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+/// Default average requests per second of one authenticated caller.
+pub const DEFAULT_RATE_LIMIT_PER_PRINCIPAL: u32 = 100;
+/// Default burst of one authenticated caller.
+pub const DEFAULT_RATE_LIMIT_PER_PRINCIPAL_BURST: u32 = 500;
+/// Default average requests per second without a valid token, per address.
+pub const DEFAULT_RATE_LIMIT_UNAUTHENTICATED: u32 = 10;
+/// Default burst without a valid token, per address.
+pub const DEFAULT_RATE_LIMIT_UNAUTHENTICATED_BURST: u32 = 20;
+
 /// Shown in place of secrets in `Debug` output.
 const REDACTED: &str = "<redacted>";
 
@@ -91,6 +102,40 @@ pub struct ServerArgs {
         default_value_t = DEFAULT_CONCURRENCY_PER_CONNECTION
     )]
     pub concurrency_per_connection: usize,
+
+    /// PEM file with the server's certificate (its chain, leaf first). With
+    /// --tls-key the server speaks only TLS, health and reflection
+    /// included; without both it listens in plaintext and bearer tokens
+    /// cross the network in clear (fine on loopback or behind a proxy that
+    /// terminates TLS).
+    #[arg(
+        long = "tls-cert",
+        env = "REEMPLOI_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or
+    /// SEC1). Its contents are never logged.
+    #[arg(
+        long = "tls-key",
+        env = "REEMPLOI_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM file with the CA certificate(s) that sign client certificates:
+    /// turns on mutual TLS, every client must then present a certificate
+    /// signed by one of them. Needs --tls-cert and --tls-key.
+    #[arg(
+        long = "tls-client-ca",
+        env = "REEMPLOI_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for ServerArgs {
@@ -102,6 +147,9 @@ impl Default for ServerArgs {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             drain_delay_ms: DEFAULT_DRAIN_DELAY_MS,
             concurrency_per_connection: DEFAULT_CONCURRENCY_PER_CONNECTION,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -219,7 +267,7 @@ impl fmt::Debug for BusArgs {
 }
 
 /// Authentication: how bearer tokens are verified.
-#[derive(clap::Args, Clone, Default, PartialEq, Eq)]
+#[derive(clap::Args, Clone, PartialEq, Eq)]
 // `about = None`: without it clap would show this struct's doc comment
 // as the description of whatever binary flattens it.
 #[command(next_help_heading = "Authentication", about = None, long_about = None)]
@@ -235,17 +283,49 @@ pub struct AuthArgs {
     pub jwt_secret: Option<String>,
 
     /// PEM file holding the Ed25519 (EdDSA) or RSA (RS256) public key of the
-    /// token issuer, e.g. an OIDC provider.
-    #[arg(long = "jwt-public-key", env = "REEMPLOI_JWT_PUBLIC_KEY")]
+    /// token issuer, e.g. an OIDC provider. Requires --jwt-issuer and
+    /// --jwt-audience.
+    #[arg(
+        long = "jwt-public-key",
+        env = "REEMPLOI_JWT_PUBLIC_KEY",
+        requires_all = ["jwt_issuer", "jwt_audience"]
+    )]
     pub jwt_public_key: Option<PathBuf>,
 
-    /// Required `iss` claim; not checked when absent.
+    /// Required `iss` claim; not checked when absent. Required with
+    /// --jwt-public-key: a token is then only accepted from that issuer.
     #[arg(long = "jwt-issuer", env = "REEMPLOI_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
 
-    /// Required `aud` claim; not checked when absent.
+    /// Required `aud` claim; not checked when absent. Required with
+    /// --jwt-public-key: tokens the issuer made for other services are
+    /// then refused.
     #[arg(long = "jwt-audience", env = "REEMPLOI_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Longest time a token may still be valid for, in seconds: a token
+    /// whose `exp` lies further ahead (beyond 30 s of clock skew) is
+    /// refused, so a stolen token is worth at most this long. 7 days by
+    /// default.
+    #[arg(
+        long = "jwt-max-lifetime-secs",
+        env = "REEMPLOI_JWT_MAX_LIFETIME_SECS",
+        default_value_t = DEFAULT_JWT_MAX_LIFETIME_SECS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub jwt_max_lifetime_secs: u64,
+}
+
+impl Default for AuthArgs {
+    fn default() -> Self {
+        AuthArgs {
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
+        }
+    }
 }
 
 impl fmt::Debug for AuthArgs {
@@ -255,7 +335,73 @@ impl fmt::Debug for AuthArgs {
             .field("jwt_public_key", &self.jwt_public_key)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .finish()
+    }
+}
+
+/// Rate limits: token buckets refilled at a steady rate up to a burst.
+/// Health and reflection are never limited.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Rate limits", about = None, long_about = None)]
+pub struct LimitArgs {
+    /// Requests per second one authenticated caller may make on average;
+    /// a caller is a token's role, org, partner and subject together.
+    /// Calls over it get RESOURCE_EXHAUSTED with a retry delay. 0 turns
+    /// the limit off.
+    #[arg(
+        long = "rate-limit-per-principal",
+        env = "REEMPLOI_RATE_LIMIT_PER_PRINCIPAL",
+        value_name = "PER_SECOND",
+        default_value_t = DEFAULT_RATE_LIMIT_PER_PRINCIPAL
+    )]
+    pub per_principal: u32,
+
+    /// Requests one authenticated caller may make at once before the
+    /// per-second rate applies.
+    #[arg(
+        long = "rate-limit-per-principal-burst",
+        env = "REEMPLOI_RATE_LIMIT_PER_PRINCIPAL_BURST",
+        value_name = "REQUESTS",
+        default_value_t = DEFAULT_RATE_LIMIT_PER_PRINCIPAL_BURST,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub per_principal_burst: u32,
+
+    /// Requests per second without a valid token (missing, expired,
+    /// forged...) allowed from one client address (an IPv6 address counts
+    /// with its whole /64) on average; beyond it they get
+    /// RESOURCE_EXHAUSTED instead of UNAUTHENTICATED. 0 turns the limit off.
+    #[arg(
+        long = "rate-limit-unauthenticated",
+        env = "REEMPLOI_RATE_LIMIT_UNAUTHENTICATED",
+        value_name = "PER_SECOND",
+        default_value_t = DEFAULT_RATE_LIMIT_UNAUTHENTICATED
+    )]
+    pub unauthenticated: u32,
+
+    /// Requests without a valid token one client address may make at once
+    /// before the per-second rate applies.
+    #[arg(
+        long = "rate-limit-unauthenticated-burst",
+        env = "REEMPLOI_RATE_LIMIT_UNAUTHENTICATED_BURST",
+        value_name = "REQUESTS",
+        default_value_t = DEFAULT_RATE_LIMIT_UNAUTHENTICATED_BURST,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub unauthenticated_burst: u32,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        LimitArgs {
+            per_principal: DEFAULT_RATE_LIMIT_PER_PRINCIPAL,
+            per_principal_burst: DEFAULT_RATE_LIMIT_PER_PRINCIPAL_BURST,
+            unauthenticated: DEFAULT_RATE_LIMIT_UNAUTHENTICATED,
+            unauthenticated_burst: DEFAULT_RATE_LIMIT_UNAUTHENTICATED_BURST,
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Process plumbing shared by every reemploi service: configuration blocks
 //! (clap flags with environment fallbacks), tracing setup, JWT
-//! authentication into a [`auth::Principal`], gRPC server bootstrap (health,
-//! reflection, limits, per-RPC tracing) and graceful shutdown.
+//! authentication into a [`auth::Principal`], rate limits, gRPC server
+//! bootstrap (TLS, health, reflection, limits, per-RPC tracing) and graceful
+//! shutdown.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod consume;
 pub mod error;
 pub mod idempotent;
+pub mod limit;
 pub mod names;
 pub mod paging;
 pub mod process;

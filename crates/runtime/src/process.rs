@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
-use crate::config::{AuthArgs, BusArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use crate::config::{AuthArgs, BusArgs, LimitArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use crate::limit::RateLimits;
 use crate::service::{Context, Running};
 
 /// The flags every service binary takes.
@@ -21,6 +22,8 @@ pub struct ServiceArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
 
@@ -28,11 +31,16 @@ pub struct ServiceArgs {
 pub type Failure = Box<dyn std::error::Error>;
 
 impl ServiceArgs {
-    /// Starts logging and the signal listener, connects the database of
-    /// `service` and the bus, and loads the token verifier: the context a
-    /// service starts in.
+    /// Starts logging and the signal listener, checks the TLS files,
+    /// connects the database of `service` and the bus, and loads the token
+    /// verifier with its rate limits: the context a service starts in.
     pub async fn connect(&self, service: &str) -> Result<Context, Failure> {
         crate::telemetry::init(self.telemetry.log_format);
+        // Checked before anything connects: a bad certificate is a
+        // configuration error, best reported before a database migrates.
+        crate::server::tls_config(&self.server)?;
+        let auth = Authenticator::from_args(&self.auth)?
+            .with_rate_limits(RateLimits::from_args(&self.limits));
         let shutdown = crate::shutdown::on_signal();
         let bus = tokio::select! {
             bus = crate::wiring::bus(&self.bus, &self.store) => bus?,
@@ -41,7 +49,7 @@ impl ServiceArgs {
         Ok(Context {
             db: crate::wiring::database(&self.store, service).await?,
             bus,
-            auth: Authenticator::from_args(&self.auth)?,
+            auth,
             max_message_bytes: self.server.max_message_bytes,
             max_deliver: self.bus.max_deliver,
             shutdown,

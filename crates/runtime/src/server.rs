@@ -1,9 +1,10 @@
-//! gRPC server bootstrap: health, reflection (v1 and v1alpha), limits, a
-//! tracing span per RPC, and a graceful shutdown that tells load balancers
-//! first.
+//! gRPC server bootstrap: TLS or mutual TLS when configured, health,
+//! reflection (v1 and v1alpha), limits, a tracing span per RPC, and a
+//! graceful shutdown that tells load balancers first.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use tonic::body::Body;
 use tonic::codegen::{Bytes, http};
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
@@ -32,6 +34,9 @@ const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP keepalive on accepted sockets, for peers that vanish silently.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Longest TLS handshake: a peer that opens connections and never finishes
+/// the handshake must not hold them forever.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,113 @@ pub enum ServerError {
     /// A socket operation failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS flags are incomplete or name unusable files.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// How a server's listener is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// No TLS: everything, bearer tokens included, travels in clear.
+    Plaintext,
+    /// TLS with the server's certificate.
+    Tls,
+    /// TLS, and every client must present a certificate signed by
+    /// --tls-client-ca.
+    Mutual,
+}
+
+impl TlsMode {
+    /// How the start-up log names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Plaintext => "off",
+            TlsMode::Tls => "on",
+            TlsMode::Mutual => "mutual (client certificates required)",
+        }
+    }
+}
+
+/// The TLS configuration that --tls-cert, --tls-key and --tls-client-ca
+/// describe, with its files read and checked (a certificate and key that
+/// rustls accepts, a client CA it can verify with), so that a bad file stops
+/// the process at start instead of failing every handshake. `None` when TLS
+/// is off.
+pub fn tls_config(args: &ServerArgs) -> Result<Option<(ServerTlsConfig, TlsMode)>, ServerError> {
+    let (cert_path, key_path) = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => {
+            return match &args.tls_client_ca {
+                Some(_) => Err(ServerError::Tls(
+                    "--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first"
+                        .to_owned(),
+                )),
+                None => Ok(None),
+            };
+        }
+        (Some(_), None) => {
+            return Err(ServerError::Tls(
+                "--tls-cert needs --tls-key (REEMPLOI_TLS_KEY), the certificate's private key"
+                    .to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ServerError::Tls(
+                "--tls-key needs --tls-cert (REEMPLOI_TLS_CERT), the certificate it belongs to"
+                    .to_owned(),
+            ));
+        }
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    let identity = Identity::from_pem(
+        read_pem("--tls-cert", cert_path)?,
+        read_pem("--tls-key", key_path)?,
+    );
+    let mut config = ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    let mut mode = TlsMode::Tls;
+    let mut files = format!(
+        "--tls-cert {} / --tls-key {}",
+        cert_path.display(),
+        key_path.display()
+    );
+    if let Some(ca_path) = &args.tls_client_ca {
+        config =
+            config.client_ca_root(Certificate::from_pem(read_pem("--tls-client-ca", ca_path)?));
+        mode = TlsMode::Mutual;
+        files.push_str(&format!(" / --tls-client-ca {}", ca_path.display()));
+    }
+    // Building the acceptor parses the PEM files and matches the key to the
+    // certificate: done once here so the error names the files.
+    tonic::transport::Server::builder()
+        .tls_config(config.clone())
+        .map_err(|e| ServerError::Tls(format!("{files}: {}", error_chain(&e))))?;
+    Ok(Some((config, mode)))
+}
+
+fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, ServerError> {
+    std::fs::read(path)
+        .map_err(|e| ServerError::Tls(format!("{flag}: cannot read {}: {e}", path.display())))
+}
+
+/// The causes of `err`, outermost first, without tonic's generic
+/// "transport error".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if text != "transport error" {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    if causes.is_empty() {
+        "unusable TLS configuration".to_owned()
+    } else {
+        causes.join(": ")
+    }
 }
 
 /// Builds and runs a tonic server: grpc.health.v1, server reflection v1 and
@@ -118,7 +230,8 @@ impl Server {
 
     /// Serves `routes` (application services, already wrapped with the auth
     /// interceptor and message-size limits by the caller) plus health and
-    /// reflection on `listener` until `shutdown` is cancelled. Then: health
+    /// reflection on `listener`, over TLS when the arguments name a
+    /// certificate, until `shutdown` is cancelled. Then: health
     /// for every service and "" turns NOT_SERVING, the drain delay passes,
     /// the listener closes and in-flight RPCs get up to the grace period to
     /// finish; connections still busy after that are abandoned and this
@@ -150,6 +263,7 @@ impl Server {
             .add_service(reflection_v1(&descriptor_sets)?)
             .add_service(reflection_v1alpha(&descriptor_sets)?);
 
+        let tls = tls_config(&args)?;
         let local_addr = listener.local_addr()?;
         // serve_with_incoming ignores the builder's TCP settings, so they are
         // set on the incoming stream itself.
@@ -158,7 +272,15 @@ impl Server {
             .with_keepalive(Some(TCP_KEEPALIVE));
 
         let stop_accepting = CancellationToken::new();
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        let tls_mode = match tls {
+            Some((config, mode)) => {
+                builder = builder.tls_config(config)?;
+                mode
+            }
+            None => TlsMode::Plaintext,
+        };
+        let server = builder
             .timeout(args.request_timeout())
             .concurrency_limit_per_connection(args.concurrency_per_connection)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
@@ -168,7 +290,19 @@ impl Server {
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         let mut server = pin!(server);
 
-        tracing::info!(addr = %local_addr, services = ?services, "gRPC server listening");
+        tracing::info!(
+            addr = %local_addr,
+            services = ?services,
+            tls = tls_mode.as_str(),
+            "gRPC server listening"
+        );
+        if tls_mode == TlsMode::Plaintext && !local_addr.ip().is_loopback() {
+            tracing::warn!(
+                addr = %local_addr,
+                "listening in plaintext beyond loopback: bearer tokens cross the network in \
+                 clear unless a proxy in front terminates TLS (see --tls-cert and --tls-key)"
+            );
+        }
 
         tokio::select! {
             // The server only ends by itself on a transport error.

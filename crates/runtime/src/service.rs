@@ -41,7 +41,8 @@ pub struct Context {
     pub db: Db,
     /// The event bus.
     pub bus: Arc<dyn Bus>,
-    /// The token verifier for its RPCs.
+    /// The token verifier for its RPCs, with the rate limits its
+    /// [`crate::auth::AuthInterceptor`] applies (shared by clones).
     pub auth: Authenticator,
     /// Largest gRPC message accepted or sent.
     pub max_message_bytes: usize,

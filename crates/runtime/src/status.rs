@@ -4,6 +4,7 @@
 //! message text.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -29,6 +30,9 @@ pub fn cut(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+/// `ErrorInfo.reason` of [`rate_limited`].
+pub const REASON_RATE_LIMITED: &str = "RATE_LIMITED";
 
 fn error_info(details: &mut ErrorDetails, reason: &str) {
     details.set_error_info(reason, DOMAIN, HashMap::<String, String>::new());
@@ -115,6 +119,28 @@ pub fn storage_unavailable(cause: &dyn std::fmt::Display) -> Status {
         "the service's database is unavailable, retry later",
         "STORAGE_UNAVAILABLE",
     )
+}
+
+/// RESOURCE_EXHAUSTED for a caller over its rate limit, with reason
+/// [`REASON_RATE_LIMITED`] and a `RetryInfo` saying how long to wait.
+pub fn rate_limited(retry_after: Duration) -> Status {
+    let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+    error_info(&mut details, REASON_RATE_LIMITED);
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        format!(
+            "rate limit exceeded: retry in {} ms",
+            retry_after.as_millis().max(1)
+        ),
+        details,
+    )
+}
+
+/// For tests and clients: the `RetryInfo` delay, if any.
+pub fn retry_delay(status: &Status) -> Option<Duration> {
+    status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
 }
 
 /// For tests and clients: the `(field path, description)` pairs of the

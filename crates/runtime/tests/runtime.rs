@@ -1,5 +1,6 @@
-//! Tests of reemploi-runtime: authentication, configuration, secrets,
-//! status helpers and the gRPC server (health, reflection, shutdown).
+//! Tests of reemploi-runtime: authentication, rate limits, configuration,
+//! secrets, status helpers and the gRPC server (TLS and mutual TLS, health,
+//! reflection, shutdown).
 
 // Test helpers outside #[test] functions may panic too: a failed setup is a
 // failed test.
@@ -14,9 +15,10 @@ use reemploi_runtime::auth::{
     self, AuthError, AuthInterceptor, Authenticator, Claims, Principal, Role,
 };
 use reemploi_runtime::config::{
-    AuthArgs, BusArgs, LogFormat, ServerArgs, StoreArgs, TelemetryArgs,
+    AuthArgs, BusArgs, LimitArgs, LogFormat, ServerArgs, StoreArgs, TelemetryArgs,
 };
-use reemploi_runtime::server::{self, Server};
+use reemploi_runtime::limit::{Limit, RateLimits, RetryAfter};
+use reemploi_runtime::server::{self, Server, TlsMode};
 use reemploi_runtime::{status, telemetry};
 use tokio_util::sync::CancellationToken;
 use tonic::service::Interceptor;
@@ -242,13 +244,15 @@ fn from_args_picks_the_configured_key() {
     std::fs::write(&key_path, ED_PUBLIC).unwrap();
     let args = AuthArgs {
         jwt_public_key: Some(key_path),
+        jwt_issuer: Some("https://id.reemploi.eu".into()),
+        jwt_audience: Some("reemploi-api".into()),
         ..AuthArgs::default()
     };
     assert!(format!("{:?}", Authenticator::from_args(&args).unwrap()).contains("Ed25519"));
 
     let missing = AuthArgs {
         jwt_public_key: Some(dir.path().join("absent.pem")),
-        ..AuthArgs::default()
+        ..args.clone()
     };
     assert!(matches!(
         Authenticator::from_args(&missing),
@@ -432,6 +436,8 @@ struct Cli {
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
 }
 
@@ -482,6 +488,18 @@ fn flags_parse_and_defaults_hold() {
         assert_eq!(cli.store.data_dir, std::path::PathBuf::from("./data"));
         assert_eq!(cli.bus.stream_replicas, 1);
         assert_eq!(cli.telemetry.log_format, LogFormat::Pretty);
+        assert_eq!(cli.auth, AuthArgs::default());
+        assert_eq!(cli.auth.jwt_max_lifetime_secs, 7 * 24 * 3600);
+        assert_eq!(cli.limits, LimitArgs::default());
+        assert_eq!(
+            (cli.limits.per_principal, cli.limits.per_principal_burst),
+            (100, 500)
+        );
+        assert_eq!(
+            (cli.limits.unauthenticated, cli.limits.unauthenticated_burst),
+            (10, 20)
+        );
+        assert_eq!(cli.server.tls_cert, None);
     }
 
     // A secret and a public key at once is refused at parse time.
@@ -902,6 +920,15 @@ fn help_names_env_vars_and_defaults() {
         "REEMPLOI_JWT_PUBLIC_KEY",
         "REEMPLOI_JWT_ISSUER",
         "REEMPLOI_JWT_AUDIENCE",
+        "REEMPLOI_JWT_MAX_LIFETIME_SECS",
+        "604800",
+        "REEMPLOI_TLS_CERT",
+        "REEMPLOI_TLS_KEY",
+        "REEMPLOI_TLS_CLIENT_CA",
+        "REEMPLOI_RATE_LIMIT_PER_PRINCIPAL",
+        "REEMPLOI_RATE_LIMIT_PER_PRINCIPAL_BURST",
+        "REEMPLOI_RATE_LIMIT_UNAUTHENTICATED",
+        "REEMPLOI_RATE_LIMIT_UNAUTHENTICATED_BURST",
         "REEMPLOI_LOG_FORMAT",
         "RUST_LOG",
     ] {
@@ -1013,4 +1040,717 @@ async fn page_keys_are_shared_by_replicas_and_private_to_a_database() {
         let elsewhere = Pager::load(&two.db).await.unwrap();
         assert!(elsewhere.page(5, &token, "f").is_err(), "{backend:?}");
     }
+}
+// ---------------------------------------------------------------- hardening: JWT
+
+/// A token with arbitrary registered claims, signed with [`SECRET`].
+fn hs256_json(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+#[test]
+fn nbf_in_the_future_is_refused_in_the_past_accepted() {
+    let auth = Authenticator::hs256(SECRET);
+    let token = |nbf: u64| {
+        hs256_json(serde_json::json!({
+            "sub": "x", "role": "admin", "iat": now(), "exp": now() + 7200, "nbf": nbf,
+        }))
+    };
+
+    // Valid only from one hour later: refused now.
+    let err = auth.verify(&token(now() + 3600)).unwrap_err();
+    assert!(matches!(err, AuthError::NotYetValid), "{err:?}");
+    assert_eq!(err.reason(), "TOKEN_NOT_YET_VALID");
+
+    // Beyond the 30 s leeway, still refused; within it, accepted.
+    assert!(matches!(
+        auth.verify(&token(now() + 120)),
+        Err(AuthError::NotYetValid)
+    ));
+    assert!(auth.verify(&token(now() + 10)).is_ok());
+    // Valid since a while: accepted.
+    assert!(auth.verify(&token(now() - 3600)).is_ok());
+}
+
+#[test]
+fn exp_beyond_the_maximum_lifetime_is_refused() {
+    let in_days = |days: u64| {
+        hs256_json(serde_json::json!({
+            "sub": "x", "role": "admin", "iat": now(), "exp": now() + days * 24 * 3600,
+        }))
+    };
+    // The default maximum is 7 days: `reemploi token`'s 24 h pass, a token
+    // living ten years does not.
+    let auth = Authenticator::hs256(SECRET);
+    assert!(auth.verify(&in_days(1)).is_ok());
+    assert!(auth.verify(&in_days(6)).is_ok());
+    let err = auth.verify(&in_days(8)).unwrap_err();
+    assert!(
+        matches!(err, AuthError::LifetimeTooLong { max_secs: 604_800 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("604800"), "{err}");
+    assert_eq!(err.reason(), "TOKEN_LIFETIME_TOO_LONG");
+    assert!(auth.verify(&in_days(3650)).is_err());
+
+    // The flag sets it; the leeway applies.
+    let args = AuthArgs {
+        jwt_secret: Some(String::from_utf8(SECRET.to_vec()).unwrap()),
+        jwt_max_lifetime_secs: 3600,
+        ..AuthArgs::default()
+    };
+    let auth = Authenticator::from_args(&args).unwrap();
+    let token = |exp: u64| {
+        hs256_json(serde_json::json!({"sub": "x", "role": "admin", "iat": now(), "exp": exp}))
+    };
+    assert!(auth.verify(&token(now() + 3600)).is_ok());
+    assert!(auth.verify(&token(now() + 3610)).is_ok());
+    assert!(matches!(
+        auth.verify(&token(now() + 7200)),
+        Err(AuthError::LifetimeTooLong { max_secs: 3600 })
+    ));
+
+    // Through the interceptor: UNAUTHENTICATED with the reason.
+    let mut interceptor = AuthInterceptor::new(auth);
+    let err = interceptor
+        .call(request_with(Some(&format!(
+            "Bearer {}",
+            token(now() + 7200)
+        ))))
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        status::reason(&err).as_deref(),
+        Some("TOKEN_LIFETIME_TOO_LONG")
+    );
+    assert!(
+        err.message().contains("lives too long"),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn a_public_key_without_issuer_or_audience_is_refused_at_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("ed25519.pem");
+    std::fs::write(&key_path, ED_PUBLIC).unwrap();
+    let complete = AuthArgs {
+        jwt_public_key: Some(key_path.clone()),
+        jwt_issuer: Some("https://id.reemploi.eu".into()),
+        jwt_audience: Some("reemploi-api".into()),
+        ..AuthArgs::default()
+    };
+    assert!(Authenticator::from_args(&complete).is_ok());
+    for (args, flag) in [
+        (
+            AuthArgs {
+                jwt_issuer: None,
+                ..complete.clone()
+            },
+            "--jwt-issuer",
+        ),
+        (
+            AuthArgs {
+                jwt_audience: None,
+                ..complete.clone()
+            },
+            "--jwt-audience",
+        ),
+        (
+            AuthArgs {
+                jwt_audience: Some("  ".into()),
+                ..complete.clone()
+            },
+            "--jwt-audience",
+        ),
+    ] {
+        let err = Authenticator::from_args(&args).unwrap_err();
+        assert!(
+            matches!(err, AuthError::IncompleteConfig(ref m) if m.contains(flag)),
+            "{flag}: {err:?}"
+        );
+    }
+
+    // On the command line, clap names the missing flag before anything starts.
+    let key = key_path.to_str().unwrap();
+    let err = Cli::try_parse_from(["svc", "--jwt-public-key", key, "--jwt-audience", "a"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--jwt-issuer"), "{err}");
+    let err = Cli::try_parse_from(["svc", "--jwt-public-key", key, "--jwt-issuer", "i"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--jwt-audience"), "{err}");
+    assert!(
+        Cli::try_parse_from([
+            "svc",
+            "--jwt-public-key",
+            key,
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a"
+        ])
+        .is_ok()
+    );
+    // A secret needs neither.
+    assert!(Cli::try_parse_from(["svc", "--jwt-secret", "s"]).is_ok());
+}
+
+#[test]
+fn refusals_carry_a_reason() {
+    let mut interceptor = AuthInterceptor::new(Authenticator::hs256(SECRET));
+    let err = interceptor.call(request_with(None)).unwrap_err();
+    assert_eq!(status::reason(&err).as_deref(), Some("TOKEN_MISSING"));
+    let mut claims = partner_claims();
+    claims.exp = now() - 3600;
+    let expired = auth::issue_hs256(SECRET, &claims).unwrap();
+    let err = interceptor
+        .call(request_with(Some(&format!("Bearer {expired}"))))
+        .unwrap_err();
+    assert_eq!(status::reason(&err).as_deref(), Some("TOKEN_EXPIRED"));
+    let forged = auth::issue_hs256(b"other", &partner_claims()).unwrap();
+    let err = interceptor
+        .call(request_with(Some(&format!("Bearer {forged}"))))
+        .unwrap_err();
+    assert_eq!(
+        status::reason(&err).as_deref(),
+        Some("TOKEN_SIGNATURE_INVALID")
+    );
+}
+
+// ---------------------------------------------------------------- test service
+
+use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::matching::matching_service_server::{MatchingService, MatchingServiceServer};
+use reemploi_proto::matching::{
+    ListLotMatchesRequest, ListLotMatchesResponse, PlanAllocationRequest, PlanAllocationResponse,
+    RecommendLotsRequest, RecommendLotsResponse,
+};
+
+/// The matching contract's smallest stand-in: RecommendLots answers the
+/// caller's subject and partner (as the page token), so a test sees that an
+/// authenticated call went through and as whom. The real services are
+/// above this crate.
+struct WhoAmI;
+
+#[tonic::async_trait]
+impl MatchingService for WhoAmI {
+    async fn list_lot_matches(
+        &self,
+        _: tonic::Request<ListLotMatchesRequest>,
+    ) -> Result<tonic::Response<ListLotMatchesResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn recommend_lots(
+        &self,
+        request: tonic::Request<RecommendLotsRequest>,
+    ) -> Result<tonic::Response<RecommendLotsResponse>, tonic::Status> {
+        let principal = auth::principal(&request)?;
+        Ok(tonic::Response::new(RecommendLotsResponse {
+            next_page_token: format!(
+                "{}/{}",
+                principal.subject,
+                principal.partner.unwrap_or_default()
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn plan_allocation(
+        &self,
+        _: tonic::Request<PlanAllocationRequest>,
+    ) -> Result<tonic::Response<PlanAllocationResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+}
+
+/// Routes serving [`WhoAmI`] behind the auth interceptor of `auth`.
+fn whoami_routes(auth: Authenticator) -> tonic::service::Routes {
+    tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+        MatchingServiceServer::new(WhoAmI),
+        AuthInterceptor::new(auth),
+    ))
+}
+
+/// Serves `routes` with `args` (its listen address bound here, port 0).
+async fn serve_routes(args: ServerArgs, routes: tonic::service::Routes) -> Running {
+    telemetry::init(LogFormat::Pretty);
+    let (listener, addr) = server::bind(args.listen).await.unwrap();
+    let server = Server::new(&args, &[], &[SERVICE]).with_drain_delay(Duration::ZERO);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(server.serve(listener, routes, shutdown.clone()));
+    Running {
+        addr,
+        shutdown,
+        handle,
+    }
+}
+
+fn loopback_args() -> ServerArgs {
+    ServerArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: 1,
+        ..ServerArgs::default()
+    }
+}
+
+/// Calls RecommendLots with `token`: the caller as the server saw it.
+async fn whoami(channel: &Channel, token: Option<&str>) -> Result<String, tonic::Status> {
+    let mut request = tonic::Request::new(RecommendLotsRequest::default());
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    MatchingServiceClient::new(channel.clone())
+        .recommend_lots(request)
+        .await
+        .map(|r| r.into_inner().next_page_token)
+}
+
+// ---------------------------------------------------------------- hardening: TLS
+
+use reemploi_testing::tls::{TestCa, write};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+/// A CA, its server certificate (localhost, 127.0.0.1) and files for them.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: TestCa,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    ca_file: std::path::PathBuf,
+}
+
+fn pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("reemploi test CA");
+    let server = ca.server();
+    Pki {
+        cert: write(dir.path(), "server.pem", &server.cert),
+        key: write(dir.path(), "server.key", &server.key),
+        ca_file: write(dir.path(), "ca.pem", &ca.cert),
+        ca,
+        dir,
+    }
+}
+
+fn tls_args(pki: &Pki, client_ca: Option<std::path::PathBuf>) -> ServerArgs {
+    ServerArgs {
+        tls_cert: Some(pki.cert.clone()),
+        tls_key: Some(pki.key.clone()),
+        tls_client_ca: client_ca,
+        ..loopback_args()
+    }
+}
+
+fn trusting(ca: &TestCa) -> ClientTlsConfig {
+    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.cert))
+}
+
+/// Connects (TLS when `tls` is given), checks health and makes an
+/// authenticated call: the caller the server saw, or the first failure.
+async fn reach(url: String, tls: Option<ClientTlsConfig>, token: &str) -> Result<String, String> {
+    let mut endpoint = Endpoint::from_shared(url)
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).map_err(|e| format!("{e:?}"))?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let serving = check(&mut HealthClient::new(channel.clone()), "")
+        .await
+        .map_err(|s| format!("health: {s}"))?;
+    if serving != ServingStatus::Serving {
+        return Err(format!("health: {serving:?}"));
+    }
+    whoami(&channel, Some(token))
+        .await
+        .map_err(|s| format!("call: {s}"))
+}
+
+fn partner_token(partner: &str) -> String {
+    auth::issue_hs256(
+        SECRET,
+        &auth::claims_for(
+            Role::Partner,
+            None,
+            Some(partner.to_owned()),
+            Duration::from_secs(600),
+        ),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_clients_that_trust_its_ca_and_refuses_the_others() {
+    let pki = pki();
+    let running = serve_routes(
+        tls_args(&pki, None),
+        whoami_routes(Authenticator::hs256(SECRET)),
+    )
+    .await;
+    let port = running.addr.port();
+    let token = partner_token("partner-7");
+
+    // Trusting the CA: health SERVING and an authenticated call, by IP and
+    // by name.
+    for url in [
+        format!("https://127.0.0.1:{port}"),
+        format!("https://localhost:{port}"),
+    ] {
+        let seen = reach(url.clone(), Some(trusting(&pki.ca)), &token).await;
+        assert_eq!(seen.as_deref(), Ok("dev:partner/partner-7"), "{url}");
+    }
+
+    // Plaintext: nothing, not even health.
+    let err = reach(format!("http://127.0.0.1:{port}"), None, &token)
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("connect:") || err.starts_with("health:"),
+        "{err}"
+    );
+
+    // A client that trusts another CA refuses the server's certificate.
+    let stranger = TestCa::new("another CA");
+    let err = reach(
+        format!("https://127.0.0.1:{port}"),
+        Some(trusting(&stranger)),
+        &token,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("certificate"),
+        "{err}"
+    );
+
+    // The server still serves after those failed handshakes.
+    assert!(
+        reach(
+            format!("https://127.0.0.1:{port}"),
+            Some(trusting(&pki.ca)),
+            &token
+        )
+        .await
+        .is_ok()
+    );
+    running.shutdown.cancel();
+    running.handle.await.unwrap().unwrap();
+}
+
+/// Whether a TLS 1.3 client was refused by the server: the server's
+/// `alert`, or, when the client wrote its request before reading that
+/// alert, the connection the server closed (the client sees a broken pipe,
+/// a reset, a closed connection or its call cancelled, depending on
+/// timing).
+fn refused_by_server(err: &str, alert: &str) -> bool {
+    [alert, "broken pipe", "reset", "canceled", "closed"]
+        .iter()
+        .any(|sign| err.contains(sign))
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_signed_by_the_client_ca() {
+    let pki = pki();
+    let clients = TestCa::new("reemploi client CA");
+    let client_ca = write(pki.dir.path(), "clients.pem", &clients.cert);
+    let running = serve_routes(
+        tls_args(&pki, Some(client_ca)),
+        whoami_routes(Authenticator::hs256(SECRET)),
+    )
+    .await;
+    let url = format!("https://localhost:{}", running.addr.port());
+    let token = partner_token("partner-7");
+
+    // Without a certificate: refused, though the client trusts the server.
+    let err = reach(url.clone(), Some(trusting(&pki.ca)), &token)
+        .await
+        .unwrap_err();
+    assert!(refused_by_server(&err, "CertificateRequired"), "{err}");
+
+    // With a certificate of another CA (here, the server's own): refused.
+    let foreign = pki.ca.client("intruder");
+    let err = reach(
+        url.clone(),
+        Some(trusting(&pki.ca).identity(Identity::from_pem(&foreign.cert, &foreign.key))),
+        &token,
+    )
+    .await
+    .unwrap_err();
+    assert!(refused_by_server(&err, "UnknownCA"), "{err}");
+
+    // With a certificate the client CA signed: served.
+    let client = clients.client("reemploi-cli");
+    let seen = reach(
+        url,
+        Some(trusting(&pki.ca).identity(Identity::from_pem(&client.cert, &client.key))),
+        &token,
+    )
+    .await;
+    assert_eq!(seen.as_deref(), Ok("dev:partner/partner-7"));
+    running.shutdown.cancel();
+    running.handle.await.unwrap().unwrap();
+}
+
+#[test]
+fn tls_flags_come_in_pairs_and_bad_files_stop_the_start() {
+    let pki = pki();
+    let cert = pki.cert.to_str().unwrap();
+    let key = pki.key.to_str().unwrap();
+    let ca = pki.ca_file.to_str().unwrap();
+
+    // The command line: both or neither, and a client CA only with them.
+    for args in [
+        vec!["svc", "--tls-cert", cert],
+        vec!["svc", "--tls-key", key],
+        vec!["svc", "--tls-client-ca", ca],
+    ] {
+        let err = Cli::try_parse_from(&args).unwrap_err().to_string();
+        assert!(err.contains("--tls-"), "{args:?}: {err}");
+    }
+    let cli = Cli::try_parse_from([
+        "svc",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--tls-client-ca",
+        ca,
+    ])
+    .unwrap();
+    assert_eq!(cli.server.tls_key.as_deref(), Some(pki.key.as_path()));
+
+    // The same checks for arguments built in code, and the files' contents.
+    let (_, mode) = server::tls_config(&tls_args(&pki, None)).unwrap().unwrap();
+    assert_eq!(mode, TlsMode::Tls);
+    let (_, mode) = server::tls_config(&tls_args(&pki, Some(pki.ca_file.clone())))
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode, TlsMode::Mutual);
+    assert!(server::tls_config(&loopback_args()).unwrap().is_none());
+
+    let message = |args: ServerArgs| server::tls_config(&args).unwrap_err().to_string();
+    let only_cert = ServerArgs {
+        tls_key: None,
+        ..tls_args(&pki, None)
+    };
+    assert!(message(only_cert).contains("--tls-key"));
+    let only_ca = ServerArgs {
+        tls_client_ca: Some(pki.ca_file.clone()),
+        ..loopback_args()
+    };
+    assert!(message(only_ca).contains("--tls-client-ca"));
+    let absent = ServerArgs {
+        tls_key: Some(pki.dir.path().join("absent.key")),
+        ..tls_args(&pki, None)
+    };
+    let err = message(absent);
+    assert!(err.contains("absent.key"), "{err}");
+    let garbage = write(pki.dir.path(), "garbage.key", "not a key\n");
+    let err = message(ServerArgs {
+        tls_key: Some(garbage),
+        ..tls_args(&pki, None)
+    });
+    assert!(err.contains("garbage.key") && err.contains("key"), "{err}");
+    // The error never carries key material.
+    let server_key = std::fs::read_to_string(&pki.key).unwrap();
+    let body = server_key.lines().nth(1).unwrap();
+    assert!(!err.contains(body));
+    // A key that is not the certificate's.
+    let other = write(pki.dir.path(), "other.key", &pki.ca.client("x").key);
+    let err = message(ServerArgs {
+        tls_key: Some(other),
+        ..tls_args(&pki, None)
+    });
+    assert!(err.contains("other.key") && err.contains("Key"), "{err}");
+    let bad_ca = write(pki.dir.path(), "bad-ca.pem", "no certificate here\n");
+    let err = message(tls_args(&pki, Some(bad_ca)));
+    assert!(err.contains("bad-ca.pem"), "{err}");
+}
+
+// ---------------------------------------------------------------- hardening: rate limits
+
+#[tokio::test]
+async fn a_principal_over_its_budget_waits_and_others_are_unaffected() {
+    // One request per second after a burst of 3.
+    let limits = RateLimits::new(Limit::new(1, 3), None);
+    let running = serve_routes(
+        loopback_args(),
+        whoami_routes(Authenticator::hs256(SECRET).with_rate_limits(limits)),
+    )
+    .await;
+    let channel = channel(running.addr).await;
+    let greedy = partner_token("partner-1");
+    // Same role and subject (`dev:partner`), another partner: another
+    // principal.
+    let other = partner_token("partner-2");
+
+    let mut served = 0;
+    let refused = loop {
+        match whoami(&channel, Some(&greedy)).await {
+            Ok(_) => served += 1,
+            Err(status) => break status,
+        }
+        assert!(served <= 10, "never rate limited");
+    };
+    assert!(served >= 3, "the burst was not granted: {served}");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(
+        status::reason(&refused).as_deref(),
+        Some(status::REASON_RATE_LIMITED)
+    );
+    let delay = status::retry_delay(&refused).expect("a RetryInfo detail");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(1),
+        "{delay:?}"
+    );
+
+    // The other principal has a budget of its own.
+    for _ in 0..3 {
+        assert_eq!(
+            whoami(&channel, Some(&other)).await.unwrap(),
+            "dev:partner/partner-2"
+        );
+    }
+    // Health is not limited.
+    let mut health = HealthClient::new(channel.clone());
+    for _ in 0..20 {
+        assert_eq!(
+            check(&mut health, "").await.unwrap(),
+            ServingStatus::Serving
+        );
+    }
+    // After the delay it was told, the greedy one is served again.
+    tokio::time::sleep(delay).await;
+    assert!(whoami(&channel, Some(&greedy)).await.is_ok());
+
+    running.shutdown.cancel();
+    running.handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_token_are_limited_per_address() {
+    let limits = RateLimits::new(None, Limit::new(1, 2));
+    let running = serve_routes(
+        loopback_args(),
+        whoami_routes(Authenticator::hs256(SECRET).with_rate_limits(limits)),
+    )
+    .await;
+    let channel = channel(running.addr).await;
+    let forged = auth::issue_hs256(b"guess", &partner_claims()).unwrap();
+
+    let first = whoami(&channel, None).await.unwrap_err();
+    assert_eq!(first.code(), tonic::Code::Unauthenticated);
+    assert_eq!(status::reason(&first).as_deref(), Some("TOKEN_MISSING"));
+    let second = whoami(&channel, Some(&forged)).await.unwrap_err();
+    assert_eq!(second.code(), tonic::Code::Unauthenticated);
+
+    // The budget of this address is spent: guessing further is slowed down.
+    for token in [None, Some(forged.as_str())] {
+        let limited = whoami(&channel, token).await.unwrap_err();
+        assert_eq!(
+            limited.code(),
+            tonic::Code::ResourceExhausted,
+            "{limited:?}"
+        );
+        assert_eq!(
+            status::reason(&limited).as_deref(),
+            Some(status::REASON_RATE_LIMITED)
+        );
+        assert!(status::retry_delay(&limited).is_some());
+    }
+    // A valid token from the same address is counted on its principal.
+    assert!(whoami(&channel, Some(&partner_token("p"))).await.is_ok());
+
+    running.shutdown.cancel();
+    running.handle.await.unwrap().unwrap();
+}
+
+#[test]
+fn rate_limiter_memory_is_bounded() {
+    let peer = |ip: &str| Some(SocketAddr::new(ip.parse().unwrap(), 4242));
+    // 100/s, burst 1: a bucket is full (idle) again after 10 ms.
+    let limits = RateLimits::with_capacity(None, Limit::new(100, 1), 3);
+    for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        assert_eq!(limits.check_unauthenticated(peer(ip)), Ok(()));
+    }
+    assert_eq!(limits.tracked().1, 3);
+    // Full of active callers: a new one is refused rather than tracked.
+    assert!(matches!(
+        limits.check_unauthenticated(peer("10.0.0.4")),
+        Err(RetryAfter(_))
+    ));
+    assert_eq!(limits.tracked().1, 3);
+    // Once the others are idle (and a sweep is due), room is made.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(limits.check_unauthenticated(peer("10.0.0.4")), Ok(()));
+    assert_eq!(limits.tracked().1, 1);
+
+    // An IPv6 host counts with its /64; IPv4-mapped addresses as IPv4.
+    let limits = RateLimits::new(None, Limit::new(1, 1));
+    assert_eq!(
+        limits.check_unauthenticated(peer("2001:db8:1:2::1")),
+        Ok(())
+    );
+    assert!(
+        limits
+            .check_unauthenticated(peer("2001:db8:1:2:ffff::9"))
+            .is_err()
+    );
+    assert_eq!(
+        limits.check_unauthenticated(peer("2001:db8:1:3::1")),
+        Ok(())
+    );
+    assert_eq!(limits.check_unauthenticated(peer("192.0.2.7")), Ok(()));
+    assert!(
+        limits
+            .check_unauthenticated(peer("::ffff:192.0.2.7"))
+            .is_err()
+    );
+
+    // A rate of 0 turns a limit off.
+    assert_eq!(Limit::new(0, 10), None);
+    let off = RateLimits::from_args(&LimitArgs {
+        per_principal: 0,
+        unauthenticated: 0,
+        ..LimitArgs::default()
+    });
+    for _ in 0..1000 {
+        assert_eq!(off.check_unauthenticated(None), Ok(()));
+    }
+}
+
+#[test]
+fn rate_limit_flags_parse() {
+    let cli = Cli::try_parse_from([
+        "svc",
+        "--rate-limit-per-principal",
+        "0",
+        "--rate-limit-unauthenticated",
+        "3",
+        "--rate-limit-unauthenticated-burst",
+        "6",
+    ])
+    .unwrap();
+    assert_eq!(cli.limits.per_principal, 0);
+    assert_eq!(
+        (cli.limits.unauthenticated, cli.limits.unauthenticated_burst),
+        (3, 6)
+    );
+    // A burst of 0 would refuse everything: a usage error.
+    assert!(Cli::try_parse_from(["svc", "--rate-limit-per-principal-burst", "0"]).is_err());
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use reemploi_events::Bus;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256};
-use reemploi_runtime::config::ServerArgs;
+use reemploi_runtime::config::{LimitArgs, ServerArgs};
+use reemploi_runtime::limit::RateLimits;
 use reemploi_runtime::server::{Server, bind};
 use reemploi_runtime::service::{Context, Running, ServeError};
 use reemploi_store::Db;
@@ -113,12 +114,14 @@ pub fn server_args() -> ServerArgs {
 }
 
 /// A context for a service under test on `db` and `bus`, verifying tokens
-/// signed with [`SECRET`].
+/// signed with [`SECRET`] under the default rate limits, as a service
+/// binary does: tests that hammer a service show the defaults are
+/// generous enough.
 pub fn context(db: Db, bus: Arc<dyn Bus>) -> Context {
     Context {
         db,
         bus,
-        auth: authenticator(),
+        auth: authenticator().with_rate_limits(RateLimits::from_args(&LimitArgs::default())),
         max_message_bytes: 16 << 20,
         max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
         shutdown: CancellationToken::new(),

@@ -47,6 +47,7 @@ pub async fn run(
     let settings = Settings {
         addr: addr.clone(),
         token: Some(token.clone()),
+        tls: ctx.settings.tls.clone(),
     };
     if !a.no_verify {
         // Any authenticated caller may list sites: a cheap proof that the

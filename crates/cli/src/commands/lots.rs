@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{answer, site_name};
+use crate::client::{answer, paced, site_name};
 use crate::import::{self, lots::LotRow};
 use crate::output::{Format, Table, emit, emit_list, note};
 use crate::views;
@@ -417,13 +417,19 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             if lot.hazardous || lot.status == pb::LotStatus::Published as i32 {
                 continue;
             }
-            match inv
-                .publish_lot(pb::PublishLotRequest {
-                    name: lot.name.clone(),
-                    etag: String::new(),
-                })
-                .await
-            {
+            let publish = paced(|| {
+                let mut inv = inv.clone();
+                let name = lot.name.clone();
+                async move {
+                    inv.publish_lot(pb::PublishLotRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                }
+            })
+            .await;
+            match publish {
                 Ok(r) => *lot = r.into_inner(),
                 Err(s) => publish_failures.push(format!("{}: {}", lot.name, s.message())),
             }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{answer, partner_name};
+use crate::client::{answer, paced, partner_name};
 use crate::import;
 use crate::output::{Format, Table, emit, emit_list, note};
 use crate::views;
@@ -366,13 +366,19 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             if p.status != rpb::PartnerStatus::Pending as i32 {
                 continue;
             }
-            match reg
-                .verify_partner(rpb::VerifyPartnerRequest {
-                    name: p.name.clone(),
-                    etag: String::new(),
-                })
-                .await
-            {
+            let verify = paced(|| {
+                let mut reg = reg.clone();
+                let name = p.name.clone();
+                async move {
+                    reg.verify_partner(rpb::VerifyPartnerRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                }
+            })
+            .await;
+            match verify {
                 Ok(r) => *p = r.into_inner(),
                 Err(s) => verify_failures.push((p.name.clone(), s)),
             }
