@@ -301,25 +301,9 @@ fn whole_units() {
     );
 
     println!("== whole units, sites of 20 lots x 6 partners, masses in whole kg, 10 instances");
-    let site = Shape {
-        lots: 20,
-        partners: 6,
-        side_m: 20_000.0,
-        radius_m: 13_000.0,
-        units: (1, 100),
-        unit_mass_g: (1_000, 80_000),
-        capacity_g: (2_000_000, 20_000_000),
-    };
     let (mut took, mut proven, mut split) = (vec![], 0, 0);
     for _ in 0..10 {
-        let (mut lots, mut partners) = allocation_instance(&mut rng, &site);
-        // Declared masses and intakes come in kilograms.
-        for l in &mut lots {
-            l.unit_mass_g = (l.unit_mass_g / 1000).max(1) * 1000;
-        }
-        for p in &mut partners {
-            p.weekly_intake_g = p.weekly_intake_g / 1000 * 1000;
-        }
+        let (lots, partners) = kg_instance(&mut rng, &KG_SITE);
         let t = Instant::now();
         let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
         took.push(t.elapsed());
@@ -329,6 +313,52 @@ fn whole_units() {
     took.sort();
     println!(
         "  proven optimal {proven}/10 ({split} needed a search); time median {:.1} ms, max {:.1} ms",
+        ms(pct(&took, 50)),
+        ms(took[took.len() - 1])
+    );
+    kg_sites("intakes of 2 to 20 t", KG_SITE.capacity_g);
+    kg_sites("tight intakes of 0.5 to 5 t", TIGHT_G);
+}
+
+/// The crate docs' figures on 200 sites of 20 lots x 6 partners in whole
+/// kilograms with intakes of `capacity_g`, at the default effort beside the
+/// rounded flow (no search).
+fn kg_sites(label: &str, capacity_g: (i64, i64)) {
+    println!("== whole units, 200 sites of 20 lots x 6 partners in whole kg, {label}");
+    let mut rng = StdRng::seed_from_u64(99);
+    let shape = Shape {
+        capacity_g,
+        ..KG_SITE
+    };
+    let (mut took, mut above, mut proven, mut full, mut flat_full) = (vec![], vec![], 0, 0, 0);
+    for _ in 0..200 {
+        let (lots, partners) = kg_instance(&mut rng, &shape);
+        let t = Instant::now();
+        let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
+        took.push(t.elapsed());
+        let flat =
+            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+        proven += usize::from(plan.optimal);
+        full += usize::from(plan.gap_g() == 0);
+        flat_full += usize::from(flat.total_mass_g == plan.mass_bound_g);
+        // The mass model's tonne-km bound those of any plan of its mass.
+        if plan.total_mass_g == plan.mass_model.mass_g {
+            above.push(100.0 * (plan.total_tonne_km / plan.mass_model.tonne_km() - 1.0));
+        }
+    }
+    took.sort();
+    above.sort_by(f64::total_cmp);
+    println!(
+        "  proven optimal {proven}/200; mass proven the maximum {full}/200 (rounded flow: {flat_full}/200)"
+    );
+    if let (Some(mid), Some(max)) = (above.get(above.len() / 2), above.last()) {
+        println!(
+            "  tonne-km above the mass model's (a lower bound) on {} sites: median {mid:.2}%, max {max:.2}%",
+            above.len()
+        );
+    }
+    println!(
+        "  time at the default effort: median {:.0} ms, max {:.0} ms",
         ms(pct(&took, 50)),
         ms(took[took.len() - 1])
     );

@@ -424,3 +424,35 @@ pub const SMALL_PLAN: Shape = Shape {
     unit_mass_g: (300, 25_000),
     capacity_g: (10_000, 80_000),
 };
+
+/// Sites of 20 lots and 6 partners with unit masses and intakes in whole
+/// kilograms, the shape the crate docs make claims about; `capacity_g`
+/// sets how tight the intakes are.
+pub const KG_SITE: Shape = Shape {
+    lots: 20,
+    partners: 6,
+    side_m: 20_000.0,
+    radius_m: 13_000.0,
+    units: (1, 100),
+    unit_mass_g: (1_000, 80_000),
+    capacity_g: (2_000_000, 20_000_000),
+};
+
+/// Tight intakes for [`KG_SITE`]: 0.5 to 5 t a partner, some 16.5 t in
+/// all against some 41 t of lots, so every partner is full and the
+/// whole-unit question is which units fill it to the kilogram.
+pub const TIGHT_G: (i64, i64) = (500_000, 5_000_000);
+
+/// An instance of `shape` with unit masses and intakes rounded down to
+/// whole kilograms (declared that way); intakes are then rarely multiples
+/// of the unit masses.
+pub fn kg_instance(rng: &mut StdRng, shape: &Shape) -> (Vec<LotProfile>, Vec<PartnerProfile>) {
+    let (mut lots, mut partners) = allocation_instance(rng, shape);
+    for l in &mut lots {
+        l.unit_mass_g = (l.unit_mass_g / 1000).max(1) * 1000;
+    }
+    for p in &mut partners {
+        p.weekly_intake_g = p.weekly_intake_g / 1000 * 1000;
+    }
+    (lots, partners)
+}
