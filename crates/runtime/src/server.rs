@@ -356,7 +356,10 @@ fn set_status_now(health: &HealthReporter, name: &str, status: ServingStatus) ->
 fn reflection_builder<'b>(sets: &[&'b [u8]]) -> tonic_reflection::server::Builder<'b> {
     sets.iter().fold(
         tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // The rich error details every status carries (BadRequest,
+            // ErrorInfo, RetryInfo...), so that generic clients can decode them.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET),
         |builder, set| builder.register_encoded_file_descriptor_set(set),
     )
 }

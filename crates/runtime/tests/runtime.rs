@@ -684,6 +684,26 @@ async fn health_reflection_and_graceful_shutdown() {
             names.contains(&"grpc.reflection.v1.ServerReflection".to_owned()),
             "{names:?}"
         );
+        // The error details statuses carry can be decoded by generic clients.
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "google.rpc.ErrorInfo".to_owned(),
+            )),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        assert!(
+            matches!(
+                response.message_response,
+                Some(MessageResponse::FileDescriptorResponse(_))
+            ),
+            "google.rpc.ErrorInfo unknown to reflection: {response:?}"
+        );
     }
     // ... and v1alpha answers too, for older tools.
     {

@@ -56,8 +56,43 @@ pub async fn select_page(
     filter: Filter,
     limit: usize,
 ) -> Result<Vec<AnyRow>, StoreError> {
+    select_ordered(conn, table, columns, filter, limit, Order::Oldest).await
+}
+
+/// The order of a listing, by id; ids are UUIDv7, so by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first; the next page's filter is `id > last`.
+    Oldest,
+    /// Newest first; the next page's filter is `id < last`.
+    Newest,
+}
+
+impl Order {
+    /// The condition on `id` of the page after `last`.
+    pub fn after(self) -> &'static str {
+        match self {
+            Order::Oldest => "id > ?",
+            Order::Newest => "id < ?",
+        }
+    }
+}
+
+/// [`select_page`] in the given order.
+pub async fn select_ordered(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    filter: Filter,
+    limit: usize,
+    order: Order,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let direction = match order {
+        Order::Oldest => "",
+        Order::Newest => " DESC",
+    };
     let sql = format!(
-        "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {limit}",
+        "SELECT {columns} FROM {table}{} ORDER BY id{direction} LIMIT {limit}",
         filter.sql()
     );
     Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args)

@@ -31,8 +31,8 @@ use crate::model::{
 };
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_runtime::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
-use reemploi_store::query::Filter;
 use reemploi_store::query::select_kept;
+use reemploi_store::query::{Filter, Order, select_ordered};
 
 /// How far in the future a hand-over time may lie: the clocks of a phone on
 /// site and of the server differ a little.
@@ -232,10 +232,18 @@ impl Inventory {
             )?;
         }
         if let Some(after) = &page.after {
-            f.add("id > ?", after.clone())?;
+            f.add(Order::Newest.after(), after.clone())?;
         }
         let mut conn = self.conn().await?;
-        let rows = select_page(&mut conn, "sites", SITE_COLUMNS, f, page.size + 1).await?;
+        let rows = select_ordered(
+            &mut conn,
+            "sites",
+            SITE_COLUMNS,
+            f,
+            page.size + 1,
+            Order::Newest,
+        )
+        .await?;
         let mut sites = rows
             .iter()
             .map(SiteRow::from_row)
