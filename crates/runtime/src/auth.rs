@@ -699,3 +699,17 @@ fn read_secret(path: &Path) -> io::Result<String> {
     }
     Ok(secret.to_owned())
 }
+
+/// In a handler: the caller's principal and the request's message.
+pub fn caller<T>(req: tonic::Request<T>) -> Result<(Principal, T), tonic::Status> {
+    let p = principal(&req)?;
+    Ok((p, req.into_inner()))
+}
+
+/// A request carrying `principal`, as the interceptor leaves it: for
+/// in-process callers of a service's gRPC methods (tests, tools).
+pub fn as_caller<T>(principal: Principal, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.extensions_mut().insert(principal);
+    req
+}

@@ -31,6 +31,17 @@ use crate::auth::Authenticator;
 use crate::config::ServerArgs;
 use crate::server::{Server, ServerError};
 
+/// The reply of a gRPC method whose operation is `operation`: its value, or
+/// its error turned into a status by the service's one mapping.
+pub async fn answer<T, E: Into<tonic::Status>>(
+    operation: impl Future<Output = Result<T, E>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    operation
+        .await
+        .map(tonic::Response::new)
+        .map_err(Into::into)
+}
+
 /// How long background tasks get to finish once told to stop.
 const TASK_GRACE: Duration = Duration::from_secs(10);
 

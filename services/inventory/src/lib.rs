@@ -3,7 +3,6 @@
 //! quantity ledger; publishes `reemploi.inventory.*`; follows the registry's
 //! partner events to know who may claim.
 
-pub mod api;
 pub mod authz;
 pub mod diagnostic;
 pub mod error;
@@ -24,7 +23,6 @@ use reemploi_store::{Migrations, now_millis};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
-pub use api::InventoryApi;
 pub use error::InventoryError;
 pub use service::{Inventory, Settings};
 
@@ -69,7 +67,7 @@ impl InventoryArgs {
 }
 
 /// The gRPC service, authenticated, ready to be mounted on a server.
-pub type GrpcService = InterceptedService<InventoryServiceServer<InventoryApi>, AuthInterceptor>;
+pub type GrpcService = InterceptedService<InventoryServiceServer<Inventory>, AuthInterceptor>;
 
 /// Migrates the database, makes sure the event stream exists, and starts
 /// the relay, the partner projection and the sweeper beside the service.
@@ -87,7 +85,13 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
     let pager = Pager::load(&ctx.db)
         .await
         .map_err(StartError::store(events::PRODUCER))?;
-    let inventory = Inventory::new(ctx.db.clone(), relay.clone(), settings.clone(), pager);
+    let inventory = Inventory::new(
+        ctx.db.clone(),
+        relay.clone(),
+        settings.clone(),
+        pager,
+        ctx.shutdown.clone(),
+    );
     let partners = ctx
         .bus
         .subscribe(
@@ -97,7 +101,7 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
         )
         .await
         .map_err(StartError::bus(events::PRODUCER))?;
-    let server = InventoryServiceServer::new(InventoryApi::new(inventory.clone(), ctx.shutdown))
+    let server = InventoryServiceServer::new(inventory.clone())
         .max_decoding_message_size(ctx.max_message_bytes)
         .max_encoding_message_size(ctx.max_message_bytes);
     let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));

@@ -1,8 +1,21 @@
-//! The inventory's operations, each one transaction: validate, authorize,
-//! apply the domain rules, write, and record the events in the outbox.
+//! The inventory's operations, one gRPC method each, where they live: each
+//! one transaction that validates, authorizes, applies the domain rules,
+//! writes, and records the events in the outbox.
 
+use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use prost::Message as _;
+use reemploi_proto::events::{Envelope, envelope::Payload};
+use reemploi_proto::inventory::inventory_service_server::InventoryService;
+use reemploi_runtime::auth::{caller, principal};
+use reemploi_runtime::service::answer;
+use reemploi_store::cursor::ChangeCursor;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
 
 use prost_types::FieldMask;
 use reemploi_domain::category;
@@ -72,6 +85,8 @@ struct Inner {
     pager: Pager,
     /// Woken after every commit that recorded events, for WatchLots.
     changes: Notify,
+    /// Cancelled at shutdown: WatchLots streams end.
+    shutdown: CancellationToken,
 }
 
 /// The system acting on its own behalf (the sweeper).
@@ -125,13 +140,20 @@ fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&
 
 impl Inventory {
     /// An inventory over a migrated database, publishing through `relay`.
-    pub fn new(db: Db, relay: Relay, settings: Settings, pager: Pager) -> Inventory {
+    pub fn new(
+        db: Db,
+        relay: Relay,
+        settings: Settings,
+        pager: Pager,
+        shutdown: CancellationToken,
+    ) -> Inventory {
         Inventory {
             inner: Arc::new(Inner {
                 db,
                 relay,
                 settings,
                 pager,
+                shutdown,
                 changes: Notify::new(),
             }),
         }
@@ -171,133 +193,11 @@ impl Inventory {
 
     // ---- sites ----
 
-    /// CreateSite.
-    pub async fn create_site(&self, p: &Principal, req: pb::CreateSiteRequest) -> Result<pb::Site> {
-        let mut c = Check::new("");
-        let key = request_id(&mut c, &req.request_id, false)
-            .map(|rid| idempotent::key(p, "create_site", &rid, &req));
-        c.finish()?;
-        let mut site = req.site.unwrap_or_default();
-        site.owner_org = authz::create_site(p, site.owner_org.trim())?;
-        let now = now_millis();
-        let row = SiteRow::validate(&site, new_id(), now, 1)?;
-        let mut tx = self.inner.db.begin_write().await?;
-        if let Some(id) = idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
-        {
-            drop(tx);
-            return self
-                .get_site_by_id(parse_stored(&id)?)
-                .await
-                .map(|s| s.to_proto());
-        }
-        repo::save_site(&mut tx, &row, None).await?;
-        self.commit(tx, &[site_event(&row, "created")]).await?;
-        Ok(row.to_proto())
-    }
-
     async fn get_site_by_id(&self, id: Uuid) -> Result<SiteRow> {
         let mut conn = self.conn().await?;
         repo::get_site(&mut conn, id, None)
             .await?
             .ok_or_else(|| not_found("site", SiteName(id)))
-    }
-
-    /// GetSite.
-    pub async fn get_site(&self, _p: &Principal, req: pb::GetSiteRequest) -> Result<pb::Site> {
-        let name = SiteName::parse("name", &req.name)?;
-        Ok(self.get_site_by_id(name.0).await?.to_proto())
-    }
-
-    /// ListSites.
-    pub async fn list_sites(
-        &self,
-        _p: &Principal,
-        req: pb::ListSitesRequest,
-    ) -> Result<pb::ListSitesResponse> {
-        let text = req.text.trim().to_lowercase();
-        let page = self.inner.pager.page(
-            req.page_size,
-            &req.page_token,
-            &format!("org={}|text={text}", req.owner_org),
-        )?;
-        let mut f = Filter::default();
-        if !req.owner_org.is_empty() {
-            f.add("owner_org = ?", req.owner_org.clone())?;
-        }
-        if !text.is_empty() {
-            f.add(
-                "(LOWER(display_name) LIKE ? ESCAPE '\\' OR LOWER(quartier) LIKE $N ESCAPE '\\' \
-                 OR LOWER(commune) LIKE $N ESCAPE '\\')",
-                validation::like_contains(&text),
-            )?;
-        }
-        if let Some(after) = &page.after {
-            f.add(Order::Newest.after(), after.clone())?;
-        }
-        let mut conn = self.conn().await?;
-        let rows = select_ordered(
-            &mut conn,
-            "sites",
-            SITE_COLUMNS,
-            f,
-            page.size + 1,
-            Order::Newest,
-        )
-        .await?;
-        let mut sites = rows
-            .iter()
-            .map(SiteRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = page.finish(&mut sites, |x| x.id.to_string());
-        Ok(pb::ListSitesResponse {
-            sites: sites.iter().map(SiteRow::to_proto).collect(),
-            next_page_token,
-        })
-    }
-
-    /// UpdateSite.
-    pub async fn update_site(&self, p: &Principal, req: pb::UpdateSiteRequest) -> Result<pb::Site> {
-        let patch = req.site.unwrap_or_default();
-        let name = SiteName::parse("site.name", &patch.name)?;
-        let paths = mask_paths(
-            req.update_mask.as_ref(),
-            &[
-                "display_name",
-                "operation",
-                "location",
-                "address",
-                "works_start_time",
-                "works_end_time",
-            ],
-        )?;
-        let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get_site(&mut tx, name.0, Some(self.inner.db.backend()))
-            .await?
-            .ok_or_else(|| not_found("site", name))?;
-        authz::manage(p, &current.owner_org)?;
-        check_etag(&patch.etag, current.version, &name.to_string())?;
-        let mut merged = current.to_proto();
-        for path in paths {
-            match path {
-                "display_name" => merged.display_name = patch.display_name.clone(),
-                "operation" => merged.operation = patch.operation.clone(),
-                "location" => merged.location = patch.location,
-                "address" => merged.address = patch.address.clone(),
-                "works_start_time" => merged.works_start_time = patch.works_start_time,
-                "works_end_time" => merged.works_end_time = patch.works_end_time,
-                other => {
-                    return Err(InventoryError::Internal(format!(
-                        "unhandled mask path {other}"
-                    )));
-                }
-            }
-        }
-        let now = now_millis();
-        let mut row = SiteRow::validate(&merged, current.id, now, current.version + 1)?;
-        row.created_at = current.created_at;
-        repo::save_site(&mut tx, &row, Some(current.version)).await?;
-        self.commit(tx, &[site_event(&row, "updated")]).await?;
-        Ok(row.to_proto())
     }
 
     // ---- lots ----
@@ -325,89 +225,6 @@ impl Inventory {
         Ok(site)
     }
 
-    /// CreateLot.
-    pub async fn create_lot(&self, p: &Principal, req: pb::CreateLotRequest) -> Result<pb::Lot> {
-        let mut c = Check::new("");
-        let rid = request_id(&mut c, &req.request_id, false);
-        c.finish()?;
-        let site = self.site_for_lots(p, &req.parent).await?;
-        let key = rid.map(|rid| idempotent::key(p, format!("create_lot:{}", site.id), &rid, &req));
-        let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
-        let now = now_millis();
-        let row = Self::new_lot(&site, fields, now)?;
-        let mut tx = self.inner.db.begin_write().await?;
-        if let Some(id) = idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
-        {
-            drop(tx);
-            return self
-                .lot_by_id(parse_stored(&id)?)
-                .await
-                .map(|l| l.to_proto());
-        }
-        repo::save_lot(&mut tx, &row, None).await?;
-        self.commit(tx, &[lot_event(&row, "created")]).await?;
-        Ok(row.to_proto())
-    }
-
-    /// BatchCreateLots: all or nothing, every bad row reported.
-    pub async fn batch_create_lots(
-        &self,
-        p: &Principal,
-        req: pb::BatchCreateLotsRequest,
-    ) -> Result<pb::BatchCreateLotsResponse> {
-        let mut c = Check::new("");
-        let rid = request_id(&mut c, &req.request_id, false);
-        if req.requests.is_empty() {
-            c.fail("requests", "at least one lot");
-        }
-        if req.requests.len() > MAX_BATCH {
-            c.fail("requests", format!("at most {MAX_BATCH} lots per batch"));
-        }
-        c.finish()?;
-        let site = self.site_for_lots(p, &req.parent).await?;
-        let now = now_millis();
-        let mut violations = Vec::new();
-        let mut rows = Vec::with_capacity(req.requests.len());
-        for (i, r) in req.requests.iter().enumerate() {
-            if !r.parent.is_empty() && r.parent != req.parent {
-                violations.push(reemploi_runtime::validation::Violation::new(
-                    format!("requests[{i}].parent"),
-                    "must be empty or equal to the batch's parent",
-                ));
-            }
-            let lot = r.lot.clone().unwrap_or_default();
-            match LotFields::validate(&lot, &format!("requests[{i}].lot")) {
-                Ok(fields) => rows.push(Self::new_lot(&site, fields, now)?),
-                Err(InventoryError::Invalid(mut v)) => violations.append(&mut v),
-                Err(other) => return Err(other),
-            }
-        }
-        if !violations.is_empty() {
-            return Err(InventoryError::Invalid(violations));
-        }
-        let key =
-            rid.map(|rid| idempotent::key(p, format!("batch_create_lots:{}", site.id), &rid, &req));
-        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-        let mut tx = self.inner.db.begin_write().await?;
-        if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await? {
-            drop(tx);
-            let mut lots = Vec::new();
-            for id in ids.split(',').filter(|s| !s.is_empty()) {
-                lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
-            }
-            return Ok(pb::BatchCreateLotsResponse { lots });
-        }
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            repo::save_lot(&mut tx, row, None).await?;
-            events.push(lot_event(row, "created"));
-        }
-        self.commit(tx, &events).await?;
-        Ok(pb::BatchCreateLotsResponse {
-            lots: rows.iter().map(LotRow::to_proto).collect(),
-        })
-    }
-
     async fn lot_by_id(&self, id: Uuid) -> Result<LotRow> {
         let mut conn = self.conn().await?;
         repo::get_lot(&mut conn, id, None)
@@ -415,28 +232,463 @@ impl Inventory {
             .ok_or_else(|| not_found("lot", id))
     }
 
-    /// GetLot. Drafts are visible only to their site's managers, admins and integrators.
-    pub async fn get_lot(&self, p: &Principal, req: pb::GetLotRequest) -> Result<pb::Lot> {
-        let name = LotName::parse("name", &req.name)?;
-        let mut conn = self.conn().await?;
-        match repo::get_lot(&mut conn, name.lot, None).await? {
-            Some(lot)
-                if lot.site_id == name.site
-                    && (lot.status != LotStatus::Draft
-                        || authz::sees_drafts(p, &lot.owner_org)) =>
-            {
-                Ok(lot.to_proto())
-            }
-            _ => Err(not_found("lot", name)),
+    /// Loads a lot for a change, checking its name, the caller's right and the etag.
+    async fn lot_for_change(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Principal,
+        name: LotName,
+        etag: &str,
+    ) -> Result<LotRow> {
+        let lot = repo::get_lot(conn, name.lot, Some(self.inner.db.backend()))
+            .await?
+            .filter(|l| l.site_id == name.site)
+            .ok_or_else(|| not_found("lot", name))?;
+        if lot.status == LotStatus::Draft && !authz::sees_drafts(p, &lot.owner_org) {
+            return Err(not_found("lot", name));
         }
+        authz::manage(p, &lot.owner_org)?;
+        check_etag(etag, lot.version, &name.to_string())?;
+        Ok(lot)
+    }
+
+    async fn lot_transition(
+        &self,
+        p: &Principal,
+        name: &str,
+        etag: &str,
+        action: LotAction,
+    ) -> Result<pb::Lot> {
+        let name = LotName::parse("name", name)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = self.lot_for_change(&mut tx, p, name, etag).await?;
+        let mut lot = current.clone();
+        lot.status = lot::transition(current.status, action, current.hazardous())?;
+        lot.version += 1;
+        lot.updated_at = now_millis();
+        repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
+        let event = match action {
+            LotAction::Publish => "published",
+            LotAction::Withdraw => "withdrawn",
+            LotAction::Exhaust => "exhausted",
+            LotAction::Replenish => "updated",
+            LotAction::Expire => "expired",
+        };
+        self.commit(tx, &[lot_event(&lot, event)]).await?;
+        Ok(lot.to_proto())
+    }
+
+    // ---- claims ----
+
+    /// Moves a claim through its lifecycle, returning its quantity to the lot
+    /// (reject, cancel, expire) or handing it over, in one transaction.
+    async fn claim_transition(
+        &self,
+        p: &Principal,
+        name: ClaimName,
+        etag: &str,
+        action: ClaimAction,
+        finish: impl FnOnce(&mut ClaimRow, &LotRow) -> Result<()>,
+    ) -> Result<pb::Claim> {
+        let backend = self.inner.db.backend();
+        let mut tx = self.inner.db.begin_write().await?;
+        let current = repo::get_claim(&mut tx, name.claim, Some(backend))
+            .await?
+            .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
+            .ok_or_else(|| not_found("claim", name))?;
+        match action {
+            ClaimAction::Cancel => authz::cancel(p, &current.owner_org, current.partner_id)?,
+            ClaimAction::Confirm
+            | ClaimAction::Reject
+            | ClaimAction::HandOver
+            | ClaimAction::Expire => {
+                authz::manage(p, &current.owner_org)?;
+            }
+        }
+        check_etag(etag, current.version, &name.to_string())?;
+        let mut claim = current.clone();
+        claim.status = claim::transition(current.status, action)?;
+        let now = now_millis();
+        claim.version += 1;
+        claim.updated_at = now;
+        let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
+            .await?
+            .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
+        finish(&mut claim, &before)?;
+        let mut events = Vec::new();
+        if claim::releases(action) || action == ClaimAction::HandOver {
+            let mut lot = before.clone();
+            let q = claim.quantity.milli();
+            if claim::releases(action) {
+                lot.ledger = before.ledger.release(q)?;
+                if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
+                    lot.status =
+                        lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
+                }
+            } else {
+                lot.ledger = before.ledger.hand_over(q)?;
+            }
+            lot.version += 1;
+            lot.updated_at = now;
+            repo::update_ledger(&mut tx, &lot, before.version).await?;
+            events.push(lot_event(&lot, "updated"));
+        }
+        repo::update_claim(&mut tx, &claim, current.version).await?;
+        let kind = match action {
+            ClaimAction::Confirm => "confirmed",
+            ClaimAction::Reject => "rejected",
+            ClaimAction::Cancel => "cancelled",
+            ClaimAction::Expire => "expired",
+            ClaimAction::HandOver => "handed_over",
+        };
+        events.insert(0, claim_event(&claim, kind));
+        self.commit(tx, &events).await?;
+        Ok(claim.to_proto())
+    }
+
+    fn reason(reason: &str) -> Result<String> {
+        let mut c = Check::new("");
+        let r = c.ok(text::optional("reason", reason, MAX_NOTE));
+        c.finish()?;
+        Ok(r.flatten().unwrap_or_default())
+    }
+
+    // ---- background ----
+
+    /// Expires the reservations and lots whose time has come; returns how many changed.
+    pub async fn sweep(&self, now: i64) -> Result<usize> {
+        let (claims, lots) = {
+            let mut conn = self.conn().await?;
+            (
+                repo::expired_claim_ids(&mut conn, now, 500).await?,
+                repo::expired_lot_ids(&mut conn, now, 500).await?,
+            )
+        };
+        let admin = system();
+        let mut changed = 0;
+        for id in claims {
+            let Some(claim) = ({
+                let mut conn = self.conn().await?;
+                repo::get_claim(&mut conn, id, None).await?
+            }) else {
+                continue;
+            };
+            match self
+                .claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_, _| Ok(()))
+                .await
+            {
+                Ok(_) => changed += 1,
+                // Confirmed or cancelled meanwhile: nothing to expire.
+                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for id in lots {
+            let lot = self.lot_by_id(id).await?;
+            match self
+                .lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire)
+                .await
+            {
+                Ok(_) => changed += 1,
+                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Lot changes recorded after `after`: (position, envelope bytes).
+    pub async fn lot_changes(&self, after: i64, limit: i64) -> Result<Vec<repo::LotChange>> {
+        let mut conn = self.conn().await?;
+        repo::lot_changes_after(&mut conn, after, limit).await
+    }
+
+    /// The current end of the change log.
+    pub async fn last_change(&self) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        repo::last_seq(&mut conn).await
+    }
+}
+
+/// The reply of a gRPC method.
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+/// How often a WatchLots stream looks for changes made by other replicas.
+const WATCH_POLL: Duration = Duration::from_millis(500);
+
+fn parse_stored(id: &str) -> Result<Uuid> {
+    Uuid::try_parse(id).map_err(|e| InventoryError::Internal(format!("stored id {id}: {e}")))
+}
+
+#[tonic::async_trait]
+impl InventoryService for Inventory {
+    /// CreateSite.
+    async fn create_site(&self, request: Request<pb::CreateSiteRequest>) -> Reply<pb::Site> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            let key = request_id(&mut c, &req.request_id, false)
+                .map(|rid| idempotent::key(p, "create_site", &rid, &req));
+            c.finish()?;
+            let mut site = req.site.unwrap_or_default();
+            site.owner_org = authz::create_site(p, site.owner_org.trim())?;
+            let now = now_millis();
+            let row = SiteRow::validate(&site, new_id(), now, 1)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            if let Some(id) =
+                idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
+            {
+                drop(tx);
+                return self
+                    .get_site_by_id(parse_stored(&id)?)
+                    .await
+                    .map(|s| s.to_proto());
+            }
+            repo::save_site(&mut tx, &row, None).await?;
+            self.commit(tx, &[site_event(&row, "created")]).await?;
+            Ok(row.to_proto())
+        })
+        .await
+    }
+
+    /// GetSite.
+    async fn get_site(&self, request: Request<pb::GetSiteRequest>) -> Reply<pb::Site> {
+        let (_p, req) = caller(request)?;
+        let _p = &_p;
+        answer::<_, InventoryError>(async move {
+            let name = SiteName::parse("name", &req.name)?;
+            Ok(self.get_site_by_id(name.0).await?.to_proto())
+        })
+        .await
+    }
+
+    /// ListSites.
+    async fn list_sites(
+        &self,
+        request: Request<pb::ListSitesRequest>,
+    ) -> Reply<pb::ListSitesResponse> {
+        let (_p, req) = caller(request)?;
+        let _p = &_p;
+        answer::<_, InventoryError>(async move {
+            let text = req.text.trim().to_lowercase();
+            let page = self.inner.pager.page(
+                req.page_size,
+                &req.page_token,
+                &format!("org={}|text={text}", req.owner_org),
+            )?;
+            let mut f = Filter::default();
+            if !req.owner_org.is_empty() {
+                f.add("owner_org = ?", req.owner_org.clone())?;
+            }
+            if !text.is_empty() {
+                f.add(
+                "(LOWER(display_name) LIKE ? ESCAPE '\\' OR LOWER(quartier) LIKE $N ESCAPE '\\' \
+                 OR LOWER(commune) LIKE $N ESCAPE '\\')",
+                validation::like_contains(&text),
+            )?;
+            }
+            if let Some(after) = &page.after {
+                f.add(Order::Newest.after(), after.clone())?;
+            }
+            let mut conn = self.conn().await?;
+            let rows = select_ordered(
+                &mut conn,
+                "sites",
+                SITE_COLUMNS,
+                f,
+                page.size + 1,
+                Order::Newest,
+            )
+            .await?;
+            let mut sites = rows
+                .iter()
+                .map(SiteRow::from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let next_page_token = page.finish(&mut sites, |x| x.id.to_string());
+            Ok(pb::ListSitesResponse {
+                sites: sites.iter().map(SiteRow::to_proto).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    /// UpdateSite.
+    async fn update_site(&self, request: Request<pb::UpdateSiteRequest>) -> Reply<pb::Site> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let patch = req.site.unwrap_or_default();
+            let name = SiteName::parse("site.name", &patch.name)?;
+            let paths = mask_paths(
+                req.update_mask.as_ref(),
+                &[
+                    "display_name",
+                    "operation",
+                    "location",
+                    "address",
+                    "works_start_time",
+                    "works_end_time",
+                ],
+            )?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = repo::get_site(&mut tx, name.0, Some(self.inner.db.backend()))
+                .await?
+                .ok_or_else(|| not_found("site", name))?;
+            authz::manage(p, &current.owner_org)?;
+            check_etag(&patch.etag, current.version, &name.to_string())?;
+            let mut merged = current.to_proto();
+            for path in paths {
+                match path {
+                    "display_name" => merged.display_name = patch.display_name.clone(),
+                    "operation" => merged.operation = patch.operation.clone(),
+                    "location" => merged.location = patch.location,
+                    "address" => merged.address = patch.address.clone(),
+                    "works_start_time" => merged.works_start_time = patch.works_start_time,
+                    "works_end_time" => merged.works_end_time = patch.works_end_time,
+                    other => {
+                        return Err(InventoryError::Internal(format!(
+                            "unhandled mask path {other}"
+                        )));
+                    }
+                }
+            }
+            let now = now_millis();
+            let mut row = SiteRow::validate(&merged, current.id, now, current.version + 1)?;
+            row.created_at = current.created_at;
+            repo::save_site(&mut tx, &row, Some(current.version)).await?;
+            self.commit(tx, &[site_event(&row, "updated")]).await?;
+            Ok(row.to_proto())
+        })
+        .await
+    }
+
+    /// CreateLot.
+    async fn create_lot(&self, request: Request<pb::CreateLotRequest>) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            let rid = request_id(&mut c, &req.request_id, false);
+            c.finish()?;
+            let site = self.site_for_lots(p, &req.parent).await?;
+            let key =
+                rid.map(|rid| idempotent::key(p, format!("create_lot:{}", site.id), &rid, &req));
+            let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
+            let now = now_millis();
+            let row = Self::new_lot(&site, fields, now)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            if let Some(id) =
+                idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
+            {
+                drop(tx);
+                return self
+                    .lot_by_id(parse_stored(&id)?)
+                    .await
+                    .map(|l| l.to_proto());
+            }
+            repo::save_lot(&mut tx, &row, None).await?;
+            self.commit(tx, &[lot_event(&row, "created")]).await?;
+            Ok(row.to_proto())
+        })
+        .await
+    }
+
+    /// BatchCreateLots: all or nothing, every bad row reported.
+    async fn batch_create_lots(
+        &self,
+        request: Request<pb::BatchCreateLotsRequest>,
+    ) -> Reply<pb::BatchCreateLotsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            let rid = request_id(&mut c, &req.request_id, false);
+            if req.requests.is_empty() {
+                c.fail("requests", "at least one lot");
+            }
+            if req.requests.len() > MAX_BATCH {
+                c.fail("requests", format!("at most {MAX_BATCH} lots per batch"));
+            }
+            c.finish()?;
+            let site = self.site_for_lots(p, &req.parent).await?;
+            let now = now_millis();
+            let mut violations = Vec::new();
+            let mut rows = Vec::with_capacity(req.requests.len());
+            for (i, r) in req.requests.iter().enumerate() {
+                if !r.parent.is_empty() && r.parent != req.parent {
+                    violations.push(reemploi_runtime::validation::Violation::new(
+                        format!("requests[{i}].parent"),
+                        "must be empty or equal to the batch's parent",
+                    ));
+                }
+                let lot = r.lot.clone().unwrap_or_default();
+                match LotFields::validate(&lot, &format!("requests[{i}].lot")) {
+                    Ok(fields) => rows.push(Self::new_lot(&site, fields, now)?),
+                    Err(InventoryError::Invalid(mut v)) => violations.append(&mut v),
+                    Err(other) => return Err(other),
+                }
+            }
+            if !violations.is_empty() {
+                return Err(InventoryError::Invalid(violations));
+            }
+            let key = rid.map(|rid| {
+                idempotent::key(p, format!("batch_create_lots:{}", site.id), &rid, &req)
+            });
+            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+            let mut tx = self.inner.db.begin_write().await?;
+            if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await?
+            {
+                drop(tx);
+                let mut lots = Vec::new();
+                for id in ids.split(',').filter(|s| !s.is_empty()) {
+                    lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
+                }
+                return Ok(pb::BatchCreateLotsResponse { lots });
+            }
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                repo::save_lot(&mut tx, row, None).await?;
+                events.push(lot_event(row, "created"));
+            }
+            self.commit(tx, &events).await?;
+            Ok(pb::BatchCreateLotsResponse {
+                lots: rows.iter().map(LotRow::to_proto).collect(),
+            })
+        })
+        .await
+    }
+
+    /// GetLot. Drafts are visible only to their site's managers, admins and integrators.
+    async fn get_lot(&self, request: Request<pb::GetLotRequest>) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = LotName::parse("name", &req.name)?;
+            let mut conn = self.conn().await?;
+            match repo::get_lot(&mut conn, name.lot, None).await? {
+                Some(lot)
+                    if lot.site_id == name.site
+                        && (lot.status != LotStatus::Draft
+                            || authz::sees_drafts(p, &lot.owner_org)) =>
+                {
+                    Ok(lot.to_proto())
+                }
+                _ => Err(not_found("lot", name)),
+            }
+        })
+        .await
     }
 
     /// ListLots.
-    pub async fn list_lots(
+    async fn list_lots(
         &self,
-        p: &Principal,
-        req: pb::ListLotsRequest,
-    ) -> Result<pb::ListLotsResponse> {
+        request: Request<pb::ListLotsRequest>,
+    ) -> Reply<pb::ListLotsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
         let site = names::site_or_all("parent", &req.parent)?;
         let mut c = Check::new("");
         let category = if req.category.is_empty() {
@@ -522,462 +774,375 @@ impl Inventory {
             lots: found.iter().map(LotRow::to_proto).collect(),
             next_page_token,
         })
-    }
-
-    /// Loads a lot for a change, checking its name, the caller's right and the etag.
-    async fn lot_for_change(
-        &self,
-        conn: &mut AnyConnection,
-        p: &Principal,
-        name: LotName,
-        etag: &str,
-    ) -> Result<LotRow> {
-        let lot = repo::get_lot(conn, name.lot, Some(self.inner.db.backend()))
-            .await?
-            .filter(|l| l.site_id == name.site)
-            .ok_or_else(|| not_found("lot", name))?;
-        if lot.status == LotStatus::Draft && !authz::sees_drafts(p, &lot.owner_org) {
-            return Err(not_found("lot", name));
-        }
-        authz::manage(p, &lot.owner_org)?;
-        check_etag(etag, lot.version, &name.to_string())?;
-        Ok(lot)
+    })
+        .await
     }
 
     /// UpdateLot.
-    pub async fn update_lot(&self, p: &Principal, req: pb::UpdateLotRequest) -> Result<pb::Lot> {
-        let patch = req.lot.unwrap_or_default();
-        let name = LotName::parse("lot.name", &patch.name)?;
-        let paths = mask_paths(
-            req.update_mask.as_ref(),
-            &[
-                "designation",
-                "description",
-                "category",
-                "quantity",
-                "estimated_mass_g",
-                "dimensions",
-                "condition",
-                "building_location",
-                "photo_uris",
-                "availability",
-                "waste_code",
-                "hazards",
-                "reuse_potential",
-                "reference",
-                "location",
-            ],
-        )?;
-        let mut tx = self.inner.db.begin_write().await?;
-        let current = self.lot_for_change(&mut tx, p, name, &patch.etag).await?;
-        if !current.status.is_editable() {
-            return Err(InventoryError::precondition(
-                "LOT_NOT_EDITABLE",
-                format!("a {} lot cannot be edited", current.status),
-            ));
-        }
-        let mut merged = current.to_proto();
-        for path in paths {
-            match path {
-                "designation" => merged.designation = patch.designation.clone(),
-                "description" => merged.description = patch.description.clone(),
-                "category" => merged.category = patch.category.clone(),
-                "quantity" => merged.quantity = patch.quantity,
-                "estimated_mass_g" => merged.estimated_mass_g = patch.estimated_mass_g,
-                "dimensions" => merged.dimensions = patch.dimensions,
-                "condition" => merged.condition = patch.condition.clone(),
-                "building_location" => merged.building_location = patch.building_location.clone(),
-                "photo_uris" => merged.photo_uris = patch.photo_uris.clone(),
-                "availability" => merged.availability = patch.availability,
-                "waste_code" => merged.waste_code = patch.waste_code.clone(),
-                "hazards" => merged.hazards = patch.hazards.clone(),
-                "reuse_potential" => merged.reuse_potential = patch.reuse_potential,
-                "reference" => merged.reference = patch.reference.clone(),
-                "location" => merged.location = patch.location,
-                other => {
-                    return Err(InventoryError::Internal(format!(
-                        "unhandled mask path {other}"
-                    )));
+    async fn update_lot(&self, request: Request<pb::UpdateLotRequest>) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let patch = req.lot.unwrap_or_default();
+            let name = LotName::parse("lot.name", &patch.name)?;
+            let paths = mask_paths(
+                req.update_mask.as_ref(),
+                &[
+                    "designation",
+                    "description",
+                    "category",
+                    "quantity",
+                    "estimated_mass_g",
+                    "dimensions",
+                    "condition",
+                    "building_location",
+                    "photo_uris",
+                    "availability",
+                    "waste_code",
+                    "hazards",
+                    "reuse_potential",
+                    "reference",
+                    "location",
+                ],
+            )?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = self.lot_for_change(&mut tx, p, name, &patch.etag).await?;
+            if !current.status.is_editable() {
+                return Err(InventoryError::precondition(
+                    "LOT_NOT_EDITABLE",
+                    format!("a {} lot cannot be edited", current.status),
+                ));
+            }
+            let mut merged = current.to_proto();
+            for path in paths {
+                match path {
+                    "designation" => merged.designation = patch.designation.clone(),
+                    "description" => merged.description = patch.description.clone(),
+                    "category" => merged.category = patch.category.clone(),
+                    "quantity" => merged.quantity = patch.quantity,
+                    "estimated_mass_g" => merged.estimated_mass_g = patch.estimated_mass_g,
+                    "dimensions" => merged.dimensions = patch.dimensions,
+                    "condition" => merged.condition = patch.condition.clone(),
+                    "building_location" => {
+                        merged.building_location = patch.building_location.clone()
+                    }
+                    "photo_uris" => merged.photo_uris = patch.photo_uris.clone(),
+                    "availability" => merged.availability = patch.availability,
+                    "waste_code" => merged.waste_code = patch.waste_code.clone(),
+                    "hazards" => merged.hazards = patch.hazards.clone(),
+                    "reuse_potential" => merged.reuse_potential = patch.reuse_potential,
+                    "reference" => merged.reference = patch.reference.clone(),
+                    "location" => merged.location = patch.location,
+                    other => {
+                        return Err(InventoryError::Internal(format!(
+                            "unhandled mask path {other}"
+                        )));
+                    }
                 }
             }
-        }
-        let fields = LotFields::validate(&merged, "lot")?;
-        let mut lot = current.clone();
-        lot.ledger = if fields.quantity.unit() == current.unit() {
-            current
-                .ledger
-                .resize(fields.quantity.milli())
-                .map_err(|e| match e {
-                    reemploi_domain::DomainError::Invalid { reason, .. } => {
-                        InventoryError::invalid("lot.quantity", reason)
-                    }
-                    other => other.into(),
-                })?
-        } else if current.ledger.reserved == 0 && current.ledger.handed_over == 0 {
-            Ledger::new(fields.quantity.milli())?
-        } else {
-            return Err(InventoryError::precondition(
-                "UNIT_LOCKED",
-                "the unit of a lot cannot change once part of it is claimed",
-            ));
-        };
-        if lot.status == LotStatus::Published && fields.hazardous() {
-            return Err(InventoryError::precondition(
-                "HAZARDOUS_LOT",
-                "a published lot cannot become hazardous: withdraw it first",
-            ));
-        }
-        if let Some(location) = fields.location {
-            lot.location = location;
-        }
-        lot.fields = fields;
-        if lot.status == LotStatus::Published && lot.ledger.available == 0 {
-            lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
-        }
-        lot.version += 1;
-        lot.updated_at = now_millis();
-        repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
-        self.commit(tx, &[lot_event(&lot, "updated")]).await?;
-        Ok(lot.to_proto())
-    }
-
-    async fn lot_transition(
-        &self,
-        p: &Principal,
-        name: &str,
-        etag: &str,
-        action: LotAction,
-    ) -> Result<pb::Lot> {
-        let name = LotName::parse("name", name)?;
-        let mut tx = self.inner.db.begin_write().await?;
-        let current = self.lot_for_change(&mut tx, p, name, etag).await?;
-        let mut lot = current.clone();
-        lot.status = lot::transition(current.status, action, current.hazardous())?;
-        lot.version += 1;
-        lot.updated_at = now_millis();
-        repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
-        let event = match action {
-            LotAction::Publish => "published",
-            LotAction::Withdraw => "withdrawn",
-            LotAction::Exhaust => "exhausted",
-            LotAction::Replenish => "updated",
-            LotAction::Expire => "expired",
-        };
-        self.commit(tx, &[lot_event(&lot, event)]).await?;
-        Ok(lot.to_proto())
+            let fields = LotFields::validate(&merged, "lot")?;
+            let mut lot = current.clone();
+            lot.ledger = if fields.quantity.unit() == current.unit() {
+                current
+                    .ledger
+                    .resize(fields.quantity.milli())
+                    .map_err(|e| match e {
+                        reemploi_domain::DomainError::Invalid { reason, .. } => {
+                            InventoryError::invalid("lot.quantity", reason)
+                        }
+                        other => other.into(),
+                    })?
+            } else if current.ledger.reserved == 0 && current.ledger.handed_over == 0 {
+                Ledger::new(fields.quantity.milli())?
+            } else {
+                return Err(InventoryError::precondition(
+                    "UNIT_LOCKED",
+                    "the unit of a lot cannot change once part of it is claimed",
+                ));
+            };
+            if lot.status == LotStatus::Published && fields.hazardous() {
+                return Err(InventoryError::precondition(
+                    "HAZARDOUS_LOT",
+                    "a published lot cannot become hazardous: withdraw it first",
+                ));
+            }
+            if let Some(location) = fields.location {
+                lot.location = location;
+            }
+            lot.fields = fields;
+            if lot.status == LotStatus::Published && lot.ledger.available == 0 {
+                lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
+            }
+            lot.version += 1;
+            lot.updated_at = now_millis();
+            repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
+            self.commit(tx, &[lot_event(&lot, "updated")]).await?;
+            Ok(lot.to_proto())
+        })
+        .await
     }
 
     /// PublishLot.
-    pub async fn publish_lot(&self, p: &Principal, req: pb::PublishLotRequest) -> Result<pb::Lot> {
-        self.lot_transition(p, &req.name, &req.etag, LotAction::Publish)
-            .await
+    async fn publish_lot(&self, request: Request<pb::PublishLotRequest>) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            self.lot_transition(p, &req.name, &req.etag, LotAction::Publish)
+                .await
+        })
+        .await
     }
 
     /// WithdrawLot.
-    pub async fn withdraw_lot(
-        &self,
-        p: &Principal,
-        req: pb::WithdrawLotRequest,
-    ) -> Result<pb::Lot> {
-        let mut c = Check::new("");
-        c.ok(text::optional("reason", &req.reason, MAX_LINE));
-        c.finish()?;
-        self.lot_transition(p, &req.name, &req.etag, LotAction::Withdraw)
-            .await
+    async fn withdraw_lot(&self, request: Request<pb::WithdrawLotRequest>) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            c.ok(text::optional("reason", &req.reason, MAX_LINE));
+            c.finish()?;
+            self.lot_transition(p, &req.name, &req.etag, LotAction::Withdraw)
+                .await
+        })
+        .await
     }
-
-    // ---- claims ----
 
     /// ClaimLot: reserves atomically; a repeated request_id returns the first claim.
-    pub async fn claim_lot(&self, p: &Principal, req: pb::ClaimLotRequest) -> Result<pb::Claim> {
-        let input = ClaimInput::try_from(&req)?;
-        authz::claim_for(p, input.partner.0)?;
-        // Whoever claims for the partner is part of the request: a key used
-        // by an admin for the partner is not the partner's own.
-        let fingerprint = idempotent::fingerprint_by(p, &req);
-        let mut tx = self.inner.db.begin_write().await?;
-        // One round trip locks the lot and answers the two questions asked
-        // before every claim: is this a retry, and may this partner claim?
-        let (current, status, existing) = repo::lot_for_claim(
-            &mut tx,
-            self.inner.db.backend(),
-            input.lot.lot,
-            input.partner.0,
-            &input.request_id,
-        )
-        .await?
-        .ok_or_else(|| not_found("lot", input.lot))?;
-        if let Some((existing, recorded)) = existing {
-            // Claims recorded before fingerprints were kept match any retry.
-            if !recorded.is_empty() && recorded != fingerprint {
-                return Err(InventoryError::Invalid(vec![idempotent::reused()]));
-            }
-            let claim = repo::get_claim(&mut tx, existing, None)
-                .await?
-                .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
-            return Ok(claim.to_proto());
-        }
-        match status.as_deref() {
-            Some("verified") => {}
-            Some(status) => {
-                return Err(InventoryError::precondition(
-                    "PARTNER_NOT_ELIGIBLE",
-                    format!(
-                        "{} is {status}: only verified, active partners may claim",
-                        input.partner
-                    ),
-                ));
-            }
-            None => {
-                return Err(InventoryError::precondition(
-                    "PARTNER_NOT_ELIGIBLE",
-                    format!(
-                        "{} is not a verified partner (unknown to the inventory)",
-                        input.partner
-                    ),
-                ));
-            }
-        }
-        let current = Some(current)
-            .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
+    async fn claim_lot(&self, request: Request<pb::ClaimLotRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let input = ClaimInput::try_from(&req)?;
+            authz::claim_for(p, input.partner.0)?;
+            // Whoever claims for the partner is part of the request: a key used
+            // by an admin for the partner is not the partner's own.
+            let fingerprint = idempotent::fingerprint_by(p, &req);
+            let mut tx = self.inner.db.begin_write().await?;
+            // One round trip locks the lot and answers the two questions asked
+            // before every claim: is this a retry, and may this partner claim?
+            let (current, status, existing) = repo::lot_for_claim(
+                &mut tx,
+                self.inner.db.backend(),
+                input.lot.lot,
+                input.partner.0,
+                &input.request_id,
+            )
+            .await?
             .ok_or_else(|| not_found("lot", input.lot))?;
-        if !current.status.is_claimable() {
-            return Err(InventoryError::precondition(
-                "LOT_NOT_CLAIMABLE",
-                format!(
-                    "{} is {}: only published lots can be claimed",
-                    input.lot, current.status
-                ),
-            ));
-        }
-        if input.quantity.unit() != current.unit() {
-            return Err(InventoryError::invalid(
-                "quantity.unit",
-                format!("the lot is counted in {}", current.unit()),
-            ));
-        }
-        let now = now_millis();
-        let mut lot = current.clone();
-        lot.ledger = current.ledger.reserve(input.quantity.milli())?;
-        let mut lot_event_kind = "updated";
-        if lot.ledger.available == 0 {
-            lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
-            lot_event_kind = "exhausted";
-        }
-        lot.version += 1;
-        lot.updated_at = now;
-        let claim = ClaimRow {
-            id: new_id(),
-            lot: input.lot,
-            owner_org: lot.owner_org.clone(),
-            partner_id: input.partner.0,
-            quantity: input.quantity,
-            pickup_from: input.pickup_from,
-            pickup_until: input.pickup_until,
-            status: ClaimStatus::Reserved,
-            expires_at: now.saturating_add(ms(self.inner.settings.reservation_ttl)),
-            weighed_mass_g: 0,
-            handed_over_at: None,
-            note: input.note,
-            request_id: input.request_id,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        repo::update_ledger(&mut tx, &lot, current.version).await?;
-        repo::insert_claim(&mut tx, &claim, &fingerprint).await?;
-        self.commit(
-            tx,
-            &[
-                claim_event(&claim, "reserved"),
-                lot_event(&lot, lot_event_kind),
-            ],
-        )
-        .await?;
-        Ok(claim.to_proto())
-    }
-
-    /// GetClaim.
-    pub async fn get_claim(&self, p: &Principal, req: pb::GetClaimRequest) -> Result<pb::Claim> {
-        let name = ClaimName::parse("name", &req.name)?;
-        let mut conn = self.conn().await?;
-        match repo::get_claim(&mut conn, name.claim, None).await? {
-            Some(c) if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) => {
-                Ok(c.to_proto())
-            }
-            _ => Err(not_found("claim", name)),
-        }
-    }
-
-    /// ListClaims.
-    pub async fn list_claims(
-        &self,
-        p: &Principal,
-        req: pb::ListClaimsRequest,
-    ) -> Result<pb::ListClaimsResponse> {
-        let lot = if req.parent.is_empty() || req.parent == "sites/-/lots/-" {
-            None
-        } else {
-            Some(LotName::parse("parent", &req.parent)?)
-        };
-        let partner = if req.partner.is_empty() {
-            None
-        } else {
-            Some(PartnerName::parse("partner", &req.partner)?)
-        };
-        let status = claim_status_filter(req.status)?;
-        let page = self.inner.pager.page(
-            req.page_size,
-            &req.page_token,
-            &format!("lot={lot:?}|partner={partner:?}|status={status:?}"),
-        )?;
-        let mut f = Filter::default();
-        if let Some(lot) = lot {
-            f.add("lot_id = ?", lot.lot.to_string())?;
-            f.add("site_id = ?", lot.site.to_string())?;
-        }
-        if let Some(partner) = partner {
-            f.add("partner_id = ?", partner.0.to_string())?;
-        }
-        if let Some(s) = status {
-            f.add("status = ?", s.as_str().to_string())?;
-        }
-        match p.role {
-            Role::Admin | Role::Integrator => {}
-            Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
-            Role::Partner => {
-                let own = authz::own_partner(p)
-                    .map(|id| id.to_string())
-                    .unwrap_or_default();
-                f.add("partner_id = ?", own)?;
-            }
-        }
-        if let Some(after) = &page.after {
-            f.add("id > ?", after.clone())?;
-        }
-        let mut conn = self.conn().await?;
-        let rows = select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
-        let mut claims = rows
-            .iter()
-            .map(ClaimRow::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next_page_token = page.finish(&mut claims, |x| x.id.to_string());
-        Ok(pb::ListClaimsResponse {
-            claims: claims.iter().map(ClaimRow::to_proto).collect(),
-            next_page_token,
-        })
-    }
-
-    /// Moves a claim through its lifecycle, returning its quantity to the lot
-    /// (reject, cancel, expire) or handing it over, in one transaction.
-    async fn claim_transition(
-        &self,
-        p: &Principal,
-        name: ClaimName,
-        etag: &str,
-        action: ClaimAction,
-        finish: impl FnOnce(&mut ClaimRow, &LotRow) -> Result<()>,
-    ) -> Result<pb::Claim> {
-        let backend = self.inner.db.backend();
-        let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get_claim(&mut tx, name.claim, Some(backend))
-            .await?
-            .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
-            .ok_or_else(|| not_found("claim", name))?;
-        match action {
-            ClaimAction::Cancel => authz::cancel(p, &current.owner_org, current.partner_id)?,
-            ClaimAction::Confirm
-            | ClaimAction::Reject
-            | ClaimAction::HandOver
-            | ClaimAction::Expire => {
-                authz::manage(p, &current.owner_org)?;
-            }
-        }
-        check_etag(etag, current.version, &name.to_string())?;
-        let mut claim = current.clone();
-        claim.status = claim::transition(current.status, action)?;
-        let now = now_millis();
-        claim.version += 1;
-        claim.updated_at = now;
-        let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
-            .await?
-            .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
-        finish(&mut claim, &before)?;
-        let mut events = Vec::new();
-        if claim::releases(action) || action == ClaimAction::HandOver {
-            let mut lot = before.clone();
-            let q = claim.quantity.milli();
-            if claim::releases(action) {
-                lot.ledger = before.ledger.release(q)?;
-                if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
-                    lot.status =
-                        lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
+            if let Some((existing, recorded)) = existing {
+                // Claims recorded before fingerprints were kept match any retry.
+                if !recorded.is_empty() && recorded != fingerprint {
+                    return Err(InventoryError::Invalid(vec![idempotent::reused()]));
                 }
-            } else {
-                lot.ledger = before.ledger.hand_over(q)?;
+                let claim = repo::get_claim(&mut tx, existing, None)
+                    .await?
+                    .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
+                return Ok(claim.to_proto());
+            }
+            match status.as_deref() {
+                Some("verified") => {}
+                Some(status) => {
+                    return Err(InventoryError::precondition(
+                        "PARTNER_NOT_ELIGIBLE",
+                        format!(
+                            "{} is {status}: only verified, active partners may claim",
+                            input.partner
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(InventoryError::precondition(
+                        "PARTNER_NOT_ELIGIBLE",
+                        format!(
+                            "{} is not a verified partner (unknown to the inventory)",
+                            input.partner
+                        ),
+                    ));
+                }
+            }
+            let current = Some(current)
+                .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
+                .ok_or_else(|| not_found("lot", input.lot))?;
+            if !current.status.is_claimable() {
+                return Err(InventoryError::precondition(
+                    "LOT_NOT_CLAIMABLE",
+                    format!(
+                        "{} is {}: only published lots can be claimed",
+                        input.lot, current.status
+                    ),
+                ));
+            }
+            if input.quantity.unit() != current.unit() {
+                return Err(InventoryError::invalid(
+                    "quantity.unit",
+                    format!("the lot is counted in {}", current.unit()),
+                ));
+            }
+            let now = now_millis();
+            let mut lot = current.clone();
+            lot.ledger = current.ledger.reserve(input.quantity.milli())?;
+            let mut lot_event_kind = "updated";
+            if lot.ledger.available == 0 {
+                lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;
+                lot_event_kind = "exhausted";
             }
             lot.version += 1;
             lot.updated_at = now;
-            repo::update_ledger(&mut tx, &lot, before.version).await?;
-            events.push(lot_event(&lot, "updated"));
-        }
-        repo::update_claim(&mut tx, &claim, current.version).await?;
-        let kind = match action {
-            ClaimAction::Confirm => "confirmed",
-            ClaimAction::Reject => "rejected",
-            ClaimAction::Cancel => "cancelled",
-            ClaimAction::Expire => "expired",
-            ClaimAction::HandOver => "handed_over",
-        };
-        events.insert(0, claim_event(&claim, kind));
-        self.commit(tx, &events).await?;
-        Ok(claim.to_proto())
+            let claim = ClaimRow {
+                id: new_id(),
+                lot: input.lot,
+                owner_org: lot.owner_org.clone(),
+                partner_id: input.partner.0,
+                quantity: input.quantity,
+                pickup_from: input.pickup_from,
+                pickup_until: input.pickup_until,
+                status: ClaimStatus::Reserved,
+                expires_at: now.saturating_add(ms(self.inner.settings.reservation_ttl)),
+                weighed_mass_g: 0,
+                handed_over_at: None,
+                note: input.note,
+                request_id: input.request_id,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            repo::update_ledger(&mut tx, &lot, current.version).await?;
+            repo::insert_claim(&mut tx, &claim, &fingerprint).await?;
+            self.commit(
+                tx,
+                &[
+                    claim_event(&claim, "reserved"),
+                    lot_event(&lot, lot_event_kind),
+                ],
+            )
+            .await?;
+            Ok(claim.to_proto())
+        })
+        .await
+    }
+
+    /// GetClaim.
+    async fn get_claim(&self, request: Request<pb::GetClaimRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = ClaimName::parse("name", &req.name)?;
+            let mut conn = self.conn().await?;
+            match repo::get_claim(&mut conn, name.claim, None).await? {
+                Some(c)
+                    if c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id) =>
+                {
+                    Ok(c.to_proto())
+                }
+                _ => Err(not_found("claim", name)),
+            }
+        })
+        .await
+    }
+
+    /// ListClaims.
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Reply<pb::ListClaimsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let lot = if req.parent.is_empty() || req.parent == "sites/-/lots/-" {
+                None
+            } else {
+                Some(LotName::parse("parent", &req.parent)?)
+            };
+            let partner = if req.partner.is_empty() {
+                None
+            } else {
+                Some(PartnerName::parse("partner", &req.partner)?)
+            };
+            let status = claim_status_filter(req.status)?;
+            let page = self.inner.pager.page(
+                req.page_size,
+                &req.page_token,
+                &format!("lot={lot:?}|partner={partner:?}|status={status:?}"),
+            )?;
+            let mut f = Filter::default();
+            if let Some(lot) = lot {
+                f.add("lot_id = ?", lot.lot.to_string())?;
+                f.add("site_id = ?", lot.site.to_string())?;
+            }
+            if let Some(partner) = partner {
+                f.add("partner_id = ?", partner.0.to_string())?;
+            }
+            if let Some(s) = status {
+                f.add("status = ?", s.as_str().to_string())?;
+            }
+            match p.role {
+                Role::Admin | Role::Integrator => {}
+                Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
+                Role::Partner => {
+                    let own = authz::own_partner(p)
+                        .map(|id| id.to_string())
+                        .unwrap_or_default();
+                    f.add("partner_id = ?", own)?;
+                }
+            }
+            if let Some(after) = &page.after {
+                f.add("id > ?", after.clone())?;
+            }
+            let mut conn = self.conn().await?;
+            let rows = select_page(&mut conn, "claims", CLAIM_COLUMNS, f, page.size + 1).await?;
+            let mut claims = rows
+                .iter()
+                .map(ClaimRow::from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let next_page_token = page.finish(&mut claims, |x| x.id.to_string());
+            Ok(pb::ListClaimsResponse {
+                claims: claims.iter().map(ClaimRow::to_proto).collect(),
+                next_page_token,
+            })
+        })
+        .await
     }
 
     /// ConfirmClaim.
-    pub async fn confirm_claim(
-        &self,
-        p: &Principal,
-        req: pb::ConfirmClaimRequest,
-    ) -> Result<pb::Claim> {
-        let name = ClaimName::parse("name", &req.name)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_, _| Ok(()))
-            .await
-    }
-
-    fn reason(reason: &str) -> Result<String> {
-        let mut c = Check::new("");
-        let r = c.ok(text::optional("reason", reason, MAX_NOTE));
-        c.finish()?;
-        Ok(r.flatten().unwrap_or_default())
+    async fn confirm_claim(&self, request: Request<pb::ConfirmClaimRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = ClaimName::parse("name", &req.name)?;
+            self.claim_transition(p, name, &req.etag, ClaimAction::Confirm, |_, _| Ok(()))
+                .await
+        })
+        .await
     }
 
     /// RejectClaim.
-    pub async fn reject_claim(
-        &self,
-        p: &Principal,
-        req: pb::RejectClaimRequest,
-    ) -> Result<pb::Claim> {
-        let name = ClaimName::parse("name", &req.name)?;
-        let reason = Self::reason(&req.reason)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c, _| {
-            c.note = reason;
-            Ok(())
+    async fn reject_claim(&self, request: Request<pb::RejectClaimRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = ClaimName::parse("name", &req.name)?;
+            let reason = Self::reason(&req.reason)?;
+            self.claim_transition(p, name, &req.etag, ClaimAction::Reject, |c, _| {
+                c.note = reason;
+                Ok(())
+            })
+            .await
         })
         .await
     }
 
     /// CancelClaim.
-    pub async fn cancel_claim(
-        &self,
-        p: &Principal,
-        req: pb::CancelClaimRequest,
-    ) -> Result<pb::Claim> {
-        let name = ClaimName::parse("name", &req.name)?;
-        let reason = Self::reason(&req.reason)?;
-        self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c, _| {
-            c.note = reason;
-            Ok(())
+    async fn cancel_claim(&self, request: Request<pb::CancelClaimRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = ClaimName::parse("name", &req.name)?;
+            let reason = Self::reason(&req.reason)?;
+            self.claim_transition(p, name, &req.etag, ClaimAction::Cancel, |c, _| {
+                c.note = reason;
+                Ok(())
+            })
+            .await
         })
         .await
     }
@@ -985,103 +1150,122 @@ impl Inventory {
     /// RecordHandover: the weighed mass must be plausible for the claimed
     /// share of the lot (or confirmed), the time neither in the future nor
     /// before the claim.
-    pub async fn record_handover(
+    async fn record_handover(
         &self,
-        p: &Principal,
-        req: pb::RecordHandoverRequest,
-    ) -> Result<pb::Claim> {
-        let name = ClaimName::parse("name", &req.name)?;
-        let mut c = Check::new("");
-        let at = time(&mut c, "handover_time", req.handover_time.as_ref());
-        c.ok(mass::weighed("weighed_mass_g", req.weighed_mass_g, 0, true));
-        c.finish()?;
-        let now = now_millis();
-        let at = at.unwrap_or(now);
-        let (mass, confirmed) = (req.weighed_mass_g, req.accept_unexpected_mass);
-        self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |claim, lot| {
+        request: Request<pb::RecordHandoverRequest>,
+    ) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = ClaimName::parse("name", &req.name)?;
             let mut c = Check::new("");
-            let expected = mass::share(
-                lot.fields.estimated_mass_g,
-                claim.quantity.milli(),
-                lot.fields.quantity.milli(),
-            );
-            c.ok(mass::weighed("weighed_mass_g", mass, expected, confirmed));
-            if at > now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
-                c.fail("handover_time", "must not be in the future");
-            }
-            if at < claim.created_at {
-                c.fail("handover_time", "must not be before the claim was made");
-            }
+            let at = time(&mut c, "handover_time", req.handover_time.as_ref());
+            c.ok(mass::weighed("weighed_mass_g", req.weighed_mass_g, 0, true));
             c.finish()?;
-            claim.weighed_mass_g = mass;
-            claim.handed_over_at = Some(at);
-            Ok(())
+            let now = now_millis();
+            let at = at.unwrap_or(now);
+            let (mass, confirmed) = (req.weighed_mass_g, req.accept_unexpected_mass);
+            self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |claim, lot| {
+                let mut c = Check::new("");
+                let expected = mass::share(
+                    lot.fields.estimated_mass_g,
+                    claim.quantity.milli(),
+                    lot.fields.quantity.milli(),
+                );
+                c.ok(mass::weighed("weighed_mass_g", mass, expected, confirmed));
+                if at > now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
+                    c.fail("handover_time", "must not be in the future");
+                }
+                if at < claim.created_at {
+                    c.fail("handover_time", "must not be before the claim was made");
+                }
+                c.finish()?;
+                claim.weighed_mass_g = mass;
+                claim.handed_over_at = Some(at);
+                Ok(())
+            })
+            .await
         })
         .await
     }
 
-    // ---- background ----
+    type WatchLotsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::WatchLotsResponse, Status>> + Send>>;
 
-    /// Expires the reservations and lots whose time has come; returns how many changed.
-    pub async fn sweep(&self, now: i64) -> Result<usize> {
-        let (claims, lots) = {
-            let mut conn = self.conn().await?;
-            (
-                repo::expired_claim_ids(&mut conn, now, 500).await?,
-                repo::expired_lot_ids(&mut conn, now, 500).await?,
-            )
+    async fn watch_lots(&self, req: Request<pb::WatchLotsRequest>) -> Reply<Self::WatchLotsStream> {
+        let p = principal(&req)?;
+        authz::watch(&p)?;
+        let req = req.into_inner();
+        let site = names::site_or_all("parent", &req.parent)
+            .map_err(|v| Status::from(InventoryError::from(v)))?
+            .map(|id| names::SiteName(id).to_string());
+        let start = match req.start_cursor.as_str() {
+            "" => self.last_change().await?,
+            c => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Status::from(InventoryError::invalid(
+                    "start_cursor",
+                    "empty, \"0\", or a cursor received from this stream",
+                ))
+            })?,
         };
-        let admin = system();
-        let mut changed = 0;
-        for id in claims {
-            let Some(claim) = ({
-                let mut conn = self.conn().await?;
-                repo::get_claim(&mut conn, id, None).await?
-            }) else {
-                continue;
-            };
-            match self
-                .claim_transition(&admin, claim.name(), "", ClaimAction::Expire, |_, _| Ok(()))
-                .await
-            {
-                Ok(_) => changed += 1,
-                // Confirmed or cancelled meanwhile: nothing to expire.
-                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
-                Err(e) => return Err(e),
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let inventory = self.clone();
+        let shutdown = self.inner.shutdown.clone();
+        tokio::spawn(async move {
+            // Commits may become visible out of number order: the cursor
+            // delivers a late one instead of skipping it.
+            let mut cursor = ChangeCursor::new(start);
+            loop {
+                let read = match inventory.lot_changes(cursor.after(), 500).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(e))).await;
+                        return;
+                    }
+                };
+                let fresh: HashSet<i64> = cursor
+                    .take(read.iter().map(|c| c.seq), Instant::now())
+                    .into_iter()
+                    .collect();
+                let caught_up = fresh.is_empty();
+                for change in read.into_iter().filter(|c| fresh.contains(&c.seq)) {
+                    let Some(payload) = change.payload else {
+                        continue;
+                    };
+                    let Ok(envelope) = Envelope::decode(payload.as_slice()) else {
+                        tracing::error!(seq = change.seq, "undecodable lot event in the outbox");
+                        continue;
+                    };
+                    let Some(Payload::Lot(lot)) = envelope.payload else {
+                        continue;
+                    };
+                    if site
+                        .as_ref()
+                        .is_some_and(|s| !lot.name.starts_with(&format!("{s}/")))
+                    {
+                        continue;
+                    }
+                    let item = pb::WatchLotsResponse {
+                        cursor: change.seq.to_string(),
+                        event_type: envelope.event_type,
+                        lot: Some(lot),
+                        occur_time: envelope.occur_time,
+                    };
+                    if tx.send(Ok(item)).await.is_err() {
+                        return;
+                    }
+                }
+                if caught_up {
+                    tokio::select! {
+                        () = inventory.changed(WATCH_POLL) => {}
+                        () = tx.closed() => return,
+                        () = shutdown.cancelled() => return,
+                    }
+                }
             }
-        }
-        for id in lots {
-            let lot = self.lot_by_id(id).await?;
-            match self
-                .lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire)
-                .await
-            {
-                Ok(_) => changed += 1,
-                Err(InventoryError::FailedPrecondition { .. } | InventoryError::Conflict) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(changed)
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
-
-    /// Lot changes recorded after `after`: (position, envelope bytes).
-    pub async fn lot_changes(&self, after: i64, limit: i64) -> Result<Vec<repo::LotChange>> {
-        let mut conn = self.conn().await?;
-        repo::lot_changes_after(&mut conn, after, limit).await
-    }
-
-    /// The current end of the change log.
-    pub async fn last_change(&self) -> Result<i64> {
-        let mut conn = self.conn().await?;
-        repo::last_seq(&mut conn).await
-    }
-}
-
-/// Checks the caller may follow the change stream.
-pub fn may_watch(p: &Principal) -> Result<()> {
-    authz::watch(p)
-}
-
-fn parse_stored(id: &str) -> Result<Uuid> {
-    Uuid::try_parse(id).map_err(|e| InventoryError::Internal(format!("stored id {id}: {e}")))
 }

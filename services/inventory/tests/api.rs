@@ -16,6 +16,7 @@ use reemploi_events::{Bus, JetStreamBus, JetStreamOptions};
 use reemploi_inventory::Settings;
 use reemploi_proto::events::Envelope;
 use reemploi_proto::inventory as pb;
+use reemploi_proto::inventory::inventory_service_server::InventoryService as _;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
@@ -1547,6 +1548,7 @@ async fn relay_survives_broker_and_service_restarts() {
         reemploi_runtime::paging::Pager::load(&test_db.db)
             .await
             .unwrap(),
+        tokio_util::sync::CancellationToken::new(),
     );
     let admin = reemploi_runtime::auth::Principal {
         subject: "t".into(),
@@ -1555,13 +1557,13 @@ async fn relay_survives_broker_and_service_restarts() {
         partner: None,
     };
     relay_less
-        .withdraw_lot(
-            &admin,
+        .withdraw_lot(reemploi_runtime::auth::as_caller(
+            admin,
             pb::WithdrawLotRequest {
                 name: lot.name.clone(),
                 ..Default::default()
             },
-        )
+        ))
         .await
         .unwrap();
     let restarted = support::spawn_with(

@@ -3,7 +3,6 @@
 //! plan. Keeps its own projections of lots, claims and partners from events;
 //! publishes `reemploi.matching.match.proposed`.
 
-pub mod api;
 pub mod error;
 pub mod projection;
 pub mod service;
@@ -17,7 +16,6 @@ use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
 
-pub use api::MatchingApi;
 pub use error::MatchingError;
 pub use service::Matching;
 
@@ -35,7 +33,7 @@ pub fn migrations() -> Migrations {
 pub struct MatchingArgs {}
 
 /// The gRPC service, authenticated, ready to be mounted on a server.
-pub type GrpcService = InterceptedService<MatchingServiceServer<MatchingApi>, AuthInterceptor>;
+pub type GrpcService = InterceptedService<MatchingServiceServer<Matching>, AuthInterceptor>;
 
 /// Migrates, rebuilds the index from the projections, subscribes to the
 /// inventory and registry events, and starts the outbox relay.
@@ -58,7 +56,7 @@ pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartE
             service: service::PRODUCER,
             reason: format!("cannot build the index: {e}"),
         })?;
-    let server = MatchingServiceServer::new(MatchingApi::new(matching.clone()))
+    let server = MatchingServiceServer::new(matching.clone())
         .max_decoding_message_size(ctx.max_message_bytes)
         .max_encoding_message_size(ctx.max_message_bytes);
     let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));

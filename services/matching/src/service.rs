@@ -14,18 +14,21 @@ use reemploi_matching_engine::profile::{LotProfile, PartnerProfile};
 use reemploi_matching_engine::score::{Scored, Scorer};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::matching as pb;
+use reemploi_proto::matching::matching_service_server::MatchingService;
 use reemploi_proto::types as tpb;
-use reemploi_runtime::auth::{Principal, Role};
+use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::consume;
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
+use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::Violation;
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::cursor::ChangeCursor;
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Mutex;
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::{MatchingError, Result};
@@ -368,142 +371,6 @@ impl Matching {
 
     // ---- queries ----
 
-    /// ListLotMatches: the partners that could take a lot, best first.
-    pub async fn lot_matches(
-        &self,
-        p: &Principal,
-        req: pb::ListLotMatchesRequest,
-    ) -> Result<pb::ListLotMatchesResponse> {
-        let ids = parse("lot", &req.lot, "sites/{site}/lots/{lot}")?;
-        let size = page_size(req.page_size, 10, 100)?;
-        self.refresh().await?;
-        let mut conn = self.db.pool().acquire().await?;
-        let lot = projection::lot(&mut conn, ids[1])
-            .await?
-            .filter(|l| l.site_id == ids[0])
-            .ok_or_else(|| ApiError::NotFound {
-                kind: "lot",
-                name: req.lot.clone(),
-            })?;
-        may_see_site(p, &lot.owner_org)?;
-        let matches = match lot.profile().filter(|_| lot.on_offer()) {
-            Some(profile) => {
-                self.read(|live| live.index.top_partners(&profile, size, now_millis()))?
-            }
-            None => Vec::new(),
-        };
-        Ok(pb::ListLotMatchesResponse {
-            matches: matches
-                .iter()
-                .map(|s| to_match(s, req.lot.clone()))
-                .collect(),
-        })
-    }
-
-    /// RecommendLots: the lots a partner should look at first.
-    pub async fn recommend(
-        &self,
-        p: &Principal,
-        req: pb::RecommendLotsRequest,
-    ) -> Result<pb::RecommendLotsResponse> {
-        let id = parse("partner", &req.partner, "partners/{partner}")?[0];
-        match p.role {
-            Role::Admin | Role::Integrator => {}
-            Role::Partner if own_partner(p) == Some(id) => {}
-            Role::Partner | Role::SiteManager => {
-                return Err(ApiError::PermissionDenied(
-                    "a partner sees its own recommendations only".into(),
-                )
-                .into());
-            }
-        }
-        let size = page_size(req.page_size, 50, 1000)?;
-        let page = self.pager.page(
-            i32::try_from(size).unwrap_or(1000),
-            &req.page_token,
-            &req.partner,
-        )?;
-        self.refresh().await?;
-        let mut conn = self.db.pool().acquire().await?;
-        let partner =
-            projection::partner(&mut conn, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound {
-                    kind: "partner",
-                    name: req.partner.clone(),
-                })?;
-        let profile = match partner.status.as_str() {
-            "verified" => partner_profile(&mut conn, &partner).await?,
-            _ => None,
-        };
-        drop(conn);
-        let Some(profile) = profile else {
-            return Ok(pb::RecommendLotsResponse::default());
-        };
-        let (ranked, names) = self.read(|live| {
-            let ranked = live.index.top_lots(&profile, 1000, now_millis());
-            let names: HashMap<String, String> = ranked
-                .iter()
-                .filter_map(|s| {
-                    live.lot_names
-                        .get(&s.lot_id)
-                        .map(|n| (s.lot_id.clone(), n.clone()))
-                })
-                .collect();
-            (ranked, names)
-        })?;
-        let start = match &page.after {
-            Some(after) => ranked
-                .iter()
-                .position(|s| &s.lot_id == after)
-                .map_or(ranked.len(), |i| i + 1),
-            None => 0,
-        };
-        let mut slice: Vec<&Scored> = ranked.iter().skip(start).take(page.size + 1).collect();
-        let next_page_token = page.finish(&mut slice, |s| s.lot_id.clone());
-        Ok(pb::RecommendLotsResponse {
-            matches: slice
-                .iter()
-                .map(|s| to_match(s, names.get(&s.lot_id).cloned().unwrap_or_default()))
-                .collect(),
-            next_page_token,
-        })
-    }
-
-    /// PlanAllocation: a hand-out plan for a site or a set of lots. Lots
-    /// without an estimated mass are left out and reported as such.
-    pub async fn plan(
-        &self,
-        p: &Principal,
-        req: pb::PlanAllocationRequest,
-    ) -> Result<pb::PlanAllocationResponse> {
-        let mut conn = self.db.pool().acquire().await?;
-        let lots = self.plan_lots(&mut conn, &req).await?;
-        for lot in &lots {
-            may_see_site(p, &lot.owner_org)?;
-        }
-        let partners = plan_partners(&mut conn, &req.partners).await?;
-        let mut partner_profiles = Vec::new();
-        for partner in &partners {
-            partner_profiles.extend(partner_profile(&mut conn, partner).await?);
-        }
-        drop(conn);
-        let (weighed, massless): (Vec<&Lot>, Vec<&Lot>) = lots
-            .iter()
-            .filter(|l| l.on_offer())
-            .partition(|l| l.unit_mass_g > 0);
-        let lot_profiles: Vec<LotProfile> = weighed.iter().filter_map(|l| l.profile()).collect();
-        // The search may use up to about a second of CPU: off the runtime.
-        let now = now_millis();
-        let plan = tokio::task::spawn_blocking(move || {
-            alloc::allocate(&lot_profiles, &partner_profiles, now)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("allocation task: {e}")))?
-        .map_err(|e| ApiError::precondition("NOT_ALLOCATABLE", e.to_string()))?;
-        Ok(plan_response(&plan, &weighed, &massless))
-    }
-
     /// The lots a plan request names: a site's, or a list (each once,
     /// each found under the site its name gives).
     async fn plan_lots(
@@ -690,6 +557,9 @@ fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
     }
 }
 
+/// The reply of a gRPC method.
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
 fn page_size(requested: i32, default: usize, max: usize) -> Result<usize> {
     match usize::try_from(requested) {
         Err(_) => Err(
@@ -757,5 +627,157 @@ impl Consumer {
 impl Handler for Consumer {
     async fn handle(&self, msg: &Message) -> std::result::Result<(), HandlerError> {
         self.matching.apply(&self.name, msg).await
+    }
+}
+
+#[tonic::async_trait]
+impl MatchingService for Matching {
+    /// ListLotMatches: the partners that could take a lot, best first.
+    async fn list_lot_matches(
+        &self,
+        request: Request<pb::ListLotMatchesRequest>,
+    ) -> Reply<pb::ListLotMatchesResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, MatchingError>(async move {
+            let ids = parse("lot", &req.lot, "sites/{site}/lots/{lot}")?;
+            let size = page_size(req.page_size, 10, 100)?;
+            self.refresh().await?;
+            let mut conn = self.db.pool().acquire().await?;
+            let lot = projection::lot(&mut conn, ids[1])
+                .await?
+                .filter(|l| l.site_id == ids[0])
+                .ok_or_else(|| ApiError::NotFound {
+                    kind: "lot",
+                    name: req.lot.clone(),
+                })?;
+            may_see_site(p, &lot.owner_org)?;
+            let matches = match lot.profile().filter(|_| lot.on_offer()) {
+                Some(profile) => {
+                    self.read(|live| live.index.top_partners(&profile, size, now_millis()))?
+                }
+                None => Vec::new(),
+            };
+            Ok(pb::ListLotMatchesResponse {
+                matches: matches
+                    .iter()
+                    .map(|s| to_match(s, req.lot.clone()))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    /// RecommendLots: the lots a partner should look at first.
+    async fn recommend_lots(
+        &self,
+        request: Request<pb::RecommendLotsRequest>,
+    ) -> Reply<pb::RecommendLotsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, MatchingError>(async move {
+            let id = parse("partner", &req.partner, "partners/{partner}")?[0];
+            match p.role {
+                Role::Admin | Role::Integrator => {}
+                Role::Partner if own_partner(p) == Some(id) => {}
+                Role::Partner | Role::SiteManager => {
+                    return Err(ApiError::PermissionDenied(
+                        "a partner sees its own recommendations only".into(),
+                    )
+                    .into());
+                }
+            }
+            let size = page_size(req.page_size, 50, 1000)?;
+            let page = self.pager.page(
+                i32::try_from(size).unwrap_or(1000),
+                &req.page_token,
+                &req.partner,
+            )?;
+            self.refresh().await?;
+            let mut conn = self.db.pool().acquire().await?;
+            let partner =
+                projection::partner(&mut conn, id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound {
+                        kind: "partner",
+                        name: req.partner.clone(),
+                    })?;
+            let profile = match partner.status.as_str() {
+                "verified" => partner_profile(&mut conn, &partner).await?,
+                _ => None,
+            };
+            drop(conn);
+            let Some(profile) = profile else {
+                return Ok(pb::RecommendLotsResponse::default());
+            };
+            let (ranked, names) = self.read(|live| {
+                let ranked = live.index.top_lots(&profile, 1000, now_millis());
+                let names: HashMap<String, String> = ranked
+                    .iter()
+                    .filter_map(|s| {
+                        live.lot_names
+                            .get(&s.lot_id)
+                            .map(|n| (s.lot_id.clone(), n.clone()))
+                    })
+                    .collect();
+                (ranked, names)
+            })?;
+            let start = match &page.after {
+                Some(after) => ranked
+                    .iter()
+                    .position(|s| &s.lot_id == after)
+                    .map_or(ranked.len(), |i| i + 1),
+                None => 0,
+            };
+            let mut slice: Vec<&Scored> = ranked.iter().skip(start).take(page.size + 1).collect();
+            let next_page_token = page.finish(&mut slice, |s| s.lot_id.clone());
+            Ok(pb::RecommendLotsResponse {
+                matches: slice
+                    .iter()
+                    .map(|s| to_match(s, names.get(&s.lot_id).cloned().unwrap_or_default()))
+                    .collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    /// PlanAllocation: a hand-out plan for a site or a set of lots. Lots
+    /// without an estimated mass are left out and reported as such.
+    async fn plan_allocation(
+        &self,
+        request: Request<pb::PlanAllocationRequest>,
+    ) -> Reply<pb::PlanAllocationResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, MatchingError>(async move {
+            let mut conn = self.db.pool().acquire().await?;
+            let lots = self.plan_lots(&mut conn, &req).await?;
+            for lot in &lots {
+                may_see_site(p, &lot.owner_org)?;
+            }
+            let partners = plan_partners(&mut conn, &req.partners).await?;
+            let mut partner_profiles = Vec::new();
+            for partner in &partners {
+                partner_profiles.extend(partner_profile(&mut conn, partner).await?);
+            }
+            drop(conn);
+            let (weighed, massless): (Vec<&Lot>, Vec<&Lot>) = lots
+                .iter()
+                .filter(|l| l.on_offer())
+                .partition(|l| l.unit_mass_g > 0);
+            let lot_profiles: Vec<LotProfile> =
+                weighed.iter().filter_map(|l| l.profile()).collect();
+            // The search may use up to about a second of CPU: off the runtime.
+            let now = now_millis();
+            let plan = tokio::task::spawn_blocking(move || {
+                alloc::allocate(&lot_profiles, &partner_profiles, now)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("allocation task: {e}")))?
+            .map_err(|e| ApiError::precondition("NOT_ALLOCATABLE", e.to_string()))?;
+            Ok(plan_response(&plan, &weighed, &massless))
+        })
+        .await
     }
 }

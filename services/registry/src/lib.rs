@@ -2,7 +2,6 @@
 //! (insertion structures, ressourceries, cooperatives...), their profiles and
 //! their verification by the territory. Publishes `reemploi.registry.partner.*`.
 
-pub mod api;
 pub mod error;
 pub mod model;
 pub mod repo;
@@ -17,7 +16,6 @@ use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 use tonic::service::interceptor::InterceptedService;
 
-pub use api::RegistryApi;
 pub use error::RegistryError;
 pub use service::Registry;
 
@@ -35,7 +33,7 @@ pub fn migrations() -> Migrations {
 pub struct RegistryArgs {}
 
 /// The gRPC service, authenticated, ready to be mounted on a server.
-pub type GrpcService = InterceptedService<RegistryServiceServer<RegistryApi>, AuthInterceptor>;
+pub type GrpcService = InterceptedService<RegistryServiceServer<Registry>, AuthInterceptor>;
 
 /// Migrates the database, makes sure the event stream exists, and starts
 /// the outbox relay beside the service.
@@ -53,7 +51,7 @@ pub async fn start(ctx: Context, _args: &RegistryArgs) -> Result<Running, StartE
         .await
         .map_err(StartError::store(service::PRODUCER))?;
     let registry = Registry::new(ctx.db, relay.clone(), pager);
-    let server = RegistryServiceServer::new(RegistryApi::new(registry))
+    let server = RegistryServiceServer::new(registry)
         .max_decoding_message_size(ctx.max_message_bytes)
         .max_encoding_message_size(ctx.max_message_bytes);
     let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));

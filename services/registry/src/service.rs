@@ -11,15 +11,18 @@ use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as pb;
-use reemploi_runtime::auth::{Principal, Role};
+use reemploi_proto::registry::registry_service_server::RegistryService;
+use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::idempotent;
 use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Pager;
+use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::{self, Check, Violation, request_id};
 use reemploi_runtime::wire::{etag_allows, millis_ts};
 use reemploi_store::query::{Filter, select_kept};
 use reemploi_store::{Db, now_millis};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::{RegistryError, Result};
@@ -121,318 +124,6 @@ impl Registry {
         }
     }
 
-    /// RegisterPartner: a partner registers its own structure (under the id
-    /// its token names); an admin registers any.
-    pub async fn register(
-        &self,
-        p: &Principal,
-        req: pb::RegisterPartnerRequest,
-    ) -> Result<pb::Partner> {
-        let id = match p.role {
-            Role::Admin => new_id(),
-            Role::Partner => {
-                own_partner(p).ok_or_else(|| denied("the token names no partner id"))?
-            }
-            Role::SiteManager | Role::Integrator => {
-                return Err(denied(
-                    "partners register their own structure; admins register any",
-                ));
-            }
-        };
-        let mut c = Check::new("");
-        let key = request_id(&mut c, &req.request_id, false)
-            .map(|rid| idempotent::key(p, "register", &rid, &req));
-        c.finish()?;
-        let profile = Profile::validate(&req.partner.unwrap_or_default(), "partner")?;
-        let now = now_millis();
-        let row = Self::new_row(id, profile, now);
-        let mut tx = self.inner.db.begin_write().await?;
-        if let Some(done) = idempotent::begin(&mut tx, key.as_ref(), &id.to_string(), now).await? {
-            drop(tx);
-            return Ok(self.by_id(stored_id(&done)?).await?.to_proto());
-        }
-        if repo::get(&mut tx, id, Some(self.inner.db.backend()))
-            .await?
-            .is_some()
-        {
-            return Err(ApiError::FailedPrecondition {
-                reason: "ALREADY_REGISTERED",
-                message: format!("partners/{id} is already registered"),
-            }
-            .into());
-        }
-        let siret = row.profile.siret.as_str().to_string();
-        if repo::siret_taken(&mut tx, &siret, None).await? {
-            return Err(RegistryError::SiretTaken(siret));
-        }
-        // On PostgreSQL a concurrent registration of the same SIRET waits on
-        // the unique index and then fails here: it lost the race.
-        repo::save(&mut tx, &row, None).await.map_err(|e| match e {
-            RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret.clone()),
-            other => other,
-        })?;
-        self.commit(tx, &[partner_event(&row, "registered")])
-            .await
-            .map_err(|e| match e {
-                RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret),
-                other => other,
-            })?;
-        Ok(row.to_proto())
-    }
-
-    /// BatchRegisterPartners: admin only; all or nothing, every bad row reported.
-    pub async fn batch_register(
-        &self,
-        p: &Principal,
-        req: pb::BatchRegisterPartnersRequest,
-    ) -> Result<pb::BatchRegisterPartnersResponse> {
-        admin_only(p)?;
-        let mut c = Check::new("");
-        let rid = request_id(&mut c, &req.request_id, false);
-        if req.requests.is_empty() {
-            c.fail("requests", "at least one partner");
-        }
-        if req.requests.len() > MAX_BATCH {
-            c.fail(
-                "requests",
-                format!("at most {MAX_BATCH} partners per batch"),
-            );
-        }
-        c.finish()?;
-        let now = now_millis();
-        let mut violations = Vec::new();
-        let mut rows: Vec<PartnerRow> = Vec::new();
-        for (i, r) in req.requests.iter().enumerate() {
-            let prefix = format!("requests[{i}].partner");
-            match Profile::validate(&r.partner.clone().unwrap_or_default(), &prefix) {
-                Ok(profile) => {
-                    if rows.iter().any(|row| row.profile.siret == profile.siret) {
-                        violations.push(Violation::new(
-                            format!("{prefix}.siret"),
-                            "repeated in this batch",
-                        ));
-                    }
-                    rows.push(Self::new_row(new_id(), profile, now));
-                }
-                Err(RegistryError::Api(ApiError::Invalid(mut v))) => violations.append(&mut v),
-                Err(other) => return Err(other),
-            }
-        }
-        if !violations.is_empty() {
-            return Err(ApiError::Invalid(violations).into());
-        }
-        let key = rid.map(|rid| idempotent::key(p, "batch_register", &rid, &req));
-        let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
-        let mut tx = self.inner.db.begin_write().await?;
-        if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await? {
-            drop(tx);
-            let mut partners = Vec::new();
-            for id in ids.split(',').filter(|s| !s.is_empty()) {
-                partners.push(self.by_id(stored_id(id)?).await?.to_proto());
-            }
-            return Ok(pb::BatchRegisterPartnersResponse { partners });
-        }
-        let mut taken = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            if repo::siret_taken(&mut tx, row.profile.siret.as_str(), None).await? {
-                taken.push(format!("{} (requests[{i}])", row.profile.siret.as_str()));
-            }
-        }
-        if !taken.is_empty() {
-            return Err(RegistryError::SiretTaken(taken.join(", ")));
-        }
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            repo::save(&mut tx, row, None).await?;
-            events.push(partner_event(row, "registered"));
-        }
-        self.commit(tx, &events).await?;
-        Ok(pb::BatchRegisterPartnersResponse {
-            partners: rows.iter().map(PartnerRow::to_proto).collect(),
-        })
-    }
-
-    /// GetPartner. Partners that are not verified are visible to admins,
-    /// integrators and themselves only.
-    pub async fn get(&self, p: &Principal, req: pb::GetPartnerRequest) -> Result<pb::Partner> {
-        let id = partner_name("name", &req.name)?;
-        match self.by_id(id).await {
-            Ok(row) if visible(p, &row) => Ok(row.to_proto()),
-            Ok(_) | Err(RegistryError::Api(ApiError::NotFound { .. })) => {
-                Err(ApiError::not_found("partner", req.name).into())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// ListPartners.
-    pub async fn list(
-        &self,
-        p: &Principal,
-        req: pb::ListPartnersRequest,
-    ) -> Result<pb::ListPartnersResponse> {
-        let mut c = Check::new("");
-        let kind = match pb::PartnerKind::try_from(req.kind) {
-            Ok(pb::PartnerKind::Unspecified) => None,
-            _ => c.ok(kind_from_proto(req.kind).map_err(|_| {
-                reemploi_domain::DomainError::invalid("kind", format!("unknown kind {}", req.kind))
-            })),
-        };
-        let category = if req.category.is_empty() {
-            None
-        } else {
-            c.ok(category::parse(&req.category))
-        };
-        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
-        let text = validation::search_text(&mut c, &req.text);
-        c.finish()?;
-        let status = status_filter(req.status)?;
-        let fingerprint = format!(
-            "kind={kind:?}|cat={:?}|near={:?}|r={}|status={status:?}|text={text}",
-            category.map(|c| c.code),
-            near.map(|g| (g.latitude(), g.longitude())),
-            req.radius_m,
-        );
-        let page = self
-            .inner
-            .pager
-            .page(req.page_size, &req.page_token, &fingerprint)?;
-        let build = |after: Option<&str>| -> Result<Filter> {
-            let mut f = Filter::default();
-            if let Some(k) = kind {
-                f.add("(',' || kinds || ',') LIKE ?", format!("%,{},%", k.code()))?;
-            }
-            if let Some(cat) = category {
-                f.add(
-                    "(',' || accepted_categories || ',') LIKE ?",
-                    format!("%,{},%", cat.code),
-                )?;
-            }
-            if let Some(s) = status {
-                f.add("status = ?", s.as_str().to_string())?;
-            }
-            if !text.is_empty() {
-                f.add(
-                    "search_text LIKE ? ESCAPE '\\'",
-                    validation::like_contains(&text),
-                )?;
-            }
-            if let Some(center) = near {
-                f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
-            }
-            match p.role {
-                Role::Admin | Role::Integrator => {}
-                Role::Partner => {
-                    let own = own_partner(p).map(|u| u.to_string()).unwrap_or_default();
-                    f.add("(status = 'verified' OR id = ?)", own)?;
-                }
-                Role::SiteManager => f.raw("status = 'verified'"),
-            }
-            if let Some(after) = after {
-                f.add("id > ?", after.to_string())?;
-            }
-            Ok(f)
-        };
-        let within = |row: &PartnerRow| match near {
-            Some(center) => row.profile.location.distance_m(center) <= req.radius_m as f64,
-            None => true,
-        };
-        let mut conn = self.inner.db.pool().acquire().await?;
-        let mut found: Vec<PartnerRow> = select_kept(
-            &mut conn,
-            "partners",
-            PARTNER_COLUMNS,
-            page.size,
-            page.after.clone(),
-            build,
-            |row| PartnerRow::from_row(row).map(|r| (r.id.to_string(), r)),
-            within,
-        )
-        .await?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
-        let next_page_token = page.finish(&mut found, |r| r.id.to_string());
-        Ok(pb::ListPartnersResponse {
-            partners: found.iter().map(PartnerRow::to_proto).collect(),
-            next_page_token,
-        })
-    }
-
-    /// UpdatePartner: a partner edits its own profile; admins any.
-    pub async fn update(
-        &self,
-        p: &Principal,
-        req: pb::UpdatePartnerRequest,
-    ) -> Result<pb::Partner> {
-        let patch = req.partner.unwrap_or_default();
-        let id = partner_name("partner.name", &patch.name)?;
-        let paths = mask_paths(req.update_mask.as_ref())?;
-        match p.role {
-            Role::Admin => {}
-            Role::Partner if own_partner(p) == Some(id) => {}
-            Role::Partner => return Err(denied("a partner edits its own profile only")),
-            Role::SiteManager | Role::Integrator => {
-                return Err(denied("only the partner or an admin edits a profile"));
-            }
-        }
-        let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
-            .await?
-            .ok_or_else(|| ApiError::not_found("partner", patch.name.clone()))?;
-        if !etag_allows(&patch.etag, current.version) {
-            return Err(ApiError::StaleEtag {
-                name: patch.name.clone(),
-            }
-            .into());
-        }
-        if current.status == PartnerStatus::Archived {
-            return Err(ApiError::FailedPrecondition {
-                reason: "PARTNER_ARCHIVED",
-                message: "an archived partner cannot be edited".into(),
-            }
-            .into());
-        }
-        let mut merged = current.to_proto();
-        for path in paths {
-            match path {
-                "legal_name" => merged.legal_name = patch.legal_name.clone(),
-                "trade_name" => merged.trade_name = patch.trade_name.clone(),
-                "siret" => merged.siret = patch.siret.clone(),
-                "kinds" => merged.kinds = patch.kinds.clone(),
-                "address" => merged.address = patch.address.clone(),
-                "location" => merged.location = patch.location,
-                "accepted_categories" => {
-                    merged.accepted_categories = patch.accepted_categories.clone()
-                }
-                "capabilities" => merged.capabilities = patch.capabilities.clone(),
-                "storage_capacity_kg" => merged.storage_capacity_kg = patch.storage_capacity_kg,
-                "weekly_intake_kg" => merged.weekly_intake_kg = patch.weekly_intake_kg,
-                "service_radius_km" => merged.service_radius_km = patch.service_radius_km,
-                "insertion_fte_centi" => merged.insertion_fte_centi = patch.insertion_fte_centi,
-                "contact" => merged.contact = patch.contact.clone(),
-                "opening_hours" => merged.opening_hours = patch.opening_hours.clone(),
-                other => {
-                    return Err(ApiError::Internal(format!("unhandled mask path {other}")).into());
-                }
-            }
-        }
-        let profile = Profile::validate(&merged, "partner")?;
-        let siret = profile.siret.as_str().to_string();
-        if profile.siret != current.profile.siret
-            && repo::siret_taken(&mut tx, &siret, Some(id)).await?
-        {
-            return Err(RegistryError::SiretTaken(siret));
-        }
-        let mut row = current.clone();
-        row.profile = profile;
-        row.version += 1;
-        row.updated_at = now_millis();
-        repo::save(&mut tx, &row, Some(current.version)).await?;
-        self.commit(tx, &[partner_event(&row, "updated")]).await?;
-        Ok(row.to_proto())
-    }
-
     /// Verify, Suspend, Reinstate, Archive: admin only.
     pub async fn change_status(
         &self,
@@ -512,6 +203,379 @@ fn mask_paths(mask: Option<&FieldMask>) -> Result<Vec<&str>> {
     Ok(paths)
 }
 
+/// The reply of a gRPC method.
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
 fn stored_id(id: &str) -> Result<Uuid> {
     Uuid::try_parse(id).map_err(|e| ApiError::Internal(format!("stored id {id}: {e}")).into())
+}
+
+#[tonic::async_trait]
+impl RegistryService for Registry {
+    /// RegisterPartner: a partner registers its own structure (under the id
+    /// its token names); an admin registers any.
+    async fn register_partner(
+        &self,
+        request: Request<pb::RegisterPartnerRequest>,
+    ) -> Reply<pb::Partner> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, RegistryError>(async move {
+            let id = match p.role {
+                Role::Admin => new_id(),
+                Role::Partner => {
+                    own_partner(p).ok_or_else(|| denied("the token names no partner id"))?
+                }
+                Role::SiteManager | Role::Integrator => {
+                    return Err(denied(
+                        "partners register their own structure; admins register any",
+                    ));
+                }
+            };
+            let mut c = Check::new("");
+            let key = request_id(&mut c, &req.request_id, false)
+                .map(|rid| idempotent::key(p, "register", &rid, &req));
+            c.finish()?;
+            let profile = Profile::validate(&req.partner.unwrap_or_default(), "partner")?;
+            let now = now_millis();
+            let row = Self::new_row(id, profile, now);
+            let mut tx = self.inner.db.begin_write().await?;
+            if let Some(done) =
+                idempotent::begin(&mut tx, key.as_ref(), &id.to_string(), now).await?
+            {
+                drop(tx);
+                return Ok(self.by_id(stored_id(&done)?).await?.to_proto());
+            }
+            if repo::get(&mut tx, id, Some(self.inner.db.backend()))
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::FailedPrecondition {
+                    reason: "ALREADY_REGISTERED",
+                    message: format!("partners/{id} is already registered"),
+                }
+                .into());
+            }
+            let siret = row.profile.siret.as_str().to_string();
+            if repo::siret_taken(&mut tx, &siret, None).await? {
+                return Err(RegistryError::SiretTaken(siret));
+            }
+            // On PostgreSQL a concurrent registration of the same SIRET waits on
+            // the unique index and then fails here: it lost the race.
+            repo::save(&mut tx, &row, None).await.map_err(|e| match e {
+                RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret.clone()),
+                other => other,
+            })?;
+            self.commit(tx, &[partner_event(&row, "registered")])
+                .await
+                .map_err(|e| match e {
+                    RegistryError::Api(ApiError::Conflict) => RegistryError::SiretTaken(siret),
+                    other => other,
+                })?;
+            Ok(row.to_proto())
+        })
+        .await
+    }
+
+    /// BatchRegisterPartners: admin only; all or nothing, every bad row reported.
+    async fn batch_register_partners(
+        &self,
+        request: Request<pb::BatchRegisterPartnersRequest>,
+    ) -> Reply<pb::BatchRegisterPartnersResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, RegistryError>(async move {
+            admin_only(p)?;
+            let mut c = Check::new("");
+            let rid = request_id(&mut c, &req.request_id, false);
+            if req.requests.is_empty() {
+                c.fail("requests", "at least one partner");
+            }
+            if req.requests.len() > MAX_BATCH {
+                c.fail(
+                    "requests",
+                    format!("at most {MAX_BATCH} partners per batch"),
+                );
+            }
+            c.finish()?;
+            let now = now_millis();
+            let mut violations = Vec::new();
+            let mut rows: Vec<PartnerRow> = Vec::new();
+            for (i, r) in req.requests.iter().enumerate() {
+                let prefix = format!("requests[{i}].partner");
+                match Profile::validate(&r.partner.clone().unwrap_or_default(), &prefix) {
+                    Ok(profile) => {
+                        if rows.iter().any(|row| row.profile.siret == profile.siret) {
+                            violations.push(Violation::new(
+                                format!("{prefix}.siret"),
+                                "repeated in this batch",
+                            ));
+                        }
+                        rows.push(Self::new_row(new_id(), profile, now));
+                    }
+                    Err(RegistryError::Api(ApiError::Invalid(mut v))) => violations.append(&mut v),
+                    Err(other) => return Err(other),
+                }
+            }
+            if !violations.is_empty() {
+                return Err(ApiError::Invalid(violations).into());
+            }
+            let key = rid.map(|rid| idempotent::key(p, "batch_register", &rid, &req));
+            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+            let mut tx = self.inner.db.begin_write().await?;
+            if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await?
+            {
+                drop(tx);
+                let mut partners = Vec::new();
+                for id in ids.split(',').filter(|s| !s.is_empty()) {
+                    partners.push(self.by_id(stored_id(id)?).await?.to_proto());
+                }
+                return Ok(pb::BatchRegisterPartnersResponse { partners });
+            }
+            let mut taken = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
+                if repo::siret_taken(&mut tx, row.profile.siret.as_str(), None).await? {
+                    taken.push(format!("{} (requests[{i}])", row.profile.siret.as_str()));
+                }
+            }
+            if !taken.is_empty() {
+                return Err(RegistryError::SiretTaken(taken.join(", ")));
+            }
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                repo::save(&mut tx, row, None).await?;
+                events.push(partner_event(row, "registered"));
+            }
+            self.commit(tx, &events).await?;
+            Ok(pb::BatchRegisterPartnersResponse {
+                partners: rows.iter().map(PartnerRow::to_proto).collect(),
+            })
+        })
+        .await
+    }
+
+    /// GetPartner. Partners that are not verified are visible to admins,
+    /// integrators and themselves only.
+    async fn get_partner(&self, request: Request<pb::GetPartnerRequest>) -> Reply<pb::Partner> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, RegistryError>(async move {
+            let id = partner_name("name", &req.name)?;
+            match self.by_id(id).await {
+                Ok(row) if visible(p, &row) => Ok(row.to_proto()),
+                Ok(_) | Err(RegistryError::Api(ApiError::NotFound { .. })) => {
+                    Err(ApiError::not_found("partner", req.name).into())
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// ListPartners.
+    async fn list_partners(
+        &self,
+        request: Request<pb::ListPartnersRequest>,
+    ) -> Reply<pb::ListPartnersResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, RegistryError>(async move {
+            let mut c = Check::new("");
+            let kind = match pb::PartnerKind::try_from(req.kind) {
+                Ok(pb::PartnerKind::Unspecified) => None,
+                _ => c.ok(kind_from_proto(req.kind).map_err(|_| {
+                    reemploi_domain::DomainError::invalid(
+                        "kind",
+                        format!("unknown kind {}", req.kind),
+                    )
+                })),
+            };
+            let category = if req.category.is_empty() {
+                None
+            } else {
+                c.ok(category::parse(&req.category))
+            };
+            let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
+            let text = validation::search_text(&mut c, &req.text);
+            c.finish()?;
+            let status = status_filter(req.status)?;
+            let fingerprint = format!(
+                "kind={kind:?}|cat={:?}|near={:?}|r={}|status={status:?}|text={text}",
+                category.map(|c| c.code),
+                near.map(|g| (g.latitude(), g.longitude())),
+                req.radius_m,
+            );
+            let page = self
+                .inner
+                .pager
+                .page(req.page_size, &req.page_token, &fingerprint)?;
+            let build = |after: Option<&str>| -> Result<Filter> {
+                let mut f = Filter::default();
+                if let Some(k) = kind {
+                    f.add("(',' || kinds || ',') LIKE ?", format!("%,{},%", k.code()))?;
+                }
+                if let Some(cat) = category {
+                    f.add(
+                        "(',' || accepted_categories || ',') LIKE ?",
+                        format!("%,{},%", cat.code),
+                    )?;
+                }
+                if let Some(s) = status {
+                    f.add("status = ?", s.as_str().to_string())?;
+                }
+                if !text.is_empty() {
+                    f.add(
+                        "search_text LIKE ? ESCAPE '\\'",
+                        validation::like_contains(&text),
+                    )?;
+                }
+                if let Some(center) = near {
+                    f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
+                }
+                match p.role {
+                    Role::Admin | Role::Integrator => {}
+                    Role::Partner => {
+                        let own = own_partner(p).map(|u| u.to_string()).unwrap_or_default();
+                        f.add("(status = 'verified' OR id = ?)", own)?;
+                    }
+                    Role::SiteManager => f.raw("status = 'verified'"),
+                }
+                if let Some(after) = after {
+                    f.add("id > ?", after.to_string())?;
+                }
+                Ok(f)
+            };
+            let within = |row: &PartnerRow| match near {
+                Some(center) => row.profile.location.distance_m(center) <= req.radius_m as f64,
+                None => true,
+            };
+            let mut conn = self.inner.db.pool().acquire().await?;
+            let mut found: Vec<PartnerRow> = select_kept(
+                &mut conn,
+                "partners",
+                PARTNER_COLUMNS,
+                page.size,
+                page.after.clone(),
+                build,
+                |row| PartnerRow::from_row(row).map(|r| (r.id.to_string(), r)),
+                within,
+            )
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+            let next_page_token = page.finish(&mut found, |r| r.id.to_string());
+            Ok(pb::ListPartnersResponse {
+                partners: found.iter().map(PartnerRow::to_proto).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    /// UpdatePartner: a partner edits its own profile; admins any.
+    async fn update_partner(
+        &self,
+        request: Request<pb::UpdatePartnerRequest>,
+    ) -> Reply<pb::Partner> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, RegistryError>(async move {
+            let patch = req.partner.unwrap_or_default();
+            let id = partner_name("partner.name", &patch.name)?;
+            let paths = mask_paths(req.update_mask.as_ref())?;
+            match p.role {
+                Role::Admin => {}
+                Role::Partner if own_partner(p) == Some(id) => {}
+                Role::Partner => return Err(denied("a partner edits its own profile only")),
+                Role::SiteManager | Role::Integrator => {
+                    return Err(denied("only the partner or an admin edits a profile"));
+                }
+            }
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = repo::get(&mut tx, id, Some(self.inner.db.backend()))
+                .await?
+                .ok_or_else(|| ApiError::not_found("partner", patch.name.clone()))?;
+            if !etag_allows(&patch.etag, current.version) {
+                return Err(ApiError::StaleEtag {
+                    name: patch.name.clone(),
+                }
+                .into());
+            }
+            if current.status == PartnerStatus::Archived {
+                return Err(ApiError::FailedPrecondition {
+                    reason: "PARTNER_ARCHIVED",
+                    message: "an archived partner cannot be edited".into(),
+                }
+                .into());
+            }
+            let mut merged = current.to_proto();
+            for path in paths {
+                match path {
+                    "legal_name" => merged.legal_name = patch.legal_name.clone(),
+                    "trade_name" => merged.trade_name = patch.trade_name.clone(),
+                    "siret" => merged.siret = patch.siret.clone(),
+                    "kinds" => merged.kinds = patch.kinds.clone(),
+                    "address" => merged.address = patch.address.clone(),
+                    "location" => merged.location = patch.location,
+                    "accepted_categories" => {
+                        merged.accepted_categories = patch.accepted_categories.clone()
+                    }
+                    "capabilities" => merged.capabilities = patch.capabilities.clone(),
+                    "storage_capacity_kg" => merged.storage_capacity_kg = patch.storage_capacity_kg,
+                    "weekly_intake_kg" => merged.weekly_intake_kg = patch.weekly_intake_kg,
+                    "service_radius_km" => merged.service_radius_km = patch.service_radius_km,
+                    "insertion_fte_centi" => merged.insertion_fte_centi = patch.insertion_fte_centi,
+                    "contact" => merged.contact = patch.contact.clone(),
+                    "opening_hours" => merged.opening_hours = patch.opening_hours.clone(),
+                    other => {
+                        return Err(
+                            ApiError::Internal(format!("unhandled mask path {other}")).into()
+                        );
+                    }
+                }
+            }
+            let profile = Profile::validate(&merged, "partner")?;
+            let siret = profile.siret.as_str().to_string();
+            if profile.siret != current.profile.siret
+                && repo::siret_taken(&mut tx, &siret, Some(id)).await?
+            {
+                return Err(RegistryError::SiretTaken(siret));
+            }
+            let mut row = current.clone();
+            row.profile = profile;
+            row.version += 1;
+            row.updated_at = now_millis();
+            repo::save(&mut tx, &row, Some(current.version)).await?;
+            self.commit(tx, &[partner_event(&row, "updated")]).await?;
+            Ok(row.to_proto())
+        })
+        .await
+    }
+
+    async fn verify_partner(&self, req: Request<pb::VerifyPartnerRequest>) -> Reply<pb::Partner> {
+        let (p, r) = caller(req)?;
+        answer(self.change_status(&p, &r.name, &r.etag, PartnerAction::Verify)).await
+    }
+
+    async fn suspend_partner(&self, req: Request<pb::SuspendPartnerRequest>) -> Reply<pb::Partner> {
+        let (p, r) = caller(req)?;
+        if r.reason.chars().count() > 2000 {
+            return Err(ApiError::invalid("reason", "at most 2000 characters").into());
+        }
+        answer(self.change_status(&p, &r.name, &r.etag, PartnerAction::Suspend)).await
+    }
+
+    async fn reinstate_partner(
+        &self,
+        req: Request<pb::ReinstatePartnerRequest>,
+    ) -> Reply<pb::Partner> {
+        let (p, r) = caller(req)?;
+        answer(self.change_status(&p, &r.name, &r.etag, PartnerAction::Reinstate)).await
+    }
+
+    async fn archive_partner(&self, req: Request<pb::ArchivePartnerRequest>) -> Reply<pb::Partner> {
+        let (p, r) = caller(req)?;
+        answer(self.change_status(&p, &r.name, &r.etag, PartnerAction::Archive)).await
+    }
 }

@@ -63,6 +63,7 @@ pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
         reemploi_runtime::paging::Pager::load(&db)
             .await
             .expect("page key"),
+        tokio_util::sync::CancellationToken::new(),
     );
     App {
         addr: served.addr,
