@@ -92,6 +92,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The partner a partner's token acts for (`partner` claim, with or
+    /// without its `partners/` prefix); `None` for other roles.
+    pub fn own_partner(&self) -> Option<uuid::Uuid> {
+        if self.role != Role::Partner {
+            return None;
+        }
+        let raw = self.partner.as_deref()?;
+        uuid::Uuid::try_parse(raw.strip_prefix("partners/").unwrap_or(raw)).ok()
+    }
+
     /// The whole principal as one string (role, organisation, partner,
     /// subject): what scopes a caller's idempotency keys, so that two
     /// callers sharing a subject string never share keys.

@@ -7,7 +7,7 @@
 
 pub mod auth;
 pub mod config;
-pub mod consume;
+pub mod envelope;
 pub mod error;
 pub mod idempotent;
 pub mod limit;

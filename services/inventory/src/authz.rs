@@ -32,17 +32,11 @@ pub fn sees_drafts(p: &Principal, owner_org: &str) -> bool {
     }
 }
 
-/// The partner id a principal acts for, if it is a partner.
-pub fn own_partner(p: &Principal) -> Option<Uuid> {
-    let raw = p.partner.as_deref()?;
-    Uuid::try_parse(raw.strip_prefix("partners/").unwrap_or(raw)).ok()
-}
-
 /// A partner claims for itself only; admins may claim for any partner.
 pub fn claim_for(p: &Principal, partner: Uuid) -> Result<()> {
     match p.role {
         Role::Admin => Ok(()),
-        Role::Partner if own_partner(p) == Some(partner) => Ok(()),
+        Role::Partner if p.own_partner() == Some(partner) => Ok(()),
         Role::Partner => Err(denied("a partner claims for itself only")),
         Role::SiteManager | Role::Integrator => Err(denied("only partners claim lots")),
     }
@@ -53,14 +47,14 @@ pub fn sees_claim(p: &Principal, owner_org: &str, partner: Uuid) -> bool {
     match p.role {
         Role::Admin | Role::Integrator => true,
         Role::SiteManager => p.org.as_deref() == Some(owner_org),
-        Role::Partner => own_partner(p) == Some(partner),
+        Role::Partner => p.own_partner() == Some(partner),
     }
 }
 
 /// Cancelling: the claimant, the site's managers, admins.
 pub fn cancel(p: &Principal, owner_org: &str, partner: Uuid) -> Result<()> {
     match p.role {
-        Role::Partner if own_partner(p) == Some(partner) => Ok(()),
+        Role::Partner if p.own_partner() == Some(partner) => Ok(()),
         Role::Partner => Err(denied("a partner cancels its own claims only")),
         Role::Admin | Role::SiteManager | Role::Integrator => manage(p, owner_org),
     }

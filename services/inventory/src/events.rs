@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use prost::Message as _;
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
-use reemploi_proto::events::{Envelope, envelope::Payload};
+use reemploi_proto::events::envelope::Payload;
 use reemploi_proto::registry as rpb;
-use reemploi_runtime::consume;
+use reemploi_runtime::envelope;
 use reemploi_store::{Db, now_millis};
 
-use crate::model::{ClaimRow, LotRow, SiteRow, millis_ts};
+use crate::model::{ClaimRow, LotRow, SiteRow};
 use crate::repo;
 use reemploi_runtime::names::PartnerName;
 
@@ -27,21 +26,7 @@ fn envelope(
     now: i64,
     payload: Payload,
 ) -> Message {
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        event_id: event_id.clone(),
-        occur_time: Some(millis_ts(now)),
-        event_type: subject.clone(),
-        aggregate,
-        aggregate_version: version,
-        producer: PRODUCER.to_string(),
-        payload: Some(payload),
-    };
-    Message {
-        subject,
-        event_id,
-        payload: envelope.encode_to_vec().into(),
-    }
+    reemploi_runtime::envelope::message(PRODUCER, subject, aggregate, version, now, payload)
 }
 
 /// `reemploi.inventory.site.<event>` carrying the site.
@@ -114,9 +99,9 @@ fn status_str(status: i32) -> &'static str {
 #[async_trait::async_trait]
 impl Handler for PartnerProjection {
     async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
-        let (envelope, payload) = consume::envelope(msg)?;
+        let (envelope, payload) = envelope::decode(msg)?;
         let Payload::Partner(partner) = payload else {
-            return Err(consume::unexpected(msg, &payload));
+            return Err(envelope::unexpected(msg, &payload));
         };
         let id = PartnerName::parse("partner.name", &partner.name)
             .map_err(|e| HandlerError::Permanent(e.to_string()))?

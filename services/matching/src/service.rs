@@ -5,19 +5,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use prost::Message as _;
 use reemploi_events::outbox::Relay;
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_matching_engine::alloc;
 use reemploi_matching_engine::index::Index;
 use reemploi_matching_engine::profile::{LotProfile, PartnerProfile};
 use reemploi_matching_engine::score::{Scored, Scorer};
-use reemploi_proto::events::{Envelope, envelope::Payload};
+use reemploi_proto::events::envelope::Payload;
 use reemploi_proto::matching as pb;
 use reemploi_proto::matching::matching_service_server::MatchingService;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role, caller};
-use reemploi_runtime::consume;
+use reemploi_runtime::envelope;
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
@@ -214,7 +213,7 @@ impl Matching {
     /// changes before the commit; if the transaction fails, the entity is
     /// read back from the projection.
     async fn apply(&self, consumer: &str, msg: &Message) -> std::result::Result<(), HandlerError> {
-        let (_, payload) = consume::envelope(msg)?;
+        let (_, payload) = envelope::decode(msg)?;
         let touched = touched(&payload).map_err(HandlerError::from)?;
         let mut tx = self.db.begin_write().await?;
         projection::serialize(&mut tx, &self.db).await?;
@@ -540,21 +539,14 @@ fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
         r#match: Some(found),
         create_time: Some(millis_ts(now)),
     };
-    let event_id = Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        event_id: event_id.clone(),
-        occur_time: Some(millis_ts(now)),
-        event_type: PROPOSED.to_string(),
-        aggregate: proposal.name.clone(),
-        aggregate_version: 1,
-        producer: PRODUCER.to_string(),
-        payload: Some(Payload::MatchProposal(proposal)),
-    };
-    Message {
-        subject: PROPOSED.to_string(),
-        event_id,
-        payload: envelope.encode_to_vec().into(),
-    }
+    envelope::message(
+        PRODUCER,
+        PROPOSED.to_string(),
+        proposal.name.clone(),
+        1,
+        now,
+        Payload::MatchProposal(proposal),
+    )
 }
 
 /// The reply of a gRPC method.
@@ -572,11 +564,6 @@ fn page_size(requested: i32, default: usize, max: usize) -> Result<usize> {
         Ok(0) => Ok(default),
         Ok(n) => Ok(n.min(max)),
     }
-}
-
-fn own_partner(p: &Principal) -> Option<Uuid> {
-    let raw = p.partner.as_deref()?;
-    Uuid::try_parse(raw.strip_prefix("partners/").unwrap_or(raw)).ok()
 }
 
 /// Admins and integrators see every site; site managers their organisation's.
@@ -679,7 +666,7 @@ impl MatchingService for Matching {
             let id = parse("partner", &req.partner, "partners/{partner}")?[0];
             match p.role {
                 Role::Admin | Role::Integrator => {}
-                Role::Partner if own_partner(p) == Some(id) => {}
+                Role::Partner if p.own_partner() == Some(id) => {}
                 Role::Partner | Role::SiteManager => {
                     return Err(ApiError::PermissionDenied(
                         "a partner sees its own recommendations only".into(),

@@ -3,6 +3,7 @@
 //! their verification by the territory. Publishes `reemploi.registry.partner.*`.
 
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod repo;
 pub mod service;
@@ -41,15 +42,15 @@ pub async fn start(ctx: Context, _args: &RegistryArgs) -> Result<Running, StartE
     ctx.db
         .migrate(&migrations())
         .await
-        .map_err(StartError::store(service::PRODUCER))?;
+        .map_err(StartError::store(events::PRODUCER))?;
     ctx.bus
-        .ensure_stream(service::PRODUCER)
+        .ensure_stream(events::PRODUCER)
         .await
-        .map_err(StartError::bus(service::PRODUCER))?;
+        .map_err(StartError::bus(events::PRODUCER))?;
     let relay = Relay::new(ctx.db.clone(), ctx.bus);
     let pager = Pager::load(&ctx.db)
         .await
-        .map_err(StartError::store(service::PRODUCER))?;
+        .map_err(StartError::store(events::PRODUCER))?;
     let registry = Registry::new(ctx.db, relay.clone(), pager);
     let server = RegistryServiceServer::new(registry)
         .max_decoding_message_size(ctx.max_message_bytes)

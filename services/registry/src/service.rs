@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use prost::Message as _;
 use prost_types::FieldMask;
 use reemploi_domain::category;
 use reemploi_domain::partner::{self, PartnerAction, PartnerStatus};
 use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
-use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::registry as pb;
 use reemploi_proto::registry::registry_service_server::RegistryService;
 use reemploi_runtime::auth::{Principal, Role, caller};
@@ -19,7 +17,7 @@ use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::{self, Check, Violation, request_id};
-use reemploi_runtime::wire::{etag_allows, millis_ts};
+use reemploi_runtime::wire::etag_allows;
 use reemploi_store::query::{Filter, select_kept};
 use reemploi_store::{Db, now_millis};
 use tonic::{Request, Response, Status};
@@ -27,13 +25,11 @@ use uuid::Uuid;
 
 use crate::error::{RegistryError, Result};
 use crate::model::{PartnerRow, Profile, kind_from_proto, status_filter};
+use crate::events::partner_event;
 use crate::repo::{self, PARTNER_COLUMNS};
 
 /// Most partners in one BatchRegisterPartners.
 pub const MAX_BATCH: usize = 1000;
-
-/// The producing service's name, on subjects and envelopes.
-pub const PRODUCER: &str = "registry";
 
 /// The registry: its database and its outbox relay.
 #[derive(Clone)]
@@ -60,34 +56,8 @@ fn admin_only(p: &Principal) -> Result<()> {
     }
 }
 
-/// The partner id a partner principal acts for.
-fn own_partner(p: &Principal) -> Option<Uuid> {
-    let raw = p.partner.as_deref()?;
-    Uuid::try_parse(raw.strip_prefix("partners/").unwrap_or(raw)).ok()
-}
-
 fn partner_name(field: &str, name: &str) -> Result<Uuid> {
     Ok(parse(field, name, "partners/{partner}")?[0])
-}
-
-/// `reemploi.registry.partner.<event>` carrying the partner.
-pub fn partner_event(row: &PartnerRow, event: &str) -> Message {
-    let subject = format!("reemploi.registry.partner.{event}");
-    let event_id = Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        event_id: event_id.clone(),
-        occur_time: Some(millis_ts(row.updated_at)),
-        event_type: subject.clone(),
-        aggregate: row.name(),
-        aggregate_version: row.version,
-        producer: PRODUCER.to_string(),
-        payload: Some(Payload::Partner(row.to_proto())),
-    };
-    Message {
-        subject,
-        event_id,
-        payload: envelope.encode_to_vec().into(),
-    }
 }
 
 impl Registry {
@@ -163,7 +133,7 @@ impl Registry {
 fn visible(p: &Principal, row: &PartnerRow) -> bool {
     match p.role {
         Role::Admin | Role::Integrator => true,
-        Role::Partner => row.status == PartnerStatus::Verified || own_partner(p) == Some(row.id),
+        Role::Partner => row.status == PartnerStatus::Verified || p.own_partner() == Some(row.id),
         Role::SiteManager => row.status == PartnerStatus::Verified,
     }
 }
@@ -224,7 +194,7 @@ impl RegistryService for Registry {
             let id = match p.role {
                 Role::Admin => new_id(),
                 Role::Partner => {
-                    own_partner(p).ok_or_else(|| denied("the token names no partner id"))?
+                    p.own_partner().ok_or_else(|| denied("the token names no partner id"))?
                 }
                 Role::SiteManager | Role::Integrator => {
                     return Err(denied(
@@ -435,7 +405,7 @@ impl RegistryService for Registry {
                 match p.role {
                     Role::Admin | Role::Integrator => {}
                     Role::Partner => {
-                        let own = own_partner(p).map(|u| u.to_string()).unwrap_or_default();
+                        let own = p.own_partner().map(|u| u.to_string()).unwrap_or_default();
                         f.add("(status = 'verified' OR id = ?)", own)?;
                     }
                     Role::SiteManager => f.raw("status = 'verified'"),
@@ -486,7 +456,7 @@ impl RegistryService for Registry {
             let paths = mask_paths(req.update_mask.as_ref())?;
             match p.role {
                 Role::Admin => {}
-                Role::Partner if own_partner(p) == Some(id) => {}
+                Role::Partner if p.own_partner() == Some(id) => {}
                 Role::Partner => return Err(denied("a partner edits its own profile only")),
                 Role::SiteManager | Role::Integrator => {
                     return Err(denied("only the partner or an admin edits a profile"));

@@ -1,15 +1,43 @@
-//! What every event consumer does first: decode the envelope, and give up
-//! at once (a dead letter) on one that can never be applied, the same way
-//! in every service.
+//! The event envelope, the same way in every service: built around an
+//! aggregate's state by producers, and decoded first by every consumer,
+//! which gives up at once (a dead letter) on one that can never be applied.
 
 use prost::Message as _;
 use reemploi_events::{HandlerError, Message};
 use reemploi_proto::events::Envelope;
 use reemploi_proto::events::envelope::Payload;
 
+/// The event `subject` (`reemploi.<producer>.<entity>.<event>`) of
+/// `producer`, carrying the state of `aggregate` at `version`, as of `at`
+/// (Unix milliseconds), with a fresh event id.
+pub fn message(
+    producer: &str,
+    subject: String,
+    aggregate: String,
+    version: i64,
+    at: i64,
+    payload: Payload,
+) -> Message {
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        event_id: event_id.clone(),
+        occur_time: Some(crate::wire::millis_ts(at)),
+        event_type: subject.clone(),
+        aggregate,
+        aggregate_version: version,
+        producer: producer.to_owned(),
+        payload: Some(payload),
+    };
+    Message {
+        subject,
+        event_id,
+        payload: envelope.encode_to_vec().into(),
+    }
+}
+
 /// The envelope of `msg` and its payload, or a permanent failure when the
 /// bytes are not an envelope or the envelope carries nothing.
-pub fn envelope(msg: &Message) -> Result<(Envelope, Payload), HandlerError> {
+pub fn decode(msg: &Message) -> Result<(Envelope, Payload), HandlerError> {
     let mut envelope = Envelope::decode(msg.payload.as_ref()).map_err(|e| {
         HandlerError::Permanent(format!("{}: undecodable envelope: {e}", msg.subject))
     })?;
@@ -42,8 +70,8 @@ mod tests {
             "reemploi.inventory.lot.updated",
             Envelope::default().encode_to_vec(),
         );
-        assert!(matches!(envelope(&empty), Err(HandlerError::Permanent(_))));
+        assert!(matches!(decode(&empty), Err(HandlerError::Permanent(_))));
         let broken = Message::new("reemploi.inventory.lot.updated", &b"\xff\xff\xff"[..]);
-        assert!(matches!(envelope(&broken), Err(HandlerError::Permanent(_))));
+        assert!(matches!(decode(&broken), Err(HandlerError::Permanent(_))));
     }
 }
