@@ -1079,9 +1079,7 @@ impl InventoryService for Inventory {
                 Role::Admin | Role::Integrator => {}
                 Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
                 Role::Partner => {
-                    let own = p.own_partner()
-                        .map(|id| id.to_string())
-                        .unwrap_or_default();
+                    let own = p.own_partner().map(|id| id.to_string()).unwrap_or_default();
                     f.add("partner_id = ?", own)?;
                 }
             }

@@ -117,7 +117,7 @@ async fn run() {
         Subscription {
             durable: "bench-observer".into(),
             stream_of: "matching".into(),
-            filter: reemploi_matching::service::PROPOSED.into(),
+            filter: reemploi_matching::events::PROPOSED.into(),
             max_deliver: 5,
         },
         observer.clone(),
@@ -476,7 +476,7 @@ async fn wait_idle(bus: &JetStreamBus, namespace: &str) {
     let js = bus.jetstream();
     let durable = format!(
         "{namespace}_{}",
-        reemploi_matching::service::subscriptions(1)[0].durable
+        reemploi_matching::events::subscriptions(1)[0].durable
     );
     let mut stream = js
         .get_stream(bus.stream_name("inventory"))
@@ -521,7 +521,7 @@ async fn backlog(bus: JetStreamBus, namespace: String, stop: CancellationToken) 
     let js = bus.jetstream();
     let matching = format!(
         "{namespace}_{}",
-        reemploi_matching::service::subscriptions(1)[0].durable
+        reemploi_matching::events::subscriptions(1)[0].durable
     );
     let observer = format!("{namespace}_bench-observer");
     let mut max = Backlog {

@@ -4,7 +4,9 @@
 //! publishes `reemploi.matching.match.proposed`.
 
 pub mod error;
-pub mod projection;
+pub mod events;
+pub mod model;
+pub mod repo;
 pub mod service;
 
 use reemploi_events::outbox::Relay;
@@ -41,19 +43,19 @@ pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartE
     ctx.db
         .migrate(&migrations())
         .await
-        .map_err(StartError::store(service::PRODUCER))?;
+        .map_err(StartError::store(events::PRODUCER))?;
     ctx.bus
-        .ensure_stream(service::PRODUCER)
+        .ensure_stream(events::PRODUCER)
         .await
-        .map_err(StartError::bus(service::PRODUCER))?;
+        .map_err(StartError::bus(events::PRODUCER))?;
     let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
     let pager = Pager::load(&ctx.db)
         .await
-        .map_err(StartError::store(service::PRODUCER))?;
+        .map_err(StartError::store(events::PRODUCER))?;
     let matching = Matching::new(ctx.db.clone(), relay.clone(), pager)
         .await
         .map_err(|e| StartError::Other {
-            service: service::PRODUCER,
+            service: events::PRODUCER,
             reason: format!("cannot build the index: {e}"),
         })?;
     let server = MatchingServiceServer::new(matching.clone())
@@ -62,17 +64,17 @@ pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartE
     let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
     let mut running = Running::new(MATCHING, |routes| routes.add_service(service))
         .spawn("matching outbox relay", relay.run(ctx.stop.clone()));
-    for subscription in service::subscriptions(ctx.max_deliver) {
+    for subscription in events::subscriptions(ctx.max_deliver) {
         let name = subscription.durable.clone();
         let consumer = ctx
             .bus
             .subscribe(
                 subscription,
-                service::Consumer::new(matching.clone(), &name),
+                events::Consumer::new(matching.clone(), &name),
                 ctx.stop.clone(),
             )
             .await
-            .map_err(StartError::bus(service::PRODUCER))?;
+            .map_err(StartError::bus(events::PRODUCER))?;
         running = running.task(format!("matching consumer {name}"), consumer);
     }
     Ok(running)

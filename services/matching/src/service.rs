@@ -6,23 +6,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use reemploi_events::outbox::Relay;
-use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_matching_engine::alloc;
 use reemploi_matching_engine::index::Index;
 use reemploi_matching_engine::profile::{LotProfile, PartnerProfile};
 use reemploi_matching_engine::score::{Scored, Scorer};
-use reemploi_proto::events::envelope::Payload;
 use reemploi_proto::matching as pb;
 use reemploi_proto::matching::matching_service_server::MatchingService;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role, caller};
-use reemploi_runtime::envelope;
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::Violation;
-use reemploi_runtime::wire::millis_ts;
 use reemploi_store::cursor::ChangeCursor;
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
@@ -31,47 +27,22 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::{MatchingError, Result};
-use crate::projection::{self, Claim, Lot, Partner};
-
-/// How many partners are proposed for a lot, and lots for a partner.
-pub const PROPOSALS_PER_CHANGE: usize = 10;
-/// The producing service's name, on subjects and envelopes.
-pub const PRODUCER: &str = "matching";
-/// Subject of a new proposal.
-pub const PROPOSED: &str = "reemploi.matching.match.proposed";
-
-/// The durable subscriptions matching consumes; replicas share them, so each
-/// event is applied by one replica only.
-pub fn subscriptions(max_deliver: i64) -> [Subscription; 2] {
-    [
-        Subscription {
-            durable: "matching-inventory".into(),
-            stream_of: "inventory".into(),
-            filter: "reemploi.inventory.>".into(),
-            max_deliver,
-        },
-        Subscription {
-            durable: "matching-partners".into(),
-            stream_of: "registry".into(),
-            filter: "reemploi.registry.partner.>".into(),
-            max_deliver,
-        },
-    ]
-}
+use crate::model::{Lot, Partner};
+use crate::repo;
 
 /// The engine index over the lots on offer and the verified partners, with
 /// the position in the change log it reflects.
-struct Live {
-    index: Index,
-    lot_names: HashMap<String, String>,
+pub(crate) struct Live {
+    pub(crate) index: Index,
+    pub(crate) lot_names: HashMap<String, String>,
     cursor: ChangeCursor,
 }
 
 /// The matching service core.
 #[derive(Clone)]
 pub struct Matching {
-    db: Db,
-    relay: Relay,
+    pub(crate) db: Db,
+    pub(crate) relay: Relay,
     pager: Pager,
     live: Arc<RwLock<Live>>,
     refreshing: Arc<Mutex<()>>,
@@ -85,8 +56,11 @@ fn lot_name(l: &Lot) -> String {
     format!("sites/{}/lots/{}", l.site_id, l.id)
 }
 
-async fn partner_profile(conn: &mut AnyConnection, p: &Partner) -> Result<Option<PartnerProfile>> {
-    let committed = projection::committed_g(conn, p.id).await?;
+pub(crate) async fn partner_profile(
+    conn: &mut AnyConnection,
+    p: &Partner,
+) -> Result<Option<PartnerProfile>> {
+    let committed = repo::committed_g(conn, p.id).await?;
     Ok(p.profile(committed))
 }
 
@@ -96,10 +70,10 @@ impl Matching {
         let mut conn = db.pool().acquire().await?;
         // Re-read a little of the log's tail at the first refresh: changes
         // numbered just below the end may still have been committing.
-        let cursor = ChangeCursor::new((projection::last_change(&mut conn).await? - 100).max(0));
-        let lots = projection::lots_on_offer(&mut conn).await?;
+        let cursor = ChangeCursor::new((repo::last_change(&mut conn).await? - 100).max(0));
+        let lots = repo::lots_on_offer(&mut conn).await?;
         let mut partners = Vec::new();
-        for p in projection::verified_partners(&mut conn).await? {
+        for p in repo::verified_partners(&mut conn).await? {
             partners.extend(partner_profile(&mut conn, &p).await?);
         }
         let lot_names = lots
@@ -135,7 +109,7 @@ impl Matching {
             .cursor
             .clone();
         let mut conn = self.db.pool().acquire().await?;
-        let read = projection::changes_after(&mut conn, cursor.after()).await?;
+        let read = repo::changes_after(&mut conn, cursor.after()).await?;
         let fresh: HashSet<i64> = cursor
             .take(read.iter().map(|c| c.0), std::time::Instant::now())
             .into_iter()
@@ -155,14 +129,19 @@ impl Matching {
     }
 
     /// Puts in the index what the projection holds now of one entity.
-    async fn reload(&self, conn: &mut AnyConnection, entity: &str, id: Uuid) -> Result<()> {
+    pub(crate) async fn reload(
+        &self,
+        conn: &mut AnyConnection,
+        entity: &str,
+        id: Uuid,
+    ) -> Result<()> {
         match entity {
             "lot" => {
-                let lot = projection::lot(conn, id).await?;
+                let lot = repo::lot(conn, id).await?;
                 self.set_lot(id, lot.as_ref())
             }
             _ => {
-                let profile = match projection::partner(conn, id).await? {
+                let profile = match repo::partner(conn, id).await? {
                     Some(p) if p.status == "verified" => partner_profile(conn, &p).await?,
                     Some(_) | None => None,
                 };
@@ -171,7 +150,7 @@ impl Matching {
         }
     }
 
-    fn set_lot(&self, id: Uuid, lot: Option<&Lot>) -> Result<()> {
+    pub(crate) fn set_lot(&self, id: Uuid, lot: Option<&Lot>) -> Result<()> {
         let mut live = self.live.write().map_err(|_| lock_poisoned())?;
         let key = id.to_string();
         match lot
@@ -191,7 +170,7 @@ impl Matching {
     }
 
     /// Sets a partner's profile in the index; returns the one it replaces.
-    fn set_partner(
+    pub(crate) fn set_partner(
         &self,
         id: Uuid,
         profile: Option<PartnerProfile>,
@@ -203,169 +182,9 @@ impl Matching {
         })
     }
 
-    /// Applies one event: projection, change log, proposals and their
-    /// events, all in one transaction, once per event id.
-    ///
-    /// Events are applied one at a time across replicas (a lock taken in
-    /// the transaction), and the index is refreshed under that lock: a lot
-    /// published while a partner is verified is then ranked with that
-    /// partner, whichever event comes second. The index takes the event's
-    /// changes before the commit; if the transaction fails, the entity is
-    /// read back from the projection.
-    async fn apply(&self, consumer: &str, msg: &Message) -> std::result::Result<(), HandlerError> {
-        let (_, payload) = envelope::decode(msg)?;
-        let touched = touched(&payload).map_err(HandlerError::from)?;
-        let mut tx = self.db.begin_write().await?;
-        projection::serialize(&mut tx, &self.db).await?;
-        if !inbox::first_time(&mut tx, consumer, &msg.event_id).await? {
-            return Ok(());
-        }
-        self.refresh().await?;
-        let applied = match self.project(&mut tx, payload).await {
-            Ok(events) => self.relay.commit(tx, &events).await.map_err(Into::into),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = applied {
-            let mut conn = self.db.pool().acquire().await?;
-            if let Some((entity, id)) = touched {
-                self.reload(&mut conn, entity, id).await?;
-            }
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    async fn project(&self, conn: &mut AnyConnection, payload: Payload) -> Result<Vec<Message>> {
-        let now = now_millis();
-        match payload {
-            Payload::Site(site) => {
-                let id = parse("site.name", &site.name, "sites/{site}")
-                    .map_err(|e| MatchingError::BadEvent(format!("event site name: {e}")))?[0];
-                projection::upsert_site(conn, id, &site.owner_org, site.version).await?;
-                Ok(Vec::new())
-            }
-            Payload::Lot(lot) => {
-                let mut row = Lot::from_event(&lot)?;
-                row.owner_org = projection::site_owner(conn, row.site_id).await?;
-                if !projection::upsert_lot(conn, &row).await? {
-                    return Ok(Vec::new());
-                }
-                projection::record_change(conn, "lot", row.id).await?;
-                self.set_lot(row.id, Some(&row))?;
-                let scored = match row.profile().filter(|_| row.on_offer()) {
-                    Some(profile) => self.read(|live| {
-                        live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now)
-                    })?,
-                    None => Vec::new(),
-                };
-                self.proposals(conn, &scored, now).await
-            }
-            Payload::Claim(claim) => {
-                let lot = parse(
-                    "claim.name",
-                    &claim.name,
-                    "sites/{site}/lots/{lot}/claims/{claim}",
-                )
-                .map_err(|e| MatchingError::BadEvent(format!("event claim name: {e}")))?[1];
-                let unit_mass = projection::unit_mass_g(conn, lot).await?;
-                let row = Claim::from_event(&claim, unit_mass)?;
-                if !projection::upsert_claim(conn, &row).await? {
-                    return Ok(Vec::new());
-                }
-                // The partner's committed capacity moved, and with it its rank.
-                projection::record_change(conn, "partner", row.partner_id).await?;
-                let partner = projection::partner(conn, row.partner_id).await?;
-                self.partner_changed(conn, row.partner_id, partner.as_ref(), now)
-                    .await
-            }
-            Payload::Partner(partner) => {
-                let row = Partner::from_event(&partner)?;
-                if !projection::upsert_partner(conn, &row).await? {
-                    return Ok(Vec::new());
-                }
-                projection::record_change(conn, "partner", row.id).await?;
-                self.partner_changed(conn, row.id, Some(&row), now).await
-            }
-            Payload::MatchProposal(_) => Ok(Vec::new()),
-        }
-    }
-
-    /// After a partner's profile changed: every lot whose ranking it may
-    /// enter or leave is ranked again, and each pair now in a lot's top
-    /// [`PROPOSALS_PER_CHANGE`] that was never proposed is proposed.
-    async fn partner_changed(
-        &self,
-        conn: &mut AnyConnection,
-        id: Uuid,
-        partner: Option<&Partner>,
-        now: i64,
-    ) -> Result<Vec<Message>> {
-        let profile = match partner {
-            Some(p) if p.status == "verified" => partner_profile(conn, p).await?,
-            Some(_) | None => None,
-        };
-        let before = self.set_partner(id, profile.clone())?;
-        let scored = self.read(|live| {
-            let mut lots: Vec<String> = [before.as_ref(), profile.as_ref()]
-                .into_iter()
-                .flatten()
-                .flat_map(|p| reachable_lots(&live.index, p, now))
-                .collect();
-            lots.sort();
-            lots.dedup();
-            lots.iter()
-                .filter_map(|l| live.index.lot(l))
-                .flat_map(|l| live.index.top_partners(l, PROPOSALS_PER_CHANGE, now))
-                .collect::<Vec<_>>()
-        })?;
-        self.proposals(conn, &scored, now).await
-    }
-
-    fn read<T>(&self, f: impl FnOnce(&Live) -> T) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Live) -> T) -> Result<T> {
         let live = self.live.read().map_err(|_| lock_poisoned())?;
         Ok(f(&live))
-    }
-
-    /// Records the proposals not made before and returns their events.
-    async fn proposals(
-        &self,
-        conn: &mut AnyConnection,
-        scored: &[Scored],
-        now: i64,
-    ) -> Result<Vec<Message>> {
-        let names = self.read(|live| {
-            scored
-                .iter()
-                .filter_map(|s| {
-                    live.lot_names
-                        .get(&s.lot_id)
-                        .map(|n| (s.lot_id.clone(), n.clone()))
-                })
-                .collect::<HashMap<String, String>>()
-        })?;
-        let candidates: Vec<(Uuid, Uuid, Uuid, f64, &Scored)> = scored
-            .iter()
-            .filter_map(|s| {
-                let lot = Uuid::try_parse(&s.lot_id).ok()?;
-                let partner = Uuid::try_parse(&s.partner_id).ok()?;
-                Some((lot, partner, Uuid::now_v7(), s.score, s))
-            })
-            .collect();
-        let rows: Vec<(Uuid, Uuid, Uuid, f64)> =
-            candidates.iter().map(|c| (c.0, c.1, c.2, c.3)).collect();
-        let new: HashSet<(Uuid, Uuid)> = projection::propose_all(conn, &rows, now)
-            .await?
-            .into_iter()
-            .collect();
-        let mut events = Vec::new();
-        for (lot, partner, id, _, s) in candidates {
-            if !new.contains(&(lot, partner)) {
-                continue;
-            }
-            let lot_name = names.get(&s.lot_id).cloned().unwrap_or_default();
-            events.push(proposal_event(id, to_match(s, lot_name), now));
-        }
-        Ok(events)
     }
 
     // ---- queries ----
@@ -379,7 +198,7 @@ impl Matching {
     ) -> Result<Vec<Lot>> {
         if !req.site.is_empty() {
             let site = parse("site", &req.site, "sites/{site}")?[0];
-            return projection::site_lots(conn, site).await;
+            return repo::site_lots(conn, site).await;
         }
         if req.lots.is_empty() {
             return Err(ApiError::Invalid(vec![Violation::new(
@@ -392,7 +211,7 @@ impl Matching {
         let mut lots = Vec::with_capacity(names.len());
         for (i, name) in names {
             let ids = parse(&format!("lots[{i}]"), name, "sites/{site}/lots/{lot}")?;
-            let lot = projection::lot(conn, ids[1])
+            let lot = repo::lot(conn, ids[1])
                 .await?
                 .filter(|l| l.site_id == ids[0])
                 .ok_or_else(|| ApiError::NotFound {
@@ -430,12 +249,12 @@ fn distinct<'a>(field: &str, names: &'a [String]) -> Result<Vec<(usize, &'a Stri
 /// or every verified one.
 async fn plan_partners(conn: &mut AnyConnection, names: &[String]) -> Result<Vec<Partner>> {
     if names.is_empty() {
-        return projection::verified_partners(conn).await;
+        return repo::verified_partners(conn).await;
     }
     let mut partners = Vec::new();
     for (i, name) in distinct("partners", names)? {
         let id = parse(&format!("partners[{i}]"), name, "partners/{partner}")?[0];
-        let partner = projection::partner(conn, id)
+        let partner = repo::partner(conn, id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 kind: "partner",
@@ -495,60 +314,6 @@ fn plan_response(
     }
 }
 
-/// The entity whose index entry an event changes, to read back if it fails.
-fn touched(payload: &Payload) -> Result<Option<(&'static str, Uuid)>> {
-    let bad = |e: reemploi_runtime::validation::Violation| MatchingError::BadEvent(e.to_string());
-    Ok(match payload {
-        Payload::Lot(l) => Some((
-            "lot",
-            parse("lot.name", &l.name, "sites/{site}/lots/{lot}").map_err(bad)?[1],
-        )),
-        Payload::Partner(p) => Some((
-            "partner",
-            parse("partner.name", &p.name, "partners/{partner}").map_err(bad)?[0],
-        )),
-        Payload::Claim(c) => Some((
-            "partner",
-            parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0],
-        )),
-        Payload::Site(_) | Payload::MatchProposal(_) => None,
-    })
-}
-
-/// Every lot on offer whose ranking `partner` could be part of, whatever
-/// its status and capacity now: those its location, radius, categories
-/// and horizon reach.
-fn reachable_lots(index: &Index, partner: &PartnerProfile, now: i64) -> Vec<String> {
-    let probe = PartnerProfile {
-        verified_active: true,
-        committed_g: 0,
-        weekly_intake_g: partner.weekly_intake_g.max(1),
-        ..partner.clone()
-    };
-    index
-        .top_lots(&probe, index.lot_count(), now)
-        .into_iter()
-        .map(|s| s.lot_id)
-        .collect()
-}
-
-/// The `match.proposed` event of a new proposal.
-fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
-    let proposal = pb::MatchProposal {
-        name: format!("proposals/{id}"),
-        r#match: Some(found),
-        create_time: Some(millis_ts(now)),
-    };
-    envelope::message(
-        PRODUCER,
-        PROPOSED.to_string(),
-        proposal.name.clone(),
-        1,
-        now,
-        Payload::MatchProposal(proposal),
-    )
-}
-
 /// The reply of a gRPC method.
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
@@ -578,7 +343,7 @@ fn may_see_site(p: &Principal, owner_org: &str) -> Result<()> {
     }
 }
 
-fn to_match(s: &Scored, lot: String) -> pb::Match {
+pub(crate) fn to_match(s: &Scored, lot: String) -> pb::Match {
     pb::Match {
         lot,
         partner: format!("partners/{}", s.partner_id),
@@ -591,29 +356,6 @@ fn to_match(s: &Scored, lot: String) -> pb::Match {
             insertion: s.breakdown.insertion,
         }),
         distance_m: s.distance_m.round() as i64,
-    }
-}
-
-/// Feeds one durable subscription into [`Matching`].
-pub struct Consumer {
-    matching: Matching,
-    name: String,
-}
-
-impl Consumer {
-    /// The handler of the subscription named `name`.
-    pub fn new(matching: Matching, name: &str) -> Arc<Consumer> {
-        Arc::new(Consumer {
-            matching,
-            name: name.to_string(),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl Handler for Consumer {
-    async fn handle(&self, msg: &Message) -> std::result::Result<(), HandlerError> {
-        self.matching.apply(&self.name, msg).await
     }
 }
 
@@ -631,7 +373,7 @@ impl MatchingService for Matching {
             let size = page_size(req.page_size, 10, 100)?;
             self.refresh().await?;
             let mut conn = self.db.pool().acquire().await?;
-            let lot = projection::lot(&mut conn, ids[1])
+            let lot = repo::lot(&mut conn, ids[1])
                 .await?
                 .filter(|l| l.site_id == ids[0])
                 .ok_or_else(|| ApiError::NotFound {
@@ -683,7 +425,7 @@ impl MatchingService for Matching {
             self.refresh().await?;
             let mut conn = self.db.pool().acquire().await?;
             let partner =
-                projection::partner(&mut conn, id)
+                repo::partner(&mut conn, id)
                     .await?
                     .ok_or_else(|| ApiError::NotFound {
                         kind: "partner",

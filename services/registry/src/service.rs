@@ -24,8 +24,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::{RegistryError, Result};
-use crate::model::{PartnerRow, Profile, kind_from_proto, status_filter};
 use crate::events::partner_event;
+use crate::model::{PartnerRow, Profile, kind_from_proto, status_filter};
 use crate::repo::{self, PARTNER_COLUMNS};
 
 /// Most partners in one BatchRegisterPartners.
@@ -193,9 +193,9 @@ impl RegistryService for Registry {
         answer::<_, RegistryError>(async move {
             let id = match p.role {
                 Role::Admin => new_id(),
-                Role::Partner => {
-                    p.own_partner().ok_or_else(|| denied("the token names no partner id"))?
-                }
+                Role::Partner => p
+                    .own_partner()
+                    .ok_or_else(|| denied("the token names no partner id"))?,
                 Role::SiteManager | Role::Integrator => {
                     return Err(denied(
                         "partners register their own structure; admins register any",
