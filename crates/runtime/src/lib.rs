@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod idempotent;
 pub mod limit;
+pub mod mask;
 pub mod names;
 pub mod paging;
 pub mod process;

@@ -12,12 +12,12 @@ use prost::Message as _;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory::inventory_service_server::InventoryService;
 use reemploi_runtime::auth::{caller, principal};
+use reemploi_runtime::mask::{self, Updatable};
 use reemploi_runtime::service::answer;
 use reemploi_store::cursor::ChangeCursor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use prost_types::FieldMask;
 use reemploi_domain::category;
 use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
 use reemploi_domain::ledger::Ledger;
@@ -110,33 +110,44 @@ fn not_found(kind: &'static str, name: impl ToString) -> InventoryError {
     }
 }
 
-fn mask_paths<'a>(mask: Option<&'a FieldMask>, allowed: &[&str]) -> Result<Vec<&'a str>> {
-    let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
-        return Err(InventoryError::invalid(
-            "update_mask",
-            "required: name the fields to update",
-        ));
-    };
-    let mut violations = Vec::new();
-    for path in &mask.paths {
-        let top = path.split('.').next().unwrap_or_default();
-        if !allowed.contains(&top) {
-            violations.push(reemploi_runtime::validation::Violation::new(
-                "update_mask",
-                format!("`{path}` cannot be updated"),
-            ));
-        }
-    }
-    if violations.is_empty() {
-        Ok(mask
-            .paths
-            .iter()
-            .map(|p| p.split('.').next().unwrap_or_default())
-            .collect())
-    } else {
-        Err(InventoryError::Invalid(violations))
-    }
-}
+/// What UpdateSite may change, and how.
+const SITE_UPDATABLE: Updatable<pb::Site> = Updatable(&[
+    ("display_name", |c, p| {
+        c.display_name = p.display_name.clone()
+    }),
+    ("operation", |c, p| c.operation = p.operation.clone()),
+    ("location", |c, p| c.location = p.location),
+    ("address", |c, p| c.address = p.address.clone()),
+    ("works_start_time", |c, p| {
+        c.works_start_time = p.works_start_time
+    }),
+    ("works_end_time", |c, p| c.works_end_time = p.works_end_time),
+]);
+
+/// What UpdateLot may change, and how.
+const LOT_UPDATABLE: Updatable<pb::Lot> = Updatable(&[
+    ("designation", |c, p| c.designation = p.designation.clone()),
+    ("description", |c, p| c.description = p.description.clone()),
+    ("category", |c, p| c.category = p.category.clone()),
+    ("quantity", |c, p| c.quantity = p.quantity),
+    ("estimated_mass_g", |c, p| {
+        c.estimated_mass_g = p.estimated_mass_g
+    }),
+    ("dimensions", |c, p| c.dimensions = p.dimensions),
+    ("condition", |c, p| c.condition = p.condition.clone()),
+    ("building_location", |c, p| {
+        c.building_location = p.building_location.clone()
+    }),
+    ("photo_uris", |c, p| c.photo_uris = p.photo_uris.clone()),
+    ("availability", |c, p| c.availability = p.availability),
+    ("waste_code", |c, p| c.waste_code = p.waste_code.clone()),
+    ("hazards", |c, p| c.hazards = p.hazards.clone()),
+    ("reuse_potential", |c, p| {
+        c.reuse_potential = p.reuse_potential
+    }),
+    ("reference", |c, p| c.reference = p.reference.clone()),
+    ("location", |c, p| c.location = p.location),
+]);
 
 impl Inventory {
     /// An inventory over a migrated database, publishing through `relay`.
@@ -521,39 +532,14 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(async move {
             let patch = req.site.unwrap_or_default();
             let name = SiteName::parse("site.name", &patch.name)?;
-            let paths = mask_paths(
-                req.update_mask.as_ref(),
-                &[
-                    "display_name",
-                    "operation",
-                    "location",
-                    "address",
-                    "works_start_time",
-                    "works_end_time",
-                ],
-            )?;
+            let fields = SITE_UPDATABLE.fields(req.update_mask.as_ref())?;
             let mut tx = self.inner.db.begin_write().await?;
             let current = repo::get_site(&mut tx, name.0, Some(self.inner.db.backend()))
                 .await?
                 .ok_or_else(|| not_found("site", name))?;
             authz::manage(p, &current.owner_org)?;
             check_etag(&patch.etag, current.version, &name.to_string())?;
-            let mut merged = current.to_proto();
-            for path in paths {
-                match path {
-                    "display_name" => merged.display_name = patch.display_name.clone(),
-                    "operation" => merged.operation = patch.operation.clone(),
-                    "location" => merged.location = patch.location,
-                    "address" => merged.address = patch.address.clone(),
-                    "works_start_time" => merged.works_start_time = patch.works_start_time,
-                    "works_end_time" => merged.works_end_time = patch.works_end_time,
-                    other => {
-                        return Err(InventoryError::Internal(format!(
-                            "unhandled mask path {other}"
-                        )));
-                    }
-                }
-            }
+            let merged = mask::merge(&current.to_proto(), &patch, &fields);
             let now = now_millis();
             let mut row = SiteRow::validate(&merged, current.id, now, current.version + 1)?;
             row.created_at = current.created_at;
@@ -785,26 +771,7 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(async move {
             let patch = req.lot.unwrap_or_default();
             let name = LotName::parse("lot.name", &patch.name)?;
-            let paths = mask_paths(
-                req.update_mask.as_ref(),
-                &[
-                    "designation",
-                    "description",
-                    "category",
-                    "quantity",
-                    "estimated_mass_g",
-                    "dimensions",
-                    "condition",
-                    "building_location",
-                    "photo_uris",
-                    "availability",
-                    "waste_code",
-                    "hazards",
-                    "reuse_potential",
-                    "reference",
-                    "location",
-                ],
-            )?;
+            let fields = LOT_UPDATABLE.fields(req.update_mask.as_ref())?;
             let mut tx = self.inner.db.begin_write().await?;
             let current = self.lot_for_change(&mut tx, p, name, &patch.etag).await?;
             if !current.status.is_editable() {
@@ -813,33 +780,7 @@ impl InventoryService for Inventory {
                     format!("a {} lot cannot be edited", current.status),
                 ));
             }
-            let mut merged = current.to_proto();
-            for path in paths {
-                match path {
-                    "designation" => merged.designation = patch.designation.clone(),
-                    "description" => merged.description = patch.description.clone(),
-                    "category" => merged.category = patch.category.clone(),
-                    "quantity" => merged.quantity = patch.quantity,
-                    "estimated_mass_g" => merged.estimated_mass_g = patch.estimated_mass_g,
-                    "dimensions" => merged.dimensions = patch.dimensions,
-                    "condition" => merged.condition = patch.condition.clone(),
-                    "building_location" => {
-                        merged.building_location = patch.building_location.clone()
-                    }
-                    "photo_uris" => merged.photo_uris = patch.photo_uris.clone(),
-                    "availability" => merged.availability = patch.availability,
-                    "waste_code" => merged.waste_code = patch.waste_code.clone(),
-                    "hazards" => merged.hazards = patch.hazards.clone(),
-                    "reuse_potential" => merged.reuse_potential = patch.reuse_potential,
-                    "reference" => merged.reference = patch.reference.clone(),
-                    "location" => merged.location = patch.location,
-                    other => {
-                        return Err(InventoryError::Internal(format!(
-                            "unhandled mask path {other}"
-                        )));
-                    }
-                }
-            }
+            let merged = mask::merge(&current.to_proto(), &patch, &fields);
             let fields = LotFields::validate(&merged, "lot")?;
             let mut lot = current.clone();
             lot.ledger = if fields.quantity.unit() == current.unit() {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use prost_types::FieldMask;
 use reemploi_domain::category;
 use reemploi_domain::partner::{self, PartnerAction, PartnerStatus};
 use reemploi_events::Message;
@@ -13,6 +12,7 @@ use reemploi_proto::registry::registry_service_server::RegistryService;
 use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::idempotent;
+use reemploi_runtime::mask::{self, Updatable};
 use reemploi_runtime::names::{new_id, parse};
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
@@ -138,40 +138,37 @@ fn visible(p: &Principal, row: &PartnerRow) -> bool {
     }
 }
 
-const UPDATABLE: &[&str] = &[
-    "legal_name",
-    "trade_name",
-    "siret",
-    "kinds",
-    "address",
-    "location",
-    "accepted_categories",
-    "capabilities",
-    "storage_capacity_kg",
-    "weekly_intake_kg",
-    "service_radius_km",
-    "insertion_fte_centi",
-    "contact",
-    "opening_hours",
-];
-
-fn mask_paths(mask: Option<&FieldMask>) -> Result<Vec<&str>> {
-    let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
-        return Err(ApiError::invalid("update_mask", "required: name the fields to update").into());
-    };
-    let mut c = Check::new("");
-    let mut paths = Vec::new();
-    for path in &mask.paths {
-        let top = path.split('.').next().unwrap_or_default();
-        if UPDATABLE.contains(&top) {
-            paths.push(top);
-        } else {
-            c.fail("update_mask", format!("`{path}` cannot be updated"));
-        }
-    }
-    c.finish()?;
-    Ok(paths)
-}
+/// What UpdatePartner may change, and how.
+const UPDATABLE: Updatable<pb::Partner> = Updatable(&[
+    ("legal_name", |c, p| c.legal_name = p.legal_name.clone()),
+    ("trade_name", |c, p| c.trade_name = p.trade_name.clone()),
+    ("siret", |c, p| c.siret = p.siret.clone()),
+    ("kinds", |c, p| c.kinds = p.kinds.clone()),
+    ("address", |c, p| c.address = p.address.clone()),
+    ("location", |c, p| c.location = p.location),
+    ("accepted_categories", |c, p| {
+        c.accepted_categories = p.accepted_categories.clone()
+    }),
+    ("capabilities", |c, p| {
+        c.capabilities = p.capabilities.clone()
+    }),
+    ("storage_capacity_kg", |c, p| {
+        c.storage_capacity_kg = p.storage_capacity_kg
+    }),
+    ("weekly_intake_kg", |c, p| {
+        c.weekly_intake_kg = p.weekly_intake_kg
+    }),
+    ("service_radius_km", |c, p| {
+        c.service_radius_km = p.service_radius_km
+    }),
+    ("insertion_fte_centi", |c, p| {
+        c.insertion_fte_centi = p.insertion_fte_centi
+    }),
+    ("contact", |c, p| c.contact = p.contact.clone()),
+    ("opening_hours", |c, p| {
+        c.opening_hours = p.opening_hours.clone()
+    }),
+]);
 
 /// The reply of a gRPC method.
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -453,7 +450,7 @@ impl RegistryService for Registry {
         answer::<_, RegistryError>(async move {
             let patch = req.partner.unwrap_or_default();
             let id = partner_name("partner.name", &patch.name)?;
-            let paths = mask_paths(req.update_mask.as_ref())?;
+            let fields = UPDATABLE.fields(req.update_mask.as_ref())?;
             match p.role {
                 Role::Admin => {}
                 Role::Partner if p.own_partner() == Some(id) => {}
@@ -479,32 +476,7 @@ impl RegistryService for Registry {
                 }
                 .into());
             }
-            let mut merged = current.to_proto();
-            for path in paths {
-                match path {
-                    "legal_name" => merged.legal_name = patch.legal_name.clone(),
-                    "trade_name" => merged.trade_name = patch.trade_name.clone(),
-                    "siret" => merged.siret = patch.siret.clone(),
-                    "kinds" => merged.kinds = patch.kinds.clone(),
-                    "address" => merged.address = patch.address.clone(),
-                    "location" => merged.location = patch.location,
-                    "accepted_categories" => {
-                        merged.accepted_categories = patch.accepted_categories.clone()
-                    }
-                    "capabilities" => merged.capabilities = patch.capabilities.clone(),
-                    "storage_capacity_kg" => merged.storage_capacity_kg = patch.storage_capacity_kg,
-                    "weekly_intake_kg" => merged.weekly_intake_kg = patch.weekly_intake_kg,
-                    "service_radius_km" => merged.service_radius_km = patch.service_radius_km,
-                    "insertion_fte_centi" => merged.insertion_fte_centi = patch.insertion_fte_centi,
-                    "contact" => merged.contact = patch.contact.clone(),
-                    "opening_hours" => merged.opening_hours = patch.opening_hours.clone(),
-                    other => {
-                        return Err(
-                            ApiError::Internal(format!("unhandled mask path {other}")).into()
-                        );
-                    }
-                }
-            }
+            let merged = mask::merge(&current.to_proto(), &patch, &fields);
             let profile = Profile::validate(&merged, "partner")?;
             let siret = profile.siret.as_str().to_string();
             if profile.siret != current.profile.siret
