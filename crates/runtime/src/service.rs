@@ -74,6 +74,66 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// What every service sets up first, from its [`Context`].
+#[derive(Debug)]
+pub struct Prepared {
+    /// The relay of its outbox (not yet running).
+    pub relay: reemploi_events::outbox::Relay,
+    /// Its page-token signer.
+    pub pager: crate::paging::Pager,
+}
+
+impl Context {
+    /// Migrates the database of `service`, makes sure its event stream
+    /// exists, and builds its outbox relay and page-token signer.
+    pub async fn prepare(
+        &self,
+        service: &'static str,
+        migrations: &reemploi_store::Migrations,
+    ) -> Result<Prepared, StartError> {
+        self.db
+            .migrate(migrations)
+            .await
+            .map_err(StartError::store(service))?;
+        self.bus
+            .ensure_stream(service)
+            .await
+            .map_err(StartError::bus(service))?;
+        let pager = crate::paging::Pager::load(&self.db)
+            .await
+            .map_err(StartError::store(service))?;
+        Ok(Prepared {
+            relay: reemploi_events::outbox::Relay::new(self.db.clone(), self.bus.clone()),
+            pager,
+        })
+    }
+
+    /// Subscribes `handler` to `sub` for `service`, until [`Context::stop`];
+    /// the consumer's task, for [`Running::task`].
+    pub async fn subscribe(
+        &self,
+        service: &'static str,
+        sub: reemploi_events::Subscription,
+        handler: Arc<dyn reemploi_events::Handler>,
+    ) -> Result<JoinHandle<()>, StartError> {
+        self.bus
+            .subscribe(sub, handler, self.stop.clone())
+            .await
+            .map_err(StartError::bus(service))
+    }
+
+    /// `server` behind the bearer-token check (and rate limits) of this context.
+    pub fn authenticated<S>(
+        &self,
+        server: S,
+    ) -> tonic::service::interceptor::InterceptedService<S, crate::auth::AuthInterceptor> {
+        tonic::service::interceptor::InterceptedService::new(
+            server,
+            crate::auth::AuthInterceptor::new(self.auth.clone()),
+        )
+    }
+}
+
 /// A background task of a service, supervised by [`serve`].
 #[derive(Debug)]
 pub struct Task {

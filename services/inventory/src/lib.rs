@@ -13,15 +13,11 @@ pub mod service;
 
 use std::time::Duration;
 
-use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory::inventory_service_server::InventoryServiceServer;
 use reemploi_proto::service_names::INVENTORY;
-use reemploi_runtime::auth::AuthInterceptor;
-use reemploi_runtime::paging::Pager;
-use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_runtime::service::{Context, Prepared, Running, StartError};
 use reemploi_store::{Migrations, now_millis};
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
 
 pub use error::InventoryError;
 pub use service::{Inventory, Settings};
@@ -66,25 +62,11 @@ impl InventoryArgs {
     }
 }
 
-/// The gRPC service, authenticated, ready to be mounted on a server.
-pub type GrpcService = InterceptedService<InventoryServiceServer<Inventory>, AuthInterceptor>;
-
 /// Migrates the database, makes sure the event stream exists, and starts
 /// the relay, the partner projection and the sweeper beside the service.
 pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartError> {
     let settings = args.settings();
-    ctx.db
-        .migrate(&migrations())
-        .await
-        .map_err(StartError::store(events::PRODUCER))?;
-    ctx.bus
-        .ensure_stream(events::PRODUCER)
-        .await
-        .map_err(StartError::bus(events::PRODUCER))?;
-    let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
-    let pager = Pager::load(&ctx.db)
-        .await
-        .map_err(StartError::store(events::PRODUCER))?;
+    let Prepared { relay, pager } = ctx.prepare(events::PRODUCER, &migrations()).await?;
     let inventory = Inventory::new(
         ctx.db.clone(),
         relay.clone(),
@@ -93,18 +75,17 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
         ctx.shutdown.clone(),
     );
     let partners = ctx
-        .bus
         .subscribe(
+            events::PRODUCER,
             events::partner_subscription(ctx.max_deliver),
             events::PartnerProjection::new(ctx.db.clone()),
-            ctx.stop.clone(),
         )
-        .await
-        .map_err(StartError::bus(events::PRODUCER))?;
-    let server = InventoryServiceServer::new(inventory.clone())
-        .max_decoding_message_size(ctx.max_message_bytes)
-        .max_encoding_message_size(ctx.max_message_bytes);
-    let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
+        .await?;
+    let service = ctx.authenticated(
+        InventoryServiceServer::new(inventory.clone())
+            .max_decoding_message_size(ctx.max_message_bytes)
+            .max_encoding_message_size(ctx.max_message_bytes),
+    );
     Ok(
         Running::new(INVENTORY, |routes| routes.add_service(service))
             .spawn("inventory outbox relay", relay.run(ctx.stop.clone()))

@@ -9,14 +9,10 @@ pub mod model;
 pub mod repo;
 pub mod service;
 
-use reemploi_events::outbox::Relay;
 use reemploi_proto::matching::matching_service_server::MatchingServiceServer;
 use reemploi_proto::service_names::MATCHING;
-use reemploi_runtime::auth::AuthInterceptor;
-use reemploi_runtime::paging::Pager;
-use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_runtime::service::{Context, Prepared, Running, StartError};
 use reemploi_store::Migrations;
-use tonic::service::interceptor::InterceptedService;
 
 pub use error::MatchingError;
 pub use service::Matching;
@@ -34,47 +30,29 @@ pub fn migrations() -> Migrations {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct MatchingArgs {}
 
-/// The gRPC service, authenticated, ready to be mounted on a server.
-pub type GrpcService = InterceptedService<MatchingServiceServer<Matching>, AuthInterceptor>;
-
 /// Migrates, rebuilds the index from the projections, subscribes to the
 /// inventory and registry events, and starts the outbox relay.
 pub async fn start(ctx: Context, _args: &MatchingArgs) -> Result<Running, StartError> {
-    ctx.db
-        .migrate(&migrations())
-        .await
-        .map_err(StartError::store(events::PRODUCER))?;
-    ctx.bus
-        .ensure_stream(events::PRODUCER)
-        .await
-        .map_err(StartError::bus(events::PRODUCER))?;
-    let relay = Relay::new(ctx.db.clone(), ctx.bus.clone());
-    let pager = Pager::load(&ctx.db)
-        .await
-        .map_err(StartError::store(events::PRODUCER))?;
+    let Prepared { relay, pager } = ctx.prepare(events::PRODUCER, &migrations()).await?;
     let matching = Matching::new(ctx.db.clone(), relay.clone(), pager)
         .await
         .map_err(|e| StartError::Other {
             service: events::PRODUCER,
             reason: format!("cannot build the index: {e}"),
         })?;
-    let server = MatchingServiceServer::new(matching.clone())
-        .max_decoding_message_size(ctx.max_message_bytes)
-        .max_encoding_message_size(ctx.max_message_bytes);
-    let service = InterceptedService::new(server, AuthInterceptor::new(ctx.auth));
+    let service = ctx.authenticated(
+        MatchingServiceServer::new(matching.clone())
+            .max_decoding_message_size(ctx.max_message_bytes)
+            .max_encoding_message_size(ctx.max_message_bytes),
+    );
     let mut running = Running::new(MATCHING, |routes| routes.add_service(service))
         .spawn("matching outbox relay", relay.run(ctx.stop.clone()));
     for subscription in events::subscriptions(ctx.max_deliver) {
         let name = subscription.durable.clone();
+        let handler = events::Consumer::new(matching.clone(), &name);
         let consumer = ctx
-            .bus
-            .subscribe(
-                subscription,
-                events::Consumer::new(matching.clone(), &name),
-                ctx.stop.clone(),
-            )
-            .await
-            .map_err(StartError::bus(events::PRODUCER))?;
+            .subscribe(events::PRODUCER, subscription, handler)
+            .await?;
         running = running.task(format!("matching consumer {name}"), consumer);
     }
     Ok(running)
