@@ -9,10 +9,8 @@ use reemploi_inventory::InventoryArgs;
 use reemploi_matching::MatchingArgs;
 use reemploi_registry::RegistryArgs;
 use reemploi_runtime::auth::Role;
-use reemploi_runtime::config::{
-    AuthArgs, BusArgs, DEFAULT_JWT_MAX_LIFETIME_SECS, LimitArgs, ServerArgs, StoreArgs,
-    TelemetryArgs,
-};
+use reemploi_runtime::config::DEFAULT_JWT_MAX_LIFETIME_SECS;
+use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{claims, deadletters, export, login, lots, matching, partners, sites};
 use crate::config::ClientTls;
@@ -250,18 +248,10 @@ pub struct UpArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub demo: bool,
+    /// What every service binary takes (server, storage, bus, tokens,
+    /// limits, logs).
     #[command(flatten)]
-    pub server: ServerArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub bus: BusArgs,
-    #[command(flatten)]
-    pub auth: AuthArgs,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    #[command(flatten)]
-    pub telemetry: TelemetryArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub inventory: InventoryArgs,
     #[command(flatten)]

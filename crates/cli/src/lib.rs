@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let tls = global.tls();
     let outcome = match command {
         Command::Up(args) => {
-            reemploi_runtime::telemetry::init(args.telemetry.log_format);
+            reemploi_runtime::telemetry::init(args.service.telemetry.log_format);
             up::run(*args, tls).await
         }
         Command::Token(args) => token::run(&args),

@@ -24,22 +24,22 @@ const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 /// HS256 secret when there is one, for the demo loader to sign its own
 /// token. Secrets are never logged.
 pub fn authenticator(args: &UpArgs) -> Result<(Authenticator, Option<String>), CliError> {
-    let limits = RateLimits::from_args(&args.limits);
-    if args.auth.jwt_secret.is_some() || args.auth.jwt_public_key.is_some() {
+    let limits = RateLimits::from_args(&args.service.limits);
+    if args.service.auth.jwt_secret.is_some() || args.service.auth.jwt_public_key.is_some() {
         return Ok((
-            Authenticator::from_args(&args.auth)?.with_rate_limits(limits),
-            args.auth.jwt_secret.clone(),
+            Authenticator::from_args(&args.service.auth)?.with_rate_limits(limits),
+            args.service.auth.jwt_secret.clone(),
         ));
     }
-    let path = crate::secret::secret_path(&args.store.data_dir);
-    let secret = crate::secret::load_or_create(&args.store.data_dir)?;
+    let path = crate::secret::secret_path(&args.service.store.data_dir);
+    let secret = crate::secret::load_or_create(&args.service.store.data_dir)?;
     tracing::info!(
         file = %path.display(),
         "no --jwt-secret or --jwt-public-key: HS256 tokens signed with the secret in this file"
     );
     let generated = AuthArgs {
         jwt_secret: Some(secret.clone()),
-        ..args.auth.clone()
+        ..args.service.auth.clone()
     };
     Ok((
         Authenticator::from_args(&generated)?.with_rate_limits(limits),
@@ -73,36 +73,36 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
 /// background task dies), then stops the tasks.
 pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     // Before anything starts: a bad certificate is a configuration error.
-    let server_tls = reemploi_runtime::server::tls_config(&args.server)?.is_some();
+    let server_tls = reemploi_runtime::server::tls_config(&args.service.server)?.is_some();
     let shutdown = reemploi_runtime::shutdown::on_signal();
     let stop = CancellationToken::new();
     let (auth, secret) = authenticator(&args)?;
     // One bus for the whole process: services see each other's events.
     let bus = tokio::select! {
-        bus = reemploi_runtime::wiring::bus(&args.bus, &args.store) => bus?,
+        bus = reemploi_runtime::wiring::bus(&args.service.bus, &args.service.store) => bus?,
         () = shutdown.cancelled() => return Ok(()),
     };
     let mut running = Vec::new();
     for (name, start) in services(&args) {
         let ctx = Context {
-            db: reemploi_runtime::wiring::database(&args.store, name).await?,
+            db: reemploi_runtime::wiring::database(&args.service.store, name).await?,
             bus: bus.clone(),
             auth: auth.clone(),
-            max_message_bytes: args.server.max_message_bytes,
-            max_deliver: args.bus.max_deliver,
+            max_message_bytes: args.service.server.max_message_bytes,
+            max_deliver: args.service.bus.max_deliver,
             shutdown: shutdown.clone(),
             stop: stop.clone(),
         };
         running.push(start(ctx).await?);
     }
 
-    let (listener, addr) = reemploi_runtime::server::bind(args.server.listen)
+    let (listener, addr) = reemploi_runtime::server::bind(args.service.server.listen)
         .await
         .map_err(|source| CliError::Bind {
-            addr: args.server.listen,
+            addr: args.service.server.listen,
             source,
         })?;
-    let server_args = args.server.clone();
+    let server_args = args.service.server.clone();
     let serving = tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -175,8 +175,8 @@ async fn load_demo(
     let token = issue_hs256_with(
         secret.as_bytes(),
         &claims,
-        args.auth.jwt_issuer.as_deref(),
-        args.auth.jwt_audience.as_deref(),
+        args.service.auth.jwt_issuer.as_deref(),
+        args.service.auth.jwt_audience.as_deref(),
     )?;
     let tls = settings.addr.starts_with("https://");
     let api = Connection::open(&Settings {

@@ -11,7 +11,7 @@ use crate::limit::RateLimits;
 use crate::service::{Context, Running};
 
 /// The flags every service binary takes.
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ServiceArgs {
     #[command(flatten)]
     pub server: ServerArgs,
