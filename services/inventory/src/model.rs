@@ -291,6 +291,72 @@ pub struct LotFields {
     pub location: Option<GeoPoint>,
 }
 
+/// Dimensions in millimetres: none negative.
+fn dimensions(c: &mut Check, d: &tpb::Dimensions) {
+    for (name, v) in [
+        ("length_mm", d.length_mm),
+        ("width_mm", d.width_mm),
+        ("height_mm", d.height_mm),
+    ] {
+        if v < 0 {
+            c.fail(&format!("dimensions.{name}"), "must not be negative");
+        }
+    }
+}
+
+/// Photo links: at most [`MAX_PHOTOS`] http(s) URLs.
+fn photos(c: &mut Check, uris: &[String]) {
+    if uris.len() > MAX_PHOTOS {
+        c.fail("photo_uris", format!("at most {MAX_PHOTOS} photos"));
+    }
+    for (i, uri) in uris.iter().enumerate() {
+        let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
+            && uri.len() <= 2000
+            && !uri.chars().any(char::is_whitespace);
+        if !ok {
+            c.fail(
+                &format!("photo_uris[{i}]"),
+                "must be an http(s) URL of at most 2000 characters",
+            );
+        }
+    }
+}
+
+/// The hazards a diagnostic found, each known, sorted, once.
+fn hazards(c: &mut Check, values: &[i32]) -> Vec<Hazard> {
+    let mut hazards = Vec::new();
+    for (i, h) in values.iter().enumerate() {
+        match pb::Hazard::try_from(*h) {
+            Ok(pb::Hazard::Asbestos) => hazards.push(Hazard::Asbestos),
+            Ok(pb::Hazard::Lead) => hazards.push(Hazard::Lead),
+            Ok(pb::Hazard::Pcb) => hazards.push(Hazard::Pcb),
+            Ok(pb::Hazard::Pah) => hazards.push(Hazard::Pah),
+            Ok(pb::Hazard::Other) => hazards.push(Hazard::Other),
+            Ok(pb::Hazard::Unspecified) | Err(_) => {
+                c.fail(&format!("hazards[{i}]"), format!("unknown hazard {h}"));
+            }
+        }
+    }
+    hazards.sort_by_key(|h| h.code());
+    hazards.dedup();
+    hazards
+}
+
+/// A lot's own location, its errors under `location.`.
+fn location(p: &tpb::GeoPoint) -> std::result::Result<GeoPoint, DomainError> {
+    GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
+        DomainError::Invalid { field, reason } => DomainError::Invalid {
+            field: if field == "latitude" {
+                "location.latitude"
+            } else {
+                "location.longitude"
+            },
+            reason,
+        },
+        other => other,
+    })
+}
+
 impl LotFields {
     /// Validates the writable fields of a proto lot, collecting every violation
     /// under `prefix` (e.g. `lot` or `requests[3].lot`).
@@ -307,35 +373,14 @@ impl LotFields {
         let quantity = c.ok(quantity_from_proto(lot.quantity.as_ref()));
         c.ok(mass::estimated("estimated_mass_g", lot.estimated_mass_g));
         let d = lot.dimensions.unwrap_or_default();
-        for (name, v) in [
-            ("length_mm", d.length_mm),
-            ("width_mm", d.width_mm),
-            ("height_mm", d.height_mm),
-        ] {
-            if v < 0 {
-                c.fail(&format!("dimensions.{name}"), "must not be negative");
-            }
-        }
+        dimensions(&mut c, &d);
         let condition = c.ok(text::optional("condition", &lot.condition, MAX_LINE));
         let building_location = c.ok(text::optional(
             "building_location",
             &lot.building_location,
             MAX_LINE,
         ));
-        if lot.photo_uris.len() > MAX_PHOTOS {
-            c.fail("photo_uris", format!("at most {MAX_PHOTOS} photos"));
-        }
-        for (i, uri) in lot.photo_uris.iter().enumerate() {
-            let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
-                && uri.len() <= 2000
-                && !uri.chars().any(char::is_whitespace);
-            if !ok {
-                c.fail(
-                    &format!("photo_uris[{i}]"),
-                    "must be an http(s) URL of at most 2000 characters",
-                );
-            }
-        }
+        photos(&mut c, &lot.photo_uris);
         let (available_from, available_until) =
             window(&mut c, "availability", lot.availability.as_ref());
         let waste_code = if lot.waste_code.trim().is_empty() {
@@ -343,41 +388,14 @@ impl LotFields {
         } else {
             c.ok(WasteCode::parse(&lot.waste_code))
         };
-        let mut hazards = Vec::new();
-        for (i, h) in lot.hazards.iter().enumerate() {
-            match pb::Hazard::try_from(*h) {
-                Ok(pb::Hazard::Asbestos) => hazards.push(Hazard::Asbestos),
-                Ok(pb::Hazard::Lead) => hazards.push(Hazard::Lead),
-                Ok(pb::Hazard::Pcb) => hazards.push(Hazard::Pcb),
-                Ok(pb::Hazard::Pah) => hazards.push(Hazard::Pah),
-                Ok(pb::Hazard::Other) => hazards.push(Hazard::Other),
-                Ok(pb::Hazard::Unspecified) | Err(_) => {
-                    c.fail(&format!("hazards[{i}]"), format!("unknown hazard {h}"));
-                }
-            }
-        }
-        hazards.sort_by_key(|h| h.code());
-        hazards.dedup();
+        let hazards = hazards(&mut c, &lot.hazards);
         if pb::ReusePotential::try_from(lot.reuse_potential).is_err() {
             c.fail(
                 "reuse_potential",
                 format!("unknown reuse potential {}", lot.reuse_potential),
             );
         }
-        let location = match lot.location.as_ref() {
-            None => None,
-            Some(p) => c.ok(GeoPoint::new(p.latitude, p.longitude).map_err(|e| match e {
-                DomainError::Invalid { field, reason } => DomainError::Invalid {
-                    field: if field == "latitude" {
-                        "location.latitude"
-                    } else {
-                        "location.longitude"
-                    },
-                    reason,
-                },
-                other => other,
-            })),
-        };
+        let location = lot.location.as_ref().and_then(|p| c.ok(location(p)));
         c.finish()?;
         let (Some(designation), Some(category), Some(quantity)) = (designation, category, quantity)
         else {

@@ -18,8 +18,9 @@ use reemploi_store::cursor::ChangeCursor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use reemploi_domain::category;
+use reemploi_domain::category::{self, Category};
 use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
+use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::{self, LotAction, LotStatus};
 use reemploi_domain::{mass, text};
@@ -427,6 +428,145 @@ type Reply<T> = std::result::Result<Response<T>, Status>;
 /// How often a WatchLots stream looks for changes made by other replicas.
 const WATCH_POLL: Duration = Duration::from_millis(500);
 
+/// The filters of a ListLots request, validated.
+struct LotQuery {
+    site: Option<Uuid>,
+    category: Option<&'static Category>,
+    status: Option<LotStatus>,
+    near: Option<GeoPoint>,
+    radius_m: i64,
+    text: String,
+    available_at: Option<i64>,
+}
+
+/// Matches a lot's designation, description or reference.
+const LOT_TEXT: &str = "(LOWER(designation) LIKE ? ESCAPE '\\' \
+    OR LOWER(description) LIKE $N ESCAPE '\\' OR LOWER(reference) LIKE $N ESCAPE '\\')";
+
+impl LotQuery {
+    fn parse(req: &pb::ListLotsRequest) -> Result<LotQuery> {
+        let site = names::site_or_all("parent", &req.parent)?;
+        let mut c = Check::new("");
+        let category = if req.category.is_empty() {
+            None
+        } else {
+            c.ok(category::parse(&req.category))
+        };
+        let status = lot_status_filter(req.status)?;
+        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
+        let text = validation::search_text(&mut c, &req.text);
+        let available_at = time(&mut c, "available_at", req.available_at.as_ref());
+        c.finish()?;
+        Ok(LotQuery {
+            site,
+            category,
+            status,
+            near,
+            radius_m: req.radius_m,
+            text,
+            available_at,
+        })
+    }
+
+    /// What a page token is bound to.
+    fn fingerprint(&self) -> String {
+        format!(
+            "site={:?}|cat={:?}|status={:?}|near={:?}|r={}|at={:?}|text={}",
+            self.site,
+            self.category.map(|c| c.code),
+            self.status,
+            self.near.map(|g| (g.latitude(), g.longitude())),
+            self.radius_m,
+            self.available_at,
+            self.text,
+        )
+    }
+
+    /// The SQL filter for `p`, after the id `after`: drafts are for their
+    /// site's managers, admins and integrators only.
+    fn filter(&self, p: &Principal, after: Option<&str>) -> Result<Filter> {
+        let mut f = Filter::default();
+        if let Some(site) = self.site {
+            f.add("site_id = ?", site.to_string())?;
+        }
+        if let Some(cat) = self.category {
+            f.add("category = ?", cat.code.to_string())?;
+        }
+        if let Some(s) = self.status {
+            f.add("status = ?", s.as_str().to_string())?;
+        }
+        if let Some(at) = self.available_at {
+            f.add("(available_from IS NULL OR available_from <= ?)", at)?;
+            f.add("(available_until IS NULL OR available_until > ?)", at)?;
+        }
+        if !self.text.is_empty() {
+            f.add(LOT_TEXT, validation::like_contains(&self.text))?;
+        }
+        if let Some(center) = self.near {
+            f.near(center.latitude(), center.longitude(), self.radius_m as f64)?;
+        }
+        match (p.role, p.org.as_deref()) {
+            (Role::Admin | Role::Integrator, _) => {}
+            (Role::SiteManager, Some(org)) => {
+                f.add("(status <> 'draft' OR owner_org = ?)", org.to_string())?;
+            }
+            (Role::SiteManager | Role::Partner, _) => f.raw("status <> 'draft'"),
+        }
+        if let Some(after) = after {
+            f.add("id > ?", after.to_string())?;
+        }
+        Ok(f)
+    }
+
+    /// Whether a lot the box of `near` let through lies within the radius.
+    fn within(&self, lot: &LotRow) -> bool {
+        match self.near {
+            Some(center) => lot.location.distance_m(center) <= self.radius_m as f64,
+            None => true,
+        }
+    }
+}
+
+/// Only verified partners, as the inventory's projection knows them, claim.
+fn eligible(input: &ClaimInput, status: Option<&str>) -> Result<()> {
+    let why = match status {
+        Some("verified") => return Ok(()),
+        Some(status) => format!(
+            "{} is {status}: only verified, active partners may claim",
+            input.partner
+        ),
+        None => format!(
+            "{} is not a verified partner (unknown to the inventory)",
+            input.partner
+        ),
+    };
+    Err(InventoryError::precondition("PARTNER_NOT_ELIGIBLE", why))
+}
+
+/// The lot a claim names, if it can take it: under the named site,
+/// published, counted in the claim's unit.
+fn claimable(input: &ClaimInput, lot: LotRow) -> Result<LotRow> {
+    let lot = Some(lot)
+        .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
+        .ok_or_else(|| not_found("lot", input.lot))?;
+    if !lot.status.is_claimable() {
+        return Err(InventoryError::precondition(
+            "LOT_NOT_CLAIMABLE",
+            format!(
+                "{} is {}: only published lots can be claimed",
+                input.lot, lot.status
+            ),
+        ));
+    }
+    if input.quantity.unit() != lot.unit() {
+        return Err(InventoryError::invalid(
+            "quantity.unit",
+            format!("the lot is counted in {}", lot.unit()),
+        ));
+    }
+    Ok(lot)
+}
+
 fn parse_stored(id: &str) -> Result<Uuid> {
     Uuid::try_parse(id).map_err(|e| InventoryError::Internal(format!("stored id {id}: {e}")))
 }
@@ -675,92 +815,32 @@ impl InventoryService for Inventory {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, InventoryError>(async move {
-        let site = names::site_or_all("parent", &req.parent)?;
-        let mut c = Check::new("");
-        let category = if req.category.is_empty() {
-            None
-        } else {
-            c.ok(category::parse(&req.category))
-        };
-        let status = lot_status_filter(req.status)?;
-        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
-        let text = validation::search_text(&mut c, &req.text);
-        let available_at = time(&mut c, "available_at", req.available_at.as_ref());
-        c.finish()?;
-        let fingerprint = format!(
-            "site={:?}|cat={:?}|status={:?}|near={:?}|r={}|at={available_at:?}|text={text}",
-            site,
-            category.map(|c| c.code),
-            status,
-            near.map(|g| (g.latitude(), g.longitude())),
-            req.radius_m,
-        );
-        let page = self
-            .inner
-            .pager
-            .page(req.page_size, &req.page_token, &fingerprint)?;
-        let build = |after: Option<&str>| -> Result<Filter> {
-            let mut f = Filter::default();
-            if let Some(site) = site {
-                f.add("site_id = ?", site.to_string())?;
-            }
-            if let Some(cat) = category {
-                f.add("category = ?", cat.code.to_string())?;
-            }
-            if let Some(s) = status {
-                f.add("status = ?", s.as_str().to_string())?;
-            }
-            if let Some(at) = available_at {
-                f.add("(available_from IS NULL OR available_from <= ?)", at)?;
-                f.add("(available_until IS NULL OR available_until > ?)", at)?;
-            }
-            if !text.is_empty() {
-                f.add(
-                    "(LOWER(designation) LIKE ? ESCAPE '\\' OR LOWER(description) LIKE $N ESCAPE '\\' \
-                     OR LOWER(reference) LIKE $N ESCAPE '\\')",
-                    validation::like_contains(&text),
-                )?;
-            }
-            if let Some(center) = near {
-                f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
-            }
-            match (p.role, p.org.as_deref()) {
-                (Role::Admin | Role::Integrator, _) => {}
-                (Role::SiteManager, Some(org)) => {
-                    f.add("(status <> 'draft' OR owner_org = ?)", org.to_string())?;
-                }
-                (Role::SiteManager | Role::Partner, _) => f.raw("status <> 'draft'"),
-            }
-            if let Some(after) = after {
-                f.add("id > ?", after.to_string())?;
-            }
-            Ok(f)
-        };
-        let within = |lot: &LotRow| match near {
-            Some(center) => lot.location.distance_m(center) <= req.radius_m as f64,
-            None => true,
-        };
-        let mut conn = self.conn().await?;
-        let mut found: Vec<LotRow> = select_kept(
-            &mut conn,
-            "lots",
-            LOT_COLUMNS,
-            page.size,
-            page.after.clone(),
-            build,
-            |row| LotRow::from_row(row).map(|l| (l.id.to_string(), l)),
-            within,
-        )
-        .await?
-        .into_iter()
-        .map(|(_, lot)| lot)
-        .collect();
-        let next_page_token = page.finish(&mut found, |l| l.id.to_string());
-        Ok(pb::ListLotsResponse {
-            lots: found.iter().map(LotRow::to_proto).collect(),
-            next_page_token,
+            let query = LotQuery::parse(&req)?;
+            let page =
+                self.inner
+                    .pager
+                    .page(req.page_size, &req.page_token, &query.fingerprint())?;
+            let mut conn = self.conn().await?;
+            let mut found: Vec<LotRow> = select_kept(
+                &mut conn,
+                "lots",
+                LOT_COLUMNS,
+                page.size,
+                page.after.clone(),
+                |after| query.filter(p, after),
+                |row| LotRow::from_row(row).map(|l| (l.id.to_string(), l)),
+                |lot| query.within(lot),
+            )
+            .await?
+            .into_iter()
+            .map(|(_, lot)| lot)
+            .collect();
+            let next_page_token = page.finish(&mut found, |l| l.id.to_string());
+            Ok(pb::ListLotsResponse {
+                lots: found.iter().map(LotRow::to_proto).collect(),
+                next_page_token,
+            })
         })
-    })
         .await
     }
 
@@ -880,45 +960,8 @@ impl InventoryService for Inventory {
                     .ok_or_else(|| InventoryError::Internal("claim vanished".into()))?;
                 return Ok(claim.to_proto());
             }
-            match status.as_deref() {
-                Some("verified") => {}
-                Some(status) => {
-                    return Err(InventoryError::precondition(
-                        "PARTNER_NOT_ELIGIBLE",
-                        format!(
-                            "{} is {status}: only verified, active partners may claim",
-                            input.partner
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(InventoryError::precondition(
-                        "PARTNER_NOT_ELIGIBLE",
-                        format!(
-                            "{} is not a verified partner (unknown to the inventory)",
-                            input.partner
-                        ),
-                    ));
-                }
-            }
-            let current = Some(current)
-                .filter(|l| l.site_id == input.lot.site && l.status != LotStatus::Draft)
-                .ok_or_else(|| not_found("lot", input.lot))?;
-            if !current.status.is_claimable() {
-                return Err(InventoryError::precondition(
-                    "LOT_NOT_CLAIMABLE",
-                    format!(
-                        "{} is {}: only published lots can be claimed",
-                        input.lot, current.status
-                    ),
-                ));
-            }
-            if input.quantity.unit() != current.unit() {
-                return Err(InventoryError::invalid(
-                    "quantity.unit",
-                    format!("the lot is counted in {}", current.unit()),
-                ));
-            }
+            eligible(&input, status.as_deref())?;
+            let current = claimable(&input, current)?;
             let now = now_millis();
             let mut lot = current.clone();
             lot.ledger = current.ledger.reserve(input.quantity.milli())?;
