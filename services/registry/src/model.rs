@@ -121,6 +121,85 @@ pub struct Profile {
     pub opening_hours: String,
 }
 
+/// A postal address: each part optional, each checked.
+fn address(c: &mut Check, a: &pb::Address) -> pb::Address {
+    pb::Address {
+        line1: c
+            .ok(text::optional("address.line1", &a.line1, MAX_LINE))
+            .flatten()
+            .unwrap_or_default(),
+        postal_code: c
+            .ok(text::postal_code("address.postal_code", &a.postal_code))
+            .flatten()
+            .unwrap_or_default(),
+        commune: c
+            .ok(text::optional("address.commune", &a.commune, MAX_NAME))
+            .flatten()
+            .unwrap_or_default(),
+        insee_code: c
+            .ok(text::insee_code("address.insee_code", &a.insee_code))
+            .flatten()
+            .unwrap_or_default(),
+    }
+}
+
+/// The categories a partner takes, each known, sorted, once.
+fn accepted_categories(c: &mut Check, codes: &[String]) -> Vec<&'static str> {
+    let mut accepted = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        match category::parse(code) {
+            Ok(cat) => accepted.push(cat.code),
+            Err(_) => c.fail(
+                &format!("accepted_categories[{i}]"),
+                format!("unknown category `{code}`"),
+            ),
+        }
+    }
+    accepted.sort_unstable();
+    accepted.dedup();
+    accepted
+}
+
+/// Kilograms and full-time equivalents, bounded like every mass so that the
+/// sums made of them stay exact; a service radius of 1 to 200 km.
+fn amounts(c: &mut Check, p: &pb::Partner) {
+    for (field, v, max) in [
+        ("storage_capacity_kg", p.storage_capacity_kg, MAX_MASS_KG),
+        ("weekly_intake_kg", p.weekly_intake_kg, MAX_MASS_KG),
+        ("insertion_fte_centi", p.insertion_fte_centi, MAX_FTE_CENTI),
+    ] {
+        if v < 0 {
+            c.fail(field, "must not be negative");
+        } else if v > max {
+            c.fail(field, format!("at most {max}"));
+        }
+    }
+    if !(1..=MAX_RADIUS_KM).contains(&p.service_radius_km) {
+        c.fail("service_radius_km", format!("from 1 to {MAX_RADIUS_KM} km"));
+    }
+}
+
+/// A contact: a name, an e-mail address and a phone number, each optional.
+fn contact(c: &mut Check, contact: &pb::Contact) -> pb::Contact {
+    let email = contact.email.trim();
+    if !email.is_empty()
+        && (email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace))
+    {
+        c.fail("contact.email", "not an e-mail address");
+    }
+    pb::Contact {
+        name: c
+            .ok(text::optional("contact.name", &contact.name, MAX_NAME))
+            .flatten()
+            .unwrap_or_default(),
+        email: email.to_string(),
+        phone: c
+            .ok(text::optional("contact.phone", &contact.phone, 40))
+            .flatten()
+            .unwrap_or_default(),
+    }
+}
+
 impl Profile {
     /// Validates the writable fields of a proto partner, collecting every
     /// violation under `prefix` (e.g. `partner` or `requests[3].partner`).
@@ -139,28 +218,9 @@ impl Profile {
             .collect();
         kinds.sort();
         kinds.dedup();
-        let a = p.address.clone().unwrap_or_default();
-        let line1 = c.ok(text::optional("address.line1", &a.line1, MAX_LINE));
-        let postal = c
-            .ok(text::postal_code("address.postal_code", &a.postal_code))
-            .flatten();
-        let commune = c.ok(text::optional("address.commune", &a.commune, MAX_NAME));
-        let insee = c
-            .ok(text::insee_code("address.insee_code", &a.insee_code))
-            .flatten();
+        let address = address(&mut c, &p.address.clone().unwrap_or_default());
         let location = c.ok(point_from_proto("location", p.location.as_ref()));
-        let mut accepted = Vec::new();
-        for (i, code) in p.accepted_categories.iter().enumerate() {
-            match category::parse(code) {
-                Ok(cat) => accepted.push(cat.code),
-                Err(_) => c.fail(
-                    &format!("accepted_categories[{i}]"),
-                    format!("unknown category `{code}`"),
-                ),
-            }
-        }
-        accepted.sort_unstable();
-        accepted.dedup();
+        let accepted = accepted_categories(&mut c, &p.accepted_categories);
         let mut capabilities: Vec<&'static str> = p
             .capabilities
             .iter()
@@ -168,31 +228,8 @@ impl Profile {
             .collect();
         capabilities.sort_unstable();
         capabilities.dedup();
-        // Kilograms and full-time equivalents, bounded like every mass so
-        // that the sums made of them stay exact.
-        for (field, v, max) in [
-            ("storage_capacity_kg", p.storage_capacity_kg, MAX_MASS_KG),
-            ("weekly_intake_kg", p.weekly_intake_kg, MAX_MASS_KG),
-            ("insertion_fte_centi", p.insertion_fte_centi, MAX_FTE_CENTI),
-        ] {
-            if v < 0 {
-                c.fail(field, "must not be negative");
-            } else if v > max {
-                c.fail(field, format!("at most {max}"));
-            }
-        }
-        if !(1..=MAX_RADIUS_KM).contains(&p.service_radius_km) {
-            c.fail("service_radius_km", format!("from 1 to {MAX_RADIUS_KM} km"));
-        }
-        let contact = p.contact.clone().unwrap_or_default();
-        let contact_name = c.ok(text::optional("contact.name", &contact.name, MAX_NAME));
-        let email = contact.email.trim();
-        if !email.is_empty()
-            && (email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace))
-        {
-            c.fail("contact.email", "not an e-mail address");
-        }
-        let phone = c.ok(text::optional("contact.phone", &contact.phone, 40));
+        amounts(&mut c, p);
+        let contact = contact(&mut c, &p.contact.clone().unwrap_or_default());
         let hours = c.ok(text::optional("opening_hours", &p.opening_hours, MAX_LINE));
         c.finish()?;
         let (Some(legal_name), Some(siret), Some(location)) = (legal_name, siret, location) else {
@@ -203,12 +240,7 @@ impl Profile {
             trade_name: trade_name.flatten().unwrap_or_default(),
             siret,
             kinds,
-            address: pb::Address {
-                line1: line1.flatten().unwrap_or_default(),
-                postal_code: postal.unwrap_or_default(),
-                commune: commune.flatten().unwrap_or_default(),
-                insee_code: insee.unwrap_or_default(),
-            },
+            address,
             location,
             accepted_categories: accepted,
             capabilities,
@@ -216,11 +248,7 @@ impl Profile {
             weekly_intake_kg: p.weekly_intake_kg,
             service_radius_km: p.service_radius_km,
             insertion_fte_centi: p.insertion_fte_centi,
-            contact: pb::Contact {
-                name: contact_name.flatten().unwrap_or_default(),
-                email: email.to_string(),
-                phone: phone.flatten().unwrap_or_default(),
-            },
+            contact,
             opening_hours: hours.flatten().unwrap_or_default(),
         })
     }

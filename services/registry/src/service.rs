@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use reemploi_domain::category;
-use reemploi_domain::partner::{self, PartnerAction, PartnerStatus};
+use reemploi_domain::category::{self, Category};
+use reemploi_domain::geo::GeoPoint;
+use reemploi_domain::partner::{self, PartnerAction, PartnerKind, PartnerStatus};
 use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
 use reemploi_proto::registry as pb;
@@ -169,6 +170,104 @@ const UPDATABLE: Updatable<pb::Partner> = Updatable(&[
         c.opening_hours = p.opening_hours.clone()
     }),
 ]);
+
+/// The filters of a ListPartners request, validated.
+struct PartnerQuery {
+    kind: Option<PartnerKind>,
+    category: Option<&'static Category>,
+    status: Option<PartnerStatus>,
+    near: Option<GeoPoint>,
+    radius_m: i64,
+    text: String,
+}
+
+impl PartnerQuery {
+    fn parse(req: &pb::ListPartnersRequest) -> Result<PartnerQuery> {
+        let mut c = Check::new("");
+        let kind = match pb::PartnerKind::try_from(req.kind) {
+            Ok(pb::PartnerKind::Unspecified) => None,
+            _ => c.ok(kind_from_proto(req.kind).map_err(|_| {
+                reemploi_domain::DomainError::invalid("kind", format!("unknown kind {}", req.kind))
+            })),
+        };
+        let category = if req.category.is_empty() {
+            None
+        } else {
+            c.ok(category::parse(&req.category))
+        };
+        let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
+        let text = validation::search_text(&mut c, &req.text);
+        c.finish()?;
+        Ok(PartnerQuery {
+            kind,
+            category,
+            status: status_filter(req.status)?,
+            near,
+            radius_m: req.radius_m,
+            text,
+        })
+    }
+
+    /// What a page token is bound to.
+    fn fingerprint(&self) -> String {
+        format!(
+            "kind={:?}|cat={:?}|near={:?}|r={}|status={:?}|text={}",
+            self.kind,
+            self.category.map(|c| c.code),
+            self.near.map(|g| (g.latitude(), g.longitude())),
+            self.radius_m,
+            self.status,
+            self.text,
+        )
+    }
+
+    /// The SQL filter for `p`, after the id `after`: others see verified
+    /// partners only, a partner its own profile too.
+    fn filter(&self, p: &Principal, after: Option<&str>) -> Result<Filter> {
+        let mut f = Filter::default();
+        if let Some(k) = self.kind {
+            f.add("(',' || kinds || ',') LIKE ?", format!("%,{},%", k.code()))?;
+        }
+        if let Some(cat) = self.category {
+            f.add(
+                "(',' || accepted_categories || ',') LIKE ?",
+                format!("%,{},%", cat.code),
+            )?;
+        }
+        if let Some(s) = self.status {
+            f.add("status = ?", s.as_str().to_string())?;
+        }
+        if !self.text.is_empty() {
+            f.add(
+                "search_text LIKE ? ESCAPE '\\'",
+                validation::like_contains(&self.text),
+            )?;
+        }
+        if let Some(center) = self.near {
+            f.near(center.latitude(), center.longitude(), self.radius_m as f64)?;
+        }
+        match p.role {
+            Role::Admin | Role::Integrator => {}
+            Role::Partner => {
+                let own = p.own_partner().map(|u| u.to_string()).unwrap_or_default();
+                f.add("(status = 'verified' OR id = ?)", own)?;
+            }
+            Role::SiteManager => f.raw("status = 'verified'"),
+        }
+        if let Some(after) = after {
+            f.add("id > ?", after.to_string())?;
+        }
+        Ok(f)
+    }
+
+    /// Whether a partner the box of `near` let through lies within the radius.
+    fn within(&self, row: &PartnerRow) -> bool {
+        match self.near {
+            Some(center) => row.profile.location.distance_m(center) <= self.radius_m as f64,
+            None => true,
+        }
+    }
+}
 
 /// The reply of a gRPC method.
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -347,75 +446,11 @@ impl RegistryService for Registry {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, RegistryError>(async move {
-            let mut c = Check::new("");
-            let kind = match pb::PartnerKind::try_from(req.kind) {
-                Ok(pb::PartnerKind::Unspecified) => None,
-                _ => c.ok(kind_from_proto(req.kind).map_err(|_| {
-                    reemploi_domain::DomainError::invalid(
-                        "kind",
-                        format!("unknown kind {}", req.kind),
-                    )
-                })),
-            };
-            let category = if req.category.is_empty() {
-                None
-            } else {
-                c.ok(category::parse(&req.category))
-            };
-            let near = validation::near_filter(&mut c, req.near.as_ref(), req.radius_m);
-            let text = validation::search_text(&mut c, &req.text);
-            c.finish()?;
-            let status = status_filter(req.status)?;
-            let fingerprint = format!(
-                "kind={kind:?}|cat={:?}|near={:?}|r={}|status={status:?}|text={text}",
-                category.map(|c| c.code),
-                near.map(|g| (g.latitude(), g.longitude())),
-                req.radius_m,
-            );
-            let page = self
-                .inner
-                .pager
-                .page(req.page_size, &req.page_token, &fingerprint)?;
-            let build = |after: Option<&str>| -> Result<Filter> {
-                let mut f = Filter::default();
-                if let Some(k) = kind {
-                    f.add("(',' || kinds || ',') LIKE ?", format!("%,{},%", k.code()))?;
-                }
-                if let Some(cat) = category {
-                    f.add(
-                        "(',' || accepted_categories || ',') LIKE ?",
-                        format!("%,{},%", cat.code),
-                    )?;
-                }
-                if let Some(s) = status {
-                    f.add("status = ?", s.as_str().to_string())?;
-                }
-                if !text.is_empty() {
-                    f.add(
-                        "search_text LIKE ? ESCAPE '\\'",
-                        validation::like_contains(&text),
-                    )?;
-                }
-                if let Some(center) = near {
-                    f.near(center.latitude(), center.longitude(), req.radius_m as f64)?;
-                }
-                match p.role {
-                    Role::Admin | Role::Integrator => {}
-                    Role::Partner => {
-                        let own = p.own_partner().map(|u| u.to_string()).unwrap_or_default();
-                        f.add("(status = 'verified' OR id = ?)", own)?;
-                    }
-                    Role::SiteManager => f.raw("status = 'verified'"),
-                }
-                if let Some(after) = after {
-                    f.add("id > ?", after.to_string())?;
-                }
-                Ok(f)
-            };
-            let within = |row: &PartnerRow| match near {
-                Some(center) => row.profile.location.distance_m(center) <= req.radius_m as f64,
-                None => true,
-            };
+            let query = PartnerQuery::parse(&req)?;
+            let page =
+                self.inner
+                    .pager
+                    .page(req.page_size, &req.page_token, &query.fingerprint())?;
             let mut conn = self.inner.db.pool().acquire().await?;
             let mut found: Vec<PartnerRow> = select_kept(
                 &mut conn,
@@ -423,9 +458,9 @@ impl RegistryService for Registry {
                 PARTNER_COLUMNS,
                 page.size,
                 page.after.clone(),
-                build,
+                |after| query.filter(p, after),
                 |row| PartnerRow::from_row(row).map(|r| (r.id.to_string(), r)),
-                within,
+                |row| query.within(row),
             )
             .await?
             .into_iter()
