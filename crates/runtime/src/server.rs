@@ -290,26 +290,12 @@ impl Server {
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         let mut server = pin!(server);
 
-        tracing::info!(
-            addr = %local_addr,
-            services = ?services,
-            tls = tls_mode.as_str(),
-            "gRPC server listening"
-        );
-        if tls_mode == TlsMode::Plaintext && !local_addr.ip().is_loopback() {
-            tracing::warn!(
-                addr = %local_addr,
-                "listening in plaintext beyond loopback: bearer tokens cross the network in \
-                 clear unless a proxy in front terminates TLS (see --tls-cert and --tls-key)"
-            );
-        }
-
+        announce(local_addr, &services, tls_mode);
         tokio::select! {
             // The server only ends by itself on a transport error.
             result = &mut server => return result.map_err(ServerError::from),
             () = shutdown.cancelled() => {}
         }
-
         tracing::info!(
             drain_delay_ms = drain_delay.as_millis() as u64,
             grace_secs = args.shutdown_grace_secs,
@@ -326,20 +312,40 @@ impl Server {
             result = &mut server => return result.map_err(ServerError::from),
             () = tokio::time::sleep(drain_delay) => {}
         }
-
         stop_accepting.cancel();
-        match tokio::time::timeout(args.shutdown_grace(), &mut server).await {
-            Ok(result) => {
-                result?;
-                tracing::info!("gRPC server stopped");
-            }
-            Err(_) => tracing::warn!(
-                grace_secs = args.shutdown_grace_secs,
-                "grace period over: abandoning RPCs still in flight"
-            ),
-        }
-        Ok(())
+        finish(server, &args).await
     }
+}
+
+/// Logs where the server listens and how, with a warning when bearer tokens
+/// would cross a network in clear.
+fn announce(addr: SocketAddr, services: &[&'static str], tls: TlsMode) {
+    tracing::info!(addr = %addr, services = ?services, tls = tls.as_str(), "gRPC server listening");
+    if tls == TlsMode::Plaintext && !addr.ip().is_loopback() {
+        tracing::warn!(
+            addr = %addr,
+            "listening in plaintext beyond loopback: bearer tokens cross the network in \
+             clear unless a proxy in front terminates TLS (see --tls-cert and --tls-key)"
+        );
+    }
+}
+
+/// Gives the calls still in flight the grace period, then abandons them.
+async fn finish<F>(server: std::pin::Pin<&mut F>, args: &ServerArgs) -> Result<(), ServerError>
+where
+    F: Future<Output = Result<(), tonic::transport::Error>>,
+{
+    match tokio::time::timeout(args.shutdown_grace(), server).await {
+        Ok(result) => {
+            result?;
+            tracing::info!("gRPC server stopped");
+        }
+        Err(_) => tracing::warn!(
+            grace_secs = args.shutdown_grace_secs,
+            "grace period over: abandoning RPCs still in flight"
+        ),
+    }
+    Ok(())
 }
 
 /// Sets a health status without awaiting. The reporter's lock is
