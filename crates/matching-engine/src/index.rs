@@ -590,17 +590,7 @@ impl Index {
             if !lot.window.overlaps(now_ms, end) {
                 return;
             }
-            // In this family's layer, the fit is at least `Family`.
-            let fit = if h.flags & Brief::IRREGULAR != 0 {
-                match self.partners.get(h.slot) {
-                    Some(p) => p.best_fit(lot.category),
-                    None => return,
-                }
-            } else if lot_bit.is_some_and(|bit| h.codes >> bit & 1 == 1) {
-                Fit::Exact
-            } else {
-                Fit::Family
-            };
+            let fit = self.brief_fit(h, lot, lot_bit);
             if fit == Fit::None {
                 return;
             }
@@ -643,34 +633,61 @@ impl Index {
             candidates,
             k,
             |&(slot, category_fit)| {
-                let p = self.partners.get(slot)?;
-                let distance_m = lot.location.distance_m(p.location);
-                // Written so a NaN distance fails the radius gate.
-                let inside = distance_m <= p.radius_m;
-                if !inside {
-                    return None;
-                }
-                // Every factor exact, from the profile (the fit was exact in
-                // the bound already).
-                let breakdown = Breakdown {
-                    category_fit,
-                    distance: score::distance_factor(distance_m, p.radius_m),
-                    capacity: score::capacity_factor(mass_g, p.headroom_g()),
-                    urgency,
-                    insertion: score::insertion_factor(p.kind.is_insertion()),
-                };
-                let ev = Evaluation {
-                    score: self.scorer.total(&breakdown),
-                    breakdown,
-                    distance_m,
-                };
-                Some((ev, slot))
+                let exact = self.exact_for_lot(lot, slot, category_fit, mass_g, urgency)?;
+                Some((exact, slot))
             },
             |slot| self.partner_id(slot),
         );
         top.into_iter()
             .map(|(ev, slot)| scored(ev, &lot.id, self.partner_id(slot)))
             .collect()
+    }
+
+    /// How a partner of the lot's family layer takes the lot's category: at
+    /// least `Family` there, `Exact` when its code bits say so, and looked up
+    /// in the profile when its codes do not fit the bits.
+    fn brief_fit(&self, h: &Brief, lot: &LotProfile, lot_bit: Option<u32>) -> Fit {
+        if h.flags & Brief::IRREGULAR != 0 {
+            self.partners
+                .get(h.slot)
+                .map_or(Fit::None, |p| p.best_fit(lot.category))
+        } else if lot_bit.is_some_and(|bit| h.codes >> bit & 1 == 1) {
+            Fit::Exact
+        } else {
+            Fit::Family
+        }
+    }
+
+    /// The exact evaluation of the partner at `slot` for `lot`, every factor
+    /// from its profile (the fit was exact in the bound already); `None`
+    /// when the lot lies beyond its radius.
+    fn exact_for_lot(
+        &self,
+        lot: &LotProfile,
+        slot: u32,
+        category_fit: f64,
+        mass_g: i64,
+        urgency: f64,
+    ) -> Option<Evaluation> {
+        let p = self.partners.get(slot)?;
+        let distance_m = lot.location.distance_m(p.location);
+        // Written so a NaN distance fails the radius gate.
+        let inside = distance_m <= p.radius_m;
+        if !inside {
+            return None;
+        }
+        let breakdown = Breakdown {
+            category_fit,
+            distance: score::distance_factor(distance_m, p.radius_m),
+            capacity: score::capacity_factor(mass_g, p.headroom_g()),
+            urgency,
+            insertion: score::insertion_factor(p.kind.is_insertion()),
+        };
+        Some(Evaluation {
+            score: self.scorer.total(&breakdown),
+            breakdown,
+            distance_m,
+        })
     }
 
     /// Loads the profiles of the `2k` best-bounded candidates, those the
