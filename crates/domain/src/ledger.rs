@@ -22,6 +22,14 @@ pub struct Ledger {
     pub handed_over: i64,
 }
 
+/// The parts of a lot's quantity that claims move it between.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Available,
+    Reserved,
+    HandedOver,
+}
+
 impl Ledger {
     /// A fresh ledger with everything available; `quantity` must be positive.
     pub fn new(quantity: i64) -> Result<Ledger, DomainError> {
@@ -68,57 +76,53 @@ impl Ledger {
 
     /// Moves `q` from available to reserved (a claim is made).
     pub fn reserve(self, q: i64) -> Result<Ledger, DomainError> {
-        self.checked()?;
-        positive(q)?;
-        if q > self.available {
-            return Err(DomainError::InsufficientQuantity {
-                requested: q,
-                available: self.available,
-            });
-        }
-        Ledger {
-            available: self.available - q,
-            reserved: self.reserved + q,
-            ..self
-        }
-        .checked()
+        self.moved(q, Part::Available, Part::Reserved)
     }
 
     /// Moves `q` from reserved back to available (claim cancelled, rejected
     /// or expired).
     pub fn release(self, q: i64) -> Result<Ledger, DomainError> {
-        self.checked()?;
-        positive(q)?;
-        if q > self.reserved {
-            return Err(DomainError::InsufficientQuantity {
-                requested: q,
-                available: self.reserved,
-            });
-        }
-        Ledger {
-            available: self.available + q,
-            reserved: self.reserved - q,
-            ..self
-        }
-        .checked()
+        self.moved(q, Part::Reserved, Part::Available)
     }
 
     /// Moves `q` from reserved to handed over (the material left the site).
     pub fn hand_over(self, q: i64) -> Result<Ledger, DomainError> {
+        self.moved(q, Part::Reserved, Part::HandedOver)
+    }
+
+    /// Moves `q` from one part of the quantity to another, never more than
+    /// the first holds.
+    fn moved(self, q: i64, from: Part, to: Part) -> Result<Ledger, DomainError> {
         self.checked()?;
         positive(q)?;
-        if q > self.reserved {
+        let held = *self.part(from);
+        if q > held {
             return Err(DomainError::InsufficientQuantity {
                 requested: q,
-                available: self.reserved,
+                available: held,
             });
         }
-        Ledger {
-            reserved: self.reserved - q,
-            handed_over: self.handed_over + q,
-            ..self
+        let mut next = self;
+        *next.part_mut(from) -= q;
+        // At most the quantity, which is an i64: no overflow.
+        *next.part_mut(to) += q;
+        next.checked()
+    }
+
+    fn part(&self, part: Part) -> &i64 {
+        match part {
+            Part::Available => &self.available,
+            Part::Reserved => &self.reserved,
+            Part::HandedOver => &self.handed_over,
         }
-        .checked()
+    }
+
+    fn part_mut(&mut self, part: Part) -> &mut i64 {
+        match part {
+            Part::Available => &mut self.available,
+            Part::Reserved => &mut self.reserved,
+            Part::HandedOver => &mut self.handed_over,
+        }
     }
 
     /// Changes the total (the lot was edited); only `available` absorbs the

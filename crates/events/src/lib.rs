@@ -17,19 +17,10 @@
 //!
 //! # Tables
 //!
-//! Every service that publishes or consumes events carries these tables in its
-//! migrations; copy [`OUTBOX_SQLITE_SQL`] into `migrations/sqlite` and
-//! [`OUTBOX_POSTGRES_SQL`] into `migrations/postgres`:
-//!
-//! ```sql
-//! -- SQLite
-//! CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
-//!     subject TEXT NOT NULL, payload BLOB NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT);
-//! CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
-//! CREATE TABLE inbox (consumer TEXT NOT NULL, event_id TEXT NOT NULL, processed_at BIGINT NOT NULL,
-//!     PRIMARY KEY (consumer, event_id));
-//! -- PostgreSQL: the same with `seq BIGSERIAL PRIMARY KEY` and `payload BYTEA NOT NULL`.
-//! ```
+//! Every service that publishes or consumes events carries the outbox and
+//! inbox tables in its migrations: [`outbox_tables_sql`] gives their
+//! definition for each backend, to copy into a new service's first
+//! migration (landed migrations are never edited).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,13 +36,19 @@ pub mod outbox;
 pub use inprocess::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamOptions};
 
-/// The outbox and inbox tables on SQLite, to copy into a service's migrations.
-pub const OUTBOX_SQLITE_SQL: &str = "\
-CREATE TABLE outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+/// The outbox and inbox tables on `backend`, as a service's migrations
+/// define them.
+pub fn outbox_tables_sql(backend: reemploi_store::Backend) -> String {
+    let (seq, bytes) = match backend {
+        reemploi_store::Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+        reemploi_store::Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+    };
+    format!(
+        "CREATE TABLE outbox (
+    seq {seq},
     event_id TEXT NOT NULL UNIQUE,
     subject TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    payload {bytes} NOT NULL,
     created_at BIGINT NOT NULL,
     published_at BIGINT
 );
@@ -62,26 +59,9 @@ CREATE TABLE inbox (
     processed_at BIGINT NOT NULL,
     PRIMARY KEY (consumer, event_id)
 );
-";
-
-/// The outbox and inbox tables on PostgreSQL, to copy into a service's migrations.
-pub const OUTBOX_POSTGRES_SQL: &str = "\
-CREATE TABLE outbox (
-    seq BIGSERIAL PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    subject TEXT NOT NULL,
-    payload BYTEA NOT NULL,
-    created_at BIGINT NOT NULL,
-    published_at BIGINT
-);
-CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
-CREATE TABLE inbox (
-    consumer TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    processed_at BIGINT NOT NULL,
-    PRIMARY KEY (consumer, event_id)
-);
-";
+"
+    )
+}
 
 /// The prefix of every reemploi subject.
 pub const SUBJECT_ROOT: &str = "reemploi";

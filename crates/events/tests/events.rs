@@ -14,7 +14,7 @@ use std::time::Duration;
 use reemploi_events::outbox::{self, Relay};
 use reemploi_events::{
     Bus, BusError, Handler, HandlerError, InProcessBus, JetStreamBus, JetStreamOptions, Message,
-    OUTBOX_POSTGRES_SQL, OUTBOX_SQLITE_SQL, Subscription, inbox, subject_matches,
+    Subscription, inbox, subject_matches,
 };
 use reemploi_store::{Backend, Db};
 use reemploi_testing::db::{self as store_testing, TestDb};
@@ -45,21 +45,23 @@ where
 /// table the test consumer applies events to.
 async fn events_db(backend: Backend) -> TestDb {
     let t = store_testing::fresh(backend).await;
-    let (tables, applied) = match backend {
-        Backend::Sqlite => (
-            OUTBOX_SQLITE_SQL,
+    let tables = reemploi_events::outbox_tables_sql(backend);
+    let applied = match backend {
+        Backend::Sqlite => {
             "CREATE TABLE applied (ord INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL, \
              event_id TEXT NOT NULL, subject TEXT NOT NULL, payload BLOB NOT NULL, \
-             UNIQUE (consumer, event_id))",
-        ),
-        Backend::Postgres => (
-            OUTBOX_POSTGRES_SQL,
+             UNIQUE (consumer, event_id))"
+        }
+        Backend::Postgres => {
             "CREATE TABLE applied (ord BIGSERIAL PRIMARY KEY, consumer TEXT NOT NULL, \
              event_id TEXT NOT NULL, subject TEXT NOT NULL, payload BYTEA NOT NULL, \
-             UNIQUE (consumer, event_id))",
-        ),
+             UNIQUE (consumer, event_id))"
+        }
     };
-    sqlx::raw_sql(tables).execute(t.db.pool()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(tables))
+        .execute(t.db.pool())
+        .await
+        .unwrap();
     sqlx::raw_sql(applied).execute(t.db.pool()).await.unwrap();
     t
 }
@@ -1022,12 +1024,9 @@ async fn enqueue_all_records_every_event_in_order_on_both_backends() {
     for backend in reemploi_store::Backend::ALL {
         let test_db = reemploi_testing::db::fresh(backend).await;
         let db = test_db.db.clone();
-        let create = match backend {
-            reemploi_store::Backend::Sqlite => OUTBOX_SQLITE_SQL,
-            reemploi_store::Backend::Postgres => OUTBOX_POSTGRES_SQL,
-        };
+        let create = reemploi_events::outbox_tables_sql(backend);
         let mut conn = db.pool().acquire().await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create.to_string()))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
             .execute(&mut *conn)
             .await
             .unwrap();

@@ -515,6 +515,16 @@ fn sqlite_check_name(message: &str) -> Option<String> {
     sqlite_constraint_columns(message)
 }
 
+/// The outcome of a write guarded by a row's version: exactly one row
+/// changed, or another writer moved the row first ([`StoreError::Conflict`]).
+pub fn one_row(done: sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
 /// Unix time in milliseconds, the timestamp representation in every table.
 pub fn now_millis() -> i64 {
     let since_epoch = SystemTime::now()

@@ -75,11 +75,7 @@ async fn run_save<'q>(
         Some(v) => query.bind(v),
         None => query,
     };
-    if query.execute(conn).await?.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(InventoryError::Conflict)
-    }
+    Ok(reemploi_store::one_row(query.execute(conn).await?)?)
 }
 
 /// One row by id, locked for a change when `lock` names the backend.
@@ -262,11 +258,7 @@ pub async fn update_ledger(
     .bind(previous_version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(InventoryError::Conflict)
-    }
+    Ok(reemploi_store::one_row(done)?)
 }
 
 /// One lot, locked for a change when `lock_for` names the backend.
@@ -331,11 +323,7 @@ pub async fn update_claim(
     .bind(previous_version)
     .execute(conn)
     .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(InventoryError::Conflict)
-    }
+    Ok(reemploi_store::one_row(done)?)
 }
 
 /// One claim, locked for a change when `lock_for` names the backend.

@@ -4,8 +4,6 @@ use reemploi_store::Backend;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use reemploi_runtime::error::ApiError;
-
 use crate::error::Result;
 use crate::model::PartnerRow;
 
@@ -80,11 +78,7 @@ pub async fn save(
         .bind(previous_version.unwrap_or(0))
         .execute(conn)
         .await?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict.into())
-    }
+    Ok(reemploi_store::one_row(done)?)
 }
 
 /// One partner, locked for a change on PostgreSQL (SQLite write transactions hold the only lock).
