@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod import;
+pub mod json;
 pub mod output;
 pub mod secret;
 pub mod token;

@@ -1,15 +1,11 @@
-//! How API messages are shown: as JSON values built by hand (prost types do
-//! not implement `Serialize`; field names and enum names are those of the
-//! .proto files, int64 as numbers, timestamps as RFC 3339) and as short
-//! human texts for tables.
+//! How API messages are shown to people: short texts, table rows and
+//! human numbers. (For scripts, `--output json` prints the messages
+//! themselves, see [`crate::json`].)
 
-use prost_types::Timestamp;
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_proto::inventory as pb;
-use reemploi_proto::matching as mpb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
-use serde_json::{Value, json};
 
 /// The lowercase tail of a proto enum name: `LOT_STATUS_PUBLISHED` with
 /// prefix `LOT_STATUS_` is `published`.
@@ -48,10 +44,6 @@ pub fn kind(v: i32) -> String {
     )
 }
 
-fn capability(v: i32) -> &'static str {
-    rpb::Capability::try_from(v).map_or("CAPABILITY_UNKNOWN", |s| s.as_str_name())
-}
-
 /// A lot status for people: `published`.
 pub fn lot_status_short(v: i32) -> String {
     short(lot_status(v), "LOT_STATUS_")
@@ -67,31 +59,8 @@ pub fn partner_status_short(v: i32) -> String {
     short(partner_status(v), "PARTNER_STATUS_")
 }
 
-fn ts(t: Option<&Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(t.to_string()))
-}
-
-fn point(p: Option<&tpb::GeoPoint>) -> Value {
-    p.map_or(
-        Value::Null,
-        |p| json!({"latitude": p.latitude, "longitude": p.longitude}),
-    )
-}
-
 fn domain_unit(v: i32) -> Option<Unit> {
     reemploi_inventory::model::unit_from_proto(v).ok()
-}
-
-/// A quantity as JSON: proto fields plus its decimal `value`.
-pub fn quantity_json(q: Option<&tpb::Quantity>) -> Value {
-    match q {
-        None => Value::Null,
-        Some(q) => json!({
-            "unit": tpb::Unit::try_from(q.unit).map_or("UNIT_UNKNOWN", |u| u.as_str_name()),
-            "milli": q.milli,
-            "value": decimal(q.milli),
-        }),
-    }
 }
 
 /// Thousandths as a decimal string: 12500 is `12.5`.
@@ -161,30 +130,6 @@ pub fn id(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-/// A site as JSON.
-pub fn site_json(s: &pb::Site) -> Value {
-    let op = s.operation.clone().unwrap_or_default();
-    json!({
-        "name": s.name,
-        "display_name": s.display_name,
-        "operation": {
-            "programme": op.programme,
-            "quartier": op.quartier,
-            "commune": op.commune,
-            "insee_code": op.insee_code,
-        },
-        "location": point(s.location.as_ref()),
-        "address": s.address,
-        "owner_org": s.owner_org,
-        "works_start_time": ts(s.works_start_time.as_ref()),
-        "works_end_time": ts(s.works_end_time.as_ref()),
-        "create_time": ts(s.create_time.as_ref()),
-        "update_time": ts(s.update_time.as_ref()),
-        "etag": s.etag,
-        "version": s.version,
-    })
-}
-
 /// A site for people.
 pub fn site_text(s: &pb::Site) -> String {
     let op = s.operation.clone().unwrap_or_default();
@@ -212,39 +157,6 @@ pub fn site_text(s: &pb::Site) -> String {
             s.create_time.map(|t| t.to_string()).unwrap_or_default(),
         ),
     ])
-}
-
-/// A lot as JSON.
-pub fn lot_json(l: &pb::Lot) -> Value {
-    let d = l.dimensions.unwrap_or_default();
-    let w = l.availability.unwrap_or_default();
-    json!({
-        "name": l.name,
-        "reference": l.reference,
-        "designation": l.designation,
-        "description": l.description,
-        "category": l.category,
-        "quantity": quantity_json(l.quantity.as_ref()),
-        "available": quantity_json(l.available.as_ref()),
-        "reserved": quantity_json(l.reserved.as_ref()),
-        "handed_over": quantity_json(l.handed_over.as_ref()),
-        "estimated_mass_g": l.estimated_mass_g,
-        "dimensions": {"length_mm": d.length_mm, "width_mm": d.width_mm, "height_mm": d.height_mm},
-        "condition": l.condition,
-        "building_location": l.building_location,
-        "photo_uris": l.photo_uris,
-        "availability": {"start_time": ts(w.start_time.as_ref()), "end_time": ts(w.end_time.as_ref())},
-        "waste_code": l.waste_code,
-        "hazards": l.hazards.iter().map(|h| hazard(*h)).collect::<Vec<_>>(),
-        "reuse_potential": reuse(l.reuse_potential),
-        "status": lot_status(l.status),
-        "hazardous": l.hazardous,
-        "location": point(l.location.as_ref()),
-        "create_time": ts(l.create_time.as_ref()),
-        "update_time": ts(l.update_time.as_ref()),
-        "etag": l.etag,
-        "version": l.version,
-    })
 }
 
 /// A lot for people.
@@ -312,27 +224,6 @@ pub fn lot_row(l: &pb::Lot) -> Vec<String> {
     ]
 }
 
-/// A claim as JSON.
-pub fn claim_json(c: &pb::Claim) -> Value {
-    let w = c.pickup_window.unwrap_or_default();
-    json!({
-        "name": c.name,
-        "partner": c.partner,
-        "quantity": quantity_json(c.quantity.as_ref()),
-        "pickup_window": {"start_time": ts(w.start_time.as_ref()), "end_time": ts(w.end_time.as_ref())},
-        "status": claim_status(c.status),
-        "reservation_expire_time": ts(c.reservation_expire_time.as_ref()),
-        "weighed_mass_g": c.weighed_mass_g,
-        "handover_time": ts(c.handover_time.as_ref()),
-        "note": c.note,
-        "request_id": c.request_id,
-        "create_time": ts(c.create_time.as_ref()),
-        "update_time": ts(c.update_time.as_ref()),
-        "etag": c.etag,
-        "version": c.version,
-    })
-}
-
 /// The columns of [`claim_row`].
 pub const CLAIM_COLUMNS: &[&str] = &[
     "NAME", "PARTNER", "QUANTITY", "STATUS", "WEIGHED", "EXPIRES",
@@ -382,34 +273,6 @@ pub fn claim_text(c: &pb::Claim) -> String {
         ("note", c.note.clone()),
         ("request id", c.request_id.clone()),
     ])
-}
-
-/// A partner as JSON.
-pub fn partner_json(p: &rpb::Partner) -> Value {
-    let a = p.address.clone().unwrap_or_default();
-    let c = p.contact.clone().unwrap_or_default();
-    json!({
-        "name": p.name,
-        "legal_name": p.legal_name,
-        "trade_name": p.trade_name,
-        "siret": p.siret,
-        "kinds": p.kinds.iter().map(|k| kind(*k)).collect::<Vec<_>>(),
-        "address": {"line1": a.line1, "postal_code": a.postal_code, "commune": a.commune, "insee_code": a.insee_code},
-        "location": point(p.location.as_ref()),
-        "accepted_categories": p.accepted_categories,
-        "capabilities": p.capabilities.iter().map(|c| capability(*c)).collect::<Vec<_>>(),
-        "storage_capacity_kg": p.storage_capacity_kg,
-        "weekly_intake_kg": p.weekly_intake_kg,
-        "service_radius_km": p.service_radius_km,
-        "insertion_fte_centi": p.insertion_fte_centi,
-        "contact": {"name": c.name, "email": c.email, "phone": c.phone},
-        "opening_hours": p.opening_hours,
-        "status": partner_status(p.status),
-        "create_time": ts(p.create_time.as_ref()),
-        "update_time": ts(p.update_time.as_ref()),
-        "etag": p.etag,
-        "version": p.version,
-    })
 }
 
 /// The columns of [`partner_row`].
@@ -492,46 +355,6 @@ pub fn partner_text(p: &rpb::Partner) -> String {
             },
         ),
     ])
-}
-
-/// A match as JSON.
-pub fn match_json(m: &mpb::Match) -> Value {
-    let b = m.breakdown.unwrap_or_default();
-    json!({
-        "lot": m.lot,
-        "partner": m.partner,
-        "score": m.score,
-        "breakdown": {
-            "category_fit": b.category_fit,
-            "distance": b.distance,
-            "capacity": b.capacity,
-            "urgency": b.urgency,
-            "insertion": b.insertion,
-        },
-        "distance_m": m.distance_m,
-    })
-}
-
-/// A plan as JSON.
-pub fn plan_json(p: &mpb::PlanAllocationResponse) -> Value {
-    json!({
-        "allocations": p.allocations.iter().map(|a| json!({
-            "lot": a.lot,
-            "partner": a.partner,
-            "quantity": quantity_json(a.quantity.as_ref()),
-            "mass_g": a.mass_g,
-            "distance_m": a.distance_m,
-        })).collect::<Vec<_>>(),
-        "total_mass_g": p.total_mass_g,
-        "total_tonne_km": p.total_tonne_km,
-        "optimal": p.optimal,
-        "mass_bound_g": p.mass_bound_g,
-        "unallocated": p.unallocated.iter().map(|u| json!({
-            "lot": u.lot,
-            "quantity": quantity_json(u.quantity.as_ref()),
-            "mass_g": u.mass_g,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
             claim.name
         ));
     }
-    emit(ctx.format, views::claim_json(&claim), || {
+    emit(ctx.format, crate::json::message(&claim), || {
         views::claim_text(&claim)
     })
 }
@@ -211,7 +211,7 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
             return emit_list(
                 ctx.format,
                 &claims,
-                views::claim_json,
+                crate::json::message,
                 views::CLAIM_COLUMNS,
                 views::claim_row,
                 "claim",
@@ -260,7 +260,7 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
             )?
         }
     };
-    emit(ctx.format, views::claim_json(&claim), || {
+    emit(ctx.format, crate::json::message(&claim), || {
         views::claim_text(&claim)
     })
 }

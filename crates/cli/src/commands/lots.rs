@@ -239,7 +239,9 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
             )?
         }
     };
-    emit(ctx.format, views::lot_json(&lot), || views::lot_text(&lot))
+    emit(ctx.format, crate::json::message(&lot), || {
+        views::lot_text(&lot)
+    })
 }
 
 /// The lot the flags of `lots create` describe, checked like an imported row.
@@ -339,7 +341,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
     emit_list(
         ctx.format,
         &lots,
-        views::lot_json,
+        crate::json::message,
         views::LOT_COLUMNS,
         views::lot_row,
         "lot",
@@ -447,7 +449,7 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         "site": site,
         "dry_run": false,
         "created": lots.iter().zip(&lines).map(|(l, line)| {
-            let mut v = views::lot_json(l);
+            let mut v = crate::json::message(l);
             if let Some(o) = v.as_object_mut() {
                 o.insert("line".to_owned(), json!(line));
             }

@@ -114,7 +114,7 @@ pub async fn matches(ctx: &Ctx, a: MatchesArgs) -> Result<(), CliError> {
     let names = partner_names(&conn, found.iter().map(|m| &m.partner)).await;
     emit(
         ctx.format,
-        Value::Array(found.iter().map(views::match_json).collect()),
+        Value::Array(found.iter().map(crate::json::message).collect()),
         || {
             if found.is_empty() {
                 return format!(
@@ -171,7 +171,7 @@ pub async fn recommend(ctx: &Ctx, a: RecommendArgs) -> Result<(), CliError> {
     let lots = lots(&conn, found.iter().map(|m| &m.lot)).await;
     emit(
         ctx.format,
-        Value::Array(found.iter().map(views::match_json).collect()),
+        Value::Array(found.iter().map(crate::json::message).collect()),
         || {
             if found.is_empty() {
                 return format!("no lot to recommend to {partner} for now\n");
@@ -229,10 +229,13 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
         p.dedup();
         p.len()
     };
-    let mut json = views::plan_json(&plan);
+    let mut json = crate::json::message(&plan);
     if let Some(o) = json.as_object_mut() {
         o.insert("site".to_owned(), json!(site));
-        o.insert("unallocated_mass_g".to_owned(), json!(unallocated_g));
+        o.insert(
+            "unallocatedMassG".to_owned(),
+            json!(unallocated_g.to_string()),
+        );
     }
     emit(ctx.format, json, || {
         let mut text = format!("allocation plan for {site}\n\n");

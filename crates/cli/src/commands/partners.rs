@@ -259,7 +259,7 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
             )?
         }
     };
-    emit(ctx.format, views::partner_json(&partner), || {
+    emit(ctx.format, crate::json::message(&partner), || {
         views::partner_text(&partner)
     })
 }
@@ -309,7 +309,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
     emit_list(
         ctx.format,
         &partners,
-        views::partner_json,
+        crate::json::message,
         views::PARTNER_COLUMNS,
         views::partner_row,
         "partner",
@@ -389,7 +389,7 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         "file": file,
         "dry_run": false,
         "registered": partners.iter().zip(&lines).map(|(p, line)| {
-            let mut v = views::partner_json(p);
+            let mut v = crate::json::message(p);
             if let Some(o) = v.as_object_mut() {
                 o.insert("line".to_owned(), json!(line));
             }

@@ -113,7 +113,7 @@ pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
                 })
                 .await,
             )?;
-            emit(ctx.format, views::site_json(&site), || {
+            emit(ctx.format, crate::json::message(&site), || {
                 format!(
                     "created {}\n{}\nnext: reemploi lots import DIAGNOSTIC.csv --site {}\n",
                     site.name,
@@ -141,7 +141,7 @@ pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
             .await?;
             emit(
                 ctx.format,
-                Value::Array(sites.iter().map(views::site_json).collect()),
+                Value::Array(sites.iter().map(crate::json::message).collect()),
                 || {
                     let mut t =
                         Table::new(&["NAME", "DISPLAY NAME", "OWNER", "COMMUNE", "CREATED"]);
@@ -169,7 +169,7 @@ pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
                 })
                 .await,
             )?;
-            emit(ctx.format, views::site_json(&site), || {
+            emit(ctx.format, crate::json::message(&site), || {
                 views::site_text(&site)
             })
         }
