@@ -202,9 +202,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use prost::Message as _;
-use reemploi_events::{
-    Bus, Handler, HandlerError, JetStreamBus, JetStreamOptions, Message, Subscription,
-};
+use reemploi_events::{Handler, HandlerError, Message, Subscription};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::matching as mpb;
 
@@ -238,20 +236,7 @@ impl Proposals {
 
 async fn observe(stack: &Stack, shutdown: &tokio_util::sync::CancellationToken) -> Arc<Proposals> {
     let proposals = Arc::new(Proposals::default());
-    let bus: Arc<dyn Bus> = match stack.transport {
-        Transport::InProcess => stack.bus.clone(),
-        Transport::Nats => Arc::new(
-            JetStreamBus::connect(
-                &reemploi_testing::nats::nats_url(),
-                JetStreamOptions {
-                    namespace: Some(stack.namespace.clone()),
-                    replicas: 1,
-                },
-            )
-            .await
-            .unwrap(),
-        ),
-    };
+    let bus = stack.observer_bus().await;
     bus.subscribe(
         Subscription {
             durable: "test-observer".into(),
@@ -933,6 +918,550 @@ async fn two_matching_processes_publish_each_proposal_once() {
         assert_eq!(ma, mb);
         assert_eq!(ma.matches.len(), 3);
     }
+    stop.cancel();
+    stack.stop().await;
+}
+
+// ---- faults: a NATS node dies, a consumer's database goes away ----
+
+use reemploi_e2e::StackOptions;
+use reemploi_events::{JetStreamBus, JetStreamOptions};
+use reemploi_testing::nats::NatsCluster;
+use reemploi_testing::proxy::{Proxy, postgres_addr};
+
+/// How long effects may take to arrive across a failover: stream leaders
+/// re-elected, clients reconnected, consumers re-opened (a missed 5 s
+/// heartbeat reveals a lost server), on a loaded machine.
+const FAILOVER_WAIT: Duration = Duration::from_secs(60);
+
+/// `partner` claims one piece of `lot`, retrying until the inventory has
+/// heard that it is verified.
+async fn claim_one(stack: &Stack, lot: &str, partner: &str, wait: Duration) {
+    let id = partner.trim_start_matches("partners/").to_string();
+    let client = stack.inventory(Role::Partner, None, Some(&id)).await;
+    eventually(wait, || {
+        let mut c = client.clone();
+        let req = ipb::ClaimLotRequest {
+            lot: lot.to_string(),
+            partner: partner.to_string(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 1_000,
+            }),
+            // Unique per claim: a repeated (partner, request id) is an
+            // idempotent repeat of the first claim, not a new one.
+            request_id: format!("{id}-{}", uuid::Uuid::now_v7()),
+            ..Default::default()
+        };
+        async move {
+            match c.claim_lot(req).await {
+                Ok(_) => Some(()),
+                Err(s) if reason(&s).as_deref() == Some("PARTNER_NOT_ELIGIBLE") => None,
+                // Its database just came back (after a cut): not yet.
+                Err(s) if s.code() == Code::Unavailable => None,
+                // Anything else is a defect, not a delay.
+                Err(s) => panic!("claim refused: {s:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// The partners matching lists for `lot`.
+async fn lot_matches(m: &reemploi_e2e::Matching, lot: &str) -> HashSet<String> {
+    let mut m = m.clone();
+    m.list_lot_matches(mpb::ListLotMatchesRequest {
+        lot: lot.to_string(),
+        page_size: 100,
+    })
+    .await
+    .map(|r| {
+        r.into_inner()
+            .matches
+            .into_iter()
+            .map(|x| x.partner)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The lots matching recommends to `partner`.
+async fn recommended_lots(m: &reemploi_e2e::Matching, partner: &str) -> HashSet<String> {
+    let mut m = m.clone();
+    m.recommend_lots(mpb::RecommendLotsRequest {
+        partner: partner.to_string(),
+        page_size: 1000,
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner().matches.into_iter().map(|x| x.lot).collect())
+    .unwrap_or_default()
+}
+
+/// The node that leads the stream of `service`: killing it forces the
+/// stream, not merely some client connections, to fail over.
+async fn stream_leader(cluster: &NatsCluster, namespace: &str, service: &str) -> usize {
+    let bus = JetStreamBus::connect(
+        &cluster.urls(),
+        JetStreamOptions {
+            namespace: Some(namespace.to_string()),
+            replicas: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(service))
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.num_replicas, 3, "an R3 stream");
+    info.cluster
+        .clone()
+        .and_then(|c| c.leader)
+        .and_then(|leader| cluster.node_named(&leader))
+        .expect("the stream has a leader in the cluster")
+}
+
+/// Three NATS nodes, R3 streams; the node leading the registry's stream is
+/// killed (SIGKILL) half-way through registrations, lots and claims, and
+/// the services keep going on the other two. In the end every effect has
+/// arrived: the inventory lets every verified partner claim, matching
+/// lists and proposes every lot to every partner, once, and nothing was
+/// dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r3_streams_lose_nothing_when_a_cluster_node_is_killed() {
+    const ROUNDS: usize = 6;
+    let mut cluster = NatsCluster::start().await;
+    let stack = Stack::start_with_options(
+        Transport::Nats,
+        StackOptions {
+            nats_urls: Some(cluster.urls()),
+            stream_replicas: 3,
+            ..StackOptions::default()
+        },
+    )
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let proposals = observe(&stack, &stop).await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let site = coteaux_site(&stack).await;
+    let (mut partners, mut lots) = (Vec::new(), Vec::new());
+    let mut killed = None;
+    for round in 0..ROUNDS {
+        if round == ROUNDS / 2 {
+            // Events of the earlier rounds are still crossing the cluster.
+            let victim = stream_leader(&cluster, &stack.namespace, "registry").await;
+            cluster.kill(victim).await;
+            killed = Some(victim);
+        }
+        let lon = 7.30 + 0.005 * round as f64;
+        partners.push(
+            verified(
+                &mut admin,
+                partner_at(
+                    &format!("Atelier {round}"),
+                    &siret(round as u32),
+                    47.75,
+                    lon,
+                    20,
+                ),
+            )
+            .await,
+        );
+        lots.push(published_radiators(&stack, &site, 5).await);
+        if round > 0 {
+            claim_one(
+                &stack,
+                &lots[round - 1],
+                &partners[round - 1],
+                FAILOVER_WAIT,
+            )
+            .await;
+        }
+    }
+    let killed = killed.unwrap();
+    assert!(!cluster.is_running(killed));
+
+    // Matching applied every partner and lot event: each lot lists every
+    // partner (all are in range), each partner is recommended every lot.
+    let all_partners: HashSet<String> = partners.iter().cloned().collect();
+    let all_lots: HashSet<String> = lots.iter().cloned().collect();
+    let m = stack.matching(0, Role::Admin, None, None).await;
+    for lot in &lots {
+        eventually(FAILOVER_WAIT, || {
+            let m = m.clone();
+            let want = all_partners.clone();
+            async move { (lot_matches(&m, lot).await == want).then_some(()) }
+        })
+        .await;
+    }
+    for partner in &partners {
+        eventually(FAILOVER_WAIT, || {
+            let m = m.clone();
+            let want = all_lots.clone();
+            async move {
+                recommended_lots(&m, partner)
+                    .await
+                    .is_superset(&want)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    // The inventory heard of every verification: each partner claims (the
+    // last one for the first time). Each claim also updates its lot, and
+    // matching, knowing every partner now, proposes the lot to all of them:
+    // a pair missed while a lot and a partner were applied at the same
+    // moment is proposed now, so every pair is due.
+    for (i, partner) in partners.iter().enumerate() {
+        claim_one(&stack, &lots[(i + 1) % ROUNDS], partner, FAILOVER_WAIT).await;
+    }
+    // Every claim took its piece: two of every lot, one of the last.
+    let mut manager = stack
+        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
+        .await;
+    for (i, lot) in lots.iter().enumerate() {
+        let got = manager
+            .get_lot(ipb::GetLotRequest { name: lot.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let claimed = if i + 1 < ROUNDS { 2_000 } else { 1_000 };
+        assert_eq!(got.reserved.unwrap().milli, claimed, "lot {i}");
+    }
+    let expected: HashSet<(String, String)> = lots
+        .iter()
+        .flat_map(|l| partners.iter().map(move |p| (l.clone(), p.clone())))
+        .collect();
+    let deadline = tokio::time::Instant::now() + FAILOVER_WAIT;
+    loop {
+        let got: HashSet<_> = proposals.pairs().into_iter().collect();
+        if got == expected {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // Published but not observed, or never published?
+            let js = JetStreamBus::connect(
+                &cluster.urls(),
+                JetStreamOptions {
+                    namespace: Some(stack.namespace.clone()),
+                    replicas: 3,
+                },
+            )
+            .await
+            .unwrap();
+            let mut stream = js
+                .jetstream()
+                .get_stream(js.stream_name("matching"))
+                .await
+                .unwrap();
+            let published = stream.info().await.unwrap().state.messages;
+            let mut missing = Vec::new();
+            for (l, p) in expected.difference(&got) {
+                let li = lots.iter().position(|x| x == l);
+                let pi = partners.iter().position(|x| x == p);
+                let listed = lot_matches(&m, l).await.contains(p);
+                missing.push((li, pi, listed));
+            }
+            let count = |service: &'static str, sql: &'static str| {
+                let db = stack.db(service);
+                async move {
+                    sqlx::query_scalar::<_, i64>(sql)
+                        .fetch_one(db.pool())
+                        .await
+                        .unwrap()
+                }
+            };
+            let recorded = count("matching", "SELECT COUNT(*) FROM proposals").await;
+            let relayed = count("matching", "SELECT COUNT(published_at) FROM outbox").await;
+            panic!(
+                "{} of {} pairs proposed after {FAILOVER_WAIT:?}: {recorded} recorded by \
+                 matching, {relayed} relayed, {published} on the stream; missing (lot, \
+                 partner, listed now): {missing:?}",
+                got.len(),
+                expected.len(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        proposals.pairs().len(),
+        expected.len(),
+        "each pair proposed once"
+    );
+    // The dead-letter stream may still be electing a leader: Unavailable
+    // means ask again.
+    let dead = eventually(FAILOVER_WAIT, || {
+        let bus = stack.bus.clone();
+        async move { bus.dead_letters(100).await.ok() }
+    })
+    .await;
+    assert!(dead.is_empty(), "dead letters: {dead:?}");
+    stop.cancel();
+    stack.stop().await;
+}
+
+/// A service given the three URLs of a cluster whose first node is down
+/// starts, creates its R3 streams and consumer, publishes and consumes;
+/// the node, restarted, rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_starts_while_a_listed_nats_node_is_down() {
+    reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
+    let mut cluster = NatsCluster::start().await;
+    cluster.kill(0).await;
+    // Down, not dying: if it led the cluster, the others have elected another.
+    cluster.wait_available().await;
+    let namespace = reemploi_testing::nats::unique_namespace();
+    let bus_args = reemploi_runtime::config::BusArgs {
+        nats_url: Some(cluster.urls()),
+        stream_replicas: 3,
+        event_namespace: Some(namespace.clone()),
+        ..Default::default()
+    };
+    let store_args = reemploi_runtime::config::StoreArgs::default();
+    // As a service binary connects (waiting for NATS as long as no listed
+    // node answers): bounded here, so that a client stuck on the dead
+    // first node fails the test rather than hang it.
+    let connect = reemploi_runtime::wiring::bus(&bus_args, &store_args);
+    let bus = tokio::time::timeout(Duration::from_secs(20), connect)
+        .await
+        .expect("connected within 20 s with the first node down")
+        .unwrap();
+    let db = reemploi_testing::db::fresh(reemploi_store::Backend::Postgres).await;
+    let ctx = reemploi_testing::grpc::context(db.db.clone(), bus.clone());
+    let running = tokio::time::timeout(
+        Duration::from_secs(30),
+        reemploi_inventory::start(ctx.clone(), &Default::default()),
+    )
+    .await
+    .expect("started within 30 s")
+    .expect("the inventory starts with one of three nodes down");
+    let served = reemploi_testing::grpc::spawn(&ctx, vec![running]).await;
+
+    // It publishes: its relay puts the site's event on its R3 stream...
+    let token = reemploi_testing::grpc::token(Role::SiteManager, Some("m2a-habitat"), None);
+    let mut manager = ipb::inventory_service_client::InventoryServiceClient::with_interceptor(
+        reemploi_testing::grpc::channel(served.addr).await,
+        reemploi_testing::grpc::Bearer(Some(token)),
+    );
+    let site = manager
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: "Coteaux".into(),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.7460,
+                    longitude: 7.3010,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let js = JetStreamBus::connect(
+        &cluster.urls(),
+        JetStreamOptions {
+            namespace: Some(namespace.clone()),
+            replicas: 3,
+        },
+    )
+    .await
+    .unwrap();
+    let stream = js
+        .jetstream()
+        .get_stream(js.stream_name("inventory"))
+        .await
+        .unwrap();
+    eventually(WAIT, || {
+        let mut stream = stream.clone();
+        async move { (stream.info().await.ok()?.state.messages == 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(stream.cached_info().config.num_replicas, 3);
+    // ...and consumes: a registry event published on the cluster reaches
+    // its partner projection, which lets the partner claim.
+    let partner = uuid::Uuid::now_v7();
+    let envelope = reemploi_proto::events::Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "reemploi.registry.partner.verified".into(),
+        aggregate: format!("partners/{partner}"),
+        aggregate_version: 2,
+        producer: "registry".into(),
+        payload: Some(Payload::Partner(rpb::Partner {
+            name: format!("partners/{partner}"),
+            status: rpb::PartnerStatus::Verified as i32,
+            ..partner_at("Atelier", "90012345600015", 47.75, 7.30, 20)
+        })),
+        ..Default::default()
+    };
+    bus.publish(&Message {
+        subject: "reemploi.registry.partner.verified".into(),
+        event_id: envelope.event_id.clone(),
+        payload: envelope.encode_to_vec().into(),
+    })
+    .await
+    .unwrap();
+    let lot = manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.name.clone(),
+            lot: Some(ipb::Lot {
+                designation: "Radiateurs fonte".into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 5_000,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    manager
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let token = reemploi_testing::grpc::token(Role::Partner, None, Some(&partner.to_string()));
+    let claimer = ipb::inventory_service_client::InventoryServiceClient::with_interceptor(
+        reemploi_testing::grpc::channel(served.addr).await,
+        reemploi_testing::grpc::Bearer(Some(token)),
+    );
+    let mut n = 0;
+    eventually(WAIT, || {
+        n += 1;
+        let mut c = claimer.clone();
+        let req = ipb::ClaimLotRequest {
+            lot: lot.name.clone(),
+            partner: format!("partners/{partner}"),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 1_000,
+            }),
+            request_id: format!("claim-{n}"),
+            ..Default::default()
+        };
+        async move { c.claim_lot(req).await.ok() }
+    })
+    .await;
+
+    // The node comes back on its ports and store and serves JetStream again.
+    cluster.restart(0).await;
+    assert!(cluster.is_running(0));
+    served.stop().await.unwrap();
+}
+
+/// The state of the durable consumer `durable` of a stack's namespace on
+/// the stream of `service`.
+async fn consumer_state(
+    js: &JetStreamBus,
+    namespace: &str,
+    service: &str,
+    durable: &str,
+) -> async_nats::jetstream::consumer::Info {
+    let stream = js
+        .jetstream()
+        .get_stream(js.stream_name(service))
+        .await
+        .unwrap();
+    stream
+        .consumer_info(format!("{namespace}_{durable}"))
+        .await
+        .unwrap()
+}
+
+/// The inventory and matching lose their PostgreSQL (through a proxy that is
+/// cut) while a partner is registered and verified, for longer than
+/// `max_deliver` = 2 attempts take. Once it is back, both have applied the
+/// partner's events: it may claim, and it is proposed the lot on offer;
+/// nothing was dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_database_outage_only_delays_events() {
+    const MAX_DELIVER: i64 = 2;
+    let database_url = std::env::var("DATABASE_URL").expect("DATABASE_URL names PostgreSQL");
+    let proxy = Proxy::start(postgres_addr(&database_url)).await;
+    let stack = Stack::start_with_options(
+        Transport::Nats,
+        StackOptions {
+            max_deliver: MAX_DELIVER,
+            consumer_db_via: Some(proxy.addr()),
+            // A failed attempt takes one acquire timeout: short, so that
+            // the old budget of attempts is spent in a few seconds.
+            acquire_timeout: Some(Duration::from_secs(1)),
+            ..StackOptions::default()
+        },
+    )
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let proposals = observe(&stack, &stop).await;
+    let site = coteaux_site(&stack).await;
+    let lot = published_radiators(&stack, &site, 5).await;
+    let js = JetStreamBus::connect(
+        &reemploi_testing::nats::nats_url(),
+        JetStreamOptions {
+            namespace: Some(stack.namespace.clone()),
+            replicas: 1,
+        },
+    )
+    .await
+    .unwrap();
+    // Matching has applied the site and the lot (3 events) before the cut:
+    // only the partner's events meet the outage.
+    eventually(WAIT, || {
+        let (js, ns) = (js.clone(), stack.namespace.clone());
+        async move {
+            let c = consumer_state(&js, &ns, "inventory", "matching-inventory").await;
+            (c.ack_floor.stream_sequence == 3).then_some(())
+        }
+    })
+    .await;
+
+    proxy.cut().await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let partner = verified(
+        &mut admin,
+        partner_at("Atelier Coteaux", "90012345600015", 47.7480, 7.3200, 15),
+    )
+    .await;
+    // Registered and verified: two events, each allowed MAX_DELIVER failed
+    // attempts before the change. Wait until both consumers have gone past
+    // that budget, failing at once if one of them gives up instead.
+    let events = 2;
+    for durable in ["inventory-partners", "matching-partners"] {
+        eventually(Duration::from_secs(30), || {
+            let (bus, js, ns) = (stack.bus.clone(), js.clone(), stack.namespace.clone());
+            async move {
+                let dead = bus.dead_letters(10).await.unwrap();
+                let dead: Vec<_> = dead
+                    .iter()
+                    .map(|d| (&d.durable, &d.message.subject, &d.reason))
+                    .collect();
+                assert!(dead.is_empty(), "dead-lettered during the outage: {dead:?}");
+                // Every delivery, redeliveries included, takes a consumer
+                // sequence number.
+                let c = consumer_state(&js, &ns, "registry", durable).await;
+                (c.delivered.consumer_sequence > events * MAX_DELIVER as u64).then_some(())
+            }
+        })
+        .await;
+    }
+    proxy.restore().await;
+
+    claim_one(&stack, &lot, &partner, Duration::from_secs(30)).await;
+    eventually(Duration::from_secs(30), || {
+        let pairs = proposals.pairs();
+        let want = (lot.clone(), partner.clone());
+        async move { pairs.contains(&want).then_some(()) }
+    })
+    .await;
+    let dead = stack.bus.dead_letters(10).await.unwrap();
+    assert!(dead.is_empty(), "dead letters: {dead:?}");
     stop.cancel();
     stack.stop().await;
 }

@@ -12,7 +12,7 @@ use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use reemploi_runtime::auth::Role;
-use reemploi_store::Backend;
+use reemploi_store::{Backend, Db, DbOptions};
 use reemploi_testing::db::TestDb;
 use reemploi_testing::grpc::{self as testing, Bearer, Spawned};
 use tonic::service::interceptor::InterceptedService;
@@ -30,8 +30,43 @@ pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
 pub enum Transport {
     /// One in-process bus, as in `reemploi up`; SQLite databases.
     InProcess,
-    /// NATS JetStream at `NATS_URL` (a namespace per test); PostgreSQL databases.
+    /// NATS JetStream at `NATS_URL`, or the servers of
+    /// [`StackOptions::nats_urls`] (a namespace per test); PostgreSQL databases.
     Nats,
+}
+
+/// How a [`Stack`] is set up beyond its transport; the defaults are those of
+/// [`Stack::start`].
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Matching processes sharing one database and the same durable consumers.
+    pub matching_replicas: usize,
+    /// NATS server URLs (comma-separated) instead of `NATS_URL`.
+    pub nats_urls: Option<String>,
+    /// Replicas of the JetStream streams (3 on a three-node cluster).
+    pub stream_replicas: usize,
+    /// Failed attempts before an event becomes a dead letter.
+    pub max_deliver: i64,
+    /// When set, the inventory and matching reach their PostgreSQL databases
+    /// through this address (a [`reemploi_testing::proxy::Proxy`] in front of
+    /// the server), so that a test can cut them off from it.
+    pub consumer_db_via: Option<SocketAddr>,
+    /// How long the services' pools wait for a connection before reporting
+    /// the database unavailable (sqlx's default when `None`).
+    pub acquire_timeout: Option<Duration>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            matching_replicas: 1,
+            nats_urls: None,
+            stream_replicas: 1,
+            max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
+            consumer_db_via: None,
+            acquire_timeout: None,
+        }
+    }
 }
 
 /// Inventory and registry, running.
@@ -48,19 +83,23 @@ pub struct Stack {
     pub namespace: String,
     /// How the services talk.
     pub transport: Transport,
+    /// The NATS server URLs the services use (comma-separated).
+    pub nats_urls: String,
+    /// Replicas of the JetStream streams.
+    pub stream_replicas: usize,
     served: Vec<Spawned>,
-    _dbs: Vec<TestDb>,
+    dbs: Vec<TestDb>,
 }
 
-async fn bus(transport: Transport, namespace: &str) -> Arc<dyn Bus> {
+async fn bus(transport: Transport, urls: &str, namespace: &str, replicas: usize) -> Arc<dyn Bus> {
     match transport {
         Transport::InProcess => Arc::new(InProcessBus::temporary().await.expect("bus")),
         Transport::Nats => Arc::new(
             JetStreamBus::connect(
-                &reemploi_testing::nats::nats_url(),
+                urls,
                 JetStreamOptions {
                     namespace: Some(namespace.to_string()),
-                    replicas: 1,
+                    replicas,
                 },
             )
             .await
@@ -73,40 +112,84 @@ impl Stack {
     /// Starts one matching replica, the inventory, then the registry
     /// (subscribers first, as `reemploi up` does).
     pub async fn start(transport: Transport) -> Stack {
-        Self::start_with(transport, 1).await
+        Self::start_with_options(transport, StackOptions::default()).await
     }
 
     /// Like [`Stack::start`] with `replicas` matching processes sharing one
     /// database and the same durable consumers.
     pub async fn start_with(transport: Transport, replicas: usize) -> Stack {
+        Self::start_with_options(
+            transport,
+            StackOptions {
+                matching_replicas: replicas,
+                ..StackOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Like [`Stack::start`], set up as `options` say.
+    pub async fn start_with_options(transport: Transport, options: StackOptions) -> Stack {
         reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
         let backend = match transport {
             Transport::InProcess => Backend::Sqlite,
             Transport::Nats => Backend::Postgres,
         };
         let namespace = reemploi_testing::nats::unique_namespace();
-        let shared = bus(transport, &namespace).await;
+        let nats_urls = match (transport, &options.nats_urls) {
+            (Transport::Nats, Some(urls)) => urls.clone(),
+            (Transport::Nats, None) => reemploi_testing::nats::nats_url(),
+            (Transport::InProcess, _) => String::new(),
+        };
+        let replicas = options.stream_replicas;
+        let shared = bus(transport, &nats_urls, &namespace, replicas).await;
         let own_bus = async || match transport {
             Transport::InProcess => shared.clone(),
-            Transport::Nats => bus(transport, &namespace).await,
+            Transport::Nats => bus(transport, &nats_urls, &namespace, replicas).await,
         };
         let inventory_db = reemploi_testing::db::fresh(backend).await;
         let registry_db = reemploi_testing::db::fresh(backend).await;
         let matching_db = reemploi_testing::db::fresh(backend).await;
+        // The services' pools: on the test databases, or through the proxy.
+        let connect = async |test_db: &TestDb, via: Option<SocketAddr>| {
+            if via.is_none() && options.acquire_timeout.is_none() {
+                return test_db.db.clone();
+            }
+            let url = match via {
+                Some(addr) => reemploi_testing::proxy::url_through(&test_db.url, addr),
+                None => test_db.url.clone(),
+            };
+            let mut db_options = DbOptions::default();
+            if let Some(timeout) = options.acquire_timeout {
+                db_options.acquire_timeout = timeout;
+            }
+            Db::connect_with(&url, db_options)
+                .await
+                .expect("connect a service's pool")
+        };
+        let context = |db: Db, bus: Arc<dyn Bus>| {
+            let mut ctx = testing::context(db, bus);
+            ctx.max_deliver = options.max_deliver;
+            ctx
+        };
+        let matching_pool = connect(&matching_db, options.consumer_db_via).await;
         let mut served = Vec::new();
-        for _ in 0..replicas {
-            let ctx = testing::context(matching_db.db.clone(), own_bus().await);
+        for _ in 0..options.matching_replicas {
+            let ctx = context(matching_pool.clone(), own_bus().await);
             let running = reemploi_matching::start(ctx.clone(), &Default::default())
                 .await
                 .unwrap();
             served.push(testing::spawn(&ctx, vec![running]).await);
         }
-        let ctx = testing::context(inventory_db.db.clone(), own_bus().await);
+        let ctx = context(
+            connect(&inventory_db, options.consumer_db_via).await,
+            own_bus().await,
+        );
         let inventory = reemploi_inventory::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
         let inventory = testing::spawn(&ctx, vec![inventory]).await;
-        let ctx = testing::context(registry_db.db.clone(), own_bus().await);
+        let ctx = context(connect(&registry_db, None).await, own_bus().await);
         let registry = reemploi_registry::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
@@ -121,9 +204,41 @@ impl Stack {
             bus: shared,
             namespace,
             transport,
+            nats_urls,
+            stream_replicas: replicas,
             served,
-            _dbs: vec![inventory_db, registry_db, matching_db],
+            dbs: vec![inventory_db, registry_db, matching_db],
         }
+    }
+
+    /// A bus on which a test can observe this stack's events: the shared
+    /// one in process, a connection of its own to the stack's NATS servers
+    /// and namespace otherwise.
+    pub async fn observer_bus(&self) -> Arc<dyn Bus> {
+        match self.transport {
+            Transport::InProcess => self.bus.clone(),
+            Transport::Nats => {
+                bus(
+                    self.transport,
+                    &self.nats_urls,
+                    &self.namespace,
+                    self.stream_replicas,
+                )
+                .await
+            }
+        }
+    }
+
+    /// A pool on the database of `service` (`inventory`, `registry` or
+    /// `matching`), to look inside when a test fails.
+    pub fn db(&self, service: &str) -> Db {
+        let i = match service {
+            "inventory" => 0,
+            "registry" => 1,
+            "matching" => 2,
+            other => panic!("no service {other}"),
+        };
+        self.dbs[i].db.clone()
     }
 
     /// An inventory client acting as `role`.

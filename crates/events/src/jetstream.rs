@@ -28,6 +28,9 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the server waits for an ack before redelivering.
 const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How long [`Bus::ensure_stream`] and [`Bus::subscribe`] retry while
+/// JetStream does not answer (see [`patiently`]).
+const START_PATIENCE: Duration = Duration::from_secs(30);
 /// Idle heartbeat of the pull stream: a missing one reveals a lost server.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Pull request expiry (must exceed the heartbeat).
@@ -64,6 +67,9 @@ pub struct JetStreamOptions {
 /// `REEMPLOI_DEADLETTER`) and terminated. The consumer loop outlives broker
 /// restarts: async-nats reconnects, and the loop re-opens its message stream
 /// with backoff after any error; unacked messages are redelivered.
+/// [`Bus::ensure_stream`] and [`Bus::subscribe`] retry for up to 30 s while
+/// JetStream does not answer, so that a service starts while its cluster
+/// fails over.
 #[derive(Clone)]
 pub struct JetStreamBus {
     inner: Arc<Inner>,
@@ -385,7 +391,10 @@ impl JetStreamBus {
             durable = %sub.durable, subject = %msg.subject, event_id = %msg.event_id,
             delivered, reason = %reason, "event dead-lettered"
         );
-        match self.dead_letter(&sub.durable, &msg, &reason).await {
+        match self
+            .dead_letter(&sub.durable, stream_seq, &msg, &reason)
+            .await
+        {
             Ok(()) => {
                 if let Err(e) = m.ack_with(AckKind::Term).await {
                     tracing::warn!(durable = %sub.durable, error = %e, "term failed");
@@ -424,9 +433,12 @@ impl JetStreamBus {
         })
     }
 
+    /// Publishes `msg`, delivered from position `stream_seq` of its
+    /// stream, as a dead letter of `durable`.
     async fn dead_letter(
         &self,
         durable: &str,
+        stream_seq: u64,
         msg: &Message,
         reason: &str,
     ) -> Result<(), BusError> {
@@ -446,9 +458,14 @@ impl JetStreamBus {
             reemploi_store::now_millis().to_string().as_str(),
         );
         let subject = self.wire_subject(&crate::deadletter_subject(durable));
-        // Unique per (durable, event): the dead-letter stream is shared by all
-        // durables and deduplicates by message id.
-        let msg_id = format!("{durable}:{}", msg.event_id);
+        // The dead-letter stream is shared by all durables and deduplicates
+        // by message id: one id per (durable, stored message), so that a
+        // retry after a lost Term is stored once. The stream position is
+        // part of it because a replay is a new stored message with the same
+        // event id: were the id (durable, event) alone, a replay that fails
+        // again within the duplicate window would be dropped as a duplicate
+        // of the first dead letter, then terminated: lost.
+        let msg_id = format!("{durable}:{}:{stream_seq}", msg.event_id);
         self.publish_wire(subject, &msg_id, headers, msg.payload.clone())
             .await
     }
@@ -478,7 +495,8 @@ impl Bus for JetStreamBus {
                     .and_then(|rest| rest.strip_prefix('.'))
                     .and_then(|rest| rest.split('.').next())
                     .ok_or(BusError::Rejected(reason))?;
-                self.ensure_stream(service).await?;
+                // Once: the relay retries by itself, and stays quick to stop.
+                self.get_or_create_stream(service).await?;
                 self.publish_wire(
                     subject,
                     &msg.event_id,
@@ -548,8 +566,11 @@ impl Bus for JetStreamBus {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError> {
         sub.validate()?;
-        self.ensure_stream(DEADLETTER_SERVICE).await?;
-        let consumer = self.open_consumer(&sub).await?;
+        patiently("dead-letter stream", || {
+            self.get_or_create_stream(DEADLETTER_SERVICE)
+        })
+        .await?;
+        let consumer = patiently("consumer", || self.open_consumer(&sub)).await?;
         Ok(tokio::spawn(self.clone().consume(
             sub,
             handler,
@@ -559,7 +580,9 @@ impl Bus for JetStreamBus {
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
-        self.get_or_create_stream(service).await.map(|_| ())
+        patiently("stream", || self.get_or_create_stream(service))
+            .await
+            .map(|_| ())
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
@@ -622,6 +645,33 @@ impl Bus for JetStreamBus {
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot remove dead letter {seq}: {e}")))?;
         Ok(())
+    }
+}
+
+/// Runs `attempt` again while JetStream does not answer, for up to
+/// [`START_PATIENCE`]: what a service does at start (its streams, its
+/// consumers) must outlast a cluster that is electing a leader, or creating
+/// an R3 stream on a peer set that includes a node that just died, which
+/// NATS takes several seconds to settle, often longer than one request's
+/// timeout. Other errors are returned at once.
+async fn patiently<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BusError>>,
+{
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    let mut backoff = crate::RETRY_MIN;
+    loop {
+        match attempt().await {
+            Err(BusError::Unavailable(reason))
+                if tokio::time::Instant::now() + backoff < deadline =>
+            {
+                tracing::warn!(%reason, retry_in = ?backoff, "JetStream {what}: no answer yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(crate::RETRY_MAX);
+            }
+            other => return other,
+        }
     }
 }
 

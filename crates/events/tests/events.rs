@@ -1058,3 +1058,147 @@ async fn enqueue_all_records_every_event_in_order_on_both_backends() {
         assert_eq!(rows, want, "{backend:?}");
     }
 }
+
+// ------------------------------------------------- JetStream dead letters
+
+/// A consumer that fails permanently on the events listed in `broken` until
+/// they are taken out ("the handler is fixed"), and records every delivery.
+struct Fixable {
+    inner: Applier,
+    broken: Mutex<HashSet<String>>,
+    seen: Mutex<Vec<Message>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Fixable {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        self.seen.lock().unwrap().push(msg.clone());
+        if self.broken.lock().unwrap().contains(&msg.event_id) {
+            return Err(HandlerError::Permanent(
+                "unknown partner kind ESAT\nin payload".into(),
+            ));
+        }
+        self.inner.handle(msg).await
+    }
+}
+
+/// A dead letter is listed with what an operator needs, survives a replay
+/// that fails again, and once the handler is fixed a replay delivers it to
+/// the consumer under its original event id (so consumers that applied it
+/// already ignore it) and takes it off the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_dead_letters_are_listed_and_replayed() {
+    let ns = unique_namespace();
+    let bus = shared_bus(&ns).await;
+    let t = events_db(Backend::Sqlite).await;
+    let shutdown = CancellationToken::new();
+    let good = event("reemploi.registry.partner.registered", 1);
+    let bad = event("reemploi.registry.partner.verified", 2);
+    let fixable = Arc::new(Fixable {
+        inner: Applier::new(&t.db, "inventory-partners"),
+        broken: Mutex::new(HashSet::from([bad.event_id.clone()])),
+        seen: Mutex::new(Vec::new()),
+    });
+    // Another consumer of the same subjects, which applies everything: a
+    // replay reaches it too, and its inbox must absorb it.
+    let other = Arc::new(Applier::new(&t.db, "matching-partners"));
+    let filter = "reemploi.registry.partner.>";
+    bus.subscribe(
+        Subscription::new("inventory-partners", "registry", filter),
+        fixable.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    bus.subscribe(
+        Subscription::new("matching-partners", "registry", filter),
+        other.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let before = reemploi_store::now_millis();
+    bus.publish(&good).await.unwrap();
+    bus.publish(&bad).await.unwrap();
+
+    // Listed with its durable, subject, event id, payload and reason.
+    wait_until("a dead letter", Duration::from_secs(15), || async {
+        !bus.dead_letters(10).await.unwrap().is_empty()
+    })
+    .await;
+    let listed = bus.dead_letters(10).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let dead = &listed[0];
+    assert_eq!(dead.durable, "inventory-partners");
+    assert_eq!(
+        dead.message, bad,
+        "subject, event id and payload as published"
+    );
+    assert!(
+        dead.reason.contains("unknown partner kind ESAT"),
+        "{:?}",
+        dead.reason
+    );
+    assert!(dead.dead_at_ms >= before, "{} < {before}", dead.dead_at_ms);
+    assert_eq!(fixable.inner.count().await, 1, "the good event only");
+
+    // Replayed before the fix: it fails again and must be a dead letter
+    // again, under a new id, not vanish.
+    bus.replay(&dead.id).await.unwrap();
+    wait_until("the replay delivered", Duration::from_secs(15), || async {
+        fixable.seen.lock().unwrap().len() == 3
+    })
+    .await;
+    let replayed = fixable.seen.lock().unwrap()[2].clone();
+    assert_eq!(replayed, bad, "a replay carries the original event id");
+    wait_until(
+        "the replay, failing again, dead-lettered again",
+        Duration::from_secs(15),
+        || async {
+            let listed = bus.dead_letters(10).await.unwrap();
+            listed.len() == 1 && listed[0].id != dead.id
+        },
+    )
+    .await;
+    let again = bus.dead_letters(10).await.unwrap().remove(0);
+    assert_eq!(
+        (again.durable.as_str(), &again.message),
+        ("inventory-partners", &bad)
+    );
+
+    // Fixed, replayed: applied under the original event id, and gone from
+    // the list; replaying it twice is refused.
+    fixable.broken.lock().unwrap().clear();
+    bus.replay(&again.id).await.unwrap();
+    wait_until("the replay applied", Duration::from_secs(15), || async {
+        fixable.inner.count().await == 2
+    })
+    .await;
+    let applied: Vec<String> = fixable
+        .inner
+        .applied()
+        .await
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(applied, [good.event_id.clone(), bad.event_id.clone()]);
+    assert_eq!(fixable.seen.lock().unwrap().len(), 4);
+    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert!(matches!(
+        bus.replay(&again.id).await,
+        Err(BusError::Rejected(_))
+    ));
+
+    // The other consumer received both replays and applied nothing twice.
+    wait_until(
+        "both replays delivered to the other consumer",
+        Duration::from_secs(15),
+        || async { other.calls.load(Ordering::SeqCst) >= 4 },
+    )
+    .await;
+    let applied: Vec<String> = other.applied().await.into_iter().map(|a| a.0).collect();
+    assert_eq!(applied, [good.event_id.clone(), bad.event_id.clone()]);
+
+    shutdown.cancel();
+    delete_streams(&bus, &["registry", "deadletter"]).await;
+}

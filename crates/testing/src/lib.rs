@@ -1,8 +1,10 @@
 //! Test support shared by every crate's tests, so that production crates
 //! carry no test code: a fresh database per test on SQLite or PostgreSQL
-//! ([`db`]), throwaway `nats-server` processes and namespaces on a shared
-//! one ([`nats`]), services served on port 0 with tokens for every role
-//! ([`grpc`]), and certificates made at test time for TLS ([`tls`]).
+//! ([`db`]), throwaway `nats-server` processes (one, or a three-node
+//! JetStream cluster) and namespaces on a shared one ([`nats`]), a TCP proxy
+//! that cuts a service off from its database ([`proxy`]), services served on
+//! port 0 with tokens for every role ([`grpc`]), and certificates made at
+//! test time for TLS ([`tls`]).
 #![forbid(unsafe_code)]
 // Test support reports a broken environment by panicking: that is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,6 +12,7 @@
 pub mod db;
 pub mod grpc;
 pub mod nats;
+pub mod proxy;
 pub mod tls;
 
 pub use reemploi_store::Backend;

@@ -1,5 +1,6 @@
-//! Test support: throwaway NATS servers for fault tests and unique namespaces
-//! so that tests can share one NATS server.
+//! Test support: throwaway NATS servers (one, or a three-node JetStream
+//! cluster) for fault tests and unique namespaces so that tests can share
+//! one NATS server.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -97,27 +98,247 @@ impl NatsServer {
             {
                 return false;
             }
-            if let Ok(client) = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_millis(500))
-                .connect(self.url())
-                .await
-            {
-                // The raw account-info request: JetStream answers it once
-                // ready (async-nats' typed query expects a newer server's
-                // reply shape).
-                let reply = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    client.request("$JS.API.INFO", bytes::Bytes::new()),
-                )
-                .await;
-                if let Ok(Ok(reply)) = reply {
-                    let body = String::from_utf8_lossy(&reply.payload);
-                    if body.contains("account_info_response") && !body.contains("\"error\"") {
-                        return true;
-                    }
-                }
+            if jetstream_ready(&self.url()).await {
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+/// Whether the server at `url` answers a JetStream API request without an
+/// error: on a clustered server that happens only once the JetStream meta
+/// group has a leader, not merely once the port listens.
+async fn jetstream_ready(url: &str) -> bool {
+    let Ok(client) = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_millis(500))
+        .connect(url)
+        .await
+    else {
+        return false;
+    };
+    // The raw account-info request: JetStream answers it once ready
+    // (async-nats' typed query expects a newer server's reply shape).
+    let reply = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.request("$JS.API.INFO", bytes::Bytes::new()),
+    )
+    .await;
+    let ready = match reply {
+        Ok(Ok(reply)) => {
+            let body = String::from_utf8_lossy(&reply.payload);
+            body.contains("account_info_response") && !body.contains("\"error\"")
+        }
+        _ => false,
+    };
+    let _ = client.drain().await;
+    ready
+}
+
+/// Nodes of a [`NatsCluster`]: the fewest with which R3 streams survive the
+/// loss of one.
+pub const CLUSTER_SIZE: usize = 3;
+
+/// Three `nats-server` processes forming one JetStream cluster on free
+/// ports, each with a temporary store, killed on drop. Any one node can be
+/// killed (SIGKILL) and restarted on the same ports and store, to test that
+/// R3 streams lose nothing when a node dies.
+pub struct NatsCluster {
+    name: String,
+    nodes: Vec<ClusterNode>,
+}
+
+struct ClusterNode {
+    child: Option<Child>,
+    port: u16,
+    cluster_port: u16,
+    store: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for NatsCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes: Vec<(u16, bool)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.port, n.child.is_some()))
+            .collect();
+        f.debug_struct("NatsCluster")
+            .field("name", &self.name)
+            .field("nodes (port, running)", &nodes)
+            .finish()
+    }
+}
+
+impl NatsCluster {
+    /// Starts three nodes and waits until every one of them answers
+    /// JetStream requests (the cluster has a meta leader).
+    ///
+    /// # Panics
+    ///
+    /// When no nats-server binary can be run or the cluster does not form in time.
+    pub async fn start() -> NatsCluster {
+        // Ports are picked free but released before the servers bind them:
+        // if one was taken in between, the whole cluster starts again on
+        // new ports (routes name every node's cluster port).
+        for _ in 0..3 {
+            let ports = free_ports(2 * CLUSTER_SIZE);
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let mut cluster = NatsCluster {
+                // Unique, so that a node of another test's cluster that
+                // happened to reuse a port could never join this one.
+                name: format!("reemploi-t{}", &id[id.len() - 12..]),
+                nodes: (0..CLUSTER_SIZE)
+                    .map(|i| ClusterNode {
+                        child: None,
+                        port: ports[i],
+                        cluster_port: ports[CLUSTER_SIZE + i],
+                        store: tempfile::tempdir().expect("temp dir for a JetStream store"),
+                    })
+                    .collect(),
+            };
+            for i in 0..CLUSTER_SIZE {
+                cluster.spawn(i);
+            }
+            if cluster
+                .wait_ready(&[0, 1, 2], Duration::from_secs(30))
+                .await
+            {
+                return cluster;
+            }
+            for i in 0..CLUSTER_SIZE {
+                cluster.kill(i).await;
+            }
+        }
+        panic!("a three-node nats-server cluster did not form");
+    }
+
+    /// Every node's client URL, comma-separated, as a service is configured.
+    pub fn urls(&self) -> String {
+        (0..CLUSTER_SIZE)
+            .map(|i| self.url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The client URL of node `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// The server name of node `i`, as JetStream names a stream's leader.
+    pub fn server_name(&self, i: usize) -> String {
+        format!("{}-n{i}", self.name)
+    }
+
+    /// The node whose server name is `name`.
+    pub fn node_named(&self, name: &str) -> Option<usize> {
+        (0..CLUSTER_SIZE).find(|&i| self.server_name(i) == name)
+    }
+
+    /// Whether node `i` is running (not killed).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    /// Kills node `i` (SIGKILL, no clean shutdown), keeping its store.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Waits until every running node answers JetStream requests again:
+    /// after a [`NatsCluster::kill`] of the meta leader, once the others
+    /// have elected a new one.
+    ///
+    /// # Panics
+    ///
+    /// When they do not within 30 s.
+    pub async fn wait_available(&mut self) {
+        let running: Vec<usize> = (0..CLUSTER_SIZE).filter(|&i| self.is_running(i)).collect();
+        assert!(
+            self.wait_ready(&running, Duration::from_secs(30)).await,
+            "the cluster's running nodes do not answer JetStream requests"
+        );
+    }
+
+    /// Starts node `i` again on its ports with its store, and waits until
+    /// it answers JetStream requests again.
+    ///
+    /// # Panics
+    ///
+    /// When the node does not come back in time.
+    pub async fn restart(&mut self, i: usize) {
+        self.kill(i).await;
+        // The port may linger briefly after a kill: retry the start a few times.
+        for _ in 0..5 {
+            self.spawn(i);
+            if self.wait_ready(&[i], Duration::from_secs(20)).await {
+                return;
+            }
+            self.kill(i).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!(
+            "cluster node {i} did not restart on port {}",
+            self.nodes[i].port
+        );
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let binary = nats_server_binary();
+        let routes: Vec<String> = (0..CLUSTER_SIZE)
+            .filter(|&j| j != i)
+            .map(|j| format!("nats://127.0.0.1:{}", self.nodes[j].cluster_port))
+            .collect();
+        let node = &self.nodes[i];
+        let child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(node.port.to_string())
+            .arg("--server_name")
+            .arg(self.server_name(i))
+            .arg("--cluster_name")
+            .arg(&self.name)
+            .arg("--cluster")
+            .arg(format!("nats://127.0.0.1:{}", node.cluster_port))
+            .arg("--routes")
+            .arg(routes.join(","))
+            .arg("-sd")
+            .arg(node.store.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Waits until each of `nodes` answers JetStream requests; false if one
+    /// of them exited (its port was taken) or the time ran out.
+    async fn wait_ready(&mut self, nodes: &[usize], timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pending: Vec<usize> = nodes.to_vec();
+        while tokio::time::Instant::now() < deadline {
+            for &i in &pending {
+                if let Some(child) = self.nodes[i].child.as_mut()
+                    && let Ok(Some(_exited)) = child.try_wait()
+                {
+                    return false;
+                }
+            }
+            let mut still = Vec::new();
+            for &i in &pending {
+                if !jetstream_ready(&self.url(i)).await {
+                    still.push(i);
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
     }
@@ -136,8 +357,18 @@ fn nats_server_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports: every listener is held until all are bound.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address").port())
+        .collect()
 }
 
 /// A unique namespace (e.g. `t3f2a9c01d4`) for a test on a shared NATS server.
