@@ -1166,10 +1166,12 @@ async fn dead_letters_are_listed_and_replayed() {
     let log = reemploi_events::InProcessBus::open(&dir.path().join("bus.db"))
         .await
         .unwrap();
-    // Bytes that are no event: both partner consumers give up at once.
+    // An envelope that decodes but carries nothing: both partner consumers
+    // give up on it at once, by the same rule.
+    let empty = prost::Message::encode_to_vec(&reemploi_proto::events::Envelope::default());
     log.publish(&reemploi_events::Message::new(
         "reemploi.registry.partner.updated",
-        &b"\xffnot an envelope"[..],
+        empty,
     ))
     .await
     .unwrap();
@@ -1199,7 +1201,8 @@ async fn dead_letters_are_listed_and_replayed() {
     assert!(
         letters
             .iter()
-            .all(|l| str_of(l, "reason").contains("undecodable"))
+            .all(|l| str_of(l, "reason").contains("carries no payload")),
+        "{letters:?}"
     );
     let inventory_id = letters
         .iter()
