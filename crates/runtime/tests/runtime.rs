@@ -1028,6 +1028,19 @@ fn resource_names_parse_strictly() {
     assert_eq!(ids, vec![a, b]);
     assert!(parse("name", &format!("sites/{a}"), "sites/{site}/lots/{lot}").is_err());
     assert!(parse("name", "sites/x/lots/y", "sites/{site}/lots/{lot}").is_err());
+    // Found by the resource_name fuzz target: other spellings of an id were
+    // accepted, so a name did not print back to itself.
+    let c = uuid::Uuid::from_u128(0x0190_c5a3_7b1e_7c4d_8f00_3a2b_1c0d_9e8f);
+    assert!(parse("name", &format!("sites/{c}"), "sites/{site}").is_ok());
+    for other in [
+        c.to_string().to_uppercase(),
+        c.simple().to_string(),
+        c.braced().to_string(),
+        c.urn().to_string(),
+    ] {
+        let e = parse("name", &format!("sites/{other}"), "sites/{site}").unwrap_err();
+        assert!(e.description.contains("not a valid id"), "{e:?}");
+    }
     assert_eq!(
         parse("name", "", "sites/{site}").unwrap_err().description,
         "required"
@@ -1773,4 +1786,160 @@ fn rate_limit_flags_parse() {
     );
     // A burst of 0 would refuse everything: a usage error.
     assert!(Cli::try_parse_from(["svc", "--rate-limit-per-principal-burst", "0"]).is_err());
+}
+
+// ------------------------------------------------ names and page tokens (proptest)
+
+/// Properties also checked, for longer, by the `resource_name` and
+/// `page_token` fuzz targets (fuzz/, `scripts/fuzz`).
+mod properties {
+    use proptest::prelude::*;
+    use reemploi_runtime::names::parse;
+    use reemploi_runtime::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Pager};
+    use uuid::Uuid;
+
+    const PATTERNS: [&str; 4] = [
+        "sites/{site}",
+        "sites/{site}/lots/{lot}",
+        "sites/{site}/lots/{lot}/claims/{claim}",
+        "partners/{partner}",
+    ];
+
+    /// `pattern` with its `{...}` segments replaced by `ids`.
+    fn print(pattern: &str, ids: &[Uuid]) -> String {
+        let mut ids = ids.iter();
+        pattern
+            .split('/')
+            .map(|s| match s.starts_with('{') {
+                true => ids.next().map(Uuid::to_string).unwrap_or_default(),
+                false => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// An id in any spelling `uuid` reads: as printed, uppercase, without
+    /// hyphens, in braces, as a URN.
+    fn id() -> impl Strategy<Value = String> {
+        let id = any::<u128>().prop_map(Uuid::from_u128);
+        prop_oneof![
+            id.clone().prop_map(|u| u.to_string()),
+            id.clone().prop_map(|u| u.to_string().to_uppercase()),
+            id.clone().prop_map(|u| u.simple().to_string()),
+            id.clone().prop_map(|u| u.braced().to_string()),
+            id.prop_map(|u| u.urn().to_string()),
+        ]
+    }
+
+    /// A segment of a name: the words of the patterns, ids, anything else.
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["sites", "lots", "claims", "partners", "-", ""])
+                .prop_map(str::to_owned),
+            id(),
+            "\\PC{0,40}",
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            // A pattern's shape, each id in some spelling.
+            (
+                prop::sample::select(PATTERNS.to_vec()),
+                prop::collection::vec(id(), 3)
+            )
+                .prop_map(|(pattern, ids)| {
+                    let mut ids = ids.into_iter();
+                    pattern
+                        .split('/')
+                        .map(|s| match s.starts_with('{') {
+                            true => ids.next().unwrap_or_default(),
+                            false => s.to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/")
+                }),
+            prop::collection::vec(segment(), 1..8).prop_map(|s| s.join("/")),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_name_that_parses_prints_back_to_itself(name in name()) {
+            for pattern in PATTERNS {
+                match parse("name", &name, pattern) {
+                    Ok(ids) => prop_assert_eq!(print(pattern, &ids), name.clone()),
+                    Err(v) => {
+                        prop_assert_eq!(v.field, "name");
+                        prop_assert!(v.description.chars().count() <= 120, "{}", v.description);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn names_printed_from_ids_parse_back(ids in prop::array::uniform3(any::<u128>())) {
+            let ids = ids.map(Uuid::from_u128);
+            for pattern in PATTERNS {
+                let n = pattern.matches('{').count();
+                prop_assert_eq!(parse("name", &print(pattern, &ids[..n]), pattern).unwrap(), ids[..n].to_vec());
+            }
+        }
+
+        #[test]
+        fn page_tokens_issued_round_trip_and_altered_ones_are_refused(
+            key in prop::collection::vec(any::<u8>(), 0..80),
+            filters in "\\PC{0,30}",
+            other_filters in "\\PC{0,30}",
+            last in any::<u128>(),
+            size in any::<i32>(),
+            at in any::<prop::sample::Index>(),
+            replacement in prop::sample::select(b"ABCDEFabcdef0189-_=|".to_vec()),
+        ) {
+            let pager = Pager::new(&key);
+            let last = Uuid::from_u128(last).to_string();
+            match pager.page(size, "", &filters) {
+                Ok(page) => {
+                    prop_assert!(size >= 0);
+                    let want = if size == 0 { DEFAULT_PAGE_SIZE } else { (size as usize).min(MAX_PAGE_SIZE) };
+                    prop_assert_eq!(page.size, want);
+                }
+                Err(v) => {
+                    prop_assert!(size < 0);
+                    prop_assert_eq!(v.field, "page_size");
+                }
+            }
+            let token = pager.page(10, "", &filters).unwrap().next_token(&last);
+            prop_assert_eq!(pager.page(10, &token, &filters).unwrap().after, Some(last.clone()));
+            if other_filters != filters {
+                prop_assert!(pager.page(10, &token, &other_filters).is_err());
+            }
+            let mut other_key = key.clone();
+            other_key.push(1);
+            prop_assert!(Pager::new(&other_key).page(10, &token, &filters).is_err());
+            let mut altered = token.clone().into_bytes();
+            altered[at.index(token.len())] = replacement;
+            let altered = String::from_utf8(altered).unwrap();
+            if altered != token {
+                prop_assert!(pager.page(10, &altered, &filters).is_err(), "{}", altered);
+            }
+            let truncated = &token[..at.index(token.len())];
+            prop_assert!(truncated.is_empty() || pager.page(10, truncated, &filters).is_err());
+        }
+
+        #[test]
+        fn only_issued_page_tokens_are_accepted(token in "\\PC{0,200}|[A-Za-z0-9_-]{0,200}") {
+            let pager = Pager::new(b"the service's key");
+            let first = pager.page(10, "", "site=a").unwrap();
+            if let Ok(page) = pager.page(10, &token, "site=a") {
+                match page.after {
+                    None => prop_assert!(token.is_empty()),
+                    Some(id) => prop_assert_eq!(first.next_token(&id), token),
+                }
+            }
+        }
+    }
 }

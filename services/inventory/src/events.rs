@@ -96,22 +96,34 @@ fn status_str(status: i32) -> &'static str {
     }
 }
 
+/// What a decoded partner event changes in the projection: the partner's
+/// id and its projected status, or a permanent failure for any other
+/// payload or a bad name. Kept apart from the database work so that the
+/// fuzz targets and tests check the decoding alone.
+pub fn partner_update(
+    msg: &Message,
+    payload: Payload,
+) -> Result<(uuid::Uuid, &'static str), HandlerError> {
+    let Payload::Partner(partner) = payload else {
+        return Err(envelope::unexpected(msg, &payload));
+    };
+    let id = PartnerName::parse("partner.name", &partner.name)
+        .map_err(|e| HandlerError::Permanent(e.to_string()))?
+        .0;
+    Ok((id, status_str(partner.status)))
+}
+
 #[async_trait::async_trait]
 impl Handler for PartnerProjection {
     async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
         let (envelope, payload) = envelope::decode(msg)?;
-        let Payload::Partner(partner) = payload else {
-            return Err(envelope::unexpected(msg, &payload));
-        };
-        let id = PartnerName::parse("partner.name", &partner.name)
-            .map_err(|e| HandlerError::Permanent(e.to_string()))?
-            .0;
+        let (id, status) = partner_update(msg, payload)?;
         let mut tx = self.db.begin_write().await?;
         if inbox::first_time(&mut tx, "inventory-partners", &msg.event_id).await? {
             repo::upsert_partner(
                 &mut tx,
                 id,
-                status_str(partner.status),
+                status,
                 envelope.aggregate_version,
                 now_millis(),
             )

@@ -6,6 +6,8 @@
 
 pub mod lots;
 pub mod partners;
+#[cfg(test)]
+mod properties;
 pub mod sheet;
 
 use std::io::IsTerminal;

@@ -3,6 +3,7 @@
 //! and data rows that keep their line numbers, and finds columns by header
 //! names whatever their case and accents.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use calamine::{Data, Reader};
@@ -107,7 +108,8 @@ fn file_error(path: &Path, reason: String) -> CliError {
 }
 
 /// Reads CSV bytes; the separator is `;` when the header line has more of
-/// them than commas (French spreadsheet exports), else `,`.
+/// them than commas (French spreadsheet exports), else `,`. Lines end with
+/// `\n`, `\r\n` or `\r`.
 pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         file_error(
@@ -118,8 +120,13 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
             ),
         )
     })?;
-    let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().next().unwrap_or_default();
+    let text = unix_line_ends(text.trim_start_matches('\u{feff}'));
+    // The header row: the first line with something on it, as blank lines
+    // before it are skipped.
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     let delimiter = if first.matches(';').count() > first.matches(',').count() {
         b';'
     } else {
@@ -134,8 +141,7 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| file_error(path, e.to_string()))?;
-        // The record's own position counts the lines of quoted newlines too.
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = line_of(&record, text.as_bytes());
         let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
         if cells.iter().all(String::is_empty) {
             continue;
@@ -154,6 +160,33 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
         rows,
         format: "csv",
     })
+}
+
+/// The line a record starts on. The reader's position counts the lines of
+/// quoted newlines, but it is taken where reading began, before the empty
+/// lines the reader skips: each of those moves the record one line down.
+fn line_of(record: &csv::StringRecord, text: &[u8]) -> u64 {
+    record.position().map_or(0, |p| {
+        let skipped = usize::try_from(p.byte())
+            .ok()
+            .and_then(|start| text.get(start..))
+            .map_or(0, |rest| rest.iter().take_while(|b| **b == b'\n').count());
+        p.line()
+            .saturating_add(u64::try_from(skipped).unwrap_or(u64::MAX))
+    })
+}
+
+/// `text` with every line end made a `\n`: `\r\n` (Windows exports) and a
+/// lone `\r` (old Mac exports). The csv reader ends a record at either but
+/// counts lines by the `\n` it has consumed when the next record starts:
+/// after a `\r\n` it has not yet (rust-csv issue 395), after a lone `\r`
+/// never: rows would be reported a line early, or all on line 1.
+fn unix_line_ends(text: &str) -> Cow<'_, str> {
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn pad(mut cells: Vec<String>, n: usize) -> Vec<String> {
@@ -258,6 +291,19 @@ mod tests {
         let lines: Vec<u64> = sheet.rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 6]);
         assert_eq!(sheet.column(&["designation"]), Some(1));
+    }
+
+    #[test]
+    fn windows_and_old_mac_line_ends_keep_line_numbers() {
+        // Found by the fuzz targets and proptests: after a `\r\n` or an
+        // empty line a row was reported on the line before its own; with
+        // lone `\r` line ends, all rows were on line 1; a blank first line
+        // made the separator a comma.
+        let csv = "\nRéf;Désignation\r\nA;porte\r\n\r\nB;\"deux\r\nlignes\"\rC;x\r\r\n\nD;y";
+        let sheet = read_csv(Path::new("x.csv"), csv.as_bytes()).unwrap();
+        let lines: Vec<u64> = sheet.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 5, 7, 10]);
+        assert_eq!(sheet.rows[1].cells, vec!["B", "deux\nlignes"]);
     }
 
     #[test]
