@@ -291,16 +291,26 @@ impl Reader {
     }
 
     async fn ack(&self, seq: Option<i64>) -> Result<(), BusError> {
-        if let Some(seq) = seq {
-            sqlx::query(
-                "UPDATE consumers SET acked_seq = $2 WHERE durable = $1 AND acked_seq < $2",
-            )
+        match seq {
+            Some(seq) => {
+                self.at(
+                    "UPDATE consumers SET acked_seq = $2 WHERE durable = $1 AND acked_seq < $2",
+                    seq,
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `sql` with this subscription's durable as `$1` and `seq` as `$2`.
+    async fn at(&self, sql: &'static str, seq: i64) -> Result<(), BusError> {
+        sqlx::query(sql)
             .bind(&self.sub.durable)
             .bind(seq)
             .execute(self.db.pool())
             .await
             .map_err(StoreError::from)?;
-        }
         Ok(())
     }
 
@@ -332,13 +342,8 @@ impl Reader {
     }
 
     async fn forget_retry(&self, seq: i64) -> Result<(), BusError> {
-        sqlx::query("DELETE FROM retries WHERE durable = $1 AND seq = $2")
-            .bind(&self.sub.durable)
-            .bind(seq)
-            .execute(self.db.pool())
+        self.at("DELETE FROM retries WHERE durable = $1 AND seq = $2", seq)
             .await
-            .map_err(StoreError::from)?;
-        Ok(())
     }
 
     /// Moves `d` to the dead letters, out of the retry queue, in one transaction.

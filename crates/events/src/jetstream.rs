@@ -335,22 +335,7 @@ impl JetStreamBus {
             Ok(info) => (info.delivered, info.stream_sequence),
             Err(_) => (1, 0),
         };
-        let header = |name: &str| {
-            m.headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
-        let event_id = header(HEADER_EVENT_ID)
-            .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
-            // A message from a foreign publisher: its stream position is a
-            // stable identity across redeliveries.
-            .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(&sub.stream_of)));
-        let msg = Message {
-            subject: self.local_subject(m.subject.as_str()).to_owned(),
-            event_id,
-            payload: m.payload.clone(),
-        };
+        let msg = self.message_of(sub, stream_seq, &m);
         let (delay, reason) = match run_handler(handler, &msg).await {
             Ok(()) => {
                 failures.remove(&msg.event_id);
@@ -405,6 +390,27 @@ impl JetStreamBus {
                 tracing::warn!(durable = %sub.durable, error = %e, "dead-letter publish failed");
                 let _ = m.ack_with(AckKind::Nak(Some(crate::RETRY_MAX))).await;
             }
+        }
+    }
+
+    /// The message a handler sees of a delivery: its local subject, and as
+    /// event id the original one of a replay, else the message id.
+    fn message_of(&self, sub: &Subscription, stream_seq: u64, m: &js::Message) -> Message {
+        let header = |name: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        let event_id = header(HEADER_EVENT_ID)
+            .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
+            // A message from a foreign publisher: its stream position is a
+            // stable identity across redeliveries.
+            .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(&sub.stream_of)));
+        Message {
+            subject: self.local_subject(m.subject.as_str()).to_owned(),
+            event_id,
+            payload: m.payload.clone(),
         }
     }
 

@@ -311,17 +311,7 @@ impl<E> Grid<E> {
 
     /// Heap bytes of the map and the cells, from their capacities.
     pub(crate) fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.cells.capacity() * (size_of::<(u64, Cell<E>)>() + 1)
-            + self
-                .cells
-                .values()
-                .map(|c| {
-                    c.items.capacity() * size_of::<E>()
-                        + c.screen.capacity() * size_of::<[f32; 4]>()
-                })
-                .sum::<usize>()
-            + self.reach.capacity() * size_of::<f64>()
+        cells_heap_bytes(&self.cells) + self.reach.capacity() * std::mem::size_of::<f64>()
     }
 }
 
@@ -432,16 +422,20 @@ impl<E: Copy> Cover<E> {
         self.cells.get(&k)
     }
 
+    /// Heap bytes of the map and the cells, from their capacities.
     pub(crate) fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.cells.capacity() * (size_of::<(u64, Cell<E>)>() + 1)
-            + self
-                .cells
-                .values()
-                .map(|c| {
-                    c.items.capacity() * size_of::<E>()
-                        + c.screen.capacity() * size_of::<[f32; 4]>()
-                })
-                .sum::<usize>()
+        cells_heap_bytes(&self.cells)
     }
+}
+
+/// Heap bytes of a map of cells and of the cells, from their capacities.
+fn cells_heap_bytes<E>(cells: &Cells<E>) -> usize {
+    use std::mem::size_of;
+    cells.capacity() * (size_of::<(u64, Cell<E>)>() + 1)
+        + cells
+            .values()
+            .map(|c| {
+                c.items.capacity() * size_of::<E>() + c.screen.capacity() * size_of::<[f32; 4]>()
+            })
+            .sum::<usize>()
 }
