@@ -46,6 +46,67 @@ impl Filter {
     }
 }
 
+/// The columns of a table's one column list (`"id, name, version"`).
+fn columns_of(columns: &str) -> Vec<&str> {
+    columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The statement that saves a row of `table`, from its one column list
+/// (the first column being its id): an INSERT of every column when there
+/// is no `previous` version, or an UPDATE of the same columns in the same
+/// placeholder order guarded by that version (`$n+1`), for optimistic
+/// concurrency.
+pub fn save_sql(table: &str, columns: &str, previous: Option<i64>) -> String {
+    let columns = columns_of(columns);
+    match previous {
+        None => insert_sql(table, &columns),
+        Some(_) => {
+            let sets: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            format!(
+                "UPDATE {table} SET {} WHERE {} = $1 AND version = ${}",
+                sets.join(", "),
+                columns.first().copied().unwrap_or("id"),
+                columns.len() + 1
+            )
+        }
+    }
+}
+
+fn insert_sql(table: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    )
+}
+
+/// The statement that stores a projected row of `table` from its one column
+/// list (`id` first, `version` among them): inserted, or replacing the row of
+/// the same id only when its `version` is newer. Affects no row otherwise.
+pub fn upsert_newer_sql(table: &str, columns: &str) -> String {
+    let columns = columns_of(columns);
+    let sets: Vec<String> = columns
+        .iter()
+        .skip(1)
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "{} ON CONFLICT (id) DO UPDATE SET {} WHERE {table}.version < excluded.version",
+        insert_sql(table, &columns),
+        sets.join(", ")
+    )
+}
+
 /// Runs `SELECT {columns} FROM {table} {filter} ORDER BY id LIMIT {limit}`.
 /// Only constant table and column names and numbered placeholders are
 /// formatted into the text; every value is bound.

@@ -4,6 +4,7 @@
 use reemploi_domain::claim::ClaimStatus;
 use reemploi_domain::lot::LotStatus;
 pub use reemploi_store::Backend;
+use reemploi_store::query::save_sql;
 pub use reemploi_store::query::{Filter, select_page};
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
@@ -31,36 +32,6 @@ fn lock(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
-    }
-}
-
-/// The statement that saves a row: an INSERT of `columns`, or, when the row
-/// exists at `previous` version, an UPDATE of the same columns in the same
-/// placeholder order guarded by that version (optimistic concurrency).
-fn save_sql(table: &str, columns: &[&str], previous: Option<i64>) -> String {
-    match previous {
-        None => {
-            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-            format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                columns.join(", "),
-                placeholders.join(", ")
-            )
-        }
-        Some(_) => {
-            let sets: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(i, c)| format!("{c} = ${}", i + 1))
-                .collect();
-            format!(
-                "UPDATE {table} SET {} WHERE {} = $1 AND version = ${}",
-                sets.join(", "),
-                columns[0],
-                columns.len() + 1
-            )
-        }
     }
 }
 
@@ -98,29 +69,11 @@ async fn by_id<T>(
     row.as_ref().map(decode).transpose()
 }
 
-const SITE_FIELDS: &[&str] = &[
-    "id",
-    "display_name",
-    "programme",
-    "quartier",
-    "commune",
-    "insee_code",
-    "latitude",
-    "longitude",
-    "address",
-    "owner_org",
-    "works_start",
-    "works_end",
-    "created_at",
-    "updated_at",
-    "version",
-];
-
 /// Inserts a site (`previous` None) or writes a changed one guarded by its previous version.
 pub async fn save_site(conn: &mut AnyConnection, s: &SiteRow, previous: Option<i64>) -> Result<()> {
     let query = sqlx::query(sqlx::AssertSqlSafe(save_sql(
         "sites",
-        SITE_FIELDS,
+        SITE_COLUMNS,
         previous,
     )))
     .bind(s.id.to_string())
@@ -159,45 +112,11 @@ fn joined_hazards(lot: &LotRow) -> String {
         .join(",")
 }
 
-const LOT_FIELDS: &[&str] = &[
-    "id",
-    "site_id",
-    "owner_org",
-    "reference",
-    "designation",
-    "description",
-    "category",
-    "unit",
-    "quantity",
-    "available",
-    "reserved",
-    "handed_over",
-    "estimated_mass_g",
-    "length_mm",
-    "width_mm",
-    "height_mm",
-    "condition",
-    "building_location",
-    "photo_uris",
-    "available_from",
-    "available_until",
-    "waste_code",
-    "hazards",
-    "reuse_potential",
-    "status",
-    "hazardous",
-    "latitude",
-    "longitude",
-    "created_at",
-    "updated_at",
-    "version",
-];
-
 /// Inserts a lot (`previous` None) or writes a changed one (fields, ledger,
 /// status) guarded by its previous version.
 pub async fn save_lot(conn: &mut AnyConnection, l: &LotRow, previous: Option<i64>) -> Result<()> {
     let f = &l.fields;
-    let query = sqlx::query(sqlx::AssertSqlSafe(save_sql("lots", LOT_FIELDS, previous)))
+    let query = sqlx::query(sqlx::AssertSqlSafe(save_sql("lots", LOT_COLUMNS, previous)))
         .bind(l.id.to_string())
         .bind(l.site_id.to_string())
         .bind(&l.owner_org)
@@ -273,33 +192,33 @@ pub async fn get_lot(
 /// Inserts a new claim, with the fingerprint of the request that made it
 /// (a retry with the same request id must be the same request).
 pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow, fingerprint: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO claims (id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
-         pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \
-         request_id, created_at, updated_at, version, request_fingerprint) VALUES ($1, $2, $3, \
-         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-    )
-    .bind(c.id.to_string())
-    .bind(c.lot.lot.to_string())
-    .bind(c.lot.site.to_string())
-    .bind(&c.owner_org)
-    .bind(c.partner_id.to_string())
-    .bind(c.quantity.unit().code())
-    .bind(c.quantity.milli())
-    .bind(c.pickup_from)
-    .bind(c.pickup_until)
-    .bind(c.status.as_str())
-    .bind(c.expires_at)
-    .bind(c.weighed_mass_g)
-    .bind(c.handed_over_at)
-    .bind(&c.note)
-    .bind(&c.request_id)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.version)
-    .bind(fingerprint)
-    .execute(conn)
-    .await?;
+    let sql = save_sql(
+        "claims",
+        &format!("{CLAIM_COLUMNS}, request_fingerprint"),
+        None,
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(c.id.to_string())
+        .bind(c.lot.lot.to_string())
+        .bind(c.lot.site.to_string())
+        .bind(&c.owner_org)
+        .bind(c.partner_id.to_string())
+        .bind(c.quantity.unit().code())
+        .bind(c.quantity.milli())
+        .bind(c.pickup_from)
+        .bind(c.pickup_until)
+        .bind(c.status.as_str())
+        .bind(c.expires_at)
+        .bind(c.weighed_mass_g)
+        .bind(c.handed_over_at)
+        .bind(&c.note)
+        .bind(&c.request_id)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.version)
+        .bind(fingerprint)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! the change log every replica follows, and the proposals made.
 
 use reemploi_runtime::error::ApiError;
+use reemploi_store::query::upsert_newer_sql;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
@@ -11,52 +12,39 @@ use crate::model::{Claim, Lot, Partner, uuid_col};
 
 const LOT_COLUMNS: &str = "id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
     latitude, longitude, available_from, available_until, status, hazardous, version";
+/// Columns of a projected claim.
+const CLAIM_COLUMNS: &str = "id, lot_id, partner_id, mass_g, open, version";
 const PARTNER_COLUMNS: &str =
     "id, status, kinds, categories, latitude, longitude, radius_km, weekly_intake_kg, version";
 
 /// Stores a lot if it is newer than the one held; returns whether it was applied.
 pub async fn upsert_lot(conn: &mut AnyConnection, l: &Lot) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO lots (id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
-         latitude, longitude, available_from, available_until, status, hazardous, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         ON CONFLICT (id) DO UPDATE SET category = excluded.category, unit = excluded.unit, \
-         available_units = excluded.available_units, unit_mass_g = excluded.unit_mass_g, \
-         latitude = excluded.latitude, longitude = excluded.longitude, \
-         available_from = excluded.available_from, available_until = excluded.available_until, \
-         status = excluded.status, hazardous = excluded.hazardous, version = excluded.version, \
-         owner_org = excluded.owner_org WHERE lots.version < excluded.version",
-    )
-    .bind(l.id.to_string())
-    .bind(l.site_id.to_string())
-    .bind(&l.owner_org)
-    .bind(&l.category)
-    .bind(&l.unit)
-    .bind(l.available_units)
-    .bind(l.unit_mass_g)
-    .bind(l.latitude)
-    .bind(l.longitude)
-    .bind(l.available_from)
-    .bind(l.available_until)
-    .bind(&l.status)
-    .bind(i64::from(l.hazardous))
-    .bind(l.version)
-    .execute(&mut *conn)
-    .await?;
+    let done = sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql("lots", LOT_COLUMNS)))
+        .bind(l.id.to_string())
+        .bind(l.site_id.to_string())
+        .bind(&l.owner_org)
+        .bind(&l.category)
+        .bind(&l.unit)
+        .bind(l.available_units)
+        .bind(l.unit_mass_g)
+        .bind(l.latitude)
+        .bind(l.longitude)
+        .bind(l.available_from)
+        .bind(l.available_until)
+        .bind(&l.status)
+        .bind(i64::from(l.hazardous))
+        .bind(l.version)
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Stores a partner if it is newer than the one held; returns whether it was applied.
 pub async fn upsert_partner(conn: &mut AnyConnection, p: &Partner) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO partners (id, status, kinds, categories, latitude, longitude, radius_km, \
-         weekly_intake_kg, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, kinds = excluded.kinds, \
-         categories = excluded.categories, latitude = excluded.latitude, \
-         longitude = excluded.longitude, radius_km = excluded.radius_km, \
-         weekly_intake_kg = excluded.weekly_intake_kg, version = excluded.version \
-         WHERE partners.version < excluded.version",
-    )
+    let done = sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql(
+        "partners",
+        PARTNER_COLUMNS,
+    )))
     .bind(p.id.to_string())
     .bind(&p.status)
     .bind(&p.kinds)
@@ -73,11 +61,10 @@ pub async fn upsert_partner(conn: &mut AnyConnection, p: &Partner) -> Result<boo
 
 /// Stores a claim if it is newer than the one held; returns whether it was applied.
 pub async fn upsert_claim(conn: &mut AnyConnection, c: &Claim) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO claims (id, lot_id, partner_id, mass_g, open, version) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET mass_g = excluded.mass_g, \
-         open = excluded.open, version = excluded.version WHERE claims.version < excluded.version",
-    )
+    let done = sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql(
+        "claims",
+        CLAIM_COLUMNS,
+    )))
     .bind(c.id.to_string())
     .bind(c.lot_id.to_string())
     .bind(c.partner_id.to_string())
@@ -269,10 +256,10 @@ pub async fn upsert_site(
     owner_org: &str,
     version: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sites (id, owner_org, version) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE \
-         SET owner_org = excluded.owner_org, version = excluded.version WHERE sites.version < excluded.version",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql(
+        "sites",
+        "id, owner_org, version",
+    )))
     .bind(id.to_string())
     .bind(owner_org)
     .bind(version)

@@ -1,6 +1,7 @@
 //! SQL of the registry, one text for SQLite and PostgreSQL.
 
 use reemploi_store::Backend;
+use reemploi_store::query::save_sql;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
@@ -28,27 +29,8 @@ pub async fn save(
     previous_version: Option<i64>,
 ) -> Result<()> {
     let f = &p.profile;
-    let sql = match previous_version {
-        None => {
-            "INSERT INTO partners (id, legal_name, trade_name, siret, kinds, address_line1, \
-             postal_code, commune, insee_code, latitude, longitude, accepted_categories, \
-             capabilities, storage_capacity_kg, weekly_intake_kg, service_radius_km, \
-             insertion_fte_centi, contact_name, contact_email, contact_phone, opening_hours, \
-             status, search_text, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-             $23, $24, $25, $26)"
-        }
-        Some(_) => {
-            "UPDATE partners SET legal_name = $2, trade_name = $3, siret = $4, kinds = $5, \
-             address_line1 = $6, postal_code = $7, commune = $8, insee_code = $9, latitude = $10, \
-             longitude = $11, accepted_categories = $12, capabilities = $13, \
-             storage_capacity_kg = $14, weekly_intake_kg = $15, service_radius_km = $16, \
-             insertion_fte_centi = $17, contact_name = $18, contact_email = $19, \
-             contact_phone = $20, opening_hours = $21, status = $22, search_text = $23, \
-             created_at = $24, updated_at = $25, version = $26 WHERE id = $1 AND version = $27"
-        }
-    };
-    let done = sqlx::query(sql)
+    let sql = save_sql("partners", PARTNER_COLUMNS, previous_version);
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(p.id.to_string())
         .bind(&f.legal_name)
         .bind(&f.trade_name)
