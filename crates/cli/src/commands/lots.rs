@@ -276,15 +276,7 @@ fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
         waste_code,
         hazards: hazards
             .into_iter()
-            .map(|h| {
-                (match h {
-                    Hazard::Asbestos => pb::Hazard::Asbestos,
-                    Hazard::Lead => pb::Hazard::Lead,
-                    Hazard::Pcb => pb::Hazard::Pcb,
-                    Hazard::Pah => pb::Hazard::Pah,
-                    Hazard::Other => pb::Hazard::Other,
-                }) as i32
-            })
+            .map(|h| import::lots::hazard_proto(h) as i32)
             .collect(),
         reference: a.reference.clone(),
         condition: a.condition.clone(),

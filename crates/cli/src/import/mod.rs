@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::CliError;
 use crate::output::Format;
+use sheet::Row;
 
 /// A row that cannot be imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,32 @@ pub struct Parsed<T> {
     pub good: Vec<(u64, T)>,
     /// Bad rows, in file order.
     pub bad: Vec<BadRow>,
+}
+
+impl<T> Parsed<T> {
+    /// Checks every row with `check`, which makes what the row describes
+    /// or gives every reason it cannot; `tick` is called once per row.
+    pub fn check_rows(
+        rows: &[Row],
+        mut tick: impl FnMut(),
+        mut check: impl FnMut(&Row) -> Result<T, Vec<String>>,
+    ) -> Parsed<T> {
+        let mut parsed = Parsed {
+            good: Vec::new(),
+            bad: Vec::new(),
+        };
+        for row in rows {
+            match check(row) {
+                Ok(made) => parsed.good.push((row.line, made)),
+                Err(reasons) => parsed.bad.push(BadRow {
+                    line: row.line,
+                    reason: reasons.join("; "),
+                }),
+            }
+            tick();
+        }
+        parsed
+    }
 }
 
 /// The reasons a row is bad, collected field by field so that a row
