@@ -187,47 +187,7 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
     let partner = match cmd {
         PartnersCommand::Import(a) => return import(ctx, a).await,
         PartnersCommand::List(a) => return list(ctx, a).await,
-        PartnersCommand::Register(a) => {
-            let kinds = a
-                .kinds
-                .iter()
-                .map(|k| kind_proto(k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut reg = ctx.connect().await?.registry();
-            let p = answer(
-                reg.register_partner(rpb::RegisterPartnerRequest {
-                    partner: Some(rpb::Partner {
-                        legal_name: a.legal_name,
-                        trade_name: a.trade_name,
-                        siret: a.siret,
-                        kinds,
-                        address: Some(rpb::Address {
-                            postal_code: a.postal_code,
-                            commune: a.commune,
-                            ..Default::default()
-                        }),
-                        location: Some(tpb::GeoPoint {
-                            latitude: a.lat,
-                            longitude: a.lon,
-                        }),
-                        accepted_categories: a.categories,
-                        capabilities: vec![rpb::Capability::Collection as i32],
-                        weekly_intake_kg: a.weekly_intake_kg,
-                        service_radius_km: a.radius_km,
-                        ..Default::default()
-                    }),
-                    request_id: a.request_id.unwrap_or_else(request_id),
-                })
-                .await,
-            )?;
-            if ctx.format == Format::Table {
-                note(&format!(
-                    "registered, pending verification: an admin runs `reemploi partners verify {}`",
-                    p.name
-                ));
-            }
-            p
-        }
+        PartnersCommand::Register(a) => register(ctx, a).await?,
         PartnersCommand::Show(a) => {
             let mut reg = ctx.connect().await?.registry();
             answer(
@@ -262,6 +222,49 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
     emit(ctx.format, crate::json::message(&partner), || {
         views::partner_text(&partner)
     })
+}
+
+/// `partners register`: the partner registered, pending verification.
+async fn register(ctx: &Ctx, a: RegisterArgs) -> Result<rpb::Partner, CliError> {
+    let kinds = a
+        .kinds
+        .iter()
+        .map(|k| kind_proto(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reg = ctx.connect().await?.registry();
+    let p = answer(
+        reg.register_partner(rpb::RegisterPartnerRequest {
+            partner: Some(rpb::Partner {
+                legal_name: a.legal_name,
+                trade_name: a.trade_name,
+                siret: a.siret,
+                kinds,
+                address: Some(rpb::Address {
+                    postal_code: a.postal_code,
+                    commune: a.commune,
+                    ..Default::default()
+                }),
+                location: Some(tpb::GeoPoint {
+                    latitude: a.lat,
+                    longitude: a.lon,
+                }),
+                accepted_categories: a.categories,
+                capabilities: vec![rpb::Capability::Collection as i32],
+                weekly_intake_kg: a.weekly_intake_kg,
+                service_radius_km: a.radius_km,
+                ..Default::default()
+            }),
+            request_id: a.request_id.unwrap_or_else(request_id),
+        })
+        .await,
+    )?;
+    if ctx.format == Format::Table {
+        note(&format!(
+            "registered, pending verification: an admin runs `reemploi partners verify {}`",
+            p.name
+        ));
+    }
+    Ok(p)
 }
 
 /// Every partner the filters select, all pages up to the limit.
