@@ -3,8 +3,8 @@
 //! read the file with [`sheet`], check every row locally with the domain
 //! rules, report each bad row with its line, and then send one batch call
 //! (all or nothing), mapping the server's field violations back to lines.
-//! [`run`] is that flow; each import command fills in what is its own
-//! through [`Import`].
+//! `run` is that flow; each import command fills in what is its own
+//! through the `Import` trait.
 
 pub mod lots;
 pub mod partners;
