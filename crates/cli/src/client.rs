@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -206,6 +208,36 @@ where
             }
             answer => return answer,
         }
+    }
+}
+
+impl Connection {
+    /// Publishes a draft lot, at the server's pace (see [`paced`]).
+    pub async fn publish_lot(&self, name: &str) -> Result<pb::Lot, tonic::Status> {
+        let req = pb::PublishLotRequest {
+            name: name.to_owned(),
+            etag: String::new(),
+        };
+        paced(|| {
+            let (mut inventory, req) = (self.inventory(), req.clone());
+            async move { inventory.publish_lot(req).await }
+        })
+        .await
+        .map(tonic::Response::into_inner)
+    }
+
+    /// Verifies a pending partner, at the server's pace (see [`paced`]).
+    pub async fn verify_partner(&self, name: &str) -> Result<rpb::Partner, tonic::Status> {
+        let req = rpb::VerifyPartnerRequest {
+            name: name.to_owned(),
+            etag: String::new(),
+        };
+        paced(|| {
+            let (mut registry, req) = (self.registry(), req.clone());
+            async move { registry.verify_partner(req).await }
+        })
+        .await
+        .map(tonic::Response::into_inner)
     }
 }
 

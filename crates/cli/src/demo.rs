@@ -12,7 +12,7 @@ use reemploi_proto::types as tpb;
 use tonic::Code;
 
 use crate::CliError;
-use crate::client::{Connection, paced};
+use crate::client::Connection;
 
 /// The sample diagnostic (PEMD) of the Coteaux tower A demolition.
 pub const DIAGNOSTIC_CSV: &str = include_str!("../../../demo/diagnostic-coteaux.csv");
@@ -106,16 +106,7 @@ pub async fn load(api: &Connection) -> Result<Loaded, CliError> {
             loaded.published += 1;
             continue;
         }
-        let publish = paced(|| {
-            let mut inventory = inventory.clone();
-            let req = pb::PublishLotRequest {
-                name: lot.name.clone(),
-                etag: String::new(),
-            };
-            async move { inventory.publish_lot(req).await }
-        })
-        .await;
-        match publish {
+        match api.publish_lot(&lot.name).await {
             Ok(_) => loaded.published += 1,
             // Published meanwhile (e.g. by a client between the replay and
             // now): publishing twice is refused, and that is fine.
@@ -226,16 +217,7 @@ pub async fn load_partners(api: &Connection) -> Result<usize, CliError> {
         if partner.status != rpb::PartnerStatus::Pending as i32 {
             continue;
         }
-        let verify = paced(|| {
-            let mut registry = registry.clone();
-            let req = rpb::VerifyPartnerRequest {
-                name: partner.name.clone(),
-                etag: String::new(),
-            };
-            async move { registry.verify_partner(req).await }
-        })
-        .await;
-        match verify {
+        match api.verify_partner(&partner.name).await {
             Ok(_) => {}
             Err(e) if e.code() == Code::FailedPrecondition => {}
             Err(e) => {

@@ -159,6 +159,20 @@ pub fn site_text(s: &pb::Site) -> String {
     ])
 }
 
+/// The columns of [`site_row`].
+pub const SITE_COLUMNS: &[&str] = &["NAME", "DISPLAY NAME", "OWNER", "COMMUNE", "CREATED"];
+
+/// A site as a table row.
+pub fn site_row(s: &pb::Site) -> Vec<String> {
+    vec![
+        s.name.clone(),
+        s.display_name.clone(),
+        s.owner_org.clone(),
+        s.operation.clone().unwrap_or_default().commune,
+        s.create_time.map(|t| t.to_string()).unwrap_or_default(),
+    ]
+}
+
 /// A lot for people.
 pub fn lot_text(l: &pb::Lot) -> String {
     let hazards: Vec<String> = l

@@ -1,15 +1,21 @@
 //! `reemploi claim` and `reemploi claims`: a partner claims part of a lot;
 //! the site confirms, rejects or records the hand-over; either may cancel.
 
+use std::sync::LazyLock;
+
+use clap::builder::PossibleValue;
 use clap::{Args, Subcommand, ValueEnum};
+use reemploi_domain::claim::ClaimStatus;
 use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_inventory::model::claim_status_proto;
 use reemploi_proto::inventory as pb;
+use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::unverified_claims;
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{answer, partner_name};
+use crate::client::{Authed, answer, partner_name};
 use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
@@ -104,21 +110,29 @@ pub struct HandoverArgs {
     pub unexpected_mass: bool,
 }
 
-/// Claim statuses to filter on.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusFilter {
-    /// Reserved, awaiting confirmation.
-    Reserved,
-    /// Confirmed, awaiting pick-up.
-    Confirmed,
-    /// Picked up.
-    HandedOver,
-    /// Rejected by the site.
-    Rejected,
-    /// Cancelled.
-    Cancelled,
-    /// Not confirmed in time.
-    Expired,
+/// A claim status to filter on: each of the domain's, with the name and
+/// help the command line shows for it.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusFilter(pub ClaimStatus);
+
+impl ValueEnum for StatusFilter {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: LazyLock<[StatusFilter; ClaimStatus::ALL.len()]> =
+            LazyLock::new(|| ClaimStatus::ALL.map(StatusFilter));
+        &*ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match self.0 {
+            ClaimStatus::Reserved => ("reserved", "Reserved, awaiting confirmation"),
+            ClaimStatus::Confirmed => ("confirmed", "Confirmed, awaiting pick-up"),
+            ClaimStatus::HandedOver => ("handed-over", "Picked up"),
+            ClaimStatus::Rejected => ("rejected", "Rejected by the site"),
+            ClaimStatus::Cancelled => ("cancelled", "Cancelled"),
+            ClaimStatus::Expired => ("expired", "Not confirmed in time"),
+        };
+        Some(PossibleValue::new(name).help(help))
+    }
 }
 
 /// Flags of `claims list`.
@@ -189,34 +203,7 @@ pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
 pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
     let mut inv = ctx.connect().await?.inventory();
     let claim = match cmd {
-        ClaimsCommand::List(a) => {
-            let parent = a.lot.unwrap_or_else(|| "sites/-/lots/-".to_owned());
-            let partner = a.partner.as_deref().map(partner_name).unwrap_or_default();
-            let status = a.status.map_or(0, |s| status_proto(s) as i32);
-            let claims = pages(a.limit, |page_token, page_size| {
-                let mut inv = inv.clone();
-                let req = pb::ListClaimsRequest {
-                    parent: parent.clone(),
-                    page_size,
-                    page_token,
-                    partner: partner.clone(),
-                    status,
-                };
-                async move {
-                    let r = answer(inv.list_claims(req).await)?;
-                    Ok((r.claims, r.next_page_token))
-                }
-            })
-            .await?;
-            return emit_list(
-                ctx.format,
-                &claims,
-                crate::json::message,
-                views::CLAIM_COLUMNS,
-                views::claim_row,
-                "claim",
-            );
-        }
+        ClaimsCommand::List(a) => return list(ctx, &inv, a).await,
         ClaimsCommand::Show(a) => {
             answer(inv.get_claim(pb::GetClaimRequest { name: a.claim }).await)?
         }
@@ -265,13 +252,36 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
     })
 }
 
-fn status_proto(s: StatusFilter) -> pb::ClaimStatus {
-    match s {
-        StatusFilter::Reserved => pb::ClaimStatus::Reserved,
-        StatusFilter::Confirmed => pb::ClaimStatus::Confirmed,
-        StatusFilter::HandedOver => pb::ClaimStatus::HandedOver,
-        StatusFilter::Rejected => pb::ClaimStatus::Rejected,
-        StatusFilter::Cancelled => pb::ClaimStatus::Cancelled,
-        StatusFilter::Expired => pb::ClaimStatus::Expired,
-    }
+/// `claims list`: every page up to the limit.
+async fn list(
+    ctx: &Ctx,
+    inv: &InventoryServiceClient<Authed>,
+    a: ListArgs,
+) -> Result<(), CliError> {
+    let parent = a.lot.unwrap_or_else(|| "sites/-/lots/-".to_owned());
+    let partner = a.partner.as_deref().map(partner_name).unwrap_or_default();
+    let status = a.status.map_or(0, |s| claim_status_proto(s.0) as i32);
+    let claims = pages(a.limit, |page_token, page_size| {
+        let mut inv = inv.clone();
+        let req = pb::ListClaimsRequest {
+            parent: parent.clone(),
+            page_size,
+            page_token,
+            partner: partner.clone(),
+            status,
+        };
+        async move {
+            let r = answer(inv.list_claims(req).await)?;
+            Ok((r.claims, r.next_page_token))
+        }
+    })
+    .await?;
+    emit_list(
+        ctx.format,
+        &claims,
+        crate::json::message,
+        views::CLAIM_COLUMNS,
+        views::claim_row,
+        "claim",
+    )
 }

@@ -1,7 +1,7 @@
 //! `reemploi lots`: create, list, show, publish and withdraw lots, and
 //! import a whole PEMD diagnostic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::category;
@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{answer, paced, site_name};
-use crate::import::{self, lots::LotRow};
-use crate::output::{Format, Table, emit, emit_list, note};
+use crate::client::{Connection, answer, site_name};
+use crate::import::{self, Done, lots::LotRow};
+use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
 /// The `lots` subcommands.
@@ -276,15 +276,7 @@ fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
         waste_code,
         hazards: hazards
             .into_iter()
-            .map(|h| {
-                (match h {
-                    Hazard::Asbestos => pb::Hazard::Asbestos,
-                    Hazard::Lead => pb::Hazard::Lead,
-                    Hazard::Pcb => pb::Hazard::Pcb,
-                    Hazard::Pah => pb::Hazard::Pah,
-                    Hazard::Other => pb::Hazard::Other,
-                }) as i32
-            })
+            .map(|h| import::lots::hazard_proto(h) as i32)
             .collect(),
         reference: a.reference.clone(),
         condition: a.condition.clone(),
@@ -350,17 +342,47 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
 
 /// `lots import`: read, check, report, then one BatchCreateLots call.
 async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
-    let file = a.file.display().to_string();
-    let sheet = import::sheet::read(&a.file)?;
-    let bar = import::progress(sheet.rows.len(), "checking");
-    let (parsed, unused) = import::lots::parse(&sheet, &a.file, || bar.inc(1))?;
-    bar.finish_and_clear();
-    if !unused.is_empty() {
-        note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
+    let lots = LotsImport {
+        site: site_name(&a.site),
+        publish: a.publish,
+    };
+    let options = import::Options {
+        file: a.file,
+        skip_invalid: a.skip_invalid,
+        dry_run: a.dry_run,
+        request_id: a.request_id,
+    };
+    import::run(ctx, &lots, options).await
+}
+
+/// What `lots import` does its own way.
+struct LotsImport {
+    /// The site the lots are created on.
+    site: String,
+    /// Publish every lot that can be, once created.
+    publish: bool,
+}
+
+/// Where the "available" column is in [`views::lot_row`]: a new lot has
+/// all its quantity available, so the import leaves that column out.
+const AVAILABLE: usize = 5;
+
+impl import::Import for LotsImport {
+    type Row = LotRow;
+    type Made = pb::Lot;
+    const WHAT: &'static str = "lots";
+    const INNER: &'static str = "lot";
+
+    fn parse(
+        &self,
+        sheet: &import::sheet::Sheet,
+        path: &Path,
+        tick: &mut dyn FnMut(),
+    ) -> Result<(import::Parsed<LotRow>, Vec<String>), CliError> {
+        import::lots::parse(sheet, path, tick)
     }
-    if a.dry_run {
-        // Bad rows make a dry run fail too, unless they would be skipped.
-        import::report_bad_rows(&file, &parsed.bad);
+
+    fn dry_run_details(&self, parsed: &import::Parsed<LotRow>) -> Value {
         let hazardous: Vec<Value> = parsed
             .good
             .iter()
@@ -370,146 +392,135 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                     .map(|why| json!({"line": line, "designation": r.lot.designation, "why": why}))
             })
             .collect();
-        import::dry_run_summary(
-            ctx.format,
-            &file,
-            &parsed,
-            "lots",
-            json!({"hazardous": hazardous}),
-        )?;
-        if !parsed.bad.is_empty() && !a.skip_invalid {
-            return Err(CliError::BadRows(format!(
-                "{} invalid row(s) in {file}",
-                parsed.bad.len()
-            )));
-        }
-        return Ok(());
+        json!({ "hazardous": hazardous })
     }
-    import::gate(&file, &parsed, a.skip_invalid, "lots")?;
-    let site = site_name(&a.site);
-    let mut inv = ctx.connect().await?.inventory();
-    let lines: Vec<u64> = parsed.good.iter().map(|(line, _)| *line).collect();
-    let rows: Vec<LotRow> = parsed.good.iter().map(|(_, r)| r.clone()).collect();
-    let req = pb::BatchCreateLotsRequest {
-        parent: site.clone(),
-        requests: rows
-            .iter()
-            .map(|r| pb::CreateLotRequest {
-                parent: site.clone(),
-                lot: Some(r.lot.clone()),
-                request_id: String::new(),
-            })
-            .collect(),
-        request_id: a.request_id.unwrap_or_else(request_id),
-    };
-    let spinner = import::progress(rows.len(), "creating");
-    let created = inv
-        .batch_create_lots(req)
-        .await
-        .map_err(|s| import::batch_error(&file, &s, &lines, "lot"))?
-        .into_inner()
-        .lots;
-    spinner.finish_and_clear();
-    let mut lots = created;
-    let mut publish_failures = Vec::new();
-    if a.publish {
-        let bar = import::progress(lots.len(), "publishing");
-        for lot in &mut lots {
-            bar.inc(1);
-            if lot.hazardous || lot.status == pb::LotStatus::Published as i32 {
-                continue;
-            }
-            let publish = paced(|| {
-                let mut inv = inv.clone();
-                let name = lot.name.clone();
-                async move {
-                    inv.publish_lot(pb::PublishLotRequest {
-                        name,
-                        etag: String::new(),
-                    })
-                    .await
-                }
-            })
-            .await;
-            match publish {
-                Ok(r) => *lot = r.into_inner(),
-                Err(s) => publish_failures.push(format!("{}: {}", lot.name, s.message())),
-            }
-        }
-        bar.finish_and_clear();
+
+    async fn send(
+        &self,
+        conn: &Connection,
+        rows: Vec<&LotRow>,
+        request_id: String,
+    ) -> Result<Vec<pb::Lot>, tonic::Status> {
+        let req = pb::BatchCreateLotsRequest {
+            parent: self.site.clone(),
+            requests: rows
+                .iter()
+                .map(|r| pb::CreateLotRequest {
+                    parent: self.site.clone(),
+                    lot: Some(r.lot.clone()),
+                    request_id: String::new(),
+                })
+                .collect(),
+            request_id,
+        };
+        let spinner = import::progress(rows.len(), "creating");
+        let created = conn.inventory().batch_create_lots(req).await?;
+        spinner.finish_and_clear();
+        Ok(created.into_inner().lots)
     }
-    let hazardous: Vec<(u64, &pb::Lot, String)> = lines
-        .iter()
-        .zip(&lots)
-        .zip(&rows)
-        .filter_map(|((line, lot), row)| row.hazardous.clone().map(|why| (*line, lot, why)))
-        .collect();
-    let json = json!({
-        "file": file,
-        "site": site,
-        "dry_run": false,
-        "created": lots.iter().zip(&lines).map(|(l, line)| {
-            let mut v = crate::json::message(l);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("line".to_owned(), json!(line));
-            }
-            v
-        }).collect::<Vec<_>>(),
-        "skipped": parsed.bad.iter().map(import::BadRow::json).collect::<Vec<_>>(),
-        "hazardous": hazardous.iter().map(|(line, lot, why)| json!({
-            "line": line, "name": lot.name, "designation": lot.designation, "why": why,
-        })).collect::<Vec<_>>(),
-        "publish_failures": publish_failures,
-    });
-    emit(ctx.format, json, || {
-        let mut t = Table::new(&[
-            "LINE",
-            "NAME",
-            "REF",
-            "DESIGNATION",
-            "CATEGORY",
-            "QUANTITY",
-            "MASS",
-            "STATUS",
-        ]);
-        for (line, l) in lines.iter().zip(&lots) {
+
+    fn follow_up(&self) -> Option<&'static str> {
+        self.publish.then_some("publishing")
+    }
+
+    fn needs_follow_up(&self, lot: &pb::Lot) -> bool {
+        // Hazardous lots can never be published; a replayed batch returns
+        // lots an earlier import published.
+        !lot.hazardous && lot.status != pb::LotStatus::Published as i32
+    }
+
+    async fn follow_up_one(
+        &self,
+        conn: &Connection,
+        lot: &pb::Lot,
+    ) -> Result<pb::Lot, tonic::Status> {
+        conn.publish_lot(&lot.name).await
+    }
+
+    fn name(lot: &pb::Lot) -> &str {
+        &lot.name
+    }
+
+    fn report(&self, format: Format, done: &Done<'_, LotRow, pb::Lot>) -> Result<(), CliError> {
+        let hazardous = hazardous(done);
+        let json = json!({
+            "file": done.file,
+            "site": self.site,
+            "dry_run": false,
+            "created": done.made_json(),
+            "skipped": done.skipped_json(),
+            "hazardous": hazardous.iter().map(|(line, lot, why)| json!({
+                "line": line, "name": lot.name, "designation": lot.designation, "why": why,
+            })).collect::<Vec<_>>(),
+            "publish_failures": publish_failures(done),
+        });
+        emit(format, json, || self.text(done, &hazardous))?;
+        if done.failures.is_empty() {
+            return Ok(());
+        }
+        Err(CliError::Rpc {
+            code: tonic::Code::FailedPrecondition,
+            message: format!("{} lot(s) could not be published", done.failures.len()),
+            violations: Vec::new(),
+        })
+    }
+}
+
+impl LotsImport {
+    /// The report for people: the lots created, the hazardous ones, those
+    /// not published, and what to do next.
+    fn text(
+        &self,
+        done: &Done<'_, LotRow, pb::Lot>,
+        hazardous: &[(u64, &pb::Lot, String)],
+    ) -> String {
+        let mut columns = views::LOT_COLUMNS.to_vec();
+        columns.remove(AVAILABLE);
+        let table = done.table(&columns, |l| {
             let mut row = views::lot_row(l);
-            row.remove(5); // "available" equals the quantity of a new lot
-            row.insert(0, line.to_string());
-            t.row(row);
-        }
+            row.remove(AVAILABLE);
+            row
+        });
         let mut text = format!(
-            "created {} lot(s) on {site} from {file}{}\n",
-            lots.len(),
-            if parsed.bad.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} invalid row(s) skipped)", parsed.bad.len())
-            }
+            "created {} lot(s) on {} from {}{}\n{table}",
+            done.made.len(),
+            self.site,
+            done.file,
+            done.skipped_note()
         );
-        text.push_str(&t.render());
-        for (line, lot, why) in &hazardous {
+        for (line, lot, why) in hazardous {
             text.push_str(&format!(
                 "hazardous: line {line} ({}) — {why}: imported as a draft that can never be published\n",
                 lot.designation
             ));
         }
-        for f in &publish_failures {
+        for f in publish_failures(done) {
             text.push_str(&format!("not published: {f}\n"));
         }
-        if !a.publish {
+        if !self.publish {
             text.push_str(
                 "next: publish them with `reemploi lots publish NAME` (or import with --publish)\n",
             );
         }
         text
-    })?;
-    if !publish_failures.is_empty() {
-        return Err(CliError::Rpc {
-            code: tonic::Code::FailedPrecondition,
-            message: format!("{} lot(s) could not be published", publish_failures.len()),
-            violations: Vec::new(),
-        });
     }
-    Ok(())
+}
+
+/// The hazardous lots created: the line of each, the lot, and why it can
+/// never be published.
+fn hazardous<'a>(done: &'a Done<'_, LotRow, pb::Lot>) -> Vec<(u64, &'a pb::Lot, String)> {
+    done.lines
+        .iter()
+        .zip(&done.made)
+        .zip(&done.parsed.good)
+        .filter_map(|((line, lot), (_, row))| row.hazardous.clone().map(|why| (*line, lot, why)))
+        .collect()
+}
+
+/// Each lot not published, and why.
+fn publish_failures(done: &Done<'_, LotRow, pb::Lot>) -> Vec<String> {
+    done.failures
+        .iter()
+        .map(|(name, status)| format!("{name}: {}", status.message()))
+        .collect()
 }

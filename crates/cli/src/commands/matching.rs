@@ -222,77 +222,107 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
             .chain(plan.unallocated.iter().map(|u| &u.lot)),
     )
     .await;
-    let unallocated_g: i64 = plan.unallocated.iter().map(|u| u.mass_g).sum();
+    emit(ctx.format, plan_json(&site, &plan), || {
+        plan_text(&site, &plan, &names, &lots)
+    })
+}
+
+/// The mass no partner takes, in grams.
+fn unallocated_g(plan: &mpb::PlanAllocationResponse) -> i64 {
+    plan.unallocated.iter().map(|u| u.mass_g).sum()
+}
+
+/// The plan as JSON: the response, with the site and the unallocated mass.
+fn plan_json(site: &str, plan: &mpb::PlanAllocationResponse) -> Value {
+    let mut json = crate::json::message(plan);
+    if let Some(o) = json.as_object_mut() {
+        o.insert("site".to_owned(), json!(site));
+        o.insert(
+            "unallocatedMassG".to_owned(),
+            json!(unallocated_g(plan).to_string()),
+        );
+    }
+    json
+}
+
+/// The plan for people: who takes what, the totals, whether the plan is
+/// the optimum, and what stays.
+fn plan_text(
+    site: &str,
+    plan: &mpb::PlanAllocationResponse,
+    names: &HashMap<String, String>,
+    lots: &HashMap<String, pb::Lot>,
+) -> String {
+    let mut text = format!("allocation plan for {site}\n\n");
+    if plan.allocations.is_empty() {
+        text.push_str("no published lot of this site can go to a verified partner in range\n");
+    } else {
+        text.push_str(&allocations_table(plan, names, lots));
+    }
     let partners_used = {
         let mut p: Vec<&String> = plan.allocations.iter().map(|x| &x.partner).collect();
         p.sort();
         p.dedup();
         p.len()
     };
-    let mut json = crate::json::message(&plan);
-    if let Some(o) = json.as_object_mut() {
-        o.insert("site".to_owned(), json!(site));
-        o.insert(
-            "unallocatedMassG".to_owned(),
-            json!(unallocated_g.to_string()),
-        );
-    }
-    emit(ctx.format, json, || {
-        let mut text = format!("allocation plan for {site}\n\n");
-        if plan.allocations.is_empty() {
-            text.push_str("no published lot of this site can go to a verified partner in range\n");
-        } else {
-            let mut t = Table::new(&["LOT", "PARTNER", "QUANTITY", "MASS", "DISTANCE", "T·KM"]);
-            for x in &plan.allocations {
-                // tonne-km of one line: tonnes times kilometres.
-                #[allow(clippy::cast_precision_loss)]
-                let tkm = (x.mass_g as f64 / 1e6) * (x.distance_m as f64 / 1000.0);
-                t.row(vec![
-                    lot_label(&lots, &x.lot),
-                    label(&names, &x.partner).to_owned(),
-                    views::quantity(x.quantity.as_ref()),
-                    views::mass(x.mass_g),
-                    views::km(x.distance_m),
-                    format!("{tkm:.1}"),
-                ]);
-            }
-            text.push_str(&t.render());
-        }
+    text.push_str(&format!(
+        "\ntotal: {} to {partners_used} partner(s), {:.1} tonne-km\n",
+        views::tonnes(plan.total_mass_g),
+        plan.total_tonne_km
+    ));
+    if plan.optimal {
+        text.push_str("optimal: no whole-unit plan reuses more, or as much with less transport\n");
+    } else {
         text.push_str(&format!(
-            "\ntotal: {} to {partners_used} partner(s), {:.1} tonne-km\n",
-            views::tonnes(plan.total_mass_g),
-            plan.total_tonne_km
+            "not proven optimal: the search stopped at its limit; at most {} more could be placed\n",
+            views::mass(plan.mass_bound_g.saturating_sub(plan.total_mass_g))
         ));
-        if plan.optimal {
-            text.push_str(
-                "optimal: no whole-unit plan reuses more, or as much with less transport
-",
-            );
-        } else {
-            text.push_str(&format!(
-                "not proven optimal: the search stopped at its limit; at most {} more could be placed
-",
-                views::mass(plan.mass_bound_g.saturating_sub(plan.total_mass_g))
-            ));
-        }
-        if plan.unallocated.is_empty() {
-            text.push_str("unallocated: nothing\n");
-        } else {
-            text.push_str(&format!(
-                "unallocated: {} in {} lot(s)\n",
-                views::tonnes(unallocated_g),
-                plan.unallocated.len()
-            ));
-            let mut t = Table::new(&["LOT", "QUANTITY", "MASS"]);
-            for u in &plan.unallocated {
-                t.row(vec![
-                    lot_label(&lots, &u.lot),
-                    views::quantity(u.quantity.as_ref()),
-                    views::mass(u.mass_g),
-                ]);
-            }
-            text.push_str(&t.render());
-        }
-        text
-    })
+    }
+    text.push_str(&unallocated_text(plan, lots));
+    text
+}
+
+/// One line per allocation: the lot, the partner, how much and how far.
+fn allocations_table(
+    plan: &mpb::PlanAllocationResponse,
+    names: &HashMap<String, String>,
+    lots: &HashMap<String, pb::Lot>,
+) -> String {
+    let mut t = Table::new(&["LOT", "PARTNER", "QUANTITY", "MASS", "DISTANCE", "T·KM"]);
+    for x in &plan.allocations {
+        // tonne-km of one line: tonnes times kilometres.
+        #[allow(clippy::cast_precision_loss)]
+        let tkm = (x.mass_g as f64 / 1e6) * (x.distance_m as f64 / 1000.0);
+        t.row(vec![
+            lot_label(lots, &x.lot),
+            label(names, &x.partner).to_owned(),
+            views::quantity(x.quantity.as_ref()),
+            views::mass(x.mass_g),
+            views::km(x.distance_m),
+            format!("{tkm:.1}"),
+        ]);
+    }
+    t.render()
+}
+
+/// What no partner takes: the total, then one line per lot.
+fn unallocated_text(plan: &mpb::PlanAllocationResponse, lots: &HashMap<String, pb::Lot>) -> String {
+    if plan.unallocated.is_empty() {
+        return "unallocated: nothing\n".to_owned();
+    }
+    let mut text = format!(
+        "unallocated: {} in {} lot(s)\n",
+        views::tonnes(unallocated_g(plan)),
+        plan.unallocated.len()
+    );
+    let mut t = Table::new(&["LOT", "QUANTITY", "MASS"]);
+    for u in &plan.unallocated {
+        t.row(vec![
+            lot_label(lots, &u.lot),
+            views::quantity(u.quantity.as_ref()),
+            views::mass(u.mass_g),
+        ]);
+    }
+    text.push_str(&t.render());
+    text
 }

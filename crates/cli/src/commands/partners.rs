@@ -1,7 +1,7 @@
 //! `reemploi partners`: register, show, list, verify and suspend ESS
 //! partners, and import an SIAE directory export.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::partner::PartnerKind;
@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{answer, paced, partner_name};
-use crate::import;
-use crate::output::{Format, Table, emit, emit_list, note};
+use crate::client::{Connection, answer, partner_name};
+use crate::import::{self, Done};
+use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
 /// The `partners` subcommands.
@@ -187,47 +187,7 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
     let partner = match cmd {
         PartnersCommand::Import(a) => return import(ctx, a).await,
         PartnersCommand::List(a) => return list(ctx, a).await,
-        PartnersCommand::Register(a) => {
-            let kinds = a
-                .kinds
-                .iter()
-                .map(|k| kind_proto(k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut reg = ctx.connect().await?.registry();
-            let p = answer(
-                reg.register_partner(rpb::RegisterPartnerRequest {
-                    partner: Some(rpb::Partner {
-                        legal_name: a.legal_name,
-                        trade_name: a.trade_name,
-                        siret: a.siret,
-                        kinds,
-                        address: Some(rpb::Address {
-                            postal_code: a.postal_code,
-                            commune: a.commune,
-                            ..Default::default()
-                        }),
-                        location: Some(tpb::GeoPoint {
-                            latitude: a.lat,
-                            longitude: a.lon,
-                        }),
-                        accepted_categories: a.categories,
-                        capabilities: vec![rpb::Capability::Collection as i32],
-                        weekly_intake_kg: a.weekly_intake_kg,
-                        service_radius_km: a.radius_km,
-                        ..Default::default()
-                    }),
-                    request_id: a.request_id.unwrap_or_else(request_id),
-                })
-                .await,
-            )?;
-            if ctx.format == Format::Table {
-                note(&format!(
-                    "registered, pending verification: an admin runs `reemploi partners verify {}`",
-                    p.name
-                ));
-            }
-            p
-        }
+        PartnersCommand::Register(a) => register(ctx, a).await?,
         PartnersCommand::Show(a) => {
             let mut reg = ctx.connect().await?.registry();
             answer(
@@ -262,6 +222,49 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
     emit(ctx.format, crate::json::message(&partner), || {
         views::partner_text(&partner)
     })
+}
+
+/// `partners register`: the partner registered, pending verification.
+async fn register(ctx: &Ctx, a: RegisterArgs) -> Result<rpb::Partner, CliError> {
+    let kinds = a
+        .kinds
+        .iter()
+        .map(|k| kind_proto(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reg = ctx.connect().await?.registry();
+    let p = answer(
+        reg.register_partner(rpb::RegisterPartnerRequest {
+            partner: Some(rpb::Partner {
+                legal_name: a.legal_name,
+                trade_name: a.trade_name,
+                siret: a.siret,
+                kinds,
+                address: Some(rpb::Address {
+                    postal_code: a.postal_code,
+                    commune: a.commune,
+                    ..Default::default()
+                }),
+                location: Some(tpb::GeoPoint {
+                    latitude: a.lat,
+                    longitude: a.lon,
+                }),
+                accepted_categories: a.categories,
+                capabilities: vec![rpb::Capability::Collection as i32],
+                weekly_intake_kg: a.weekly_intake_kg,
+                service_radius_km: a.radius_km,
+                ..Default::default()
+            }),
+            request_id: a.request_id.unwrap_or_else(request_id),
+        })
+        .await,
+    )?;
+    if ctx.format == Format::Table {
+        note(&format!(
+            "registered, pending verification: an admin runs `reemploi partners verify {}`",
+            p.name
+        ));
+    }
+    Ok(p)
 }
 
 /// Every partner the filters select, all pages up to the limit.
@@ -318,122 +321,123 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
 
 /// `partners import`: read, check, report, then one BatchRegisterPartners call.
 async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
-    let file = a.file.display().to_string();
-    let sheet = import::sheet::read(&a.file)?;
-    let bar = import::progress(sheet.rows.len(), "checking");
-    let (parsed, unused) =
-        import::partners::parse(&sheet, &a.file, a.default_radius_km, || bar.inc(1))?;
-    bar.finish_and_clear();
-    if !unused.is_empty() {
-        note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
-    }
-    if a.dry_run {
-        import::report_bad_rows(&file, &parsed.bad);
-        import::dry_run_summary(ctx.format, &file, &parsed, "partners", Value::Null)?;
-        if !parsed.bad.is_empty() && !a.skip_invalid {
-            return Err(CliError::BadRows(format!(
-                "{} invalid row(s) in {file}",
-                parsed.bad.len()
-            )));
-        }
-        return Ok(());
-    }
-    import::gate(&file, &parsed, a.skip_invalid, "partners")?;
-    let mut reg = ctx.connect().await?.registry();
-    let lines: Vec<u64> = parsed.good.iter().map(|(line, _)| *line).collect();
-    let req = rpb::BatchRegisterPartnersRequest {
-        requests: parsed
-            .good
-            .iter()
-            .map(|(_, p)| rpb::RegisterPartnerRequest {
-                partner: Some(p.clone()),
-                request_id: String::new(),
-            })
-            .collect(),
-        request_id: a.request_id.unwrap_or_else(request_id),
+    let partners = PartnersImport {
+        default_radius_km: a.default_radius_km,
+        verify: a.verify,
     };
-    let mut partners = reg
-        .batch_register_partners(req)
-        .await
-        .map_err(|s| import::batch_error(&file, &s, &lines, "partner"))?
-        .into_inner()
-        .partners;
-    let mut verify_failures = Vec::new();
-    if a.verify {
-        let bar = import::progress(partners.len(), "verifying");
-        for p in &mut partners {
-            bar.inc(1);
-            if p.status != rpb::PartnerStatus::Pending as i32 {
-                continue;
-            }
-            let verify = paced(|| {
-                let mut reg = reg.clone();
-                let name = p.name.clone();
-                async move {
-                    reg.verify_partner(rpb::VerifyPartnerRequest {
-                        name,
-                        etag: String::new(),
-                    })
-                    .await
-                }
-            })
-            .await;
-            match verify {
-                Ok(r) => *p = r.into_inner(),
-                Err(s) => verify_failures.push((p.name.clone(), s)),
-            }
-        }
-        bar.finish_and_clear();
+    let options = import::Options {
+        file: a.file,
+        skip_invalid: a.skip_invalid,
+        dry_run: a.dry_run,
+        request_id: a.request_id,
+    };
+    import::run(ctx, &partners, options).await
+}
+
+/// What `partners import` does its own way.
+struct PartnersImport {
+    /// The service radius of rows without one, in km.
+    default_radius_km: i32,
+    /// Verify every partner registered.
+    verify: bool,
+}
+
+impl import::Import for PartnersImport {
+    type Row = rpb::Partner;
+    type Made = rpb::Partner;
+    const WHAT: &'static str = "partners";
+    const INNER: &'static str = "partner";
+
+    fn parse(
+        &self,
+        sheet: &import::sheet::Sheet,
+        path: &Path,
+        tick: &mut dyn FnMut(),
+    ) -> Result<(import::Parsed<rpb::Partner>, Vec<String>), CliError> {
+        import::partners::parse(sheet, path, self.default_radius_km, tick)
     }
-    let json = json!({
-        "file": file,
-        "dry_run": false,
-        "registered": partners.iter().zip(&lines).map(|(p, line)| {
-            let mut v = crate::json::message(p);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("line".to_owned(), json!(line));
-            }
-            v
-        }).collect::<Vec<_>>(),
-        "skipped": parsed.bad.iter().map(import::BadRow::json).collect::<Vec<_>>(),
-        "verify_failures": verify_failures.iter().map(|(n, s)| json!({"name": n, "message": s.message()})).collect::<Vec<_>>(),
-    });
-    emit(ctx.format, json, || {
-        let mut t = Table::new(&[
-            "LINE",
-            "NAME",
-            "LEGAL NAME",
-            "KINDS",
-            "COMMUNE",
-            "RADIUS",
-            "INTAKE/WEEK",
-            "STATUS",
-        ]);
-        for (line, p) in lines.iter().zip(&partners) {
-            let mut row = views::partner_row(p);
-            row.insert(0, line.to_string());
-            t.row(row);
+
+    fn dry_run_details(&self, _: &import::Parsed<rpb::Partner>) -> Value {
+        Value::Null
+    }
+
+    async fn send(
+        &self,
+        conn: &Connection,
+        rows: Vec<&rpb::Partner>,
+        request_id: String,
+    ) -> Result<Vec<rpb::Partner>, tonic::Status> {
+        let req = rpb::BatchRegisterPartnersRequest {
+            requests: rows
+                .into_iter()
+                .map(|p| rpb::RegisterPartnerRequest {
+                    partner: Some(p.clone()),
+                    request_id: String::new(),
+                })
+                .collect(),
+            request_id,
+        };
+        let registered = conn.registry().batch_register_partners(req).await?;
+        Ok(registered.into_inner().partners)
+    }
+
+    fn follow_up(&self) -> Option<&'static str> {
+        self.verify.then_some("verifying")
+    }
+
+    fn needs_follow_up(&self, partner: &rpb::Partner) -> bool {
+        partner.status == rpb::PartnerStatus::Pending as i32
+    }
+
+    async fn follow_up_one(
+        &self,
+        conn: &Connection,
+        partner: &rpb::Partner,
+    ) -> Result<rpb::Partner, tonic::Status> {
+        conn.verify_partner(&partner.name).await
+    }
+
+    fn name(partner: &rpb::Partner) -> &str {
+        &partner.name
+    }
+
+    fn report(
+        &self,
+        format: Format,
+        done: &Done<'_, rpb::Partner, rpb::Partner>,
+    ) -> Result<(), CliError> {
+        let json = json!({
+            "file": done.file,
+            "dry_run": false,
+            "registered": done.made_json(),
+            "skipped": done.skipped_json(),
+            "verify_failures": done.failures.iter().map(|(n, s)| json!({"name": n, "message": s.message()})).collect::<Vec<_>>(),
+        });
+        emit(format, json, || self.text(done))?;
+        match done.failures.first() {
+            Some((_, status)) => Err(CliError::from_status(status)),
+            None => Ok(()),
         }
+    }
+}
+
+impl PartnersImport {
+    /// The report for people: the partners registered, those not verified,
+    /// and what to do next.
+    fn text(&self, done: &Done<'_, rpb::Partner, rpb::Partner>) -> String {
         let mut text = format!(
-            "registered {} partner(s) from {file}{}\n",
-            partners.len(),
-            if parsed.bad.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} invalid row(s) skipped)", parsed.bad.len())
-            }
+            "registered {} partner(s) from {}{}\n{}",
+            done.made.len(),
+            done.file,
+            done.skipped_note(),
+            done.table(views::PARTNER_COLUMNS, views::partner_row)
         );
-        text.push_str(&t.render());
-        for (name, s) in &verify_failures {
+        for (name, s) in &done.failures {
             text.push_str(&format!("not verified: {name}: {}\n", s.message()));
         }
-        if !a.verify {
+        if !self.verify {
             text.push_str("next: an admin verifies each with `reemploi partners verify NAME` (or import with --verify)\n");
         }
         text
-    })?;
-    match verify_failures.into_iter().next() {
-        Some((_, status)) => Err(CliError::from_status(&status)),
-        None => Ok(()),
     }
 }

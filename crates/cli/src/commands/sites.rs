@@ -3,12 +3,11 @@
 use clap::{Args, Subcommand};
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
-use serde_json::Value;
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
 use crate::client::{answer, site_name};
-use crate::output::{Table, emit};
+use crate::output::{emit, emit_list};
 use crate::views;
 
 /// The `sites` subcommands.
@@ -87,82 +86,11 @@ pub struct ShowArgs {
 
 /// Runs a `sites` subcommand.
 pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
-    let conn = ctx.connect().await?;
-    let mut inv = conn.inventory();
     match cmd {
-        SitesCommand::Create(a) => {
-            let site = answer(
-                inv.create_site(pb::CreateSiteRequest {
-                    site: Some(pb::Site {
-                        display_name: a.name,
-                        operation: Some(pb::Operation {
-                            programme: a.programme,
-                            quartier: a.quartier,
-                            commune: a.commune,
-                            insee_code: a.insee,
-                        }),
-                        location: Some(tpb::GeoPoint {
-                            latitude: a.lat,
-                            longitude: a.lon,
-                        }),
-                        address: a.address,
-                        owner_org: a.owner_org,
-                        ..Default::default()
-                    }),
-                    request_id: a.request_id.unwrap_or_else(request_id),
-                })
-                .await,
-            )?;
-            emit(ctx.format, crate::json::message(&site), || {
-                format!(
-                    "created {}\n{}\nnext: reemploi lots import DIAGNOSTIC.csv --site {}\n",
-                    site.name,
-                    views::site_text(&site),
-                    site.name
-                )
-            })
-        }
-        SitesCommand::List(a) => {
-            let owner_org = a.owner_org.unwrap_or_default();
-            let text = a.text.unwrap_or_default();
-            let sites = pages(a.limit, |page_token, page_size| {
-                let mut inv = inv.clone();
-                let req = pb::ListSitesRequest {
-                    page_size,
-                    page_token,
-                    owner_org: owner_org.clone(),
-                    text: text.clone(),
-                };
-                async move {
-                    let r = answer(inv.list_sites(req).await)?;
-                    Ok((r.sites, r.next_page_token))
-                }
-            })
-            .await?;
-            emit(
-                ctx.format,
-                Value::Array(sites.iter().map(crate::json::message).collect()),
-                || {
-                    let mut t =
-                        Table::new(&["NAME", "DISPLAY NAME", "OWNER", "COMMUNE", "CREATED"]);
-                    for s in &sites {
-                        t.row(vec![
-                            s.name.clone(),
-                            s.display_name.clone(),
-                            s.owner_org.clone(),
-                            s.operation.clone().unwrap_or_default().commune,
-                            s.create_time.map(|t| t.to_string()).unwrap_or_default(),
-                        ]);
-                    }
-                    if t.is_empty() {
-                        "no site\n".to_owned()
-                    } else {
-                        t.render()
-                    }
-                },
-            )
-        }
+        SitesCommand::Create(a) => create(ctx, a).await,
+        SitesCommand::List(a) => list(ctx, a).await,
         SitesCommand::Show(a) => {
+            let mut inv = ctx.connect().await?.inventory();
             let site = answer(
                 inv.get_site(pb::GetSiteRequest {
                     name: site_name(&a.site),
@@ -174,4 +102,68 @@ pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
             })
         }
     }
+}
+
+/// `sites create`.
+async fn create(ctx: &Ctx, a: CreateArgs) -> Result<(), CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    let site = answer(
+        inv.create_site(pb::CreateSiteRequest {
+            site: Some(pb::Site {
+                display_name: a.name,
+                operation: Some(pb::Operation {
+                    programme: a.programme,
+                    quartier: a.quartier,
+                    commune: a.commune,
+                    insee_code: a.insee,
+                }),
+                location: Some(tpb::GeoPoint {
+                    latitude: a.lat,
+                    longitude: a.lon,
+                }),
+                address: a.address,
+                owner_org: a.owner_org,
+                ..Default::default()
+            }),
+            request_id: a.request_id.unwrap_or_else(request_id),
+        })
+        .await,
+    )?;
+    emit(ctx.format, crate::json::message(&site), || {
+        format!(
+            "created {}\n{}\nnext: reemploi lots import DIAGNOSTIC.csv --site {}\n",
+            site.name,
+            views::site_text(&site),
+            site.name
+        )
+    })
+}
+
+/// `sites list`: every page up to the limit.
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
+    let inv = ctx.connect().await?.inventory();
+    let owner_org = a.owner_org.unwrap_or_default();
+    let text = a.text.unwrap_or_default();
+    let sites = pages(a.limit, |page_token, page_size| {
+        let mut inv = inv.clone();
+        let req = pb::ListSitesRequest {
+            page_size,
+            page_token,
+            owner_org: owner_org.clone(),
+            text: text.clone(),
+        };
+        async move {
+            let r = answer(inv.list_sites(req).await)?;
+            Ok((r.sites, r.next_page_token))
+        }
+    })
+    .await?;
+    emit_list(
+        ctx.format,
+        &sites,
+        crate::json::message,
+        views::SITE_COLUMNS,
+        views::site_row,
+        "site",
+    )
 }

@@ -12,7 +12,7 @@ use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
 
 use super::sheet::{Row, Sheet};
-use super::{BadRow, Parsed, Reasons};
+use super::{Parsed, Reasons};
 use crate::CliError;
 
 /// The column of a lot field and the headers (normalised) that name it.
@@ -201,23 +201,10 @@ fn layout(sheet: &Sheet, path: &std::path::Path) -> Result<(Layout, Vec<String>)
 pub fn parse(
     sheet: &Sheet,
     path: &std::path::Path,
-    mut tick: impl FnMut(),
+    tick: impl FnMut(),
 ) -> Result<(Parsed<LotRow>, Vec<String>), CliError> {
     let (layout, unused) = layout(sheet, path)?;
-    let mut parsed = Parsed {
-        good: Vec::new(),
-        bad: Vec::new(),
-    };
-    for row in &sheet.rows {
-        match lot(&layout, row) {
-            Ok(lot) => parsed.good.push((row.line, lot)),
-            Err(reasons) => parsed.bad.push(BadRow {
-                line: row.line,
-                reason: reasons.join("; "),
-            }),
-        }
-        tick();
-    }
+    let parsed = Parsed::check_rows(&sheet.rows, tick, |row| lot(&layout, row));
     Ok((parsed, unused))
 }
 
@@ -225,76 +212,119 @@ pub fn parse(
 fn lot(layout: &Layout, row: &Row) -> Result<LotRow, Vec<String>> {
     let mut errors = Reasons::default();
     let get = |f: &str| layout.get(row, f);
-    let reference = errors.keep(text::optional("reference", get("reference"), 50));
-    let designation = errors.keep(text::required("designation", get("designation"), MAX_NAME));
-    let category = errors.keep(category::parse(get("category")));
-    let unit = errors.keep(Unit::parse(get("unit")));
-    let quantity = unit.and_then(|u| {
-        errors.keep(
-            Quantity::parse_decimal(get("quantity"), u)
-                .and_then(|q| Quantity::positive(q.milli(), u)),
-        )
-    });
-    let mass_g = match get("mass_kg") {
+    // The fields are read in this order, the order of the row's reasons.
+    let fields = RowFields {
+        reference: errors.keep(text::optional("reference", get("reference"), 50)),
+        designation: errors.keep(text::required("designation", get("designation"), MAX_NAME)),
+        category: errors.keep(category::parse(get("category"))),
+        quantity: quantity(&mut errors, get("quantity"), get("unit")),
+        mass_g: mass_g(&mut errors, get("mass_kg")),
+        location: errors.keep(text::optional("location", get("location"), MAX_LINE)),
+        condition: errors.keep(text::optional("condition", get("condition"), MAX_LINE)),
+        description: errors.keep(text::optional(
+            "description",
+            get("description"),
+            MAX_DESCRIPTION,
+        )),
+        waste_code: match get("waste_code") {
+            "" => Some(None),
+            w => errors.keep(WasteCode::parse(w).map(Some)),
+        },
+        hazards: hazards(&mut errors, get("hazard")),
+        reuse_potential: reemploi_inventory::diagnostic::reuse_potential(get("reuse_potential")),
+    };
+    match fields.lot() {
+        Some(lot) if errors.0.is_empty() => Ok(lot),
+        _ => Err(errors.0),
+    }
+}
+
+/// What a row says, field by field: `None` where a field is invalid (its
+/// reason recorded).
+struct RowFields {
+    reference: Option<Option<String>>,
+    designation: Option<String>,
+    category: Option<&'static category::Category>,
+    quantity: Option<(Unit, Quantity)>,
+    mass_g: Option<i64>,
+    location: Option<Option<String>>,
+    condition: Option<Option<String>>,
+    description: Option<Option<String>>,
+    waste_code: Option<Option<WasteCode>>,
+    hazards: Vec<Hazard>,
+    reuse_potential: pb::ReusePotential,
+}
+
+impl RowFields {
+    /// The lot, when every field is valid.
+    fn lot(self) -> Option<LotRow> {
+        let (unit, quantity) = self.quantity?;
+        let waste_code = self.waste_code?;
+        let hazardous = why_hazardous(waste_code.as_ref(), &self.hazards);
+        let lot = pb::Lot {
+            reference: self.reference?.unwrap_or_default(),
+            designation: self.designation?,
+            description: self.description?.unwrap_or_default(),
+            category: self.category?.code.to_owned(),
+            quantity: Some(tpb::Quantity {
+                unit: unit_to_proto(unit) as i32,
+                milli: quantity.milli(),
+            }),
+            estimated_mass_g: self.mass_g?,
+            building_location: self.location?.unwrap_or_default(),
+            condition: self.condition?.unwrap_or_default(),
+            reuse_potential: self.reuse_potential as i32,
+            waste_code: waste_code.map(|w| w.to_string()).unwrap_or_default(),
+            hazards: self
+                .hazards
+                .iter()
+                .map(|h| hazard_proto(*h) as i32)
+                .collect(),
+            ..Default::default()
+        };
+        Some(LotRow { lot, hazardous })
+    }
+}
+
+/// The unit, then the quantity in it (not read without a valid unit); a
+/// lot has more than nothing.
+fn quantity(errors: &mut Reasons, quantity: &str, unit: &str) -> Option<(Unit, Quantity)> {
+    let unit = errors.keep(Unit::parse(unit))?;
+    let quantity = errors.keep(
+        Quantity::parse_decimal(quantity, unit).and_then(|q| Quantity::positive(q.milli(), unit)),
+    )?;
+    Some((unit, quantity))
+}
+
+/// The estimated mass in grams (thousandths of the kilograms written); 0
+/// when the cell is empty.
+fn mass_g(errors: &mut Reasons, cell: &str) -> Option<i64> {
+    match cell {
         "" => Some(0),
         m => errors.keep(
             Quantity::parse_decimal(m, Unit::Kilogram)
                 .map(Quantity::milli)
                 .map_err(|e| reemploi_domain::DomainError::invalid("mass_kg", strip_field(&e))),
         ),
-    };
-    let location = errors.keep(text::optional("location", get("location"), MAX_LINE));
-    let condition = errors.keep(text::optional("condition", get("condition"), MAX_LINE));
-    let description = errors.keep(text::optional(
-        "description",
-        get("description"),
-        MAX_DESCRIPTION,
-    ));
-    let waste_code = match get("waste_code") {
-        "" => Some(None),
-        w => errors.keep(WasteCode::parse(w).map(Some)),
-    };
-    let mut hazards = Vec::new();
-    for h in get("hazard").split([';', ',', '/', '+']).map(str::trim) {
-        if NO_HAZARD.contains(&h.to_lowercase().as_str()) {
-            continue;
-        }
-        if let Some(h) = errors.keep(Hazard::parse(h)) {
-            hazards.push(h);
-        }
     }
-    let (
-        Some(reference),
-        Some(designation),
-        Some(category),
-        Some(unit),
-        Some(quantity),
-        Some(mass_g),
-        Some(location),
-        Some(condition),
-        Some(description),
-        Some(waste_code),
-    ) = (
-        reference,
-        designation,
-        category,
-        unit,
-        quantity,
-        mass_g,
-        location,
-        condition,
-        description,
-        waste_code,
-    )
-    else {
-        return Err(errors.0);
-    };
-    if !errors.0.is_empty() {
-        return Err(errors.0);
-    }
-    let hazardous = waste::is_hazardous(waste_code.as_ref(), &hazards).then(|| {
+}
+
+/// The hazards a cell lists, separated by `;`, `,`, `/` or `+`; words
+/// that say "none" are no hazard.
+fn hazards(errors: &mut Reasons, cell: &str) -> Vec<Hazard> {
+    cell.split([';', ',', '/', '+'])
+        .map(str::trim)
+        .filter(|h| !NO_HAZARD.contains(&h.to_lowercase().as_str()))
+        .filter_map(|h| errors.keep(Hazard::parse(h)))
+        .collect()
+}
+
+/// Why a lot can never be published (its hazardous waste code, the
+/// hazards that forbid reuse), when it cannot.
+fn why_hazardous(waste_code: Option<&WasteCode>, hazards: &[Hazard]) -> Option<String> {
+    waste::is_hazardous(waste_code, hazards).then(|| {
         let mut why = Vec::new();
-        if let Some(code) = waste_code.as_ref().filter(|c| c.is_hazardous()) {
+        if let Some(code) = waste_code.filter(|c| c.is_hazardous()) {
             why.push(format!("hazardous waste code {code}"));
         }
         why.extend(
@@ -304,27 +334,6 @@ fn lot(layout: &Layout, row: &Row) -> Result<LotRow, Vec<String>> {
                 .map(|h| h.code().to_owned()),
         );
         why.join(", ")
-    });
-    Ok(LotRow {
-        lot: pb::Lot {
-            reference: reference.unwrap_or_default(),
-            designation,
-            description: description.unwrap_or_default(),
-            category: category.code.to_owned(),
-            quantity: Some(tpb::Quantity {
-                unit: unit_to_proto(unit) as i32,
-                milli: quantity.milli(),
-            }),
-            estimated_mass_g: mass_g,
-            building_location: location.unwrap_or_default(),
-            condition: condition.unwrap_or_default(),
-            reuse_potential: reemploi_inventory::diagnostic::reuse_potential(get("reuse_potential"))
-                as i32,
-            waste_code: waste_code.map(|w| w.to_string()).unwrap_or_default(),
-            hazards: hazards.iter().map(|h| hazard_proto(*h) as i32).collect(),
-            ..Default::default()
-        },
-        hazardous,
     })
 }
 
@@ -337,7 +346,8 @@ fn strip_field(e: &reemploi_domain::DomainError) -> String {
     }
 }
 
-fn hazard_proto(h: Hazard) -> pb::Hazard {
+/// The proto hazard of a domain hazard.
+pub fn hazard_proto(h: Hazard) -> pb::Hazard {
     match h {
         Hazard::Asbestos => pb::Hazard::Asbestos,
         Hazard::Lead => pb::Hazard::Lead,

@@ -3,6 +3,8 @@
 //! read the file with [`sheet`], check every row locally with the domain
 //! rules, report each bad row with its line, and then send one batch call
 //! (all or nothing), mapping the server's field violations back to lines.
+//! `run` is that flow; each import command fills in what is its own
+//! through the `Import` trait.
 
 pub mod lots;
 pub mod partners;
@@ -11,12 +13,17 @@ mod properties;
 pub mod sheet;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::output::Format;
+use crate::client::Connection;
+use crate::commands::{Ctx, request_id};
+use crate::json::Named;
+use crate::output::{Format, Table, note};
+use sheet::{Row, Sheet};
 
 /// A row that cannot be imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,32 @@ pub struct Parsed<T> {
     pub good: Vec<(u64, T)>,
     /// Bad rows, in file order.
     pub bad: Vec<BadRow>,
+}
+
+impl<T> Parsed<T> {
+    /// Checks every row with `check`, which makes what the row describes
+    /// or gives every reason it cannot; `tick` is called once per row.
+    pub fn check_rows(
+        rows: &[Row],
+        mut tick: impl FnMut(),
+        mut check: impl FnMut(&Row) -> Result<T, Vec<String>>,
+    ) -> Parsed<T> {
+        let mut parsed = Parsed {
+            good: Vec::new(),
+            bad: Vec::new(),
+        };
+        for row in rows {
+            match check(row) {
+                Ok(made) => parsed.good.push((row.line, made)),
+                Err(reasons) => parsed.bad.push(BadRow {
+                    line: row.line,
+                    reason: reasons.join("; "),
+                }),
+            }
+            tick();
+        }
+        parsed
+    }
 }
 
 /// The reasons a row is bad, collected field by field so that a row
@@ -211,6 +244,233 @@ pub fn dry_run_summary<T>(
             )
         },
     )
+}
+
+/// The flags every import takes, whatever it imports.
+#[derive(Debug)]
+pub struct Options {
+    /// The file to read.
+    pub file: PathBuf,
+    /// Imports the valid rows and skips the bad ones (still reported).
+    pub skip_invalid: bool,
+    /// Reads and checks the file, sends nothing.
+    pub dry_run: bool,
+    /// Idempotency key of the batch; a fresh one when absent.
+    pub request_id: Option<String>,
+}
+
+/// What one import does its own way; [`run`] does the rest.
+pub(crate) trait Import {
+    /// A row that passed the local checks.
+    type Row;
+    /// What the server makes of a row.
+    type Made: Named;
+    /// What is imported, as messages say it: `lots`, `partners`.
+    const WHAT: &'static str;
+    /// The field of the batch's requests that holds a row, as the server's
+    /// violations name it: `lot`, `partner`.
+    const INNER: &'static str;
+
+    /// Reads every row of the sheet; `tick` is called once per row.
+    fn parse(
+        &self,
+        sheet: &Sheet,
+        path: &Path,
+        tick: &mut dyn FnMut(),
+    ) -> Result<(Parsed<Self::Row>, Vec<String>), CliError>;
+
+    /// What a dry run shows besides the counts (JSON only).
+    fn dry_run_details(&self, parsed: &Parsed<Self::Row>) -> Value;
+
+    /// Sends the good rows, in file order, in one batch call.
+    async fn send(
+        &self,
+        conn: &Connection,
+        rows: Vec<&Self::Row>,
+        request_id: String,
+    ) -> Result<Vec<Self::Made>, tonic::Status>;
+
+    /// The progress message of the call the flags ask for on each item
+    /// made (publish, verify), if they ask for one.
+    fn follow_up(&self) -> Option<&'static str>;
+
+    /// Whether an item needs the follow-up call.
+    fn needs_follow_up(&self, made: &Self::Made) -> bool;
+
+    /// The follow-up call on one item: the item as it is then.
+    async fn follow_up_one(
+        &self,
+        conn: &Connection,
+        made: &Self::Made,
+    ) -> Result<Self::Made, tonic::Status>;
+
+    /// The resource name of an item made.
+    fn name(made: &Self::Made) -> &str;
+
+    /// Prints what was made; fails when a follow-up call did.
+    fn report(
+        &self,
+        format: Format,
+        done: &Done<'_, Self::Row, Self::Made>,
+    ) -> Result<(), CliError>;
+}
+
+/// An import that went through: what [`Import::report`] shows.
+pub(crate) struct Done<'a, R, M> {
+    /// The file, as shown.
+    pub file: &'a str,
+    /// Its rows, good and bad.
+    pub parsed: &'a Parsed<R>,
+    /// The line of each good row, in the order sent.
+    pub lines: Vec<u64>,
+    /// What the server made of each good row, in the same order.
+    pub made: Vec<M>,
+    /// The items whose follow-up call failed, by name, and why.
+    pub failures: Vec<(String, tonic::Status)>,
+}
+
+impl<R, M: Named> Done<'_, R, M> {
+    /// Each item made as JSON, with the line of its row.
+    pub fn made_json(&self) -> Vec<Value> {
+        self.made
+            .iter()
+            .zip(&self.lines)
+            .map(|(item, line)| {
+                let mut v = crate::json::message(item);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("line".to_owned(), json!(line));
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// The rows skipped, as JSON.
+    pub fn skipped_json(&self) -> Vec<Value> {
+        self.parsed.bad.iter().map(BadRow::json).collect()
+    }
+
+    /// ` (N invalid row(s) skipped)`, or nothing when no row was.
+    pub fn skipped_note(&self) -> String {
+        match self.parsed.bad.len() {
+            0 => String::new(),
+            n => format!(" ({n} invalid row(s) skipped)"),
+        }
+    }
+
+    /// A table of the items made, each after the line of its row.
+    pub fn table(&self, columns: &[&'static str], row: impl Fn(&M) -> Vec<String>) -> String {
+        let mut t = Table::new(&[&["LINE"], columns].concat());
+        for (line, item) in self.lines.iter().zip(&self.made) {
+            let mut cells = row(item);
+            cells.insert(0, line.to_string());
+            t.row(cells);
+        }
+        t.render()
+    }
+}
+
+/// Imports a file: reads and checks every row, then stops after a dry run
+/// or on bad rows (unless they are skipped); else sends the good rows in
+/// one batch call, makes the follow-up calls the flags ask for, and
+/// reports.
+pub(crate) async fn run<I: Import>(
+    ctx: &Ctx,
+    import: &I,
+    options: Options,
+) -> Result<(), CliError> {
+    let file = options.file.display().to_string();
+    let parsed = read(import, &options.file, &file)?;
+    if options.dry_run {
+        let details = import.dry_run_details(&parsed);
+        return dry_run(
+            ctx.format,
+            &file,
+            &parsed,
+            options.skip_invalid,
+            I::WHAT,
+            details,
+        );
+    }
+    gate(&file, &parsed, options.skip_invalid, I::WHAT)?;
+    let conn = ctx.connect().await?;
+    let lines: Vec<u64> = parsed.good.iter().map(|(line, _)| *line).collect();
+    let rows = parsed.good.iter().map(|(_, row)| row).collect();
+    let request_id = options.request_id.unwrap_or_else(request_id);
+    let mut made = import
+        .send(&conn, rows, request_id)
+        .await
+        .map_err(|s| batch_error(&file, &s, &lines, I::INNER))?;
+    let failures = follow_up(import, &conn, &mut made).await;
+    let done = Done {
+        file: &file,
+        parsed: &parsed,
+        lines,
+        made,
+        failures,
+    };
+    import.report(ctx.format, &done)
+}
+
+/// Reads the file and checks every row, with a progress bar; notes the
+/// columns nobody reads.
+fn read<I: Import>(import: &I, path: &Path, file: &str) -> Result<Parsed<I::Row>, CliError> {
+    let sheet = sheet::read(path)?;
+    let bar = progress(sheet.rows.len(), "checking");
+    let (parsed, unused) = import.parse(&sheet, path, &mut || bar.inc(1))?;
+    bar.finish_and_clear();
+    if !unused.is_empty() {
+        note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
+    }
+    Ok(parsed)
+}
+
+/// A dry run: the bad rows and the summary. Bad rows make it fail too,
+/// unless they would be skipped.
+fn dry_run<T>(
+    format: Format,
+    file: &str,
+    parsed: &Parsed<T>,
+    skip_invalid: bool,
+    what: &str,
+    details: Value,
+) -> Result<(), CliError> {
+    report_bad_rows(file, &parsed.bad);
+    dry_run_summary(format, file, parsed, what, details)?;
+    if !parsed.bad.is_empty() && !skip_invalid {
+        return Err(CliError::BadRows(format!(
+            "{} invalid row(s) in {file}",
+            parsed.bad.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Makes the follow-up call the flags ask for on every item that needs it,
+/// keeping each answer in place of its item; returns the names of the
+/// items whose call failed, and why.
+async fn follow_up<I: Import>(
+    import: &I,
+    conn: &Connection,
+    made: &mut [I::Made],
+) -> Vec<(String, tonic::Status)> {
+    let mut failures = Vec::new();
+    let Some(what) = import.follow_up() else {
+        return failures;
+    };
+    let bar = progress(made.len(), what);
+    for item in made.iter_mut() {
+        bar.inc(1);
+        if !import.needs_follow_up(item) {
+            continue;
+        }
+        match import.follow_up_one(conn, item).await {
+            Ok(now) => *item = now,
+            Err(status) => failures.push((I::name(item).to_owned(), status)),
+        }
+    }
+    bar.finish_and_clear();
+    failures
 }
 
 #[cfg(test)]

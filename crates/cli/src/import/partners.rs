@@ -5,6 +5,7 @@
 //! without them are bad rows), and optionally categories (`;`-separated
 //! category codes), weekly_intake_kg, radius_km and insertion_fte.
 
+use reemploi_domain::DomainError;
 use reemploi_domain::category;
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::partner::PartnerKind;
@@ -15,8 +16,8 @@ use reemploi_inventory::model::{MAX_LINE, MAX_NAME};
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 
-use super::sheet::Sheet;
-use super::{BadRow, Parsed, Reasons};
+use super::sheet::{Row, Sheet};
+use super::{Parsed, Reasons};
 use crate::CliError;
 
 /// Headers (normalised) of each field; the first of each is the
@@ -58,175 +59,240 @@ pub fn parse(
     sheet: &Sheet,
     path: &std::path::Path,
     default_radius_km: i32,
-    mut tick: impl FnMut(),
+    tick: impl FnMut(),
 ) -> Result<(Parsed<rpb::Partner>, Vec<String>), CliError> {
-    let col = |aliases: &[&str]| sheet.column(aliases);
-    let (Some(siret), Some(kind), Some(legal_name)) = (col(SIRET), col(KIND), col(LEGAL_NAME))
-    else {
-        return Err(CliError::File {
-            path: path.to_owned(),
-            reason: format!(
-                "an SIAE directory export needs the columns siret, type and raison_sociale; \
-                 the header row has: {}",
-                sheet.headers.join(", ")
-            ),
-        });
-    };
-    let columns = [
-        Some(siret),
-        Some(kind),
-        Some(legal_name),
-        col(TRADE_NAME),
-        col(LINE1),
-        col(POSTAL),
-        col(COMMUNE),
-        col(LATITUDE),
-        col(LONGITUDE),
-        col(CATEGORIES),
-        col(INTAKE),
-        col(RADIUS),
-        col(FTE),
-    ];
+    let columns = Columns::find(sheet, path)?;
     let unused: Vec<String> = sheet
         .headers
         .iter()
         .enumerate()
         .filter(|(i, h)| {
             !h.is_empty()
-                && !columns.contains(&Some(*i))
+                && !columns.reads(*i)
                 && !KNOWN_UNUSED.contains(&super::sheet::normalize(h).as_str())
         })
         .map(|(_, h)| h.clone())
         .collect();
-    let mut parsed = Parsed {
-        good: Vec::new(),
-        bad: Vec::new(),
-    };
-    for row in &sheet.rows {
-        let get = |i: Option<usize>| i.and_then(|i| row.cells.get(i)).map_or("", String::as_str);
-        let mut errors = Reasons::default();
-        let siret_v = errors.keep(Siret::parse(get(Some(siret))));
-        let kinds: Vec<i32> = get(Some(kind))
-            .split([';', ',', '/'])
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .filter_map(|k| errors.keep(PartnerKind::parse(k)))
-            .map(|k| reemploi_registry::model::kind_proto(k) as i32)
-            .collect();
-        let legal = errors.keep(text::required(
+    let parsed = Parsed::check_rows(&sheet.rows, tick, |row| {
+        partner(&columns, row, default_radius_km)
+    });
+    Ok((parsed, unused))
+}
+
+/// Where each field's column is: the first three, the directory's own
+/// identification, are required; the others may be missing.
+struct Columns {
+    siret: usize,
+    kind: usize,
+    legal_name: usize,
+    trade_name: Option<usize>,
+    line1: Option<usize>,
+    postal: Option<usize>,
+    commune: Option<usize>,
+    latitude: Option<usize>,
+    longitude: Option<usize>,
+    categories: Option<usize>,
+    intake: Option<usize>,
+    radius: Option<usize>,
+    fte: Option<usize>,
+}
+
+impl Columns {
+    /// Finds the columns by their headers.
+    fn find(sheet: &Sheet, path: &std::path::Path) -> Result<Columns, CliError> {
+        let col = |aliases: &[&str]| sheet.column(aliases);
+        let (Some(siret), Some(kind), Some(legal_name)) = (col(SIRET), col(KIND), col(LEGAL_NAME))
+        else {
+            return Err(CliError::File {
+                path: path.to_owned(),
+                reason: format!(
+                    "an SIAE directory export needs the columns siret, type and raison_sociale; \
+                     the header row has: {}",
+                    sheet.headers.join(", ")
+                ),
+            });
+        };
+        Ok(Columns {
+            siret,
+            kind,
+            legal_name,
+            trade_name: col(TRADE_NAME),
+            line1: col(LINE1),
+            postal: col(POSTAL),
+            commune: col(COMMUNE),
+            latitude: col(LATITUDE),
+            longitude: col(LONGITUDE),
+            categories: col(CATEGORIES),
+            intake: col(INTAKE),
+            radius: col(RADIUS),
+            fte: col(FTE),
+        })
+    }
+
+    /// Whether column `i` is read.
+    fn reads(&self, i: usize) -> bool {
+        [self.siret, self.kind, self.legal_name].contains(&i)
+            || [
+                self.trade_name,
+                self.line1,
+                self.postal,
+                self.commune,
+                self.latitude,
+                self.longitude,
+                self.categories,
+                self.intake,
+                self.radius,
+                self.fte,
+            ]
+            .contains(&Some(i))
+    }
+}
+
+/// One row as a partner, or every reason it is not one.
+fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partner, Vec<String>> {
+    let cell = |i: Option<usize>| i.and_then(|i| row.cells.get(i)).map_or("", String::as_str);
+    let mut errors = Reasons::default();
+    // The fields are read in this order, the order of the row's reasons.
+    let mut fields = RowFields {
+        siret: errors.keep(Siret::parse(cell(Some(c.siret)))),
+        kinds: kinds(&mut errors, cell(Some(c.kind))),
+        legal_name: errors.keep(text::required(
             "raison_sociale",
-            get(Some(legal_name)),
+            cell(Some(c.legal_name)),
             MAX_NAME,
-        ));
-        let trade = errors.keep(text::optional("enseigne", get(col(TRADE_NAME)), MAX_NAME));
-        let line1 = errors.keep(text::optional(
-            "addresse_ligne_1",
-            get(col(LINE1)),
-            MAX_LINE,
-        ));
-        let postal = errors.keep(text::postal_code("code_postal", get(col(POSTAL))));
-        let commune = errors.keep(text::optional("ville", get(col(COMMUNE)), MAX_NAME));
-        let location = match (get(col(LATITUDE)), get(col(LONGITUDE))) {
-            ("", _) | (_, "") => {
-                errors.keep::<GeoPoint>(Err(reemploi_domain::DomainError::invalid(
-                    "latitude/longitude",
-                    "required: the API places every partner on the map \
-                     (add latitude and longitude columns, e.g. from the BAN geocoder)",
-                )))
-            }
-            (lat, lon) => match (number(lat), number(lon)) {
-                (Some(lat), Some(lon)) => errors.keep(GeoPoint::new(lat, lon)),
-                _ => errors.keep(Err(reemploi_domain::DomainError::invalid(
-                    "latitude/longitude",
-                    format!("{lat:?}, {lon:?} are not decimal degrees"),
-                ))),
-            },
-        };
-        let mut accepted = Vec::new();
-        for c in get(col(CATEGORIES))
-            .split([';', ','])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
-            if let Some(cat) = errors.keep(category::parse(c)) {
-                accepted.push(cat.code.to_owned());
-            }
-        }
-        let intake = match get(col(INTAKE)) {
-            "" => Some(0),
-            v => errors.keep(whole("weekly_intake_kg", v)),
-        };
-        let radius = match get(col(RADIUS)) {
-            "" => Some(i64::from(default_radius_km)),
-            v => errors.keep(whole("radius_km", v)),
-        };
-        let fte = match get(col(FTE)) {
+        )),
+        trade_name: errors.keep(text::optional("enseigne", cell(c.trade_name), MAX_NAME)),
+        address: address(&mut errors, cell(c.line1), cell(c.postal), cell(c.commune)),
+        location: location(&mut errors, cell(c.latitude), cell(c.longitude)),
+        categories: categories(&mut errors, cell(c.categories)),
+        intake: whole_or(&mut errors, "weekly_intake_kg", cell(c.intake), 0),
+        radius: whole_or(
+            &mut errors,
+            "radius_km",
+            cell(c.radius),
+            i64::from(default_radius_km),
+        ),
+        fte: match cell(c.fte) {
             "" => Some(0),
             v => errors.keep(Quantity::parse_decimal(v, Unit::Piece).map(|q| q.milli() / 10)),
-        };
-        if kinds.is_empty() && !get(Some(kind)).is_empty() {
-            // Each unknown kind was reported already.
-        } else if kinds.is_empty() {
-            errors.push(
-                "type: at least one kind of structure (ACI, AI, EI, ETTI, EITI, EA...)".to_owned(),
-            );
-        }
-        let radius = radius.and_then(|r| match i32::try_from(r) {
-            Ok(r) if (1..=200).contains(&r) => Some(r),
-            _ => {
-                errors.push(format!("radius_km: from 1 to 200 km, got {r}"));
-                None
-            }
-        });
-        match (
-            siret_v, legal, trade, line1, postal, commune, location, intake, radius, fte,
-        ) {
-            (
-                Some(siret),
-                Some(legal),
-                Some(trade),
-                Some(line1),
-                Some(postal),
-                Some(commune),
-                Some(location),
-                Some(intake),
-                Some(radius),
-                Some(fte),
-            ) if errors.0.is_empty() => parsed.good.push((
-                row.line,
-                rpb::Partner {
-                    legal_name: legal,
-                    trade_name: trade.unwrap_or_default(),
-                    siret: siret.as_str().to_owned(),
-                    kinds,
-                    address: Some(rpb::Address {
-                        line1: line1.unwrap_or_default(),
-                        postal_code: postal.unwrap_or_default(),
-                        commune: commune.unwrap_or_default(),
-                        insee_code: String::new(),
-                    }),
-                    location: Some(tpb::GeoPoint {
-                        latitude: location.latitude(),
-                        longitude: location.longitude(),
-                    }),
-                    accepted_categories: accepted,
-                    // Directory structures are listed to collect materials;
-                    // they refine their capabilities on their own profile.
-                    capabilities: vec![rpb::Capability::Collection as i32],
-                    weekly_intake_kg: intake,
-                    service_radius_km: radius,
-                    insertion_fte_centi: fte,
-                    ..Default::default()
-                },
-            )),
-            _ => parsed.bad.push(BadRow {
-                line: row.line,
-                reason: errors.0.join("; "),
-            }),
-        }
-        tick();
+        },
+    };
+    // A kind cell that is not empty had each of its unknown kinds reported.
+    if fields.kinds.is_empty() && cell(Some(c.kind)).is_empty() {
+        errors.push("type: at least one kind of structure (ACI, AI, EI, ETTI, EITI, EA...)");
     }
-    Ok((parsed, unused))
+    if let Some(km) = fields.radius.filter(|km| !(1..=200).contains(km)) {
+        errors.push(format!("radius_km: from 1 to 200 km, got {km}"));
+        fields.radius = None;
+    }
+    match fields.partner() {
+        Some(partner) if errors.0.is_empty() => Ok(partner),
+        _ => Err(errors.0),
+    }
+}
+
+/// What a row says, field by field: `None` where a field is invalid (its
+/// reason recorded).
+struct RowFields {
+    siret: Option<Siret>,
+    kinds: Vec<i32>,
+    legal_name: Option<String>,
+    trade_name: Option<Option<String>>,
+    address: Option<rpb::Address>,
+    location: Option<GeoPoint>,
+    categories: Vec<String>,
+    intake: Option<i64>,
+    radius: Option<i64>,
+    fte: Option<i64>,
+}
+
+impl RowFields {
+    /// The partner, when every field is valid.
+    fn partner(self) -> Option<rpb::Partner> {
+        let location = self.location?;
+        Some(rpb::Partner {
+            legal_name: self.legal_name?,
+            trade_name: self.trade_name?.unwrap_or_default(),
+            siret: self.siret?.as_str().to_owned(),
+            kinds: self.kinds,
+            address: Some(self.address?),
+            location: Some(tpb::GeoPoint {
+                latitude: location.latitude(),
+                longitude: location.longitude(),
+            }),
+            accepted_categories: self.categories,
+            // Directory structures are listed to collect materials;
+            // they refine their capabilities on their own profile.
+            capabilities: vec![rpb::Capability::Collection as i32],
+            weekly_intake_kg: self.intake?,
+            // Within 1 to 200 km (checked), so an i32.
+            service_radius_km: i32::try_from(self.radius?).ok()?,
+            insertion_fte_centi: self.fte?,
+            ..Default::default()
+        })
+    }
+}
+
+/// The kinds of structure a cell lists, separated by `;`, `,` or `/`.
+fn kinds(errors: &mut Reasons, cell: &str) -> Vec<i32> {
+    cell.split([';', ',', '/'])
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .filter_map(|k| errors.keep(PartnerKind::parse(k)))
+        .map(|k| reemploi_registry::model::kind_proto(k) as i32)
+        .collect()
+}
+
+/// The address, from its three columns.
+fn address(errors: &mut Reasons, line1: &str, postal: &str, commune: &str) -> Option<rpb::Address> {
+    let line1 = errors.keep(text::optional("addresse_ligne_1", line1, MAX_LINE));
+    let postal = errors.keep(text::postal_code("code_postal", postal));
+    let commune = errors.keep(text::optional("ville", commune, MAX_NAME));
+    Some(rpb::Address {
+        line1: line1?.unwrap_or_default(),
+        postal_code: postal?.unwrap_or_default(),
+        commune: commune?.unwrap_or_default(),
+        insee_code: String::new(),
+    })
+}
+
+/// Where the partner is: required, as the API places every partner on the
+/// map.
+fn location(errors: &mut Reasons, lat: &str, lon: &str) -> Option<GeoPoint> {
+    const FIELD: &str = "latitude/longitude";
+    let point = match (lat, lon) {
+        ("", _) | (_, "") => Err(DomainError::invalid(
+            FIELD,
+            "required: the API places every partner on the map \
+             (add latitude and longitude columns, e.g. from the BAN geocoder)",
+        )),
+        (lat, lon) => match (number(lat), number(lon)) {
+            (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
+            _ => Err(DomainError::invalid(
+                FIELD,
+                format!("{lat:?}, {lon:?} are not decimal degrees"),
+            )),
+        },
+    };
+    errors.keep(point)
+}
+
+/// The category codes a cell lists, separated by `;` or `,`.
+fn categories(errors: &mut Reasons, cell: &str) -> Vec<String> {
+    cell.split([';', ','])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter_map(|c| errors.keep(category::parse(c)))
+        .map(|cat| cat.code.to_owned())
+        .collect()
+}
+
+/// A whole number, or `default` when the cell is empty.
+fn whole_or(errors: &mut Reasons, field: &'static str, cell: &str, default: i64) -> Option<i64> {
+    match cell {
+        "" => Some(default),
+        v => errors.keep(whole(field, v)),
+    }
 }
 
 /// A decimal in degrees, with a point or a French comma.
@@ -239,15 +305,13 @@ fn number(s: &str) -> Option<f64> {
 }
 
 /// A whole, non-negative number.
-fn whole(field: &'static str, s: &str) -> Result<i64, reemploi_domain::DomainError> {
+fn whole(field: &'static str, s: &str) -> Result<i64, DomainError> {
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     cleaned
         .parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
-        .ok_or_else(|| {
-            reemploi_domain::DomainError::invalid(field, format!("{s:?} is not a whole number"))
-        })
+        .ok_or_else(|| DomainError::invalid(field, format!("{s:?} is not a whole number")))
 }
 
 #[cfg(test)]

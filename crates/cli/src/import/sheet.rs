@@ -137,29 +137,49 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut headers: Option<Vec<String>> = None;
-    let mut rows = Vec::new();
+    let mut gathered = Gathered::default();
     for record in reader.records() {
         let record = record.map_err(|e| file_error(path, e.to_string()))?;
         let line = line_of(&record, text.as_bytes());
-        let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
+        gathered.push(line, record.iter().map(|c| c.trim().to_owned()).collect());
+    }
+    gathered
+        .sheet("csv")
+        .ok_or_else(|| file_error(path, "the file is empty".to_owned()))
+}
+
+/// A sheet's rows as they are read, whatever the file: the first row that
+/// is not blank is the header row, blank rows are skipped, and data rows
+/// are padded to the header row's width.
+#[derive(Default)]
+struct Gathered {
+    headers: Option<Vec<String>>,
+    rows: Vec<Row>,
+}
+
+impl Gathered {
+    /// Takes the row read on `line`.
+    fn push(&mut self, line: u64, cells: Vec<String>) {
         if cells.iter().all(String::is_empty) {
-            continue;
+            return;
         }
-        match &headers {
-            None => headers = Some(cells),
-            Some(h) => rows.push(Row {
-                line,
-                cells: pad(cells, h.len()),
-            }),
+        match &self.headers {
+            None => self.headers = Some(cells),
+            Some(h) => {
+                let cells = pad(cells, h.len());
+                self.rows.push(Row { line, cells });
+            }
         }
     }
-    let headers = headers.ok_or_else(|| file_error(path, "the file is empty".to_owned()))?;
-    Ok(Sheet {
-        headers,
-        rows,
-        format: "csv",
-    })
+
+    /// The sheet, or `None` when every row was blank.
+    fn sheet(self, format: &'static str) -> Option<Sheet> {
+        Some(Sheet {
+            headers: self.headers?,
+            rows: self.rows,
+            format,
+        })
+    }
 }
 
 /// The line a record starts on. The reader's position counts the lines of
@@ -219,30 +239,15 @@ fn read_workbook(path: &Path) -> Result<Sheet, CliError> {
         let Some((first_row, _)) = range.start() else {
             continue;
         };
-        let mut headers: Option<Vec<String>> = None;
-        let mut rows = Vec::new();
+        let mut gathered = Gathered::default();
         for (i, cells) in range.rows().enumerate() {
             let line = u64::from(first_row)
                 .saturating_add(u64::try_from(i).unwrap_or(u64::MAX))
                 .saturating_add(1);
-            let cells: Vec<String> = cells.iter().map(cell_text).collect();
-            if cells.iter().all(String::is_empty) {
-                continue;
-            }
-            match &headers {
-                None => headers = Some(cells),
-                Some(h) => rows.push(Row {
-                    line,
-                    cells: pad(cells, h.len()),
-                }),
-            }
+            gathered.push(line, cells.iter().map(cell_text).collect());
         }
-        if let Some(headers) = headers {
-            return Ok(Sheet {
-                headers,
-                rows,
-                format,
-            });
+        if let Some(sheet) = gathered.sheet(format) {
+            return Ok(sheet);
         }
     }
     Err(file_error(path, "no sheet has any cell".to_owned()))
