@@ -124,13 +124,7 @@ fn row(fields: &std::collections::HashMap<String, String>) -> Result<pb::Lot, St
 }
 
 fn hazard_number(h: Hazard) -> i32 {
-    (match h {
-        Hazard::Asbestos => pb::Hazard::Asbestos,
-        Hazard::Lead => pb::Hazard::Lead,
-        Hazard::Pcb => pb::Hazard::Pcb,
-        Hazard::Pah => pb::Hazard::Pah,
-        Hazard::Other => pb::Hazard::Other,
-    }) as i32
+    crate::model::hazard_proto(h) as i32
 }
 
 #[cfg(test)]

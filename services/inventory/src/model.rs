@@ -595,7 +595,8 @@ pub fn lot_status_filter(value: i32) -> Result<Option<LotStatus>> {
     }
 }
 
-fn hazard_proto(h: Hazard) -> pb::Hazard {
+/// The proto hazard of a domain hazard.
+pub fn hazard_proto(h: Hazard) -> pb::Hazard {
     match h {
         Hazard::Asbestos => pb::Hazard::Asbestos,
         Hazard::Lead => pb::Hazard::Lead,

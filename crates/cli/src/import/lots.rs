@@ -346,16 +346,7 @@ fn strip_field(e: &reemploi_domain::DomainError) -> String {
     }
 }
 
-/// The proto hazard of a domain hazard.
-pub fn hazard_proto(h: Hazard) -> pb::Hazard {
-    match h {
-        Hazard::Asbestos => pb::Hazard::Asbestos,
-        Hazard::Lead => pb::Hazard::Lead,
-        Hazard::Pcb => pb::Hazard::Pcb,
-        Hazard::Pah => pb::Hazard::Pah,
-        Hazard::Other => pb::Hazard::Other,
-    }
-}
+pub use reemploi_inventory::model::hazard_proto;
 
 #[cfg(test)]
 mod tests {
