@@ -227,9 +227,12 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
     })
 }
 
-/// The mass no partner takes, in grams.
+/// The mass no partner takes, in grams (saturating: a server's numbers are
+/// not to be trusted to add up within 64 bits).
 fn unallocated_g(plan: &mpb::PlanAllocationResponse) -> i64 {
-    plan.unallocated.iter().map(|u| u.mass_g).sum()
+    plan.unallocated
+        .iter()
+        .fold(0, |sum, u| sum.saturating_add(u.mass_g))
 }
 
 /// The plan as JSON: the response, with the site and the unallocated mass.
