@@ -1,15 +1,17 @@
 //! The in-process bus of the embedded mode: a durable log in one SQLite
-//! file, read by one task per durable subscription.
+//! file, read by one task per durable subscription and one per follower.
 //!
 //! Publishing appends to the log and returns: no subscriber is called on the
 //! publisher's path, so a slow or failing subscriber never delays a relay
 //! or another subscriber. Each subscription keeps its position in the log
 //! (like a JetStream durable consumer) and its own queue of messages to try
 //! again, so a crash loses nothing and a failing message holds back nobody.
+//! A follower ([`Bus::follow`]) keeps its position in memory only, and reads
+//! the whole log from the beginning.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use reemploi_store::{Db, DbOptions, StoreError, now_millis};
@@ -31,7 +33,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/bus");
 
 struct Inner {
     db: Db,
-    /// One wake-up per live subscription, rung on every publish.
+    /// One wake-up per reader, rung on every publish: a durable
+    /// subscription's under its durable name, a follower's under
+    /// `follow:<uuid>` (no durable name holds a `:`) until its task ends.
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// A throwaway log file, removed when the bus is dropped.
     temporary: Option<PathBuf>,
@@ -58,7 +62,9 @@ impl Drop for Inner {
 /// with the next. A message that fails `max_deliver` times, or fails
 /// permanently, becomes a dead letter, which [`Bus::replay`] puts back in
 /// the queue. While the subscriber's own storage is unavailable it waits
-/// and tries the same message again, without counting.
+/// and tries the same message again, without counting. A follower
+/// ([`Bus::follow`]) reads the log from the beginning with its position in
+/// memory, and neither retries later nor dead-letters.
 #[derive(Clone)]
 pub struct InProcessBus {
     inner: Arc<Inner>,
@@ -66,14 +72,14 @@ pub struct InProcessBus {
 
 impl std::fmt::Debug for InProcessBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let subs = self
+        let readers = self
             .inner
             .wakers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         f.debug_struct("InProcessBus")
-            .field("subscriptions", &subs)
+            .field("readers", &readers)
             .finish()
     }
 }
@@ -378,6 +384,95 @@ impl Reader {
     }
 }
 
+/// The task of one follower: the log from the beginning, position in memory.
+struct Follower {
+    db: Db,
+    filter: String,
+    handler: Arc<dyn Handler>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    /// The last sequence of the log handed to the handler or passed over.
+    position: i64,
+    /// Takes the waker off the bus when the task ends.
+    _registered: Registered,
+}
+
+/// A follower's entry in the bus's wakers, removed when dropped: when the
+/// follower's task returns, panics or is aborted. It holds the bus weakly so
+/// that a follower keeps no dropped bus (and its temporary file) alive.
+struct Registered {
+    inner: Weak<Inner>,
+    key: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner
+                .wakers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.key);
+        }
+    }
+}
+
+impl Follower {
+    async fn run(mut self) {
+        let mut backoff = crate::RETRY_MIN;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let progressed = match self.next_batch().await {
+                Ok(progressed) => {
+                    backoff = crate::RETRY_MIN;
+                    progressed
+                }
+                Err(e) => {
+                    tracing::warn!(filter = %self.filter, error = %e, retry_in = ?backoff, "in-process follower stalled");
+                    if crate::sleep_or_shutdown(&self.shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(crate::RETRY_MAX);
+                    continue;
+                }
+            };
+            if !progressed {
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+        }
+    }
+
+    /// Hands the next batch of the log to the handler; true if the log had
+    /// anything past the position (false on shutdown).
+    async fn next_batch(&mut self) -> Result<bool, BusError> {
+        let rows = sqlx::query(
+            "SELECT seq, subject, event_id, payload FROM messages WHERE seq > $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(self.position)
+        .bind(BATCH)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        for row in &rows {
+            let d = delivery(row, false)?;
+            if crate::subject_matches(&self.filter, &d.msg.subject)
+                && !crate::follow_one(&self.handler, &d.msg, &self.filter, &self.shutdown).await
+            {
+                return Ok(false);
+            }
+            self.position = d.seq;
+        }
+        Ok(!rows.is_empty())
+    }
+}
+
 #[async_trait::async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, msg: &Message) -> Result<(), BusError> {
@@ -437,6 +532,39 @@ impl Bus for InProcessBus {
             shutdown,
         };
         Ok(tokio::spawn(reader.run()))
+    }
+
+    async fn follow(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        // One log holds every service's messages: `stream_of` is checked
+        // like a subscription's, and the filter alone selects.
+        crate::validate_name("service", stream_of)?;
+        crate::validate_filter(filter)?;
+        let key = format!("follow:{}", uuid::Uuid::now_v7().simple());
+        let wake = Arc::new(Notify::new());
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone(), wake.clone());
+        let follower = Follower {
+            db: self.inner.db.clone(),
+            filter: filter.to_owned(),
+            handler,
+            wake,
+            shutdown,
+            position: 0,
+            _registered: Registered {
+                inner: Arc::downgrade(&self.inner),
+                key,
+            },
+        };
+        Ok(tokio::spawn(follower.run()))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
@@ -524,4 +652,92 @@ async fn append(db: &Db, msgs: &[Message]) -> Result<(), BusError> {
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl Handler for Nothing {
+        async fn handle(&self, _msg: &Message) -> Result<(), HandlerError> {
+            Ok(())
+        }
+    }
+
+    fn readers(bus: &InProcessBus) -> Vec<String> {
+        let mut keys: Vec<String> = bus
+            .inner
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// A follower's waker sits beside durable ones under a key no durable
+    /// can take, and is gone once its task has ended.
+    #[tokio::test]
+    async fn a_follower_takes_its_waker_away_when_it_ends() {
+        let bus = InProcessBus::temporary().await.expect("bus");
+        let shutdown = CancellationToken::new();
+        bus.subscribe(
+            Subscription::new("follow", "inventory", "reemploi.>"),
+            Arc::new(Nothing),
+            shutdown.clone(),
+        )
+        .await
+        .expect("subscribe");
+        let stop = CancellationToken::new();
+        let task = bus
+            .follow("inventory", "reemploi.>", Arc::new(Nothing), stop.clone())
+            .await
+            .expect("follow");
+        let keys = readers(&bus);
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert_eq!(keys[0], "follow");
+        assert!(keys[1].starts_with("follow:"), "{keys:?}");
+        stop.cancel();
+        task.await.expect("the follower ends cleanly");
+        assert_eq!(readers(&bus), ["follow"]);
+
+        // Aborted rather than stopped: gone all the same.
+        let task = bus
+            .follow(
+                "inventory",
+                "reemploi.>",
+                Arc::new(Nothing),
+                shutdown.clone(),
+            )
+            .await
+            .expect("follow");
+        assert_eq!(readers(&bus).len(), 2);
+        task.abort();
+        let _ = task.await;
+        assert_eq!(readers(&bus), ["follow"]);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn follow_refuses_bad_filters_and_services() {
+        let bus = InProcessBus::temporary().await.expect("bus");
+        let shutdown = CancellationToken::new();
+        for (service, filter) in [
+            ("inventory", "a..b"),
+            ("inventory", ""),
+            ("in ventory", ">"),
+        ] {
+            let err = bus
+                .follow(service, filter, Arc::new(Nothing), shutdown.clone())
+                .await
+                .expect_err("refused");
+            assert!(matches!(err, BusError::Config(_)), "{err:?}");
+        }
+        assert!(readers(&bus).is_empty());
+    }
 }

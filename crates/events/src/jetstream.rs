@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
@@ -70,6 +70,12 @@ pub struct JetStreamOptions {
 /// [`Bus::ensure_stream`] and [`Bus::subscribe`] retry for up to 30 s while
 /// JetStream does not answer, so that a service starts while its cluster
 /// fails over.
+///
+/// A follower ([`Bus::follow`]) is an ordered consumer: ephemeral, in-memory
+/// on the server, without acks, which async-nats recreates after a gap or a
+/// lost heartbeat. Should its message stream end or fail, the follower
+/// creates another one itself, with the same backoff as a subscription,
+/// starting after the last stream sequence it delivered.
 #[derive(Clone)]
 pub struct JetStreamBus {
     inner: Arc<Inner>,
@@ -335,7 +341,7 @@ impl JetStreamBus {
             Ok(info) => (info.delivered, info.stream_sequence),
             Err(_) => (1, 0),
         };
-        let msg = self.message_of(sub, stream_seq, &m);
+        let msg = self.message_of(&sub.stream_of, stream_seq, &m);
         let (delay, reason) = match run_handler(handler, &msg).await {
             Ok(()) => {
                 failures.remove(&msg.event_id);
@@ -393,9 +399,115 @@ impl JetStreamBus {
         }
     }
 
+    /// An ordered consumer of `filter` on the stream of `stream_of`, from
+    /// the first message, or from the one after stream sequence `after`.
+    async fn open_follower(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        after: u64,
+    ) -> Result<js::consumer::Consumer<pull::OrderedConfig>, BusError> {
+        let stream = self.get_or_create_stream(stream_of).await?;
+        let config = pull::OrderedConfig {
+            filter_subject: self.wire_subject(filter),
+            deliver_policy: match after {
+                0 => DeliverPolicy::All,
+                _ => DeliverPolicy::ByStartSequence {
+                    start_sequence: after.saturating_add(1),
+                },
+            },
+            // Caps the pull expiry, and so the idle heartbeat (half of it),
+            // as for subscriptions: a lost server shows within seconds.
+            max_expires: PULL_EXPIRES,
+            ..Default::default()
+        };
+        stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot create an ordered consumer: {e}")))
+    }
+
+    /// The task of a follower: hands each message to `handler` in stream
+    /// order and re-opens an ordered consumer after the last delivered one
+    /// whenever the message stream ends or fails.
+    async fn follow_loop(
+        self,
+        stream_of: String,
+        filter: String,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+        mut consumer: Option<js::consumer::Consumer<pull::OrderedConfig>>,
+    ) {
+        let mut backoff = crate::RETRY_MIN;
+        // The last stream sequence handed to the handler: where a new
+        // consumer starts, and below which a delivery is a repeat.
+        let mut last = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let current = match consumer.take() {
+                Some(c) => Ok(c),
+                None => self.open_follower(&stream_of, &filter, last).await,
+            };
+            let messages = match current {
+                Ok(c) => c
+                    .messages()
+                    .await
+                    .map_err(|e| BusError::Unavailable(e.to_string())),
+                Err(e) => Err(e),
+            };
+            let mut messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(%filter, error = %e, retry_in = ?backoff, "follower unavailable; retrying");
+                    if crate::sleep_or_shutdown(&shutdown, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(crate::RETRY_MAX);
+                    continue;
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(m)) => {
+                        backoff = crate::RETRY_MIN;
+                        // The ordered consumer has checked the info already.
+                        let seq = m.info().map(|info| info.stream_sequence).unwrap_or(0);
+                        // async-nats recreates its consumer from the last
+                        // sequence *it* delivered, or from the first message
+                        // if it delivered none since we opened it after
+                        // `last`: what was handled already is passed over.
+                        if seq != 0 && seq <= last {
+                            continue;
+                        }
+                        let msg = self.message_of(&stream_of, seq, &m);
+                        if !crate::follow_one(&handler, &msg, &filter, &shutdown).await {
+                            return;
+                        }
+                        last = last.max(seq);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(%filter, error = %e, "follower's stream failed; re-opening");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if crate::sleep_or_shutdown(&shutdown, backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(crate::RETRY_MAX);
+        }
+    }
+
     /// The message a handler sees of a delivery: its local subject, and as
     /// event id the original one of a replay, else the message id.
-    fn message_of(&self, sub: &Subscription, stream_seq: u64, m: &js::Message) -> Message {
+    fn message_of(&self, stream_of: &str, stream_seq: u64, m: &js::Message) -> Message {
         let header = |name: &str| {
             m.headers
                 .as_ref()
@@ -406,7 +518,7 @@ impl JetStreamBus {
             .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
             // A message from a foreign publisher: its stream position is a
             // stable identity across redeliveries.
-            .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(&sub.stream_of)));
+            .unwrap_or_else(|| format!("{}-{stream_seq}", self.stream_name(stream_of)));
         Message {
             subject: self.local_subject(m.subject.as_str()).to_owned(),
             event_id,
@@ -579,6 +691,28 @@ impl Bus for JetStreamBus {
         let consumer = patiently("consumer", || self.open_consumer(&sub)).await?;
         Ok(tokio::spawn(self.clone().consume(
             sub,
+            handler,
+            shutdown,
+            Some(consumer),
+        )))
+    }
+
+    async fn follow(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        crate::validate_name("service", stream_of)?;
+        crate::validate_filter(filter)?;
+        let consumer = patiently("ordered consumer", || {
+            self.open_follower(stream_of, filter, 0)
+        })
+        .await?;
+        Ok(tokio::spawn(self.clone().follow_loop(
+            stream_of.to_owned(),
+            filter.to_owned(),
             handler,
             shutdown,
             Some(consumer),

@@ -13,7 +13,10 @@
 //! records the event id in its `inbox` table inside the transaction that
 //! applies it ([`inbox::first_time`]) and acknowledges after the commit. So
 //! nothing is lost when the broker or a service dies, and a repeat is applied
-//! once.
+//! once. State a process keeps in memory (every process, not one replica
+//! among several) is rebuilt with [`Bus::follow`] instead: an ephemeral
+//! reader that delivers a stream from its first message in every process,
+//! records nothing, and skips a message its handler keeps failing on.
 //!
 //! # Tables
 //!
@@ -285,6 +288,28 @@ pub trait Bus: Send + Sync + 'static {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError>;
 
+    /// Delivers every message the stream of `stream_of` holds on `filter`,
+    /// from the first, then each new one, in order, to `handler`, on a task
+    /// of its own until `shutdown`: for state a process keeps in memory.
+    /// The reader is ephemeral: nothing is recorded, every process (every
+    /// replica) gets every message, and a process that starts again starts
+    /// from the first again. Returns once the reader exists (so what is
+    /// published afterwards reaches it), with the task's handle.
+    ///
+    /// There is no retry queue and no dead letter: a transient failure is
+    /// tried again a few times, then the message is skipped with an error
+    /// log, as is at once one that fails permanently; while the handler
+    /// reports [`HandlerError::Unavailable`] the same message is tried again
+    /// until it succeeds or `shutdown`. The buses avoid delivering a message
+    /// twice to one follower, but a handler should tolerate a repeat.
+    async fn follow(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError>;
+
     /// Makes sure the stream of a producing service exists (`inventory` ->
     /// stream `REEMPLOI_INVENTORY` with subjects `reemploi.inventory.>`).
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError>;
@@ -380,6 +405,64 @@ async fn sleep_or_shutdown(shutdown: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => true,
         () = tokio::time::sleep(d) => false,
+    }
+}
+
+/// Attempts of a follower's handler on one message that fails transiently
+/// before the message is skipped.
+const FOLLOW_ATTEMPTS: i64 = 4;
+
+/// Hands `msg` to a follower's `handler` (see [`Bus::follow`]): a message
+/// that fails transiently gets [`FOLLOW_ATTEMPTS`] attempts in all, one that
+/// fails permanently one, then it is skipped with an error log; while the
+/// handler's storage is unavailable it is tried again with backoff, uncounted.
+/// False if `shutdown` came first (the message may not have been applied).
+async fn follow_one(
+    handler: &Arc<dyn Handler>,
+    msg: &Message,
+    filter: &str,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut failures = 0;
+    let mut backoff = RETRY_MIN;
+    loop {
+        if shutdown.is_cancelled() {
+            return false;
+        }
+        let delay = match run_handler(handler, msg).await {
+            Ok(()) => return true,
+            Err(HandlerError::Unavailable(reason)) => {
+                tracing::warn!(
+                    filter, event_id = %msg.event_id, reason = %reason, retry_in = ?backoff,
+                    "follower's storage unavailable; trying the same message again"
+                );
+                let delay = backoff;
+                backoff = (backoff * 2).min(RETRY_MAX);
+                delay
+            }
+            Err(HandlerError::Transient(reason)) if failures + 1 < FOLLOW_ATTEMPTS => {
+                failures += 1;
+                let delay = redelivery_delay(failures);
+                tracing::warn!(
+                    filter, event_id = %msg.event_id, failures, reason = %reason,
+                    "follower's handler failed; retry in {delay:?}"
+                );
+                delay
+            }
+            Err(HandlerError::Transient(reason) | HandlerError::Permanent(reason)) => {
+                // No dead letters for followers: each process rebuilds its
+                // state from the stream, and holding every later message
+                // back behind one that will not apply would be worse.
+                tracing::error!(
+                    filter, subject = %msg.subject, event_id = %msg.event_id, reason = %reason,
+                    "follower skipped an event its handler could not apply"
+                );
+                return true;
+            }
+        };
+        if sleep_or_shutdown(shutdown, delay).await {
+            return false;
+        }
     }
 }
 

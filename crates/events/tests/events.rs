@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::DeliverPolicy;
+use futures::StreamExt;
 use reemploi_events::outbox::{self, Relay};
 use reemploi_events::{
     Bus, BusError, Handler, HandlerError, InProcessBus, JetStreamBus, JetStreamOptions, Message,
@@ -1201,4 +1203,341 @@ async fn jetstream_dead_letters_are_listed_and_replayed() {
 
     shutdown.cancel();
     delete_streams(&bus, &["registry", "deadletter"]).await;
+}
+
+// ---------------------------------------------------------------- follow
+
+fn ids(msgs: &[Message]) -> Vec<String> {
+    msgs.iter().map(|m| m.event_id.clone()).collect()
+}
+
+/// Waits until `rec` holds `want` messages, then checks they are `want`, in order.
+async fn received_exactly(what: &str, rec: &Recorder, want: &[Message]) {
+    wait_until(what, Duration::from_secs(20), || async {
+        rec.messages().len() >= want.len()
+    })
+    .await;
+    assert_eq!(
+        ids(&rec.messages()),
+        ids(want),
+        "{what}: in order, once each"
+    );
+    assert_eq!(
+        rec.messages(),
+        want,
+        "{what}: subjects and payloads as published"
+    );
+}
+
+/// What every bus owes a follower, on `bus` (and `reopen`, the same bus as
+/// a process that starts again sees it): what was published before `follow`
+/// and after, in order, to every follower, on its filter only; and all of it
+/// again to a follower started anew.
+async fn follow_contract<B: Bus, F, Fut>(bus: &B, reopen: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Box<dyn Bus>>,
+{
+    let filter = "reemploi.registry.partner.>";
+    let shutdown = CancellationToken::new();
+    let mut want: Vec<Message> = Vec::new();
+    for n in 0..3 {
+        let msg = event("reemploi.registry.partner.suspended", n);
+        bus.publish(&msg).await.unwrap();
+        want.push(msg);
+        // Same stream, outside the filter.
+        bus.publish(&event("reemploi.registry.site.noise", n))
+            .await
+            .unwrap();
+    }
+    let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    for rec in [&a, &b] {
+        bus.follow("registry", filter, rec.clone(), shutdown.clone())
+            .await
+            .unwrap();
+    }
+    received_exactly("published before follow, follower a", &a, &want).await;
+    received_exactly("published before follow, follower b", &b, &want).await;
+
+    for n in 3..6 {
+        let msg = event("reemploi.registry.partner.reinstated", n);
+        bus.publish(&msg).await.unwrap();
+        want.push(msg);
+        bus.publish(&event("reemploi.registry.site.noise", n))
+            .await
+            .unwrap();
+    }
+    received_exactly("published after follow, follower a", &a, &want).await;
+    received_exactly("published after follow, follower b", &b, &want).await;
+
+    // The process stops and starts again: its followers start from the first.
+    shutdown.cancel();
+    let again = reopen().await;
+    let restarted = Arc::new(Recorder::default());
+    let shutdown = CancellationToken::new();
+    again
+        .follow("registry", filter, restarted.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    received_exactly("a follower after a restart", &restarted, &want).await;
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_followers_each_get_the_whole_log_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bus.db");
+    let bus = InProcessBus::open(&log).await.unwrap();
+    // The process that starts again opens the same log.
+    follow_contract(&bus, || async move {
+        Box::new(InProcessBus::open(&log).await.unwrap()) as Box<dyn Bus>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_followers_each_get_the_whole_stream_again_after_a_restart() {
+    let ns = unique_namespace();
+    let bus = shared_bus(&ns).await;
+    // The process that starts again connects anew.
+    let again = ns.clone();
+    follow_contract(&bus, || async move {
+        Box::new(shared_bus(&again).await) as Box<dyn Bus>
+    })
+    .await;
+    delete_streams(&bus, &["registry"]).await;
+}
+
+/// Two replicas of one durable share its messages, each applied by one of
+/// them; two followers each get them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_followers_do_not_share_as_durable_replicas_do() {
+    let ns = unique_namespace();
+    let bus = shared_bus(&ns).await;
+    let shutdown = CancellationToken::new();
+    let filter = "reemploi.registry.partner.>";
+    let replicas = [Arc::new(Recorder::default()), Arc::new(Recorder::default())];
+    for rec in &replicas {
+        bus.subscribe(
+            Subscription::new("deny-list", "registry", filter),
+            rec.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    let followers = [Arc::new(Recorder::default()), Arc::new(Recorder::default())];
+    for rec in &followers {
+        bus.follow("registry", filter, rec.clone(), shutdown.clone())
+            .await
+            .unwrap();
+    }
+    let want: Vec<Message> = (0..40)
+        .map(|n| event("reemploi.registry.partner.archived", n))
+        .collect();
+    for msg in &want {
+        bus.publish(msg).await.unwrap();
+    }
+    for (i, rec) in followers.iter().enumerate() {
+        received_exactly(&format!("follower {i}"), rec, &want).await;
+    }
+    wait_until(
+        "the durable's replicas took every message",
+        Duration::from_secs(20),
+        || async { replicas.iter().map(|r| r.messages().len()).sum::<usize>() >= want.len() },
+    )
+    .await;
+    let mut shared: Vec<String> = replicas.iter().flat_map(|r| ids(&r.messages())).collect();
+    shared.sort();
+    let mut expected = ids(&want);
+    expected.sort();
+    assert_eq!(
+        shared, expected,
+        "each message to one replica of the durable"
+    );
+    shutdown.cancel();
+    delete_streams(&bus, &["registry", "deadletter"]).await;
+}
+
+/// Fails on chosen events: forever (transiently), or with its storage
+/// unavailable a number of times.
+#[derive(Default)]
+struct Flaky {
+    rec: Recorder,
+    calls: Mutex<Vec<String>>,
+    hopeless: HashSet<String>,
+    /// event id -> `Unavailable` answers still to give.
+    unavailable: Mutex<HashMap<String, usize>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Flaky {
+    async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
+        self.calls.lock().unwrap().push(msg.event_id.clone());
+        if self.hopeless.contains(&msg.event_id) {
+            return Err(HandlerError::Transient("never applies".into()));
+        }
+        if let Some(left) = self.unavailable.lock().unwrap().get_mut(&msg.event_id)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(HandlerError::Unavailable("memory full".into()));
+        }
+        self.rec.handle(msg).await
+    }
+}
+
+/// A message the handler keeps failing on is skipped after a few attempts,
+/// and holds back the next ones only meanwhile; an unavailable handler gets
+/// the same message until it takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_follower_skips_what_keeps_failing_and_waits_out_an_outage() {
+    let bus = temporary_bus().await;
+    let msgs: Vec<Message> = (0..4)
+        .map(|n| event("reemploi.registry.partner.verified", n))
+        .collect();
+    let handler = Arc::new(Flaky {
+        hopeless: HashSet::from([msgs[1].event_id.clone()]),
+        unavailable: Mutex::new(HashMap::from([(msgs[2].event_id.clone(), 4)])),
+        ..Flaky::default()
+    });
+    let shutdown = CancellationToken::new();
+    bus.follow(
+        "registry",
+        "reemploi.registry.>",
+        handler.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    for msg in &msgs {
+        bus.publish(msg).await.unwrap();
+    }
+    let want = [msgs[0].clone(), msgs[2].clone(), msgs[3].clone()];
+    received_exactly("all but the hopeless one", &handler.rec, &want).await;
+    let calls = handler.calls.lock().unwrap().clone();
+    let count = |m: &Message| calls.iter().filter(|id| **id == m.event_id).count();
+    assert_eq!(
+        count(&msgs[1]),
+        4,
+        "a few attempts, then skipped: {calls:?}"
+    );
+    assert_eq!(count(&msgs[2]), 5, "retried through the outage: {calls:?}");
+    assert_eq!(calls.last(), Some(&msgs[3].event_id), "in order: {calls:?}");
+    assert!(
+        bus.dead_letters(10).await.unwrap().is_empty(),
+        "no dead letters"
+    );
+    shutdown.cancel();
+}
+
+/// The ordered consumers on the stream of `service`, with where each starts.
+async fn ordered_consumers(bus: &JetStreamBus, service: &str) -> Vec<(String, DeliverPolicy)> {
+    let Ok(stream) = bus.jetstream().get_stream(bus.stream_name(service)).await else {
+        return Vec::new();
+    };
+    let names: Vec<String> = stream
+        .consumer_names()
+        .filter_map(|n| async move { n.ok() })
+        .collect()
+        .await;
+    let mut found = Vec::new();
+    for name in names {
+        if let Ok(info) = stream.consumer_info(&name).await {
+            found.push((name, info.config.deliver_policy));
+        }
+    }
+    found
+}
+
+/// A follower outlives the restart of its nats-server: what was published
+/// before it and after it arrives, in order, each once. The broker forgets
+/// the follower's ephemeral consumer, so the follower opens another after
+/// the last message it handled; when that one is lost too before it
+/// delivered anything, async-nats (0.51) recreates it from the stream's
+/// first message, and the follower passes over what it handled already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_follower_survives_a_broker_restart() {
+    let mut server = NatsServer::start().await;
+    let bus = JetStreamBus::connect(
+        &server.url(),
+        JetStreamOptions {
+            namespace: Some(unique_namespace()),
+            replicas: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let mut want: Vec<Message> = (0..3)
+        .map(|n| event("reemploi.registry.partner.suspended", n))
+        .collect();
+    for msg in &want {
+        bus.publish(msg).await.unwrap();
+    }
+    let rec = Arc::new(Recorder::default());
+    let shutdown = CancellationToken::new();
+    let task = bus
+        .follow(
+            "registry",
+            "reemploi.registry.partner.>",
+            rec.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+    received_exactly("before the restart", &rec, &want).await;
+
+    server.kill().await;
+    server.restart().await;
+    let resumed = DeliverPolicy::ByStartSequence { start_sequence: 4 };
+    wait_until(
+        "a consumer re-opened after the last message handled",
+        Duration::from_secs(40),
+        || async {
+            ordered_consumers(&bus, "registry")
+                .await
+                .iter()
+                .any(|(_, policy)| *policy == resumed)
+        },
+    )
+    .await;
+    let lost: Vec<String> = ordered_consumers(&bus, "registry")
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for name in &lost {
+        bus.jetstream()
+            .delete_consumer_from_stream(name, bus.stream_name("registry"))
+            .await
+            .unwrap();
+    }
+    wait_until(
+        "the lost consumer recreated by async-nats",
+        Duration::from_secs(40),
+        || async {
+            ordered_consumers(&bus, "registry")
+                .await
+                .iter()
+                .any(|(name, _)| !lost.contains(name))
+        },
+    )
+    .await;
+    for n in 3..6 {
+        let msg = event("reemploi.registry.partner.reinstated", n);
+        // The client reconnects by itself; publish once it has.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(e) = bus.publish(&msg).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cannot publish after the restart: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        want.push(msg);
+    }
+    received_exactly("after the restart", &rec, &want).await;
+    assert!(!task.is_finished(), "the follower is still running");
+    shutdown.cancel();
+    task.await.unwrap();
 }
