@@ -10,6 +10,7 @@ const FILES: &[&str] = &[
     "reemploi/inventory/v1/inventory.proto",
     "reemploi/registry/v1/registry.proto",
     "reemploi/matching/v1/matching.proto",
+    "reemploi/identity/v1/identity.proto",
     "reemploi/events/v1/events.proto",
 ];
 

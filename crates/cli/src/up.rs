@@ -90,6 +90,7 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
             auth: auth.clone(),
             max_message_bytes: args.service.server.max_message_bytes,
             max_deliver: args.service.bus.max_deliver,
+            data_dir: args.service.store.data_dir.clone(),
             shutdown: shutdown.clone(),
             stop: stop.clone(),
         };

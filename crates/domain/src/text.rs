@@ -61,7 +61,7 @@ pub fn optional(
 
 /// Unicode's explicit direction controls (marks, embeddings, overrides,
 /// isolates): they can make a name display as another one.
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     matches!(
         c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'

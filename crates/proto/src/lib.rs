@@ -34,6 +34,11 @@ pub mod reemploi {
             include!(concat!(env!("OUT_DIR"), "/reemploi.matching.v1.rs"));
         }
     }
+    pub mod identity {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/reemploi.identity.v1.rs"));
+        }
+    }
     pub mod events {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/reemploi.events.v1.rs"));
@@ -43,6 +48,8 @@ pub mod reemploi {
 
 /// `reemploi.events.v1`: the event envelope.
 pub use reemploi::events::v1 as events;
+/// `reemploi.identity.v1`: accounts, sessions, API tokens and signing keys.
+pub use reemploi::identity::v1 as identity;
 /// `reemploi.inventory.v1`: sites, lots and claims.
 pub use reemploi::inventory::v1 as inventory;
 /// `reemploi.matching.v1`: matches, recommendations and allocation plans.
@@ -60,4 +67,6 @@ pub mod service_names {
     pub const REGISTRY: &str = "reemploi.registry.v1.RegistryService";
     /// `reemploi.matching.v1.MatchingService`.
     pub const MATCHING: &str = "reemploi.matching.v1.MatchingService";
+    /// `reemploi.identity.v1.IdentityService`.
+    pub const IDENTITY: &str = "reemploi.identity.v1.IdentityService";
 }

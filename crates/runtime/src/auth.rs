@@ -16,7 +16,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthArgs, DEFAULT_JWT_MAX_LIFETIME_SECS};
+use crate::keys::KeyRing;
 use crate::limit::{RateLimits, RetryAfter};
+use crate::revoked::DenyList;
 
 /// Clock skew tolerated on `exp` (and `nbf`), in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -116,8 +118,9 @@ impl Principal {
     }
 }
 
-/// JWT claims: sub, role, org?, partner?, exp, iat. `iss`/`aud` are checked
-/// from the raw token when configured (see [`issue_hs256_with`]).
+/// JWT claims: sub, role, org?, partner?, exp, iat, and the token and
+/// session ids the identity service sets (`jti`, `sid`). `iss`, `aud` and
+/// `nbf` are checked from the raw token (see [`issue_hs256_with`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Subject: who the token was issued to.
@@ -134,6 +137,12 @@ pub struct Claims {
     pub exp: u64,
     /// Issue time, seconds since the Unix epoch.
     pub iat: u64,
+    /// Token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The signed-in session the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token or a key was refused. Messages never contain the token or
@@ -163,6 +172,14 @@ pub enum AuthError {
     /// The signature does not match the configured key or algorithm.
     #[error("token signature is invalid")]
     BadSignature,
+    /// The token names a signing key (`kid`) this server does not know:
+    /// retired, or too new to have been fetched yet.
+    #[error("token signed with an unknown key")]
+    UnknownKey,
+    /// The token was revoked: signed out, its account disabled, or its API
+    /// token revoked.
+    #[error("token revoked")]
+    Revoked,
     /// The token is authentic but its claims are unacceptable.
     #[error("invalid token claims: {0}")]
     InvalidClaims(String),
@@ -176,8 +193,11 @@ pub enum AuthError {
     /// secret and key both configured...).
     #[error("unusable JWT key: {0}")]
     InvalidKey(String),
-    /// Neither a secret nor a public key was configured.
-    #[error("no JWT key configured: set --jwt-secret or --jwt-public-key")]
+    /// Neither a secret, a public key nor an identity service was configured.
+    #[error(
+        "no way to verify tokens: set --identity-url (or run the identity service in this \
+         process), --jwt-secret or --jwt-public-key"
+    )]
     NoKeyConfigured,
     /// A flag that the configured key needs is missing.
     #[error("{0}")]
@@ -198,6 +218,8 @@ impl AuthError {
             AuthError::NotYetValid => "TOKEN_NOT_YET_VALID",
             AuthError::LifetimeTooLong { .. } => "TOKEN_LIFETIME_TOO_LONG",
             AuthError::BadSignature => "TOKEN_SIGNATURE_INVALID",
+            AuthError::UnknownKey => "TOKEN_KEY_UNKNOWN",
+            AuthError::Revoked => "TOKEN_REVOKED",
             AuthError::InvalidClaims(_) | AuthError::UnknownRole(_) => "TOKEN_CLAIMS_INVALID",
             // Configuration failures stop a process at start; they reach a
             // client only through a misconfigured server.
@@ -218,60 +240,128 @@ enum KeyKind {
     Rsa,
 }
 
-/// Verifies bearer tokens. HS256 with a shared secret, or EdDSA / RS256
-/// (and the other RSA algorithms) with a PEM public key; which one is
-/// detected from the PEM.
+/// A key configured by flags: the development HS256 secret, or the public
+/// key of an outside identity provider.
 #[derive(Clone)]
-pub struct Authenticator {
+struct StaticKey {
     kind: KeyKind,
     key: DecodingKey,
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
     max_lifetime_secs: u64,
+}
+
+/// The tokens of the identity service: EdDSA, with a `kid` the key ring
+/// holds, and its issuer and audience.
+#[derive(Clone)]
+struct Issued {
+    ring: KeyRing,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+/// The issuer the identity service signs with unless configured otherwise.
+pub const DEFAULT_TOKEN_ISSUER: &str = "reemploi-identity";
+/// The audience of the identity service's tokens unless configured otherwise.
+pub const DEFAULT_TOKEN_AUDIENCE: &str = "reemploi";
+
+/// Verifies bearer tokens: those of the identity service against the keys
+/// of its JWKS (a [`KeyRing`]), and, when configured, those signed with a
+/// development HS256 secret or an outside provider's PEM public key
+/// (EdDSA or RSA). Every token is checked against the [`DenyList`] of
+/// revocations.
+#[derive(Clone)]
+pub struct Authenticator {
+    fixed: Option<StaticKey>,
+    issued: Issued,
+    revoked: DenyList,
     limits: RateLimits,
 }
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The key is left out on purpose: for HS256 it is the secret.
+        // The static key is left out on purpose: for HS256 it is the secret.
         f.debug_struct("Authenticator")
-            .field("kind", &self.kind)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("max_lifetime_secs", &self.max_lifetime_secs)
+            .field("static_key", &self.fixed.as_ref().map(|k| k.kind))
+            .field(
+                "issuer",
+                &self.fixed.as_ref().and_then(|k| k.issuer.as_ref()),
+            )
+            .field(
+                "audience",
+                &self.fixed.as_ref().and_then(|k| k.audience.as_ref()),
+            )
+            .field("ring", &self.issued.ring)
+            .field("revoked", &self.revoked.len())
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
+/// A validation for `algorithms` with the checks every token gets.
+fn validation(algorithms: &[Algorithm]) -> Validation {
+    // The placeholder algorithm is replaced right away.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.algorithms = algorithms.to_vec();
+    validation.leeway = LEEWAY_SECS;
+    validation.set_required_spec_claims(&["exp"]);
+    // Off by default in jsonwebtoken: a token issued for later must not
+    // work now.
+    validation.validate_nbf = true;
+    // jsonwebtoken rejects any token carrying `aud` unless audiences are
+    // configured; without a configured audience we do not care.
+    validation.validate_aud = false;
+    validation
+}
+
 impl Authenticator {
-    fn new(kind: KeyKind, key: DecodingKey, algorithms: &[Algorithm]) -> Authenticator {
-        // The placeholder algorithm is replaced by the key's family right away.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = algorithms.to_vec();
-        validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp"]);
-        // Off by default in jsonwebtoken: a token issued for later must
-        // not work now.
-        validation.validate_nbf = true;
-        // jsonwebtoken rejects any token carrying `aud` unless audiences are
-        // configured; without a configured audience we do not care.
-        validation.validate_aud = false;
+    /// Verifies only the identity service's tokens, issued by `issuer` for
+    /// `audience`, with the keys `ring` holds.
+    pub fn issued_by(issuer: &str, audience: &str, ring: KeyRing) -> Authenticator {
+        let mut v = validation(&[Algorithm::EdDSA]);
+        v.set_issuer(&[issuer]);
+        v.set_audience(&[audience]);
+        v.validate_aud = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "nbf", "iat"]);
         Authenticator {
-            kind,
-            key,
-            validation,
-            issuer: None,
-            audience: None,
-            max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
+            fixed: None,
+            issued: Issued {
+                ring,
+                validation: v,
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
+            },
+            revoked: DenyList::default(),
             limits: RateLimits::none(),
         }
     }
 
-    /// Verifies HS256 tokens signed with `secret`.
+    fn with_static(mut self, kind: KeyKind, key: DecodingKey, algorithms: &[Algorithm]) -> Self {
+        self.fixed = Some(StaticKey {
+            kind,
+            key,
+            validation: validation(algorithms),
+            issuer: None,
+            audience: None,
+            max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
+        });
+        self
+    }
+
+    fn default_issued() -> Authenticator {
+        Authenticator::issued_by(
+            DEFAULT_TOKEN_ISSUER,
+            DEFAULT_TOKEN_AUDIENCE,
+            KeyRing::default(),
+        )
+    }
+
+    /// Verifies HS256 tokens signed with `secret` (and the identity
+    /// service's tokens, once its keys are in the ring).
     pub fn hs256(secret: &[u8]) -> Authenticator {
-        Authenticator::new(
+        Authenticator::default_issued().with_static(
             KeyKind::Hs256,
             DecodingKey::from_secret(secret),
             &[Algorithm::HS256],
@@ -281,15 +371,12 @@ impl Authenticator {
     /// Verifies tokens with a PEM public key: Ed25519 (EdDSA) or RSA
     /// (RS256/384/512, PS256/384/512).
     pub fn from_public_key_pem(pem: &[u8]) -> Result<Authenticator, AuthError> {
+        let auth = Authenticator::default_issued();
         if let Ok(key) = DecodingKey::from_ed_pem(pem) {
-            return Ok(Authenticator::new(
-                KeyKind::Ed25519,
-                key,
-                &[Algorithm::EdDSA],
-            ));
+            return Ok(auth.with_static(KeyKind::Ed25519, key, &[Algorithm::EdDSA]));
         }
         if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-            return Ok(Authenticator::new(
+            return Ok(auth.with_static(
                 KeyKind::Rsa,
                 key,
                 &[
@@ -307,16 +394,21 @@ impl Authenticator {
         ))
     }
 
-    /// Builds the authenticator the flags describe: the secret or the key
-    /// file, plus issuer, audience and lifetime checks. `NoKeyConfigured` if
-    /// neither a secret nor a key is set; a public key needs an issuer and
-    /// an audience.
+    /// Builds the authenticator the flags describe: the identity service's
+    /// issuer and audience, and the secret or the key file with its issuer,
+    /// audience and lifetime checks. A public key needs an issuer and an
+    /// audience. Whether anything can verify tokens at all (the identity
+    /// service's keys, or a static key) is for the caller to check, with
+    /// [`Authenticator::has_static_key`], once it knows where the keys come
+    /// from.
     pub fn from_args(args: &AuthArgs) -> Result<Authenticator, AuthError> {
         if args.jwt_max_lifetime_secs == 0 {
             return Err(AuthError::IncompleteConfig(
                 "--jwt-max-lifetime-secs must be at least 1".to_owned(),
             ));
         }
+        let issued =
+            Authenticator::issued_by(&args.token_issuer, &args.token_audience, KeyRing::default());
         let auth = match (&args.jwt_secret, &args.jwt_public_key) {
             (Some(_), Some(_)) => {
                 return Err(AuthError::InvalidKey(
@@ -327,7 +419,11 @@ impl Authenticator {
                 if secret.is_empty() {
                     return Err(AuthError::InvalidKey("the JWT secret is empty".to_owned()));
                 }
-                Authenticator::hs256(secret.as_bytes())
+                issued.with_static(
+                    KeyKind::Hs256,
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    &[Algorithm::HS256],
+                )
             }
             (None, Some(path)) => {
                 // A provider's key signs tokens for every application and
@@ -345,9 +441,10 @@ impl Authenticator {
                     }
                 }
                 let pem = std::fs::read(path).map_err(|e| AuthError::KeyFile(path.clone(), e))?;
-                Authenticator::from_public_key_pem(&pem)?
+                let fixed = Authenticator::from_public_key_pem(&pem)?.fixed;
+                Authenticator { fixed, ..issued }
             }
-            (None, None) => return Err(AuthError::NoKeyConfigured),
+            (None, None) => issued,
         };
         let auth = match &args.jwt_issuer {
             Some(issuer) => auth.with_issuer(issuer),
@@ -360,10 +457,40 @@ impl Authenticator {
         Ok(auth.with_max_lifetime(Duration::from_secs(args.jwt_max_lifetime_secs)))
     }
 
-    /// Refuses tokens whose `exp` is more than `max` (plus the clock-skew
-    /// leeway) away. 7 days unless set.
+    /// Whether a development secret or an outside provider's key is
+    /// configured.
+    pub fn has_static_key(&self) -> bool {
+        self.fixed.is_some()
+    }
+
+    /// The `iss` the identity service's tokens carry.
+    pub fn token_issuer(&self) -> &str {
+        &self.issued.issuer
+    }
+
+    /// The `aud` the identity service's tokens carry.
+    pub fn token_audience(&self) -> &str {
+        &self.issued.audience
+    }
+
+    /// The ring of the identity service's public keys (shared by clones).
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.issued.ring
+    }
+
+    /// The revocations this authenticator refuses (shared by clones).
+    pub fn deny_list(&self) -> &DenyList {
+        &self.revoked
+    }
+
+    /// Refuses static-key tokens whose `exp` is more than `max` (plus the
+    /// clock-skew leeway) away. 7 days unless set. The identity service's
+    /// own tokens are not capped: it sets their lifetime itself (an API
+    /// token may live a year).
     pub fn with_max_lifetime(mut self, max: Duration) -> Authenticator {
-        self.max_lifetime_secs = max.as_secs();
+        if let Some(k) = &mut self.fixed {
+            k.max_lifetime_secs = max.as_secs();
+        }
         self
     }
 
@@ -380,52 +507,84 @@ impl Authenticator {
         &self.limits
     }
 
-    /// Requires tokens to carry `iss` equal to `issuer`.
+    /// Requires static-key tokens to carry `iss` equal to `issuer`.
     pub fn with_issuer(mut self, issuer: &str) -> Authenticator {
-        self.validation.set_issuer(&[issuer]);
-        self.validation
-            .required_spec_claims
-            .insert("iss".to_owned());
-        self.issuer = Some(issuer.to_owned());
+        if let Some(k) = &mut self.fixed {
+            k.validation.set_issuer(&[issuer]);
+            k.validation.required_spec_claims.insert("iss".to_owned());
+            k.issuer = Some(issuer.to_owned());
+        }
         self
     }
 
-    /// Requires tokens to carry `aud` equal to (or containing) `audience`.
+    /// Requires static-key tokens to carry `aud` equal to (or containing)
+    /// `audience`.
     pub fn with_audience(mut self, audience: &str) -> Authenticator {
-        self.validation.set_audience(&[audience]);
-        self.validation.validate_aud = true;
-        self.validation
-            .required_spec_claims
-            .insert("aud".to_owned());
-        self.audience = Some(audience.to_owned());
+        if let Some(k) = &mut self.fixed {
+            k.validation.set_audience(&[audience]);
+            k.validation.validate_aud = true;
+            k.validation.required_spec_claims.insert("aud".to_owned());
+            k.audience = Some(audience.to_owned());
+        }
         self
     }
 
     /// Verifies `token` (without the `Bearer ` prefix): signature, `exp`
-    /// and `nbf` with a 30 s leeway, a lifetime within the maximum,
-    /// issuer/audience when configured, and the claims each role needs
-    /// (`partner` for partners, `org` for site managers).
+    /// and `nbf` with a 30 s leeway, issuer and audience, a lifetime within
+    /// the maximum for static-key tokens, the deny list, and the claims
+    /// each role needs (`partner` for partners, `org` for site managers).
+    /// A token naming a key id the ring lacks is refused and makes the ring
+    /// fetch the keys again.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        // Decode into a JSON value first so that a claims problem (unknown
-        // role, missing `sub`) is reported as such, not as a malformed token.
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
-            .map_err(map_jwt_error)?;
-        let claims: Claims = serde_json::from_value(data.claims)
-            .map_err(|e| AuthError::InvalidClaims(e.to_string()))?;
-        let latest = now_secs()
-            .saturating_add(self.max_lifetime_secs)
-            .saturating_add(LEEWAY_SECS);
-        if claims.exp > latest {
-            return Err(AuthError::LifetimeTooLong {
-                max_secs: self.max_lifetime_secs,
-            });
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let issued_key = match (&header.kid, header.alg) {
+            (Some(kid), Algorithm::EdDSA) => self.issued.ring.get(kid),
+            _ => None,
+        };
+        let claims = match (issued_key, &self.fixed) {
+            (Some(key), _) => decode_claims(token, &key, &self.issued.validation)?,
+            (None, Some(fixed)) => {
+                let claims = decode_claims(token, &fixed.key, &fixed.validation)?;
+                let latest = now_secs()
+                    .saturating_add(fixed.max_lifetime_secs)
+                    .saturating_add(LEEWAY_SECS);
+                if claims.exp > latest {
+                    return Err(AuthError::LifetimeTooLong {
+                        max_secs: fixed.max_lifetime_secs,
+                    });
+                }
+                claims
+            }
+            (None, None) => {
+                if header.kid.is_some() {
+                    self.issued.ring.want();
+                    return Err(AuthError::UnknownKey);
+                }
+                return Err(AuthError::BadSignature);
+            }
+        };
+        if self.revoked.refuses(&claims, header.kid.as_deref()) {
+            return Err(AuthError::Revoked);
         }
         principal_from_claims(claims)
     }
+}
+
+/// The claims of `token`, verified with `key`.
+fn decode_claims(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<Claims, AuthError> {
+    // Decode into a JSON value first so that a claims problem (unknown
+    // role, missing `sub`) is reported as such, not as a malformed token.
+    let data =
+        jsonwebtoken::decode::<serde_json::Value>(token, key, validation).map_err(map_jwt_error)?;
+    serde_json::from_value(data.claims).map_err(|e| AuthError::InvalidClaims(e.to_string()))
 }
 
 /// Checks the role-specific claims and builds the principal.
@@ -551,6 +710,8 @@ pub fn claims_for(
         partner,
         exp: iat.saturating_add(ttl.as_secs()),
         iat,
+        jti: None,
+        sid: None,
     }
 }
 
@@ -563,12 +724,36 @@ pub fn claims_for(
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
     authenticator: Authenticator,
+    optional: bool,
+}
+
+/// Why a call let through by an optional interceptor has no principal:
+/// what [`principal`] answers when a method needs one after all.
+#[derive(Debug, Clone)]
+struct Refused {
+    message: String,
+    reason: &'static str,
 }
 
 impl AuthInterceptor {
-    /// An interceptor verifying with `a`.
+    /// An interceptor verifying with `a`: a call without a valid token is
+    /// refused.
     pub fn new(a: Authenticator) -> Self {
-        AuthInterceptor { authenticator: a }
+        AuthInterceptor {
+            authenticator: a,
+            optional: false,
+        }
+    }
+
+    /// An interceptor for a service some of whose methods need no token
+    /// (signing in): a call without a valid token goes through without a
+    /// principal (under the per-address rate limit), and the methods that
+    /// need one refuse it through [`principal`] with the token's fault.
+    pub fn optional(a: Authenticator) -> Self {
+        AuthInterceptor {
+            authenticator: a,
+            optional: true,
+        }
     }
 
     fn authenticate<T>(&self, req: &tonic::Request<T>) -> Result<Principal, AuthError> {
@@ -621,6 +806,13 @@ impl tonic::service::Interceptor for AuthInterceptor {
                     );
                     return Err(crate::status::rate_limited(delay));
                 }
+                if self.optional {
+                    req.extensions_mut().insert(Refused {
+                        message: err.to_string(),
+                        reason: err.reason(),
+                    });
+                    return Ok(req);
+                }
                 tracing::debug!(reason = %err, "request refused: authentication failed");
                 Err(crate::status::with_reason(
                     tonic::Code::Unauthenticated,
@@ -632,13 +824,18 @@ impl tonic::service::Interceptor for AuthInterceptor {
     }
 }
 
-/// In a handler: the caller's principal, or UNAUTHENTICATED if the
-/// interceptor did not run.
+/// In a handler: the caller's principal, or UNAUTHENTICATED (with the
+/// token's fault when an optional interceptor let the call through).
 pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, tonic::Status> {
-    req.extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| tonic::Status::unauthenticated("no authenticated principal on this request"))
+    if let Some(p) = req.extensions().get::<Principal>() {
+        return Ok(p.clone());
+    }
+    Err(match req.extensions().get::<Refused>() {
+        Some(r) => {
+            crate::status::with_reason(tonic::Code::Unauthenticated, r.message.clone(), r.reason)
+        }
+        None => tonic::Status::unauthenticated("no authenticated principal on this request"),
+    })
 }
 
 /// Number of random bytes in a generated secret.

@@ -314,6 +314,44 @@ pub struct AuthArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub jwt_max_lifetime_secs: u64,
+
+    /// The identity service whose public keys (JWKS) verify the tokens of
+    /// signed-in people and API tokens, e.g. `http://identity:50051`;
+    /// fetched at start and every minute. Not needed by `reemploi up` nor
+    /// by the identity service itself, which hold the keys.
+    #[arg(
+        long = "identity-url",
+        env = "REEMPLOI_IDENTITY_URL",
+        value_name = "URL"
+    )]
+    pub identity_url: Option<String>,
+
+    /// PEM file with the CA that signed the identity service's certificate,
+    /// for an https --identity-url served with a private CA.
+    #[arg(
+        long = "identity-ca",
+        env = "REEMPLOI_IDENTITY_CA",
+        value_name = "FILE"
+    )]
+    pub identity_ca: Option<PathBuf>,
+
+    /// The `iss` of the identity service's tokens: it signs with it, every
+    /// service requires it.
+    #[arg(
+        long = "token-issuer",
+        env = "REEMPLOI_TOKEN_ISSUER",
+        default_value = crate::auth::DEFAULT_TOKEN_ISSUER
+    )]
+    pub token_issuer: String,
+
+    /// The `aud` of the identity service's tokens: it signs with it, every
+    /// service requires it.
+    #[arg(
+        long = "token-audience",
+        env = "REEMPLOI_TOKEN_AUDIENCE",
+        default_value = crate::auth::DEFAULT_TOKEN_AUDIENCE
+    )]
+    pub token_audience: String,
 }
 
 impl Default for AuthArgs {
@@ -324,6 +362,10 @@ impl Default for AuthArgs {
             jwt_issuer: None,
             jwt_audience: None,
             jwt_max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
+            identity_url: None,
+            identity_ca: None,
+            token_issuer: crate::auth::DEFAULT_TOKEN_ISSUER.to_owned(),
+            token_audience: crate::auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
         }
     }
 }
@@ -336,6 +378,10 @@ impl fmt::Debug for AuthArgs {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
+            .field("identity_url", &self.identity_url.as_ref().map(|_| "<set>"))
+            .field("identity_ca", &self.identity_ca)
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .finish()
     }
 }

@@ -56,6 +56,7 @@ pub fn unexpected(msg: &Message, payload: &Payload) -> HandlerError {
         Payload::Claim(_) => "a claim",
         Payload::Partner(_) => "a partner",
         Payload::MatchProposal(_) => "a proposal",
+        Payload::Revocation(_) => "a revocation",
     };
     HandlerError::Permanent(format!("{} carries {kind}, not expected here", msg.subject))
 }

@@ -41,6 +41,11 @@ impl ServiceArgs {
         crate::server::tls_config(&self.server)?;
         let auth = Authenticator::from_args(&self.auth)?
             .with_rate_limits(RateLimits::from_args(&self.limits));
+        // The identity service holds its own keys; any other service needs
+        // somewhere to get them from, or a static key.
+        if service != "identity" && self.auth.identity_url.is_none() && !auth.has_static_key() {
+            return Err(crate::auth::AuthError::NoKeyConfigured.into());
+        }
         let shutdown = crate::shutdown::on_signal();
         let bus = tokio::select! {
             bus = crate::wiring::bus(&self.bus, &self.store) => bus?,
@@ -52,6 +57,7 @@ impl ServiceArgs {
             auth,
             max_message_bytes: self.server.max_message_bytes,
             max_deliver: self.bus.max_deliver,
+            data_dir: self.store.data_dir.clone(),
             shutdown,
             stop: CancellationToken::new(),
         })
@@ -60,6 +66,24 @@ impl ServiceArgs {
     /// Serves the service started in `ctx` until a signal, supervising its
     /// background tasks (see [`crate::service::serve`]).
     pub async fn serve(&self, ctx: &Context, running: Running) -> Result<(), Failure> {
+        let mut running = running.task(
+            "revocations",
+            ctx.auth
+                .deny_list()
+                .follow(&*ctx.bus, ctx.stop.clone())
+                .await?,
+        );
+        if let Some(url) = &self.auth.identity_url {
+            let channel = crate::keys::identity_channel(url, self.auth.identity_ca.as_deref())?;
+            let source = std::sync::Arc::new(crate::keys::GrpcJwks::new(channel));
+            running = running.spawn(
+                "signing keys",
+                ctx.auth
+                    .key_ring()
+                    .clone()
+                    .refresh(source, ctx.stop.clone()),
+            );
+        }
         let (listener, addr) = crate::server::bind(self.server.listen).await?;
         tracing::info!(%addr, service = running.name, "listening");
         crate::service::serve(

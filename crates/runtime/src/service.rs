@@ -59,6 +59,9 @@ pub struct Context {
     pub max_message_bytes: usize,
     /// Failed attempts after which an event becomes a dead letter.
     pub max_deliver: i64,
+    /// Where the process keeps its files (SQLite databases, generated
+    /// keys, mail written to files).
+    pub data_dir: std::path::PathBuf,
     /// Cancelled on SIGINT/SIGTERM: streaming calls end.
     pub shutdown: CancellationToken,
     /// Cancelled once the server has finished its calls: background tasks end.
@@ -130,6 +133,18 @@ impl Context {
         tonic::service::interceptor::InterceptedService::new(
             server,
             crate::auth::AuthInterceptor::new(self.auth.clone()),
+        )
+    }
+
+    /// `server`, some of whose methods need no token, behind the optional
+    /// bearer-token check (see [`crate::auth::AuthInterceptor::optional`]).
+    pub fn optionally_authenticated<S>(
+        &self,
+        server: S,
+    ) -> tonic::service::interceptor::InterceptedService<S, crate::auth::AuthInterceptor> {
+        tonic::service::interceptor::InterceptedService::new(
+            server,
+            crate::auth::AuthInterceptor::optional(self.auth.clone()),
         )
     }
 }

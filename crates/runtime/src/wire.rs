@@ -44,6 +44,11 @@ pub fn millis_ts(ms: i64) -> Timestamp {
     }
 }
 
+/// Seconds since the Unix epoch, now (0 before 1970).
+pub fn now_secs() -> i64 {
+    reemploi_store::now_millis().div_euclid(1000)
+}
+
 /// A validated point; `field` names it when it is missing.
 pub fn point_from_proto(
     field: &'static str,
@@ -89,5 +94,19 @@ mod tests {
         assert!(checked_millis(&ts(292_000_000_000 * 31_556_952, 0)).is_err());
         assert!(checked_millis(&ts(MIN_SECONDS - 1, 0)).is_err());
         assert!(checked_millis(&ts(MAX_SECONDS + 1, 0)).is_err());
+    }
+}
+
+/// The stored form (`verified`, `pending`, `suspended`, `archived`, or
+/// `unknown`) of a registry partner status as an event carries it: what
+/// the services that follow partners keep of each.
+pub fn partner_status_str(status: i32) -> &'static str {
+    use reemploi_proto::registry::PartnerStatus;
+    match PartnerStatus::try_from(status) {
+        Ok(PartnerStatus::Verified) => "verified",
+        Ok(PartnerStatus::Pending) => "pending",
+        Ok(PartnerStatus::Suspended) => "suspended",
+        Ok(PartnerStatus::Archived) => "archived",
+        Ok(PartnerStatus::Unspecified) | Err(_) => "unknown",
     }
 }

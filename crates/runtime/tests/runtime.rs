@@ -234,9 +234,13 @@ fn non_key_pem_is_rejected() {
 
 #[test]
 fn from_args_picks_the_configured_key() {
+    // Without a static key only the identity service's tokens verify, once
+    // its keys are in the ring; whether that is enough is the process's call.
+    let bare = Authenticator::from_args(&AuthArgs::default()).unwrap();
+    assert!(!bare.has_static_key());
     assert!(matches!(
-        Authenticator::from_args(&AuthArgs::default()),
-        Err(AuthError::NoKeyConfigured)
+        bare.verify(&auth::issue_hs256(SECRET, &partner_claims()).unwrap()),
+        Err(AuthError::BadSignature)
     ));
 
     let dir = tempfile::tempdir().unwrap();
@@ -1942,4 +1946,41 @@ mod properties {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- deny list
+
+#[test]
+fn the_deny_list_refuses_what_a_revocation_covers_and_nothing_later() {
+    use reemploi_runtime::revoked::DenyList;
+    let list = DenyList::default();
+    let mut claims = partner_claims();
+    claims.sub = "accounts/a".to_owned();
+    claims.sid = Some("s1".to_owned());
+    let issued_ms = i64::try_from(claims.iat).unwrap() * 1000;
+    let until = i64::try_from(now()).unwrap() + 900;
+    assert!(!list.refuses(&claims, Some("k1")));
+    // By session, by key, by subject.
+    list.revoke("sessions/s1", issued_ms, until);
+    assert!(list.refuses(&claims, None));
+    let other_session = Claims {
+        sid: Some("s2".to_owned()),
+        ..claims.clone()
+    };
+    assert!(!list.refuses(&other_session, None));
+    list.revoke("keys/k1", issued_ms, until);
+    assert!(list.refuses(&other_session, Some("k1")));
+    assert!(!list.refuses(&other_session, Some("k2")));
+    list.revoke("accounts/a", issued_ms, until);
+    assert!(list.refuses(&other_session, Some("k2")));
+    // A token issued after the revocation is not covered.
+    let later = Claims {
+        iat: claims.iat + 2,
+        sid: Some("s3".to_owned()),
+        ..claims.clone()
+    };
+    assert!(!list.refuses(&later, Some("k2")));
+    // A revocation past the end of what it covers is dropped.
+    list.revoke("accounts/b", issued_ms, until - 10_000);
+    assert_eq!(list.len(), 3);
 }

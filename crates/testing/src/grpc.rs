@@ -124,6 +124,9 @@ pub fn context(db: Db, bus: Arc<dyn Bus>) -> Context {
         auth: authenticator().with_rate_limits(RateLimits::from_args(&LimitArgs::default())),
         max_message_bytes: 16 << 20,
         max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
+        // Files a service writes in a test (mail, keys) go to a directory
+        // of their own.
+        data_dir: std::env::temp_dir().join(format!("reemploi-test-{}", uuid::Uuid::now_v7())),
         shutdown: CancellationToken::new(),
         stop: CancellationToken::new(),
     }

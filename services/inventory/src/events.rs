@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_proto::events::envelope::Payload;
-use reemploi_proto::registry as rpb;
 use reemploi_runtime::envelope;
 use reemploi_store::{Db, now_millis};
 
@@ -85,17 +84,6 @@ impl PartnerProjection {
     }
 }
 
-/// The projected status string of a registry partner status.
-fn status_str(status: i32) -> &'static str {
-    match rpb::PartnerStatus::try_from(status) {
-        Ok(rpb::PartnerStatus::Verified) => "verified",
-        Ok(rpb::PartnerStatus::Pending) => "pending",
-        Ok(rpb::PartnerStatus::Suspended) => "suspended",
-        Ok(rpb::PartnerStatus::Archived) => "archived",
-        Ok(rpb::PartnerStatus::Unspecified) | Err(_) => "unknown",
-    }
-}
-
 /// What a decoded partner event changes in the projection: the partner's
 /// id and its projected status, or a permanent failure for any other
 /// payload or a bad name. Kept apart from the database work so that the
@@ -110,7 +98,10 @@ pub fn partner_update(
     let id = PartnerName::parse("partner.name", &partner.name)
         .map_err(|e| HandlerError::Permanent(e.to_string()))?
         .0;
-    Ok((id, status_str(partner.status)))
+    Ok((
+        id,
+        reemploi_runtime::wire::partner_status_str(partner.status),
+    ))
 }
 
 #[async_trait::async_trait]

@@ -135,7 +135,7 @@ impl Matching {
                 repo::record_change(conn, "partner", row.id).await?;
                 self.partner_changed(conn, row.id, Some(&row), now).await
             }
-            Payload::MatchProposal(_) => Ok(Vec::new()),
+            Payload::MatchProposal(_) | Payload::Revocation(_) => Ok(Vec::new()),
         }
     }
 
@@ -229,7 +229,7 @@ fn touched(payload: &Payload) -> Result<Option<(&'static str, Uuid)>> {
             "partner",
             parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0],
         )),
-        Payload::Site(_) | Payload::MatchProposal(_) => None,
+        Payload::Site(_) | Payload::MatchProposal(_) | Payload::Revocation(_) => None,
     })
 }
 
