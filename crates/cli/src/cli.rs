@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use reemploi_identity::IdentityArgs;
 use reemploi_inventory::InventoryArgs;
 use reemploi_matching::MatchingArgs;
 use reemploi_registry::RegistryArgs;
@@ -258,6 +259,8 @@ pub struct UpArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub matching: MatchingArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 /// Flags of `reemploi token`.

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
@@ -151,6 +152,11 @@ impl Connection {
     /// The matching service.
     pub fn matching(&self) -> MatchingServiceClient<Authed> {
         MatchingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// The identity service (accounts, sessions, API tokens).
+    pub fn identity(&self) -> IdentityServiceClient<Authed> {
+        IdentityServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 }
 

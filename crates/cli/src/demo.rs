@@ -6,6 +6,7 @@
 use reemploi_domain::partner::PartnerKind;
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_inventory::diagnostic;
+use reemploi_proto::identity as ipb;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
@@ -195,8 +196,8 @@ struct SampleRow {
 }
 
 /// Registers the sample partners (idempotently) and verifies those still
-/// pending; returns how many partners the sample has.
-pub async fn load_partners(api: &Connection) -> Result<usize, CliError> {
+/// pending; returns them as registered.
+pub async fn load_partners(api: &Connection) -> Result<Vec<rpb::Partner>, CliError> {
     let mut registry = api.registry();
     let requests = sample_partners(PARTNERS_CSV)?
         .into_iter()
@@ -229,5 +230,114 @@ pub async fn load_partners(api: &Connection) -> Result<usize, CliError> {
             }
         }
     }
-    Ok(registered.partners.len())
+    Ok(registered.partners)
+}
+
+/// A demo account: who, and as what.
+struct Persona {
+    email: String,
+    display_name: String,
+    role: ipb::AccountRole,
+    org: &'static str,
+    partner: String,
+}
+
+/// The accounts `--demo` makes: an admin, a site manager of the demo
+/// site's organisation, a staff member of each demo partner, an integrator.
+fn personas(partners: &[rpb::Partner]) -> Vec<Persona> {
+    let one = |email: &str, name: &str, role, org| Persona {
+        email: email.to_owned(),
+        display_name: name.to_owned(),
+        role,
+        org,
+        partner: String::new(),
+    };
+    let mut all = vec![
+        one(
+            "admin@reemploi.example",
+            "Admin m2A",
+            ipb::AccountRole::Admin,
+            "",
+        ),
+        one(
+            "chef-de-projet@m2a-habitat.example",
+            "Cheffe de projet m2A Habitat",
+            ipb::AccountRole::SiteManager,
+            "m2a-habitat",
+        ),
+        one(
+            "integration@reemploi.example",
+            "Plateforme partenaire",
+            ipb::AccountRole::Integrator,
+            "",
+        ),
+    ];
+    for (i, partner) in partners.iter().enumerate() {
+        all.push(Persona {
+            email: format!("equipe-{}@partenaires.example", i + 1),
+            display_name: format!("Équipe {}", partner.legal_name),
+            role: ipb::AccountRole::Partner,
+            org: "",
+            partner: partner.name.clone(),
+        });
+    }
+    all
+}
+
+/// A password for the demo accounts: 20 random letters and digits.
+fn demo_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let bytes: [u8; 20] = rand::random();
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// Makes one account per persona, through invitations the admin token
+/// creates and accepts at once, all with one generated password; returns
+/// the (email, role) of those made now, and the password. Accounts made by
+/// an earlier run are left as they are (and their password is not known
+/// any more).
+pub async fn load_accounts(
+    api: &Connection,
+    partners: &[rpb::Partner],
+) -> Result<(Vec<(String, String)>, String), CliError> {
+    let password = demo_password();
+    let mut identity = api.identity();
+    let mut made = Vec::new();
+    for persona in personas(partners) {
+        let invited = identity
+            .create_invitation(ipb::CreateInvitationRequest {
+                invitation: Some(ipb::Invitation {
+                    email: persona.email.clone(),
+                    role: persona.role as i32,
+                    org: persona.org.to_owned(),
+                    partner: persona.partner.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await;
+        let invitation = match invited {
+            Ok(inv) => inv.into_inner(),
+            Err(e) if e.code() == Code::AlreadyExists => continue,
+            Err(e) => {
+                return Err(CliError::Demo(format!(
+                    "invite {}: {}",
+                    persona.email,
+                    e.message()
+                )));
+            }
+        };
+        identity
+            .accept_invitation(ipb::AcceptInvitationRequest {
+                code: invitation.code,
+                password: password.clone(),
+                display_name: persona.display_name.clone(),
+            })
+            .await
+            .map_err(|e| CliError::Demo(format!("account {}: {}", persona.email, e.message())))?;
+        made.push((persona.email, persona.role.as_str_name().to_owned()));
+    }
+    Ok((made, password))
 }

@@ -53,6 +53,11 @@ type Start<'a> = Box<dyn FnOnce(Context) -> BoxFuture<'a, Result<Running, StartE
 /// Every service of the platform, each with its own argument block.
 fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
     vec![
+        // First: it fills the key ring every service verifies tokens with.
+        (
+            "identity",
+            Box::new(|ctx| Box::pin(reemploi_identity::start(ctx, &args.identity))),
+        ),
         (
             "inventory",
             Box::new(|ctx| Box::pin(reemploi_inventory::start(ctx, &args.inventory))),
@@ -94,7 +99,15 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
             shutdown: shutdown.clone(),
             stop: stop.clone(),
         };
-        running.push(start(ctx).await?);
+        let started = start(ctx.clone()).await?;
+        // Once for the process: every service shares its authenticator.
+        let started = match running.is_empty() {
+            true => {
+                reemploi_runtime::process::watch_access(&ctx, &args.service.auth, started).await?
+            }
+            false => started,
+        };
+        running.push(started);
     }
 
     let (listener, addr) = reemploi_runtime::server::bind(args.service.server.listen)
@@ -195,7 +208,10 @@ async fn load_demo(
         e => e,
     })?;
     let partners = crate::demo::load_partners(&api).await?;
-    tracing::info!(partners, "demo partners registered and verified");
+    tracing::info!(
+        partners = partners.len(),
+        "demo partners registered and verified"
+    );
     let loaded = crate::demo::load(&api).await?;
     tracing::info!(
         site = %loaded.site,
@@ -204,7 +220,29 @@ async fn load_demo(
         hazardous = loaded.hazardous,
         "demo data loaded"
     );
-    Ok(())
+    let (accounts, password) = crate::demo::load_accounts(&api, &partners).await?;
+    announce_accounts(&accounts, &password)
+}
+
+/// Prints the demo accounts made now, with their password: once, since only
+/// its hash is kept.
+fn announce_accounts(accounts: &[(String, String)], password: &str) -> Result<(), CliError> {
+    if accounts.is_empty() {
+        tracing::info!("demo accounts made by an earlier run are kept");
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let mut text = String::from("demo accounts (shown once), each with the password below:\n");
+    for (email, role) in accounts {
+        text.push_str(&format!("  {email:<40} {role}\n"));
+    }
+    text.push_str(&format!(
+        "  password: {password}\n  sign in: reemploi login --email {} \n",
+        accounts[0].0
+    ));
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
 }
 
 /// Prints `listening on ADDR` to stdout and flushes it, for scripts and

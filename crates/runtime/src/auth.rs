@@ -547,7 +547,10 @@ impl Authenticator {
         };
         let claims = match (issued_key, &self.fixed) {
             (Some(key), _) => decode_claims(token, &key, &self.issued.validation)?,
-            (None, Some(fixed)) => {
+            // A static key verifies only its own algorithms: an EdDSA token
+            // naming an unknown key is the identity service's, not a forgery
+            // of the development secret.
+            (None, Some(fixed)) if fixed.validation.algorithms.contains(&header.alg) => {
                 let claims = decode_claims(token, &fixed.key, &fixed.validation)?;
                 let latest = now_secs()
                     .saturating_add(fixed.max_lifetime_secs)
@@ -559,7 +562,7 @@ impl Authenticator {
                 }
                 claims
             }
-            (None, None) => {
+            (None, _) => {
                 if header.kid.is_some() {
                     self.issued.ring.want();
                     return Err(AuthError::UnknownKey);

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Authenticator;
 use crate::config::{AuthArgs, BusArgs, LimitArgs, ServerArgs, StoreArgs, TelemetryArgs};
 use crate::limit::RateLimits;
-use crate::service::{Context, Running};
+use crate::service::{Context, Running, StartError};
 
 /// The flags every service binary takes.
 #[derive(clap::Args, Clone, Debug)]
@@ -96,6 +96,41 @@ impl ServiceArgs {
         .await?;
         Ok(())
     }
+}
+
+/// Adds to `running` what keeps this process's token checks current: the
+/// revocations it follows into its deny list, and, with `--identity-url`,
+/// the refresh of the identity service's public keys. Once per process.
+pub async fn watch_access(
+    ctx: &Context,
+    auth: &AuthArgs,
+    running: Running,
+) -> Result<Running, StartError> {
+    let followed = ctx
+        .auth
+        .deny_list()
+        .follow(&*ctx.bus, ctx.stop.clone())
+        .await
+        .map_err(StartError::bus("revocations"))?;
+    let mut running = running.task("revocations", followed);
+    if let Some(url) = &auth.identity_url {
+        let channel =
+            crate::keys::identity_channel(url, auth.identity_ca.as_deref()).map_err(|e| {
+                StartError::Other {
+                    service: "signing keys",
+                    reason: e.to_string(),
+                }
+            })?;
+        let source = std::sync::Arc::new(crate::keys::GrpcJwks::new(channel));
+        running = running.spawn(
+            "signing keys",
+            ctx.auth
+                .key_ring()
+                .clone()
+                .refresh(source, ctx.stop.clone()),
+        );
+    }
+    Ok(running)
 }
 
 /// The exit code of a binary named `name` that ended with `result`.

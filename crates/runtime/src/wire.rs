@@ -76,6 +76,20 @@ pub fn etag_allows(sent: &str, version: i64) -> bool {
     sent.is_empty() || sent == etag(version)
 }
 
+/// The stored form (`verified`, `pending`, `suspended`, `archived`, or
+/// `unknown`) of a registry partner status as an event carries it: what
+/// the services that follow partners keep of each.
+pub fn partner_status_str(status: i32) -> &'static str {
+    use reemploi_proto::registry::PartnerStatus;
+    match PartnerStatus::try_from(status) {
+        Ok(PartnerStatus::Verified) => "verified",
+        Ok(PartnerStatus::Pending) => "pending",
+        Ok(PartnerStatus::Suspended) => "suspended",
+        Ok(PartnerStatus::Archived) => "archived",
+        Ok(PartnerStatus::Unspecified) | Err(_) => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,19 +108,5 @@ mod tests {
         assert!(checked_millis(&ts(292_000_000_000 * 31_556_952, 0)).is_err());
         assert!(checked_millis(&ts(MIN_SECONDS - 1, 0)).is_err());
         assert!(checked_millis(&ts(MAX_SECONDS + 1, 0)).is_err());
-    }
-}
-
-/// The stored form (`verified`, `pending`, `suspended`, `archived`, or
-/// `unknown`) of a registry partner status as an event carries it: what
-/// the services that follow partners keep of each.
-pub fn partner_status_str(status: i32) -> &'static str {
-    use reemploi_proto::registry::PartnerStatus;
-    match PartnerStatus::try_from(status) {
-        Ok(PartnerStatus::Verified) => "verified",
-        Ok(PartnerStatus::Pending) => "pending",
-        Ok(PartnerStatus::Suspended) => "suspended",
-        Ok(PartnerStatus::Archived) => "archived",
-        Ok(PartnerStatus::Unspecified) | Err(_) => "unknown",
     }
 }

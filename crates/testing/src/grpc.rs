@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use reemploi_events::Bus;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256};
-use reemploi_runtime::config::{LimitArgs, ServerArgs};
+use reemploi_runtime::config::{AuthArgs, LimitArgs, ServerArgs};
 use reemploi_runtime::limit::RateLimits;
 use reemploi_runtime::server::{Server, bind};
 use reemploi_runtime::service::{Context, Running, ServeError};
@@ -158,8 +158,17 @@ impl Spawned {
     }
 }
 
-/// Serves `services`, started with `ctx`, on port 0 with no drain delay.
-pub async fn spawn(ctx: &Context, services: Vec<Running>) -> Spawned {
+/// Serves `services`, started with `ctx`, on port 0 with no drain delay,
+/// following revocations into the context's deny list as a service binary
+/// does.
+pub async fn spawn(ctx: &Context, mut services: Vec<Running>) -> Spawned {
+    if !services.is_empty() {
+        let first = services.remove(0);
+        let watched = reemploi_runtime::process::watch_access(ctx, &AuthArgs::default(), first)
+            .await
+            .unwrap_or_else(|e| panic!("follow revocations: {e}"));
+        services.insert(0, watched);
+    }
     let args = ServerArgs {
         shutdown_grace_secs: 5,
         ..server_args()

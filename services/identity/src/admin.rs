@@ -77,14 +77,21 @@ impl Identity {
         self.may_invite(p, &grant).await?;
         let (invitation, code) = self.invite(email, grant, &p.subject).await?;
         let role = invitation.grant.role.as_str();
-        self.inner
-            .letters
-            .send(self.inner.letters.invitation(&invitation.email, &code, role));
+        self.inner.letters.send(
+            self.inner
+                .letters
+                .invitation(&invitation.email, &code, role),
+        );
         Ok(invitation.to_proto(Some(&code)))
     }
 
     /// Stores an invitation of `email` with `grant` by `by`; its code.
-    pub async fn invite(&self, email: Email, grant: Grant, by: &str) -> Result<(Invitation, String)> {
+    pub async fn invite(
+        &self,
+        email: Email,
+        grant: Grant,
+        by: &str,
+    ) -> Result<(Invitation, String)> {
         let now = now_millis();
         let mut tx = self.inner.db.begin_write().await?;
         if repo::account_by_email(&mut tx, &email).await?.is_some() {
@@ -282,9 +289,16 @@ impl Identity {
             .ok_or_else(|| ApiError::invalid("api_token", "required"))?;
         let now = now_millis();
         let mut c = Check::new("api_token");
-        let display_name =
-            c.ok(reemploi_domain::text::required("display_name", &t.display_name, MAX_NAME_CHARS));
-        let expires = match t.expire_time.as_ref().map(reemploi_runtime::wire::checked_millis) {
+        let display_name = c.ok(reemploi_domain::text::required(
+            "display_name",
+            &t.display_name,
+            MAX_NAME_CHARS,
+        ));
+        let expires = match t
+            .expire_time
+            .as_ref()
+            .map(reemploi_runtime::wire::checked_millis)
+        {
             None => {
                 c.fail("expire_time", "required: API tokens expire");
                 None

@@ -96,9 +96,8 @@ impl Kek {
     /// absent: for `reemploi up` and single-machine deployments.
     pub fn load_or_create(data_dir: &Path) -> Result<Kek, KeyError> {
         let path = data_dir.join(KEK_FILE);
-        let text = reemploi_runtime::auth::load_or_create_secret(&path).map_err(|e| {
-            KeyError::Kek(format!("cannot read or create {}: {e}", path.display()))
-        })?;
+        let text = reemploi_runtime::auth::load_or_create_secret(&path)
+            .map_err(|e| KeyError::Kek(format!("cannot read or create {}: {e}", path.display())))?;
         Kek::parse(&text)
     }
 
@@ -113,7 +112,7 @@ impl Kek {
         let sealed = self
             .cipher()
             .encrypt(
-                XNonce::from_slice(&nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: secret,
                     aad: kid.as_bytes(),
@@ -130,16 +129,15 @@ impl Kek {
             kid: kid.to_owned(),
             why: why.to_owned(),
         };
-        let raw = STANDARD
-            .decode(sealed)
-            .map_err(|_| corrupt("not base64"))?;
+        let raw = STANDARD.decode(sealed).map_err(|_| corrupt("not base64"))?;
         if raw.len() <= NONCE_BYTES {
             return Err(corrupt("too short"));
         }
         let (nonce, body) = raw.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| corrupt("too short"))?;
         self.cipher()
             .decrypt(
-                XNonce::from_slice(nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: body,
                     aad: kid.as_bytes(),
@@ -229,8 +227,7 @@ impl Keys {
         .bind(now)
         .fetch_optional(self.db.pool())
         .await?;
-        if successor.is_none() && signs_from.saturating_add(lifetime) <= now.saturating_add(ahead)
-        {
+        if successor.is_none() && signs_from.saturating_add(lifetime) <= now.saturating_add(ahead) {
             self.create(now.saturating_add(ahead)).await?;
         }
         Ok(())
@@ -305,17 +302,18 @@ impl Keys {
         if !retire_previous {
             return Ok(Vec::new());
         }
-        let withdrawn: Vec<(String,)> = sqlx::query_as(
-            "SELECT kid FROM signing_keys WHERE kid <> $1 AND removed_at IS NULL",
+        let withdrawn: Vec<(String,)> =
+            sqlx::query_as("SELECT kid FROM signing_keys WHERE kid <> $1 AND removed_at IS NULL")
+                .bind(&kid)
+                .fetch_all(self.db.pool())
+                .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET removed_at = $2 WHERE kid <> $1 AND removed_at IS NULL",
         )
         .bind(&kid)
-        .fetch_all(self.db.pool())
+        .bind(now)
+        .execute(self.db.pool())
         .await?;
-        sqlx::query("UPDATE signing_keys SET removed_at = $2 WHERE kid <> $1 AND removed_at IS NULL")
-            .bind(&kid)
-            .bind(now)
-            .execute(self.db.pool())
-            .await?;
         Ok(withdrawn.into_iter().map(|(k,)| k).collect())
     }
 

@@ -214,7 +214,9 @@ async fn invite_first_admin(identity: &Identity, email: &str) -> Result<(), Star
         letters.invitation_link(&code)
     );
     match sent {
-        Ok(reemploi_mail::Sent::File { path }) => println!("  (mail written to {})", path.display()),
+        Ok(reemploi_mail::Sent::File { path }) => {
+            println!("  (mail written to {})", path.display())
+        }
         Ok(reemploi_mail::Sent::Smtp { .. }) => println!("  (mail sent to {})", invitation.email),
         Err(e) => tracing::warn!(error = %e, "the first admin's invitation mail was not sent"),
     }

@@ -31,10 +31,9 @@ impl Email {
         if email.chars().count() > MAX_EMAIL_CHARS {
             return Err(bad("must be at most 254 characters"));
         }
-        if email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || reemploi_domain::text::is_bidi_control(c))
-        {
+        if email.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || reemploi_domain::text::is_bidi_control(c)
+        }) {
             return Err(bad("must not contain spaces or control characters"));
         }
         match email.split_once('@') {
@@ -107,7 +106,9 @@ impl Grant {
             ),
         };
         let grant = Grant { role, org, partner };
-        grant.check().map_err(|(f, why)| vec![Violation::new(field(f), why)])?;
+        grant
+            .check()
+            .map_err(|(f, why)| vec![Violation::new(field(f), why)])?;
         Ok(grant)
     }
 
@@ -126,7 +127,9 @@ impl Grant {
             (Role::Admin | Role::Integrator, None, Some(_)) => {
                 Err(("partner", "only partners' accounts have a partner"))
             }
-            (Role::SiteManager, Some(_), None) | (Role::Partner, None, Some(_)) => Ok(()),
+            (Role::SiteManager, Some(_), None)
+            | (Role::Partner, None, Some(_))
+            | (Role::Admin | Role::Integrator, None, None) => Ok(()),
         }
     }
 
@@ -313,7 +316,15 @@ mod tests {
     fn emails_are_one_account_whatever_their_case() {
         let a = Email::parse("email", "  Marie.Dupont@Example.ORG ").unwrap();
         assert_eq!(a.as_str(), "marie.dupont@example.org");
-        for bad in ["", "marie", "marie@", "@example.org", "a@b", "a b@c.fr", "a@@b.fr"] {
+        for bad in [
+            "",
+            "marie",
+            "marie@",
+            "@example.org",
+            "a@b",
+            "a b@c.fr",
+            "a@@b.fr",
+        ] {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }
     }

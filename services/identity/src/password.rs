@@ -38,7 +38,8 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 });
 
 /// Whether `password` is a common one, or one with only digits and
-/// punctuation around it (`Password2024!`, `2024azertyuiop`).
+/// punctuation around it (`Password2024!`, `2024azertyuiop`,
+/// `123456789012`).
 pub fn is_common(password: &str) -> bool {
     let lower = password.to_lowercase();
     if COMMON.contains(lower.as_str()) {
@@ -46,7 +47,13 @@ pub fn is_common(password: &str) -> bool {
     }
     let core = lower.trim_matches(|c: char| !c.is_alphabetic());
     // Short cores (`ab`, `x`) would match nearly anything with digits around.
-    core.chars().count() >= 4 && COMMON.contains(core)
+    if core.chars().count() >= 4 && COMMON.contains(core) {
+        return true;
+    }
+    // A common one with digits or punctuation added (`123456789012`).
+    lower.char_indices().skip(6).any(|(at, _)| {
+        COMMON.contains(&lower[..at]) && !lower[at..].chars().any(char::is_alphabetic)
+    })
 }
 
 /// A new password that meets the policy: 12 to 256 characters, not a
@@ -159,9 +166,7 @@ fn verify_with(argon2: &Argon2<'static>, stored: &str, candidate: &str) -> bool 
     // A stored hash that does not parse matches nothing; it is logged
     // because it means the table was written by something else.
     match PasswordHash::new(stored) {
-        Ok(hash) => argon2
-            .verify_password(candidate.as_bytes(), &hash)
-            .is_ok(),
+        Ok(hash) => argon2.verify_password(candidate.as_bytes(), &hash).is_ok(),
         Err(e) => {
             tracing::error!(error = %e, "a stored password hash does not parse");
             false

@@ -1,7 +1,7 @@
 //! The identity tables, read and written with bound values only.
 
 use reemploi_runtime::auth::Role;
-use reemploi_store::StoreError;
+use reemploi_runtime::error::ApiError;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ pub const ACCOUNT_COLUMNS: &str = "id, email, display_name, role, org, partner, 
      password_hash, created_at, updated_at, version";
 
 fn stored<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
-    r.map_err(|e| StoreError::Other(format!("stored {what}: {e}")).into())
+    r.map_err(|e| ApiError::Internal(format!("stored {what}: {e}")).into())
 }
 
 fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
@@ -85,7 +85,11 @@ pub async fn any_account(conn: &mut AnyConnection) -> Result<bool> {
 
 /// Saves `a`: inserted when `previous` is `None` (a taken email is a unique
 /// violation), else updated if still at version `previous`.
-pub async fn save_account(conn: &mut AnyConnection, a: &Account, previous: Option<i64>) -> Result<()> {
+pub async fn save_account(
+    conn: &mut AnyConnection,
+    a: &Account,
+    previous: Option<i64>,
+) -> Result<()> {
     let sql = reemploi_store::query::save_sql("accounts", ACCOUNT_COLUMNS, previous);
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(a.id.to_string())
@@ -114,7 +118,10 @@ pub async fn list_accounts(
 ) -> Result<Vec<Account>> {
     let mut filter = reemploi_store::query::Filter::default();
     if let Some(after) = after {
-        filter.add(reemploi_store::query::Order::Newest.after(), after.to_owned())?;
+        filter.add(
+            reemploi_store::query::Order::Newest.after(),
+            after.to_owned(),
+        )?;
     }
     let rows = reemploi_store::query::select_ordered(
         conn,
@@ -195,13 +202,12 @@ pub async fn refresh_by_hash(
 /// Marks refresh token `id` used, if it was not; false if it already was
 /// (two exchanges racing: the second is a reuse).
 pub async fn use_refresh(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
-    )
-    .bind(id.to_string())
-    .bind(now)
-    .execute(conn)
-    .await?;
+    let done =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -285,7 +291,12 @@ pub async fn invitation_by_code(
 
 /// Marks a single-use code used: `table` is `invitations` (column
 /// `accepted_at`) or `password_resets` (`used_at`). False if it already was.
-pub async fn use_code(conn: &mut AnyConnection, table: CodeTable, id: Uuid, now: i64) -> Result<bool> {
+pub async fn use_code(
+    conn: &mut AnyConnection,
+    table: CodeTable,
+    id: Uuid,
+    now: i64,
+) -> Result<bool> {
     let sql = match table {
         CodeTable::Invitations => {
             "UPDATE invitations SET accepted_at = $2 WHERE id = $1 AND accepted_at IS NULL"
@@ -413,7 +424,10 @@ pub async fn list_api_tokens(
 ) -> Result<Vec<ApiToken>> {
     let mut filter = reemploi_store::query::Filter::default();
     if let Some(after) = after {
-        filter.add(reemploi_store::query::Order::Newest.after(), after.to_owned())?;
+        filter.add(
+            reemploi_store::query::Order::Newest.after(),
+            after.to_owned(),
+        )?;
     }
     let rows = reemploi_store::query::select_ordered(
         conn,
@@ -444,10 +458,9 @@ pub async fn upsert_partner(
     version: i64,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(reemploi_store::query::upsert_newer_sql(
-        "partners",
-        "id, status, version, updated_at",
-    )))
+    sqlx::query(sqlx::AssertSqlSafe(
+        reemploi_store::query::upsert_newer_sql("partners", "id, status, version, updated_at"),
+    ))
     .bind(id.to_string())
     .bind(status)
     .bind(version)

@@ -123,7 +123,9 @@ impl Identity {
     /// Hashes a new password off the async threads.
     pub(crate) async fn hash(&self, password: NewPassword) -> Result<String> {
         let hasher = self.inner.hasher.clone();
-        blocking(move || hasher.hash(&password)).await?.map_err(Into::into)
+        blocking(move || hasher.hash(&password))
+            .await?
+            .map_err(Into::into)
     }
 
     /// A signed access token for `account` in session `family`.
@@ -339,7 +341,10 @@ impl Identity {
         conn: &mut sqlx::AnyConnection,
         account: &Account,
     ) -> Result<()> {
-        if repo::account_by_email(conn, &account.email).await?.is_some() {
+        if repo::account_by_email(conn, &account.email)
+            .await?
+            .is_some()
+        {
             return Err(IdentityError::EmailTaken);
         }
         match repo::save_account(conn, account, None).await {

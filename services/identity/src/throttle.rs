@@ -56,9 +56,7 @@ fn wait_after(count: u32, free: u32) -> Duration {
         return Duration::ZERO;
     }
     let doublings = (count - free).min(16);
-    FIRST_WAIT
-        .saturating_mul(1 << doublings)
-        .min(MAX_WAIT)
+    FIRST_WAIT.saturating_mul(1 << doublings).min(MAX_WAIT)
 }
 
 impl Throttle {
@@ -126,7 +124,9 @@ mod tests {
             assert_eq!(t.wait("a@b.fr", peer), None);
             t.failed("a@b.fr", peer);
         }
-        let first = t.wait("a@b.fr", peer).expect("a wait after the free failures");
+        let first = t
+            .wait("a@b.fr", peer)
+            .expect("a wait after the free failures");
         t.failed("a@b.fr", peer);
         let second = t.wait("a@b.fr", peer).expect("a longer wait");
         assert!(second > first, "{second:?} <= {first:?}");

@@ -119,7 +119,12 @@ impl App {
     }
 }
 
-fn invitation(email: &str, role: pb::AccountRole, org: &str, partner: &str) -> pb::CreateInvitationRequest {
+fn invitation(
+    email: &str,
+    role: pb::AccountRole,
+    org: &str,
+    partner: &str,
+) -> pb::CreateInvitationRequest {
     pb::CreateInvitationRequest {
         invitation: Some(pb::Invitation {
             email: email.into(),
@@ -149,7 +154,10 @@ async fn mailed_code(dir: &Path, to: &str, prefix: &str) -> String {
         if let Some(code) = find_code(&dir.join("mail"), to, prefix) {
             return code;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no {prefix} mail to {to}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no {prefix} mail to {to}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -163,7 +171,10 @@ fn find_code(dir: &Path, to: &str, prefix: &str) -> Option<String> {
     files.sort();
     files.iter().rev().find_map(|path| {
         // Undo quoted-printable soft line breaks: a code may be cut by one.
-        let text = std::fs::read_to_string(path).ok()?.replace("=\r\n", "").replace("=\n", "");
+        let text = std::fs::read_to_string(path)
+            .ok()?
+            .replace("=\r\n", "")
+            .replace("=\n", "");
         if !text.contains(to) {
             return None;
         }
@@ -196,14 +207,25 @@ async fn sign_in_answers_alike_for_every_failure(backend: Backend) {
     let principal = app.auth.verify(&ok.access_token).unwrap();
     assert_eq!(principal.subject, me.name);
     // Wrong password, unknown email, disabled account: one answer.
-    let wrong = app.sign_in("marie@example.org", "not-the-password-1").await.unwrap_err();
-    let unknown = app.sign_in("nobody@example.org", PASSWORD).await.unwrap_err();
+    let wrong = app
+        .sign_in("marie@example.org", "not-the-password-1")
+        .await
+        .unwrap_err();
+    let unknown = app
+        .sign_in("nobody@example.org", PASSWORD)
+        .await
+        .unwrap_err();
     app.admin()
         .await
-        .disable_account(pb::DisableAccountRequest { name: me.name.clone() })
+        .disable_account(pb::DisableAccountRequest {
+            name: me.name.clone(),
+        })
         .await
         .unwrap();
-    let disabled = app.sign_in("marie@example.org", PASSWORD).await.unwrap_err();
+    let disabled = app
+        .sign_in("marie@example.org", PASSWORD)
+        .await
+        .unwrap_err();
     for status in [&wrong, &unknown, &disabled] {
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
         assert_eq!(status.message(), wrong.message());
@@ -245,18 +267,37 @@ async fn refresh_tokens_rotate_and_a_reuse_ends_the_session(backend: Backend) {
     let refresh = |token: &str| pb::RefreshRequest {
         refresh_token: token.into(),
     };
-    let second = anon.refresh(refresh(&first.refresh_token)).await.unwrap().into_inner();
+    let second = anon
+        .refresh(refresh(&first.refresh_token))
+        .await
+        .unwrap()
+        .into_inner();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert!(app.auth.verify(&second.access_token).is_ok());
     // The first refresh token again: a reuse; the whole session ends.
-    let reused = anon.refresh(refresh(&first.refresh_token)).await.unwrap_err();
+    let reused = anon
+        .refresh(refresh(&first.refresh_token))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&reused).as_deref(), Some("REFRESH_TOKEN_REUSED"));
-    let ended = anon.refresh(refresh(&second.refresh_token)).await.unwrap_err();
+    let ended = anon
+        .refresh(refresh(&second.refresh_token))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&ended).as_deref(), Some("SESSION_ENDED"));
-    eventually(Duration::from_secs(1), "the session's access tokens refused", || {
-        matches!(app.auth.verify(&second.access_token), Err(AuthError::Revoked))
-            && matches!(app.auth.verify(&first.access_token), Err(AuthError::Revoked))
-    })
+    eventually(
+        Duration::from_secs(1),
+        "the session's access tokens refused",
+        || {
+            matches!(
+                app.auth.verify(&second.access_token),
+                Err(AuthError::Revoked)
+            ) && matches!(
+                app.auth.verify(&first.access_token),
+                Err(AuthError::Revoked)
+            )
+        },
+    )
     .await;
     // Another session of the same account is untouched; signing out ends it.
     let other = app.sign_in("lea@example.org", PASSWORD).await.unwrap();
@@ -266,7 +307,10 @@ async fn refresh_tokens_rotate_and_a_reuse_ends_the_session(backend: Backend) {
     })
     .await
     .unwrap();
-    let after = anon.refresh(refresh(&other.refresh_token)).await.unwrap_err();
+    let after = anon
+        .refresh(refresh(&other.refresh_token))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&after).as_deref(), Some("SESSION_ENDED"));
     eventually(Duration::from_secs(1), "signed-out token refused", || {
         app.auth.verify(&other.access_token).is_err()
@@ -275,7 +319,10 @@ async fn refresh_tokens_rotate_and_a_reuse_ends_the_session(backend: Backend) {
     // An expired refresh token is refused.
     let late = app.sign_in("lea@example.org", PASSWORD).await.unwrap();
     app.expire_all("refresh_tokens", "expires_at").await;
-    let expired = anon.refresh(refresh(&late.refresh_token)).await.unwrap_err();
+    let expired = anon
+        .refresh(refresh(&late.refresh_token))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&expired).as_deref(), Some("SESSION_ENDED"));
     app.stop().await;
 }
@@ -286,12 +333,20 @@ async fn invitations_work_once_and_expire(backend: Backend) {
     mailed_code(&app.data_dir, "admin@reemploi.invalid", "inv").await;
     let mut admin = app.admin().await;
     let inv = admin
-        .create_invitation(invitation("ines@example.org", pb::AccountRole::Admin, "", ""))
+        .create_invitation(invitation(
+            "ines@example.org",
+            pb::AccountRole::Admin,
+            "",
+            "",
+        ))
         .await
         .unwrap()
         .into_inner();
     // The mail carries the same code as the answer.
-    assert_eq!(mailed_code(&app.data_dir, "ines@example.org", "inv").await, inv.code);
+    assert_eq!(
+        mailed_code(&app.data_dir, "ines@example.org", "inv").await,
+        inv.code
+    );
     let accept = |code: &str, password: &str| pb::AcceptInvitationRequest {
         code: code.into(),
         password: password.into(),
@@ -299,32 +354,64 @@ async fn invitations_work_once_and_expire(backend: Backend) {
     };
     let mut anon = app.client(None).await;
     // A weak password is refused and leaves the link usable.
-    let weak = anon.accept_invitation(accept(&inv.code, "azerty123456")).await.unwrap_err();
+    let weak = anon
+        .accept_invitation(accept(&inv.code, "azerty123456"))
+        .await
+        .unwrap_err();
     assert_eq!(weak.code(), Code::InvalidArgument);
     assert!(field_violations(&weak).iter().any(|(f, _)| f == "password"));
-    let session = anon.accept_invitation(accept(&inv.code, PASSWORD)).await.unwrap().into_inner();
+    let session = anon
+        .accept_invitation(accept(&inv.code, PASSWORD))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(session.account.unwrap().role, pb::AccountRole::Admin as i32);
-    let again = anon.accept_invitation(accept(&inv.code, PASSWORD)).await.unwrap_err();
+    let again = anon
+        .accept_invitation(accept(&inv.code, PASSWORD))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&again).as_deref(), Some("LINK_INVALID"));
     // An invitation past its 7 days no longer works.
     let late = admin
-        .create_invitation(invitation("tom@example.org", pb::AccountRole::Integrator, "", ""))
+        .create_invitation(invitation(
+            "tom@example.org",
+            pb::AccountRole::Integrator,
+            "",
+            "",
+        ))
         .await
         .unwrap()
         .into_inner();
     app.expire_all("invitations", "expires_at").await;
-    let expired = anon.accept_invitation(accept(&late.code, PASSWORD)).await.unwrap_err();
+    let expired = anon
+        .accept_invitation(accept(&late.code, PASSWORD))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&expired).as_deref(), Some("LINK_INVALID"));
     // Who may invite whom.
     let partner = uuid::Uuid::now_v7();
     let mut staff = app
-        .client(Some(testing::token(Role::Partner, None, Some(&partner.to_string()))))
+        .client(Some(testing::token(
+            Role::Partner,
+            None,
+            Some(&partner.to_string()),
+        )))
         .await;
-    let colleague = invitation("sam@example.org", pb::AccountRole::Partner, "", &format!("partners/{partner}"));
+    let colleague = invitation(
+        "sam@example.org",
+        pb::AccountRole::Partner,
+        "",
+        &format!("partners/{partner}"),
+    );
     let unverified = staff.create_invitation(colleague).await.unwrap_err();
     assert_eq!(reason(&unverified).as_deref(), Some("PARTNER_NOT_VERIFIED"));
     let admin_invite = staff
-        .create_invitation(invitation("eve@example.org", pb::AccountRole::Admin, "", ""))
+        .create_invitation(invitation(
+            "eve@example.org",
+            pb::AccountRole::Admin,
+            "",
+            "",
+        ))
         .await
         .unwrap_err();
     assert_eq!(admin_invite.code(), Code::PermissionDenied);
@@ -332,16 +419,30 @@ async fn invitations_work_once_and_expire(backend: Backend) {
         .client(Some(testing::token(Role::SiteManager, Some("m2A"), None)))
         .await;
     let by_manager = manager
-        .create_invitation(invitation("eve@example.org", pb::AccountRole::SiteManager, "m2A", ""))
+        .create_invitation(invitation(
+            "eve@example.org",
+            pb::AccountRole::SiteManager,
+            "m2A",
+            "",
+        ))
         .await
         .unwrap_err();
     assert_eq!(by_manager.code(), Code::PermissionDenied);
     // A site manager needs an organisation; the field says so.
     let no_org = admin
-        .create_invitation(invitation("eve@example.org", pb::AccountRole::SiteManager, "", ""))
+        .create_invitation(invitation(
+            "eve@example.org",
+            pb::AccountRole::SiteManager,
+            "",
+            "",
+        ))
         .await
         .unwrap_err();
-    assert!(field_violations(&no_org).iter().any(|(f, _)| f == "invitation.org"));
+    assert!(
+        field_violations(&no_org)
+            .iter()
+            .any(|(f, _)| f == "invitation.org")
+    );
     app.stop().await;
 }
 
@@ -350,10 +451,16 @@ async fn password_resets_work_once_and_expire(backend: Backend) {
     app.account("hugo@example.org").await;
     let mut anon = app.client(None).await;
     let before = app.sign_in("hugo@example.org", PASSWORD).await.unwrap();
-    let ask = |email: &str| pb::RequestPasswordResetRequest { email: email.into() };
-    anon.request_password_reset(ask("HUGO@example.org")).await.unwrap();
+    let ask = |email: &str| pb::RequestPasswordResetRequest {
+        email: email.into(),
+    };
+    anon.request_password_reset(ask("HUGO@example.org"))
+        .await
+        .unwrap();
     // An unknown email gets the same answer, and no mail.
-    anon.request_password_reset(ask("nobody@example.org")).await.unwrap();
+    anon.request_password_reset(ask("nobody@example.org"))
+        .await
+        .unwrap();
     let code = mailed_code(&app.data_dir, "hugo@example.org", "rst").await;
     assert!(find_code(&app.data_dir.join("mail"), "nobody@example.org", "rst").is_none());
     let reset = |password: &str| pb::ResetPasswordRequest {
@@ -364,15 +471,27 @@ async fn password_resets_work_once_and_expire(backend: Backend) {
     anon.reset_password(reset(new_password)).await.unwrap();
     assert!(app.sign_in("hugo@example.org", PASSWORD).await.is_err());
     assert!(app.sign_in("hugo@example.org", new_password).await.is_ok());
-    let again = anon.reset_password(reset("encore-un-autre-mot-2")).await.unwrap_err();
+    let again = anon
+        .reset_password(reset("encore-un-autre-mot-2"))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&again).as_deref(), Some("LINK_INVALID"));
     // Sessions from before the reset are over.
-    eventually(Duration::from_secs(1), "old tokens refused after a reset", || {
-        matches!(app.auth.verify(&before.access_token), Err(AuthError::Revoked))
-    })
+    eventually(
+        Duration::from_secs(1),
+        "old tokens refused after a reset",
+        || {
+            matches!(
+                app.auth.verify(&before.access_token),
+                Err(AuthError::Revoked)
+            )
+        },
+    )
     .await;
     // A link past its 30 minutes no longer works.
-    anon.request_password_reset(ask("hugo@example.org")).await.unwrap();
+    anon.request_password_reset(ask("hugo@example.org"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let late = mailed_code(&app.data_dir, "hugo@example.org", "rst").await;
     app.expire_all("password_resets", "expires_at").await;
@@ -409,9 +528,15 @@ async fn sign_up_makes_a_pending_partner_account(backend: Backend) {
         principal.own_partner().map(|p| format!("partners/{p}")),
         Some(account.partner.clone())
     );
-    let taken = anon.sign_up(request("Camille@arc.example", PASSWORD)).await.unwrap_err();
+    let taken = anon
+        .sign_up(request("Camille@arc.example", PASSWORD))
+        .await
+        .unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists);
-    let weak = anon.sign_up(request("other@arc.example", "password")).await.unwrap_err();
+    let weak = anon
+        .sign_up(request("other@arc.example", "password"))
+        .await
+        .unwrap_err();
     assert!(field_violations(&weak).iter().any(|(f, _)| f == "password"));
     app.stop().await;
 }
@@ -433,11 +558,17 @@ async fn api_tokens_expire_and_are_revoked_everywhere(backend: Backend) {
     for bad in [None, Some(in_days(-1)), Some(in_days(400))] {
         let s = admin.create_api_token(create(bad)).await.unwrap_err();
         assert!(
-            field_violations(&s).iter().any(|(f, _)| f == "api_token.expire_time"),
+            field_violations(&s)
+                .iter()
+                .any(|(f, _)| f == "api_token.expire_time"),
             "{s:?}"
         );
     }
-    let made = admin.create_api_token(create(Some(in_days(90)))).await.unwrap().into_inner();
+    let made = admin
+        .create_api_token(create(Some(in_days(90))))
+        .await
+        .unwrap()
+        .into_inner();
     let token = made.api_token.unwrap();
     let principal = app.auth.verify(&made.secret).unwrap();
     assert_eq!(principal.role, Role::Integrator);
@@ -450,10 +581,15 @@ async fn api_tokens_expire_and_are_revoked_everywhere(backend: Backend) {
     assert_eq!(listed.api_tokens.len(), 1);
     // Only admins manage tokens; an integrator cannot make more.
     let mut integrator = app.client(Some(made.secret.clone())).await;
-    let denied = integrator.create_api_token(create(Some(in_days(9)))).await.unwrap_err();
+    let denied = integrator
+        .create_api_token(create(Some(in_days(9))))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let revoked = admin
-        .revoke_api_token(pb::RevokeApiTokenRequest { name: token.name.clone() })
+        .revoke_api_token(pb::RevokeApiTokenRequest {
+            name: token.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -471,11 +607,17 @@ async fn old_keys_verify_until_withdrawn(backend: Backend) {
     let old = app.sign_in("kim@example.org", PASSWORD).await.unwrap();
     let mut admin = app.admin().await;
     let rotated = admin
-        .rotate_signing_keys(pb::RotateSigningKeysRequest { retire_previous: false })
+        .rotate_signing_keys(pb::RotateSigningKeysRequest {
+            retire_previous: false,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rotated.keys.len(), 2, "the old key still verifies its tokens");
+    assert_eq!(
+        rotated.keys.len(),
+        2,
+        "the old key still verifies its tokens"
+    );
     assert!(app.auth.verify(&old.access_token).is_ok());
     let new = app.sign_in("kim@example.org", PASSWORD).await.unwrap();
     let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
@@ -483,14 +625,19 @@ async fn old_keys_verify_until_withdrawn(backend: Backend) {
     assert!(app.auth.verify(&new.access_token).is_ok());
     // Withdrawing the previous keys refuses what they signed at once.
     let fresh = admin
-        .rotate_signing_keys(pb::RotateSigningKeysRequest { retire_previous: true })
+        .rotate_signing_keys(pb::RotateSigningKeysRequest {
+            retire_previous: true,
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(fresh.keys.len(), 1);
     for token in [&old.access_token, &new.access_token] {
         assert!(
-            matches!(app.auth.verify(token), Err(AuthError::UnknownKey | AuthError::Revoked)),
+            matches!(
+                app.auth.verify(token),
+                Err(AuthError::UnknownKey | AuthError::Revoked)
+            ),
             "a token of a withdrawn key still verifies"
         );
     }
