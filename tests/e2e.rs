@@ -14,6 +14,8 @@ use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+mod identity;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registry_decisions_govern_claims_in_process() {
     verified_suspended_reinstated(Transport::InProcess).await;

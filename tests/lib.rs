@@ -75,6 +75,10 @@ pub struct Stack {
     pub inventory: SocketAddr,
     /// The registry's address.
     pub registry: SocketAddr,
+    /// The identity service's address.
+    pub identity: SocketAddr,
+    /// Where the identity service keeps its files (its key-encryption key).
+    pub identity_dir: std::path::PathBuf,
     /// The addresses of the matching replicas.
     pub matching: Vec<SocketAddr>,
     /// The bus of the in-process transport (shared by every service), for observers.
@@ -172,14 +176,28 @@ impl Stack {
             ctx.max_deliver = options.max_deliver;
             ctx
         };
+        // The identity service first: the others fetch its keys, as
+        // separate processes do.
+        let identity_db = reemploi_testing::db::fresh(backend).await;
+        let ctx = context(identity_db.db.clone(), own_bus().await);
+        let identity_dir = ctx.data_dir.clone();
+        let identity = reemploi_identity::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let identity = testing::spawn(&ctx, vec![identity]).await;
+        let identity_addr = identity.addr;
+        let auth = reemploi_runtime::config::AuthArgs {
+            identity_url: Some(format!("http://{identity_addr}")),
+            ..Default::default()
+        };
         let matching_pool = connect(&matching_db, options.consumer_db_via).await;
-        let mut served = Vec::new();
+        let mut served = vec![identity];
         for _ in 0..options.matching_replicas {
             let ctx = context(matching_pool.clone(), own_bus().await);
             let running = reemploi_matching::start(ctx.clone(), &Default::default())
                 .await
                 .unwrap();
-            served.push(testing::spawn(&ctx, vec![running]).await);
+            served.push(testing::spawn_with(&ctx, vec![running], &auth).await);
         }
         let ctx = context(
             connect(&inventory_db, options.consumer_db_via).await,
@@ -188,18 +206,20 @@ impl Stack {
         let inventory = reemploi_inventory::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
-        let inventory = testing::spawn(&ctx, vec![inventory]).await;
+        let inventory = testing::spawn_with(&ctx, vec![inventory], &auth).await;
         let ctx = context(connect(&registry_db, None).await, own_bus().await);
         let registry = reemploi_registry::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
-        let registry = testing::spawn(&ctx, vec![registry]).await;
-        let matching = served.iter().map(|s| s.addr).collect();
+        let registry = testing::spawn_with(&ctx, vec![registry], &auth).await;
+        let matching = served.iter().skip(1).map(|s| s.addr).collect();
         let (inventory_addr, registry_addr) = (inventory.addr, registry.addr);
         served.extend([inventory, registry]);
         Stack {
             inventory: inventory_addr,
             registry: registry_addr,
+            identity: identity_addr,
+            identity_dir,
             matching,
             bus: shared,
             namespace,
@@ -207,7 +227,7 @@ impl Stack {
             nats_urls,
             stream_replicas: replicas,
             served,
-            dbs: vec![inventory_db, registry_db, matching_db],
+            dbs: vec![inventory_db, registry_db, matching_db, identity_db],
         }
     }
 
@@ -229,13 +249,14 @@ impl Stack {
         }
     }
 
-    /// A pool on the database of `service` (`inventory`, `registry` or
-    /// `matching`), to look inside when a test fails.
+    /// A pool on the database of `service` (`inventory`, `registry`,
+    /// `matching` or `identity`), to look inside when a test fails.
     pub fn db(&self, service: &str) -> Db {
         let i = match service {
             "inventory" => 0,
             "registry" => 1,
             "matching" => 2,
+            "identity" => 3,
             other => panic!("no service {other}"),
         };
         self.dbs[i].db.clone()

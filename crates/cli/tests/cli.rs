@@ -1199,7 +1199,11 @@ async fn dead_letters_are_listed_and_replayed() {
     consumers.sort_unstable();
     assert_eq!(
         consumers,
-        ["identity-partners", "inventory-partners", "matching-partners"]
+        [
+            "identity-partners",
+            "inventory-partners",
+            "matching-partners"
+        ]
     );
     assert!(
         letters
@@ -1276,7 +1280,10 @@ fn up_stops_with_an_error_when_a_background_task_dies() {
     let mut line = String::new();
     while !line.starts_with("listening on ") {
         line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "no address printed");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no address printed"
+        );
     }
     // Someone damages the registry's schema: its relay can no longer read
     // the outbox, whatever it retries.

@@ -885,7 +885,7 @@ pub fn load_or_create_secret(path: &Path) -> io::Result<String> {
     file.write_all(secret.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    tracing::info!(path = %path.display(), "generated a new secret");
     Ok(secret)
 }
 

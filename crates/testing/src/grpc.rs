@@ -161,10 +161,16 @@ impl Spawned {
 /// Serves `services`, started with `ctx`, on port 0 with no drain delay,
 /// following revocations into the context's deny list as a service binary
 /// does.
-pub async fn spawn(ctx: &Context, mut services: Vec<Running>) -> Spawned {
+pub async fn spawn(ctx: &Context, services: Vec<Running>) -> Spawned {
+    spawn_with(ctx, services, &AuthArgs::default()).await
+}
+
+/// [`spawn`], with the identity service (`--identity-url`) and token
+/// settings of `auth`.
+pub async fn spawn_with(ctx: &Context, mut services: Vec<Running>, auth: &AuthArgs) -> Spawned {
     if !services.is_empty() {
         let first = services.remove(0);
-        let watched = reemploi_runtime::process::watch_access(ctx, &AuthArgs::default(), first)
+        let watched = reemploi_runtime::process::watch_access(ctx, auth, first)
             .await
             .unwrap_or_else(|e| panic!("follow revocations: {e}"));
         services.insert(0, watched);
