@@ -19,6 +19,7 @@ use crate::config::{AuthArgs, DEFAULT_JWT_MAX_LIFETIME_SECS};
 use crate::keys::KeyRing;
 use crate::limit::{RateLimits, RetryAfter};
 use crate::revoked::DenyList;
+use crate::verified::{Passed, Verified};
 
 /// Clock skew tolerated on `exp` (and `nbf`), in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -278,6 +279,7 @@ pub struct Authenticator {
     issued: Issued,
     revoked: DenyList,
     limits: RateLimits,
+    verified: Verified,
 }
 
 impl fmt::Debug for Authenticator {
@@ -335,6 +337,7 @@ impl Authenticator {
             },
             revoked: DenyList::default(),
             limits: RateLimits::none(),
+            verified: Verified::default(),
         }
     }
 
@@ -488,6 +491,7 @@ impl Authenticator {
     /// own tokens are not capped: it sets their lifetime itself (an API
     /// token may live a year).
     pub fn with_max_lifetime(mut self, max: Duration) -> Authenticator {
+        self.verified = Verified::default();
         if let Some(k) = &mut self.fixed {
             k.max_lifetime_secs = max.as_secs();
         }
@@ -509,6 +513,7 @@ impl Authenticator {
 
     /// Requires static-key tokens to carry `iss` equal to `issuer`.
     pub fn with_issuer(mut self, issuer: &str) -> Authenticator {
+        self.verified = Verified::default();
         if let Some(k) = &mut self.fixed {
             k.validation.set_issuer(&[issuer]);
             k.validation.required_spec_claims.insert("iss".to_owned());
@@ -520,6 +525,7 @@ impl Authenticator {
     /// Requires static-key tokens to carry `aud` equal to (or containing)
     /// `audience`.
     pub fn with_audience(mut self, audience: &str) -> Authenticator {
+        self.verified = Verified::default();
         if let Some(k) = &mut self.fixed {
             k.validation.set_audience(&[audience]);
             k.validation.validate_aud = true;
@@ -534,19 +540,52 @@ impl Authenticator {
     /// the maximum for static-key tokens, the deny list, and the claims
     /// each role needs (`partner` for partners, `org` for site managers).
     /// A token naming a key id the ring lacks is refused and makes the ring
-    /// fetch the keys again.
+    /// fetch the keys again. A token that passed is remembered, so that its
+    /// signature is checked once; its expiry, its key and the deny list are
+    /// checked on every call.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
+        let now = now_secs();
+        let passed = match self.verified.get(token) {
+            // Signature, issuer, audience, `nbf` and lifetime cannot change
+            // for the same bytes; the expiry and the key can.
+            Some(p) if p.claims.exp.saturating_add(LEEWAY_SECS) < now => {
+                self.verified.remove(token);
+                return Err(AuthError::Expired);
+            }
+            Some(p)
+                if !p.issued
+                    || p.kid
+                        .as_deref()
+                        .is_some_and(|k| self.issued.ring.contains(k)) =>
+            {
+                p
+            }
+            _ => {
+                let p = self.check_signature(token)?;
+                self.verified.insert(token, p.clone(), now);
+                p
+            }
+        };
+        if self.revoked.refuses(&passed.claims, passed.kid.as_deref()) {
+            return Err(AuthError::Revoked);
+        }
+        principal_from_claims(passed.claims)
+    }
+
+    /// Checks the signature of `token` with the key it names, and the
+    /// claims its key requires.
+    fn check_signature(&self, token: &str) -> Result<Passed, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let issued_key = match (&header.kid, header.alg) {
             (Some(kid), Algorithm::EdDSA) => self.issued.ring.get(kid),
             _ => None,
         };
-        let claims = match (issued_key, &self.fixed) {
-            (Some(key), _) => decode_claims(token, &key, &self.issued.validation)?,
+        let (claims, issued) = match (issued_key, &self.fixed) {
+            (Some(key), _) => (decode_claims(token, &key, &self.issued.validation)?, true),
             // A static key verifies only its own algorithms: an EdDSA token
             // naming an unknown key is the identity service's, not a forgery
             // of the development secret.
@@ -560,7 +599,7 @@ impl Authenticator {
                         max_secs: fixed.max_lifetime_secs,
                     });
                 }
-                claims
+                (claims, false)
             }
             (None, _) => {
                 if header.kid.is_some() {
@@ -570,10 +609,11 @@ impl Authenticator {
                 return Err(AuthError::BadSignature);
             }
         };
-        if self.revoked.refuses(&claims, header.kid.as_deref()) {
-            return Err(AuthError::Revoked);
-        }
-        principal_from_claims(claims)
+        Ok(Passed {
+            claims,
+            kid: header.kid,
+            issued,
+        })
     }
 }
 

@@ -117,6 +117,11 @@ impl KeyRing {
         self.inner.keys.read().unpoisoned().get(kid).cloned()
     }
 
+    /// Whether the ring holds the key `kid`.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.inner.keys.read().unpoisoned().contains_key(kid)
+    }
+
     /// The ids of the keys held.
     pub fn kids(&self) -> Vec<String> {
         let mut kids: Vec<String> = self
@@ -196,7 +201,7 @@ impl KeyRing {
 
 /// A poisoned lock still holds usable keys: a panic elsewhere must not
 /// stop verification.
-trait UnpoisonedLock<T> {
+pub(crate) trait UnpoisonedLock<T> {
     fn unpoisoned(self) -> T;
 }
 

@@ -23,5 +23,6 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod validation;
+mod verified;
 pub mod wire;
 pub mod wiring;

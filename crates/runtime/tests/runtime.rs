@@ -206,6 +206,64 @@ fn eddsa_token_verifies_with_public_key() {
     assert!(matches!(auth.verify(&hs), Err(AuthError::BadSignature)));
 }
 
+/// The base64url `x` of the test Ed25519 public key: the last 32 bytes of
+/// its DER.
+fn ed_public_x() -> String {
+    use base64::Engine as _;
+    let pem = std::str::from_utf8(ED_PUBLIC).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der[der.len() - 32..])
+}
+
+#[test]
+fn a_token_that_passed_still_meets_its_expiry_its_key_and_the_deny_list() {
+    let ring = reemploi_runtime::keys::KeyRing::default();
+    let held = [reemploi_runtime::keys::PublicKey {
+        kid: "k1".to_owned(),
+        x: ed_public_x(),
+    }];
+    ring.replace(&held);
+    let auth = Authenticator::issued_by("issuer", "audience", ring.clone());
+    let key = EncodingKey::from_ed_pem(ED_PRIVATE).unwrap();
+    let sign = |exp: u64| {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".to_owned());
+        let claims = serde_json::json!({
+            "sub": "accounts/a", "role": "admin", "iss": "issuer", "aud": "audience",
+            "iat": now(), "nbf": now(), "exp": exp,
+        });
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let token = sign(now() + 600);
+    assert_eq!(auth.verify(&token).unwrap().subject, "accounts/a");
+    assert_eq!(auth.verify(&token).unwrap().subject, "accounts/a");
+
+    // Its key leaves the ring: refused, though it passed before.
+    ring.replace(&[]);
+    assert!(matches!(auth.verify(&token), Err(AuthError::UnknownKey)));
+    ring.replace(&held);
+    assert!(auth.verify(&token).is_ok());
+
+    // Its subject is revoked: refused on the next call.
+    auth.deny_list().revoke(
+        "accounts/a",
+        i64::try_from(now() * 1000).unwrap(),
+        i64::try_from(now() + 600).unwrap(),
+    );
+    assert!(matches!(auth.verify(&token), Err(AuthError::Revoked)));
+
+    // One that passed a second before its end (with the leeway) is refused
+    // once it is over.
+    let other = Authenticator::issued_by("issuer", "audience", ring);
+    let token = sign(now() + 1 - auth::LEEWAY_SECS);
+    assert!(other.verify(&token).is_ok());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(matches!(other.verify(&token), Err(AuthError::Expired)));
+}
+
 #[test]
 fn rs256_token_verifies_with_public_key() {
     let auth = Authenticator::from_public_key_pem(RSA_PUBLIC).unwrap();
