@@ -55,10 +55,4 @@ impl Verified {
     pub(crate) fn remove(&self, token: &str) {
         self.tokens.lock().unpoisoned().remove(token);
     }
-
-    /// How many tokens are remembered.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.tokens.lock().unpoisoned().len()
-    }
 }
