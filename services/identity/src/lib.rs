@@ -4,10 +4,9 @@
 //! service verifies tokens with (served as a JWKS). Publishes
 //! `reemploi.identity.access.revoked`; follows the registry's partners.
 
-pub mod admin;
+pub mod accounts;
 pub mod error;
 pub mod events;
-mod grpc;
 pub mod keys;
 pub mod mail;
 pub mod model;
@@ -202,7 +201,7 @@ async fn invite_first_admin(identity: &Identity, email: &str) -> Result<(), Star
         partner: None,
     };
     let (invitation, code) = identity
-        .invite(email, grant, admin::SETUP)
+        .invite(email, grant, accounts::SETUP)
         .await
         .map_err(other)?;
     let letters = identity.letters();
