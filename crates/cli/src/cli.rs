@@ -13,7 +13,10 @@ use reemploi_runtime::auth::Role;
 use reemploi_runtime::config::DEFAULT_JWT_MAX_LIFETIME_SECS;
 use reemploi_runtime::process::ServiceArgs;
 
-use crate::commands::{claims, deadletters, export, login, lots, matching, partners, sites};
+use crate::commands::{
+    accounts, api_tokens, claims, deadletters, export, login, lots, matching, partners, password,
+    sites,
+};
 use crate::config::ClientTls;
 use crate::output::Format;
 
@@ -34,13 +37,15 @@ pub struct Cli {
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
-  reemploi up --demo
-  reemploi token --role admin | reemploi login --addr http://127.0.0.1:50051
+  reemploi up --demo                        # prints demo accounts and their password
+  reemploi login --email <printed account>  # in another shell; asks for the password
+  reemploi sites list
   reemploi sites create --name \"Coteaux – tour B\" --lat 47.746 --lon 7.301 --owner-org m2a-habitat
   reemploi lots import diagnostic.xlsx --site sites/… --publish
   reemploi partners import siae-68.csv --verify
   reemploi plan sites/…
   reemploi export geojson -o reemploi.geojson
+  reemploi logout
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 unauthenticated or
 permission denied, 5 server unreachable, 6 invalid input (file or server).";
@@ -125,8 +130,8 @@ impl GlobalArgs {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Runs every reemploi service (inventory, registry, matching) in one
-    /// process on one port, with health and reflection.
+    /// Runs every reemploi service (identity, inventory, registry,
+    /// matching) in one process on one port, with health and reflection.
     ///
     /// With --database-url every service uses that one database (each keeps
     /// its own tables); otherwise each gets an SQLite file under --data-dir.
@@ -140,19 +145,53 @@ pub enum Command {
     #[command(after_help = UP_EXAMPLES)]
     Up(Box<UpArgs>),
     /// Prints a signed development token (HS256) for the given role, using
-    /// the same secret `reemploi up` uses.
+    /// the same secret `reemploi up` uses; says on stderr which secret.
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArgs),
-    /// Checks a server address and token, then stores them (mode 0600) in
-    /// the configuration file for the following commands.
+    /// Signs in with an email and a password (asked for), or stores a
+    /// token from elsewhere, for the following commands.
     ///
-    /// The file is $REEMPLOI_CONFIG, else $XDG_CONFIG_HOME/reemploi/config.toml,
-    /// else ~/.config/reemploi/config.toml. Without --token the token is read
-    /// from stdin.
+    /// With --email the password is asked for on the terminal, or read as
+    /// one line from stdin when it is not one (never a flag or a variable).
+    /// The session (address, access and refresh tokens) goes in the
+    /// configuration file, mode 0600: $REEMPLOI_CONFIG, else
+    /// $XDG_CONFIG_HOME/reemploi/config.toml, else
+    /// ~/.config/reemploi/config.toml. Later commands renew its 15-minute
+    /// access token as needed. Without --email, the token is --token,
+    /// REEMPLOI_TOKEN or a line of stdin, checked against the server.
     #[command(
-        after_help = "Examples:\n  reemploi login --addr https://reemploi.example.org --token eyJhbGciOi…\n  reemploi token --role admin | reemploi login --addr http://127.0.0.1:50051"
+        after_help = "Examples:\n  reemploi login --addr https://reemploi.example.org --email lea@m2a.example\n  reemploi login --email admin@reemploi.invalid            # the server of the previous login\n  reemploi token --role admin | reemploi login --addr http://127.0.0.1:50051"
     )]
     Login(login::LoginArgs),
+    /// Signs out: ends the stored session on the server and deletes the
+    /// stored credentials (the address stays).
+    #[command(after_help = "Example:\n  reemploi logout")]
+    Logout,
+    /// Creates the account of an ESS structure (a new partner) and signs
+    /// in; then register the structure with `reemploi partners register`.
+    #[command(
+        after_help = "Example:\n  reemploi signup --addr https://reemploi.example.org --email camille@atelier.example \\\n    --structure \"Atelier Réemploi Coteaux\" --name Camille"
+    )]
+    Signup(login::SignupArgs),
+    /// Accounts: invite people, accept an invitation, list, show, disable.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi accounts invite --email lea@m2a.example --role site_manager --org m2a-habitat\n  reemploi accounts accept --code inv_…"
+    )]
+    Accounts(accounts::AccountsCommand),
+    /// A forgotten password: ask for a reset link, then set a new one.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi password forgot --email lea@m2a.example\n  reemploi password reset --code rst_…"
+    )]
+    Password(password::PasswordCommand),
+    /// Integrators' API tokens (admins): create, list, revoke.
+    #[command(
+        subcommand,
+        name = "api-tokens",
+        after_help = "Examples:\n  reemploi api-tokens create --name \"Plateforme Cycle Up\" --expires-in 90d\n  reemploi api-tokens revoke apiTokens/…"
+    )]
+    ApiTokens(api_tokens::ApiTokensCommand),
     /// Renovation and demolition sites.
     #[command(
         subcommand,
@@ -269,12 +308,21 @@ pub struct TokenArgs {
     /// The role the token grants.
     #[arg(long, env = "REEMPLOI_TOKEN_ROLE", value_enum)]
     pub role: Role,
-    /// Organisation the token acts for (`org` claim), e.g. m2a-habitat for a
-    /// site manager.
-    #[arg(long, env = "REEMPLOI_TOKEN_ORG")]
+    /// Organisation the token acts for (`org` claim), e.g. m2a-habitat;
+    /// required for a site manager.
+    #[arg(
+        long,
+        env = "REEMPLOI_TOKEN_ORG",
+        required_if_eq("role", "site_manager")
+    )]
     pub org: Option<String>,
-    /// Partner the token acts for (`partner` claim), for the partner role.
-    #[arg(long, env = "REEMPLOI_TOKEN_PARTNER")]
+    /// Partner the token acts for (`partner` claim), `partners/ID`;
+    /// required for the partner role.
+    #[arg(
+        long,
+        env = "REEMPLOI_TOKEN_PARTNER",
+        required_if_eq("role", "partner")
+    )]
     pub partner: Option<String>,
     /// Hours until the token expires; at most --jwt-max-lifetime-secs.
     #[arg(long, env = "REEMPLOI_TOKEN_TTL_HOURS", default_value_t = 24)]

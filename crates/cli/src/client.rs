@@ -1,7 +1,7 @@
 //! The connection to a reemploi server: one channel (TLS when the address
 //! is https, with a private CA and a client certificate when given) shared
-//! by the inventory, registry and matching clients, each sending the bearer
-//! token.
+//! by the inventory, registry, matching and identity clients, each sending
+//! the bearer token (a stored session's, renewed as it expires).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,13 +12,19 @@ use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http_body_util::{BodyExt as _, Full};
+use tonic::codegen::http::{self, HeaderValue};
+use tonic::codegen::{Bytes, Service, StdError};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::CliError;
 use crate::config::{ClientTls, Settings};
+use crate::session::{self, Session};
 
 /// How long to wait for the TCP (and TLS) connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,27 +36,93 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Wait when a rate-limited answer names no delay.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 
-/// Adds `authorization: Bearer TOKEN` to every call, when there is a token.
+/// How the calls of a connection authenticate.
 #[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
+enum Auth {
+    /// No `authorization` header.
+    Anonymous,
+    /// `authorization: Bearer TOKEN`, a token given as is.
+    Token(HeaderValue),
+    /// The signed-in session of the configuration file, renewed as needed.
+    Session(Arc<Session>),
+}
 
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            req.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(req)
+/// The channel every client of a connection uses: it adds the bearer token
+/// to each call and, for a stored session, renews the access token when it
+/// expires (see [`crate::session`]).
+#[derive(Clone)]
+pub struct Authed {
+    channel: Channel,
+    auth: Auth,
+}
+
+type Reply = http::Response<tonic::body::Body>;
+
+impl Service<http::Request<tonic::body::Body>> for Authed {
+    type Response = Reply;
+    type Error = StdError;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, StdError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), StdError>> {
+        // Readiness is awaited inside each call, on the clone of the channel
+        // that serves it: a buffered channel must be polled ready by the
+        // very handle that then calls (and a renewal calls first).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let (channel, auth) = (self.channel.clone(), self.auth.clone());
+        Box::pin(async move {
+            match auth {
+                Auth::Anonymous => {
+                    let mut channel = channel;
+                    std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
+                    Ok(channel.call(request).await?)
+                }
+                Auth::Token(bearer) => Ok(session::send(channel, request, bearer).await?),
+                Auth::Session(session) => with_session(&session, channel, request).await,
+            }
+        })
     }
 }
 
-/// A channel with the bearer token.
-pub type Authed = InterceptedService<Channel, Bearer>;
+/// Sends a call with the session's access token; when the server refuses
+/// it as expired, renews it and sends the call once more (the request body
+/// is kept for that: unary and server-streaming calls send one message).
+async fn with_session(
+    session: &Session,
+    channel: Channel,
+    request: http::Request<tonic::body::Body>,
+) -> Result<Reply, StdError> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let again = |bytes: Bytes| {
+        let mut r = http::Request::new(tonic::body::Body::new(Full::new(bytes)));
+        *r.method_mut() = parts.method.clone();
+        *r.uri_mut() = parts.uri.clone();
+        *r.version_mut() = parts.version;
+        *r.headers_mut() = parts.headers.clone();
+        *r.extensions_mut() = parts.extensions.clone();
+        r
+    };
+    let bearer = match session.bearer(&channel, None).await {
+        Ok(bearer) => bearer,
+        Err(status) => return Ok(status.into_http()),
+    };
+    let reply = session::send(channel.clone(), again(body.clone()), bearer.clone()).await?;
+    if !session::refused_as_expired(reply.headers()) {
+        return Ok(reply);
+    }
+    match session.bearer(&channel, Some(&bearer)).await {
+        Ok(renewed) => Ok(session::send(channel, again(body), renewed).await?),
+        Err(status) => Ok(status.into_http()),
+    }
+}
 
 /// An open connection to the server.
 #[derive(Clone)]
 pub struct Connection {
-    channel: Channel,
-    bearer: Bearer,
+    authed: Authed,
 }
 
 /// The address as shown to people: scheme, host and port only, so that
@@ -122,41 +194,42 @@ impl Connection {
                 addr: shown.clone(),
                 reason: transport_reason(&e),
             })?;
-        let bearer = match &settings.token {
-            None => Bearer(None),
-            Some(token) => Bearer(Some(
-                format!("Bearer {token}")
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| {
-                        CliError::Usage(
-                            "the token holds characters a header cannot carry: copy it again \
-                             (`reemploi login --token TOKEN`)"
-                                .to_owned(),
-                        )
-                    })?,
-            )),
+        let auth = match (&settings.token, &settings.session) {
+            (Some(token), _) => Auth::Token(
+                HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    CliError::Usage(
+                        "the token holds characters a header cannot carry: copy it again \
+                         (`reemploi login --token TOKEN`)"
+                            .to_owned(),
+                    )
+                })?,
+            ),
+            (None, Some(stored)) => Auth::Session(Arc::new(Session::new(stored))),
+            (None, None) => Auth::Anonymous,
         };
-        Ok(Connection { channel, bearer })
+        Ok(Connection {
+            authed: Authed { channel, auth },
+        })
     }
 
     /// The inventory service (sites, lots, claims).
     pub fn inventory(&self) -> InventoryServiceClient<Authed> {
-        InventoryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        InventoryServiceClient::new(self.authed.clone())
     }
 
     /// The registry service (partners).
     pub fn registry(&self) -> RegistryServiceClient<Authed> {
-        RegistryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        RegistryServiceClient::new(self.authed.clone())
     }
 
     /// The matching service.
     pub fn matching(&self) -> MatchingServiceClient<Authed> {
-        MatchingServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        MatchingServiceClient::new(self.authed.clone())
     }
 
     /// The identity service (accounts, sessions, API tokens).
     pub fn identity(&self) -> IdentityServiceClient<Authed> {
-        IdentityServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+        IdentityServiceClient::new(self.authed.clone())
     }
 }
 

@@ -24,9 +24,78 @@ pub struct FileConfig {
     /// The server address, e.g. `https://reemploi.example.org:443`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
-    /// The bearer token.
+    /// The bearer token: the access token of a signed-in session, or a
+    /// token from elsewhere (`login --token`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// When the access token expires, in seconds since the Unix epoch
+    /// (signed-in sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<i64>,
+    /// The session's refresh token, which renews the access token; it
+    /// rotates on every use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The email signed in with, to say whom to sign in as again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl FileConfig {
+    /// The signed-in session the file holds, if any.
+    pub fn session(&self, path: &Path) -> Option<StoredSession> {
+        Some(StoredSession {
+            path: path.to_owned(),
+            access: nonempty(&self.token)?,
+            expires_at: self.token_expires_at,
+            refresh: nonempty(&self.refresh_token)?,
+            email: nonempty(&self.email),
+        })
+    }
+
+    /// Forgets the token and the session, keeping the address.
+    pub fn forget_credentials(&mut self) {
+        self.token = None;
+        self.token_expires_at = None;
+        self.refresh_token = None;
+        self.email = None;
+    }
+}
+
+/// The trimmed text of a field, unless blank.
+fn nonempty(field: &Option<String>) -> Option<String> {
+    field
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A signed-in session read from the configuration file: the access token
+/// is sent, and renewed with the refresh token when it has expired.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The file it came from, where renewed tokens are written back.
+    pub path: PathBuf,
+    /// The access token.
+    pub access: String,
+    /// When it expires, in seconds since the Unix epoch.
+    pub expires_at: Option<i64>,
+    /// The refresh token.
+    pub refresh: String,
+    /// The email signed in with.
+    pub email: Option<String>,
+}
+
+// Hand-written so that a stray `{:?}` can never print a token.
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("path", &self.path)
+            .field("expires_at", &self.expires_at)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The resolved connection settings of one command.
@@ -34,10 +103,28 @@ pub struct FileConfig {
 pub struct Settings {
     /// The server address.
     pub addr: String,
-    /// The bearer token, if any.
+    /// The bearer token, if any, from a flag, the environment or a file
+    /// without a session.
     pub token: Option<String>,
+    /// The signed-in session of the file, when no token was given: its
+    /// access token is sent and renewed as needed.
+    pub session: Option<StoredSession>,
     /// TLS files for an https:// address.
     pub tls: ClientTls,
+}
+
+impl Settings {
+    /// The same server, without any credentials: for the calls that need
+    /// none (sign-in, sign-up, invitations, password resets), which a stale
+    /// token would only get refused.
+    pub fn anonymous(&self) -> Settings {
+        Settings {
+            addr: self.addr.clone(),
+            token: None,
+            session: None,
+            tls: self.tls.clone(),
+        }
+    }
 }
 
 /// The files a client uses for TLS (`--ca`, `--client-cert`,
@@ -65,6 +152,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("addr", &crate::client::display_addr(&self.addr))
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("session", &self.session)
             .field("tls", &self.tls)
             .finish()
     }
@@ -105,14 +193,13 @@ pub fn load(path: &Path) -> Result<FileConfig, CliError> {
     };
     // toml's errors quote the offending line, which may be the token: keep
     // only the position.
+    const EXPECTED: &str = "expected `addr = \"...\"` and `token = \"...\"` (as `reemploi login` \
+                            writes them)";
     toml::from_str(&text).map_err(|e| CliError::Config {
         path: path.to_owned(),
         reason: match e.span() {
-            Some(span) => format!(
-                "not valid TOML (byte {}); expected `addr = \"...\"` and `token = \"...\"`",
-                span.start
-            ),
-            None => "not valid TOML; expected `addr = \"...\"` and `token = \"...\"`".to_owned(),
+            Some(span) => format!("not valid TOML (byte {}); {EXPECTED}", span.start),
+            None => format!("not valid TOML; {EXPECTED}"),
         },
     })
 }
@@ -152,29 +239,93 @@ pub fn save(path: &Path, config: &FileConfig) -> Result<(), CliError> {
 }
 
 /// Resolves the address and token of a command: flag or environment (clap
-/// has merged them), then the file, then the default address. TLS files
-/// come from flags or environment only.
+/// has merged them), then the file (its session, or its token), then the
+/// default address. TLS files come from flags or environment only.
 pub fn resolve(
     addr: Option<&str>,
     token: Option<&str>,
     tls: ClientTls,
 ) -> Result<Settings, CliError> {
-    let file = match path() {
-        Some(p) => load(&p)?,
-        None => FileConfig::default(),
+    let (file, path) = match path() {
+        Some(p) => (load(&p)?, Some(p)),
+        None => (FileConfig::default(), None),
     };
     let nonempty = |s: Option<&str>| {
         s.map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
+    let token = nonempty(token);
+    // A token given now wins over the stored session, which is then unused.
+    let session = match (&token, &path) {
+        (None, Some(path)) => file.session(path),
+        _ => None,
+    };
     Ok(Settings {
         addr: nonempty(addr)
             .or_else(|| nonempty(file.addr.as_deref()))
             .unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
-        token: nonempty(token).or_else(|| nonempty(file.token.as_deref())),
+        token: match (&token, &session) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(_)) => None,
+            (None, None) => nonempty(file.token.as_deref()),
+        },
+        session,
         tls,
     })
+}
+
+/// An exclusive lock on the configuration file, held while its session is
+/// read, renewed and written back: two commands renewing the same refresh
+/// token at once would have the server see it reused and end the session.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+/// Takes [`FileLock`] on `path` (waiting for another reemploi process to
+/// release it), through a `.lock` file beside it.
+pub fn lock(path: &Path) -> Result<FileLock, CliError> {
+    let fail = |reason: String| CliError::Config {
+        path: path.to_owned(),
+        reason,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("create its directory: {e}")))?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(path.with_file_name(name))
+        .map_err(|e| fail(format!("lock: {e}")))?;
+    file.lock().map_err(|e| fail(format!("lock: {e}")))?;
+    Ok(FileLock { _file: file })
+}
+
+/// [`lock`] off the async threads, since it may wait for another process.
+pub async fn lock_async(path: &Path) -> Result<FileLock, CliError> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || lock(&owned))
+        .await
+        .map_err(|e| CliError::Config {
+            path: path.to_owned(),
+            reason: format!("lock: {e}"),
+        })?
+}
+
+/// Changes the file under its lock: loads it, applies `change`, saves it.
+pub async fn update(path: &Path, change: impl FnOnce(&mut FileConfig)) -> Result<(), CliError> {
+    let _lock = lock_async(path).await?;
+    let mut config = load(path)?;
+    change(&mut config);
+    save(path, &config)
 }
 
 #[cfg(test)]
@@ -189,9 +340,19 @@ mod tests {
         let config = FileConfig {
             addr: Some("http://example.invalid:1".to_owned()),
             token: Some("t0k3n".to_owned()),
+            token_expires_at: Some(1_700_000_000),
+            refresh_token: Some("rt_x".to_owned()),
+            email: Some("a@example.org".to_owned()),
         };
         save(&path, &config).unwrap();
         assert_eq!(load(&path).unwrap(), config);
+        let session = config.session(&path).unwrap();
+        assert_eq!(session.refresh, "rt_x");
+        assert!(!format!("{session:?}").contains("t0k3n"));
+        let mut forgotten = config.clone();
+        forgotten.forget_credentials();
+        assert_eq!(forgotten.session(&path), None);
+        assert_eq!(forgotten.addr, config.addr);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -112,8 +112,19 @@ pub enum CliError {
          --client-cert and --client-key; an https:// server cannot be reached with http://"
     )]
     Connection(String),
+    /// The stored session is over (logged out, expired, revoked): the
+    /// message says whom to sign in as again.
+    #[error("{0}")]
+    SignInAgain(String),
+    /// A local failure met in the middle of a call (the configuration file
+    /// could not be read or written while renewing the session).
+    #[error("{0}")]
+    Local(String),
+    /// The password typed twice differs, or none was given.
+    #[error("{0}")]
+    Password(String),
     /// The server answered with an error.
-    #[error("{}", rpc_message(.code, .message, .violations))]
+    #[error("{}", rpc_message(.code, .message, .violations, .reason.as_deref()))]
     Rpc {
         /// The gRPC status code.
         code: Code,
@@ -121,6 +132,8 @@ pub enum CliError {
         message: String,
         /// `(field, description)` pairs of a `BadRequest` detail.
         violations: Vec<(String, String)>,
+        /// The `ErrorInfo` reason, which picks the hint.
+        reason: Option<String>,
     },
 }
 
@@ -145,10 +158,22 @@ impl CliError {
                 return CliError::Connection(cause.to_string());
             }
         }
+        let reason = reemploi_runtime::status::reason(status);
+        match reason.as_deref() {
+            // Made by this client (see `crate::session`), not the server.
+            Some(crate::session::REASON_SIGN_IN_AGAIN) => {
+                return CliError::SignInAgain(status.message().to_owned());
+            }
+            Some(crate::session::REASON_LOCAL) => {
+                return CliError::Local(status.message().to_owned());
+            }
+            _ => {}
+        }
         CliError::Rpc {
             code: status.code(),
             message: status.message().to_owned(),
             violations: reemploi_runtime::status::field_violations(status),
+            reason,
         }
     }
 
@@ -166,8 +191,10 @@ impl CliError {
             | CliError::Server(_)
             | CliError::Demo(_)
             | CliError::Stdout(_)
-            | CliError::Config { .. } => EXIT_OTHER,
-            CliError::Usage(_) => EXIT_USAGE,
+            | CliError::Config { .. }
+            | CliError::Local(_) => EXIT_OTHER,
+            CliError::Usage(_) | CliError::Password(_) => EXIT_USAGE,
+            CliError::SignInAgain(_) => EXIT_DENIED,
             CliError::File { .. } | CliError::BadRows(_) => EXIT_INVALID,
             CliError::Unreachable { .. } | CliError::Connection(_) => EXIT_UNREACHABLE,
             CliError::Rpc { code, .. } => match code {
@@ -200,15 +227,58 @@ impl CliError {
 
 /// The message of a server error, with every field violation on its own
 /// line and a hint of what to do next.
-fn rpc_message(code: &Code, message: &str, violations: &[(String, String)]) -> String {
+fn rpc_message(
+    code: &Code,
+    message: &str,
+    violations: &[(String, String)],
+    reason: Option<&str>,
+) -> String {
     let mut text = format!("the server refused: {message}");
     for (field, description) in violations {
         text.push_str(&format!("\n  {field}: {description}"));
     }
-    let hint = match code {
+    let hint = reason
+        .and_then(reason_hint)
+        .unwrap_or_else(|| code_hint(code));
+    text.push_str(&format!("\n  hint: {hint}"));
+    text
+}
+
+/// The hint for the identity service's reasons that need their own.
+fn reason_hint(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "SIGN_IN_FAILED" => {
+            "check the email and the password; `reemploi password forgot --email EMAIL` \
+             mails a link to choose a new password"
+        }
+        "SESSION_ENDED" | "REFRESH_TOKEN_REUSED" => "sign in again: `reemploi login --email EMAIL`",
+        "TOKEN_EXPIRED" => {
+            "the token has expired: sign in with `reemploi login --email EMAIL`, or get a new \
+             token (an API token from an admin, `reemploi token` on a development server)"
+        }
+        "TOKEN_REVOKED" => {
+            "this token no longer works (signed out, account disabled, or API token \
+             revoked): sign in again or ask an admin"
+        }
+        "LINK_INVALID" => {
+            "ask for a new link: an admin's new invitation (`reemploi accounts invite`), or \
+             `reemploi password forgot --email EMAIL`"
+        }
+        "EMAIL_TAKEN" => {
+            "sign in with that email (`reemploi login --email EMAIL`), or \
+             `reemploi password forgot --email EMAIL` if the password is lost"
+        }
+        _ => return None,
+    })
+}
+
+/// The hint for a status code.
+fn code_hint(code: &Code) -> &'static str {
+    match code {
         Code::Unauthenticated => {
-            "no valid token: run `reemploi login --token TOKEN` or set REEMPLOI_TOKEN \
-             (on a development server: `reemploi token --role admin`)"
+            "no valid token: sign in with `reemploi login --email EMAIL`, or give a token \
+             with `reemploi login --token TOKEN` or REEMPLOI_TOKEN (on a development server: \
+             `reemploi token --role admin`)"
         }
         Code::PermissionDenied => {
             "your token's role or organisation may not do this: use a token that may \
@@ -236,7 +306,5 @@ fn rpc_message(code: &Code, message: &str, violations: &[(String, String)]) -> S
         | Code::Unimplemented
         | Code::Internal
         | Code::DataLoss => "the server failed; its logs say why",
-    };
-    text.push_str(&format!("\n  hint: {hint}"));
-    text
+    }
 }

@@ -13,7 +13,9 @@ pub mod error;
 pub mod import;
 pub mod json;
 pub mod output;
+pub mod prompt;
 pub mod secret;
+pub mod session;
 pub mod token;
 pub mod up;
 pub mod views;
@@ -45,15 +47,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Token(args) => token::run(&args),
         Command::DeadLetters(c) => commands::deadletters::run(global.output, c).await,
         Command::Login(args) => {
-            let ctx = Ctx {
-                settings: config::Settings {
-                    addr: String::new(),
-                    token: None,
-                    tls,
-                },
-                format: global.output,
-            };
+            let ctx = unresolved(tls, global.output);
             commands::login::run(&ctx, global.addr, global.token, args).await
+        }
+        Command::Signup(args) => {
+            let ctx = unresolved(tls, global.output);
+            commands::login::signup(&ctx, global.addr, args).await
         }
         client => match config::resolve(global.addr.as_deref(), global.token.as_deref(), tls) {
             Ok(settings) => {
@@ -76,6 +75,20 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The context of the commands that resolve the address themselves (they
+/// store it).
+fn unresolved(tls: config::ClientTls, format: output::Format) -> Ctx {
+    Ctx {
+        settings: config::Settings {
+            addr: String::new(),
+            token: None,
+            session: None,
+            tls,
+        },
+        format,
+    }
+}
+
 /// Runs a client command.
 async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
@@ -88,10 +101,18 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
         Command::Plan(a) => commands::matching::plan(ctx, a).await,
         Command::Export(c) => commands::export::run(ctx, c).await,
+        Command::Logout => commands::login::logout(ctx).await,
+        Command::Accounts(c) => commands::accounts::run(ctx, c).await,
+        Command::Password(c) => commands::password::run(ctx, c).await,
+        Command::ApiTokens(c) => commands::api_tokens::run(ctx, c).await,
         // Dispatched by `run` before a connection is resolved.
-        Command::Up(_) | Command::Token(_) | Command::Login(_) | Command::DeadLetters(_) => Err(
-            CliError::Usage("internal: this command is not a client command".to_owned()),
-        ),
+        Command::Up(_)
+        | Command::Token(_)
+        | Command::Login(_)
+        | Command::Signup(_)
+        | Command::DeadLetters(_) => Err(CliError::Usage(
+            "internal: this command is not a client command".to_owned(),
+        )),
     }
 }
 

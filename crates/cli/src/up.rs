@@ -126,6 +126,7 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     let demo = Settings {
         addr: demo_addr(addr, server_tls),
         token: None,
+        session: None,
         // A REEMPLOI_CA meant for other servers must not stop a plaintext
         // demo load.
         tls: if server_tls {

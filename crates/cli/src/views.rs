@@ -3,6 +3,7 @@
 //! themselves, see [`crate::json`].)
 
 use reemploi_domain::quantity::{Quantity, Unit};
+use reemploi_proto::identity as ipb;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
@@ -369,6 +370,83 @@ pub fn partner_text(p: &rpb::Partner) -> String {
             },
         ),
     ])
+}
+
+/// A timestamp for people (RFC 3339), blank when absent.
+pub fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
+    t.map(ToString::to_string).unwrap_or_default()
+}
+
+/// An account's role for people: `site_manager`.
+pub fn account_role(a: &ipb::Account) -> String {
+    ipb::AccountRole::try_from(a.role).map_or_else(
+        |_| "?".to_owned(),
+        |r| short(r.as_str_name(), "ACCOUNT_ROLE_"),
+    )
+}
+
+/// An account's status for people: `active`.
+fn account_status(a: &ipb::Account) -> String {
+    ipb::AccountStatus::try_from(a.status).map_or_else(
+        |_| "?".to_owned(),
+        |s| short(s.as_str_name(), "ACCOUNT_STATUS_"),
+    )
+}
+
+/// ` of ORG` or ` of PARTNER`, for the organisation or partner a role acts for.
+pub fn grant_suffix(org: &str, partner: &str) -> String {
+    match (org.is_empty(), partner.is_empty()) {
+        (false, _) => format!(" of {org}"),
+        (true, false) => format!(" of {partner}"),
+        (true, true) => String::new(),
+    }
+}
+
+/// The columns of [`account_row`].
+pub const ACCOUNT_COLUMNS: &[&str] = &["NAME", "EMAIL", "ROLE", "OF", "STATUS", "CREATED"];
+
+/// An account as a table row.
+pub fn account_row(a: &ipb::Account) -> Vec<String> {
+    vec![
+        a.name.clone(),
+        a.email.clone(),
+        account_role(a),
+        if a.org.is_empty() {
+            a.partner.clone()
+        } else {
+            a.org.clone()
+        },
+        account_status(a),
+        timestamp(a.create_time.as_ref()),
+    ]
+}
+
+/// An account for people.
+pub fn account_text(a: &ipb::Account) -> String {
+    crate::output::fields(&[
+        ("name", a.name.clone()),
+        ("email", a.email.clone()),
+        ("display name", a.display_name.clone()),
+        ("role", account_role(a)),
+        ("org", a.org.clone()),
+        ("partner", a.partner.clone()),
+        ("status", account_status(a)),
+        ("created", timestamp(a.create_time.as_ref())),
+    ])
+}
+
+/// The columns of [`api_token_row`].
+pub const API_TOKEN_COLUMNS: &[&str] = &["NAME", "DISPLAY NAME", "CREATED", "EXPIRES", "REVOKED"];
+
+/// An API token as a table row.
+pub fn api_token_row(t: &ipb::ApiToken) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        t.display_name.clone(),
+        timestamp(t.create_time.as_ref()),
+        timestamp(t.expire_time.as_ref()),
+        timestamp(t.revoke_time.as_ref()),
+    ]
 }
 
 #[cfg(test)]

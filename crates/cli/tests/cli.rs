@@ -23,6 +23,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 struct Up {
     child: Child,
     addr: SocketAddr,
+    /// What it printed on stdout before its address: the first admin's
+    /// invitation, the demo accounts and their password.
+    stdout: String,
 }
 
 impl Drop for Up {
@@ -67,10 +70,15 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
     let (tx, rx) = mpsc::channel();
     // Keep draining both streams so the child never blocks on a full pipe.
     std::thread::spawn(move || {
+        let mut printed = String::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
             if let Some(addr) = line.strip_prefix("listening on ") {
-                let _ = tx.send(addr.trim().parse::<SocketAddr>().unwrap());
+                let addr = addr.trim().parse::<SocketAddr>().unwrap();
+                let _ = tx.send((addr, std::mem::take(&mut printed)));
+            } else {
+                printed.push_str(&line);
+                printed.push('\n');
             }
         }
     });
@@ -88,8 +96,8 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
             }
         }
     });
-    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => addr,
+    let (addr, printed) = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(got) => got,
         Err(e) => {
             let _ = child.kill();
             panic!(
@@ -98,7 +106,14 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
             );
         }
     };
-    (Up { child, addr }, logs)
+    (
+        Up {
+            child,
+            addr,
+            stdout: printed,
+        },
+        logs,
+    )
 }
 
 fn token(data_dir: &Path, role: &str) -> String {
@@ -1602,4 +1617,570 @@ fn bulk_commands_wait_out_the_rate_limit() {
         "{err}"
     );
     stop(up);
+}
+
+// ------------------------------------------------------------- identity
+
+/// A password the identity service accepts (12 characters at least, not a
+/// common one).
+const NEW_PASSWORD: &str = "briques-du-Rebberg-1932";
+
+impl Client {
+    /// The same server, for someone signed in through the configuration
+    /// file `config`: no token in the environment.
+    fn signed_in(&self, config: &Path) -> Client {
+        Client {
+            token: None,
+            config: config.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// Runs a command with `input` on stdin, as a script pipes a password;
+    /// the input is never printed back.
+    fn piped(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let secret = input.lines().next().unwrap_or_default();
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                secret.is_empty() || !String::from_utf8_lossy(stream).contains(secret),
+                "the password is never printed ({args:?})"
+            );
+        }
+        out
+    }
+
+    /// `login --email` with `password` piped; returns the output.
+    fn login(&self, email: &str, password: &str) -> Output {
+        self.piped(&["login", "--email", email], &format!("{password}\n"))
+    }
+
+    /// Retries a command for up to `within` until it exits with `code`
+    /// (revocations reach every service within a second); returns stderr.
+    fn fails_within(&self, within: Duration, code: i32, args: &[&str]) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let out = self.run(args);
+            if out.status.code() == Some(code) {
+                return String::from_utf8_lossy(&out.stderr).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reemploi {args:?} still exits with {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn assert_ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}:\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The configuration file as TOML.
+fn stored(config: &Path) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(config).unwrap()).unwrap()
+}
+
+fn stored_str(config: &Path, key: &str) -> Option<String> {
+    stored(config)
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// Rewrites some keys of the configuration file.
+fn edit_config(config: &Path, changes: &[(&str, toml::Value)]) {
+    let mut table = stored(config);
+    for (key, value) in changes {
+        table.insert((*key).to_owned(), value.clone());
+    }
+    std::fs::write(config, toml::to_string(&table).unwrap()).unwrap();
+}
+
+/// What follows `marker` on the first line that has it, up to a space.
+fn after(text: &str, marker: &str) -> String {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{text}"));
+    text[at + marker.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The code of the newest mail under `<data>/mail/` that holds `marker`
+/// (`reemploi password reset --code `...), waiting for it to be written.
+fn mailed_code(data: &Path, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(data.join("mail"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        if let Some(text) = names
+            .iter()
+            .rev()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .find(|t| t.contains(marker))
+        {
+            return after(&text, marker);
+        }
+        assert!(Instant::now() < deadline, "no mail with {marker:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A demo account signs in with the printed password; the session is
+/// stored privately (without the password), renewed when its access token
+/// has expired (by the clock, or as the server says), and ended by logout.
+#[test]
+fn login_with_a_password_keeps_a_private_session_that_renews_itself_until_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A token the server will see as expired once the 30 s leeway is over.
+    let expired = token_for(&data, &["--role", "admin", "--ttl-hours", "0"]);
+    let made = Instant::now();
+    let up = up_demo(&data);
+    let password = after(&up.stdout, "password: ");
+    let email = after(&up.stdout, "sign in: reemploi login --email ");
+    assert_eq!(email, "admin@reemploi.example", "{}", up.stdout);
+    let config = dir.path().join("admin.toml");
+    let admin = Client::new(up.addr, "unused", dir.path()).signed_in(&config);
+
+    // A wrong password and an unknown email get the same answer.
+    let wrong = admin.login(&email, "not-the-password-at-all");
+    let unknown = admin.login("nobody@reemploi.example", &password);
+    assert_eq!(wrong.status.code(), Some(4), "{wrong:?}");
+    assert_eq!(unknown.status.code(), Some(4), "{unknown:?}");
+    assert_eq!(wrong.stderr, unknown.stderr);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong email or password"),
+        "{wrong:?}"
+    );
+    assert!(!config.exists(), "nothing stored on a refused sign-in");
+
+    let out = assert_ok(&admin.login(&email, &password), "login");
+    assert!(out.contains("logged in") && out.contains(&email), "{out}");
+    #[cfg(unix)]
+    assert_eq!(mode(&config), 0o600, "the session file is private");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains(&password), "the password is not stored");
+    let first_refresh = stored_str(&config, "refresh_token").unwrap();
+    let sites = admin.json(&["sites", "list"]);
+    assert!(
+        sites.to_string().contains("Coteaux"),
+        "the stored session is used: {sites}"
+    );
+    let me = admin.json(&["accounts", "show", "me"]);
+    assert_eq!(me["email"], email.as_str());
+    assert_eq!(me["role"], "ACCOUNT_ROLE_ADMIN");
+
+    // The clock says the access token has expired: it is renewed before
+    // the call, and the rotated refresh token stored.
+    edit_config(
+        &config,
+        &[
+            ("token", "garbage".into()),
+            ("token_expires_at", toml::Value::Integer(1)),
+        ],
+    );
+    admin.json(&["sites", "list"]);
+    let second_refresh = stored_str(&config, "refresh_token").unwrap();
+    assert_ne!(second_refresh, first_refresh, "the refresh token rotated");
+    assert_ne!(stored_str(&config, "token").unwrap(), "garbage");
+    #[cfg(unix)]
+    assert_eq!(mode(&config), 0o600, "still private after the renewal");
+
+    // The clock thinks it is fine, the server says it has expired: renewed
+    // and sent again.
+    std::thread::sleep(Duration::from_secs(32).saturating_sub(made.elapsed()));
+    edit_config(&config, &[("token", expired.as_str().into())]);
+    let sites = admin.json(&["sites", "list"]);
+    assert!(sites.to_string().contains("Coteaux"), "{sites}");
+    let third_refresh = stored_str(&config, "refresh_token").unwrap();
+    assert_ne!(
+        third_refresh, second_refresh,
+        "renewed on the server's word"
+    );
+    assert_ne!(stored_str(&config, "token").unwrap(), expired);
+
+    // Logout ends the session on the server and forgets it here.
+    let before_logout = std::fs::read_to_string(&config).unwrap();
+    let out = admin.ok(&["logout"]);
+    assert!(out.contains("session is ended on the server"), "{out}");
+    let table = stored(&config);
+    assert!(
+        table.get("token").is_none() && table.get("refresh_token").is_none(),
+        "{table:?}"
+    );
+    assert!(table.get("addr").is_some(), "the address stays");
+    let err = admin.fails(4, &["sites", "list"]);
+    assert!(err.contains("reemploi login"), "asks to log in: {err}");
+    // The ended session's refresh token no longer renews anything.
+    std::fs::write(&config, before_logout).unwrap();
+    edit_config(&config, &[("token_expires_at", toml::Value::Integer(1))]);
+    let err = admin.fails(4, &["sites", "list"]);
+    assert!(
+        err.contains("session has ended")
+            && err.contains(&format!("reemploi login --email {email}")),
+        "{err}"
+    );
+    stop(up);
+}
+
+/// The first admin accepts the invitation `up` prints; they invite a site
+/// manager, who accepts with a piped password and signs in; once disabled,
+/// the manager's session stops working.
+#[test]
+fn an_invited_site_manager_accepts_signs_in_and_is_locked_out_once_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (up, _) = up_with(&data, &[]);
+    let code = after(&up.stdout, "reemploi accounts accept --code ");
+    let nobody =
+        Client::new(up.addr, "unused", dir.path()).signed_in(&dir.path().join("none.toml"));
+    // Accepting needs no login, only the password (piped) and a name.
+    let out = nobody.piped(
+        &["accounts", "accept", "--code", &code, "--name", "Admin"],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    let text = assert_ok(&out, "accept");
+    assert!(
+        text.contains("sign in: reemploi login --email admin@reemploi.invalid"),
+        "{text}"
+    );
+    // Once only.
+    let again = nobody.piped(
+        &["accounts", "accept", "--code", &code, "--name", "Admin"],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("unknown, expired or already used"));
+
+    let admin = nobody.signed_in(&dir.path().join("admin.toml"));
+    assert_ok(
+        &admin.login("admin@reemploi.invalid", NEW_PASSWORD),
+        "admin login",
+    );
+    // A role without what it acts for is a usage error.
+    let err = admin.fails(
+        2,
+        &[
+            "accounts",
+            "invite",
+            "--email",
+            "lea@m2a.example",
+            "--role",
+            "site_manager",
+        ],
+    );
+    assert!(err.contains("--org"), "{err}");
+    let err = admin.fails(
+        2,
+        &[
+            "accounts",
+            "invite",
+            "--email",
+            "sam@atelier.example",
+            "--role",
+            "partner",
+        ],
+    );
+    assert!(err.contains("--partner"), "{err}");
+    let invitation = admin.json(&[
+        "accounts",
+        "invite",
+        "--email",
+        "lea@m2a.example",
+        "--role",
+        "site_manager",
+        "--org",
+        "m2a-habitat",
+    ]);
+    assert_eq!(invitation["role"], "ACCOUNT_ROLE_SITE_MANAGER");
+    assert_eq!(invitation["org"], "m2a-habitat");
+    let code = str_of(&invitation, "code").to_owned();
+    assert!(code.starts_with("inv_"), "{invitation}");
+    // The same code is in the mail.
+    assert_eq!(mailed_code(&data, "reemploi accounts accept --code "), code);
+
+    let lea = nobody.signed_in(&dir.path().join("lea.toml"));
+    let out = lea.piped(
+        &[
+            "accounts",
+            "accept",
+            "--code",
+            &code,
+            "--name",
+            "Léa Martin",
+        ],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    assert_ok(&out, "lea accepts");
+    assert_ok(&lea.login("lea@m2a.example", NEW_PASSWORD), "lea login");
+    let me = lea.json(&["accounts", "show", "me"]);
+    assert_eq!(me["role"], "ACCOUNT_ROLE_SITE_MANAGER");
+    assert_eq!(me["displayName"], "Léa Martin");
+    lea.json(&["sites", "list"]);
+    // Only admins list accounts.
+    lea.fails(4, &["accounts", "list"]);
+    let accounts = admin.json(&["accounts", "list"]);
+    let lea_name = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "lea@m2a.example")
+        .map(|a| str_of(a, "name").to_owned())
+        .unwrap();
+    let table = admin.ok(&["accounts", "list"]);
+    assert!(
+        table.starts_with("NAME") && table.contains("site_manager"),
+        "{table}"
+    );
+
+    let disabled = admin.json(&["accounts", "disable", &lea_name]);
+    assert_eq!(disabled["status"], "ACCOUNT_STATUS_DISABLED");
+    let err = lea.fails_within(Duration::from_secs(2), 4, &["sites", "list"]);
+    assert!(
+        err.contains("reemploi login") || err.contains("revoked"),
+        "{err}"
+    );
+    // Nor can the session be renewed, nor Léa sign in again.
+    edit_config(
+        &dir.path().join("lea.toml"),
+        &[("token_expires_at", toml::Value::Integer(1))],
+    );
+    let err = lea.fails(4, &["sites", "list"]);
+    assert!(err.contains("session has ended"), "{err}");
+    let out = lea.login("lea@m2a.example", NEW_PASSWORD);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    stop(up);
+}
+
+/// An API token's secret is printed alone, works as a bearer token, and is
+/// refused everywhere once revoked.
+#[test]
+fn api_tokens_are_created_used_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (up, _) = up_with(&data, &[]);
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+    admin.fails(2, &["api-tokens", "create", "--name", "no expiry"]);
+    admin.fails(
+        2,
+        &[
+            "api-tokens",
+            "create",
+            "--name",
+            "x",
+            "--expires-in",
+            "soon",
+        ],
+    );
+    let out = admin.run(&[
+        "api-tokens",
+        "create",
+        "--name",
+        "Plateforme Cycle Up",
+        "--expires-in",
+        "90d",
+    ]);
+    let stdout = assert_ok(&out, "api-tokens create");
+    assert_eq!(stdout.lines().count(), 1, "the secret alone: {stdout}");
+    let secret = stdout.trim().to_owned();
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("shown this once") && !note.contains(&secret),
+        "{note}"
+    );
+
+    let integrator = admin.as_token(&secret);
+    integrator.json(&["sites", "list"]);
+    let tokens = admin.json(&["api-tokens", "list"]);
+    let tokens = tokens.as_array().unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0]["displayName"], "Plateforme Cycle Up");
+    assert!(
+        !tokens[0].to_string().contains(&secret),
+        "never the secret again"
+    );
+    let name = str_of(&tokens[0], "name").to_owned();
+
+    let revoked = admin.json(&["api-tokens", "revoke", &name]);
+    assert!(revoked["revokeTime"].is_string(), "{revoked}");
+    let err = integrator.fails_within(Duration::from_secs(2), 4, &["sites", "list"]);
+    assert!(err.contains("revoked"), "{err}");
+    stop(up);
+}
+
+/// An ESS structure signs up (and is signed in), registers with its own
+/// session; a forgotten password is reset with the mailed code.
+#[test]
+fn a_structure_signs_up_registers_and_resets_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (up, _) = up_with(&data, &[]);
+    let config = dir.path().join("camille.toml");
+    let camille = Client::new(up.addr, "unused", dir.path()).signed_in(&config);
+    let out = camille.piped(
+        &[
+            "signup",
+            "--email",
+            "camille@atelier.example",
+            "--structure",
+            "Atelier Réemploi Coteaux",
+            "--name",
+            "Camille",
+        ],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    let text = assert_ok(&out, "signup");
+    let partner = after(&text, "staff of the partner ");
+    assert!(partner.starts_with("partners/"), "{text}");
+    assert!(text.contains("reemploi partners register"), "{text}");
+    #[cfg(unix)]
+    assert_eq!(mode(&config), 0o600);
+
+    // The session signup stored registers the structure under its id.
+    let siret = siret("9001234560001");
+    let args = [
+        "partners",
+        "register",
+        "--legal-name",
+        "Atelier Réemploi Coteaux",
+        "--siret",
+        &siret,
+        "--kind",
+        "ACI",
+        "--lat",
+        "47.748",
+        "--lon",
+        "7.32",
+        "--category",
+        "radiateur",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let registered = loop {
+        let out = camille.run(&[&args[..], &["--output", "json"]].concat());
+        if out.status.success() {
+            break serde_json::from_slice::<Value>(&out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "register: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(registered["name"], partner.as_str());
+    assert_eq!(registered["status"], "PARTNER_STATUS_PENDING");
+
+    // Forgotten: the same answer for an unknown email; a code by mail.
+    let forgot = camille.ok(&["password", "forgot", "--email", "camille@atelier.example"]);
+    let unknown = camille.ok(&["password", "forgot", "--email", "nobody@atelier.example"]);
+    assert_eq!(
+        forgot.replace("camille@", "X@"),
+        unknown.replace("nobody@", "X@")
+    );
+    let code = mailed_code(&data, "reemploi password reset --code ");
+    assert!(code.starts_with("rst_"), "{code}");
+    let renewed = "tuiles-de-Bourtzwiller-68";
+    // A password the service refuses (too short) is invalid input.
+    let out = camille.piped(&["password", "reset", "--code", &code], "court\n");
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    let out = camille.piped(
+        &["password", "reset", "--code", &code],
+        &format!("{renewed}\n"),
+    );
+    assert_ok(&out, "password reset");
+    // Every session ended: the stored one too.
+    camille.fails_within(Duration::from_secs(2), 4, &["accounts", "show", "me"]);
+    // The revocation covers tokens issued up to the end of its second
+    // (`iat` has whole seconds): a sign-in must come after it.
+    std::thread::sleep(Duration::from_millis(1100));
+    let old = camille.login("camille@atelier.example", NEW_PASSWORD);
+    assert_eq!(old.status.code(), Some(4), "{old:?}");
+    assert_ok(
+        &camille.login("camille@atelier.example", renewed),
+        "new password",
+    );
+    let me = camille.json(&["accounts", "show", "me"]);
+    assert_eq!(me["partner"], partner.as_str());
+    stop(up);
+}
+
+/// `reemploi token` refuses a site manager without --org and a partner
+/// without --partner, and says which secret signed, never the secret.
+#[test]
+fn token_needs_what_the_role_acts_for_and_names_its_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["token", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .env_remove("REEMPLOI_JWT_SECRET")
+            .env_remove("REEMPLOI_TOKEN_ORG")
+            .env_remove("REEMPLOI_TOKEN_PARTNER")
+            .output()
+            .unwrap()
+    };
+    for (role, flag) in [("site_manager", "--org"), ("partner", "--partner")] {
+        let out = token(&["--role", role]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{err}");
+    }
+    assert!(
+        !dir.path().join("jwt-secret").exists(),
+        "refused before any file"
+    );
+
+    let out = token(&["--role", "site_manager", "--org", "m2a-habitat"]);
+    assert!(out.status.success(), "{out:?}");
+    let file = dir.path().join("jwt-secret");
+    let secret = std::fs::read_to_string(&file).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(!err.contains(secret.trim()), "never the secret: {err}");
+
+    let out = token(&["--role", "admin", "--jwt-secret", "s3cret-value"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--jwt-secret") && !err.contains("s3cret-value"),
+        "{err}"
+    );
 }

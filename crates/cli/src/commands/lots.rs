@@ -462,6 +462,7 @@ impl import::Import for LotsImport {
             code: tonic::Code::FailedPrecondition,
             message: format!("{} lot(s) could not be published", done.failures.len()),
             violations: Vec::new(),
+            reason: None,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The client commands: each module holds one group's grammar (clap) and
 //! what it does through the public gRPC API.
 
+pub mod accounts;
+pub mod api_tokens;
 pub mod claims;
 pub mod deadletters;
 pub mod export;
@@ -8,6 +10,7 @@ pub mod login;
 pub mod lots;
 pub mod matching;
 pub mod partners;
+pub mod password;
 pub mod sites;
 
 use crate::CliError;
@@ -29,6 +32,12 @@ impl Ctx {
     /// Connects to the server.
     pub async fn connect(&self) -> Result<Connection, CliError> {
         Connection::open(&self.settings).await
+    }
+
+    /// Connects to the server without credentials, for the calls that need
+    /// none (accepting an invitation, resetting a password).
+    pub async fn connect_anonymous(&self) -> Result<Connection, CliError> {
+        Connection::open(&self.settings.anonymous()).await
     }
 }
 
