@@ -12,6 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reemploi_runtime::auth::RSA_ALGORITHMS;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
@@ -19,18 +20,12 @@ use tokio::sync::OnceCell;
 /// How long the provider gets to answer one request.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The algorithms an id_token may be signed with: asymmetric ones only, so
-/// that neither `none` nor a secret shared with the client can pass.
-const ALGORITHMS: [Algorithm; 8] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::EdDSA,
-];
+/// Whether an id_token may be signed with `alg`: asymmetric algorithms
+/// only, so that neither `none` nor a secret shared with the client can
+/// pass.
+fn accepted(alg: Algorithm) -> bool {
+    RSA_ALGORITHMS.contains(&alg) || matches!(alg, Algorithm::ES256 | Algorithm::EdDSA)
+}
 
 /// OpenID Connect: where the provider is and who this service is to it.
 #[derive(clap::Args, Clone, Default, PartialEq, Eq)]
@@ -319,7 +314,7 @@ impl Provider {
         let refused = |why: &str| OidcError::Refused(why.to_owned());
         let header =
             jsonwebtoken::decode_header(id_token).map_err(|_| refused("malformed id_token"))?;
-        if !ALGORITHMS.contains(&header.alg) {
+        if !accepted(header.alg) {
             return Err(refused("id_token signed with an algorithm not accepted"));
         }
         let key = self.key(header.kid.as_deref()).await?;

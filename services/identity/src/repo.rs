@@ -110,28 +110,29 @@ pub async fn save_account(
     Ok(reemploi_store::one_row(done)?)
 }
 
+/// A page of `table`'s `columns`, newest first, after the id `after`.
+async fn newest_first(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AnyRow>> {
+    use reemploi_store::query::{Filter, Order, select_ordered};
+    let mut filter = Filter::default();
+    if let Some(after) = after {
+        filter.add(Order::Newest.after(), after.to_owned())?;
+    }
+    Ok(select_ordered(conn, table, columns, filter, limit, Order::Newest).await?)
+}
+
 /// A page of accounts, newest first, after `after` (an id).
 pub async fn list_accounts(
     conn: &mut AnyConnection,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Account>> {
-    let mut filter = reemploi_store::query::Filter::default();
-    if let Some(after) = after {
-        filter.add(
-            reemploi_store::query::Order::Newest.after(),
-            after.to_owned(),
-        )?;
-    }
-    let rows = reemploi_store::query::select_ordered(
-        conn,
-        "accounts",
-        ACCOUNT_COLUMNS,
-        filter,
-        limit,
-        reemploi_store::query::Order::Newest,
-    )
-    .await?;
+    let rows = newest_first(conn, "accounts", ACCOUNT_COLUMNS, after, limit).await?;
     rows.iter().map(account).collect()
 }
 
@@ -550,28 +551,13 @@ pub async fn revoke_api_token(conn: &mut AnyConnection, id: Uuid, now: i64) -> R
     Ok(())
 }
 
-/// A page of API tokens, newest first.
+/// A page of API tokens, newest first, after `after` (an id).
 pub async fn list_api_tokens(
     conn: &mut AnyConnection,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ApiToken>> {
-    let mut filter = reemploi_store::query::Filter::default();
-    if let Some(after) = after {
-        filter.add(
-            reemploi_store::query::Order::Newest.after(),
-            after.to_owned(),
-        )?;
-    }
-    let rows = reemploi_store::query::select_ordered(
-        conn,
-        "api_tokens",
-        API_TOKEN_COLUMNS,
-        filter,
-        limit,
-        reemploi_store::query::Order::Newest,
-    )
-    .await?;
+    let rows = newest_first(conn, "api_tokens", API_TOKEN_COLUMNS, after, limit).await?;
     rows.iter().map(api_token).collect()
 }
 
