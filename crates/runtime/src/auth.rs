@@ -21,6 +21,16 @@ use crate::limit::{RateLimits, RetryAfter};
 use crate::revoked::DenyList;
 use crate::verified::{Passed, Verified};
 
+/// The RSA signature algorithms an RSA public key verifies.
+pub const RSA_ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+
 /// Clock skew tolerated on `exp` (and `nbf`), in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
@@ -379,18 +389,7 @@ impl Authenticator {
             return Ok(auth.with_static(KeyKind::Ed25519, key, &[Algorithm::EdDSA]));
         }
         if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-            return Ok(auth.with_static(
-                KeyKind::Rsa,
-                key,
-                &[
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                    Algorithm::PS384,
-                    Algorithm::PS512,
-                ],
-            ));
+            return Ok(auth.with_static(KeyKind::Rsa, key, &RSA_ALGORITHMS));
         }
         Err(AuthError::InvalidKey(
             "expected a PEM Ed25519 or RSA public key".to_owned(),

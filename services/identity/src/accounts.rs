@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::error::{IdentityError, Result};
 use crate::events::revocation;
 use crate::model::{Account, AccountStatus, Email, Grant, Invitation};
+use crate::oidc::ExternalIdentity;
 use crate::password::NewPassword;
+use crate::repo::CodeTable;
 use crate::repo::{self, RefreshRow};
 use crate::service::Identity;
 use crate::tokens::MAX_API_TOKEN_TTL;
@@ -297,5 +299,56 @@ impl Identity {
     pub async fn has_accounts(&self) -> Result<bool> {
         let mut conn = self.inner.db.pool().acquire().await?;
         repo::any_account(&mut conn).await
+    }
+
+    /// The account of a provider identity: the one linked to it; else,
+    /// on its verified email, the account of that email or the account an
+    /// invitation of it makes now, linked to it for next time.
+    pub(crate) async fn external_account(&self, ext: &ExternalIdentity) -> Result<Account> {
+        let now = now_millis();
+        let mut tx = self.inner.db.begin_write().await?;
+        if let Some(id) = repo::linked_account(&mut tx, &ext.issuer, &ext.subject).await? {
+            return repo::account_by_id(&mut tx, id)
+                .await?
+                .filter(|a| a.status == AccountStatus::Active)
+                .ok_or(IdentityError::SignInFailed);
+        }
+        let email = match &ext.email {
+            Some(email) if ext.email_verified => {
+                Email::parse("email", email).map_err(|_| IdentityError::EmailNotVerified)?
+            }
+            _ => return Err(IdentityError::EmailNotVerified),
+        };
+        let account = match repo::account_by_email(&mut tx, &email).await? {
+            Some(a) if a.status == AccountStatus::Active => a,
+            Some(_) => return Err(IdentityError::SignInFailed),
+            None => {
+                let invitation = repo::pending_invitation(&mut tx, &email, now)
+                    .await?
+                    .ok_or(IdentityError::NotInvited)?;
+                let name = ext.name.clone().filter(|n| !n.trim().is_empty());
+                let account = Account {
+                    id: Uuid::now_v7(),
+                    display_name: name.unwrap_or_else(|| email.as_str().to_owned()),
+                    email,
+                    grant: invitation.grant.clone(),
+                    status: AccountStatus::Active,
+                    // Signs in through the provider only, until a reset.
+                    password_hash: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                if !repo::use_code(&mut tx, CodeTable::Invitations, invitation.id, now).await? {
+                    return Err(IdentityError::NotInvited);
+                }
+                self.insert_new(&mut tx, &account).await?;
+                tracing::info!(account = %account.name(), invitation = %invitation.id, "invitation accepted through the identity provider");
+                account
+            }
+        };
+        repo::link_account(&mut tx, &ext.issuer, &ext.subject, account.id, now).await?;
+        self.commit(tx, &[]).await?;
+        Ok(account)
     }
 }

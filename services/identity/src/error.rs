@@ -9,6 +9,7 @@ use reemploi_runtime::status;
 use tonic::{Code, Status};
 
 use crate::keys::KeyError;
+use crate::oidc::OidcError;
 use crate::password::HashError;
 use crate::tokens::SignError;
 
@@ -38,6 +39,23 @@ pub enum IdentityError {
     /// An account already has this email.
     #[error("an account already exists for this email")]
     EmailTaken,
+    /// No OpenID provider is configured.
+    #[error("sign-in through an identity provider is not configured on this platform")]
+    NoProvider,
+    /// The OpenID provider could not be used, or refused the sign-in.
+    #[error(transparent)]
+    External(#[from] OidcError),
+    /// The provider's identity has no account here: neither one with its
+    /// email nor an invitation of it.
+    #[error(
+        "no account nor pending invitation for this identity's email: ask a territory admin \
+         (or a colleague of your structure) to invite you"
+    )]
+    NotInvited,
+    /// The provider gave no email, or did not verify it: no account is
+    /// linked on its word.
+    #[error("the identity provider has not verified this identity's email")]
+    EmailNotVerified,
     /// The signing keys failed.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -70,6 +88,27 @@ impl From<IdentityError> for Status {
             }
             e @ IdentityError::EmailTaken => {
                 status::with_reason(Code::AlreadyExists, e.to_string(), "EMAIL_TAKEN")
+            }
+            e @ IdentityError::NoProvider => status::with_reason(
+                Code::FailedPrecondition,
+                e.to_string(),
+                "NO_IDENTITY_PROVIDER",
+            ),
+            e @ IdentityError::External(OidcError::Unavailable(_)) => status::with_reason(
+                Code::Unavailable,
+                e.to_string(),
+                "IDENTITY_PROVIDER_UNAVAILABLE",
+            ),
+            e @ IdentityError::External(OidcError::Refused(_)) => status::with_reason(
+                Code::Unauthenticated,
+                e.to_string(),
+                "EXTERNAL_SIGN_IN_REFUSED",
+            ),
+            e @ IdentityError::NotInvited => {
+                status::with_reason(Code::PermissionDenied, e.to_string(), "NOT_INVITED")
+            }
+            e @ IdentityError::EmailNotVerified => {
+                status::with_reason(Code::PermissionDenied, e.to_string(), "EMAIL_NOT_VERIFIED")
             }
             IdentityError::Keys(KeyError::Store(e)) => ApiError::from(e).into(),
             IdentityError::Keys(e @ (KeyError::Kek(_) | KeyError::Corrupt { .. })) => {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod keys;
 pub mod mail;
 pub mod model;
+pub mod oidc;
 pub mod password;
 pub mod repo;
 pub mod service;
@@ -87,6 +88,9 @@ pub struct IdentityArgs {
 
     #[command(flatten)]
     pub mail: reemploi_mail::MailArgs,
+
+    #[command(flatten)]
+    pub oidc: oidc::OidcArgs,
 }
 
 impl std::fmt::Debug for IdentityArgs {
@@ -100,6 +104,7 @@ impl std::fmt::Debug for IdentityArgs {
             .field("signing_key_days", &self.signing_key_days)
             .field("first_admin_email", &self.first_admin_email)
             .field("mail", &self.mail)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -112,6 +117,7 @@ impl Default for IdentityArgs {
             signing_key_days: 30,
             first_admin_email: "admin@reemploi.invalid".to_owned(),
             mail: reemploi_mail::MailArgs::default(),
+            oidc: oidc::OidcArgs::default(),
         }
     }
 }
@@ -139,6 +145,7 @@ pub async fn start(ctx: Context, args: &IdentityArgs) -> Result<Running, StartEr
     let ring = ctx.auth.key_ring().clone();
     ring.replace(&keys.public().await.map_err(other)?);
     let mailer = reemploi_mail::Mailer::new(&args.mail, &ctx.data_dir).map_err(other)?;
+    let provider = oidc::Provider::from_args(&args.oidc, &args.public_url).map_err(other)?;
     let identity = Identity::new(service::Parts {
         db: ctx.db.clone(),
         relay: relay.clone(),
@@ -150,6 +157,7 @@ pub async fn start(ctx: Context, args: &IdentityArgs) -> Result<Running, StartEr
         },
         letters: mail::Letters::new(mailer, &args.public_url),
         ring: ring.clone(),
+        provider,
     })
     .map_err(other)?;
     invite_first_admin(&identity, &args.first_admin_email).await?;

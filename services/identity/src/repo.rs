@@ -110,28 +110,29 @@ pub async fn save_account(
     Ok(reemploi_store::one_row(done)?)
 }
 
+/// A page of `table`'s `columns`, newest first, after the id `after`.
+async fn newest_first(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AnyRow>> {
+    use reemploi_store::query::{Filter, Order, select_ordered};
+    let mut filter = Filter::default();
+    if let Some(after) = after {
+        filter.add(Order::Newest.after(), after.to_owned())?;
+    }
+    Ok(select_ordered(conn, table, columns, filter, limit, Order::Newest).await?)
+}
+
 /// A page of accounts, newest first, after `after` (an id).
 pub async fn list_accounts(
     conn: &mut AnyConnection,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Account>> {
-    let mut filter = reemploi_store::query::Filter::default();
-    if let Some(after) = after {
-        filter.add(
-            reemploi_store::query::Order::Newest.after(),
-            after.to_owned(),
-        )?;
-    }
-    let rows = reemploi_store::query::select_ordered(
-        conn,
-        "accounts",
-        ACCOUNT_COLUMNS,
-        filter,
-        limit,
-        reemploi_store::query::Order::Newest,
-    )
-    .await?;
+    let rows = newest_first(conn, "accounts", ACCOUNT_COLUMNS, after, limit).await?;
     rows.iter().map(account).collect()
 }
 
@@ -264,29 +265,50 @@ pub async fn insert_invitation(
     Ok(())
 }
 
+/// Every column of `invitations` [`invitation`] reads.
+const INVITATION_COLUMNS: &str =
+    "id, email, role, org, partner, invited_by, expires_at, accepted_at";
+
+fn invitation(r: &AnyRow) -> Result<Invitation> {
+    Ok(Invitation {
+        id: uuid_col(r, "id")?,
+        email: email(r)?,
+        grant: grant(r)?,
+        invited_by: r.try_get("invited_by")?,
+        expires_at: r.try_get("expires_at")?,
+        accepted_at: r.try_get("accepted_at")?,
+    })
+}
+
 /// The invitation whose code hashes to `code_hash`.
 pub async fn invitation_by_code(
     conn: &mut AnyConnection,
     code_hash: &str,
 ) -> Result<Option<Invitation>> {
-    let row = sqlx::query(
-        "SELECT id, email, role, org, partner, invited_by, expires_at, accepted_at \
-         FROM invitations WHERE code_hash = $1",
-    )
-    .bind(code_hash)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(Invitation {
-            id: uuid_col(&r, "id")?,
-            email: email(&r)?,
-            grant: grant(&r)?,
-            invited_by: r.try_get("invited_by")?,
-            expires_at: r.try_get("expires_at")?,
-            accepted_at: r.try_get("accepted_at")?,
-        })
-    })
-    .transpose()
+    let sql = format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE code_hash = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(code_hash)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(invitation).transpose()
+}
+
+/// The newest invitation of `email` neither accepted nor expired at `now`.
+pub async fn pending_invitation(
+    conn: &mut AnyConnection,
+    email: &Email,
+    now: i64,
+) -> Result<Option<Invitation>> {
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations \
+         WHERE email = $1 AND accepted_at IS NULL AND expires_at > $2 ORDER BY id DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.as_str())
+        .bind(now)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(invitation).transpose()
 }
 
 /// Marks a single-use code used: `table` is `invitations` (column
@@ -311,6 +333,119 @@ pub async fn use_code(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A sign-in with the OpenID provider under way.
+#[derive(Debug, Clone)]
+pub struct ExternalSignInRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The nonce its id_token must carry.
+    pub nonce: String,
+    /// Its PKCE code verifier.
+    pub code_verifier: String,
+    /// Until when it can be finished (Unix ms).
+    pub expires_at: i64,
+    /// When it was finished, if it was.
+    pub used_at: Option<i64>,
+}
+
+/// Stores a sign-in under way whose state hashes to `state_hash`.
+pub async fn insert_external_sign_in(
+    conn: &mut AnyConnection,
+    row: &ExternalSignInRow,
+    state_hash: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO external_sign_ins (id, state_hash, nonce, code_verifier, created_at, \
+         expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+    )
+    .bind(row.id.to_string())
+    .bind(state_hash)
+    .bind(&row.nonce)
+    .bind(&row.code_verifier)
+    .bind(now)
+    .bind(row.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The sign-in whose state hashes to `state_hash`.
+pub async fn external_sign_in(
+    conn: &mut AnyConnection,
+    state_hash: &str,
+) -> Result<Option<ExternalSignInRow>> {
+    let row = sqlx::query(
+        "SELECT id, nonce, code_verifier, expires_at, used_at FROM external_sign_ins \
+         WHERE state_hash = $1",
+    )
+    .bind(state_hash)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(ExternalSignInRow {
+            id: uuid_col(&r, "id")?,
+            nonce: r.try_get("nonce")?,
+            code_verifier: r.try_get("code_verifier")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks a sign-in finished; false if it already was. Sign-ins older than
+/// a day are deleted on the way: they can never be finished.
+pub async fn use_external_sign_in(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
+    sqlx::query("DELETE FROM external_sign_ins WHERE expires_at < $1")
+        .bind(now.saturating_sub(24 * 3600 * 1000))
+        .execute(&mut *conn)
+        .await?;
+    let done =
+        sqlx::query("UPDATE external_sign_ins SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The account linked to the provider identity (`issuer`, `subject`).
+pub async fn linked_account(
+    conn: &mut AnyConnection,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Uuid>> {
+    let row =
+        sqlx::query("SELECT account FROM external_identities WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(conn)
+            .await?;
+    row.map(|r| uuid_col(&r, "account")).transpose()
+}
+
+/// Links the provider identity (`issuer`, `subject`) to `account`.
+pub async fn link_account(
+    conn: &mut AnyConnection,
+    issuer: &str,
+    subject: &str,
+    account: Uuid,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO external_identities (issuer, subject, account, created_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .bind(account.to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The tables of single-use codes.
@@ -416,28 +551,13 @@ pub async fn revoke_api_token(conn: &mut AnyConnection, id: Uuid, now: i64) -> R
     Ok(())
 }
 
-/// A page of API tokens, newest first.
+/// A page of API tokens, newest first, after `after` (an id).
 pub async fn list_api_tokens(
     conn: &mut AnyConnection,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ApiToken>> {
-    let mut filter = reemploi_store::query::Filter::default();
-    if let Some(after) = after {
-        filter.add(
-            reemploi_store::query::Order::Newest.after(),
-            after.to_owned(),
-        )?;
-    }
-    let rows = reemploi_store::query::select_ordered(
-        conn,
-        "api_tokens",
-        API_TOKEN_COLUMNS,
-        filter,
-        limit,
-        reemploi_store::query::Order::Newest,
-    )
-    .await?;
+    let rows = newest_first(conn, "api_tokens", API_TOKEN_COLUMNS, after, limit).await?;
     rows.iter().map(api_token).collect()
 }
 

@@ -16,6 +16,7 @@ use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::Check;
+use reemploi_runtime::wire::millis_ts;
 use reemploi_store::{Db, now_millis};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -26,10 +27,11 @@ use crate::events::revocation;
 use crate::keys::Keys;
 use crate::mail::Letters;
 use crate::model::{AccountStatus, ApiToken, Email, Grant, MAX_NAME_CHARS};
+use crate::oidc::{Provider, Secrets};
 use crate::password::{Hasher, NewPassword};
 use crate::repo::{self, CodeTable};
 use crate::throttle::Throttle;
-use crate::tokens::{self, ACCESS_TTL, Issuer, RESET_TTL, Token, ms};
+use crate::tokens::{self, ACCESS_TTL, EXTERNAL_SIGN_IN_TTL, Issuer, RESET_TTL, Token, ms};
 
 /// The reply of a gRPC method.
 type Reply<T> = Result<Response<T>, Status>;
@@ -52,6 +54,8 @@ pub(crate) struct Inner {
     /// The ring of this process's authenticator, refreshed at once after a
     /// rotation.
     pub(crate) ring: KeyRing,
+    /// The OpenID provider people may sign in with, if any.
+    pub(crate) provider: Option<Provider>,
 }
 
 /// The parts an [`Identity`] is made of.
@@ -71,6 +75,8 @@ pub struct Parts {
     pub letters: Letters,
     /// The key ring of the process.
     pub ring: KeyRing,
+    /// The OpenID provider, if one is configured.
+    pub provider: Option<Provider>,
 }
 
 impl Identity {
@@ -87,6 +93,7 @@ impl Identity {
                 throttle: Throttle::default(),
                 letters: parts.letters,
                 ring: parts.ring,
+                provider: parts.provider,
             }),
         })
     }
@@ -126,6 +133,87 @@ impl IdentityService for Identity {
             let tx = self.inner.db.begin_write().await?;
             let session = self.open_session(tx, &account, Uuid::now_v7(), &[]).await?;
             tracing::info!(account = %account.name(), "signed in");
+            Ok(session)
+        })
+        .await
+    }
+
+    /// StartExternalSignIn: a new sign-in with the OpenID provider, kept
+    /// (its state hashed) for 10 minutes.
+    async fn start_external_sign_in(
+        &self,
+        _request: Request<pb::StartExternalSignInRequest>,
+    ) -> Reply<pb::ExternalSignIn> {
+        answer::<_, IdentityError>(async move {
+            let provider = self
+                .inner
+                .provider
+                .as_ref()
+                .ok_or(IdentityError::NoProvider)?;
+            let secrets = Secrets::new();
+            let authorization_url = provider.authorization_url(&secrets).await?;
+            let now = now_millis();
+            let row = repo::ExternalSignInRow {
+                id: Uuid::now_v7(),
+                nonce: secrets.nonce,
+                code_verifier: secrets.verifier,
+                expires_at: now.saturating_add(ms(EXTERNAL_SIGN_IN_TTL)),
+                used_at: None,
+            };
+            let mut tx = self.inner.db.begin_write().await?;
+            repo::insert_external_sign_in(&mut tx, &row, &tokens::digest(&secrets.state), now)
+                .await?;
+            self.commit(tx, &[]).await?;
+            Ok(pb::ExternalSignIn {
+                authorization_url,
+                state: secrets.state,
+                expire_time: Some(millis_ts(row.expires_at)),
+            })
+        })
+        .await
+    }
+
+    /// FinishExternalSignIn: the state works once; the provider's identity
+    /// gets the account it is linked to, or is linked now by its verified
+    /// email to an account or an invitation.
+    async fn finish_external_sign_in(
+        &self,
+        request: Request<pb::FinishExternalSignInRequest>,
+    ) -> Reply<pb::Session> {
+        let req = request.into_inner();
+        answer::<_, IdentityError>(async move {
+            let provider = self.inner.provider.as_ref().ok_or(IdentityError::NoProvider)?;
+            let mut c = Check::new("");
+            if req.state.trim().is_empty() {
+                c.fail("state", "required");
+            }
+            if req.code.trim().is_empty() {
+                c.fail("code", "required");
+            }
+            c.finish()?;
+            let invalid = || IdentityError::LinkInvalid("external sign-in");
+            let now = now_millis();
+            let mut tx = self.inner.db.begin_write().await?;
+            let row = repo::external_sign_in(&mut tx, &tokens::digest(&req.state))
+                .await?
+                .filter(|r| r.used_at.is_none() && r.expires_at > now)
+                .ok_or_else(invalid)?;
+            // Used up before the provider is asked: a state works once,
+            // whatever comes of it.
+            if !repo::use_external_sign_in(&mut tx, row.id, now).await? {
+                return Err(invalid());
+            }
+            self.commit(tx, &[]).await?;
+            let secrets = Secrets {
+                state: req.state,
+                nonce: row.nonce,
+                verifier: row.code_verifier,
+            };
+            let external = provider.identity(&req.code, &secrets).await?;
+            let account = self.external_account(&external).await?;
+            let tx = self.inner.db.begin_write().await?;
+            let session = self.open_session(tx, &account, Uuid::now_v7(), &[]).await?;
+            tracing::info!(account = %account.name(), issuer = %external.issuer, "signed in through the identity provider");
             Ok(session)
         })
         .await

@@ -22,6 +22,8 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a password-reset link works.
 pub const RESET_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a sign-in with the OpenID provider may take.
+pub const EXTERNAL_SIGN_IN_TTL: Duration = Duration::from_secs(10 * 60);
 /// The longest an API token may be made for.
 pub const MAX_API_TOKEN_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 

@@ -32,6 +32,8 @@ on_both_backends!(
     sign_up_makes_a_pending_partner_account,
     api_tokens_expire_and_are_revoked_everywhere,
     old_keys_verify_until_withdrawn,
+    external_sign_in_links_by_verified_email_or_invitation,
+    external_sign_in_refuses_what_does_not_hold,
 );
 
 const PASSWORD: &str = "tuiles-de-Mulhouse-1932";
@@ -45,12 +47,14 @@ struct App {
 }
 
 async fn spawn(backend: Backend) -> App {
+    spawn_with(backend, &Default::default()).await
+}
+
+async fn spawn_with(backend: Backend, args: &reemploi_identity::IdentityArgs) -> App {
     let db = reemploi_testing::db::fresh(backend).await;
     let bus = InProcessBus::temporary().await.unwrap();
     let ctx = testing::context(db.db.clone(), Arc::new(bus));
-    let running = reemploi_identity::start(ctx.clone(), &Default::default())
-        .await
-        .unwrap();
+    let running = reemploi_identity::start(ctx.clone(), args).await.unwrap();
     let served = testing::spawn(&ctx, vec![running]).await;
     App {
         addr: served.addr,
@@ -134,6 +138,324 @@ fn invitation(
             ..Default::default()
         }),
     }
+}
+
+// ---------------------------------------------------------------- OpenID Connect
+
+const CLIENT_ID: &str = "reemploi-tests";
+const CLIENT_SECRET: &str = "a-client-secret-for-the-tests";
+const REDIRECT: &str = "http://localhost:8080/oidc/callback";
+
+/// A real OpenID provider (`tests/oidc/provider.mjs`, oidc-provider on
+/// node) on a free port, killed when dropped.
+struct OpenIdProvider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Installs the provider's npm packages once per test run when they are
+/// missing (`scripts/test` installs them first).
+fn provider_dir() -> PathBuf {
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+            if !dir.join("node_modules/oidc-provider").exists() {
+                let status = std::process::Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("npm is needed for the OpenID provider of the tests");
+                assert!(status.success(), "npm ci in {} failed", dir.display());
+            }
+            dir
+        })
+        .clone()
+}
+
+fn start_provider() -> OpenIdProvider {
+    use std::io::BufRead;
+    let dir = provider_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("node")
+        .args([
+            "provider.mjs",
+            &port.to_string(),
+            CLIENT_ID,
+            CLIENT_SECRET,
+            REDIRECT,
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node is needed for the OpenID provider of the tests");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.is_ok_and(|l| l.contains("listening")) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let provider = OpenIdProvider {
+        child,
+        issuer: format!("http://127.0.0.1:{port}"),
+    };
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the OpenID provider did not start");
+    provider
+}
+
+fn oidc_args(provider: &OpenIdProvider) -> reemploi_identity::IdentityArgs {
+    reemploi_identity::IdentityArgs {
+        oidc: reemploi_identity::oidc::OidcArgs {
+            issuer: Some(provider.issuer.clone()),
+            client_id: Some(CLIENT_ID.to_owned()),
+            client_secret: Some(CLIENT_SECRET.to_owned()),
+            redirect_url: Some(REDIRECT.to_owned()),
+        },
+        ..Default::default()
+    }
+}
+
+/// What the provider sends back to the redirect URL.
+struct Redirect {
+    code: String,
+    state: String,
+}
+
+/// Goes where a browser goes from `url` as the person `hint` (the test
+/// provider signs them in at once), up to the redirect back to us.
+async fn browse(url: &str, hint: &str) -> Redirect {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = reqwest::Url::parse(url).unwrap();
+    url.query_pairs_mut().append_pair("login_hint", hint);
+    for _ in 0..10 {
+        let answer = http.get(url.clone()).send().await.unwrap();
+        let status = answer.status();
+        let Some(location) = answer.headers().get("location").cloned() else {
+            panic!("{status}: {}", answer.text().await.unwrap_or_default());
+        };
+        url = url.join(location.to_str().unwrap()).unwrap();
+        if url.as_str().starts_with(REDIRECT) {
+            let param = |name: &str| {
+                url.query_pairs()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            return Redirect {
+                code: param("code"),
+                state: param("state"),
+            };
+        }
+    }
+    panic!("no redirect back after 10 hops");
+}
+
+/// `url` with its `nonce` replaced by `nonce`.
+fn with_nonce(url: &str, nonce: &str) -> String {
+    let mut url = reqwest::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "nonce" {
+                nonce.into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.into()
+}
+
+impl App {
+    /// A whole sign-in with the provider as `hint`, from the start to the
+    /// finish.
+    async fn external_sign_in(&self, hint: &str) -> Result<pb::Session, tonic::Status> {
+        let mut client = self.client(None).await;
+        let started = client
+            .start_external_sign_in(pb::StartExternalSignInRequest {})
+            .await?
+            .into_inner();
+        let back = browse(&started.authorization_url, hint).await;
+        assert_eq!(back.state, started.state);
+        self.finish(&back).await
+    }
+
+    async fn finish(&self, back: &Redirect) -> Result<pb::Session, tonic::Status> {
+        self.client(None)
+            .await
+            .finish_external_sign_in(pb::FinishExternalSignInRequest {
+                state: back.state.clone(),
+                code: back.code.clone(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+async fn external_sign_in_links_by_verified_email_or_invitation(backend: Backend) {
+    let provider = start_provider();
+    let app = spawn_with(backend, &oidc_args(&provider)).await;
+    // An account with a password: the provider's identity is linked to it.
+    let ada = app.account("ada@m2a.example").await.account.unwrap();
+    let session = app.external_sign_in("ada@m2a.example").await.unwrap();
+    assert_eq!(session.account.as_ref().unwrap().name, ada.name);
+    let principal = app.auth.verify(&session.access_token).unwrap();
+    assert_eq!(principal.subject, ada.name);
+    assert_eq!(principal.org.as_deref(), Some("m2A"));
+    // Next time through the link; the password still works too.
+    let again = app.external_sign_in("ada@m2a.example").await.unwrap();
+    assert_eq!(again.account.unwrap().name, ada.name);
+    app.sign_in("ada@m2a.example", PASSWORD).await.unwrap();
+
+    // An invitation not yet accepted: the sign-in makes its account, with
+    // its grant, and the invitation's link no longer works.
+    let inv = app
+        .admin()
+        .await
+        .create_invitation(invitation(
+            "bea@m2a.example",
+            pb::AccountRole::Admin,
+            "",
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let bea = app.external_sign_in("bea@m2a.example").await.unwrap();
+    let account = bea.account.unwrap();
+    assert_eq!(account.email, "bea@m2a.example");
+    assert_eq!(account.role, pb::AccountRole::Admin as i32);
+    assert_eq!(
+        app.auth.verify(&bea.access_token).unwrap().role,
+        Role::Admin
+    );
+    let used = app
+        .client(None)
+        .await
+        .accept_invitation(pb::AcceptInvitationRequest {
+            code: inv.code,
+            password: PASSWORD.into(),
+            display_name: "Béatrice".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&used).as_deref(), Some("LINK_INVALID"), "{used:?}");
+    // No password was set: the account signs in through the provider only.
+    let err = app.sign_in("bea@m2a.example", PASSWORD).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    app.stop().await;
+}
+
+async fn external_sign_in_refuses_what_does_not_hold(backend: Backend) {
+    let provider = start_provider();
+    let app = spawn_with(backend, &oidc_args(&provider)).await;
+    app.account("carl@m2a.example").await;
+    app.account("other-audience.dan@m2a.example").await;
+    let mut client = app.client(None).await;
+    let refused = |err: &tonic::Status, code: Code, why: &str| {
+        assert_eq!(err.code(), code, "{err:?}");
+        assert_eq!(reason(err).as_deref(), Some(why), "{err:?}");
+    };
+
+    // Nobody has this email, nor an invitation of it.
+    let err = app
+        .external_sign_in("nobody@m2a.example")
+        .await
+        .unwrap_err();
+    refused(&err, Code::PermissionDenied, "NOT_INVITED");
+    // The provider did not verify the email: no link on its word.
+    let err = app
+        .external_sign_in("unverified.carl@m2a.example")
+        .await
+        .unwrap_err();
+    refused(&err, Code::PermissionDenied, "EMAIL_NOT_VERIFIED");
+    // An id_token made for another client.
+    let err = app
+        .external_sign_in("other-audience.dan@m2a.example")
+        .await
+        .unwrap_err();
+    refused(&err, Code::Unauthenticated, "EXTERNAL_SIGN_IN_REFUSED");
+    assert!(err.message().contains("udience"), "{err:?}");
+
+    // A nonce that is not the sign-in's (an authorization request tampered
+    // with, or another sign-in's answer).
+    let started = client
+        .start_external_sign_in(pb::StartExternalSignInRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let forged = with_nonce(&started.authorization_url, "n_forged");
+    let back = browse(&forged, "carl@m2a.example").await;
+    let err = app.finish(&back).await.unwrap_err();
+    refused(&err, Code::Unauthenticated, "EXTERNAL_SIGN_IN_REFUSED");
+    assert!(err.message().contains("nonce"), "{err:?}");
+
+    // A state works once, even when its sign-in succeeded.
+    let started = client
+        .start_external_sign_in(pb::StartExternalSignInRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let back = browse(&started.authorization_url, "carl@m2a.example").await;
+    app.finish(&back).await.unwrap();
+    let err = app.finish(&back).await.unwrap_err();
+    refused(&err, Code::FailedPrecondition, "LINK_INVALID");
+    // Missing fields are named.
+    let err = client
+        .finish_external_sign_in(pb::FinishExternalSignInRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = field_violations(&err).into_iter().map(|v| v.0).collect();
+    assert_eq!(fields, ["state", "code"], "{err:?}");
+    // None of the refused identities got an account.
+    let listed = app
+        .admin()
+        .await
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut emails: Vec<String> = listed.accounts.into_iter().map(|a| a.email).collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        ["carl@m2a.example", "other-audience.dan@m2a.example"]
+    );
+    app.stop().await;
+
+    // Without a provider configured, the external sign-in says so.
+    let plain = spawn(backend).await;
+    let err = plain
+        .client(None)
+        .await
+        .start_external_sign_in(pb::StartExternalSignInRequest {})
+        .await
+        .unwrap_err();
+    refused(&err, Code::FailedPrecondition, "NO_IDENTITY_PROVIDER");
+    plain.stop().await;
 }
 
 /// Polls `check` until it holds, for at most `within`.
