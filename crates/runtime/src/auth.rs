@@ -148,6 +148,11 @@ pub struct Claims {
     pub exp: u64,
     /// Issue time, seconds since the Unix epoch.
     pub iat: u64,
+    /// Issue time in milliseconds, which the identity service adds: a
+    /// revocation covers the tokens issued up to its own millisecond, so
+    /// one issued just after it, in the same second, still works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<u64>,
     /// Token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -752,6 +757,7 @@ pub fn claims_for(
         partner,
         exp: iat.saturating_add(ttl.as_secs()),
         iat,
+        iat_ms: None,
         jti: None,
         sid: None,
     }

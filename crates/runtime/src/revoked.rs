@@ -62,9 +62,15 @@ impl DenyList {
     /// Whether a token with `claims`, signed with the key `kid`, is
     /// revoked: its subject, its session, or its signing key.
     pub fn refuses(&self, claims: &Claims, kid: Option<&str>) -> bool {
-        let issued_ms = i64::try_from(claims.iat)
+        // The millisecond claim only within the second `iat` states.
+        let second = i64::try_from(claims.iat)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
+        let issued_ms = claims
+            .iat_ms
+            .and_then(|ms| i64::try_from(ms).ok())
+            .filter(|ms| (second..second.saturating_add(1000)).contains(ms))
+            .unwrap_or(second);
         let map = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         if map.is_empty() {
             return false;

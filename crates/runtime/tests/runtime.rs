@@ -2038,7 +2038,20 @@ fn the_deny_list_refuses_what_a_revocation_covers_and_nothing_later() {
         ..claims.clone()
     };
     assert!(!list.refuses(&later, Some("k2")));
+    // Within one second, the millisecond claim decides: issued after the
+    // revocation, not covered; before it, covered.
+    list.revoke("accounts/c", issued_ms + 500, until);
+    let in_the_second = |ms: i64| Claims {
+        sub: "accounts/c".to_owned(),
+        sid: None,
+        iat_ms: Some(u64::try_from(issued_ms + ms).unwrap()),
+        ..claims.clone()
+    };
+    assert!(!list.refuses(&in_the_second(501), None));
+    assert!(list.refuses(&in_the_second(499), None));
+    // A millisecond claim outside the second of `iat` is not believed.
+    assert!(list.refuses(&in_the_second(1501), None));
     // A revocation past the end of what it covers is dropped.
     list.revoke("accounts/b", issued_ms, until - 10_000);
-    assert_eq!(list.len(), 3);
+    assert_eq!(list.len(), 4);
 }

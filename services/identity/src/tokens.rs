@@ -102,6 +102,7 @@ impl Issuer {
             partner: token.grant.partner.map(|p| p.to_string()),
             exp: secs(token.expires_ms),
             iat: secs(token.now_ms),
+            iat_ms: u64::try_from(token.now_ms).ok(),
             jti: Some(token.id),
             sid: token.session,
         };
