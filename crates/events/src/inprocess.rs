@@ -175,54 +175,72 @@ enum Outcome {
     Dead(String),
 }
 
+/// A task that reads the log, a durable subscription's ([`Reader`]) or a
+/// follower's ([`Follower`]); [`read_log`] runs it.
+trait LogReader {
+    /// Delivers what the log holds past the reader's position; true if
+    /// anything was delivered.
+    async fn step(&mut self) -> Result<bool, BusError>;
+
+    /// Logs a failed [`LogReader::step`], tried again after `retry_in`.
+    fn stalled(&self, error: &BusError, retry_in: Duration);
+}
+
+/// Runs `reader` until `shutdown`: again at once while it finds something,
+/// after a backoff when it fails, and otherwise once `wake` rings (a
+/// publish) or after [`IDLE_POLL`].
+async fn read_log(mut reader: impl LogReader, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut backoff = crate::RETRY_MIN;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let progressed = match reader.step().await {
+            Ok(progressed) => {
+                backoff = crate::RETRY_MIN;
+                progressed
+            }
+            Err(e) => {
+                reader.stalled(&e, backoff);
+                if crate::sleep_or_shutdown(&shutdown, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(crate::RETRY_MAX);
+                continue;
+            }
+        };
+        if !progressed {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+}
+
 /// The task of one durable subscription.
 struct Reader {
     db: Db,
     sub: Subscription,
     handler: Arc<dyn Handler>,
-    wake: Arc<Notify>,
     shutdown: CancellationToken,
 }
 
-impl Reader {
-    async fn run(self) {
-        let mut backoff = crate::RETRY_MIN;
-        loop {
-            if self.shutdown.is_cancelled() {
-                return;
-            }
-            let progressed = match self.step().await {
-                Ok(progressed) => {
-                    backoff = crate::RETRY_MIN;
-                    progressed
-                }
-                Err(e) => {
-                    tracing::warn!(durable = %self.sub.durable, error = %e, retry_in = ?backoff, "in-process subscription stalled");
-                    if crate::sleep_or_shutdown(&self.shutdown, backoff).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(crate::RETRY_MAX);
-                    continue;
-                }
-            };
-            if !progressed {
-                tokio::select! {
-                    () = self.shutdown.cancelled() => return,
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
-                }
-            }
-        }
-    }
-
-    /// Handles the retries that fell due, then the next batch of the log;
-    /// true if anything was delivered.
-    async fn step(&self) -> Result<bool, BusError> {
+impl LogReader for Reader {
+    /// Handles the retries that fell due, then the next batch of the log.
+    async fn step(&mut self) -> Result<bool, BusError> {
         let retried = self.due_retries().await?;
         let read = self.next_batch().await?;
         Ok(retried || read)
     }
 
+    fn stalled(&self, error: &BusError, retry_in: Duration) {
+        tracing::warn!(durable = %self.sub.durable, error = %error, retry_in = ?retry_in, "in-process subscription stalled");
+    }
+}
+
+impl Reader {
     async fn due_retries(&self) -> Result<bool, BusError> {
         let rows = sqlx::query(
             "SELECT seq, subject, event_id, payload, failures FROM retries \
@@ -389,7 +407,6 @@ struct Follower {
     db: Db,
     filter: String,
     handler: Arc<dyn Handler>,
-    wake: Arc<Notify>,
     shutdown: CancellationToken,
     /// The last sequence of the log handed to the handler or passed over.
     position: i64,
@@ -417,37 +434,17 @@ impl Drop for Registered {
     }
 }
 
-impl Follower {
-    async fn run(mut self) {
-        let mut backoff = crate::RETRY_MIN;
-        loop {
-            if self.shutdown.is_cancelled() {
-                return;
-            }
-            let progressed = match self.next_batch().await {
-                Ok(progressed) => {
-                    backoff = crate::RETRY_MIN;
-                    progressed
-                }
-                Err(e) => {
-                    tracing::warn!(filter = %self.filter, error = %e, retry_in = ?backoff, "in-process follower stalled");
-                    if crate::sleep_or_shutdown(&self.shutdown, backoff).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(crate::RETRY_MAX);
-                    continue;
-                }
-            };
-            if !progressed {
-                tokio::select! {
-                    () = self.shutdown.cancelled() => return,
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
-                }
-            }
-        }
+impl LogReader for Follower {
+    async fn step(&mut self) -> Result<bool, BusError> {
+        self.next_batch().await
     }
 
+    fn stalled(&self, error: &BusError, retry_in: Duration) {
+        tracing::warn!(filter = %self.filter, error = %error, retry_in = ?retry_in, "in-process follower stalled");
+    }
+}
+
+impl Follower {
     /// Hands the next batch of the log to the handler; true if the log had
     /// anything past the position (false on shutdown).
     async fn next_batch(&mut self) -> Result<bool, BusError> {
@@ -528,10 +525,9 @@ impl Bus for InProcessBus {
             db: self.inner.db.clone(),
             sub,
             handler,
-            wake,
-            shutdown,
+            shutdown: shutdown.clone(),
         };
-        Ok(tokio::spawn(reader.run()))
+        Ok(tokio::spawn(read_log(reader, wake, shutdown)))
     }
 
     async fn follow(
@@ -543,8 +539,7 @@ impl Bus for InProcessBus {
     ) -> Result<JoinHandle<()>, BusError> {
         // One log holds every service's messages: `stream_of` is checked
         // like a subscription's, and the filter alone selects.
-        crate::validate_name("service", stream_of)?;
-        crate::validate_filter(filter)?;
+        crate::validate_follow(stream_of, filter)?;
         let key = format!("follow:{}", uuid::Uuid::now_v7().simple());
         let wake = Arc::new(Notify::new());
         self.inner
@@ -556,15 +551,14 @@ impl Bus for InProcessBus {
             db: self.inner.db.clone(),
             filter: filter.to_owned(),
             handler,
-            wake,
-            shutdown,
+            shutdown: shutdown.clone(),
             position: 0,
             _registered: Registered {
                 inner: Arc::downgrade(&self.inner),
                 key,
             },
         };
-        Ok(tokio::spawn(follower.run()))
+        Ok(tokio::spawn(read_log(follower, wake, shutdown)))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {

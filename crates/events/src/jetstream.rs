@@ -265,71 +265,6 @@ impl JetStreamBus {
             .map_err(|e| BusError::Unavailable(format!("cannot get or create consumer: {e}")))
     }
 
-    async fn consume(
-        self,
-        sub: Subscription,
-        handler: Arc<dyn Handler>,
-        shutdown: CancellationToken,
-        mut consumer: Option<js::consumer::Consumer<pull::Config>>,
-    ) {
-        let mut backoff = crate::RETRY_MIN;
-        // Failures counted against max_deliver, per event, while it is retried.
-        let mut failures = HashMap::new();
-        loop {
-            if shutdown.is_cancelled() {
-                return;
-            }
-            let current = match consumer.take() {
-                Some(c) => Ok(c),
-                None => self.open_consumer(&sub).await,
-            };
-            let messages = match current {
-                Ok(c) => c
-                    .stream()
-                    .heartbeat(HEARTBEAT)
-                    .expires(PULL_EXPIRES)
-                    .messages()
-                    .await
-                    .map_err(|e| BusError::Unavailable(e.to_string())),
-                Err(e) => Err(e),
-            };
-            let mut messages = match messages {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(durable = %sub.durable, error = %e, "consumer unavailable; retrying");
-                    if crate::sleep_or_shutdown(&shutdown, backoff).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(crate::RETRY_MAX);
-                    continue;
-                }
-            };
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    next = messages.next() => next,
-                };
-                match next {
-                    Some(Ok(m)) => {
-                        backoff = crate::RETRY_MIN;
-                        self.process(&sub, &handler, &mut failures, m).await;
-                    }
-                    Some(Err(e)) => {
-                        // Re-open the stream on any error: after a broker
-                        // restart this is what resumes delivery.
-                        tracing::warn!(durable = %sub.durable, error = %e, "consumer stream error; re-opening");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            if crate::sleep_or_shutdown(&shutdown, backoff).await {
-                return;
-            }
-            backoff = (backoff * 2).min(crate::RETRY_MAX);
-        }
-    }
-
     async fn process(
         &self,
         sub: &Subscription,
@@ -425,84 +360,6 @@ impl JetStreamBus {
             .create_consumer(config)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot create an ordered consumer: {e}")))
-    }
-
-    /// The task of a follower: hands each message to `handler` in stream
-    /// order and re-opens an ordered consumer after the last delivered one
-    /// whenever the message stream ends or fails.
-    async fn follow_loop(
-        self,
-        stream_of: String,
-        filter: String,
-        handler: Arc<dyn Handler>,
-        shutdown: CancellationToken,
-        mut consumer: Option<js::consumer::Consumer<pull::OrderedConfig>>,
-    ) {
-        let mut backoff = crate::RETRY_MIN;
-        // The last stream sequence handed to the handler: where a new
-        // consumer starts, and below which a delivery is a repeat.
-        let mut last = 0;
-        loop {
-            if shutdown.is_cancelled() {
-                return;
-            }
-            let current = match consumer.take() {
-                Some(c) => Ok(c),
-                None => self.open_follower(&stream_of, &filter, last).await,
-            };
-            let messages = match current {
-                Ok(c) => c
-                    .messages()
-                    .await
-                    .map_err(|e| BusError::Unavailable(e.to_string())),
-                Err(e) => Err(e),
-            };
-            let mut messages = match messages {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(%filter, error = %e, retry_in = ?backoff, "follower unavailable; retrying");
-                    if crate::sleep_or_shutdown(&shutdown, backoff).await {
-                        return;
-                    }
-                    backoff = (backoff * 2).min(crate::RETRY_MAX);
-                    continue;
-                }
-            };
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    next = messages.next() => next,
-                };
-                match next {
-                    Some(Ok(m)) => {
-                        backoff = crate::RETRY_MIN;
-                        // The ordered consumer has checked the info already.
-                        let seq = m.info().map(|info| info.stream_sequence).unwrap_or(0);
-                        // async-nats recreates its consumer from the last
-                        // sequence *it* delivered, or from the first message
-                        // if it delivered none since we opened it after
-                        // `last`: what was handled already is passed over.
-                        if seq != 0 && seq <= last {
-                            continue;
-                        }
-                        let msg = self.message_of(&stream_of, seq, &m);
-                        if !crate::follow_one(&handler, &msg, &filter, &shutdown).await {
-                            return;
-                        }
-                        last = last.max(seq);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(%filter, error = %e, "follower's stream failed; re-opening");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            if crate::sleep_or_shutdown(&shutdown, backoff).await {
-                return;
-            }
-            backoff = (backoff * 2).min(crate::RETRY_MAX);
-        }
     }
 
     /// The message a handler sees of a delivery: its local subject, and as
@@ -689,12 +546,14 @@ impl Bus for JetStreamBus {
         })
         .await?;
         let consumer = patiently("consumer", || self.open_consumer(&sub)).await?;
-        Ok(tokio::spawn(self.clone().consume(
+        let subscriber = Subscriber {
+            bus: self.clone(),
             sub,
             handler,
-            shutdown,
-            Some(consumer),
-        )))
+            consumer: Some(consumer),
+            failures: HashMap::new(),
+        };
+        Ok(tokio::spawn(read_consumer(subscriber, shutdown)))
     }
 
     async fn follow(
@@ -704,19 +563,21 @@ impl Bus for JetStreamBus {
         handler: Arc<dyn Handler>,
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError> {
-        crate::validate_name("service", stream_of)?;
-        crate::validate_filter(filter)?;
+        crate::validate_follow(stream_of, filter)?;
         let consumer = patiently("ordered consumer", || {
             self.open_follower(stream_of, filter, 0)
         })
         .await?;
-        Ok(tokio::spawn(self.clone().follow_loop(
-            stream_of.to_owned(),
-            filter.to_owned(),
+        let follower = Follower {
+            bus: self.clone(),
+            stream_of: stream_of.to_owned(),
+            filter: filter.to_owned(),
             handler,
-            shutdown,
-            Some(consumer),
-        )))
+            shutdown: shutdown.clone(),
+            consumer: Some(consumer),
+            last: 0,
+        };
+        Ok(tokio::spawn(read_consumer(follower, shutdown)))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
@@ -785,6 +646,182 @@ impl Bus for JetStreamBus {
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot remove dead letter {seq}: {e}")))?;
         Ok(())
+    }
+}
+
+/// A task that reads a JetStream consumer, a durable subscription's
+/// ([`Subscriber`]) or a follower's ([`Follower`]); [`read_consumer`] runs it.
+trait ConsumerReader {
+    /// What the consumer's message stream fails with.
+    type Error: std::fmt::Display;
+    /// The consumer's message stream.
+    type Messages: futures::Stream<Item = Result<js::Message, Self::Error>> + Unpin;
+
+    /// Opens the message stream: the first time of the consumer made at
+    /// start, afterwards of a new one.
+    async fn open(&mut self) -> Result<Self::Messages, BusError>;
+
+    /// Hands `m` over; false if shutdown came first.
+    async fn deliver(&mut self, m: js::Message) -> bool;
+
+    /// Logs that the message stream could not be opened, tried again
+    /// after `retry_in`.
+    fn unavailable(&self, error: &BusError, retry_in: Duration);
+
+    /// Logs that the message stream failed, before it is opened again.
+    fn failed(&self, error: &Self::Error);
+}
+
+/// Runs `reader` until `shutdown`, opening its message stream again, with
+/// backoff, whenever it ends or fails.
+async fn read_consumer(mut reader: impl ConsumerReader, shutdown: CancellationToken) {
+    let mut backoff = crate::RETRY_MIN;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let mut messages = match reader.open().await {
+            Ok(m) => m,
+            Err(e) => {
+                reader.unavailable(&e, backoff);
+                if crate::sleep_or_shutdown(&shutdown, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(crate::RETRY_MAX);
+                continue;
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(m)) => {
+                    backoff = crate::RETRY_MIN;
+                    if !reader.deliver(m).await {
+                        return;
+                    }
+                }
+                Some(Err(e)) => {
+                    // Re-open the stream on any error: after a broker
+                    // restart this is what resumes delivery.
+                    reader.failed(&e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        if crate::sleep_or_shutdown(&shutdown, backoff).await {
+            return;
+        }
+        backoff = (backoff * 2).min(crate::RETRY_MAX);
+    }
+}
+
+/// The task of a durable subscription.
+struct Subscriber {
+    bus: JetStreamBus,
+    sub: Subscription,
+    handler: Arc<dyn Handler>,
+    /// The consumer [`Bus::subscribe`] made, until it is first opened.
+    consumer: Option<js::consumer::Consumer<pull::Config>>,
+    /// Failures counted against max_deliver, per event, while it is retried.
+    failures: HashMap<String, i64>,
+}
+
+impl ConsumerReader for Subscriber {
+    type Error = pull::MessagesError;
+    type Messages = pull::Stream;
+
+    async fn open(&mut self) -> Result<pull::Stream, BusError> {
+        let consumer = match self.consumer.take() {
+            Some(c) => c,
+            None => self.bus.open_consumer(&self.sub).await?,
+        };
+        consumer
+            .stream()
+            .heartbeat(HEARTBEAT)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn deliver(&mut self, m: js::Message) -> bool {
+        self.bus
+            .process(&self.sub, &self.handler, &mut self.failures, m)
+            .await;
+        true
+    }
+
+    fn unavailable(&self, error: &BusError, _retry_in: Duration) {
+        tracing::warn!(durable = %self.sub.durable, error = %error, "consumer unavailable; retrying");
+    }
+
+    fn failed(&self, error: &pull::MessagesError) {
+        tracing::warn!(durable = %self.sub.durable, error = %error, "consumer stream error; re-opening");
+    }
+}
+
+/// The task of a follower: hands each message to `handler` in stream order,
+/// and opens an ordered consumer after the last one it handled whenever the
+/// message stream ends or fails.
+struct Follower {
+    bus: JetStreamBus,
+    stream_of: String,
+    filter: String,
+    handler: Arc<dyn Handler>,
+    shutdown: CancellationToken,
+    /// The consumer [`Bus::follow`] made, until it is first opened.
+    consumer: Option<js::consumer::Consumer<pull::OrderedConfig>>,
+    /// The last stream sequence handed to the handler: where a new
+    /// consumer starts, and below which a delivery is a repeat.
+    last: u64,
+}
+
+impl ConsumerReader for Follower {
+    type Error = pull::OrderedError;
+    type Messages = pull::Ordered;
+
+    async fn open(&mut self) -> Result<pull::Ordered, BusError> {
+        let consumer = match self.consumer.take() {
+            Some(c) => c,
+            None => {
+                self.bus
+                    .open_follower(&self.stream_of, &self.filter, self.last)
+                    .await?
+            }
+        };
+        consumer
+            .messages()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn deliver(&mut self, m: js::Message) -> bool {
+        // The ordered consumer has checked the info already.
+        let seq = m.info().map(|info| info.stream_sequence).unwrap_or(0);
+        // async-nats recreates its consumer from the last sequence *it*
+        // delivered, or from the first message if it delivered none since
+        // we opened it after `last`: what was handled already is passed over.
+        if seq != 0 && seq <= self.last {
+            return true;
+        }
+        let msg = self.bus.message_of(&self.stream_of, seq, &m);
+        if !crate::follow_one(&self.handler, &msg, &self.filter, &self.shutdown).await {
+            return false;
+        }
+        self.last = self.last.max(seq);
+        true
+    }
+
+    fn unavailable(&self, error: &BusError, retry_in: Duration) {
+        tracing::warn!(filter = %self.filter, error = %error, retry_in = ?retry_in, "follower unavailable; retrying");
+    }
+
+    fn failed(&self, error: &pull::OrderedError) {
+        tracing::warn!(filter = %self.filter, error = %error, "follower's stream failed; re-opening");
     }
 }
 

@@ -345,6 +345,13 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
     subject_tokens.next().is_none()
 }
 
+/// The arguments of [`Bus::follow`], checked alike by every bus: the
+/// producing service's name and the subject filter.
+fn validate_follow(stream_of: &str, filter: &str) -> Result<(), BusError> {
+    validate_name("service", stream_of)?;
+    validate_filter(filter)
+}
+
 /// A name used in stream, consumer and subject tokens.
 fn validate_name(what: &str, name: &str) -> Result<(), BusError> {
     if name.is_empty()

@@ -75,14 +75,7 @@ impl ServiceArgs {
         );
         if let Some(url) = &self.auth.identity_url {
             let channel = crate::keys::identity_channel(url, self.auth.identity_ca.as_deref())?;
-            let source = std::sync::Arc::new(crate::keys::GrpcJwks::new(channel));
-            running = running.spawn(
-                "signing keys",
-                ctx.auth
-                    .key_ring()
-                    .clone()
-                    .refresh(source, ctx.stop.clone()),
-            );
+            running = refresh_signing_keys(ctx, channel, running);
         }
         let (listener, addr) = crate::server::bind(self.server.listen).await?;
         tracing::info!(%addr, service = running.name, "listening");
@@ -121,16 +114,26 @@ pub async fn watch_access(
                     reason: e.to_string(),
                 }
             })?;
-        let source = std::sync::Arc::new(crate::keys::GrpcJwks::new(channel));
-        running = running.spawn(
-            "signing keys",
-            ctx.auth
-                .key_ring()
-                .clone()
-                .refresh(source, ctx.stop.clone()),
-        );
+        running = refresh_signing_keys(ctx, channel, running);
     }
     Ok(running)
+}
+
+/// Adds to `running` the task that keeps the key ring of `ctx` filled with
+/// the identity service's public keys, fetched over `channel`.
+fn refresh_signing_keys(
+    ctx: &Context,
+    channel: tonic::transport::Channel,
+    running: Running,
+) -> Running {
+    let source = std::sync::Arc::new(crate::keys::GrpcJwks::new(channel));
+    running.spawn(
+        "signing keys",
+        ctx.auth
+            .key_ring()
+            .clone()
+            .refresh(source, ctx.stop.clone()),
+    )
 }
 
 /// The exit code of a binary named `name` that ended with `result`.

@@ -2,7 +2,7 @@
 //! cluster) for fault tests and unique namespaces so that tests can share
 //! one NATS server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -65,21 +65,9 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) {
-        let binary = nats_server_binary();
         // The port may linger briefly after a kill: retry the start a few times.
         for _ in 0..5 {
-            let child = Command::new(&binary)
-                .args(["-js", "-a", "127.0.0.1", "-p"])
-                .arg(self.port.to_string())
-                .arg("-sd")
-                .arg(self.store.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-            self.child = Some(child);
+            self.child = Some(run_nats_server(self.port, self.store.path(), &[]));
             if self.wait_ready().await {
                 return;
             }
@@ -287,31 +275,25 @@ impl NatsCluster {
     }
 
     fn spawn(&mut self, i: usize) {
-        let binary = nats_server_binary();
         let routes: Vec<String> = (0..CLUSTER_SIZE)
             .filter(|&j| j != i)
             .map(|j| format!("nats://127.0.0.1:{}", self.nodes[j].cluster_port))
             .collect();
         let node = &self.nodes[i];
-        let child = Command::new(&binary)
-            .args(["-js", "-a", "127.0.0.1", "-p"])
-            .arg(node.port.to_string())
-            .arg("--server_name")
-            .arg(self.server_name(i))
-            .arg("--cluster_name")
-            .arg(&self.name)
-            .arg("--cluster")
-            .arg(format!("nats://127.0.0.1:{}", node.cluster_port))
-            .arg("--routes")
-            .arg(routes.join(","))
-            .arg("-sd")
-            .arg(node.store.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        let child = run_nats_server(
+            node.port,
+            node.store.path(),
+            &[
+                "--server_name",
+                &self.server_name(i),
+                "--cluster_name",
+                &self.name,
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", node.cluster_port),
+                "--routes",
+                &routes.join(","),
+            ],
+        );
         self.nodes[i].child = Some(child);
     }
 
@@ -342,6 +324,29 @@ impl NatsCluster {
         }
         false
     }
+}
+
+/// Runs `nats-server` with JetStream, for clients on 127.0.0.1:`port`,
+/// with its store in `store` and the arguments `extra`: silent, and killed
+/// when the returned child is dropped.
+///
+/// # Panics
+///
+/// When the binary cannot be run.
+fn run_nats_server(port: u16, store: &Path, extra: &[&str]) -> Child {
+    let binary = nats_server_binary();
+    Command::new(&binary)
+        .args(["-js", "-a", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(extra)
+        .arg("-sd")
+        .arg(store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()))
 }
 
 fn nats_server_binary() -> PathBuf {
