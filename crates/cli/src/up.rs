@@ -238,7 +238,7 @@ fn announce_accounts(accounts: &[(String, String)], password: &str) -> Result<()
         text.push_str(&format!("  {email:<40} {role}\n"));
     }
     text.push_str(&format!(
-        "  password: {password}\n  sign in: reemploi login --email {} \n",
+        "  password: {password}\n  sign in: reemploi login --email {}\n",
         accounts[0].0
     ));
     out.write_all(text.as_bytes())
