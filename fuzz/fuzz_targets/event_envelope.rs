@@ -34,7 +34,7 @@ fn refused(e: MatchingError) {
 }
 
 fn apply(msg: &Message, payload: &Payload) {
-    match reemploi_inventory::events::partner_update(msg, payload.clone()) {
+    match reemploi_runtime::partners::update(msg, payload.clone()) {
         Ok((id, status)) => {
             let Payload::Partner(p) = payload else {
                 panic!("inventory took {payload:?} as a partner");

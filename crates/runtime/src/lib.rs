@@ -15,6 +15,7 @@ pub mod limit;
 pub mod mask;
 pub mod names;
 pub mod paging;
+pub mod partners;
 pub mod process;
 pub mod revoked;
 pub mod server;

@@ -248,7 +248,10 @@ impl Identity {
                     return Err(denied("this token names no partner"));
                 };
                 let mut conn = self.inner.db.pool().acquire().await?;
-                match repo::partner_status(&mut conn, partner).await?.as_deref() {
+                match reemploi_runtime::partners::status(&mut conn, partner)
+                    .await?
+                    .as_deref()
+                {
                     Some("verified") => Ok(()),
                     _ => Err(ApiError::precondition(
                         "PARTNER_NOT_VERIFIED",

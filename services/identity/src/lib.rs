@@ -164,8 +164,8 @@ pub async fn start(ctx: Context, args: &IdentityArgs) -> Result<Running, StartEr
     let partners = ctx
         .subscribe(
             PRODUCER,
-            events::partner_subscription(ctx.max_deliver),
-            events::PartnerProjection::new(ctx.db.clone()),
+            reemploi_runtime::partners::subscription(PRODUCER, ctx.max_deliver),
+            reemploi_runtime::partners::PartnerStatuses::new(ctx.db.clone(), PRODUCER),
         )
         .await?;
     let service = ctx.optionally_authenticated(

@@ -560,32 +560,3 @@ pub async fn list_api_tokens(
     let rows = newest_first(conn, "api_tokens", API_TOKEN_COLUMNS, after, limit).await?;
     rows.iter().map(api_token).collect()
 }
-
-/// The status the registry last published for partner `id`.
-pub async fn partner_status(conn: &mut AnyConnection, id: Uuid) -> Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM partners WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|(s,)| s))
-}
-
-/// Records partner `id`'s status at `version`, unless a newer one is held.
-pub async fn upsert_partner(
-    conn: &mut AnyConnection,
-    id: Uuid,
-    status: &str,
-    version: i64,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(sqlx::AssertSqlSafe(
-        reemploi_store::query::upsert_newer_sql("partners", "id, status, version, updated_at"),
-    ))
-    .bind(id.to_string())
-    .bind(status)
-    .bind(version)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}

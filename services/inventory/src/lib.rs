@@ -77,8 +77,8 @@ pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartE
     let partners = ctx
         .subscribe(
             events::PRODUCER,
-            events::partner_subscription(ctx.max_deliver),
-            events::PartnerProjection::new(ctx.db.clone()),
+            reemploi_runtime::partners::subscription(events::PRODUCER, ctx.max_deliver),
+            reemploi_runtime::partners::PartnerStatuses::new(ctx.db.clone(), events::PRODUCER),
         )
         .await?;
     let service = ctx.authenticated(

@@ -345,37 +345,6 @@ fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Uuid>> {
         .collect()
 }
 
-/// The projected status of a partner, if inventory has heard of it.
-pub async fn partner_status(conn: &mut AnyConnection, id: Uuid) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT status FROM partners WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|r| r.try_get("status")).transpose()?)
-}
-
-/// Applies a partner event to the projection if it is newer than what is held.
-pub async fn upsert_partner(
-    conn: &mut AnyConnection,
-    id: Uuid,
-    status: &str,
-    version: i64,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO partners (id, status, version, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, version = excluded.version, \
-         updated_at = excluded.updated_at WHERE partners.version < excluded.version",
-    )
-    .bind(id.to_string())
-    .bind(status)
-    .bind(version)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// One recorded change, for WatchLots: its position, and the envelope when
 /// it is a lot event (other events only fill the numbering).
 pub struct LotChange {

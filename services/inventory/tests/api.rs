@@ -1388,7 +1388,7 @@ async fn verified_over_nats(app: &App) -> Uuid {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let mut conn = app.db.pool().acquire().await.unwrap();
-        if reemploi_inventory::repo::partner_status(&mut conn, partner)
+        if reemploi_runtime::partners::status(&mut conn, partner)
             .await
             .unwrap()
             .as_deref()
