@@ -90,15 +90,7 @@ impl App {
             ca: None,
         };
         let data = tempfile::tempdir().unwrap();
-        let args = WebArgs {
-            cookie_key: Some(KEY.iter().map(|b| format!("{b:02x}")).collect()),
-            ..WebArgs::default()
-        };
-        let state = WebState::new(&args, &endpoints, data.path()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let web = listener.local_addr().unwrap();
-        let web_shutdown = CancellationToken::new();
-        tokio::spawn(reemploi_web::serve(listener, state, web_shutdown.clone()));
+        let (web, web_shutdown) = serve_web(&endpoints, data.path()).await;
         App {
             web,
             identity: identity.addr,
@@ -181,6 +173,23 @@ impl App {
             .into_inner()
             .status()
     }
+}
+
+/// The web app on port 0 in front of `endpoints`, with the cookie key [`KEY`].
+async fn serve_web(
+    endpoints: &Endpoints,
+    data_dir: &std::path::Path,
+) -> (SocketAddr, CancellationToken) {
+    let args = WebArgs {
+        cookie_key: Some(KEY.iter().map(|b| format!("{b:02x}")).collect()),
+        ..WebArgs::default()
+    };
+    let state = WebState::new(&args, endpoints, data_dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(reemploi_web::serve(listener, state, shutdown.clone()));
+    (web, shutdown)
 }
 
 /// A browser: a cookie jar, no automatic redirects (the tests read them).
@@ -397,26 +406,34 @@ async fn pending_partner(app: &App, siret: &str) -> String {
         .name
 }
 
+/// A wrong password: the form again, and no session.
+async fn wrong_password_refused(browser: &Browser, email: &str) {
+    let (_, html) = browser.page("/connexion").await;
+    let csrf = hidden(&html, "csrf");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", email),
+        ("password", "not the password"),
+    ];
+    let wrong = browser.post("/connexion", &form).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Adresse ou mot de passe incorrect")
+    );
+    assert!(browser.cookie(SESSION_COOKIE).is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sign_in_keeps_the_tokens_sealed_in_an_http_only_lax_cookie() {
     let app = App::start().await;
     app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
         .await;
     let browser = app.browser();
-    // A wrong password: the form again, and no session.
-    let (_, html) = browser.page("/connexion").await;
-    let wrong = browser
-        .post(
-            "/connexion",
-            &[
-                ("csrf", &hidden(&html, "csrf")),
-                ("email", "admin@m2a.example"),
-                ("password", "not the password"),
-            ],
-        )
-        .await;
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(browser.cookie(SESSION_COOKIE).is_none());
+    wrong_password_refused(&browser, "admin@m2a.example").await;
     let answer = browser.sign_in("admin@m2a.example", "/").await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
     let cookie = set_cookies(&answer)
@@ -827,22 +844,82 @@ async fn signed_up_structure(browser: &Browser) -> String {
     browser.session().account.partner
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
-    let app = App::start().await;
-    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
-        .await;
-    let lot = draft_lot(&app, "bailleur-a", "Radiateurs fonte").await;
-    let mut manager = app
-        .inventory(Role::SiteManager, Some("bailleur-a"), None)
-        .await;
-    manager
+/// A published lot of ten radiators of a site of `org`; the lot's name.
+async fn published_lot(app: &App, org: &str, designation: &str) -> String {
+    let lot = draft_lot(app, org, designation).await;
+    app.inventory(Role::SiteManager, Some(org), None)
+        .await
         .publish_lot(ipb::PublishLotRequest {
             name: lot.clone(),
             etag: String::new(),
         })
         .await
         .unwrap();
+    lot
+}
+
+/// The admin verifies `partner` with the button of the partners page.
+async fn verified_through_the_web(app: &App, partner: &str) {
+    let admin = app.browser();
+    admin.signed_in("admin@m2a.example").await;
+    let (_, html) = admin.page("/partenaires?statut=en-attente").await;
+    assert!(html.contains("Atelier Réemploi Coteaux"));
+    let id = partner.trim_start_matches("partners/");
+    let csrf = hidden(&html, "csrf");
+    let etag = hidden(&html, "etag");
+    let verified = admin
+        .post(
+            &format!("/partenaires/{id}/verifier"),
+            &[("csrf", &csrf), ("etag", &etag)],
+        )
+        .await;
+    assert_eq!(location(&verified), "/partenaires");
+}
+
+/// The structure claims `quantity` of `lot` with the lot page's form,
+/// once the inventory has learnt (through events) that it may.
+async fn claimed_through_the_web(structure: &Browser, lot: &str, quantity: &str) {
+    let parts: Vec<&str> = lot.split('/').collect();
+    let page = format!("/lots/{}/{}", parts[1], parts[3]);
+    let (_, html) = structure.page(&page).await;
+    assert!(html.contains("Quantité souhaitée (en pièce(s))"));
+    let (csrf, request_id) = (hidden(&html, "csrf"), hidden(&html, "request_id"));
+    let form = |quantity: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("request_id", request_id.clone()),
+            ("quantity", quantity.to_owned()),
+        ]
+    };
+    let bad = structure
+        .client
+        .post(structure.url(&page))
+        .form(&form("deux"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("id=\"quantity-erreur\""));
+    eventually("the claim accepted", || async {
+        let answer = structure
+            .client
+            .post(structure.url(&page))
+            .form(&form(quantity))
+            .send()
+            .await
+            .unwrap();
+        (answer.status() == StatusCode::SEE_OTHER)
+            .then(|| assert_eq!(location(&answer), "/mes-reservations"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let lot = published_lot(&app, "bailleur-a", "Radiateurs fonte").await;
     let structure = app.browser();
     let partner = signed_up_structure(&structure).await;
     let (_, html) = structure.page("/structure").await;
@@ -854,22 +931,7 @@ async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
         app.partner_status(&partner).await,
         rpb::PartnerStatus::Pending
     );
-    // The admin verifies it with the partners page's button.
-    let admin = app.browser();
-    admin.signed_in("admin@m2a.example").await;
-    let (_, html) = admin.page("/partenaires?statut=en-attente").await;
-    assert!(html.contains("Atelier Réemploi Coteaux"));
-    let id = partner.trim_start_matches("partners/");
-    let verified = admin
-        .post(
-            &format!("/partenaires/{id}/verifier"),
-            &[
-                ("csrf", &hidden(&html, "csrf")),
-                ("etag", &hidden(&html, "etag")),
-            ],
-        )
-        .await;
-    assert_eq!(location(&verified), "/partenaires");
+    verified_through_the_web(&app, &partner).await;
     assert_eq!(
         app.partner_status(&partner).await,
         rpb::PartnerStatus::Verified
@@ -880,38 +942,7 @@ async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
         html.contains("Radiateurs fonte") && html.contains("1,4 km"),
         "{html}"
     );
-    let parts: Vec<&str> = lot.split('/').collect();
-    let page = format!("/lots/{}/{}", parts[1], parts[3]);
-    let (_, html) = structure.page(&page).await;
-    assert!(html.contains("Quantité souhaitée (en pièce(s))"));
-    let (csrf, request_id) = (hidden(&html, "csrf"), hidden(&html, "request_id"));
-    let bad = structure
-        .post(
-            &page,
-            &[
-                ("csrf", &csrf),
-                ("request_id", &request_id),
-                ("quantity", "deux"),
-            ],
-        )
-        .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    // The inventory learns of the verification through events.
-    eventually("the claim accepted", || async {
-        let answer = structure
-            .post(
-                &page,
-                &[
-                    ("csrf", &csrf),
-                    ("request_id", &request_id),
-                    ("quantity", "2"),
-                ],
-            )
-            .await;
-        (answer.status() == StatusCode::SEE_OTHER)
-            .then(|| assert_eq!(location(&answer), "/mes-reservations"))
-    })
-    .await;
+    claimed_through_the_web(&structure, &lot, "2").await;
     let (_, html) = structure.page("/mes-reservations").await;
     assert!(html.contains("Radiateurs fonte") && html.contains("2 pièce(s)"));
     assert!(html.contains("réservée, en attente de confirmation"));
@@ -927,17 +958,7 @@ async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_partner_cannot_open_another_partners_claim() {
     let app = App::start().await;
-    let lot = draft_lot(&app, "bailleur-a", "Portes bois").await;
-    let mut manager = app
-        .inventory(Role::SiteManager, Some("bailleur-a"), None)
-        .await;
-    manager
-        .publish_lot(ipb::PublishLotRequest {
-            name: lot.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
+    let lot = published_lot(&app, "bailleur-a", "Portes bois").await;
     let other = pending_partner(&app, "73282932000074").await;
     app.registry(Role::Admin, None)
         .await

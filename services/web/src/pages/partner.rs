@@ -135,41 +135,56 @@ fn categories(chosen: &BTreeSet<String>, errors: &Errors) -> Markup {
     }
 }
 
-/// The partner a registration form describes; the numbers it could not
-/// read are errors, and nothing is sent then.
-fn partner_of(form: &Fields) -> Result<Partner, Errors> {
+/// The numbers of a registration form.
+struct Numbers {
+    latitude: f64,
+    longitude: f64,
+    radius_km: i64,
+    intake_kg: i64,
+}
+
+/// Reads the form's numbers (a decimal comma is accepted); those it cannot
+/// read are errors.
+fn numbers(form: &Fields) -> Result<Numbers, Errors> {
     let mut errors = Vec::new();
-    let mut number = |name: &str| -> f64 {
-        match form.text(name).replace(',', ".").parse::<f64>() {
-            Ok(v) if v.is_finite() => v,
-            _ => {
-                errors.push((
-                    name.to_owned(),
-                    format!("{} : {}", T::field(name), T::BAD_NUMBER),
-                ));
-                0.0
-            }
+    let mut fail = |name: &str| {
+        errors.push((
+            name.to_owned(),
+            format!("{} : {}", T::field(name), T::BAD_NUMBER),
+        ));
+    };
+    let mut decimal = |name: &str| match form.text(name).replace(',', ".").parse::<f64>() {
+        Ok(v) if v.is_finite() => v,
+        _ => {
+            fail(name);
+            0.0
         }
     };
-    let (latitude, longitude) = (number("latitude"), number("longitude"));
-    let whole = |name: &str, errors: &mut Vec<(String, String)>| -> i64 {
-        let text = form.text(name);
-        if text.is_empty() {
-            return 0;
-        }
-        text.parse().unwrap_or_else(|_| {
-            errors.push((
-                name.to_owned(),
-                format!("{} : {}", T::field(name), T::BAD_NUMBER),
-            ));
+    let (latitude, longitude) = (decimal("latitude"), decimal("longitude"));
+    let mut whole = |name: &str| match form.text(name) {
+        text if text.is_empty() => 0,
+        text => text.parse().unwrap_or_else(|_| {
+            fail(name);
             0
-        })
+        }),
     };
-    let radius = whole("service_radius_km", &mut errors);
-    let intake = whole("weekly_intake_kg", &mut errors);
-    if !errors.is_empty() {
-        return Err(Errors(errors));
+    let (radius_km, intake_kg) = (whole("service_radius_km"), whole("weekly_intake_kg"));
+    if errors.is_empty() {
+        Ok(Numbers {
+            latitude,
+            longitude,
+            radius_km,
+            intake_kg,
+        })
+    } else {
+        Err(Errors(errors))
     }
+}
+
+/// The partner a registration form describes; nothing is sent while a
+/// number cannot be read.
+fn partner_of(form: &Fields) -> Result<Partner, Errors> {
+    let n = numbers(form)?;
     let kind = PartnerKind::from_str_name(&form.text("kind")).unwrap_or(PartnerKind::Unspecified);
     Ok(Partner {
         legal_name: form.text("legal_name"),
@@ -182,12 +197,12 @@ fn partner_of(form: &Fields) -> Result<Partner, Errors> {
             insee_code: String::new(),
         }),
         location: Some(tpb::GeoPoint {
-            latitude,
-            longitude,
+            latitude: n.latitude,
+            longitude: n.longitude,
         }),
         accepted_categories: form.all("accepted_categories"),
-        service_radius_km: i32::try_from(radius).unwrap_or(i32::MAX),
-        weekly_intake_kg: intake,
+        service_radius_km: i32::try_from(n.radius_km).unwrap_or(i32::MAX),
+        weekly_intake_kg: n.intake_kg,
         contact: Some(rpb::Contact {
             name: String::new(),
             email: form.text("email"),

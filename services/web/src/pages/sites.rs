@@ -63,6 +63,14 @@ pub async fn sites(
 }
 
 fn site_card(site: &Site) -> Markup {
+    html! {
+        h2 { a href=(format!("/chantiers/{}", id_of(&site.name))) { (site.display_name) } }
+        (site_facts(site))
+    }
+}
+
+/// The operation and address of a site (its name is the heading above).
+fn site_facts(site: &Site) -> Markup {
     let operation = site.operation.as_ref().map(|o| {
         [
             o.programme.as_str(),
@@ -75,7 +83,6 @@ fn site_card(site: &Site) -> Markup {
         .join(" · ")
     });
     html! {
-        h2 { a href=(format!("/chantiers/{}", id_of(&site.name))) { (site.display_name) } }
         @if let Some(operation) = operation.filter(|o| !o.is_empty()) { p { (operation) } }
         @if !site.address.is_empty() { p { (site.address) } }
     }
@@ -117,7 +124,7 @@ pub async fn site(
         page_token = answer.next_page_token;
     }
     let body = html! {
-        (site_card(&site))
+        (site_facts(&site))
         @if lots.is_empty() { p { (T::NO_LOTS) } }
         @for status in STATUS_ORDER {
             @let group: Vec<&Lot> = lots.iter().filter(|l| l.status() == status).collect();
