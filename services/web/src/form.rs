@@ -1,0 +1,67 @@
+//! Form bodies and query strings, read as the browser sends them
+//! (`application/x-www-form-urlencoded`): a list of pairs, since a field
+//! may repeat (checkboxes).
+
+use axum::body::Bytes;
+
+use crate::session::CSRF_FIELD;
+
+/// The fields of a form or a query string.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The fields of a form body.
+    pub fn from_body(body: &Bytes) -> Fields {
+        Fields(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The fields of a query string (none without one).
+    pub fn from_query(query: Option<&str>) -> Fields {
+        Fields::from_body(&Bytes::copy_from_slice(query.unwrap_or("").as_bytes()))
+    }
+
+    /// The first value of `name`, trimmed; `None` when absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    }
+
+    /// The first value of `name`, trimmed, or "" when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().to_owned()
+    }
+
+    /// Every non-empty value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    /// The CSRF token sent with the form.
+    pub fn csrf(&self) -> Option<&str> {
+        self.get(CSRF_FIELD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_fields_are_all_kept() {
+        let f = Fields::from_body(&Bytes::from_static(b"c=a&c=b&n=+x%C3%A9+&c="));
+        assert_eq!(f.all("c"), vec!["a", "b"]);
+        assert_eq!(f.get("n"), Some("xé"));
+        assert_eq!(f.get("m"), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! Numbers, quantities and dates written the French way (decimal comma).
+
+use reemploi_proto::types::{Quantity, Unit};
+
+use crate::text::T;
+
+/// A decimal of thousandths, shortest exact form, with a decimal comma:
+/// 12500 → "12,5".
+pub fn milli(milli: i64) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let abs = milli.unsigned_abs();
+    let (whole, frac) = (abs / 1000, abs % 1000);
+    if frac == 0 {
+        return format!("{sign}{whole}");
+    }
+    let digits = format!("{frac:03}");
+    format!("{sign}{whole},{}", digits.trim_end_matches('0'))
+}
+
+/// The unit of a quantity, as shown.
+pub fn unit(q: Option<&Quantity>) -> &'static str {
+    T::unit(q.map_or(Unit::Unspecified, |q| q.unit()))
+}
+
+/// A quantity with its unit: "12,5 m²".
+pub fn quantity(q: Option<&Quantity>) -> String {
+    match q {
+        Some(q) => format!("{} {}", milli(q.milli), unit(Some(q))),
+        None => "—".to_owned(),
+    }
+}
+
+/// A distance in kilometres with one decimal: "3,2 km".
+pub fn km(metres: f64) -> String {
+    let tenths = (metres / 100.0).round();
+    // Distances on Earth fit easily; the cast only drops the fraction already rounded.
+    #[allow(clippy::cast_possible_truncation)]
+    let tenths = tenths as i64;
+    format!("{} km", milli(tenths * 100))
+}
+
+/// A mass in grams, in kg or t: "350 kg", "1,2 t".
+pub fn mass(grams: i64) -> String {
+    if grams >= 1_000_000 {
+        format!("{} t", milli(grams / 1000))
+    } else {
+        format!("{} kg", milli(grams))
+    }
+}
+
+/// A UTC instant: "12/03/2026 14:05 UTC".
+pub fn datetime(t: Option<&prost_types::Timestamp>) -> String {
+    let Some(t) = t else {
+        return "—".to_owned();
+    };
+    let days = t.seconds.div_euclid(86_400);
+    let secs = t.seconds.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{d:02}/{m:02}/{y} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01
+/// (H. Hinnant's days-to-civil algorithm).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_french() {
+        assert_eq!(milli(12_500), "12,5");
+        assert_eq!(milli(240_000), "240");
+        assert_eq!(milli(1), "0,001");
+        assert_eq!(km(3_249.0), "3,2 km");
+        assert_eq!(mass(350_000), "350 kg");
+        assert_eq!(mass(1_200_000), "1,2 t");
+    }
+
+    #[test]
+    fn dates_are_gregorian() {
+        let t = prost_types::Timestamp {
+            seconds: 1_773_324_300,
+            nanos: 0,
+        };
+        assert_eq!(datetime(Some(&t)), "12/03/2026 14:05 UTC");
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(-1), (1969, 12, 31));
+    }
+}

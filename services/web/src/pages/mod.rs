@@ -1,0 +1,107 @@
+//! The pages, one module per audience; each handler checks the CSRF token
+//! of a form before anything else, then makes its API calls with the
+//! signed-in person's token.
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod home;
+pub mod partner;
+pub mod sites;
+
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use tonic::Code;
+
+use crate::error::WebError;
+use crate::session::{Role, Session};
+use crate::text::T;
+use crate::view::Errors;
+
+/// Refuses a page meant for other roles.
+fn require(session: &Session, roles: &[Role]) -> Result<(), WebError> {
+    if roles.contains(&session.account.role) {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden)
+    }
+}
+
+/// Adds `Set-Cookie` headers to a response.
+fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// The errors a form shows for an API refusal it can explain: the
+/// `BadRequest` field violations, each under the form field it concerns
+/// (the last part of the API's field path), or the reason's French text.
+/// `None` for a refusal the form cannot help with.
+fn form_errors(status: &tonic::Status, fallback_field: &str) -> Option<Errors> {
+    match status.code() {
+        Code::InvalidArgument => {
+            let violations = reemploi_runtime::status::field_violations(status);
+            if violations.is_empty() {
+                return Some(Errors(vec![(
+                    fallback_field.to_owned(),
+                    T::ERR_INVALID.to_owned(),
+                )]));
+            }
+            Some(Errors(
+                violations
+                    .into_iter()
+                    .map(|(path, description)| {
+                        (
+                            form_field(&path),
+                            format!("{} : {description}", T::field(&path)),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+        Code::AlreadyExists | Code::FailedPrecondition => {
+            let reason = reemploi_runtime::status::reason(status)?;
+            let text = T::reason(&reason)?;
+            Some(Errors(vec![(fallback_field.to_owned(), text.to_owned())]))
+        }
+        _ => None,
+    }
+}
+
+/// The form field an API field path concerns: `partner.address.commune` is
+/// `commune`, `accepted_categories[2]` is `accepted_categories`.
+fn form_field(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let last = last.split('[').next().unwrap_or(last);
+    match last {
+        "location" => "latitude".to_owned(),
+        "milli" | "unit" => "quantity".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The last part of a resource name: `partners/abc` is `abc`.
+fn id_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_map_to_form_fields() {
+        assert_eq!(form_field("partner.address.commune"), "commune");
+        assert_eq!(
+            form_field("partner.accepted_categories[2]"),
+            "accepted_categories"
+        );
+        assert_eq!(form_field("quantity.milli"), "quantity");
+        assert_eq!(form_field("password"), "password");
+        assert_eq!(id_of("sites/a/lots/b"), "b");
+    }
+}

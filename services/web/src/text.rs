@@ -1,0 +1,456 @@
+//! Every piece of text the pages show, in one place: another language is
+//! another set of the same names. Pages use [`T`], the language served.
+
+use reemploi_proto::inventory::{ClaimStatus, LotStatus};
+use reemploi_proto::registry::{PartnerKind, PartnerStatus};
+use reemploi_proto::types::Unit;
+
+use crate::session::Role;
+
+/// The language the pages are served in.
+pub type T = Fr;
+
+/// French.
+#[derive(Debug, Clone, Copy)]
+pub struct Fr;
+
+impl Fr {
+    /// `lang` of the pages.
+    pub const LANG: &'static str = "fr";
+    /// The product's name.
+    pub const APP: &'static str = "reemploi";
+    /// What the product is for, under its name.
+    pub const TAGLINE: &'static str = "Les matériaux des chantiers de renouvellement urbain, réemployés par l'économie sociale et solidaire";
+    /// Skip link to the main content.
+    pub const SKIP: &'static str = "Aller au contenu";
+    /// Label of the main navigation.
+    pub const NAV: &'static str = "Navigation principale";
+    /// Before the signed-in person's name.
+    pub const SIGNED_IN_AS: &'static str = "Connecté·e :";
+    /// Sign-out button.
+    pub const SIGN_OUT: &'static str = "Se déconnecter";
+    /// Link to sign in.
+    pub const SIGN_IN: &'static str = "Se connecter";
+    /// Link to sign up.
+    pub const SIGN_UP_LINK: &'static str = "Inscrire ma structure";
+    /// Footer.
+    pub const FOOTER: &'static str = "reemploi — logiciel libre (AGPL-3.0-or-later)";
+
+    // ---- navigation ----
+    /// Admin: partners.
+    pub const NAV_PARTNERS: &'static str = "Structures partenaires";
+    /// Site manager: sites.
+    pub const NAV_SITES: &'static str = "Mes chantiers";
+    /// Partner: lots near.
+    pub const NAV_LOTS: &'static str = "Lots près de chez nous";
+    /// Partner: claims.
+    pub const NAV_CLAIMS: &'static str = "Mes réservations";
+    /// Partner: the structure.
+    pub const NAV_STRUCTURE: &'static str = "Ma structure";
+
+    // ---- sign-in, sign-up ----
+    /// Sign-in page title.
+    pub const SIGN_IN_TITLE: &'static str = "Connexion";
+    /// Email field.
+    pub const EMAIL: &'static str = "Adresse électronique";
+    /// Password field.
+    pub const PASSWORD: &'static str = "Mot de passe";
+    /// Password rule.
+    pub const PASSWORD_HINT: &'static str =
+        "Au moins 12 caractères, et pas un mot de passe courant.";
+    /// Sign-in button.
+    pub const SIGN_IN_BUTTON: &'static str = "Se connecter";
+    /// Sign-in failure (one answer for every cause).
+    pub const SIGN_IN_FAILED: &'static str = "Adresse ou mot de passe incorrect.";
+    /// Invitation to sign up, on the sign-in page.
+    pub const NO_ACCOUNT: &'static str = "Votre structure n'a pas encore de compte ?";
+    /// Sign-up page title.
+    pub const SIGN_UP_TITLE: &'static str = "Inscrire une structure de l'ESS";
+    /// Sign-up introduction.
+    pub const SIGN_UP_INTRO: &'static str = "Créez le compte de votre structure (atelier et chantier d'insertion, ressourcerie, association…). Vous la décrirez ensuite ; le territoire la vérifiera avant vos premières réservations.";
+    /// Person's name.
+    pub const DISPLAY_NAME: &'static str = "Votre nom";
+    /// Structure's name.
+    pub const STRUCTURE_NAME: &'static str = "Nom de la structure";
+    /// Sign-up button.
+    pub const SIGN_UP_BUTTON: &'static str = "Créer le compte";
+    /// Above a form's errors.
+    pub const FORM_ERRORS: &'static str = "Le formulaire contient des erreurs :";
+
+    // ---- home ----
+    /// Home title.
+    pub const HOME_TITLE: &'static str = "Accueil";
+    /// Integrators have no pages.
+    pub const HOME_INTEGRATOR: &'static str = "Les comptes intégrateurs utilisent l'API gRPC ; cette application n'a pas de page pour eux.";
+
+    // ---- partner registration ----
+    /// Registration page title.
+    pub const REGISTER_TITLE: &'static str = "Décrire ma structure";
+    /// Registration introduction.
+    pub const REGISTER_INTRO: &'static str = "Ces informations permettent au territoire de vérifier votre structure et aux chantiers de vous proposer des lots.";
+    /// Registered already.
+    pub const REGISTERED: &'static str = "Votre structure est enregistrée.";
+    /// Status shown on the structure page.
+    pub const STRUCTURE_STATUS: &'static str = "Statut";
+    /// Pending banner.
+    pub const PENDING_BANNER: &'static str = "Votre structure attend la vérification du territoire : vous pourrez réserver des lots dès qu'elle sera vérifiée.";
+    /// Legal name.
+    pub const LEGAL_NAME: &'static str = "Raison sociale";
+    /// SIRET.
+    pub const SIRET: &'static str = "SIRET (14 chiffres)";
+    /// Kind.
+    pub const KIND: &'static str = "Type de structure";
+    /// Address line.
+    pub const ADDRESS_LINE: &'static str = "Adresse";
+    /// Postal code.
+    pub const POSTAL_CODE: &'static str = "Code postal";
+    /// Commune.
+    pub const COMMUNE: &'static str = "Commune";
+    /// Latitude.
+    pub const LATITUDE: &'static str = "Latitude (degrés décimaux)";
+    /// Longitude.
+    pub const LONGITUDE: &'static str = "Longitude (degrés décimaux)";
+    /// Where materials are received.
+    pub const LOCATION_LEGEND: &'static str = "Lieu de réception des matériaux";
+    /// Coordinates hint.
+    pub const LOCATION_HINT: &'static str =
+        "Par exemple 47.7480 et 7.3200 pour le centre de Mulhouse.";
+    /// Service radius.
+    pub const RADIUS: &'static str = "Rayon d'intervention (km, de 1 à 200)";
+    /// Weekly intake.
+    pub const WEEKLY_INTAKE: &'static str = "Capacité d'accueil par semaine (kg)";
+    /// Categories accepted.
+    pub const CATEGORIES: &'static str = "Matériaux acceptés";
+    /// Contact email.
+    pub const CONTACT_EMAIL: &'static str = "Courriel de contact";
+    /// Contact phone.
+    pub const CONTACT_PHONE: &'static str = "Téléphone de contact";
+    /// Registration button.
+    pub const REGISTER_BUTTON: &'static str = "Enregistrer la structure";
+
+    // ---- admin ----
+    /// Partners page title.
+    pub const PARTNERS_TITLE: &'static str = "Structures partenaires";
+    /// Filter label.
+    pub const FILTER_STATUS: &'static str = "Statut";
+    /// Any status.
+    pub const ANY_STATUS: &'static str = "Tous";
+    /// Filter button.
+    pub const FILTER_BUTTON: &'static str = "Filtrer";
+    /// No partner.
+    pub const NO_PARTNERS: &'static str = "Aucune structure.";
+    /// Column: name.
+    pub const COL_NAME: &'static str = "Structure";
+    /// Column: SIRET.
+    pub const COL_SIRET: &'static str = "SIRET";
+    /// Column: commune.
+    pub const COL_COMMUNE: &'static str = "Commune";
+    /// Column: status.
+    pub const COL_STATUS: &'static str = "Statut";
+    /// Column: actions.
+    pub const COL_ACTIONS: &'static str = "Actions";
+    /// Verify.
+    pub const VERIFY: &'static str = "Vérifier";
+    /// Suspend.
+    pub const SUSPEND: &'static str = "Suspendre";
+    /// Reinstate.
+    pub const REINSTATE: &'static str = "Rétablir";
+
+    // ---- site manager ----
+    /// Sites page title.
+    pub const SITES_TITLE: &'static str = "Mes chantiers";
+    /// No site.
+    pub const NO_SITES: &'static str = "Aucun chantier pour votre organisation.";
+    /// Column: site.
+    pub const COL_SITE: &'static str = "Chantier";
+    /// Column: operation.
+    pub const COL_OPERATION: &'static str = "Opération";
+    /// Lots of a status, heading.
+    pub const LOTS_OF_SITE: &'static str = "Lots";
+    /// No lot.
+    pub const NO_LOTS: &'static str = "Aucun lot.";
+    /// Publish.
+    pub const PUBLISH: &'static str = "Publier";
+    /// Hazardous lot note.
+    pub const HAZARDOUS: &'static str =
+        "Matériau dangereux : ne peut pas être proposé au réemploi.";
+    /// Address.
+    pub const ADDRESS: &'static str = "Adresse";
+    /// Ledger legend: available.
+    pub const LEDGER_AVAILABLE: &'static str = "disponible";
+    /// Ledger legend: reserved.
+    pub const LEDGER_RESERVED: &'static str = "réservé";
+    /// Ledger legend: handed over.
+    pub const LEDGER_HANDED_OVER: &'static str = "remis";
+    /// Quantity.
+    pub const QUANTITY: &'static str = "Quantité";
+    /// Category.
+    pub const CATEGORY: &'static str = "Catégorie";
+
+    // ---- partner ----
+    /// Lots page title.
+    pub const LOTS_TITLE: &'static str = "Lots près de chez nous";
+    /// Lots page introduction.
+    pub const LOTS_INTRO: &'static str =
+        "Lots publiés dans votre rayon d'intervention, du plus proche au plus lointain.";
+    /// No lot near.
+    pub const NO_LOTS_NEAR: &'static str =
+        "Aucun lot publié dans votre rayon d'intervention pour l'instant.";
+    /// Column: lot.
+    pub const COL_LOT: &'static str = "Lot";
+    /// Column: available.
+    pub const COL_AVAILABLE: &'static str = "Disponible";
+    /// Column: distance.
+    pub const COL_DISTANCE: &'static str = "Distance";
+    /// Lot details heading.
+    pub const LOT_DETAILS: &'static str = "Détails";
+    /// Description.
+    pub const DESCRIPTION: &'static str = "Description";
+    /// Condition.
+    pub const CONDITION: &'static str = "État";
+    /// Where in the building.
+    pub const BUILDING_LOCATION: &'static str = "Emplacement";
+    /// Estimated mass.
+    pub const ESTIMATED_MASS: &'static str = "Masse estimée";
+    /// Status.
+    pub const STATUS: &'static str = "Statut";
+    /// Claim heading.
+    pub const CLAIM_HEADING: &'static str = "Réserver";
+    /// Claim quantity label, before the unit.
+    pub const CLAIM_QUANTITY: &'static str = "Quantité souhaitée";
+    /// Claim note.
+    pub const CLAIM_NOTE: &'static str = "Message pour le chantier (facultatif)";
+    /// Claim button.
+    pub const CLAIM_BUTTON: &'static str = "Réserver";
+    /// Lot not open to claims.
+    pub const NOT_CLAIMABLE: &'static str = "Ce lot n'est pas ouvert aux réservations.";
+    /// Claims page title.
+    pub const CLAIMS_TITLE: &'static str = "Mes réservations";
+    /// No claim.
+    pub const NO_CLAIMS: &'static str = "Aucune réservation pour l'instant.";
+    /// Column: date.
+    pub const COL_DATE: &'static str = "Date";
+    /// Claim page title.
+    pub const CLAIM_TITLE: &'static str = "Réservation";
+    /// Claimed on.
+    pub const CLAIMED_AT: &'static str = "Réservé le";
+    /// Expires on.
+    pub const EXPIRES_AT: &'static str = "Expire le";
+    /// Weighed mass.
+    pub const WEIGHED_MASS: &'static str = "Masse pesée";
+    /// Note.
+    pub const NOTE: &'static str = "Message";
+    /// Link to the lot.
+    pub const SEE_LOT: &'static str = "Voir le lot";
+    /// Link to the claim.
+    pub const SEE_CLAIM: &'static str = "Détails";
+    /// Not registered yet.
+    pub const NOT_REGISTERED: &'static str = "Décrivez d'abord votre structure.";
+    /// Quantity parse error.
+    pub const BAD_QUANTITY: &'static str =
+        "Indiquez une quantité positive, avec au plus trois décimales (par exemple 12 ou 12,5).";
+    /// Number parse error.
+    pub const BAD_NUMBER: &'static str = "Indiquez un nombre.";
+
+    // ---- errors ----
+    /// 403 title.
+    pub const ERR_FORBIDDEN: &'static str = "Accès refusé";
+    /// CSRF refusal.
+    pub const ERR_CSRF: &'static str = "Ce formulaire a expiré ou ne vient pas de cette application. Rechargez la page et recommencez.";
+    /// Wrong role.
+    pub const ERR_ROLE: &'static str = "Cette page est réservée à un autre rôle.";
+    /// The API refused.
+    pub const ERR_PERMISSION: &'static str =
+        "Vous n'avez pas le droit de voir ou de modifier cette ressource.";
+    /// 404 title.
+    pub const ERR_NOT_FOUND: &'static str = "Page introuvable";
+    /// 404 text.
+    pub const ERR_NOT_FOUND_TEXT: &'static str = "Ce que vous cherchez n'existe pas, ou plus.";
+    /// 400 title.
+    pub const ERR_BAD_REQUEST: &'static str = "Demande invalide";
+    /// 400 text.
+    pub const ERR_BAD_REQUEST_TEXT: &'static str = "La demande n'a pas pu être lue.";
+    /// Invalid argument.
+    pub const ERR_INVALID: &'static str = "Une des valeurs envoyées n'est pas valable.";
+    /// 409 title.
+    pub const ERR_CONFLICT: &'static str = "Action impossible";
+    /// 409 text.
+    pub const ERR_CONFLICT_TEXT: &'static str = "Cette action n'est pas possible dans l'état actuel. Rechargez la page pour voir l'état à jour.";
+    /// 429 title.
+    pub const ERR_BUSY: &'static str = "Trop de demandes";
+    /// 429 text.
+    pub const ERR_BUSY_TEXT: &'static str =
+        "Trop de demandes en peu de temps : patientez quelques secondes puis recommencez.";
+    /// 503 title.
+    pub const ERR_UNAVAILABLE: &'static str = "Service indisponible";
+    /// 503 text.
+    pub const ERR_UNAVAILABLE_TEXT: &'static str =
+        "Le service ne répond pas pour l'instant. Réessayez dans un moment.";
+    /// 500 title.
+    pub const ERR_INTERNAL: &'static str = "Erreur interne";
+    /// 500 text.
+    pub const ERR_INTERNAL_TEXT: &'static str =
+        "Une erreur est survenue de notre côté. Réessayez plus tard.";
+    /// Back home.
+    pub const BACK_HOME: &'static str = "Revenir à l'accueil";
+
+    /// The French explanation of an API error reason, when it has one.
+    pub fn reason(reason: &str) -> Option<&'static str> {
+        Some(match reason {
+            "EMAIL_TAKEN" => "Un compte existe déjà avec cette adresse.",
+            "SIRET_TAKEN" => "Une structure est déjà enregistrée avec ce SIRET.",
+            "ALREADY_REGISTERED" => "Votre structure est déjà enregistrée.",
+            "HAZARDOUS_LOT" => {
+                "Ce lot contient un matériau dangereux : il ne peut pas être publié."
+            }
+            "LOT_NOT_CLAIMABLE" => {
+                "Ce lot n'est plus ouvert aux réservations, ou la quantité demandée dépasse la quantité disponible."
+            }
+            "LOT_NOT_EDITABLE" => "Ce lot ne peut plus être modifié.",
+            "PARTNER_NOT_ELIGIBLE" | "PARTNER_NOT_VERIFIED" => {
+                "Votre structure doit être vérifiée par le territoire avant de réserver."
+            }
+            "PARTNER_ARCHIVED" => "Cette structure est archivée.",
+            "STALE_ETAG" => {
+                "Quelqu'un a modifié cette ressource entre-temps. Rechargez la page et recommencez."
+            }
+            "CONFLICT" => "Cette action n'est pas possible dans l'état actuel de la ressource.",
+            "RATE_LIMITED" => Self::ERR_BUSY_TEXT,
+            "STORAGE_UNAVAILABLE" => Self::ERR_UNAVAILABLE_TEXT,
+            _ => return None,
+        })
+    }
+
+    /// A field of an API request, as the form names it.
+    pub fn field(path: &str) -> &'static str {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        let last = last.split('[').next().unwrap_or(last);
+        match last {
+            "email" => Self::EMAIL,
+            "password" => Self::PASSWORD,
+            "display_name" => Self::DISPLAY_NAME,
+            "structure_name" => Self::STRUCTURE_NAME,
+            "legal_name" => Self::LEGAL_NAME,
+            "siret" => Self::SIRET,
+            "kinds" => Self::KIND,
+            "line1" => Self::ADDRESS_LINE,
+            "postal_code" => Self::POSTAL_CODE,
+            "commune" => Self::COMMUNE,
+            "location" | "latitude" => Self::LATITUDE,
+            "longitude" => Self::LONGITUDE,
+            "service_radius_km" => Self::RADIUS,
+            "weekly_intake_kg" => Self::WEEKLY_INTAKE,
+            "accepted_categories" => Self::CATEGORIES,
+            "phone" => Self::CONTACT_PHONE,
+            "quantity" | "milli" => Self::QUANTITY,
+            "note" => Self::CLAIM_NOTE,
+            _ => "Champ",
+        }
+    }
+
+    /// The name of a role.
+    pub fn role(role: Role) -> &'static str {
+        match role {
+            Role::SiteManager => "responsable de chantier",
+            Role::Partner => "structure partenaire",
+            Role::Admin => "administration du territoire",
+            Role::Integrator => "intégrateur",
+        }
+    }
+
+    /// The name of a lot status, plural for headings.
+    pub fn lot_status(status: LotStatus) -> &'static str {
+        match status {
+            LotStatus::Unspecified => "Sans statut",
+            LotStatus::Draft => "Brouillons",
+            LotStatus::Published => "Publiés",
+            LotStatus::Withdrawn => "Retirés",
+            LotStatus::Exhausted => "Épuisés",
+            LotStatus::Expired => "Expirés",
+        }
+    }
+
+    /// The name of a claim status.
+    pub fn claim_status(status: ClaimStatus) -> &'static str {
+        match status {
+            ClaimStatus::Unspecified => "sans statut",
+            ClaimStatus::Reserved => "réservée, en attente de confirmation",
+            ClaimStatus::Confirmed => "confirmée, à enlever",
+            ClaimStatus::HandedOver => "enlevée",
+            ClaimStatus::Rejected => "refusée",
+            ClaimStatus::Cancelled => "annulée",
+            ClaimStatus::Expired => "expirée",
+        }
+    }
+
+    /// The name of a partner status.
+    pub fn partner_status(status: PartnerStatus) -> &'static str {
+        match status {
+            PartnerStatus::Unspecified => "sans statut",
+            PartnerStatus::Pending => "en attente de vérification",
+            PartnerStatus::Verified => "vérifiée",
+            PartnerStatus::Suspended => "suspendue",
+            PartnerStatus::Archived => "archivée",
+        }
+    }
+
+    /// The name of a kind of structure.
+    pub fn partner_kind(kind: PartnerKind) -> &'static str {
+        match kind {
+            PartnerKind::Unspecified => "—",
+            PartnerKind::Aci => "Atelier et chantier d'insertion (ACI)",
+            PartnerKind::Ai => "Association intermédiaire (AI)",
+            PartnerKind::Ei => "Entreprise d'insertion (EI)",
+            PartnerKind::Eiti => "Entreprise d'insertion par le travail indépendant (EITI)",
+            PartnerKind::Etti => "Entreprise de travail temporaire d'insertion (ETTI)",
+            PartnerKind::Ea => "Entreprise adaptée (EA)",
+            PartnerKind::Eatt => "Entreprise adaptée de travail temporaire (EATT)",
+            PartnerKind::Geiq => {
+                "Groupement d'employeurs pour l'insertion et la qualification (GEIQ)"
+            }
+            PartnerKind::Ressourcerie => "Ressourcerie ou recyclerie",
+            PartnerKind::Association => "Association",
+            PartnerKind::Scop => "Société coopérative et participative (SCOP)",
+            PartnerKind::Scic => "Société coopérative d'intérêt collectif (SCIC)",
+        }
+    }
+
+    /// The symbol of a unit.
+    pub fn unit(unit: Unit) -> &'static str {
+        match unit {
+            Unit::Unspecified => "",
+            Unit::Piece => "pièce(s)",
+            Unit::Metre => "m",
+            Unit::SquareMetre => "m²",
+            Unit::CubicMetre => "m³",
+            Unit::Kilogram => "kg",
+            Unit::Tonne => "t",
+            Unit::Litre => "l",
+        }
+    }
+
+    /// The ledger of a lot, read aloud.
+    pub fn ledger(available: &str, reserved: &str, handed_over: &str) -> String {
+        format!(
+            "{available} {}, {reserved} {}, {handed_over} {}",
+            Self::LEDGER_AVAILABLE,
+            Self::LEDGER_RESERVED,
+            Self::LEDGER_HANDED_OVER
+        )
+    }
+
+    /// A claim's quantity label with its unit.
+    pub fn claim_quantity(unit: &str) -> String {
+        format!("{} (en {unit})", Self::CLAIM_QUANTITY)
+    }
+
+    /// How many of a status.
+    pub fn count(n: usize) -> String {
+        format!("({n})")
+    }
+
+    /// The signed-in person and role.
+    pub fn who(name: &str, role: Role) -> String {
+        format!("{name} ({})", Self::role(role))
+    }
+}

@@ -1,0 +1,1011 @@
+//! The web app driven by a real HTTP client with a cookie jar, in front of
+//! the real identity, inventory, registry and matching services (SQLite,
+//! in-process bus, each on port 0): sessions, CSRF, headers, and the API's
+//! own checks showing through the pages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reemploi_events::{Bus, InProcessBus};
+use reemploi_proto::identity::{self as idpb, identity_service_client::IdentityServiceClient};
+use reemploi_proto::inventory::{self as ipb, inventory_service_client::InventoryServiceClient};
+use reemploi_proto::registry::{self as rpb, registry_service_client::RegistryServiceClient};
+use reemploi_proto::types as tpb;
+use reemploi_runtime::auth::Role;
+use reemploi_runtime::config::AuthArgs;
+use reemploi_testing::Backend;
+use reemploi_testing::db::TestDb;
+use reemploi_testing::grpc::{self as testing, Bearer, Spawned};
+use reemploi_web::session::{SESSION_COOKIE, Sealer, Session};
+use reemploi_web::{Endpoints, WebArgs, WebState};
+use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+const PASSWORD: &str = "correct horse battery staple";
+const KEY: [u8; 32] = [42; 32];
+
+type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// The four services and the web app in front of them.
+struct App {
+    web: SocketAddr,
+    identity: SocketAddr,
+    inventory: SocketAddr,
+    registry: SocketAddr,
+    web_shutdown: CancellationToken,
+    served: Vec<Spawned>,
+    _dbs: Vec<TestDb>,
+    _data: tempfile::TempDir,
+}
+
+impl App {
+    async fn start() -> App {
+        reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await.unwrap());
+        let dbs = vec![
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
+        ];
+        let ctx = testing::context(dbs[0].db.clone(), bus.clone());
+        let identity = reemploi_identity::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let identity = testing::spawn(&ctx, vec![identity]).await;
+        let auth = AuthArgs {
+            identity_url: Some(format!("http://{}", identity.addr)),
+            ..Default::default()
+        };
+        // Subscribers first, as `reemploi up` starts them.
+        let ctx = testing::context(dbs[1].db.clone(), bus.clone());
+        let matching = reemploi_matching::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let matching = testing::spawn_with(&ctx, vec![matching], &auth).await;
+        let ctx = testing::context(dbs[2].db.clone(), bus.clone());
+        let inventory = reemploi_inventory::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let inventory = testing::spawn_with(&ctx, vec![inventory], &auth).await;
+        let ctx = testing::context(dbs[3].db.clone(), bus.clone());
+        let registry = reemploi_registry::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let registry = testing::spawn_with(&ctx, vec![registry], &auth).await;
+        let url = |addr: SocketAddr| format!("http://{addr}");
+        // One address per service, as a distributed deployment has them.
+        let endpoints = Endpoints {
+            identity: url(identity.addr),
+            inventory: url(inventory.addr),
+            registry: url(registry.addr),
+            matching: url(matching.addr),
+            ca: None,
+        };
+        let data = tempfile::tempdir().unwrap();
+        let (web, web_shutdown) = serve_web(&endpoints, data.path()).await;
+        App {
+            web,
+            identity: identity.addr,
+            inventory: inventory.addr,
+            registry: registry.addr,
+            web_shutdown,
+            served: vec![identity, matching, inventory, registry],
+            _dbs: dbs,
+            _data: data,
+        }
+    }
+
+    async fn stop(self) {
+        self.web_shutdown.cancel();
+        for served in self.served {
+            served.stop().await.unwrap();
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(self.web)
+    }
+
+    async fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(testing::channel(self.identity).await)
+    }
+
+    async fn registry(&self, role: Role, partner: Option<&str>) -> Registry {
+        let token = testing::token(role, None, partner);
+        RegistryServiceClient::with_interceptor(
+            testing::channel(self.registry).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    async fn inventory(&self, role: Role, org: Option<&str>, partner: Option<&str>) -> Inventory {
+        let token = testing::token(role, org, partner);
+        InventoryServiceClient::with_interceptor(
+            testing::channel(self.inventory).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// An account made the way people get one: an admin's invitation,
+    /// accepted with a password.
+    async fn account(&self, email: &str, role: idpb::AccountRole, org: &str) {
+        let mut admin = IdentityServiceClient::with_interceptor(
+            testing::channel(self.identity).await,
+            Bearer(Some(testing::token(Role::Admin, None, None))),
+        );
+        let invitation = admin
+            .create_invitation(idpb::CreateInvitationRequest {
+                invitation: Some(idpb::Invitation {
+                    email: email.into(),
+                    role: role as i32,
+                    org: org.into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        self.identity()
+            .await
+            .accept_invitation(idpb::AcceptInvitationRequest {
+                code: invitation.code,
+                password: PASSWORD.into(),
+                display_name: email.split('@').next().unwrap().into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn partner_status(&self, name: &str) -> rpb::PartnerStatus {
+        self.registry(Role::Admin, None)
+            .await
+            .get_partner(rpb::GetPartnerRequest { name: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    }
+}
+
+/// The web app on port 0 in front of `endpoints`, with the cookie key [`KEY`].
+async fn serve_web(
+    endpoints: &Endpoints,
+    data_dir: &std::path::Path,
+) -> (SocketAddr, CancellationToken) {
+    let args = WebArgs {
+        cookie_key: Some(KEY.iter().map(|b| format!("{b:02x}")).collect()),
+        ..WebArgs::default()
+    };
+    let state = WebState::new(&args, endpoints, data_dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(reemploi_web::serve(listener, state, shutdown.clone()));
+    (web, shutdown)
+}
+
+/// A browser: a cookie jar, no automatic redirects (the tests read them).
+struct Browser {
+    client: reqwest::Client,
+    jar: Arc<Jar>,
+    base: reqwest::Url,
+}
+
+impl Browser {
+    fn new(web: SocketAddr) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: format!("http://{web}").parse().unwrap(),
+        }
+    }
+
+    fn url(&self, path: &str) -> reqwest::Url {
+        self.base.join(path).unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A page's status and HTML.
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        assert_csp(&response);
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Signs in through the form of `/connexion?next=…`; the answer.
+    async fn sign_in(&self, email: &str, next: &str) -> reqwest::Response {
+        let form_page = format!("/connexion?next={}", urlencode(next));
+        let (status, html) = self.page(&form_page).await;
+        assert_eq!(status, StatusCode::OK);
+        let csrf = hidden(&html, "csrf");
+        let next_field = hidden(&html, "next");
+        self.post(
+            "/connexion",
+            &[
+                ("csrf", &csrf),
+                ("next", &next_field),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    async fn signed_in(&self, email: &str) {
+        let answer = self.sign_in(email, "/").await;
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER, "sign-in of {email}");
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.jar.cookies(&self.base)?;
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    fn session(&self) -> Session {
+        let raw = self.cookie(SESSION_COOKIE).expect("a session cookie");
+        Sealer::new(&KEY)
+            .open_session(&raw)
+            .expect("a session that opens")
+    }
+
+    fn set_session(&self, session: &Session) {
+        let value = Sealer::new(&KEY).seal_session(session).unwrap();
+        self.jar
+            .add_cookie_str(&format!("{SESSION_COOKIE}={value}; Path=/"), &self.base);
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url_pairs(&[("x", s)])[2..].to_owned()
+}
+
+fn url_pairs(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// The value of the first hidden field `name` of a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn location(response: &reqwest::Response) -> String {
+    match response.headers().get(LOCATION) {
+        Some(location) => location.to_str().unwrap().to_owned(),
+        None => panic!("{} {}: no redirect", response.status(), response.url()),
+    }
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_csp(response: &reqwest::Response) {
+    let csp = response
+        .headers()
+        .get(CONTENT_SECURITY_POLICY)
+        .unwrap_or_else(|| panic!("no CSP on {}", response.url()))
+        .to_str()
+        .unwrap();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["referrer-policy"], "same-origin");
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(done) = attempt().await {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A partner registered by the admin, pending, and its name.
+async fn pending_partner(app: &App, siret: &str) -> String {
+    app.registry(Role::Admin, None)
+        .await
+        .register_partner(rpb::RegisterPartnerRequest {
+            partner: Some(rpb::Partner {
+                legal_name: format!("Ressourcerie {siret}"),
+                siret: siret.into(),
+                kinds: vec![rpb::PartnerKind::Ressourcerie as i32],
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.75,
+                    longitude: 7.34,
+                }),
+                accepted_categories: vec!["radiateur".into()],
+                weekly_intake_kg: 5_000,
+                service_radius_km: 30,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name
+}
+
+/// A wrong password: the form again, and no session.
+async fn wrong_password_refused(browser: &Browser, email: &str) {
+    let (_, html) = browser.page("/connexion").await;
+    let csrf = hidden(&html, "csrf");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", email),
+        ("password", "not the password"),
+    ];
+    let wrong = browser.post("/connexion", &form).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Adresse ou mot de passe incorrect")
+    );
+    assert!(browser.cookie(SESSION_COOKIE).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_keeps_the_tokens_sealed_in_an_http_only_lax_cookie() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let browser = app.browser();
+    wrong_password_refused(&browser, "admin@m2a.example").await;
+    let answer = browser.sign_in("admin@m2a.example", "/").await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let cookie = set_cookies(&answer)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+        .expect("the session cookie is set");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing from the cookie"
+        );
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http in tests: not Secure"
+    );
+    // The cookie opens with the key only, and shows no token in clear.
+    let session = browser.session();
+    assert_eq!(session.account.email, "admin@m2a.example");
+    let raw = browser.cookie(SESSION_COOKIE).unwrap();
+    assert!(!raw.contains(&session.access_token) && !raw.contains(&session.refresh_token));
+    assert!(!raw.contains("eyJ"), "no JWT in clear");
+    assert!(Sealer::new(&[7; 32]).open_session(&raw).is_none());
+    // Home sends the admin to the partners, whose page names who is signed in.
+    let home = browser.get("/").await;
+    assert_eq!(location(&home), "/partenaires");
+    let (status, html) = browser.page("/partenaires").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("admin (administration du territoire)"));
+    assert_eq!(html.matches("<h1").count(), 1);
+    assert!(
+        !html.contains("style=") && !html.contains("<script>"),
+        "no inline style or script"
+    );
+    // The CSP is on every response, pages, errors and static files alike.
+    for path in [
+        "/inscription",
+        "/nulle-part",
+        "/static/app.css",
+        "/static/app.js",
+    ] {
+        assert_csp(&browser.get(path).await);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_needing_a_session_sends_to_sign_in_and_comes_back() {
+    let app = App::start().await;
+    app.account(
+        "cheffe@bailleur.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur",
+    )
+    .await;
+    let browser = app.browser();
+    let asked = browser.get("/chantiers?vue=liste").await;
+    assert_eq!(asked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&asked),
+        "/connexion?next=%2Fchantiers%3Fvue%3Dliste"
+    );
+    let answer = browser
+        .sign_in("cheffe@bailleur.example", "/chantiers?vue=liste")
+        .await;
+    assert_eq!(location(&answer), "/chantiers?vue=liste");
+    let (status, html) = browser.page("/chantiers?vue=liste").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Mes chantiers"));
+    // Another site's address is never returned to.
+    let outside = app
+        .browser()
+        .sign_in("cheffe@bailleur.example", "//evil.example/")
+        .await;
+    assert_eq!(location(&outside), "/");
+    // A session whose access token expired and whose refresh token no
+    // longer works ends: sign in again, and come back.
+    let mut expired = browser.session();
+    expired.access_expires = 0;
+    expired.refresh_token = "rt_spent".into();
+    browser.set_session(&expired);
+    let asked = browser.get("/chantiers").await;
+    assert_eq!(location(&asked), "/connexion?next=%2Fchantiers");
+    assert!(
+        set_cookies(&asked)
+            .iter()
+            .any(|c| c.starts_with(&format!("{SESSION_COOKIE}=;")))
+    );
+    // A cookie made with another key is no session either.
+    let forged = Sealer::new(&[9; 32]).seal_session(&expired).unwrap();
+    browser
+        .jar
+        .add_cookie_str(&format!("{SESSION_COOKIE}={forged}; Path=/"), &browser.base);
+    assert_eq!(
+        location(&browser.get("/chantiers").await),
+        "/connexion?next=%2Fchantiers"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let partner = pending_partner(&app, "73282932000074").await;
+    let id = partner.trim_start_matches("partners/");
+    let browser = app.browser();
+    browser.signed_in("admin@m2a.example").await;
+    let (_, html) = browser.page("/partenaires").await;
+    let etag = hidden(&html, "etag");
+    let verify = format!("/partenaires/{id}/verifier");
+    let without = browser.post(&verify, &[("etag", &etag)]).await;
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let wrong = browser
+        .post(&verify, &[("csrf", "forged"), ("etag", &etag)])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    // Another visitor's token is not this session's.
+    let other = app.browser();
+    let (_, other_html) = other.page("/connexion").await;
+    let theirs = hidden(&other_html, "csrf");
+    let foreign = browser
+        .post(&verify, &[("csrf", &theirs), ("etag", &etag)])
+        .await;
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.partner_status(&partner).await,
+        rpb::PartnerStatus::Pending
+    );
+    // Sign-in and sign-up forms need theirs too.
+    for path in ["/connexion", "/inscription"] {
+        let answer = other
+            .post(path, &[("email", "x@example.org"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let signed_up = app
+        .identity()
+        .await
+        .sign_in(idpb::SignInRequest {
+            email: "x@example.org".into(),
+            password: PASSWORD.into(),
+        })
+        .await;
+    assert!(signed_up.is_err(), "no account was made");
+    // With the session's own token, the same form works.
+    let csrf = hidden(&html, "csrf");
+    let done = browser
+        .post(&verify, &[("csrf", &csrf), ("etag", &etag)])
+        .await;
+    assert_eq!(location(&done), "/partenaires");
+    assert_eq!(
+        app.partner_status(&partner).await,
+        rpb::PartnerStatus::Verified
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_is_renewed_silently_once_for_requests_that_race() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let browser = app.browser();
+    browser.signed_in("admin@m2a.example").await;
+    let mut old = browser.session();
+    old.access_expires = reemploi_web::session::now() + 30;
+    let value = Sealer::new(&KEY).seal_session(&old).unwrap();
+    // Two tabs ask at once with the same cookie (no jar: both send it).
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = || {
+        client
+            .get(browser.url("/partenaires"))
+            .header(COOKIE, format!("{SESSION_COOKIE}={value}"))
+            .send()
+    };
+    let (a, b) = tokio::join!(ask(), ask());
+    let renewed: Vec<Session> = [a.unwrap(), b.unwrap()]
+        .iter()
+        .map(|response| {
+            assert_eq!(response.status(), StatusCode::OK);
+            let cookie = set_cookies(response)
+                .into_iter()
+                .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+                .expect("a renewed cookie");
+            let raw = cookie
+                .split(';')
+                .next()
+                .unwrap()
+                .split_once('=')
+                .unwrap()
+                .1
+                .to_owned();
+            Sealer::new(&KEY).open_session(&raw).unwrap()
+        })
+        .collect();
+    assert_ne!(renewed[0].refresh_token, old.refresh_token);
+    assert_eq!(
+        renewed[0].refresh_token, renewed[1].refresh_token,
+        "one renewal for both"
+    );
+    assert!(renewed[0].access_expires > old.access_expires);
+    assert_eq!(renewed[0].csrf, old.csrf, "open forms stay valid");
+    // The renewed session works: its refresh token is the live one.
+    let again = app
+        .identity()
+        .await
+        .refresh(idpb::RefreshRequest {
+            refresh_token: renewed[0].refresh_token.clone(),
+        })
+        .await;
+    assert!(again.is_ok());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_out_revokes_the_session() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let browser = app.browser();
+    browser.signed_in("admin@m2a.example").await;
+    let session = browser.session();
+    let (_, html) = browser.page("/partenaires").await;
+    let out = browser
+        .post("/deconnexion", &[("csrf", &hidden(&html, "csrf"))])
+        .await;
+    assert_eq!(location(&out), "/connexion");
+    assert!(
+        browser.cookie(SESSION_COOKIE).is_none(),
+        "the cookie is cleared"
+    );
+    let refreshed = app
+        .identity()
+        .await
+        .refresh(idpb::RefreshRequest {
+            refresh_token: session.refresh_token.clone(),
+        })
+        .await;
+    assert_eq!(refreshed.unwrap_err().code(), tonic::Code::Unauthenticated);
+    // A copy of the old cookie is worth nothing either once the revocation
+    // has reached the registry: its pages send to sign-in.
+    eventually("the old access token refused", || async {
+        browser.set_session(&session);
+        let answer = browser.get("/partenaires").await;
+        (answer.status() == StatusCode::SEE_OTHER && location(&answer).starts_with("/connexion"))
+            .then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// A site of `org` with one draft lot of radiators; the lot's name.
+async fn draft_lot(app: &App, org: &str, designation: &str) -> String {
+    let mut manager = app.inventory(Role::SiteManager, Some(org), None).await;
+    let site = manager
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: format!("Chantier {org}"),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.746,
+                    longitude: 7.301,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.name,
+            lot: Some(ipb::Lot {
+                designation: designation.into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 10_000,
+                }),
+                estimated_mass_g: 400_000,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name
+}
+
+async fn lot_status(app: &App, lot: &str) -> ipb::LotStatus {
+    app.inventory(Role::Admin, None, None)
+        .await
+        .get_lot(ipb::GetLotRequest { name: lot.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status()
+}
+
+/// `/chantiers/{site}` and `/chantiers/{site}/lots/{lot}/publier` of a lot's name.
+fn site_paths(lot: &str) -> (String, String) {
+    let parts: Vec<&str> = lot.split('/').collect();
+    let site = format!("/chantiers/{}", parts[1]);
+    let publish = format!("{site}/lots/{}/publier", parts[3]);
+    (site, publish)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_site_manager_acts_on_its_own_sites_only() {
+    let app = App::start().await;
+    app.account(
+        "cheffe@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let own = draft_lot(&app, "bailleur-a", "Radiateurs fonte tour A").await;
+    let theirs = draft_lot(&app, "bailleur-b", "Radiateurs acier tour B").await;
+    let browser = app.browser();
+    browser.signed_in("cheffe@bailleur-a.example").await;
+    let (_, list) = browser.page("/chantiers").await;
+    assert!(list.contains("Chantier bailleur-a") && !list.contains("Chantier bailleur-b"));
+    // Its own site: the draft, its ledger bar, and a publish button that works.
+    let (site, publish) = site_paths(&own);
+    let (status, html) = browser.page(&site).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Radiateurs fonte tour A") && html.contains("<svg"));
+    assert!(html.contains("10 pièce(s) disponible"));
+    let csrf = hidden(&html, "csrf");
+    let etag = hidden(&html, "etag");
+    let done = browser
+        .post(&publish, &[("csrf", &csrf), ("etag", &etag)])
+        .await;
+    assert_eq!(location(&done), site);
+    assert_eq!(lot_status(&app, &own).await, ipb::LotStatus::Published);
+    // Another organisation's site: the API hides its drafts and refuses to
+    // publish them.
+    let (site, publish) = site_paths(&theirs);
+    let (_, html) = browser.page(&site).await;
+    assert!(
+        !html.contains("Radiateurs acier tour B"),
+        "another org's draft is not shown"
+    );
+    let refused = browser
+        .post(&publish, &[("csrf", &csrf), ("etag", "")])
+        .await;
+    // Not even its existence: another organisation's draft is not found.
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(lot_status(&app, &theirs).await, ipb::LotStatus::Draft);
+    // The admin's pages are not a site manager's.
+    assert_eq!(browser.page("/partenaires").await.0, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// Signs up a structure through the web, registers it through the web
+/// form; its partner name.
+async fn signed_up_structure(browser: &Browser) -> String {
+    let (_, html) = browser.page("/inscription").await;
+    let answer = browser
+        .post(
+            "/inscription",
+            &[
+                ("csrf", &hidden(&html, "csrf")),
+                ("structure_name", "Atelier Réemploi Coteaux"),
+                ("display_name", "Camille"),
+                ("email", "camille@arc.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&answer), "/structure");
+    let (_, html) = browser.page("/structure").await;
+    let form = |siret: &'static str| {
+        vec![
+            ("csrf", hidden(&html, "csrf")),
+            ("request_id", hidden(&html, "request_id")),
+            ("legal_name", "Atelier Réemploi Coteaux".to_owned()),
+            ("siret", siret.to_owned()),
+            ("kind", "PARTNER_KIND_ACI".to_owned()),
+            ("commune", "Mulhouse".to_owned()),
+            ("latitude", "47,7480".to_owned()),
+            ("longitude", "7.3200".to_owned()),
+            ("service_radius_km", "15".to_owned()),
+            ("weekly_intake_kg", "8000".to_owned()),
+            ("accepted_categories", "radiateur".to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| async move {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        browser.post("/structure", &pairs).await
+    };
+    // A bad SIRET: the form again, with the API's message beside the field.
+    let refused = post(form("12345678901234")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"siret-erreur\""), "the SIRET is flagged");
+    assert!(
+        html.contains("Atelier Réemploi Coteaux"),
+        "what was typed is kept"
+    );
+    assert_eq!(location(&post(form("90012345600015")).await), "/structure");
+    browser.session().account.partner
+}
+
+/// A published lot of ten radiators of a site of `org`; the lot's name.
+async fn published_lot(app: &App, org: &str, designation: &str) -> String {
+    let lot = draft_lot(app, org, designation).await;
+    app.inventory(Role::SiteManager, Some(org), None)
+        .await
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    lot
+}
+
+/// The admin verifies `partner` with the button of the partners page.
+async fn verified_through_the_web(app: &App, partner: &str) {
+    let admin = app.browser();
+    admin.signed_in("admin@m2a.example").await;
+    let (_, html) = admin.page("/partenaires?statut=en-attente").await;
+    assert!(html.contains("Atelier Réemploi Coteaux"));
+    let id = partner.trim_start_matches("partners/");
+    let csrf = hidden(&html, "csrf");
+    let etag = hidden(&html, "etag");
+    let verified = admin
+        .post(
+            &format!("/partenaires/{id}/verifier"),
+            &[("csrf", &csrf), ("etag", &etag)],
+        )
+        .await;
+    assert_eq!(location(&verified), "/partenaires");
+}
+
+/// The structure claims `quantity` of `lot` with the lot page's form,
+/// once the inventory has learnt (through events) that it may.
+async fn claimed_through_the_web(structure: &Browser, lot: &str, quantity: &str) {
+    let parts: Vec<&str> = lot.split('/').collect();
+    let page = format!("/lots/{}/{}", parts[1], parts[3]);
+    let (_, html) = structure.page(&page).await;
+    assert!(html.contains("Quantité souhaitée (en pièce(s))"));
+    let (csrf, request_id) = (hidden(&html, "csrf"), hidden(&html, "request_id"));
+    let form = |quantity: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("request_id", request_id.clone()),
+            ("quantity", quantity.to_owned()),
+        ]
+    };
+    let bad = structure
+        .client
+        .post(structure.url(&page))
+        .form(&form("deux"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("id=\"quantity-erreur\""));
+    eventually("the claim accepted", || async {
+        let answer = structure
+            .client
+            .post(structure.url(&page))
+            .form(&form(quantity))
+            .send()
+            .await
+            .unwrap();
+        (answer.status() == StatusCode::SEE_OTHER)
+            .then(|| assert_eq!(location(&answer), "/mes-reservations"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_structure_signs_up_is_verified_through_the_web_and_claims() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let lot = published_lot(&app, "bailleur-a", "Radiateurs fonte").await;
+    let structure = app.browser();
+    let partner = signed_up_structure(&structure).await;
+    let (_, html) = structure.page("/structure").await;
+    assert!(
+        html.contains("attend la vérification"),
+        "the pending banner"
+    );
+    assert_eq!(
+        app.partner_status(&partner).await,
+        rpb::PartnerStatus::Pending
+    );
+    verified_through_the_web(&app, &partner).await;
+    assert_eq!(
+        app.partner_status(&partner).await,
+        rpb::PartnerStatus::Verified
+    );
+    // The structure finds the lot near it, 1.4 km away, and claims 2 of 10.
+    let (_, html) = structure.page("/lots").await;
+    assert!(
+        html.contains("Radiateurs fonte") && html.contains("1,4 km"),
+        "{html}"
+    );
+    claimed_through_the_web(&structure, &lot, "2").await;
+    let (_, html) = structure.page("/mes-reservations").await;
+    assert!(html.contains("Radiateurs fonte") && html.contains("2 pièce(s)"));
+    assert!(html.contains("réservée, en attente de confirmation"));
+    // Its own claim's page opens.
+    let start = html.find("href=\"/reservations/").unwrap() + "href=\"".len();
+    let claim_page = html[start..].split('"').next().unwrap().to_owned();
+    let (status, html) = structure.page(&claim_page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Réservation") && html.contains("Expire le"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_cannot_open_another_partners_claim() {
+    let app = App::start().await;
+    let lot = published_lot(&app, "bailleur-a", "Portes bois").await;
+    let other = pending_partner(&app, "73282932000074").await;
+    app.registry(Role::Admin, None)
+        .await
+        .verify_partner(rpb::VerifyPartnerRequest {
+            name: other.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let theirs = app.inventory(Role::Partner, None, Some(&other)).await;
+    let claim = eventually("the other partner's claim", || {
+        let request = ipb::ClaimLotRequest {
+            lot: lot.clone(),
+            partner: other.clone(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 1_000,
+            }),
+            request_id: "other-claim".into(),
+            ..Default::default()
+        };
+        let mut client = theirs.clone();
+        async move {
+            client
+                .claim_lot(request)
+                .await
+                .ok()
+                .map(|c| c.into_inner().name)
+        }
+    })
+    .await;
+    let path = format!(
+        "/reservations/{}",
+        claim
+            .trim_start_matches("sites/")
+            .replace("/lots/", "/")
+            .replace("/claims/", "/")
+    );
+    // The structure that signed up through the web is someone else.
+    let browser = app.browser();
+    signed_up_structure(&browser).await;
+    let (status, html) = browser.page(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    // The claim is there for its own partner (the same page, the API's say).
+    let session = browser.session();
+    assert!(!session.account.partner.is_empty() && session.account.partner != other);
+    let (_, html) = browser.page("/mes-reservations").await;
+    assert!(html.contains("Aucune réservation"));
+    app.stop().await;
+}
