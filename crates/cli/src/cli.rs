@@ -300,6 +300,8 @@ pub struct UpArgs {
     pub matching: MatchingArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub web: reemploi_web::WebArgs,
 }
 
 /// Flags of `reemploi token`.

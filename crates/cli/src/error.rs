@@ -66,6 +66,9 @@ pub enum CliError {
     /// The demo data set could not be loaded.
     #[error("demo: {0}")]
     Demo(String),
+    /// The web app could not be set up (its cookie key, the API address).
+    #[error("web app: {0}")]
+    Web(#[from] reemploi_web::SetupError),
     /// Writing to stdout failed.
     #[error("stdout: {0}")]
     Stdout(#[source] std::io::Error),
@@ -190,6 +193,7 @@ impl CliError {
             | CliError::Bind { .. }
             | CliError::Server(_)
             | CliError::Demo(_)
+            | CliError::Web(_)
             | CliError::Stdout(_)
             | CliError::Config { .. }
             | CliError::Local(_) => EXIT_OTHER,

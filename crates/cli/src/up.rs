@@ -123,6 +123,9 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
             reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
         }
     });
+    let (web_addr, web) = start_web(&args, &demo_addr(addr, server_tls), &tls, shutdown.clone())
+        .await
+        .inspect_err(|_| shutdown.cancel())?;
     let demo = Settings {
         addr: demo_addr(addr, server_tls),
         token: None,
@@ -150,11 +153,59 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
         );
     }
     announce(addr)?;
+    announce_web(web_addr)?;
     serving
         .await
         .map_err(|e| CliError::Demo(format!("server task: {e}")))??;
+    match web.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the web app stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "the web app's task failed"),
+    }
     tracing::info!("reemploi stopped");
     Ok(())
+}
+
+/// Binds `--web-listen` and serves the web app there, a client of the API
+/// at `api` (trusting `tls.ca` when it is https), until `shutdown`.
+async fn start_web(
+    args: &UpArgs,
+    api: &str,
+    tls: &ClientTls,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), CliError> {
+    if args.service.server.tls_client_ca.is_some() {
+        tracing::warn!(
+            "the API requires client certificates: the web app, which has none, cannot call it"
+        );
+    }
+    let endpoints = reemploi_web::Endpoints {
+        ca: tls.ca.clone(),
+        ..reemploi_web::Endpoints::all(api)
+    };
+    let state = reemploi_web::WebState::new(&args.web, &endpoints, &args.service.store.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(args.web.listen)
+        .await
+        .map_err(|source| CliError::Bind {
+            addr: args.web.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| CliError::Bind {
+        addr: args.web.listen,
+        source,
+    })?;
+    Ok((
+        addr,
+        tokio::spawn(reemploi_web::serve(listener, state, shutdown)),
+    ))
+}
+
+/// Prints where the web app is, after the `listening on` line.
+fn announce_web(addr: SocketAddr) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "web app on http://{addr}/")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
 }
 
 /// Where the demo loader reaches the server: over TLS by name (`localhost`

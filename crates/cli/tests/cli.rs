@@ -26,6 +26,8 @@ struct Up {
     /// What it printed on stdout before its address: the first admin's
     /// invitation, the demo accounts and their password.
     stdout: String,
+    /// The web app's URL, once printed (after the address).
+    web: Arc<Mutex<Option<String>>>,
 }
 
 impl Drop for Up {
@@ -53,7 +55,14 @@ fn up_demo_on(data_dir: &Path, database_url: Option<&str>) -> Up {
 /// flags; also returns what it logs (stderr), collected as it comes.
 fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
     let mut child = Command::new(BIN)
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .args(extra)
         .env_remove("DATABASE_URL")
@@ -68,17 +77,23 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let web = Arc::new(Mutex::new(None));
     // Keep draining both streams so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut printed = String::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let addr = addr.trim().parse::<SocketAddr>().unwrap();
-                let _ = tx.send((addr, std::mem::take(&mut printed)));
-            } else {
-                printed.push_str(&line);
-                printed.push('\n');
+    std::thread::spawn({
+        let web = web.clone();
+        move || {
+            let mut printed = String::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(url) = line.strip_prefix("web app on ") {
+                    *web.lock().unwrap() = Some(url.trim().to_owned());
+                } else if let Some(addr) = line.strip_prefix("listening on ") {
+                    let addr = addr.trim().parse::<SocketAddr>().unwrap();
+                    let _ = tx.send((addr, std::mem::take(&mut printed)));
+                } else {
+                    printed.push_str(&line);
+                    printed.push('\n');
+                }
             }
         }
     });
@@ -111,6 +126,7 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
             child,
             addr,
             stdout: printed,
+            web,
         },
         logs,
     )
@@ -1278,6 +1294,8 @@ fn up_stops_with_an_error_when_a_background_task_dies() {
             "up",
             "--listen",
             "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
             "--drain-delay-ms",
             "0",
             "--data-dir",
@@ -1330,10 +1348,51 @@ fn up_stops_with_an_error_when_a_background_task_dies() {
         stderr.contains("background task `registry outbox relay` stopped"),
         "{stderr}"
     );
-    // stdout holds only what scripts read.
+    // stdout holds only what scripts read: after the address, the web app's.
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        rest.lines().count() == 1 && rest.starts_with("web app on http://127.0.0.1:"),
+        "{rest:?}"
+    );
+}
+
+/// The web app `up` serves: its sign-in page, in French, with the
+/// security headers, at the URL `up` prints after its address.
+#[test]
+fn up_serves_the_web_app_at_the_url_it_prints() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (up, _logs) = up_with(&dir.path().join("data"), &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = loop {
+        if let Some(url) = up.web.lock().unwrap().clone() {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "no web app URL printed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let host = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{url}"));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /connexion HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let lower = page.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-security-policy: default-src 'self'"),
+        "{page}"
+    );
+    assert!(page.contains("lang=\"fr\""), "{page}");
+    assert!(page.contains("<h1"), "{page}");
+    stop(up);
 }
 
 // ---------------------------------------------------------------- hardening

@@ -791,7 +791,15 @@ fn memory() -> Res<()> {
     }
     let dir = tempfile::tempdir()?;
     let mut child = std::process::Command::new(&bin)
-        .args(["up", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "up",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         // Embedded mode: SQLite under the data dir, in-process bus.
         .env_remove("DATABASE_URL")

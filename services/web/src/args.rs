@@ -22,9 +22,11 @@ pub const KEY_FILE: &str = "web-key";
 /// How the web app listens and keeps its sessions.
 #[derive(clap::Args, Clone, PartialEq, Eq)]
 #[command(next_help_heading = "Web app", about = None, long_about = None)]
+// Argument ids are prefixed: `reemploi up` flattens these beside the other
+// services' blocks, where `listen` and `public_url` are taken.
 pub struct WebArgs {
     /// Address the web app listens on; port 0 picks a free port.
-    #[arg(long = "web-listen", env = "REEMPLOI_WEB_LISTEN", default_value = DEFAULT_WEB_LISTEN)]
+    #[arg(id = "web_listen", long = "web-listen", env = "REEMPLOI_WEB_LISTEN", default_value = DEFAULT_WEB_LISTEN)]
     pub listen: SocketAddr,
 
     /// Key that encrypts the session cookies: 64 hex digits or base64 of 32
@@ -32,6 +34,7 @@ pub struct WebArgs {
     /// first start). Every replica of the web app needs the same key.
     /// Never printed.
     #[arg(
+        id = "web_cookie_key",
         long = "cookie-key",
         env = "REEMPLOI_WEB_COOKIE_KEY",
         hide_env_values = true
@@ -40,12 +43,20 @@ pub struct WebArgs {
 
     /// Marks cookies Secure (sent over https only). Implied when
     /// --web-public-url is https; set it behind a proxy that terminates TLS.
-    #[arg(long = "secure-cookies", env = "REEMPLOI_WEB_SECURE_COOKIES")]
+    #[arg(
+        id = "web_secure_cookies",
+        long = "secure-cookies",
+        env = "REEMPLOI_WEB_SECURE_COOKIES"
+    )]
     pub secure_cookies: bool,
 
     /// The address people reach the web app at, e.g.
     /// https://reemploi.example.org.
-    #[arg(long = "web-public-url", env = "REEMPLOI_WEB_PUBLIC_URL")]
+    #[arg(
+        id = "web_public_url",
+        long = "web-public-url",
+        env = "REEMPLOI_WEB_PUBLIC_URL"
+    )]
     pub public_url: Option<String>,
 }
 
