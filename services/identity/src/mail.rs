@@ -31,7 +31,7 @@ impl Letters {
 
     /// The link of a password reset's `code`.
     pub fn reset_link(&self, code: &str) -> String {
-        format!("{}/reset-password?code={code}", self.public_url)
+        format!("{}/mot-de-passe/nouveau?code={code}", self.public_url)
     }
 
     /// The invitation of `to`, with its code.

@@ -97,6 +97,18 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/deconnexion", post(pages::auth::sign_out))
         .route(
+            "/invitation",
+            get(pages::access::invitation_form).post(pages::access::accept_invitation),
+        )
+        .route(
+            "/mot-de-passe/oublie",
+            get(pages::access::forgot_form).post(pages::access::forgot),
+        )
+        .route(
+            "/mot-de-passe/nouveau",
+            get(pages::access::reset_form).post(pages::access::reset),
+        )
+        .route(
             "/inscription",
             get(pages::auth::sign_up_form).post(pages::auth::sign_up),
         )

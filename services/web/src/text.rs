@@ -74,6 +74,33 @@ impl Fr {
     pub const STRUCTURE_NAME: &'static str = "Nom de la structure";
     /// Sign-up button.
     pub const SIGN_UP_BUTTON: &'static str = "Créer le compte";
+    /// Link to the password-reset request, on the sign-in page.
+    pub const FORGOT_LINK: &'static str = "Mot de passe oublié ?";
+    /// A password being set.
+    pub const NEW_PASSWORD: &'static str = "Nouveau mot de passe";
+
+    // ---- invitation, password reset ----
+    /// Invitation page title.
+    pub const INVITATION_TITLE: &'static str = "Accepter l'invitation";
+    /// Invitation introduction.
+    pub const INVITATION_INTRO: &'static str = "Vous avez été invité·e sur reemploi. Choisissez votre mot de passe pour créer votre compte.";
+    /// Invitation button.
+    pub const INVITATION_BUTTON: &'static str = "Créer mon compte";
+    /// Reset request page title.
+    pub const FORGOT_TITLE: &'static str = "Mot de passe oublié";
+    /// Reset request introduction.
+    pub const FORGOT_INTRO: &'static str = "Indiquez l'adresse de votre compte : nous y enverrons un lien, valable 30 minutes, pour choisir un nouveau mot de passe.";
+    /// Reset request button.
+    pub const FORGOT_BUTTON: &'static str = "Envoyer le lien";
+    /// After a reset request (the same whether the address has an account).
+    pub const FORGOT_SENT: &'static str =
+        "Si un compte existe à cette adresse, un lien vient d'y être envoyé.";
+    /// New password page title.
+    pub const RESET_TITLE: &'static str = "Nouveau mot de passe";
+    /// New password button.
+    pub const RESET_BUTTON: &'static str = "Enregistrer le mot de passe";
+    /// After a reset.
+    pub const RESET_DONE: &'static str = "Votre mot de passe est changé. Par sécurité, toutes vos sessions sont fermées : connectez-vous à nouveau.";
     /// Above a form's errors.
     pub const FORM_ERRORS: &'static str = "Le formulaire contient des erreurs :";
 
@@ -298,6 +325,9 @@ impl Fr {
     pub fn reason(reason: &str) -> Option<&'static str> {
         Some(match reason {
             "EMAIL_TAKEN" => "Un compte existe déjà avec cette adresse.",
+            "LINK_INVALID" => {
+                "Ce lien n'est plus valable (déjà utilisé ou expiré) : demandez-en un nouveau."
+            }
             "SIRET_TAKEN" => "Une structure est déjà enregistrée avec ce SIRET.",
             "ALREADY_REGISTERED" => "Votre structure est déjà enregistrée.",
             "HAZARDOUS_LOT" => {

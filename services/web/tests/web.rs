@@ -37,6 +37,8 @@ type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 struct App {
     web: SocketAddr,
     identity: SocketAddr,
+    /// Where the identity service writes its mail (no SMTP relay).
+    mail: std::path::PathBuf,
     inventory: SocketAddr,
     registry: SocketAddr,
     web_shutdown: CancellationToken,
@@ -56,6 +58,7 @@ impl App {
             reemploi_testing::db::fresh(Backend::Sqlite).await,
         ];
         let ctx = testing::context(dbs[0].db.clone(), bus.clone());
+        let mail = ctx.data_dir.join("mail");
         let identity = reemploi_identity::start(ctx.clone(), &Default::default())
             .await
             .unwrap();
@@ -94,6 +97,7 @@ impl App {
         App {
             web,
             identity: identity.addr,
+            mail,
             inventory: inventory.addr,
             registry: registry.addr,
             web_shutdown,
@@ -404,6 +408,56 @@ async fn pending_partner(app: &App, siret: &str) -> String {
         .unwrap()
         .into_inner()
         .name
+}
+
+/// The code of the newest mail of the identity service to `to` whose link
+/// opens `path`, waiting for it a little: mail is sent after the commit, on
+/// a task of its own.
+async fn code_in_mail(dir: &std::path::Path, to: &str, path: &str) -> String {
+    let marker = format!("{path}?code=");
+    let newest = || {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().rev().find_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            if !text.contains(&format!("To: {to}")) {
+                return None;
+            }
+            let at = text.find(&marker)? + marker.len();
+            Some(
+                text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "_-".contains(*c))
+                    .collect::<String>(),
+            )
+        })
+    };
+    for _ in 0..100 {
+        if let Some(code) = newest() {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail with {marker} in {}", dir.display());
+}
+
+/// Submits the form of the page at `get` to `action`, with its CSRF token
+/// and `fields`.
+async fn submit(
+    browser: &Browser,
+    get: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let (status, html) = browser.page(get).await;
+    assert_eq!(status, StatusCode::OK, "{get}");
+    let csrf = hidden(&html, "csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    browser.post(action, &form).await
 }
 
 /// A wrong password: the form again, and no session.
@@ -1007,5 +1061,117 @@ async fn a_partner_cannot_open_another_partners_claim() {
     assert!(!session.account.partner.is_empty() && session.account.partner != other);
     let (_, html) = browser.page("/mes-reservations").await;
     assert!(html.contains("Aucune réservation"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invitation_and_a_password_reset_work_through_the_pages_they_are_mailed_to() {
+    let app = App::start().await;
+    let mut admin = IdentityServiceClient::with_interceptor(
+        testing::channel(app.identity).await,
+        Bearer(Some(testing::token(Role::Admin, None, None))),
+    );
+    admin
+        .create_invitation(idpb::CreateInvitationRequest {
+            invitation: Some(idpb::Invitation {
+                email: "nadia@m2a.example".into(),
+                role: idpb::AccountRole::SiteManager as i32,
+                org: "m2a-habitat".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    // The link of the mail, as the person opens it.
+    let code = code_in_mail(&app.mail, "nadia@m2a.example", "/invitation").await;
+    let page = format!("/invitation?code={code}");
+    let browser = app.browser();
+    // Without the form's token: refused, and the invitation still works.
+    let forged = browser
+        .post(
+            "/invitation",
+            &[
+                ("code", &code),
+                ("display_name", "Nadia"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let fields = [("display_name", "Nadia"), ("password", PASSWORD)];
+    let hidden_code = hidden(&browser.page(&page).await.1, "code");
+    assert_eq!(hidden_code, code);
+    let accepted = submit(
+        &browser,
+        &page,
+        "/invitation",
+        &[("code", &code), fields[0], fields[1]],
+    )
+    .await;
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    assert!(browser.cookie(SESSION_COOKIE).is_some());
+    let (_, home) = browser.page("/chantiers").await;
+    assert!(home.contains("Nadia"), "{home}");
+    // The link works once.
+    let other = app.browser();
+    let again = submit(
+        &other,
+        &page,
+        "/invitation",
+        &[("code", &code), fields[0], fields[1]],
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.text().await.unwrap().contains("plus valable"));
+
+    // A forgotten password: the same answer for an unknown address.
+    let forgetful = app.browser();
+    for email in ["nadia@m2a.example", "nobody@m2a.example"] {
+        let sent = submit(
+            &forgetful,
+            "/mot-de-passe/oublie",
+            "/mot-de-passe/oublie",
+            &[("email", email)],
+        )
+        .await;
+        assert_eq!(sent.status(), StatusCode::OK);
+        assert!(sent.text().await.unwrap().contains("Si un compte existe"));
+    }
+    let code = code_in_mail(&app.mail, "nadia@m2a.example", "/mot-de-passe/nouveau").await;
+    let page = format!("/mot-de-passe/nouveau?code={code}");
+    let weak = submit(
+        &forgetful,
+        &page,
+        "/mot-de-passe/nouveau",
+        &[("code", &code), ("password", "court")],
+    )
+    .await;
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    let new_password = "une autre phrase de passe assez longue";
+    let reset = submit(
+        &forgetful,
+        &page,
+        "/mot-de-passe/nouveau",
+        &[("code", &code), ("password", new_password)],
+    )
+    .await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    assert!(
+        reset
+            .text()
+            .await
+            .unwrap()
+            .contains("mot de passe est changé")
+    );
+    // The old password no longer works, the new one does.
+    wrong_password_refused(&app.browser(), "nadia@m2a.example").await;
+    let signed_in = submit(
+        &app.browser(),
+        "/connexion",
+        "/connexion",
+        &[("email", "nadia@m2a.example"), ("password", new_password)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     app.stop().await;
 }

@@ -21,7 +21,10 @@ use crate::view::{self, Errors};
 
 /// The token of the forms shown before sign-in, and the cookie to set when
 /// it is new.
-fn pre_token(state: &WebState, token: Option<String>) -> Result<(String, Vec<String>), WebError> {
+pub(super) fn pre_token(
+    state: &WebState,
+    token: Option<String>,
+) -> Result<(String, Vec<String>), WebError> {
     match token {
         Some(token) => Ok((token, Vec::new())),
         None => {
@@ -68,6 +71,7 @@ fn sign_in_body(csrf: &str, next: &str, email: &str, errors: &Errors) -> Markup 
             (view::input("password", T::PASSWORD, "password", "", errors))
             button type="submit" { (T::SIGN_IN_BUTTON) }
         }
+        p { a href="/mot-de-passe/oublie" { (T::FORGOT_LINK) } }
         p { (T::NO_ACCOUNT) " " a href="/inscription" { (T::SIGN_UP_LINK) } }
     }
 }
@@ -109,7 +113,7 @@ pub async fn sign_in(
 
 /// Sets the session cookie (with a CSRF token of its own: the pre-session
 /// one is dropped) and goes to `next`.
-fn start_session(
+pub(super) fn start_session(
     state: &WebState,
     answer: idpb::Session,
     next: &str,

@@ -2,6 +2,7 @@
 //! of a form before anything else, then makes its API calls with the
 //! signed-in person's token.
 
+pub mod access;
 pub mod admin;
 pub mod assets;
 pub mod auth;
