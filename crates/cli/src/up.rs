@@ -1,7 +1,7 @@
 //! `reemploi up`: every service in one process, on one port.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use futures::future::BoxFuture;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256_with};
@@ -20,11 +20,18 @@ const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The authenticator `up` verifies tokens with: the configured secret or
 /// public key, else an HS256 secret kept in `<data-dir>/jwt-secret`
-/// (created if absent), with the rate limits of the flags. Also returns the
+/// (created if absent), with the rate limits of the flags (trusting
+/// loopback, where its web app calls from, unless `--trusted-proxy` says
+/// otherwise). Also returns the
 /// HS256 secret when there is one, for the demo loader to sign its own
 /// token. Secrets are never logged.
 pub fn authenticator(args: &UpArgs) -> Result<(Authenticator, Option<String>), CliError> {
-    let limits = RateLimits::from_args(&args.service.limits);
+    let mut limits = RateLimits::from_args(&args.service.limits);
+    if !limits.trusts_proxies() {
+        // The web app this process serves calls from loopback for everyone
+        // signing in through it, and names each person's address.
+        limits = limits.trusting(&[Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]);
+    }
     if args.service.auth.jwt_secret.is_some() || args.service.auth.jwt_public_key.is_some() {
         return Ok((
             Authenticator::from_args(&args.service.auth)?.with_rate_limits(limits),

@@ -845,10 +845,10 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 // address; with one it is counted per principal only, so
                 // callers behind one address (a NAT, a proxy) keep budgets
                 // of their own.
-                let peer = req.remote_addr();
-                if let Err(RetryAfter(delay)) = limits.check_unauthenticated(peer) {
+                let client = limits.client_ip(&req);
+                if let Err(RetryAfter(delay)) = limits.check_unauthenticated(client) {
                     tracing::debug!(
-                        peer = ?peer.map(|p| p.ip()),
+                        client = ?client,
                         retry_ms = delay.as_millis() as u64,
                         "request refused: unauthenticated calls from this address over their rate limit"
                     );

@@ -438,6 +438,20 @@ pub struct LimitArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub unauthenticated_burst: u32,
+
+    /// Addresses of proxies that call on behalf of others (the web app's
+    /// hosts), comma-separated: from them, the client address counted by
+    /// the limits above and by the sign-in throttling is the one they send
+    /// in `x-forwarded-for`. Without it, every person signing in through
+    /// the web app would share its address. `reemploi up` trusts loopback,
+    /// where its own web app calls from, unless given a list.
+    #[arg(
+        long = "trusted-proxy",
+        env = "REEMPLOI_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for LimitArgs {
@@ -447,6 +461,7 @@ impl Default for LimitArgs {
             per_principal_burst: DEFAULT_RATE_LIMIT_PER_PRINCIPAL_BURST,
             unauthenticated: DEFAULT_RATE_LIMIT_UNAUTHENTICATED,
             unauthenticated_burst: DEFAULT_RATE_LIMIT_UNAUTHENTICATED_BURST,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -167,11 +167,16 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
-/// The address a call without a valid token is counted against: the peer's
-/// IP, an IPv6 peer's /64 (one host usually holds a whole /64), `None` when
-/// the transport knows no peer address (all such calls share one bucket).
-pub fn client_key(peer: Option<SocketAddr>) -> Option<IpAddr> {
-    peer.map(|addr| match addr.ip().to_canonical() {
+/// The metadata in which a trusted proxy (the web app) names the address of
+/// the client it calls for.
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The address a call without a valid token is counted against: the
+/// client's IP, an IPv6 client's /64 (one host usually holds a whole /64),
+/// `None` when the transport knows no peer address (all such calls share
+/// one bucket).
+pub fn client_key(client: Option<IpAddr>) -> Option<IpAddr> {
+    client.map(|ip| match ip.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {
             let network = u128::from(v6) & !((1u128 << 64) - 1);
@@ -186,6 +191,7 @@ pub fn client_key(peer: Option<SocketAddr>) -> Option<IpAddr> {
 pub struct RateLimits {
     per_principal: Option<Arc<Limiter<Principal>>>,
     unauthenticated: Option<Arc<Limiter<Option<IpAddr>>>>,
+    trusted: Arc<[IpAddr]>,
 }
 
 impl RateLimits {
@@ -200,6 +206,36 @@ impl RateLimits {
             Limit::new(args.per_principal, args.per_principal_burst),
             Limit::new(args.unauthenticated, args.unauthenticated_burst),
         )
+        .trusting(&args.trusted_proxies)
+    }
+
+    /// Believes the client address that the proxies at `proxies` forward.
+    pub fn trusting(mut self, proxies: &[IpAddr]) -> RateLimits {
+        self.trusted = proxies.iter().map(IpAddr::to_canonical).collect();
+        self
+    }
+
+    /// Whether a proxy is trusted.
+    pub fn trusts_proxies(&self) -> bool {
+        !self.trusted.is_empty()
+    }
+
+    /// The address of the client that made `req`: its peer's, or, when the
+    /// peer is a trusted proxy, the one the proxy forwards (the last
+    /// address of `x-forwarded-for`, the one it added itself). A peer not
+    /// trusted cannot choose the address it is counted under.
+    pub fn client_ip<T>(&self, req: &tonic::Request<T>) -> Option<IpAddr> {
+        let peer = req.remote_addr()?.ip().to_canonical();
+        if !self.trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = req
+            .metadata()
+            .get(FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        Some(forwarded.map_or(peer, |ip| ip.to_canonical()))
     }
 
     /// Limits per principal and per client address without a valid token;
@@ -217,6 +253,7 @@ impl RateLimits {
         RateLimits {
             per_principal: per_principal.map(|l| Arc::new(Limiter::new(l, max_keys))),
             unauthenticated: unauthenticated.map(|l| Arc::new(Limiter::new(l, max_keys))),
+            trusted: Arc::from([]),
         }
     }
 
@@ -228,10 +265,10 @@ impl RateLimits {
         }
     }
 
-    /// Counts one call without a valid token from `peer`.
-    pub fn check_unauthenticated(&self, peer: Option<SocketAddr>) -> Result<(), RetryAfter> {
+    /// Counts one call without a valid token from `client`.
+    pub fn check_unauthenticated(&self, client: Option<IpAddr>) -> Result<(), RetryAfter> {
         match &self.unauthenticated {
-            Some(limiter) => limiter.check(&client_key(peer), "client addresses"),
+            Some(limiter) => limiter.check(&client_key(client), "client addresses"),
             None => Ok(()),
         }
     }

@@ -1775,9 +1775,62 @@ async fn calls_without_a_valid_token_are_limited_per_address() {
     running.handle.await.unwrap().unwrap();
 }
 
+/// A call without a token, as a proxy forwarding for `client` makes it.
+async fn anonymous_for(channel: &Channel, client: &str) -> tonic::Code {
+    let mut request = tonic::Request::new(RecommendLotsRequest::default());
+    request.metadata_mut().insert(
+        reemploi_runtime::limit::FORWARDED_FOR,
+        format!("203.0.113.250, {client}").parse().unwrap(),
+    );
+    match MatchingServiceClient::new(channel.clone())
+        .recommend_lots(request)
+        .await
+    {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client_an_untrusted_peer_cannot() {
+    for trusted in [true, false] {
+        let proxies: &[std::net::IpAddr] = if trusted {
+            &["127.0.0.1".parse().unwrap()]
+        } else {
+            &["192.0.2.1".parse().unwrap()]
+        };
+        let limits = RateLimits::new(None, Limit::new(1, 1)).trusting(proxies);
+        let running = serve_routes(
+            loopback_args(),
+            whoami_routes(Authenticator::hs256(SECRET).with_rate_limits(limits)),
+        )
+        .await;
+        let channel = channel(running.addr).await;
+        assert_eq!(
+            anonymous_for(&channel, "198.51.100.1").await,
+            tonic::Code::Unauthenticated
+        );
+        // Another client behind the same proxy has a budget of its own only
+        // when the proxy is trusted; the last forwarded address counts.
+        let other = anonymous_for(&channel, "198.51.100.2").await;
+        let expected = if trusted {
+            tonic::Code::Unauthenticated
+        } else {
+            tonic::Code::ResourceExhausted
+        };
+        assert_eq!(other, expected, "trusted: {trusted}");
+        assert_eq!(
+            anonymous_for(&channel, "198.51.100.1").await,
+            tonic::Code::ResourceExhausted
+        );
+        running.shutdown.cancel();
+        running.handle.await.unwrap().unwrap();
+    }
+}
+
 #[test]
 fn rate_limiter_memory_is_bounded() {
-    let peer = |ip: &str| Some(SocketAddr::new(ip.parse().unwrap(), 4242));
+    let peer = |ip: &str| Some(ip.parse::<std::net::IpAddr>().unwrap());
     // 100/s, burst 1: a bucket is full (idle) again after 10 ms.
     let limits = RateLimits::with_capacity(None, Limit::new(100, 1), 3);
     for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {

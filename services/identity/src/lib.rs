@@ -158,6 +158,7 @@ pub async fn start(ctx: Context, args: &IdentityArgs) -> Result<Running, StartEr
         letters: mail::Letters::new(mailer, &args.public_url),
         ring: ring.clone(),
         provider,
+        limits: ctx.auth.rate_limits().clone(),
     })
     .map_err(other)?;
     invite_first_admin(&identity, &args.first_admin_email).await?;

@@ -12,6 +12,7 @@ use reemploi_proto::identity::identity_service_server::IdentityService;
 use reemploi_runtime::auth::{Role, caller};
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::keys::KeyRing;
+use reemploi_runtime::limit::RateLimits;
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
@@ -56,6 +57,9 @@ pub(crate) struct Inner {
     pub(crate) ring: KeyRing,
     /// The OpenID provider people may sign in with, if any.
     pub(crate) provider: Option<Provider>,
+    /// The process's rate limits, which know the proxies to believe about
+    /// a caller's address.
+    pub(crate) limits: RateLimits,
 }
 
 /// The parts an [`Identity`] is made of.
@@ -77,6 +81,8 @@ pub struct Parts {
     pub ring: KeyRing,
     /// The OpenID provider, if one is configured.
     pub provider: Option<Provider>,
+    /// The process's rate limits (for the client address of a sign-in).
+    pub limits: RateLimits,
 }
 
 impl Identity {
@@ -94,6 +100,7 @@ impl Identity {
                 letters: parts.letters,
                 ring: parts.ring,
                 provider: parts.provider,
+                limits: parts.limits,
             }),
         })
     }
@@ -104,7 +111,8 @@ impl IdentityService for Identity {
     /// SignIn: the same answer, in about the same time, for an unknown email,
     /// a wrong password and a disabled account; failures slow down.
     async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Reply<pb::Session> {
-        let peer = request.remote_addr().map(|a| a.ip());
+        // Behind the web app, the address of the person, not the app's.
+        let peer = self.inner.limits.client_ip(&request);
         let req = request.into_inner();
         answer::<_, IdentityError>(async move {
             let email = Email::parse("email", &req.email)?;

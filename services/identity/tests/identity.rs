@@ -12,6 +12,7 @@ use reemploi_events::InProcessBus;
 use reemploi_proto::identity as pb;
 use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
 use reemploi_runtime::auth::{AuthError, Authenticator, Role};
+use reemploi_runtime::limit::{FORWARDED_FOR, RateLimits};
 use reemploi_runtime::status::{field_violations, reason};
 use reemploi_store::Backend;
 use reemploi_testing::db::TestDb;
@@ -34,6 +35,7 @@ on_both_backends!(
     old_keys_verify_until_withdrawn,
     external_sign_in_links_by_verified_email_or_invitation,
     external_sign_in_refuses_what_does_not_hold,
+    behind_a_trusted_proxy_failures_count_per_forwarded_address,
 );
 
 const PASSWORD: &str = "tuiles-de-Mulhouse-1932";
@@ -51,9 +53,19 @@ async fn spawn(backend: Backend) -> App {
 }
 
 async fn spawn_with(backend: Backend, args: &reemploi_identity::IdentityArgs) -> App {
+    let defaults = RateLimits::from_args(&reemploi_runtime::config::LimitArgs::default());
+    spawn_limited(backend, args, defaults).await
+}
+
+async fn spawn_limited(
+    backend: Backend,
+    args: &reemploi_identity::IdentityArgs,
+    limits: RateLimits,
+) -> App {
     let db = reemploi_testing::db::fresh(backend).await;
     let bus = InProcessBus::temporary().await.unwrap();
-    let ctx = testing::context(db.db.clone(), Arc::new(bus));
+    let mut ctx = testing::context(db.db.clone(), Arc::new(bus));
+    ctx.auth = ctx.auth.with_rate_limits(limits);
     let running = reemploi_identity::start(ctx.clone(), args).await.unwrap();
     let served = testing::spawn(&ctx, vec![running]).await;
     App {
@@ -966,5 +978,42 @@ async fn old_keys_verify_until_withdrawn(backend: Backend) {
     let latest = app.sign_in("kim@example.org", PASSWORD).await.unwrap();
     assert_eq!(kid(&latest.access_token), fresh.keys[0].kid);
     assert!(app.auth.verify(&latest.access_token).is_ok());
+    app.stop().await;
+}
+
+/// A sign-in with a wrong password, made by a proxy for `client`.
+async fn failed_for(app: &App, email: &str, client: &str) -> Code {
+    let mut request = tonic::Request::new(pb::SignInRequest {
+        email: email.into(),
+        password: "not-the-password-1".into(),
+    });
+    request
+        .metadata_mut()
+        .insert(FORWARDED_FOR, client.parse().unwrap());
+    let mut client = IdentityServiceClient::new(testing::channel(app.addr).await);
+    client.sign_in(request).await.unwrap_err().code()
+}
+
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_address(backend: Backend) {
+    // The web app calls from loopback for everyone signing in through it
+    // (no rate limits: the sign-in throttling alone is under test).
+    let proxy = [std::net::IpAddr::from([127, 0, 0, 1])];
+    let limits = RateLimits::none().trusting(&proxy);
+    let app = spawn_limited(backend, &Default::default(), limits).await;
+    // A spray from one person, one email each time: their address ends up
+    // slowed down...
+    let mut codes = Vec::new();
+    for n in 0..=reemploi_identity::throttle::FREE_FAILURES * 4 {
+        codes.push(failed_for(&app, &format!("spray{n}@example.org"), "198.51.100.7").await);
+    }
+    assert_eq!(codes.last(), Some(&Code::ResourceExhausted), "{codes:?}");
+    assert!(
+        codes[..codes.len() - 1]
+            .iter()
+            .all(|c| *c == Code::Unauthenticated)
+    );
+    // ...not everyone else behind the same proxy.
+    let other = failed_for(&app, "someone@example.org", "198.51.100.8").await;
+    assert_eq!(other, Code::Unauthenticated);
     app.stop().await;
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod backend;
+pub mod client;
 mod error;
 mod form;
 mod format;
@@ -159,7 +160,9 @@ pub async fn serve(
     state: WebState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address of each request, forwarded to the identity service.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

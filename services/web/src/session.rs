@@ -23,6 +23,7 @@ use tonic::Code;
 
 use crate::WebState;
 use crate::backend::Backend;
+use crate::client::ClientIp;
 use crate::error::WebError;
 
 /// The cookie holding the session.
@@ -312,15 +313,16 @@ impl Refresher {
         &self,
         backend: &Backend,
         old: &Session,
+        client: ClientIp,
     ) -> Result<Session, tonic::Status> {
         let cell = self.slot(&old.refresh_token);
         let renewed = cell
             .get_or_try_init(|| async {
                 let answer = backend
                     .identity()
-                    .refresh(idpb::RefreshRequest {
+                    .refresh(client.request(idpb::RefreshRequest {
                         refresh_token: old.refresh_token.clone(),
-                    })
+                    }))
                     .await?
                     .into_inner();
                 Session::from_proto(answer, old.csrf.clone())
@@ -350,7 +352,8 @@ impl Refresher {
 /// (nearly) expired, and hands the session to the page; sets the renewed
 /// cookie, or clears one that no longer opens or whose session ended.
 pub async fn layer(State(state): State<WebState>, mut request: Request, next: Next) -> Response {
-    let (session, cookie) = current(&state, request.headers()).await;
+    let client = ClientIp::of(request.extensions());
+    let (session, cookie) = current(&state, request.headers(), client).await;
     if let Some(session) = session {
         request.extensions_mut().insert(session);
     }
@@ -364,7 +367,11 @@ pub async fn layer(State(state): State<WebState>, mut request: Request, next: Ne
     response
 }
 
-async fn current(state: &WebState, headers: &HeaderMap) -> (Option<Session>, Option<String>) {
+async fn current(
+    state: &WebState,
+    headers: &HeaderMap,
+    client: ClientIp,
+) -> (Option<Session>, Option<String>) {
     let Some(raw) = cookie_value(headers, SESSION_COOKIE) else {
         return (None, None);
     };
@@ -374,7 +381,11 @@ async fn current(state: &WebState, headers: &HeaderMap) -> (Option<Session>, Opt
     if !session.needs_refresh(now()) {
         return (Some(session), None);
     }
-    match state.refresher().refresh(state.backend(), &session).await {
+    match state
+        .refresher()
+        .refresh(state.backend(), &session, client)
+        .await
+    {
         Ok(renewed) => match state.cookies().session(state.sealer(), &renewed) {
             Ok(cookie) => (Some(renewed), Some(cookie)),
             Err(e) => {

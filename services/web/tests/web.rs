@@ -57,7 +57,13 @@ impl App {
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
         ];
-        let ctx = testing::context(dbs[0].db.clone(), bus.clone());
+        let mut ctx = testing::context(dbs[0].db.clone(), bus.clone());
+        // The web app calls from loopback and names each person's address.
+        let proxy = [std::net::IpAddr::from([127, 0, 0, 1])];
+        ctx.auth = ctx
+            .auth
+            .clone()
+            .with_rate_limits(ctx.auth.rate_limits().clone().trusting(&proxy));
         let mail = ctx.data_dir.join("mail");
         let identity = reemploi_identity::start(ctx.clone(), &Default::default())
             .await
@@ -205,8 +211,14 @@ struct Browser {
 
 impl Browser {
     fn new(web: SocketAddr) -> Browser {
+        Browser::from_address(web, std::net::IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// A browser on another machine: it connects from `local`.
+    fn from_address(web: SocketAddr, local: std::net::IpAddr) -> Browser {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
+            .local_address(local)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -1173,5 +1185,41 @@ async fn an_invitation_and_a_password_reset_work_through_the_pages_they_are_mail
     )
     .await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_sign_ins_slow_down_their_author_not_everyone_behind_the_web_app() {
+    let app = App::start().await;
+    app.account("odile@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    // Someone tries password after password, on address after address of
+    // emails, from one machine.
+    let sprayer = Browser::from_address(app.web, [127, 0, 0, 2].into());
+    let mut refused = 0;
+    for n in 0..30 {
+        let email = format!("essai{n}@m2a.example");
+        let answer = submit(
+            &sprayer,
+            "/connexion",
+            "/connexion",
+            &[("email", &email), ("password", "pas le bon mot de passe")],
+        )
+        .await;
+        if answer.status() != StatusCode::UNAUTHORIZED {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the spray was never slowed down");
+    // Someone else, on another machine, signs in at once.
+    let other = Browser::from_address(app.web, [127, 0, 0, 3].into());
+    let answer = submit(
+        &other,
+        "/connexion",
+        "/connexion",
+        &[("email", "odile@m2a.example"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
     app.stop().await;
 }

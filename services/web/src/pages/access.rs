@@ -12,6 +12,7 @@ use reemploi_proto::identity as idpb;
 use super::auth::{pre_token, start_session};
 use super::{form_errors, with_cookies};
 use crate::WebState;
+use crate::client::ClientIp;
 use crate::error::WebError;
 use crate::form::Fields;
 use crate::session::{PreSession, check_csrf};
@@ -64,6 +65,7 @@ fn invitation_body(csrf: &str, code: &str, name: &str, errors: &Errors) -> Marku
 /// POST `/invitation`: creates the account and signs in.
 pub async fn accept_invitation(
     State(state): State<WebState>,
+    client: ClientIp,
     PreSession(token): PreSession,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -72,11 +74,11 @@ pub async fn accept_invitation(
     let answer = state
         .backend()
         .identity()
-        .accept_invitation(idpb::AcceptInvitationRequest {
+        .accept_invitation(client.request(idpb::AcceptInvitationRequest {
             code: form.text("code"),
             password: form.get("password").unwrap_or_default().to_owned(),
             display_name: form.text("display_name"),
-        })
+        }))
         .await;
     match answer {
         Ok(answer) => start_session(&state, answer.into_inner(), "/"),
@@ -122,6 +124,7 @@ fn forgot_body(csrf: &str, email: &str, errors: &Errors) -> Markup {
 /// whether the address has an account or not.
 pub async fn forgot(
     State(state): State<WebState>,
+    client: ClientIp,
     PreSession(token): PreSession,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -131,9 +134,9 @@ pub async fn forgot(
     let answer = state
         .backend()
         .identity()
-        .request_password_reset(idpb::RequestPasswordResetRequest {
+        .request_password_reset(client.request(idpb::RequestPasswordResetRequest {
             email: email.clone(),
-        })
+        }))
         .await;
     match answer {
         Ok(_) => Ok(view::page(
@@ -180,6 +183,7 @@ fn reset_body(csrf: &str, code: &str, errors: &Errors) -> Markup {
 /// account ends, so the person signs in again.
 pub async fn reset(
     State(state): State<WebState>,
+    client: ClientIp,
     PreSession(token): PreSession,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -188,10 +192,10 @@ pub async fn reset(
     let answer = state
         .backend()
         .identity()
-        .reset_password(idpb::ResetPasswordRequest {
+        .reset_password(client.request(idpb::ResetPasswordRequest {
             code: form.text("code"),
             password: form.get("password").unwrap_or_default().to_owned(),
-        })
+        }))
         .await;
     match answer {
         Ok(_) => Ok(view::page(

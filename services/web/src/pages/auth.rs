@@ -10,6 +10,7 @@ use tonic::Code;
 
 use super::{form_errors, with_cookies};
 use crate::WebState;
+use crate::client::ClientIp;
 use crate::error::{WebError, redirect};
 use crate::form::Fields;
 use crate::session::{
@@ -80,6 +81,7 @@ fn sign_in_body(csrf: &str, next: &str, email: &str, errors: &Errors) -> Markup 
 /// tokens in the session cookie.
 pub async fn sign_in(
     State(state): State<WebState>,
+    client: ClientIp,
     PreSession(token): PreSession,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -90,10 +92,10 @@ pub async fn sign_in(
     let answer = state
         .backend()
         .identity()
-        .sign_in(idpb::SignInRequest {
+        .sign_in(client.request(idpb::SignInRequest {
             email: email.clone(),
             password: form.get("password").unwrap_or_default().to_owned(),
-        })
+        }))
         .await;
     match answer {
         Ok(answer) => start_session(&state, answer.into_inner(), &next),
@@ -189,6 +191,7 @@ fn sign_up_body(csrf: &str, form: &Fields, errors: &Errors) -> Markup {
 /// and goes on to describe the structure.
 pub async fn sign_up(
     State(state): State<WebState>,
+    client: ClientIp,
     PreSession(token): PreSession,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -197,12 +200,12 @@ pub async fn sign_up(
     let answer = state
         .backend()
         .identity()
-        .sign_up(idpb::SignUpRequest {
+        .sign_up(client.request(idpb::SignUpRequest {
             email: form.text("email"),
             password: form.get("password").unwrap_or_default().to_owned(),
             display_name: form.text("display_name"),
             structure_name: form.text("structure_name"),
-        })
+        }))
         .await;
     match answer {
         Ok(answer) => start_session(&state, answer.into_inner(), "/structure"),
