@@ -112,9 +112,9 @@ fn row(partner: &Partner, csrf: &str) -> Markup {
                 (partner.legal_name)
                 @if !kinds.is_empty() { br; small { (kinds.join(", ")) } }
             }
-            td { (partner.siret) }
-            td { (partner.address.as_ref().map(|a| a.commune.as_str()).unwrap_or_default()) }
-            td { span class=(format!("status status-{}", status.as_str_name().to_lowercase())) { (T::partner_status(status)) } }
+            td data-label=(T::COL_SIRET) { (partner.siret) }
+            td data-label=(T::COL_COMMUNE) { (partner.address.as_ref().map(|a| a.commune.as_str()).unwrap_or_default()) }
+            td data-label=(T::COL_STATUS) { span class=(format!("status status-{}", status.as_str_name().to_lowercase())) { (T::partner_status(status)) } }
             td {
                 @if let Some((action, label)) = action {
                     form method="post" action=(format!("/partenaires/{id}/{action}")) {

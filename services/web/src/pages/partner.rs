@@ -297,9 +297,9 @@ pub async fn lots(
                 } }
                 tbody { @for (metres, lot) in &near { tr {
                     th scope="row" { a href=(lot_path(&lot.name)) { (lot.designation) } }
-                    td { (category_label(&lot.category)) }
-                    td { (format::quantity(lot.available.as_ref())) }
-                    td { (format::km(*metres)) }
+                    td data-label=(T::CATEGORY) { (category_label(&lot.category)) }
+                    td data-label=(T::COL_AVAILABLE) { (format::quantity(lot.available.as_ref())) }
+                    td data-label=(T::COL_DISTANCE) { (format::km(*metres)) }
                 } } }
             } }
         }
@@ -481,9 +481,9 @@ pub async fn claims(
                 } }
                 tbody { @for claim in &claims { tr {
                     th scope="row" { a href=(claim_path(&claim.name)) { (lots.get(&lot_of(&claim.name)).cloned().unwrap_or_else(|| T::SEE_CLAIM.to_owned())) } }
-                    td { (format::quantity(claim.quantity.as_ref())) }
-                    td { (T::claim_status(claim.status())) }
-                    td { (format::datetime(claim.create_time.as_ref())) }
+                    td data-label=(T::QUANTITY) { (format::quantity(claim.quantity.as_ref())) }
+                    td data-label=(T::STATUS) { (T::claim_status(claim.status())) }
+                    td data-label=(T::COL_DATE) { (format::datetime(claim.create_time.as_ref())) }
                 } } }
             } }
         }
