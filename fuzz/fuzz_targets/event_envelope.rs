@@ -14,7 +14,9 @@ use reemploi_matching::error::MatchingError;
 use reemploi_matching::model::{Claim, Lot, Partner};
 use reemploi_proto::events::Envelope;
 use reemploi_proto::events::envelope::Payload;
+use reemploi_runtime::auth::{Claims, Role};
 use reemploi_runtime::envelope;
+use reemploi_runtime::revoked::DenyList;
 use uuid::Uuid;
 
 /// Unit masses a claim may be converted with: unknown lot, usual, extreme.
@@ -77,7 +79,33 @@ fn apply(msg: &Message, payload: &Payload) {
                 }
             }
         }
+        Payload::Revocation(r) => revoke(r),
         Payload::Site(_) | Payload::MatchProposal(_) => {}
+    }
+}
+
+/// A revocation goes into a deny list without a panic, and covers a token
+/// issued at the epoch only if it reaches back that far.
+fn revoke(r: &reemploi_proto::identity::Revocation) {
+    let (Some(at), Some(end)) = (r.revoke_time.as_ref(), r.expire_time.as_ref()) else {
+        return;
+    };
+    let list = DenyList::default();
+    let before_ms = reemploi_runtime::wire::ts_millis(at);
+    list.revoke(&r.subject, before_ms, end.seconds);
+    let token = Claims {
+        sub: r.subject.clone(),
+        role: Role::Admin,
+        org: None,
+        partner: None,
+        exp: u64::MAX,
+        iat: 0,
+        iat_ms: None,
+        jti: None,
+        sid: None,
+    };
+    if list.refuses(&token, None) {
+        assert!(before_ms >= 0, "{r:?}");
     }
 }
 
@@ -101,7 +129,7 @@ fn repaired(payload: &Payload, data: &[u8]) -> Payload {
             cl.partner = format!("partners/{a}");
         }
         Payload::Site(s) => s.name = format!("sites/{a}"),
-        Payload::MatchProposal(_) => {}
+        Payload::MatchProposal(_) | Payload::Revocation(_) => {}
     }
     payload
 }
