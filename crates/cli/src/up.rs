@@ -83,11 +83,16 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
 /// Starts every service, loads the demo if asked (as a client using `tls`
 /// when the server speaks TLS), serves until SIGINT or SIGTERM (or until a
 /// background task dies), then stops the tasks.
-pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
+pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     // Before anything starts: a bad certificate is a configuration error.
     let server_tls = reemploi_runtime::server::tls_config(&args.service.server)?.is_some();
     let shutdown = reemploi_runtime::shutdown::on_signal();
     let stop = CancellationToken::new();
+    // Bound first: the mail links of the identity service open its pages.
+    let (web_listener, web_addr) = bind_web(&args).await?;
+    if args.identity.public_url == reemploi_identity::DEFAULT_PUBLIC_URL {
+        args.identity.public_url = web_url(web_addr);
+    }
     let (auth, secret) = authenticator(&args)?;
     // One bus for the whole process: services see each other's events.
     let bus = tokio::select! {
@@ -130,9 +135,14 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
             reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
         }
     });
-    let (web_addr, web) = start_web(&args, &demo_addr(addr, server_tls), &tls, shutdown.clone())
-        .await
-        .inspect_err(|_| shutdown.cancel())?;
+    let web = serve_web(
+        &args,
+        web_listener,
+        &demo_addr(addr, server_tls),
+        &tls,
+        shutdown.clone(),
+    )
+    .inspect_err(|_| shutdown.cancel())?;
     let demo = Settings {
         addr: demo_addr(addr, server_tls),
         token: None,
@@ -173,14 +183,39 @@ pub async fn run(args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Binds `--web-listen` and serves the web app there, a client of the API
-/// at `api` (trusting `tls.ca` when it is https), until `shutdown`.
-async fn start_web(
+/// Binds `--web-listen`, before anything starts: a port taken is a clear
+/// error, and the address is known to the mail links.
+async fn bind_web(args: &UpArgs) -> Result<(tokio::net::TcpListener, SocketAddr), CliError> {
+    let bind_error = |source| CliError::Bind {
+        addr: args.web.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(args.web.listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// The address people open the web app at: the one it listens on, or, when
+/// it listens on every interface, this machine by name.
+fn web_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// Serves the web app on `listener`, a client of the API at `api`
+/// (trusting `tls.ca` when it is https), until `shutdown`.
+fn serve_web(
     args: &UpArgs,
+    listener: tokio::net::TcpListener,
     api: &str,
     tls: &ClientTls,
     shutdown: CancellationToken,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>), CliError> {
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, CliError> {
     if args.service.server.tls_client_ca.is_some() {
         tracing::warn!(
             "the API requires client certificates: the web app, which has none, cannot call it"
@@ -191,26 +226,13 @@ async fn start_web(
         ..reemploi_web::Endpoints::all(api)
     };
     let state = reemploi_web::WebState::new(&args.web, &endpoints, &args.service.store.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(args.web.listen)
-        .await
-        .map_err(|source| CliError::Bind {
-            addr: args.web.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| CliError::Bind {
-        addr: args.web.listen,
-        source,
-    })?;
-    Ok((
-        addr,
-        tokio::spawn(reemploi_web::serve(listener, state, shutdown)),
-    ))
+    Ok(tokio::spawn(reemploi_web::serve(listener, state, shutdown)))
 }
 
 /// Prints where the web app is, after the `listening on` line.
 fn announce_web(addr: SocketAddr) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "web app on http://{addr}/")
+    writeln!(out, "web app on {}/", web_url(addr))
         .and_then(|()| out.flush())
         .map_err(CliError::Stdout)
 }

@@ -1792,9 +1792,11 @@ fn after(text: &str, marker: &str) -> String {
         .to_owned()
 }
 
-/// The code of the newest mail under `<data>/mail/` that holds `marker`
-/// (`reemploi password reset --code `...), waiting for it to be written.
-fn mailed_code(data: &Path, marker: &str) -> String {
+/// The code of the newest mail to `to` under `<data>/mail/` that holds
+/// `marker` (`reemploi password reset --code `...), waiting for it: mail is
+/// written after the change, on a task of its own.
+fn mailed_code(data: &Path, to: &str, marker: &str) -> String {
+    let to = format!("To: {to}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut names: Vec<PathBuf> = std::fs::read_dir(data.join("mail"))
@@ -1805,7 +1807,7 @@ fn mailed_code(data: &Path, marker: &str) -> String {
             .iter()
             .rev()
             .map(|p| std::fs::read_to_string(p).unwrap())
-            .find(|t| t.contains(marker))
+            .find(|t| t.contains(marker) && t.contains(&to))
         {
             return after(&text, marker);
         }
@@ -1992,7 +1994,10 @@ fn an_invited_site_manager_accepts_signs_in_and_is_locked_out_once_disabled() {
     let code = str_of(&invitation, "code").to_owned();
     assert!(code.starts_with("inv_"), "{invitation}");
     // The same code is in the mail.
-    assert_eq!(mailed_code(&data, "reemploi accounts accept --code "), code);
+    assert_eq!(
+        mailed_code(&data, "lea@m2a.example", "reemploi accounts accept --code "),
+        code
+    );
 
     let lea = nobody.signed_in(&dir.path().join("lea.toml"));
     let out = lea.piped(
@@ -2172,7 +2177,11 @@ fn a_structure_signs_up_registers_and_resets_its_password() {
         forgot.replace("camille@", "X@"),
         unknown.replace("nobody@", "X@")
     );
-    let code = mailed_code(&data, "reemploi password reset --code ");
+    let code = mailed_code(
+        &data,
+        "camille@atelier.example",
+        "reemploi password reset --code ",
+    );
     assert!(code.starts_with("rst_"), "{code}");
     let renewed = "tuiles-de-Bourtzwiller-68";
     // A password the service refuses (too short) is invalid input.

@@ -31,6 +31,10 @@ pub use service::Identity;
 use crate::keys::{Kek, Keys};
 use crate::model::{Email, Grant};
 
+/// Where the mail links point unless `--public-url` says otherwise: the web
+/// app as `reemploi up` serves it by default.
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
 /// The producing service's name, on subjects and envelopes.
 pub const PRODUCER: &str = "identity";
 /// How often the signing keys are checked for rotation.
@@ -53,7 +57,7 @@ pub struct IdentityArgs {
     #[arg(
         long = "public-url",
         env = "REEMPLOI_PUBLIC_URL",
-        default_value = "http://localhost:8080"
+        default_value = DEFAULT_PUBLIC_URL
     )]
     pub public_url: String,
 
@@ -112,7 +116,7 @@ impl std::fmt::Debug for IdentityArgs {
 impl Default for IdentityArgs {
     fn default() -> Self {
         IdentityArgs {
-            public_url: "http://localhost:8080".to_owned(),
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
             key_encryption_key: None,
             signing_key_days: 30,
             first_admin_email: "admin@reemploi.invalid".to_owned(),

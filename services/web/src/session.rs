@@ -357,7 +357,20 @@ pub async fn layer(State(state): State<WebState>, mut request: Request, next: Ne
     if let Some(session) = session {
         request.extensions_mut().insert(session);
     }
+    // A page read with a session the API no longer accepts (signed out
+    // elsewhere, revoked) sends to sign-in: back here afterwards.
+    let wanted = (request.method() == axum::http::Method::GET)
+        .then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+        })
+        .flatten();
     let mut response = next.run(request).await;
+    if let Some(wanted) = wanted {
+        come_back_to(&mut response, &wanted);
+    }
     // A page that set the session itself (sign-in, sign-out) has the last word.
     if let Some(cookie) = cookie.filter(|_| !sets_cookie(&response, SESSION_COOKIE))
         && let Ok(value) = HeaderValue::from_str(&cookie)
@@ -418,6 +431,23 @@ async fn current(
                 (Some(session), None)
             }
         },
+    }
+}
+
+/// Makes a bare redirect to sign-in come back to `wanted` afterwards.
+fn come_back_to(response: &mut Response, wanted: &str) {
+    let bare = response
+        .headers()
+        .get(header::LOCATION)
+        .is_some_and(|l| l.as_bytes() == b"/connexion");
+    // Home is where sign-in goes anyway.
+    if bare && wanted != "/" && safe_next(wanted) {
+        let redirect = crate::error::sign_in_redirect(Some(wanted));
+        if let Some(location) = redirect.headers().get(header::LOCATION) {
+            response
+                .headers_mut()
+                .insert(header::LOCATION, location.clone());
+        }
     }
 }
 

@@ -400,6 +400,18 @@ impl Fr {
         }
     }
 
+    /// The status of one lot.
+    pub fn one_lot_status(status: LotStatus) -> &'static str {
+        match status {
+            LotStatus::Unspecified => "sans statut",
+            LotStatus::Draft => "brouillon",
+            LotStatus::Published => "publié",
+            LotStatus::Withdrawn => "retiré",
+            LotStatus::Exhausted => "épuisé",
+            LotStatus::Expired => "expiré",
+        }
+    }
+
     /// The name of a claim status.
     pub fn claim_status(status: ClaimStatus) -> &'static str {
         match status {

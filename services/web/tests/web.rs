@@ -745,11 +745,12 @@ async fn sign_out_revokes_the_session() {
         .await;
     assert_eq!(refreshed.unwrap_err().code(), tonic::Code::Unauthenticated);
     // A copy of the old cookie is worth nothing either once the revocation
-    // has reached the registry: its pages send to sign-in.
+    // has reached the registry: its pages send to sign-in, and back.
     eventually("the old access token refused", || async {
         browser.set_session(&session);
-        let answer = browser.get("/partenaires").await;
-        (answer.status() == StatusCode::SEE_OTHER && location(&answer).starts_with("/connexion"))
+        let answer = browser.get("/partenaires?statut=pending").await;
+        (answer.status() == StatusCode::SEE_OTHER
+            && location(&answer) == "/connexion?next=%2Fpartenaires%3Fstatut%3Dpending")
             .then_some(())
     })
     .await;

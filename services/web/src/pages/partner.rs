@@ -364,7 +364,7 @@ fn lot_body(session: &Session, lot: &Lot, form: &Fields, errors: &Errors) -> Mar
         dl {
             dt { (T::CATEGORY) } dd { (category_label(&lot.category)) }
             dt { (T::QUANTITY) } dd { (format::quantity(lot.quantity.as_ref())) }
-            dt { (T::STATUS) } dd { (T::lot_status(lot.status())) }
+            dt { (T::STATUS) } dd { (T::one_lot_status(lot.status())) }
             @if lot.estimated_mass_g > 0 { dt { (T::ESTIMATED_MASS) } dd { (format::mass(lot.estimated_mass_g)) } }
             @if !lot.condition.is_empty() { dt { (T::CONDITION) } dd { (lot.condition) } }
             @if !lot.building_location.is_empty() { dt { (T::BUILDING_LOCATION) } dd { (lot.building_location) } }
