@@ -4,13 +4,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reemploi_proto::identity as idpb;
 
 use super::auth::{pre_token, start_session};
-use super::{form_errors, with_cookies};
+use super::{judged, with_cookies};
 use crate::WebState;
 use crate::client::ClientIp;
 use crate::error::WebError;
@@ -31,9 +31,9 @@ fn before_sign_in(
     Ok(with_cookies(page, &cookies))
 }
 
-/// The form again, with `errors`, answered with 400.
-fn again(title: &str, body: Markup) -> Response {
-    (StatusCode::BAD_REQUEST, view::page(title, None, body)).into_response()
+/// A page of these, shown before sign-in.
+fn page(title: &str, body: Markup) -> Markup {
+    view::page(title, None, body)
 }
 
 /// GET `/invitation?code=…`.
@@ -80,22 +80,19 @@ pub async fn accept_invitation(
             display_name: form.text("display_name"),
         }))
         .await;
-    match answer {
-        Ok(answer) => start_session(&state, answer.into_inner(), "/"),
-        Err(status) => match form_errors(&status, "display_name") {
-            Some(errors) => {
-                let csrf = token.unwrap_or_default();
-                let body = invitation_body(
-                    &csrf,
-                    &form.text("code"),
-                    &form.text("display_name"),
-                    &errors,
-                );
-                Ok(again(T::INVITATION_TITLE, body))
-            }
-            None => Err(status.into()),
+    let csrf = token.unwrap_or_default();
+    let (code, name) = (form.text("code"), form.text("display_name"));
+    judged(
+        answer,
+        "display_name",
+        |session| start_session(&state, session, "/"),
+        |errors| {
+            page(
+                T::INVITATION_TITLE,
+                invitation_body(&csrf, &code, &name, errors),
+            )
         },
-    }
+    )
 }
 
 /// GET `/mot-de-passe/oublie`.
@@ -138,21 +135,14 @@ pub async fn forgot(
             email: email.clone(),
         }))
         .await;
-    match answer {
-        Ok(_) => Ok(view::page(
-            T::FORGOT_TITLE,
-            None,
-            html! { p role="status" { (T::FORGOT_SENT) } },
-        )
-        .into_response()),
-        Err(status) => match form_errors(&status, "email") {
-            Some(errors) => {
-                let csrf = token.unwrap_or_default();
-                Ok(again(T::FORGOT_TITLE, forgot_body(&csrf, &email, &errors)))
-            }
-            None => Err(status.into()),
-        },
-    }
+    let csrf = token.unwrap_or_default();
+    let sent = html! { p role="status" { (T::FORGOT_SENT) } };
+    judged(
+        answer,
+        "email",
+        |_| Ok(page(T::FORGOT_TITLE, sent).into_response()),
+        |errors| page(T::FORGOT_TITLE, forgot_body(&csrf, &email, errors)),
+    )
 }
 
 /// GET `/mot-de-passe/nouveau?code=…`.
@@ -197,25 +187,16 @@ pub async fn reset(
             password: form.get("password").unwrap_or_default().to_owned(),
         }))
         .await;
-    match answer {
-        Ok(_) => Ok(view::page(
-            T::RESET_TITLE,
-            None,
-            html! {
-                p role="status" { (T::RESET_DONE) }
-                p { a href="/connexion" { (T::SIGN_IN_BUTTON) } }
-            },
-        )
-        .into_response()),
-        Err(status) => match form_errors(&status, "password") {
-            Some(errors) => {
-                let csrf = token.unwrap_or_default();
-                Ok(again(
-                    T::RESET_TITLE,
-                    reset_body(&csrf, &form.text("code"), &errors),
-                ))
-            }
-            None => Err(status.into()),
-        },
-    }
+    let csrf = token.unwrap_or_default();
+    let code = form.text("code");
+    let done = html! {
+        p role="status" { (T::RESET_DONE) }
+        p { a href="/connexion" { (T::SIGN_IN_BUTTON) } }
+    };
+    judged(
+        answer,
+        "password",
+        |_| Ok(page(T::RESET_TITLE, done).into_response()),
+        |errors| page(T::RESET_TITLE, reset_body(&csrf, &code, errors)),
+    )
 }

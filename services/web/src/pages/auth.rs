@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use reemploi_proto::identity as idpb;
 use tonic::Code;
 
-use super::{form_errors, with_cookies};
+use super::{judged, with_cookies};
 use crate::WebState;
 use crate::client::ClientIp;
 use crate::error::{WebError, redirect};
@@ -207,15 +207,11 @@ pub async fn sign_up(
             structure_name: form.text("structure_name"),
         }))
         .await;
-    match answer {
-        Ok(answer) => start_session(&state, answer.into_inner(), "/structure"),
-        Err(status) => match form_errors(&status, "email") {
-            Some(errors) => {
-                let csrf = token.unwrap_or_default();
-                let page = view::page(T::SIGN_UP_TITLE, None, sign_up_body(&csrf, &form, &errors));
-                Ok((StatusCode::BAD_REQUEST, page).into_response())
-            }
-            None => Err(status.into()),
-        },
-    }
+    let csrf = token.unwrap_or_default();
+    judged(
+        answer,
+        "email",
+        |session| start_session(&state, session, "/structure"),
+        |errors| view::page(T::SIGN_UP_TITLE, None, sign_up_body(&csrf, &form, errors)),
+    )
 }

@@ -73,6 +73,28 @@ fn form_errors(status: &tonic::Status, fallback_field: &str) -> Option<Errors> {
     }
 }
 
+/// The answer to a form the API has judged: `done` with its reply; the
+/// form again (`again`, with 400) with the messages of a refusal it can
+/// explain, under `fallback_field` when no field is named; else the API's
+/// error page.
+fn judged<T>(
+    answer: Result<tonic::Response<T>, tonic::Status>,
+    fallback_field: &str,
+    done: impl FnOnce(T) -> Result<Response, WebError>,
+    again: impl FnOnce(&Errors) -> maud::Markup,
+) -> Result<Response, WebError> {
+    use axum::response::IntoResponse;
+    match answer {
+        Ok(reply) => done(reply.into_inner()),
+        Err(status) => match form_errors(&status, fallback_field) {
+            Some(errors) => {
+                Ok((axum::http::StatusCode::BAD_REQUEST, again(&errors)).into_response())
+            }
+            None => Err(status.into()),
+        },
+    }
+}
+
 /// The form field an API field path concerns: `partner.address.commune` is
 /// `commune`, `accepted_categories[2]` is `accepted_categories`.
 fn form_field(path: &str) -> String {
