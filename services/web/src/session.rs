@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -514,6 +514,34 @@ impl FromRequestParts<WebState> for PreSession {
             .and_then(|raw| state.sealer().open(CSRF_COOKIE, raw))
             .and_then(|bytes| String::from_utf8(bytes).ok());
         Ok(PreSession(token))
+    }
+}
+
+/// A form posted before sign-in, whose token matched the pre-session
+/// cookie's: the page refuses any other with 403 before calling anything.
+#[derive(Debug)]
+pub struct PreSessionForm {
+    /// The form's fields.
+    pub form: crate::form::Fields,
+    /// The token, for the form shown again.
+    pub csrf: String,
+}
+
+impl FromRequest<WebState> for PreSessionForm {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &WebState) -> Result<Self, WebError> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(PreSession(token)) = PreSession::from_request_parts(&mut parts, state).await;
+        let body = axum::body::Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| WebError::BadRequest(e.body_text()))?;
+        let form = crate::form::Fields::from_body(&body);
+        check_csrf(token.as_deref(), form.csrf())?;
+        Ok(PreSessionForm {
+            form,
+            csrf: token.unwrap_or_default(),
+        })
     }
 }
 

@@ -2,7 +2,6 @@
 //! invitation (which sets the password and signs in), asking for a
 //! password-reset link, and setting a new password with it.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use crate::WebState;
 use crate::client::ClientIp;
 use crate::error::WebError;
 use crate::form::Fields;
-use crate::session::{PreSession, check_csrf};
+use crate::session::{PreSession, PreSessionForm};
 use crate::text::T;
 use crate::view::{self, Errors};
 
@@ -66,11 +65,8 @@ fn invitation_body(csrf: &str, code: &str, name: &str, errors: &Errors) -> Marku
 pub async fn accept_invitation(
     State(state): State<WebState>,
     client: ClientIp,
-    PreSession(token): PreSession,
-    body: Bytes,
+    PreSessionForm { form, csrf }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    check_csrf(token.as_deref(), form.csrf())?;
     let answer = state
         .backend()
         .identity()
@@ -80,7 +76,6 @@ pub async fn accept_invitation(
             display_name: form.text("display_name"),
         }))
         .await;
-    let csrf = token.unwrap_or_default();
     let (code, name) = (form.text("code"), form.text("display_name"));
     judged(
         answer,
@@ -122,11 +117,8 @@ fn forgot_body(csrf: &str, email: &str, errors: &Errors) -> Markup {
 pub async fn forgot(
     State(state): State<WebState>,
     client: ClientIp,
-    PreSession(token): PreSession,
-    body: Bytes,
+    PreSessionForm { form, csrf }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    check_csrf(token.as_deref(), form.csrf())?;
     let email = form.text("email");
     let answer = state
         .backend()
@@ -135,7 +127,6 @@ pub async fn forgot(
             email: email.clone(),
         }))
         .await;
-    let csrf = token.unwrap_or_default();
     let sent = html! { p role="status" { (T::FORGOT_SENT) } };
     judged(
         answer,
@@ -174,11 +165,8 @@ fn reset_body(csrf: &str, code: &str, errors: &Errors) -> Markup {
 pub async fn reset(
     State(state): State<WebState>,
     client: ClientIp,
-    PreSession(token): PreSession,
-    body: Bytes,
+    PreSessionForm { form, csrf }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    check_csrf(token.as_deref(), form.csrf())?;
     let answer = state
         .backend()
         .identity()
@@ -187,7 +175,6 @@ pub async fn reset(
             password: form.get("password").unwrap_or_default().to_owned(),
         }))
         .await;
-    let csrf = token.unwrap_or_default();
     let code = form.text("code");
     let done = html! {
         p role="status" { (T::RESET_DONE) }

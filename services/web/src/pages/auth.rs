@@ -14,8 +14,8 @@ use crate::client::ClientIp;
 use crate::error::{WebError, redirect};
 use crate::form::Fields;
 use crate::session::{
-    Auth, CSRF_COOKIE, MaybeAuth, PreSession, SESSION_COOKIE, Session, check_csrf, clear_cookie,
-    new_token, safe_next,
+    Auth, CSRF_COOKIE, MaybeAuth, PreSession, PreSessionForm, SESSION_COOKIE, Session,
+    clear_cookie, new_token, safe_next,
 };
 use crate::text::T;
 use crate::view::{self, Errors};
@@ -82,11 +82,8 @@ fn sign_in_body(csrf: &str, next: &str, email: &str, errors: &Errors) -> Markup 
 pub async fn sign_in(
     State(state): State<WebState>,
     client: ClientIp,
-    PreSession(token): PreSession,
-    body: Bytes,
+    PreSessionForm { form, csrf }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    check_csrf(token.as_deref(), form.csrf())?;
     let next = next_of(&form);
     let email = form.text("email");
     let answer = state
@@ -101,7 +98,6 @@ pub async fn sign_in(
         Ok(answer) => start_session(&state, answer.into_inner(), &next),
         Err(status) if matches!(status.code(), Code::Unauthenticated | Code::InvalidArgument) => {
             let errors = Errors(vec![("email".into(), T::SIGN_IN_FAILED.into())]);
-            let csrf = token.unwrap_or_default();
             let page = view::page(
                 T::SIGN_IN_TITLE,
                 None,
@@ -192,11 +188,8 @@ fn sign_up_body(csrf: &str, form: &Fields, errors: &Errors) -> Markup {
 pub async fn sign_up(
     State(state): State<WebState>,
     client: ClientIp,
-    PreSession(token): PreSession,
-    body: Bytes,
+    PreSessionForm { form, csrf }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    check_csrf(token.as_deref(), form.csrf())?;
     let answer = state
         .backend()
         .identity()
@@ -207,7 +200,6 @@ pub async fn sign_up(
             structure_name: form.text("structure_name"),
         }))
         .await;
-    let csrf = token.unwrap_or_default();
     judged(
         answer,
         "email",
