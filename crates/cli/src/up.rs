@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256_with};
@@ -80,27 +81,17 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
     ]
 }
 
-/// Starts every service, loads the demo if asked (as a client using `tls`
-/// when the server speaks TLS), serves until SIGINT or SIGTERM (or until a
-/// background task dies), then stops the tasks.
-pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
-    // Before anything starts: a bad certificate is a configuration error.
-    let server_tls = reemploi_runtime::server::tls_config(&args.service.server)?.is_some();
-    let shutdown = reemploi_runtime::shutdown::on_signal();
-    let stop = CancellationToken::new();
-    // Bound first: the mail links of the identity service open its pages.
-    let (web_listener, web_addr) = bind_web(&args).await?;
-    if args.identity.public_url == reemploi_identity::DEFAULT_PUBLIC_URL {
-        args.identity.public_url = web_url(web_addr);
-    }
-    let (auth, secret) = authenticator(&args)?;
-    // One bus for the whole process: services see each other's events.
-    let bus = tokio::select! {
-        bus = reemploi_runtime::wiring::bus(&args.service.bus, &args.service.store) => bus?,
-        () = shutdown.cancelled() => return Ok(()),
-    };
+/// Starts every service of the process, each on its own database, all on
+/// `bus` and verifying with `auth`.
+async fn start_services(
+    args: &UpArgs,
+    bus: &Arc<dyn reemploi_events::Bus>,
+    auth: &Authenticator,
+    shutdown: &CancellationToken,
+    stop: &CancellationToken,
+) -> Result<Vec<Running>, CliError> {
     let mut running = Vec::new();
-    for (name, start) in services(&args) {
+    for (name, start) in services(args) {
         let ctx = Context {
             db: reemploi_runtime::wiring::database(&args.service.store, name).await?,
             bus: bus.clone(),
@@ -121,6 +112,29 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
         };
         running.push(started);
     }
+    Ok(running)
+}
+
+/// Starts every service, loads the demo if asked (as a client using `tls`
+/// when the server speaks TLS), serves until SIGINT or SIGTERM (or until a
+/// background task dies), then stops the tasks.
+pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
+    // Before anything starts: a bad certificate is a configuration error.
+    let server_tls = reemploi_runtime::server::tls_config(&args.service.server)?.is_some();
+    let shutdown = reemploi_runtime::shutdown::on_signal();
+    let stop = CancellationToken::new();
+    // Bound first: the mail links of the identity service open its pages.
+    let (web_listener, web_addr) = bind_web(&args).await?;
+    if args.identity.public_url == reemploi_identity::DEFAULT_PUBLIC_URL {
+        args.identity.public_url = web_url(web_addr);
+    }
+    let (auth, secret) = authenticator(&args)?;
+    // One bus for the whole process: services see each other's events.
+    let bus = tokio::select! {
+        bus = reemploi_runtime::wiring::bus(&args.service.bus, &args.service.store) => bus?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let running = start_services(&args, &bus, &auth, &shutdown, &stop).await?;
 
     let (listener, addr) = reemploi_runtime::server::bind(args.service.server.listen)
         .await

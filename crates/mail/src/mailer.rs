@@ -173,6 +173,46 @@ fn smtp_transport(
         // not the input.
         MailError::SmtpUrl(format!("not a URL ({e})"))
     })?;
+    let security = security_of(&parsed)?;
+    if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
+        return Err(bad("the URL takes no path and no fragment"));
+    }
+    let (host, loopback) = host_of(&parsed)?;
+    let port = parsed.port().unwrap_or(match security {
+        Security::Tls => 465,
+        Security::StartTls => 587,
+        Security::None => 25,
+    });
+    let relay = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+        .port(port)
+        .tls(tls_of(security, &host, ca)?);
+
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        if security == Security::None && !loopback {
+            // A password in clear across a network is readable by anyone on
+            // the path: only a relay on this machine may get one that way.
+            return Err(bad(
+                "with tls=none, credentials are only sent to a relay on a loopback address; \
+                 use STARTTLS (smtp://) or TLS (smtps://)",
+            ));
+        }
+        let user = decode(parsed.username(), "user")?;
+        let password = decode(parsed.password().unwrap_or_default(), "password")?;
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    Ok((builder.build(), relay))
+}
+
+/// How the URL asks to talk to the relay: its scheme, and `tls=none` to
+/// leave STARTTLS out.
+fn security_of(parsed: &Url) -> Result<Security, MailError> {
+    let bad = |reason: &str| MailError::SmtpUrl(reason.to_owned());
     let mut security = match parsed.scheme() {
         "smtps" => Security::Tls,
         "smtp" => Security::StartTls,
@@ -195,64 +235,40 @@ fn smtp_transport(
             _ => return Err(bad("the only query parameter is tls=")),
         }
     }
-    if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
-        return Err(bad("the URL takes no path and no fragment"));
-    }
-    let (host, loopback) = match parsed.host() {
+    Ok(security)
+}
+
+/// The relay's host, and whether it is this machine.
+fn host_of(parsed: &Url) -> Result<(String, bool), MailError> {
+    match parsed.host() {
         Some(url::Host::Domain(name)) if !name.is_empty() => {
             let loopback = name.eq_ignore_ascii_case("localhost")
                 || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            (name.to_owned(), loopback)
+            Ok((name.to_owned(), loopback))
         }
-        Some(url::Host::Ipv4(ip)) => (ip.to_string(), ip.is_loopback()),
-        Some(url::Host::Ipv6(ip)) => (ip.to_string(), ip.is_loopback()),
-        _ => return Err(bad("the URL names no host")),
-    };
-    let port = parsed.port().unwrap_or(match security {
-        Security::Tls => 465,
-        Security::StartTls => 587,
-        Security::None => 25,
-    });
-    let relay = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-        .port(port)
-        .tls(match security {
-            Security::None => Tls::None,
-            Security::Tls | Security::StartTls => {
-                let mut tls = TlsParameters::builder(host.clone());
-                if let Some(ca) = ca {
-                    tls = tls.add_root_certificate(ca);
-                }
-                let tls = tls
-                    .build_rustls()
-                    .map_err(|e| MailError::SmtpUrl(format!("TLS setup failed: {e}")))?;
-                if security == Security::Tls {
-                    Tls::Wrapper(tls)
-                } else {
-                    Tls::Required(tls)
-                }
-            }
-        });
-
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        if security == Security::None && !loopback {
-            // A password in clear across a network is readable by anyone on
-            // the path: only a relay on this machine may get one that way.
-            return Err(bad(
-                "with tls=none, credentials are only sent to a relay on a loopback address; \
-                 use STARTTLS (smtp://) or TLS (smtps://)",
-            ));
-        }
-        let user = decode(parsed.username(), "user")?;
-        let password = decode(parsed.password().unwrap_or_default(), "password")?;
-        builder = builder.credentials(Credentials::new(user, password));
+        Some(url::Host::Ipv4(ip)) => Ok((ip.to_string(), ip.is_loopback())),
+        Some(url::Host::Ipv6(ip)) => Ok((ip.to_string(), ip.is_loopback())),
+        _ => Err(MailError::SmtpUrl("the URL names no host".to_owned())),
     }
-    Ok((builder.build(), relay))
+}
+
+/// The TLS of the connection to `host`, trusting `ca` besides the system's.
+fn tls_of(security: Security, host: &str, ca: Option<Certificate>) -> Result<Tls, MailError> {
+    if security == Security::None {
+        return Ok(Tls::None);
+    }
+    let mut tls = TlsParameters::builder(host.to_owned());
+    if let Some(ca) = ca {
+        tls = tls.add_root_certificate(ca);
+    }
+    let tls = tls
+        .build_rustls()
+        .map_err(|e| MailError::SmtpUrl(format!("TLS setup failed: {e}")))?;
+    Ok(if security == Security::Tls {
+        Tls::Wrapper(tls)
+    } else {
+        Tls::Required(tls)
+    })
 }
 
 /// Percent-decodes the `what` of the URL, which must then be UTF-8.
