@@ -23,6 +23,16 @@ pub fn manage(p: &Principal, owner_org: &str) -> Result<()> {
     }
 }
 
+/// Who may read a site of `owner_org`: among site managers, its own
+/// organisation's only (another organisation's sites are none of theirs);
+/// everyone else, since partners look for lots by site.
+pub fn sees_site(p: &Principal, owner_org: &str) -> bool {
+    match p.role {
+        Role::SiteManager => p.org.as_deref() == Some(owner_org),
+        Role::Admin | Role::Integrator | Role::Partner => true,
+    }
+}
+
 /// Who may see draft lots of `owner_org`.
 pub fn sees_drafts(p: &Principal, owner_org: &str) -> bool {
     match p.role {

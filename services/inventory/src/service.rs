@@ -605,11 +605,15 @@ impl InventoryService for Inventory {
 
     /// GetSite.
     async fn get_site(&self, request: Request<pb::GetSiteRequest>) -> Reply<pb::Site> {
-        let (_p, req) = caller(request)?;
-        let _p = &_p;
+        let (p, req) = caller(request)?;
+        let p = &p;
         answer::<_, InventoryError>(async move {
             let name = SiteName::parse("name", &req.name)?;
-            Ok(self.get_site_by_id(name.0).await?.to_proto())
+            let site = self.get_site_by_id(name.0).await?;
+            if !authz::sees_site(p, &site.owner_org) {
+                return Err(not_found("site", name));
+            }
+            Ok(site.to_proto())
         })
         .await
     }
@@ -619,8 +623,8 @@ impl InventoryService for Inventory {
         &self,
         request: Request<pb::ListSitesRequest>,
     ) -> Reply<pb::ListSitesResponse> {
-        let (_p, req) = caller(request)?;
-        let _p = &_p;
+        let (p, req) = caller(request)?;
+        let p = &p;
         answer::<_, InventoryError>(async move {
             let text = req.text.trim().to_lowercase();
             let page = self.inner.pager.page(
@@ -631,6 +635,10 @@ impl InventoryService for Inventory {
             let mut f = Filter::default();
             if !req.owner_org.is_empty() {
                 f.add("owner_org = ?", req.owner_org.clone())?;
+            }
+            // A site manager lists its own organisation's sites only.
+            if p.role == Role::SiteManager {
+                f.add("owner_org = ?", p.org.clone().unwrap_or_default())?;
             }
             if !text.is_empty() {
                 f.add(

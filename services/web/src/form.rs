@@ -25,6 +25,16 @@ impl Fields {
         Fields::from_body(&Bytes::copy_from_slice(query.unwrap_or("").as_bytes()))
     }
 
+    /// Fields with these values, to fill a form from a resource.
+    pub fn of(pairs: &[(&str, String)]) -> Fields {
+        Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
+    }
+
     /// The first value of `name`, trimmed; `None` when absent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -36,6 +46,16 @@ impl Fields {
     /// The first value of `name`, trimmed, or "" when absent.
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_owned()
+    }
+
+    /// `name` as a finite decimal, read with a decimal comma or point;
+    /// `None` when absent or unreadable.
+    pub fn decimal(&self, name: &str) -> Option<f64> {
+        self.get(name)?
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
     }
 
     /// Every non-empty value of `name`.
@@ -63,5 +83,10 @@ mod tests {
         assert_eq!(f.all("c"), vec!["a", "b"]);
         assert_eq!(f.get("n"), Some("xé"));
         assert_eq!(f.get("m"), None);
+        let n = Fields::of(&[("a", "3,5".into()), ("b", "x".into()), ("c", "inf".into())]);
+        assert_eq!(n.decimal("a"), Some(3.5));
+        assert_eq!(n.decimal("b"), None);
+        assert_eq!(n.decimal("c"), None);
+        assert_eq!(n.decimal("d"), None);
     }
 }

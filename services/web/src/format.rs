@@ -63,6 +63,43 @@ pub fn datetime(t: Option<&prost_types::Timestamp>) -> String {
     )
 }
 
+/// The day of an instant as a date input holds it: "2026-03-12" ("" for none).
+pub fn date_input(t: Option<&prost_types::Timestamp>) -> String {
+    t.map(|t| {
+        let (y, m, d) = civil(t.seconds.div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    })
+    .unwrap_or_default()
+}
+
+/// Midnight UTC of a date input's "2026-03-12"; `None` for anything else.
+pub fn parse_date(text: &str) -> Option<prost_types::Timestamp> {
+    let mut parts = text.trim().splitn(3, '-');
+    let mut next = || parts.next()?.parse::<i64>().ok();
+    let (y, m, d) = (next()?, next()?, next()?);
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    // 31 February and the like do not come back as the same date.
+    (civil(days) == (y, m, d)).then_some(prost_types::Timestamp {
+        seconds: days * 86_400,
+        nanos: 0,
+    })
+}
+
+/// The day count since 1970-01-01 of a proleptic Gregorian date (the
+/// inverse of [`civil`], H. Hinnant's days-from-civil algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01
 /// (H. Hinnant's days-to-civil algorithm).
 fn civil(days: i64) -> (i64, i64, i64) {
@@ -101,5 +138,14 @@ mod tests {
         assert_eq!(datetime(Some(&t)), "12/03/2026 14:05 UTC");
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(-1), (1969, 12, 31));
+        for days in [-800_000, -1, 0, 59, 20_000, 2_000_000] {
+            let (y, m, d) = civil(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        let day = parse_date("2026-03-12").expect("a date");
+        assert_eq!(date_input(Some(&day)), "2026-03-12");
+        assert_eq!(parse_date("2026-02-31"), None);
+        assert_eq!(parse_date("12/03/2026"), None);
+        assert_eq!(parse_date(""), None);
     }
 }

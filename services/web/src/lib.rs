@@ -122,8 +122,39 @@ pub fn router(state: WebState) -> Router {
             "/partenaires/{partner}/{action}",
             post(pages::admin::partner_action),
         )
+        .route("/comptes", get(pages::accounts::accounts))
+        .route("/comptes/inviter", post(pages::accounts::invite))
+        .route(
+            "/comptes/{account}/desactiver",
+            post(pages::accounts::disable),
+        )
         .route("/chantiers", get(pages::sites::sites))
+        .route(
+            "/chantiers/nouveau",
+            get(pages::site_edit::new_form).post(pages::site_edit::create),
+        )
         .route("/chantiers/{site}", get(pages::sites::site))
+        .route(
+            "/chantiers/{site}/modifier",
+            get(pages::site_edit::edit_form).post(pages::site_edit::update),
+        )
+        .route("/chantiers/{site}/plan", get(pages::plan::plan))
+        .route(
+            "/chantiers/{site}/publier",
+            post(pages::sites::publish_drafts),
+        )
+        .route(
+            "/chantiers/{site}/lots/{lot}",
+            get(pages::site_lot::lot_page),
+        )
+        .route(
+            "/chantiers/{site}/lots/{lot}/retirer",
+            post(pages::site_lot::withdraw),
+        )
+        .route(
+            "/chantiers/{site}/lots/{lot}/reservations/{claim}/{action}",
+            post(pages::site_lot::claim_action),
+        )
         .route(
             "/chantiers/{site}/lots/{lot}/publier",
             post(pages::sites::publish),

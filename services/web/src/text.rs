@@ -1,7 +1,9 @@
 //! Every piece of text the pages show, in one place: another language is
 //! another set of the same names. Pages use [`T`], the language served.
 
+use reemploi_proto::identity::AccountRole;
 use reemploi_proto::inventory::{ClaimStatus, LotStatus};
+use reemploi_proto::matching::UnallocatedReason;
 use reemploi_proto::registry::{PartnerKind, PartnerStatus};
 use reemploi_proto::types::Unit;
 
@@ -214,6 +216,163 @@ impl Fr {
     /// Category.
     pub const CATEGORY: &'static str = "Catégorie";
 
+    // ---- site manager: sites, lots, claims, plan ----
+    /// Link to the site form.
+    pub const NEW_SITE: &'static str = "Nouveau chantier";
+    /// New site page title.
+    pub const NEW_SITE_TITLE: &'static str = "Nouveau chantier";
+    /// Link to edit a site.
+    pub const EDIT_SITE: &'static str = "Modifier le chantier";
+    /// Site's name field.
+    pub const SITE_NAME: &'static str = "Nom du chantier";
+    /// Site's owner organisation (admin only).
+    pub const SITE_OWNER: &'static str = "Organisation maître d'ouvrage (identifiant)";
+    /// Operation legend.
+    pub const SITE_OPERATION: &'static str = "Opération de renouvellement urbain";
+    /// Programme field.
+    pub const PROGRAMME: &'static str = "Programme (par exemple NPNRU)";
+    /// Quartier field.
+    pub const QUARTIER: &'static str = "Quartier";
+    /// INSEE code field.
+    pub const INSEE_CODE: &'static str = "Code INSEE de la commune";
+    /// Site location legend.
+    pub const SITE_LOCATION: &'static str = "Position du chantier";
+    /// Works start.
+    pub const WORKS_START: &'static str = "Début des travaux";
+    /// Works end.
+    pub const WORKS_END: &'static str = "Fin des travaux";
+    /// Save button.
+    pub const SAVE: &'static str = "Enregistrer";
+    /// A date that cannot be read.
+    pub const BAD_DATE: &'static str = "date illisible (jj/mm/aaaa attendu)";
+    /// A mass that cannot be read.
+    pub const BAD_MASS: &'static str =
+        "masse illisible : un nombre de kilogrammes supérieur à zéro, par exemple 350 ou 12,5";
+    /// Link to the allocation plan.
+    pub const PLAN_LINK: &'static str = "Plan de répartition";
+    /// Publish the ticked drafts.
+    pub const PUBLISH_SELECTED: &'static str = "Publier la sélection";
+    /// Publish every draft.
+    pub const PUBLISH_ALL: &'static str = "Publier tous les brouillons";
+    /// Back to the site.
+    pub const BACK_TO_SITE: &'static str = "← Retour au chantier";
+    /// Reference of a lot in the diagnostic.
+    pub const REFERENCE: &'static str = "Référence du diagnostic";
+    /// Waste code.
+    pub const WASTE_CODE: &'static str = "Code déchet";
+    /// Availability window.
+    pub const AVAILABILITY: &'static str = "Disponible";
+    /// Photos heading.
+    pub const PHOTOS: &'static str = "Photos";
+    /// Claims on a lot heading.
+    pub const CLAIMS_ON_LOT: &'static str = "Réservations";
+    /// No claim on a lot.
+    pub const NO_CLAIMS_ON_LOT: &'static str = "Aucune réservation sur ce lot.";
+    /// Wished pick-up window.
+    pub const PICKUP_WISHED: &'static str = "Enlèvement souhaité :";
+    /// Confirm a claim.
+    pub const CONFIRM: &'static str = "Confirmer";
+    /// Reject a claim.
+    pub const REJECT: &'static str = "Refuser";
+    /// Reason of a rejection.
+    pub const REJECT_REASON: &'static str = "Motif du refus";
+    /// Hint of the weighed mass.
+    pub const HANDOVER_MASS_HINT: &'static str = "En kilogrammes, pesée au départ du chantier.";
+    /// Accept a mass far above the estimate.
+    pub const ACCEPT_UNEXPECTED_MASS: &'static str =
+        "La pesée dépasse nettement l'estimation : je la confirme";
+    /// Record a hand-over.
+    pub const RECORD_HANDOVER: &'static str = "Enregistrer la remise";
+    /// Matches heading.
+    pub const MATCHES_TITLE: &'static str = "Structures proposées";
+    /// Matches introduction.
+    pub const MATCHES_INTRO: &'static str = "Les structures qui peuvent prendre ce lot, les mieux placées d'abord, avec ce qui fait leur score.";
+    /// Matching did not answer.
+    pub const MATCHES_UNAVAILABLE: &'static str =
+        "Les propositions ne sont pas disponibles pour l'instant.";
+    /// No match.
+    pub const NO_MATCHES: &'static str = "Aucune structure vérifiée ne peut prendre ce lot pour l'instant (catégorie acceptée, rayon d'action).";
+    /// Caption of the matches table.
+    pub const MATCHES_CAPTION: &'static str = "Score de chaque structure et ses composantes";
+    /// Column: partner.
+    pub const COL_PARTNER: &'static str = "Structure";
+    /// Column: score.
+    pub const COL_SCORE: &'static str = "Score";
+    /// Column: mass.
+    pub const COL_MASS: &'static str = "Masse";
+    /// The factors of a match's score, in the API's order.
+    pub const SCORE_FACTORS: [&'static str; 5] =
+        ["Catégorie", "Proximité", "Capacité", "Urgence", "Insertion"];
+    /// Withdraw heading.
+    pub const WITHDRAW_TITLE: &'static str = "Retirer le lot";
+    /// Withdraw hint.
+    pub const WITHDRAW_HINT: &'static str =
+        "Le lot n'est plus proposé ; les réservations en cours restent à traiter.";
+    /// Withdraw reason.
+    pub const WITHDRAW_REASON: &'static str = "Motif (facultatif)";
+    /// Withdraw button.
+    pub const WITHDRAW: &'static str = "Retirer";
+    /// Plan introduction.
+    pub const PLAN_INTRO: &'static str = "Qui prend quoi parmi les lots publiés du chantier : le plus de masse réemployée, avec le moins de tonnes-kilomètres.";
+    /// Empty plan.
+    pub const PLAN_EMPTY: &'static str = "Aucun lot publié ne trouve preneur pour l'instant.";
+    /// Plan table caption.
+    pub const PLAN_CAPTION: &'static str = "Répartition proposée";
+    /// What stays without a taker.
+    pub const UNALLOCATED_TITLE: &'static str = "Sans preneur";
+    /// Plan total mass.
+    pub const PLAN_MASS: &'static str = "Masse répartie";
+    /// Plan transport.
+    pub const PLAN_TONNE_KM: &'static str = "Transport";
+    /// Plan optimality.
+    pub const PLAN_OPTIMAL: &'static str = "Optimalité";
+    /// A proven optimum.
+    pub const PLAN_PROVEN: &'static str =
+        "prouvée : aucun plan ne répartit plus de masse, ni autant avec moins de transport";
+
+    // ---- admin: accounts ----
+    /// Archive a partner.
+    pub const ARCHIVE: &'static str = "Archiver";
+    /// Admin: accounts.
+    pub const NAV_ACCOUNTS: &'static str = "Comptes";
+    /// Accounts page title.
+    pub const ACCOUNTS_TITLE: &'static str = "Comptes et invitations";
+    /// Accounts list heading.
+    pub const ACCOUNTS_LIST: &'static str = "Comptes";
+    /// Column: role.
+    pub const COL_ROLE: &'static str = "Rôle";
+    /// Column: organisation or structure.
+    pub const COL_ATTACHED: &'static str = "Organisation ou structure";
+    /// An active account.
+    pub const ACCOUNT_ACTIVE: &'static str = "actif";
+    /// A disabled account.
+    pub const ACCOUNT_DISABLED: &'static str = "désactivé";
+    /// Disable an account.
+    pub const DISABLE: &'static str = "Désactiver";
+    /// Invitation heading.
+    pub const INVITE_TITLE: &'static str = "Inviter une personne";
+    /// Invitation introduction.
+    pub const INVITE_INTRO: &'static str =
+        "La personne reçoit un lien par courriel pour créer son compte, valable sept jours.";
+    /// Organisation of an invited site manager.
+    pub const INVITE_ORG: &'static str = "Organisation (pour un·e responsable de chantier)";
+    /// Hint of the organisation.
+    pub const INVITE_ORG_HINT: &'static str =
+        "L'identifiant de l'organisation maître d'ouvrage, par exemple m2a-habitat.";
+    /// Partner of an invited partner's staff.
+    pub const INVITE_PARTNER: &'static str = "Structure (pour son personnel)";
+    /// Hint of the partner.
+    pub const INVITE_PARTNER_HINT: &'static str =
+        "L'identifiant de la structure, tel qu'il figure dans l'adresse de sa page.";
+    /// Invite button.
+    pub const INVITE_BUTTON: &'static str = "Envoyer l'invitation";
+    /// Invitation sent page title.
+    pub const INVITED_TITLE: &'static str = "Invitation envoyée";
+    /// Before the invitation link.
+    pub const INVITE_LINK: &'static str = "Le lien de l'invitation, si le courriel n'arrive pas :";
+    /// Back to the accounts.
+    pub const BACK_TO_ACCOUNTS: &'static str = "← Retour aux comptes";
+
     // ---- partner ----
     /// Lots page title.
     pub const LOTS_TITLE: &'static str = "Lots près de chez nous";
@@ -353,6 +512,9 @@ impl Fr {
 
     /// A field of an API request, as the form names it.
     pub fn field(path: &str) -> &'static str {
+        if path == "site.display_name" {
+            return Self::SITE_NAME;
+        }
         let last = path.rsplit('.').next().unwrap_or(path);
         let last = last.split('[').next().unwrap_or(last);
         match last {
@@ -374,6 +536,14 @@ impl Fr {
             "phone" => Self::CONTACT_PHONE,
             "quantity" | "milli" => Self::QUANTITY,
             "note" => Self::CLAIM_NOTE,
+            "works_start" | "works_start_time" => Self::WORKS_START,
+            "works_end" | "works_end_time" => Self::WORKS_END,
+            "weighed_mass_g" => Self::WEIGHED_MASS,
+            "programme" => Self::PROGRAMME,
+            "quartier" => Self::QUARTIER,
+            "insee_code" => Self::INSEE_CODE,
+            "address" => Self::ADDRESS,
+            "owner_org" => Self::SITE_OWNER,
             _ => "Champ",
         }
     }
@@ -489,6 +659,72 @@ impl Fr {
     /// How many of a status.
     pub fn count(n: usize) -> String {
         format!("({n})")
+    }
+
+    /// A field that cannot be read, with its label.
+    pub fn unreadable(label: &str, why: &str) -> String {
+        format!("{label} : {why}")
+    }
+
+    /// Title of a site's edit page.
+    pub fn edit_site_title(name: &str) -> String {
+        format!("Modifier « {name} »")
+    }
+
+    /// Label of a draft's checkbox.
+    pub fn select_lot(designation: &str) -> String {
+        format!("Choisir « {designation} » pour la publication")
+    }
+
+    /// Text of a lot's n-th photo.
+    pub fn photo_alt(designation: &str, n: usize) -> String {
+        format!("{designation}, photo {n}")
+    }
+
+    /// Label of the weighed mass of a claim.
+    pub fn handover_mass(partner: &str) -> String {
+        format!("Masse pesée remise à {partner}")
+    }
+
+    /// Title of a site's allocation plan.
+    pub fn plan_title(site: &str) -> String {
+        format!("Plan de répartition — {site}")
+    }
+
+    /// A plan not proven optimal, with the most any plan could place.
+    pub fn plan_bound(mass: &str) -> String {
+        format!(
+            "non prouvée : la recherche s'est arrêtée à sa limite d'effort ; aucun plan ne répartit plus de {mass}"
+        )
+    }
+
+    /// Why part of a lot stays out of a plan.
+    pub fn unallocated(reason: UnallocatedReason) -> &'static str {
+        match reason {
+            UnallocatedReason::NoTaker => {
+                "aucune structure à portée n'accepte cette catégorie ou n'a de capacité restante"
+            }
+            UnallocatedReason::NoMass => {
+                "le lot n'a pas de masse estimée : indiquez-la pour qu'il soit réparti"
+            }
+            UnallocatedReason::Unspecified => "raison inconnue",
+        }
+    }
+
+    /// An account's role.
+    pub fn account_role(role: AccountRole) -> &'static str {
+        match role {
+            AccountRole::SiteManager => "responsable de chantier",
+            AccountRole::Partner => "structure de l'ESS",
+            AccountRole::Admin => "administration du territoire",
+            AccountRole::Integrator => "plateforme partenaire",
+            AccountRole::Unspecified => "—",
+        }
+    }
+
+    /// An invitation sent.
+    pub fn invited(email: &str, expires: &str) -> String {
+        format!("Invitation envoyée à {email}. Le lien expire le {expires}.")
     }
 
     /// The signed-in person and role.

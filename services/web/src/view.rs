@@ -66,7 +66,10 @@ fn header(session: Option<&Session>) -> Markup {
 fn nav_links(role: Role) -> Markup {
     html! {
         @match role {
-            Role::Admin => { li { a href="/partenaires" { (T::NAV_PARTNERS) } } }
+            Role::Admin => {
+                li { a href="/partenaires" { (T::NAV_PARTNERS) } }
+                li { a href="/comptes" { (T::NAV_ACCOUNTS) } }
+            }
             Role::SiteManager => { li { a href="/chantiers" { (T::NAV_SITES) } } }
             Role::Partner => {
                 li { a href="/lots" { (T::NAV_LOTS) } }
@@ -88,6 +91,12 @@ pub fn error_page(title: &str, text: &str) -> Markup {
             p { a href="/" { (T::BACK_HOME) } }
         },
     )
+}
+
+/// A form shown again because what was sent was refused (400).
+pub fn refused(page: Markup) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (axum::http::StatusCode::BAD_REQUEST, page).into_response()
 }
 
 /// The hidden CSRF field of a form.

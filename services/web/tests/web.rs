@@ -1224,3 +1224,381 @@ async fn failed_sign_ins_slow_down_their_author_not_everyone_behind_the_web_app(
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
     app.stop().await;
 }
+
+/// The id (last part) of a resource name.
+fn id(name: &str) -> &str {
+    name.rsplit('/').next().unwrap()
+}
+
+/// The site manager's whole round: a site made and edited with the form
+/// (a bad latitude refused first), drafts published by selection then all
+/// at once, a structure's claim confirmed, a mass it cannot read refused,
+/// the hand-over recorded with the weighed mass, the matches and the plan
+/// shown, a lot withdrawn; another organisation's manager can do none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
+    let app = App::start().await;
+    for (email, org) in [
+        ("cheffe@bailleur-a.example", "bailleur-a"),
+        ("autre@bailleur-b.example", "bailleur-b"),
+    ] {
+        app.account(email, idpb::AccountRole::SiteManager, org)
+            .await;
+    }
+    let manager = app.browser();
+    manager.signed_in("cheffe@bailleur-a.example").await;
+    let site_form = |latitude: &'static str, name: &'static str| {
+        vec![
+            ("display_name", name),
+            ("programme", "NPNRU"),
+            ("quartier", "Coteaux"),
+            ("commune", "Mulhouse"),
+            ("latitude", latitude),
+            ("longitude", "7,301"),
+            ("works_start", "2027-01-15"),
+        ]
+    };
+    let bad = submit(
+        &manager,
+        "/chantiers/nouveau",
+        "/chantiers/nouveau",
+        &site_form("nord", "Tour C"),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("id=\"latitude-erreur\""));
+    let made = submit(
+        &manager,
+        "/chantiers/nouveau",
+        "/chantiers/nouveau",
+        &site_form("47,746", "Tour C"),
+    )
+    .await;
+    let site_path = location(&made);
+    let site = format!("sites/{}", site_path.trim_start_matches("/chantiers/"));
+    let edit = format!("{site_path}/modifier");
+    let (_, html) = manager.page(&edit).await;
+    assert!(html.contains("value=\"2027-01-15\"") && html.contains("value=\"Coteaux\""));
+    let mut renamed = site_form("47,746", "Tour C – démolition");
+    let etag = hidden(&html, "etag");
+    renamed.push(("etag", &etag));
+    assert_eq!(
+        location(&submit(&manager, &edit, &edit, &renamed).await),
+        site_path
+    );
+    let mut api = app
+        .inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await;
+    let stored = api
+        .get_site(ipb::GetSiteRequest { name: site.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.display_name, "Tour C – démolition");
+    assert_eq!(stored.operation.unwrap().quartier, "Coteaux");
+    // A stale etag (the form of before the rename) is refused on the form.
+    let stale = submit(&manager, &edit, &edit, &renamed).await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        stale
+            .text()
+            .await
+            .unwrap()
+            .contains("modifié cette ressource entre-temps")
+    );
+
+    // Three drafts: one published by selection, the rest with "all".
+    let mut lots = Vec::new();
+    for designation in ["Radiateurs fonte", "Portes bois", "Lavabos"] {
+        let lot = api
+            .create_lot(ipb::CreateLotRequest {
+                parent: site.clone(),
+                lot: Some(ipb::Lot {
+                    designation: designation.into(),
+                    category: "radiateur".into(),
+                    quantity: Some(tpb::Quantity {
+                        unit: tpb::Unit::Piece as i32,
+                        milli: 10_000,
+                    }),
+                    estimated_mass_g: 400_000,
+                    photo_uris: vec!["https://photos.example/radiateur.jpg".into()],
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        lots.push(lot);
+    }
+    let (_, html) = manager.page(&site_path).await;
+    let first = id(&lots[0].name);
+    let etag_first = hidden(&html, &format!("etag-{first}"));
+    let csrf = hidden(&html, "csrf");
+    let publish = format!("{site_path}/publier");
+    let answer = manager
+        .post(
+            &publish,
+            &[
+                ("csrf", &csrf),
+                ("lot", first),
+                (&format!("etag-{first}"), &etag_first),
+            ],
+        )
+        .await;
+    assert_eq!(location(&answer), site_path);
+    assert_eq!(
+        lot_status(&app, &lots[0].name).await,
+        ipb::LotStatus::Published
+    );
+    assert_eq!(lot_status(&app, &lots[1].name).await, ipb::LotStatus::Draft);
+    let answer = manager
+        .post(&publish, &[("csrf", &csrf), ("tous", "1")])
+        .await;
+    assert_eq!(location(&answer), site_path);
+    for lot in &lots {
+        assert_eq!(lot_status(&app, &lot.name).await, ipb::LotStatus::Published);
+    }
+
+    // A verified structure claims 4 radiators.
+    let partner = pending_partner(&app, "73282932000074").await;
+    app.registry(Role::Admin, None)
+        .await
+        .verify_partner(rpb::VerifyPartnerRequest {
+            name: partner.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let theirs = app.inventory(Role::Partner, None, Some(&partner)).await;
+    let lot = lots[0].name.clone();
+    let claim = eventually("the structure's claim", || {
+        let request = ipb::ClaimLotRequest {
+            lot: lot.clone(),
+            partner: partner.clone(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 4_000,
+            }),
+            request_id: "claim-radiators".into(),
+            ..Default::default()
+        };
+        let mut client = theirs.clone();
+        async move {
+            client
+                .claim_lot(request)
+                .await
+                .ok()
+                .map(|c| c.into_inner().name)
+        }
+    })
+    .await;
+    let lot_path = format!("{site_path}/lots/{}", id(&lot));
+    let claim_base = format!("{lot_path}/reservations/{}", id(&claim));
+    // The lot page: the photo, the claim by the structure's name, and
+    // matching's proposal with its score breakdown (once matching has
+    // followed the events).
+    let html = eventually("the matches on the lot page", || async {
+        let (status, html) = manager.page(&lot_path).await;
+        assert_eq!(status, StatusCode::OK);
+        html.contains("Proximité").then_some(html)
+    })
+    .await;
+    assert!(html.contains("src=\"https://photos.example/radiateur.jpg\""));
+    assert!(html.contains("Ressourcerie 73282932000074") && html.contains("4 pièce(s)"));
+    let claim_etag = {
+        let at = html.find(&format!("{claim_base}/confirmer")).unwrap();
+        hidden(&html[at..], "etag")
+    };
+    let csrf = hidden(&html, "csrf");
+    // Another organisation's manager: the lot is not even found, and its
+    // confirmation is refused by the API.
+    let other = app.browser();
+    other.signed_in("autre@bailleur-b.example").await;
+    assert_eq!(other.page(&lot_path).await.0, StatusCode::NOT_FOUND);
+    let (_, other_html) = other.page("/chantiers").await;
+    let refused = other
+        .post(
+            &format!("{claim_base}/confirmer"),
+            &[
+                ("csrf", &hidden(&other_html, "csrf")),
+                ("etag", &claim_etag),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let confirmed = manager
+        .post(
+            &format!("{claim_base}/confirmer"),
+            &[("csrf", &csrf), ("etag", &claim_etag)],
+        )
+        .await;
+    assert!(location(&confirmed).starts_with(&lot_path));
+    let (_, html) = manager.page(&lot_path).await;
+    assert!(html.contains("Enregistrer la remise"));
+    let mass_field = format!("masse-{}", id(&claim));
+    let handover = format!("{claim_base}/remettre");
+    let unreadable = manager
+        .post(&handover, &[("csrf", &csrf), (&mass_field, "douze")])
+        .await;
+    assert_eq!(unreadable.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        unreadable
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("id=\"{mass_field}-erreur\""))
+    );
+    let done = manager
+        .post(&handover, &[("csrf", &csrf), (&mass_field, "152,5")])
+        .await;
+    assert!(location(&done).starts_with(&lot_path));
+    let stored = api
+        .get_claim(ipb::GetClaimRequest {
+            name: claim.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.status(), ipb::ClaimStatus::HandedOver);
+    assert_eq!(stored.weighed_mass_g, 152_500);
+
+    // The plan: the other published lots go to the structure, with totals.
+    let (status, html) = manager.page(&format!("{site_path}/plan")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Masse répartie") && html.contains("Ressourcerie 73282932000074"),
+        "{html}"
+    );
+    // Withdrawing the washbasins.
+    let (_, html) = manager
+        .page(&format!("{site_path}/lots/{}", id(&lots[2].name)))
+        .await;
+    let withdrawn = manager
+        .post(
+            &format!("{site_path}/lots/{}/retirer", id(&lots[2].name)),
+            &[
+                ("csrf", &csrf),
+                ("etag", &hidden(&html, "etag")),
+                ("reason", "cassés à la dépose"),
+            ],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        lot_status(&app, &lots[2].name).await,
+        ipb::LotStatus::Withdrawn
+    );
+    app.stop().await;
+}
+
+/// The admin's accounts page: an invitation made (a bad address refused
+/// beside its field first) and its link shown, accounts listed, one
+/// disabled; a structure archived from the partners page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_invites_disables_and_archives() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    app.account(
+        "cheffe@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let admin = app.browser();
+    admin.signed_in("admin@m2a.example").await;
+    let (status, html) = admin.page("/comptes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("cheffe@bailleur-a.example") && html.contains("responsable de chantier"));
+    let invite = |email: &'static str| {
+        vec![
+            ("email", email),
+            ("role", "site_manager"),
+            ("org", "bailleur-c"),
+        ]
+    };
+    let bad = submit(
+        &admin,
+        "/comptes",
+        "/comptes/inviter",
+        &invite("pas-une-adresse"),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("id=\"email-erreur\""));
+    let sent = submit(
+        &admin,
+        "/comptes",
+        "/comptes/inviter",
+        &invite("nouveau@bailleur-c.example"),
+    )
+    .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    let html = sent.text().await.unwrap();
+    assert!(html.contains("Invitation envoyée à nouveau@bailleur-c.example"));
+    let code = code_in_mail(&app.mail, "nouveau@bailleur-c.example", "/invitation").await;
+    assert!(
+        html.contains(&format!("/invitation?code={code}")),
+        "the emailed link is shown"
+    );
+    // Disabling the site manager: the identity service refuses its sign-in.
+    let accounts = IdentityServiceClient::with_interceptor(
+        testing::channel(app.identity).await,
+        Bearer(Some(testing::token(Role::Admin, None, None))),
+    )
+    .list_accounts(idpb::ListAccountsRequest {
+        page_size: 100,
+        page_token: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .accounts;
+    let cheffe = accounts
+        .iter()
+        .find(|a| a.email == "cheffe@bailleur-a.example")
+        .unwrap();
+    let (_, html) = admin.page("/comptes").await;
+    let disabled = admin
+        .post(
+            &format!("/comptes/{}/desactiver", id(&cheffe.name)),
+            &[("csrf", &hidden(&html, "csrf"))],
+        )
+        .await;
+    assert_eq!(location(&disabled), "/comptes");
+    let refused = app
+        .identity()
+        .await
+        .sign_in(idpb::SignInRequest {
+            email: "cheffe@bailleur-a.example".into(),
+            password: PASSWORD.into(),
+        })
+        .await;
+    assert!(refused.is_err(), "a disabled account cannot sign in");
+    // Archiving a structure.
+    let partner = pending_partner(&app, "73282932000074").await;
+    let (_, html) = admin.page("/partenaires").await;
+    let archived = admin
+        .post(
+            &format!("/partenaires/{}/archiver", id(&partner)),
+            &[("csrf", &hidden(&html, "csrf")), ("etag", "")],
+        )
+        .await;
+    assert_eq!(location(&archived), "/partenaires");
+    assert_eq!(
+        app.partner_status(&partner).await,
+        rpb::PartnerStatus::Archived
+    );
+    // None of it is a site manager's.
+    let manager = app.browser();
+    app.account(
+        "autre@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    manager.signed_in("autre@bailleur-a.example").await;
+    assert_eq!(manager.page("/comptes").await.0, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

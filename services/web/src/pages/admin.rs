@@ -6,8 +6,8 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reemploi_proto::registry::{
-    self as rpb, Partner, PartnerKind, PartnerStatus, ReinstatePartnerRequest,
-    SuspendPartnerRequest, VerifyPartnerRequest,
+    self as rpb, ArchivePartnerRequest, Partner, PartnerKind, PartnerStatus,
+    ReinstatePartnerRequest, SuspendPartnerRequest, VerifyPartnerRequest,
 };
 
 use super::{id_of, require};
@@ -105,7 +105,6 @@ fn row(partner: &Partner, csrf: &str) -> Markup {
         PartnerStatus::Suspended => Some(("retablir", T::REINSTATE)),
         PartnerStatus::Archived | PartnerStatus::Unspecified => None,
     };
-    let id = id_of(&partner.name);
     html! {
         tr {
             th scope="row" {
@@ -116,11 +115,12 @@ fn row(partner: &Partner, csrf: &str) -> Markup {
             td data-label=(T::COL_COMMUNE) { (partner.address.as_ref().map(|a| a.commune.as_str()).unwrap_or_default()) }
             td data-label=(T::COL_STATUS) { span class=(format!("status status-{}", status.as_str_name().to_lowercase())) { (T::partner_status(status)) } }
             td {
-                @if let Some((action, label)) = action {
-                    form method="post" action=(format!("/partenaires/{id}/{action}")) {
-                        (view::csrf(csrf))
-                        input type="hidden" name="etag" value=(partner.etag);
-                        button type="submit" aria-label=(format!("{label} {}", partner.legal_name)) { (label) }
+                div.actions {
+                    @if let Some((action, label)) = action {
+                        (action_form(partner, action, label, csrf, false))
+                    }
+                    @if status != PartnerStatus::Archived {
+                        (action_form(partner, "archiver", T::ARCHIVE, csrf, true))
                     }
                 }
             }
@@ -128,7 +128,23 @@ fn row(partner: &Partner, csrf: &str) -> Markup {
     }
 }
 
-/// POST `/partenaires/{partner}/{verifier|suspendre|retablir}`.
+fn action_form(
+    partner: &Partner,
+    action: &str,
+    label: &str,
+    csrf: &str,
+    secondary: bool,
+) -> Markup {
+    html! {
+        form method="post" action=(format!("/partenaires/{}/{action}", id_of(&partner.name))) {
+            (view::csrf(csrf))
+            input type="hidden" name="etag" value=(partner.etag);
+            button.secondary[secondary] type="submit" aria-label=(format!("{label} {}", partner.legal_name)) { (label) }
+        }
+    }
+}
+
+/// POST `/partenaires/{partner}/{verifier|suspendre|retablir|archiver}`.
 pub async fn partner_action(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -159,6 +175,11 @@ pub async fn partner_action(
         "retablir" => {
             registry
                 .reinstate_partner(bearer(token, ReinstatePartnerRequest { name, etag })?)
+                .await?;
+        }
+        "archiver" => {
+            registry
+                .archive_partner(bearer(token, ArchivePartnerRequest { name, etag })?)
                 .await?;
         }
         _ => return Err(WebError::NotFound),

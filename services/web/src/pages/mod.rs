@@ -3,11 +3,15 @@
 //! signed-in person's token.
 
 pub mod access;
+pub mod accounts;
 pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod home;
 pub mod partner;
+pub mod plan;
+pub mod site_edit;
+pub mod site_lot;
 pub mod sites;
 
 use axum::http::{HeaderValue, header};
@@ -64,7 +68,7 @@ fn form_errors(status: &tonic::Status, fallback_field: &str) -> Option<Errors> {
                     .collect(),
             ))
         }
-        Code::AlreadyExists | Code::FailedPrecondition => {
+        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => {
             let reason = reemploi_runtime::status::reason(status)?;
             let text = T::reason(&reason)?;
             Some(Errors(vec![(fallback_field.to_owned(), text.to_owned())]))
@@ -83,13 +87,10 @@ fn judged<T>(
     done: impl FnOnce(T) -> Result<Response, WebError>,
     again: impl FnOnce(&Errors) -> maud::Markup,
 ) -> Result<Response, WebError> {
-    use axum::response::IntoResponse;
     match answer {
         Ok(reply) => done(reply.into_inner()),
         Err(status) => match form_errors(&status, fallback_field) {
-            Some(errors) => {
-                Ok((axum::http::StatusCode::BAD_REQUEST, again(&errors)).into_response())
-            }
+            Some(errors) => Ok(crate::view::refused(again(&errors))),
             None => Err(status.into()),
         },
     }
@@ -103,6 +104,8 @@ fn form_field(path: &str) -> String {
     match last {
         "location" => "latitude".to_owned(),
         "milli" | "unit" => "quantity".to_owned(),
+        "works_start_time" => "works_start".to_owned(),
+        "works_end_time" => "works_end".to_owned(),
         other => other.to_owned(),
     }
 }

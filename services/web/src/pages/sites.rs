@@ -12,7 +12,7 @@ use crate::WebState;
 use crate::backend::bearer;
 use crate::error::{WebError, redirect};
 use crate::form::Fields;
-use crate::session::{Auth, Role};
+use crate::session::{Auth, Role, Session};
 use crate::text::T;
 use crate::{format, view};
 
@@ -51,6 +51,7 @@ pub async fn sites(
         .await?
         .into_inner();
     let body = html! {
+        p { a.button href="/chantiers/nouveau" { (T::NEW_SITE) } }
         @if answer.sites.is_empty() {
             p { (T::NO_SITES) }
         } @else {
@@ -88,27 +89,18 @@ fn site_facts(site: &Site) -> Markup {
     }
 }
 
-/// GET `/chantiers/{site}`: the site's lots by status, each with its ledger.
-pub async fn site(
-    State(state): State<WebState>,
-    Auth(session): Auth,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
-    require(&session, &[Role::SiteManager, Role::Admin])?;
-    let name = format!("sites/{id}");
+/// Every lot of a site, up to [`MAX_PAGES`] pages.
+pub(crate) async fn all_lots(
+    state: &WebState,
+    session: &Session,
+    site: &str,
+) -> Result<Vec<Lot>, WebError> {
     let mut inventory = state.backend().inventory();
-    let site = inventory
-        .get_site(bearer(
-            &session.access_token,
-            ipb::GetSiteRequest { name: name.clone() },
-        )?)
-        .await?
-        .into_inner();
     let mut lots: Vec<Lot> = Vec::new();
     let mut page_token = String::new();
     for _ in 0..MAX_PAGES {
         let request = ipb::ListLotsRequest {
-            parent: name.clone(),
+            parent: site.to_owned(),
             page_size: 1000,
             page_token,
             ..Default::default()
@@ -123,8 +115,33 @@ pub async fn site(
         }
         page_token = answer.next_page_token;
     }
+    Ok(lots)
+}
+
+/// GET `/chantiers/{site}`: the site's lots by status, each with its ledger.
+pub async fn site(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    require(&session, &[Role::SiteManager, Role::Admin])?;
+    let name = format!("sites/{id}");
+    let site = state
+        .backend()
+        .inventory()
+        .get_site(bearer(
+            &session.access_token,
+            ipb::GetSiteRequest { name: name.clone() },
+        )?)
+        .await?
+        .into_inner();
+    let lots = all_lots(&state, &session, &name).await?;
     let body = html! {
         (site_facts(&site))
+        ul.links {
+            li { a href=(format!("/chantiers/{id}/modifier")) { (T::EDIT_SITE) } }
+            li { a href=(format!("/chantiers/{id}/plan")) { (T::PLAN_LINK) } }
+        }
         @if lots.is_empty() { p { (T::NO_LOTS) } }
         @for status in STATUS_ORDER {
             @let group: Vec<&Lot> = lots.iter().filter(|l| l.status() == status).collect();
@@ -133,6 +150,7 @@ pub async fn site(
                     h2 id=(format!("statut-{}", status as i32)) {
                         (T::lot_status(status)) " " (T::count(group.len()))
                     }
+                    @if status == LotStatus::Draft { (publish_drafts_form(&id, &session.csrf)) }
                     ul.cards {
                         @for lot in group { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot, &session.csrf)) } }
                     }
@@ -143,10 +161,33 @@ pub async fn site(
     Ok(view::page(&site.display_name, Some(&session), body).into_response())
 }
 
+/// The form that publishes the drafts ticked in their cards (their
+/// checkboxes belong to it through their `form` attribute, since a card
+/// holds a form of its own), or every draft.
+fn publish_drafts_form(site: &str, csrf: &str) -> Markup {
+    html! {
+        form.actions id="brouillons" method="post" action=(format!("/chantiers/{site}/publier")) {
+            (view::csrf(csrf))
+            button type="submit" { (T::PUBLISH_SELECTED) }
+            button.secondary type="submit" name="tous" value="1" { (T::PUBLISH_ALL) }
+        }
+    }
+}
+
 fn lot_card(site: &str, lot: &Lot, csrf: &str) -> Markup {
     let lot_id = id_of(&lot.name);
+    let publishable = !lot.hazardous && lot.status() == LotStatus::Draft;
     html! {
-        h3 { a href=(format!("/lots/{site}/{lot_id}")) { (lot.designation) } }
+        h3 {
+            a href=(format!("/chantiers/{site}/lots/{lot_id}")) { (lot.designation) }
+        }
+        @if publishable {
+            div.check {
+                input id=(format!("choisir-{lot_id}")) type="checkbox" name="lot" value=(lot_id) form="brouillons";
+                label for=(format!("choisir-{lot_id}")) { (T::select_lot(&lot.designation)) }
+                input type="hidden" name=(format!("etag-{lot_id}")) value=(lot.etag) form="brouillons";
+            }
+        }
         p.meta {
             (category_label(&lot.category))
             @if !lot.reference.is_empty() { " · " (lot.reference) }
@@ -168,6 +209,44 @@ fn lot_card(site: &str, lot: &Lot, csrf: &str) -> Markup {
 /// The French name of a category code (the code itself when unknown).
 pub(crate) fn category_label(code: &str) -> String {
     reemploi_domain::category::find(code).map_or_else(|| code.to_owned(), |c| c.label_fr.to_owned())
+}
+
+/// POST `/chantiers/{site}/publier`: publishes the drafts ticked, or every
+/// draft of the site with `tous`. Each is its own call; the first refusal
+/// stops there and is shown (those before it stay published).
+pub async fn publish_drafts(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+    Path(site): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Fields::from_body(&body);
+    session.check_csrf(form.csrf())?;
+    require(&session, &[Role::SiteManager, Role::Admin])?;
+    let chosen: Vec<(String, String)> = if form.get("tous").is_some() {
+        all_lots(&state, &session, &format!("sites/{site}"))
+            .await?
+            .into_iter()
+            .filter(|l| l.status() == LotStatus::Draft && !l.hazardous)
+            .map(|l| (l.name, l.etag))
+            .collect()
+    } else {
+        form.all("lot")
+            .into_iter()
+            .map(|lot| {
+                let etag = form.text(&format!("etag-{lot}"));
+                (format!("sites/{site}/lots/{lot}"), etag)
+            })
+            .collect()
+    };
+    let mut inventory = state.backend().inventory();
+    for (name, etag) in chosen {
+        let request = ipb::PublishLotRequest { name, etag };
+        inventory
+            .publish_lot(bearer(&session.access_token, request)?)
+            .await?;
+    }
+    Ok(redirect(&format!("/chantiers/{site}")))
 }
 
 /// POST `/chantiers/{site}/lots/{lot}/publier`.

@@ -1,0 +1,484 @@
+//! A site manager's lot: its details and photos, the claims on it with
+//! confirm / reject and the hand-over form (the weighed mass), the
+//! partners matching proposes with their score breakdown, and withdrawing
+//! it. Every action is one API call with the manager's token; the page is
+//! drawn again from the API afterwards.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use reemploi_domain::quantity::{Quantity as DomainQuantity, Unit as DomainUnit};
+use reemploi_proto::inventory::{self as ipb, Claim, ClaimStatus, Lot, LotStatus};
+use reemploi_proto::matching::{self as mpb, Match};
+use reemploi_proto::registry as rpb;
+
+use super::sites::category_label;
+use super::{form_errors, id_of, require};
+use crate::WebState;
+use crate::backend::bearer;
+use crate::error::{WebError, redirect};
+use crate::form::Fields;
+use crate::format;
+use crate::session::{Auth, Role, Session};
+use crate::text::T;
+use crate::view::{self, Errors};
+
+/// Claims of one lot shown at most.
+const MAX_CLAIMS: i32 = 1000;
+/// Partners matching is asked for.
+const MATCHES: i32 = 10;
+
+/// What the page shows of one lot.
+struct LotView {
+    site: String,
+    lot: Lot,
+    claims: Vec<Claim>,
+    /// `None` when matching could not answer (the rest of the page still shows).
+    matches: Option<Vec<Match>>,
+    /// Partner names by resource name.
+    partners: HashMap<String, String>,
+}
+
+/// The legal names of `names`, read together; a partner that cannot be
+/// read is left out (shown by its id).
+pub(crate) async fn partner_names(
+    state: &WebState,
+    session: &Session,
+    names: BTreeSet<String>,
+) -> HashMap<String, String> {
+    let fetches = names.into_iter().map(|name| async move {
+        let request = bearer(
+            &session.access_token,
+            rpb::GetPartnerRequest { name: name.clone() },
+        )
+        .ok()?;
+        let partner = state.backend().registry().get_partner(request).await.ok()?;
+        Some((name, partner.into_inner().legal_name))
+    });
+    futures::future::join_all(fetches)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn load(
+    state: &WebState,
+    session: &Session,
+    site: &str,
+    lot: &str,
+) -> Result<LotView, WebError> {
+    let name = format!("sites/{site}/lots/{lot}");
+    let token = session.access_token.as_str();
+    let claims_request = ipb::ListClaimsRequest {
+        parent: name.clone(),
+        page_size: MAX_CLAIMS,
+        ..Default::default()
+    };
+    let matches_request = mpb::ListLotMatchesRequest {
+        lot: name.clone(),
+        page_size: MATCHES,
+    };
+    let (mut inventory, mut claims_client, mut matching) = (
+        state.backend().inventory(),
+        state.backend().inventory(),
+        state.backend().matching(),
+    );
+    // The site is read first: the API says whether it is this person's to
+    // manage (another organisation's is not found).
+    inventory
+        .get_site(bearer(
+            token,
+            ipb::GetSiteRequest {
+                name: format!("sites/{site}"),
+            },
+        )?)
+        .await?;
+    let (lot, claims, matches) = tokio::join!(
+        inventory.get_lot(bearer(token, ipb::GetLotRequest { name })?),
+        claims_client.list_claims(bearer(token, claims_request)?),
+        matching.list_lot_matches(bearer(token, matches_request)?),
+    );
+    let lot = lot?.into_inner();
+    let claims = claims?.into_inner().claims;
+    let matches = matches.ok().map(|m| m.into_inner().matches);
+    let wanted: BTreeSet<String> = claims
+        .iter()
+        .map(|c| c.partner.clone())
+        .chain(matches.iter().flatten().map(|m| m.partner.clone()))
+        .collect();
+    let partners = partner_names(state, session, wanted).await;
+    Ok(LotView {
+        site: site.to_owned(),
+        lot,
+        claims,
+        matches,
+        partners,
+    })
+}
+
+impl LotView {
+    fn partner(&self, name: &str) -> String {
+        self.partners
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| id_of(name).to_owned())
+    }
+
+    fn page(&self, session: &Session, errors: &Errors) -> Markup {
+        let lot = &self.lot;
+        let body = html! {
+            p { a href=(format!("/chantiers/{}", self.site)) { (T::BACK_TO_SITE) } }
+            (view::ledger(lot.quantity.as_ref(), lot.available.as_ref(), lot.reserved.as_ref(), lot.handed_over.as_ref()))
+            (errors.summary())
+            (details(lot))
+            (photos(lot))
+            (self.claims_section(session, errors))
+            (self.matches_section())
+            (withdraw_form(&self.site, lot, &session.csrf))
+        };
+        view::page(&lot.designation, Some(session), body)
+    }
+
+    fn claims_section(&self, session: &Session, errors: &Errors) -> Markup {
+        html! {
+            section aria-labelledby="reservations" {
+                h2 #reservations { (T::CLAIMS_ON_LOT) " " (T::count(self.claims.len())) }
+                @if self.claims.is_empty() { p { (T::NO_CLAIMS_ON_LOT) } }
+                ul.cards {
+                    @for claim in &self.claims {
+                        li id=(format!("reservation-{}", id_of(&claim.name))) {
+                            (self.claim_card(claim, session, errors))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn claim_card(&self, claim: &Claim, session: &Session, errors: &Errors) -> Markup {
+        let status = claim.status();
+        let partner = self.partner(&claim.partner);
+        let action = |verb: &str| {
+            format!(
+                "/chantiers/{}/lots/{}/reservations/{}/{verb}",
+                self.site,
+                id_of(&self.lot.name),
+                id_of(&claim.name)
+            )
+        };
+        html! {
+            h3 { (partner) }
+            p.meta {
+                (format::quantity(claim.quantity.as_ref())) " · "
+                span class=(format!("status status-{}", status.as_str_name().to_lowercase())) { (T::claim_status(status)) }
+                " · " (format::datetime(claim.create_time.as_ref()))
+            }
+            @if let Some(window) = &claim.pickup_window {
+                p { (T::PICKUP_WISHED) " " (format::datetime(window.start_time.as_ref())) " – " (format::datetime(window.end_time.as_ref())) }
+            }
+            @if status == ClaimStatus::Reserved {
+                p { (T::EXPIRES_AT) " " (format::datetime(claim.reservation_expire_time.as_ref())) }
+            }
+            @if !claim.note.is_empty() { p { (T::NOTE) " : " (claim.note) } }
+            @if claim.weighed_mass_g > 0 { p { (T::WEIGHED_MASS) " : " (format::mass(claim.weighed_mass_g)) } }
+            @match status {
+                ClaimStatus::Reserved => (decide_forms(&action, claim, &partner, &session.csrf)),
+                ClaimStatus::Confirmed => (handover_form(&action("remettre"), claim, &partner, &session.csrf, errors)),
+                ClaimStatus::HandedOver | ClaimStatus::Rejected | ClaimStatus::Cancelled
+                | ClaimStatus::Expired | ClaimStatus::Unspecified => {}
+            }
+        }
+    }
+
+    fn matches_section(&self) -> Markup {
+        html! {
+            section aria-labelledby="propositions" {
+                h2 #propositions { (T::MATCHES_TITLE) }
+                p.hint { (T::MATCHES_INTRO) }
+                @match &self.matches {
+                    None => p { (T::MATCHES_UNAVAILABLE) },
+                    Some(matches) if matches.is_empty() => p { (T::NO_MATCHES) },
+                    Some(matches) => (matches_table(matches, |p| self.partner(p))),
+                }
+            }
+        }
+    }
+}
+
+fn details(lot: &Lot) -> Markup {
+    html! {
+        h2 { (T::LOT_DETAILS) }
+        dl {
+            dt { (T::STATUS) } dd { (T::one_lot_status(lot.status())) }
+            dt { (T::CATEGORY) } dd { (category_label(&lot.category)) }
+            @if !lot.reference.is_empty() { dt { (T::REFERENCE) } dd { (lot.reference) } }
+            dt { (T::QUANTITY) } dd { (format::quantity(lot.quantity.as_ref())) }
+            @if lot.estimated_mass_g > 0 { dt { (T::ESTIMATED_MASS) } dd { (format::mass(lot.estimated_mass_g)) } }
+            @if !lot.condition.is_empty() { dt { (T::CONDITION) } dd { (lot.condition) } }
+            @if !lot.building_location.is_empty() { dt { (T::BUILDING_LOCATION) } dd { (lot.building_location) } }
+            @if !lot.waste_code.is_empty() { dt { (T::WASTE_CODE) } dd { (lot.waste_code) } }
+            @if let Some(window) = &lot.availability {
+                dt { (T::AVAILABILITY) }
+                dd { (format::datetime(window.start_time.as_ref())) " – " (format::datetime(window.end_time.as_ref())) }
+            }
+            @if !lot.description.is_empty() { dt { (T::DESCRIPTION) } dd { (lot.description) } }
+        }
+        @if lot.hazardous { p.warning { (T::HAZARDOUS) } }
+    }
+}
+
+/// The lot's photos, from their URLs: https ones shown (the page's
+/// security policy loads images over https only), others as links.
+fn photos(lot: &Lot) -> Markup {
+    html! {
+        @if !lot.photo_uris.is_empty() {
+            section aria-labelledby="photos" {
+                h2 #photos { (T::PHOTOS) }
+                ul.photos {
+                    @for (i, uri) in lot.photo_uris.iter().enumerate() {
+                        li {
+                            @if uri.starts_with("https://") {
+                                a href=(uri) { img src=(uri) alt=(T::photo_alt(&lot.designation, i + 1)) loading="lazy"; }
+                            } @else {
+                                a href=(uri) { (T::photo_alt(&lot.designation, i + 1)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn decide_forms(
+    action: &dyn Fn(&str) -> String,
+    claim: &Claim,
+    partner: &str,
+    csrf: &str,
+) -> Markup {
+    let reason_id = format!("motif-{}", id_of(&claim.name));
+    html! {
+        div.actions {
+            form method="post" action=(action("confirmer")) {
+                (view::csrf(csrf))
+                input type="hidden" name="etag" value=(claim.etag);
+                button type="submit" aria-label=(format!("{} {partner}", T::CONFIRM)) { (T::CONFIRM) }
+            }
+            form.inline method="post" action=(action("refuser")) {
+                (view::csrf(csrf))
+                input type="hidden" name="etag" value=(claim.etag);
+                label for=(reason_id) { (T::REJECT_REASON) }
+                input id=(reason_id) name="reason" type="text";
+                button.secondary type="submit" aria-label=(format!("{} {partner}", T::REJECT)) { (T::REJECT) }
+            }
+        }
+    }
+}
+
+fn handover_form(
+    action: &str,
+    claim: &Claim,
+    partner: &str,
+    csrf: &str,
+    errors: &Errors,
+) -> Markup {
+    let id = id_of(&claim.name);
+    let mass = format!("masse-{id}");
+    let unexpected = format!("inattendue-{id}");
+    html! {
+        form.stack method="post" action=(action) {
+            (view::csrf(csrf))
+            input type="hidden" name="etag" value=(claim.etag);
+            (view::field(&mass, &T::handover_mass(partner), "text", "", Some(T::HANDOVER_MASS_HINT), errors))
+            div.check {
+                input id=(unexpected) name="accept_unexpected_mass" type="checkbox" value="1";
+                label for=(unexpected) { (T::ACCEPT_UNEXPECTED_MASS) }
+            }
+            button type="submit" { (T::RECORD_HANDOVER) }
+        }
+    }
+}
+
+/// Partners best first, each factor of the score beside the score.
+fn matches_table(matches: &[Match], partner: impl Fn(&str) -> String) -> Markup {
+    let pct = |x: f64| format!("{:.0} %", (x * 100.0).clamp(0.0, 100.0));
+    html! {
+        div.table-wrap { table {
+            caption { (T::MATCHES_CAPTION) }
+            thead { tr {
+                th scope="col" { (T::COL_PARTNER) }
+                th scope="col" { (T::COL_SCORE) }
+                th scope="col" { (T::COL_DISTANCE) }
+                @for factor in T::SCORE_FACTORS { th scope="col" { (factor) } }
+            } }
+            tbody { @for m in matches {
+                @let b = m.breakdown.unwrap_or_default();
+                tr {
+                    th scope="row" { (partner(&m.partner)) }
+                    td data-label=(T::COL_SCORE) { (pct(m.score)) }
+                    td data-label=(T::COL_DISTANCE) { (format::km(m.distance_m as f64)) }
+                    @for (label, value) in T::SCORE_FACTORS.iter().zip([b.category_fit, b.distance, b.capacity, b.urgency, b.insertion]) {
+                        td data-label=(label) { (pct(value)) }
+                    }
+                }
+            } }
+        } }
+    }
+}
+
+fn withdraw_form(site: &str, lot: &Lot, csrf: &str) -> Markup {
+    let can = matches!(lot.status(), LotStatus::Draft | LotStatus::Published);
+    html! {
+        @if can {
+            section aria-labelledby="retirer" {
+                h2 #retirer { (T::WITHDRAW_TITLE) }
+                p.hint { (T::WITHDRAW_HINT) }
+                form.stack method="post" action=(format!("/chantiers/{site}/lots/{}/retirer", id_of(&lot.name))) {
+                    (view::csrf(csrf))
+                    input type="hidden" name="etag" value=(lot.etag);
+                    (view::input("reason", T::WITHDRAW_REASON, "text", "", &Errors::default()))
+                    button.secondary type="submit" { (T::WITHDRAW) }
+                }
+            }
+        }
+    }
+}
+
+/// GET `/chantiers/{site}/lots/{lot}`.
+pub async fn lot_page(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+    Path((site, lot)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    require(&session, &[Role::SiteManager, Role::Admin])?;
+    let view = load(&state, &session, &site, &lot).await?;
+    Ok(view.page(&session, &Errors::default()).into_response())
+}
+
+/// POST `/chantiers/{site}/lots/{lot}/retirer`.
+pub async fn withdraw(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+    Path((site, lot)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Fields::from_body(&body);
+    session.check_csrf(form.csrf())?;
+    require(&session, &[Role::SiteManager, Role::Admin])?;
+    let request = ipb::WithdrawLotRequest {
+        name: format!("sites/{site}/lots/{lot}"),
+        etag: form.text("etag"),
+        reason: form.text("reason"),
+    };
+    state
+        .backend()
+        .inventory()
+        .withdraw_lot(bearer(&session.access_token, request)?)
+        .await?;
+    Ok(redirect(&format!("/chantiers/{site}/lots/{lot}")))
+}
+
+/// POST `/chantiers/{site}/lots/{lot}/reservations/{claim}/{confirmer|refuser|remettre}`.
+pub async fn claim_action(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+    Path((site, lot, claim, action)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Fields::from_body(&body);
+    session.check_csrf(form.csrf())?;
+    require(&session, &[Role::SiteManager, Role::Admin])?;
+    let name = format!("sites/{site}/lots/{lot}/claims/{claim}");
+    let (token, etag) = (session.access_token.as_str(), form.text("etag"));
+    let mut inventory = state.backend().inventory();
+    let answer = match action.as_str() {
+        "confirmer" => {
+            let request = ipb::ConfirmClaimRequest { name, etag };
+            inventory.confirm_claim(bearer(token, request)?).await
+        }
+        "refuser" => {
+            let reason = form.text("reason");
+            let request = ipb::RejectClaimRequest { name, etag, reason };
+            inventory.reject_claim(bearer(token, request)?).await
+        }
+        "remettre" => {
+            let field = format!("masse-{claim}");
+            let Some(weighed_mass_g) = grams(&form.text(&field)) else {
+                let message = T::unreadable(T::WEIGHED_MASS, T::BAD_MASS);
+                let errors = Errors(vec![(field, message)]);
+                return again(&state, &session, &site, &lot, &errors).await;
+            };
+            let request = ipb::RecordHandoverRequest {
+                name,
+                weighed_mass_g,
+                handover_time: None,
+                etag,
+                accept_unexpected_mass: form.get("accept_unexpected_mass").is_some(),
+            };
+            inventory.record_handover(bearer(token, request)?).await
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    // A refusal is shown on the claim's own hand-over field, or on its card.
+    let field = match action.as_str() {
+        "remettre" => format!("masse-{claim}"),
+        _ => format!("reservation-{claim}"),
+    };
+    match answer {
+        Ok(_) => Ok(redirect(&format!(
+            "/chantiers/{site}/lots/{lot}#reservation-{claim}"
+        ))),
+        Err(status) => match form_errors(&status, &field) {
+            Some(errors) => {
+                let errors = Errors(
+                    errors
+                        .0
+                        .into_iter()
+                        .map(|(_, m)| (field.clone(), m))
+                        .collect(),
+                );
+                again(&state, &session, &site, &lot, &errors).await
+            }
+            None => Err(status.into()),
+        },
+    }
+}
+
+/// The lot page again, with what the manager must correct (400).
+async fn again(
+    state: &WebState,
+    session: &Session,
+    site: &str,
+    lot: &str,
+    errors: &Errors,
+) -> Result<Response, WebError> {
+    let view = load(state, session, site, lot).await?;
+    Ok(view::refused(view.page(session, errors)))
+}
+
+/// Kilograms written with a decimal comma or point, in grams; `None` for
+/// anything that is not a positive mass.
+fn grams(kg: &str) -> Option<i64> {
+    let milli = DomainQuantity::parse_decimal(kg, DomainUnit::Kilogram)
+        .ok()?
+        .milli();
+    (milli > 0).then_some(milli)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masses_are_read_in_kilograms() {
+        assert_eq!(grams("12,5"), Some(12_500));
+        assert_eq!(grams("350"), Some(350_000));
+        assert_eq!(grams("0"), None);
+        assert_eq!(grams("-3"), None);
+        assert_eq!(grams("douze"), None);
+    }
+}
