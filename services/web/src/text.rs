@@ -250,6 +250,16 @@ impl Fr {
         "masse illisible : un nombre de kilogrammes supérieur à zéro, par exemple 350 ou 12,5";
     /// Link to the allocation plan.
     pub const PLAN_LINK: &'static str = "Plan de répartition";
+    /// Label of the status filter of a site's lots.
+    pub const LOTS_BY_STATUS: &'static str = "Lots par statut";
+    /// Every lot, whatever its status.
+    pub const ALL_LOTS: &'static str = "Tous";
+    /// Label of a pager.
+    pub const PAGES: &'static str = "Pages";
+    /// Previous page.
+    pub const PAGE_PREV: &'static str = "← Page précédente";
+    /// Next page.
+    pub const PAGE_NEXT: &'static str = "Page suivante →";
     /// Publish the ticked drafts.
     pub const PUBLISH_SELECTED: &'static str = "Publier la sélection";
     /// Publish every draft.
@@ -669,6 +679,11 @@ impl Fr {
     /// Title of a site's edit page.
     pub fn edit_site_title(name: &str) -> String {
         format!("Modifier « {name} »")
+    }
+
+    /// Which page of how many.
+    pub fn page_of(page: usize, pages: usize) -> String {
+        format!("Page {page} sur {pages}")
     }
 
     /// Label of a draft's checkbox.

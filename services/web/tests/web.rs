@@ -1602,3 +1602,73 @@ async fn the_admin_invites_disables_and_archives() {
     assert_eq!(manager.page("/comptes").await.0, StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+/// A site of 150 lots shows them 100 at a time, each status's count a
+/// link to its lots alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_site_shows_its_lots_a_page_at_a_time() {
+    let app = App::start().await;
+    app.account(
+        "cheffe@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let first = draft_lot(&app, "bailleur-a", "Lot 0").await;
+    let site = first.split("/lots/").next().unwrap().to_owned();
+    let requests = (1..150)
+        .map(|i| ipb::CreateLotRequest {
+            parent: site.clone(),
+            lot: Some(ipb::Lot {
+                designation: format!("Lot {i}"),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 1_000,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .collect();
+    let mut api = app
+        .inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await;
+    let lots = api
+        .batch_create_lots(ipb::BatchCreateLotsRequest {
+            parent: site.clone(),
+            requests,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lots;
+    for lot in lots.iter().take(30) {
+        api.publish_lot(ipb::PublishLotRequest {
+            name: lot.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let browser = app.browser();
+    browser.signed_in("cheffe@bailleur-a.example").await;
+    let path = format!("/chantiers/{}", id(&site));
+    let cards = |html: &str| html.matches("<li id=\"lot-").count();
+    let (_, html) = browser.page(&path).await;
+    assert_eq!(cards(&html), 100);
+    assert!(html.contains("Page 1 sur 2") && html.contains(&format!("href=\"{path}?page=2\"")));
+    assert!(html.contains("Brouillons (120)") && html.contains("Publiés (30)"));
+    let (_, html) = browser.page(&format!("{path}?page=2")).await;
+    assert_eq!(cards(&html), 50);
+    let (_, html) = browser.page(&format!("{path}?statut=publies")).await;
+    assert_eq!(cards(&html), 30);
+    assert!(!html.contains("Page 1 sur"), "one page: no pager");
+    let (_, html) = browser.page(&format!("{path}?page=99")).await;
+    assert!(
+        html.contains("Page 2 sur 2"),
+        "a page past the end shows the last"
+    );
+    app.stop().await;
+}

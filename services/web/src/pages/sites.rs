@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reemploi_proto::inventory::{self as ipb, Lot, LotStatus, Site};
@@ -18,6 +19,16 @@ use crate::{format, view};
 
 /// Lots of one site read at most: ten pages of the API's largest.
 const MAX_PAGES: usize = 10;
+/// Lots shown on one page of a site.
+const PER_PAGE: usize = 100;
+/// The statuses a site's lots are filtered on, by their query value.
+const STATUS_CODES: [(LotStatus, &str); 5] = [
+    (LotStatus::Draft, "brouillons"),
+    (LotStatus::Published, "publies"),
+    (LotStatus::Exhausted, "epuises"),
+    (LotStatus::Withdrawn, "retires"),
+    (LotStatus::Expired, "expires"),
+];
 /// The order the statuses are shown in: what needs action first.
 const STATUS_ORDER: [LotStatus; 5] = [
     LotStatus::Draft,
@@ -118,11 +129,14 @@ pub(crate) async fn all_lots(
     Ok(lots)
 }
 
-/// GET `/chantiers/{site}`: the site's lots by status, each with its ledger.
+/// GET `/chantiers/{site}?statut=…&page=…`: the site's lots by status,
+/// each with its ledger, [`PER_PAGE`] at a time, with the count of each
+/// status as links that filter on it.
 pub async fn site(
     State(state): State<WebState>,
     Auth(session): Auth,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
     let name = format!("sites/{id}");
@@ -135,7 +149,25 @@ pub async fn site(
         )?)
         .await?
         .into_inner();
-    let lots = all_lots(&state, &session, &name).await?;
+    let mut lots = all_lots(&state, &session, &name).await?;
+    lots.sort_by_key(|l| STATUS_ORDER.iter().position(|s| *s == l.status()));
+    let query = Fields::from_query(uri.query());
+    let filter = STATUS_CODES
+        .iter()
+        .find(|(_, code)| query.get("statut") == Some(*code))
+        .map(|(status, _)| *status);
+    let chosen: Vec<&Lot> = lots
+        .iter()
+        .filter(|l| filter.is_none_or(|f| l.status() == f))
+        .collect();
+    let pages = chosen.len().div_ceil(PER_PAGE).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let shown = &chosen[(page - 1) * PER_PAGE..chosen.len().min(page * PER_PAGE)];
+    let count = |status: LotStatus| lots.iter().filter(|l| l.status() == status).count();
     let body = html! {
         (site_facts(&site))
         ul.links {
@@ -143,22 +175,75 @@ pub async fn site(
             li { a href=(format!("/chantiers/{id}/plan")) { (T::PLAN_LINK) } }
         }
         @if lots.is_empty() { p { (T::NO_LOTS) } }
+        @else { (status_nav(&id, filter, lots.len(), count)) }
+        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf)) }
         @for status in STATUS_ORDER {
-            @let group: Vec<&Lot> = lots.iter().filter(|l| l.status() == status).collect();
+            @let group: Vec<&Lot> = shown.iter().copied().filter(|l| l.status() == status).collect();
             @if !group.is_empty() {
                 section aria-labelledby=(format!("statut-{}", status as i32)) {
                     h2 id=(format!("statut-{}", status as i32)) {
-                        (T::lot_status(status)) " " (T::count(group.len()))
+                        (T::lot_status(status)) " " (T::count(count(status)))
                     }
-                    @if status == LotStatus::Draft { (publish_drafts_form(&id, &session.csrf)) }
                     ul.cards {
-                        @for lot in group { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot, &session.csrf)) } }
+                        @for lot in group { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot)) } }
                     }
                 }
             }
         }
+        (pager(&id, filter, page, pages))
     };
     Ok(view::page(&site.display_name, Some(&session), body).into_response())
+}
+
+/// The link to one page of a site's lots.
+fn lots_href(site: &str, filter: Option<LotStatus>, page: usize) -> String {
+    let code = STATUS_CODES
+        .iter()
+        .find(|(s, _)| Some(*s) == filter)
+        .map(|(_, code)| *code);
+    match (code, page) {
+        (None, 1) => format!("/chantiers/{site}"),
+        (None, page) => format!("/chantiers/{site}?page={page}"),
+        (Some(code), 1) => format!("/chantiers/{site}?statut={code}"),
+        (Some(code), page) => format!("/chantiers/{site}?statut={code}&page={page}"),
+    }
+}
+
+/// Every status with its count, each a link to its lots alone.
+fn status_nav(
+    site: &str,
+    filter: Option<LotStatus>,
+    total: usize,
+    count: impl Fn(LotStatus) -> usize,
+) -> Markup {
+    let current = |here: bool| here.then_some("page");
+    html! {
+        nav aria-label=(T::LOTS_BY_STATUS) {
+            ul.links {
+                li { a href=(lots_href(site, None, 1)) aria-current=[current(filter.is_none())] { (T::ALL_LOTS) " " (T::count(total)) } }
+                @for status in STATUS_ORDER {
+                    @if count(status) > 0 {
+                        li { a href=(lots_href(site, Some(status), 1)) aria-current=[current(filter == Some(status))] {
+                            (T::lot_status(status)) " " (T::count(count(status)))
+                        } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Links to the previous and next pages, when there are several.
+fn pager(site: &str, filter: Option<LotStatus>, page: usize, pages: usize) -> Markup {
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label=(T::PAGES) {
+                @if page > 1 { a rel="prev" href=(lots_href(site, filter, page - 1)) { (T::PAGE_PREV) } }
+                span { (T::page_of(page, pages)) }
+                @if page < pages { a rel="next" href=(lots_href(site, filter, page + 1)) { (T::PAGE_NEXT) } }
+            }
+        }
+    }
 }
 
 /// The form that publishes the drafts ticked in their cards (their
@@ -174,20 +259,15 @@ fn publish_drafts_form(site: &str, csrf: &str) -> Markup {
     }
 }
 
-fn lot_card(site: &str, lot: &Lot, csrf: &str) -> Markup {
+/// One lot: its name (to its page), category, reference, quantity and
+/// ledger; a draft has its box and button for the drafts' form, which
+/// is outside the card so that a page of a hundred drafts carries one
+/// form, not a hundred.
+fn lot_card(site: &str, lot: &Lot) -> Markup {
     let lot_id = id_of(&lot.name);
     let publishable = !lot.hazardous && lot.status() == LotStatus::Draft;
     html! {
-        h3 {
-            a href=(format!("/chantiers/{site}/lots/{lot_id}")) { (lot.designation) }
-        }
-        @if publishable {
-            div.check {
-                input id=(format!("choisir-{lot_id}")) type="checkbox" name="lot" value=(lot_id) form="brouillons";
-                label for=(format!("choisir-{lot_id}")) { (T::select_lot(&lot.designation)) }
-                input type="hidden" name=(format!("etag-{lot_id}")) value=(lot.etag) form="brouillons";
-            }
-        }
+        h3 { a href=(format!("/chantiers/{site}/lots/{lot_id}")) { (lot.designation) } }
         p.meta {
             (category_label(&lot.category))
             @if !lot.reference.is_empty() { " · " (lot.reference) }
@@ -196,11 +276,14 @@ fn lot_card(site: &str, lot: &Lot, csrf: &str) -> Markup {
         (view::ledger(lot.quantity.as_ref(), lot.available.as_ref(), lot.reserved.as_ref(), lot.handed_over.as_ref()))
         @if lot.hazardous {
             p.warning { (T::HAZARDOUS) }
-        } @else if lot.status() == LotStatus::Draft {
-            form method="post" action=(format!("/chantiers/{site}/lots/{lot_id}/publier")) {
-                (view::csrf(csrf))
-                input type="hidden" name="etag" value=(lot.etag);
-                button type="submit" aria-label=(format!("{} {}", T::PUBLISH, lot.designation)) { (T::PUBLISH) }
+        } @else if publishable {
+            div.actions {
+                div.check {
+                    input id=(format!("choisir-{lot_id}")) type="checkbox" name="lot" value=(lot_id) form="brouillons";
+                    label for=(format!("choisir-{lot_id}")) { (T::select_lot(&lot.designation)) }
+                }
+                input type="hidden" name=(format!("etag-{lot_id}")) value=(lot.etag) form="brouillons";
+                button type="submit" name="seul" value=(lot_id) form="brouillons" aria-label=(format!("{} {}", T::PUBLISH, lot.designation)) { (T::PUBLISH) }
             }
         }
     }
@@ -211,8 +294,8 @@ pub(crate) fn category_label(code: &str) -> String {
     reemploi_domain::category::find(code).map_or_else(|| code.to_owned(), |c| c.label_fr.to_owned())
 }
 
-/// POST `/chantiers/{site}/publier`: publishes the drafts ticked, or every
-/// draft of the site with `tous`. Each is its own call; the first refusal
+/// POST `/chantiers/{site}/publier`: publishes the draft of the button
+/// pressed (`seul`), the drafts ticked, or every draft of the site (`tous`). Each is its own call; the first refusal
 /// stops there and is shown (those before it stay published).
 pub async fn publish_drafts(
     State(state): State<WebState>,
@@ -223,6 +306,7 @@ pub async fn publish_drafts(
     let form = Fields::from_body(&body);
     session.check_csrf(form.csrf())?;
     require(&session, &[Role::SiteManager, Role::Admin])?;
+    let one = form.get("seul").map(|lot| vec![lot.to_owned()]);
     let chosen: Vec<(String, String)> = if form.get("tous").is_some() {
         all_lots(&state, &session, &format!("sites/{site}"))
             .await?
@@ -231,7 +315,7 @@ pub async fn publish_drafts(
             .map(|l| (l.name, l.etag))
             .collect()
     } else {
-        form.all("lot")
+        one.unwrap_or_else(|| form.all("lot"))
             .into_iter()
             .map(|lot| {
                 let etag = form.text(&format!("etag-{lot}"));
