@@ -63,6 +63,61 @@ pub fn datetime(t: Option<&prost_types::Timestamp>) -> String {
     )
 }
 
+/// Seconds in a day.
+pub const DAY_SECS: i64 = 86_400;
+
+/// A percentage of a fraction in [0, 1], rounded: 0.823 → "82 %".
+pub fn percent(fraction: f64) -> String {
+    let fraction = if fraction.is_finite() {
+        fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // In [0, 100] after the clamp: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = (fraction * 100.0).round() as i64;
+    format!("{whole} %")
+}
+
+/// The date of a UTC instant: "12/03/2026".
+pub fn date(t: Option<&prost_types::Timestamp>) -> String {
+    match t {
+        Some(t) => {
+            let (y, m, d) = civil(t.seconds.div_euclid(DAY_SECS));
+            format!("{d:02}/{m:02}/{y}")
+        }
+        None => "—".to_owned(),
+    }
+}
+
+/// The day (days since 1970-01-01) of a date as a date input sends it,
+/// `2026-03-12`; `None` for anything else, or a day that does not exist.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let mut number = |digits: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == digits && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+    };
+    let (y, m, d) = (number(4)?, number(2)?, number(2)?);
+    let days = days_from_civil(y, m, d);
+    (civil(days) == (y, m, d)).then_some(days)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// days-from-civil); months and days out of range roll over, which
+/// [`parse_date`] checks by converting back.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01
 /// (H. Hinnant's days-to-civil algorithm).
 fn civil(days: i64) -> (i64, i64, i64) {
@@ -101,5 +156,32 @@ mod tests {
         assert_eq!(datetime(Some(&t)), "12/03/2026 14:05 UTC");
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn dates_read_back_as_written() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-03-12"), Some(1_773_324_300 / DAY_SECS));
+        for days in [-200_000, -1, 0, 59, 60, 20_000, 2_000_000] {
+            let (y, m, d) = civil(days);
+            assert_eq!(parse_date(&format!("{y:04}-{m:02}-{d:02}")), Some(days));
+        }
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "12/03/2026",
+            "2026-3-12",
+            "",
+            "2026-03-12x",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        let t = prost_types::Timestamp {
+            seconds: 1_773_324_300,
+            nanos: 0,
+        };
+        assert_eq!(date(Some(&t)), "12/03/2026");
+        assert_eq!(percent(0.823), "82 %");
+        assert_eq!(percent(f64::NAN), "0 %");
     }
 }

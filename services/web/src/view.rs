@@ -70,6 +70,7 @@ fn nav_links(role: Role) -> Markup {
             Role::SiteManager => { li { a href="/chantiers" { (T::NAV_SITES) } } }
             Role::Partner => {
                 li { a href="/lots" { (T::NAV_LOTS) } }
+                li { a href="/recommandations" { (T::NAV_RECOMMENDATIONS) } }
                 li { a href="/mes-reservations" { (T::NAV_CLAIMS) } }
                 li { a href="/structure" { (T::NAV_STRUCTURE) } }
             }

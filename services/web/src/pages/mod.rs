@@ -7,7 +7,10 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod home;
+pub mod nearby;
 pub mod partner;
+pub mod profile;
+pub mod recommend;
 pub mod sites;
 
 use axum::http::{HeaderValue, header};
@@ -103,6 +106,8 @@ fn form_field(path: &str) -> String {
     match last {
         "location" => "latitude".to_owned(),
         "milli" | "unit" => "quantity".to_owned(),
+        "pickup_window" | "start_time" => "pickup_from".to_owned(),
+        "end_time" => "pickup_until".to_owned(),
         other => other.to_owned(),
     }
 }

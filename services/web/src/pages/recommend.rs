@@ -1,0 +1,95 @@
+//! Recommendations (`/recommandations`): the lots matching ranks best for
+//! the structure, each with its score, the factors of the score, and its
+//! distance, so that the structure sees why.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use reemploi_proto::inventory::Lot;
+use reemploi_proto::matching::{self as mpb, Match};
+use reemploi_proto::registry::PartnerStatus;
+
+use super::partner::{lot_path, lots_named, own_partner, partner_page};
+use super::require;
+use crate::WebState;
+use crate::backend::bearer;
+use crate::error::{WebError, redirect};
+use crate::format;
+use crate::session::{Auth, Role};
+use crate::text::T;
+
+/// Recommendations shown at most.
+const MAX_RECOMMENDATIONS: i32 = 50;
+
+/// GET `/recommandations`.
+pub async fn recommendations(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+) -> Result<Response, WebError> {
+    require(&session, &[Role::Partner])?;
+    let Some(partner) = own_partner(&state, &session).await? else {
+        return Ok(redirect("/structure"));
+    };
+    let request = mpb::RecommendLotsRequest {
+        partner: session.account.partner.clone(),
+        page_size: MAX_RECOMMENDATIONS,
+        page_token: String::new(),
+    };
+    let matches = state
+        .backend()
+        .matching()
+        .recommend_lots(bearer(&session.access_token, request)?)
+        .await?
+        .into_inner()
+        .matches;
+    let lots = lots_named(&state, &session, matches.iter().map(|m| m.lot.clone())).await;
+    let verified = partner.status() == PartnerStatus::Verified;
+    let body = html! {
+        p { (T::RECOMMEND_INTRO) }
+        @if matches.is_empty() {
+            p { (if verified { T::NO_RECOMMENDATIONS } else { T::RECOMMEND_PENDING }) }
+        } @else {
+            (table(&matches, &lots))
+        }
+    };
+    Ok(partner_page(T::RECOMMEND_TITLE, &session, Some(&partner), body).into_response())
+}
+
+fn table(matches: &[Match], lots: &HashMap<String, Lot>) -> Markup {
+    let factors = [
+        T::SCORE_CATEGORY,
+        T::SCORE_DISTANCE,
+        T::SCORE_CAPACITY,
+        T::SCORE_URGENCY,
+        T::SCORE_INSERTION,
+    ];
+    html! {
+        div.table-wrap { table {
+            thead { tr {
+                th scope="col" { (T::COL_LOT) }
+                th scope="col" { (T::COL_SCORE) }
+                th scope="col" { (T::COL_DISTANCE) }
+                @for factor in factors { th scope="col" { (factor) } }
+            } }
+            tbody { @for m in matches {
+                @let b = m.breakdown.unwrap_or_default();
+                @let values = [b.category_fit, b.distance, b.capacity, b.urgency, b.insertion];
+                tr {
+                    th scope="row" {
+                        a href=(lot_path(&m.lot)) {
+                            (lots.get(&m.lot).map_or(T::LOT_UNREADABLE, |l| l.designation.as_str()))
+                        }
+                    }
+                    td.score data-label=(T::COL_SCORE) { (format::percent(m.score)) }
+                    // Whole metres: the cast to f64 is exact far beyond any distance on Earth.
+                    td data-label=(T::COL_DISTANCE) { (format::km(m.distance_m as f64)) }
+                    @for (factor, value) in factors.iter().zip(values) {
+                        td data-label=(factor) { (format::percent(value)) }
+                    }
+                }
+            } }
+        } }
+    }
+}
