@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use reemploi_proto::inventory::Lot;
 use reemploi_proto::matching::{self as mpb, Match};
 use reemploi_proto::registry::PartnerStatus;
+use tonic::Code;
 
 use super::partner::{lot_path, lots_named, own_partner, partner_page};
 use super::require;
@@ -37,13 +38,18 @@ pub async fn recommendations(
         page_size: MAX_RECOMMENDATIONS,
         page_token: String::new(),
     };
-    let matches = state
+    let answer = state
         .backend()
         .matching()
         .recommend_lots(bearer(&session.access_token, request)?)
-        .await?
-        .into_inner()
-        .matches;
+        .await;
+    let matches = match answer {
+        Ok(answer) => answer.into_inner().matches,
+        // Matching learns of a structure through events: just registered,
+        // it is not known there yet, and has nothing recommended.
+        Err(status) if status.code() == Code::NotFound => Vec::new(),
+        Err(status) => return Err(status.into()),
+    };
     let lots = lots_named(&state, &session, matches.iter().map(|m| m.lot.clone())).await;
     let verified = partner.status() == PartnerStatus::Verified;
     let body = html! {
