@@ -217,7 +217,7 @@ pub fn draw(map: &Map) -> Markup {
     let at = positions(map, &proj);
     html! {
         figure.map {
-            svg viewBox=(proj.view_box()) role="group" aria-label=(map.label)
+            svg.map-drawing viewBox=(proj.view_box()) role="group" aria-label=(map.label)
                 preserveAspectRatio="xMidYMid meet" {
                 rect.ground x="0" y="0" width=(WIDTH) height=(round(proj.size().1)) {}
                 (territory(&proj))
@@ -225,11 +225,11 @@ pub fn draw(map: &Map) -> Markup {
                     @let (x, y) = proj.xy(lat, lon);
                     circle.reach cx=(round(x)) cy=(round(y)) r=(round(km * proj.per_km())) aria-hidden="true" {}
                 }
-                @for (spot, (x, y)) in map.spots.iter().zip(&at).filter(|(s, _)| s.mark != Mark::Lot) {
-                    (symbol(spot, *x, *y))
-                }
-                @for (spot, (x, y)) in map.spots.iter().zip(&at).filter(|(s, _)| s.mark == Mark::Lot) {
-                    (symbol(spot, *x, *y))
+                // Sites under structures under lots: the links stay on top.
+                @for mark in [Mark::Site, Mark::Partner, Mark::Lot] {
+                    @for (spot, (x, y)) in map.spots.iter().zip(&at).filter(|(s, _)| s.mark == mark) {
+                        (symbol(spot, *x, *y))
+                    }
                 }
             }
             figcaption { (legend(map.reach.is_some())) }

@@ -525,7 +525,7 @@ fn cancellable(claim: &Claim) -> bool {
 /// `/mes-reservations`, which comes back there.
 fn cancel_form(session: &Session, claim: &Claim, lot: &str, in_list: bool) -> Markup {
     html! {
-        form.inline-form method="post" action=(format!("{}/annuler", claim_path(&claim.name))) {
+        form.inline-form[in_list].stack[!in_list] method="post" action=(format!("{}/annuler", claim_path(&claim.name))) {
             (view::csrf(&session.csrf))
             input type="hidden" name="etag" value=(claim.etag);
             @if in_list {

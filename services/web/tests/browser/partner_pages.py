@@ -112,19 +112,19 @@ def the_map(s):
     s.goto("/lots", "lots-liste")
     s.follow("Carte", "lots-carte")
     check("vue=carte" in s.path(), f"the map is a view of the same page: {s.path()}")
-    svg = s.page.locator("figure.map svg")
+    svg = s.page.locator("svg.map-drawing")
     check(svg.count() == 1 and svg.get_attribute("aria-label").startswith("Carte du territoire"),
           "one map, with its accessible name")
     listed = s.page.locator(".map-list a[href^='/lots/']")
-    points = s.page.locator("figure.map svg a[href^='/lots/']")
+    points = s.page.locator("svg.map-drawing a[href^='/lots/']")
     check(listed.count() == points.count() >= 3, f"a point per lot listed: {points.count()} / {listed.count()}")
     check(s.page.get_by_role("link", name=RADIATORS, exact=True).count() == 2, "the lot's point and its line")
     legend = s.page.locator(".map-legend").inner_text()
     check("Commune" in legend and "Chantier" in legend, f"the legend: {legend}")
-    check(s.page.locator("figure.map svg text", has_text="Mulhouse").count() >= 1, "the communes are named")
+    check(s.page.locator("svg.map-drawing text", has_text="Mulhouse").count() >= 1, "the communes are named")
     href = s.page.locator(".map-list a", has_text=NEAR_LOT).get_attribute("href")
     with s.page.expect_navigation() as navigation:
-        s.page.locator(f"figure.map svg a[href='{href}']").click()
+        s.page.locator(f"svg.map-drawing a[href='{href}']").click()
     s.seen(navigation.value, "lot-depuis-la-carte", 200)
     check(s.page.locator("h1").inner_text() == NEAR_LOT, "the map's point leads to the lot's page")
     return href
@@ -205,7 +205,7 @@ def without_script(suite):
     names = lot_names(n)
     check(NEAR_LOT in names and RADIATORS not in names, f"joinery only, without script: {names}")
     n.follow("Carte", "lots-carte")
-    check(n.page.locator("figure.map svg a[href^='/lots/']").count() >= 1, "the map without script")
+    check(n.page.locator("svg.map-drawing a[href^='/lots/']").count() >= 1, "the map without script")
     n.close()
 
 
@@ -216,7 +216,7 @@ def phone(suite):
                         ("/mes-reservations", "reservations"), ("/structure", "profil")):
         p.goto(path, label)
         if label == "carte":
-            box = p.page.locator("figure.map svg").bounding_box()
+            box = p.page.locator("svg.map-drawing").bounding_box()
             check(box["x"] >= 0 and box["x"] + box["width"] <= 375, f"the map fits a phone: {box}")
     p.close()
 
