@@ -73,6 +73,13 @@ impl Fields {
     }
 }
 
+impl FromIterator<(String, String)> for Fields {
+    /// Fields made by the app itself, e.g. a form filled with what is stored.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Fields {
+        Fields(pairs.into_iter().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

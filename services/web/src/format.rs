@@ -63,38 +63,73 @@ pub fn datetime(t: Option<&prost_types::Timestamp>) -> String {
     )
 }
 
+/// Seconds in a day.
+pub const DAY_SECS: i64 = 86_400;
+
+/// A percentage of a fraction in [0, 1], rounded: 0.823 → "82 %".
+pub fn percent(fraction: f64) -> String {
+    let fraction = if fraction.is_finite() {
+        fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // In [0, 100] after the clamp: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = (fraction * 100.0).round() as i64;
+    format!("{whole} %")
+}
+
+/// The date of a UTC instant: "12/03/2026".
+pub fn date(t: Option<&prost_types::Timestamp>) -> String {
+    match t {
+        Some(t) => {
+            let (y, m, d) = civil(t.seconds.div_euclid(DAY_SECS));
+            format!("{d:02}/{m:02}/{y}")
+        }
+        None => "—".to_owned(),
+    }
+}
+
 /// The day of an instant as a date input holds it: "2026-03-12" ("" for none).
 pub fn date_input(t: Option<&prost_types::Timestamp>) -> String {
     t.map(|t| {
-        let (y, m, d) = civil(t.seconds.div_euclid(86_400));
+        let (y, m, d) = civil(t.seconds.div_euclid(DAY_SECS));
         format!("{y:04}-{m:02}-{d:02}")
     })
     .unwrap_or_default()
 }
 
 /// Midnight UTC of a date input's "2026-03-12"; `None` for anything else.
-pub fn parse_date(text: &str) -> Option<prost_types::Timestamp> {
-    let mut parts = text.trim().splitn(3, '-');
-    let mut next = || parts.next()?.parse::<i64>().ok();
-    let (y, m, d) = (next()?, next()?, next()?);
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let days = days_from_civil(y, m, d);
-    // 31 February and the like do not come back as the same date.
-    (civil(days) == (y, m, d)).then_some(prost_types::Timestamp {
-        seconds: days * 86_400,
+pub fn day_start(text: &str) -> Option<prost_types::Timestamp> {
+    parse_date(text).map(|days| prost_types::Timestamp {
+        seconds: days * DAY_SECS,
         nanos: 0,
     })
 }
 
-/// The day count since 1970-01-01 of a proleptic Gregorian date (the
-/// inverse of [`civil`], H. Hinnant's days-from-civil algorithm).
+/// The day (days since 1970-01-01) of a date as a date input sends it,
+/// `2026-03-12`; `None` for anything else, or a day that does not exist.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let mut number = |digits: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == digits && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+    };
+    let (y, m, d) = (number(4)?, number(2)?, number(2)?);
+    let days = days_from_civil(y, m, d);
+    (civil(days) == (y, m, d)).then_some(days)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// days-from-civil); months and days out of range roll over, which
+/// [`parse_date`] checks by converting back.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
@@ -142,10 +177,35 @@ mod tests {
             let (y, m, d) = civil(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        let day = parse_date("2026-03-12").expect("a date");
+        let day = day_start("2026-03-12").expect("a date");
         assert_eq!(date_input(Some(&day)), "2026-03-12");
-        assert_eq!(parse_date("2026-02-31"), None);
-        assert_eq!(parse_date("12/03/2026"), None);
-        assert_eq!(parse_date(""), None);
+        assert_eq!(day_start("2026-02-31"), None);
+    }
+
+    #[test]
+    fn dates_read_back_as_written() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-03-12"), Some(1_773_324_300 / DAY_SECS));
+        for days in [-200_000, -1, 0, 59, 60, 20_000, 2_000_000] {
+            let (y, m, d) = civil(days);
+            assert_eq!(parse_date(&format!("{y:04}-{m:02}-{d:02}")), Some(days));
+        }
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "12/03/2026",
+            "2026-3-12",
+            "",
+            "2026-03-12x",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        let t = prost_types::Timestamp {
+            seconds: 1_773_324_300,
+            nanos: 0,
+        };
+        assert_eq!(date(Some(&t)), "12/03/2026");
+        assert_eq!(percent(0.823), "82 %");
+        assert_eq!(percent(f64::NAN), "0 %");
     }
 }

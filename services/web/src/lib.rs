@@ -12,6 +12,7 @@ mod error;
 mod form;
 mod format;
 mod headers;
+mod map;
 mod pages;
 pub mod session;
 pub mod text;
@@ -169,6 +170,14 @@ pub fn router(state: WebState) -> Router {
             "/reservations/{site}/{lot}/{claim}",
             get(pages::partner::claim_page),
         )
+        // The partner section's filters and map live on /lots; these add
+        // cancelling a claim, recommendations and editing the profile.
+        .route(
+            "/reservations/{site}/{lot}/{claim}/annuler",
+            post(pages::partner::cancel),
+        )
+        .route("/recommandations", get(pages::recommend::recommendations))
+        .route("/structure/profil", post(pages::profile::update))
         .fallback(pages::home::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

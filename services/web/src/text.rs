@@ -243,8 +243,6 @@ impl Fr {
     pub const WORKS_END: &'static str = "Fin des travaux";
     /// Save button.
     pub const SAVE: &'static str = "Enregistrer";
-    /// A date that cannot be read.
-    pub const BAD_DATE: &'static str = "date illisible (jj/mm/aaaa attendu)";
     /// A mass that cannot be read.
     pub const BAD_MASS: &'static str =
         "masse illisible : un nombre de kilogrammes supérieur à zéro, par exemple 350 ou 12,5";
@@ -306,13 +304,8 @@ impl Fr {
     pub const MATCHES_CAPTION: &'static str = "Score de chaque structure et ses composantes";
     /// Column: partner.
     pub const COL_PARTNER: &'static str = "Structure";
-    /// Column: score.
-    pub const COL_SCORE: &'static str = "Score";
     /// Column: mass.
     pub const COL_MASS: &'static str = "Masse";
-    /// The factors of a match's score, in the API's order.
-    pub const SCORE_FACTORS: [&'static str; 5] =
-        ["Catégorie", "Proximité", "Capacité", "Urgence", "Insertion"];
     /// Withdraw heading.
     pub const WITHDRAW_TITLE: &'static str = "Retirer le lot";
     /// Withdraw hint.
@@ -745,5 +738,167 @@ impl Fr {
     /// The signed-in person and role.
     pub fn who(name: &str, role: Role) -> String {
         format!("{name} ({})", Self::role(role))
+    }
+}
+
+/// The partner section's lot filters, map, claim window, cancellation,
+/// recommendations and profile.
+impl Fr {
+    // ---- lots: filters, list or map ----
+    /// Label of the filter form.
+    pub const FILTERS: &'static str = "Filtrer les lots";
+    /// Filter: family of materials.
+    pub const FILTER_FAMILY: &'static str = "Famille de matériaux";
+    /// Any family.
+    pub const ANY_FAMILY: &'static str = "Toutes les familles";
+    /// Filter: radius.
+    pub const FILTER_RADIUS: &'static str = "Distance maximale (km)";
+    /// Radius hint.
+    pub const FILTER_RADIUS_HINT: &'static str =
+        "De 1 à 200 km ; par défaut, le rayon d'intervention de votre structure.";
+    /// Filter: availability date.
+    pub const FILTER_DATE: &'static str = "Disponible le";
+    /// Date hint.
+    pub const FILTER_DATE_HINT: &'static str =
+        "Les lots dont la période d'enlèvement comprend ce jour (facultatif).";
+    /// A radius that cannot be read.
+    pub const BAD_RADIUS: &'static str = "Indiquez un nombre entier de kilomètres, de 1 à 200.";
+    /// A date that cannot be read.
+    pub const BAD_DATE: &'static str = "Indiquez une date valable (jj/mm/aaaa).";
+    /// No lot matches the filters.
+    pub const NO_LOTS_MATCH: &'static str =
+        "Aucun lot publié ne correspond à ces critères pour l'instant.";
+    /// Label of the list / map switch.
+    pub const VIEW_NAV: &'static str = "Affichage des lots";
+    /// List view.
+    pub const VIEW_LIST: &'static str = "Liste";
+    /// Map view.
+    pub const VIEW_MAP: &'static str = "Carte";
+
+    // ---- map ----
+    /// Legend: a lot.
+    pub const MAP_KEY_LOT: &'static str = "Lot (lien vers sa page)";
+    /// Legend: a site.
+    pub const MAP_KEY_SITE: &'static str = "Chantier";
+    /// Legend: a structure.
+    pub const MAP_KEY_PARTNER: &'static str = "Structure";
+    /// Legend: a commune.
+    pub const MAP_KEY_COMMUNE: &'static str = "Commune de m2A";
+    /// Legend: a quartier.
+    pub const MAP_KEY_QUARTIER: &'static str = "Quartier en renouvellement urbain (NPNRU)";
+    /// Legend: the reach circle.
+    pub const MAP_KEY_REACH: &'static str = "Distance maximale choisie";
+    /// Heading of the text list of the map's points.
+    pub const MAP_LIST: &'static str = "Les points de la carte";
+    /// Nothing to place.
+    pub const MAP_EMPTY: &'static str = "Aucun point à placer.";
+    /// The structure's own point, detail.
+    pub const MAP_HOME: &'static str = "lieu de réception de vos matériaux";
+
+    // ---- claim: pick-up window, cancellation ----
+    /// Pick-up window legend.
+    pub const PICKUP_LEGEND: &'static str = "Enlèvement souhaité (facultatif)";
+    /// Pick-up from.
+    pub const PICKUP_FROM: &'static str = "À partir du";
+    /// Pick-up until.
+    pub const PICKUP_UNTIL: &'static str = "Jusqu'au (inclus)";
+    /// Pick-up window on a claim's page.
+    pub const PICKUP: &'static str = "Enlèvement souhaité";
+    /// A window that ends before it starts.
+    pub const BAD_WINDOW: &'static str = "La date de fin doit être le jour de début ou après.";
+    /// Cancel heading and button.
+    pub const CANCEL_CLAIM: &'static str = "Annuler la réservation";
+    /// Short cancel button, in lists.
+    pub const CANCEL: &'static str = "Annuler";
+    /// Cancellation reason.
+    pub const CANCEL_REASON: &'static str = "Motif pour le chantier (facultatif)";
+    /// What cancelling does.
+    pub const CANCEL_HINT: &'static str =
+        "La quantité réservée redevient disponible pour les autres structures.";
+
+    // ---- recommendations ----
+    /// Nav and page title.
+    pub const NAV_RECOMMENDATIONS: &'static str = "Lots recommandés";
+    /// Recommendations title.
+    pub const RECOMMEND_TITLE: &'static str = "Lots recommandés";
+    /// Recommendations introduction.
+    pub const RECOMMEND_INTRO: &'static str = "Les lots publiés qui conviennent le mieux à votre structure, les meilleurs d'abord. Le score (de 0 à 100 %) combine la catégorie acceptée, la proximité, votre capacité d'accueil, l'urgence (date limite du lot) et un bonus pour les structures d'insertion.";
+    /// No recommendation.
+    pub const NO_RECOMMENDATIONS: &'static str = "Aucun lot à recommander pour l'instant : aucun lot publié dans votre rayon ne correspond à vos catégories ou à votre capacité.";
+    /// Recommendations need verification.
+    pub const RECOMMEND_PENDING: &'static str =
+        "Les recommandations commencent une fois votre structure vérifiée.";
+    /// Column: score.
+    pub const COL_SCORE: &'static str = "Score";
+    /// Caption of the recommendations' table.
+    pub const RECOMMEND_CAPTION: &'static str = "Lots recommandés, leur score et ses composantes";
+    /// Factor: category fit.
+    pub const SCORE_CATEGORY: &'static str = "Catégorie";
+    /// Factor: distance.
+    pub const SCORE_DISTANCE: &'static str = "Proximité";
+    /// Factor: capacity.
+    pub const SCORE_CAPACITY: &'static str = "Capacité";
+    /// Factor: urgency.
+    pub const SCORE_URGENCY: &'static str = "Urgence";
+    /// Factor: insertion.
+    pub const SCORE_INSERTION: &'static str = "Insertion";
+    /// A lot matching no longer shows.
+    pub const LOT_UNREADABLE: &'static str = "Lot (détails indisponibles)";
+
+    // ---- profile ----
+    /// Profile page title.
+    pub const PROFILE_TITLE: &'static str = "Ma structure";
+    /// Profile edit heading.
+    pub const PROFILE_EDIT: &'static str = "Modifier le profil";
+    /// Profile save button.
+    pub const PROFILE_SAVE: &'static str = "Enregistrer les modifications";
+    /// After a save.
+    pub const PROFILE_SAVED: &'static str = "Les modifications sont enregistrées.";
+
+    /// The introduction of the lots near, with the radius used.
+    pub fn lots_intro(radius_km: i64) -> String {
+        format!(
+            "Lots publiés à moins de {radius_km} km de votre structure, du plus proche au plus lointain."
+        )
+    }
+
+    /// The accessible name of the map of lots.
+    pub fn lots_map(lots: usize) -> String {
+        let lots = match lots {
+            0 => "aucun lot".to_owned(),
+            1 => "1 lot".to_owned(),
+            n => format!("{n} lots"),
+        };
+        format!("Carte du territoire de m2A : {lots}, leurs chantiers et votre structure")
+    }
+
+    /// What a point of the map is, in its text list.
+    pub fn map_mark(mark: crate::map::Mark) -> &'static str {
+        match mark {
+            crate::map::Mark::Lot => "Lot",
+            crate::map::Mark::Site => "Chantier",
+            crate::map::Mark::Partner => "Structure",
+        }
+    }
+
+    /// A lot's detail in the map's list: distance and quantity available.
+    pub fn lot_detail(distance: &str, available: &str) -> String {
+        format!("{distance}, {available} {}", Self::LEDGER_AVAILABLE)
+    }
+
+    /// A pick-up window of whole days.
+    pub fn window(from: Option<&str>, until: Option<&str>) -> String {
+        match (from, until) {
+            (Some(f), Some(u)) if f == u => format!("le {f}"),
+            (Some(f), Some(u)) => format!("du {f} au {u}"),
+            (Some(f), None) => format!("à partir du {f}"),
+            (None, Some(u)) => format!("jusqu'au {u}"),
+            (None, None) => "—".to_owned(),
+        }
+    }
+
+    /// A cancel button's accessible name, in a list of claims.
+    pub fn cancel_claim_of(lot: &str) -> String {
+        format!("{} : {lot}", Self::CANCEL_CLAIM)
     }
 }

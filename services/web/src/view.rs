@@ -73,6 +73,7 @@ fn nav_links(role: Role) -> Markup {
             Role::SiteManager => { li { a href="/chantiers" { (T::NAV_SITES) } } }
             Role::Partner => {
                 li { a href="/lots" { (T::NAV_LOTS) } }
+                li { a href="/recommandations" { (T::NAV_RECOMMENDATIONS) } }
                 li { a href="/mes-reservations" { (T::NAV_CLAIMS) } }
                 li { a href="/structure" { (T::NAV_STRUCTURE) } }
             }
@@ -222,5 +223,47 @@ pub fn ledger(
                 span.key.handed-over { (format::quantity(handed_over)) " " (T::LEDGER_HANDED_OVER) }
             }
         }
+    }
+}
+
+/// Matches best first, each with its score, distance and the factors of
+/// its score; `first` names the column of what each row is (a lot or a
+/// structure) and `row_head` draws it.
+pub fn score_table(
+    caption: &str,
+    first: &str,
+    matches: &[reemploi_proto::matching::Match],
+    row_head: impl Fn(&reemploi_proto::matching::Match) -> Markup,
+) -> Markup {
+    let factors = [
+        T::SCORE_CATEGORY,
+        T::SCORE_DISTANCE,
+        T::SCORE_CAPACITY,
+        T::SCORE_URGENCY,
+        T::SCORE_INSERTION,
+    ];
+    html! {
+        div.table-wrap { table {
+            caption { (caption) }
+            thead { tr {
+                th scope="col" { (first) }
+                th scope="col" { (T::COL_SCORE) }
+                th scope="col" { (T::COL_DISTANCE) }
+                @for factor in factors { th scope="col" { (factor) } }
+            } }
+            tbody { @for m in matches {
+                @let b = m.breakdown.unwrap_or_default();
+                @let values = [b.category_fit, b.distance, b.capacity, b.urgency, b.insertion];
+                tr {
+                    th scope="row" { (row_head(m)) }
+                    td.score data-label=(T::COL_SCORE) { (format::percent(m.score)) }
+                    // Whole metres: the cast to f64 is exact far beyond any distance on Earth.
+                    td data-label=(T::COL_DISTANCE) { (format::km(m.distance_m as f64)) }
+                    @for (factor, value) in factors.iter().zip(values) {
+                        td data-label=(factor) { (format::percent(value)) }
+                    }
+                }
+            } }
+        } }
     }
 }

@@ -836,7 +836,7 @@ async fn a_site_manager_acts_on_its_own_sites_only() {
     assert!(html.contains("Radiateurs fonte tour A") && html.contains("<svg"));
     assert!(html.contains("10 pièce(s) disponible"));
     let csrf = hidden(&html, "csrf");
-    let etag = hidden(&html, "etag");
+    let etag = hidden(&html, &format!("etag-{}", own.rsplit('/').next().unwrap()));
     let done = browser
         .post(&publish, &[("csrf", &csrf), ("etag", &etag)])
         .await;
@@ -1670,5 +1670,516 @@ async fn a_large_site_shows_its_lots_a_page_at_a_time() {
         html.contains("Page 2 sur 2"),
         "a page past the end shows the last"
     );
+    app.stop().await;
+}
+
+// ---- The partner section: lot filters and map, the pick-up window,
+// cancelling a claim, recommendations, the profile and the pending banner.
+
+/// A SIRET of 14 digits beginning with `first13` whose Luhn check holds.
+fn luhn_siret(first13: &str) -> String {
+    (0..10)
+        .map(|d| format!("{first13}{d}"))
+        .find(|s| {
+            let sum: u32 = s
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(i, b)| {
+                    let d = u32::from(b - b'0');
+                    match (i % 2, d * 2) {
+                        (1, twice) if twice > 9 => twice - 9,
+                        (1, twice) => twice,
+                        _ => d,
+                    }
+                })
+                .sum();
+            sum.is_multiple_of(10)
+        })
+        .unwrap()
+}
+
+/// The profile of structure `n` as its forms send it: in Mulhouse, 15 km
+/// of reach, radiators and interior doors.
+fn structure_fields(n: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("legal_name", format!("Atelier {n}")),
+        ("siret", luhn_siret(&format!("8123456780{n:03}"))),
+        ("kind", "PARTNER_KIND_ACI".into()),
+        ("line1", "2 rue de la Doller".into()),
+        ("postal_code", "68100".into()),
+        ("commune", "Mulhouse".into()),
+        ("latitude", "47.748".into()),
+        ("longitude", "7.32".into()),
+        ("service_radius_km", "15".into()),
+        ("weekly_intake_kg", "8000".into()),
+        ("accepted_categories", "radiateur".into()),
+        ("accepted_categories", "porte-interieure".into()),
+        ("email", format!("equipe{n}@atelier.example")),
+        ("phone", String::new()),
+    ]
+}
+
+async fn post_fields(
+    browser: &Browser,
+    path: &str,
+    fields: &[(&'static str, String)],
+) -> reqwest::Response {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(path, &pairs).await
+}
+
+/// Structure `n` signs up and registers through the web (pending); its
+/// partner name.
+async fn structure_through_the_web(browser: &Browser, n: u32) -> String {
+    let (_, html) = browser.page("/inscription").await;
+    let answer = browser
+        .post(
+            "/inscription",
+            &[
+                ("csrf", &hidden(&html, "csrf")),
+                ("structure_name", &format!("Atelier {n}")),
+                ("display_name", "Camille"),
+                ("email", &format!("equipe{n}@atelier.example")),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&answer), "/structure");
+    let (_, html) = browser.page("/structure").await;
+    let mut fields = structure_fields(n);
+    fields.push(("csrf", hidden(&html, "csrf")));
+    fields.push(("request_id", hidden(&html, "request_id")));
+    let registered = post_fields(browser, "/structure", &fields).await;
+    assert_eq!(location(&registered), "/structure");
+    browser.session().account.partner
+}
+
+async fn verify(app: &App, partner: &str) {
+    app.registry(Role::Admin, None)
+        .await
+        .verify_partner(rpb::VerifyPartnerRequest {
+            name: partner.into(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+}
+
+/// A site of `org` at `at` with a published lot of ten pieces per
+/// (designation, category, availability); the lots' names.
+async fn site_with_lots(
+    app: &App,
+    org: &str,
+    at: (f64, f64),
+    lots: &[(&str, &str, Option<tpb::TimeWindow>)],
+) -> Vec<String> {
+    let mut manager = app.inventory(Role::SiteManager, Some(org), None).await;
+    let site = manager
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: format!("Chantier {org}"),
+                location: Some(tpb::GeoPoint {
+                    latitude: at.0,
+                    longitude: at.1,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut names = Vec::new();
+    for (designation, category, availability) in lots {
+        let lot = manager
+            .create_lot(ipb::CreateLotRequest {
+                parent: site.name.clone(),
+                lot: Some(ipb::Lot {
+                    designation: (*designation).into(),
+                    category: (*category).into(),
+                    quantity: Some(tpb::Quantity {
+                        unit: tpb::Unit::Piece as i32,
+                        milli: 10_000,
+                    }),
+                    estimated_mass_g: 400_000,
+                    availability: *availability,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        manager
+            .publish_lot(ipb::PublishLotRequest {
+                name: lot.name.clone(),
+                etag: String::new(),
+            })
+            .await
+            .unwrap();
+        names.push(lot.name);
+    }
+    names
+}
+
+/// `/lots/{site}/{lot}` of a lot's name.
+fn lot_page(lot: &str) -> String {
+    let parts: Vec<&str> = lot.split('/').collect();
+    format!("/lots/{}/{}", parts[1], parts[3])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
+    let app = App::start().await;
+    let near = site_with_lots(
+        &app,
+        "bailleur-a",
+        (47.746, 7.301),
+        &[
+            ("Radiateurs fonte", "radiateur", None),
+            ("Portes bois", "porte-interieure", None),
+        ],
+    )
+    .await;
+    // 6.6 km away, available from 2096-10-02 07:06 UTC for five days.
+    let window = tpb::TimeWindow {
+        start_time: Some(prost_types::Timestamp {
+            seconds: 4_000_000_000,
+            nanos: 0,
+        }),
+        end_time: Some(prost_types::Timestamp {
+            seconds: 4_000_000_000 + 5 * 86_400,
+            nanos: 0,
+        }),
+    };
+    let far = site_with_lots(
+        &app,
+        "bailleur-b",
+        (47.806, 7.337),
+        &[("Radiateurs acier", "radiateur", Some(window))],
+    )
+    .await;
+    let browser = app.browser();
+    structure_through_the_web(&browser, 1).await;
+    let shown = |html: &str| {
+        ["Radiateurs fonte", "Portes bois", "Radiateurs acier"]
+            .into_iter()
+            .filter(|l| html.contains(&format!(">{l}</a>")))
+            .collect::<Vec<_>>()
+    };
+    let (status, html) = browser.page("/lots").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown(&html).len(), 3, "{html}");
+    assert!(html.contains("value=\"15\""), "the structure's own radius");
+    assert!(html.contains("method=\"get\" action=\"/lots\""));
+    // A family leaves the doors out; a shorter distance the far radiators.
+    let (_, html) = browser.page("/lots?famille=chauffage").await;
+    assert_eq!(shown(&html), ["Radiateurs fonte", "Radiateurs acier"]);
+    let (_, html) = browser.page("/lots?famille=chauffage&rayon=3").await;
+    assert_eq!(shown(&html), ["Radiateurs fonte"]);
+    // A day: the lots whose window touches it (no window: always).
+    let (_, html) = browser.page("/lots?disponible=2096-10-01").await;
+    assert_eq!(shown(&html), ["Radiateurs fonte", "Portes bois"]);
+    let (_, html) = browser.page("/lots?disponible=2096-10-03").await;
+    assert_eq!(shown(&html).len(), 3);
+    // What cannot be read is said beside its field, and left out.
+    let (status, html) = browser.page("/lots?rayon=mille&disponible=hier").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"rayon-erreur\"") && html.contains("id=\"disponible-erreur\""));
+    assert_eq!(shown(&html).len(), 3);
+    // The map: an SVG on the communes, a link to each lot shown, the
+    // structure's own point, and the same as a text list.
+    let (status, html) = browser.page("/lots?famille=chauffage&vue=carte").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<svg") && html.contains("aria-label=\"Carte du territoire"));
+    for (lot, designation) in [
+        (&near[0], "Radiateurs fonte"),
+        (&far[0], "Radiateurs acier"),
+    ] {
+        let link = format!("<a href=\"{}\"><title>{designation}</title>", lot_page(lot));
+        assert!(html.contains(&link), "{link} missing");
+    }
+    assert!(
+        !html.contains(&lot_page(&near[1])),
+        "the doors are filtered out"
+    );
+    assert!(html.contains(">Mulhouse</text>") && html.contains(">Illzach</text>"));
+    assert!(html.contains("<a href=\"/structure\"><title>Atelier 1</title>"));
+    assert!(html.contains("Chantier bailleur-a"), "the sites are placed");
+    assert!(html.contains("aria-current=\"page\">Carte</a>"));
+    assert!(
+        html.contains("name=\"vue\" value=\"carte\""),
+        "the filters keep the view"
+    );
+    assert!(!html.contains("style="), "no inline style");
+    app.stop().await;
+}
+
+async fn claim_status(app: &App, claim: &str) -> ipb::ClaimStatus {
+    app.inventory(Role::Admin, None, None)
+        .await
+        .get_claim(ipb::GetClaimRequest { name: claim.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status()
+}
+
+/// Structure `browser` claims 2 of `lot`, to pick up on 3 and 4 October
+/// 2096, once the inventory knows it is verified; its claim's page.
+async fn claimed_with_a_window(browser: &Browser, lot: &str) -> String {
+    let page = lot_page(lot);
+    let (_, html) = browser.page(&page).await;
+    let (csrf, request_id) = (hidden(&html, "csrf"), hidden(&html, "request_id"));
+    let form = |from: &str, until: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("request_id", request_id.clone()),
+            ("quantity", "2".to_owned()),
+            ("pickup_from", from.to_owned()),
+            ("pickup_until", until.to_owned()),
+        ]
+    };
+    let backwards = post_fields(browser, &page, &form("2096-10-05", "2096-10-03")).await;
+    assert_eq!(backwards.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        backwards
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"pickup_until-erreur\"")
+    );
+    eventually("the claim accepted", || async {
+        let answer = post_fields(browser, &page, &form("2096-10-03", "2096-10-04")).await;
+        (answer.status() == StatusCode::SEE_OTHER).then_some(())
+    })
+    .await;
+    let (_, html) = browser.page("/mes-reservations").await;
+    let start = html.find("href=\"/reservations/").unwrap() + "href=\"".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_structure_cancels_its_claim_and_another_structure_cannot() {
+    let app = App::start().await;
+    let lot = site_with_lots(
+        &app,
+        "bailleur-a",
+        (47.746, 7.301),
+        &[("Radiateurs fonte", "radiateur", None)],
+    )
+    .await
+    .remove(0);
+    let (owner, other) = (app.browser(), app.browser());
+    verify(&app, &structure_through_the_web(&owner, 1).await).await;
+    verify(&app, &structure_through_the_web(&other, 2).await).await;
+    let claim_page = claimed_with_a_window(&owner, &lot).await;
+    let parts: Vec<&str> = claim_page.split('/').collect();
+    let claim = format!("sites/{}/lots/{}/claims/{}", parts[2], parts[3], parts[4]);
+    let (status, html) = owner.page(&claim_page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("du 03/10/2096 au 04/10/2096"),
+        "the pick-up window"
+    );
+    assert!(html.contains("Annuler la réservation"));
+    let cancel = format!("{claim_page}/annuler");
+    let etag = hidden(&html, "etag");
+    // Without the session's CSRF token: refused, nothing changes.
+    let forged = owner.post(&cancel, &[("etag", &etag)]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(claim_status(&app, &claim).await, ipb::ClaimStatus::Reserved);
+    // Another structure neither sees nor cancels it: the API says it does
+    // not exist for it.
+    let (status, _) = other.page(&claim_page).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = other.page("/mes-reservations").await;
+    let refused = other
+        .post(
+            &cancel,
+            &[("csrf", &hidden(&theirs, "csrf")), ("etag", &etag)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(claim_status(&app, &claim).await, ipb::ClaimStatus::Reserved);
+    // Its own structure cancels it from its list, and comes back there.
+    let (_, html) = owner.page("/mes-reservations").await;
+    assert!(html.contains("aria-label=\"Annuler la réservation : Radiateurs fonte\""));
+    let done = owner
+        .post(
+            &cancel,
+            &[
+                ("csrf", &hidden(&html, "csrf")),
+                ("etag", &hidden(&html, "etag")),
+                ("retour", "liste"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&done), "/mes-reservations");
+    assert_eq!(
+        claim_status(&app, &claim).await,
+        ipb::ClaimStatus::Cancelled
+    );
+    let (_, html) = owner.page("/mes-reservations").await;
+    assert!(html.contains("annulée") && !html.contains("Annuler la réservation :"));
+    let (_, html) = owner.page(&lot_page(&lot)).await;
+    assert!(
+        html.contains("10 pièce(s) disponible"),
+        "the quantity is back"
+    );
+    app.stop().await;
+}
+
+async fn partner_of(app: &App, name: &str) -> rpb::Partner {
+    app.registry(Role::Admin, None)
+        .await
+        .get_partner(rpb::GetPartnerRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_structure_edits_its_profile_and_sees_what_the_registry_refuses() {
+    let app = App::start().await;
+    let browser = app.browser();
+    let partner = structure_through_the_web(&browser, 1).await;
+    let (status, html) = browser.page("/structure").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Modifier le profil") && html.contains("value=\"Atelier 1\""));
+    let form = |radius: &str, etag: &str| {
+        let mut fields: Vec<(&'static str, String)> = structure_fields(1)
+            .into_iter()
+            .map(|(k, v)| match k {
+                "service_radius_km" => (k, radius.to_owned()),
+                "commune" => (k, "Illzach".to_owned()),
+                _ => (k, v),
+            })
+            .collect();
+        fields.push(("etag", etag.to_owned()));
+        fields
+    };
+    let etag = hidden(&html, "etag");
+    let mut with_csrf = form("25", &etag);
+    let no_csrf = post_fields(&browser, "/structure/profil", &with_csrf).await;
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+    with_csrf.push(("csrf", hidden(&html, "csrf")));
+    // A radius the registry refuses: the form again, the error beside it.
+    let mut bad = form("500", &etag);
+    bad.push(("csrf", hidden(&html, "csrf")));
+    let refused = post_fields(&browser, "/structure/profil", &bad).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("id=\"service_radius_km-erreur\""), "{page}");
+    assert!(page.contains("value=\"500\""), "what was typed is kept");
+    assert_eq!(partner_of(&app, &partner).await.service_radius_km, 15);
+    // Saved: the registry has it, the page says so.
+    let saved = post_fields(&browser, "/structure/profil", &with_csrf).await;
+    assert_eq!(location(&saved), "/structure?enregistre=1");
+    let stored = partner_of(&app, &partner).await;
+    assert_eq!(stored.service_radius_km, 25);
+    assert_eq!(stored.address.unwrap().commune, "Illzach");
+    assert_eq!(stored.accepted_categories.len(), 2);
+    let (_, html) = browser.page("/structure?enregistre=1").await;
+    assert!(html.contains("Les modifications sont enregistrées") && html.contains("value=\"25\""));
+    // The form of before, sent again: someone changed the profile since.
+    let stale = post_fields(&browser, "/structure/profil", &{
+        let mut f = form("30", &etag);
+        f.push(("csrf", hidden(&html, "csrf")));
+        f
+    })
+    .await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        stale
+            .text()
+            .await
+            .unwrap()
+            .contains("modifié cette ressource entre-temps")
+    );
+    assert_eq!(partner_of(&app, &partner).await.service_radius_km, 25);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recommendations_show_a_lot_with_its_score_and_its_factors() {
+    let app = App::start().await;
+    let lot = site_with_lots(
+        &app,
+        "bailleur-a",
+        (47.746, 7.301),
+        &[("Radiateurs fonte", "radiateur", None)],
+    )
+    .await
+    .remove(0);
+    let browser = app.browser();
+    let partner = structure_through_the_web(&browser, 1).await;
+    let (status, html) = browser.page("/recommandations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("une fois votre structure vérifiée"), "{html}");
+    assert!(
+        html.contains("href=\"/recommandations\""),
+        "in the partner's nav"
+    );
+    verify(&app, &partner).await;
+    let html = eventually("the lot recommended", || async {
+        let (_, html) = browser.page("/recommandations").await;
+        html.contains("Radiateurs fonte").then_some(html)
+    })
+    .await;
+    assert!(html.contains(&format!("href=\"{}\"", lot_page(&lot))));
+    assert!(html.contains("1,4 km"), "the distance");
+    for factor in [
+        "Score",
+        "Catégorie",
+        "Proximité",
+        "Capacité",
+        "Urgence",
+        "Insertion",
+    ] {
+        assert!(html.contains(factor), "{factor}");
+    }
+    // An ACI is an insertion structure; an exact category fits fully.
+    assert!(html.contains("data-label=\"Insertion\">100 %"));
+    assert!(html.contains("data-label=\"Catégorie\">100 %"));
+    assert!(html.contains("class=\"score\" data-label=\"Score\">"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pending_banner_shows_on_every_partner_page_until_the_structure_is_verified() {
+    let app = App::start().await;
+    let lot = site_with_lots(
+        &app,
+        "bailleur-a",
+        (47.746, 7.301),
+        &[("Radiateurs fonte", "radiateur", None)],
+    )
+    .await
+    .remove(0);
+    let browser = app.browser();
+    let partner = structure_through_the_web(&browser, 1).await;
+    let pages = [
+        "/lots".to_owned(),
+        "/lots?vue=carte".to_owned(),
+        lot_page(&lot),
+        "/mes-reservations".to_owned(),
+        "/recommandations".to_owned(),
+        "/structure".to_owned(),
+    ];
+    let banner = "attend la vérification du territoire";
+    for page in &pages {
+        let (status, html) = browser.page(page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(html.matches(banner).count(), 1, "the banner on {page}");
+        assert!(html.contains("role=\"status\""), "{page}");
+    }
+    verify(&app, &partner).await;
+    for page in &pages {
+        let (status, html) = browser.page(page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(!html.contains(banner), "no banner on {page} once verified");
+    }
     app.stop().await;
 }

@@ -8,8 +8,11 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod home;
+pub mod nearby;
 pub mod partner;
 pub mod plan;
+pub mod profile;
+pub mod recommend;
 pub mod site_edit;
 pub mod site_lot;
 pub mod sites;
@@ -106,6 +109,8 @@ fn form_field(path: &str) -> String {
         "milli" | "unit" => "quantity".to_owned(),
         "works_start_time" => "works_start".to_owned(),
         "works_end_time" => "works_end".to_owned(),
+        "pickup_window" | "start_time" => "pickup_from".to_owned(),
+        "end_time" => "pickup_until".to_owned(),
         other => other.to_owned(),
     }
 }

@@ -73,7 +73,7 @@ fn site_of(form: &Fields, session: &Session) -> Result<Site, Errors> {
     };
     let mut date = |name: &str| match form.get(name) {
         None | Some("") => None,
-        Some(text) => format::parse_date(text).or_else(|| {
+        Some(text) => format::day_start(text).or_else(|| {
             errors.push((name.to_owned(), T::unreadable(T::field(name), T::BAD_DATE)));
             None
         }),

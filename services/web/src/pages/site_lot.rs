@@ -202,7 +202,7 @@ impl LotView {
                 @match &self.matches {
                     None => p { (T::MATCHES_UNAVAILABLE) },
                     Some(matches) if matches.is_empty() => p { (T::NO_MATCHES) },
-                    Some(matches) => (matches_table(matches, |p| self.partner(p))),
+                    Some(matches) => (view::score_table(T::MATCHES_CAPTION, T::COL_PARTNER, matches, |m| html! { (self.partner(&m.partner)) })),
                 }
             }
         }
@@ -300,33 +300,6 @@ fn handover_form(
             }
             button type="submit" { (T::RECORD_HANDOVER) }
         }
-    }
-}
-
-/// Partners best first, each factor of the score beside the score.
-fn matches_table(matches: &[Match], partner: impl Fn(&str) -> String) -> Markup {
-    let pct = |x: f64| format!("{:.0} %", (x * 100.0).clamp(0.0, 100.0));
-    html! {
-        div.table-wrap { table {
-            caption { (T::MATCHES_CAPTION) }
-            thead { tr {
-                th scope="col" { (T::COL_PARTNER) }
-                th scope="col" { (T::COL_SCORE) }
-                th scope="col" { (T::COL_DISTANCE) }
-                @for factor in T::SCORE_FACTORS { th scope="col" { (factor) } }
-            } }
-            tbody { @for m in matches {
-                @let b = m.breakdown.unwrap_or_default();
-                tr {
-                    th scope="row" { (partner(&m.partner)) }
-                    td data-label=(T::COL_SCORE) { (pct(m.score)) }
-                    td data-label=(T::COL_DISTANCE) { (format::km(m.distance_m as f64)) }
-                    @for (label, value) in T::SCORE_FACTORS.iter().zip([b.category_fit, b.distance, b.capacity, b.urgency, b.insertion]) {
-                        td data-label=(label) { (pct(value)) }
-                    }
-                }
-            } }
-        } }
     }
 }
 

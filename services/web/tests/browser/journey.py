@@ -37,6 +37,7 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the tests
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 import manager_pages  # noqa: E402
+import partner_pages  # noqa: E402
 import sealed  # noqa: E402
 from harness import Failure, Suite, Up, check, eventually, prepare_screenshots, require_axe, siret  # noqa: E402
 
@@ -406,6 +407,7 @@ def main():
             suite.run("a structure signs up, is verified, finds a lot and claims it",
                       lambda: structure_journey(suite, 1, js=True))
             suite.run("the same with JavaScript disabled", lambda: structure_journey(suite, 2, js=False))
+            suite.run("a structure's filters, map, cancellations, recommendations, profile", lambda: partner_pages.run(suite))
             suite.run("a phone: the lot list and the claim form", lambda: phone(suite))
             suite.run("the site manager: sites, lots by status, ledgers, publishing", lambda: site_manager(suite))
             manager_pages.run(suite)
