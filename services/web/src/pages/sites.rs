@@ -125,6 +125,7 @@ pub async fn site(
     }
     let body = html! {
         (site_facts(&site))
+        p { a href=(format!("/chantiers/{id}/diagnostic")) { (T::IMPORT_DIAGNOSTIC_LINK) } }
         @if lots.is_empty() { p { (T::NO_LOTS) } }
         @for status in STATUS_ORDER {
             @let group: Vec<&Lot> = lots.iter().filter(|l| l.status() == status).collect();

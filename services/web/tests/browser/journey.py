@@ -36,6 +36,7 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the tests
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+import imports  # noqa: E402
 import sealed  # noqa: E402
 from harness import Failure, Suite, Up, check, eventually, prepare_screenshots, require_axe, siret  # noqa: E402
 
@@ -407,6 +408,7 @@ def main():
             suite.run("the same with JavaScript disabled", lambda: structure_journey(suite, 2, js=False))
             suite.run("a phone: the lot list and the claim form", lambda: phone(suite))
             suite.run("the site manager: sites, lots by status, ledgers, publishing", lambda: site_manager(suite))
+            suite.run("the site manager imports a diagnostic, previewed, as drafts", lambda: imports.run(suite))
             suite.run("cookies: HttpOnly, SameSite=Lax", lambda: cookies(suite))
             suite.run("sessions: absent, renewed, expired, altered", lambda: sessions(suite))
             suite.run("a forgotten password, reset with the mailed link", lambda: password_reset(suite))
