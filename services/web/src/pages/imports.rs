@@ -37,8 +37,10 @@ use crate::view::{self, Errors, csrf};
 pub const MAX_FILE: usize = 5 * 1024 * 1024;
 /// Room in a request body for a form's other fields.
 const FORM_ROOM: usize = 64 * 1024;
-/// The body limit of an upload.
-pub const UPLOAD_LIMIT: usize = MAX_FILE + FORM_ROOM;
+/// The body limit of an upload: a file up to twice too large is still read
+/// to its end (and refused), so that the browser, which sends it all before
+/// it reads the answer, gets the message rather than a cut connection.
+pub const UPLOAD_LIMIT: usize = 2 * MAX_FILE + FORM_ROOM;
 /// The body limit of a confirmation, which carries the file in base64.
 pub const CONFIRM_LIMIT: usize = MAX_FILE.div_ceil(3) * 4 + FORM_ROOM;
 /// The file input, and the field that carries the file back.
