@@ -4,31 +4,28 @@
 //! a reason; every good row is a partner the registry's rules accept.
 #![no_main]
 
-use std::path::Path;
-
 use libfuzzer_sys::fuzz_target;
-use reemploi::import::partners;
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::siret::Siret;
-use reemploi_fuzz::{FILE, assert_names_the_file, assert_rows_accounted, read_sheet};
+use reemploi_fuzz::{assert_rows_accounted, assert_says_why, read_sheet};
+use reemploi_import::partners;
 
 /// The radius given to rows that have none (the CLI's default).
-const DEFAULT_RADIUS_KM: i32 = 30;
+const DEFAULT_RADIUS_KM: i32 = partners::DEFAULT_RADIUS_KM;
 
 fuzz_target!(|data: &[u8]| {
     let Some(sheet) = read_sheet(data) else {
         return;
     };
     let mut ticks = 0;
-    let (parsed, _unused) =
-        match partners::parse(&sheet, Path::new(FILE), DEFAULT_RADIUS_KM, || ticks += 1) {
-            Ok(done) => done,
-            Err(e) => {
-                // Only missing siret, type or raison_sociale columns stop the file.
-                assert_names_the_file(&e);
-                return;
-            }
-        };
+    let (parsed, _unused) = match partners::parse(&sheet, DEFAULT_RADIUS_KM, || ticks += 1) {
+        Ok(done) => done,
+        Err(e) => {
+            // Only missing siret, type or raison_sociale columns stop the file.
+            assert_says_why(&e);
+            return;
+        }
+    };
     assert_rows_accounted(&sheet, &parsed, ticks);
     for (line, p) in &parsed.good {
         assert_eq!(

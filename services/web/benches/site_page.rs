@@ -86,8 +86,12 @@ async fn run(secs: u32, connections: u32) -> Res<()> {
     let inventory = reemploi_inventory::start(inv_ctx.clone(), &Default::default()).await?;
     let inventory = testing::spawn(&inv_ctx, vec![inventory]).await;
 
-    let session = signed_in_manager(identity.addr).await?;
-    let site = site_with_lots(inventory.addr, &session.access_token).await?;
+    let session = signed_in_manager(identity.addr)
+        .await
+        .map_err(|e| format!("signing in: {e}"))?;
+    let site = site_with_lots(inventory.addr, &session.access_token)
+        .await
+        .map_err(|e| format!("making the site: {e}"))?;
     let url = |addr: SocketAddr| format!("http://{addr}");
     // The site page calls identity and inventory only; the other two
     // addresses are never dialled.

@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -178,6 +179,29 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/recommandations", get(pages::recommend::recommendations))
         .route("/structure/profil", post(pages::profile::update))
+        // Imports by upload (pages::imports), previewed before anything is saved.
+        .route(
+            "/chantiers/{site}/diagnostic",
+            get(pages::imports::diagnostic_form)
+                .post(pages::imports::diagnostic_preview)
+                .layer(DefaultBodyLimit::max(pages::imports::UPLOAD_LIMIT)),
+        )
+        .route(
+            "/chantiers/{site}/diagnostic/creer",
+            post(pages::imports::diagnostic_create)
+                .layer(DefaultBodyLimit::max(pages::imports::CONFIRM_LIMIT)),
+        )
+        .route(
+            "/partenaires/import",
+            get(pages::imports::directory_form)
+                .post(pages::imports::directory_preview)
+                .layer(DefaultBodyLimit::max(pages::imports::UPLOAD_LIMIT)),
+        )
+        .route(
+            "/partenaires/import/creer",
+            post(pages::imports::directory_create)
+                .layer(DefaultBodyLimit::max(pages::imports::CONFIRM_LIMIT)),
+        )
         .fallback(pages::home::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -900,5 +900,272 @@ impl Fr {
     /// A cancel button's accessible name, in a list of claims.
     pub fn cancel_claim_of(lot: &str) -> String {
         format!("{} : {lot}", Self::CANCEL_CLAIM)
+// ---- imports (pages::imports) ----
+impl Fr {
+    /// Site page: link to the diagnostic import.
+    pub const IMPORT_DIAGNOSTIC_LINK: &'static str = "Importer un diagnostic";
+    /// Partners page: link to the directory import.
+    pub const IMPORT_DIRECTORY_LINK: &'static str = "Importer un annuaire SIAE";
+    /// Directory import page title.
+    pub const IMPORT_DIRECTORY_TITLE: &'static str = "Importer un annuaire SIAE";
+    /// What a diagnostic file holds.
+    pub const IMPORT_DIAGNOSTIC_INTRO: &'static str = "Déposez le diagnostic PEMD du chantier : un fichier CSV (UTF-8, séparé par des virgules ou des points-virgules) ou un classeur XLSX, XLS ou ODS, une ligne par matériau. Les colonnes désignation, catégorie, quantité et unité sont obligatoires ; référence, masse (kg), localisation, état, potentiel de réemploi, code déchet, danger et description sont lues quand elles sont là. Les lots sont créés en brouillon.";
+    /// What a directory export holds.
+    pub const IMPORT_DIRECTORY_INTRO: &'static str = "Déposez un export de l'annuaire des SIAE : un fichier CSV ou un classeur XLSX, XLS ou ODS, une ligne par structure. Les colonnes siret, type et raison_sociale sont obligatoires, et chaque structure doit avoir une latitude et une longitude. Les structures sont enregistrées en attente de vérification.";
+    /// Nothing is saved before the preview.
+    pub const IMPORT_NOTHING_SAVED: &'static str =
+        "Rien n'est enregistré avant que vous ayez vu l'aperçu de chaque ligne et confirmé.";
+    /// File input.
+    pub const IMPORT_FILE: &'static str = "Fichier à importer";
+    /// File input hint.
+    pub const IMPORT_FILE_HINT: &'static str = "CSV, XLSX, XLS ou ODS ; 5 Mo au plus.";
+    /// Default radius input.
+    pub const IMPORT_RADIUS: &'static str = "Rayon d'intervention par défaut (km, de 1 à 200)";
+    /// Default radius hint.
+    pub const IMPORT_RADIUS_HINT: &'static str =
+        "Pour les structures dont la ligne n'a pas de rayon.";
+    /// Upload button.
+    pub const IMPORT_PREVIEW_BUTTON: &'static str = "Voir l'aperçu";
+    /// Back to the site.
+    pub const IMPORT_BACK_TO_SITE: &'static str = "Retour au chantier";
+    /// Back to the partners.
+    pub const IMPORT_BACK_TO_PARTNERS: &'static str = "Retour aux structures";
+    /// Start again with another file.
+    pub const IMPORT_ANOTHER: &'static str = "Importer un autre fichier";
+    /// No file chosen.
+    pub const IMPORT_NO_FILE: &'static str = "Choisissez un fichier à importer.";
+    /// File over the limit.
+    pub const IMPORT_TOO_LARGE: &'static str =
+        "Le fichier dépasse 5 Mo : découpez-le en plusieurs fichiers.";
+    /// Upload that could not be read.
+    pub const IMPORT_UPLOAD_FAILED: &'static str =
+        "Le fichier n'a pas pu être reçu. Choisissez-le de nouveau et recommencez.";
+    /// Radius out of range.
+    pub const IMPORT_BAD_RADIUS: &'static str = "Indiquez un nombre entier de 1 à 200.";
+    /// Column: line.
+    pub const COL_LINE: &'static str = "Ligne";
+    /// Column: reference.
+    pub const COL_REFERENCE: &'static str = "Référence";
+    /// Column: designation.
+    pub const COL_DESIGNATION: &'static str = "Désignation";
+    /// Column: mass.
+    pub const COL_MASS: &'static str = "Masse";
+    /// Column: hazards.
+    pub const COL_HAZARDS: &'static str = "Dangers";
+    /// Column: what becomes of the row.
+    pub const COL_RESULT: &'static str = "Résultat";
+    /// Column: a refused row's cells.
+    pub const COL_CONTENT: &'static str = "Contenu de la ligne";
+    /// Column: kinds of structure.
+    pub const COL_KINDS: &'static str = "Types";
+    /// Column: service radius.
+    pub const COL_RADIUS: &'static str = "Rayon";
+    /// Column: categories accepted.
+    pub const COL_CATEGORIES: &'static str = "Matériaux acceptés";
+    /// A good lot row.
+    pub const IMPORT_READY_LOT: &'static str = "À créer en brouillon";
+    /// A good partner row.
+    pub const IMPORT_READY_PARTNER: &'static str = "À enregistrer, en attente de vérification";
+    /// Before a refused row's reasons.
+    pub const IMPORT_REFUSED: &'static str = "Refusée :";
+    /// No hazard.
+    pub const IMPORT_NO_HAZARD: &'static str = "aucun";
+    /// Above the API's refusals that name no row.
+    pub const IMPORT_API_REFUSED: &'static str =
+        "Le service a refusé l'import ; rien n'a été enregistré :";
+    /// Refused rows are left out.
+    pub const IMPORT_BAD_ROWS_LEFT_OUT: &'static str = "Les lignes refusées ne seront pas importées. Pour les ajouter ensuite, importez un fichier qui ne contient qu'elles, corrigées.";
+    /// No row to import.
+    pub const IMPORT_NOTHING_TO_CREATE: &'static str =
+        "Aucune ligne ne peut être importée : corrigez le fichier et déposez-le de nouveau.";
+
+    /// The diagnostic import page's title.
+    pub fn import_diagnostic_title(site: &str) -> String {
+        format!("Importer un diagnostic — {site}")
+    }
+
+    /// The caption of a preview.
+    pub fn import_caption(file: &str) -> String {
+        format!("Aperçu de {file}, ligne par ligne")
+    }
+
+    /// What a diagnostic's preview found.
+    pub fn import_lots_summary(good: usize, hazardous: usize, bad: usize) -> String {
+        let lots = plural(good, "ligne prête", "lignes prêtes");
+        let refused = plural(bad, "ligne refusée", "lignes refusées");
+        match hazardous {
+            0 => format!("{lots} à créer en brouillon ; {refused}."),
+            h => format!(
+                "{lots} à créer en brouillon, dont {} (jamais publiable) ; {refused}.",
+                plural(h, "dangereuse", "dangereuses")
+            ),
+        }
+    }
+
+    /// What a directory's preview found.
+    pub fn import_partners_summary(good: usize, bad: usize) -> String {
+        format!(
+            "{} à enregistrer ; {}.",
+            plural(good, "structure", "structures"),
+            plural(bad, "ligne refusée", "lignes refusées")
+        )
+    }
+
+    /// The columns of a file no import reads.
+    pub fn import_unused(columns: &[String]) -> String {
+        format!("Colonnes ignorées : {}.", columns.join(", "))
+    }
+
+    /// The button that creates the lots.
+    pub fn import_create_lots(n: usize) -> String {
+        format!("Créer {} en brouillon", plural(n, "lot", "lots"))
+    }
+
+    /// The button that registers the partners.
+    pub fn import_create_partners(n: usize) -> String {
+        format!("Enregistrer {}", plural(n, "structure", "structures"))
+    }
+
+    /// More good rows than one import takes.
+    pub fn import_too_many(n: usize, max: usize) -> String {
+        format!("{n} lignes valables : un import en prend au plus {max}. Découpez le fichier.")
+    }
+
+    /// A hazardous lot row.
+    pub fn import_hazardous(why: &reemploi_import::lots::Hazardous) -> String {
+        let mut parts = Vec::new();
+        if let Some(code) = &why.waste_code {
+            parts.push(format!("code déchet dangereux {code}"));
+        }
+        parts.extend(why.hazards.iter().map(|h| Self::hazard(*h).to_owned()));
+        format!(
+            "Dangereux, jamais publiable ({}) : sera créé en brouillon",
+            parts.join(", ")
+        )
+    }
+
+    /// A hazard, as the lot shows it.
+    pub fn hazard(hazard: reemploi_domain::waste::Hazard) -> &'static str {
+        use reemploi_domain::waste::Hazard;
+        match hazard {
+            Hazard::Asbestos => "amiante",
+            Hazard::Lead => "plomb",
+            Hazard::Pcb => "PCB",
+            Hazard::Pah => "HAP",
+            Hazard::Other => "autre danger",
+        }
+    }
+
+    /// A hazard of a lot as the API names it.
+    pub fn lot_hazard(hazard: reemploi_proto::inventory::Hazard) -> &'static str {
+        use reemploi_domain::waste::Hazard as D;
+        use reemploi_proto::inventory::Hazard;
+        match hazard {
+            Hazard::Unspecified => "—",
+            Hazard::Asbestos => Self::hazard(D::Asbestos),
+            Hazard::Lead => Self::hazard(D::Lead),
+            Hazard::Pcb => Self::hazard(D::Pcb),
+            Hazard::Pah => Self::hazard(D::Pah),
+            Hazard::Other => Self::hazard(D::Other),
+        }
+    }
+
+    /// Why a whole file cannot be imported.
+    pub fn import_error(error: &reemploi_import::ImportError) -> String {
+        use reemploi_import::ImportError as E;
+        match error {
+            E::Unreadable { reason } => format!(
+                "Le fichier n'a pas pu être lu ({reason}). Vérifiez qu'il s'agit bien d'un fichier CSV, XLSX, XLS ou ODS."
+            ),
+            E::NotUtf8 { .. } => "Le fichier n'est pas du texte UTF-8 : enregistrez-le au format « CSV UTF-8 », ou en .xlsx.".to_owned(),
+            E::Empty | E::NoCells => "Le fichier est vide.".to_owned(),
+            E::MissingColumns { missing, headers } => format!(
+                "Colonnes obligatoires manquantes : {}. La ligne d'en-tête contient : {}.",
+                missing
+                    .iter()
+                    .map(|c| format!("{} (par exemple « {} »)", Self::import_field(c.field), c.example))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                headers.join(", ")
+            ),
+            E::NotADirectoryExport { headers } => format!(
+                "Un export de l'annuaire des SIAE doit avoir les colonnes siret, type et raison_sociale. La ligne d'en-tête contient : {}.",
+                headers.join(", ")
+            ),
+        }
+    }
+
+    /// Why a row is refused: in French where the reason is ours, with the
+    /// domain's or the API's own words otherwise.
+    pub fn import_reason(reason: &reemploi_import::Reason) -> String {
+        use reemploi_domain::DomainError;
+        use reemploi_import::Reason as R;
+        match reason {
+            R::Domain(DomainError::Invalid { field, reason }) => {
+                format!("{} : {reason}", Self::import_field(field))
+            }
+            R::Domain(other) => other.to_string(),
+            R::NoLocation => "Latitude et longitude : obligatoires, chaque structure est placée sur la carte (ajoutez les colonnes latitude et longitude, par exemple avec le géocodeur de la Base adresse nationale).".to_owned(),
+            R::NotDegrees { latitude, longitude } => format!(
+                "Latitude et longitude : « {latitude} » et « {longitude} » ne sont pas des degrés décimaux."
+            ),
+            R::NoKind => "Type : au moins un type de structure (ACI, AI, EI, ETTI, EITI, EA…).".to_owned(),
+            R::Radius { km } => format!("Rayon (km) : de 1 à 200 km, et non {km}."),
+            R::NotWhole { field, value } => format!(
+                "{} : « {value} » n'est pas un nombre entier positif.",
+                Self::import_field(field)
+            ),
+            R::Refused { field, description } if field.is_empty() => {
+                format!("Refusée par le service : {description}")
+            }
+            R::Refused { field, description } => format!(
+                "Refusée par le service — {} : {description}",
+                Self::import_field(field)
+            ),
+        }
+    }
+
+    /// The column of a file a field comes from (the last part of an API
+    /// path), as people call it; unknown ones as they are written.
+    pub fn import_field(field: &str) -> String {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        let last = last.split('[').next().unwrap_or(last);
+        let known = match last {
+            "reference" => "Référence",
+            "designation" => "Désignation",
+            "category" => "Catégorie",
+            "quantity" | "milli" => "Quantité",
+            "unit" => "Unité",
+            "mass_kg" | "estimated_mass_g" => "Masse (kg)",
+            "location" | "building_location" => "Localisation",
+            "condition" => "État",
+            "description" => "Description",
+            "waste_code" => "Code déchet",
+            "hazard" | "hazards" => "Danger",
+            "siret" => "SIRET",
+            "kind" | "kinds" => "Type",
+            "raison_sociale" | "legal_name" => "Raison sociale",
+            "enseigne" | "trade_name" => "Enseigne",
+            "addresse_ligne_1" | "line1" => "Adresse",
+            "code_postal" | "postal_code" => "Code postal",
+            "ville" | "commune" => "Commune",
+            "latitude" => "Latitude",
+            "longitude" => "Longitude",
+            "accepted_categories" => "Catégories",
+            "weekly_intake_kg" => "Capacité (kg par semaine)",
+            "radius_km" | "service_radius_km" => "Rayon (km)",
+            "insertion_fte" | "insertion_fte_centi" => "ETP en insertion",
+            other => return other.to_owned(),
+        };
+        known.to_owned()
+    }
+}
+
+/// `n` and the singular or plural noun: "1 lot", "0 lot", "3 lots".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n > 1 {
+        format!("{n} {many}")
+    } else {
+        format!("{n} {one}")
     }
 }

@@ -2183,3 +2183,529 @@ async fn the_pending_banner_shows_on_every_partner_page_until_the_structure_is_v
     }
     app.stop().await;
 }
+
+// ---- imports by upload (pages::imports) ----
+
+/// The demo's diagnostic: ten materials on lines 2 to 11, the asbestos
+/// floor tiles (M9) on line 10.
+const COTEAUX_CSV: &str = include_str!("../../../demo/diagnostic-coteaux.csv");
+/// The demo's partners: five structures on lines 2 to 6.
+const PARTNERS_CSV: &str = include_str!("../../../demo/partners-sample.csv");
+
+/// Posts `fields` and a file input `fichier` holding `file` (named `name`)
+/// as `multipart/form-data`, as a browser sends a form with a file.
+async fn upload(
+    browser: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    name: &str,
+    file: &[u8],
+) -> reqwest::Response {
+    const BOUNDARY: &str = "----reemploi-test-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"{name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    browser
+        .client
+        .post(browser.url(path))
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Uploads `file` through the form of `page` (with its CSRF token); the
+/// answer's status and HTML.
+async fn preview(browser: &Browser, page: &str, name: &str, file: &[u8]) -> (StatusCode, String) {
+    let (status, html) = browser.page(page).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+    let csrf = hidden(&html, "csrf");
+    let answer = upload(browser, page, &[("csrf", &csrf)], name, file).await;
+    (answer.status(), answer.text().await.unwrap())
+}
+
+/// The row of a preview's table for line `line`.
+fn preview_row(html: &str, line: u64) -> &str {
+    let marker = format!("data-label=\"Ligne\">{line}</th>");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no row for line {line}"));
+    let start = html[..at].rfind("<tr").unwrap();
+    let end = at + html[at..].find("</tr>").unwrap();
+    &html[start..end]
+}
+
+/// The fields of a preview's confirmation form, with `csrf`.
+fn confirmation(html: &str, csrf: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf", csrf.to_owned()),
+        ("nom", hidden(html, "nom")),
+        ("fichier", hidden(html, "fichier")),
+    ]
+}
+
+async fn post_owned(browser: &Browser, path: &str, fields: &[(&str, String)]) -> reqwest::Response {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(path, &pairs).await
+}
+
+/// A new site of `org`, without lots; its id (the last part of its name).
+async fn empty_site(app: &App, org: &str, display_name: &str) -> String {
+    let site = app
+        .inventory(Role::SiteManager, Some(org), None)
+        .await
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: display_name.into(),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.7455,
+                    longitude: 7.3022,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    site.name.rsplit('/').next().unwrap().to_owned()
+}
+
+async fn lots_of(app: &App, site: &str) -> Vec<ipb::Lot> {
+    app.inventory(Role::Admin, None, None)
+        .await
+        .list_lots(ipb::ListLotsRequest {
+            parent: format!("sites/{site}"),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
+    let app = App::start().await;
+    app.account(
+        "cheffe@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let site = empty_site(&app, "bailleur-a", "Coteaux – tour B").await;
+    let page = format!("/chantiers/{site}/diagnostic");
+    let browser = app.browser();
+    browser.signed_in("cheffe@bailleur-a.example").await;
+    let (_, site_page) = browser.page(&format!("/chantiers/{site}")).await;
+    assert!(
+        site_page.contains(&format!("href=\"{page}\""))
+            && site_page.contains("Importer un diagnostic")
+    );
+    let (status, html) = preview(
+        &browser,
+        &page,
+        "diagnostic-coteaux.csv",
+        COTEAUX_CSV.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // Every line, each with what becomes of it; the asbestos row on line 10.
+    for line in 2..=11 {
+        assert!(preview_row(&html, line).contains("<td"), "line {line}");
+    }
+    let m9 = preview_row(&html, 10);
+    assert!(
+        m9.contains("Dalles de sol vinyle-amiante") && m9.contains("amiante"),
+        "{m9}"
+    );
+    assert!(
+        m9.contains("jamais publiable") && m9.contains("17 06 05*"),
+        "{m9}"
+    );
+    assert!(preview_row(&html, 2).contains("À créer en brouillon"));
+    assert!(
+        html.contains("10 lignes prêtes à créer en brouillon, dont 1 dangereuse"),
+        "{html}"
+    );
+    assert!(html.contains("Créer 10 lots en brouillon"));
+    assert!(
+        lots_of(&app, &site).await.is_empty(),
+        "a preview creates nothing"
+    );
+
+    // The confirmation without the form's token, or with another: refused,
+    // nothing created.
+    let csrf = hidden(&html, "csrf");
+    let create = format!("{page}/creer");
+    let mut fields = confirmation(&html, &csrf);
+    let forged = post_owned(&browser, &create, &fields[1..]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    fields[0].1 = "not-the-token".into();
+    let forged = post_owned(&browser, &create, &fields).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged = upload(&browser, &page, &[], "d.csv", COTEAUX_CSV.as_bytes()).await;
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "an upload needs the token too"
+    );
+    assert!(lots_of(&app, &site).await.is_empty());
+
+    // Confirmed: ten drafts, back on the site; confirmed twice, still ten.
+    fields[0].1 = csrf;
+    for _ in 0..2 {
+        let done = post_owned(&browser, &create, &fields).await;
+        assert_eq!(done.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&done), format!("/chantiers/{site}"));
+    }
+    let lots = lots_of(&app, &site).await;
+    assert_eq!(lots.len(), 10, "one batch, created once");
+    assert!(lots.iter().all(|l| l.status() == ipb::LotStatus::Draft));
+    let m9 = lots.iter().find(|l| l.reference == "M9").unwrap();
+    assert!(m9.hazardous);
+    let (_, site_page) = browser.page(&format!("/chantiers/{site}")).await;
+    assert!(site_page.contains("Brouillons (10)"), "{site_page}");
+
+    // The directory import is the admin's.
+    assert_eq!(
+        browser.page("/partenaires/import").await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A partner may not import a diagnostic, even with its own valid token.
+    let structure = app.browser();
+    signed_up_structure(&structure).await;
+    assert_eq!(structure.page(&page).await.0, StatusCode::FORBIDDEN);
+    let (_, html) = structure.page("/structure").await;
+    let mut theirs = confirmation_of_file(&hidden(&html, "csrf"), COTEAUX_CSV.as_bytes());
+    theirs.push(("nom", "d.csv".into()));
+    let refused = post_owned(&structure, &create, &theirs).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(lots_of(&app, &site).await.len(), 10);
+    app.stop().await;
+}
+
+/// A confirmation's fields for `file`, as the preview would carry it.
+fn confirmation_of_file(csrf: &str, file: &[u8]) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    vec![
+        ("csrf", csrf.to_owned()),
+        (
+            "fichier",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(file),
+        ),
+    ]
+}
+
+/// A workbook with French headers, a blank row (row 4) and a hazardous row.
+fn diagnostic_xlsx() -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let headers = [
+        "Réf",
+        "DÉSIGNATION",
+        "Catégorie",
+        "Quantité",
+        "Unité",
+        "Masse (kg)",
+        "Code déchet",
+        "Danger",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        ws.write_string(0, u16::try_from(c).unwrap(), *h).unwrap();
+    }
+    let rows = [
+        (
+            1,
+            "X1",
+            "Portes palières chêne",
+            "porte-interieure",
+            12.0,
+            "u",
+            480.0,
+            "17 02 01",
+            "",
+        ),
+        (
+            2,
+            "X2",
+            "Radiateurs acier",
+            "radiateur",
+            30.0,
+            "pce",
+            900.5,
+            "17 04 05",
+            "non",
+        ),
+        (
+            4,
+            "X3",
+            "Faux plafond amianté",
+            "plaque-platre",
+            55.5,
+            "m²",
+            600.0,
+            "17 06 05*",
+            "amiante",
+        ),
+    ];
+    for (r, reference, designation, category, quantity, unit, mass, code, hazard) in rows {
+        ws.write_string(r, 0, reference).unwrap();
+        ws.write_string(r, 1, designation).unwrap();
+        ws.write_string(r, 2, category).unwrap();
+        ws.write_number(r, 3, quantity).unwrap();
+        ws.write_string(r, 4, unit).unwrap();
+        ws.write_number(r, 5, mass).unwrap();
+        ws.write_string(r, 6, code).unwrap();
+        ws.write_string(r, 7, hazard).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
+    let app = App::start().await;
+    app.account(
+        "chef@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let browser = app.browser();
+    browser.signed_in("chef@bailleur-a.example").await;
+    let site = empty_site(&app, "bailleur-a", "Drouot – îlot 2").await;
+    let page = format!("/chantiers/{site}/diagnostic");
+    let bad = "designation;category;quantity;unit;mass_kg\n\
+               Lavabos;sanitaire;12;u;180\n\
+               Plinthes;parquet;40;furlong;\n\
+               Tuiles;tuile;100;m2;3200\n\
+               Fenêtres;fenetre-magique;-3;u;\n";
+    let (status, html) = preview(&browser, &page, "bad.csv", bad.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let line3 = preview_row(&html, 3);
+    assert!(
+        line3.contains("Refusée") && line3.contains("Unité : unknown unit"),
+        "{line3}"
+    );
+    assert!(line3.contains("Plinthes"), "what the row holds: {line3}");
+    let line5 = preview_row(&html, 5);
+    assert!(
+        line5.contains("Catégorie : unknown category") && line5.contains("negative"),
+        "{line5}"
+    );
+    assert!(
+        html.contains("2 lignes prêtes à créer en brouillon ; 2 lignes refusées."),
+        "{html}"
+    );
+    let csrf = hidden(&html, "csrf");
+    let done = post_owned(
+        &browser,
+        &format!("{page}/creer"),
+        &confirmation(&html, &csrf),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let mut made: Vec<String> = lots_of(&app, &site)
+        .await
+        .into_iter()
+        .map(|l| l.designation)
+        .collect();
+    made.sort();
+    assert_eq!(made, vec!["Lavabos", "Tuiles"], "the good rows only");
+
+    // A workbook: the spreadsheet's own row numbers, a blank row skipped.
+    let other = empty_site(&app, "bailleur-a", "Bourtzwiller – barre 3").await;
+    let page = format!("/chantiers/{other}/diagnostic");
+    let (status, html) = preview(&browser, &page, "Diagnostic.xlsx", &diagnostic_xlsx()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(preview_row(&html, 2).contains("Portes palières chêne"));
+    assert!(
+        preview_row(&html, 3).contains("900,5 kg"),
+        "{}",
+        preview_row(&html, 3)
+    );
+    assert!(preview_row(&html, 5).contains("jamais publiable"));
+    assert!(
+        !html.contains("data-label=\"Ligne\">4</th>"),
+        "the blank row is no row"
+    );
+    let done = post_owned(
+        &browser,
+        &format!("{page}/creer"),
+        &confirmation(&html, &hidden(&html, "csrf")),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(lots_of(&app, &other).await.len(), 3);
+
+    // Files that cannot be imported at all: the form again, saying why.
+    let (status, html) = preview(&browser, &page, "x.csv", b"ref,designation,unit\nA,B,u\n").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("Colonnes obligatoires manquantes") && html.contains("id=\"fichier-erreur\""),
+        "{html}"
+    );
+    let (status, html) = preview(&browser, &page, "x.xlsx", b"not a workbook").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("n'a pas pu être lu"), "{html}");
+    for size in [5 * 1024 * 1024 + 1, 7 * 1024 * 1024] {
+        let big = vec![b'a'; size];
+        let (status, html) = preview(&browser, &page, "big.csv", &big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(html.contains("dépasse 5 Mo"), "{html}");
+    }
+    assert_eq!(lots_of(&app, &other).await.len(), 3, "nothing more made");
+    app.stop().await;
+}
+
+/// A SIRET of 14 digits whose Luhn check holds, starting with `first13`.
+fn luhn_siret(first13: &str) -> String {
+    (0..10)
+        .map(|last| format!("{first13}{last}"))
+        .find(|s| {
+            let sum: u32 = s
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(i, b)| {
+                    let d = u32::from(b - b'0');
+                    if i % 2 == 1 {
+                        if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            sum.is_multiple_of(10)
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_imports_an_siae_directory_after_a_preview() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let browser = app.browser();
+    browser.signed_in("admin@m2a.example").await;
+    let (_, partners) = browser.page("/partenaires").await;
+    assert!(partners.contains("href=\"/partenaires/import\""));
+    // The demo's structures, and one without coordinates on line 7.
+    let mut csv = PARTNERS_CSV.to_owned();
+    csv.push_str(&format!(
+        "Sans Coordonnées,EI,{},Mulhouse,68224,,,tuile,100,20,1\n",
+        luhn_siret("8299999999999")
+    ));
+    let (status, html) = preview(&browser, "/partenaires/import", "siae.csv", csv.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for line in 2..=6 {
+        assert!(
+            preview_row(&html, line).contains("en attente de vérification"),
+            "line {line}"
+        );
+    }
+    let line7 = preview_row(&html, 7);
+    assert!(
+        line7.contains("Refusée") && line7.contains("Latitude et longitude : obligatoires"),
+        "{line7}"
+    );
+    assert!(
+        html.contains("5 structures à enregistrer ; 1 ligne refusée."),
+        "{html}"
+    );
+    assert!(
+        preview_row(&html, 4).contains("30 km"),
+        "the sample's own radius"
+    );
+    let mut fields = confirmation(&html, &hidden(&html, "csrf"));
+    fields.push(("rayon", hidden(&html, "rayon")));
+    let done = post_owned(&browser, "/partenaires/import/creer", &fields).await;
+    assert_eq!(location(&done), "/partenaires");
+    let listed = app
+        .registry(Role::Admin, None)
+        .await
+        .list_partners(rpb::ListPartnersRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .partners;
+    assert_eq!(listed.len(), 5);
+    assert!(
+        listed
+            .iter()
+            .all(|p| p.status() == rpb::PartnerStatus::Pending)
+    );
+
+    // Another export naming a structure registered already (line 3): the
+    // registry refuses the batch, the preview says which line.
+    let taken = PARTNERS_CSV.lines().nth(1).unwrap();
+    let again = format!(
+        "name,kind,siret,commune,lat,lon\nNouvelle Ressourcerie,RESSOURCERIE,{},Mulhouse,47.75,7.33\n{}\n",
+        luhn_siret("8288888888888"),
+        taken
+            .split(',')
+            .take(4)
+            .chain(taken.split(',').skip(5).take(2))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (status, html) = preview(
+        &browser,
+        "/partenaires/import",
+        "encore.csv",
+        again.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let mut fields = confirmation(&html, &hidden(&html, "csrf"));
+    fields.push(("rayon", hidden(&html, "rayon")));
+    let refused = post_owned(&browser, "/partenaires/import/creer", &fields).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("déjà enregistrée avec ce SIRET"), "{html}");
+    assert!(
+        preview_row(&html, 3).contains("Refusée"),
+        "{}",
+        preview_row(&html, 3)
+    );
+    assert!(!preview_row(&html, 2).contains("Refusée"));
+    assert!(
+        !html.contains("Enregistrer 2 structures"),
+        "no confirmation of a refused batch"
+    );
+    // A default radius out of range: the form again.
+    let (_, form) = browser.page("/partenaires/import").await;
+    let answer = upload(
+        &browser,
+        "/partenaires/import",
+        &[("csrf", &hidden(&form, "csrf")), ("rayon", "500")],
+        "siae.csv",
+        csv.as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(answer.text().await.unwrap().contains("id=\"rayon-erreur\""));
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! `reemploi lots`: create, list, show, publish and withdraw lots, and
 //! import a whole PEMD diagnostic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::category;
@@ -376,10 +376,9 @@ impl import::Import for LotsImport {
     fn parse(
         &self,
         sheet: &import::sheet::Sheet,
-        path: &Path,
         tick: &mut dyn FnMut(),
-    ) -> Result<(import::Parsed<LotRow>, Vec<String>), CliError> {
-        import::lots::parse(sheet, path, tick)
+    ) -> Result<(import::Parsed<LotRow>, Vec<String>), import::ImportError> {
+        import::lots::parse(sheet, tick)
     }
 
     fn dry_run_details(&self, parsed: &import::Parsed<LotRow>) -> Value {
@@ -389,7 +388,7 @@ impl import::Import for LotsImport {
             .filter_map(|(line, r)| {
                 r.hazardous
                     .as_ref()
-                    .map(|why| json!({"line": line, "designation": r.lot.designation, "why": why}))
+                    .map(|why| json!({"line": line, "designation": r.lot.designation, "why": why.to_string()}))
             })
             .collect();
         json!({ "hazardous": hazardous })
@@ -514,7 +513,11 @@ fn hazardous<'a>(done: &'a Done<'_, LotRow, pb::Lot>) -> Vec<(u64, &'a pb::Lot, 
         .iter()
         .zip(&done.made)
         .zip(&done.parsed.good)
-        .filter_map(|((line, lot), (_, row))| row.hazardous.clone().map(|why| (*line, lot, why)))
+        .filter_map(|((line, lot), (_, row))| {
+            row.hazardous
+                .as_ref()
+                .map(|why| (*line, lot, why.to_string()))
+        })
         .collect()
 }
 

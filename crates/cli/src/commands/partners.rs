@@ -1,7 +1,7 @@
 //! `reemploi partners`: register, show, list, verify and suspend ESS
 //! partners, and import an SIAE directory export.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::partner::PartnerKind;
@@ -151,7 +151,7 @@ pub struct ImportArgs {
     /// The export: .csv (comma or semicolon), .xlsx, .xls or .ods.
     pub file: PathBuf,
     /// Service radius of rows without a radius_km column, in km.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=200))]
+    #[arg(long, default_value_t = reemploi_import::partners::DEFAULT_RADIUS_KM, value_parser = clap::value_parser!(i32).range(1..=200))]
     pub default_radius_km: i32,
     /// Imports the valid rows and skips the bad ones (still reported).
     #[arg(long)]
@@ -351,10 +351,9 @@ impl import::Import for PartnersImport {
     fn parse(
         &self,
         sheet: &import::sheet::Sheet,
-        path: &Path,
         tick: &mut dyn FnMut(),
-    ) -> Result<(import::Parsed<rpb::Partner>, Vec<String>), CliError> {
-        import::partners::parse(sheet, path, self.default_radius_km, tick)
+    ) -> Result<(import::Parsed<rpb::Partner>, Vec<String>), import::ImportError> {
+        import::partners::parse(sheet, self.default_radius_km, tick)
     }
 
     fn dry_run_details(&self, _: &import::Parsed<rpb::Partner>) -> Value {

@@ -1,21 +1,18 @@
 //! Imports of spreadsheets into the API: a PEMD diagnostic as lots
 //! ([`lots`]), an SIAE directory export as partners ([`partners`]). Both
-//! read the file with [`sheet`], check every row locally with the domain
-//! rules, report each bad row with its line, and then send one batch call
-//! (all or nothing), mapping the server's field violations back to lines.
-//! `run` is that flow; each import command fills in what is its own
-//! through the `Import` trait.
-
-pub mod lots;
-pub mod partners;
-#[cfg(test)]
-mod properties;
-pub mod sheet;
+//! read and check the file with `reemploi-import` (re-exported here),
+//! report each bad row with its line, and then send one batch call (all or
+//! nothing), mapping the server's field violations back to lines. `run` is
+//! that flow, with its progress bars and reports; each import command fills
+//! in what is its own through the `Import` trait.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use reemploi_import::{
+    BadRow, ImportError, MAX_BATCH, Parsed, lots, partners, sheet, violations_to_rows,
+};
 use serde_json::{Value, json};
 
 use crate::CliError;
@@ -23,85 +20,20 @@ use crate::client::Connection;
 use crate::commands::{Ctx, request_id};
 use crate::json::Named;
 use crate::output::{Format, Table, note};
-use sheet::{Row, Sheet};
+use sheet::Sheet;
 
-/// A row that cannot be imported, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRow {
-    /// Its line in the file.
-    pub line: u64,
-    /// Every reason, joined with `; `.
-    pub reason: String,
+/// A bad row as JSON: its line and every reason, joined.
+pub fn bad_row_json(row: &BadRow) -> Value {
+    json!({"line": row.line, "reason": row.reason()})
 }
 
-impl BadRow {
-    /// As JSON.
-    pub fn json(&self) -> Value {
-        json!({"line": self.line, "reason": self.reason})
+/// The error of a file that cannot be imported at all.
+pub fn file_error(path: &Path, e: &ImportError) -> CliError {
+    CliError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
     }
 }
-
-/// The rows of a file: those that passed the local checks, with their
-/// lines, and those that did not.
-#[derive(Debug)]
-pub struct Parsed<T> {
-    /// Good rows, in file order.
-    pub good: Vec<(u64, T)>,
-    /// Bad rows, in file order.
-    pub bad: Vec<BadRow>,
-}
-
-impl<T> Parsed<T> {
-    /// Checks every row with `check`, which makes what the row describes
-    /// or gives every reason it cannot; `tick` is called once per row.
-    pub fn check_rows(
-        rows: &[Row],
-        mut tick: impl FnMut(),
-        mut check: impl FnMut(&Row) -> Result<T, Vec<String>>,
-    ) -> Parsed<T> {
-        let mut parsed = Parsed {
-            good: Vec::new(),
-            bad: Vec::new(),
-        };
-        for row in rows {
-            match check(row) {
-                Ok(made) => parsed.good.push((row.line, made)),
-                Err(reasons) => parsed.bad.push(BadRow {
-                    line: row.line,
-                    reason: reasons.join("; "),
-                }),
-            }
-            tick();
-        }
-        parsed
-    }
-}
-
-/// The reasons a row is bad, collected field by field so that a row
-/// reports all its mistakes at once.
-#[derive(Debug, Default)]
-pub struct Reasons(pub Vec<String>);
-
-impl Reasons {
-    /// Keeps the value, or records why the field is invalid.
-    pub fn keep<T>(&mut self, r: Result<T, reemploi_domain::DomainError>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.0.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    /// Records a reason.
-    pub fn push(&mut self, reason: impl Into<String>) {
-        self.0.push(reason.into());
-    }
-}
-
-/// What the batch APIs accept in one call.
-pub const MAX_BATCH: usize = 1000;
 
 /// Rows from which a progress bar is worth drawing.
 const PROGRESS_FROM: usize = 200;
@@ -126,7 +58,7 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 /// Reports bad rows on stderr, one line each.
 pub fn report_bad_rows(file: &str, bad: &[BadRow]) {
     for row in bad {
-        eprintln!("{file}:{}: {}", row.line, row.reason);
+        eprintln!("{file}:{}: {}", row.line, row.reason());
     }
 }
 
@@ -156,48 +88,6 @@ pub fn gate<T>(
         )));
     }
     Ok(())
-}
-
-/// Turns the server's refusal of a batch into bad rows: a violation of
-/// `requests[i].<inner>.<field>` belongs to the i-th row sent, whose line is
-/// `lines[i]`. Violations that name no row are kept as they are.
-pub fn violations_to_rows(
-    violations: &[(String, String)],
-    lines: &[u64],
-    inner: &str,
-) -> (Vec<BadRow>, Vec<String>) {
-    let mut rows: Vec<BadRow> = Vec::new();
-    let mut other = Vec::new();
-    for (field, description) in violations {
-        let located = field
-            .strip_prefix("requests[")
-            .and_then(|rest| rest.split_once(']'))
-            .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
-            .and_then(|(i, rest)| Some((*lines.get(i)?, rest)));
-        match located {
-            Some((line, rest)) => {
-                let rest = rest.trim_start_matches('.');
-                let rest = rest
-                    .strip_prefix(inner)
-                    .map_or(rest, |r| r.trim_start_matches('.'));
-                let reason = if rest.is_empty() {
-                    description.clone()
-                } else {
-                    format!("{rest}: {description}")
-                };
-                match rows.iter_mut().find(|r| r.line == line) {
-                    Some(row) => {
-                        row.reason.push_str("; ");
-                        row.reason.push_str(&reason);
-                    }
-                    None => rows.push(BadRow { line, reason }),
-                }
-            }
-            None => other.push(format!("{field}: {description}")),
-        }
-    }
-    rows.sort_by_key(|r| r.line);
-    (rows, other)
 }
 
 /// The error of a refused batch: INVALID_ARGUMENT becomes bad rows with
@@ -233,7 +123,7 @@ pub fn dry_run_summary<T>(
             "file": file,
             "dry_run": true,
             "valid": parsed.good.len(),
-            "invalid": parsed.bad.iter().map(BadRow::json).collect::<Vec<_>>(),
+            "invalid": parsed.bad.iter().map(bad_row_json).collect::<Vec<_>>(),
             "details": extra,
         }),
         || {
@@ -275,9 +165,8 @@ pub(crate) trait Import {
     fn parse(
         &self,
         sheet: &Sheet,
-        path: &Path,
         tick: &mut dyn FnMut(),
-    ) -> Result<(Parsed<Self::Row>, Vec<String>), CliError>;
+    ) -> Result<(Parsed<Self::Row>, Vec<String>), ImportError>;
 
     /// What a dry run shows besides the counts (JSON only).
     fn dry_run_details(&self, parsed: &Parsed<Self::Row>) -> Value;
@@ -347,7 +236,7 @@ impl<R, M: Named> Done<'_, R, M> {
 
     /// The rows skipped, as JSON.
     pub fn skipped_json(&self) -> Vec<Value> {
-        self.parsed.bad.iter().map(BadRow::json).collect()
+        self.parsed.bad.iter().map(bad_row_json).collect()
     }
 
     /// ` (N invalid row(s) skipped)`, or nothing when no row was.
@@ -415,9 +304,11 @@ pub(crate) async fn run<I: Import>(
 /// Reads the file and checks every row, with a progress bar; notes the
 /// columns nobody reads.
 fn read<I: Import>(import: &I, path: &Path, file: &str) -> Result<Parsed<I::Row>, CliError> {
-    let sheet = sheet::read(path)?;
+    let sheet = sheet::read(path).map_err(|e| file_error(path, &e))?;
     let bar = progress(sheet.rows.len(), "checking");
-    let (parsed, unused) = import.parse(&sheet, path, &mut || bar.inc(1))?;
+    let (parsed, unused) = import
+        .parse(&sheet, &mut || bar.inc(1))
+        .map_err(|e| file_error(path, &e))?;
     bar.finish_and_clear();
     if !unused.is_empty() {
         note(&format!("{file}: ignored column(s): {}", unused.join(", ")));
@@ -471,37 +362,4 @@ async fn follow_up<I: Import>(
     }
     bar.finish_and_clear();
     failures
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn violations_point_back_to_lines() {
-        let v = vec![
-            ("requests[1].lot.category".to_owned(), "unknown".to_owned()),
-            (
-                "requests[1].lot.quantity.milli".to_owned(),
-                "> 0".to_owned(),
-            ),
-            ("request_id".to_owned(), "too long".to_owned()),
-            ("requests[0].partner.siret".to_owned(), "taken".to_owned()),
-        ];
-        let (rows, other) = violations_to_rows(&v, &[2, 5], "lot");
-        assert_eq!(
-            rows,
-            vec![
-                BadRow {
-                    line: 2,
-                    reason: "partner.siret: taken".to_owned()
-                },
-                BadRow {
-                    line: 5,
-                    reason: "category: unknown; quantity.milli: > 0".to_owned()
-                },
-            ]
-        );
-        assert_eq!(other, vec!["request_id: too long".to_owned()]);
-    }
 }

@@ -54,6 +54,7 @@ pub async fn partners(
         .await?
         .into_inner();
     let body = html! {
+        p { a href="/partenaires/import" { (T::IMPORT_DIRECTORY_LINK) } }
         (filter_form(filter))
         @if answer.partners.is_empty() {
             p { (T::NO_PARTNERS) }

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod home;
 pub mod nearby;
+pub mod imports;
 pub mod partner;
 pub mod plan;
 pub mod profile;

@@ -173,6 +173,7 @@ pub async fn site(
         ul.links {
             li { a href=(format!("/chantiers/{id}/modifier")) { (T::EDIT_SITE) } }
             li { a href=(format!("/chantiers/{id}/plan")) { (T::PLAN_LINK) } }
+            li { a href=(format!("/chantiers/{id}/diagnostic")) { (T::IMPORT_DIAGNOSTIC_LINK) } }
         }
         @if lots.is_empty() { p { (T::NO_LOTS) } }
         @else { (status_nav(&id, filter, lots.len(), count)) }

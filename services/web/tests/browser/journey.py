@@ -38,6 +38,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 import manager_pages  # noqa: E402
 import partner_pages  # noqa: E402
+import imports  # noqa: E402
 import sealed  # noqa: E402
 from harness import Failure, Suite, Up, check, eventually, prepare_screenshots, require_axe, siret  # noqa: E402
 
@@ -411,6 +412,7 @@ def main():
             suite.run("a phone: the lot list and the claim form", lambda: phone(suite))
             suite.run("the site manager: sites, lots by status, ledgers, publishing", lambda: site_manager(suite))
             manager_pages.run(suite)
+            suite.run("the site manager imports a diagnostic, previewed, as drafts", lambda: imports.run(suite))
             suite.run("cookies: HttpOnly, SameSite=Lax", lambda: cookies(suite))
             suite.run("sessions: absent, renewed, expired, altered", lambda: sessions(suite))
             suite.run("a forgotten password, reset with the mailed link", lambda: password_reset(suite))

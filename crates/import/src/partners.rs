@@ -5,7 +5,6 @@
 //! without them are bad rows), and optionally categories (`;`-separated
 //! category codes), weekly_intake_kg, radius_km and insertion_fte.
 
-use reemploi_domain::DomainError;
 use reemploi_domain::category;
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::partner::PartnerKind;
@@ -16,9 +15,8 @@ use reemploi_inventory::model::{MAX_LINE, MAX_NAME};
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 
-use super::sheet::{Row, Sheet};
-use super::{Parsed, Reasons};
-use crate::CliError;
+use crate::sheet::{Row, Sheet};
+use crate::{ImportError, Parsed, Reason, Reasons};
 
 /// Headers (normalised) of each field; the first of each is the
 /// directory's own.
@@ -54,14 +52,19 @@ const KNOWN_UNUSED: &[&str] = &[
     "code insee",
 ];
 
-/// Reads every row; `default_radius_km` fills rows with no radius.
+/// The service radius of rows without one, in km, unless the importer
+/// says otherwise.
+pub const DEFAULT_RADIUS_KM: i32 = 30;
+
+/// Reads every row; `default_radius_km` fills rows with no radius; `tick`
+/// is called once per row. Returns the rows, and the headers of the
+/// columns nobody reads.
 pub fn parse(
     sheet: &Sheet,
-    path: &std::path::Path,
     default_radius_km: i32,
     tick: impl FnMut(),
-) -> Result<(Parsed<rpb::Partner>, Vec<String>), CliError> {
-    let columns = Columns::find(sheet, path)?;
+) -> Result<(Parsed<rpb::Partner>, Vec<String>), ImportError> {
+    let columns = Columns::find(sheet)?;
     let unused: Vec<String> = sheet
         .headers
         .iter()
@@ -69,7 +72,7 @@ pub fn parse(
         .filter(|(i, h)| {
             !h.is_empty()
                 && !columns.reads(*i)
-                && !KNOWN_UNUSED.contains(&super::sheet::normalize(h).as_str())
+                && !KNOWN_UNUSED.contains(&crate::sheet::normalize(h).as_str())
         })
         .map(|(_, h)| h.clone())
         .collect();
@@ -99,17 +102,12 @@ struct Columns {
 
 impl Columns {
     /// Finds the columns by their headers.
-    fn find(sheet: &Sheet, path: &std::path::Path) -> Result<Columns, CliError> {
+    fn find(sheet: &Sheet) -> Result<Columns, ImportError> {
         let col = |aliases: &[&str]| sheet.column(aliases);
         let (Some(siret), Some(kind), Some(legal_name)) = (col(SIRET), col(KIND), col(LEGAL_NAME))
         else {
-            return Err(CliError::File {
-                path: path.to_owned(),
-                reason: format!(
-                    "an SIAE directory export needs the columns siret, type and raison_sociale; \
-                     the header row has: {}",
-                    sheet.headers.join(", ")
-                ),
+            return Err(ImportError::NotADirectoryExport {
+                headers: sheet.headers.clone(),
             });
         };
         Ok(Columns {
@@ -149,7 +147,7 @@ impl Columns {
 }
 
 /// One row as a partner, or every reason it is not one.
-fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partner, Vec<String>> {
+fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partner, Vec<Reason>> {
     let cell = |i: Option<usize>| i.and_then(|i| row.cells.get(i)).map_or("", String::as_str);
     let mut errors = Reasons::default();
     // The fields are read in this order, the order of the row's reasons.
@@ -179,10 +177,10 @@ fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partne
     };
     // A kind cell that is not empty had each of its unknown kinds reported.
     if fields.kinds.is_empty() && cell(Some(c.kind)).is_empty() {
-        errors.push("type: at least one kind of structure (ACI, AI, EI, ETTI, EITI, EA...)");
+        errors.push(Reason::NoKind);
     }
     if let Some(km) = fields.radius.filter(|km| !(1..=200).contains(km)) {
-        errors.push(format!("radius_km: from 1 to 200 km, got {km}"));
+        errors.push(Reason::Radius { km });
         fields.radius = None;
     }
     match fields.partner() {
@@ -259,22 +257,17 @@ fn address(errors: &mut Reasons, line1: &str, postal: &str, commune: &str) -> Op
 /// Where the partner is: required, as the API places every partner on the
 /// map.
 fn location(errors: &mut Reasons, lat: &str, lon: &str) -> Option<GeoPoint> {
-    const FIELD: &str = "latitude/longitude";
     let point = match (lat, lon) {
-        ("", _) | (_, "") => Err(DomainError::invalid(
-            FIELD,
-            "required: the API places every partner on the map \
-             (add latitude and longitude columns, e.g. from the BAN geocoder)",
-        )),
+        ("", _) | (_, "") => Err(Reason::NoLocation),
         (lat, lon) => match (number(lat), number(lon)) {
-            (Some(lat), Some(lon)) => GeoPoint::new(lat, lon),
-            _ => Err(DomainError::invalid(
-                FIELD,
-                format!("{lat:?}, {lon:?} are not decimal degrees"),
-            )),
+            (Some(lat), Some(lon)) => GeoPoint::new(lat, lon).map_err(Reason::Domain),
+            _ => Err(Reason::NotDegrees {
+                latitude: lat.to_owned(),
+                longitude: lon.to_owned(),
+            }),
         },
     };
-    errors.keep(point)
+    point.map_err(|reason| errors.push(reason)).ok()
 }
 
 /// The category codes a cell lists, separated by `;` or `,`.
@@ -291,7 +284,7 @@ fn categories(errors: &mut Reasons, cell: &str) -> Vec<String> {
 fn whole_or(errors: &mut Reasons, field: &'static str, cell: &str, default: i64) -> Option<i64> {
     match cell {
         "" => Some(default),
-        v => errors.keep(whole(field, v)),
+        v => whole(field, v).map_err(|reason| errors.push(reason)).ok(),
     }
 }
 
@@ -305,22 +298,23 @@ fn number(s: &str) -> Option<f64> {
 }
 
 /// A whole, non-negative number.
-fn whole(field: &'static str, s: &str) -> Result<i64, DomainError> {
+fn whole(field: &'static str, s: &str) -> Result<i64, Reason> {
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     cleaned
         .parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
-        .ok_or_else(|| DomainError::invalid(field, format!("{s:?} is not a whole number")))
+        .ok_or_else(|| Reason::NotWhole {
+            field,
+            value: s.to_owned(),
+        })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::path::Path;
-
     use super::*;
-    use crate::import::sheet::read_csv;
+    use crate::sheet::read_csv;
 
     #[test]
     fn directory_rows_and_rows_without_coordinates() {
@@ -328,19 +322,19 @@ mod tests {
                    90012345600015,ACI,Atelier,,1 rue X,68100,Mulhouse,68,,,47.748,7.32\n\
                    90023456800013,EI,Sans coordonnées,,,68100,Mulhouse,68,,,,\n\
                    123,XYZ,,,,6810,Mulhouse,68,,,47.7,7.3\n";
-        let sheet = read_csv(Path::new("siae.csv"), csv.as_bytes()).unwrap();
-        let (parsed, unused) = parse(&sheet, Path::new("siae.csv"), 30, || {}).unwrap();
+        let sheet = read_csv(csv.as_bytes()).unwrap();
+        let (parsed, unused) = parse(&sheet, DEFAULT_RADIUS_KM, || {}).unwrap();
         assert!(unused.is_empty(), "{unused:?}");
         assert_eq!(parsed.good.len(), 1);
         assert_eq!(parsed.good[0].1.service_radius_km, 30);
         assert_eq!(parsed.bad.len(), 2);
         assert_eq!(parsed.bad[0].line, 3);
         assert!(
-            parsed.bad[0].reason.contains("latitude"),
+            parsed.bad[0].reason().contains("latitude"),
             "{:?}",
             parsed.bad
         );
-        let r = &parsed.bad[1].reason;
+        let r = &parsed.bad[1].reason();
         for part in ["siret", "kind", "raison_sociale", "code_postal"] {
             assert!(r.contains(part), "{part} in {r}");
         }

@@ -11,9 +11,8 @@ use reemploi_inventory::model::{MAX_DESCRIPTION, MAX_LINE, MAX_NAME, unit_to_pro
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
 
-use super::sheet::{Row, Sheet};
-use super::{Parsed, Reasons};
-use crate::CliError;
+use crate::sheet::{Row, Sheet};
+use crate::{ImportError, MissingColumn, Parsed, Reason, Reasons};
 
 /// The column of a lot field and the headers (normalised) that name it.
 struct Column {
@@ -144,7 +143,28 @@ pub struct LotRow {
     /// The lot to create.
     pub lot: pb::Lot,
     /// Why it can never be published, when it cannot.
-    pub hazardous: Option<String>,
+    pub hazardous: Option<Hazardous>,
+}
+
+/// Why a lot can never be published: its hazardous waste code, the hazards
+/// that forbid reuse (at least one of the two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hazardous {
+    /// The waste code, when it is a hazardous one.
+    pub waste_code: Option<WasteCode>,
+    /// The hazards that forbid reuse.
+    pub hazards: Vec<Hazard>,
+}
+
+impl std::fmt::Display for Hazardous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut why = Vec::new();
+        if let Some(code) = &self.waste_code {
+            why.push(format!("hazardous waste code {code}"));
+        }
+        why.extend(self.hazards.iter().map(|h| h.code().to_owned()));
+        f.write_str(&why.join(", "))
+    }
 }
 
 /// Where each field's column is.
@@ -167,24 +187,23 @@ const NO_HAZARD: &[&str] = &[
 
 /// Finds the columns; a missing required one makes the file unusable.
 /// Returns the headers nobody reads, to warn about them.
-fn layout(sheet: &Sheet, path: &std::path::Path) -> Result<(Layout, Vec<String>), CliError> {
+fn layout(sheet: &Sheet) -> Result<(Layout, Vec<String>), ImportError> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for c in COLUMNS {
         match sheet.column(c.aliases) {
             Some(i) => found.push((c.field, i)),
-            None if c.required => missing.push(format!("{} (e.g. {:?})", c.field, c.aliases[0])),
+            None if c.required => missing.push(MissingColumn {
+                field: c.field,
+                example: c.aliases.first().copied().unwrap_or(c.field),
+            }),
             None => {}
         }
     }
     if !missing.is_empty() {
-        return Err(CliError::File {
-            path: path.to_owned(),
-            reason: format!(
-                "no column for {}; the header row has: {}",
-                missing.join(", "),
-                sheet.headers.join(", ")
-            ),
+        return Err(ImportError::MissingColumns {
+            missing,
+            headers: sheet.headers.clone(),
         });
     }
     let unused = sheet
@@ -198,18 +217,18 @@ fn layout(sheet: &Sheet, path: &std::path::Path) -> Result<(Layout, Vec<String>)
 }
 
 /// Reads every row of a diagnostic; `tick` is called once per row.
+/// Returns the rows, and the headers of the columns nobody reads.
 pub fn parse(
     sheet: &Sheet,
-    path: &std::path::Path,
     tick: impl FnMut(),
-) -> Result<(Parsed<LotRow>, Vec<String>), CliError> {
-    let (layout, unused) = layout(sheet, path)?;
+) -> Result<(Parsed<LotRow>, Vec<String>), ImportError> {
+    let (layout, unused) = layout(sheet)?;
     let parsed = Parsed::check_rows(&sheet.rows, tick, |row| lot(&layout, row));
     Ok((parsed, unused))
 }
 
 /// One row as a lot, or every reason it is not one.
-fn lot(layout: &Layout, row: &Row) -> Result<LotRow, Vec<String>> {
+fn lot(layout: &Layout, row: &Row) -> Result<LotRow, Vec<Reason>> {
     let mut errors = Reasons::default();
     let get = |f: &str| layout.get(row, f);
     // The fields are read in this order, the order of the row's reasons.
@@ -321,19 +340,14 @@ fn hazards(errors: &mut Reasons, cell: &str) -> Vec<Hazard> {
 
 /// Why a lot can never be published (its hazardous waste code, the
 /// hazards that forbid reuse), when it cannot.
-fn why_hazardous(waste_code: Option<&WasteCode>, hazards: &[Hazard]) -> Option<String> {
-    waste::is_hazardous(waste_code, hazards).then(|| {
-        let mut why = Vec::new();
-        if let Some(code) = waste_code.filter(|c| c.is_hazardous()) {
-            why.push(format!("hazardous waste code {code}"));
-        }
-        why.extend(
-            hazards
-                .iter()
-                .filter(|h| h.forbids_reuse())
-                .map(|h| h.code().to_owned()),
-        );
-        why.join(", ")
+fn why_hazardous(waste_code: Option<&WasteCode>, hazards: &[Hazard]) -> Option<Hazardous> {
+    waste::is_hazardous(waste_code, hazards).then(|| Hazardous {
+        waste_code: waste_code.filter(|c| c.is_hazardous()).cloned(),
+        hazards: hazards
+            .iter()
+            .copied()
+            .filter(|h| h.forbids_reuse())
+            .collect(),
     })
 }
 
@@ -351,10 +365,8 @@ pub use reemploi_inventory::model::hazard_proto;
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::path::Path;
-
     use super::*;
-    use crate::import::sheet::read_csv;
+    use crate::sheet::read_csv;
 
     #[test]
     fn french_headers_in_any_order_and_bad_rows_with_reasons() {
@@ -362,8 +374,8 @@ mod tests {
                    Portes;12,5;u;porte-interieure;300;17 02 01;non;A1\n\
                    Dalles;10;m2;revetement-sol;;17 06 05*;amiante;A2\n\
                    ;0;furlong;nope;x;;;A3\n";
-        let sheet = read_csv(Path::new("d.csv"), csv.as_bytes()).unwrap();
-        let (parsed, unused) = parse(&sheet, Path::new("d.csv"), || {}).unwrap();
+        let sheet = read_csv(csv.as_bytes()).unwrap();
+        let (parsed, unused) = parse(&sheet, || {}).unwrap();
         assert!(unused.is_empty(), "{unused:?}");
         assert_eq!(parsed.good.len(), 2);
         let (line, first) = &parsed.good[0];
@@ -371,7 +383,7 @@ mod tests {
         assert_eq!(first.lot.quantity.unwrap().milli, 12_500);
         assert_eq!(first.lot.estimated_mass_g, 300_000);
         assert!(first.hazardous.is_none());
-        let why = parsed.good[1].1.hazardous.clone().unwrap();
+        let why = parsed.good[1].1.hazardous.clone().unwrap().to_string();
         assert!(
             why.contains("17 06 05*") && why.contains("asbestos"),
             "{why}"
@@ -380,16 +392,14 @@ mod tests {
         let bad = &parsed.bad[0];
         assert_eq!(bad.line, 4);
         for part in ["designation", "category", "unit", "mass_kg"] {
-            assert!(bad.reason.contains(part), "{part} in {}", bad.reason);
+            assert!(bad.reason().contains(part), "{part} in {}", bad.reason());
         }
     }
 
     #[test]
     fn a_missing_required_column_names_it() {
-        let sheet = read_csv(Path::new("d.csv"), b"ref,designation,unit\nA,B,u\n").unwrap();
-        let err = parse(&sheet, Path::new("d.csv"), || {})
-            .unwrap_err()
-            .to_string();
+        let sheet = read_csv(b"ref,designation,unit\nA,B,u\n").unwrap();
+        let err = parse(&sheet, || {}).unwrap_err().to_string();
         assert!(
             err.contains("category") && err.contains("quantity"),
             "{err}"

@@ -1,14 +1,17 @@
 //! Reads a spreadsheet — CSV (comma or semicolon, UTF-8 with or without a
 //! BOM) or a workbook calamine opens (XLSX, XLS, ODS) — into a header row
 //! and data rows that keep their line numbers, and finds columns by header
-//! names whatever their case and accents.
+//! names whatever their case and accents. A file is read from its path, or
+//! from its bytes and its name (an upload): the name's extension says
+//! whether it is a workbook.
 
 use std::borrow::Cow;
+use std::io::Cursor;
 use std::path::Path;
 
-use calamine::{Data, Reader};
+use calamine::{Data, Reader, Sheets};
 
-use crate::CliError;
+use crate::ImportError;
 
 /// One data row: its line number in the file (1-based, as a spreadsheet
 /// shows it) and its cells.
@@ -83,42 +86,56 @@ impl Sheet {
     }
 }
 
-/// Reads the file, choosing the reader by its extension (a workbook for
-/// .xlsx, .xlsm, .xls, .xlsb, .ods; CSV otherwise).
-pub fn read(path: &Path) -> Result<Sheet, CliError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
+/// Reads the file at `path`, choosing the reader by its extension (see
+/// [`read_bytes`]).
+pub fn read(path: &Path) -> Result<Sheet, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Unreadable {
+        reason: e.to_string(),
+    })?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
         .unwrap_or_default();
-    match ext.as_str() {
-        "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => read_workbook(path),
-        _ => {
-            let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
-            read_csv(path, &bytes)
-        }
+    read_bytes(name, bytes)
+}
+
+/// Reads a file's bytes, choosing the reader by the extension of its
+/// `name`: a workbook for .xlsx, .xlsm, .xls, .xlsb, .ods; CSV otherwise.
+pub fn read_bytes(name: &str, bytes: Vec<u8>) -> Result<Sheet, ImportError> {
+    match workbook_format(name) {
+        Some(format) => read_workbook(bytes, format),
+        None => read_csv(&bytes),
     }
 }
 
-fn file_error(path: &Path, reason: String) -> CliError {
-    CliError::File {
-        path: path.to_owned(),
-        reason,
+/// The workbook format a file name's extension says (`xlsx`, `xls`,
+/// `xlsb`, `ods`), or `None` for CSV (any other name).
+pub fn workbook_format(name: &str) -> Option<&'static str> {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)?;
+    match ext.as_str() {
+        "xlsx" | "xlsm" => Some("xlsx"),
+        "xls" => Some("xls"),
+        "xlsb" => Some("xlsb"),
+        "ods" => Some("ods"),
+        _ => None,
+    }
+}
+
+fn unreadable(reason: impl ToString) -> ImportError {
+    ImportError::Unreadable {
+        reason: reason.to_string(),
     }
 }
 
 /// Reads CSV bytes; the separator is `;` when the header line has more of
 /// them than commas (French spreadsheet exports), else `,`. Lines end with
 /// `\n`, `\r\n` or `\r`.
-pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        file_error(
-            path,
-            format!(
-                "not UTF-8 text (byte {}): save it as \"CSV UTF-8\" or as .xlsx",
-                e.valid_up_to()
-            ),
-        )
+pub fn read_csv(bytes: &[u8]) -> Result<Sheet, ImportError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
+        byte: e.valid_up_to(),
     })?;
     let text = unix_line_ends(text.trim_start_matches('\u{feff}'));
     // The header row: the first line with something on it, as blank lines
@@ -139,13 +156,11 @@ pub fn read_csv(path: &Path, bytes: &[u8]) -> Result<Sheet, CliError> {
         .from_reader(text.as_bytes());
     let mut gathered = Gathered::default();
     for record in reader.records() {
-        let record = record.map_err(|e| file_error(path, e.to_string()))?;
+        let record = record.map_err(unreadable)?;
         let line = line_of(&record, text.as_bytes());
         gathered.push(line, record.iter().map(|c| c.trim().to_owned()).collect());
     }
-    gathered
-        .sheet("csv")
-        .ok_or_else(|| file_error(path, "the file is empty".to_owned()))
+    gathered.sheet("csv").ok_or(ImportError::Empty)
 }
 
 /// A sheet's rows as they are read, whatever the file: the first row that
@@ -216,26 +231,13 @@ fn pad(mut cells: Vec<String>, n: usize) -> Vec<String> {
     cells
 }
 
-/// Reads the first worksheet that has cells.
-fn read_workbook(path: &Path) -> Result<Sheet, CliError> {
-    let mut workbook =
-        calamine::open_workbook_auto(path).map_err(|e| file_error(path, e.to_string()))?;
-    let format = match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("ods") => "ods",
-        Some("xls") => "xls",
-        Some("xlsb") => "xlsb",
-        _ => "xlsx",
-    };
-    let names = workbook.sheet_names();
-    for name in names {
+/// Reads the first worksheet that has cells of a workbook in `format`.
+fn read_workbook(bytes: Vec<u8>, format: &'static str) -> Result<Sheet, ImportError> {
+    let mut workbook = open_workbook(bytes, format).map_err(unreadable)?;
+    for name in workbook.sheet_names() {
         let range = workbook
             .worksheet_range(&name)
-            .map_err(|e| file_error(path, format!("sheet {name:?}: {e}")))?;
+            .map_err(|e| unreadable(format!("sheet {name:?}: {e}")))?;
         let Some((first_row, _)) = range.start() else {
             continue;
         };
@@ -250,7 +252,19 @@ fn read_workbook(path: &Path) -> Result<Sheet, CliError> {
             return Ok(sheet);
         }
     }
-    Err(file_error(path, "no sheet has any cell".to_owned()))
+    Err(ImportError::NoCells)
+}
+
+/// Opens a workbook held in memory with the reader of its format.
+fn open_workbook(bytes: Vec<u8>, format: &str) -> Result<Sheets<Cursor<Vec<u8>>>, calamine::Error> {
+    use calamine::{Error, open_workbook_from_rs};
+    let data = Cursor::new(bytes);
+    Ok(match format {
+        "xls" => Sheets::Xls(open_workbook_from_rs(data).map_err(Error::Xls)?),
+        "xlsb" => Sheets::Xlsb(open_workbook_from_rs(data).map_err(Error::Xlsb)?),
+        "ods" => Sheets::Ods(open_workbook_from_rs(data).map_err(Error::Ods)?),
+        _ => Sheets::Xlsx(open_workbook_from_rs(data).map_err(Error::Xlsx)?),
+    })
 }
 
 /// A cell as the text a person sees; whole numbers without `.0`.
@@ -291,7 +305,7 @@ mod tests {
     #[test]
     fn semicolons_blank_rows_and_quoted_newlines_keep_line_numbers() {
         let csv = "Réf;Désignation\nA;\"deux\nlignes\"\n\n;\nB;porte\n";
-        let sheet = read_csv(Path::new("x.csv"), csv.as_bytes()).unwrap();
+        let sheet = read_csv(csv.as_bytes()).unwrap();
         assert_eq!(sheet.headers, vec!["Réf", "Désignation"]);
         let lines: Vec<u64> = sheet.rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![2, 6]);
@@ -305,15 +319,56 @@ mod tests {
         // lone `\r` line ends, all rows were on line 1; a blank first line
         // made the separator a comma.
         let csv = "\nRéf;Désignation\r\nA;porte\r\n\r\nB;\"deux\r\nlignes\"\rC;x\r\r\n\nD;y";
-        let sheet = read_csv(Path::new("x.csv"), csv.as_bytes()).unwrap();
+        let sheet = read_csv(csv.as_bytes()).unwrap();
         let lines: Vec<u64> = sheet.rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 5, 7, 10]);
         assert_eq!(sheet.rows[1].cells, vec!["B", "deux\nlignes"]);
     }
 
     #[test]
+    fn uploaded_bytes_are_read_as_their_name_says() {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Réf").unwrap();
+        ws.write_string(0, 1, "Quantité").unwrap();
+        ws.write_string(1, 0, "A").unwrap();
+        ws.write_number(1, 1, 12.0).unwrap();
+        // Row 3 is blank; row 4 holds a decimal.
+        ws.write_string(3, 0, "B").unwrap();
+        ws.write_number(3, 1, 2.5).unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let sheet = read_bytes("Diagnostic.XLSX", bytes.clone()).unwrap();
+        assert_eq!(sheet.format, "xlsx");
+        assert_eq!(sheet.headers, vec!["Réf", "Quantité"]);
+        let rows: Vec<(u64, Vec<String>)> =
+            sheet.rows.into_iter().map(|r| (r.line, r.cells)).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (2, vec!["A".to_owned(), "12".to_owned()]),
+                (4, vec!["B".to_owned(), "2.5".to_owned()]),
+            ]
+        );
+        // The same bytes named as CSV are not UTF-8 text; CSV named as a
+        // workbook is not a workbook.
+        assert!(matches!(
+            read_bytes("diagnostic.csv", bytes),
+            Err(ImportError::NotUtf8 { .. })
+        ));
+        assert!(matches!(
+            read_bytes("diagnostic.xlsx", b"a,b\n1,2\n".to_vec()),
+            Err(ImportError::Unreadable { .. })
+        ));
+        assert_eq!(
+            read_bytes("export", b"a;b\n1;2\n".to_vec()).unwrap().format,
+            "csv"
+        );
+        assert_eq!(read_csv(b"\n \n"), Err(ImportError::Empty));
+    }
+
+    #[test]
     fn latin1_is_refused_with_advice() {
-        let err = read_csv(Path::new("x.csv"), b"ref,d\xe9signation\n").unwrap_err();
+        let err = read_csv(b"ref,d\xe9signation\n").unwrap_err();
         assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 }
