@@ -900,6 +900,9 @@ impl Fr {
     /// A cancel button's accessible name, in a list of claims.
     pub fn cancel_claim_of(lot: &str) -> String {
         format!("{} : {lot}", Self::CANCEL_CLAIM)
+    }
+}
+
 // ---- imports (pages::imports) ----
 impl Fr {
     /// Site page: link to the diagnostic import.
@@ -948,8 +951,6 @@ impl Fr {
     pub const COL_REFERENCE: &'static str = "Référence";
     /// Column: designation.
     pub const COL_DESIGNATION: &'static str = "Désignation";
-    /// Column: mass.
-    pub const COL_MASS: &'static str = "Masse";
     /// Column: hazards.
     pub const COL_HAZARDS: &'static str = "Dangers";
     /// Column: what becomes of the row.

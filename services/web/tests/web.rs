@@ -2577,28 +2577,6 @@ async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
     app.stop().await;
 }
 
-/// A SIRET of 14 digits whose Luhn check holds, starting with `first13`.
-fn luhn_siret(first13: &str) -> String {
-    (0..10)
-        .map(|last| format!("{first13}{last}"))
-        .find(|s| {
-            let sum: u32 = s
-                .bytes()
-                .rev()
-                .enumerate()
-                .map(|(i, b)| {
-                    let d = u32::from(b - b'0');
-                    if i % 2 == 1 {
-                        if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-                    } else {
-                        d
-                    }
-                })
-                .sum();
-            sum.is_multiple_of(10)
-        })
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_imports_an_siae_directory_after_a_preview() {
