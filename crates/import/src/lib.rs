@@ -257,6 +257,7 @@ pub fn violations_to_rows(
                     }),
                 }
             }
+            None if field.is_empty() => other.push(description.clone()),
             None => other.push(format!("{field}: {description}")),
         }
     }

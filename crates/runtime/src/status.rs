@@ -58,14 +58,39 @@ pub fn invalid_argument(violations: Vec<(String, String)>, reason: &str) -> Stat
             rest.len()
         ),
     };
-    let mut details = ErrorDetails::with_bad_request(
-        violations
-            .into_iter()
-            .map(|(field, description)| FieldViolation::new(field, description))
-            .collect::<Vec<_>>(),
-    );
+    let mut details = ErrorDetails::with_bad_request(within_budget(violations));
     error_info(&mut details, reason);
     Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Bytes of field paths and descriptions one status carries at most. The
+/// details travel base64-encoded in a trailer, and HTTP/2 peers refuse
+/// header blocks past 16 KiB by default (the whole stream is then reset,
+/// and the caller learns nothing): a batch of a thousand bad rows must
+/// still come back as a readable refusal.
+const MAX_VIOLATION_BYTES: usize = 6 * 1024;
+
+/// The violations that fit in [`MAX_VIOLATION_BYTES`], in order, and when
+/// some do not, a last one saying how many were left out.
+fn within_budget(violations: Vec<(String, String)>) -> Vec<FieldViolation> {
+    let total = violations.len();
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for (field, description) in violations {
+        used += field.len() + description.len();
+        if used > MAX_VIOLATION_BYTES {
+            break;
+        }
+        kept.push(FieldViolation::new(field, description));
+    }
+    if kept.len() < total {
+        let more = total - kept.len();
+        kept.push(FieldViolation::new(
+            "",
+            format!("{more} more violation(s) not listed: correct these and send again"),
+        ));
+    }
+    kept
 }
 
 /// INVALID_ARGUMENT for the violations a request's validation found, with

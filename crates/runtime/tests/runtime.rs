@@ -602,6 +602,41 @@ fn invalid_argument_round_trips_violations() {
 }
 
 #[test]
+fn a_thousand_violations_still_fit_in_the_trailers_a_peer_accepts() {
+    let violations: Vec<(String, String)> = (0..1000)
+        .map(|i| {
+            (
+                format!("requests[{i}].lot.category"),
+                "unknown category \"appareil-sanitaire\": see reemploi categories".to_owned(),
+            )
+        })
+        .collect();
+    let status = status::invalid_argument(violations.clone(), "INVALID_ARGUMENT");
+    assert!(
+        status.message().contains("and 999 more"),
+        "{}",
+        status.message()
+    );
+    let response = status.into_http::<()>();
+    let size: usize = response
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    // HTTP/2's default limit on a header block, which hyper applies.
+    assert!(size < 16 * 1024, "{size} bytes of trailers");
+    let kept =
+        status::field_violations(&tonic::Status::from_header_map(response.headers()).unwrap());
+    assert!(kept.len() > 10 && kept.len() < 1000, "{} kept", kept.len());
+    assert_eq!(kept[..kept.len() - 1], violations[..kept.len() - 1]);
+    let (field, last) = kept.last().unwrap();
+    assert!(
+        field.is_empty() && last.starts_with(&format!("{} more", 1000 - (kept.len() - 1))),
+        "{last}"
+    );
+}
+
+#[test]
 fn reasons_and_not_found() {
     use tonic_types::StatusExt;
     let status = status::with_reason(

@@ -1121,6 +1121,28 @@ async fn bad_inputs_change_nothing(backend: Backend) {
         fields.contains(&"requests[2].lot.category".to_string()),
         "{fields:?}"
     );
+    // A thousand bad rows: still a refusal the caller can read (the first
+    // ones listed, the count of the rest), not a transport error.
+    let status = m
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: site.name.clone(),
+            requests: (0..1000)
+                .map(|_| with(|l| l.category = "licorne".into()))
+                .collect(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let fields = field_violations(&status);
+    assert_eq!(fields[0].0, "requests[0].lot.category");
+    assert!(
+        fields
+            .last()
+            .unwrap()
+            .1
+            .contains("more violation(s) not listed")
+    );
     assert_eq!(
         snapshot(&mut m).await,
         before,

@@ -222,7 +222,7 @@ async fn site_with_lots(inventory: SocketAddr, token: &str) -> Res<String> {
     let kinds = [
         ("Radiateur fonte à colonnes", "radiateur"),
         ("Porte intérieure bois 83x204", "porte-interieure"),
-        ("Lavabo céramique", "appareil-sanitaire"),
+        ("Lavabo céramique", "sanitaire"),
     ];
     let requests = (0..LOTS)
         .map(|i| {

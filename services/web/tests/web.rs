@@ -2577,7 +2577,6 @@ async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
     app.stop().await;
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_imports_an_siae_directory_after_a_preview() {
     let app = App::start().await;
