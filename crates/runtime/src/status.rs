@@ -77,7 +77,8 @@ fn within_budget(violations: Vec<(String, String)>) -> Vec<FieldViolation> {
     let mut used = 0;
     let mut kept = Vec::new();
     for (field, description) in violations {
-        used += field.len() + description.len();
+        // Each violation's protobuf framing, on top of its text.
+        used += field.len() + description.len() + 8;
         if used > MAX_VIOLATION_BYTES {
             break;
         }

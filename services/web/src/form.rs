@@ -48,6 +48,12 @@ impl Fields {
         self.get(name).unwrap_or_default().to_owned()
     }
 
+    /// Sets `name` to `value`, in place of any value it had.
+    pub fn set(&mut self, name: &str, value: String) {
+        self.0.retain(|(k, _)| k != name);
+        self.0.push((name.to_owned(), value));
+    }
+
     /// `name` as a finite decimal, read with a decimal comma or point;
     /// `None` when absent or unreadable.
     pub fn decimal(&self, name: &str) -> Option<f64> {

@@ -14,6 +14,7 @@ mod format;
 mod headers;
 mod map;
 mod pages;
+mod routes;
 pub mod session;
 pub mod text;
 mod view;
@@ -22,8 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -92,116 +92,11 @@ impl WebState {
 
 /// Every page of the web app, with the session and security-header layers.
 pub fn router(state: WebState) -> Router {
-    let pages = Router::new()
-        .route("/", get(pages::home::home))
-        .route(
-            "/connexion",
-            get(pages::auth::sign_in_form).post(pages::auth::sign_in),
-        )
-        .route("/deconnexion", post(pages::auth::sign_out))
-        .route(
-            "/invitation",
-            get(pages::access::invitation_form).post(pages::access::accept_invitation),
-        )
-        .route(
-            "/mot-de-passe/oublie",
-            get(pages::access::forgot_form).post(pages::access::forgot),
-        )
-        .route(
-            "/mot-de-passe/nouveau",
-            get(pages::access::reset_form).post(pages::access::reset),
-        )
-        .route(
-            "/inscription",
-            get(pages::auth::sign_up_form).post(pages::auth::sign_up),
-        )
-        .route(
-            "/structure",
-            get(pages::partner::register_form).post(pages::partner::register),
-        )
-        .route("/partenaires", get(pages::admin::partners))
-        .route(
-            "/partenaires/{partner}/{action}",
-            post(pages::admin::partner_action),
-        )
-        .route("/comptes", get(pages::accounts::accounts))
-        .route("/comptes/inviter", post(pages::accounts::invite))
-        .route(
-            "/comptes/{account}/desactiver",
-            post(pages::accounts::disable),
-        )
-        .route("/chantiers", get(pages::sites::sites))
-        .route(
-            "/chantiers/nouveau",
-            get(pages::site_edit::new_form).post(pages::site_edit::create),
-        )
-        .route("/chantiers/{site}", get(pages::sites::site))
-        .route(
-            "/chantiers/{site}/modifier",
-            get(pages::site_edit::edit_form).post(pages::site_edit::update),
-        )
-        .route("/chantiers/{site}/plan", get(pages::plan::plan))
-        .route(
-            "/chantiers/{site}/publier",
-            post(pages::sites::publish_drafts),
-        )
-        .route(
-            "/chantiers/{site}/lots/{lot}",
-            get(pages::site_lot::lot_page),
-        )
-        .route(
-            "/chantiers/{site}/lots/{lot}/retirer",
-            post(pages::site_lot::withdraw),
-        )
-        .route(
-            "/chantiers/{site}/lots/{lot}/reservations/{claim}/{action}",
-            post(pages::site_lot::claim_action),
-        )
-        .route(
-            "/chantiers/{site}/lots/{lot}/publier",
-            post(pages::sites::publish),
-        )
-        .route("/lots", get(pages::partner::lots))
-        .route(
-            "/lots/{site}/{lot}",
-            get(pages::partner::lot).post(pages::partner::claim),
-        )
-        .route("/mes-reservations", get(pages::partner::claims))
-        .route(
-            "/reservations/{site}/{lot}/{claim}",
-            get(pages::partner::claim_page),
-        )
-        // The partner section's filters and map live on /lots; these add
-        // cancelling a claim, recommendations and editing the profile.
-        .route(
-            "/reservations/{site}/{lot}/{claim}/annuler",
-            post(pages::partner::cancel),
-        )
-        .route("/recommandations", get(pages::recommend::recommendations))
-        .route("/structure/profil", post(pages::profile::update))
-        // Imports by upload (pages::imports), previewed before anything is saved.
-        .route(
-            "/chantiers/{site}/diagnostic",
-            get(pages::imports::diagnostic_form)
-                .post(pages::imports::diagnostic_preview)
-                .layer(DefaultBodyLimit::max(pages::imports::UPLOAD_LIMIT)),
-        )
-        .route(
-            "/chantiers/{site}/diagnostic/creer",
-            post(pages::imports::diagnostic_create)
-                .layer(DefaultBodyLimit::max(pages::imports::CONFIRM_LIMIT)),
-        )
-        .route(
-            "/partenaires/import",
-            get(pages::imports::directory_form)
-                .post(pages::imports::directory_preview)
-                .layer(DefaultBodyLimit::max(pages::imports::UPLOAD_LIMIT)),
-        )
-        .route(
-            "/partenaires/import/creer",
-            post(pages::imports::directory_create)
-                .layer(DefaultBodyLimit::max(pages::imports::CONFIRM_LIMIT)),
-        )
+    let pages = routes::everyone()
+        .merge(routes::admin())
+        .merge(routes::site_manager())
+        .merge(routes::partner())
+        .merge(routes::imports())
         .fallback(pages::home::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -258,6 +258,8 @@ impl Fr {
     pub const PAGE_PREV: &'static str = "← Page précédente";
     /// Next page.
     pub const PAGE_NEXT: &'static str = "Page suivante →";
+    /// Title of the page of drafts the API refused to publish.
+    pub const PUBLISH_REFUSED_TITLE: &'static str = "Publication incomplète";
     /// Publish the ticked drafts.
     pub const PUBLISH_SELECTED: &'static str = "Publier la sélection";
     /// Publish every draft.
@@ -679,6 +681,28 @@ impl Fr {
         format!("Page {page} sur {pages}")
     }
 
+    /// Some drafts were not published.
+    pub fn publish_refused(n: usize) -> String {
+        if n == 1 {
+            "Ce brouillon n'a pas été publié ; les autres l'ont été :".to_owned()
+        } else {
+            format!("Ces {n} brouillons n'ont pas été publiés ; les autres l'ont été :")
+        }
+    }
+
+    /// Why the API refused, in French: the reason's text when there is
+    /// one, else what its code means.
+    pub fn refusal(status: &tonic::Status) -> &'static str {
+        reemploi_runtime::status::reason(status)
+            .and_then(|reason| Self::reason(&reason))
+            .unwrap_or(match status.code() {
+                tonic::Code::NotFound => Self::ERR_NOT_FOUND_TEXT,
+                tonic::Code::PermissionDenied => Self::ERR_PERMISSION,
+                tonic::Code::InvalidArgument | tonic::Code::OutOfRange => Self::ERR_INVALID,
+                _ => Self::ERR_CONFLICT_TEXT,
+            })
+    }
+
     /// Label of a draft's checkbox.
     pub fn select_lot(designation: &str) -> String {
         format!("Choisir « {designation} » pour la publication")
@@ -690,8 +714,13 @@ impl Fr {
     }
 
     /// Label of the weighed mass of a claim.
-    pub fn handover_mass(partner: &str) -> String {
-        format!("Masse pesée remise à {partner}")
+    pub fn handover_mass(who: &str) -> String {
+        format!("Masse pesée remise à {who}")
+    }
+
+    /// A claim named among others: its structure, quantity and date.
+    pub fn claim_of(partner: &str, quantity: &str, date: &str) -> String {
+        format!("{partner}, {quantity}, le {date}")
     }
 
     /// Title of a site's allocation plan.

@@ -806,11 +806,11 @@ async fn lot_status(app: &App, lot: &str) -> ipb::LotStatus {
         .status()
 }
 
-/// `/chantiers/{site}` and `/chantiers/{site}/lots/{lot}/publier` of a lot's name.
+/// `/chantiers/{site}` and `/chantiers/{site}/publier` of a lot's name.
 fn site_paths(lot: &str) -> (String, String) {
     let parts: Vec<&str> = lot.split('/').collect();
     let site = format!("/chantiers/{}", parts[1]);
-    let publish = format!("{site}/lots/{}/publier", parts[3]);
+    let publish = format!("{site}/publier");
     (site, publish)
 }
 
@@ -836,9 +836,14 @@ async fn a_site_manager_acts_on_its_own_sites_only() {
     assert!(html.contains("Radiateurs fonte tour A") && html.contains("<svg"));
     assert!(html.contains("10 pièce(s) disponible"));
     let csrf = hidden(&html, "csrf");
-    let etag = hidden(&html, &format!("etag-{}", own.rsplit('/').next().unwrap()));
+    let own_id = own.rsplit('/').next().unwrap();
+    let etag_field = format!("etag-{own_id}");
+    let etag = hidden(&html, &etag_field);
     let done = browser
-        .post(&publish, &[("csrf", &csrf), ("etag", &etag)])
+        .post(
+            &publish,
+            &[("csrf", &csrf), ("seul", own_id), (&etag_field, &etag)],
+        )
         .await;
     assert_eq!(location(&done), site);
     assert_eq!(lot_status(&app, &own).await, ipb::LotStatus::Published);
@@ -851,7 +856,13 @@ async fn a_site_manager_acts_on_its_own_sites_only() {
         "another org's draft is not shown"
     );
     let refused = browser
-        .post(&publish, &[("csrf", &csrf), ("etag", "")])
+        .post(
+            &publish,
+            &[
+                ("csrf", &csrf),
+                ("seul", theirs.rsplit('/').next().unwrap()),
+            ],
+        )
         .await;
     // Not even its existence: another organisation's draft is not found.
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
@@ -1247,6 +1258,41 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
     }
     let manager = app.browser();
     manager.signed_in("cheffe@bailleur-a.example").await;
+    let (site, site_path) = site_made_and_edited(&app, &manager).await;
+    let lots = drafts_published(&app, &manager, &site, &site_path).await;
+    let csrf = claim_confirmed_and_handed_over(&app, &manager, &site_path, &lots[0].name).await;
+    // The plan: the other published lots go to the structure, with totals.
+    let (status, html) = manager.page(&format!("{site_path}/plan")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Masse répartie") && html.contains("Ressourcerie 73282932000074"),
+        "{html}"
+    );
+    // Withdrawing the washbasins.
+    let (_, html) = manager
+        .page(&format!("{site_path}/lots/{}", id(&lots[2].name)))
+        .await;
+    let withdrawn = manager
+        .post(
+            &format!("{site_path}/lots/{}/retirer", id(&lots[2].name)),
+            &[
+                ("csrf", &csrf),
+                ("etag", &hidden(&html, "etag")),
+                ("reason", "cassés à la dépose"),
+            ],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        lot_status(&app, &lots[2].name).await,
+        ipb::LotStatus::Withdrawn
+    );
+    app.stop().await;
+}
+
+/// A site made with the form (a bad latitude refused first), then renamed
+/// with the edit form; a stale etag refused on the form. Its name and page.
+async fn site_made_and_edited(app: &App, manager: &Browser) -> (String, String) {
     let site_form = |latitude: &'static str, name: &'static str| {
         vec![
             ("display_name", name),
@@ -1307,12 +1353,26 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
             .contains("modifié cette ressource entre-temps")
     );
 
+    (site, site_path)
+}
+
+/// Three drafts of `site`: one published by ticking it, one refused for a
+/// stale etag (named on the page that says so), then all of them. The lots.
+async fn drafts_published(
+    app: &App,
+    manager: &Browser,
+    site: &str,
+    site_path: &str,
+) -> Vec<ipb::Lot> {
+    let mut api = app
+        .inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await;
     // Three drafts: one published by selection, the rest with "all".
     let mut lots = Vec::new();
     for designation in ["Radiateurs fonte", "Portes bois", "Lavabos"] {
         let lot = api
             .create_lot(ipb::CreateLotRequest {
-                parent: site.clone(),
+                parent: site.to_owned(),
                 lot: Some(ipb::Lot {
                     designation: designation.into(),
                     category: "radiateur".into(),
@@ -1352,6 +1412,25 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
         ipb::LotStatus::Published
     );
     assert_eq!(lot_status(&app, &lots[1].name).await, ipb::LotStatus::Draft);
+    // A draft ticked with the etag of before a change: refused, and said so.
+    let second = id(&lots[1].name);
+    let stale = manager
+        .post(
+            &publish,
+            &[
+                ("csrf", &csrf),
+                ("lot", second),
+                (&format!("etag-{second}"), "perime"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let text = stale.text().await.unwrap();
+    assert!(
+        text.contains("Portes bois") && text.contains("entre-temps"),
+        "{text}"
+    );
+    assert_eq!(lot_status(&app, &lots[1].name).await, ipb::LotStatus::Draft);
     let answer = manager
         .post(&publish, &[("csrf", &csrf), ("tous", "1")])
         .await;
@@ -1360,6 +1439,21 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
         assert_eq!(lot_status(&app, &lot.name).await, ipb::LotStatus::Published);
     }
 
+    lots
+}
+
+/// A verified structure claims 4 radiators of `lot`; another organisation
+/// cannot see or confirm it; the manager confirms, is refused an
+/// unreadable mass, records the hand-over. The manager's CSRF token.
+async fn claim_confirmed_and_handed_over(
+    app: &App,
+    manager: &Browser,
+    site_path: &str,
+    lot: &str,
+) -> String {
+    let mut api = app
+        .inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await;
     // A verified structure claims 4 radiators.
     let partner = pending_partner(&app, "73282932000074").await;
     app.registry(Role::Admin, None)
@@ -1371,7 +1465,7 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
         .await
         .unwrap();
     let theirs = app.inventory(Role::Partner, None, Some(&partner)).await;
-    let lot = lots[0].name.clone();
+    let lot = lot.to_owned();
     let claim = eventually("the structure's claim", || {
         let request = ipb::ClaimLotRequest {
             lot: lot.clone(),
@@ -1463,33 +1557,7 @@ async fn a_site_manager_runs_a_site_from_its_creation_to_the_handover() {
     assert_eq!(stored.status(), ipb::ClaimStatus::HandedOver);
     assert_eq!(stored.weighed_mass_g, 152_500);
 
-    // The plan: the other published lots go to the structure, with totals.
-    let (status, html) = manager.page(&format!("{site_path}/plan")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        html.contains("Masse répartie") && html.contains("Ressourcerie 73282932000074"),
-        "{html}"
-    );
-    // Withdrawing the washbasins.
-    let (_, html) = manager
-        .page(&format!("{site_path}/lots/{}", id(&lots[2].name)))
-        .await;
-    let withdrawn = manager
-        .post(
-            &format!("{site_path}/lots/{}/retirer", id(&lots[2].name)),
-            &[
-                ("csrf", &csrf),
-                ("etag", &hidden(&html, "etag")),
-                ("reason", "cassés à la dépose"),
-            ],
-        )
-        .await;
-    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        lot_status(&app, &lots[2].name).await,
-        ipb::LotStatus::Withdrawn
-    );
-    app.stop().await;
+    csrf
 }
 
 /// The admin's accounts page: an invitation made (a bad address refused

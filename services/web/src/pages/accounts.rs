@@ -81,9 +81,13 @@ fn row(account: &Account, session: &Session) -> Markup {
         tr {
             th scope="row" { (account.display_name) br; small { (account.email) } }
             td data-label=(T::COL_ROLE) { (T::account_role(role)) }
-            td data-label=(T::COL_ATTACHED) { (account.org) (id_of(&account.partner)) }
+            td data-label=(T::COL_ATTACHED) {
+                (account.org)
+                @if !account.org.is_empty() && !account.partner.is_empty() { " · " }
+                (id_of(&account.partner))
+            }
             td data-label=(T::COL_STATUS) { (if active { T::ACCOUNT_ACTIVE } else { T::ACCOUNT_DISABLED }) }
-            td {
+            td data-label=(T::COL_ACTIONS) {
                 @if active && !myself {
                     form method="post" action=(format!("/comptes/{}/desactiver", id_of(&account.name))) {
                         (view::csrf(&session.csrf))
@@ -163,7 +167,12 @@ pub async fn invite(
 }
 
 fn invited(session: &Session, invitation: &Invitation) -> Markup {
-    let link = format!("/invitation?code={}", invitation.code);
+    let link = format!(
+        "/invitation?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &invitation.code)
+            .finish()
+    );
     let body = html! {
         p role="status" { (T::invited(&invitation.email, &format::datetime(invitation.expire_time.as_ref()))) }
         p { (T::INVITE_LINK) " " a href=(link) { (link) } }

@@ -7,7 +7,6 @@ use std::collections::{BTreeSet, HashMap};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use reemploi_proto::inventory as ipb;
 use reemploi_proto::matching::{self as mpb, PlanAllocationResponse, UnallocatedReason};
 
 use super::require;
@@ -30,12 +29,7 @@ pub async fn plan(
     require(&session, &[Role::SiteManager, Role::Admin])?;
     let name = format!("sites/{id}");
     let token = session.access_token.as_str();
-    let site = state
-        .backend()
-        .inventory()
-        .get_site(bearer(token, ipb::GetSiteRequest { name: name.clone() })?)
-        .await?
-        .into_inner();
+    let site = super::site_edit::get_site(&state, &session, &id).await?;
     let request = mpb::PlanAllocationRequest {
         site: name.clone(),
         ..Default::default()
@@ -54,7 +48,9 @@ pub async fn plan(
     let wanted: BTreeSet<String> = plan.allocations.iter().map(|a| a.partner.clone()).collect();
     let partners = partner_names(&state, &session, wanted).await;
     let named = |map: &HashMap<String, String>, key: &str| {
-        map.get(key).cloned().unwrap_or_else(|| key.to_owned())
+        map.get(key)
+            .cloned()
+            .unwrap_or_else(|| super::id_of(key).to_owned())
     };
     let body = html! {
         p { a href=(format!("/chantiers/{id}")) { (T::BACK_TO_SITE) } }

@@ -114,7 +114,8 @@ fn form_body(session: &Session, action: &str, form: &Fields, errors: &Errors) ->
             input type="hidden" name="request_id" value=(request_id);
             input type="hidden" name="etag" value=(form.text("etag"));
             (text("display_name", T::SITE_NAME))
-            @if session.account.role == Role::Admin { (text("owner_org", T::SITE_OWNER)) }
+            // The owner is chosen at creation (by an admin); it does not change.
+            @if session.account.role == Role::Admin && form.text("etag").is_empty() { (text("owner_org", T::SITE_OWNER)) }
             fieldset {
                 legend { (T::SITE_OPERATION) }
                 (text("programme", T::PROGRAMME))
@@ -125,15 +126,31 @@ fn form_body(session: &Session, action: &str, form: &Fields, errors: &Errors) ->
             (text("address", T::ADDRESS))
             fieldset {
                 legend { (T::SITE_LOCATION) }
-                p.hint { (T::LOCATION_HINT) }
-                (view::field("latitude", T::LATITUDE, "text", &form.text("latitude"), None, errors))
-                (view::field("longitude", T::LONGITUDE, "text", &form.text("longitude"), None, errors))
+                (view::field("latitude", T::LATITUDE, "text", &form.text("latitude"), Some(T::LOCATION_HINT), errors))
+                (view::input("longitude", T::LONGITUDE, "text", &form.text("longitude"), errors))
             }
             (view::input("works_start", T::WORKS_START, "date", &form.text("works_start"), errors))
             (view::input("works_end", T::WORKS_END, "date", &form.text("works_end"), errors))
             button type="submit" { (T::SAVE) }
         }
     }
+}
+
+/// The site `sites/{id}`, if the API shows it to this person.
+pub(crate) async fn get_site(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+) -> Result<Site, WebError> {
+    let request = ipb::GetSiteRequest {
+        name: format!("sites/{id}"),
+    };
+    Ok(state
+        .backend()
+        .inventory()
+        .get_site(bearer(&session.access_token, request)?)
+        .await?
+        .into_inner())
 }
 
 /// GET `/chantiers/nouveau`.
@@ -189,17 +206,7 @@ pub async fn edit_form(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
-    let site = state
-        .backend()
-        .inventory()
-        .get_site(bearer(
-            &session.access_token,
-            ipb::GetSiteRequest {
-                name: format!("sites/{id}"),
-            },
-        )?)
-        .await?
-        .into_inner();
+    let site = get_site(&state, &session, &id).await?;
     let action = format!("/chantiers/{id}/modifier");
     let body = form_body(&session, &action, &fields_of(&site), &Errors::default());
     Ok(view::page(
@@ -218,21 +225,21 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
+    let mut form = Fields::from_body(&body);
     session.check_csrf(form.csrf())?;
     require(&session, &[Role::SiteManager, Role::Admin])?;
     let action = format!("/chantiers/{id}/modifier");
     let title = T::edit_site_title(&form.text("display_name"));
-    let again = |errors: &Errors| {
+    let again = |form: &Fields, errors: &Errors| {
         view::page(
             &title,
             Some(&session),
-            form_body(&session, &action, &form, errors),
+            form_body(&session, &action, form, errors),
         )
     };
     let mut site = match site_of(&form, &session) {
         Ok(site) => site,
-        Err(errors) => return Ok(view::refused(again(&errors))),
+        Err(errors) => return Ok(view::refused(again(&form, &errors))),
     };
     site.name = format!("sites/{id}");
     let request = ipb::UpdateSiteRequest {
@@ -246,10 +253,16 @@ pub async fn update(
         .inventory()
         .update_site(bearer(&session.access_token, request)?)
         .await;
+    if matches!(&answer, Err(status) if status.code() == tonic::Code::Aborted) {
+        // Changed meanwhile: the form keeps what was typed, over the
+        // current version, so that saving again is a decision, not a loop.
+        let current = get_site(&state, &session, &id).await?;
+        form.set("etag", current.etag);
+    }
     judged(
         answer,
         "display_name",
         |_| Ok(redirect(&format!("/chantiers/{id}"))),
-        again,
+        |errors| again(&form, errors),
     )
 }

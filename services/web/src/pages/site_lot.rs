@@ -40,6 +40,10 @@ struct LotView {
     matches: Option<Vec<Match>>,
     /// Partner names by resource name.
     partners: HashMap<String, String>,
+    /// What the manager sent, when the page is shown again with `errors`.
+    sent: Fields,
+    /// What the API or the page refused in it.
+    errors: Errors,
 }
 
 /// The legal names of `names`, read together; a partner that cannot be
@@ -89,14 +93,7 @@ async fn load(
     );
     // The site is read first: the API says whether it is this person's to
     // manage (another organisation's is not found).
-    inventory
-        .get_site(bearer(
-            token,
-            ipb::GetSiteRequest {
-                name: format!("sites/{site}"),
-            },
-        )?)
-        .await?;
+    super::site_edit::get_site(state, session, site).await?;
     let (lot, claims, matches) = tokio::join!(
         inventory.get_lot(bearer(token, ipb::GetLotRequest { name })?),
         claims_client.list_claims(bearer(token, claims_request)?),
@@ -117,6 +114,8 @@ async fn load(
         claims,
         matches,
         partners,
+        sent: Fields::default(),
+        errors: Errors::default(),
     })
 }
 
@@ -128,30 +127,31 @@ impl LotView {
             .unwrap_or_else(|| id_of(name).to_owned())
     }
 
-    fn page(&self, session: &Session, errors: &Errors) -> Markup {
-        let lot = &self.lot;
+    fn page(&self, session: &Session) -> Markup {
+        let (lot, errors) = (&self.lot, &self.errors);
         let body = html! {
             p { a href=(format!("/chantiers/{}", self.site)) { (T::BACK_TO_SITE) } }
             (view::ledger(lot.quantity.as_ref(), lot.available.as_ref(), lot.reserved.as_ref(), lot.handed_over.as_ref()))
             (errors.summary())
             (details(lot))
             (photos(lot))
-            (self.claims_section(session, errors))
+            (self.claims_section(session))
             (self.matches_section())
-            (withdraw_form(&self.site, lot, &session.csrf))
+            (self.withdraw_form(&session.csrf))
         };
         view::page(&lot.designation, Some(session), body)
     }
 
-    fn claims_section(&self, session: &Session, errors: &Errors) -> Markup {
+    fn claims_section(&self, session: &Session) -> Markup {
         html! {
             section aria-labelledby="reservations" {
                 h2 #reservations { (T::CLAIMS_ON_LOT) " " (T::count(self.claims.len())) }
                 @if self.claims.is_empty() { p { (T::NO_CLAIMS_ON_LOT) } }
                 ul.cards {
                     @for claim in &self.claims {
-                        li id=(format!("reservation-{}", id_of(&claim.name))) {
-                            (self.claim_card(claim, session, errors))
+                        // Focusable, so that an error summary's link lands here.
+                        li id=(format!("reservation-{}", id_of(&claim.name))) tabindex="-1" {
+                            (self.claim_card(claim, session))
                         }
                     }
                 }
@@ -159,9 +159,16 @@ impl LotView {
         }
     }
 
-    fn claim_card(&self, claim: &Claim, session: &Session, errors: &Errors) -> Markup {
+    fn claim_card(&self, claim: &Claim, session: &Session) -> Markup {
         let status = claim.status();
         let partner = self.partner(&claim.partner);
+        let card = format!("reservation-{}", id_of(&claim.name));
+        // Names this claim among others of the same structure.
+        let who = T::claim_of(
+            &partner,
+            &format::quantity(claim.quantity.as_ref()),
+            &format::datetime(claim.create_time.as_ref()),
+        );
         let action = |verb: &str| {
             format!(
                 "/chantiers/{}/lots/{}/reservations/{}/{verb}",
@@ -185,9 +192,10 @@ impl LotView {
             }
             @if !claim.note.is_empty() { p { (T::NOTE) " : " (claim.note) } }
             @if claim.weighed_mass_g > 0 { p { (T::WEIGHED_MASS) " : " (format::mass(claim.weighed_mass_g)) } }
+            @if let Some(error) = self.errors.of(&card) { p.error { (error) } }
             @match status {
-                ClaimStatus::Reserved => (decide_forms(&action, claim, &partner, &session.csrf)),
-                ClaimStatus::Confirmed => (handover_form(&action("remettre"), claim, &partner, &session.csrf, errors)),
+                ClaimStatus::Reserved => (decide_forms(&action, claim, &who, &session.csrf, &self.sent)),
+                ClaimStatus::Confirmed => (handover_form(&action("remettre"), claim, &who, &session.csrf, self)),
                 ClaimStatus::HandedOver | ClaimStatus::Rejected | ClaimStatus::Cancelled
                 | ClaimStatus::Expired | ClaimStatus::Unspecified => {}
             }
@@ -257,8 +265,9 @@ fn photos(lot: &Lot) -> Markup {
 fn decide_forms(
     action: &dyn Fn(&str) -> String,
     claim: &Claim,
-    partner: &str,
+    who: &str,
     csrf: &str,
+    sent: &Fields,
 ) -> Markup {
     let reason_id = format!("motif-{}", id_of(&claim.name));
     html! {
@@ -266,55 +275,56 @@ fn decide_forms(
             form method="post" action=(action("confirmer")) {
                 (view::csrf(csrf))
                 input type="hidden" name="etag" value=(claim.etag);
-                button type="submit" aria-label=(format!("{} {partner}", T::CONFIRM)) { (T::CONFIRM) }
+                button type="submit" aria-label=(format!("{} : {who}", T::CONFIRM)) { (T::CONFIRM) }
             }
             form.inline method="post" action=(action("refuser")) {
                 (view::csrf(csrf))
                 input type="hidden" name="etag" value=(claim.etag);
                 label for=(reason_id) { (T::REJECT_REASON) }
-                input id=(reason_id) name="reason" type="text";
-                button.secondary type="submit" aria-label=(format!("{} {partner}", T::REJECT)) { (T::REJECT) }
+                input id=(reason_id) name=(reason_id) type="text" value=(sent.text(&reason_id)) aria-label=(format!("{} : {who}", T::REJECT_REASON));
+                button.secondary type="submit" aria-label=(format!("{} : {who}", T::REJECT)) { (T::REJECT) }
             }
         }
     }
 }
 
-fn handover_form(
-    action: &str,
-    claim: &Claim,
-    partner: &str,
-    csrf: &str,
-    errors: &Errors,
-) -> Markup {
+/// The hand-over form of a confirmed claim; shown again, it keeps what
+/// the manager typed.
+fn handover_form(action: &str, claim: &Claim, who: &str, csrf: &str, view: &LotView) -> Markup {
     let id = id_of(&claim.name);
     let mass = format!("masse-{id}");
     let unexpected = format!("inattendue-{id}");
+    let typed = view.sent.text(&mass);
     html! {
         form.stack method="post" action=(action) {
             (view::csrf(csrf))
             input type="hidden" name="etag" value=(claim.etag);
-            (view::field(&mass, &T::handover_mass(partner), "text", "", Some(T::HANDOVER_MASS_HINT), errors))
+            (view::field(&mass, &T::handover_mass(who), "text", &typed, Some(T::HANDOVER_MASS_HINT), &view.errors))
             div.check {
-                input id=(unexpected) name="accept_unexpected_mass" type="checkbox" value="1";
+                input id=(unexpected) name=(unexpected) type="checkbox" value="1" checked[view.sent.get(&unexpected).is_some()];
                 label for=(unexpected) { (T::ACCEPT_UNEXPECTED_MASS) }
             }
-            button type="submit" { (T::RECORD_HANDOVER) }
+            button type="submit" aria-label=(format!("{} : {who}", T::RECORD_HANDOVER)) { (T::RECORD_HANDOVER) }
         }
     }
 }
 
-fn withdraw_form(site: &str, lot: &Lot, csrf: &str) -> Markup {
-    let can = matches!(lot.status(), LotStatus::Draft | LotStatus::Published);
-    html! {
-        @if can {
-            section aria-labelledby="retirer" {
-                h2 #retirer { (T::WITHDRAW_TITLE) }
-                p.hint { (T::WITHDRAW_HINT) }
-                form.stack method="post" action=(format!("/chantiers/{site}/lots/{}/retirer", id_of(&lot.name))) {
-                    (view::csrf(csrf))
-                    input type="hidden" name="etag" value=(lot.etag);
-                    (view::input("reason", T::WITHDRAW_REASON, "text", "", &Errors::default()))
-                    button.secondary type="submit" { (T::WITHDRAW) }
+impl LotView {
+    fn withdraw_form(&self, csrf: &str) -> Markup {
+        let lot = &self.lot;
+        let can = matches!(lot.status(), LotStatus::Draft | LotStatus::Published);
+        let action = format!("/chantiers/{}/lots/{}/retirer", self.site, id_of(&lot.name));
+        html! {
+            @if can {
+                section aria-labelledby="retirer" {
+                    h2 #retirer { (T::WITHDRAW_TITLE) }
+                    p.hint { (T::WITHDRAW_HINT) }
+                    form.stack method="post" action=(action) {
+                        (view::csrf(csrf))
+                        input type="hidden" name="etag" value=(lot.etag);
+                        (view::input("reason", T::WITHDRAW_REASON, "text", &self.sent.text("reason"), &self.errors))
+                        button.secondary type="submit" { (T::WITHDRAW) }
+                    }
                 }
             }
         }
@@ -329,7 +339,7 @@ pub async fn lot_page(
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
     let view = load(&state, &session, &site, &lot).await?;
-    Ok(view.page(&session, &Errors::default()).into_response())
+    Ok(view.page(&session).into_response())
 }
 
 /// POST `/chantiers/{site}/lots/{lot}/retirer`.
@@ -347,12 +357,18 @@ pub async fn withdraw(
         etag: form.text("etag"),
         reason: form.text("reason"),
     };
-    state
+    let answer = state
         .backend()
         .inventory()
         .withdraw_lot(bearer(&session.access_token, request)?)
-        .await?;
-    Ok(redirect(&format!("/chantiers/{site}/lots/{lot}")))
+        .await;
+    match answer {
+        Ok(_) => Ok(redirect(&format!("/chantiers/{site}/lots/{lot}"))),
+        Err(status) => match form_errors(&status, "reason") {
+            Some(errors) => again(&state, &session, (&site, &lot), form, errors).await,
+            None => Err(status.into()),
+        },
+    }
 }
 
 /// POST `/chantiers/{site}/lots/{lot}/reservations/{claim}/{confirmer|refuser|remettre}`.
@@ -374,7 +390,7 @@ pub async fn claim_action(
             inventory.confirm_claim(bearer(token, request)?).await
         }
         "refuser" => {
-            let reason = form.text("reason");
+            let reason = form.text(&format!("motif-{claim}"));
             let request = ipb::RejectClaimRequest { name, etag, reason };
             inventory.reject_claim(bearer(token, request)?).await
         }
@@ -383,14 +399,14 @@ pub async fn claim_action(
             let Some(weighed_mass_g) = grams(&form.text(&field)) else {
                 let message = T::unreadable(T::WEIGHED_MASS, T::BAD_MASS);
                 let errors = Errors(vec![(field, message)]);
-                return again(&state, &session, &site, &lot, &errors).await;
+                return again(&state, &session, (&site, &lot), form, errors).await;
             };
             let request = ipb::RecordHandoverRequest {
                 name,
                 weighed_mass_g,
                 handover_time: None,
                 etag,
-                accept_unexpected_mass: form.get("accept_unexpected_mass").is_some(),
+                accept_unexpected_mass: form.get(&format!("inattendue-{claim}")).is_some(),
             };
             inventory.record_handover(bearer(token, request)?).await
         }
@@ -414,23 +430,28 @@ pub async fn claim_action(
                         .map(|(_, m)| (field.clone(), m))
                         .collect(),
                 );
-                again(&state, &session, &site, &lot, &errors).await
+                again(&state, &session, (&site, &lot), form, errors).await
             }
             None => Err(status.into()),
         },
     }
 }
 
-/// The lot page again, with what the manager must correct (400).
+/// The lot page again, with what the manager sent and what must be
+/// corrected (400).
 async fn again(
     state: &WebState,
     session: &Session,
-    site: &str,
-    lot: &str,
-    errors: &Errors,
+    (site, lot): (&str, &str),
+    sent: Fields,
+    errors: Errors,
 ) -> Result<Response, WebError> {
-    let view = load(state, session, site, lot).await?;
-    Ok(view::refused(view.page(session, errors)))
+    let view = LotView {
+        sent,
+        errors,
+        ..load(state, session, site, lot).await?
+    };
+    Ok(view::refused(view.page(session)))
 }
 
 /// Kilograms written with a decimal comma or point, in grams; `None` for

@@ -21,21 +21,14 @@ use crate::{format, view};
 const MAX_PAGES: usize = 10;
 /// Lots shown on one page of a site.
 const PER_PAGE: usize = 100;
-/// The statuses a site's lots are filtered on, by their query value.
+/// The statuses of a site's lots in the order they are shown (what needs
+/// action first), with the query value that filters on each.
 const STATUS_CODES: [(LotStatus, &str); 5] = [
     (LotStatus::Draft, "brouillons"),
     (LotStatus::Published, "publies"),
     (LotStatus::Exhausted, "epuises"),
     (LotStatus::Withdrawn, "retires"),
     (LotStatus::Expired, "expires"),
-];
-/// The order the statuses are shown in: what needs action first.
-const STATUS_ORDER: [LotStatus; 5] = [
-    LotStatus::Draft,
-    LotStatus::Published,
-    LotStatus::Exhausted,
-    LotStatus::Withdrawn,
-    LotStatus::Expired,
 ];
 
 /// GET `/chantiers`: the sites of the manager's organisation (every site for an admin).
@@ -140,17 +133,12 @@ pub async fn site(
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
     let name = format!("sites/{id}");
-    let site = state
-        .backend()
-        .inventory()
-        .get_site(bearer(
-            &session.access_token,
-            ipb::GetSiteRequest { name: name.clone() },
-        )?)
-        .await?
-        .into_inner();
+    let site = super::site_edit::get_site(&state, &session, &id).await?;
     let mut lots = all_lots(&state, &session, &name).await?;
-    lots.sort_by_key(|l| STATUS_ORDER.iter().position(|s| *s == l.status()));
+    // Shown in the order of STATUS_CODES; a status it does not know has no
+    // section, so no place on a page either.
+    lots.retain(|l| STATUS_CODES.iter().any(|(s, _)| *s == l.status()));
+    lots.sort_by_key(|l| STATUS_CODES.iter().position(|(s, _)| *s == l.status()));
     let query = Fields::from_query(uri.query());
     let filter = STATUS_CODES
         .iter()
@@ -177,8 +165,9 @@ pub async fn site(
         }
         @if lots.is_empty() { p { (T::NO_LOTS) } }
         @else { (status_nav(&id, filter, lots.len(), count)) }
-        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf)) }
-        @for status in STATUS_ORDER {
+        @if !lots.is_empty() && chosen.is_empty() { p { (T::NO_LOTS) } }
+        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf, &lots_href(&id, filter, page))) }
+        @for (status, _) in STATUS_CODES {
             @let group: Vec<&Lot> = shown.iter().copied().filter(|l| l.status() == status).collect();
             @if !group.is_empty() {
                 section aria-labelledby=(format!("statut-{}", status as i32)) {
@@ -222,7 +211,7 @@ fn status_nav(
         nav aria-label=(T::LOTS_BY_STATUS) {
             ul.links {
                 li { a href=(lots_href(site, None, 1)) aria-current=[current(filter.is_none())] { (T::ALL_LOTS) " " (T::count(total)) } }
-                @for status in STATUS_ORDER {
+                @for (status, _) in STATUS_CODES {
                     @if count(status) > 0 {
                         li { a href=(lots_href(site, Some(status), 1)) aria-current=[current(filter == Some(status))] {
                             (T::lot_status(status)) " " (T::count(count(status)))
@@ -250,10 +239,11 @@ fn pager(site: &str, filter: Option<LotStatus>, page: usize, pages: usize) -> Ma
 /// The form that publishes the drafts ticked in their cards (their
 /// checkboxes belong to it through their `form` attribute, since a card
 /// holds a form of its own), or every draft.
-fn publish_drafts_form(site: &str, csrf: &str) -> Markup {
+fn publish_drafts_form(site: &str, csrf: &str, back: &str) -> Markup {
     html! {
         form.actions id="brouillons" method="post" action=(format!("/chantiers/{site}/publier")) {
             (view::csrf(csrf))
+            input type="hidden" name="retour" value=(back);
             button type="submit" { (T::PUBLISH_SELECTED) }
             button.secondary type="submit" name="tous" value="1" { (T::PUBLISH_ALL) }
         }
@@ -296,8 +286,10 @@ pub(crate) fn category_label(code: &str) -> String {
 }
 
 /// POST `/chantiers/{site}/publier`: publishes the draft of the button
-/// pressed (`seul`), the drafts ticked, or every draft of the site (`tous`). Each is its own call; the first refusal
-/// stops there and is shown (those before it stay published).
+/// pressed (`seul`), the drafts ticked, or every draft of the site
+/// (`tous`), one call each; then back to the page of the list the form was
+/// on, or, when the API refused some, a page naming them and why (those
+/// it accepted stay published).
 pub async fn publish_drafts(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -307,15 +299,16 @@ pub async fn publish_drafts(
     let form = Fields::from_body(&body);
     session.check_csrf(form.csrf())?;
     require(&session, &[Role::SiteManager, Role::Admin])?;
-    let one = form.get("seul").map(|lot| vec![lot.to_owned()]);
+    // Another organisation's site is not found, before any lot is tried.
+    super::site_edit::get_site(&state, &session, &site).await?;
+    let lots = all_lots(&state, &session, &format!("sites/{site}")).await?;
     let chosen: Vec<(String, String)> = if form.get("tous").is_some() {
-        all_lots(&state, &session, &format!("sites/{site}"))
-            .await?
-            .into_iter()
+        lots.iter()
             .filter(|l| l.status() == LotStatus::Draft && !l.hazardous)
-            .map(|l| (l.name, l.etag))
+            .map(|l| (l.name.clone(), l.etag.clone()))
             .collect()
     } else {
+        let one = form.get("seul").map(|lot| vec![lot.to_owned()]);
         one.unwrap_or_else(|| form.all("lot"))
             .into_iter()
             .map(|lot| {
@@ -325,33 +318,43 @@ pub async fn publish_drafts(
             .collect()
     };
     let mut inventory = state.backend().inventory();
+    let mut refused = Vec::new();
     for (name, etag) in chosen {
-        let request = ipb::PublishLotRequest { name, etag };
-        inventory
+        let request = ipb::PublishLotRequest {
+            name: name.clone(),
+            etag,
+        };
+        match inventory
             .publish_lot(bearer(&session.access_token, request)?)
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                return Err(status.into());
+            }
+            Err(status) => refused.push((name, status)),
+        }
     }
-    Ok(redirect(&format!("/chantiers/{site}")))
-}
-
-/// POST `/chantiers/{site}/lots/{lot}/publier`.
-pub async fn publish(
-    State(state): State<WebState>,
-    Auth(session): Auth,
-    Path((site, lot)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    session.check_csrf(form.csrf())?;
-    require(&session, &[Role::SiteManager, Role::Admin])?;
-    let request = ipb::PublishLotRequest {
-        name: format!("sites/{site}/lots/{lot}"),
-        etag: form.text("etag"),
+    let home = format!("/chantiers/{site}");
+    let back = form
+        .get("retour")
+        .filter(|b| b.starts_with(&home))
+        .unwrap_or(&home);
+    if refused.is_empty() {
+        return Ok(redirect(back));
+    }
+    let designation = |name: &str| {
+        lots.iter()
+            .find(|l| l.name == name)
+            .map_or_else(|| id_of(name).to_owned(), |l| l.designation.clone())
     };
-    state
-        .backend()
-        .inventory()
-        .publish_lot(bearer(&session.access_token, request)?)
-        .await?;
-    Ok(redirect(&format!("/chantiers/{site}")))
+    let body = html! {
+        p role="alert" { (T::publish_refused(refused.len())) }
+        ul { @for (name, status) in &refused {
+            li { (designation(name)) " : " (T::refusal(status)) }
+        } }
+        p { a href=(back) { (T::BACK_TO_SITE) } }
+    };
+    let page = view::page(T::PUBLISH_REFUSED_TITLE, Some(&session), body);
+    Ok((axum::http::StatusCode::CONFLICT, page).into_response())
 }

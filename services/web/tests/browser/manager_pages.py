@@ -21,9 +21,11 @@ PASSWORD = "un mot de passe assez long pour le test"
 
 
 def click_in(person, scope, button, label, status=200):
-    """Clicks `button` inside `scope` (a locator), waits for the page."""
+    """Clicks the button inside `scope` (a locator) whose accessible name
+    starts with `button` (it goes on to name the claim), waits for the page."""
+    name = re.compile("^" + re.escape(button))
     with person.page.expect_navigation() as navigation:
-        scope.get_by_role("button", name=button, exact=True).click()
+        scope.get_by_role("button", name=name).click()
     person.seen(navigation.value, label, status)
 
 
@@ -47,14 +49,15 @@ def handover(suite, js):
 
     check(card().count() == 1, f"the claim of {quantity} by {structure}: {card().count()}")
     check("réservée" in card().inner_text(), f"reserved first: {card().inner_text()}")
-    click_in(m, card(), f"Confirmer {structure}", "lot-confirme")
+    click_in(m, card(), f"Confirmer : {structure}, {quantity} pièce(s)", "lot-confirme")
     check("confirmée" in card().inner_text(), f"confirmed: {card().inner_text()}")
-    field = f"Masse pesée remise à {structure}"
-    card().get_by_label(field, exact=True).fill("douze")
+    field = f"Masse pesée remise à {structure}, {quantity} pièce(s)"
+    card().get_by_label(field).fill("douze")
     click_in(m, card(), "Enregistrer la remise", "remise-refusee", status=400)
     check(m.page.get_by_role("alert").count() == 1 and card().locator(".error").is_visible(),
           "the unreadable mass is refused beside its field")
-    card().get_by_label(field, exact=True).fill(mass)
+    check(card().get_by_label(field).input_value() == "douze", "what was typed is kept")
+    card().get_by_label(field).fill(mass)
     click_in(m, card(), "Enregistrer la remise", "lot-remis")
     text = card().inner_text()
     check("enlevée" in text and f"{mass} kg" in text, f"handed over, with its mass: {text}")
