@@ -4,7 +4,9 @@
 
 use axum::body::Bytes;
 
+use crate::format;
 use crate::session::CSRF_FIELD;
+use crate::text::T;
 
 /// The fields of a form or a query string.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +66,18 @@ impl Fields {
             .filter(|v| v.is_finite())
     }
 
+    /// `name` as a day (`YYYY-MM-DD`), in days since 1970-01-01; `None`
+    /// when absent or empty. When it cannot be read, the error to show
+    /// beside the field, which is labelled `label`.
+    pub fn date(&self, name: &str, label: &str) -> Result<Option<i64>, (String, String)> {
+        match self.get(name).filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(text) => format::parse_date(text)
+                .map(Some)
+                .ok_or_else(|| (name.to_owned(), T::unreadable(label, T::BAD_DATE))),
+        }
+    }
+
     /// Every non-empty value of `name`.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -101,5 +115,17 @@ mod tests {
         assert_eq!(n.decimal("b"), None);
         assert_eq!(n.decimal("c"), None);
         assert_eq!(n.decimal("d"), None);
+        let d = Fields::of(&[
+            ("a", "1970-01-03".into()),
+            ("b", "".into()),
+            ("c", "hier".into()),
+        ]);
+        assert_eq!(d.date("a", "A"), Ok(Some(2)));
+        assert_eq!(d.date("b", "B"), Ok(None));
+        assert_eq!(d.date("z", "Z"), Ok(None));
+        assert_eq!(
+            d.date("c", "Le jour"),
+            Err(("c".to_owned(), T::unreadable("Le jour", T::BAD_DATE)))
+        );
     }
 }

@@ -419,6 +419,8 @@ impl Fr {
     pub const CLAIMS_TITLE: &'static str = "Mes réservations";
     /// No claim.
     pub const NO_CLAIMS: &'static str = "Aucune réservation pour l'instant.";
+    /// Caption of the structure's table of claims.
+    pub const CLAIMS_CAPTION: &'static str = "Vos réservations et leur état";
     /// Column: date.
     pub const COL_DATE: &'static str = "Date";
     /// Claim page title.
@@ -797,6 +799,9 @@ impl Fr {
     /// No lot matches the filters.
     pub const NO_LOTS_MATCH: &'static str =
         "Aucun lot publié ne correspond à ces critères pour l'instant.";
+    /// Caption of the table of lots near a structure.
+    pub const LOTS_CAPTION: &'static str =
+        "Lots correspondant à vos critères, du plus proche au plus lointain";
     /// Label of the list / map switch.
     pub const VIEW_NAV: &'static str = "Affichage des lots";
     /// List view.
@@ -891,6 +896,20 @@ impl Fr {
         )
     }
 
+    /// Only the nearest of the lots kept are shown.
+    pub fn lots_cut(shown: usize, kept: usize) -> String {
+        format!(
+            "{kept} lots correspondent à ces critères : seuls les {shown} plus proches sont affichés. Précisez les critères pour voir les autres."
+        )
+    }
+
+    /// The search read only some of the lots within the radius.
+    pub fn lots_unread(read: usize) -> String {
+        format!(
+            "La recherche s'est arrêtée après {read} lots publiés dans ce rayon : d'autres lots correspondant à ces critères peuvent manquer. Réduisez la distance pour une recherche complète."
+        )
+    }
+
     /// The accessible name of the map of lots.
     pub fn lots_map(lots: usize) -> String {
         let lots = match lots {
@@ -926,9 +945,18 @@ impl Fr {
         }
     }
 
-    /// A cancel button's accessible name, in a list of claims.
-    pub fn cancel_claim_of(lot: &str) -> String {
-        format!("{} : {lot}", Self::CANCEL_CLAIM)
+    /// Only the first claims are listed.
+    pub fn claims_cut(shown: usize) -> String {
+        format!("Seules vos {shown} premières réservations sont affichées.")
+    }
+
+    /// A cancel button's accessible name, in a list of claims: the lot, the
+    /// quantity claimed and when, since one lot may be claimed several times.
+    pub fn cancel_claim_of(lot: &str, quantity: &str, claimed_at: &str) -> String {
+        format!(
+            "{} : {lot}, {quantity}, réservée le {claimed_at}",
+            Self::CANCEL_CLAIM
+        )
     }
 }
 

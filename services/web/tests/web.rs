@@ -1897,11 +1897,12 @@ fn lot_page(lot: &str) -> String {
     format!("/lots/{}/{}", parts[1], parts[3])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
-    let app = App::start().await;
+/// Three published lots: two near the structure (radiators, doors), and
+/// radiators 6.6 km away, available from 2096-10-02 07:06 UTC for five
+/// days; the names of the near ones, then of the far one.
+async fn lots_to_filter(app: &App) -> (Vec<String>, Vec<String>) {
     let near = site_with_lots(
-        &app,
+        app,
         "bailleur-a",
         (47.746, 7.301),
         &[
@@ -1910,7 +1911,6 @@ async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
         ],
     )
     .await;
-    // 6.6 km away, available from 2096-10-02 07:06 UTC for five days.
     let window = tpb::TimeWindow {
         start_time: Some(prost_types::Timestamp {
             seconds: 4_000_000_000,
@@ -1922,42 +1922,59 @@ async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
         }),
     };
     let far = site_with_lots(
-        &app,
+        app,
         "bailleur-b",
         (47.806, 7.337),
         &[("Radiateurs acier", "radiateur", Some(window))],
     )
     .await;
+    (near, far)
+}
+
+/// The lots of [`lots_to_filter`] linked from `html`.
+fn lots_shown(html: &str) -> Vec<&'static str> {
+    ["Radiateurs fonte", "Portes bois", "Radiateurs acier"]
+        .into_iter()
+        .filter(|l| html.contains(&format!(">{l}</a>")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
+    let app = App::start().await;
+    let (near, far) = lots_to_filter(&app).await;
     let browser = app.browser();
     structure_through_the_web(&browser, 1).await;
-    let shown = |html: &str| {
-        ["Radiateurs fonte", "Portes bois", "Radiateurs acier"]
-            .into_iter()
-            .filter(|l| html.contains(&format!(">{l}</a>")))
-            .collect::<Vec<_>>()
-    };
     let (status, html) = browser.page("/lots").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(shown(&html).len(), 3, "{html}");
+    assert_eq!(lots_shown(&html).len(), 3, "{html}");
     assert!(html.contains("value=\"15\""), "the structure's own radius");
     assert!(html.contains("method=\"get\" action=\"/lots\""));
+    assert!(html.contains("<caption>Lots correspondant à vos critères"));
+    assert!(!html.contains("seuls les") && !html.contains("La recherche s'est arrêtée"));
     // A family leaves the doors out; a shorter distance the far radiators.
     let (_, html) = browser.page("/lots?famille=chauffage").await;
-    assert_eq!(shown(&html), ["Radiateurs fonte", "Radiateurs acier"]);
+    assert_eq!(lots_shown(&html), ["Radiateurs fonte", "Radiateurs acier"]);
     let (_, html) = browser.page("/lots?famille=chauffage&rayon=3").await;
-    assert_eq!(shown(&html), ["Radiateurs fonte"]);
+    assert_eq!(lots_shown(&html), ["Radiateurs fonte"]);
     // A day: the lots whose window touches it (no window: always).
     let (_, html) = browser.page("/lots?disponible=2096-10-01").await;
-    assert_eq!(shown(&html), ["Radiateurs fonte", "Portes bois"]);
+    assert_eq!(lots_shown(&html), ["Radiateurs fonte", "Portes bois"]);
     let (_, html) = browser.page("/lots?disponible=2096-10-03").await;
-    assert_eq!(shown(&html).len(), 3);
+    assert_eq!(lots_shown(&html).len(), 3);
     // What cannot be read is said beside its field, and left out.
     let (status, html) = browser.page("/lots?rayon=mille&disponible=hier").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"rayon-erreur\"") && html.contains("id=\"disponible-erreur\""));
-    assert_eq!(shown(&html).len(), 3);
-    // The map: an SVG on the communes, a link to each lot shown, the
-    // structure's own point, and the same as a text list.
+    assert_eq!(lots_shown(&html).len(), 3);
+    the_map_links_each_lot_shown(&browser, &near, &far).await;
+    app.stop().await;
+}
+
+/// The map of the radiators of [`lots_to_filter`]: an SVG on the communes,
+/// a link to each lot shown, the structure's own point, and the same as a
+/// text list.
+async fn the_map_links_each_lot_shown(browser: &Browser, near: &[String], far: &[String]) {
     let (status, html) = browser.page("/lots?famille=chauffage&vue=carte").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<svg") && html.contains("aria-label=\"Carte du territoire"));
@@ -1981,7 +1998,6 @@ async fn the_lot_filters_narrow_the_list_and_the_map_links_each_lot_shown() {
         "the filters keep the view"
     );
     assert!(!html.contains("style="), "no inline style");
-    app.stop().await;
 }
 
 async fn claim_status(app: &App, claim: &str) -> ipb::ClaimStatus {
@@ -2073,7 +2089,15 @@ async fn a_structure_cancels_its_claim_and_another_structure_cannot() {
     assert_eq!(claim_status(&app, &claim).await, ipb::ClaimStatus::Reserved);
     // Its own structure cancels it from its list, and comes back there.
     let (_, html) = owner.page("/mes-reservations").await;
-    assert!(html.contains("aria-label=\"Annuler la réservation : Radiateurs fonte\""));
+    assert!(html.contains("<caption>Vos réservations et leur état</caption>"));
+    // The button names the claim, not only its lot: a lot may be claimed
+    // more than once.
+    assert!(
+        html.contains(
+            "aria-label=\"Annuler la réservation : Radiateurs fonte, 2 pièce(s), réservée le "
+        ),
+        "{html}"
+    );
     let done = owner
         .post(
             &cancel,

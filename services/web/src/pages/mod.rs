@@ -18,8 +18,12 @@ pub mod site_edit;
 pub mod site_lot;
 pub mod sites;
 
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use futures::StreamExt;
 use tonic::Code;
 
 use crate::error::WebError;
@@ -116,6 +120,30 @@ fn form_field(path: &str) -> String {
     }
 }
 
+/// API calls [`fetch_all`] has in flight at once.
+const FETCHES_AT_ONCE: usize = 16;
+
+/// What `fetch` gives for each of `keys` (each asked once), at most
+/// [`FETCHES_AT_ONCE`] at a time; a key it gives nothing for (a resource
+/// that cannot be read) is left out.
+async fn fetch_all<K, V, F, Fut>(keys: impl IntoIterator<Item = K>, mut fetch: F) -> HashMap<K, V>
+where
+    K: Eq + Hash + Clone,
+    F: FnMut(K) -> Fut,
+    Fut: Future<Output = Option<V>>,
+{
+    let keys: HashSet<K> = keys.into_iter().collect();
+    futures::stream::iter(keys)
+        .map(|key| {
+            let value = fetch(key.clone());
+            async move { value.await.map(|v| (key, v)) }
+        })
+        .buffer_unordered(FETCHES_AT_ONCE)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
+
 /// The last part of a resource name: `partners/abc` is `abc`.
 fn id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
@@ -135,5 +163,34 @@ mod tests {
         assert_eq!(form_field("quantity.milli"), "quantity");
         assert_eq!(form_field("password"), "password");
         assert_eq!(id_of("sites/a/lots/b"), "b");
+    }
+
+    #[tokio::test]
+    async fn fetch_all_asks_each_key_once_a_few_at_a_time_and_drops_failures() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (asked, running, most) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let keys = (0..200).chain(0..200);
+        let found = fetch_all(keys, |k: u32| {
+            let (asked, running, most) = (&asked, &running, &most);
+            async move {
+                asked.fetch_add(1, Ordering::SeqCst);
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                (!k.is_multiple_of(10)).then_some(k * 2)
+            }
+        })
+        .await;
+        assert_eq!(asked.load(Ordering::SeqCst), 200);
+        assert!(most.load(Ordering::SeqCst) <= FETCHES_AT_ONCE);
+        assert!(most.load(Ordering::SeqCst) > 1, "fetched concurrently");
+        assert_eq!(found.len(), 180);
+        assert_eq!(found.get(&7), Some(&14));
+        assert_eq!(found.get(&10), None);
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! The API filters by place and radius (`near`, `radius_m`). It knows one
 //! category code, not a family, and an instant, not a day: the family and
-//! the day are filtered here, on the lots within the radius.
+//! the day are filtered here, on the lots within the radius, read page by
+//! page up to a bound. The page says when that bound left lots unread, and
+//! when only the nearest of the lots kept are shown.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use maud::{Markup, html};
 use reemploi_domain::category::{self, Family};
@@ -26,8 +28,12 @@ use crate::session::Session;
 use crate::text::T;
 use crate::view::{self, Errors};
 
-/// Lots near a structure listed at most.
-const MAX_LOTS: i32 = 500;
+/// Lots asked of the API per page (the most it gives).
+const PAGE_SIZE: i32 = 1000;
+/// Pages of lots within the radius read at most.
+const MAX_PAGES: usize = 5;
+/// Lots shown at most: the nearest of those the filters keep.
+const MAX_SHOWN: usize = 500;
 /// The largest distance a structure may ask for, as its service radius.
 const MAX_RADIUS_KM: i64 = 200;
 
@@ -65,21 +71,18 @@ impl Filters {
             Some(text) => match text.parse::<i64>() {
                 Ok(km) if (1..=MAX_RADIUS_KM).contains(&km) => km,
                 _ => {
-                    errors.push(error("rayon", T::FILTER_RADIUS, T::BAD_RADIUS));
+                    let message = T::unreadable(T::FILTER_RADIUS, T::BAD_RADIUS);
+                    errors.push(("rayon".to_owned(), message));
                     own
                 }
             },
         };
-        let day = match query.get("disponible").filter(|d| !d.is_empty()) {
-            None => None,
-            Some(text) => {
-                let day = format::parse_date(text);
-                if day.is_none() {
-                    errors.push(error("disponible", T::FILTER_DATE, T::BAD_DATE));
-                }
-                day
-            }
-        };
+        let day = query
+            .date("disponible", T::FILTER_DATE)
+            .unwrap_or_else(|error| {
+                errors.push(error);
+                None
+            });
         Filters {
             family: query.get("famille").and_then(|f| Family::parse(f).ok()),
             radius_km,
@@ -135,89 +138,119 @@ impl Filters {
     }
 }
 
-fn error(field: &str, label: &str, text: &str) -> (String, String) {
-    (field.to_owned(), format!("{label} : {text}"))
+/// The lots the filters keep, and how far the search went.
+#[derive(Debug)]
+pub struct Found {
+    /// The nearest lots kept, nearest first, each with its distance in
+    /// metres from the structure; at most [`MAX_SHOWN`].
+    pub lots: Vec<(f64, Lot)>,
+    /// How many lots the filters kept, shown or not.
+    kept: usize,
+    /// How many lots within the radius were read.
+    read: usize,
+    /// Whether the API had more lots within the radius than were read.
+    unread: bool,
 }
 
-/// The published lots within the filters, nearest first, each with its
-/// distance in metres from the structure.
+/// The published lots within the filters, the nearest first; the lots
+/// within the radius are read [`MAX_PAGES`] pages at most.
 pub async fn find(
     state: &WebState,
     session: &Session,
     partner: &Partner,
     filters: &Filters,
-) -> Result<Vec<(f64, Lot)>, WebError> {
+) -> Result<Found, WebError> {
     let home = partner.location.unwrap_or_default();
-    let request = ipb::ListLotsRequest {
-        parent: "sites/-".into(),
-        page_size: MAX_LOTS,
-        status: LotStatus::Published as i32,
-        near: Some(home),
-        radius_m: filters.radius_km * 1000,
-        ..Default::default()
-    };
-    let answer = state
-        .backend()
-        .inventory()
-        .list_lots(bearer(&session.access_token, request)?)
-        .await?
-        .into_inner();
-    let mut near: Vec<(f64, Lot)> = answer
-        .lots
-        .into_iter()
-        .filter(|lot| filters.keeps(lot))
-        .map(|lot| (distance_m(&home, lot.location.as_ref()), lot))
-        .collect();
+    let mut inventory = state.backend().inventory();
+    let (mut near, mut read, mut page_token) = (Vec::new(), 0, String::new());
+    for _ in 0..MAX_PAGES {
+        let request = ipb::ListLotsRequest {
+            parent: "sites/-".into(),
+            page_size: PAGE_SIZE,
+            page_token,
+            status: LotStatus::Published as i32,
+            near: Some(home),
+            radius_m: filters.radius_km * 1000,
+            ..Default::default()
+        };
+        let answer = inventory
+            .list_lots(bearer(&session.access_token, request)?)
+            .await?
+            .into_inner();
+        read += answer.lots.len();
+        near.extend(
+            answer
+                .lots
+                .into_iter()
+                .filter(|lot| filters.keeps(lot))
+                .map(|lot| (distance_m(&home, lot.location.as_ref()), lot)),
+        );
+        page_token = answer.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(near)
+    let kept = near.len();
+    near.truncate(MAX_SHOWN);
+    Ok(Found {
+        lots: near,
+        kept,
+        read,
+        unread: !page_token.is_empty(),
+    })
 }
 
-/// The sites of `lots`, fetched together (for the map); a site that cannot
-/// be read is left out.
+/// The sites of `lots`, read a few at a time (for the map); a site that
+/// cannot be read is left out.
 pub async fn sites_of(
     state: &WebState,
     session: &Session,
     lots: &[(f64, Lot)],
 ) -> HashMap<String, Site> {
-    let names: BTreeSet<String> = lots
+    let names = lots
         .iter()
-        .filter_map(|(_, lot)| lot.name.split("/lots/").next().map(str::to_owned))
-        .collect();
-    let fetches = names.into_iter().map(|name| async move {
+        .filter_map(|(_, lot)| lot.name.split("/lots/").next().map(str::to_owned));
+    super::fetch_all(names, |name| async move {
         let request = bearer(&session.access_token, ipb::GetSiteRequest { name }).ok()?;
-        let site = state
-            .backend()
-            .inventory()
-            .get_site(request)
-            .await
-            .ok()?
-            .into_inner();
-        Some((site.name.clone(), site))
-    });
-    futures::future::join_all(fetches)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+        let site = state.backend().inventory().get_site(request).await.ok()?;
+        Some(site.into_inner())
+    })
+    .await
 }
 
 /// The page's body: the filters, the switch, and the lots as a list or a map.
 pub fn body(
     partner: &Partner,
     filters: &Filters,
-    near: &[(f64, Lot)],
+    found: &Found,
     sites: &HashMap<String, Site>,
 ) -> Markup {
+    let near = &found.lots;
     html! {
         p { (T::lots_intro(filters.radius_km)) }
         (filter_form(filters))
         (switch(filters))
+        (limits(found))
         @match filters.view {
             View::List => {
                 @if near.is_empty() { p { (T::NO_LOTS_MATCH) } }
                 @else { (table(near)) }
             }
             View::Map => { (map::draw(&lots_map(partner, filters, near, sites))) }
+        }
+    }
+}
+
+/// What the list leaves out: the lots kept beyond those shown, and the
+/// lots within the radius the search did not read.
+fn limits(found: &Found) -> Markup {
+    html! {
+        @if found.kept > found.lots.len() {
+            p.notice { (T::lots_cut(found.lots.len(), found.kept)) }
+        }
+        @if found.unread {
+            p.notice { (T::lots_unread(found.read)) }
         }
     }
 }
@@ -266,6 +299,7 @@ fn switch(filters: &Filters) -> Markup {
 fn table(near: &[(f64, Lot)]) -> Markup {
     html! {
         div.table-wrap { table {
+            caption { (T::LOTS_CAPTION) }
             thead { tr {
                 th scope="col" { (T::COL_LOT) }
                 th scope="col" { (T::CATEGORY) }
@@ -381,6 +415,23 @@ mod tests {
             f.link(View::List),
             "/lots?famille=chauffage&rayon=500&disponible=demain"
         );
+    }
+
+    #[test]
+    fn the_page_says_what_the_list_leaves_out() {
+        let said = |found: &Found| limits(found).into_string();
+        let mut found = Found {
+            lots: vec![(1.0, Lot::default()); 3],
+            kept: 3,
+            read: 3,
+            unread: false,
+        };
+        assert_eq!(said(&found), "");
+        found.kept = 700;
+        assert!(said(&found).contains(&T::lots_cut(3, 700)));
+        found.read = 5000;
+        found.unread = true;
+        assert!(said(&found).contains(&T::lots_unread(5000)));
     }
 
     #[test]

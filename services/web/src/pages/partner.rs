@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reemploi_domain::geo::GeoPoint;
@@ -184,17 +183,14 @@ struct Numbers {
 fn numbers(form: &Fields) -> Result<Numbers, Errors> {
     let mut errors = Vec::new();
     let mut fail = |name: &str| {
-        errors.push((
-            name.to_owned(),
-            format!("{} : {}", T::field(name), T::BAD_NUMBER),
-        ));
+        let message = T::unreadable(T::field(name), T::BAD_NUMBER);
+        errors.push((name.to_owned(), message));
     };
-    let mut decimal = |name: &str| match form.text(name).replace(',', ".").parse::<f64>() {
-        Ok(v) if v.is_finite() => v,
-        _ => {
+    let mut decimal = |name: &str| {
+        form.decimal(name).unwrap_or_else(|| {
             fail(name);
             0.0
-        }
+        })
     };
     let (latitude, longitude) = (decimal("latitude"), decimal("longitude"));
     let mut whole = |name: &str| match form.text(name) {
@@ -264,7 +260,7 @@ pub async fn register(
             Some(&session),
             register_body(&session.csrf, &form, errors),
         );
-        (StatusCode::BAD_REQUEST, page).into_response()
+        view::refused(page)
     };
     let partner = match partner_of(&form) {
         Ok(partner) => partner,
@@ -300,12 +296,12 @@ pub async fn lots(
         return Ok(redirect("/structure"));
     };
     let filters = nearby::Filters::read(&Fields::from_query(query.as_deref()), &partner);
-    let near = nearby::find(&state, &session, &partner, &filters).await?;
+    let found = nearby::find(&state, &session, &partner, &filters).await?;
     let sites = match filters.view() {
-        nearby::View::Map => nearby::sites_of(&state, &session, &near).await,
+        nearby::View::Map => nearby::sites_of(&state, &session, &found.lots).await,
         nearby::View::List => HashMap::new(),
     };
-    let body = nearby::body(&partner, &filters, &near, &sites);
+    let body = nearby::body(&partner, &filters, &found, &sites);
     Ok(partner_page(T::LOTS_TITLE, &session, Some(&partner), body).into_response())
 }
 
@@ -415,25 +411,19 @@ fn claim_form(session: &Session, lot: &Lot, form: &Fields, errors: &Errors) -> M
 /// included; `None` when no day is given.
 fn pickup_window(form: &Fields) -> Result<Option<tpb::TimeWindow>, Errors> {
     let mut errors = Vec::new();
-    let mut day = |name: &str, label: &str| match form.get(name).filter(|d| !d.is_empty()) {
-        None => None,
-        Some(text) => {
-            let day = format::parse_date(text);
-            if day.is_none() {
-                errors.push((name.to_owned(), format!("{label} : {}", T::BAD_DATE)));
-            }
-            day
-        }
+    let mut day = |name: &str, label: &str| {
+        form.date(name, label).unwrap_or_else(|error| {
+            errors.push(error);
+            None
+        })
     };
     let from = day("pickup_from", T::PICKUP_FROM);
     let until = day("pickup_until", T::PICKUP_UNTIL);
     if let (Some(f), Some(u)) = (from, until)
         && u < f
     {
-        errors.push((
-            "pickup_until".to_owned(),
-            format!("{} : {}", T::PICKUP_UNTIL, T::BAD_WINDOW),
-        ));
+        let message = T::unreadable(T::PICKUP_UNTIL, T::BAD_WINDOW);
+        errors.push(("pickup_until".to_owned(), message));
     }
     if !errors.is_empty() {
         return Err(Errors(errors));
@@ -452,7 +442,7 @@ fn claim_input(form: &Fields) -> Result<(i64, Option<tpb::TimeWindow>), Errors> 
     // Only the number is read here; the lot's unit goes with it.
     let quantity = DomainQuantity::parse_decimal(&form.text("quantity"), DomainUnit::Piece)
         .map_err(|_| {
-            let message = format!("{} : {}", T::QUANTITY, T::BAD_QUANTITY);
+            let message = T::unreadable(T::QUANTITY, T::BAD_QUANTITY);
             ("quantity".to_owned(), message)
         });
     match (quantity, pickup_window(form)) {
@@ -487,7 +477,7 @@ pub async fn claim(
     };
     let (milli, pickup_window) = match claim_input(&form) {
         Ok(input) => input,
-        Err(errors) => return Ok((StatusCode::BAD_REQUEST, again(&errors)).into_response()),
+        Err(errors) => return Ok(view::refused(again(&errors))),
     };
     let request = ipb::ClaimLotRequest {
         lot: lot.name.clone(),
@@ -524,13 +514,18 @@ fn cancellable(claim: &Claim) -> bool {
 /// The cancel form of a claim; `in_list` for the button of a row of
 /// `/mes-reservations`, which comes back there.
 fn cancel_form(session: &Session, claim: &Claim, lot: &str, in_list: bool) -> Markup {
+    let name = T::cancel_claim_of(
+        lot,
+        &format::quantity(claim.quantity.as_ref()),
+        &format::datetime(claim.create_time.as_ref()),
+    );
     html! {
         form.inline-form[in_list].stack[!in_list] method="post" action=(format!("{}/annuler", claim_path(&claim.name))) {
             (view::csrf(&session.csrf))
             input type="hidden" name="etag" value=(claim.etag);
             @if in_list {
                 input type="hidden" name="retour" value="liste";
-                button.secondary type="submit" aria-label=(T::cancel_claim_of(lot)) { (T::CANCEL) }
+                button.secondary type="submit" aria-label=(name) { (T::CANCEL) }
             } @else {
                 p.hint { (T::CANCEL_HINT) }
                 div.field {
@@ -543,7 +538,8 @@ fn cancel_form(session: &Session, claim: &Claim, lot: &str, in_list: bool) -> Ma
     }
 }
 
-/// GET `/mes-reservations`: the structure's claims, newest first.
+/// GET `/mes-reservations`: the structure's claims, in the API's order
+/// (oldest first); the page says when there are more than it lists.
 pub async fn claims(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -560,12 +556,15 @@ pub async fn claims(
         inventory.list_claims(bearer(&session.access_token, request)?),
         own_partner(&state, &session)
     );
-    let (claims, partner) = (claims?.into_inner().claims, partner?);
+    let (answer, partner) = (claims?.into_inner(), partner?);
+    let claims = answer.claims;
     let lots = designations(&state, &session, &claims).await;
     let body = html! {
         @if claims.is_empty() { p { (T::NO_CLAIMS) } }
         @else {
+            @if !answer.next_page_token.is_empty() { p.notice { (T::claims_cut(claims.len())) } }
             div.table-wrap { table {
+                caption { (T::CLAIMS_CAPTION) }
                 thead { tr {
                     th scope="col" { (T::COL_LOT) }
                     th scope="col" { (T::QUANTITY) }
@@ -596,24 +595,17 @@ fn lot_of(claim: &str) -> String {
     claim.split("/claims/").next().unwrap_or(claim).to_owned()
 }
 
-/// The lots named, fetched together; a lot that cannot be read is left out.
+/// The lots named, read a few at a time; a lot that cannot be read is left
+/// out.
 pub(super) async fn lots_named(
     state: &WebState,
     session: &Session,
     names: impl IntoIterator<Item = String>,
 ) -> HashMap<String, Lot> {
-    let names: BTreeSet<String> = names.into_iter().collect();
-    let fetches = names.into_iter().map(|name| async move {
-        get_lot(state, session, name.clone())
-            .await
-            .ok()
-            .map(|lot| (name, lot))
-    });
-    futures::future::join_all(fetches)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    super::fetch_all(names, |name| async move {
+        get_lot(state, session, name).await.ok()
+    })
+    .await
 }
 
 /// The designation of each claimed lot; a lot that cannot be read is left

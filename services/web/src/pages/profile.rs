@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use reemploi_proto::registry::{self as rpb, Partner, PartnerKind};
 
@@ -102,7 +101,7 @@ pub async fn update(
     let again = |errors: &Errors| page(&session, &current, &form, errors, false);
     let patch = match partner_of(&form) {
         Ok(patch) => patch,
-        Err(errors) => return Ok((StatusCode::BAD_REQUEST, again(&errors)).into_response()),
+        Err(errors) => return Ok(view::refused(again(&errors))),
     };
     let (patch, paths) = changes(&current, patch, form.text("etag"));
     if paths.is_empty() {

@@ -46,27 +46,20 @@ struct LotView {
     errors: Errors,
 }
 
-/// The legal names of `names`, read together; a partner that cannot be
-/// read is left out (shown by its id).
+/// The legal names of `names`, read a few at a time; a partner that cannot
+/// be read is left out (shown by its id).
 pub(crate) async fn partner_names(
     state: &WebState,
     session: &Session,
     names: BTreeSet<String>,
 ) -> HashMap<String, String> {
-    let fetches = names.into_iter().map(|name| async move {
-        let request = bearer(
-            &session.access_token,
-            rpb::GetPartnerRequest { name: name.clone() },
-        )
-        .ok()?;
+    super::fetch_all(names, |name| async move {
+        let request = rpb::GetPartnerRequest { name };
+        let request = bearer(&session.access_token, request).ok()?;
         let partner = state.backend().registry().get_partner(request).await.ok()?;
-        Some((name, partner.into_inner().legal_name))
-    });
-    futures::future::join_all(fetches)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+        Some(partner.into_inner().legal_name)
+    })
+    .await
 }
 
 async fn load(

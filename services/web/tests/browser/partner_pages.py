@@ -161,7 +161,13 @@ def claim_and_cancel(s, lot):
     s.goto(lot, "lot-deuxieme")
     s.fill(QUANTITY, "2")
     s.submit("Réserver", "reservations-deuxieme")
-    s.submit(f"Annuler la réservation : {NEAR_LOT}", "reservations-annulee")
+    # The list's button names the lot, the quantity and when it was claimed.
+    named = re.compile(rf"^Annuler la réservation : {re.escape(NEAR_LOT)}, 2 pièce\(s\), réservée le ")
+    cancel = s.page.get_by_role("button", name=named)
+    check(cancel.count() == 1, "one cancel button for the open claim, named by it")
+    with s.page.expect_navigation() as navigation:
+        cancel.click()
+    s.seen(navigation.value, "reservations-annulee", 200)
     check(s.path() == "/mes-reservations", f"back to the list: {s.path()}")
     rows = s.page.get_by_role("row", name=re.compile(re.escape(NEAR_LOT))).all_inner_texts()
     check(len(rows) == 2 and all("annulée" in r for r in rows), f"both claims cancelled: {rows}")
