@@ -232,6 +232,8 @@ impl SiteRow {
             update_time: Some(millis_ts(self.updated_at)),
             etag: etag(self.version),
             version: self.version,
+            // Counted by GetSite only.
+            lot_counts: Vec::new(),
         }
     }
 

@@ -180,6 +180,19 @@ pub async fn update_ledger(
     Ok(reemploi_store::one_row(done)?)
 }
 
+/// How many lots of a site have each status, by status name.
+pub async fn lot_counts(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM lots WHERE site_id = $1 GROUP BY status ORDER BY status",
+    )
+    .bind(site.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+        .collect()
+}
+
 /// One lot, locked for a change when `lock_for` names the backend.
 pub async fn get_lot(
     conn: &mut AnyConnection,

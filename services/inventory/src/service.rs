@@ -41,7 +41,7 @@ use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, lot_event, site_event};
 use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
-    claim_status_filter, lot_status_filter, time,
+    claim_status_filter, lot_status_filter, lot_status_proto, time,
 };
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_runtime::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
@@ -613,7 +613,19 @@ impl InventoryService for Inventory {
             if !authz::sees_site(p, &site.owner_org) {
                 return Err(not_found("site", name));
             }
-            Ok(site.to_proto())
+            let drafts = authz::sees_drafts(p, &site.owner_org);
+            let mut conn = self.conn().await?;
+            let mut proto = site.to_proto();
+            for (status, count) in repo::lot_counts(&mut conn, site.id).await? {
+                let status = LotStatus::parse(&status)?;
+                if status != LotStatus::Draft || drafts {
+                    proto.lot_counts.push(pb::LotCount {
+                        status: lot_status_proto(status) as i32,
+                        count,
+                    });
+                }
+            }
+            Ok(proto)
         })
         .await
     }

@@ -250,12 +250,10 @@ impl Fr {
     pub const PLAN_LINK: &'static str = "Plan de répartition";
     /// Label of the status filter of a site's lots.
     pub const LOTS_BY_STATUS: &'static str = "Lots par statut";
-    /// Every lot, whatever its status.
-    pub const ALL_LOTS: &'static str = "Tous";
     /// Label of a pager.
     pub const PAGES: &'static str = "Pages";
-    /// Previous page.
-    pub const PAGE_PREV: &'static str = "← Page précédente";
+    /// The first page.
+    pub const PAGE_FIRST: &'static str = "← Première page";
     /// Next page.
     pub const PAGE_NEXT: &'static str = "Page suivante →";
     /// Title of the page of drafts the API refused to publish.
@@ -676,11 +674,6 @@ impl Fr {
     /// Title of a site's edit page.
     pub fn edit_site_title(name: &str) -> String {
         format!("Modifier « {name} »")
-    }
-
-    /// Which page of how many.
-    pub fn page_of(page: usize, pages: usize) -> String {
-        format!("Page {page} sur {pages}")
     }
 
     /// Some drafts were not published.

@@ -122,9 +122,11 @@ pub(crate) async fn all_lots(
     Ok(lots)
 }
 
-/// GET `/chantiers/{site}?statut=…&page=…`: the site's lots by status,
-/// each with its ledger, [`PER_PAGE`] at a time, with the count of each
-/// status as links that filter on it.
+/// GET `/chantiers/{site}?statut=…&apres=…`: the site's lots of one
+/// status (by default the first, in the order of [`STATUS_CODES`], that
+/// has lots), [`PER_PAGE`] at a time, each with its ledger; every status
+/// with its count (the site's `lot_counts`) as a link to its lots. Only
+/// one page of lots is asked of the API, whatever the site's size.
 pub async fn site(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -132,30 +134,34 @@ pub async fn site(
     uri: Uri,
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
-    let name = format!("sites/{id}");
     let site = super::site_edit::get_site(&state, &session, &id).await?;
-    let mut lots = all_lots(&state, &session, &name).await?;
-    // Shown in the order of STATUS_CODES; a status it does not know has no
-    // section, so no place on a page either.
-    lots.retain(|l| STATUS_CODES.iter().any(|(s, _)| *s == l.status()));
-    lots.sort_by_key(|l| STATUS_CODES.iter().position(|(s, _)| *s == l.status()));
+    let count = |status: LotStatus| {
+        site.lot_counts
+            .iter()
+            .find(|c| c.status() == status)
+            .map_or(0, |c| usize::try_from(c.count).unwrap_or(0))
+    };
     let query = Fields::from_query(uri.query());
     let filter = STATUS_CODES
         .iter()
         .find(|(_, code)| query.get("statut") == Some(*code))
-        .map(|(status, _)| *status);
-    let chosen: Vec<&Lot> = lots
-        .iter()
-        .filter(|l| filter.is_none_or(|f| l.status() == f))
-        .collect();
-    let pages = chosen.len().div_ceil(PER_PAGE).max(1);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
-    let shown = &chosen[(page - 1) * PER_PAGE..chosen.len().min(page * PER_PAGE)];
-    let count = |status: LotStatus| lots.iter().filter(|l| l.status() == status).count();
+        .or_else(|| STATUS_CODES.iter().find(|(s, _)| count(*s) > 0))
+        .map_or(LotStatus::Draft, |(status, _)| *status);
+    let after = query.text("apres");
+    let request = ipb::ListLotsRequest {
+        parent: site.name.clone(),
+        page_size: i32::try_from(PER_PAGE).unwrap_or(i32::MAX),
+        page_token: after.clone(),
+        status: filter as i32,
+        ..Default::default()
+    };
+    let answer = state
+        .backend()
+        .inventory()
+        .list_lots(bearer(&session.access_token, request)?)
+        .await?
+        .into_inner();
+    let here = lots_href(&id, filter, &after);
     let body = html! {
         (site_facts(&site))
         ul.links {
@@ -163,57 +169,46 @@ pub async fn site(
             li { a href=(format!("/chantiers/{id}/plan")) { (T::PLAN_LINK) } }
             li { a href=(format!("/chantiers/{id}/diagnostic")) { (T::IMPORT_DIAGNOSTIC_LINK) } }
         }
-        @if lots.is_empty() { p { (T::NO_LOTS) } }
-        @else { (status_nav(&id, filter, lots.len(), count)) }
-        @if !lots.is_empty() && chosen.is_empty() { p { (T::NO_LOTS) } }
-        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf, &lots_href(&id, filter, page))) }
-        @for (status, _) in STATUS_CODES {
-            @let group: Vec<&Lot> = shown.iter().copied().filter(|l| l.status() == status).collect();
-            @if !group.is_empty() {
-                section aria-labelledby=(format!("statut-{}", status as i32)) {
-                    h2 id=(format!("statut-{}", status as i32)) {
-                        (T::lot_status(status)) " " (T::count(count(status)))
-                    }
-                    ul.cards {
-                        @for lot in group { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot)) } }
-                    }
+        @if site.lot_counts.is_empty() { p { (T::NO_LOTS) } }
+        @else { (status_nav(&id, filter, count)) }
+        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf, &here)) }
+        @if !answer.lots.is_empty() {
+            section aria-labelledby="lots-du-statut" {
+                h2 #lots-du-statut { (T::lot_status(filter)) " " (T::count(count(filter))) }
+                ul.cards {
+                    @for lot in &answer.lots { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot)) } }
                 }
             }
+        } @else if !site.lot_counts.is_empty() {
+            p { (T::NO_LOTS) }
         }
-        (pager(&id, filter, page, pages))
+        (pager(&id, filter, &after, &answer.next_page_token))
     };
     Ok(view::page(&site.display_name, Some(&session), body).into_response())
 }
 
-/// The link to one page of a site's lots.
-fn lots_href(site: &str, filter: Option<LotStatus>, page: usize) -> String {
+/// The link to a page of a site's lots of one status, from a page token.
+fn lots_href(site: &str, status: LotStatus, after: &str) -> String {
     let code = STATUS_CODES
         .iter()
-        .find(|(s, _)| Some(*s) == filter)
-        .map(|(_, code)| *code);
-    match (code, page) {
-        (None, 1) => format!("/chantiers/{site}"),
-        (None, page) => format!("/chantiers/{site}?page={page}"),
-        (Some(code), 1) => format!("/chantiers/{site}?statut={code}"),
-        (Some(code), page) => format!("/chantiers/{site}?statut={code}&page={page}"),
+        .find(|(s, _)| *s == status)
+        .map_or("brouillons", |(_, code)| *code);
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("statut", code);
+    if !after.is_empty() {
+        query.append_pair("apres", after);
     }
+    format!("/chantiers/{site}?{}", query.finish())
 }
 
-/// Every status with its count, each a link to its lots alone.
-fn status_nav(
-    site: &str,
-    filter: Option<LotStatus>,
-    total: usize,
-    count: impl Fn(LotStatus) -> usize,
-) -> Markup {
-    let current = |here: bool| here.then_some("page");
+/// Every status that has lots, with its count, each a link to its lots.
+fn status_nav(site: &str, filter: LotStatus, count: impl Fn(LotStatus) -> usize) -> Markup {
     html! {
         nav aria-label=(T::LOTS_BY_STATUS) {
             ul.links {
-                li { a href=(lots_href(site, None, 1)) aria-current=[current(filter.is_none())] { (T::ALL_LOTS) " " (T::count(total)) } }
                 @for (status, _) in STATUS_CODES {
                     @if count(status) > 0 {
-                        li { a href=(lots_href(site, Some(status), 1)) aria-current=[current(filter == Some(status))] {
+                        li { a href=(lots_href(site, status, "")) aria-current=[(filter == status).then_some("page")] {
                             (T::lot_status(status)) " " (T::count(count(status)))
                         } }
                     }
@@ -223,14 +218,13 @@ fn status_nav(
     }
 }
 
-/// Links to the previous and next pages, when there are several.
-fn pager(site: &str, filter: Option<LotStatus>, page: usize, pages: usize) -> Markup {
+/// Back to the first page, and on to the next, when there are others.
+fn pager(site: &str, filter: LotStatus, after: &str, next: &str) -> Markup {
     html! {
-        @if pages > 1 {
+        @if !after.is_empty() || !next.is_empty() {
             nav.pager aria-label=(T::PAGES) {
-                @if page > 1 { a rel="prev" href=(lots_href(site, filter, page - 1)) { (T::PAGE_PREV) } }
-                span { (T::page_of(page, pages)) }
-                @if page < pages { a rel="next" href=(lots_href(site, filter, page + 1)) { (T::PAGE_NEXT) } }
+                @if !after.is_empty() { a href=(lots_href(site, filter, "")) { (T::PAGE_FIRST) } }
+                @if !next.is_empty() { a rel="next" href=(lots_href(site, filter, next)) { (T::PAGE_NEXT) } }
             }
         }
     }

@@ -29,6 +29,14 @@ def click_in(person, scope, button, label, status=200):
     person.seen(navigation.value, label, status)
 
 
+def published(person):
+    """Goes from a site's page to its published lots."""
+    nav = person.page.get_by_role("navigation", name="Lots par statut")
+    with person.page.expect_navigation() as navigation:
+        nav.get_by_role("link", name=re.compile("^Publiés")).click()
+    person.seen(navigation.value, "chantier-publies", 200)
+
+
 def handover(suite, js):
     """With JavaScript, the first structure's claim of 5; without, the
     second structure's claim of 3."""
@@ -38,6 +46,7 @@ def handover(suite, js):
     m = suite.person(f"gestionnaire-remise{suffix}", js=js)
     m.sign_in(suite.up.email("SITE_MANAGER"), suite.up.password, arrive="/chantiers")
     m.follow(DEMO_SITE, "chantier")
+    published(m)
     m.follow(RADIATORS, "lot")
     check(m.page.locator("h1").inner_text() == RADIATORS, "the manager's lot page")
     check(m.page.get_by_role("table", name="Score de chaque structure et ses composantes").count() == 1,
