@@ -1305,7 +1305,7 @@ async fn site_made_and_edited(app: &App, manager: &Browser) -> (String, String) 
         ]
     };
     let bad = submit(
-        &manager,
+        manager,
         "/chantiers/nouveau",
         "/chantiers/nouveau",
         &site_form("nord", "Tour C"),
@@ -1314,7 +1314,7 @@ async fn site_made_and_edited(app: &App, manager: &Browser) -> (String, String) 
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("id=\"latitude-erreur\""));
     let made = submit(
-        &manager,
+        manager,
         "/chantiers/nouveau",
         "/chantiers/nouveau",
         &site_form("47,746", "Tour C"),
@@ -1329,7 +1329,7 @@ async fn site_made_and_edited(app: &App, manager: &Browser) -> (String, String) 
     let etag = hidden(&html, "etag");
     renamed.push(("etag", &etag));
     assert_eq!(
-        location(&submit(&manager, &edit, &edit, &renamed).await),
+        location(&submit(manager, &edit, &edit, &renamed).await),
         site_path
     );
     let mut api = app
@@ -1343,7 +1343,7 @@ async fn site_made_and_edited(app: &App, manager: &Browser) -> (String, String) 
     assert_eq!(stored.display_name, "Tour C – démolition");
     assert_eq!(stored.operation.unwrap().quartier, "Coteaux");
     // A stale etag (the form of before the rename) is refused on the form.
-    let stale = submit(&manager, &edit, &edit, &renamed).await;
+    let stale = submit(manager, &edit, &edit, &renamed).await;
     assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
     assert!(
         stale
@@ -1391,7 +1391,7 @@ async fn drafts_published(
             .into_inner();
         lots.push(lot);
     }
-    let (_, html) = manager.page(&site_path).await;
+    let (_, html) = manager.page(site_path).await;
     let first = id(&lots[0].name);
     let etag_first = hidden(&html, &format!("etag-{first}"));
     let csrf = hidden(&html, "csrf");
@@ -1408,10 +1408,10 @@ async fn drafts_published(
         .await;
     assert_eq!(location(&answer), site_path);
     assert_eq!(
-        lot_status(&app, &lots[0].name).await,
+        lot_status(app, &lots[0].name).await,
         ipb::LotStatus::Published
     );
-    assert_eq!(lot_status(&app, &lots[1].name).await, ipb::LotStatus::Draft);
+    assert_eq!(lot_status(app, &lots[1].name).await, ipb::LotStatus::Draft);
     // A draft ticked with the etag of before a change: refused, and said so.
     let second = id(&lots[1].name);
     let stale = manager
@@ -1430,13 +1430,13 @@ async fn drafts_published(
         text.contains("Portes bois") && text.contains("entre-temps"),
         "{text}"
     );
-    assert_eq!(lot_status(&app, &lots[1].name).await, ipb::LotStatus::Draft);
+    assert_eq!(lot_status(app, &lots[1].name).await, ipb::LotStatus::Draft);
     let answer = manager
         .post(&publish, &[("csrf", &csrf), ("tous", "1")])
         .await;
     assert_eq!(location(&answer), site_path);
     for lot in &lots {
-        assert_eq!(lot_status(&app, &lot.name).await, ipb::LotStatus::Published);
+        assert_eq!(lot_status(app, &lot.name).await, ipb::LotStatus::Published);
     }
 
     lots
@@ -1455,7 +1455,7 @@ async fn claim_confirmed_and_handed_over(
         .inventory(Role::SiteManager, Some("bailleur-a"), None)
         .await;
     // A verified structure claims 4 radiators.
-    let partner = pending_partner(&app, "73282932000074").await;
+    let partner = pending_partner(app, "73282932000074").await;
     app.registry(Role::Admin, None)
         .await
         .verify_partner(rpb::VerifyPartnerRequest {
