@@ -96,15 +96,15 @@ pub fn read(path: &Path) -> Result<Sheet, ImportError> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    read_bytes(name, bytes)
+    read_bytes(name, &bytes)
 }
 
 /// Reads a file's bytes, choosing the reader by the extension of its
 /// `name`: a workbook for .xlsx, .xlsm, .xls, .xlsb, .ods; CSV otherwise.
-pub fn read_bytes(name: &str, bytes: Vec<u8>) -> Result<Sheet, ImportError> {
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<Sheet, ImportError> {
     match workbook_format(name) {
         Some(format) => read_workbook(bytes, format),
-        None => read_csv(&bytes),
+        None => read_csv(bytes),
     }
 }
 
@@ -232,7 +232,7 @@ fn pad(mut cells: Vec<String>, n: usize) -> Vec<String> {
 }
 
 /// Reads the first worksheet that has cells of a workbook in `format`.
-fn read_workbook(bytes: Vec<u8>, format: &'static str) -> Result<Sheet, ImportError> {
+fn read_workbook(bytes: &[u8], format: &'static str) -> Result<Sheet, ImportError> {
     let mut workbook = open_workbook(bytes, format).map_err(unreadable)?;
     for name in workbook.sheet_names() {
         let range = workbook
@@ -256,7 +256,10 @@ fn read_workbook(bytes: Vec<u8>, format: &'static str) -> Result<Sheet, ImportEr
 }
 
 /// Opens a workbook held in memory with the reader of its format.
-fn open_workbook(bytes: Vec<u8>, format: &str) -> Result<Sheets<Cursor<Vec<u8>>>, calamine::Error> {
+fn open_workbook<'a>(
+    bytes: &'a [u8],
+    format: &str,
+) -> Result<Sheets<Cursor<&'a [u8]>>, calamine::Error> {
     use calamine::{Error, open_workbook_from_rs};
     let data = Cursor::new(bytes);
     Ok(match format {
@@ -337,7 +340,7 @@ mod tests {
         ws.write_string(3, 0, "B").unwrap();
         ws.write_number(3, 1, 2.5).unwrap();
         let bytes = wb.save_to_buffer().unwrap();
-        let sheet = read_bytes("Diagnostic.XLSX", bytes.clone()).unwrap();
+        let sheet = read_bytes("Diagnostic.XLSX", &bytes).unwrap();
         assert_eq!(sheet.format, "xlsx");
         assert_eq!(sheet.headers, vec!["Réf", "Quantité"]);
         let rows: Vec<(u64, Vec<String>)> =
@@ -352,17 +355,14 @@ mod tests {
         // The same bytes named as CSV are not UTF-8 text; CSV named as a
         // workbook is not a workbook.
         assert!(matches!(
-            read_bytes("diagnostic.csv", bytes),
+            read_bytes("diagnostic.csv", &bytes),
             Err(ImportError::NotUtf8 { .. })
         ));
         assert!(matches!(
-            read_bytes("diagnostic.xlsx", b"a,b\n1,2\n".to_vec()),
+            read_bytes("diagnostic.xlsx", b"a,b\n1,2\n"),
             Err(ImportError::Unreadable { .. })
         ));
-        assert_eq!(
-            read_bytes("export", b"a;b\n1;2\n".to_vec()).unwrap().format,
-            "csv"
-        );
+        assert_eq!(read_bytes("export", b"a;b\n1;2\n").unwrap().format, "csv");
         assert_eq!(read_csv(b"\n \n"), Err(ImportError::Empty));
     }
 

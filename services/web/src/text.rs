@@ -1077,9 +1077,11 @@ impl Fr {
         format!("Enregistrer {}", plural(n, "structure", "structures"))
     }
 
-    /// More good rows than one import takes.
-    pub fn import_too_many(n: usize, max: usize) -> String {
-        format!("{n} lignes valables : un import en prend au plus {max}. Découpez le fichier.")
+    /// A file of more rows than one import takes.
+    pub fn import_too_many_rows(n: usize, max: usize) -> String {
+        format!(
+            "Le fichier compte {n} lignes : un import en prend au plus {max}. Découpez-le en plusieurs fichiers."
+        )
     }
 
     /// A hazardous lot row.

@@ -2416,6 +2416,73 @@ async fn lots_of(app: &App, site: &str) -> Vec<ipb::Lot> {
         .lots
 }
 
+/// The preview of the demo's diagnostic: every line, each with what
+/// becomes of it; the asbestos row on line 10.
+fn assert_coteaux_preview(html: &str) {
+    for line in 2..=11 {
+        assert!(preview_row(html, line).contains("<td"), "line {line}");
+    }
+    let m9 = preview_row(html, 10);
+    assert!(
+        m9.contains("Dalles de sol vinyle-amiante") && m9.contains("amiante"),
+        "{m9}"
+    );
+    assert!(
+        m9.contains("jamais publiable") && m9.contains("17 06 05*"),
+        "{m9}"
+    );
+    assert!(preview_row(html, 2).contains("À créer en brouillon"));
+    assert!(
+        html.contains("10 lignes prêtes à créer en brouillon, dont 1 dangereuse"),
+        "{html}"
+    );
+    assert!(html.contains("Créer 10 lots en brouillon"));
+}
+
+/// The confirmation of the preview `html` without the form's token, or
+/// with another, and an upload without it: all refused, nothing created.
+/// The confirmation's fields, with the right token.
+async fn forged_imports_are_refused(
+    app: &App,
+    browser: &Browser,
+    site: &str,
+    html: &str,
+) -> Vec<(&'static str, String)> {
+    let page = format!("/chantiers/{site}/diagnostic");
+    let create = format!("{page}/creer");
+    let csrf = hidden(html, "csrf");
+    let mut fields = confirmation(html, &csrf);
+    let forged = post_owned(browser, &create, &fields[1..]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    fields[0].1 = "not-the-token".into();
+    let forged = post_owned(browser, &create, &fields).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged = upload(browser, &page, &[], "d.csv", COTEAUX_CSV.as_bytes()).await;
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "an upload needs the token too"
+    );
+    assert!(lots_of(app, site).await.is_empty());
+    fields[0].1 = csrf;
+    fields
+}
+
+/// A partner may not import a diagnostic of `site`, even with its own
+/// valid token; the site keeps its ten lots.
+async fn a_partner_cannot_import_a_diagnostic(app: &App, site: &str) {
+    let page = format!("/chantiers/{site}/diagnostic");
+    let structure = app.browser();
+    signed_up_structure(&structure).await;
+    assert_eq!(structure.page(&page).await.0, StatusCode::FORBIDDEN);
+    let (_, html) = structure.page("/structure").await;
+    let mut theirs = confirmation_of_file(&hidden(&html, "csrf"), COTEAUX_CSV.as_bytes());
+    theirs.push(("nom", "d.csv".into()));
+    let refused = post_owned(&structure, &format!("{page}/creer"), &theirs).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(lots_of(app, site).await.len(), 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
     let app = App::start().await;
@@ -2442,52 +2509,16 @@ async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    // Every line, each with what becomes of it; the asbestos row on line 10.
-    for line in 2..=11 {
-        assert!(preview_row(&html, line).contains("<td"), "line {line}");
-    }
-    let m9 = preview_row(&html, 10);
-    assert!(
-        m9.contains("Dalles de sol vinyle-amiante") && m9.contains("amiante"),
-        "{m9}"
-    );
-    assert!(
-        m9.contains("jamais publiable") && m9.contains("17 06 05*"),
-        "{m9}"
-    );
-    assert!(preview_row(&html, 2).contains("À créer en brouillon"));
-    assert!(
-        html.contains("10 lignes prêtes à créer en brouillon, dont 1 dangereuse"),
-        "{html}"
-    );
-    assert!(html.contains("Créer 10 lots en brouillon"));
+    assert_coteaux_preview(&html);
     assert!(
         lots_of(&app, &site).await.is_empty(),
         "a preview creates nothing"
     );
-
-    // The confirmation without the form's token, or with another: refused,
-    // nothing created.
-    let csrf = hidden(&html, "csrf");
-    let create = format!("{page}/creer");
-    let mut fields = confirmation(&html, &csrf);
-    let forged = post_owned(&browser, &create, &fields[1..]).await;
-    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    fields[0].1 = "not-the-token".into();
-    let forged = post_owned(&browser, &create, &fields).await;
-    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let forged = upload(&browser, &page, &[], "d.csv", COTEAUX_CSV.as_bytes()).await;
-    assert_eq!(
-        forged.status(),
-        StatusCode::FORBIDDEN,
-        "an upload needs the token too"
-    );
-    assert!(lots_of(&app, &site).await.is_empty());
+    let fields = forged_imports_are_refused(&app, &browser, &site, &html).await;
 
     // Confirmed: ten drafts, back on the site; confirmed twice, still ten.
-    fields[0].1 = csrf;
     for _ in 0..2 {
-        let done = post_owned(&browser, &create, &fields).await;
+        let done = post_owned(&browser, &format!("{page}/creer"), &fields).await;
         assert_eq!(done.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&done), format!("/chantiers/{site}"));
     }
@@ -2504,16 +2535,7 @@ async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
         browser.page("/partenaires/import").await.0,
         StatusCode::FORBIDDEN
     );
-    // A partner may not import a diagnostic, even with its own valid token.
-    let structure = app.browser();
-    signed_up_structure(&structure).await;
-    assert_eq!(structure.page(&page).await.0, StatusCode::FORBIDDEN);
-    let (_, html) = structure.page("/structure").await;
-    let mut theirs = confirmation_of_file(&hidden(&html, "csrf"), COTEAUX_CSV.as_bytes());
-    theirs.push(("nom", "d.csv".into()));
-    let refused = post_owned(&structure, &create, &theirs).await;
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(lots_of(&app, &site).await.len(), 10);
+    a_partner_cannot_import_a_diagnostic(&app, &site).await;
     app.stop().await;
 }
 
@@ -2594,25 +2616,17 @@ fn diagnostic_xlsx() -> Vec<u8> {
     wb.save_to_buffer().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
-    let app = App::start().await;
-    app.account(
-        "chef@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
-    let browser = app.browser();
-    browser.signed_in("chef@bailleur-a.example").await;
-    let site = empty_site(&app, "bailleur-a", "Drouot – îlot 2").await;
+/// A CSV with bad rows previewed on a new site of bailleur-a: each shown on
+/// its line with why; confirmed, the good rows only are created.
+async fn bad_rows_are_left_out(app: &App, browser: &Browser) {
+    let site = empty_site(app, "bailleur-a", "Drouot – îlot 2").await;
     let page = format!("/chantiers/{site}/diagnostic");
     let bad = "designation;category;quantity;unit;mass_kg\n\
                Lavabos;sanitaire;12;u;180\n\
                Plinthes;parquet;40;furlong;\n\
                Tuiles;tuile;100;m2;3200\n\
                Fenêtres;fenetre-magique;-3;u;\n";
-    let (status, html) = preview(&browser, &page, "bad.csv", bad.as_bytes()).await;
+    let (status, html) = preview(browser, &page, "bad.csv", bad.as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
     let line3 = preview_row(&html, 3);
     assert!(
@@ -2631,24 +2645,28 @@ async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
     );
     let csrf = hidden(&html, "csrf");
     let done = post_owned(
-        &browser,
+        browser,
         &format!("{page}/creer"),
         &confirmation(&html, &csrf),
     )
     .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let mut made: Vec<String> = lots_of(&app, &site)
+    let mut made: Vec<String> = lots_of(app, &site)
         .await
         .into_iter()
         .map(|l| l.designation)
         .collect();
     made.sort();
     assert_eq!(made, vec!["Lavabos", "Tuiles"], "the good rows only");
+}
 
-    // A workbook: the spreadsheet's own row numbers, a blank row skipped.
-    let other = empty_site(&app, "bailleur-a", "Bourtzwiller – barre 3").await;
-    let page = format!("/chantiers/{other}/diagnostic");
-    let (status, html) = preview(&browser, &page, "Diagnostic.xlsx", &diagnostic_xlsx()).await;
+/// A workbook previewed on a new site of bailleur-a: the spreadsheet's
+/// own row numbers, a blank row skipped; confirmed, its three lots made.
+/// The site.
+async fn a_workbook_is_imported(app: &App, browser: &Browser) -> String {
+    let site = empty_site(app, "bailleur-a", "Bourtzwiller – barre 3").await;
+    let page = format!("/chantiers/{site}/diagnostic");
+    let (status, html) = preview(browser, &page, "Diagnostic.xlsx", &diagnostic_xlsx()).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(preview_row(&html, 2).contains("Portes palières chêne"));
     assert!(
@@ -2662,13 +2680,30 @@ async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
         "the blank row is no row"
     );
     let done = post_owned(
-        &browser,
+        browser,
         &format!("{page}/creer"),
         &confirmation(&html, &hidden(&html, "csrf")),
     )
     .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    assert_eq!(lots_of(&app, &other).await.len(), 3);
+    assert_eq!(lots_of(app, &site).await.len(), 3);
+    site
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
+    let app = App::start().await;
+    app.account(
+        "chef@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let browser = app.browser();
+    browser.signed_in("chef@bailleur-a.example").await;
+    bad_rows_are_left_out(&app, &browser).await;
+    let other = a_workbook_is_imported(&app, &browser).await;
+    let page = format!("/chantiers/{other}/diagnostic");
 
     // Files that cannot be imported at all: the form again, saying why.
     let (status, html) = preview(&browser, &page, "x.csv", b"ref,designation,unit\nA,B,u\n").await;
@@ -2690,30 +2725,76 @@ async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
     app.stop().await;
 }
 
+/// A diagnostic of `rows` good rows, lines 2 to `rows + 1`.
+fn diagnostic_of(rows: usize) -> String {
+    let mut csv = String::from("designation;category;quantity;unit\n");
+    for i in 0..rows {
+        csv.push_str(&format!("Lavabo {i};sanitaire;1;u\n"));
+    }
+    csv
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_admin_imports_an_siae_directory_after_a_preview() {
+async fn a_file_of_more_rows_than_one_import_takes_is_refused_before_its_preview() {
     let app = App::start().await;
-    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
-        .await;
+    app.account(
+        "chef@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
     let browser = app.browser();
-    browser.signed_in("admin@m2a.example").await;
-    let (_, partners) = browser.page("/partenaires").await;
-    assert!(partners.contains("href=\"/partenaires/import\""));
-    // The demo's structures, and one without coordinates on line 7.
+    browser.signed_in("chef@bailleur-a.example").await;
+    let site = empty_site(&app, "bailleur-a", "Drouot – îlot 3").await;
+    let page = format!("/chantiers/{site}/diagnostic");
+    let csv = diagnostic_of(1001);
+    let (status, html) = preview(&browser, &page, "long.csv", csv.as_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains(
+            "Le fichier compte 1001 lignes : un import en prend au plus 1000. \
+             Découpez-le en plusieurs fichiers."
+        ) && html.contains("id=\"fichier-erreur\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("enctype=\"multipart/form-data\"") && !html.contains("<table"),
+        "the form again, no preview: {html}"
+    );
+    // Carried back as if a preview had offered it: refused too.
+    let (_, form) = browser.page(&page).await;
+    let mut fields = confirmation_of_file(&hidden(&form, "csrf"), csv.as_bytes());
+    fields.push(("nom", "long.csv".into()));
+    let refused = post_owned(&browser, &format!("{page}/creer"), &fields).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(lots_of(&app, &site).await.is_empty(), "nothing created");
+    // One import's worth is previewed.
+    let (status, html) = preview(&browser, &page, "full.csv", diagnostic_of(1000).as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Créer 1000 lots en brouillon"), "{html}");
+    app.stop().await;
+}
+
+/// The demo's structures, and one without coordinates on line 7.
+fn partners_csv() -> String {
     let mut csv = PARTNERS_CSV.to_owned();
     csv.push_str(&format!(
         "Sans Coordonnées,EI,{},Mulhouse,68224,,,tuile,100,20,1\n",
         luhn_siret("8299999999999")
     ));
-    let (status, html) = preview(&browser, "/partenaires/import", "siae.csv", csv.as_bytes()).await;
-    assert_eq!(status, StatusCode::OK, "{html}");
+    csv
+}
+
+/// The preview of [`partners_csv`]: five structures, the one without
+/// coordinates refused on its line.
+fn assert_partners_preview(html: &str) {
     for line in 2..=6 {
         assert!(
-            preview_row(&html, line).contains("en attente de vérification"),
+            preview_row(html, line).contains("en attente de vérification"),
             "line {line}"
         );
     }
-    let line7 = preview_row(&html, 7);
+    let line7 = preview_row(html, 7);
     assert!(
         line7.contains("Refusée") && line7.contains("Latitude et longitude : obligatoires"),
         "{line7}"
@@ -2723,15 +2804,20 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
         "{html}"
     );
     assert!(
-        preview_row(&html, 4).contains("30 km"),
+        preview_row(html, 4).contains("30 km"),
         "the sample's own radius"
     );
-    let mut fields = confirmation(&html, &hidden(&html, "csrf"));
-    fields.push(("rayon", hidden(&html, "rayon")));
-    let done = post_owned(&browser, "/partenaires/import/creer", &fields).await;
-    assert_eq!(location(&done), "/partenaires");
-    let listed = app
-        .registry(Role::Admin, None)
+}
+
+/// The confirmation's answer to the directory preview `html`.
+async fn confirm_directory(browser: &Browser, html: &str) -> reqwest::Response {
+    let mut fields = confirmation(html, &hidden(html, "csrf"));
+    fields.push(("rayon", hidden(html, "rayon")));
+    post_owned(browser, "/partenaires/import/creer", &fields).await
+}
+
+async fn registered_partners(app: &App) -> Vec<rpb::Partner> {
+    app.registry(Role::Admin, None)
         .await
         .list_partners(rpb::ListPartnersRequest {
             page_size: 100,
@@ -2740,16 +2826,12 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
         .await
         .unwrap()
         .into_inner()
-        .partners;
-    assert_eq!(listed.len(), 5);
-    assert!(
-        listed
-            .iter()
-            .all(|p| p.status() == rpb::PartnerStatus::Pending)
-    );
+        .partners
+}
 
-    // Another export naming a structure registered already (line 3): the
-    // registry refuses the batch, the preview says which line.
+/// Another export naming a structure registered already (line 3): the
+/// registry refuses the batch, the preview says which line.
+async fn a_registered_siret_is_refused_on_its_line(browser: &Browser) {
     let taken = PARTNERS_CSV.lines().nth(1).unwrap();
     let again = format!(
         "name,kind,siret,commune,lat,lon\nNouvelle Ressourcerie,RESSOURCERIE,{},Mulhouse,47.75,7.33\n{}\n",
@@ -2762,16 +2844,14 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
             .join(",")
     );
     let (status, html) = preview(
-        &browser,
+        browser,
         "/partenaires/import",
         "encore.csv",
         again.as_bytes(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    let mut fields = confirmation(&html, &hidden(&html, "csrf"));
-    fields.push(("rayon", hidden(&html, "rayon")));
-    let refused = post_owned(&browser, "/partenaires/import/creer", &fields).await;
+    let refused = confirm_directory(browser, &html).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let html = refused.text().await.unwrap();
     assert!(html.contains("déjà enregistrée avec ce SIRET"), "{html}");
@@ -2785,7 +2865,33 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
         !html.contains("Enregistrer 2 structures"),
         "no confirmation of a refused batch"
     );
-    // A default radius out of range: the form again.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_imports_an_siae_directory_after_a_preview() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let browser = app.browser();
+    browser.signed_in("admin@m2a.example").await;
+    let (_, partners) = browser.page("/partenaires").await;
+    assert!(partners.contains("href=\"/partenaires/import\""));
+    let csv = partners_csv();
+    let (status, html) = preview(&browser, "/partenaires/import", "siae.csv", csv.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_partners_preview(&html);
+    let done = confirm_directory(&browser, &html).await;
+    assert_eq!(location(&done), "/partenaires");
+    let listed = registered_partners(&app).await;
+    assert_eq!(listed.len(), 5);
+    assert!(
+        listed
+            .iter()
+            .all(|p| p.status() == rpb::PartnerStatus::Pending)
+    );
+    a_registered_siret_is_refused_on_its_line(&browser).await;
+
+    // A default radius out of range: the form again, with the radius typed.
     let (_, form) = browser.page("/partenaires/import").await;
     let answer = upload(
         &browser,
@@ -2796,6 +2902,12 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
     )
     .await;
     assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
-    assert!(answer.text().await.unwrap().contains("id=\"rayon-erreur\""));
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("id=\"rayon-erreur\""), "{html}");
+    assert!(
+        html.contains("name=\"rayon\" type=\"number\" value=\"500\""),
+        "the radius typed: {html}"
+    );
+    assert_eq!(registered_partners(&app).await.len(), 5);
     app.stop().await;
 }

@@ -4,7 +4,11 @@
 //! and every row shown, good or refused, on its line; the preview's form
 //! carries the file itself back (base64), so the web app keeps nothing
 //! between the two requests, and the batch's request id is a digest of the
-//! file: a second submit of the same file creates nothing more.
+//! file: a second submit of the same file creates nothing more. A file
+//! of more rows than one batch takes ([`MAX_BATCH`]) is refused before its
+//! rows are checked, and files are read on a thread that may block.
+
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
@@ -29,7 +33,7 @@ use crate::backend::bearer;
 use crate::error::{WebError, redirect};
 use crate::form::Fields;
 use crate::format;
-use crate::session::{Auth, CSRF_FIELD, Role, Session};
+use crate::session::{Auth, Role, Session};
 use crate::text::T;
 use crate::view::{self, Errors, csrf};
 
@@ -51,8 +55,6 @@ const NAME_FIELD: &str = "nom";
 const RADIUS_FIELD: &str = "rayon";
 /// What the file input offers to choose.
 const ACCEPT: &str = ".csv,.xlsx,.xls,.ods";
-/// Who imports a diagnostic.
-const SITE_ROLES: &[Role] = &[Role::SiteManager, Role::Admin];
 
 /// A file to import: its name, whose extension says how to read it, and
 /// its bytes.
@@ -91,17 +93,8 @@ impl File {
 /// What an upload form sent: its text fields, and the file when one was
 /// chosen.
 struct Upload {
-    fields: Vec<(String, String)>,
+    fields: Fields,
     file: Option<File>,
-}
-
-impl Upload {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    }
 }
 
 /// Why an upload could not be read.
@@ -134,10 +127,8 @@ impl Unreceived {
 /// Reads an upload form, the file at most [`MAX_FILE`] bytes.
 async fn receive(multipart: Result<Multipart, MultipartRejection>) -> Result<Upload, Unreceived> {
     let mut multipart = multipart.map_err(|_| Unreceived::Broken)?;
-    let mut upload = Upload {
-        fields: Vec::new(),
-        file: None,
-    };
+    let mut fields = Vec::new();
+    let mut file = None;
     while let Some(mut field) = multipart
         .next_field()
         .await
@@ -146,7 +137,7 @@ async fn receive(multipart: Result<Multipart, MultipartRejection>) -> Result<Upl
         let name = field.name().unwrap_or_default().to_owned();
         if name != FILE_FIELD {
             let value = field.text().await.map_err(|e| Unreceived::of(&e))?;
-            upload.fields.push((name, value));
+            fields.push((name, value));
             continue;
         }
         let file_name = field.file_name().unwrap_or_default().to_owned();
@@ -162,25 +153,47 @@ async fn receive(multipart: Result<Multipart, MultipartRejection>) -> Result<Upl
         }
         // A form sent without a file chosen has an empty, unnamed part.
         if !file_name.is_empty() || !bytes.is_empty() {
-            upload.file = Some(File {
+            file = Some(File {
                 name: file_name,
                 bytes,
             });
         }
     }
-    Ok(upload)
+    Ok(Upload {
+        fields: fields.into_iter().collect(),
+        file,
+    })
 }
 
 /// What one kind of import reads, shows and sends.
-trait Kind {
+trait Kind: Clone + Send + Sync + 'static {
     /// A row that passed the checks.
-    type Row;
+    type Row: Send + 'static;
     /// The page's introduction.
     const INTRO: &'static str;
     /// The field within a batch's requests that holds a row, as the API's
     /// violations name it.
     const INNER: &'static str;
+    /// Who imports it.
+    const ROLES: &'static [Role];
 
+    /// Where its pages are.
+    fn place(&self) -> Place;
+    /// Its pages' title.
+    async fn title(&self, state: &WebState, session: &Session) -> Result<String, WebError>;
+    /// The same import with the options a form sent, or why they are wrong.
+    fn with_options(&self, form: &Fields) -> Result<Self, Errors>;
+    /// What the batch's request id is scoped to besides the file: the
+    /// site, or the directory with its options.
+    fn scope(&self) -> String;
+    /// Sends the good rows in one batch.
+    async fn send(
+        &self,
+        state: &WebState,
+        session: &Session,
+        rows: &[(u64, Self::Row)],
+        request_id: String,
+    ) -> Result<(), WebError>;
     /// Reads every row of a sheet; the headers nobody reads.
     fn parse(&self, sheet: &Sheet) -> Result<(Parsed<Self::Row>, Vec<String>), ImportError>;
     /// The headings of the columns after the line's, the result's last.
@@ -193,8 +206,9 @@ trait Kind {
     fn summary(&self, parsed: &Parsed<Self::Row>) -> String;
     /// The confirm button's text, for `n` rows.
     fn confirm_label(&self, n: usize) -> String;
-    /// The form's fields besides the file (none, or the default radius).
-    fn options(&self, errors: &Errors) -> Markup;
+    /// The form's fields besides the file (none, or the default radius),
+    /// with what was `typed` in them.
+    fn options(&self, typed: &Fields, errors: &Errors) -> Markup;
     /// The same as hidden fields of the confirmation.
     fn hidden_options(&self) -> Markup;
     /// Whether the API's message on a conflict names this row.
@@ -203,13 +217,86 @@ trait Kind {
     }
 }
 
-/// A PEMD diagnostic, as lots.
-struct Diagnostic;
+/// A site's PEMD diagnostic, as lots.
+#[derive(Clone)]
+struct Diagnostic {
+    /// The site's id (the last part of its name).
+    site: String,
+}
+
+impl Diagnostic {
+    fn parent(&self) -> String {
+        format!("sites/{}", self.site)
+    }
+}
 
 impl Kind for Diagnostic {
     type Row = LotRow;
     const INTRO: &'static str = T::IMPORT_DIAGNOSTIC_INTRO;
     const INNER: &'static str = "lot";
+    const ROLES: &'static [Role] = &[Role::SiteManager, Role::Admin];
+
+    fn place(&self) -> Place {
+        let site = &self.site;
+        Place {
+            upload: format!("/chantiers/{site}/diagnostic"),
+            confirm: format!("/chantiers/{site}/diagnostic/creer"),
+            back: (format!("/chantiers/{site}"), T::IMPORT_BACK_TO_SITE),
+        }
+    }
+
+    /// The site's name, which the API shows to those who may see the site
+    /// only.
+    async fn title(&self, state: &WebState, session: &Session) -> Result<String, WebError> {
+        let request = ipb::GetSiteRequest {
+            name: self.parent(),
+        };
+        let site = state
+            .backend()
+            .inventory()
+            .get_site(bearer(&session.access_token, request)?)
+            .await?
+            .into_inner();
+        Ok(T::import_diagnostic_title(&site.display_name))
+    }
+
+    fn with_options(&self, _: &Fields) -> Result<Diagnostic, Errors> {
+        Ok(self.clone())
+    }
+
+    fn scope(&self) -> String {
+        self.parent()
+    }
+
+    /// Creates the lots as drafts.
+    async fn send(
+        &self,
+        state: &WebState,
+        session: &Session,
+        rows: &[(u64, LotRow)],
+        request_id: String,
+    ) -> Result<(), WebError> {
+        let parent = self.parent();
+        let requests = rows
+            .iter()
+            .map(|(_, row)| ipb::CreateLotRequest {
+                parent: parent.clone(),
+                lot: Some(row.lot.clone()),
+                request_id: String::new(),
+            })
+            .collect();
+        let request = ipb::BatchCreateLotsRequest {
+            parent,
+            requests,
+            request_id,
+        };
+        state
+            .backend()
+            .inventory()
+            .batch_create_lots(bearer(&session.access_token, request)?)
+            .await?;
+        Ok(())
+    }
 
     fn parse(&self, sheet: &Sheet) -> Result<(Parsed<LotRow>, Vec<String>), ImportError> {
         reemploi_import::lots::parse(sheet, || {})
@@ -271,7 +358,7 @@ impl Kind for Diagnostic {
         T::import_create_lots(n)
     }
 
-    fn options(&self, _: &Errors) -> Markup {
+    fn options(&self, _: &Fields, _: &Errors) -> Markup {
         html! {}
     }
 
@@ -281,20 +368,17 @@ impl Kind for Diagnostic {
 }
 
 /// An SIAE directory export, as partners.
+#[derive(Clone)]
 struct Directory {
     /// The service radius of rows without one, in km.
     radius_km: i32,
 }
 
-impl Directory {
-    /// The directory import with the radius a form gives (the default when
-    /// it gives none); `None` when it is not a whole number of 1 to 200.
-    fn from_field(value: Option<&str>) -> Option<Directory> {
-        let radius_km = match value.filter(|v| !v.is_empty()) {
-            None => partners::DEFAULT_RADIUS_KM,
-            Some(v) => v.parse().ok().filter(|km| (1..=200).contains(km))?,
-        };
-        Some(Directory { radius_km })
+impl Default for Directory {
+    fn default() -> Directory {
+        Directory {
+            radius_km: partners::DEFAULT_RADIUS_KM,
+        }
     }
 }
 
@@ -302,6 +386,69 @@ impl Kind for Directory {
     type Row = rpb::Partner;
     const INTRO: &'static str = T::IMPORT_DIRECTORY_INTRO;
     const INNER: &'static str = "partner";
+    const ROLES: &'static [Role] = &[Role::Admin];
+
+    fn place(&self) -> Place {
+        Place {
+            upload: "/partenaires/import".to_owned(),
+            confirm: "/partenaires/import/creer".to_owned(),
+            back: ("/partenaires".to_owned(), T::IMPORT_BACK_TO_PARTNERS),
+        }
+    }
+
+    async fn title(&self, _: &WebState, _: &Session) -> Result<String, WebError> {
+        Ok(T::IMPORT_DIRECTORY_TITLE.to_owned())
+    }
+
+    /// The radius the form gives (the default when it gives none); a whole
+    /// number of 1 to 200.
+    fn with_options(&self, form: &Fields) -> Result<Directory, Errors> {
+        let radius_km = match form.get(RADIUS_FIELD).filter(|v| !v.is_empty()) {
+            None => partners::DEFAULT_RADIUS_KM,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|km| (1..=200).contains(km))
+                .ok_or_else(|| {
+                    Errors(vec![(
+                        RADIUS_FIELD.to_owned(),
+                        T::IMPORT_BAD_RADIUS.to_owned(),
+                    )])
+                })?,
+        };
+        Ok(Directory { radius_km })
+    }
+
+    fn scope(&self) -> String {
+        format!("partners radius {}", self.radius_km)
+    }
+
+    /// Registers the partners, pending verification.
+    async fn send(
+        &self,
+        state: &WebState,
+        session: &Session,
+        rows: &[(u64, rpb::Partner)],
+        request_id: String,
+    ) -> Result<(), WebError> {
+        let requests = rows
+            .iter()
+            .map(|(_, partner)| rpb::RegisterPartnerRequest {
+                partner: Some(partner.clone()),
+                request_id: String::new(),
+            })
+            .collect();
+        let request = rpb::BatchRegisterPartnersRequest {
+            requests,
+            request_id,
+        };
+        state
+            .backend()
+            .registry()
+            .batch_register_partners(bearer(&session.access_token, request)?)
+            .await?;
+        Ok(())
+    }
 
     fn parse(&self, sheet: &Sheet) -> Result<(Parsed<rpb::Partner>, Vec<String>), ImportError> {
         partners::parse(sheet, self.radius_km, || {})
@@ -358,12 +505,17 @@ impl Kind for Directory {
         T::import_create_partners(n)
     }
 
-    fn options(&self, errors: &Errors) -> Markup {
+    /// The radius typed (a wrong one is shown as it was), else this one.
+    fn options(&self, typed: &Fields, errors: &Errors) -> Markup {
+        let radius = typed
+            .get(RADIUS_FIELD)
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| self.radius_km.to_string(), str::to_owned);
         view::field(
             RADIUS_FIELD,
             T::IMPORT_RADIUS,
             "number",
-            &self.radius_km.to_string(),
+            &radius,
             Some(T::IMPORT_RADIUS_HINT),
             errors,
         )
@@ -394,11 +546,33 @@ struct Preview<R> {
     other: Vec<String>,
 }
 
-impl<R> Preview<R> {
-    /// Reads and checks every row of `file`.
-    fn read<K: Kind<Row = R>>(kind: &K, file: File) -> Result<Preview<R>, ImportError> {
-        let sheet = sheet::read_bytes(&file.name, file.bytes.clone())?;
-        let (parsed, unused) = kind.parse(&sheet)?;
+/// What becomes of a row of the file.
+enum Outcome<'a, R> {
+    Refused(&'a BadRow),
+    Good(&'a R),
+}
+
+impl<R: Send + 'static> Preview<R> {
+    /// Reads and checks every row of `file` on a thread that may block; the
+    /// inner error is why the file cannot be imported, in French.
+    async fn read<K: Kind<Row = R>>(
+        kind: &K,
+        file: File,
+    ) -> Result<Result<Preview<R>, String>, WebError> {
+        let kind = kind.clone();
+        tokio::task::spawn_blocking(move || Preview::read_now(&kind, file))
+            .await
+            .map_err(|e| WebError::Internal(format!("reading an import: {e}")))
+    }
+
+    /// Reads and checks every row of `file`; a file of more rows than one
+    /// batch takes is not checked.
+    fn read_now<K: Kind<Row = R>>(kind: &K, file: File) -> Result<Preview<R>, String> {
+        let sheet = sheet::read_bytes(&file.name, &file.bytes).map_err(|e| T::import_error(&e))?;
+        if sheet.rows.len() > MAX_BATCH {
+            return Err(T::import_too_many_rows(sheet.rows.len(), MAX_BATCH));
+        }
+        let (parsed, unused) = kind.parse(&sheet).map_err(|e| T::import_error(&e))?;
         Ok(Preview {
             file,
             sheet,
@@ -408,11 +582,30 @@ impl<R> Preview<R> {
             other: Vec::new(),
         })
     }
+}
 
-    /// Whether the good rows can be sent: some, not too many, none refused.
+impl<R> Preview<R> {
+    /// Whether the good rows can be sent: some, none refused.
     fn sendable(&self) -> bool {
-        let n = self.parsed.good.len();
-        n > 0 && n <= MAX_BATCH && self.refused.is_empty() && self.other.is_empty()
+        !self.parsed.good.is_empty() && self.refused.is_empty() && self.other.is_empty()
+    }
+
+    /// What becomes of each row, by line: the API's refusal over the
+    /// checks made here.
+    fn outcomes(&self) -> HashMap<u64, Outcome<'_, R>> {
+        let good = self
+            .parsed
+            .good
+            .iter()
+            .map(|(line, row)| (*line, Outcome::Good(row)));
+        let bad = self
+            .parsed
+            .bad
+            .iter()
+            .chain(&self.refused)
+            .map(|row| (row.line, Outcome::Refused(row)));
+        // The last of a line's outcomes is kept.
+        good.chain(bad).collect()
     }
 
     /// Takes in the API's refusal of the batch: its field violations on the
@@ -460,26 +653,9 @@ struct Place {
     upload: String,
     /// The confirmation.
     confirm: String,
-    /// Where to go back to, and its link's text.
+    /// Where to go back to, and its link's text; where a confirmed import
+    /// ends.
     back: (String, &'static str),
-}
-
-impl Place {
-    fn site(site: &str) -> Place {
-        Place {
-            upload: format!("/chantiers/{site}/diagnostic"),
-            confirm: format!("/chantiers/{site}/diagnostic/creer"),
-            back: (format!("/chantiers/{site}"), T::IMPORT_BACK_TO_SITE),
-        }
-    }
-
-    fn directory() -> Place {
-        Place {
-            upload: "/partenaires/import".to_owned(),
-            confirm: "/partenaires/import/creer".to_owned(),
-            back: ("/partenaires".to_owned(), T::IMPORT_BACK_TO_PARTNERS),
-        }
-    }
 }
 
 /// The pages of one import for one person.
@@ -489,9 +665,29 @@ struct Pages<'a> {
     place: Place,
 }
 
+impl<'a> Pages<'a> {
+    async fn of<K: Kind>(
+        state: &WebState,
+        session: &'a Session,
+        kind: &K,
+    ) -> Result<Pages<'a>, WebError> {
+        Ok(Pages {
+            title: kind.title(state, session).await?,
+            session,
+            place: kind.place(),
+        })
+    }
+}
+
 impl Pages<'_> {
-    /// The upload form, with `errors`.
-    fn form<K: Kind>(&self, kind: &K, errors: &Errors, status: StatusCode) -> Response {
+    /// The upload form, with what was `typed` and `errors`.
+    fn form<K: Kind>(
+        &self,
+        kind: &K,
+        typed: &Fields,
+        errors: &Errors,
+        status: StatusCode,
+    ) -> Response {
         let described = match errors.of(FILE_FIELD) {
             Some(_) => "fichier-aide fichier-erreur",
             None => "fichier-aide",
@@ -509,7 +705,7 @@ impl Pages<'_> {
                     input id=(FILE_FIELD) name=(FILE_FIELD) type="file" accept=(ACCEPT) required
                         aria-describedby=(described) aria-invalid=[errors.of(FILE_FIELD).map(|_| "true")];
                 }
-                (kind.options(errors))
+                (kind.options(typed, errors))
                 button type="submit" { (T::IMPORT_PREVIEW_BUTTON) }
             }
             p { a href=(self.place.back.0) { (self.place.back.1) } }
@@ -517,37 +713,30 @@ impl Pages<'_> {
         (status, view::page(&self.title, Some(self.session), body)).into_response()
     }
 
-    /// The form again, with one message under `field`.
-    fn form_error<K: Kind>(
+    /// The form again, with what was `typed` and why the file cannot be
+    /// imported.
+    fn file_error<K: Kind>(
         &self,
         kind: &K,
-        field: &str,
+        typed: &Fields,
         message: String,
         status: StatusCode,
     ) -> Response {
-        self.form(kind, &Errors(vec![(field.to_owned(), message)]), status)
+        let errors = Errors(vec![(FILE_FIELD.to_owned(), message)]);
+        self.form(kind, typed, &errors, status)
     }
 
     /// The preview of an uploaded file, or the form again with why there
     /// is none.
-    fn upload<K: Kind>(&self, kind: &K, file: Option<File>) -> Response {
-        let Some(file) = file else {
-            return self.form_error(
-                kind,
-                FILE_FIELD,
-                T::IMPORT_NO_FILE.to_owned(),
-                StatusCode::BAD_REQUEST,
-            );
+    async fn upload<K: Kind>(&self, kind: &K, upload: Upload) -> Result<Response, WebError> {
+        let Some(file) = upload.file else {
+            let message = T::IMPORT_NO_FILE.to_owned();
+            return Ok(self.file_error(kind, &upload.fields, message, StatusCode::BAD_REQUEST));
         };
-        match Preview::read(kind, file) {
+        Ok(match Preview::read(kind, file).await? {
             Ok(preview) => self.preview(kind, &preview, StatusCode::OK),
-            Err(e) => self.form_error(
-                kind,
-                FILE_FIELD,
-                T::import_error(&e),
-                StatusCode::BAD_REQUEST,
-            ),
-        }
+            Err(message) => self.file_error(kind, &upload.fields, message, StatusCode::BAD_REQUEST),
+        })
     }
 
     /// Every row of the file, what becomes of it, and the confirmation.
@@ -583,8 +772,6 @@ impl Pages<'_> {
         html! {
             @if n == 0 {
                 p.warning { (T::IMPORT_NOTHING_TO_CREATE) }
-            } @else if n > MAX_BATCH {
-                p.warning { (T::import_too_many(n, MAX_BATCH)) }
             } @else if preview.sendable() {
                 @if !preview.parsed.bad.is_empty() { p { (T::IMPORT_BAD_ROWS_LEFT_OUT) } }
                 form method="post" action=(self.place.confirm) {
@@ -611,6 +798,7 @@ fn reasons(row: &BadRow) -> String {
 /// The table of every row of the file, in file order.
 fn table<K: Kind>(kind: &K, preview: &Preview<K::Row>) -> Markup {
     let headings = kind.headings();
+    let outcomes = preview.outcomes();
     html! {
         div.table-wrap {
             table.import {
@@ -620,7 +808,9 @@ fn table<K: Kind>(kind: &K, preview: &Preview<K::Row>) -> Markup {
                     @for heading in headings { th scope="col" { (heading) } }
                 } }
                 tbody {
-                    @for row in &preview.sheet.rows { (table_row(kind, preview, row, headings.len())) }
+                    @for row in &preview.sheet.rows {
+                        (table_row(kind, row, outcomes.get(&row.line), headings.len()))
+                    }
                 }
             }
         }
@@ -629,17 +819,15 @@ fn table<K: Kind>(kind: &K, preview: &Preview<K::Row>) -> Markup {
 
 /// One row of the file: its cells when it is good, what it holds and why
 /// it is refused otherwise.
-fn table_row<K: Kind>(kind: &K, preview: &Preview<K::Row>, row: &Row, columns: usize) -> Markup {
-    let by_line = |bad: &[BadRow]| bad.iter().find(|b| b.line == row.line).cloned();
-    let refused = by_line(&preview.refused).or_else(|| by_line(&preview.parsed.bad));
-    let good = preview
-        .parsed
-        .good
-        .iter()
-        .find(|(line, _)| *line == row.line);
+fn table_row<K: Kind>(
+    kind: &K,
+    row: &Row,
+    outcome: Option<&Outcome<'_, K::Row>>,
+    columns: usize,
+) -> Markup {
     html! {
-        @match (refused, good) {
-            (Some(bad), _) => {
+        @match outcome {
+            Some(Outcome::Refused(bad)) => {
                 tr.refused {
                     th scope="row" data-label=(T::COL_LINE) { (row.line) }
                     td colspan=(columns.saturating_sub(1)) data-label=(T::COL_CONTENT) { (content(row)) }
@@ -649,13 +837,13 @@ fn table_row<K: Kind>(kind: &K, preview: &Preview<K::Row>, row: &Row, columns: u
                     }
                 }
             },
-            (None, Some((_, good))) => {
+            Some(Outcome::Good(good)) => {
                 tr class=[kind.marked(good).then_some("hazardous")] {
                     th scope="row" data-label=(T::COL_LINE) { (row.line) }
                     (kind.cells(good))
                 }
             },
-            (None, None) => {},
+            None => {},
         }
     }
 }
@@ -670,29 +858,75 @@ fn content(row: &Row) -> String {
         .join(" · ")
 }
 
-/// The pages of a site's diagnostic import, titled with the site's name
-/// (which the API shows to those who may see the site only).
-async fn site_pages<'a>(
+/// The upload form of an import.
+async fn upload_form<K: Kind>(
     state: &WebState,
-    session: &'a Session,
-    site: &str,
-) -> Result<Pages<'a>, WebError> {
-    let answer = state
-        .backend()
-        .inventory()
-        .get_site(bearer(
-            &session.access_token,
-            ipb::GetSiteRequest {
-                name: format!("sites/{site}"),
-            },
-        )?)
+    session: &Session,
+    kind: &K,
+) -> Result<Response, WebError> {
+    require(session, K::ROLES)?;
+    let pages = Pages::of(state, session, kind).await?;
+    Ok(pages.form(kind, &Fields::default(), &Errors::default(), StatusCode::OK))
+}
+
+/// The preview of the file uploaded, or the form again with why there is
+/// none. Who may import is checked before the upload is read.
+async fn upload_preview<K: Kind>(
+    state: &WebState,
+    session: &Session,
+    kind: &K,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, WebError> {
+    require(session, K::ROLES)?;
+    let received = receive(multipart).await;
+    if let Ok(upload) = &received {
+        session.check_csrf(upload.fields.csrf())?;
+    }
+    let pages = Pages::of(state, session, kind).await?;
+    let upload = match received {
+        Ok(upload) => upload,
+        Err(unreceived) => {
+            let (status, message) = unreceived.answer();
+            return Ok(pages.file_error(kind, &Fields::default(), message.to_owned(), status));
+        }
+    };
+    match kind.with_options(&upload.fields) {
+        Ok(kind) => pages.upload(&kind, upload).await,
+        Err(errors) => Ok(pages.form(kind, &upload.fields, &errors, StatusCode::BAD_REQUEST)),
+    }
+}
+
+/// The good rows of the file a confirmation carries back, sent in one
+/// batch whose request id is the file's digest; then where the import
+/// ends, or the preview with what the API refused.
+async fn confirm<K: Kind>(
+    state: &WebState,
+    session: &Session,
+    kind: &K,
+    body: &Bytes,
+) -> Result<Response, WebError> {
+    let form = Fields::from_body(body);
+    session.check_csrf(form.csrf())?;
+    require(session, K::ROLES)?;
+    let kind = kind
+        .with_options(&form)
+        .map_err(|_| WebError::BadRequest("import options out of range".into()))?;
+    let mut preview = Preview::read(&kind, File::carried(&form)?)
         .await?
-        .into_inner();
-    Ok(Pages {
-        title: T::import_diagnostic_title(&answer.display_name),
-        session,
-        place: Place::site(site),
-    })
+        .map_err(|e| WebError::BadRequest(format!("the file carried back: {e}")))?;
+    if preview.sendable() {
+        let request_id = preview.file.request_id(&kind.scope());
+        match kind
+            .send(state, session, &preview.parsed.good, request_id)
+            .await
+        {
+            Ok(()) => return Ok(redirect(&kind.place().back.0)),
+            Err(WebError::Api(status)) => preview.refuse(&kind, status)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let pages = Pages::of(state, session, &kind).await?;
+    Ok(pages.preview(&kind, &preview, StatusCode::BAD_REQUEST))
 }
 
 /// GET `/chantiers/{site}/diagnostic`: the upload form.
@@ -701,9 +935,7 @@ pub async fn diagnostic_form(
     Auth(session): Auth,
     Path(site): Path<String>,
 ) -> Result<Response, WebError> {
-    require(&session, SITE_ROLES)?;
-    let pages = site_pages(&state, &session, &site).await?;
-    Ok(pages.form(&Diagnostic, &Errors::default(), StatusCode::OK))
+    upload_form(&state, &session, &Diagnostic { site }).await
 }
 
 /// POST `/chantiers/{site}/diagnostic`: the preview of the file uploaded.
@@ -713,19 +945,7 @@ pub async fn diagnostic_preview(
     Path(site): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
-    let received = receive(multipart).await;
-    if let Ok(upload) = &received {
-        session.check_csrf(upload.get(CSRF_FIELD))?;
-    }
-    require(&session, SITE_ROLES)?;
-    let pages = site_pages(&state, &session, &site).await?;
-    match received {
-        Ok(upload) => Ok(pages.upload(&Diagnostic, upload.file)),
-        Err(unreceived) => {
-            let (status, message) = unreceived.answer();
-            Ok(pages.form_error(&Diagnostic, FILE_FIELD, message.to_owned(), status))
-        }
-    }
+    upload_preview(&state, &session, &Diagnostic { site }, multipart).await
 }
 
 /// POST `/chantiers/{site}/diagnostic/creer`: the good rows of the file
@@ -736,89 +956,24 @@ pub async fn diagnostic_create(
     Path(site): Path<String>,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    session.check_csrf(form.csrf())?;
-    require(&session, SITE_ROLES)?;
-    let parent = format!("sites/{site}");
-    let mut preview = Preview::read(&Diagnostic, File::carried(&form)?)
-        .map_err(|e| WebError::BadRequest(format!("the file carried back: {e}")))?;
-    if preview.sendable() {
-        let request = ipb::BatchCreateLotsRequest {
-            parent: parent.clone(),
-            requests: preview
-                .parsed
-                .good
-                .iter()
-                .map(|(_, row)| ipb::CreateLotRequest {
-                    parent: parent.clone(),
-                    lot: Some(row.lot.clone()),
-                    request_id: String::new(),
-                })
-                .collect(),
-            request_id: preview.file.request_id(&parent),
-        };
-        let answer = state
-            .backend()
-            .inventory()
-            .batch_create_lots(bearer(&session.access_token, request)?)
-            .await;
-        match answer {
-            Ok(_) => return Ok(redirect(&format!("/chantiers/{site}"))),
-            Err(status) => preview.refuse(&Diagnostic, status)?,
-        }
-    }
-    let pages = site_pages(&state, &session, &site).await?;
-    Ok(pages.preview(&Diagnostic, &preview, StatusCode::BAD_REQUEST))
-}
-
-/// The pages of the directory import.
-fn directory_pages(session: &Session) -> Pages<'_> {
-    Pages {
-        title: T::IMPORT_DIRECTORY_TITLE.to_owned(),
-        session,
-        place: Place::directory(),
-    }
+    confirm(&state, &session, &Diagnostic { site }, &body).await
 }
 
 /// GET `/partenaires/import`: the upload form.
-pub async fn directory_form(Auth(session): Auth) -> Result<Response, WebError> {
-    require(&session, &[Role::Admin])?;
-    let kind = Directory {
-        radius_km: partners::DEFAULT_RADIUS_KM,
-    };
-    Ok(directory_pages(&session).form(&kind, &Errors::default(), StatusCode::OK))
+pub async fn directory_form(
+    State(state): State<WebState>,
+    Auth(session): Auth,
+) -> Result<Response, WebError> {
+    upload_form(&state, &session, &Directory::default()).await
 }
 
 /// POST `/partenaires/import`: the preview of the file uploaded.
 pub async fn directory_preview(
+    State(state): State<WebState>,
     Auth(session): Auth,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
-    let received = receive(multipart).await;
-    if let Ok(upload) = &received {
-        session.check_csrf(upload.get(CSRF_FIELD))?;
-    }
-    require(&session, &[Role::Admin])?;
-    let pages = directory_pages(&session);
-    let default = Directory {
-        radius_km: partners::DEFAULT_RADIUS_KM,
-    };
-    let upload = match received {
-        Ok(upload) => upload,
-        Err(unreceived) => {
-            let (status, message) = unreceived.answer();
-            return Ok(pages.form_error(&default, FILE_FIELD, message.to_owned(), status));
-        }
-    };
-    match Directory::from_field(upload.get(RADIUS_FIELD)) {
-        Some(kind) => Ok(pages.upload(&kind, upload.file)),
-        None => Ok(pages.form_error(
-            &default,
-            RADIUS_FIELD,
-            T::IMPORT_BAD_RADIUS.to_owned(),
-            StatusCode::BAD_REQUEST,
-        )),
-    }
+    upload_preview(&state, &session, &Directory::default(), multipart).await
 }
 
 /// POST `/partenaires/import/creer`: the good rows of the file carried
@@ -829,37 +984,5 @@ pub async fn directory_create(
     Auth(session): Auth,
     body: Bytes,
 ) -> Result<Response, WebError> {
-    let form = Fields::from_body(&body);
-    session.check_csrf(form.csrf())?;
-    require(&session, &[Role::Admin])?;
-    let kind = Directory::from_field(form.get(RADIUS_FIELD))
-        .ok_or_else(|| WebError::BadRequest("a default radius out of range".into()))?;
-    let mut preview = Preview::read(&kind, File::carried(&form)?)
-        .map_err(|e| WebError::BadRequest(format!("the file carried back: {e}")))?;
-    if preview.sendable() {
-        let request = rpb::BatchRegisterPartnersRequest {
-            requests: preview
-                .parsed
-                .good
-                .iter()
-                .map(|(_, partner)| rpb::RegisterPartnerRequest {
-                    partner: Some(partner.clone()),
-                    request_id: String::new(),
-                })
-                .collect(),
-            request_id: preview
-                .file
-                .request_id(&format!("partners radius {}", kind.radius_km)),
-        };
-        let answer = state
-            .backend()
-            .registry()
-            .batch_register_partners(bearer(&session.access_token, request)?)
-            .await;
-        match answer {
-            Ok(_) => return Ok(redirect("/partenaires")),
-            Err(status) => preview.refuse(&kind, status)?,
-        }
-    }
-    Ok(directory_pages(&session).preview(&kind, &preview, StatusCode::BAD_REQUEST))
+    confirm(&state, &session, &Directory::default(), &body).await
 }
