@@ -55,4 +55,12 @@ def run(suite):
     check(card.count() == 1, "the asbestos tiles are a draft")
     check(card.get_by_role("button").count() == 0 and "dangereux" in card.inner_text(),
           "the asbestos draft shows a warning, and no publish button")
+
+    # Every draft published at once: all but the asbestos tiles, which stay.
+    m.submit("Publier tous les brouillons", "import-publie")
+    statuses = m.page.get_by_role("navigation", name="Lots par statut").get_by_role("link").all_inner_texts()
+    check("Brouillons (1)" in statuses, f"only the asbestos draft is left: {statuses}")
+    check(m.page.locator(".cards > li").filter(has_text=ASBESTOS).count() == 1, "and it is that one")
+    published = next((t for t in statuses if t.startswith("Publiés")), "")
+    check(int(re.search(r"\((\d+)\)", published)[1]) >= 9, f"the nine others published: {statuses}")
     m.close()
