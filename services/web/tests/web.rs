@@ -1038,36 +1038,8 @@ async fn a_partner_cannot_open_another_partners_claim() {
     let app = App::start().await;
     let lot = published_lot(&app, "bailleur-a", "Portes bois").await;
     let other = pending_partner(&app, "73282932000074").await;
-    app.registry(Role::Admin, None)
-        .await
-        .verify_partner(rpb::VerifyPartnerRequest {
-            name: other.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
-    let theirs = app.inventory(Role::Partner, None, Some(&other)).await;
-    let claim = eventually("the other partner's claim", || {
-        let request = ipb::ClaimLotRequest {
-            lot: lot.clone(),
-            partner: other.clone(),
-            quantity: Some(tpb::Quantity {
-                unit: tpb::Unit::Piece as i32,
-                milli: 1_000,
-            }),
-            request_id: "other-claim".into(),
-            ..Default::default()
-        };
-        let mut client = theirs.clone();
-        async move {
-            client
-                .claim_lot(request)
-                .await
-                .ok()
-                .map(|c| c.into_inner().name)
-        }
-    })
-    .await;
+    verify(&app, &other).await;
+    let claim = claimed_through_the_api(&app, &other, &lot, 1_000, "other-claim").await;
     let path = format!(
         "/reservations/{}",
         claim
@@ -1456,37 +1428,9 @@ async fn claim_confirmed_and_handed_over(
         .await;
     // A verified structure claims 4 radiators.
     let partner = pending_partner(app, "73282932000074").await;
-    app.registry(Role::Admin, None)
-        .await
-        .verify_partner(rpb::VerifyPartnerRequest {
-            name: partner.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
-    let theirs = app.inventory(Role::Partner, None, Some(&partner)).await;
+    verify(app, &partner).await;
+    let claim = claimed_through_the_api(app, &partner, lot, 4_000, "claim-radiators").await;
     let lot = lot.to_owned();
-    let claim = eventually("the structure's claim", || {
-        let request = ipb::ClaimLotRequest {
-            lot: lot.clone(),
-            partner: partner.clone(),
-            quantity: Some(tpb::Quantity {
-                unit: tpb::Unit::Piece as i32,
-                milli: 4_000,
-            }),
-            request_id: "claim-radiators".into(),
-            ..Default::default()
-        };
-        let mut client = theirs.clone();
-        async move {
-            client
-                .claim_lot(request)
-                .await
-                .ok()
-                .map(|c| c.into_inner().name)
-        }
-    })
-    .await;
     let lot_path = format!("{site_path}/lots/{}", id(&lot));
     let claim_base = format!("{lot_path}/reservations/{}", id(&claim));
     // The lot page: the photo, the claim by the structure's name, and
@@ -1842,6 +1786,40 @@ async fn structure_through_the_web(browser: &Browser, n: u32) -> String {
     let registered = post_fields(browser, "/structure", &fields).await;
     assert_eq!(location(&registered), "/structure");
     browser.session().account.partner
+}
+
+/// `partner` claims `milli` thousandths of pieces of `lot` through the
+/// API, once the inventory has learnt (through events) that it may; the
+/// claim's name.
+async fn claimed_through_the_api(
+    app: &App,
+    partner: &str,
+    lot: &str,
+    milli: i64,
+    request_id: &str,
+) -> String {
+    let theirs = app.inventory(Role::Partner, None, Some(partner)).await;
+    eventually("the claim accepted by the API", || {
+        let request = ipb::ClaimLotRequest {
+            lot: lot.to_owned(),
+            partner: partner.to_owned(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli,
+            }),
+            request_id: request_id.to_owned(),
+            ..Default::default()
+        };
+        let mut client = theirs.clone();
+        async move {
+            client
+                .claim_lot(request)
+                .await
+                .ok()
+                .map(|c| c.into_inner().name)
+        }
+    })
+    .await
 }
 
 async fn verify(app: &App, partner: &str) {
