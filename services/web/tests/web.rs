@@ -2193,11 +2193,12 @@ async fn a_structure_edits_its_profile_and_sees_what_the_registry_refuses() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn recommendations_show_a_lot_with_its_score_and_its_factors() {
-    let app = App::start().await;
+/// One published lot of radiators 1.4 km from where a structure signed up
+/// through the web (pending) receives materials: the lot, the structure's
+/// browser and its partner name.
+async fn radiators_and_a_structure(app: &App) -> (String, Browser, String) {
     let lot = site_with_lots(
-        &app,
+        app,
         "bailleur-a",
         (47.746, 7.301),
         &[("Radiateurs fonte", "radiateur", None)],
@@ -2206,6 +2207,13 @@ async fn recommendations_show_a_lot_with_its_score_and_its_factors() {
     .remove(0);
     let browser = app.browser();
     let partner = structure_through_the_web(&browser, 1).await;
+    (lot, browser, partner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recommendations_show_a_lot_with_its_score_and_its_factors() {
+    let app = App::start().await;
+    let (lot, browser, partner) = radiators_and_a_structure(&app).await;
     let (status, html) = browser.page("/recommandations").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("une fois votre structure vérifiée"), "{html}");
@@ -2241,16 +2249,7 @@ async fn recommendations_show_a_lot_with_its_score_and_its_factors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_pending_banner_shows_on_every_partner_page_until_the_structure_is_verified() {
     let app = App::start().await;
-    let lot = site_with_lots(
-        &app,
-        "bailleur-a",
-        (47.746, 7.301),
-        &[("Radiateurs fonte", "radiateur", None)],
-    )
-    .await
-    .remove(0);
-    let browser = app.browser();
-    let partner = structure_through_the_web(&browser, 1).await;
+    let (lot, browser, partner) = radiators_and_a_structure(&app).await;
     let pages = [
         "/lots".to_owned(),
         "/lots?vue=carte".to_owned(),
