@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "reemploi/registry/v1/registry.proto",
     "reemploi/matching/v1/matching.proto",
     "reemploi/identity/v1/identity.proto",
+    "reemploi/impact/v1/impact.proto",
     "reemploi/events/v1/events.proto",
 ];
 

@@ -39,6 +39,11 @@ pub mod reemploi {
             include!(concat!(env!("OUT_DIR"), "/reemploi.identity.v1.rs"));
         }
     }
+    pub mod impact {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/reemploi.impact.v1.rs"));
+        }
+    }
     pub mod events {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/reemploi.events.v1.rs"));
@@ -50,6 +55,8 @@ pub mod reemploi {
 pub use reemploi::events::v1 as events;
 /// `reemploi.identity.v1`: accounts, sessions, API tokens and signing keys.
 pub use reemploi::identity::v1 as identity;
+/// `reemploi.impact.v1`: outcomes, insertion hours and the territory's figures.
+pub use reemploi::impact::v1 as impact;
 /// `reemploi.inventory.v1`: sites, lots and claims.
 pub use reemploi::inventory::v1 as inventory;
 /// `reemploi.matching.v1`: matches, recommendations and allocation plans.
@@ -69,4 +76,6 @@ pub mod service_names {
     pub const MATCHING: &str = "reemploi.matching.v1.MatchingService";
     /// `reemploi.identity.v1.IdentityService`.
     pub const IDENTITY: &str = "reemploi.identity.v1.IdentityService";
+    /// `reemploi.impact.v1.ImpactService`.
+    pub const IMPACT: &str = "reemploi.impact.v1.ImpactService";
 }
