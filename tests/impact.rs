@@ -65,8 +65,7 @@ async fn lot(
     site: &str,
     reference: &str,
     category: &str,
-    unit: tpb::Unit,
-    amount: i64,
+    (unit, amount): (tpb::Unit, i64),
     mass_g: i64,
     waste_code: &str,
 ) -> ipb::Lot {
@@ -207,8 +206,7 @@ async fn figures_follow_handovers_and_declarations(transport: Transport) {
         &site,
         "M5",
         "garde-corps",
-        tpb::Unit::Metre,
-        100,
+        (tpb::Unit::Metre, 100),
         500_000,
         "17 04 05",
     )
@@ -218,8 +216,7 @@ async fn figures_follow_handovers_and_declarations(transport: Transport) {
         &site,
         "M2",
         "radiateur",
-        tpb::Unit::Piece,
-        10,
+        (tpb::Unit::Piece, 10),
         600_000,
         "17 04 05",
     )
@@ -229,8 +226,7 @@ async fn figures_follow_handovers_and_declarations(transport: Transport) {
         &site,
         "M9",
         "revetement-sol",
-        tpb::Unit::SquareMetre,
-        90,
+        (tpb::Unit::SquareMetre, 90),
         900_000,
         "17 06 05*",
     )

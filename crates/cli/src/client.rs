@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
+use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
@@ -225,6 +226,11 @@ impl Connection {
     /// The matching service.
     pub fn matching(&self) -> MatchingServiceClient<Authed> {
         MatchingServiceClient::new(self.authed.clone())
+    }
+
+    /// The impact service (outcomes, insertion hours, figures, récolements).
+    pub fn impact(&self) -> ImpactServiceClient<Authed> {
+        ImpactServiceClient::new(self.authed.clone())
     }
 
     /// The identity service (accounts, sessions, API tokens).

@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod demo_figures;
 pub mod error;
 pub mod import;
 pub mod json;

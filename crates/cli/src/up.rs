@@ -292,6 +292,7 @@ async fn load_demo(
         args.service.auth.jwt_audience.as_deref(),
     )?;
     let tls = settings.addr.starts_with("https://");
+    let partner_settings = settings.clone();
     let api = Connection::open(&Settings {
         token: Some(token),
         ..settings
@@ -320,6 +321,30 @@ async fn load_demo(
         "demo data loaded"
     );
     let (accounts, password) = crate::demo::load_accounts(&api, &partners).await?;
+    let structures: Vec<(String, String)> = partners
+        .iter()
+        .map(|p| (p.name.clone(), p.siret.clone()))
+        .collect();
+    let as_partner = async |name: String| {
+        let id = name.trim_start_matches("partners/").to_owned();
+        let claims = claims_for(Role::Partner, None, Some(id), DEMO_TOKEN_TTL);
+        let token = issue_hs256_with(
+            secret.as_bytes(),
+            &claims,
+            args.service.auth.jwt_issuer.as_deref(),
+            args.service.auth.jwt_audience.as_deref(),
+        )?;
+        Connection::open(&Settings {
+            token: Some(token),
+            ..partner_settings.clone()
+        })
+        .await
+    };
+    let handed = crate::demo_figures::load(&api, &loaded.site, &structures, as_partner).await?;
+    tracing::info!(
+        handovers = handed,
+        "demo hand-overs, outcomes and hours loaded"
+    );
     announce_accounts(&accounts, &password)
 }
 

@@ -394,7 +394,7 @@ fn reused_pieces(i: &Inputs<'_>) -> f64 {
     let c = i.claim;
     i.outcomes
         .iter()
-        .filter(|o| o.kind.is_reuse())
+        .filter(|o| is_reuse(o.kind))
         .map(|o| match o.quantity_milli {
             Some(q) => q as f64 / 1000.0,
             None if c.weighed_mass_g > 0 => {
@@ -422,21 +422,15 @@ fn transport_g(i: &Inputs<'_>, factors: &Factors) -> i64 {
     rounded(tonnes * km * factors.transport_kg_per_tkm * 1000.0)
 }
 
-/// Reuse outcomes avoid a new product; the others do not.
-pub trait Reuse {
-    /// Reused as is, refurbished or resold.
-    fn is_reuse(self) -> bool;
-}
-
-impl Reuse for pb::OutcomeKind {
-    fn is_reuse(self) -> bool {
-        match self {
-            pb::OutcomeKind::ReusedAsIs
-            | pb::OutcomeKind::ReusedRefurbished
-            | pb::OutcomeKind::Resold => true,
-            pb::OutcomeKind::Recycled
-            | pb::OutcomeKind::Disposed
-            | pb::OutcomeKind::Unspecified => false,
+/// Whether an outcome avoids a new product (reused as is, refurbished or
+/// resold); recycling and disposal do not.
+pub fn is_reuse(kind: pb::OutcomeKind) -> bool {
+    match kind {
+        pb::OutcomeKind::ReusedAsIs
+        | pb::OutcomeKind::ReusedRefurbished
+        | pb::OutcomeKind::Resold => true,
+        pb::OutcomeKind::Recycled | pb::OutcomeKind::Disposed | pb::OutcomeKind::Unspecified => {
+            false
         }
     }
 }

@@ -12,7 +12,7 @@ use reemploi_runtime::names::SiteName;
 
 use crate::error::Result;
 use crate::factors::METHOD_VERSION;
-use crate::model::{Claim, Lot, Outcome, Reuse};
+use crate::model::{Claim, Lot, Outcome, is_reuse};
 use crate::repo::{self, Scope};
 use crate::service::Impact;
 
@@ -83,7 +83,7 @@ fn row(lot: &Lot, claims: &[Claim], outcomes: &[Outcome]) -> pb::RecolementRow {
     let sum = |f: &dyn Fn(pb::OutcomeKind) -> bool| -> i64 {
         mine.iter().filter(|o| f(o.kind)).map(|o| o.mass_g).sum()
     };
-    let reused = sum(&|k| k.is_reuse());
+    let reused = sum(&is_reuse);
     let recycled = sum(&|k| k == pb::OutcomeKind::Recycled);
     let mut disposed = sum(&|k| k == pb::OutcomeKind::Disposed);
     let mut destinations: BTreeMap<(i32, String, String), i64> = BTreeMap::new();

@@ -475,31 +475,45 @@ pub async fn replace_contribution(
     Ok(())
 }
 
+/// The monthly sums, each with its key beyond the month: by category for
+/// what needs it, and without, in fewer rows, for what does not.
+pub const SUMS: [(&str, &[&str]); 2] = [
+    ("figures", &["site_id", "partner_id", "category"]),
+    ("partner_figures", &["site_id", "partner_id"]),
+];
+
 async fn add_to_figures(conn: &mut AnyConnection, c: &Contribution, sign: i64) -> Result<()> {
     let cols = VALUE_COLUMNS.join(", ");
-    let placeholders: Vec<String> = (5..5 + VALUE_COLUMNS.len())
-        .map(|i| format!("${i}"))
-        .collect();
-    let sets: Vec<String> = VALUE_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = figures.{c} + excluded.{c}"))
-        .collect();
-    let sql = format!(
-        "INSERT INTO figures (month, site_id, partner_id, category, {cols}) \
-         VALUES ($1, $2, $3, $4, {}) ON CONFLICT (month, site_id, partner_id, category) \
-         DO UPDATE SET {}",
-        placeholders.join(", "),
-        sets.join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(c.month.clone())
-        .bind(c.site_id.to_string())
-        .bind(c.partner_id.to_string())
-        .bind(c.category.clone());
-    for v in c.values.to_array() {
-        q = q.bind(sign * v);
+    for (table, keys) in SUMS {
+        let first = 2 + keys.len();
+        let placeholders: Vec<String> = (first..first + VALUE_COLUMNS.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        let key_placeholders: Vec<String> = (2..first).map(|i| format!("${i}")).collect();
+        let sets: Vec<String> = VALUE_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} (month, {keys}, {cols}) VALUES ($1, {}, {}) \
+             ON CONFLICT (month, {keys}) DO UPDATE SET {}",
+            key_placeholders.join(", "),
+            placeholders.join(", "),
+            sets.join(", "),
+            keys = keys.join(", "),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.month.clone())
+            .bind(c.site_id.to_string())
+            .bind(c.partner_id.to_string());
+        if keys.contains(&"category") {
+            q = q.bind(c.category.clone());
+        }
+        for v in c.values.to_array() {
+            q = q.bind(sign * v);
+        }
+        q.execute(&mut *conn).await?;
     }
-    q.execute(&mut *conn).await?;
     Ok(())
 }
 

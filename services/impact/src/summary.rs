@@ -227,6 +227,16 @@ impl SummaryQuery {
         (select.concat(), tail)
     }
 
+    /// The monthly sums that answer this query: without categories when
+    /// it needs none (fewer rows to read).
+    fn monthly_table(&self) -> &'static str {
+        if self.family.is_some() || self.group_by.contains(&pb::Grouping::Category) {
+            "figures"
+        } else {
+            "partner_figures"
+        }
+    }
+
     /// Whether the diagnostic's estimate applies to every group: not by
     /// partner nor by month, nor for one partner.
     fn estimated(&self) -> bool {
@@ -255,7 +265,7 @@ async fn sums(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<Value
     let mut groups: Groups<Values> = Groups::new();
     for source in sources(q.from, q.until) {
         let table = match source {
-            Source::Months(..) => "figures",
+            Source::Months(..) => q.monthly_table(),
             Source::Claims(..) => "contributions",
         };
         let head = format!(
@@ -286,7 +296,7 @@ async fn partners(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<B
     let mut groups: Groups<BTreeSet<String>> = Groups::new();
     for source in sources(q.from, q.until) {
         let table = match source {
-            Source::Months(..) => "figures",
+            Source::Months(..) => q.monthly_table(),
             Source::Claims(..) => "contributions",
         };
         let head = format!(

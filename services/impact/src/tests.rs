@@ -310,6 +310,7 @@ async fn check(s: Scenario) {
     for sql in [
         "SELECT * FROM contributions ORDER BY claim_id",
         "SELECT * FROM figures WHERE claims <> 0 ORDER BY month, site_id, partner_id, category",
+        "SELECT * FROM partner_figures WHERE claims <> 0 ORDER BY month, site_id, partner_id",
     ] {
         assert_eq!(dump(&first, sql).await, dump(&second, sql).await, "{sql}");
     }

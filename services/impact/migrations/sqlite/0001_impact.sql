@@ -106,8 +106,9 @@ CREATE TABLE contributions (
 );
 CREATE INDEX contributions_time ON contributions (handed_over_at);
 
--- The contributions summed per month, site, partner and category: what the
--- summaries read for whole months.
+-- The contributions summed per month, site, partner and category, and per
+-- month, site and partner (fewer rows, for what needs no category): what
+-- the summaries read for whole months.
 CREATE TABLE figures (
     month TEXT NOT NULL,
     site_id TEXT NOT NULL,
@@ -127,6 +128,26 @@ CREATE TABLE figures (
     lots BIGINT NOT NULL,
     claims BIGINT NOT NULL,
     PRIMARY KEY (month, site_id, partner_id, category)
+);
+
+CREATE TABLE partner_figures (
+    month TEXT NOT NULL,
+    site_id TEXT NOT NULL,
+    partner_id TEXT NOT NULL,
+    handed_g BIGINT NOT NULL,
+    reused_g BIGINT NOT NULL,
+    refurbished_g BIGINT NOT NULL,
+    resold_g BIGINT NOT NULL,
+    recycled_g BIGINT NOT NULL,
+    disposed_g BIGINT NOT NULL,
+    gross_g BIGINT NOT NULL,
+    transport_g BIGINT NOT NULL,
+    without_factor_g BIGINT NOT NULL,
+    minutes BIGINT NOT NULL,
+    people BIGINT NOT NULL,
+    lots BIGINT NOT NULL,
+    claims BIGINT NOT NULL,
+    PRIMARY KEY (month, site_id, partner_id)
 );
 
 -- The diagnostic's estimated mass summed per site and category.
