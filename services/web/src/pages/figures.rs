@@ -73,6 +73,15 @@ impl Territory {
         }
     }
 
+    /// What the reader calls it: the quartier's name, the commune's code.
+    fn label(&self) -> &str {
+        match self {
+            Territory::All => T::ALL_TERRITORY,
+            Territory::Commune(code) => code,
+            Territory::Quartier(name) => name,
+        }
+    }
+
     fn parse(value: &str) -> Option<Territory> {
         match value.split_once(':') {
             _ if value.is_empty() => Some(Territory::All),
@@ -416,7 +425,7 @@ fn territory_select(current: &Territory, errors: &Errors) -> Markup {
             select #territoire name="territoire" {
                 option value="" { (T::ALL_TERRITORY) }
                 @if !known && *current != Territory::All {
-                    option value=(current.value()) selected { (current.value()) }
+                    option value=(current.value()) selected { (current.label()) }
                 }
                 optgroup label=(T::COMMUNES) {
                     @for p in places.iter().filter(|p| !p.quartier) {
@@ -552,18 +561,7 @@ fn month_section(filters: &Filters, summary: &ImpactSummary) -> Markup {
         .iter()
         .map(|g| (key(g), figures_of(g)))
         .collect();
-    let first = filters
-        .from
-        .map(month_of_day)
-        .or_else(|| by_key.keys().next().and_then(|k| parse_month(k)));
-    let last = filters
-        .until
-        .map(month_of_day)
-        .or_else(|| by_key.keys().next_back().and_then(|k| parse_month(k)));
-    let months = match (first, last) {
-        (Some(first), Some(last)) if !by_key.is_empty() => months_between(first, last),
-        _ => Vec::new(),
-    };
+    let months = month_keys(filters, by_key.keys().filter_map(|k| parse_month(k)));
     // Months the service gives outside the filled span still show.
     let mut keys: Vec<String> = months
         .iter()
@@ -600,6 +598,30 @@ fn mass_bar(label: String, figures: &Figures) -> Bar {
         label,
         value: figures.handed_over_mass_g,
         text: format::mass(figures.handed_over_mass_g),
+    }
+}
+
+/// The months the chart by month shows, besides those the service gives:
+/// every month of the period asked for, or when it is open or too long,
+/// every month between the first and the last given.
+fn month_keys(filters: &Filters, given: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let given: Vec<(i64, i64)> = given.collect();
+    let (Some(&first), Some(&last)) = (given.iter().min(), given.iter().max()) else {
+        return Vec::new();
+    };
+    let from = filters
+        .from
+        .map(month_of_day)
+        .map_or(first, |f| f.min(first));
+    let until = filters
+        .until
+        .map(month_of_day)
+        .map_or(last, |u| u.max(last));
+    let period = months_between(from, until);
+    if period.len() < MAX_MONTHS {
+        period
+    } else {
+        months_between(first, last)
     }
 }
 
@@ -742,17 +764,18 @@ fn csv_of(summary: &ImpactSummary, grouping: Grouping) -> String {
             Grouping::Month => T::month_label(key(group)),
             _ => group_label(group),
         };
-        let numbers = csv_numbers(&figures_of(group), &summary.method_version);
+        let numbers = csv_numbers(&figures_of(group));
         let mut cells = vec![Cell::Text(key(group)), Cell::Text(&label)];
         cells.extend(numbers.iter().map(|n| Cell::Number(n)));
+        cells.push(Cell::Text(&summary.method_version));
         csv.line(&cells);
     }
     csv.finish()
 }
 
-/// The numbers of one CSV line, in the order of [`T::CSV_COLUMNS`] after
-/// the key and the label; masses in kilograms to the gram.
-fn csv_numbers(f: &Figures, method: &str) -> Vec<String> {
+/// The numbers of one CSV line, in the order of [`T::CSV_COLUMNS`]
+/// between the label and the method; masses in kilograms to the gram.
+fn csv_numbers(f: &Figures) -> Vec<String> {
     let mut cells: Vec<String> = [
         f.handed_over_mass_g,
         f.reused_as_is_mass_g,
@@ -780,8 +803,6 @@ fn csv_numbers(f: &Figures, method: &str) -> Vec<String> {
     cells.push(f.insertion_people.to_string());
     cells.push(format::hundredths(f.fte));
     cells.extend([f.lots, f.claims, f.partners].map(|n| n.to_string()));
-    // The method is text, but the app writes it: kept as it is.
-    cells.push(method.to_owned());
     cells
 }
 
@@ -849,6 +870,18 @@ mod tests {
         assert_eq!(
             month_of_day(format::parse_date("2026-03-31").unwrap()),
             (2026, 3)
+        );
+        let open = Filters::read(&Fields::default());
+        let given = [(2026, 3), (2025, 12)];
+        assert_eq!(month_keys(&open, given.into_iter()).len(), 4);
+        assert!(month_keys(&open, std::iter::empty()).is_empty());
+        let year = Filters::read(&Fields::from_query(Some("du=2025-01-01&au=2025-12-31")));
+        assert_eq!(month_keys(&year, [(2025, 6)].into_iter()).len(), 12);
+        let ages = Filters::read(&Fields::from_query(Some("du=1900-01-01")));
+        assert_eq!(
+            month_keys(&ages, given.into_iter()),
+            vec![(2025, 12), (2026, 1), (2026, 2), (2026, 3)],
+            "a period too long to draw shows the months given"
         );
     }
 
