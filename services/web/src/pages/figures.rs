@@ -921,4 +921,83 @@ mod tests {
             assert_eq!(line.split(';').count(), T::CSV_COLUMNS.len(), "{line}");
         }
     }
+
+    fn admin() -> Session {
+        Session {
+            account: crate::session::Account {
+                name: "accounts/a".into(),
+                email: "admin@m2a.example".into(),
+                display_name: "Dominique".into(),
+                role: Role::Admin,
+                org: String::new(),
+                partner: String::new(),
+            },
+            access_token: String::new(),
+            access_expires: 0,
+            refresh_token: String::new(),
+            refresh_expires: 0,
+            csrf: "jeton".into(),
+        }
+    }
+
+    fn grouped(keys: &[(&str, i64)]) -> ImpactSummary {
+        let figures = |grams: i64| Figures {
+            handed_over_mass_g: grams,
+            estimated_mass_g: 2 * grams,
+            reuse_rate: 0.5,
+            insertion_minutes: 90,
+            ..Default::default()
+        };
+        ImpactSummary {
+            total: Some(figures(keys.iter().map(|(_, g)| g).sum())),
+            groups: keys
+                .iter()
+                .map(|(key, grams)| Group {
+                    keys: vec![(*key).into()],
+                    labels: vec![],
+                    figures: Some(figures(*grams)),
+                })
+                .collect(),
+            method_version: "impact-method/1".into(),
+            fte_hours_per_year: 1607,
+        }
+    }
+
+    #[test]
+    fn the_page_shows_totals_charts_tables_map_and_downloads_with_the_filters() {
+        let filters = Filters::read(&Fields::from_query(Some("famille=chauffage")));
+        let view = FiguresView {
+            filters,
+            partners: vec![("p1".into(), "Atelier <1>".into())],
+            summaries: Some([
+                grouped(&[("Coteaux", 152_500), ("", 130_000)]),
+                grouped(&[("2026-01", 152_500), ("2026-03", 130_000)]),
+                grouped(&[("68224", 282_500)]),
+            ]),
+        };
+        let html = view.page(&admin()).into_string();
+        assert!(html.contains("<dd id=\"total-remis\">282,5 kg</dd>"));
+        assert!(html.contains("<dd id=\"total-heures\">1,5 h</dd>"));
+        assert!(html.contains("Équivalents temps plein (base 1607 h par an)"));
+        assert!(html.contains("<code>impact-method/1</code>"));
+        // By quartier: a link to the quartier's own figures, and the group
+        // without a quartier named as such.
+        assert!(
+            html.contains("href=\"/chiffres?territoire=quartier%3ACoteaux&amp;famille=chauffage\"")
+        );
+        assert!(html.contains(T::NO_GROUP));
+        // By month: February drawn at zero between January and March.
+        assert!(html.contains("février 2026 : 0 kg"), "{html}");
+        assert!(html.contains("<title>68224 : 282,5 kg</title>"));
+        assert!(html.contains("href=\"/chiffres.csv?famille=chauffage&amp;par=mois\""));
+        assert!(html.contains("Atelier &lt;1&gt;"));
+        assert!(!html.contains("style="), "no inline style");
+        let refused = FiguresView {
+            filters: Filters::read(&Fields::from_query(Some("du=hier"))),
+            partners: vec![],
+            summaries: None,
+        };
+        let html = refused.page(&admin()).into_string();
+        assert!(html.contains("id=\"du-erreur\"") && !html.contains("total-remis"));
+    }
 }
