@@ -505,6 +505,9 @@ impl Fr {
                 "Votre structure doit être vérifiée par le territoire avant de réserver."
             }
             "PARTNER_ARCHIVED" => "Cette structure est archivée.",
+            "NOT_HANDED_OVER" => {
+                "Cette réservation n'est pas encore enlevée : déclarez une fois les matériaux remis."
+            }
             "STALE_ETAG" => {
                 "Quelqu'un a modifié cette ressource entre-temps. Rechargez la page et recommencez."
             }
@@ -1509,6 +1512,11 @@ impl Fr {
     pub const BAD_PEOPLE: &'static str = "Indiquez un nombre entier de personnes, au moins 1.";
     /// Neither a quantity nor a mass.
     pub const QUANTITY_OR_MASS: &'static str = "Indiquez une quantité ou une masse.";
+    /// The mass declared would pass what was handed over.
+    pub const MASS_EXCEEDED: &'static str = "Avec cette masse, le total déclaré dépasserait la masse remise : indiquez au plus ce qui reste à déclarer.";
+    /// The quantity declared would pass what was handed over.
+    pub const QUANTITY_EXCEEDED: &'static str =
+        "Avec cette quantité, le total déclaré dépasserait la quantité remise.";
     /// A refusal the page cannot explain better.
     pub const DECLARATION_REFUSED: &'static str = "Cette déclaration n'est pas possible : vérifiez que la réservation est remise et que le total déclaré ne dépasse pas ce qui a été remis.";
 

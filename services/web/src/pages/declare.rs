@@ -83,6 +83,8 @@ pub(super) async fn declarations(
     let answer = state.backend().impact().list_declarations(request).await;
     match answer {
         Ok(answer) => Some(answer.into_inner()),
+        // Not found while the service has not yet learnt of the hand-over.
+        Err(status) if status.code() == Code::NotFound => None,
         Err(status) => {
             tracing::warn!(code = ?status.code(), "declarations unavailable");
             None
@@ -412,6 +414,21 @@ fn hours_of(form: &Fields) -> Result<HoursDeclaration, Errors> {
 /// have goes to `fallback`), a refused state with its reason; `None` for a
 /// refusal the form cannot help with.
 fn refusal(status: &tonic::Status, fields: &[&str], fallback: &str) -> Option<Errors> {
+    // The service says in English, for developers, that a declaration
+    // exceeds what was handed over: the form says it in French.
+    let exceeded = reemploi_runtime::status::field_violations(status)
+        .into_iter()
+        .filter_map(|(path, _)| match path.as_str() {
+            "outcome.mass_g" => Some(("mass_kg".to_owned(), T::MASS_EXCEEDED.to_owned())),
+            "outcome.quantity.milli" => {
+                Some(("quantity".to_owned(), T::QUANTITY_EXCEEDED.to_owned()))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    if !exceeded.is_empty() {
+        return Some(Errors(exceeded));
+    }
     let errors = match form_errors(status, fallback) {
         Some(errors) => errors,
         None if matches!(status.code(), Code::FailedPrecondition | Code::OutOfRange) => {
@@ -624,8 +641,20 @@ mod tests {
             "INVALID",
         );
         let errors = refusal(&status, &OUTCOME_FIELDS, "mass_kg").unwrap();
-        assert_eq!(errors.0.len(), 2);
-        assert!(errors.0.iter().all(|(f, _)| f == "mass_kg"), "{errors:?}");
+        assert_eq!(
+            errors.0,
+            vec![("mass_kg".to_owned(), T::MASS_EXCEEDED.to_owned())]
+        );
+        let status = reemploi_runtime::status::invalid_argument(
+            vec![
+                ("outcome.destination_siret".to_owned(), "bad".to_owned()),
+                ("parent".to_owned(), "not handed over".to_owned()),
+            ],
+            "INVALID",
+        );
+        let errors = refusal(&status, &OUTCOME_FIELDS, "mass_kg").unwrap();
+        let fields: Vec<&str> = errors.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["destination_siret", "mass_kg"]);
         let other = tonic::Status::failed_precondition("no");
         let errors = refusal(&other, &HOURS_FIELDS, "hours").unwrap();
         assert_eq!(errors.of("hours"), Some(T::DECLARATION_REFUSED));
