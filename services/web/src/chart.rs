@@ -8,8 +8,9 @@ use maud::{Markup, html};
 
 use crate::text::T;
 
-/// Width of the drawing, in SVG user units; it scales with the page.
-const WIDTH: i64 = 480;
+/// Width of the drawing, in SVG user units; it scales with the page (a
+/// narrow drawing keeps its labels legible on a phone).
+const WIDTH: i64 = 360;
 /// Room on the left and right of the bars.
 const PAD: i64 = 8;
 /// Height of one bar's row: its label above, the bar under it.

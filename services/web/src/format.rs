@@ -80,13 +80,18 @@ pub fn hundredths(value: f64) -> String {
 }
 
 /// A ratio as a percentage, not capped at 100 % (a reuse rate may pass
-/// it): 1.25 → "125 %"; below zero or not a number → "0 %".
+/// it): 1.25 → "125 %"; above zero but below half a percent → "< 1 %",
+/// which rounding would make a misleading "0 %"; below zero or not a
+/// number → "0 %".
 pub fn rate(fraction: f64) -> String {
     let fraction = if fraction.is_finite() {
         fraction.clamp(0.0, 1e6)
     } else {
         0.0
     };
+    if fraction > 0.0 && fraction < 0.005 {
+        return "< 1 %".to_owned();
+    }
     // At most 10^8 after the clamp: the cast cannot truncate.
     #[allow(clippy::cast_possible_truncation)]
     let whole = (fraction * 100.0).round() as i64;
@@ -218,6 +223,8 @@ mod tests {
         assert_eq!(hundredths(f64::NAN), "0");
         assert_eq!(rate(1.25), "125 %");
         assert_eq!(rate(-1.0), "0 %");
+        assert_eq!(rate(0.00003), "< 1 %");
+        assert_eq!(rate(0.0), "0 %");
         assert_eq!(rate(f64::INFINITY), "0 %");
     }
 

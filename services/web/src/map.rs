@@ -416,7 +416,7 @@ pub fn draw_amounts(label: &str, amounts: &[Amount]) -> Markup {
         .collect();
     placed.sort_by_key(|(amount, _)| std::cmp::Reverse(amount.grams));
     html! {
-        figure.map {
+        figure.map.amounts {
             svg.map-drawing viewBox=(proj.view_box()) role="img" aria-label=(label)
                 preserveAspectRatio="xMidYMid meet" {
                 rect.ground x="0" y="0" width=(WIDTH) height=(round(proj.size().1)) {}
@@ -439,9 +439,11 @@ pub fn draw_amounts(label: &str, amounts: &[Amount]) -> Markup {
 
 /// The shades and the masses they stand for.
 fn amount_legend(max: i64) -> Markup {
+    // Bounds to the kilogram: the shades are a reading aid, not figures.
     let bound = |k: i64| {
         let grams = i128::from(max) * i128::from(k) / i128::from(LEVELS);
-        crate::format::mass(i64::try_from(grams).unwrap_or(max))
+        let kg = (grams + 500) / 1000 * 1000;
+        crate::format::mass(i64::try_from(kg).unwrap_or(max))
     };
     html! {
         ul.map-legend {

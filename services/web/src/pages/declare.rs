@@ -236,7 +236,7 @@ fn outcome_form(
                     }
                 }
             }
-            fieldset #combien {
+            fieldset.fields #combien {
                 legend { (T::HOW_MUCH) }
                 p.hint { (T::HOW_MUCH_HINT) }
                 (view::input("quantity", &T::declared_quantity(unit), "text", &form.text("quantity"), &errors))
