@@ -93,13 +93,14 @@ async fn run(secs: u32, connections: u32) -> Res<()> {
         .await
         .map_err(|e| format!("making the site: {e}"))?;
     let url = |addr: SocketAddr| format!("http://{addr}");
-    // The site page calls identity and inventory only; the other two
+    // The site page calls identity and inventory only; the other
     // addresses are never dialled.
     let endpoints = Endpoints {
         identity: url(identity.addr),
         inventory: url(inventory.addr),
         registry: url(inventory.addr),
         matching: url(inventory.addr),
+        impact: url(inventory.addr),
         ca: None,
     };
     let args = WebArgs {

@@ -115,6 +115,9 @@ pub struct ApiArgs {
     /// Address of matching (default: --api-url).
     #[arg(long = "matching-url", env = "REEMPLOI_WEB_MATCHING_URL")]
     pub matching_url: Option<String>,
+    /// Address of the impact service (default: --api-url).
+    #[arg(long = "impact-url", env = "REEMPLOI_WEB_IMPACT_URL")]
+    pub impact_url: Option<String>,
     /// PEM file with the CA of the API's certificate, for https addresses
     /// served with a private CA (otherwise the web PKI is trusted).
     #[arg(long = "api-ca", env = "REEMPLOI_WEB_API_CA", value_name = "FILE")]
@@ -130,6 +133,7 @@ impl ApiArgs {
             inventory: or_api(&self.inventory_url),
             registry: or_api(&self.registry_url),
             matching: or_api(&self.matching_url),
+            impact: or_api(&self.impact_url),
             ca: self.api_ca.clone(),
         }
     }
@@ -146,6 +150,8 @@ pub struct Endpoints {
     pub registry: String,
     /// Matching.
     pub matching: String,
+    /// The impact service.
+    pub impact: String,
     /// PEM file of the CA for https addresses, if not the web PKI.
     pub ca: Option<PathBuf>,
 }
@@ -158,6 +164,7 @@ impl Endpoints {
             inventory: url.to_owned(),
             registry: url.to_owned(),
             matching: url.to_owned(),
+            impact: url.to_owned(),
             ca: None,
         }
     }

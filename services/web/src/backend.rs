@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
+use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
@@ -25,6 +26,7 @@ pub struct Backend {
     inventory: Channel,
     registry: Channel,
     matching: Channel,
+    impact: Channel,
 }
 
 impl Backend {
@@ -54,6 +56,7 @@ impl Backend {
             inventory: channel(&endpoints.inventory)?,
             registry: channel(&endpoints.registry)?,
             matching: channel(&endpoints.matching)?,
+            impact: channel(&endpoints.impact)?,
         })
     }
 
@@ -75,6 +78,11 @@ impl Backend {
     /// Matching.
     pub fn matching(&self) -> MatchingServiceClient<Channel> {
         MatchingServiceClient::new(self.matching.clone())
+    }
+
+    /// The impact service.
+    pub fn impact(&self) -> ImpactServiceClient<Channel> {
+        ImpactServiceClient::new(self.impact.clone())
     }
 }
 

@@ -39,13 +39,63 @@ pub fn km(metres: f64) -> String {
     format!("{} km", milli(tenths * 100))
 }
 
-/// A mass in grams, in kg or t: "350 kg", "1,2 t".
+/// A mass in grams, in kg or t: "350 kg", "1,2 t" (a negative one too:
+/// "-1,2 t").
 pub fn mass(grams: i64) -> String {
-    if grams >= 1_000_000 {
+    if grams.unsigned_abs() >= 1_000_000 {
         format!("{} t", milli(grams / 1000))
     } else {
         format!("{} kg", milli(grams))
     }
+}
+
+/// Kilograms of a mass in grams, to the gram, as a CSV cell holds them:
+/// 152500 → "152,5".
+pub fn kg(grams: i64) -> String {
+    milli(grams)
+}
+
+/// A mass of CO2e in grams: "350 kg CO2e", "-1,2 t CO2e".
+pub fn co2e(grams: i64) -> String {
+    format!("{} {}", mass(grams), T::CO2E)
+}
+
+/// Hours of minutes, to the hundredth: 90 → "1,5".
+pub fn hours(minutes: i64) -> String {
+    // Hundredths of an hour, rounded half up: 100 min is 1,67 h.
+    let hundredths = (i128::from(minutes) * 100 * 2 + 60) / 120;
+    milli(i64::try_from(hundredths * 10).unwrap_or(i64::MAX))
+}
+
+/// A decimal to the hundredth, with a decimal comma: 0.456 → "0,46".
+pub fn hundredths(value: f64) -> String {
+    if !value.is_finite() {
+        return "0".to_owned();
+    }
+    // Figures of this page are far below 2^53: the cast only drops what
+    // was rounded away.
+    #[allow(clippy::cast_possible_truncation)]
+    let hundredths = (value * 100.0).round() as i64;
+    milli(hundredths.saturating_mul(10))
+}
+
+/// A ratio as a percentage, not capped at 100 % (a reuse rate may pass
+/// it): 1.25 → "125 %"; above zero but below half a percent → "< 1 %",
+/// which rounding would make a misleading "0 %"; below zero or not a
+/// number → "0 %".
+pub fn rate(fraction: f64) -> String {
+    let fraction = if fraction.is_finite() {
+        fraction.clamp(0.0, 1e6)
+    } else {
+        0.0
+    };
+    if fraction > 0.0 && fraction < 0.005 {
+        return "< 1 %".to_owned();
+    }
+    // At most 10^8 after the clamp: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = (fraction * 100.0).round() as i64;
+    format!("{whole} %")
 }
 
 /// A UTC instant: "12/03/2026 14:05 UTC".
@@ -162,6 +212,20 @@ mod tests {
         assert_eq!(km(3_249.0), "3,2 km");
         assert_eq!(mass(350_000), "350 kg");
         assert_eq!(mass(1_200_000), "1,2 t");
+        assert_eq!(mass(-1_200_000), "-1,2 t");
+        assert_eq!(kg(152_500), "152,5");
+        assert_eq!(co2e(-350_000), "-350 kg CO2e");
+        assert_eq!(hours(90), "1,5");
+        assert_eq!(hours(100), "1,67");
+        assert_eq!(hours(0), "0");
+        assert_eq!(hundredths(0.456), "0,46");
+        assert_eq!(hundredths(2.0), "2");
+        assert_eq!(hundredths(f64::NAN), "0");
+        assert_eq!(rate(1.25), "125 %");
+        assert_eq!(rate(-1.0), "0 %");
+        assert_eq!(rate(0.00003), "< 1 %");
+        assert_eq!(rate(0.0), "0 %");
+        assert_eq!(rate(f64::INFINITY), "0 %");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 mod args;
 mod backend;
+mod chart;
 pub mod client;
+mod csv;
 mod error;
 mod form;
 mod format;

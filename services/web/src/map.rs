@@ -2,7 +2,9 @@
 //! works without script, offline, and in print: the communes and NPNRU
 //! quartiers of `data/m2a-places.csv` as labelled markers, and the points a
 //! page places on them (sites, lots, structures), each lot a link to its
-//! page; a legend and the same points as a text list go with it.
+//! page; a legend and the same points as a text list go with it. The
+//! figures page draws the same places as circles sized and shaded by the
+//! mass handed over there ([`draw_amounts`]).
 
 use std::f64::consts::TAU;
 use std::sync::LazyLock;
@@ -24,11 +26,20 @@ const KM_PER_DEGREE: f64 = 111.195;
 
 /// A commune or a quartier of the territory.
 #[derive(Debug, Clone, PartialEq)]
-struct Place {
-    quartier: bool,
-    name: String,
+pub struct Place {
+    /// A quartier, else a commune.
+    pub quartier: bool,
+    /// Its name.
+    pub name: String,
+    /// The commune's INSEE code (a quartier's is its commune's).
+    pub insee: String,
     lat: f64,
     lon: f64,
+}
+
+/// The communes and quartiers the map knows, communes first.
+pub fn places() -> &'static [Place] {
+    &PLACES
 }
 
 /// The places of the CSV; a line that cannot be read is left out.
@@ -39,12 +50,13 @@ fn parse_places(csv: &str) -> Vec<Place> {
         .skip(1)
         .filter_map(|line| {
             let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-            let [kind, name, _commune, _insee, lat, lon] = cols.as_slice() else {
+            let [kind, name, _commune, insee, lat, lon] = cols.as_slice() else {
                 return None;
             };
             Some(Place {
                 quartier: *kind == "quartier",
                 name: (*name).to_owned(),
+                insee: (*insee).to_owned(),
                 lat: lat.parse().ok().filter(|v: &f64| v.is_finite())?,
                 lon: lon.parse().ok().filter(|v: &f64| v.is_finite())?,
             })
@@ -332,6 +344,155 @@ fn list(map: &Map) -> Markup {
     }
 }
 
+/// Shades of the circles of [`draw_amounts`]: a place's level is the
+/// quarter of the largest mass its own falls in (0: nothing handed over).
+const LEVELS: i64 = 4;
+/// Radius of the circle of the largest mass; the others have an area in
+/// proportion to their mass.
+const MAX_RADIUS: f64 = 22.0;
+
+/// The mass handed over in a commune or a quartier, for [`draw_amounts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amount {
+    /// A quartier (by its name), else a commune (by its INSEE code).
+    pub quartier: bool,
+    /// The INSEE code of a commune, the name of a quartier.
+    pub key: String,
+    /// What the reader calls it.
+    pub label: String,
+    /// Grams handed over there.
+    pub grams: i64,
+    /// The mass as read, e.g. "1,2 t".
+    pub text: String,
+}
+
+/// The place of the territory an amount is about, if the map knows it.
+fn place_of(amount: &Amount) -> Option<&'static Place> {
+    PLACES.iter().find(|p| {
+        p.quartier == amount.quartier
+            && if amount.quartier {
+                p.name.to_lowercase() == amount.key.trim().to_lowercase()
+            } else {
+                p.insee == amount.key.trim()
+            }
+    })
+}
+
+/// The level (0 to [`LEVELS`]) of `grams` when the largest is `max`.
+fn level(grams: i64, max: i64) -> i64 {
+    if grams <= 0 || max <= 0 {
+        return 0;
+    }
+    let scaled =
+        (i128::from(grams.min(max)) * i128::from(LEVELS) + i128::from(max) - 1) / i128::from(max);
+    i64::try_from(scaled).unwrap_or(LEVELS).clamp(1, LEVELS)
+}
+
+/// The radius of the circle of `grams` when the largest is `max`: its
+/// area in proportion to the mass.
+fn radius(grams: i64, max: i64) -> f64 {
+    if grams <= 0 || max <= 0 {
+        return 0.0;
+    }
+    // Masses are far below 2^53 grams; a ratio needs no more precision.
+    #[allow(clippy::cast_precision_loss)]
+    let share = grams.min(max) as f64 / max as f64;
+    (MAX_RADIUS * share.sqrt()).max(3.0)
+}
+
+/// The map of the territory with each commune and quartier of `amounts`
+/// drawn as a circle whose area and shade grow with its mass, a legend of
+/// the shades, and the amounts as a text list (those the map cannot
+/// place say so). `label` names the drawing for screen readers.
+pub fn draw_amounts(label: &str, amounts: &[Amount]) -> Markup {
+    let points: Vec<(f64, f64)> = PLACES.iter().map(|p| (p.lat, p.lon)).collect();
+    let proj = Projection::fit(&points);
+    let max = amounts.iter().map(|a| a.grams).max().unwrap_or(0);
+    // The largest first, so that a small circle is never hidden under it.
+    let mut placed: Vec<(&Amount, &Place)> = amounts
+        .iter()
+        .filter(|a| a.grams > 0)
+        .filter_map(|a| place_of(a).map(|p| (a, p)))
+        .collect();
+    placed.sort_by_key(|(amount, _)| std::cmp::Reverse(amount.grams));
+    html! {
+        figure.map.amounts {
+            svg.map-drawing viewBox=(proj.view_box()) role="img" aria-label=(label)
+                preserveAspectRatio="xMidYMid meet" {
+                rect.ground x="0" y="0" width=(WIDTH) height=(round(proj.size().1)) {}
+                g aria-hidden="true" {
+                    @for (amount, place) in &placed {
+                        @let (x, y) = proj.xy(place.lat, place.lon);
+                        circle class=(format!("amount level-{}", level(amount.grams, max)))
+                            cx=(round(x)) cy=(round(y)) r=(round(radius(amount.grams, max))) {
+                            title { (amount.label) " : " (amount.text) }
+                        }
+                    }
+                }
+                (territory(&proj))
+            }
+            figcaption { (amount_legend(max)) }
+        }
+        (amount_list(amounts))
+    }
+}
+
+/// The shades and the masses they stand for.
+fn amount_legend(max: i64) -> Markup {
+    // Bounds to the kilogram: the shades are a reading aid, not figures.
+    let bound = |k: i64| {
+        let grams = i128::from(max) * i128::from(k) / i128::from(LEVELS);
+        let kg = (grams + 500) / 1000 * 1000;
+        crate::format::mass(i64::try_from(kg).unwrap_or(max))
+    };
+    html! {
+        ul.map-legend {
+            @if max > 0 {
+                @for k in 1..=LEVELS {
+                    li {
+                        svg.key-symbol viewBox="0 0 20 20" aria-hidden="true" focusable="false" {
+                            circle class=(format!("amount level-{k}")) cx="10" cy="10" r="8" {}
+                        }
+                        (T::amount_range(&bound(k - 1), &bound(k)))
+                    }
+                }
+            }
+            li {
+                svg.key-symbol viewBox="0 0 20 20" aria-hidden="true" focusable="false" {
+                    circle.commune cx="10" cy="10" r="4" {}
+                }
+                (T::MAP_KEY_COMMUNE)
+            }
+            li {
+                svg.key-symbol viewBox="0 0 20 20" aria-hidden="true" focusable="false" {
+                    circle.quartier cx="10" cy="10" r="4" {}
+                }
+                (T::MAP_KEY_QUARTIER)
+            }
+        }
+    }
+}
+
+/// The amounts as text, the largest first.
+fn amount_list(amounts: &[Amount]) -> Markup {
+    let mut sorted: Vec<&Amount> = amounts.iter().collect();
+    sorted.sort_by(|a, b| b.grams.cmp(&a.grams).then_with(|| a.label.cmp(&b.label)));
+    html! {
+        h3 #masses-de-la-carte { (T::AMOUNTS_LIST) }
+        @if sorted.is_empty() { p { (T::MAP_EMPTY) } }
+        @else {
+            ul.map-list aria-labelledby="masses-de-la-carte" {
+                @for amount in sorted {
+                    li {
+                        (T::amount_kind(amount.quartier)) " : " (amount.label) " — " (amount.text)
+                        @if place_of(amount).is_none() { " " (T::AMOUNT_NOT_PLACED) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +595,64 @@ mod tests {
         assert!(svg.contains("<a href=\"/lots/a/c\"><title>Radiateurs</title>"));
         assert!(svg.contains("aria-label=\"carte\""));
         assert!(svg.contains(">Mulhouse</text>"));
+        assert!(!svg.contains("style="), "no inline style");
+    }
+
+    fn amount(quartier: bool, key: &str, grams: i64) -> Amount {
+        Amount {
+            quartier,
+            key: key.into(),
+            label: key.into(),
+            grams,
+            text: crate::format::mass(grams),
+        }
+    }
+
+    #[test]
+    fn amounts_are_placed_by_insee_code_or_quartier_name_and_shaded_by_quarter() {
+        assert_eq!(
+            place_of(&amount(false, "68224", 1)).unwrap().name,
+            "Mulhouse"
+        );
+        assert_eq!(
+            place_of(&amount(true, "coteaux", 1)).unwrap().name,
+            "Coteaux"
+        );
+        assert!(place_of(&amount(true, "68224", 1)).is_none());
+        assert!(place_of(&amount(false, "Mulhouse", 1)).is_none());
+        assert_eq!(
+            [0, 1, 250, 251, 500, 750, 999, 1000].map(|g| level(g, 1000)),
+            [0, 1, 1, 2, 2, 3, 4, 4]
+        );
+        assert_eq!(level(5, 0), 0);
+        assert!((radius(1000, 1000) - MAX_RADIUS).abs() < 1e-9);
+        assert!((radius(250, 1000) - MAX_RADIUS / 2.0).abs() < 1e-9);
+        assert!(radius(0, 1000).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_map_of_amounts_draws_each_known_place_and_lists_every_amount() {
+        let svg = draw_amounts(
+            "carte des masses",
+            &[
+                amount(false, "68224", 2_000_000),
+                amount(true, "Coteaux", 500_000),
+                amount(true, "<Ailleurs>", 100_000),
+            ],
+        )
+        .into_string();
+        // Two places drawn, and the four shades of the legend.
+        assert_eq!(svg.matches("class=\"amount level-").count(), 2 + 4);
+        let mulhouse = svg.find("<title>68224 : 2 t</title>").unwrap();
+        let circle = svg[..mulhouse].rfind("<circle").unwrap();
+        assert!(svg[circle..mulhouse].contains("level-4"));
+        let coteaux = svg.find("<title>Coteaux : 500 kg</title>").unwrap();
+        let circle = svg[..coteaux].rfind("<circle").unwrap();
+        assert!(svg[circle..coteaux].contains("level-1"));
+        assert!(svg.contains("<title>Coteaux : 500 kg</title>"));
+        assert!(svg.contains("role=\"img\" aria-label=\"carte des masses\""));
+        assert!(svg.contains("&lt;Ailleurs&gt; — 100 kg"), "{svg}");
+        assert!(svg.contains(T::AMOUNT_NOT_PLACED));
         assert!(!svg.contains("style="), "no inline style");
     }
 }

@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 
 use crate::WebState;
 use crate::pages::{
-    access, accounts, admin, auth, home, imports, partner, plan, profile, recommend, site_edit,
-    site_lot, sites,
+    access, accounts, admin, auth, declare, figures, home, imports, partner, plan, profile,
+    recommend, site_edit, site_lot, sites,
 };
 
 type Routes = Router<WebState>;
@@ -35,9 +35,12 @@ pub fn everyone() -> Routes {
         .route("/inscription", get(auth::sign_up_form).post(auth::sign_up))
 }
 
-/// The territory admin: structures and accounts.
+/// The territory admin: structures, accounts and the figures (which site
+/// managers may read too, for their organisation's sites).
 pub fn admin() -> Routes {
     Router::new()
+        .route("/chiffres", get(figures::figures))
+        .route("/chiffres.csv", get(figures::figures_csv))
         .route("/partenaires", get(admin::partners))
         .route(
             "/partenaires/{partner}/{action}",
@@ -92,6 +95,14 @@ pub fn partner() -> Routes {
         .route(
             "/reservations/{site}/{lot}/{claim}/annuler",
             post(partner::cancel),
+        )
+        .route(
+            "/reservations/{site}/{lot}/{claim}/devenir",
+            post(declare::declare_outcome),
+        )
+        .route(
+            "/reservations/{site}/{lot}/{claim}/heures",
+            post(declare::declare_hours),
         )
         .route("/recommandations", get(recommend::recommendations))
 }

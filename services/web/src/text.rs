@@ -505,6 +505,9 @@ impl Fr {
                 "Votre structure doit être vérifiée par le territoire avant de réserver."
             }
             "PARTNER_ARCHIVED" => "Cette structure est archivée.",
+            "NOT_HANDED_OVER" => {
+                "Cette réservation n'est pas encore enlevée : déclarez une fois les matériaux remis."
+            }
             "STALE_ETAG" => {
                 "Quelqu'un a modifié cette ressource entre-temps. Rechargez la page et recommencez."
             }
@@ -549,6 +552,15 @@ impl Fr {
             "insee_code" => Self::INSEE_CODE,
             "address" => Self::ADDRESS,
             "owner_org" => Self::SITE_OWNER,
+            "kind" => Self::OUTCOME_KIND,
+            "mass_g" | "mass_kg" => Self::MASS_KG,
+            "outcome_time" => Self::OUTCOME_DATE,
+            "destination" => Self::DESTINATION,
+            "destination_siret" => Self::DESTINATION_SIRET,
+            "activity" => Self::ACTIVITY,
+            "minutes" | "hours" => Self::HOURS,
+            "people" => Self::PEOPLE,
+            "work_time" => Self::WORK_DATE,
             _ => "Champ",
         }
     }
@@ -1220,5 +1232,341 @@ fn plural(n: usize, one: &str, many: &str) -> String {
         format!("{n} {many}")
     } else {
         format!("{n} {one}")
+    }
+}
+
+// ---- the territory's figures (pages::figures, chart, map) ----
+impl Fr {
+    /// Admin and site manager: the figures.
+    pub const NAV_FIGURES: &'static str = "Chiffres du territoire";
+    /// Figures page title.
+    pub const FIGURES_TITLE: &'static str = "Chiffres du territoire";
+    /// Figures page introduction.
+    pub const FIGURES_INTRO: &'static str = "Ce que les matériaux remis aux structures de l'ESS sont devenus : tonnes remises, réemploi, CO2e évité, heures d'insertion. Les remises comptent à la date où elles ont eu lieu, avec tout ce qui a été déclaré sur elles.";
+    /// Accessible name of the filter form.
+    pub const FIGURES_FILTERS: &'static str = "Filtrer les chiffres";
+    /// Period start.
+    pub const FIGURES_FROM: &'static str = "Du";
+    /// Period end.
+    pub const FIGURES_UNTIL: &'static str = "Au (inclus)";
+    /// Territory filter.
+    pub const FIGURES_TERRITORY: &'static str = "Territoire";
+    /// Everything.
+    pub const ALL_TERRITORY: &'static str = "Tout le territoire";
+    /// Group of the communes in the territory select.
+    pub const COMMUNES: &'static str = "Communes";
+    /// Group of the quartiers in the territory select.
+    pub const QUARTIERS: &'static str = "Quartiers en renouvellement urbain";
+    /// Structure filter.
+    pub const FIGURES_PARTNER: &'static str = "Structure";
+    /// Every structure.
+    pub const ANY_PARTNER: &'static str = "Toutes les structures";
+    /// A territory the page cannot read.
+    pub const BAD_TERRITORY: &'static str = "Choisissez une commune ou un quartier de la liste.";
+    /// A structure the page cannot read.
+    pub const BAD_PARTNER: &'static str = "Choisissez une structure de la liste.";
+    /// A family the page cannot read.
+    pub const BAD_FAMILY: &'static str = "Choisissez une famille de la liste.";
+    /// Totals heading.
+    pub const FIGURES_TOTALS: &'static str = "Totaux";
+    /// Mass handed over.
+    pub const HANDED_OVER_MASS: &'static str = "Masse remise aux structures";
+    /// The diagnostic's estimate.
+    pub const DIAGNOSTIC_ESTIMATE: &'static str = "Masse estimée au diagnostic";
+    /// Reuse rate.
+    pub const REUSE_RATE: &'static str = "Taux de réemploi (masse remise / estimation)";
+    /// Masses by outcome heading.
+    pub const BY_OUTCOME: &'static str = "Devenir des matériaux remis";
+    /// Reused as is.
+    pub const OUTCOME_REUSED_AS_IS: &'static str = "Réemployé tel quel";
+    /// Reused after refurbishing.
+    pub const OUTCOME_REUSED_REFURBISHED: &'static str = "Réemployé après remise en état";
+    /// Resold.
+    pub const OUTCOME_RESOLD: &'static str = "Revendu";
+    /// Recycled.
+    pub const OUTCOME_RECYCLED: &'static str = "Recyclé";
+    /// Disposed of.
+    pub const OUTCOME_DISPOSED: &'static str = "Éliminé";
+    /// Handed over with no outcome declared.
+    pub const OUTCOME_UNDECLARED: &'static str = "Devenir pas encore déclaré";
+    /// Unit of CO2e figures.
+    pub const CO2E: &'static str = "CO2e";
+    /// CO2e heading.
+    pub const CO2E_AVOIDED: &'static str = "CO2e évité";
+    /// Gross CO2e avoided.
+    pub const CO2E_GROSS: &'static str = "Évité brut (produits neufs non fabriqués)";
+    /// Transport CO2e.
+    pub const CO2E_TRANSPORT: &'static str = "Transport du chantier à la structure";
+    /// Net CO2e.
+    pub const CO2E_NET: &'static str = "CO2e évité net";
+    /// Share of reused mass without factor.
+    pub const WITHOUT_FACTOR: &'static str = "Part de la masse réemployée sans facteur d'émission";
+    /// Method version.
+    pub const METHOD_VERSION: &'static str = "Version de la méthode";
+    /// What the CO2e figures leave out.
+    pub const CO2E_HINT: &'static str = "Seuls les matériaux réemployés ou revendus comptent, avec le facteur publié du produit neuf qu'ils remplacent ; une catégorie sans facteur public compte zéro, et sa masse est donnée à part.";
+    /// Insertion heading.
+    pub const INSERTION: &'static str = "Insertion";
+    /// Insertion hours.
+    pub const INSERTION_HOURS: &'static str = "Heures d'insertion";
+    /// People in insertion.
+    pub const INSERTION_PEOPLE: &'static str = "Personnes en insertion";
+    /// Counts heading.
+    pub const COUNTS: &'static str = "Nombres";
+    /// Lots handed over.
+    pub const COUNT_LOTS: &'static str = "Lots remis";
+    /// Claims handed over.
+    pub const COUNT_CLAIMS: &'static str = "Réservations remises";
+    /// Partners that received material.
+    pub const COUNT_PARTNERS: &'static str = "Structures ayant reçu des matériaux";
+    /// By quartier heading.
+    pub const BY_QUARTIER: &'static str = "Par quartier";
+    /// By quartier table caption.
+    pub const BY_QUARTIER_CAPTION: &'static str = "Chiffres par quartier";
+    /// By month heading.
+    pub const BY_MONTH: &'static str = "Par mois";
+    /// By month table caption.
+    pub const BY_MONTH_CAPTION: &'static str = "Chiffres par mois de remise";
+    /// Column: quartier.
+    pub const COL_QUARTIER: &'static str = "Quartier";
+    /// Column: month.
+    pub const COL_MONTH: &'static str = "Mois";
+    /// A group without a key (a site without a quartier...).
+    pub const NO_GROUP: &'static str = "Non renseigné";
+    /// Chart by quartier: name.
+    pub const CHART_QUARTIER_TITLE: &'static str = "Masse remise par quartier";
+    /// Chart by quartier: description.
+    pub const CHART_QUARTIER_DESC: &'static str = "Diagramme en barres horizontales : une barre par quartier, de longueur proportionnelle à la masse remise ; les mêmes chiffres sont dans le tableau qui suit.";
+    /// Chart by month: name.
+    pub const CHART_MONTH_TITLE: &'static str = "Masse remise par mois";
+    /// Chart by month: description.
+    pub const CHART_MONTH_DESC: &'static str = "Diagramme en barres horizontales : une barre par mois, de longueur proportionnelle à la masse remise ce mois-là ; les mêmes chiffres sont dans le tableau qui suit.";
+    /// A chart with nothing to draw.
+    pub const CHART_EMPTY: &'static str = "Aucune remise pour ces critères.";
+    /// Map heading.
+    pub const FIGURES_MAP: &'static str = "Carte";
+    /// How to read the map.
+    pub const FIGURES_MAP_HINT: &'static str = "Chaque cercle est une commune ou un quartier : sa surface et sa teinte croissent avec la masse remise.";
+    /// Accessible name of the map of figures.
+    pub const FIGURES_MAP_LABEL: &'static str =
+        "Carte du territoire de m2A : masse remise par commune et par quartier";
+    /// Heading of the map's text list.
+    pub const AMOUNTS_LIST: &'static str = "Masse remise par lieu";
+    /// A place the map cannot draw.
+    pub const AMOUNT_NOT_PLACED: &'static str = "(absent de la carte)";
+    /// Downloads heading.
+    pub const DOWNLOADS: &'static str = "Télécharger les chiffres";
+    /// What the CSV files are.
+    pub const DOWNLOADS_HINT: &'static str = "Fichiers CSV pour tableur (séparateur point-virgule, virgule décimale, masses en kilogrammes), avec les mêmes filtres.";
+    /// The CSV header, in the order the page writes the cells.
+    pub const CSV_COLUMNS: [&'static str; 23] = [
+        "clé",
+        "libellé",
+        "masse remise (kg)",
+        "réemployé tel quel (kg)",
+        "réemployé après remise en état (kg)",
+        "revendu (kg)",
+        "recyclé (kg)",
+        "éliminé (kg)",
+        "devenir non déclaré (kg)",
+        "estimation du diagnostic (kg)",
+        "taux de réemploi",
+        "CO2e évité brut (kg)",
+        "CO2e transport (kg)",
+        "CO2e évité net (kg)",
+        "masse réemployée sans facteur (kg)",
+        "part sans facteur",
+        "heures d'insertion",
+        "personnes en insertion",
+        "ETP",
+        "lots",
+        "réservations",
+        "structures",
+        "méthode",
+    ];
+
+    /// The FTE line, with its divisor.
+    pub fn fte_base(hours_per_year: i32) -> String {
+        format!("Équivalents temps plein (base {hours_per_year} h par an)")
+    }
+
+    /// A month key `YYYY-MM` for a person: "mars 2026" (the key itself if
+    /// it is not one).
+    pub fn month_label(key: &str) -> String {
+        const MONTHS: [&str; 12] = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ];
+        let month = key
+            .split_once('-')
+            .and_then(|(y, m)| Some((y, m.parse::<usize>().ok()?)))
+            .filter(|(y, m)| y.len() == 4 && (1..=12).contains(m));
+        match month {
+            Some((y, m)) => format!("{} {y}", MONTHS[m - 1]),
+            None => key.to_owned(),
+        }
+    }
+
+    /// A legend line of the map: the masses of one shade.
+    pub fn amount_range(from: &str, to: &str) -> String {
+        format!("Plus de {from}, jusqu'à {to}")
+    }
+
+    /// What a place of the map's list is.
+    pub fn amount_kind(quartier: bool) -> &'static str {
+        if quartier { "Quartier" } else { "Commune" }
+    }
+
+    /// A CSV link, by grouping.
+    pub fn download_by(grouping: reemploi_proto::impact::Grouping) -> &'static str {
+        use reemploi_proto::impact::Grouping;
+        match grouping {
+            Grouping::Quartier => "Par quartier (CSV)",
+            Grouping::Month => "Par mois (CSV)",
+            Grouping::Commune => "Par commune (CSV)",
+            Grouping::Partner => "Par structure (CSV)",
+            Grouping::Category => "Par catégorie de matériaux (CSV)",
+            Grouping::Site => "Par chantier (CSV)",
+            Grouping::Unspecified => "Total (CSV)",
+        }
+    }
+}
+
+// ---- declarations on a handed-over claim (pages::declare) ----
+impl Fr {
+    /// On a handed-over claim in the list.
+    pub const DECLARE_LINK: &'static str = "Déclarer le devenir et les heures";
+    /// Outcomes heading.
+    pub const OUTCOMES_TITLE: &'static str = "Devenir des matériaux";
+    /// Hours heading.
+    pub const HOURS_TITLE: &'static str = "Heures d'insertion";
+    /// The impact service does not answer.
+    pub const DECLARATIONS_UNAVAILABLE: &'static str =
+        "Les déclarations ne sont pas disponibles pour l'instant. Réessayez dans un moment.";
+    /// No outcome yet.
+    pub const NO_OUTCOMES: &'static str = "Aucun devenir déclaré pour l'instant.";
+    /// No hours yet.
+    pub const NO_HOURS: &'static str = "Aucune heure déclarée pour l'instant.";
+    /// Outcomes table caption.
+    pub const OUTCOMES_CAPTION: &'static str = "Devenirs déclarés";
+    /// Hours table caption.
+    pub const HOURS_CAPTION: &'static str = "Heures déclarées";
+    /// Outcome kind.
+    pub const OUTCOME_KIND: &'static str = "Devenir";
+    /// An outcome declared by mass only.
+    pub const MASS_ONLY: &'static str = "(masse seule)";
+    /// Destination.
+    pub const DESTINATION: &'static str = "Destination";
+    /// Destination's SIRET.
+    pub const DESTINATION_SIRET: &'static str = "SIRET de la destination";
+    /// Optional field.
+    pub const OPTIONAL: &'static str = "Facultatif.";
+    /// Outcome form heading.
+    pub const DECLARE_OUTCOME: &'static str = "Déclarer un devenir";
+    /// Outcome form button.
+    pub const DECLARE_OUTCOME_BUTTON: &'static str = "Déclarer ce devenir";
+    /// Quantity or mass legend.
+    pub const HOW_MUCH: &'static str = "Combien";
+    /// Quantity or mass hint.
+    pub const HOW_MUCH_HINT: &'static str = "Une quantité, une masse, ou les deux. Avec une quantité seule, la masse est calculée au prorata de la masse pesée à la remise.";
+    /// Mass field.
+    pub const MASS_KG: &'static str = "Masse (kg)";
+    /// Outcome date.
+    pub const OUTCOME_DATE: &'static str = "Date";
+    /// Work date.
+    pub const WORK_DATE: &'static str = "Date du travail";
+    /// Date hint.
+    pub const DATE_HINT: &'static str =
+        "Facultatif : aujourd'hui par défaut. Jamais dans le futur.";
+    /// Hours form heading.
+    pub const DECLARE_HOURS: &'static str = "Déclarer des heures";
+    /// Hours form button.
+    pub const DECLARE_HOURS_BUTTON: &'static str = "Déclarer ces heures";
+    /// Activity.
+    pub const ACTIVITY: &'static str = "Activité";
+    /// Hours.
+    pub const HOURS: &'static str = "Heures";
+    /// Hours hint.
+    pub const HOURS_HINT: &'static str = "Heures travaillées par les personnes en insertion, en décimal : 1,5 pour une heure et demie.";
+    /// People.
+    pub const PEOPLE: &'static str = "Personnes en insertion";
+    /// People hint.
+    pub const PEOPLE_HINT: &'static str = "Combien de personnes en insertion ont travaillé.";
+    /// A choice outside the list.
+    pub const BAD_CHOICE: &'static str = "Choisissez une valeur de la liste.";
+    /// A date in the future.
+    pub const BAD_FUTURE: &'static str = "La date ne peut pas être dans le futur.";
+    /// Hours unreadable.
+    pub const BAD_HOURS: &'static str = "Indiquez un nombre d'heures positif (par exemple 1,5).";
+    /// People unreadable.
+    pub const BAD_PEOPLE: &'static str = "Indiquez un nombre entier de personnes, au moins 1.";
+    /// Neither a quantity nor a mass.
+    pub const QUANTITY_OR_MASS: &'static str = "Indiquez une quantité ou une masse.";
+    /// The mass declared would pass what was handed over.
+    pub const MASS_EXCEEDED: &'static str = "Avec cette masse, le total déclaré dépasserait la masse remise : indiquez au plus ce qui reste à déclarer.";
+    /// The quantity declared would pass what was handed over.
+    pub const QUANTITY_EXCEEDED: &'static str =
+        "Avec cette quantité, le total déclaré dépasserait la quantité remise.";
+    /// A refusal the page cannot explain better.
+    pub const DECLARATION_REFUSED: &'static str = "Cette déclaration n'est pas possible : vérifiez que la réservation est remise et que le total déclaré ne dépasse pas ce qui a été remis.";
+
+    /// The name of an outcome kind.
+    pub fn outcome_kind(kind: reemploi_proto::impact::OutcomeKind) -> &'static str {
+        use reemploi_proto::impact::OutcomeKind;
+        match kind {
+            OutcomeKind::ReusedAsIs => Self::OUTCOME_REUSED_AS_IS,
+            OutcomeKind::ReusedRefurbished => Self::OUTCOME_REUSED_REFURBISHED,
+            OutcomeKind::Resold => Self::OUTCOME_RESOLD,
+            OutcomeKind::Recycled => Self::OUTCOME_RECYCLED,
+            OutcomeKind::Disposed => Self::OUTCOME_DISPOSED,
+            OutcomeKind::Unspecified => "—",
+        }
+    }
+
+    /// The name of an activity.
+    pub fn activity(activity: reemploi_proto::impact::Activity) -> &'static str {
+        use reemploi_proto::impact::Activity;
+        match activity {
+            Activity::Dismantling => "Démontage",
+            Activity::Collection => "Collecte",
+            Activity::Sorting => "Tri",
+            Activity::Refurbishing => "Remise en état",
+            Activity::Unspecified => "—",
+        }
+    }
+
+    /// The link to a handed-over claim's declarations, in a list.
+    pub fn declare_on(lot: &str) -> String {
+        format!("{} : {lot}", Self::DECLARE_LINK)
+    }
+
+    /// Mass declared so far against the mass handed over.
+    pub fn declared_of(declared: &str, handed_over: &str) -> String {
+        format!("Déclaré : {declared} sur {handed_over} remis.")
+    }
+
+    /// The unit quantities are counted in.
+    pub fn claim_unit(unit: &str) -> String {
+        format!("Les quantités sont en {unit}, l'unité du lot.")
+    }
+
+    /// The quantity field of an outcome.
+    pub fn declared_quantity(unit: &str) -> String {
+        format!("Quantité (en {unit})")
+    }
+
+    /// The mass left to declare, under the mass field.
+    pub fn mass_left(left: &str) -> String {
+        format!("Au plus {left} restant à déclarer.")
     }
 }

@@ -69,8 +69,12 @@ fn nav_links(role: Role) -> Markup {
             Role::Admin => {
                 li { a href="/partenaires" { (T::NAV_PARTNERS) } }
                 li { a href="/comptes" { (T::NAV_ACCOUNTS) } }
+                li { a href="/chiffres" { (T::NAV_FIGURES) } }
             }
-            Role::SiteManager => { li { a href="/chantiers" { (T::NAV_SITES) } } }
+            Role::SiteManager => {
+                li { a href="/chantiers" { (T::NAV_SITES) } }
+                li { a href="/chiffres" { (T::NAV_FIGURES) } }
+            }
             Role::Partner => {
                 li { a href="/lots" { (T::NAV_LOTS) } }
                 li { a href="/recommandations" { (T::NAV_RECOMMENDATIONS) } }

@@ -1,5 +1,5 @@
 //! The web app driven by a real HTTP client with a cookie jar, in front of
-//! the real identity, inventory, registry and matching services (SQLite,
+//! the real identity, inventory, registry, matching and impact services (SQLite,
 //! in-process bus, each on port 0): sessions, CSRF, headers, and the API's
 //! own checks showing through the pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use reemploi_events::{Bus, InProcessBus};
 use reemploi_proto::identity::{self as idpb, identity_service_client::IdentityServiceClient};
+use reemploi_proto::impact::{self as impact_pb, impact_service_client::ImpactServiceClient};
 use reemploi_proto::inventory::{self as ipb, inventory_service_client::InventoryServiceClient};
 use reemploi_proto::registry::{self as rpb, registry_service_client::RegistryServiceClient};
 use reemploi_proto::types as tpb;
@@ -33,7 +34,7 @@ const KEY: [u8; 32] = [42; 32];
 type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// The four services and the web app in front of them.
+/// The five services and the web app in front of them.
 struct App {
     web: SocketAddr,
     identity: SocketAddr,
@@ -41,6 +42,7 @@ struct App {
     mail: std::path::PathBuf,
     inventory: SocketAddr,
     registry: SocketAddr,
+    impact: SocketAddr,
     web_shutdown: CancellationToken,
     served: Vec<Spawned>,
     _dbs: Vec<TestDb>,
@@ -52,6 +54,7 @@ impl App {
         reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await.unwrap());
         let dbs = vec![
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
@@ -79,6 +82,11 @@ impl App {
             .await
             .unwrap();
         let matching = testing::spawn_with(&ctx, vec![matching], &auth).await;
+        let ctx = testing::context(dbs[4].db.clone(), bus.clone());
+        let impact = reemploi_impact::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let impact = testing::spawn_with(&ctx, vec![impact], &auth).await;
         let ctx = testing::context(dbs[2].db.clone(), bus.clone());
         let inventory = reemploi_inventory::start(ctx.clone(), &Default::default())
             .await
@@ -96,6 +104,7 @@ impl App {
             inventory: url(inventory.addr),
             registry: url(registry.addr),
             matching: url(matching.addr),
+            impact: url(impact.addr),
             ca: None,
         };
         let data = tempfile::tempdir().unwrap();
@@ -106,8 +115,9 @@ impl App {
             mail,
             inventory: inventory.addr,
             registry: registry.addr,
+            impact: impact.addr,
             web_shutdown,
-            served: vec![identity, matching, inventory, registry],
+            served: vec![identity, matching, impact, inventory, registry],
             _dbs: dbs,
             _data: data,
         }
@@ -2886,5 +2896,364 @@ async fn the_admin_imports_an_siae_directory_after_a_preview() {
         "the radius typed: {html}"
     );
     assert_eq!(registered_partners(&app).await.len(), 5);
+    app.stop().await;
+}
+
+// ---- The territory's figures and the structures' declarations (impact).
+
+type Impact = ImpactServiceClient<InterceptedService<Channel, Bearer>>;
+
+impl App {
+    async fn impact(&self, role: Role, org: Option<&str>, partner: Option<&str>) -> Impact {
+        let token = testing::token(role, org, partner);
+        ImpactServiceClient::with_interceptor(
+            testing::channel(self.impact).await,
+            Bearer(Some(token)),
+        )
+    }
+}
+
+/// A site of bailleur-a in `quartier` of Mulhouse with one published lot
+/// of ten radiators (400 kg estimated), 4 of them claimed by `partner`,
+/// confirmed and handed over weighing `grams`; the claim's name.
+async fn handed_over_in(app: &App, partner: &str, quartier: &str, grams: i64) -> String {
+    let mut manager = app
+        .inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await;
+    let site = manager
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: format!("Chantier {quartier}"),
+                operation: Some(ipb::Operation {
+                    programme: "NPNRU".into(),
+                    quartier: quartier.into(),
+                    commune: "Mulhouse".into(),
+                    insee_code: "68224".into(),
+                }),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.746,
+                    longitude: 7.301,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let lot = site_lot(&mut manager, &site.name).await;
+    let claim = claimed_through_the_api(app, partner, &lot, 4_000, &format!("c-{quartier}")).await;
+    manager
+        .confirm_claim(ipb::ConfirmClaimRequest {
+            name: claim.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    manager
+        .record_handover(ipb::RecordHandoverRequest {
+            name: claim.clone(),
+            weighed_mass_g: grams,
+            handover_time: None,
+            etag: String::new(),
+            accept_unexpected_mass: false,
+        })
+        .await
+        .unwrap();
+    claim
+}
+
+/// A published lot of ten radiators, 400 kg estimated, on `site`.
+async fn site_lot(manager: &mut Inventory, site: &str) -> String {
+    let lot = manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.to_owned(),
+            lot: Some(ipb::Lot {
+                designation: "Radiateurs fonte".into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 10_000,
+                }),
+                estimated_mass_g: 400_000,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    manager
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    lot.name
+}
+
+/// `/reservations/{site}/{lot}/{claim}` of a claim's name.
+fn claim_page(claim: &str) -> String {
+    let parts: Vec<&str> = claim.split('/').collect();
+    format!("/reservations/{}/{}/{}", parts[1], parts[3], parts[5])
+}
+
+/// The structure declares, on the claim's page, 100 kg reused as is and
+/// 1,5 h of sorting by 2 people, once the impact service knows the
+/// hand-over (through events).
+async fn declared_through_the_web(structure: &Browser, claim: &str) {
+    let page = claim_page(claim);
+    let (status, html) = structure.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Déclarer un devenir"), "{html}");
+    let outcome = |html: &str| {
+        vec![
+            ("csrf", hidden(html, "csrf")),
+            ("request_id", hidden(html, "request_id")),
+            ("kind", "OUTCOME_KIND_REUSED_AS_IS".to_owned()),
+            ("quantity", String::new()),
+            ("mass_kg", "100".to_owned()),
+            ("destination", "Boutique solidaire Coteaux".to_owned()),
+        ]
+    };
+    let declared = eventually("the outcome declared", || async {
+        let (_, html) = structure.page(&page).await;
+        let answer = post_fields(structure, &format!("{page}/devenir"), &outcome(&html)).await;
+        (answer.status() == StatusCode::SEE_OTHER).then(|| location(&answer))
+    })
+    .await;
+    assert_eq!(declared, format!("{page}#devenir"));
+    let (_, html) = structure.page(&page).await;
+    assert!(html.contains("Boutique solidaire Coteaux") && html.contains("Réemployé tel quel"));
+    let at = html.find(&format!("action=\"{page}/heures\"")).unwrap();
+    let hours = [
+        ("csrf", hidden(&html, "csrf")),
+        ("request_id", hidden(&html[at..], "request_id")),
+        ("activity", "ACTIVITY_SORTING".to_owned()),
+        ("hours", "1,5".to_owned()),
+        ("people", "2".to_owned()),
+    ];
+    let answer = post_fields(structure, &format!("{page}/heures"), &hours).await;
+    assert_eq!(location(&answer), format!("{page}#heures"));
+    // The same form sent again (a double click): declared once.
+    let again = post_fields(structure, &format!("{page}/heures"), &hours).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+}
+
+/// Kilograms of a mass in grams below a tonne, as the pages write them.
+fn french_kg(grams: i64) -> String {
+    assert!(grams.abs() < 1_000_000, "{grams} g");
+    let sign = if grams < 0 { "-" } else { "" };
+    let (kg, g) = (grams.abs() / 1000, grams.abs() % 1000);
+    if g == 0 {
+        format!("{sign}{kg} kg")
+    } else {
+        let g = format!("{g:03}");
+        format!("{sign}{kg},{} kg", g.trim_end_matches('0'))
+    }
+}
+
+/// The column `name` of a CSV of the figures page, its values in grams
+/// (kilograms with a decimal comma), one per group.
+fn csv_column_grams(csv: &str, name: &str) -> Vec<i64> {
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    let at = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|line| {
+            let cell = line.split(';').nth(at).unwrap();
+            let (kg, g) = cell.split_once(',').unwrap_or((cell, ""));
+            let g = format!("{g:0<3}");
+            kg.parse::<i64>().unwrap() * 1000 + g.parse::<i64>().unwrap()
+        })
+        .collect()
+}
+
+/// The territory admin's figures page shows what GetImpactSummary gives for
+/// hand-overs made through the API and declarations made through the
+/// structure's pages: the totals, a quartier's own figures through the
+/// filter, CSV files whose lines sum to the total; a structure may not see
+/// the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_figures_page_shows_the_impact_services_totals_and_its_csv_lines_sum_to_them() {
+    let app = App::start().await;
+    app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
+        .await;
+    let structure = app.browser();
+    let partner = structure_through_the_web(&structure, 41).await;
+    verify(&app, &partner).await;
+    let first = handed_over_in(&app, &partner, "Coteaux", 152_500).await;
+    handed_over_in(&app, &partner, "Drouot-Jonquilles", 130_000).await;
+    declared_through_the_web(&structure, &first).await;
+    // What the service says, once it has followed every event.
+    let impact = app.impact(Role::Admin, None, None).await;
+    let summary = eventually("the impact service's figures", || {
+        let mut impact = impact.clone();
+        async move {
+            let summary = impact
+                .get_impact_summary(impact_pb::GetImpactSummaryRequest::default())
+                .await
+                .ok()?
+                .into_inner();
+            let total = summary.total?;
+            (total.claims == 2 && total.insertion_minutes == 90).then_some(summary)
+        }
+    })
+    .await;
+    let total = summary.total.unwrap();
+    assert_eq!(total.handed_over_mass_g, 282_500);
+    assert_eq!(total.reused_as_is_mass_g, 100_000);
+    let admin = app.browser();
+    admin.signed_in("admin@m2a.example").await;
+    let (_, partners) = admin.page("/partenaires").await;
+    assert!(
+        partners.contains("href=\"/chiffres\""),
+        "the admin's navigation links the figures"
+    );
+    let (status, html) = admin.page("/chiffres").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<dd id=\"total-remis\">282,5 kg</dd>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "<dd id=\"total-co2e-net\">{} CO2e</dd>",
+        french_kg(total.co2e_net_g)
+    )));
+    assert!(html.contains("<dd id=\"total-heures\">1,5 h</dd>"));
+    assert!(html.contains(&summary.method_version) && !summary.method_version.is_empty());
+    assert!(html.contains("Réemployé tel quel") && html.contains("100 kg"));
+    // The charts are images named by their title, with the figures as tables.
+    assert!(html.contains("aria-labelledby=\"par-quartier-titre par-quartier-desc\""));
+    assert!(html.contains("aria-labelledby=\"par-mois-titre par-mois-desc\""));
+    assert!(html.contains("Drouot-Jonquilles : 130 kg"));
+    // One quartier through the filter: its own hand-over only.
+    let (_, coteaux) = admin.page("/chiffres?territoire=quartier%3ACoteaux").await;
+    assert!(
+        coteaux.contains("<dd id=\"total-remis\">152,5 kg</dd>"),
+        "{coteaux}"
+    );
+    let (status, _) = admin.page("/chiffres?du=2026-02-30").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    figures_csv_sums_to(&admin, total.handed_over_mass_g).await;
+    // A structure may not see the territory's figures.
+    assert_eq!(structure.page("/chiffres").await.0, StatusCode::FORBIDDEN);
+    let csv = structure.get("/chiffres.csv?par=quartier").await;
+    assert_eq!(csv.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// Each CSV of the figures is an attachment whose lines sum to `total`.
+async fn figures_csv_sums_to(admin: &Browser, total: i64) {
+    for by in ["quartier", "mois", "commune", "partenaire", "categorie"] {
+        let answer = admin.get(&format!("/chiffres.csv?par={by}")).await;
+        assert_eq!(answer.status(), StatusCode::OK, "{by}");
+        let headers = answer.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        assert_eq!(
+            headers["content-disposition"],
+            format!("attachment; filename=\"chiffres-{by}.csv\"").as_str()
+        );
+        let csv = answer.text().await.unwrap();
+        let masses = csv_column_grams(&csv, "masse remise (kg)");
+        assert!(!masses.is_empty(), "{by}: {csv}");
+        assert_eq!(masses.iter().sum::<i64>(), total, "{by}: {csv}");
+    }
+    let quartiers = admin
+        .get("/chiffres.csv?par=quartier")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv_column_grams(&quartiers, "masse remise (kg)").len(), 2);
+    assert_eq!(
+        admin.get("/chiffres.csv?par=couleur").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// A structure declares an outcome and hours on its handed-over claim;
+/// a declaration above what was handed over is refused beside the mass
+/// field, keeps what was typed, and declares nothing; another structure
+/// cannot declare on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_declaration_above_the_handed_over_mass_is_refused_beside_its_field() {
+    let app = App::start().await;
+    let structure = app.browser();
+    let partner = structure_through_the_web(&structure, 42).await;
+    verify(&app, &partner).await;
+    let claim = handed_over_in(&app, &partner, "Coteaux", 152_500).await;
+    // The list links the claim's declarations.
+    let (_, list) = structure.page("/mes-reservations").await;
+    assert!(list.contains(&format!("href=\"{}#devenir\"", claim_page(&claim))));
+    declared_through_the_web(&structure, &claim).await;
+    let mut impact = app.impact(Role::Partner, None, Some(&partner)).await;
+    let before = impact
+        .list_declarations(impact_pb::ListDeclarationsRequest {
+            claim: claim.clone(),
+            site: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((before.outcomes.len(), before.hours.len()), (1, 1));
+    assert_eq!(before.hours[0].minutes, 90);
+    // 100 kg declared of 152,5 kg: 60 kg more is too much.
+    let page = claim_page(&claim);
+    let (_, html) = structure.page(&page).await;
+    assert!(
+        html.contains("Déclaré : 100 kg sur 152,5 kg remis."),
+        "{html}"
+    );
+    let fields = [
+        ("csrf", hidden(&html, "csrf")),
+        ("request_id", hidden(&html, "request_id")),
+        ("kind", "OUTCOME_KIND_RECYCLED".to_owned()),
+        ("quantity", String::new()),
+        ("mass_kg", "60".to_owned()),
+        ("destination", "Recycleur du port".to_owned()),
+    ];
+    let refused = post_fields(&structure, &format!("{page}/devenir"), &fields).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"mass_kg-erreur\""), "{html}");
+    assert!(html.contains("value=\"60\"") && html.contains("value=\"Recycleur du port\""));
+    assert!(html.contains("<option value=\"OUTCOME_KIND_RECYCLED\" selected>"));
+    // Neither a mass nor a quantity: refused by the page itself.
+    let mut none = fields.clone();
+    none[4].1 = String::new();
+    let refused = post_fields(&structure, &format!("{page}/devenir"), &none).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"quantity-erreur\"")
+    );
+    // Another structure cannot declare on this claim.
+    let other = app.browser();
+    structure_through_the_web(&other, 43).await;
+    let (_, theirs) = other.page("/mes-reservations").await;
+    let mut forged = fields.clone();
+    forged[0].1 = hidden(&theirs, "csrf");
+    forged[4].1 = "1".to_owned();
+    let answer = post_fields(&other, &format!("{page}/devenir"), &forged).await;
+    assert!(answer.status().is_client_error(), "{}", answer.status());
+    let after = impact
+        .list_declarations(impact_pb::ListDeclarationsRequest {
+            claim: claim.clone(),
+            site: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after, before, "nothing more declared");
     app.stop().await;
 }

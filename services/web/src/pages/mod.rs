@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod declare;
+pub mod figures;
 pub mod home;
 pub mod imports;
 pub mod nearby;
@@ -116,6 +118,8 @@ fn form_field(path: &str) -> String {
         "works_end_time" => "works_end".to_owned(),
         "pickup_window" | "start_time" => "pickup_from".to_owned(),
         "end_time" => "pickup_until".to_owned(),
+        "mass_g" => "mass_kg".to_owned(),
+        "minutes" => "hours".to_owned(),
         other => other.to_owned(),
     }
 }

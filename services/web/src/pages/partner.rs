@@ -1,6 +1,8 @@
 //! The ESS structure's pages: describing the structure, the lots near it,
-//! a lot with its claim form, and its claims, which it may cancel. Every
-//! page of the section says so while the structure awaits verification.
+//! a lot with its claim form, and its claims, which it may cancel, and on
+//! which, once handed over, it declares outcomes and hours (`declare`).
+//! Every page of the section says so while the structure awaits
+//! verification.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,7 +18,7 @@ use reemploi_proto::types::{self as tpb};
 use tonic::Code;
 
 use super::sites::category_label;
-use super::{form_errors, nearby, profile, require};
+use super::{declare, form_errors, nearby, profile, require};
 use crate::WebState;
 use crate::backend::bearer;
 use crate::error::{WebError, redirect};
@@ -581,6 +583,9 @@ pub async fn claims(
                         td data-label=(T::COL_DATE) { (format::datetime(claim.create_time.as_ref())) }
                         td data-label=(T::COL_ACTIONS) {
                             @if cancellable(claim) { (cancel_form(&session, claim, &lot, true)) }
+                            @if claim.status() == ClaimStatus::HandedOver {
+                                a href=(format!("{}#devenir", claim_path(&claim.name))) aria-label=(T::declare_on(&lot)) { (T::DECLARE_LINK) }
+                            }
                         }
                     }
                 } }
@@ -642,7 +647,8 @@ fn window_text(window: Option<&tpb::TimeWindow>) -> String {
     T::window(from.as_deref(), until.as_deref())
 }
 
-/// GET `/reservations/{site}/{lot}/{claim}`: one claim, if the API shows it.
+/// GET `/reservations/{site}/{lot}/{claim}`: one claim, if the API shows
+/// it; handed over, what became of it and the work it gave.
 pub async fn claim_page(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -650,13 +656,33 @@ pub async fn claim_page(
 ) -> Result<Response, WebError> {
     let name = format!("sites/{site}/lots/{lot}/claims/{claim}");
     let request = bearer(&session.access_token, ipb::GetClaimRequest { name })?;
-    let mut inventory = state.backend().inventory();
-    let (claim, partner) = tokio::join!(
-        inventory.get_claim(request),
-        partner_of_session(&state, &session)
-    );
-    let (claim, partner) = (claim?.into_inner(), partner?);
+    let claim = state
+        .backend()
+        .inventory()
+        .get_claim(request)
+        .await?
+        .into_inner();
+    let page = claim_view(&state, &session, claim, &declare::Sent::Nothing).await?;
+    Ok(page.into_response())
+}
+
+/// The page of `claim`, with the declaration form `sent` shown again.
+pub(super) async fn claim_view(
+    state: &WebState,
+    session: &Session,
+    claim: Claim,
+    sent: &declare::Sent,
+) -> Result<Markup, WebError> {
     let status = claim.status();
+    let path = claim_path(&claim.name);
+    let (partner, declared) = tokio::join!(partner_of_session(state, session), async {
+        if status == ClaimStatus::HandedOver {
+            declare::declarations(state, session, &claim.name).await
+        } else {
+            None
+        }
+    });
+    let partner = partner?;
     let body = html! {
         dl {
             dt { (T::STATUS) } dd { (T::claim_status(status)) }
@@ -673,11 +699,19 @@ pub async fn claim_page(
         @if session.account.role == Role::Partner && cancellable(&claim) {
             section aria-labelledby="annuler" {
                 h2 #annuler { (T::CANCEL_CLAIM) }
-                (cancel_form(&session, &claim, "", false))
+                (cancel_form(session, &claim, "", false))
             }
         }
+        @if status == ClaimStatus::HandedOver {
+            (declare::section(session, &claim, &path, declared.as_ref(), sent))
+        }
     };
-    Ok(partner_page(T::CLAIM_TITLE, &session, partner.as_ref(), body).into_response())
+    Ok(partner_page(
+        T::CLAIM_TITLE,
+        session,
+        partner.as_ref(),
+        body,
+    ))
 }
 
 /// POST `/reservations/{site}/{lot}/{claim}/annuler`: cancels the claim

@@ -26,6 +26,11 @@ scrolling. The journeys, in order (later ones use what earlier ones made):
 6. cookies: HttpOnly and SameSite=Lax, unreadable by the page's script;
 7. sessions: absent, unreadable, expired with a live refresh token (renewed
    silently) and expired for good: sign-in, then back to the page asked for.
+
+The other modules' journeys run among these: partner_pages.py (filters,
+map, cancellations, recommendations, profile), manager_pages.py (a claim
+confirmed and handed over), figures_pages.py (outcomes and hours declared
+on that claim, the territory's figures), imports.py (a diagnostic).
 """
 
 import re
@@ -36,6 +41,7 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the tests
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+import figures_pages  # noqa: E402
 import manager_pages  # noqa: E402
 import partner_pages  # noqa: E402
 import imports  # noqa: E402
@@ -419,6 +425,7 @@ def main():
             suite.run("a phone: the lot list and the claim form", lambda: phone(suite))
             suite.run("the site manager: sites, lots by status, ledgers, publishing", lambda: site_manager(suite))
             manager_pages.run(suite)
+            figures_pages.run(suite)
             suite.run("the site manager imports a diagnostic, previewed, as drafts", lambda: imports.run(suite))
             suite.run("cookies: HttpOnly, SameSite=Lax", lambda: cookies(suite))
             suite.run("sessions: absent, renewed, expired, altered", lambda: sessions(suite))
