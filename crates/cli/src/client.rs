@@ -1,12 +1,13 @@
 //! The connection to a reemploi server: one channel (TLS when the address
 //! is https, with a private CA and a client certificate when given) shared
-//! by the inventory, registry, matching and identity clients, each sending
+//! by the inventory, registry, matching, identity and impact clients, each sending
 //! the bearer token (a stored session's, renewed as it expires).
 
 use std::path::Path;
 use std::time::Duration;
 
 use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
+use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
@@ -230,6 +231,11 @@ impl Connection {
     /// The identity service (accounts, sessions, API tokens).
     pub fn identity(&self) -> IdentityServiceClient<Authed> {
         IdentityServiceClient::new(self.authed.clone())
+    }
+
+    /// The impact service (outcomes, insertion hours, figures, récolement).
+    pub fn impact(&self) -> ImpactServiceClient<Authed> {
+        ImpactServiceClient::new(self.authed.clone())
     }
 }
 
