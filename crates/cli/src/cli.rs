@@ -73,7 +73,8 @@ pub struct GlobalArgs {
         help_heading = "Connection"
     )]
     pub token: Option<String>,
-    /// Output format: aligned tables for people, or JSON for scripts.
+    /// Output format: aligned tables for people, JSON for scripts, or CSV
+    /// for spreadsheets (`impact` and `recolement`).
     #[arg(
         long,
         global = true,
