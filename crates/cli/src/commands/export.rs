@@ -186,14 +186,15 @@ pub fn figures_collection(
                     &figures,
                     &summary.method_version,
                 )),
-                None => unplaced.push(format!(
-                    "the {kind} {:?} ({} t handed over)",
-                    g.labels
-                        .first()
-                        .filter(|l| !l.is_empty())
-                        .map_or(key, String::as_str),
-                    tonnes3(figures.handed_over_mass_g)
-                )),
+                None => {
+                    let label = g.labels.first().filter(|l| !l.is_empty());
+                    let who = match label.map_or(key, String::as_str) {
+                        "" => format!("the sites with no {kind}"),
+                        named => format!("the {kind} {named:?}"),
+                    };
+                    let handed = tonnes3(figures.handed_over_mass_g);
+                    unplaced.push(format!("{who} ({handed} t handed over)"));
+                }
             }
         }
     }
@@ -369,6 +370,9 @@ mod tests {
         assert_eq!(features[1]["id"], "commune/68224");
         assert_eq!(unplaced.len(), 2, "{unplaced:?}");
         assert!(unplaced[0].contains("\"Bel-Air\" (1.000 t"), "{unplaced:?}");
-        assert!(unplaced[1].contains("quartier \"\""), "{unplaced:?}");
+        assert_eq!(
+            unplaced[1],
+            "the sites with no quartier (0.002 t handed over)"
+        );
     }
 }
