@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reemploi_events::{Bus, InProcessBus, JetStreamBus, JetStreamOptions};
+use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
@@ -22,6 +23,8 @@ use tonic::transport::Channel;
 pub type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 /// A registry client with a role's token.
 pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+/// An impact client with a role's token.
+pub type Impact = ImpactServiceClient<InterceptedService<Channel, Bearer>>;
 /// A matching client with a role's token.
 pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -81,6 +84,8 @@ pub struct Stack {
     pub identity_dir: std::path::PathBuf,
     /// The addresses of the matching replicas.
     pub matching: Vec<SocketAddr>,
+    /// The impact service's address.
+    pub impact: SocketAddr,
     /// The bus of the in-process transport (shared by every service), for observers.
     pub bus: Arc<dyn Bus>,
     /// The event namespace of this stack on NATS.
@@ -154,6 +159,7 @@ impl Stack {
         let inventory_db = reemploi_testing::db::fresh(backend).await;
         let registry_db = reemploi_testing::db::fresh(backend).await;
         let matching_db = reemploi_testing::db::fresh(backend).await;
+        let impact_db = reemploi_testing::db::fresh(backend).await;
         // The services' pools: on the test databases, or through the proxy.
         let connect = async |test_db: &TestDb, via: Option<SocketAddr>| {
             if via.is_none() && options.acquire_timeout.is_none() {
@@ -199,6 +205,13 @@ impl Stack {
                 .unwrap();
             served.push(testing::spawn_with(&ctx, vec![running], &auth).await);
         }
+        let ctx = context(impact_db.db.clone(), own_bus().await);
+        let impact = reemploi_impact::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let impact = testing::spawn_with(&ctx, vec![impact], &auth).await;
+        let impact_addr = impact.addr;
+        served.push(impact);
         let ctx = context(
             connect(&inventory_db, options.consumer_db_via).await,
             own_bus().await,
@@ -212,7 +225,12 @@ impl Stack {
             .await
             .unwrap();
         let registry = testing::spawn_with(&ctx, vec![registry], &auth).await;
-        let matching = served.iter().skip(1).map(|s| s.addr).collect();
+        let matching = served
+            .iter()
+            .skip(1)
+            .take(options.matching_replicas)
+            .map(|s| s.addr)
+            .collect();
         let (inventory_addr, registry_addr) = (inventory.addr, registry.addr);
         served.extend([inventory, registry]);
         Stack {
@@ -221,13 +239,20 @@ impl Stack {
             identity: identity_addr,
             identity_dir,
             matching,
+            impact: impact_addr,
             bus: shared,
             namespace,
             transport,
             nats_urls,
             stream_replicas: replicas,
             served,
-            dbs: vec![inventory_db, registry_db, matching_db, identity_db],
+            dbs: vec![
+                inventory_db,
+                registry_db,
+                matching_db,
+                identity_db,
+                impact_db,
+            ],
         }
     }
 
@@ -250,13 +275,14 @@ impl Stack {
     }
 
     /// A pool on the database of `service` (`inventory`, `registry`,
-    /// `matching` or `identity`), to look inside when a test fails.
+    /// `matching`, `identity` or `impact`), to look inside when a test fails.
     pub fn db(&self, service: &str) -> Db {
         let i = match service {
             "inventory" => 0,
             "registry" => 1,
             "matching" => 2,
             "identity" => 3,
+            "impact" => 4,
             other => panic!("no service {other}"),
         };
         self.dbs[i].db.clone()
@@ -296,6 +322,15 @@ impl Stack {
         let token = testing::token(role, org, partner);
         MatchingServiceClient::with_interceptor(
             testing::channel(self.matching[replica]).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// An impact client acting as `role`.
+    pub async fn impact(&self, role: Role, org: Option<&str>, partner: Option<&str>) -> Impact {
+        let token = testing::token(role, org, partner);
+        ImpactServiceClient::with_interceptor(
+            testing::channel(self.impact).await,
             Bearer(Some(token)),
         )
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use reemploi_identity::IdentityArgs;
+use reemploi_impact::ImpactArgs;
 use reemploi_inventory::InventoryArgs;
 use reemploi_matching::MatchingArgs;
 use reemploi_registry::RegistryArgs;
@@ -349,6 +350,8 @@ pub struct UpArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub matching: MatchingArgs,
+    #[command(flatten)]
+    pub impact: ImpactArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
     #[command(flatten)]

@@ -78,6 +78,10 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
             "matching",
             Box::new(|ctx| Box::pin(reemploi_matching::start(ctx, &args.matching))),
         ),
+        (
+            "impact",
+            Box::new(|ctx| Box::pin(reemploi_impact::start(ctx, &args.impact))),
+        ),
     ]
 }
 

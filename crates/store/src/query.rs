@@ -32,6 +32,25 @@ impl Filter {
             .map_err(|e| StoreError::Config(format!("cannot bind a filter value: {e}")))
     }
 
+    /// Adds `column IN (…)` over `values`; an empty list matches nothing.
+    pub fn any_of(&mut self, column: &str, values: &[&str]) -> Result<(), StoreError> {
+        if values.is_empty() {
+            self.raw("1 = 0");
+            return Ok(());
+        }
+        let mut placeholders = Vec::with_capacity(values.len());
+        for v in values {
+            self.n += 1;
+            placeholders.push(format!("${}", self.n));
+            self.args
+                .add(v.to_string())
+                .map_err(|e| StoreError::Config(format!("cannot bind a filter value: {e}")))?;
+        }
+        self.clauses
+            .push(format!("{column} IN ({})", placeholders.join(", ")));
+        Ok(())
+    }
+
     /// Adds a clause with no value.
     pub fn raw(&mut self, clause: &str) {
         self.clauses.push(clause.to_string());
@@ -156,6 +175,21 @@ pub async fn select_ordered(
         "SELECT {columns} FROM {table}{} ORDER BY id{direction} LIMIT {limit}",
         filter.sql()
     );
+    Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Runs `{head} WHERE … {tail}`: a query of the caller's (aggregates,
+/// joins) with this filter's clauses and bound values in between. Only
+/// constant SQL may be formatted into `head` and `tail`.
+pub async fn select_filtered(
+    conn: &mut AnyConnection,
+    head: &str,
+    filter: Filter,
+    tail: &str,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let sql = format!("{head}{}{tail}", filter.sql());
     Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), filter.args)
         .fetch_all(conn)
         .await?)

@@ -1,0 +1,26 @@
+//! `reemploi-impact`: the impact service as its own process.
+
+use clap::Parser;
+use reemploi_impact::ImpactArgs;
+use reemploi_runtime::process::{Failure, ServiceArgs, exit};
+
+/// The reemploi impact service (gRPC): outcomes, insertion hours, figures and récolements.
+#[derive(Parser)]
+#[command(name = "reemploi-impact", version)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(flatten)]
+    impact: ImpactArgs,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    exit("reemploi-impact", run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let ctx = cli.service.connect("impact").await?;
+    let running = reemploi_impact::start(ctx.clone(), &cli.impact).await?;
+    cli.service.serve(&ctx, running).await
+}
