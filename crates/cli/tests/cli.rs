@@ -1197,7 +1197,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let log = reemploi_events::InProcessBus::open(&dir.path().join("bus.db"))
         .await
         .unwrap();
-    // An envelope that decodes but carries nothing: the three partner
+    // An envelope that decodes but carries nothing: the four partner
     // consumers give up on it at once, by the same rule.
     let empty = prost::Message::encode_to_vec(&reemploi_proto::events::Envelope::default());
     log.publish(&reemploi_events::Message::new(
@@ -1220,7 +1220,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let letters = loop {
         let letters = list();
-        if letters.len() == 3 {
+        if letters.len() == 4 {
             break letters;
         }
         assert!(Instant::now() < deadline, "dead letters: {letters:?}");
@@ -1232,6 +1232,7 @@ async fn dead_letters_are_listed_and_replayed() {
         consumers,
         [
             "identity-partners",
+            "impact-partners",
             "inventory-partners",
             "matching-partners"
         ]
@@ -1268,7 +1269,7 @@ async fn dead_letters_are_listed_and_replayed() {
     loop {
         let letters = list();
         let ids: Vec<&str> = letters.iter().map(|l| str_of(l, "id")).collect();
-        if letters.len() == 3 && !ids.contains(&inventory_id.as_str()) {
+        if letters.len() == 4 && !ids.contains(&inventory_id.as_str()) {
             break;
         }
         assert!(Instant::now() < deadline, "after replay: {letters:?}");
@@ -2333,27 +2334,27 @@ fn drouot_site(admin: &Client, dir: &Path) -> (String, Vec<(String, String)>) {
     (site, lots)
 }
 
-/// A demo partner claims 12 of `lot`; the site confirms and hands over
-/// 355.25 kg. Returns the partner's client and the claim.
-fn handed_over_claim(admin: &Client, data: &Path, lot: &str) -> (Client, String) {
+/// A demo partner claims 12 of `lot` (once, whatever the retries, under
+/// `request_id`); the site confirms and hands over `mass_kg`. Returns the
+/// partner's client and the claim.
+fn handed_over_claim(
+    admin: &Client,
+    data: &Path,
+    lot: &str,
+    request_id: &str,
+    mass_kg: &str,
+) -> (Client, String) {
     let partners = admin.json(&["partners", "list", "--status", "verified"]);
     let partner_name = str_of(&partners[0], "name").to_owned();
     let partner = admin.as_token(&token_for(
         data,
         &["--role", "partner", "--partner", &partner_name],
     ));
-    let claim = partner.json_eventually(&[
-        "claim",
-        lot,
-        "--quantity",
-        "12",
-        "--request-id",
-        "figures-claim-1",
-    ]);
+    let claim =
+        partner.json_eventually(&["claim", lot, "--quantity", "12", "--request-id", request_id]);
     let claim = str_of(&claim, "name").to_owned();
     admin.ok(&["claims", "confirm", &claim]);
-    let handed = admin.json(&["claims", "handover", &claim, "--mass-kg", "355.25"]);
-    assert_eq!(handed["weighedMassG"], "355250");
+    admin.ok(&["claims", "handover", &claim, "--mass-kg", mass_kg]);
     (partner, claim)
 }
 
@@ -2366,7 +2367,32 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
     let (site, lots) = drouot_site(&admin, dir.path());
     assert_eq!(lots.len(), 10, "{lots:?}");
     let m1 = &lots.iter().find(|(r, _)| r == "M1").unwrap().1;
-    let (partner, claim) = handed_over_claim(&admin, &data, m1);
+    let (partner, claim) = handed_over_claim(&admin, &data, m1, "figures-claim-1", "355.25");
+    // Another hand-over, of the demo site in Coteaux, with hours of its
+    // own: the groups below are then more than one.
+    let published = admin.json(&["lots", "list", "--status", "published", "--limit", "0"]);
+    let coteaux_lot = published
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| !str_of(l, "name").starts_with(&site) && l["reference"] == "M2")
+        .map(|l| str_of(l, "name").to_owned())
+        .unwrap();
+    let (_, coteaux_claim) =
+        handed_over_claim(&admin, &data, &coteaux_lot, "figures-claim-2", "120");
+    partner.json_eventually(&[
+        "hours",
+        "declare",
+        &coteaux_claim,
+        "--activity",
+        "collection",
+        "--hours",
+        "2",
+        "--people",
+        "2",
+        "--request-id",
+        "figures-hours-2",
+    ]);
 
     // The partner declares; impact learns of the hand-over through an
     // event, so the first declaration is retried (with one request id)
@@ -2462,12 +2488,12 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
     let col = |h: &str| headers.iter().position(|x| x == h).unwrap();
     let (total_rows, groups): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r[0] == "total");
     assert_eq!(total_rows.len(), 1, "{rows:?}");
-    assert!(
-        groups
-            .iter()
-            .any(|r| r[col("quartier")] == "Drouot-Jonquilles"),
-        "{rows:?}"
-    );
+    for quartier in ["Drouot-Jonquilles", "Coteaux"] {
+        assert!(
+            groups.iter().any(|r| r[col("quartier")] == quartier),
+            "{quartier}: {rows:?}"
+        );
+    }
     for name in [
         "handed_over_t",
         "reused_as_is_t",
@@ -2483,6 +2509,7 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
         .map(|r| r[col("insertion_minutes")].parse::<i64>().unwrap())
         .sum();
     assert_eq!(minutes.to_string(), total_rows[0][col("insertion_minutes")]);
+    assert!(minutes >= 135 + 120, "both claims' hours: {rows:?}");
 
     // A declaration beyond the mass handed over (200 + 100.5 + 60 kg >
     // 355.25 kg) is invalid input, and changes nothing.
