@@ -38,9 +38,8 @@ pub enum OutcomesCommand {
     /// Lists declarations, oldest first: what became of the material, then
     /// the insertion hours.
     ///
-    /// Of one claim, of one site's claims, or without either the caller's
-    /// own (a partner) or every one (admins and integrators). Masses in
-    /// kilograms, hours in hours.
+    /// Of one claim or of one site's claims; a partner may name neither and
+    /// gets its own. Masses in kilograms, hours in hours.
     #[command(
         after_help = "Examples:\n  reemploi outcomes list --claim sites/…/lots/…/claims/…\n  reemploi outcomes list --site sites/… --output json"
     )]
