@@ -15,15 +15,15 @@ use reemploi_runtime::config::DEFAULT_JWT_MAX_LIFETIME_SECS;
 use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
-    accounts, api_tokens, claims, deadletters, export, login, lots, matching, partners, password,
-    sites,
+    accounts, api_tokens, claims, deadletters, export, hours, impact, login, lots, matching,
+    outcomes, partners, password, recolement, sites,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
 
 /// reemploi: keeping building materials out of landfill. Runs the platform,
-/// issues development tokens, and works with sites, lots, partners, claims
-/// and matching through the public API.
+/// issues development tokens, and works with sites, lots, partners, claims,
+/// matching and the territory's figures through the public API.
 #[derive(Parser, Debug)]
 #[command(name = "reemploi", version, propagate_version = true)]
 #[command(after_help = MAIN_EXAMPLES)]
@@ -46,6 +46,7 @@ Examples:
   reemploi partners import siae-68.csv --verify
   reemploi plan sites/…
   reemploi export geojson -o reemploi.geojson
+  reemploi impact --from 2026-01 --to 2026-12 --by quartier
   reemploi logout
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 unauthenticated or
@@ -73,7 +74,8 @@ pub struct GlobalArgs {
         help_heading = "Connection"
     )]
     pub token: Option<String>,
-    /// Output format: aligned tables for people, or JSON for scripts.
+    /// Output format: aligned tables for people, JSON for scripts, or CSV
+    /// for spreadsheets (`impact` and `recolement`).
     #[arg(
         long,
         global = true,
@@ -248,9 +250,58 @@ pub enum Command {
     /// Exports data for other tools (GeoJSON for maps).
     #[command(
         subcommand,
-        after_help = "Example:\n  reemploi export geojson -o reemploi.geojson"
+        after_help = "Examples:\n  reemploi export geojson -o reemploi.geojson\n  reemploi export geojson --figures -o figures.geojson"
     )]
     Export(export::ExportCommand),
+    /// What became of material handed over: a partner declares it (reused,
+    /// refurbished, resold, recycled, disposed); list the declarations.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi outcomes declare sites/…/lots/…/claims/… --kind reused --mass-kg 200 --destination \"Chantier Bourtzwiller\"\n  reemploi outcomes list --site sites/…"
+    )]
+    Outcomes(outcomes::OutcomesCommand),
+    /// Insertion hours: a partner declares the work of people in insertion
+    /// on material handed over (in hours; sent as minutes).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  reemploi hours declare sites/…/lots/…/claims/… --activity dismantling --hours 1,5 --people 3"
+    )]
+    Hours(hours::HoursCommand),
+    /// The territory's figures for a period: tonnes handed over and what
+    /// became of them, CO2e avoided, insertion hours and FTE.
+    ///
+    /// Hand-overs count in the period of their hand-over, with everything
+    /// declared on them. Masses in tonnes (weighed at pick-up); "reused"
+    /// is reused as is, refurbished or resold. CO2e avoided in tonnes of
+    /// CO2e: gross (the new products not made), minus the transport from
+    /// the site to the partner, is net; reused mass of a category without
+    /// a public factor counts zero, and its share is printed. Insertion:
+    /// hours, people, and full-time equivalents, the hours divided by the
+    /// impact service's yearly divisor (its setting: 1,607 h by default;
+    /// ateliers-chantiers often count 1,820 paid hours), printed with the
+    /// figures, as is the version of the counting method. What is counted
+    /// is what the token may read: everything (admins, integrators), its
+    /// organisation's sites (a site manager), its own (a partner).
+    /// -o csv: one row per group, then a total row; tonnes with 6
+    /// decimals (exact), so that the groups sum to the total.
+    #[command(
+        after_help = "Examples:\n  reemploi impact\n  reemploi impact --from 2026-01 --to 2026-06 --by quartier,month\n  reemploi impact --commune 68224 --by partner -o csv > partenaires.csv\n  reemploi impact --site sites/… -o json"
+    )]
+    Impact(impact::ImpactArgs),
+    /// A site's récolement (PEMD, Cerfa 16288): per diagnostic row, the
+    /// estimate, what was handed over, reused elsewhere, recycled, disposed
+    /// of or never handed over, in tonnes, with the destinations.
+    ///
+    /// A hazardous row counts as disposed of, whole: it goes to the
+    /// hazardous-waste route, never to reuse. The hand-overs (claims) are
+    /// the proof. -o csv has French headers (Référence, Désignation, Code
+    /// déchet, Masse estimée (t), Remis (t), Réemployé hors site (t),
+    /// Recyclé (t), Éliminé (t), Non déclaré (t), Non remis (t),
+    /// Destinations...), tonnes with 6 decimals, one row per lot.
+    #[command(
+        after_help = "Examples:\n  reemploi recolement sites/…\n  reemploi recolement sites/… -o csv > recolement.csv"
+    )]
+    Recolement(recolement::RecolementArgs),
 }
 
 const UP_EXAMPLES: &str = "\

@@ -1,7 +1,7 @@
 //! The connection to a reemploi server: one channel (TLS when the address
 //! is https, with a private CA and a client certificate when given) shared
-//! by the inventory, registry, matching and identity clients, each sending
-//! the bearer token (a stored session's, renewed as it expires).
+//! by the inventory, registry, matching, identity and impact clients, each
+//! sending the bearer token (a stored session's, renewed as it expires).
 
 use std::path::Path;
 use std::time::Duration;

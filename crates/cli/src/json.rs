@@ -40,6 +40,11 @@ named!(
     reemploi_proto::identity::Account => "reemploi.identity.v1.Account",
     reemploi_proto::identity::Invitation => "reemploi.identity.v1.Invitation",
     reemploi_proto::identity::ApiToken => "reemploi.identity.v1.ApiToken",
+    reemploi_proto::impact::Outcome => "reemploi.impact.v1.Outcome",
+    reemploi_proto::impact::HoursDeclaration => "reemploi.impact.v1.HoursDeclaration",
+    reemploi_proto::impact::ListDeclarationsResponse => "reemploi.impact.v1.ListDeclarationsResponse",
+    reemploi_proto::impact::ImpactSummary => "reemploi.impact.v1.ImpactSummary",
+    reemploi_proto::impact::Recolement => "reemploi.impact.v1.Recolement",
 );
 
 /// `message` as JSON. A message the contract does not describe (which the
@@ -113,5 +118,11 @@ mod tests {
         assert!(message(&ipb::Account::default()).is_object());
         assert!(message(&ipb::Invitation::default()).is_object());
         assert!(message(&ipb::ApiToken::default()).is_object());
+        use reemploi_proto::impact as impb;
+        assert!(message(&impb::Outcome::default()).is_object());
+        assert!(message(&impb::HoursDeclaration::default()).is_object());
+        assert!(message(&impb::ListDeclarationsResponse::default()).is_object());
+        assert!(message(&impb::ImpactSummary::default()).is_object());
+        assert!(message(&impb::Recolement::default()).is_object());
     }
 }

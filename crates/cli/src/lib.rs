@@ -8,12 +8,15 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod dates;
 pub mod demo;
 pub mod demo_figures;
 pub mod error;
+pub mod figures;
 pub mod import;
 pub mod json;
 pub mod output;
+pub mod places;
 pub mod prompt;
 pub mod secret;
 pub mod session;
@@ -39,6 +42,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         };
     };
     let global = cli.global;
+    if global.output == output::Format::Csv && !speaks_csv(&command) {
+        let e = output::Format::no_csv();
+        eprintln!("reemploi: {e}");
+        return e.exit();
+    }
     let tls = global.tls();
     let outcome = match command {
         Command::Up(args) => {
@@ -76,6 +84,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Whether a command can print CSV (or, as `up` and `token`, has no output
+/// format at all): any other is refused before it runs.
+fn speaks_csv(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Impact(_) | Command::Recolement(_) | Command::Up(_) | Command::Token(_)
+    )
+}
+
 /// The context of the commands that resolve the address themselves (they
 /// store it).
 fn unresolved(tls: config::ClientTls, format: output::Format) -> Ctx {
@@ -106,6 +123,10 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Accounts(c) => commands::accounts::run(ctx, c).await,
         Command::Password(c) => commands::password::run(ctx, c).await,
         Command::ApiTokens(c) => commands::api_tokens::run(ctx, c).await,
+        Command::Outcomes(c) => commands::outcomes::run(ctx, c).await,
+        Command::Hours(c) => commands::hours::run(ctx, c).await,
+        Command::Impact(a) => commands::impact::run(ctx, a).await,
+        Command::Recolement(a) => commands::recolement::run(ctx, a).await,
         // Dispatched by `run` before a connection is resolved.
         Command::Up(_)
         | Command::Token(_)
@@ -119,7 +140,8 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use clap::{CommandFactory, Parser};
 
     /// Every command and subcommand has help text with an example.
     #[test]
@@ -141,6 +163,69 @@ mod tests {
         let mut missing = Vec::new();
         walk(&cmd, "reemploi", &mut missing);
         assert!(missing.is_empty(), "no example: {missing:?}");
+    }
+
+    /// The help of the figures' commands says what they count, in which
+    /// units, and where the FTE divisor comes from.
+    #[test]
+    fn the_figures_commands_say_their_units_and_the_fte_divisor() {
+        let help = |path: &[&str]| {
+            let mut cmd = cli::Cli::command();
+            let mut sub = &mut cmd;
+            for name in path {
+                sub = sub.find_subcommand_mut(name).expect(name);
+            }
+            sub.render_long_help().to_string()
+        };
+        let hours = help(&["hours", "declare"]);
+        for said in ["minutes", "1,607 h", "1,820 paid hours", "1,5", "1h30"] {
+            assert!(hours.contains(said), "{said} in {hours}");
+        }
+        let impact = help(&["impact"]);
+        for said in [
+            "tonnes", "CO2e", "1,607 h", "1,820", "without", "method", "csv",
+        ] {
+            assert!(impact.contains(said), "{said} in {impact}");
+        }
+        let outcomes = help(&["outcomes", "declare"]);
+        for said in [
+            "reused",
+            "refurbished",
+            "resold",
+            "recycled",
+            "disposed",
+            "kilograms",
+        ] {
+            assert!(outcomes.contains(said), "{said} in {outcomes}");
+        }
+        let recolement = help(&["recolement"]);
+        assert!(
+            recolement.contains("Réemployé hors site (t)"),
+            "{recolement}"
+        );
+        let export = help(&["export", "geojson"]);
+        assert!(
+            export.contains("--figures") && export.contains("m2a-places.csv"),
+            "{export}"
+        );
+    }
+
+    #[test]
+    fn csv_is_refused_up_front_except_where_it_is_printed() {
+        let parse = |args: &[&str]| cli::Cli::try_parse_from(args).unwrap().command.unwrap();
+        assert!(speaks_csv(&parse(&[
+            "reemploi", "impact", "--by", "quartier"
+        ])));
+        assert!(speaks_csv(&parse(&["reemploi", "recolement", "sites/x"])));
+        assert!(!speaks_csv(&parse(&["reemploi", "sites", "list"])));
+        assert!(!speaks_csv(&parse(&[
+            "reemploi",
+            "claims",
+            "handover",
+            "c",
+            "--mass-kg",
+            "1"
+        ])));
     }
 
     use super::*;

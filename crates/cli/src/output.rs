@@ -1,6 +1,8 @@
 //! What commands print: aligned tables and `key: value` blocks for people,
-//! or JSON (`--output json`) for scripts. Results go to stdout; progress,
-//! notes and bad-row reports go to stderr so that stdout stays parseable.
+//! JSON (`--output json`) for scripts, or CSV (`--output csv`, for the
+//! figures and the récolement) for spreadsheets. Results go to stdout;
+//! progress, notes and bad-row reports go to stderr so that stdout stays
+//! parseable.
 
 use std::io::Write;
 
@@ -16,6 +18,19 @@ pub enum Format {
     Table,
     /// One JSON document on stdout.
     Json,
+    /// CSV (RFC 4180, UTF-8, comma-separated, decimal point) for
+    /// spreadsheets: `impact` and `recolement` only.
+    Csv,
+}
+
+impl Format {
+    /// The message for a command that has no CSV form, given before it
+    /// does anything (a mutation must not run to then fail its printing).
+    pub fn no_csv() -> CliError {
+        CliError::Usage(
+            "--output csv is for `impact` and `recolement`; use table or json here".to_owned(),
+        )
+    }
 }
 
 /// A table with a header row; columns are padded to their widest cell.
@@ -118,7 +133,49 @@ pub fn emit(format: Format, json: Value, human: impl FnOnce() -> String) -> Resu
     match format {
         Format::Json => print_json(&json),
         Format::Table => print(&human()),
+        // Refused before the command runs (see `crate::run`).
+        Format::Csv => Err(Format::no_csv()),
     }
+}
+
+/// A CSV document: the header row, then the rows, every cell made safe to
+/// open in a spreadsheet ([`csv_cell`]).
+pub fn csv_text(headers: &[&str], rows: &[Vec<String>]) -> Result<String, CliError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let bad = |e: csv::Error| CliError::Stdout(std::io::Error::other(e));
+    w.write_record(headers.iter().map(|h| csv_cell(h).into_owned()))
+        .map_err(bad)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+            .map_err(bad)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CliError::Stdout(std::io::Error::other(e.to_string())))?;
+    String::from_utf8(bytes).map_err(|e| CliError::Stdout(std::io::Error::other(e)))
+}
+
+/// A cell a spreadsheet will show as text, never run as a formula: text
+/// that starts with `=`, `+`, `-`, `@`, a tab or a carriage return (a
+/// declared destination, a designation...) gets a leading `'`. A plain
+/// decimal number such as a negative net CO2e is left as it is, so that it
+/// stays a number; it cannot be a formula.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// `-12`, `-0.355250`, `+3.5`: a sign, digits, and at most one point
+/// followed by digits.
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    all(whole) && all(frac)
 }
 
 /// Emits a list: a JSON array, or a table with one row per item (or
@@ -166,6 +223,37 @@ mod tests {
         assert_eq!(
             fields(&[("a", "1".to_owned()), ("bbb", "2".to_owned())]),
             "a:   1\nbbb: 2\n"
+        );
+    }
+
+    #[test]
+    fn csv_cells_never_run_as_formulas_and_numbers_stay_numbers() {
+        for risky in [
+            "=1+2", "+33 6 12", "-2+3", "@SUM(A1)", "\tx", "\r=x", "-", "+",
+        ] {
+            assert_eq!(csv_cell(risky), format!("'{risky}"), "{risky:?}");
+        }
+        for safe in [
+            "-0.355250",
+            "-12",
+            "+3.5",
+            "0.5",
+            "Ressourcerie = atelier",
+            "",
+        ] {
+            assert_eq!(csv_cell(safe), safe, "{safe:?}");
+        }
+        let text = csv_text(
+            &["Référence", "Destinations"],
+            &[vec![
+                "M1".to_owned(),
+                "=HYPERLINK(\"x\"), Mulhouse".to_owned(),
+            ]],
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "Référence,Destinations\nM1,\"'=HYPERLINK(\"\"x\"\"), Mulhouse\"\n"
         );
     }
 }

@@ -65,7 +65,7 @@ fn domain_unit(v: i32) -> Option<Unit> {
 }
 
 /// Thousandths as a decimal string: 12500 is `12.5`.
-fn decimal(milli: i64) -> String {
+pub fn decimal(milli: i64) -> String {
     Quantity::new(milli, Unit::Piece)
         .map_or_else(|_| format!("{milli}/1000"), |q| q.to_decimal_string())
 }
@@ -73,7 +73,12 @@ fn decimal(milli: i64) -> String {
 /// A quantity for people: `240 u`, `12.5 m²`.
 pub fn quantity(q: Option<&tpb::Quantity>) -> String {
     let Some(q) = q else { return String::new() };
-    let unit = match domain_unit(q.unit) {
+    format!("{} {}", decimal(q.milli), unit_symbol(q.unit))
+}
+
+/// The symbol of a unit number: `u`, `m²`...
+pub fn unit_symbol(v: i32) -> &'static str {
+    match domain_unit(v) {
         Some(Unit::Piece) => "u",
         Some(Unit::Metre) => "m",
         Some(Unit::SquareMetre) => "m²",
@@ -82,8 +87,7 @@ pub fn quantity(q: Option<&tpb::Quantity>) -> String {
         Some(Unit::Tonne) => "t",
         Some(Unit::Litre) => "l",
         None => "?",
-    };
-    format!("{} {unit}", decimal(q.milli))
+    }
 }
 
 /// A mass in grams for people: `6 000 kg` under 10 t, else `83.6 t`.

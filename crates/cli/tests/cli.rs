@@ -1197,7 +1197,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let log = reemploi_events::InProcessBus::open(&dir.path().join("bus.db"))
         .await
         .unwrap();
-    // An envelope that decodes but carries nothing: the three partner
+    // An envelope that decodes but carries nothing: the four partner
     // consumers give up on it at once, by the same rule.
     let empty = prost::Message::encode_to_vec(&reemploi_proto::events::Envelope::default());
     log.publish(&reemploi_events::Message::new(
@@ -1220,7 +1220,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let letters = loop {
         let letters = list();
-        if letters.len() == 3 {
+        if letters.len() == 4 {
             break letters;
         }
         assert!(Instant::now() < deadline, "dead letters: {letters:?}");
@@ -1232,6 +1232,7 @@ async fn dead_letters_are_listed_and_replayed() {
         consumers,
         [
             "identity-partners",
+            "impact-partners",
             "inventory-partners",
             "matching-partners"
         ]
@@ -1268,7 +1269,7 @@ async fn dead_letters_are_listed_and_replayed() {
     loop {
         let letters = list();
         let ids: Vec<&str> = letters.iter().map(|l| str_of(l, "id")).collect();
-        if letters.len() == 3 && !ids.contains(&inventory_id.as_str()) {
+        if letters.len() == 4 && !ids.contains(&inventory_id.as_str()) {
             break;
         }
         assert!(Instant::now() < deadline, "after replay: {letters:?}");
@@ -2251,4 +2252,331 @@ fn token_needs_what_the_role_acts_for_and_names_its_secret() {
         err.contains("--jwt-secret") && !err.contains("s3cret-value"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------
+// The territory's figures: outcomes and hours declared by a partner, and
+// what `impact`, `recolement` and the map make of them.
+// ---------------------------------------------------------------------
+
+/// A CSV document's header and rows.
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (headers, rows)
+}
+
+/// Tonnes with 6 decimals (the CSV's exact form) as grams.
+fn grams_of(tonnes: &str) -> i64 {
+    let (whole, frac) = tonnes.split_once('.').unwrap();
+    assert_eq!(frac.len(), 6, "{tonnes}");
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    whole.parse::<i64>().unwrap() * 1_000_000 + sign * frac.parse::<i64>().unwrap()
+}
+
+/// A site in Drouot-Jonquilles with the Coteaux diagnostic, published;
+/// its name and its lots (name by reference).
+fn drouot_site(admin: &Client, dir: &Path) -> (String, Vec<(String, String)>) {
+    let site = admin.json(&[
+        "sites",
+        "create",
+        "--name",
+        "Drouot – îlot 4",
+        "--lat",
+        "47.7395",
+        "--lon",
+        "7.3460",
+        "--owner-org",
+        "m2a-habitat",
+        "--quartier",
+        "Drouot-Jonquilles",
+        "--commune",
+        "Mulhouse",
+        "--insee",
+        "68224",
+    ]);
+    let site = str_of(&site, "name").to_owned();
+    let csv = dir.join("diagnostic-drouot.csv");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/diagnostic-coteaux.csv"),
+        &csv,
+    )
+    .unwrap();
+    admin.ok(&[
+        "lots",
+        "import",
+        csv.to_str().unwrap(),
+        "--site",
+        &site,
+        "--publish",
+    ]);
+    let lots = admin.json(&["lots", "list", "--site", &site, "--limit", "0"]);
+    let lots = lots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                str_of(l, "reference").to_owned(),
+                str_of(l, "name").to_owned(),
+            )
+        })
+        .collect();
+    (site, lots)
+}
+
+/// A demo partner claims 12 of `lot` (once, whatever the retries, under
+/// `request_id`); the site confirms and hands over `mass_kg`. Returns the
+/// partner's client and the claim.
+fn handed_over_claim(
+    admin: &Client,
+    data: &Path,
+    lot: &str,
+    request_id: &str,
+    mass_kg: &str,
+) -> (Client, String) {
+    let partners = admin.json(&["partners", "list", "--status", "verified"]);
+    let partner_name = str_of(&partners[0], "name").to_owned();
+    let partner = admin.as_token(&token_for(
+        data,
+        &["--role", "partner", "--partner", &partner_name],
+    ));
+    let claim =
+        partner.json_eventually(&["claim", lot, "--quantity", "12", "--request-id", request_id]);
+    let claim = str_of(&claim, "name").to_owned();
+    admin.ok(&["claims", "confirm", &claim]);
+    admin.ok(&["claims", "handover", &claim, "--mass-kg", mass_kg]);
+    (partner, claim)
+}
+
+#[test]
+fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = up_demo(&data);
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+    let (site, lots) = drouot_site(&admin, dir.path());
+    assert_eq!(lots.len(), 10, "{lots:?}");
+    let m1 = &lots.iter().find(|(r, _)| r == "M1").unwrap().1;
+    let (partner, claim) = handed_over_claim(&admin, &data, m1, "figures-claim-1", "355.25");
+    // Another hand-over, of the demo site in Coteaux, with hours of its
+    // own: the groups below are then more than one.
+    let published = admin.json(&["lots", "list", "--status", "published", "--limit", "0"]);
+    let coteaux_lot = published
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| !str_of(l, "name").starts_with(&site) && l["reference"] == "M2")
+        .map(|l| str_of(l, "name").to_owned())
+        .unwrap();
+    let (_, coteaux_claim) =
+        handed_over_claim(&admin, &data, &coteaux_lot, "figures-claim-2", "120");
+    partner.json_eventually(&[
+        "hours",
+        "declare",
+        &coteaux_claim,
+        "--activity",
+        "collection",
+        "--hours",
+        "2",
+        "--people",
+        "2",
+        "--request-id",
+        "figures-hours-2",
+    ]);
+
+    // The partner declares; impact learns of the hand-over through an
+    // event, so the first declaration is retried (with one request id)
+    // until it knows.
+    let reused = partner.json_eventually(&[
+        "outcomes",
+        "declare",
+        &claim,
+        "--kind",
+        "reused",
+        "--quantity",
+        "8",
+        "--mass-kg",
+        "200",
+        "--destination",
+        "Chantier Bourtzwiller",
+        "--request-id",
+        "figures-outcome-1",
+    ]);
+    assert_eq!(reused["massG"], "200000", "{reused}");
+    assert_eq!(reused["kind"], "OUTCOME_KIND_REUSED_AS_IS");
+    assert_eq!(reused["quantity"]["milli"], "8000");
+    let recycled = partner.json(&[
+        "outcomes",
+        "declare",
+        &claim,
+        "--kind",
+        "recycled",
+        "--mass-kg",
+        "100,5",
+        "--destination",
+        "=Recycleur du Rhin",
+        "--siret",
+        &siret("7320000000000"),
+    ]);
+    assert_eq!(recycled["massG"], "100500");
+    let dismantling = partner.json(&[
+        "hours",
+        "declare",
+        &claim,
+        "--activity",
+        "dismantling",
+        "--hours",
+        "1,5",
+        "--people",
+        "3",
+    ]);
+    assert_eq!(dismantling["minutes"], "90", "{dismantling}");
+    assert_eq!(dismantling["people"], 3);
+    partner.json(&[
+        "hours",
+        "declare",
+        &claim,
+        "--activity",
+        "sorting",
+        "--hours",
+        "0h45",
+        "--people",
+        "2",
+    ]);
+
+    // The site's figures are exactly what was handed over and declared.
+    let summary = admin.json(&["impact", "--site", &site]);
+    let total = &summary["total"];
+    assert_eq!(total["handedOverMassG"], "355250", "{summary}");
+    assert_eq!(total["reusedAsIsMassG"], "200000");
+    assert_eq!(total["recycledMassG"], "100500");
+    assert_eq!(total["undeclaredMassG"], "54750");
+    assert_eq!(total["insertionMinutes"], "135");
+    assert_eq!(total["insertionPeople"], "3", "the most on one activity");
+    assert_eq!(total["claims"], "1");
+    assert_eq!(total["lots"], "1");
+    let per_year = summary["fteHoursPerYear"].as_f64().unwrap();
+    let fte = total["fte"].as_f64().unwrap();
+    assert!((fte - 135.0 / 60.0 / per_year).abs() < 1e-9, "{summary}");
+    let method = str_of(&summary, "methodVersion").to_owned();
+    assert!(!method.is_empty());
+
+    // For people: tonnes, hours, the share without factor, the method.
+    let table = admin.ok(&["impact", "--site", &site]);
+    assert!(
+        table.contains(" 0.355 ")
+            && table.contains(" 2.3 ")
+            && table.contains("without a CO2e factor:")
+            && table.contains("h a year")
+            && table.contains(&format!("method: {method}")),
+        "{table}"
+    );
+
+    // As CSV, everything (the demo's figures too) by quartier and month:
+    // the groups sum to the total row.
+    let (headers, rows) = csv_rows(&admin.ok(&["impact", "--by", "quartier,month", "-o", "csv"]));
+    let col = |h: &str| headers.iter().position(|x| x == h).unwrap();
+    let (total_rows, groups): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r[0] == "total");
+    assert_eq!(total_rows.len(), 1, "{rows:?}");
+    for quartier in ["Drouot-Jonquilles", "Coteaux"] {
+        assert!(
+            groups.iter().any(|r| r[col("quartier")] == quartier),
+            "{quartier}: {rows:?}"
+        );
+    }
+    for name in [
+        "handed_over_t",
+        "reused_as_is_t",
+        "recycled_t",
+        "undeclared_t",
+        "co2e_net_t",
+    ] {
+        let sum: i64 = groups.iter().map(|r| grams_of(&r[col(name)])).sum();
+        assert_eq!(sum, grams_of(&total_rows[0][col(name)]), "{name}");
+    }
+    let minutes: i64 = groups
+        .iter()
+        .map(|r| r[col("insertion_minutes")].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(minutes.to_string(), total_rows[0][col("insertion_minutes")]);
+    assert!(minutes >= 135 + 120, "both claims' hours: {rows:?}");
+
+    // A declaration beyond the mass handed over (200 + 100.5 + 60 kg >
+    // 355.25 kg) is invalid input, and changes nothing.
+    let listed = admin.json(&["outcomes", "list", "--claim", &claim]);
+    assert_eq!(listed["outcomes"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["hours"].as_array().unwrap().len(), 2, "{listed}");
+    let err = partner.fails(
+        6,
+        &[
+            "outcomes",
+            "declare",
+            &claim,
+            "--kind",
+            "disposed",
+            "--mass-kg",
+            "60",
+        ],
+    );
+    assert!(err.contains("the server refused"), "{err}");
+    assert_eq!(admin.json(&["outcomes", "list", "--claim", &claim]), listed);
+    assert_eq!(admin.json(&["impact", "--site", &site]), summary);
+
+    // The récolement: one row per lot of the site, in the form's words.
+    let (headers, rows) = csv_rows(&admin.ok(&["recolement", &site, "-o", "csv"]));
+    assert_eq!(rows.len(), lots.len(), "{rows:?}");
+    let col = |h: &str| headers.iter().position(|x| x == h).unwrap();
+    let row = |r: &str| rows.iter().find(|x| x[col("Référence")] == r).unwrap();
+    assert_eq!(row("M1")[col("Remis (t)")], "0.355250");
+    assert_eq!(row("M1")[col("Réemployé hors site (t)")], "0.200000");
+    assert_eq!(row("M1")[col("Recyclé (t)")], "0.100500");
+    assert!(
+        row("M1")[col("Destinations")].contains("Chantier Bourtzwiller"),
+        "{rows:?}"
+    );
+    assert_eq!(row("M9")[col("Dangereux")], "oui");
+    assert_eq!(row("M9")[col("Réemployé hors site (t)")], "0.000000");
+    let json = admin.json(&["recolement", &site]);
+    assert_eq!(json["rows"].as_array().unwrap().len(), lots.len());
+
+    // The map: a feature for the site's quartier, carrying its tonnes.
+    let doc: Value = serde_json::from_str(&admin.ok(&["export", "geojson", "--figures"])).unwrap();
+    let features = assert_rfc7946(&doc);
+    let drouot = features
+        .iter()
+        .find(|f| {
+            f["properties"]["kind"] == "quartier" && f["properties"]["name"] == "Drouot-Jonquilles"
+        })
+        .unwrap_or_else(|| panic!("no Drouot-Jonquilles feature: {doc}"));
+    let quartier = admin.json(&["impact", "--quartier", "Drouot-Jonquilles"]);
+    let handed: f64 = str_of(&quartier["total"], "handedOverMassG")
+        .parse()
+        .unwrap();
+    assert!(handed >= 355_250.0, "{quartier}");
+    assert_eq!(
+        drouot["properties"]["handed_over_t"].as_f64().unwrap(),
+        handed / 1e6
+    );
+    assert_eq!(drouot["properties"]["method_version"], method.as_str());
+    assert!(
+        features
+            .iter()
+            .any(|f| f["properties"]["kind"] == "commune" && f["properties"]["insee"] == "68224"),
+        "{doc}"
+    );
+
+    // CSV is for the figures only: elsewhere it is refused before anything runs.
+    let err = admin.fails(2, &["sites", "list", "--output", "csv"]);
+    assert!(err.contains("--output csv"), "{err}");
+    stop(up);
 }

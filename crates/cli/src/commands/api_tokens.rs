@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Ctx, pages};
 use crate::CliError;
 use crate::client::answer;
+use crate::dates::parse_time;
 use crate::output::{Format, emit, emit_list, note, print};
 use crate::session::now_secs;
 use crate::views;
@@ -81,19 +82,6 @@ fn parse_duration_secs(text: &str) -> Result<i64, String> {
             .ok_or_else(|| "far too long: at most 366 days".to_owned()),
         _ => Err(format!("{number:?} is not a positive whole number")),
     }
-}
-
-/// A date (midnight UTC) or an RFC 3339 time.
-fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
-    let text = text.trim();
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
-    };
-    full.parse::<prost_types::Timestamp>().map_err(|_| {
-        "write a date as 2026-12-31, or a time as 2026-12-31T18:00:00Z (RFC 3339)".to_owned()
-    })
 }
 
 /// `apiTokens/ID` from `ID` or `apiTokens/ID`.

@@ -1,32 +1,47 @@
-//! `reemploi export geojson`: published lots and verified partners as an
-//! RFC 7946 FeatureCollection (WGS84, `[longitude, latitude]`), for QGIS,
-//! uMap or any web map.
+//! `reemploi export geojson`: published lots and verified partners, or the
+//! territory's figures per quartier and per commune, as an RFC 7946
+//! FeatureCollection (WGS84, `[longitude, latitude]`), for QGIS, uMap or
+//! any web map.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use prost_types::Timestamp;
+use reemploi_proto::impact as ipb;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::registry as rpb;
 use serde_json::{Value, json};
 
 use super::{Ctx, pages};
 use crate::CliError;
-use crate::client::answer;
+use crate::client::{Connection, answer};
+use crate::dates::{parse_end, parse_start};
+use crate::figures::{self, tonnes3};
 use crate::output::note;
+use crate::places::{self, Place};
 use crate::views;
 
 /// The `export` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
-    /// Writes published lots and verified partners as GeoJSON (RFC 7946).
+    /// Writes published lots and verified partners, or with --figures the
+    /// territory's figures, as GeoJSON (RFC 7946).
     ///
     /// Each lot is a Point feature with kind "lot", its designation,
     /// category, quantity and unit, available quantity, mass, status and
     /// site; each partner a Point with kind "partner", its legal name,
     /// kinds, accepted categories, radius_km and weekly intake.
+    ///
+    /// With --figures, instead: one Point per quartier and per commune that
+    /// has figures (as `reemploi impact --by quartier` and `--by commune`
+    /// count them), at the approximate centres of the sample places file
+    /// (demo/m2a-places.csv), with kind "quartier" or "commune", its name,
+    /// commune and INSEE code, handed_over_t and reused_t (tonnes),
+    /// co2e_net_t (t CO2e), hours, fte and method_version. A quartier or a
+    /// commune not in that file is named on stderr, not drawn.
     #[command(
-        after_help = "Examples:\n  reemploi export geojson -o reemploi.geojson\n  reemploi export geojson | jq '.features | length'"
+        after_help = "Examples:\n  reemploi export geojson -o reemploi.geojson\n  reemploi export geojson | jq '.features | length'\n  reemploi export geojson --figures --from 2026-01 --to 2026-12 -o figures.geojson"
     )]
     Geojson(GeojsonArgs),
 }
@@ -37,12 +52,44 @@ pub struct GeojsonArgs {
     /// Where to write; stdout by default.
     #[arg(short = 'o', long = "out")]
     pub out: Option<PathBuf>,
+    /// The figures per quartier and per commune instead of lots and
+    /// partners.
+    #[arg(long)]
+    pub figures: bool,
+    /// With --figures: start of the period, as `reemploi impact --from`.
+    #[arg(long, value_name = "DATE", value_parser = parse_start, requires = "figures")]
+    pub from: Option<Timestamp>,
+    /// With --figures: end of the period, as `reemploi impact --to`.
+    #[arg(long, value_name = "DATE", value_parser = parse_end, requires = "figures")]
+    pub to: Option<Timestamp>,
 }
 
 /// Runs an `export` subcommand.
 pub async fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<(), CliError> {
     let ExportCommand::Geojson(a) = cmd;
     let conn = ctx.connect().await?;
+    let (collection, what) = if a.figures {
+        figures_map(&conn, a.from, a.to).await?
+    } else {
+        lots_and_partners(&conn).await?
+    };
+    let text = serde_json::to_string_pretty(&collection)
+        .map_err(|e| CliError::Stdout(std::io::Error::other(e)))?;
+    match a.out {
+        Some(path) => {
+            std::fs::write(&path, format!("{text}\n")).map_err(|e| CliError::File {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            note(&format!("wrote {what} to {}", path.display()));
+            Ok(())
+        }
+        None => crate::output::print(&format!("{text}\n")),
+    }
+}
+
+/// Published lots and verified partners, and what they are for the note.
+async fn lots_and_partners(conn: &Connection) -> Result<(Value, String), CliError> {
     let inv = conn.inventory();
     let lots = super::lots::fetch_lots(
         &inv,
@@ -81,25 +128,113 @@ pub async fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<(), CliError> {
         0,
     )
     .await?;
-    let collection = feature_collection(&lots, &partners, &site_names);
-    let text = serde_json::to_string_pretty(&collection)
-        .map_err(|e| CliError::Stdout(std::io::Error::other(e)))?;
-    match a.out {
-        Some(path) => {
-            std::fs::write(&path, format!("{text}\n")).map_err(|e| CliError::File {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            note(&format!(
-                "wrote {} lot(s) and {} partner(s) to {}",
-                lots.len(),
-                partners.len(),
-                path.display()
-            ));
-            Ok(())
-        }
-        None => crate::output::print(&format!("{text}\n")),
+    let what = format!("{} lot(s) and {} partner(s)", lots.len(), partners.len());
+    Ok((feature_collection(&lots, &partners, &site_names), what))
+}
+
+/// The figures by quartier and by commune, and what they are for the note;
+/// the groups without a place are named on stderr.
+async fn figures_map(
+    conn: &Connection,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<(Value, String), CliError> {
+    let mut impact = conn.impact();
+    let ask = |grouping: ipb::Grouping| ipb::GetImpactSummaryRequest {
+        start_time: from,
+        end_time: to,
+        group_by: vec![grouping as i32],
+        ..Default::default()
+    };
+    let by_quartier = answer(
+        impact
+            .get_impact_summary(ask(ipb::Grouping::Quartier))
+            .await,
+    )?;
+    let by_commune = answer(impact.get_impact_summary(ask(ipb::Grouping::Commune)).await)?;
+    let (collection, unplaced) = figures_collection(&by_quartier, &by_commune);
+    for u in &unplaced {
+        note(&format!("not on the map, no place is known for {u}"));
     }
+    let drawn = collection["features"].as_array().map_or(0, Vec::len);
+    Ok((collection, format!("the figures of {drawn} place(s)")))
+}
+
+/// How a group's key finds its place.
+type PlaceOf = fn(&str) -> Option<&'static Place>;
+
+/// One Point per quartier and per commune of the groups, at its place of
+/// the places file; and the groups that have none, for people.
+pub fn figures_collection(
+    by_quartier: &ipb::ImpactSummary,
+    by_commune: &ipb::ImpactSummary,
+) -> (Value, Vec<String>) {
+    let mut features = Vec::new();
+    let mut unplaced = Vec::new();
+    let lookups: [(&ipb::ImpactSummary, &str, PlaceOf); 2] = [
+        (by_quartier, "quartier", places::quartier),
+        (by_commune, "commune", places::commune),
+    ];
+    for (summary, kind, place_of) in lookups {
+        for g in &summary.groups {
+            let key = g.keys.first().map(String::as_str).unwrap_or_default();
+            let figures = g.figures.unwrap_or_default();
+            match place_of(key) {
+                Some(place) => features.push(figures_feature(
+                    kind,
+                    place,
+                    &figures,
+                    &summary.method_version,
+                )),
+                None => {
+                    let label = g.labels.first().filter(|l| !l.is_empty());
+                    let who = match label.map_or(key, String::as_str) {
+                        "" => format!("the sites with no {kind}"),
+                        named => format!("the {kind} {named:?}"),
+                    };
+                    let handed = tonnes3(figures.handed_over_mass_g);
+                    unplaced.push(format!("{who} ({handed} t handed over)"));
+                }
+            }
+        }
+    }
+    (
+        json!({"type": "FeatureCollection", "features": features}),
+        unplaced,
+    )
+}
+
+/// Grams as tonnes, a JSON number for map tools to size and colour by
+/// (display only: grams fit a double exactly far beyond any territory).
+#[allow(clippy::cast_precision_loss)]
+fn tonnes(grams: i64) -> f64 {
+    grams as f64 / 1e6
+}
+
+fn figures_feature(kind: &str, place: &Place, f: &ipb::Figures, method: &str) -> Value {
+    let id = match kind {
+        "commune" => format!("commune/{}", place.insee),
+        _ => format!("{kind}/{}", place.name),
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let hours = (f.insertion_minutes as f64 / 60.0 * 100.0).round() / 100.0;
+    json!({
+        "type": "Feature",
+        "id": id,
+        "geometry": {"type": "Point", "coordinates": [place.lon, place.lat]},
+        "properties": {
+            "kind": kind,
+            "name": place.name,
+            "commune": place.commune,
+            "insee": place.insee,
+            "handed_over_t": tonnes(f.handed_over_mass_g),
+            "reused_t": tonnes(figures::reused_g(f)),
+            "co2e_net_t": tonnes(f.co2e_net_g),
+            "hours": hours,
+            "fte": (f.fte * 1000.0).round() / 1000.0,
+            "method_version": method,
+        },
+    })
 }
 
 /// RFC 7946 position: longitude first.
@@ -179,4 +314,65 @@ pub fn feature_collection(
         }));
     }
     json!({"type": "FeatureCollection", "features": features})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(key: &str, label: &str, handed_g: i64, minutes: i64) -> ipb::Group {
+        ipb::Group {
+            keys: vec![key.to_owned()],
+            labels: vec![label.to_owned()],
+            figures: Some(ipb::Figures {
+                handed_over_mass_g: handed_g,
+                reused_as_is_mass_g: handed_g / 2,
+                co2e_net_g: -1_500,
+                insertion_minutes: minutes,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn figures_are_drawn_at_their_places_and_the_unknown_ones_reported() {
+        let method = "impact-method/1".to_owned();
+        let by_quartier = ipb::ImpactSummary {
+            groups: vec![
+                group("Coteaux", "Coteaux", 355_250, 90),
+                group("Bel-Air", "Bel-Air", 1_000_000, 0),
+                group("", "", 2_000, 0),
+            ],
+            method_version: method.clone(),
+            ..Default::default()
+        };
+        let by_commune = ipb::ImpactSummary {
+            groups: vec![group("68224", "Mulhouse", 1_357_250, 90)],
+            method_version: method,
+            ..Default::default()
+        };
+        let (doc, unplaced) = figures_collection(&by_quartier, &by_commune);
+        let features = doc["features"].as_array().cloned().unwrap_or_default();
+        assert_eq!(features.len(), 2, "{doc}");
+        let coteaux = &features[0];
+        assert_eq!(coteaux["geometry"]["coordinates"], json!([7.301, 47.746]));
+        let p = &coteaux["properties"];
+        assert_eq!(p["kind"], "quartier");
+        assert_eq!(p["name"], "Coteaux");
+        assert_eq!(p["insee"], "68224");
+        assert_eq!(p["handed_over_t"], 0.35525);
+        assert_eq!(p["reused_t"], 0.177625);
+        assert_eq!(p["co2e_net_t"], -0.0015);
+        assert_eq!(p["hours"], 1.5);
+        assert_eq!(p["method_version"], "impact-method/1");
+        assert_eq!(features[1]["properties"]["kind"], "commune");
+        assert_eq!(features[1]["properties"]["name"], "Mulhouse");
+        assert_eq!(features[1]["id"], "commune/68224");
+        assert_eq!(unplaced.len(), 2, "{unplaced:?}");
+        assert!(unplaced[0].contains("\"Bel-Air\" (1.000 t"), "{unplaced:?}");
+        assert_eq!(
+            unplaced[1],
+            "the sites with no quartier (0.002 t handed over)"
+        );
+    }
 }

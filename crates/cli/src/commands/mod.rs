@@ -6,11 +6,15 @@ pub mod api_tokens;
 pub mod claims;
 pub mod deadletters;
 pub mod export;
+pub mod hours;
+pub mod impact;
 pub mod login;
 pub mod lots;
 pub mod matching;
+pub mod outcomes;
 pub mod partners;
 pub mod password;
+pub mod recolement;
 pub mod sites;
 
 use crate::CliError;
