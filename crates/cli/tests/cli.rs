@@ -178,6 +178,100 @@ async fn list_lots(addr: SocketAddr, token: &str) -> Vec<pb::Lot> {
     }
 }
 
+/// The figures and the récolement of the demo site, as an integrator reads them.
+async fn demo_figures(
+    addr: SocketAddr,
+    token: &str,
+    site: &str,
+) -> (
+    reemploi_proto::impact::Figures,
+    reemploi_proto::impact::Recolement,
+) {
+    use reemploi_proto::impact as ipb;
+    use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut client =
+        ImpactServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", bearer.clone());
+            Ok(req)
+        });
+    let summary = client
+        .get_impact_summary(ipb::GetImpactSummaryRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let recolement = client
+        .export_recolement(ipb::ExportRecolementRequest {
+            site: site.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (summary.total.unwrap(), recolement)
+}
+
+/// Kilometres between two points (haversine on the mean Earth radius).
+fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (p1, p2) = (a.0.to_radians(), b.0.to_radians());
+    let h = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((b.1 - a.1).to_radians() / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().asin() / 1000.0
+}
+
+/// The demo's figures, by hand from demo_figures.rs, partners-sample.csv,
+/// diagnostic-coteaux.csv and the shipped factors.
+fn expected_demo_figures() -> reemploi_proto::impact::Figures {
+    let site = (47.7460, 7.3010);
+    // (kg weighed, where the structure is): radiators and doors to the
+    // Atelier Réemploi Coteaux, railings to Bâti Insertion Sud-Alsace,
+    // WC bowls to the Ressourcerie du Rhin.
+    let trips = [
+        (7_150.0, (47.7480, 7.3200)),
+        (1_480.0, (47.7480, 7.3200)),
+        (3_540.0, (47.7822, 7.3481)),
+        (790.0, (47.7872, 7.3731)),
+    ];
+    let transport: i64 = trips
+        .iter()
+        .map(|(kg, at)| (kg / 1000.0 * km(site, *at) * 0.16 * 1000.0).round() as i64)
+        .sum();
+    // 100 of the 120 radiators refurbished: their share of 7,150 kg.
+    let radiators = 7_150_000 * 100 / 120;
+    // Only the steel railings have a factor: 3,200 kg x 2.211 kg CO2e/kg.
+    let gross = 7_075_200;
+    let without_factor = radiators + 1_200_000 + 280_000 + 600_000;
+    let estimated_kg =
+        6_000 + 24_600 + 3_600 + 7_400 + 9_300 + 83_600 + 71_400 + 23_000 + 4_500 + 7_440_000;
+    reemploi_proto::impact::Figures {
+        handed_over_mass_g: 12_960_000,
+        reused_as_is_mass_g: 1_200_000,
+        reused_refurbished_mass_g: radiators + 3_200_000,
+        resold_mass_g: 880_000,
+        recycled_mass_g: 7_150_000 - radiators,
+        disposed_mass_g: 340_000,
+        undeclared_mass_g: 190_000,
+        estimated_mass_g: estimated_kg * 1000,
+        reuse_rate: 12_960_000.0 / (estimated_kg as f64 * 1000.0),
+        co2e_gross_g: gross,
+        co2e_transport_g: transport,
+        co2e_net_g: gross - transport,
+        without_factor_mass_g: without_factor,
+        without_factor_share: without_factor as f64 / (without_factor + 3_200_000) as f64,
+        // 40 + 120 + 16 + 8 + 40 + 5 hours; the most people on one activity per claim.
+        insertion_minutes: 13_740,
+        insertion_people: 4 + 3 + 3 + 2,
+        fte: 229.0 / 1607.0,
+        lots: 4,
+        claims: 4,
+        partners: 3,
+    }
+}
+
 async fn list_partners(addr: SocketAddr, token: &str) -> Vec<reemploi_proto::registry::Partner> {
     use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -324,11 +418,30 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
         "the radiators match the partners that take them: {matches:?}"
     );
     assert_eq!(verified(&partners), 5, "the demo verifies them");
+    let site = radiators.name.split("/lots/").next().unwrap().to_owned();
+    let (figures, recolement) = demo_figures(up.addr, &token, &site).await;
+    assert_eq!(figures, expected_demo_figures());
+    let rows: Vec<_> = recolement
+        .rows
+        .iter()
+        .map(|r| r.reference.as_str())
+        .collect();
+    assert_eq!(
+        rows,
+        ["M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "M9", "M10"]
+    );
+    let m9 = &recolement.rows[8];
+    assert!(m9.hazardous, "the asbestos row");
+    assert_eq!(
+        (m9.disposed_mass_g, m9.reused_elsewhere_mass_g),
+        (4_500_000, 0)
+    );
     for service in [
         "",
         "reemploi.inventory.v1.InventoryService",
         "reemploi.registry.v1.RegistryService",
         "reemploi.matching.v1.MatchingService",
+        "reemploi.impact.v1.ImpactService",
     ] {
         let resp = health
             .check(HealthCheckRequest {
@@ -353,6 +466,8 @@ async fn up_demo_serves_lots_health_and_restarts_idempotently() {
     let partners = list_partners(up.addr, &token).await;
     assert_eq!(partners.len(), 5, "nor partners");
     assert_eq!(verified(&partners), 5);
+    let (again, _) = demo_figures(up.addr, &token, &site).await;
+    assert_eq!(again, figures, "nor hand-overs, outcomes or hours");
     stop(up);
 }
 

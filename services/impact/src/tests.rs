@@ -152,6 +152,13 @@ fn events(s: &Scenario, w: &World) -> Vec<Message> {
             ));
         }
     }
+    out.extend(claim_events(s, w));
+    out
+}
+
+/// Each claim reserved, then (for some) handed over.
+fn claim_events(s: &Scenario, w: &World) -> Vec<Message> {
+    let mut out = Vec::new();
     for (c, id) in s.claims.iter().zip(&w.claims) {
         let lot = w.lots[c.lot];
         let name = format!("sites/{}/lots/{lot}/claims/{id}", w.sites[c.lot % 2]);
@@ -327,6 +334,12 @@ async fn check(s: Scenario) {
         .sum();
         assert!(declared <= if c.handed { c.mass_g } else { 0 });
     }
+    summaries_add_up(&first, &s).await;
+}
+
+/// The groups sum to the total whatever the grouping, and any period
+/// counts exactly the claims handed over in it.
+async fn summaries_add_up(first: &Impact, s: &Scenario) {
     let total = first
         .summary(&admin(), &pb::GetImpactSummaryRequest::default())
         .await
