@@ -227,10 +227,21 @@ pub async fn checked_mass(
     input: &OutcomeInput,
 ) -> Result<i64> {
     let lot = repo::lot(conn, claim.lot_id).await?;
-    if let (Some((unit, _)), Some(lot)) = (input.quantity, lot.as_ref())
-        && unit != lot.unit
-    {
-        return Err(ApiError::invalid("outcome.quantity.unit", "must be the lot's unit").into());
+    match (input.quantity, lot.as_ref()) {
+        (Some((unit, _)), Some(lot)) if unit != lot.unit => {
+            return Err(
+                ApiError::invalid("outcome.quantity.unit", "must be the lot's unit").into(),
+            );
+        }
+        // Its unit cannot be checked yet: the lot's event is on its way.
+        (Some(_), None) => {
+            return Err(ApiError::precondition(
+                "LOT_UNKNOWN_YET",
+                "the lot of this claim is not known here yet: declare a mass, or retry in a moment",
+            )
+            .into());
+        }
+        _ => {}
     }
     let mass_g = match input.quantity {
         Some((_, q)) if input.mass_g == 0 && claim.quantity_milli > 0 => {

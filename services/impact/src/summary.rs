@@ -340,7 +340,14 @@ impl Impact {
         req: &pb::GetImpactSummaryRequest,
     ) -> Result<pb::ImpactSummary> {
         let mut q = SummaryQuery::try_from(req)?;
-        let mut conn = self.db().pool().acquire().await?;
+        // One snapshot for every query below, so that a change committing
+        // in between never counts twice or not at all.
+        let mut conn = self.db().pool().begin().await?;
+        if self.db().backend() == reemploi_store::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *conn)
+                .await?;
+        }
         self.limit_to_caller(&mut conn, p, &mut q).await?;
         let groups = sums(&mut conn, &q).await?;
         let partners = partners(&mut conn, &q).await?;
@@ -364,7 +371,7 @@ impl Impact {
             .into_iter()
             .filter(|k| !k.is_empty())
             .map(|k| pb::Group {
-                keys: k.clone(),
+                keys: resource_keys(&q.group_by, k),
                 labels: labels.of(&q.group_by, k),
                 figures: Some(
                     self.figures(
@@ -445,6 +452,24 @@ impl Impact {
             partners: i64::try_from(partners).unwrap_or(i64::MAX),
         }
     }
+}
+
+/// The keys as the API names things: partners and sites by their resource
+/// names, the others as they are.
+fn resource_keys(group_by: &[pb::Grouping], keys: &[String]) -> Vec<String> {
+    group_by
+        .iter()
+        .zip(keys)
+        .map(|(g, k)| match g {
+            pb::Grouping::Partner => format!("partners/{k}"),
+            pb::Grouping::Site => format!("sites/{k}"),
+            pb::Grouping::Commune
+            | pb::Grouping::Quartier
+            | pb::Grouping::Category
+            | pb::Grouping::Month
+            | pb::Grouping::Unspecified => k.clone(),
+        })
+        .collect()
 }
 
 /// Names for people of the keys that are ids or codes.

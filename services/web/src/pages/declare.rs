@@ -240,7 +240,7 @@ fn outcome_form(
                 legend { (T::HOW_MUCH) }
                 p.hint { (T::HOW_MUCH_HINT) }
                 (view::input("quantity", &T::declared_quantity(unit), "text", &form.text("quantity"), &errors))
-                (view::field("mass_kg", T::MASS_KG, "text", &form.text("mass_kg"), Some(&T::mass_left(&format::mass(left.max(0)))), &errors))
+                (view::field("mass_kg", T::MASS_KG, "text", &form.text("mass_kg"), Some(&T::mass_left(&format!("{} kg", format::kg(left.max(0))))), &errors))
             }
             (view::field("outcome_time", T::OUTCOME_DATE, "date", &form.text("outcome_time"), Some(T::DATE_HINT), &errors))
             (view::input("destination", T::DESTINATION, "text", &form.text("destination"), &errors))
