@@ -390,7 +390,7 @@ async fn figures_follow_handovers_and_declarations(transport: Transport) {
         disposed_mass_g: 40_000,
         undeclared_mass_g: 25_000,
         estimated_mass_g: 2_000_000,
-        reuse_rate: 490_000.0 / 2_000_000.0,
+        reuse_rate: 425_000.0 / 2_000_000.0,
         co2e_gross_g: 442_200,
         co2e_transport_g: transport,
         co2e_net_g: 442_200 - transport,

@@ -256,7 +256,8 @@ fn expected_demo_figures() -> reemploi_proto::impact::Figures {
         disposed_mass_g: 340_000,
         undeclared_mass_g: 190_000,
         estimated_mass_g: estimated_kg * 1000,
-        reuse_rate: 12_960_000.0 / (estimated_kg as f64 * 1000.0),
+        reuse_rate: (1_200_000 + radiators + 3_200_000 + 880_000) as f64
+            / (estimated_kg as f64 * 1000.0),
         co2e_gross_g: gross,
         co2e_transport_g: transport,
         co2e_net_g: gross - transport,

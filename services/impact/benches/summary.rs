@@ -14,7 +14,7 @@
 //! Measured: the service's `summary` (the same code the RPC runs, without
 //! the network) for the 24 months grouped by quartier then month, 200 times;
 //! the baseline, `SELECT quartier, month, SUM(...) FROM contributions JOIN
-//! sites ... GROUP BY quartier, month`, 20 times. Both answers are checked
+//! sites ... GROUP BY quartier, month`, 10 times. Both answers are checked
 //! equal first. Prints p50 and p99 of each, the ratio of medians, and the
 //! goals (p99 under 20 ms, at least 10x faster). Run with:
 //!
@@ -254,7 +254,7 @@ async fn main() {
         service.push(t.elapsed());
     }
     let mut baseline = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..10 {
         let t = Instant::now();
         std::hint::black_box(
             sqlx::query(BASELINE)
@@ -284,7 +284,7 @@ async fn main() {
         ms(s99)
     );
     println!(
-        "  baseline (GROUP BY raw)  p50 {:8.2} ms  p99 {:8.2} ms  (20 runs)",
+        "  baseline (GROUP BY raw)  p50 {:8.2} ms  p99 {:8.2} ms  (10 runs)",
         ms(b50),
         ms(b99)
     );

@@ -476,10 +476,11 @@ pub async fn replace_contribution(
 }
 
 /// The monthly sums, each with its key beyond the month: by category for
-/// what needs it, and without, in fewer rows, for what does not.
-pub const SUMS: [(&str, &[&str]); 2] = [
+/// what needs it, by partner, and by site alone (the fewest rows).
+pub const SUMS: [(&str, &[&str]); 3] = [
     ("figures", &["site_id", "partner_id", "category"]),
     ("partner_figures", &["site_id", "partner_id"]),
+    ("site_figures", &["site_id"]),
 ];
 
 async fn add_to_figures(conn: &mut AnyConnection, c: &Contribution, sign: i64) -> Result<()> {
@@ -502,12 +503,13 @@ async fn add_to_figures(conn: &mut AnyConnection, c: &Contribution, sign: i64) -
             sets.join(", "),
             keys = keys.join(", "),
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(c.month.clone())
-            .bind(c.site_id.to_string())
-            .bind(c.partner_id.to_string());
-        if keys.contains(&"category") {
-            q = q.bind(c.category.clone());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(c.month.clone());
+        for key in keys {
+            q = q.bind(match *key {
+                "site_id" => c.site_id.to_string(),
+                "partner_id" => c.partner_id.to_string(),
+                _ => c.category.clone(),
+            });
         }
         for v in c.values.to_array() {
             q = q.bind(sign * v);

@@ -15,8 +15,8 @@ use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::{PartnerName, SiteName};
 use reemploi_runtime::validation::{Check, Violation};
 use reemploi_runtime::wire::checked_millis;
-use reemploi_store::now_millis;
 use reemploi_store::query::{Filter, select_filtered};
+use reemploi_store::{Backend, now_millis};
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
@@ -227,13 +227,18 @@ impl SummaryQuery {
         (select.concat(), tail)
     }
 
-    /// The monthly sums that answer this query: without categories when
-    /// it needs none (fewer rows to read).
-    fn monthly_table(&self) -> &'static str {
+    /// The monthly sums that answer this query (`partners`: which partners
+    /// took part is asked): the one with the fewest rows that has its keys.
+    fn monthly_table(&self, partners: bool) -> &'static str {
         if self.family.is_some() || self.group_by.contains(&pb::Grouping::Category) {
             "figures"
-        } else {
+        } else if partners
+            || self.partner.is_some()
+            || self.group_by.contains(&pb::Grouping::Partner)
+        {
             "partner_figures"
+        } else {
+            "site_figures"
         }
     }
 
@@ -265,7 +270,7 @@ async fn sums(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<Value
     let mut groups: Groups<Values> = Groups::new();
     for source in sources(q.from, q.until) {
         let table = match source {
-            Source::Months(..) => q.monthly_table(),
+            Source::Months(..) => q.monthly_table(false),
             Source::Claims(..) => "contributions",
         };
         let head = format!(
@@ -290,30 +295,60 @@ async fn sums(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<Value
 }
 
 /// The distinct partners of each group (a partner counts once per group,
-/// and once in the total).
-async fn partners(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<BTreeSet<String>>> {
-    let (keys, _) = q.keys_sql();
+/// and once in the total): one row per group listing them, so that the
+/// answer is as small as the groups.
+async fn partners(
+    conn: &mut AnyConnection,
+    q: &SummaryQuery,
+    backend: Backend,
+) -> Result<Groups<BTreeSet<String>>> {
+    let (keys, tail) = q.keys_sql();
+    let list = match backend {
+        Backend::Sqlite => "group_concat(DISTINCT f.partner_id)",
+        Backend::Postgres => "string_agg(DISTINCT f.partner_id, ',')",
+    };
     let mut groups: Groups<BTreeSet<String>> = Groups::new();
     for source in sources(q.from, q.until) {
-        let table = match source {
-            Source::Months(..) => q.monthly_table(),
-            Source::Claims(..) => "contributions",
+        let table = match &source {
+            Source::Months(from, until) if q.monthly_table(false) == "site_figures" => {
+                per_site_partners(from.as_deref(), until, list)
+            }
+            Source::Months(..) => q.monthly_table(true).to_owned(),
+            Source::Claims(..) => "contributions".to_owned(),
         };
         let head = format!(
-            "SELECT DISTINCT {keys}f.partner_id AS partner_id FROM {table} f \
+            "SELECT {keys}COALESCE({list}, '') AS partners FROM {table} f \
              LEFT JOIN sites s ON s.id = f.site_id"
         );
         let mut filter = q.filter(Some(&source), false)?;
         filter.raw("f.claims > 0");
-        for row in select_filtered(conn, &head, filter, "").await? {
+        for row in select_filtered(conn, &head, filter, &tail).await? {
             let keys = keys_of(&row, q.group_by.len())?;
-            groups
-                .entry(keys)
-                .or_default()
-                .insert(row.try_get("partner_id")?);
+            let listed: String = row.try_get("partners")?;
+            // A row may list a partner twice (once per site it took from).
+            let set = groups.entry(keys).or_default();
+            set.extend(
+                listed
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            );
         }
     }
     Ok(groups)
+}
+
+/// The partners of each month and site, listed in one row each: what the
+/// partners of groups made of sites (quartier, commune, site) and months are
+/// read from, in a fifth of the rows. The months are keys this service
+/// makes (`YYYY-MM`), never text from a request.
+fn per_site_partners(from: Option<&str>, until: &str, list: &str) -> String {
+    let from = from.map_or_else(String::new, |m| format!("month >= '{m}' AND "));
+    format!(
+        "(SELECT month, site_id, SUM(claims) AS claims, {list} AS partner_id \
+         FROM partner_figures f WHERE {from}month < '{until}' AND claims > 0 \
+         GROUP BY month, site_id)"
+    )
 }
 
 async fn estimates(conn: &mut AnyConnection, q: &SummaryQuery) -> Result<Groups<i64>> {
@@ -350,7 +385,7 @@ impl Impact {
         }
         self.limit_to_caller(&mut conn, p, &mut q).await?;
         let groups = sums(&mut conn, &q).await?;
-        let partners = partners(&mut conn, &q).await?;
+        let partners = partners(&mut conn, &q, self.db().backend()).await?;
         let estimates = if q.estimated() {
             Some(estimates(&mut conn, &q).await?)
         } else {
@@ -438,7 +473,7 @@ impl Impact {
             disposed_mass_g: v.disposed_g,
             undeclared_mass_g: v.undeclared_g(),
             estimated_mass_g: estimated_g,
-            reuse_rate: ratio(v.handed_g, estimated_g),
+            reuse_rate: ratio(v.reused_total_g(), estimated_g),
             co2e_gross_g: v.gross_g,
             co2e_transport_g: v.transport_g,
             co2e_net_g: v.gross_g - v.transport_g,

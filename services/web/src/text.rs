@@ -1274,7 +1274,7 @@ impl Fr {
     /// The diagnostic's estimate.
     pub const DIAGNOSTIC_ESTIMATE: &'static str = "Masse estimée au diagnostic";
     /// Reuse rate.
-    pub const REUSE_RATE: &'static str = "Taux de réemploi (masse remise / estimation)";
+    pub const REUSE_RATE: &'static str = "Taux de réemploi (masse réemployée / estimation)";
     /// Masses by outcome heading.
     pub const BY_OUTCOME: &'static str = "Devenir des matériaux remis";
     /// Reused as is.

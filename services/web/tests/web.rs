@@ -3004,9 +3004,17 @@ fn claim_page(claim: &str) -> String {
 /// hand-over (through events).
 async fn declared_through_the_web(structure: &Browser, claim: &str) {
     let page = claim_page(claim);
-    let (status, html) = structure.page(&page).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Déclarer un devenir"), "{html}");
+    // The forms appear once the impact service has heard of the hand-over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, html) = structure.page(&page).await;
+        assert_eq!(status, StatusCode::OK);
+        if html.contains("Déclarer un devenir") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{html}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let outcome = |html: &str| {
         vec![
             ("csrf", hidden(html, "csrf")),

@@ -234,7 +234,7 @@ fn total_notes(s: &ipb::ImpactSummary, t: &ipb::Figures) -> String {
     ];
     if t.estimated_mass_g > 0 {
         notes.push(format!(
-            "handed over against the diagnostic's estimate of {} t: {}",
+            "reused against the diagnostic's estimate of {} t: {}",
             tonnes3(t.estimated_mass_g),
             percent(t.reuse_rate)
         ));

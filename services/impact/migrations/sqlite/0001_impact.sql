@@ -106,9 +106,9 @@ CREATE TABLE contributions (
 );
 CREATE INDEX contributions_time ON contributions (handed_over_at);
 
--- The contributions summed per month, site, partner and category, and per
--- month, site and partner (fewer rows, for what needs no category): what
--- the summaries read for whole months.
+-- The contributions summed per month, site, partner and category; per
+-- month, site and partner; and per month and site: what the summaries read
+-- for whole months, the table with the fewest rows that has their keys.
 CREATE TABLE figures (
     month TEXT NOT NULL,
     site_id TEXT NOT NULL,
@@ -148,6 +148,25 @@ CREATE TABLE partner_figures (
     lots BIGINT NOT NULL,
     claims BIGINT NOT NULL,
     PRIMARY KEY (month, site_id, partner_id)
+);
+
+CREATE TABLE site_figures (
+    month TEXT NOT NULL,
+    site_id TEXT NOT NULL,
+    handed_g BIGINT NOT NULL,
+    reused_g BIGINT NOT NULL,
+    refurbished_g BIGINT NOT NULL,
+    resold_g BIGINT NOT NULL,
+    recycled_g BIGINT NOT NULL,
+    disposed_g BIGINT NOT NULL,
+    gross_g BIGINT NOT NULL,
+    transport_g BIGINT NOT NULL,
+    without_factor_g BIGINT NOT NULL,
+    minutes BIGINT NOT NULL,
+    people BIGINT NOT NULL,
+    lots BIGINT NOT NULL,
+    claims BIGINT NOT NULL,
+    PRIMARY KEY (month, site_id)
 );
 
 -- The diagnostic's estimated mass summed per site and category.
