@@ -349,41 +349,7 @@ async fn summaries_add_up(first: &Impact, s: &Scenario) {
         .unwrap();
     let handed: i64 = s.claims.iter().filter(|c| c.handed).map(|c| c.mass_g).sum();
     assert_eq!(total.handed_over_mass_g, handed);
-    // Partners, distinct: in all, and per quartier (site `lot % 2`).
-    let taking = |quartier: Option<usize>| {
-        let partners: std::collections::BTreeSet<usize> = s
-            .claims
-            .iter()
-            .filter(|c| c.handed && quartier.is_none_or(|q| c.lot % 2 == q))
-            .map(|c| c.partner)
-            .collect();
-        partners.len() as i64
-    };
-    assert_eq!(total.partners, taking(None));
-    let req = pb::GetImpactSummaryRequest {
-        group_by: vec![pb::Grouping::Quartier as i32, pb::Grouping::Month as i32],
-        ..Default::default()
-    };
-    let by_quartier = pb::GetImpactSummaryRequest {
-        group_by: vec![pb::Grouping::Quartier as i32],
-        ..Default::default()
-    };
-    for group in first.summary(&admin(), &by_quartier).await.unwrap().groups {
-        let q = usize::from(group.keys[0] == "Drouot");
-        assert_eq!(
-            group.figures.unwrap().partners,
-            taking(Some(q)),
-            "{group:?}"
-        );
-    }
-    let by_month = first.summary(&admin(), &req).await.unwrap();
-    let most = by_month
-        .groups
-        .iter()
-        .map(|g| g.figures.unwrap().partners)
-        .max()
-        .unwrap_or(0);
-    assert!(most <= total.partners);
+    partners_are_distinct(first, s, total.partners).await;
     for g in 1..=6 {
         let req = pb::GetImpactSummaryRequest {
             group_by: vec![g],
@@ -421,6 +387,44 @@ async fn summaries_add_up(first: &Impact, s: &Scenario) {
         .map(|(_, m)| m)
         .sum();
     assert_eq!(period.handed_over_mass_g, expected);
+}
+
+/// Partners are counted distinct: in all, and per quartier (site `lot % 2`).
+async fn partners_are_distinct(first: &Impact, s: &Scenario, total: i64) {
+    let taking = |quartier: Option<usize>| {
+        let partners: std::collections::BTreeSet<usize> = s
+            .claims
+            .iter()
+            .filter(|c| c.handed && quartier.is_none_or(|q| c.lot % 2 == q))
+            .map(|c| c.partner)
+            .collect();
+        partners.len() as i64
+    };
+    assert_eq!(total, taking(None));
+    let req = pb::GetImpactSummaryRequest {
+        group_by: vec![pb::Grouping::Quartier as i32, pb::Grouping::Month as i32],
+        ..Default::default()
+    };
+    let by_quartier = pb::GetImpactSummaryRequest {
+        group_by: vec![pb::Grouping::Quartier as i32],
+        ..Default::default()
+    };
+    for group in first.summary(&admin(), &by_quartier).await.unwrap().groups {
+        let q = usize::from(group.keys[0] == "Drouot");
+        assert_eq!(
+            group.figures.unwrap().partners,
+            taking(Some(q)),
+            "{group:?}"
+        );
+    }
+    let by_month = first.summary(&admin(), &req).await.unwrap();
+    let most = by_month
+        .groups
+        .iter()
+        .map(|g| g.figures.unwrap().partners)
+        .max()
+        .unwrap_or(0);
+    assert!(most <= total);
 }
 
 proptest! {
