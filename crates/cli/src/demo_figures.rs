@@ -1,8 +1,9 @@
 //! `reemploi up --demo`, second part: a few hand-overs of the sample site to
 //! the sample structures, with what became of the material and the
 //! insertion hours it gave, so that the figures are not empty. Through the
-//! public API like the rest: each structure claims for itself, the site
-//! confirms and hands over, the structure declares. Idempotent: every call
+//! public API like the rest: each structure claims for itself, the admin
+//! confirms and records the hand-over (a few weeks or months back, as a
+//! territory admin may), the structure declares. Idempotent: every call
 //! carries a fixed request id, and steps already done are passed over.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use reemploi_proto::impact as ipb;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
+use reemploi_runtime::wire::millis_ts;
 use tonic::Code;
 
 use crate::CliError;
@@ -30,6 +32,9 @@ pub struct Handover {
     pub amount: i64,
     /// Weighed at pick-up, in grams.
     pub weighed_mass_g: i64,
+    /// How many days before the demo is loaded the truck came (the admin
+    /// loading it may record a past pick-up): a few months of figures.
+    pub days_ago: i64,
     /// Outcomes: kind, mass in grams (0: the share of `amount` of the
     /// weighed mass), amount in the lot's unit (0: by mass), destination.
     pub outcomes: &'static [(ipb::OutcomeKind, i64, i64, &'static str)],
@@ -47,6 +52,7 @@ pub const HANDOVERS: [Handover; 4] = [
         reference: "M2",
         amount: 120,
         weighed_mass_g: 7_150_000,
+        days_ago: 95,
         outcomes: &[
             (
                 K::ReusedRefurbished,
@@ -63,6 +69,7 @@ pub const HANDOVERS: [Handover; 4] = [
         reference: "M1",
         amount: 60,
         weighed_mass_g: 1_480_000,
+        days_ago: 65,
         outcomes: &[
             (
                 K::ReusedAsIs,
@@ -79,6 +86,7 @@ pub const HANDOVERS: [Handover; 4] = [
         reference: "M5",
         amount: 120,
         weighed_mass_g: 3_540_000,
+        days_ago: 35,
         outcomes: &[
             (
                 K::ReusedRefurbished,
@@ -100,6 +108,7 @@ pub const HANDOVERS: [Handover; 4] = [
         reference: "M3",
         amount: 40,
         weighed_mass_g: 790_000,
+        days_ago: 3,
         outcomes: &[(K::Resold, 600_000, 0, "Ressourcerie du Rhin, Sausheim")],
         hours: &[(A::Sorting, 300, 2)],
     },
@@ -228,6 +237,9 @@ async fn hand_over(
         .record_handover(pb::RecordHandoverRequest {
             name: claim.name.clone(),
             weighed_mass_g: h.weighed_mass_g,
+            handover_time: Some(millis_ts(
+                reemploi_store::now_millis() - h.days_ago * 86_400_000,
+            )),
             ..Default::default()
         })
         .await;

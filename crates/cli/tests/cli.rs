@@ -212,6 +212,16 @@ async fn demo_figures(
         .await
         .unwrap()
         .into_inner();
+    // A few months of hand-overs: 95, 65, 35 and 3 days back.
+    let by_month = client
+        .get_impact_summary(ipb::GetImpactSummaryRequest {
+            group_by: vec![ipb::Grouping::Month as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(by_month.groups.len() >= 3, "{:?}", by_month.groups);
     (summary.total.unwrap(), recolement)
 }
 

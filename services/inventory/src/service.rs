@@ -52,6 +52,11 @@ use reemploi_store::query::{Filter, Order, select_ordered};
 /// site and of the server differ a little.
 const HANDOVER_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
+/// How long before its claim was entered a territory admin may record a
+/// pick-up: the authority brings in the hand-overs of a site that started
+/// before the site was on reemploi (and the demo, a few past months).
+pub const REGULARISATION_MS: i64 = 366 * 24 * 3600 * 1000;
+
 /// Most lots in one BatchCreateLots.
 pub const MAX_BATCH: usize = 1000;
 
@@ -1151,7 +1156,9 @@ impl InventoryService for Inventory {
 
     /// RecordHandover: the weighed mass must be plausible for the claimed
     /// share of the lot (or confirmed), the time neither in the future nor
-    /// before the claim.
+    /// before the claim, except for a territory admin regularising a
+    /// pick-up made before its claim was entered (up to
+    /// [`REGULARISATION_MS`] before it).
     async fn record_handover(
         &self,
         request: Request<pb::RecordHandoverRequest>,
@@ -1178,8 +1185,20 @@ impl InventoryService for Inventory {
                 if at > now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
                     c.fail("handover_time", "must not be in the future");
                 }
-                if at < claim.created_at {
-                    c.fail("handover_time", "must not be before the claim was made");
+                match p.role {
+                    Role::Admin if at < claim.created_at.saturating_sub(REGULARISATION_MS) => {
+                        c.fail(
+                            "handover_time",
+                            "must not be more than 366 days before the claim was made",
+                        );
+                    }
+                    Role::Admin => {}
+                    Role::SiteManager | Role::Partner | Role::Integrator
+                        if at < claim.created_at =>
+                    {
+                        c.fail("handover_time", "must not be before the claim was made");
+                    }
+                    Role::SiteManager | Role::Partner | Role::Integrator => {}
                 }
                 c.finish()?;
                 claim.weighed_mass_g = mass;

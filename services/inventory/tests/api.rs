@@ -863,13 +863,22 @@ async fn hostile_values_are_refused(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(current.status, pb::ClaimStatus::Confirmed as i32);
-    // A real surprise at the scale is recorded once confirmed.
-    let done = m
-        .record_handover(handover(200_000, None, true))
+    // A territory admin regularises a pick-up made before the claim was
+    // entered, within a year of it; a real surprise at the scale is
+    // recorded once confirmed.
+    let mut admin = app.client_with(Some(token(Role::Admin, None, None))).await;
+    let too_old = admin
+        .record_handover(handover(200_000, ts(now - 400 * 86_400), true))
+        .await
+        .unwrap_err();
+    refused(too_old, "handover_time");
+    let done = admin
+        .record_handover(handover(200_000, ts(now - 30 * 86_400), true))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(done.weighed_mass_g, 200_000);
+    assert_eq!(done.handover_time.unwrap().seconds, now - 30 * 86_400);
     app.stop().await;
 }
 
