@@ -444,9 +444,56 @@ async fn figures_follow_handovers_and_declarations(transport: Transport) {
     assert_eq!(by_place.groups[0].keys[0], "Coteaux");
     assert_eq!(by_place.groups[0].figures.unwrap().co2e_gross_g, 442_200);
 
+    reuse_on_the_site(&stack, &radiators.name).await;
     recolement_lists_every_row(&stack, &site, &asbestos).await;
     who_may_do_what(&stack, &site, &rail_claim, &partner_id, &other_id).await;
     stack.stop().await;
+}
+
+/// The site's managers declare radiators reused on the site itself: for
+/// the récolement, never beyond the estimate, reuse kinds only, theirs only.
+async fn reuse_on_the_site(stack: &Stack, radiators: &str) {
+    let mut manager = stack.impact(Role::SiteManager, Some(ORG), None).await;
+    let here = |kind, mass_g| outcome(radiators, kind, mass_g, None, "Bâtiment C, sur place");
+    let declared = manager
+        .declare_outcome(here(pb::OutcomeKind::ReusedAsIs, 200_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(declared.name.starts_with(&format!("{radiators}/outcomes/")));
+    // 250 kg handed over and 200 kg here leave 150 kg of the 600 kg estimate.
+    let beyond = manager
+        .declare_outcome(here(pb::OutcomeKind::ReusedAsIs, 400_001))
+        .await
+        .unwrap_err();
+    assert_eq!(beyond.code(), Code::InvalidArgument);
+    let resold = manager
+        .declare_outcome(here(pb::OutcomeKind::Resold, 1_000))
+        .await
+        .unwrap_err();
+    assert!(
+        field_violations(&resold)
+            .iter()
+            .any(|(f, _)| f == "outcome.kind")
+    );
+    let mut elsewhere = stack
+        .impact(Role::SiteManager, Some("autre-bailleur"), None)
+        .await;
+    let code = elsewhere
+        .declare_outcome(here(pb::OutcomeKind::ReusedAsIs, 1_000))
+        .await
+        .unwrap_err()
+        .code();
+    assert_eq!(code, Code::NotFound);
+    let mut partner = stack
+        .impact(Role::Partner, None, Some(&uuid::Uuid::now_v7().to_string()))
+        .await;
+    let code = partner
+        .declare_outcome(here(pb::OutcomeKind::ReusedAsIs, 1_000))
+        .await
+        .unwrap_err()
+        .code();
+    assert_eq!(code, Code::PermissionDenied);
 }
 
 async fn recolement_lists_every_row(stack: &Stack, site: &str, asbestos: &ipb::Lot) {
@@ -481,6 +528,11 @@ async fn recolement_lists_every_row(stack: &Stack, site: &str, asbestos: &ipb::L
         (240_000, 200_000, 40_000)
     );
     assert_eq!(m5.not_handed_over_mass_g, 260_000);
+    let m2 = &r.rows[0];
+    assert_eq!(
+        (m2.reused_on_site_mass_g, m2.not_handed_over_mass_g),
+        (200_000, 150_000)
+    );
     assert_eq!(m5.handovers.len(), 1);
     assert!(
         m5.destinations

@@ -7,7 +7,7 @@ use reemploi_domain::text;
 use reemploi_proto::impact as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::error::ApiError;
-use reemploi_runtime::names::ClaimName;
+use reemploi_runtime::names::{ClaimName, LotName};
 use reemploi_runtime::validation::{self, Check, Violation};
 use reemploi_runtime::wire::checked_millis;
 use reemploi_store::now_millis;
@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::Claim;
+use crate::model::{Claim, Lot};
 use crate::repo::{self, Scope};
 
 /// Longest destination text.
@@ -25,10 +25,19 @@ pub const MAX_MINUTES: i64 = 600_000;
 /// Most people in one declaration.
 pub const MAX_PEOPLE: i32 = 1000;
 
+/// What an outcome is declared on.
+#[derive(Debug, Clone, Copy)]
+pub enum Parent {
+    /// A handed-over claim, by its partner.
+    Claim(ClaimName),
+    /// A lot, by its site's managers: material reused on the site itself.
+    Lot(LotName),
+}
+
 /// A DeclareOutcome request, validated.
 #[derive(Debug)]
 pub struct OutcomeInput {
-    pub claim: ClaimName,
+    pub parent: Parent,
     pub kind: pb::OutcomeKind,
     /// Quantity in the lot's unit (unit number, thousandths).
     pub quantity: Option<(i32, i64)>,
@@ -71,7 +80,13 @@ impl TryFrom<&pb::DeclareOutcomeRequest> for OutcomeInput {
 
     fn try_from(req: &pb::DeclareOutcomeRequest) -> std::result::Result<Self, ApiError> {
         let mut c = Check::new("");
-        let claim = c.take(ClaimName::parse("parent", &req.parent));
+        let parent = if req.parent.contains("/claims/") {
+            c.take(ClaimName::parse("parent", &req.parent))
+                .map(Parent::Claim)
+        } else {
+            c.take(LotName::parse("parent", &req.parent))
+                .map(Parent::Lot)
+        };
         let request_id = validation::request_id(&mut c, &req.request_id, false);
         let Some(o) = req.outcome.as_ref() else {
             c.fail("outcome", "required");
@@ -125,7 +140,7 @@ impl TryFrom<&pb::DeclareOutcomeRequest> for OutcomeInput {
         };
         c.finish()?;
         Ok(OutcomeInput {
-            claim: claim.ok_or_else(|| ApiError::invalid("parent", "required"))?,
+            parent: parent.ok_or_else(|| ApiError::invalid("parent", "required"))?,
             kind,
             quantity,
             mass_g: o.mass_g,
@@ -284,4 +299,73 @@ pub async fn checked_mass(
 /// A new declaration's id.
 pub fn new_declaration_id() -> Uuid {
     reemploi_runtime::names::new_id()
+}
+
+/// The lot `name` on which the caller, a manager of its site's
+/// organisation, declares reuse on the site, with the mass it declares:
+/// reuse kinds only, in the lot's unit, never beyond the lot's estimate.
+pub async fn on_site(
+    conn: &mut AnyConnection,
+    p: &Principal,
+    name: LotName,
+    input: &OutcomeInput,
+) -> Result<(Lot, i64)> {
+    let missing = || ApiError::not_found("lot", name.to_string());
+    let lot = repo::lot(conn, name.lot)
+        .await?
+        .filter(|l| l.site_id == name.site)
+        .ok_or_else(missing)?;
+    let site = repo::site(conn, lot.site_id).await?.ok_or_else(missing)?;
+    match p.role {
+        Role::SiteManager if p.org.as_ref() == Some(&site.owner_org) => {}
+        Role::SiteManager => return Err(missing().into()),
+        Role::Admin | Role::Partner | Role::Integrator => {
+            return Err(ApiError::PermissionDenied(
+                "only the site's managers declare reuse on the site".into(),
+            )
+            .into());
+        }
+    }
+    if !matches!(
+        input.kind,
+        pb::OutcomeKind::ReusedAsIs | pb::OutcomeKind::ReusedRefurbished
+    ) {
+        return Err(ApiError::invalid(
+            "outcome.kind",
+            "on the site: reused as is or after refurbishing",
+        )
+        .into());
+    }
+    let mass_g = match input.quantity {
+        Some((unit, _)) if unit != lot.unit => {
+            return Err(
+                ApiError::invalid("outcome.quantity.unit", "must be the lot's unit").into(),
+            );
+        }
+        Some((_, q)) if input.mass_g == 0 && lot.quantity_milli > 0 => {
+            let share =
+                i128::from(lot.estimated_mass_g) * i128::from(q) / i128::from(lot.quantity_milli);
+            i64::try_from(share).unwrap_or(i64::MAX)
+        }
+        _ => input.mass_g,
+    };
+    let before: i64 = repo::site_reuse(conn, lot.site_id)
+        .await?
+        .iter()
+        .filter(|r| r.0 == lot.id)
+        .map(|r| r.1)
+        .sum();
+    if before.saturating_add(mass_g) > lot.estimated_mass_g {
+        return Err(ApiError::invalid(
+            "outcome.mass_g",
+            format!(
+                "{} declared before and {} now exceed the diagnostic's estimate of {}",
+                kg(before),
+                kg(mass_g),
+                kg(lot.estimated_mass_g)
+            ),
+        )
+        .into());
+    }
+    Ok((lot, mass_g))
 }

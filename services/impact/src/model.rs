@@ -85,6 +85,20 @@ pub struct Outcome {
     pub created_at: i64,
 }
 
+/// Material a site's managers declare reused on the site itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteReuse {
+    pub id: Uuid,
+    pub lot: LotName,
+    pub kind: pb::OutcomeKind,
+    pub quantity_milli: Option<i64>,
+    pub mass_g: i64,
+    pub outcome_at: i64,
+    pub destination: String,
+    pub siret: String,
+    pub created_at: i64,
+}
+
 /// Declared insertion work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hours {

@@ -41,8 +41,18 @@ impl Impact {
         let lots = repo::lots_of_site(&mut conn, id).await?;
         let claims = repo::claims_of_site(&mut conn, id).await?;
         let outcomes = repo::outcomes(&mut conn, Scope::Site(id)).await?;
-        let mut rows: Vec<pb::RecolementRow> =
-            lots.iter().map(|l| row(l, &claims, &outcomes)).collect();
+        let on_site = repo::site_reuse(&mut conn, id).await?;
+        let mut rows: Vec<pb::RecolementRow> = lots
+            .iter()
+            .map(|l| {
+                let here = on_site
+                    .iter()
+                    .filter(|(lot, _)| *lot == l.id)
+                    .map(|(_, g)| g)
+                    .sum();
+                row(l, &claims, &outcomes, here)
+            })
+            .collect();
         rows.sort_by(|a, b| {
             natural(&a.reference)
                 .cmp(&natural(&b.reference))
@@ -69,7 +79,12 @@ fn natural(reference: &str) -> (String, u64, String) {
     (head, number, rest[digits.len()..].to_owned())
 }
 
-fn row(lot: &Lot, claims: &[Claim], outcomes: &[Outcome]) -> pb::RecolementRow {
+fn row(
+    lot: &Lot,
+    claims: &[Claim],
+    outcomes: &[Outcome],
+    reused_on_site_g: i64,
+) -> pb::RecolementRow {
     let handed: Vec<&Claim> = claims
         .iter()
         .filter(|c| c.lot_id == lot.id && c.handed_over())
@@ -92,7 +107,7 @@ fn row(lot: &Lot, claims: &[Claim], outcomes: &[Outcome]) -> pb::RecolementRow {
             .entry((o.kind.into(), o.destination.clone(), o.siret.clone()))
             .or_default() += o.mass_g;
     }
-    let mut not_handed = (lot.estimated_mass_g - handed_g).max(0);
+    let mut not_handed = (lot.estimated_mass_g - handed_g - reused_on_site_g).max(0);
     if lot.hazardous {
         // Never reused: the whole estimate leaves through the hazardous-waste route.
         disposed += not_handed;
@@ -124,6 +139,7 @@ fn row(lot: &Lot, claims: &[Claim], outcomes: &[Outcome]) -> pb::RecolementRow {
             - sum(&|k| k == pb::OutcomeKind::Disposed))
         .max(0),
         not_handed_over_mass_g: not_handed,
+        reused_on_site_mass_g: reused_on_site_g,
         destinations: destinations
             .into_iter()
             .map(|((kind, destination, siret), mass_g)| pb::Destination {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{
-    Claim, Contribution, Hours, Lot, Outcome, Partner, Site, VALUE_COLUMNS, Values,
+    Claim, Contribution, Hours, Lot, Outcome, Partner, Site, SiteReuse, VALUE_COLUMNS, Values,
 };
 use impact_pb::{Activity, OutcomeKind};
 use reemploi_proto::impact as impact_pb;
@@ -547,4 +547,65 @@ pub async fn commune_name(conn: &mut AnyConnection, insee: &str) -> Result<Optio
             .fetch_optional(&mut *conn)
             .await?;
     Ok(row.map(|r| r.try_get("commune")).transpose()?)
+}
+
+const SITE_REUSE_COLUMNS: &str = "id, lot_id, site_id, kind, quantity_milli, mass_g, outcome_at, \
+    destination, siret, created_at";
+
+/// Records reuse on a site.
+pub async fn insert_site_reuse(conn: &mut AnyConnection, r: &SiteReuse) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO site_reuse ({SITE_REUSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(r.id.to_string())
+        .bind(r.lot.lot.to_string())
+        .bind(r.lot.site.to_string())
+        .bind(r.kind.as_str_name())
+        .bind(r.quantity_milli)
+        .bind(r.mass_g)
+        .bind(r.outcome_at)
+        .bind(r.destination.clone())
+        .bind(r.siret.clone())
+        .bind(r.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The reuse declared on a site, oldest first.
+pub async fn site_reuse_rows(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<SiteReuse>> {
+    let sql = format!("SELECT {SITE_REUSE_COLUMNS} FROM site_reuse WHERE site_id = $1 ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(site.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(SiteReuse {
+                id: uuid_col(r, "id")?,
+                lot: reemploi_runtime::names::LotName {
+                    site: uuid_col(r, "site_id")?,
+                    lot: uuid_col(r, "lot_id")?,
+                },
+                kind: OutcomeKind::from_str_name(&kind).unwrap_or_default(),
+                quantity_milli: r.try_get("quantity_milli")?,
+                mass_g: r.try_get("mass_g")?,
+                outcome_at: r.try_get("outcome_at")?,
+                destination: r.try_get("destination")?,
+                siret: r.try_get("siret")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The mass reused on a site, per lot.
+pub async fn site_reuse(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(Uuid, i64)>> {
+    Ok(site_reuse_rows(conn, site)
+        .await?
+        .into_iter()
+        .map(|r| (r.lot.lot, r.mass_g))
+        .collect())
 }

@@ -8,7 +8,7 @@ use reemploi_proto::impact::impact_service_server::ImpactService;
 use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::idempotent;
-use reemploi_runtime::names::{ClaimName, SiteName};
+use reemploi_runtime::names::{ClaimName, LotName, SiteName};
 use reemploi_runtime::service::answer;
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::{Db, now_millis};
@@ -16,10 +16,10 @@ use sqlx::AnyConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::declare::{self, HoursInput, OutcomeInput};
+use crate::declare::{self, HoursInput, OutcomeInput, Parent};
 use crate::error::{ImpactError, Result};
 use crate::factors::Factors;
-use crate::model::{Hours, Outcome};
+use crate::model::{Hours, Outcome, SiteReuse};
 use crate::repo::{self, Scope};
 use crate::rollup::recompute;
 
@@ -80,13 +80,49 @@ impl Impact {
             idempotent::begin(&mut tx, key.as_ref(), &id.to_string(), now_millis()).await?
         {
             drop(tx);
-            return self.outcome_by_id(&first, input.claim).await;
+            return match input.parent {
+                Parent::Claim(claim) => self.outcome_by_id(&first, claim).await,
+                Parent::Lot(lot) => self.site_reuse_by_id(&first, lot).await,
+            };
         }
-        let claim = declare::own_handed_over(&mut tx, p, input.claim).await?;
-        let mass_g = declare::checked_mass(&mut tx, &claim, &input).await?;
+        let answer = match input.parent {
+            Parent::Claim(name) => self.on_claim(&mut tx, p, name, id, input).await?,
+            Parent::Lot(name) => {
+                let (lot, mass_g) = declare::on_site(&mut tx, p, name, &input).await?;
+                let reuse = SiteReuse {
+                    id,
+                    lot: name,
+                    kind: input.kind,
+                    quantity_milli: input.quantity.map(|(_, q)| q),
+                    mass_g,
+                    outcome_at: input.at,
+                    destination: input.destination,
+                    siret: input.siret,
+                    created_at: now_millis(),
+                };
+                repo::insert_site_reuse(&mut tx, &reuse).await?;
+                site_reuse_proto(&reuse, lot.unit)
+            }
+        };
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// An outcome of a handed-over claim, by its partner: recorded, and the
+    /// claim's contribution computed again.
+    async fn on_claim(
+        &self,
+        tx: &mut AnyConnection,
+        p: &Principal,
+        name: ClaimName,
+        id: Uuid,
+        input: OutcomeInput,
+    ) -> Result<pb::Outcome> {
+        let claim = declare::own_handed_over(tx, p, name).await?;
+        let mass_g = declare::checked_mass(tx, &claim, &input).await?;
         let outcome = Outcome {
             id,
-            claim: input.claim,
+            claim: name,
             partner_id: claim.partner_id,
             kind: input.kind,
             quantity_milli: input.quantity.map(|(_, q)| q),
@@ -96,10 +132,23 @@ impl Impact {
             siret: input.siret,
             created_at: now_millis(),
         };
-        repo::insert_outcome(&mut tx, &outcome).await?;
-        recompute(&mut tx, self.factors(), claim.id).await?;
-        tx.commit().await?;
+        repo::insert_outcome(tx, &outcome).await?;
+        recompute(tx, self.factors(), claim.id).await?;
         Ok(outcome_proto(&outcome, input.quantity.map(|(u, _)| u)))
+    }
+
+    async fn site_reuse_by_id(&self, id: &str, lot: LotName) -> Result<pb::Outcome> {
+        let mut conn = self.db().pool().acquire().await?;
+        let unit = repo::lot(&mut conn, lot.lot)
+            .await?
+            .map(|l| l.unit)
+            .unwrap_or_default();
+        repo::site_reuse_rows(&mut conn, lot.site)
+            .await?
+            .into_iter()
+            .find(|r| r.id.to_string() == id)
+            .map(|r| site_reuse_proto(&r, unit))
+            .ok_or_else(|| ApiError::Internal(format!("recorded reuse {id} is gone")).into())
     }
 
     /// Records insertion work (idempotent under `request_id`).
@@ -270,6 +319,22 @@ fn outcome_proto(o: &Outcome, unit: Option<i32>) -> pb::Outcome {
         destination_siret: o.siret.clone(),
         partner: format!("partners/{}", o.partner_id),
         create_time: Some(millis_ts(o.created_at)),
+    }
+}
+
+fn site_reuse_proto(r: &SiteReuse, unit: i32) -> pb::Outcome {
+    pb::Outcome {
+        name: format!("{}/outcomes/{}", r.lot, r.id),
+        kind: r.kind.into(),
+        quantity: r
+            .quantity_milli
+            .map(|milli| reemploi_proto::types::Quantity { unit, milli }),
+        mass_g: r.mass_g,
+        outcome_time: Some(millis_ts(r.outcome_at)),
+        destination: r.destination.clone(),
+        destination_siret: r.siret.clone(),
+        partner: String::new(),
+        create_time: Some(millis_ts(r.created_at)),
     }
 }
 

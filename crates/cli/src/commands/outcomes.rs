@@ -78,7 +78,9 @@ impl Kind {
 #[command(group(ArgGroup::new("amount").required(true).multiple(true).args(["quantity", "mass_kg"])))]
 pub struct DeclareArgs {
     /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`; it must have been
-    /// handed over.
+    /// handed over. Or, for a site manager, the lot `sites/SITE/lots/LOT`:
+    /// material reused on the site itself (`--kind reused` or
+    /// `refurbished`), for the récolement.
     pub claim: String,
     /// What became of it.
     #[arg(long, value_enum)]
@@ -163,17 +165,26 @@ pub fn grams(kg: &str) -> Result<i64, CliError> {
         .map_err(|e| CliError::Usage(format!("--mass-kg: {e}")))
 }
 
-/// `quantity` in the unit of the claim's lot (a claim is counted in it).
+/// `quantity` in the unit of the claim's lot (a claim is counted in it), or
+/// of the lot itself for reuse on its site.
 async fn in_claims_unit(
     conn: &Connection,
-    claim: &str,
+    parent: &str,
     quantity: &str,
 ) -> Result<tpb::Quantity, CliError> {
-    let req = pb::GetClaimRequest {
-        name: claim.to_owned(),
+    let unit_number = if parent.contains("/claims/") {
+        let req = pb::GetClaimRequest {
+            name: parent.to_owned(),
+        };
+        let claim = answer(conn.inventory().get_claim(req).await)?;
+        claim.quantity.map_or(0, |q| q.unit)
+    } else {
+        let req = pb::GetLotRequest {
+            name: parent.to_owned(),
+        };
+        let lot = answer(conn.inventory().get_lot(req).await)?;
+        lot.quantity.map_or(0, |q| q.unit)
     };
-    let claim = answer(conn.inventory().get_claim(req).await)?;
-    let unit_number = claim.quantity.map_or(0, |q| q.unit);
     let unit = reemploi_inventory::model::unit_from_proto(unit_number)
         .map_err(|e| CliError::Usage(format!("the claim's unit: {e}")))?;
     let parsed = Quantity::parse_decimal(quantity, unit)

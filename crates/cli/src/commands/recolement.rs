@@ -46,6 +46,7 @@ pub fn recolement_table(r: &ipb::Recolement) -> String {
         "WASTE CODE",
         "ESTIMATED (t)",
         "HANDED OVER (t)",
+        "REUSED ON SITE (t)",
         "REUSED ELSEWHERE (t)",
         "RECYCLED (t)",
         "DISPOSED (t)",
@@ -65,6 +66,7 @@ pub fn recolement_table(r: &ipb::Recolement) -> String {
             row.waste_code.clone(),
             tonnes3(row.estimated_mass_g),
             tonnes3(row.handed_over_mass_g),
+            tonnes3(row.reused_on_site_mass_g),
             tonnes3(row.reused_elsewhere_mass_g),
             tonnes3(row.recycled_mass_g),
             tonnes3(row.disposed_mass_g),
@@ -101,7 +103,7 @@ fn destination_suffix(place: &str, siret: &str, siret_word: &str) -> String {
 }
 
 /// The columns of the CSV, in the words of the PEMD récolement form.
-const CSV_COLUMNS: [&str; 18] = [
+const CSV_COLUMNS: [&str; 19] = [
     "Référence",
     "Désignation",
     "Catégorie",
@@ -112,6 +114,7 @@ const CSV_COLUMNS: [&str; 18] = [
     "Masse estimée (t)",
     "Quantité remise",
     "Remis (t)",
+    "Réemployé sur site (t)",
     "Réemployé hors site (t)",
     "Recyclé (t)",
     "Éliminé (t)",
@@ -162,6 +165,7 @@ fn csv_row(row: &ipb::RecolementRow) -> Vec<String> {
         tonnes_exact(row.estimated_mass_g),
         amount(row.handed_over_quantity.as_ref()),
         tonnes_exact(row.handed_over_mass_g),
+        tonnes_exact(row.reused_on_site_mass_g),
         tonnes_exact(row.reused_elsewhere_mass_g),
         tonnes_exact(row.recycled_mass_g),
         tonnes_exact(row.disposed_mass_g),
@@ -241,6 +245,7 @@ mod tests {
             "Code déchet",
             "Masse estimée (t)",
             "Remis (t)",
+            "Réemployé sur site (t)",
             "Réemployé hors site (t)",
             "Recyclé (t)",
             "Éliminé (t)",

@@ -68,6 +68,22 @@ CREATE TABLE outcomes (
 CREATE INDEX outcomes_claim ON outcomes (claim_id, id);
 CREATE INDEX outcomes_partner ON outcomes (partner_id, id);
 
+-- Material a site's managers declare reused on the site itself.
+CREATE TABLE site_reuse (
+    id TEXT PRIMARY KEY,
+    lot_id TEXT NOT NULL,
+    site_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    quantity_milli BIGINT,
+    mass_g BIGINT NOT NULL,
+    outcome_at BIGINT NOT NULL,
+    destination TEXT NOT NULL,
+    siret TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX site_reuse_lot ON site_reuse (lot_id, id);
+CREATE INDEX site_reuse_site ON site_reuse (site_id, id);
+
 CREATE TABLE hours (
     id TEXT PRIMARY KEY,
     claim_id TEXT NOT NULL,
