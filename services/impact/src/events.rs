@@ -12,7 +12,7 @@ use sqlx::AnyConnection;
 use crate::error::Result;
 use crate::model::{Claim, Lot, Partner, Site};
 use crate::repo;
-use crate::rollup::{recompute, recompute_by};
+use crate::rollup::recompute_by;
 use crate::service::Impact;
 
 /// The producing service's name, on its stream and envelopes.
@@ -98,9 +98,7 @@ impl Impact {
                 let claim = Claim::from_event(&c)?;
                 if repo::upsert_claim(conn, &claim).await? {
                     // The lot's first hand-over may have moved to or from it.
-                    for other in repo::claims_by(conn, "lot_id", claim.lot_id).await? {
-                        recompute(conn, factors, other).await?;
-                    }
+                    recompute_by(conn, factors, "lot_id", claim.lot_id).await?;
                 }
             }
             Payload::MatchProposal(_) | Payload::Revocation(_) => {}
