@@ -145,14 +145,20 @@ fn plan<'a>(rows: &'a [(u64, LotRow)], existing: &[pb::Lot]) -> Vec<(u64, Plan<'
                         fields,
                     },
                 },
-                [lot] => Plan::LeftAlone(
-                    (*lot).clone(),
-                    format!(
-                        "the lot of reference {} is {}: a re-import changes drafts only",
-                        lot.reference,
-                        views::lot_status_short(lot.status)
+                // Not a draft: what the row would change is said, not done.
+                [lot] => match changed(lot, row) {
+                    fields if fields.is_empty() => Plan::Unchanged((*lot).clone()),
+                    fields => Plan::LeftAlone(
+                        (*lot).clone(),
+                        format!(
+                            "the lot of reference {} is {}, and a re-import changes drafts \
+                             only: kept without the file's new {}",
+                            lot.reference,
+                            views::lot_status_short(lot.status),
+                            fields.join(", ")
+                        ),
                     ),
-                ),
+                },
                 [first, ..] => Plan::LeftAlone(
                     (*first).clone(),
                     format!(
@@ -503,7 +509,11 @@ impl LotsImport {
         for f in publish_failures(done) {
             text.push_str(&format!("not published: {f}\n"));
         }
-        if !self.publish {
+        let drafts = done
+            .outcomes
+            .iter()
+            .any(|o| o.item.status == pb::LotStatus::Draft as i32 && !o.item.hazardous);
+        if !self.publish && drafts {
             text.push_str(
                 "next: publish them with `reemploi lots publish NAME` (or import with --publish)\n",
             );
@@ -592,8 +602,8 @@ fn hazards(v: &[i32]) -> String {
         .join(", ")
 }
 
-/// The hazardous lots of the file: the line of each, the lot, and why it
-/// can never be published.
+/// The hazardous lots the import created or updated: the line of each,
+/// the lot, and why it can never be published.
 fn hazardous<'a>(done: &'a Done<'_, LotRow, pb::Lot>) -> Vec<(u64, &'a pb::Lot, String)> {
     let why: HashMap<u64, String> = done
         .parsed
@@ -603,6 +613,7 @@ fn hazardous<'a>(done: &'a Done<'_, LotRow, pb::Lot>) -> Vec<(u64, &'a pb::Lot, 
         .collect();
     done.outcomes
         .iter()
+        .filter(|o| matches!(o.action, Action::Created | Action::Updated(_)))
         .filter_map(|o| why.get(&o.line).map(|w| (o.line, &o.item, w.clone())))
         .collect()
 }
