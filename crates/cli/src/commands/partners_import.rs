@@ -97,8 +97,8 @@ enum Plan {
     /// A partner has it, and the row changes these fields: the partner as
     /// it is, and as it will be.
     Update {
-        current: rpb::Partner,
-        wanted: rpb::Partner,
+        current: Box<rpb::Partner>,
+        wanted: Box<rpb::Partner>,
         fields: Vec<&'static str>,
     },
     /// A partner has it and already says what the row says.
@@ -140,8 +140,8 @@ impl PartnersImport {
                             Plan::Unchanged(current.clone())
                         } else {
                             Plan::Update {
-                                current: current.clone(),
-                                wanted,
+                                current: Box::new(current.clone()),
+                                wanted: Box::new(wanted),
                                 fields,
                             }
                         }
@@ -161,7 +161,7 @@ impl PartnersImport {
         row: &PartnerRow,
     ) -> (rpb::Partner, Vec<&'static str>) {
         let new = &row.partner;
-        let given = |f: &str| row.given.iter().any(|g| *g == f);
+        let given = |f: &str| row.given.contains(&f);
         let mut wanted = current.clone();
         wanted.legal_name.clone_from(&new.legal_name);
         wanted.kinds = sorted(&new.kinds);
@@ -464,7 +464,7 @@ impl import::Import for PartnersImport {
                     fields,
                 } => match update(conn, &current, &wanted, &fields).await {
                     Ok(now) => (Action::Updated(fields), now),
-                    Err(status) => (Action::Refused(status), current),
+                    Err(status) => (Action::Refused(status), *current),
                 },
                 Plan::Unchanged(current) => (Action::Unchanged, current),
             };
