@@ -33,8 +33,7 @@ pub fn category(cell: &str) -> Result<&'static Category, DomainError> {
             DomainError::invalid(
                 "category",
                 format!(
-                    "unknown category {:?}: `reemploi categories` lists the codes and labels \
-                     (or map another column with --map COLUMN=category)",
+                    "unknown category {:?}: neither a code nor a label of the taxonomy",
                     cell.trim()
                 ),
             )
@@ -239,7 +238,7 @@ mod tests {
         );
         assert_eq!(category("RADIATOR").unwrap().code, "radiateur");
         let err = category("Menuiseries").unwrap_err().to_string();
-        assert!(err.contains("reemploi categories"), "{err}");
+        assert!(err.contains("taxonomy"), "{err}");
         assert!(category("").is_err());
     }
 

@@ -58,10 +58,14 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Reports bad rows on stderr, one line each.
+/// Reports bad rows on stderr, one line each, and where to find the
+/// categories when one was not known.
 pub fn report_bad_rows(file: &str, bad: &[BadRow]) {
     for row in bad {
         eprintln!("{file}:{}: {}", row.line, row.reason());
+    }
+    if bad.iter().any(|r| r.reason().contains("unknown category")) {
+        note("`reemploi categories` lists the category codes and labels");
     }
 }
 

@@ -207,7 +207,8 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
     );
     for said in [
         "bad.csv:3: mass_kg: \"environ 6\" is not a number; reuse_potential: \"peut-être\" is not understood",
-        "bad.csv:4: category: unknown category \"Menuiseries\": `reemploi categories` lists the codes and labels",
+        "bad.csv:4: category: unknown category \"Menuiseries\": neither a code nor a label of the taxonomy",
+        "`reemploi categories` lists the category codes and labels",
         "the unit \"lb\" is not understood",
     ] {
         assert!(err.contains(said), "{said} in {err}");
