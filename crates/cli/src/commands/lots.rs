@@ -62,9 +62,10 @@ pub enum LotsCommand {
     /// Importing again matches rows to the site's lots by reference (each
     /// row's reference is unique in the file): a row whose reference is new
     /// is created; a draft is updated with the cells that are not empty
-    /// (an empty cell changes nothing); a lot already published, or a
-    /// reference several lots share, is left alone, and the report says
-    /// so. Rows without a reference are created every time.
+    /// (an empty cell changes nothing); a lot that is no longer a draft, or
+    /// a reference several lots share, is never changed: where the file
+    /// differs, the report says it is "left alone", and why.
+    /// Rows without a reference are created every time.
     #[command(
         after_help = "Examples:\n  reemploi lots import diagnostic.xlsx --site sites/… --dry-run\n  reemploi lots import diagnostic.csv --site sites/… --publish\n  reemploi lots import pemd.xlsx --site sites/… --map \"Libellé PEM=designation\" --map \"Famille=ignore\"\n  reemploi lots import diagnostic.csv --site sites/… --skip-invalid --output json"
     )]

@@ -48,8 +48,9 @@ pub enum PartnersCommand {
     /// own: the header is line 1. All or nothing unless --skip-invalid.
     ///
     /// A row whose SIRET a partner has (archived ones aside) updates that
-    /// partner instead: its names and kinds, and every other field whose
-    /// cell is not empty; the monthly export can be imported again. The
+    /// partner instead: its legal name and kinds, and every other field
+    /// whose cell is not empty (an empty cell changes nothing); its status
+    /// stays as it is. The monthly export can be imported again. The
     /// directory has no material categories: --accepts gives them to rows
     /// that name none, and the import warns about every partner left
     /// accepting nothing, which matching never proposes.
