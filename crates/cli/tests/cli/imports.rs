@@ -7,7 +7,29 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Client, siret, stop, str_of, token_for, up_with};
+use super::{Client, Up, siret, stop, str_of, token_for, up_with};
+
+/// A `reemploi up` of its own, and its admin.
+struct Server {
+    up: Up,
+    admin: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (up, _) = up_with(&data, &[]);
+        let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+        Server { up, admin, dir }
+    }
+
+    /// A path in the test's directory.
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
 
 /// The demo's diagnostic, copied to `dir`.
 fn coteaux(dir: &Path) -> PathBuf {
@@ -58,12 +80,10 @@ fn references(report: &Value, list: &str) -> Vec<String> {
 
 #[test]
 fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (up, _) = up_with(&data, &[]);
-    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
-    let site = site(&admin, "Coteaux – tour C");
-    let csv = coteaux(dir.path());
+    let server = Server::start();
+    let admin = &server.admin;
+    let site = site(admin, "Coteaux – tour C");
+    let csv = coteaux(server.dir.path());
     let path = csv.to_str().unwrap();
     let first = admin.json(&["lots", "import", path, "--site", &site]);
     assert_eq!(first["created"].as_array().unwrap().len(), 10, "{first}");
@@ -77,18 +97,24 @@ fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alon
         "{again}"
     );
     assert!(!again.contains("hazardous:"), "said when imported: {again}");
-    assert_eq!(lots(&admin, &site).len(), 10, "no lot twice");
+    assert_eq!(lots(admin, &site).len(), 10, "no lot twice");
+    revised_rows_update_drafts(admin, &site, &csv);
+    a_reference_given_twice_changes_nothing(&server, &site);
+    stop(server.up);
+}
 
-    // The diagnostic revised: M2's quantity and M1's designation change,
-    // M4's condition is left empty, M11 is new.
+/// The diagnostic revised: M2's quantity and M1's designation change,
+/// M4's condition is left empty, M11 is new.
+fn revised_rows_update_drafts(admin: &Client, site: &str, csv: &Path) {
+    let path = csv.to_str().unwrap();
     let revised = std::fs::read_to_string(&csv)
         .unwrap()
         .replace("M1,Portes intérieures bois", "M1,Portes intérieures chêne")
         .replace("radiateur,410,u,24600", "radiateur,400,u,24000")
         .replace("collé - usure partielle", "")
         + "M11,Lavabos céramique,sanitaire,60,u,900,salles de bain,bon,reemploi hors site,17 01 03,\n";
-    std::fs::write(&csv, revised).unwrap();
-    let report = admin.json(&["lots", "import", path, "--site", &site]);
+    std::fs::write(csv, revised).unwrap();
+    let report = admin.json(&["lots", "import", path, "--site", site]);
     assert_eq!(references(&report, "created"), vec!["M11"]);
     assert_eq!(report["created"][0]["line"], 12);
     assert_eq!(references(&report, "updated"), vec!["M2"]);
@@ -103,7 +129,7 @@ fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alon
         "the lot of reference M1 is published, and a re-import changes drafts only: kept without the file's new designation"
     );
     assert_eq!(report["unchanged"].as_array().unwrap().len(), 8, "{report}");
-    let now = lots(&admin, &site);
+    let now = lots(admin, site);
     assert_eq!(now.len(), 11);
     let by_ref = |r: &str| now.iter().find(|l| l["reference"] == r).unwrap().clone();
     assert_eq!(
@@ -117,9 +143,13 @@ fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alon
         "an empty cell changes nothing"
     );
     assert_eq!(by_ref("M2")["estimatedMassG"], "24000000");
+}
 
-    // A reference given twice is a bad row on its line: nothing changes.
-    let twice = dir.path().join("twice.csv");
+/// A reference given twice is a bad row on its line: nothing changes.
+fn a_reference_given_twice_changes_nothing(server: &Server, site: &str) {
+    let admin = &server.admin;
+    let before = lots(admin, site);
+    let twice = server.path("twice.csv");
     std::fs::write(
         &twice,
         "ref,designation,category,quantity,unit\n\
@@ -129,34 +159,36 @@ fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alon
     .unwrap();
     let err = admin.fails(
         6,
-        &["lots", "import", twice.to_str().unwrap(), "--site", &site],
+        &["lots", "import", twice.to_str().unwrap(), "--site", site],
     );
     assert!(
         err.contains("twice.csv:3: reference: \"m2\" is also on line 2"),
         "{err}"
     );
-    assert_eq!(
-        by_ref("M2")["quantity"],
-        lots(&admin, &site)
-            .iter()
-            .find(|l| l["reference"] == "M2")
-            .unwrap()["quantity"]
-    );
-    stop(up);
+    assert_eq!(lots(admin, site), before);
 }
 
 #[test]
 fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (up, _) = up_with(&data, &[]);
-    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
-    let site = site(&admin, "Drouot – barre 5");
+    let server = Server::start();
+    let site = site(&server.admin, "Drouot – barre 5");
+    the_official_form_is_read(&server, &site);
+    values_not_understood_are_refused_on_their_lines(&server, &site);
+    other_headers_are_read_with_map(&server, &site);
+    assert_eq!(
+        lots(&server.admin, &site).len(),
+        3,
+        "the refused imports created nothing"
+    );
+    the_taxonomy_is_listed(&server.admin);
+    stop(server.up);
+}
 
-    // The official form's headers; a category by its label, thousands
-    // with a space, masses in tonnes, reuse potential as oui/non, a waste
-    // code with its label; a column nobody reads is named.
-    let form = dir.path().join("pemd.csv");
+/// The official form's headers; a category by its label, thousands with a
+/// space, masses in tonnes, reuse potential as oui/non, a waste code with
+/// its label; a column nobody reads is named.
+fn the_official_form_is_read(server: &Server, site: &str) {
+    let form = server.path("pemd.csv");
     std::fs::write(
         &form,
         "N°;Désignation du produit/matériau;Catégorie;Quantité estimée;Unité de mesure;\
@@ -165,12 +197,12 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
          P2;Dalles vinyle;revetement-sol;900;m²;4,5;non;17 06 05* (amiante);amiante;Sols\n",
     )
     .unwrap();
-    let out = admin.run(&[
+    let out = server.admin.run(&[
         "lots",
         "import",
         form.to_str().unwrap(),
         "--site",
-        &site,
+        site,
         "--output",
         "json",
     ]);
@@ -189,10 +221,12 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
     assert_eq!(created[0]["wasteCode"], "17 02 01");
     assert_eq!(created[1]["reusePotential"], "REUSE_POTENTIAL_NONE");
     assert_eq!(created[1]["hazardous"], true);
+}
 
-    // Values nobody understands are errors on their lines, and nothing is
-    // created.
-    let bad = dir.path().join("bad.csv");
+/// Values nobody understands are errors on their lines, and nothing is
+/// created.
+fn values_not_understood_are_refused_on_their_lines(server: &Server, site: &str) {
+    let bad = server.path("bad.csv");
     std::fs::write(
         &bad,
         "Réf;Désignation;Catégorie;Quantité;Unité;Masse (kg);Potentiel de réemploi\n\
@@ -201,9 +235,9 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
          B3;Radiateurs;Menuiseries;4;u;12 lb;oui\n",
     )
     .unwrap();
-    let err = admin.fails(
+    let err = server.admin.fails(
         6,
-        &["lots", "import", bad.to_str().unwrap(), "--site", &site],
+        &["lots", "import", bad.to_str().unwrap(), "--site", site],
     );
     for said in [
         "bad.csv:3: mass_kg: \"environ 6\" is not a number; reuse_potential: \"peut-être\" is not understood",
@@ -214,9 +248,12 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
         assert!(err.contains(said), "{said} in {err}");
     }
     assert!(!err.contains("bad.csv:2:"), "{err}");
+}
 
-    // Headers nobody can guess: the error says so, and --map reads them.
-    let other = dir.path().join("other.csv");
+/// Headers nobody can guess: the error says so, and --map reads them.
+fn other_headers_are_read_with_map(server: &Server, site: &str) {
+    let admin = &server.admin;
+    let other = server.path("other.csv");
     std::fs::write(
         &other,
         "Article,Famille,Nb,U,Poids (kg),Lot\n\
@@ -224,7 +261,7 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
     )
     .unwrap();
     let other = other.to_str().unwrap();
-    let err = admin.fails(6, &["lots", "import", other, "--site", &site]);
+    let err = admin.fails(6, &["lots", "import", other, "--site", site]);
     assert!(
         err.contains("no column for designation") && err.contains("--map COLUMN=FIELD"),
         "{err}"
@@ -234,7 +271,7 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
         "import",
         other,
         "--site",
-        &site,
+        site,
         "--map",
         "Article=designation",
         "--map",
@@ -255,7 +292,7 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
             "import",
             other,
             "--site",
-            &site,
+            site,
             "--map",
             "Désignation=designation",
         ],
@@ -271,19 +308,16 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
             "import",
             other,
             "--site",
-            &site,
+            site,
             "--map",
             "Article=colour",
         ],
     );
     assert!(err.contains("\"colour\" is not a field"), "{err}");
-    assert_eq!(
-        lots(&admin, &site).len(),
-        3,
-        "the refused imports created nothing"
-    );
+}
 
-    // The taxonomy, as an import reads it.
+/// The taxonomy, as an import reads it.
+fn the_taxonomy_is_listed(admin: &Client) {
     let table = admin.ok(&["categories"]);
     assert!(table.starts_with("CODE"), "{table}");
     let doors: Vec<&str> = table
@@ -313,21 +347,24 @@ fn the_official_form_headers_tonnes_yes_no_and_map_are_read_or_refused_on_their_
     assert_eq!(joinery[0]["labelFr"], "Porte intérieure");
     let err = admin.fails(2, &["categories", "--family", "bois"]);
     assert!(err.contains("menuiserie, chauffage"), "{err}");
-    stop(up);
 }
 
 #[test]
 fn a_dry_run_shows_every_row_and_publish_leaves_lots_awaiting_a_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let csv = coteaux(dir.path());
+    let server = Server::start();
+    let csv = coteaux(server.dir.path());
     let path = csv.to_str().unwrap();
+    a_dry_run_shows_every_row(server.dir.path(), path);
+    publish_leaves_lots_awaiting_a_check(&server.admin, path);
+    stop(server.up);
+}
 
-    // A dry run needs no server: every row, hazardous ones included.
+/// A dry run needs no server: every row, hazardous ones included.
+fn a_dry_run_shows_every_row(dir: &Path, path: &str) {
     let offline = Client {
         addr: "http://127.0.0.1:9".to_owned(),
         token: None,
-        config: dir.path().join("offline.toml"),
+        config: dir.join("offline.toml"),
     };
     let shown = offline.ok(&["lots", "import", path, "--site", "sites/x", "--dry-run"]);
     assert!(shown.contains("columns: \"ref\" as reference"), "{shown}");
@@ -360,12 +397,12 @@ fn a_dry_run_shows_every_row_and_publish_leaves_lots_awaiting_a_check() {
     );
     assert_eq!(rows[4]["afterCheck"], true);
     assert_eq!(rows[0]["afterCheck"], false);
+}
 
-    // --publish: the hazardous lot and the one awaiting its lead check stay
-    // drafts, and the report says why.
-    let (up, _) = up_with(&data, &[]);
-    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
-    let site1 = site(&admin, "Coteaux – tour D");
+/// --publish: the hazardous lot and the one awaiting its lead check stay
+/// drafts, and the report says why; asked explicitly, it is published too.
+fn publish_leaves_lots_awaiting_a_check(admin: &Client, path: &str) {
+    let site1 = site(admin, "Coteaux – tour D");
     let out = admin.ok(&["lots", "import", path, "--site", &site1, "--publish"]);
     assert!(
         out.contains("not published: line 6 (Garde-corps acier de balcon) — its reuse potential is \"after check\" (lead, structure)")
@@ -373,7 +410,7 @@ fn a_dry_run_shows_every_row_and_publish_leaves_lots_awaiting_a_check() {
         "{out}"
     );
     let status = |site: &str, r: &str| {
-        lots(&admin, site)
+        lots(admin, site)
             .iter()
             .find(|l| l["reference"] == r)
             .unwrap()["status"]
@@ -382,14 +419,14 @@ fn a_dry_run_shows_every_row_and_publish_leaves_lots_awaiting_a_check() {
     assert_eq!(status(&site1, "M5"), "LOT_STATUS_DRAFT");
     assert_eq!(status(&site1, "M9"), "LOT_STATUS_DRAFT");
     assert_eq!(status(&site1, "M6"), "LOT_STATUS_PUBLISHED");
-    let published = lots(&admin, &site1)
+    let published = lots(admin, &site1)
         .iter()
         .filter(|l| l["status"] == "LOT_STATUS_PUBLISHED")
         .count();
     assert_eq!(published, 8);
 
     // Asked explicitly, it is published too; the flag goes with --publish.
-    let site2 = site(&admin, "Coteaux – tour E");
+    let site2 = site(admin, "Coteaux – tour E");
     let report = admin.json(&[
         "lots",
         "import",
@@ -417,7 +454,6 @@ fn a_dry_run_shows_every_row_and_publish_leaves_lots_awaiting_a_check() {
     let report = admin.json(&["lots", "import", path, "--site", &site1, "--publish"]);
     assert_eq!(report["held"][0]["line"], 6, "{report}");
     assert_eq!(status(&site1, "M5"), "LOT_STATUS_DRAFT");
-    stop(up);
 }
 
 /// An SIAE directory export: the directory's columns with e-mail and phone,
@@ -437,38 +473,42 @@ fn directory(rows: &[(&str, &str, &str, &str)]) -> String {
 
 #[test]
 fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_categories() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (up, _) = up_with(&data, &[]);
-    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
-    let (a, b, c) = (
+    let server = Server::start();
+    let sirets = [
         siret("7100000000001"),
         siret("7100000000002"),
         siret("7100000000003"),
-    );
-    let file = dir.path().join("siae-68.csv");
-    let path = file.to_str().unwrap();
+    ];
+    the_first_data_row_is_line_2(&server, &sirets[0]);
+    let atelier_a = the_first_import_gives_default_categories(&server, &sirets);
+    next_month_updates_by_siret(&server, &sirets, &atelier_a);
+    stop(server.up);
+}
 
-    // The first data row is line 2, whatever is wrong with it.
+/// The first data row is line 2, whatever is wrong with it, in a CSV file
+/// or in a workbook.
+fn the_first_data_row_is_line_2(server: &Server, a: &str) {
+    let admin = &server.admin;
+    let file = server.path("siae-68.csv");
+    let path = file.to_str().unwrap();
     std::fs::write(
         &file,
         directory(&[
             ("12345678912345", "Mauvais SIRET", "", ""),
-            (&a, "Atelier A", "contact@a.example", "03 89 00 00 01"),
+            (a, "Atelier A", "contact@a.example", "03 89 00 00 01"),
         ]),
     )
     .unwrap();
     let err = admin.fails(6, &["partners", "import", path]);
     assert!(err.contains("siae-68.csv:2: siret"), "{err}");
     assert!(!err.contains("siae-68.csv:1:"), "{err}");
-    // The same in a workbook: its first row is line 1 too.
-    let xlsx = dir.path().join("siae-68.xlsx");
+    let xlsx = server.path("siae-68.xlsx");
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
     for (r, row) in [
         ["siret", "type", "raison_sociale", "latitude", "longitude"],
         ["12345678912345", "ACI", "Mauvais SIRET", "47.75", "7.33"],
-        [a.as_str(), "ACI", "Atelier A", "47.75", "7.33"],
+        [a, "ACI", "Atelier A", "47.75", "7.33"],
     ]
     .iter()
     .enumerate()
@@ -484,14 +524,25 @@ fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_cat
         &["partners", "import", xlsx.to_str().unwrap(), "--dry-run"],
     );
     assert!(err.contains("siae-68.xlsx:2: siret"), "{err}");
+}
 
-    // Without categories a partner matches nothing: a warning; --accepts
-    // gives them (comma-separated or repeated, codes or labels).
+/// Without categories a partner matches nothing: a warning; --accepts
+/// gives them (comma-separated or repeated, codes or labels). The first
+/// structure's name.
+fn the_first_import_gives_default_categories(server: &Server, sirets: &[String; 3]) -> String {
+    let admin = &server.admin;
+    let file = server.path("siae-68.csv");
+    let path = file.to_str().unwrap();
     std::fs::write(
         &file,
         directory(&[
-            (&a, "Atelier A", "contact@a.example", "03 89 00 00 01"),
-            (&b, "Atelier B", "", ""),
+            (
+                &sirets[0],
+                "Atelier A",
+                "contact@a.example",
+                "03 89 00 00 01",
+            ),
+            (&sirets[1], "Atelier B", "", ""),
         ]),
     )
     .unwrap();
@@ -522,16 +573,27 @@ fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_cat
     assert_eq!(first["contact"]["email"], "contact@a.example");
     assert_eq!(first["contact"]["phone"], "03 89 00 00 01");
     assert_eq!(first["status"], "PARTNER_STATUS_VERIFIED");
-    let atelier_a = str_of(first, "name").to_owned();
+    str_of(first, "name").to_owned()
+}
 
-    // Next month: A's phone changed, B is as it was, C is new and names
-    // no category; with or without --skip-invalid it goes through.
+/// Next month: A's phone changed, B is as it was, C is new and names no
+/// category; it goes through, --skip-invalid or not. --accepts then fills
+/// a partner that accepts nothing, never one that does.
+fn next_month_updates_by_siret(server: &Server, sirets: &[String; 3], atelier_a: &str) {
+    let admin = &server.admin;
+    let file = server.path("siae-68.csv");
+    let path = file.to_str().unwrap();
     std::fs::write(
         &file,
         directory(&[
-            (&a, "Atelier A", "contact@a.example", "03 89 99 99 99"),
-            (&b, "Atelier B", "", ""),
-            (&c, "Atelier C", "c@c.example", ""),
+            (
+                &sirets[0],
+                "Atelier A",
+                "contact@a.example",
+                "03 89 99 99 99",
+            ),
+            (&sirets[1], "Atelier B", "", ""),
+            (&sirets[2], "Atelier C", "c@c.example", ""),
         ]),
     )
     .unwrap();
@@ -548,12 +610,10 @@ fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_cat
     let all = admin.json(&["partners", "list", "--limit", "0"]);
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), 3, "no partner twice");
-    let a_now = admin.json(&["partners", "show", &atelier_a]);
+    let a_now = admin.json(&["partners", "show", atelier_a]);
     assert_eq!(a_now["contact"]["phone"], "03 89 99 99 99");
     assert_eq!(a_now["contact"]["email"], "contact@a.example");
     assert_eq!(a_now["status"], "PARTNER_STATUS_VERIFIED", "still verified");
-
-    // --accepts fills a partner that accepts nothing, never one that does.
     let report = admin.json(&["partners", "import", path, "--accepts", "brique"]);
     let updated = report["updated"].as_array().unwrap();
     assert_eq!(updated.len(), 1, "{report}");
@@ -563,7 +623,7 @@ fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_cat
         serde_json::json!(["accepted_categories"])
     );
     assert_eq!(
-        admin.json(&["partners", "show", &atelier_a])["acceptedCategories"],
+        admin.json(&["partners", "show", atelier_a])["acceptedCategories"],
         serde_json::json!(["porte-interieure", "radiateur", "tuile"])
     );
     let err = admin.fails(2, &["partners", "import", path, "--accepts", "bois"]);
@@ -571,5 +631,4 @@ fn the_monthly_directory_updates_partners_by_siret_with_contacts_and_default_cat
         err.contains("--accepts: category: unknown category \"bois\""),
         "{err}"
     );
-    stop(up);
 }
