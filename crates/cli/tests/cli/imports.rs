@@ -107,7 +107,7 @@ fn a_diagnostic_imported_again_updates_its_drafts_and_leaves_published_lots_alon
 /// M4's condition is left empty, M11 is new.
 fn revised_rows_update_drafts(admin: &Client, site: &str, csv: &Path) {
     let path = csv.to_str().unwrap();
-    let revised = std::fs::read_to_string(&csv)
+    let revised = std::fs::read_to_string(csv)
         .unwrap()
         .replace("M1,Portes intérieures bois", "M1,Portes intérieures chêne")
         .replace("radiateur,410,u,24600", "radiateur,400,u,24000")
