@@ -262,7 +262,7 @@ impl import::Import for LotsImport {
         let json = json!({
             "lot": crate::json::message(lot),
             "hazardous": row.hazardous.as_ref().map(ToString::to_string),
-            "afterCheck": awaits_check(lot),
+            "after_check": awaits_check(lot),
         });
         let cells = vec![
             lot.reference.clone(),

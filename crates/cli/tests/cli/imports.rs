@@ -395,8 +395,8 @@ fn a_dry_run_shows_every_row(dir: &Path, path: &str) {
         rows[8]["lot"]["designation"],
         "Dalles de sol vinyle-amiante"
     );
-    assert_eq!(rows[4]["afterCheck"], true);
-    assert_eq!(rows[0]["afterCheck"], false);
+    assert_eq!(rows[4]["after_check"], true);
+    assert_eq!(rows[0]["after_check"], false);
 }
 
 /// --publish: the hazardous lot and the one awaiting its lead check stay
