@@ -625,3 +625,89 @@ fn publish_failures(done: &Done<'_, LotRow, pb::Lot>) -> Vec<String> {
         .map(|(name, status)| format!("{name}: {}", status.message()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The rows of a small diagnostic, read as the command reads them.
+    fn rows(csv: &str) -> Vec<(u64, LotRow)> {
+        let sheet = import::sheet::read_csv(csv.as_bytes()).unwrap();
+        let (parsed, _) = import::lots::parse(&sheet, || {}).unwrap();
+        assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+        parsed.good
+    }
+
+    fn lot(reference: &str, status: pb::LotStatus, row: &LotRow) -> pb::Lot {
+        pb::Lot {
+            name: format!("sites/s/lots/{reference}"),
+            reference: reference.to_owned(),
+            status: status as i32,
+            ..row.lot.clone()
+        }
+    }
+
+    #[test]
+    fn rows_are_matched_to_lots_by_reference_and_only_drafts_change() {
+        let rows = rows(
+            "ref,designation,category,quantity,unit,condition\n\
+             A1,Portes,porte-interieure,10,u,bon\n\
+             a2,Radiateurs,radiateur,5,u,\n\
+             A3,Tuiles,tuile,100,m2,bon\n\
+             A4,Briques,brique,2,m3,\n\
+             ,Lavabos,sanitaire,3,u,\n\
+             A6,Dalles,revetement-sol,9,m2,\n",
+        );
+        let mut old_doors = lot("A1", pb::LotStatus::Draft, &rows[0].1);
+        old_doors.quantity = Some(reemploi_proto::types::Quantity {
+            unit: old_doors.quantity.unwrap().unit,
+            milli: 8_000,
+        });
+        let mut radiators = lot("A2", pb::LotStatus::Draft, &rows[1].1);
+        // An empty cell in the file leaves what the lot says.
+        radiators.condition = "à désembouer".to_owned();
+        let mut tiles = lot("A3", pb::LotStatus::Published, &rows[2].1);
+        tiles.designation = "Tuiles plates".to_owned();
+        let bricks = lot("A4", pb::LotStatus::Published, &rows[3].1);
+        let slabs = lot("A6", pb::LotStatus::Draft, &rows[5].1);
+        let existing = vec![old_doors, radiators, tiles, bricks, slabs.clone(), slabs];
+        let planned: Vec<(u64, String)> = plan(&rows, &existing)
+            .into_iter()
+            .map(|(line, p)| {
+                let said = match p {
+                    Plan::Create(_) => "create".to_owned(),
+                    Plan::Update { fields, .. } => format!("update {}", fields.join(",")),
+                    Plan::Unchanged(_) => "unchanged".to_owned(),
+                    Plan::LeftAlone(_, why) => format!("left alone: {why}"),
+                };
+                (line, said)
+            })
+            .collect();
+        let want = [
+            (2, "update quantity"),
+            (3, "unchanged"),
+            (
+                4,
+                "left alone: the lot of reference A3 is published, and a re-import changes \
+                 drafts only: kept without the file's new designation",
+            ),
+            (5, "unchanged"),
+            (6, "create"),
+            (
+                7,
+                "left alone: 2 lots of the site have the reference A6: change them one by one",
+            ),
+        ];
+        let want: Vec<(u64, String)> = want.iter().map(|(l, s)| (*l, (*s).to_owned())).collect();
+        assert_eq!(planned, want);
+    }
+
+    #[test]
+    fn rows_without_a_reference_are_warned_about_once_when_none_has_one() {
+        assert_eq!(no_reference(&[], 3), vec![]);
+        assert_eq!(no_reference(&[2, 3], 2).len(), 1);
+        assert_eq!(no_reference(&[3], 2)[0].0, 3);
+        assert_eq!(no_reference(&[2], 1).len(), 1);
+    }
+}

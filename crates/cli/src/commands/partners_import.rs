@@ -543,3 +543,84 @@ impl PartnersImport {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The first row of a small directory export, as the command reads it.
+    fn row(csv: &str) -> PartnerRow {
+        let sheet = import::sheet::read_csv(csv.as_bytes()).unwrap();
+        let directory = import::partners::parse_directory(&sheet, 30, || {}).unwrap();
+        assert!(
+            directory.parsed.bad.is_empty(),
+            "{:?}",
+            directory.parsed.bad
+        );
+        directory.parsed.good[0].1.clone()
+    }
+
+    fn importer(accepts: &[&str]) -> PartnersImport {
+        PartnersImport {
+            default_radius_km: 30,
+            accepts: accepts.iter().map(|c| (*c).to_owned()).collect(),
+            verify: false,
+        }
+    }
+
+    const HEADER: &str = "siret,type,raison_sociale,enseigne,ville,email,telephone,latitude,longitude,categories,radius_km\n";
+
+    #[test]
+    fn an_update_changes_what_the_row_gives_and_no_more() {
+        let registered = row(&format!(
+            "{HEADER}90012345600015,EI;ACI,Atelier,Enseigne,Mulhouse,a@b.fr,0389,47.7,7.3,tuile,15\n"
+        ))
+        .partner;
+        // Same kinds in another order, empty cells, no categories: nothing.
+        let same = row(&format!(
+            "{HEADER}90012345600015,ACI;EI,Atelier,,,,,47.7,7.3,,\n"
+        ));
+        let (_, fields) = importer(&["brique"]).update_of(&registered, &same);
+        assert_eq!(fields, Vec::<&str>::new());
+        // A new phone, a new commune, another radius: those only; the
+        // contact keeps its e-mail.
+        let moved = row(&format!(
+            "{HEADER}90012345600015,ACI,Atelier,,Illzach,,0390,47.7,7.3,,20\n"
+        ));
+        let (wanted, fields) = importer(&[]).update_of(&registered, &moved);
+        assert_eq!(
+            fields,
+            vec!["kinds", "address", "service_radius_km", "contact"]
+        );
+        let contact = wanted.contact.unwrap();
+        assert_eq!(
+            (contact.email.as_str(), contact.phone.as_str()),
+            ("a@b.fr", "0390")
+        );
+        assert_eq!(wanted.trade_name, "Enseigne");
+        assert_eq!(wanted.accepted_categories, vec!["tuile"]);
+    }
+
+    #[test]
+    fn default_categories_fill_only_a_partner_that_accepts_none() {
+        let mut registered = row(&format!(
+            "{HEADER}90012345600015,ACI,Atelier,,,,,47.7,7.3,,\n"
+        ))
+        .partner;
+        let again = row(&format!(
+            "{HEADER}90012345600015,ACI,Atelier,,,,,47.7,7.3,,\n"
+        ));
+        let import = importer(&["radiateur", "brique"]);
+        let (wanted, fields) = import.update_of(&registered, &again);
+        assert_eq!(fields, vec!["accepted_categories"]);
+        assert_eq!(wanted.accepted_categories, vec!["brique", "radiateur"]);
+        registered.accepted_categories = vec!["tuile".to_owned()];
+        let (_, fields) = import.update_of(&registered, &again);
+        assert_eq!(fields, Vec::<&str>::new());
+        assert_eq!(
+            import.new_partner(&again).accepted_categories,
+            vec!["radiateur", "brique"]
+        );
+    }
+}
