@@ -13,8 +13,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reemploi_domain::DomainError;
 pub use reemploi_import::{
-    BadRow, ImportError, MAX_BATCH, Parsed, lots, partners, sheet, violations_to_rows,
+    BadRow, ImportError, MAX_BATCH, Parsed, Reason, lots, partners, sheet, violations_to_rows,
 };
 use serde_json::{Value, json};
 
@@ -59,25 +60,41 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 /// Reports bad rows on stderr, one line each, and where to find the
-/// categories when one was not known.
-pub fn report_bad_rows(file: &str, bad: &[BadRow]) {
+/// categories when one was not known. A field read from a column whose
+/// header says it otherwise (`columns`: field and header) is named with
+/// the header too, as the person sees it in the file.
+pub fn report_bad_rows(file: &str, bad: &[BadRow], columns: &[(&'static str, String)]) {
     for row in bad {
-        eprintln!("{file}:{}: {}", row.line, row.reason());
+        eprintln!("{file}:{}: {}", row.line, with_columns(row, columns));
     }
     if bad.iter().any(|r| r.reason().contains("unknown category")) {
         note("`reemploi categories` lists the category codes and labels");
     }
 }
 
+/// A bad row's reasons, each field followed by the header of its column
+/// when the header is not the field's own name.
+fn with_columns(row: &BadRow, columns: &[(&'static str, String)]) -> String {
+    let named = |reason: &Reason| {
+        let text = reason.to_string();
+        let Reason::Domain(DomainError::Invalid { field, .. }) = reason else {
+            return text;
+        };
+        match columns.iter().find(|(f, _)| f == field) {
+            Some((f, header)) if sheet::normalize(header) != sheet::normalize(f) => {
+                text.replacen(&format!("{f}:"), &format!("{f} (column {header:?}):"), 1)
+            }
+            _ => text,
+        }
+    };
+    row.reasons.iter().map(named).collect::<Vec<_>>().join("; ")
+}
+
 /// Decides, before any call, whether the import goes on: with bad rows it
 /// stops (exit 6) unless `--skip-invalid`; with no good row at all it stops.
-pub fn gate<T>(
-    file: &str,
-    parsed: &Parsed<T>,
-    skip_invalid: bool,
-    what: &str,
-) -> Result<(), CliError> {
-    report_bad_rows(file, &parsed.bad);
+pub(crate) fn gate<T>(read: &Read<T>, skip_invalid: bool, what: &str) -> Result<(), CliError> {
+    let (file, parsed) = (&read.file, &read.parsed);
+    report_bad_rows(file, &parsed.bad, &read.columns);
     let bad = parsed.bad.len();
     let good = parsed.good.len();
     if bad > 0 && !skip_invalid {
@@ -113,7 +130,7 @@ pub fn batch_error(file: &str, status: &tonic::Status, lines: &[u64], inner: &st
     }
     let violations = reemploi_runtime::status::field_violations(status);
     let (rows, other) = violations_to_rows(&violations, lines, inner);
-    report_bad_rows(file, &rows);
+    report_bad_rows(file, &rows, &[]);
     for o in &other {
         eprintln!("{file}: {o}");
     }
@@ -439,7 +456,7 @@ pub(crate) async fn run<I: Import>(
     if options.dry_run {
         return dry_run(ctx.format, import, &read, options.skip_invalid);
     }
-    gate(&read.file, &read.parsed, options.skip_invalid, I::WHAT)?;
+    gate(&read, options.skip_invalid, I::WHAT)?;
     let conn = ctx.connect().await?;
     let request_id = options.request_id.unwrap_or_else(request_id);
     let mut outcomes = import.apply(&conn, &read, request_id).await?;
@@ -482,7 +499,7 @@ fn dry_run<I: Import>(
 ) -> Result<(), CliError> {
     let file = &read.file;
     let parsed = &read.parsed;
-    report_bad_rows(file, &parsed.bad);
+    report_bad_rows(file, &parsed.bad, &read.columns);
     let good: Vec<(u64, &I::Row)> = parsed.good.iter().map(|(l, r)| (*l, r)).collect();
     let warnings = import.row_warnings(&good);
     let mut rows: Vec<(u64, Value, Vec<String>)> = parsed
@@ -496,7 +513,7 @@ fn dry_run<I: Import>(
     let width = import.dry_run_columns().len();
     for bad in &parsed.bad {
         let mut cells = vec![String::new(); width.saturating_sub(1)];
-        cells.push(format!("invalid: {}", bad.reason()));
+        cells.push(format!("invalid: {}", with_columns(bad, &read.columns)));
         let json = json!({"invalid": bad.reason()});
         rows.push((bad.line, json, cells));
     }

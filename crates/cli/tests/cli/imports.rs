@@ -162,7 +162,7 @@ fn a_reference_given_twice_changes_nothing(server: &Server, site: &str) {
         &["lots", "import", twice.to_str().unwrap(), "--site", site],
     );
     assert!(
-        err.contains("twice.csv:3: reference: \"m2\" is also on line 2"),
+        err.contains("twice.csv:3: reference (column \"ref\"): \"m2\" is also on line 2"),
         "{err}"
     );
     assert_eq!(lots(admin, site), before);
@@ -240,8 +240,9 @@ fn values_not_understood_are_refused_on_their_lines(server: &Server, site: &str)
         &["lots", "import", bad.to_str().unwrap(), "--site", site],
     );
     for said in [
-        "bad.csv:3: mass_kg: \"environ 6\" is not a number; reuse_potential: \"peut-être\" is not understood",
-        "bad.csv:4: category: unknown category \"Menuiseries\": neither a code nor a label of the taxonomy",
+        "bad.csv:3: mass_kg (column \"Masse (kg)\"): \"environ 6\" is not a number; \
+         reuse_potential (column \"Potentiel de réemploi\"): \"peut-être\" is not understood",
+        "bad.csv:4: category (column \"Catégorie\"): unknown category \"Menuiseries\": neither a code nor a label of the taxonomy",
         "`reemploi categories` lists the category codes and labels",
         "the unit \"lb\" is not understood",
     ] {
