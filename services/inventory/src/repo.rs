@@ -180,6 +180,34 @@ pub async fn update_ledger(
     Ok(reemploi_store::one_row(done)?)
 }
 
+/// Deletes a draft lot at `previous_version`; Conflict if it moved or is
+/// no longer a draft (a claim may never reference it: drafts are unclaimable).
+pub async fn delete_draft(conn: &mut AnyConnection, id: Uuid, previous_version: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM lots WHERE id = $1 AND version = $2 AND status = 'draft'")
+        .bind(id.to_string())
+        .bind(previous_version)
+        .execute(conn)
+        .await?;
+    Ok(reemploi_store::one_row(done)?)
+}
+
+/// The ids of a site's drafts, oldest first (at most `limit`).
+pub async fn draft_ids(conn: &mut AnyConnection, site: Uuid, limit: i64) -> Result<Vec<Uuid>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM lots WHERE site_id = $1 AND status = 'draft' ORDER BY id LIMIT $2",
+    )
+    .bind(site.to_string())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id,)| {
+            Uuid::try_parse(&id)
+                .map_err(|e| InventoryError::Internal(format!("stored lot id {id}: {e}")))
+        })
+        .collect()
+}
+
 /// How many lots of a site have each status, by status name.
 pub async fn lot_counts(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
