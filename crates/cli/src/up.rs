@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use reemploi_runtime::auth::{Authenticator, Role, claims_for, issue_hs256_with};
 use reemploi_runtime::config::AuthArgs;
 use reemploi_runtime::limit::RateLimits;
+use reemploi_runtime::metrics::Metrics;
 use reemploi_runtime::service::{Context, Running, StartError};
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +92,7 @@ async fn start_services(
     args: &UpArgs,
     bus: &Arc<dyn reemploi_events::Bus>,
     auth: &Authenticator,
+    metrics: &Metrics,
     shutdown: &CancellationToken,
     stop: &CancellationToken,
 ) -> Result<Vec<Running>, CliError> {
@@ -105,6 +107,7 @@ async fn start_services(
             data_dir: args.service.store.data_dir.clone(),
             shutdown: shutdown.clone(),
             stop: stop.clone(),
+            metrics: metrics.clone(),
         };
         let started = start(ctx.clone()).await?;
         // Once for the process: every service shares its authenticator.
@@ -138,7 +141,20 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
         bus = reemploi_runtime::wiring::bus(&args.service.bus, &args.service.store) => bus?,
         () = shutdown.cancelled() => return Ok(()),
     };
-    let running = start_services(&args, &bus, &auth, &shutdown, &stop).await?;
+    // One endpoint for the whole process: every service's figures.
+    let metrics = reemploi_runtime::process::metrics(&args.service.metrics);
+    let mut running = start_services(&args, &bus, &auth, &metrics, &shutdown, &stop).await?;
+    if let Some(addr) = args.service.metrics.listen {
+        let listener = reemploi_runtime::metrics::bind(addr)
+            .await
+            .map_err(|source| CliError::Bind { addr, source })?
+            .0;
+        if let Some(first) = running.pop() {
+            running.push(reemploi_runtime::process::metrics_task(
+                &metrics, listener, &stop, first,
+            ));
+        }
+    }
 
     let (listener, addr) = reemploi_runtime::server::bind(args.service.server.listen)
         .await
@@ -150,7 +166,15 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     let serving = tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            reemploi_runtime::service::serve(&server_args, listener, running, shutdown, stop).await
+            reemploi_runtime::service::serve(
+                &server_args,
+                listener,
+                running,
+                &metrics,
+                shutdown,
+                stop,
+            )
+            .await
         }
     });
     let web = serve_web(

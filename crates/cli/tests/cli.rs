@@ -75,6 +75,8 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
         .env_remove("REEMPLOI_JWT_SECRET")
         .env_remove("REEMPLOI_JWT_PUBLIC_KEY")
         .env("RUST_LOG", "info")
+        // Piped stderr would get JSON; these tests read the readable lines.
+        .env("REEMPLOI_LOG_FORMAT", "pretty")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -39,6 +39,8 @@ struct Inner {
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// A throwaway log file, removed when the bus is dropped.
     temporary: Option<PathBuf>,
+    /// What the durable subscriptions made here did, for metrics.
+    consumers: crate::ConsumerRegistry,
 }
 
 impl Drop for Inner {
@@ -111,6 +113,7 @@ impl InProcessBus {
                 db,
                 wakers: Mutex::new(HashMap::new()),
                 temporary,
+                consumers: crate::ConsumerRegistry::default(),
             }),
         })
     }
@@ -222,6 +225,8 @@ async fn read_log(mut reader: impl LogReader, wake: Arc<Notify>, shutdown: Cance
 /// The task of one durable subscription.
 struct Reader {
     db: Db,
+    /// Its counts, for metrics.
+    counters: Arc<crate::ConsumerCounters>,
     sub: Subscription,
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
@@ -257,7 +262,7 @@ impl Reader {
                 break;
             }
             let d = delivery(row, true)?;
-            match self.deliver(&d).await {
+            match self.deliver(&d, true).await {
                 Outcome::Done => self.forget_retry(d.seq).await?,
                 Outcome::Wait(reason) => self.requeue(&d, d.failures, &reason).await?,
                 Outcome::Retry(reason) => self.requeue(&d, d.failures + 1, &reason).await?,
@@ -284,7 +289,7 @@ impl Reader {
             }
             let d = delivery(row, false)?;
             if crate::subject_matches(&self.sub.filter, &d.msg.subject) {
-                match self.deliver(&d).await {
+                match self.deliver(&d, false).await {
                     Outcome::Done => {}
                     Outcome::Wait(reason) => {
                         // Its own storage is down: stop here and come back
@@ -302,7 +307,9 @@ impl Reader {
         Ok(!rows.is_empty())
     }
 
-    async fn deliver(&self, d: &Delivery) -> Outcome {
+    /// Hands `d` to the handler: a repeat when `again` (from the retries).
+    async fn deliver(&self, d: &Delivery, again: bool) -> Outcome {
+        self.counters.delivery(again);
         match run_handler(&self.handler, &d.msg).await {
             Ok(()) => Outcome::Done,
             Err(HandlerError::Unavailable(reason)) => Outcome::Wait(reason),
@@ -376,6 +383,7 @@ impl Reader {
             durable = %self.sub.durable, subject = %d.msg.subject, event_id = %d.msg.event_id,
             reason, "event dead-lettered"
         );
+        self.counters.dead_letter();
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO dead_letters (durable, seq, subject, event_id, payload, reason, dead_at) \
@@ -523,6 +531,7 @@ impl Bus for InProcessBus {
             .insert(sub.durable.clone(), wake.clone());
         let reader = Reader {
             db: self.inner.db.clone(),
+            counters: self.inner.consumers.counters(&sub),
             sub,
             handler,
             shutdown: shutdown.clone(),
@@ -563,6 +572,21 @@ impl Bus for InProcessBus {
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
         crate::validate_name("service", service)
+    }
+
+    async fn consumer_stats(&self) -> Vec<crate::ConsumerStats> {
+        let mut stats = Vec::new();
+        for (durable, _, counters) in self.inner.consumers.all() {
+            let lag = match self.backlog(&durable).await {
+                Ok(n) => u64::try_from(n).ok(),
+                Err(e) => {
+                    tracing::debug!(%durable, error = %e, "cannot read a subscription's backlog");
+                    None
+                }
+            };
+            stats.push(counters.stats(&durable, lag));
+        }
+        stats
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {

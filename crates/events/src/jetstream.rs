@@ -31,6 +31,8 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long [`Bus::ensure_stream`] and [`Bus::subscribe`] retry while
 /// JetStream does not answer (see [`patiently`]).
 const START_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a scrape waits for a consumer's state.
+const LAG_TIMEOUT: Duration = Duration::from_secs(1);
 /// Idle heartbeat of the pull stream: a missing one reveals a lost server.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Pull request expiry (must exceed the heartbeat).
@@ -86,6 +88,8 @@ struct Inner {
     js: js::Context,
     namespace: Option<String>,
     replicas: usize,
+    /// What the durable subscriptions made here did, for metrics.
+    consumers: crate::ConsumerRegistry,
 }
 
 // By hand: the server URL may carry credentials.
@@ -125,6 +129,7 @@ impl JetStreamBus {
                 js,
                 namespace: opts.namespace,
                 replicas: opts.replicas.max(1),
+                consumers: crate::ConsumerRegistry::default(),
             }),
         })
     }
@@ -270,12 +275,14 @@ impl JetStreamBus {
         sub: &Subscription,
         handler: &Arc<dyn Handler>,
         failures: &mut HashMap<String, i64>,
+        counters: &crate::ConsumerCounters,
         m: js::Message,
     ) {
         let (delivered, stream_seq) = match m.info() {
             Ok(info) => (info.delivered, info.stream_sequence),
             Err(_) => (1, 0),
         };
+        counters.delivery(delivered > 1);
         let msg = self.message_of(&sub.stream_of, stream_seq, &m);
         let (delay, reason) = match run_handler(handler, &msg).await {
             Ok(()) => {
@@ -322,6 +329,7 @@ impl JetStreamBus {
             .await
         {
             Ok(()) => {
+                counters.dead_letter();
                 if let Err(e) = m.ack_with(AckKind::Term).await {
                     tracing::warn!(durable = %sub.durable, error = %e, "term failed");
                 }
@@ -331,6 +339,29 @@ impl JetStreamBus {
                 tracing::warn!(durable = %sub.durable, error = %e, "dead-letter publish failed");
                 let _ = m.ack_with(AckKind::Nak(Some(crate::RETRY_MAX))).await;
             }
+        }
+    }
+
+    /// How many messages of its stream the durable `durable` has not
+    /// acknowledged yet (pending delivery or awaiting an ack); `None` when
+    /// JetStream does not tell within [`LAG_TIMEOUT`].
+    async fn consumer_lag(&self, durable: &str, stream_of: &str) -> Option<u64> {
+        let ask = self.inner.js.get_consumer_from_stream::<pull::Config, _, _>(
+            self.durable_name(durable),
+            self.stream_name(stream_of),
+        );
+        match tokio::time::timeout(LAG_TIMEOUT, ask).await {
+            // Fetching the consumer reads its state: no second request.
+            Ok(Ok(consumer)) => {
+                let info = consumer.cached_info();
+                let acking = u64::try_from(info.num_ack_pending).unwrap_or(0);
+                Some(info.num_pending.saturating_add(acking))
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(durable, error = %e, "cannot read a consumer's lag");
+                None
+            }
+            Err(_) => None,
         }
     }
 
@@ -548,6 +579,7 @@ impl Bus for JetStreamBus {
         let consumer = patiently("consumer", || self.open_consumer(&sub)).await?;
         let subscriber = Subscriber {
             bus: self.clone(),
+            counters: self.inner.consumers.counters(&sub),
             sub,
             handler,
             consumer: Some(consumer),
@@ -578,6 +610,19 @@ impl Bus for JetStreamBus {
             last: 0,
         };
         Ok(tokio::spawn(read_consumer(follower, shutdown)))
+    }
+
+    async fn consumer_stats(&self) -> Vec<crate::ConsumerStats> {
+        let consumers = self.inner.consumers.all();
+        let lags = consumers
+            .iter()
+            .map(|(durable, stream_of, _)| self.consumer_lag(durable, stream_of));
+        let lags = futures::future::join_all(lags).await;
+        consumers
+            .iter()
+            .zip(lags)
+            .map(|((durable, _, counters), lag)| counters.stats(durable, lag))
+            .collect()
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {
@@ -728,6 +773,8 @@ struct Subscriber {
     consumer: Option<js::consumer::Consumer<pull::Config>>,
     /// Failures counted against max_deliver, per event, while it is retried.
     failures: HashMap<String, i64>,
+    /// Its counts, for metrics.
+    counters: Arc<crate::ConsumerCounters>,
 }
 
 impl ConsumerReader for Subscriber {
@@ -750,7 +797,7 @@ impl ConsumerReader for Subscriber {
 
     async fn deliver(&mut self, m: js::Message) -> bool {
         self.bus
-            .process(&self.sub, &self.handler, &mut self.failures, m)
+            .process(&self.sub, &self.handler, &mut self.failures, &self.counters, m)
             .await;
         true
     }

@@ -258,6 +258,86 @@ pub struct DeadLetter {
     pub dead_at_ms: i64,
 }
 
+/// What one durable subscription of a bus did in this process, and how
+/// far behind its stream it is: for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// The durable name, as subscribed (without namespace).
+    pub durable: String,
+    /// Deliveries to its handler, repeats included.
+    pub delivered: u64,
+    /// Deliveries of a message it had been given before (after a failure,
+    /// or an acknowledgement that never arrived).
+    pub redelivered: u64,
+    /// Messages it gave up on, moved to the dead letters.
+    pub dead_lettered: u64,
+    /// Messages of its stream it has not acknowledged yet (not taken, or
+    /// taken and not done), when the bus could tell.
+    pub lag: Option<u64>,
+}
+
+/// Counters of one durable subscription, bumped by its reader task.
+#[derive(Debug, Default)]
+struct ConsumerCounters {
+    delivered: std::sync::atomic::AtomicU64,
+    redelivered: std::sync::atomic::AtomicU64,
+    dead_lettered: std::sync::atomic::AtomicU64,
+}
+
+impl ConsumerCounters {
+    /// Counts one delivery, a repeat if `again`.
+    fn delivery(&self, again: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.delivered.fetch_add(1, Relaxed);
+        if again {
+            self.redelivered.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn dead_letter(&self) {
+        self.dead_lettered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn stats(&self, durable: &str, lag: Option<u64>) -> ConsumerStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        ConsumerStats {
+            durable: durable.to_owned(),
+            delivered: self.delivered.load(Relaxed),
+            redelivered: self.redelivered.load(Relaxed),
+            dead_lettered: self.dead_lettered.load(Relaxed),
+            lag,
+        }
+    }
+}
+
+/// The counters of a bus's durable subscriptions, by durable name (with
+/// the producing service whose stream each reads).
+#[derive(Debug, Default)]
+struct ConsumerRegistry(
+    std::sync::Mutex<std::collections::BTreeMap<String, (String, Arc<ConsumerCounters>)>>,
+);
+
+impl ConsumerRegistry {
+    /// The counters of `sub`, shared with an earlier subscription of the
+    /// same durable.
+    fn counters(&self, sub: &Subscription) -> Arc<ConsumerCounters> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(sub.durable.clone())
+            .or_insert_with(|| (sub.stream_of.clone(), Arc::default()))
+            .1
+            .clone()
+    }
+
+    /// Every durable with its stream's service and counters.
+    fn all(&self) -> Vec<(String, String, Arc<ConsumerCounters>)> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.iter()
+            .map(|(durable, (stream_of, c))| (durable.clone(), stream_of.clone(), c.clone()))
+            .collect()
+    }
+}
+
 /// The event bus: publishing and durable subscriptions.
 #[async_trait::async_trait]
 pub trait Bus: Send + Sync + 'static {
@@ -316,6 +396,12 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The dead letters, oldest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError>;
+
+    /// What each durable subscription made through this bus did, and its
+    /// lag; none for a bus that keeps no count.
+    async fn consumer_stats(&self) -> Vec<ConsumerStats> {
+        Vec::new()
+    }
 
     /// Delivers the dead letter `id` again and removes it from the dead
     /// letters. Subscribers that applied it already ignore it (their inbox).

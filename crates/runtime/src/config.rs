@@ -472,13 +472,15 @@ impl Default for LimitArgs {
 // as the description of whatever binary flattens it.
 #[command(next_help_heading = "Logging", about = None, long_about = None)]
 pub struct TelemetryArgs {
-    /// Log output format: `pretty` for people, `json` for log collectors.
+    /// Log output format: `pretty` for people, `json` for log collectors
+    /// (one object per line, each line of a call with its method and
+    /// request id), `auto` for `pretty` on a terminal and `json` otherwise.
     /// The level is set with RUST_LOG (default "info").
     #[arg(
         long = "log-format",
         env = "REEMPLOI_LOG_FORMAT",
         value_enum,
-        default_value_t = LogFormat::Pretty
+        default_value_t = LogFormat::Auto
     )]
     pub log_format: LogFormat,
 }
@@ -486,9 +488,38 @@ pub struct TelemetryArgs {
 /// How log lines are written.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// `Pretty` when stderr is a terminal, `Json` otherwise (a file, a
+    /// pipe, a journal).
     #[default]
+    Auto,
+    /// Human-readable lines.
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+impl LogFormat {
+    /// The format `Auto` stands for, given whether stderr is a terminal.
+    pub fn resolve(self, terminal: bool) -> LogFormat {
+        match self {
+            LogFormat::Auto if terminal => LogFormat::Pretty,
+            LogFormat::Auto => LogFormat::Json,
+            other => other,
+        }
+    }
+}
+
+/// Metrics: where Prometheus scrapes this process.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(next_help_heading = "Metrics", about = None, long_about = None)]
+pub struct MetricsArgs {
+    /// Address of an HTTP endpoint serving Prometheus metrics at
+    /// `/metrics` (text exposition format): gRPC requests, outbox backlog,
+    /// consumer lag, database pools and the platform's own figures. Off
+    /// when absent; port 0 picks a free port. No authentication: keep it
+    /// on loopback or a private network.
+    #[arg(long = "metrics-listen", env = "REEMPLOI_METRICS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }

@@ -1,8 +1,8 @@
 //! Process plumbing shared by every reemploi service: configuration blocks
 //! (clap flags with environment fallbacks), tracing setup, JWT
 //! authentication into a [`auth::Principal`], rate limits, gRPC server
-//! bootstrap (TLS, health, reflection, limits, per-RPC tracing) and graceful
-//! shutdown.
+//! bootstrap (TLS, health, reflection, limits, per-RPC tracing), Prometheus
+//! metrics and graceful shutdown.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -13,6 +13,7 @@ pub mod idempotent;
 pub mod keys;
 pub mod limit;
 pub mod mask;
+pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod partners;

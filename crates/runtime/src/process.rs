@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
-use crate::config::{AuthArgs, BusArgs, LimitArgs, ServerArgs, StoreArgs, TelemetryArgs};
+use crate::config::{
+    AuthArgs, BusArgs, LimitArgs, MetricsArgs, ServerArgs, StoreArgs, TelemetryArgs,
+};
+use crate::metrics::Metrics;
 use crate::limit::RateLimits;
 use crate::service::{Context, Running, StartError};
 
@@ -25,6 +28,8 @@ pub struct ServiceArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// A failure that ends the process; its message is logged and printed.
@@ -60,6 +65,7 @@ impl ServiceArgs {
             data_dir: self.store.data_dir.clone(),
             shutdown,
             stop: CancellationToken::new(),
+            metrics: metrics(&self.metrics),
         })
     }
 
@@ -77,18 +83,65 @@ impl ServiceArgs {
             let channel = crate::keys::identity_channel(url, self.auth.identity_ca.as_deref())?;
             running = refresh_signing_keys(ctx, channel, running);
         }
+        let (running, _) = serve_metrics(&self.metrics, &ctx.metrics, &ctx.stop, running).await?;
         let (listener, addr) = crate::server::bind(self.server.listen).await?;
         tracing::info!(%addr, service = running.name, "listening");
         crate::service::serve(
             &self.server,
             listener,
             vec![running],
+            &ctx.metrics,
             ctx.shutdown.clone(),
             ctx.stop.clone(),
         )
         .await?;
         Ok(())
     }
+}
+
+/// The metrics of a process started with `args`: recorded only when they
+/// are served.
+pub fn metrics(args: &MetricsArgs) -> Metrics {
+    match args.listen {
+        Some(_) => Metrics::new(),
+        None => Metrics::disabled(),
+    }
+}
+
+/// With `--metrics-listen`, binds it and adds to `running` the task that
+/// serves `metrics` there until `stop`; returns where it listens.
+pub async fn serve_metrics(
+    args: &MetricsArgs,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+    running: Running,
+) -> Result<(Running, Option<std::net::SocketAddr>), Failure> {
+    let Some(addr) = args.listen else {
+        return Ok((running, None));
+    };
+    let (listener, addr) = crate::metrics::bind(addr)
+        .await
+        .map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+    Ok((metrics_task(metrics, listener, stop, running), Some(addr)))
+}
+
+/// Adds to `running` the task that serves `metrics` on `listener` until
+/// `stop`.
+pub fn metrics_task(
+    metrics: &Metrics,
+    listener: tokio::net::TcpListener,
+    stop: &CancellationToken,
+    running: Running,
+) -> Running {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "metrics endpoint listening at /metrics");
+    }
+    let served = crate::metrics::serve(metrics.clone(), listener, stop.clone());
+    running.spawn("metrics endpoint", async move {
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "the metrics endpoint failed");
+        }
+    })
 }
 
 /// Adds to `running` what keeps this process's token checks current: the

@@ -25,6 +25,13 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::config::ServerArgs;
+use crate::metrics::{GrpcMetrics, Metrics};
+
+/// The header a caller may name its request with; answered with the id
+/// the request was logged under.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id taken from a caller; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
 
 /// HTTP/2 PING interval: finds dead peers behind NATs and idle-killing
 /// proxies before a request is lost on them.
@@ -173,6 +180,7 @@ pub struct Server {
     /// Initial statuses that could not be set synchronously in `new`; set
     /// at the start of `serve`.
     pending_serving: Vec<&'static str>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Server {
@@ -211,7 +219,14 @@ impl Server {
             health,
             drain_delay: args.drain_delay(),
             pending_serving,
+            metrics: Metrics::disabled(),
         }
+    }
+
+    /// Counts every RPC in `metrics` (requests by method and code, latency).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Server {
+        self.metrics = metrics;
+        self
     }
 
     /// Sets the pause between turning health NOT_SERVING and closing the
@@ -249,6 +264,7 @@ impl Server {
             health,
             drain_delay,
             pending_serving,
+            metrics,
         } = self;
         for name in pending_serving {
             health
@@ -285,7 +301,9 @@ impl Server {
             .concurrency_limit_per_connection(args.concurrency_per_connection)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-            .layer(RpcTraceLayer)
+            .layer(RpcTraceLayer {
+                metrics: metrics.grpc(),
+            })
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         let mut server = pin!(server);
@@ -404,22 +422,44 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
     Ok((listener, local))
 }
 
-/// Tower layer giving every RPC a span (`rpc` with the method path) and one
-/// event when it ends, with the gRPC status code and latency.
-#[derive(Clone, Copy, Debug, Default)]
-struct RpcTraceLayer;
+/// Tower layer giving every RPC a span (`rpc` with the method path and a
+/// request id) and one event when it ends, with the gRPC status code and
+/// latency, which it also counts in the metrics.
+#[derive(Clone, Debug, Default)]
+struct RpcTraceLayer {
+    metrics: Option<GrpcMetrics>,
+}
 
 impl<S> Layer<S> for RpcTraceLayer {
     type Service = RpcTrace<S>;
 
     fn layer(&self, inner: S) -> RpcTrace<S> {
-        RpcTrace { inner }
+        RpcTrace {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 struct RpcTrace<S> {
     inner: S,
+    metrics: Option<GrpcMetrics>,
+}
+
+/// The caller's `x-request-id` when it is a sane one (visible ASCII, not
+/// too long: it goes into every log line of the call), else a new UUIDv7.
+fn request_id(headers: &http::HeaderMap) -> String {
+    let given = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => uuid::Uuid::now_v7().to_string(),
+    }
 }
 
 impl<S, B> Service<http::Request<B>> for RpcTrace<S>
@@ -437,9 +477,11 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let method = req.uri().path().to_owned();
+        let request_id = request_id(req.headers());
         let span = tracing::info_span!(
             "rpc",
             method = %method,
+            request_id = %request_id,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
@@ -449,6 +491,8 @@ where
             quiet: method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection."),
             start: Instant::now(),
             done: false,
+            metrics: self.metrics.clone(),
+            method,
         };
         let fut = {
             let _entered = span.enter();
@@ -458,7 +502,13 @@ where
             async move {
                 let mut record = record;
                 match fut.await {
-                    Ok(response) => Ok(record.watch(response)),
+                    Ok(mut response) => {
+                        // Already checked to be a valid header value, or a UUID.
+                        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                        }
+                        Ok(record.watch(response))
+                    }
                     Err(err) => {
                         record.finish(Outcome::TransportError);
                         Err(err)
@@ -487,6 +537,9 @@ struct RpcRecord {
     quiet: bool,
     start: Instant,
     done: bool,
+    metrics: Option<GrpcMetrics>,
+    /// The request's path, `/package.Service/Method`.
+    method: String,
 }
 
 impl RpcRecord {
@@ -517,13 +570,24 @@ impl RpcRecord {
             return;
         }
         self.done = true;
-        let latency_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = self.start.elapsed();
+        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let code = match outcome {
             Outcome::Status(code) => format!("{code:?}"),
             Outcome::NoStatus => "none".to_owned(),
             Outcome::TransportError => "transport_error".to_owned(),
             Outcome::Dropped => "cancelled".to_owned(),
         };
+        if let Some(metrics) = &self.metrics {
+            let (status, label) = match outcome {
+                Outcome::Status(code) => (code, crate::metrics::code_name(code)),
+                // A response without grpc-status is an error to the client.
+                Outcome::NoStatus => (Code::Unknown, "UNKNOWN"),
+                Outcome::TransportError => (Code::Unknown, "TRANSPORT_ERROR"),
+                Outcome::Dropped => (Code::Cancelled, "CANCELLED"),
+            };
+            metrics.record(&self.method, status, label, elapsed.as_secs_f64());
+        }
         self.span.record("code", code.as_str());
         self.span.record("latency_ms", latency_ms);
         let server_fault = matches!(

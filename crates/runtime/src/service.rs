@@ -29,6 +29,7 @@ use tonic::service::Routes;
 
 use crate::auth::Authenticator;
 use crate::config::ServerArgs;
+use crate::metrics::Metrics;
 use crate::server::{Server, ServerError};
 
 /// The reply of a gRPC method whose operation is `operation`: its value, or
@@ -66,6 +67,9 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Cancelled once the server has finished its calls: background tasks end.
     pub stop: CancellationToken,
+    /// The process's metrics (shared by the services of one process), or
+    /// [`Metrics::disabled`].
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for Context {
@@ -105,6 +109,7 @@ impl Context {
         let pager = crate::paging::Pager::load(&self.db)
             .await
             .map_err(StartError::store(service))?;
+        self.metrics.watch_service(service, &self.db, &self.bus);
         Ok(Prepared {
             relay: reemploi_events::outbox::Relay::new(self.db.clone(), self.bus.clone()),
             pager,
@@ -270,13 +275,15 @@ pub enum ServeError {
 }
 
 /// Serves `services` on `listener` (health, reflection and per-RPC tracing
-/// included) until `shutdown`, supervising their tasks; then cancels `stop`
-/// and waits for the tasks. A task that ends on its own cancels `shutdown`
-/// and makes this return [`ServeError::TaskDied`] once all has stopped.
+/// included, each RPC counted in `metrics`) until `shutdown`, supervising
+/// their tasks; then cancels `stop` and waits for the tasks. A task that
+/// ends on its own cancels `shutdown` and makes this return
+/// [`ServeError::TaskDied`] once all has stopped.
 pub async fn serve(
     args: &ServerArgs,
     listener: TcpListener,
     services: Vec<Running>,
+    metrics: &Metrics,
     shutdown: CancellationToken,
     stop: CancellationToken,
 ) -> Result<(), ServeError> {
@@ -289,11 +296,9 @@ pub async fn serve(
             tasks.push(async move { (name, handle.await) });
         }
     }
-    let server = Server::new(args, &[reemploi_proto::FILE_DESCRIPTOR_SET], &names).serve(
-        listener,
-        routes,
-        shutdown.clone(),
-    );
+    let server = Server::new(args, &[reemploi_proto::FILE_DESCRIPTOR_SET], &names)
+        .with_metrics(metrics.clone())
+        .serve(listener, routes, shutdown.clone());
     tokio::pin!(server);
     let mut died = None;
     let served = loop {

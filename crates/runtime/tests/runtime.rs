@@ -549,7 +549,11 @@ fn flags_parse_and_defaults_hold() {
         assert_eq!(cli.server.max_message_bytes, 16 * 1024 * 1024);
         assert_eq!(cli.store.data_dir, std::path::PathBuf::from("./data"));
         assert_eq!(cli.bus.stream_replicas, 1);
-        assert_eq!(cli.telemetry.log_format, LogFormat::Pretty);
+        // JSON unless a person watches the terminal.
+        assert_eq!(cli.telemetry.log_format, LogFormat::Auto);
+        assert_eq!(LogFormat::Auto.resolve(true), LogFormat::Pretty);
+        assert_eq!(LogFormat::Auto.resolve(false), LogFormat::Json);
+        assert_eq!(LogFormat::Pretty.resolve(false), LogFormat::Pretty);
         assert_eq!(cli.auth, AuthArgs::default());
         assert_eq!(cli.auth.jwt_max_lifetime_secs, 7 * 24 * 3600);
         assert_eq!(cli.limits, LimitArgs::default());
@@ -1384,6 +1388,8 @@ impl MatchingService for WhoAmI {
         request: tonic::Request<RecommendLotsRequest>,
     ) -> Result<tonic::Response<RecommendLotsResponse>, tonic::Status> {
         let principal = auth::principal(&request)?;
+        // A line inside the call, which must carry the call's request id.
+        tracing::info!(subject = %principal.subject, "whoami answered");
         Ok(tonic::Response::new(RecommendLotsResponse {
             next_page_token: format!(
                 "{}/{}",
@@ -2142,4 +2148,216 @@ fn the_deny_list_refuses_what_a_revocation_covers_and_nothing_later() {
     // A revocation past the end of what it covers is dropped.
     list.revoke("accounts/b", issued_ms, until - 10_000);
     assert_eq!(list.len(), 4);
+}
+
+// ---------------------------------------------------------------- metrics and logs
+
+use reemploi_runtime::metrics::Metrics;
+use reemploi_testing::metrics::{scrape, value};
+
+const MATCHING: &str = "reemploi.matching.v1.MatchingService";
+
+/// Serves [`WhoAmI`] counting every RPC in `metrics`, with its metrics
+/// endpoint; the server and the endpoint's addresses.
+async fn serve_counted(metrics: &Metrics, shutdown: &CancellationToken) -> (SocketAddr, SocketAddr) {
+    let args = loopback_args();
+    let (listener, addr) = server::bind(args.listen).await.unwrap();
+    let server = Server::new(&args, &[], &[MATCHING])
+        .with_drain_delay(Duration::ZERO)
+        .with_metrics(metrics.clone());
+    tokio::spawn(server.serve(
+        listener,
+        whoami_routes(Authenticator::hs256(SECRET)),
+        shutdown.clone(),
+    ));
+    let endpoint = reemploi_testing::metrics::serve(metrics, shutdown.clone()).await;
+    (addr, endpoint)
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
+    telemetry::init(LogFormat::Pretty);
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let (addr, endpoint) = serve_counted(&metrics, &shutdown).await;
+    let channel = channel(addr).await;
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    for _ in 0..3 {
+        whoami(&channel, Some(&token)).await.unwrap();
+    }
+    let refused = whoami(&channel, None).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    // A method this server does not serve is counted under one name.
+    let unknown = reemploi_proto::inventory::inventory_service_client::InventoryServiceClient::new(
+        channel.clone(),
+    )
+    .get_lot(reemploi_proto::inventory::GetLotRequest::default())
+    .await
+    .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::Unimplemented);
+
+    let text = scrape(endpoint).await;
+    let count = |method: &str, code: &str| {
+        value(
+            &text,
+            "reemploi_grpc_requests_total",
+            &[
+                ("grpc_service", MATCHING),
+                ("grpc_method", method),
+                ("grpc_code", code),
+            ],
+        )
+    };
+    assert_eq!(count("RecommendLots", "OK"), Some(3.0), "{text}");
+    assert_eq!(count("RecommendLots", "UNAUTHENTICATED"), Some(1.0), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "reemploi_grpc_requests_total",
+            &[("grpc_service", "unknown"), ("grpc_code", "UNIMPLEMENTED")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("InventoryService"), "a client names no label: {text}");
+    // Every call observed once in the latency histogram, in the largest
+    // bucket at least.
+    let latency = |name: &str, extra: &[(&str, &str)]| {
+        let mut labels = vec![("grpc_service", MATCHING), ("grpc_method", "RecommendLots")];
+        labels.extend_from_slice(extra);
+        value(&text, name, &labels)
+    };
+    assert_eq!(
+        latency("reemploi_grpc_request_duration_seconds_count", &[]),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        latency("reemploi_grpc_request_duration_seconds_bucket", &[("le", "+Inf")]),
+        Some(4.0),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE reemploi_grpc_request_duration_seconds histogram"));
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn disabled_metrics_render_nothing() {
+    let metrics = Metrics::disabled();
+    assert!(!metrics.is_enabled());
+    assert_eq!(metrics.render().await, "");
+}
+
+/// Log lines written to memory, as stderr would receive them.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Every line as JSON; a line that is not JSON fails the test.
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+}
+
+/// The request id of the `rpc` span a JSON line was written in.
+fn request_id_of(line: &serde_json::Value) -> Option<&str> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|span| span["name"] == "rpc")?["request_id"]
+        .as_str()
+}
+
+// One thread: the server's tasks run where the subscriber below is the
+// default, so every line it writes is captured.
+#[tokio::test(flavor = "current_thread")]
+async fn json_log_lines_of_a_call_carry_its_request_id() {
+    let captured = Captured::default();
+    let subscriber = telemetry::subscriber(
+        LogFormat::Json,
+        tracing_subscriber::EnvFilter::new("info"),
+        {
+            let captured = captured.clone();
+            move || captured.clone()
+        },
+        false,
+    );
+    let _default = tracing::subscriber::set_default(subscriber);
+    let metrics = Metrics::disabled();
+    let shutdown = CancellationToken::new();
+    let (addr, _) = serve_counted(&metrics, &shutdown).await;
+    let channel = channel(addr).await;
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+
+    // The caller's id is taken, and answered back.
+    let mut request = tonic::Request::new(RecommendLotsRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-7f3a".parse().unwrap());
+    let answer = MatchingServiceClient::new(channel.clone())
+        .recommend_lots(request)
+        .await
+        .unwrap();
+    assert_eq!(answer.metadata().get("x-request-id").unwrap(), "req-7f3a");
+
+    // Without one (or with one unfit for a log line), an id is made.
+    let mut request = tonic::Request::new(RecommendLotsRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "two words".parse().unwrap());
+    let answer = MatchingServiceClient::new(channel.clone())
+        .recommend_lots(request)
+        .await
+        .unwrap();
+    let made = answer
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    shutdown.cancel();
+
+    let lines = captured.lines();
+    for id in ["req-7f3a", made.as_str()] {
+        let messages: Vec<&str> = lines
+            .iter()
+            .filter(|line| request_id_of(line) == Some(id))
+            .filter_map(|line| line["message"].as_str())
+            .collect();
+        assert!(
+            messages.contains(&"whoami answered") && messages.contains(&"rpc finished"),
+            "{id}: {messages:?} in {lines:?}"
+        );
+    }
+    // Every line written inside a call names its request.
+    for line in &lines {
+        if line["spans"].as_array().is_some_and(|spans| !spans.is_empty()) {
+            assert!(request_id_of(line).is_some(), "{line}");
+        }
+    }
+    assert!(!lines.iter().any(|l| l.to_string().contains("two words")));
 }

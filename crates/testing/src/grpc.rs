@@ -129,6 +129,8 @@ pub fn context(db: Db, bus: Arc<dyn Bus>) -> Context {
         data_dir: std::env::temp_dir().join(format!("reemploi-test-{}", uuid::Uuid::now_v7())),
         shutdown: CancellationToken::new(),
         stop: CancellationToken::new(),
+        // Recorded, as with --metrics-listen: tests scrape them.
+        metrics: reemploi_runtime::metrics::Metrics::new(),
     }
 }
 
@@ -184,9 +186,13 @@ pub async fn spawn_with(ctx: &Context, mut services: Vec<Running>, auth: &AuthAr
         Err(e) => panic!("bind a test port: {e}"),
     };
     let (shutdown, stop) = (ctx.shutdown.clone(), ctx.stop.clone());
+    let metrics = ctx.metrics.clone();
     let handle = tokio::spawn({
         let shutdown = shutdown.clone();
-        async move { reemploi_runtime::service::serve(&args, listener, services, shutdown, stop).await }
+        async move {
+            reemploi_runtime::service::serve(&args, listener, services, &metrics, shutdown, stop)
+                .await
+        }
     });
     Spawned {
         addr,

@@ -3,14 +3,16 @@
 //! ([`db`]), throwaway `nats-server` processes (one, or a three-node
 //! JetStream cluster) and namespaces on a shared one ([`nats`]), a TCP proxy
 //! that cuts a service off from its database ([`proxy`]), services served on
-//! port 0 with tokens for every role ([`grpc`]), and certificates made at
-//! test time for TLS ([`tls`]).
+//! port 0 with tokens for every role ([`grpc`]), their metrics endpoint
+//! scraped over HTTP ([`metrics`]), and certificates made at test time for
+//! TLS ([`tls`]).
 #![forbid(unsafe_code)]
 // Test support reports a broken environment by panicking: that is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod db;
 pub mod grpc;
+pub mod metrics;
 pub mod nats;
 pub mod proxy;
 pub mod tls;

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod diagnostic;
 pub mod error;
 pub mod events;
+pub mod gauges;
 pub mod model;
 pub mod repo;
 pub mod service;
@@ -67,6 +68,8 @@ impl InventoryArgs {
 pub async fn start(ctx: Context, args: &InventoryArgs) -> Result<Running, StartError> {
     let settings = args.settings();
     let Prepared { relay, pager } = ctx.prepare(events::PRODUCER, &migrations()).await?;
+    ctx.metrics
+        .probe("inventory", gauges::InventoryProbe::new(ctx.db.clone()));
     let inventory = Inventory::new(
         ctx.db.clone(),
         relay.clone(),

@@ -41,6 +41,8 @@ on_both_backends!(
     sites_are_listed_newest_first,
     claims_speak_in_the_lots_terms,
     drafts_are_deleted_and_published_in_batches,
+    outbox_backlog_shows_while_nats_is_down,
+    platform_gauges_count_lots_claims_and_mass,
 );
 
 /// A draft of `site`, with `reuse` and `hazards`.
@@ -1857,4 +1859,181 @@ async fn relay_survives_broker_and_service_restarts() {
     );
     assert_eq!(rec.subjects.len(), 7);
     restarted.stop().await;
+}
+
+// ---------------------------------------------------------------- metrics
+
+use reemploi_testing::metrics::{scrape, value};
+
+/// The inventory's outbox backlog and the age of its oldest event, as its
+/// metrics endpoint shows them now.
+async fn backlog(app: &App) -> (f64, f64) {
+    let text = scrape(app.metrics).await;
+    let of = |name| value(&text, name, &[("service", "inventory")]);
+    match (
+        of("reemploi_outbox_pending"),
+        of("reemploi_outbox_oldest_pending_age_seconds"),
+    ) {
+        (Some(pending), Some(age)) => (pending, age),
+        _ => panic!("no outbox figures in {text}"),
+    }
+}
+
+/// Scrapes until the backlog is `pending`, for up to 30 s.
+async fn backlog_becomes(app: &App, pending: f64) -> (f64, f64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let seen = backlog(app).await;
+        if seen.0 == pending {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox backlog stayed at {seen:?}, not {pending}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The outbox backlog grows on the metrics endpoint while NATS is down
+/// (commits go on, publishing cannot), with the age of the oldest event,
+/// and falls to nothing once NATS is back.
+async fn outbox_backlog_shows_while_nats_is_down(backend: Backend) {
+    let mut nats = NatsServer::start().await;
+    let ns = reemploi_testing::nats::unique_namespace();
+    let test_db = reemploi_testing::db::fresh(backend).await;
+    let app = support::spawn_with(
+        test_db.db.clone(),
+        jetstream_bus(&nats.url(), &ns).await,
+        Settings::default(),
+    )
+    .await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 5).await;
+    assert_eq!(backlog_becomes(&app, 0.0).await, (0.0, 0.0));
+
+    nats.kill().await;
+    for i in 1..=3 {
+        m.update_lot(pb::UpdateLotRequest {
+            lot: Some(pb::Lot {
+                name: lot.name.clone(),
+                designation: format!("Portes, lot {i}"),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["designation".into()],
+            }),
+        })
+        .await
+        .unwrap();
+        let (pending, _) = backlog(&app).await;
+        assert_eq!(pending, f64::from(i), "one more event waits per change");
+    }
+    let (_, first_age) = backlog(&app).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (pending, later_age) = backlog(&app).await;
+    assert_eq!(pending, 3.0);
+    assert!(
+        later_age >= first_age + 1.0,
+        "the oldest event ages: {first_age} then {later_age}"
+    );
+
+    nats.restart().await;
+    assert_eq!(backlog_becomes(&app, 0.0).await, (0.0, 0.0));
+    let rec = read_stream(&nats.url(), &ns, 5).await;
+    assert_eq!(rec.subjects.len(), 5, "{:?}", rec.subjects);
+    app.stop().await;
+}
+
+/// The platform's own gauges, read from the inventory's tables, and the
+/// figures every service shows (requests, pool, consumers).
+async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 10).await;
+    published_lot(&mut m, &site, 3).await;
+    draft_lot(&mut m, &site, pb::ReusePotential::High, &[]).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+    let kept = p
+        .claim_lot(claim_req(&lot, partner, 4, "kept"))
+        .await
+        .unwrap()
+        .into_inner();
+    p.claim_lot(claim_req(&lot, partner, 1, "open"))
+        .await
+        .unwrap();
+    m.confirm_claim(pb::ConfirmClaimRequest {
+        name: kept.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    m.record_handover(pb::RecordHandoverRequest {
+        name: kept.name.clone(),
+        weighed_mass_g: 98_500,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    // The partner projection's consumer reads the whole log (the
+    // inventory's own events too): scraped until it has caught up.
+    let durable = [("durable", "inventory-partners")];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = scrape(app.metrics).await;
+        if value(&text, "reemploi_consumer_lag", &durable) == Some(0.0) {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "consumer lag: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let gauge = |name: &str, labels: &[(&str, &str)]| {
+        value(&text, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in {text}"))
+    };
+    for (status, n) in [
+        ("published", 2.0),
+        ("draft", 1.0),
+        ("withdrawn", 0.0),
+        ("exhausted", 0.0),
+        ("expired", 0.0),
+    ] {
+        assert_eq!(gauge("reemploi_lots", &[("status", status)]), n, "{status}");
+    }
+    for (status, n) in [
+        ("reserved", 1.0),
+        ("confirmed", 0.0),
+        ("handed_over", 1.0),
+        ("rejected", 0.0),
+        ("cancelled", 0.0),
+        ("expired", 0.0),
+    ] {
+        assert_eq!(gauge("reemploi_claims", &[("status", status)]), n, "{status}");
+    }
+    assert_eq!(gauge("reemploi_handed_over_mass_kilograms", &[]), 98.5);
+    let pool = |state| {
+        gauge(
+            "reemploi_db_pool_connections",
+            &[("service", "inventory"), ("state", state)],
+        )
+    };
+    assert!(pool("idle") + pool("in_use") >= 1.0, "{text}");
+    assert!(gauge("reemploi_db_pool_max_connections", &[("service", "inventory")]) >= 1.0);
+    // It took the partner's event, and gave up on none.
+    assert!(gauge("reemploi_consumer_deliveries_total", &durable) >= 1.0, "{text}");
+    assert_eq!(gauge("reemploi_consumer_dead_letters_total", &durable), 0.0);
+    assert_eq!(
+        gauge(
+            "reemploi_grpc_requests_total",
+            &[("grpc_method", "RecordHandover"), ("grpc_code", "OK")]
+        ),
+        1.0
+    );
+    for probe in ["inventory", "outbox:inventory", "pool:inventory", "bus"] {
+        assert_eq!(gauge("reemploi_metrics_probe_up", &[("probe", probe)]), 1.0, "{probe}");
+    }
+    app.stop().await;
 }

@@ -32,6 +32,8 @@ pub struct App {
     pub inventory: Inventory,
     pub bus: Arc<dyn Bus>,
     pub db: Db,
+    /// Its metrics endpoint, serving `/metrics` until it stops.
+    pub metrics: SocketAddr,
     server: Option<testing::Spawned>,
     _test_db: Option<TestDb>,
 }
@@ -55,6 +57,7 @@ pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
     let running = reemploi_inventory::start(ctx.clone(), &args)
         .await
         .expect("inventory starts");
+    let metrics = reemploi_testing::metrics::serve(&ctx.metrics, ctx.stop.clone()).await;
     let served = testing::spawn(&ctx, vec![running]).await;
     let inventory = Inventory::new(
         db.clone(),
@@ -70,6 +73,7 @@ pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
         inventory,
         bus,
         db,
+        metrics,
         server: Some(served),
         _test_db: None,
     }
