@@ -193,7 +193,7 @@ impl Metrics {
             merged.gauge(
                 "reemploi_metrics_probe_up",
                 "Whether a probe answered at the last scrape (1) or failed or timed out (0)",
-                &[("probe", key)],
+                &[("probe", key.as_str())],
                 up,
             );
         }

@@ -1941,8 +1941,9 @@ async fn outbox_backlog_shows_while_nats_is_down(backend: Backend) {
 
     nats.restart().await;
     assert_eq!(backlog_becomes(&app, 0.0).await, (0.0, 0.0));
-    let rec = read_stream(&nats.url(), &ns, 5).await;
-    assert_eq!(rec.subjects.len(), 5, "{:?}", rec.subjects);
+    // The site, the lot created and published, and the three updates.
+    let rec = read_stream(&nats.url(), &ns, 6).await;
+    assert_eq!(rec.subjects.len(), 6, "{:?}", rec.subjects);
     app.stop().await;
 }
 
@@ -1954,7 +1955,7 @@ async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
     let site = new_site(&mut m).await;
     let lot = published_lot(&mut m, &site, 10).await;
     published_lot(&mut m, &site, 3).await;
-    draft_lot(&mut m, &site, pb::ReusePotential::High, &[]).await;
+    draft_lot(&mut m, &site, pb::ReusePotential::Direct, &[]).await;
     let partner = app.verified_partner().await;
     let mut p = app.partner(partner).await;
     let kept = p
