@@ -346,10 +346,13 @@ impl JetStreamBus {
     /// acknowledged yet (pending delivery or awaiting an ack); `None` when
     /// JetStream does not tell within [`LAG_TIMEOUT`].
     async fn consumer_lag(&self, durable: &str, stream_of: &str) -> Option<u64> {
-        let ask = self.inner.js.get_consumer_from_stream::<pull::Config, _, _>(
-            self.durable_name(durable),
-            self.stream_name(stream_of),
-        );
+        let ask = self
+            .inner
+            .js
+            .get_consumer_from_stream::<pull::Config, _, _>(
+                self.durable_name(durable),
+                self.stream_name(stream_of),
+            );
         match tokio::time::timeout(LAG_TIMEOUT, ask).await {
             // Fetching the consumer reads its state: no second request.
             Ok(Ok(consumer)) => {
@@ -797,7 +800,13 @@ impl ConsumerReader for Subscriber {
 
     async fn deliver(&mut self, m: js::Message) -> bool {
         self.bus
-            .process(&self.sub, &self.handler, &mut self.failures, &self.counters, m)
+            .process(
+                &self.sub,
+                &self.handler,
+                &mut self.failures,
+                &self.counters,
+                m,
+            )
             .await;
         true
     }

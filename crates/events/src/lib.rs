@@ -322,7 +322,10 @@ impl ConsumerRegistry {
     /// The counters of `sub`, shared with an earlier subscription of the
     /// same durable.
     fn counters(&self, sub: &Subscription) -> Arc<ConsumerCounters> {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(sub.durable.clone())
             .or_insert_with(|| (sub.stream_of.clone(), Arc::default()))
             .1
@@ -331,7 +334,10 @@ impl ConsumerRegistry {
 
     /// Every durable with its stream's service and counters.
     fn all(&self) -> Vec<(String, String, Arc<ConsumerCounters>)> {
-        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.iter()
             .map(|(durable, (stream_of, c))| (durable.clone(), stream_of.clone(), c.clone()))
             .collect()

@@ -432,6 +432,16 @@ async fn in_process_failing_or_slow_subscriber_delays_nobody() {
     assert_eq!(dead[0].message, msg);
     assert!(dead[0].reason.contains("nope"), "{}", dead[0].reason);
     assert_eq!(ok.messages().len(), 1, "delivered once to the healthy one");
+    // What metrics show of each: the failing one's repeats and its dead
+    // letter, the slow one still holding its message (a lag of one).
+    let stats = bus.consumer_stats().await;
+    let of = |durable: &str| {
+        let s = stats.iter().find(|s| s.durable == durable).unwrap();
+        (s.delivered, s.redelivered, s.dead_lettered, s.lag)
+    };
+    assert_eq!(of("ok"), (1, 0, 0, Some(0)));
+    assert_eq!(of("failing"), (3, 2, 1, Some(0)));
+    assert_eq!(of("slow"), (1, 0, 0, Some(1)));
     shutdown.cancel();
 }
 
@@ -742,6 +752,22 @@ async fn jetstream_transient_failure_is_redelivered_and_permanent_one_dead_lette
     // retried: 3 calls; undecodable: 1; hopeless: max_deliver = 3; fine: 1.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(applier.calls.load(Ordering::SeqCst), 8);
+    // The same as metrics show it: 8 deliveries, 4 of them repeats, 2 dead
+    // letters, and nothing left in the stream for the consumer.
+    let stats = bus.consumer_stats().await;
+    let partners = stats
+        .iter()
+        .find(|s| s.durable == "inventory-partners")
+        .unwrap();
+    assert_eq!(
+        (
+            partners.delivered,
+            partners.redelivered,
+            partners.dead_lettered,
+            partners.lag
+        ),
+        (8, 4, 2, Some(0))
+    );
 
     shutdown.cancel();
     delete_streams(&bus, &["registry", "deadletter"]).await;

@@ -520,6 +520,10 @@ pub struct MetricsArgs {
     /// consumer lag, database pools and the platform's own figures. Off
     /// when absent; port 0 picks a free port. No authentication: keep it
     /// on loopback or a private network.
-    #[arg(long = "metrics-listen", env = "REEMPLOI_METRICS_LISTEN", value_name = "ADDR")]
+    #[arg(
+        long = "metrics-listen",
+        env = "REEMPLOI_METRICS_LISTEN",
+        value_name = "ADDR"
+    )]
     pub listen: Option<SocketAddr>,
 }

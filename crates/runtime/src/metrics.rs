@@ -370,7 +370,8 @@ fn split_path(path: &str) -> Option<(&str, &str)> {
     let fine = |s: &str| {
         !s.is_empty()
             && s.len() <= 128
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
     };
     (fine(service) && fine(method)).then_some((service, method))
 }

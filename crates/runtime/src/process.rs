@@ -9,8 +9,8 @@ use crate::auth::Authenticator;
 use crate::config::{
     AuthArgs, BusArgs, LimitArgs, MetricsArgs, ServerArgs, StoreArgs, TelemetryArgs,
 };
-use crate::metrics::Metrics;
 use crate::limit::RateLimits;
+use crate::metrics::Metrics;
 use crate::service::{Context, Running, StartError};
 
 /// The flags every service binary takes.

@@ -2159,7 +2159,10 @@ const MATCHING: &str = "reemploi.matching.v1.MatchingService";
 
 /// Serves [`WhoAmI`] counting every RPC in `metrics`, with its metrics
 /// endpoint; the server and the endpoint's addresses.
-async fn serve_counted(metrics: &Metrics, shutdown: &CancellationToken) -> (SocketAddr, SocketAddr) {
+async fn serve_counted(
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> (SocketAddr, SocketAddr) {
     let args = loopback_args();
     let (listener, addr) = server::bind(args.listen).await.unwrap();
     let server = Server::new(&args, &[], &[MATCHING])
@@ -2209,7 +2212,11 @@ async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
         )
     };
     assert_eq!(count("RecommendLots", "OK"), Some(3.0), "{text}");
-    assert_eq!(count("RecommendLots", "UNAUTHENTICATED"), Some(1.0), "{text}");
+    assert_eq!(
+        count("RecommendLots", "UNAUTHENTICATED"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(
         value(
             &text,
@@ -2219,7 +2226,10 @@ async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
         Some(1.0),
         "{text}"
     );
-    assert!(!text.contains("InventoryService"), "a client names no label: {text}");
+    assert!(
+        !text.contains("InventoryService"),
+        "a client names no label: {text}"
+    );
     // Every call observed once in the latency histogram, in the largest
     // bucket at least.
     let latency = |name: &str, extra: &[(&str, &str)]| {
@@ -2233,7 +2243,10 @@ async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
         "{text}"
     );
     assert_eq!(
-        latency("reemploi_grpc_request_duration_seconds_bucket", &[("le", "+Inf")]),
+        latency(
+            "reemploi_grpc_request_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
         Some(4.0),
         "{text}"
     );
@@ -2246,21 +2259,6 @@ async fn disabled_metrics_render_nothing() {
     let metrics = Metrics::disabled();
     assert!(!metrics.is_enabled());
     assert_eq!(metrics.render().await, "");
-}
-
-/// Log lines written to memory, as stderr would receive them.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 impl Captured {
@@ -2355,7 +2353,10 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
     }
     // Every line written inside a call names its request.
     for line in &lines {
-        if line["spans"].as_array().is_some_and(|spans| !spans.is_empty()) {
+        if line["spans"]
+            .as_array()
+            .is_some_and(|spans| !spans.is_empty())
+        {
             assert!(request_id_of(line).is_some(), "{line}");
         }
     }

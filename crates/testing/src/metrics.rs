@@ -46,7 +46,10 @@ pub async fn scrape(addr: SocketAddr) -> String {
         "{head}"
     );
     // Small bodies come whole; a chunked one is joined back.
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()

@@ -1989,7 +1989,10 @@ async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
         if value(&text, "reemploi_consumer_lag", &durable) == Some(0.0) {
             break text;
         }
-        assert!(tokio::time::Instant::now() < deadline, "consumer lag: {text}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumer lag: {text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     let gauge = |name: &str, labels: &[(&str, &str)]| {
@@ -2012,7 +2015,11 @@ async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
         ("cancelled", 0.0),
         ("expired", 0.0),
     ] {
-        assert_eq!(gauge("reemploi_claims", &[("status", status)]), n, "{status}");
+        assert_eq!(
+            gauge("reemploi_claims", &[("status", status)]),
+            n,
+            "{status}"
+        );
     }
     assert_eq!(gauge("reemploi_handed_over_mass_kilograms", &[]), 98.5);
     let pool = |state| {
@@ -2022,9 +2029,17 @@ async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
         )
     };
     assert!(pool("idle") + pool("in_use") >= 1.0, "{text}");
-    assert!(gauge("reemploi_db_pool_max_connections", &[("service", "inventory")]) >= 1.0);
+    assert!(
+        gauge(
+            "reemploi_db_pool_max_connections",
+            &[("service", "inventory")]
+        ) >= 1.0
+    );
     // It took the partner's event, and gave up on none.
-    assert!(gauge("reemploi_consumer_deliveries_total", &durable) >= 1.0, "{text}");
+    assert!(
+        gauge("reemploi_consumer_deliveries_total", &durable) >= 1.0,
+        "{text}"
+    );
     assert_eq!(gauge("reemploi_consumer_dead_letters_total", &durable), 0.0);
     assert_eq!(
         gauge(
@@ -2034,7 +2049,11 @@ async fn platform_gauges_count_lots_claims_and_mass(backend: Backend) {
         1.0
     );
     for probe in ["inventory", "outbox:inventory", "pool:inventory", "bus"] {
-        assert_eq!(gauge("reemploi_metrics_probe_up", &[("probe", probe)]), 1.0, "{probe}");
+        assert_eq!(
+            gauge("reemploi_metrics_probe_up", &[("probe", probe)]),
+            1.0,
+            "{probe}"
+        );
     }
     app.stop().await;
 }
