@@ -144,7 +144,7 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     // One endpoint for the whole process: every service's figures.
     let metrics = reemploi_runtime::process::metrics(&args.service.metrics);
     let mut running = start_services(&args, &bus, &auth, &metrics, &shutdown, &stop).await?;
-    if let Some(addr) = args.service.metrics.listen {
+    if let Some(addr) = args.service.metrics.metrics_listen {
         let listener = reemploi_runtime::metrics::bind(addr)
             .await
             .map_err(|source| CliError::Bind { addr, source })?

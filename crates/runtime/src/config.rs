@@ -525,5 +525,5 @@ pub struct MetricsArgs {
         env = "REEMPLOI_METRICS_LISTEN",
         value_name = "ADDR"
     )]
-    pub listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
 }

@@ -102,7 +102,7 @@ impl ServiceArgs {
 /// The metrics of a process started with `args`: recorded only when they
 /// are served.
 pub fn metrics(args: &MetricsArgs) -> Metrics {
-    match args.listen {
+    match args.metrics_listen {
         Some(_) => Metrics::new(),
         None => Metrics::disabled(),
     }
@@ -116,7 +116,7 @@ pub async fn serve_metrics(
     stop: &CancellationToken,
     running: Running,
 ) -> Result<(Running, Option<std::net::SocketAddr>), Failure> {
-    let Some(addr) = args.listen else {
+    let Some(addr) = args.metrics_listen else {
         return Ok((running, None));
     };
     let (listener, addr) = crate::metrics::bind(addr)

@@ -15,7 +15,7 @@ use reemploi_runtime::auth::{
     self, AuthError, AuthInterceptor, Authenticator, Claims, Principal, Role,
 };
 use reemploi_runtime::config::{
-    AuthArgs, BusArgs, LimitArgs, LogFormat, ServerArgs, StoreArgs, TelemetryArgs,
+    AuthArgs, BusArgs, LimitArgs, LogFormat, MetricsArgs, ServerArgs, StoreArgs, TelemetryArgs,
 };
 use reemploi_runtime::limit::{Limit, RateLimits, RetryAfter};
 use reemploi_runtime::server::{self, Server, TlsMode};
@@ -501,6 +501,8 @@ struct Cli {
     limits: LimitArgs,
     #[command(flatten)]
     telemetry: TelemetryArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[test]
@@ -519,8 +521,14 @@ fn flags_parse_and_defaults_hold() {
         "nats://user:natspass@nats:4222",
         "--event-namespace",
         "t1",
+        "--metrics-listen",
+        "127.0.0.1:9464",
     ])
     .unwrap();
+    assert_eq!(
+        cli.metrics.metrics_listen,
+        Some("127.0.0.1:9464".parse::<SocketAddr>().unwrap())
+    );
     assert_eq!(
         cli.server.listen,
         "0.0.0.0:9000".parse::<SocketAddr>().unwrap()
@@ -551,6 +559,7 @@ fn flags_parse_and_defaults_hold() {
         assert_eq!(cli.bus.stream_replicas, 1);
         // JSON unless a person watches the terminal.
         assert_eq!(cli.telemetry.log_format, LogFormat::Auto);
+        assert_eq!(cli.metrics, MetricsArgs::default());
         assert_eq!(LogFormat::Auto.resolve(true), LogFormat::Pretty);
         assert_eq!(LogFormat::Auto.resolve(false), LogFormat::Json);
         assert_eq!(LogFormat::Pretty.resolve(false), LogFormat::Pretty);
