@@ -71,6 +71,7 @@ async fn verified_suspended_reinstated(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -88,6 +89,7 @@ async fn verified_suspended_reinstated(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -308,6 +310,7 @@ async fn published_radiators(stack: &Stack, site: &str, pieces: i64) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -337,6 +340,7 @@ async fn coteaux_site(stack: &Stack) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -552,6 +556,7 @@ async fn draft_radiators(manager: &mut reemploi_e2e::Inventory, site: &str, n: u
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -760,6 +765,7 @@ async fn plans_handle_what_clients_send(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -1260,6 +1266,7 @@ async fn a_service_starts_while_a_listed_nats_node_is_down() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -1320,6 +1327,7 @@ async fn a_service_starts_while_a_listed_nats_node_is_down() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

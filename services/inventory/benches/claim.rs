@@ -261,6 +261,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await?
         .into_inner();
@@ -269,6 +270,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
             parent: site.name.clone(),
             lot: Some(lot_msg("Portes bois 83x204 (lot chaud)", HOT_QUANTITY)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await?
         .into_inner();
@@ -283,6 +285,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
                         SPREAD_QUANTITY,
                     )),
                     request_id: String::new(),
+                    lot_id: String::new(),
                 })
                 .collect(),
             request_id: String::new(),

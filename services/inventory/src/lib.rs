@@ -7,6 +7,7 @@ pub mod authz;
 pub mod diagnostic;
 pub mod error;
 pub mod events;
+pub mod ids;
 pub mod model;
 pub mod repo;
 pub mod service;

@@ -3,6 +3,8 @@
 //! events over real NATS JetStream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "api/names.rs"]
+mod names;
 mod support;
 
 use std::collections::HashSet;
@@ -127,6 +129,7 @@ async fn new_site(c: &mut Client) -> pb::Site {
     c.create_site(pb::CreateSiteRequest {
         site: Some(site_msg()),
         request_id: String::new(),
+        site_id: String::new(),
     })
     .await
     .unwrap()
@@ -139,6 +142,7 @@ async fn published_lot(c: &mut Client, site: &pb::Site, whole: i64) -> pb::Lot {
             parent: site.name.clone(),
             lot: Some(lot_msg("Portes bois 83x204", whole)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -197,6 +201,7 @@ async fn every_rpc(backend: Backend) {
     let req = pb::CreateSiteRequest {
         site: Some(site_msg()),
         request_id: "site-1".into(),
+        site_id: String::new(),
     };
     let site = m.create_site(req.clone()).await.unwrap().into_inner();
     assert_eq!(
@@ -289,6 +294,7 @@ async fn every_rpc(backend: Backend) {
             parent: site.name.clone(),
             lot: Some(door),
             request_id: "door".into(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -628,6 +634,7 @@ async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
             ..Default::default()
         }),
         request_id: "site-1".into(),
+        site_id: String::new(),
     };
     let a = m
         .create_site(site_req("Coteaux"))
@@ -661,6 +668,7 @@ async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
         parent: a.name.clone(),
         lot: Some(lot_msg(designation, 3)),
         request_id: "lot-1".into(),
+        lot_id: String::new(),
     };
     let lot = m.create_lot(lot_req("Portes")).await.unwrap().into_inner();
     assert_eq!(
@@ -1235,7 +1243,8 @@ async fn authorization(backend: Backend) {
         code(
             p.create_site(pb::CreateSiteRequest {
                 site: Some(site_msg()),
-                request_id: String::new()
+                request_id: String::new(),
+                site_id: String::new(),
             })
             .await
         ),
@@ -1251,6 +1260,7 @@ async fn authorization(backend: Backend) {
             parent: site.name.clone(),
             lot: Some(lot_msg("Intrus", 1)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -1262,7 +1272,8 @@ async fn authorization(backend: Backend) {
             stranger
                 .create_site(pb::CreateSiteRequest {
                     site: Some(foreign),
-                    request_id: String::new()
+                    request_id: String::new(),
+                    site_id: String::new(),
                 })
                 .await
         ),

@@ -781,6 +781,7 @@ async fn draft_lot(app: &App, org: &str, designation: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -799,6 +800,7 @@ async fn draft_lot(app: &App, org: &str, designation: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -1367,6 +1369,7 @@ async fn drafts_published(
                     ..Default::default()
                 }),
                 request_id: String::new(),
+                lot_id: String::new(),
             })
             .await
             .unwrap()
@@ -1651,6 +1654,7 @@ async fn a_large_site_shows_its_lots_a_page_at_a_time() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .collect();
     let mut api = app
@@ -1863,6 +1867,7 @@ async fn site_with_lots(
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -1884,6 +1889,7 @@ async fn site_with_lots(
                     ..Default::default()
                 }),
                 request_id: String::new(),
+                lot_id: String::new(),
             })
             .await
             .unwrap()
@@ -2382,6 +2388,7 @@ async fn empty_site(app: &App, org: &str, display_name: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -2937,6 +2944,7 @@ async fn handed_over_in(app: &App, partner: &str, quartier: &str, grams: i64) ->
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -2979,6 +2987,7 @@ async fn site_lot(manager: &mut Inventory, site: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

@@ -24,12 +24,12 @@ use crate::views;
 pub enum LotsCommand {
     /// Creates one lot, as a draft, on a site.
     #[command(
-        after_help = "Example:\n  reemploi lots create --site sites/… --designation \"Portes bois 83x204\" \\\n    --category porte-interieure --quantity 24 --unit u --mass-kg 600"
+        after_help = "Example:\n  reemploi lots create --site coteaux-b --id portes-r1 --designation \"Portes bois 83x204\" \\\n    --category porte-interieure --quantity 24 --unit u --mass-kg 600"
     )]
     Create(CreateArgs),
     /// Lists lots (of one site, or of every site).
     #[command(
-        after_help = "Examples:\n  reemploi lots list --status published\n  reemploi lots list --site sites/… --output json"
+        after_help = "Examples:\n  reemploi lots list --status published\n  reemploi lots list --near 47.75,7.30 --radius 5\n  reemploi lots list --site sites/… --output json"
     )]
     List(ListArgs),
     /// Shows one lot with its ledger.
@@ -126,6 +126,12 @@ pub struct CreateArgs {
     /// Idempotency key: repeating the command with it returns the first lot.
     #[arg(long)]
     pub request_id: Option<String>,
+    /// The lot's id in its name, unique within its site, e.g. `portes-r1`
+    /// for `sites/SITE/lots/portes-r1`: lowercase letters, digits and
+    /// hyphens, starting with a letter. By default the reference made an id
+    /// (`M1` gives `m1`) when no lot of the site has it, else a UUID.
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// Flags of `lots list`.
@@ -143,6 +149,13 @@ pub struct ListArgs {
     /// Only lots whose designation, description or reference contain this text.
     #[arg(long)]
     pub text: Option<String>,
+    /// Only lots within --radius of this point, `LAT,LON` in decimal
+    /// degrees (WGS84); shows each lot's distance, nearest first.
+    #[arg(long, value_parser = parse_point, allow_hyphen_values = true)]
+    pub near: Option<tpb::GeoPoint>,
+    /// The radius around --near, in kilometres (a decimal: 2.5 or 2,5).
+    #[arg(long, requires = "near", default_value = "10")]
+    pub radius: String,
     /// At most this many lots; 0 for all.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -201,6 +214,7 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
                     parent: site_name(&a.site),
                     lot: Some(lot),
                     request_id: a.request_id.unwrap_or_else(request_id),
+                    lot_id: a.id.clone().unwrap_or_default(),
                 })
                 .await,
             )?;
@@ -408,6 +422,7 @@ impl import::Import for LotsImport {
                     parent: self.site.clone(),
                     lot: Some(r.lot.clone()),
                     request_id: String::new(),
+                    lot_id: String::new(),
                 })
                 .collect(),
             request_id,

@@ -283,6 +283,7 @@ impl Kind for Diagnostic {
                 parent: parent.clone(),
                 lot: Some(row.lot.clone()),
                 request_id: String::new(),
+                lot_id: String::new(),
             })
             .collect();
         let request = ipb::BatchCreateLotsRequest {

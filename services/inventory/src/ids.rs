@@ -1,0 +1,90 @@
+//! The ids of new sites and lots (AIP-133): the one their creator chose, or
+//! for a lot its diagnostic reference made an id (`M1` -> `m1`) when no lot
+//! of its site has that id yet, else a UUIDv7. A lot's id is unique within
+//! its site only.
+
+use std::collections::HashSet;
+
+use reemploi_runtime::names::{Id, LotName, SiteName};
+use reemploi_runtime::validation::Check;
+use sqlx::AnyConnection;
+
+use crate::error::{InventoryError, Result};
+use crate::repo;
+
+/// The id a request chose in `field`, validated; `None` when left empty.
+pub fn chosen(c: &mut Check, field: &str, text: &str) -> Option<Id> {
+    if text.is_empty() {
+        None
+    } else {
+        c.take(Id::chosen(field, text))
+    }
+}
+
+/// The ids of new lots of `site`, in order, each wanted as (its chosen id,
+/// its reference): a chosen id as it is (see [`refuse_taken_lots`]), else
+/// the reference's id if neither a lot of the site nor an earlier lot of
+/// these has it, else a new UUIDv7.
+pub async fn lot_ids(
+    conn: &mut AnyConnection,
+    site: Id,
+    wanted: &[(Option<Id>, &str)],
+) -> Result<Vec<Id>> {
+    let suggested: Vec<Option<Id>> = wanted
+        .iter()
+        .map(|(chosen, reference)| match chosen {
+            Some(_) => None,
+            None => Id::suggested(reference),
+        })
+        .collect();
+    let asked: Vec<&str> = suggested.iter().flatten().map(Id::as_str).collect();
+    let mut used: HashSet<String> = if asked.is_empty() {
+        HashSet::new()
+    } else {
+        repo::lot_ids_taken(conn, site, &asked).await?
+    };
+    // Chosen ids are the creators' word: a reference never takes one.
+    used.extend(
+        wanted
+            .iter()
+            .filter_map(|(c, _)| c.map(|id| id.to_string())),
+    );
+    let mut ids = Vec::with_capacity(wanted.len());
+    for ((chosen, _), suggestion) in wanted.iter().zip(suggested) {
+        let id = match (chosen, suggestion) {
+            (Some(id), _) => *id,
+            (None, Some(id)) if used.insert(id.to_string()) => id,
+            (None, _) => Id::generate(),
+        };
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// ALREADY_EXISTS when a lot of `site` has one of the `chosen` ids.
+pub async fn refuse_taken_lots(conn: &mut AnyConnection, site: Id, chosen: &[Id]) -> Result<()> {
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    let asked: Vec<&str> = chosen.iter().map(Id::as_str).collect();
+    let taken = repo::lot_ids_taken(conn, site, &asked).await?;
+    match chosen.iter().find(|id| taken.contains(id.as_str())) {
+        Some(lot) => Err(InventoryError::AlreadyExists {
+            kind: "lot",
+            name: LotName { site, lot: *lot }.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// ALREADY_EXISTS when a site has the `chosen` id.
+pub async fn refuse_taken_site(conn: &mut AnyConnection, chosen: Option<Id>) -> Result<()> {
+    let Some(id) = chosen else { return Ok(()) };
+    match repo::get_site(conn, id, None).await? {
+        Some(_) => Err(InventoryError::AlreadyExists {
+            kind: "site",
+            name: SiteName(id).to_string(),
+        }),
+        None => Ok(()),
+    }
+}
