@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 mod identity;
 mod impact;
+mod names;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registry_decisions_govern_claims_in_process() {

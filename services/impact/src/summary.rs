@@ -397,11 +397,11 @@ impl Impact {
         let all_partners: BTreeSet<&String> = partners.values().flatten().collect();
         let total_estimate = estimates.as_ref().map(|e| e.values().sum()).unwrap_or(0);
         let total = self.figures(total_values, total_estimate, all_partners.len());
-        let labels = Labels::load(&mut conn, &q, &groups).await?;
         let mut keys: BTreeSet<&Vec<String>> = groups.keys().collect();
         if let Some(e) = &estimates {
             keys.extend(e.keys().filter(|_| !q.group_by.is_empty()));
         }
+        let labels = Labels::load(&mut conn, &q, &keys).await?;
         let out = keys
             .into_iter()
             .filter(|k| !k.is_empty())
@@ -515,10 +515,11 @@ struct Labels {
 }
 
 impl Labels {
+    /// The labels of every group's keys, those with estimates only included.
     async fn load(
         conn: &mut AnyConnection,
         q: &SummaryQuery,
-        groups: &Groups<Values>,
+        keys: &BTreeSet<&Vec<String>>,
     ) -> Result<Labels> {
         let mut labels = Labels {
             communes: HashMap::new(),
@@ -526,7 +527,7 @@ impl Labels {
             partners: HashMap::new(),
         };
         for (i, g) in q.group_by.iter().enumerate() {
-            let ids: BTreeSet<&String> = groups.keys().filter_map(|k| k.get(i)).collect();
+            let ids: BTreeSet<&String> = keys.iter().filter_map(|k| k.get(i)).collect();
             for id in ids {
                 // Sites may have readable ids; partners have UUIDs; a
                 // commune is its INSEE code.
