@@ -130,7 +130,9 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
         })
         .await;
     }
-    let mine = stack.matching(0, Role::Partner, None, Some(&partner_id)).await;
+    let mine = stack
+        .matching(0, Role::Partner, None, Some(&partner_id))
+        .await;
     let recommended = recommended_lots(&mine, &partner).await;
     assert_eq!(recommended, HashSet::from([a.clone(), b.clone()]));
     let plan = mine
@@ -196,7 +198,13 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
     let groups: Vec<(Vec<String>, Vec<String>, i64)> = summary
         .groups
         .into_iter()
-        .map(|g| (g.keys, g.labels, g.figures.unwrap_or_default().handed_over_mass_g))
+        .map(|g| {
+            (
+                g.keys,
+                g.labels,
+                g.figures.unwrap_or_default().handed_over_mass_g,
+            )
+        })
         .collect();
     // Each site by its name, the one with only estimates too.
     let site = |key: &str, label: &str, handed: i64| {

@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+#[path = "web/names.rs"]
+mod names;
+
 const PASSWORD: &str = "correct horse battery staple";
 const KEY: [u8; 32] = [42; 32];
 
