@@ -17,6 +17,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+#[path = "cli/names.rs"]
+mod names;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 
 /// A running `reemploi up`; killed if the test fails before stopping it.
