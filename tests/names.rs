@@ -118,27 +118,32 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
         partner_at("Atelier Illzach", &siret(77), 47.7822, 7.3481, 30),
     )
     .await;
-    let partner_id = partner.trim_start_matches("partners/").to_string();
+    matching_tells_them_apart(&stack, &partner, &a, &b).await;
+    handed_over(&stack, &a, &partner, 4, 250_000).await;
+    impact_tells_them_apart(&stack, &a, &b).await;
+    stack.stop().await;
+}
 
-    // Matching ranks and proposes each lot under its own name.
+/// Matching ranks, recommends and plans each lot under its own name.
+async fn matching_tells_them_apart(stack: &Stack, partner: &str, a: &str, b: &str) {
+    let partner_id = partner.trim_start_matches("partners/").to_string();
     let matching = stack.matching(0, Role::SiteManager, Some(ORG), None).await;
-    for lot in [&a, &b] {
+    for lot in [a, b] {
         eventually(WAIT, || {
             let m = matching.clone();
-            let partner = partner.clone();
-            async move { lot_matches(&m, lot).await.contains(&partner).then_some(()) }
+            async move { lot_matches(&m, lot).await.contains(partner).then_some(()) }
         })
         .await;
     }
     let mine = stack
         .matching(0, Role::Partner, None, Some(&partner_id))
         .await;
-    let recommended = recommended_lots(&mine, &partner).await;
-    assert_eq!(recommended, HashSet::from([a.clone(), b.clone()]));
+    let recommended = recommended_lots(&mine, partner).await;
+    assert_eq!(recommended, HashSet::from([a.to_owned(), b.to_owned()]));
     let plan = mine
         .clone()
         .plan_allocation(mpb::PlanAllocationRequest {
-            lots: vec![b.clone()],
+            lots: vec![b.to_owned()],
             ..Default::default()
         })
         .await;
@@ -158,10 +163,11 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
         .iter()
         .map(|x| (x.lot.as_str(), x.quantity.map_or(0, |q| q.milli)))
         .collect();
-    assert_eq!(planned, [(b.as_str(), 6_000)]);
+    assert_eq!(planned, [(b, 6_000)]);
+}
 
-    // Impact counts the hand-over on the lot and site it was made on.
-    handed_over(&stack, &a, &partner, 4, 250_000).await;
+/// Impact counts the hand-over of `a` on the lot and site it was made on.
+async fn impact_tells_them_apart(stack: &Stack, a: &str, b: &str) {
     let mut impact = stack.impact(Role::Admin, None, None).await;
     let recolement = |site: &'static str| {
         let mut c = impact.clone();
@@ -183,9 +189,9 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
             .map(|r| (r.lot.clone(), r.handed_over_mass_g))
             .collect()
     };
-    assert_eq!(handed(&rows_a), [(a.clone(), 250_000)]);
+    assert_eq!(handed(&rows_a), [(a.to_owned(), 250_000)]);
     let rows_b = recolement("sites/coteaux-b").await.unwrap();
-    assert_eq!(handed(&rows_b), [(b.clone(), 0)]);
+    assert_eq!(handed(&rows_b), [(b.to_owned(), 0)]);
     assert_eq!(rows_b[0].not_handed_over_mass_g, 360_000);
     let summary = impact
         .get_impact_summary(pb::GetImpactSummaryRequest {
@@ -217,5 +223,4 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
             site("sites/coteaux-b", "Coteaux B", 0)
         ]
     );
-    stack.stop().await;
 }

@@ -59,9 +59,14 @@ fn sites_and_lots_are_created_and_named_with_readable_ids() {
     let data = dir.path().join("data");
     let up = up_demo(&data);
     let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+    sites_are_named_by_their_id(&admin);
+    lots_are_named_by_their_id_or_reference(&admin);
+    stop(up);
+}
 
+fn sites_are_named_by_their_id(admin: &Client) {
     let site = site_at(
-        &admin,
+        admin,
         &["--id", "coteaux-b"],
         "Coteaux – tour B",
         "47.7455",
@@ -104,17 +109,19 @@ fn sites_and_lots_are_created_and_named_with_readable_ids() {
         ],
     );
     assert!(bad.contains("site_id"), "{bad}");
+}
 
-    // Bare ids name the site; the reference names the lot unless --id does.
-    let m1 = radiators(&admin, "coteaux-b", &["--reference", "M1"]);
+/// Bare ids name the site; the reference names the lot unless --id does.
+fn lots_are_named_by_their_id_or_reference(admin: &Client) {
+    let m1 = radiators(admin, "coteaux-b", &["--reference", "M1"]);
     assert_eq!(m1, "sites/coteaux-b/lots/m1");
     let chosen = radiators(
-        &admin,
+        admin,
         "coteaux-b",
         &["--reference", "M1", "--id", "radiateurs-r2"],
     );
     assert_eq!(chosen, "sites/coteaux-b/lots/radiateurs-r2");
-    let again = radiators(&admin, "coteaux-b", &["--reference", "M1"]);
+    let again = radiators(admin, "coteaux-b", &["--reference", "M1"]);
     assert!(
         uuid::Uuid::try_parse(again.rsplit('/').next().unwrap()).is_ok(),
         "a taken reference leaves a UUID: {again}"
@@ -151,7 +158,6 @@ fn sites_and_lots_are_created_and_named_with_readable_ids() {
     let mut expected = vec![m1, chosen, again];
     expected.sort();
     assert_eq!(listed, expected);
-    stop(up);
 }
 
 #[test]

@@ -54,6 +54,15 @@ fn last_segment(name: &str) -> &str {
 async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut m = app.manager().await;
+    let (site, unnamed) = site_ids_are_chosen_once(&mut m).await;
+    lot_ids_are_chosen_or_defaulted(&mut m, &site).await;
+    readable_names_are_accepted(&mut m, &site, &unnamed).await;
+    app.stop().await;
+}
+
+/// `sites/coteaux-a` made, asked for again, and malformed ids refused;
+/// it and a site made without an id.
+async fn site_ids_are_chosen_once(m: &mut Client) -> (pb::Site, pb::Site) {
     let site = m
         .create_site(create_site("coteaux-a", "first"))
         .await
@@ -94,9 +103,13 @@ async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
             "site_id {bad:?}"
         );
     }
-    let unnamed = new_site(&mut m).await;
+    let unnamed = new_site(m).await;
     Uuid::try_parse(last_segment(&unnamed.name)).expect("a site without an id gets a UUID");
+    (site, unnamed)
+}
 
+/// Lots of `site` named by their reference, by a chosen id, or by a UUID.
+async fn lot_ids_are_chosen_or_defaulted(m: &mut Client, site: &pb::Site) {
     let m1 = m
         .create_lot(create_lot(&site.name, "", "M1", "Portes"))
         .await
@@ -147,10 +160,13 @@ async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
         .unwrap()
         .into_inner();
     Uuid::try_parse(last_segment(&numbered.name)).expect("UUID");
+}
 
-    // The names are accepted wherever names are.
+/// The names are accepted wherever names are; sites are still listed
+/// newest first, whatever their ids, across pages.
+async fn readable_names_are_accepted(m: &mut Client, site: &pb::Site, unnamed: &pb::Site) {
     assert_eq!(
-        get_lot(&mut m, "sites/coteaux-a/lots/m1").await.designation,
+        get_lot(m, "sites/coteaux-a/lots/m1").await.designation,
         "Portes"
     );
     let got = m
@@ -178,8 +194,6 @@ async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
-
-    // Sites are still listed newest first, whatever their ids, across pages.
     let newest = m.create_site(create_site("aa-newest", "")).await.unwrap();
     let mut listed = Vec::new();
     let mut token = String::new();
@@ -201,9 +215,12 @@ async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
     }
     assert_eq!(
         listed,
-        [newest.into_inner().name, unnamed.name, site.name.clone()]
+        [
+            newest.into_inner().name,
+            unnamed.name.clone(),
+            site.name.clone()
+        ]
     );
-    app.stop().await;
 }
 
 /// Two sites each with a lot `m1`: every read and write reaches the one
@@ -211,8 +228,6 @@ async fn chosen_and_defaulted_ids_name_sites_and_lots(backend: Backend) {
 async fn lot_ids_are_unique_per_site_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut m = app.manager().await;
-    let partner = app.verified_partner().await;
-    let mut p = app.partner(partner).await;
     let mut lots = Vec::new();
     for (site, designation) in [("coteaux-a", "Portes A"), ("coteaux-b", "Portes B")] {
         m.create_site(create_site(site, "")).await.unwrap();
@@ -232,7 +247,13 @@ async fn lot_ids_are_unique_per_site_only(backend: Backend) {
             .into_inner();
         lots.push(lot);
     }
-    // An update of one reaches that one only.
+    an_update_reaches_the_lot_named(&mut m, &lots[1]).await;
+    a_claim_moves_its_own_lot(&app, &mut m, &lots[0]).await;
+    every_lot_is_paged_through_once(&mut m).await;
+    app.stop().await;
+}
+
+async fn an_update_reaches_the_lot_named(m: &mut Client, other: &pb::Lot) {
     let updated = m
         .update_lot(pb::UpdateLotRequest {
             lot: Some(pb::Lot {
@@ -248,15 +269,20 @@ async fn lot_ids_are_unique_per_site_only(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(updated.designation, "Portes A, revues");
-    let other = get_lot(&mut m, "sites/coteaux-b/lots/m1").await;
+    let held = get_lot(m, &other.name).await;
     assert_eq!(
-        (other.designation.as_str(), other.version),
-        ("Portes B", lots[1].version)
+        (held.designation.as_str(), held.version),
+        ("Portes B", other.version)
     );
+}
 
-    // A claim moves its own lot's ledger only, and is named under it.
+/// A claim moves its own lot's ledger only, is named under it, and is
+/// listed with its site's claims.
+async fn a_claim_moves_its_own_lot(app: &App, m: &mut Client, lot: &pb::Lot) {
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
     let claim = p
-        .claim_lot(claim_req(&lots[0], partner, 4, "claim-a"))
+        .claim_lot(claim_req(lot, partner, 4, "claim-a"))
         .await
         .unwrap()
         .into_inner();
@@ -266,32 +292,13 @@ async fn lot_ids_are_unique_per_site_only(backend: Backend) {
         claim.name
     );
     assert_eq!(
-        ledger(&get_lot(&mut m, "sites/coteaux-a/lots/m1").await).1,
+        ledger(&get_lot(m, "sites/coteaux-a/lots/m1").await).1,
         6_000
     );
     assert_eq!(
-        ledger(&get_lot(&mut m, "sites/coteaux-b/lots/m1").await).1,
+        ledger(&get_lot(m, "sites/coteaux-b/lots/m1").await).1,
         10_000
     );
-    let cancelled = p
-        .cancel_claim(pb::CancelClaimRequest {
-            name: claim.name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(cancelled.status, pb::ClaimStatus::Cancelled as i32);
-    assert_eq!(
-        ledger(&get_lot(&mut m, "sites/coteaux-a/lots/m1").await).1,
-        10_000
-    );
-    assert_eq!(
-        ledger(&get_lot(&mut m, "sites/coteaux-b/lots/m1").await).1,
-        10_000
-    );
-
-    // Claims of one site, of one lot, of every lot.
     let claims_of = |parent: &str| {
         let mut m = m.clone();
         let parent = parent.to_string();
@@ -311,8 +318,27 @@ async fn lot_ids_are_unique_per_site_only(backend: Backend) {
     assert_eq!(claims_of("sites/coteaux-b/lots/-").await, 0);
     assert_eq!(claims_of("sites/coteaux-b/lots/m1").await, 0);
     assert_eq!(claims_of("sites/-/lots/-").await, 1);
+    let cancelled = p
+        .cancel_claim(pb::CancelClaimRequest {
+            name: claim.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, pb::ClaimStatus::Cancelled as i32);
+    assert_eq!(
+        ledger(&get_lot(m, "sites/coteaux-a/lots/m1").await).1,
+        10_000
+    );
+    assert_eq!(
+        ledger(&get_lot(m, "sites/coteaux-b/lots/m1").await).1,
+        10_000
+    );
+}
 
-    // Every site's lots, one per page: each once, though their ids are equal.
+/// Every site's lots, one per page: each once, though their ids are equal.
+async fn every_lot_is_paged_through_once(m: &mut Client) {
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
@@ -333,7 +359,6 @@ async fn lot_ids_are_unique_per_site_only(backend: Backend) {
         token = page.next_page_token;
     }
     assert_eq!(seen, ["sites/coteaux-a/lots/m1", "sites/coteaux-b/lots/m1"]);
-    app.stop().await;
 }
 
 /// A batch names its lots as single creations do, all or nothing.
@@ -435,6 +460,50 @@ async fn uuid_data_from_before_readable_ids_keeps_working(backend: Backend) {
     let test_db = reemploi_testing::db::fresh(backend).await;
     let db = test_db.db.clone();
     migrate_until(&db, 4).await;
+    let (site, lot, claim) = old_rows(&db).await;
+    // The service migrates the rest as it starts.
+    let bus = reemploi_events::InProcessBus::temporary().await.unwrap();
+    let app = support::spawn_with(db, Arc::new(bus), Settings::default()).await;
+    let mut m = app.manager().await;
+    let lot_name = format!("sites/{site}/lots/{lot}");
+    let held = get_lot(&mut m, &lot_name).await;
+    assert_eq!(
+        (held.designation.as_str(), ledger(&held).1),
+        ("Portes", 6_000)
+    );
+    let claims = m
+        .list_claims(pb::ListClaimsRequest {
+            parent: lot_name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .claims;
+    assert_eq!(claims.len(), 1);
+    let claim_name = format!("{lot_name}/claims/{claim}");
+    assert_eq!(claims[0].name, claim_name);
+    m.reject_claim(pb::RejectClaimRequest {
+        name: claim_name,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ledger(&get_lot(&mut m, &lot_name).await).1, 10_000);
+    // New lots of the old site get readable ids beside the old UUID ones.
+    let new = m
+        .create_lot(create_lot(&format!("sites/{site}"), "", "M1", "Portes"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(new.name, format!("sites/{site}/lots/m1"));
+    app.stop().await;
+    drop(test_db);
+}
+
+/// A site, a published lot of 10 and a reservation of 4 on it, written as
+/// the previous release wrote them; their ids.
+async fn old_rows(db: &reemploi_store::Db) -> (Uuid, Uuid, Uuid) {
     let (site, lot, claim, partner) = (
         Uuid::now_v7(),
         Uuid::now_v7(),
@@ -485,43 +554,5 @@ async fn uuid_data_from_before_readable_ids_keeps_working(backend: Backend) {
     .execute(db.pool())
     .await
     .unwrap();
-
-    // The service migrates the rest as it starts.
-    let bus = reemploi_events::InProcessBus::temporary().await.unwrap();
-    let app = support::spawn_with(db, Arc::new(bus), Settings::default()).await;
-    let mut m = app.manager().await;
-    let lot_name = format!("sites/{site}/lots/{lot}");
-    let held = get_lot(&mut m, &lot_name).await;
-    assert_eq!(
-        (held.designation.as_str(), ledger(&held).1),
-        ("Portes", 6_000)
-    );
-    let claims = m
-        .list_claims(pb::ListClaimsRequest {
-            parent: lot_name.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .claims;
-    assert_eq!(claims.len(), 1);
-    let claim_name = format!("{lot_name}/claims/{claim}");
-    assert_eq!(claims[0].name, claim_name);
-    m.reject_claim(pb::RejectClaimRequest {
-        name: claim_name,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    assert_eq!(ledger(&get_lot(&mut m, &lot_name).await).1, 10_000);
-    // New lots of the old site get readable ids beside the old UUID ones.
-    let new = m
-        .create_lot(create_lot(&format!("sites/{site}"), "", "M1", "Portes"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(new.name, format!("sites/{site}/lots/m1"));
-    app.stop().await;
-    drop(test_db);
+    (site, lot, claim)
 }
