@@ -213,6 +213,12 @@ pub enum Command {
         after_help = "Examples:\n  reemploi partners import siae-68.csv --verify\n  reemploi partners list --status pending"
     )]
     Partners(partners::PartnersCommand),
+    /// The taxonomy of material categories: the codes lots and partners
+    /// name, and the labels an import also reads (no server needed).
+    #[command(
+        after_help = "Examples:\n  reemploi categories\n  reemploi categories --family menuiserie --output json"
+    )]
+    Categories(crate::commands::categories::CategoriesArgs),
     /// Claims part of a published lot for a partner (the quantity is reserved).
     #[command(
         after_help = "Examples:\n  reemploi claim sites/…/lots/… --quantity 20                       # logged in as the partner\n  reemploi claim sites/…/lots/… --partner partners/… --quantity 20  # an admin, for a partner"

@@ -73,18 +73,51 @@ impl Service<http::Request<tonic::body::Body>> for Authed {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let (channel, auth) = (self.channel.clone(), self.auth.clone());
+        let path = request.uri().path().to_owned();
         Box::pin(async move {
-            match auth {
+            let reply = match auth {
                 Auth::Anonymous => {
                     let mut channel = channel;
                     std::future::poll_fn(|cx| channel.poll_ready(cx)).await?;
-                    Ok(channel.call(request).await?)
+                    channel.call(request).await?
                 }
-                Auth::Token(bearer) => Ok(session::send(channel, request, bearer).await?),
-                Auth::Session(session) => with_session(&session, channel, request).await,
-            }
+                Auth::Token(bearer) => session::send(channel, request, bearer).await?,
+                Auth::Session(session) => with_session(&session, channel, request).await?,
+            };
+            Ok(name_missing_service(&path, reply))
         })
     }
+}
+
+/// A server without the service called (one service of a distributed
+/// deployment, given for another) answers UNIMPLEMENTED with no message:
+/// say which service the address lacks, so the person can point the
+/// command at the right one.
+fn name_missing_service(path: &str, mut reply: Reply) -> Reply {
+    let headers = reply.headers_mut();
+    let unimplemented = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"12");
+    let silent = headers.get("grpc-message").is_none_or(|m| m.is_empty());
+    if unimplemented && silent {
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((path, ""));
+        let text = format!(
+            "this address does not serve {service} ({method}): it may be another service \
+             of a distributed deployment; give --addr of the process that runs it"
+        );
+        // Printable ASCII only, so the header needs no percent-encoding.
+        let text: String = text
+            .chars()
+            .filter(|c| (' '..='~').contains(c) && *c != '%')
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.insert("grpc-message", value);
+        }
+    }
+    reply
 }
 
 /// Sends a call with the session's access token; when the server refuses

@@ -201,6 +201,12 @@ impl CliError {
             CliError::SignInAgain(_) => EXIT_DENIED,
             CliError::File { .. } | CliError::BadRows(_) => EXIT_INVALID,
             CliError::Unreachable { .. } | CliError::Connection(_) => EXIT_UNREACHABLE,
+            // Asking for more than a lot holds is bad input, whatever the
+            // code the server's ledger refuses it with.
+            CliError::Rpc {
+                reason: Some(reason),
+                ..
+            } if reason == "INSUFFICIENT_QUANTITY" => EXIT_INVALID,
             CliError::Rpc { code, .. } => match code {
                 Code::NotFound => EXIT_NOT_FOUND,
                 Code::Unauthenticated | Code::PermissionDenied => EXIT_DENIED,
@@ -271,6 +277,16 @@ fn reason_hint(reason: &str) -> Option<&'static str> {
         "EMAIL_TAKEN" => {
             "sign in with that email (`reemploi login --email EMAIL`), or \
              `reemploi password forgot --email EMAIL` if the password is lost"
+        }
+        "INSUFFICIENT_QUANTITY" => {
+            "ask for at most what is available: `reemploi lots show LOT` shows its ledger"
+        }
+        "CLAIM_NOT_CONFIRMED" => {
+            "confirm it first with `reemploi claims confirm CLAIM`, then record the hand-over"
+        }
+        "PARTNER_NOT_ELIGIBLE" => {
+            "`reemploi partners show PARTNER` shows its status; an admin verifies or \
+             reinstates it (`reemploi partners verify|reinstate PARTNER`)"
         }
         _ => return None,
     })

@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             up::run(*args, tls).await
         }
         Command::Token(args) => token::run(&args),
+        Command::Categories(args) => commands::categories::run(global.output, &args),
         Command::DeadLetters(c) => commands::deadletters::run(global.output, c).await,
         Command::Login(args) => {
             let ctx = unresolved(tls, global.output);
@@ -130,6 +131,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         // Dispatched by `run` before a connection is resolved.
         Command::Up(_)
         | Command::Token(_)
+        | Command::Categories(_)
         | Command::Login(_)
         | Command::Signup(_)
         | Command::DeadLetters(_) => Err(CliError::Usage(

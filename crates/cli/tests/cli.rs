@@ -17,6 +17,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+#[path = "cli/imports.rs"]
+mod imports;
 #[path = "cli/names.rs"]
 mod names;
 
@@ -1038,10 +1040,11 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
         registered[1]["kinds"],
         serde_json::json!(["PARTNER_KIND_ACI", "PARTNER_KIND_RESSOURCERIE"])
     );
-    // The same directory again: the SIRETs are taken (ALREADY_EXISTS), a
-    // server error of the generic kind.
-    let err = admin.fails(1, &["partners", "import", siae_path, "--skip-invalid"]);
-    assert!(err.contains("exists"), "{err}");
+    // The same directory again registers nothing twice: each SIRET's
+    // partner is found, and left as it is.
+    let again = admin.json(&["partners", "import", siae_path, "--skip-invalid"]);
+    assert_eq!(again["registered"], serde_json::json!([]), "{again}");
+    assert_eq!(again["unchanged"].as_array().unwrap().len(), 5, "{again}");
 
     // The imported Atelier claims radiators of the XLSX site; the site
     // confirms and records the hand-over.

@@ -1,6 +1,6 @@
 //! The single error type of the domain layer.
 
-use crate::quantity::Unit;
+use crate::quantity::{Quantity, Unit};
 
 /// Everything a domain rule can refuse.
 ///
@@ -23,13 +23,16 @@ pub enum DomainError {
         /// Logical field name.
         field: &'static str,
     },
-    /// More was requested than is available (thousandths of the lot's unit).
-    #[error("requested {requested} but only {available} available (thousandths of the unit)")]
+    /// More was requested than is available, in thousandths of the lot's
+    /// unit; said in that unit once it is known ([`DomainError::in_unit`]).
+    #[error("{}", insufficient(*requested, *available, *unit))]
     InsufficientQuantity {
         /// Amount asked for.
         requested: i64,
         /// Amount that could be served.
         available: i64,
+        /// The lot's unit, when the caller knows it (a ledger does not).
+        unit: Option<Unit>,
     },
     /// The lifecycle of `entity` does not allow `action` from state `from`.
     #[error("cannot {action} a {entity} that is {from}")]
@@ -63,6 +66,23 @@ impl DomainError {
         }
     }
 
+    /// The same error, with its quantities said in `unit` (the ledger
+    /// counts thousandths and does not know the lot's unit; its caller does).
+    pub fn in_unit(self, unit: Unit) -> Self {
+        match self {
+            Self::InsufficientQuantity {
+                requested,
+                available,
+                ..
+            } => Self::InsufficientQuantity {
+                requested,
+                available,
+                unit: Some(unit),
+            },
+            other => other,
+        }
+    }
+
     /// The logical field concerned, when the error is about one field.
     pub fn field(&self) -> Option<&'static str> {
         match self {
@@ -82,6 +102,25 @@ impl DomainError {
             Self::Hazardous => "HAZARDOUS_LOT",
             Self::UnitMismatch { .. } => "UNIT_MISMATCH",
         }
+    }
+}
+
+/// `500 u requested, 150 u available`; without a unit, the thousandths.
+fn insufficient(requested: i64, available: i64, unit: Option<Unit>) -> String {
+    match unit {
+        Some(unit) => {
+            let said = |milli| {
+                Quantity::new(milli, unit)
+                    .map_or_else(|_| milli.to_string(), |q| q.to_decimal_string())
+            };
+            let symbol = unit.symbol();
+            format!(
+                "{} {symbol} requested, {} {symbol} available",
+                said(requested),
+                said(available)
+            )
+        }
+        None => format!("{requested} requested, {available} available (thousandths of the unit)"),
     }
 }
 
@@ -107,5 +146,34 @@ mod tests {
             found: Unit::Tonne,
         };
         assert_eq!(u.to_string(), "unit mismatch: expected kg, found t");
+    }
+
+    #[test]
+    fn quantities_are_said_in_the_lot_unit_once_known() {
+        let e = DomainError::InsufficientQuantity {
+            requested: 500_000,
+            available: 150_000,
+            unit: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "500000 requested, 150000 available (thousandths of the unit)"
+        );
+        assert_eq!(
+            e.clone().in_unit(Unit::Piece).to_string(),
+            "500 u requested, 150 u available"
+        );
+        let m2 = DomainError::InsufficientQuantity {
+            requested: 12_500,
+            available: 2_250,
+            unit: None,
+        }
+        .in_unit(Unit::SquareMetre);
+        assert_eq!(m2.to_string(), "12.5 m² requested, 2.25 m² available");
+        assert_eq!(m2.reason_code(), "INSUFFICIENT_QUANTITY");
+        assert_eq!(
+            DomainError::Hazardous.in_unit(Unit::Piece),
+            DomainError::Hazardous
+        );
     }
 }

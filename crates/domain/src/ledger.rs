@@ -100,6 +100,7 @@ impl Ledger {
             return Err(DomainError::InsufficientQuantity {
                 requested: q,
                 available: held,
+                unit: None,
             });
         }
         let mut next = self;
@@ -216,14 +217,16 @@ mod tests {
             l.reserve(5),
             Err(DomainError::InsufficientQuantity {
                 requested: 5,
-                available: 4
+                available: 4,
+                unit: None,
             })
         );
         assert_eq!(
             l.release(7),
             Err(DomainError::InsufficientQuantity {
                 requested: 7,
-                available: 6
+                available: 6,
+                unit: None,
             })
         );
         assert!(l.hand_over(7).is_err());
@@ -334,7 +337,7 @@ mod tests {
             let over = initial + extra;
             prop_assert_eq!(
                 ledger.reserve(over),
-                Err(DomainError::InsufficientQuantity { requested: over, available: initial })
+                Err(DomainError::InsufficientQuantity { requested: over, available: initial, unit: None })
             );
             if r <= initial {
                 let held = ledger.reserve(r).unwrap();

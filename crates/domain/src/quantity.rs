@@ -51,6 +51,25 @@ impl Unit {
         }
     }
 
+    /// How a quantity is written beside its number: `u` for pieces, `m²`...
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Piece => "u",
+            Unit::Metre => "m",
+            Unit::SquareMetre => "m²",
+            Unit::CubicMetre => "m³",
+            Unit::Kilogram => "kg",
+            Unit::Tonne => "t",
+            Unit::Litre => "l",
+        }
+    }
+
+    /// Whether quantities in this unit are counted whole (pieces), so that
+    /// 2.5 of them is refused.
+    pub fn is_counted_whole(self) -> bool {
+        self == Unit::Piece
+    }
+
     /// Parses a code or a usual French/diagnostic spelling, case-insensitively
     /// (`"u"`, `"pce"`, `"ml"`, `"m²"`, `"tonne"`...). Field `"unit"`.
     pub fn parse(s: &str) -> Result<Unit, DomainError> {
@@ -208,6 +227,7 @@ impl Quantity {
             return Err(DomainError::InsufficientQuantity {
                 requested: other.milli,
                 available: self.milli,
+                unit: Some(self.unit),
             });
         }
         Ok(Quantity {
@@ -371,7 +391,8 @@ mod tests {
             b.checked_sub(a),
             Err(DomainError::InsufficientQuantity {
                 requested: 1_500,
-                available: 500
+                available: 500,
+                unit: Some(Unit::Tonne),
             })
         );
         let max = Quantity::new(i64::MAX, Unit::Tonne).unwrap();

@@ -7,6 +7,7 @@
 //! back to lines. Nothing here calls the API.
 #![forbid(unsafe_code)]
 
+pub mod cells;
 pub mod lots;
 pub mod partners;
 #[cfg(test)]
@@ -174,6 +175,18 @@ pub struct Parsed<T> {
 }
 
 impl<T> Parsed<T> {
+    /// The same rows, each good one made into something else.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Parsed<U> {
+        Parsed {
+            good: self
+                .good
+                .into_iter()
+                .map(|(line, row)| (line, f(row)))
+                .collect(),
+            bad: self.bad,
+        }
+    }
+
     /// Checks every row with `check`, which makes what the row describes
     /// or gives every reason it cannot; `tick` is called once per row.
     pub fn check_rows(

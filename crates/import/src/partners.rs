@@ -3,9 +3,13 @@
 //! code_postal, ville, departement, site_web, description; plus latitude and
 //! longitude, which the directory export lacks but the API requires (rows
 //! without them are bad rows), and optionally categories (`;`-separated
-//! category codes), weekly_intake_kg, radius_km and insertion_fte.
+//! category codes or labels), weekly_intake_kg, radius_km, insertion_fte,
+//! and the e-mail and phone of the structure's contact. A SIRET given
+//! twice is a bad row: a re-import updates the structure of a SIRET.
 
-use reemploi_domain::category;
+use std::collections::HashMap;
+
+use reemploi_domain::DomainError;
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::partner::PartnerKind;
 use reemploi_domain::quantity::{Quantity, Unit};
@@ -15,6 +19,7 @@ use reemploi_inventory::model::{MAX_LINE, MAX_NAME};
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 
+use crate::cells;
 use crate::sheet::{Row, Sheet};
 use crate::{ImportError, Parsed, Reason, Reasons};
 
@@ -43,6 +48,27 @@ const INTAKE: &[&str] = &[
 ];
 const RADIUS: &[&str] = &["radius km", "rayon km", "service radius km"];
 const FTE: &[&str] = &["insertion fte", "etp insertion", "etp"];
+const EMAIL: &[&str] = &[
+    "email",
+    "e mail",
+    "courriel",
+    "mail",
+    "adresse email",
+    "adresse e mail",
+    "adresse mail",
+    "adresse electronique",
+    "contact email",
+];
+const PHONE: &[&str] = &[
+    "telephone",
+    "tel",
+    "phone",
+    "numero de telephone",
+    "phone number",
+    "contact telephone",
+];
+/// The longest phone number the registry keeps.
+const MAX_PHONE: usize = 40;
 /// Directory columns the API has no field for; read without a warning.
 const KNOWN_UNUSED: &[&str] = &[
     "departement",
@@ -56,6 +82,30 @@ const KNOWN_UNUSED: &[&str] = &[
 /// says otherwise.
 pub const DEFAULT_RADIUS_KM: i32 = 30;
 
+/// An export read: its rows, and the columns nobody reads.
+#[derive(Debug)]
+pub struct Directory {
+    /// Its rows, good and bad.
+    pub parsed: Parsed<PartnerRow>,
+    /// The headers of the columns nobody reads.
+    pub unused: Vec<String>,
+}
+
+/// A partner read from a row.
+#[derive(Debug, Clone)]
+pub struct PartnerRow {
+    /// The partner to register.
+    pub partner: rpb::Partner,
+    /// The fields the row gives a value for (a column and a cell that is
+    /// not empty), beside the SIRET, the kinds and the legal name, which
+    /// every row gives: `trade_name`, `address.line1`,
+    /// `address.postal_code`, `address.commune`, `location`,
+    /// `accepted_categories`, `weekly_intake_kg`, `service_radius_km`,
+    /// `insertion_fte_centi`, `contact.email`, `contact.phone`. A
+    /// re-import changes these only: an empty cell changes nothing.
+    pub given: Vec<&'static str>,
+}
+
 /// Reads every row; `default_radius_km` fills rows with no radius; `tick`
 /// is called once per row. Returns the rows, and the headers of the
 /// columns nobody reads.
@@ -64,6 +114,16 @@ pub fn parse(
     default_radius_km: i32,
     tick: impl FnMut(),
 ) -> Result<(Parsed<rpb::Partner>, Vec<String>), ImportError> {
+    let directory = parse_directory(sheet, default_radius_km, tick)?;
+    Ok((directory.parsed.map(|row| row.partner), directory.unused))
+}
+
+/// Reads every row, as [`parse`], and says which fields the file gives.
+pub fn parse_directory(
+    sheet: &Sheet,
+    default_radius_km: i32,
+    tick: impl FnMut(),
+) -> Result<Directory, ImportError> {
     let columns = Columns::find(sheet)?;
     let unused: Vec<String> = sheet
         .headers
@@ -76,10 +136,12 @@ pub fn parse(
         })
         .map(|(_, h)| h.clone())
         .collect();
+    // Each SIRET's first line.
+    let mut seen: HashMap<String, u64> = HashMap::new();
     let parsed = Parsed::check_rows(&sheet.rows, tick, |row| {
-        partner(&columns, row, default_radius_km)
+        partner(&columns, row, default_radius_km, &mut seen)
     });
-    Ok((parsed, unused))
+    Ok(Directory { parsed, unused })
 }
 
 /// Where each field's column is: the first three, the directory's own
@@ -98,6 +160,8 @@ struct Columns {
     intake: Option<usize>,
     radius: Option<usize>,
     fte: Option<usize>,
+    email: Option<usize>,
+    phone: Option<usize>,
 }
 
 impl Columns {
@@ -124,7 +188,34 @@ impl Columns {
             intake: col(INTAKE),
             radius: col(RADIUS),
             fte: col(FTE),
+            email: col(EMAIL),
+            phone: col(PHONE),
         })
+    }
+
+    /// The fields a row gives a value for (see [`PartnerRow::given`]).
+    fn given(&self, row: &Row) -> Vec<&'static str> {
+        let filled = |i: Option<usize>| {
+            i.and_then(|i| row.cells.get(i))
+                .is_some_and(|c| !c.trim().is_empty())
+        };
+        [
+            (self.trade_name, "trade_name"),
+            (self.line1, "address.line1"),
+            (self.postal, "address.postal_code"),
+            (self.commune, "address.commune"),
+            (self.latitude, "location"),
+            (self.categories, "accepted_categories"),
+            (self.intake, "weekly_intake_kg"),
+            (self.radius, "service_radius_km"),
+            (self.fte, "insertion_fte_centi"),
+            (self.email, "contact.email"),
+            (self.phone, "contact.phone"),
+        ]
+        .into_iter()
+        .filter(|(column, _)| filled(*column))
+        .map(|(_, field)| field)
+        .collect()
     }
 
     /// Whether column `i` is read.
@@ -141,18 +232,26 @@ impl Columns {
                 self.intake,
                 self.radius,
                 self.fte,
+                self.email,
+                self.phone,
             ]
             .contains(&Some(i))
     }
 }
 
 /// One row as a partner, or every reason it is not one.
-fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partner, Vec<Reason>> {
+fn partner(
+    c: &Columns,
+    row: &Row,
+    default_radius_km: i32,
+    seen: &mut HashMap<String, u64>,
+) -> Result<PartnerRow, Vec<Reason>> {
     let cell = |i: Option<usize>| i.and_then(|i| row.cells.get(i)).map_or("", String::as_str);
     let mut errors = Reasons::default();
     // The fields are read in this order, the order of the row's reasons.
     let mut fields = RowFields {
-        siret: errors.keep(Siret::parse(cell(Some(c.siret)))),
+        siret: errors
+            .keep(Siret::parse(cell(Some(c.siret))).and_then(|s| first_use(seen, s, row.line))),
         kinds: kinds(&mut errors, cell(Some(c.kind))),
         legal_name: errors.keep(text::required(
             "raison_sociale",
@@ -174,6 +273,8 @@ fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partne
             "" => Some(0),
             v => errors.keep(Quantity::parse_decimal(v, Unit::Piece).map(|q| q.milli() / 10)),
         },
+        email: errors.keep(cells::email(cell(c.email))),
+        phone: errors.keep(text::optional("telephone", cell(c.phone), MAX_PHONE)),
     };
     // A kind cell that is not empty had each of its unknown kinds reported.
     if fields.kinds.is_empty() && cell(Some(c.kind)).is_empty() {
@@ -184,7 +285,10 @@ fn partner(c: &Columns, row: &Row, default_radius_km: i32) -> Result<rpb::Partne
         fields.radius = None;
     }
     match fields.partner() {
-        Some(partner) if errors.0.is_empty() => Ok(partner),
+        Some(partner) if errors.0.is_empty() => Ok(PartnerRow {
+            partner,
+            given: c.given(row),
+        }),
         _ => Err(errors.0),
     }
 }
@@ -202,6 +306,8 @@ struct RowFields {
     intake: Option<i64>,
     radius: Option<i64>,
     fte: Option<i64>,
+    email: Option<Option<String>>,
+    phone: Option<Option<String>>,
 }
 
 impl RowFields {
@@ -226,6 +332,11 @@ impl RowFields {
             // Within 1 to 200 km (checked), so an i32.
             service_radius_km: i32::try_from(self.radius?).ok()?,
             insertion_fte_centi: self.fte?,
+            contact: Some(rpb::Contact {
+                name: String::new(),
+                email: self.email?.unwrap_or_default(),
+                phone: self.phone?.unwrap_or_default(),
+            }),
             ..Default::default()
         })
     }
@@ -270,14 +381,42 @@ fn location(errors: &mut Reasons, lat: &str, lon: &str) -> Option<GeoPoint> {
     point.map_err(|reason| errors.push(reason)).ok()
 }
 
-/// The category codes a cell lists, separated by `;` or `,`.
+/// The categories a cell lists by code or label, separated by `;` or `,`.
 fn categories(errors: &mut Reasons, cell: &str) -> Vec<String> {
-    cell.split([';', ','])
+    let mut codes: Vec<String> = Vec::new();
+    for code in cell
+        .split([';', ','])
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .filter_map(|c| errors.keep(category::parse(c)))
+        .filter_map(|c| errors.keep(cells::category(c)))
         .map(|cat| cat.code.to_owned())
-        .collect()
+    {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    codes
+}
+
+/// The SIRET, if no earlier row gave it.
+fn first_use(
+    seen: &mut HashMap<String, u64>,
+    siret: Siret,
+    line: u64,
+) -> Result<Siret, DomainError> {
+    match seen.get(siret.as_str()) {
+        Some(first) => Err(DomainError::invalid(
+            "siret",
+            format!(
+                "{} is also on line {first}: one row per structure",
+                siret.as_str()
+            ),
+        )),
+        None => {
+            seen.insert(siret.as_str().to_owned(), line);
+            Ok(siret)
+        }
+    }
 }
 
 /// A whole number, or `default` when the cell is empty.
@@ -338,5 +477,41 @@ mod tests {
         for part in ["siret", "kind", "raison_sociale", "code_postal"] {
             assert!(r.contains(part), "{part} in {r}");
         }
+    }
+
+    #[test]
+    fn contacts_labels_and_a_siret_given_twice() {
+        let csv = "siret;type;raison_sociale;latitude;longitude;categories;email;téléphone\n\
+                   90012345600015;ACI;Atelier;47.7;7.3;Radiateur, tuile;contact@atelier.example;03 89 00 00 00\n\
+                   90012345600015;EI;Encore;47.7;7.3;;;\n\
+                   90023456800013;EI;Mauvais courriel;47.7;7.3;;a@b.fr, c@d.fr;\n";
+        let sheet = read_csv(csv.as_bytes()).unwrap();
+        let d = parse_directory(&sheet, DEFAULT_RADIUS_KM, || {}).unwrap();
+        assert!(d.unused.is_empty(), "{:?}", d.unused);
+        assert_eq!(d.parsed.good.len(), 1, "{:?}", d.parsed.bad);
+        let (line, row) = &d.parsed.good[0];
+        assert_eq!(
+            row.given,
+            vec![
+                "location",
+                "accepted_categories",
+                "contact.email",
+                "contact.phone"
+            ]
+        );
+        let p = &row.partner;
+        assert_eq!(*line, 2, "the header is line 1");
+        assert_eq!(p.accepted_categories, vec!["radiateur", "tuile"]);
+        let contact = p.contact.clone().unwrap();
+        assert_eq!(contact.email, "contact@atelier.example");
+        assert_eq!(contact.phone, "03 89 00 00 00");
+        let bad: Vec<(u64, String)> = d.parsed.bad.iter().map(|b| (b.line, b.reason())).collect();
+        assert_eq!(bad[0].0, 3);
+        assert!(bad[0].1.contains("also on line 2"), "{bad:?}");
+        assert_eq!(bad[1].0, 4);
+        assert!(
+            bad[1].1.contains("email") && bad[1].1.contains("one address"),
+            "{bad:?}"
+        );
     }
 }

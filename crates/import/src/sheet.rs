@@ -270,7 +270,10 @@ fn open_workbook<'a>(
     })
 }
 
-/// A cell as the text a person sees; whole numbers without `.0`.
+/// A cell as the text a person sees; whole numbers without `.0`, and
+/// others to nine decimals at most: a formula's result (`=0.1+0.2`) holds
+/// binary noise (`0.30000000000000004`) the spreadsheet does not show, and
+/// which would read as more decimals than a mass or a quantity takes.
 fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Empty => String::new(),
@@ -279,6 +282,9 @@ fn cell_text(cell: &Data) -> String {
         Data::Float(f) => {
             if f.fract() == 0.0 && f.abs() < 1e15 {
                 format!("{f:.0}")
+            } else if f.is_finite() && f.abs() < 1e15 {
+                let fixed = format!("{f:.9}");
+                fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
             } else {
                 f.to_string()
             }
@@ -364,6 +370,23 @@ mod tests {
         ));
         assert_eq!(read_bytes("export", b"a;b\n1;2\n").unwrap().format, "csv");
         assert_eq!(read_csv(b"\n \n"), Err(ImportError::Empty));
+    }
+
+    #[test]
+    fn a_formula_s_binary_noise_is_not_read_as_decimals() {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Masse (t)").unwrap();
+        for (r, v) in [0.1 + 0.2, 24.6, -1.5, 1.0 / 3.0, 2.0]
+            .into_iter()
+            .enumerate()
+        {
+            ws.write_number(u32::try_from(r).unwrap() + 1, 0, v)
+                .unwrap();
+        }
+        let sheet = read_bytes("d.xlsx", &wb.save_to_buffer().unwrap()).unwrap();
+        let cells: Vec<&str> = sheet.rows.iter().map(|r| r.cells[0].as_str()).collect();
+        assert_eq!(cells, vec!["0.3", "24.6", "-1.5", "0.333333333", "2"]);
     }
 
     #[test]

@@ -78,10 +78,20 @@ pub fn quantity_from_proto(
         DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.unit", reason),
         other => other,
     })?;
-    Quantity::positive(q.milli, unit).map_err(|e| match e {
+    let quantity = Quantity::positive(q.milli, unit).map_err(|e| match e {
         DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.milli", reason),
         other => other,
-    })
+    })?;
+    if unit.is_counted_whole() && quantity.milli() % 1000 != 0 {
+        return Err(DomainError::invalid(
+            "quantity.milli",
+            format!(
+                "pieces are counted whole: {} is not a whole number of pieces",
+                quantity.to_decimal_string()
+            ),
+        ));
+    }
+    Ok(quantity)
 }
 
 fn quantity_proto(milli: i64, unit: Unit) -> tpb::Quantity {

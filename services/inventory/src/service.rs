@@ -30,10 +30,12 @@ use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::idempotent;
 use reemploi_runtime::paging::Pager;
+use reemploi_runtime::partners;
 use reemploi_runtime::validation::{self, Check, request_id};
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::authz;
 use crate::error::{InventoryError, Result};
@@ -322,6 +324,16 @@ impl Inventory {
             }
         }
         check_etag(etag, current.version, &name.to_string())?;
+        if action == ClaimAction::HandOver && current.status == ClaimStatus::Reserved {
+            return Err(InventoryError::precondition(
+                "CLAIM_NOT_CONFIRMED",
+                format!("{name} is reserved: confirm it before recording its hand-over"),
+            ));
+        }
+        if action == ClaimAction::Confirm {
+            let status = partners::status(&mut tx, current.partner_id).await?;
+            confirmable(current.partner_id, status.as_deref())?;
+        }
         let mut claim = current.clone();
         claim.status = claim::transition(current.status, action)?;
         let now = now_millis();
@@ -336,13 +348,19 @@ impl Inventory {
             let mut lot = before.clone();
             let q = claim.quantity.milli();
             if claim::releases(action) {
-                lot.ledger = before.ledger.release(q)?;
+                lot.ledger = before
+                    .ledger
+                    .release(q)
+                    .map_err(|e| e.in_unit(before.unit()))?;
                 if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
                     lot.status =
                         lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
                 }
             } else {
-                lot.ledger = before.ledger.hand_over(q)?;
+                lot.ledger = before
+                    .ledger
+                    .hand_over(q)
+                    .map_err(|e| e.in_unit(before.unit()))?;
             }
             lot.version += 1;
             lot.updated_at = now;
@@ -595,6 +613,22 @@ fn eligible(input: &ClaimInput, status: Option<&str>) -> Result<()> {
         ),
     };
     Err(InventoryError::precondition("PARTNER_NOT_ELIGIBLE", why))
+}
+
+/// Only a claim of a partner still verified and active is confirmed: one
+/// suspended or archived since it claimed is rejected or waits.
+fn confirmable(partner: Uuid, status: Option<&str>) -> Result<()> {
+    match status {
+        Some("verified") => Ok(()),
+        status => Err(InventoryError::precondition(
+            "PARTNER_NOT_ELIGIBLE",
+            format!(
+                "partners/{partner} is {}: a claim is confirmed only for a verified, active \
+                 partner; reject it, or wait until the partner is reinstated",
+                status.unwrap_or("unknown to the inventory")
+            ),
+        )),
+    }
 }
 
 /// The lot a claim names, if it can take it: under the named site,
@@ -1063,7 +1097,10 @@ impl InventoryService for Inventory {
             let current = claimable(&input, current)?;
             let now = now_millis();
             let mut lot = current.clone();
-            lot.ledger = current.ledger.reserve(input.quantity.milli())?;
+            lot.ledger = current
+                .ledger
+                .reserve(input.quantity.milli())
+                .map_err(|e| e.in_unit(current.unit()))?;
             let mut lot_event_kind = "updated";
             if lot.ledger.available == 0 {
                 lot.status = lot::transition(lot.status, LotAction::Exhaust, lot.hazardous())?;

@@ -41,7 +41,92 @@ on_both_backends!(
     hostile_values_are_refused,
     request_ids_belong_to_one_caller_and_one_request,
     sites_are_listed_newest_first,
+    claims_speak_in_the_lots_terms,
 );
+
+/// A claim is told in the lot's unit, in whole pieces, confirmed only for
+/// an eligible partner and handed over only once confirmed.
+async fn claims_speak_in_the_lots_terms(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let lot = published_lot(&mut m, &site, 150).await;
+    let partner = app.verified_partner().await;
+    let mut p = app.partner(partner).await;
+
+    let mut half = claim_req(&lot, partner, 2, "half");
+    half.quantity = Some(tpb::Quantity {
+        unit: tpb::Unit::Piece as i32,
+        milli: 2_500,
+    });
+    let refused = p.claim_lot(half).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let violations = field_violations(&refused);
+    assert_eq!(violations[0].0, "quantity.milli", "{violations:?}");
+    assert!(violations[0].1.contains("whole"), "{violations:?}");
+
+    let greedy = p
+        .claim_lot(claim_req(&lot, partner, 500, "greedy"))
+        .await
+        .unwrap_err();
+    assert_eq!(greedy.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&greedy).as_deref(), Some("INSUFFICIENT_QUANTITY"));
+    assert_eq!(greedy.message(), "500 u requested, 150 u available");
+    assert_eq!(
+        ledger(&get_lot(&mut m, &lot.name).await),
+        (150_000, 150_000, 0, 0),
+        "refused claims changed nothing"
+    );
+
+    let claim = p
+        .claim_lot(claim_req(&lot, partner, 20, "twenty"))
+        .await
+        .unwrap()
+        .into_inner();
+    let early = m
+        .record_handover(pb::RecordHandoverRequest {
+            name: claim.name.clone(),
+            weighed_mass_g: 500_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&early).as_deref(), Some("CLAIM_NOT_CONFIRMED"));
+    assert!(
+        early.message().contains("confirm it"),
+        "{}",
+        early.message()
+    );
+
+    let confirm = || pb::ConfirmClaimRequest {
+        name: claim.name.clone(),
+        etag: String::new(),
+    };
+    app.set_partner(partner, rpb::PartnerStatus::Suspended, 3)
+        .await;
+    let suspended = m.confirm_claim(confirm()).await.unwrap_err();
+    assert_eq!(suspended.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&suspended).as_deref(), Some("PARTNER_NOT_ELIGIBLE"));
+    assert!(
+        suspended.message().contains("suspended"),
+        "{}",
+        suspended.message()
+    );
+    let still = m
+        .get_claim(pb::GetClaimRequest {
+            name: claim.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.status, pb::ClaimStatus::Reserved as i32);
+    app.set_partner(partner, rpb::PartnerStatus::Verified, 4)
+        .await;
+    let confirmed = m.confirm_claim(confirm()).await.unwrap().into_inner();
+    assert_eq!(confirmed.status, pb::ClaimStatus::Confirmed as i32);
+    app.stop().await;
+}
 
 /// ListSites keeps its contract: newest first, across pages.
 async fn sites_are_listed_newest_first(backend: Backend) {

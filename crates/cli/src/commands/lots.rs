@@ -1,8 +1,12 @@
 //! `reemploi lots`: create, list, show, publish and withdraw lots, and
-//! import a whole PEMD diagnostic.
+//! import a whole PEMD diagnostic (`lots_import`).
 
-use std::path::PathBuf;
-
+use super::{Ctx, lots_import, pages, request_id};
+use crate::CliError;
+use crate::client::{answer, site_name};
+use crate::import;
+use crate::output::{Format, emit, emit_list, note};
+use crate::views;
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::category;
 use reemploi_domain::geo::GeoPoint;
@@ -11,14 +15,7 @@ use reemploi_domain::waste::{Hazard, WasteCode};
 use reemploi_inventory::model::unit_to_proto;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::types as tpb;
-use serde_json::{Value, json};
-
-use super::{Ctx, pages, request_id};
-use crate::CliError;
-use crate::client::{Connection, answer, site_name};
-use crate::import::{self, Done, lots::LotRow};
-use crate::output::{Format, emit, emit_list, note};
-use crate::views;
+use serde_json::json;
 
 /// The `lots` subcommands.
 #[derive(Subcommand, Debug)]
@@ -44,21 +41,37 @@ pub enum LotsCommand {
         after_help = "Example:\n  reemploi lots withdraw sites/…/lots/… --reason \"kept on site\""
     )]
     Withdraw(WithdrawArgs),
-    /// Imports a PEMD diagnostic (CSV or XLSX) as draft lots of a site.
+    /// Imports a PEMD diagnostic (CSV, XLSX, XLS or ODS) as draft lots of a
+    /// site; importing it again updates them.
     ///
     /// Columns are found by their header, French or English, whatever the
-    /// case and accents: Réf/ref, Désignation/designation, Catégorie/category,
-    /// Quantité/quantity/qty, Unité/unit, Masse (kg)/mass_kg,
-    /// Localisation/location, État/condition,
-    /// Potentiel de réemploi/reuse_potential, Code déchet/waste_code,
-    /// Danger/hazard, description.
+    /// case and accents, as the official diagnostic form and its variants
+    /// write them: Réf/N°/reference, Désignation (du produit/matériau...),
+    /// Catégorie/category, Quantité (estimée)/quantity, Unité (de
+    /// mesure)/unit, Masse (kg) or Masse (t)/Tonnage (a mass without a unit
+    /// in its header is in kg; a cell may say its own: "24,6 t"),
+    /// Localisation, État (de conservation), Potentiel de réemploi (oui/non,
+    /// or words: réemploi, reconditionnement, après diagnostic, faible,
+    /// recyclage, aucun), Code déchet, Danger/Caractère dangereux,
+    /// Observations/description. --map COLUMN=FIELD reads any other header.
+    /// A category is a code or a label of `reemploi categories`. A value
+    /// that is not understood is an error on its line, never dropped.
+    ///
     /// Every bad row is reported with its line. By default it is all or
-    /// nothing: one bad row and nothing is created. Hazardous rows (waste
-    /// code with `*`, asbestos) become lots that can never be published.
+    /// nothing: one bad row and nothing is sent. Hazardous rows (waste code
+    /// with `*`, asbestos) become lots that can never be published.
+    ///
+    /// Importing again matches rows to the site's lots by reference (each
+    /// row's reference is unique in the file): a row whose reference is new
+    /// is created; a draft is updated with the cells that are not empty
+    /// (an empty cell changes nothing); a lot that is no longer a draft, or
+    /// a reference several lots share, is never changed: where the file
+    /// differs, the report says it is "left alone", and why.
+    /// Rows without a reference are created every time.
     #[command(
-        after_help = "Examples:\n  reemploi lots import diagnostic.xlsx --site sites/… --dry-run\n  reemploi lots import diagnostic.csv --site sites/… --publish\n  reemploi lots import diagnostic.csv --site sites/… --skip-invalid --output json"
+        after_help = "Examples:\n  reemploi lots import diagnostic.xlsx --site sites/… --dry-run\n  reemploi lots import diagnostic.csv --site sites/… --publish\n  reemploi lots import pemd.xlsx --site sites/… --map \"Libellé PEM=designation\" --map \"Famille=ignore\"\n  reemploi lots import diagnostic.csv --site sites/… --skip-invalid --output json"
     )]
-    Import(ImportArgs),
+    Import(lots_import::ImportArgs),
 }
 
 /// Statuses a lot can be filtered on.
@@ -179,33 +192,10 @@ pub struct WithdrawArgs {
     pub reason: String,
 }
 
-/// Flags of `lots import`.
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// The diagnostic: .csv (comma or semicolon), .xlsx, .xls or .ods.
-    pub file: PathBuf,
-    /// The site the lots belong to: `sites/ID` or `ID`.
-    #[arg(long)]
-    pub site: String,
-    /// Imports the valid rows and skips the bad ones (still reported).
-    #[arg(long)]
-    pub skip_invalid: bool,
-    /// Reads and checks the file, creates nothing (no server needed).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Then publishes every lot that is not hazardous.
-    #[arg(long)]
-    pub publish: bool,
-    /// Idempotency key of the batch: repeating the import with it returns
-    /// the first lots instead of creating them again.
-    #[arg(long)]
-    pub request_id: Option<String>,
-}
-
 /// Runs a `lots` subcommand.
 pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
     let lot = match cmd {
-        LotsCommand::Import(a) => return import(ctx, a).await,
+        LotsCommand::Import(a) => return lots_import::run(ctx, a).await,
         LotsCommand::List(a) => return list(ctx, a).await,
         LotsCommand::Create(a) => {
             let lot = lot_from_flags(&a)?;
@@ -436,194 +426,4 @@ fn list_near(ctx: &Ctx, lots: Vec<pb::Lot>, near: tpb::GeoPoint) -> Result<(), C
         },
         "lot",
     )
-}
-
-/// `lots import`: read, check, report, then one BatchCreateLots call.
-async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
-    let lots = LotsImport {
-        site: site_name(&a.site),
-        publish: a.publish,
-    };
-    let options = import::Options {
-        file: a.file,
-        skip_invalid: a.skip_invalid,
-        dry_run: a.dry_run,
-        request_id: a.request_id,
-    };
-    import::run(ctx, &lots, options).await
-}
-
-/// What `lots import` does its own way.
-struct LotsImport {
-    /// The site the lots are created on.
-    site: String,
-    /// Publish every lot that can be, once created.
-    publish: bool,
-}
-
-/// Where the "available" column is in [`views::lot_row`]: a new lot has
-/// all its quantity available, so the import leaves that column out.
-const AVAILABLE: usize = 5;
-
-impl import::Import for LotsImport {
-    type Row = LotRow;
-    type Made = pb::Lot;
-    const WHAT: &'static str = "lots";
-    const INNER: &'static str = "lot";
-
-    fn parse(
-        &self,
-        sheet: &import::sheet::Sheet,
-        tick: &mut dyn FnMut(),
-    ) -> Result<(import::Parsed<LotRow>, Vec<String>), import::ImportError> {
-        import::lots::parse(sheet, tick)
-    }
-
-    fn dry_run_details(&self, parsed: &import::Parsed<LotRow>) -> Value {
-        let hazardous: Vec<Value> = parsed
-            .good
-            .iter()
-            .filter_map(|(line, r)| {
-                r.hazardous
-                    .as_ref()
-                    .map(|why| json!({"line": line, "designation": r.lot.designation, "why": why.to_string()}))
-            })
-            .collect();
-        json!({ "hazardous": hazardous })
-    }
-
-    async fn send(
-        &self,
-        conn: &Connection,
-        rows: Vec<&LotRow>,
-        request_id: String,
-    ) -> Result<Vec<pb::Lot>, tonic::Status> {
-        let req = pb::BatchCreateLotsRequest {
-            parent: self.site.clone(),
-            requests: rows
-                .iter()
-                .map(|r| pb::CreateLotRequest {
-                    parent: self.site.clone(),
-                    lot: Some(r.lot.clone()),
-                    request_id: String::new(),
-                    lot_id: String::new(),
-                })
-                .collect(),
-            request_id,
-        };
-        let spinner = import::progress(rows.len(), "creating");
-        let created = conn.inventory().batch_create_lots(req).await?;
-        spinner.finish_and_clear();
-        Ok(created.into_inner().lots)
-    }
-
-    fn follow_up(&self) -> Option<&'static str> {
-        self.publish.then_some("publishing")
-    }
-
-    fn needs_follow_up(&self, lot: &pb::Lot) -> bool {
-        // Hazardous lots can never be published; a replayed batch returns
-        // lots an earlier import published.
-        !lot.hazardous && lot.status != pb::LotStatus::Published as i32
-    }
-
-    async fn follow_up_one(
-        &self,
-        conn: &Connection,
-        lot: &pb::Lot,
-    ) -> Result<pb::Lot, tonic::Status> {
-        conn.publish_lot(&lot.name).await
-    }
-
-    fn name(lot: &pb::Lot) -> &str {
-        &lot.name
-    }
-
-    fn report(&self, format: Format, done: &Done<'_, LotRow, pb::Lot>) -> Result<(), CliError> {
-        let hazardous = hazardous(done);
-        let json = json!({
-            "file": done.file,
-            "site": self.site,
-            "dry_run": false,
-            "created": done.made_json(),
-            "skipped": done.skipped_json(),
-            "hazardous": hazardous.iter().map(|(line, lot, why)| json!({
-                "line": line, "name": lot.name, "designation": lot.designation, "why": why,
-            })).collect::<Vec<_>>(),
-            "publish_failures": publish_failures(done),
-        });
-        emit(format, json, || self.text(done, &hazardous))?;
-        if done.failures.is_empty() {
-            return Ok(());
-        }
-        Err(CliError::Rpc {
-            code: tonic::Code::FailedPrecondition,
-            message: format!("{} lot(s) could not be published", done.failures.len()),
-            violations: Vec::new(),
-            reason: None,
-        })
-    }
-}
-
-impl LotsImport {
-    /// The report for people: the lots created, the hazardous ones, those
-    /// not published, and what to do next.
-    fn text(
-        &self,
-        done: &Done<'_, LotRow, pb::Lot>,
-        hazardous: &[(u64, &pb::Lot, String)],
-    ) -> String {
-        let mut columns = views::LOT_COLUMNS.to_vec();
-        columns.remove(AVAILABLE);
-        let table = done.table(&columns, |l| {
-            let mut row = views::lot_row(l);
-            row.remove(AVAILABLE);
-            row
-        });
-        let mut text = format!(
-            "created {} lot(s) on {} from {}{}\n{table}",
-            done.made.len(),
-            self.site,
-            done.file,
-            done.skipped_note()
-        );
-        for (line, lot, why) in hazardous {
-            text.push_str(&format!(
-                "hazardous: line {line} ({}) — {why}: imported as a draft that can never be published\n",
-                lot.designation
-            ));
-        }
-        for f in publish_failures(done) {
-            text.push_str(&format!("not published: {f}\n"));
-        }
-        if !self.publish {
-            text.push_str(
-                "next: publish them with `reemploi lots publish NAME` (or import with --publish)\n",
-            );
-        }
-        text
-    }
-}
-
-/// The hazardous lots created: the line of each, the lot, and why it can
-/// never be published.
-fn hazardous<'a>(done: &'a Done<'_, LotRow, pb::Lot>) -> Vec<(u64, &'a pb::Lot, String)> {
-    done.lines
-        .iter()
-        .zip(&done.made)
-        .zip(&done.parsed.good)
-        .filter_map(|((line, lot), (_, row))| {
-            row.hazardous
-                .as_ref()
-                .map(|why| (*line, lot, why.to_string()))
-        })
-        .collect()
-}
-
-/// Each lot not published, and why.
-fn publish_failures(done: &Done<'_, LotRow, pb::Lot>) -> Vec<String> {
-    done.failures
-        .iter()
-        .map(|(name, status)| format!("{name}: {}", status.message()))
-        .collect()
 }

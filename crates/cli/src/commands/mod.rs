@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod categories;
 pub mod claims;
 pub mod deadletters;
 pub mod export;
@@ -10,9 +11,11 @@ pub mod hours;
 pub mod impact;
 pub mod login;
 pub mod lots;
+pub mod lots_import;
 pub mod matching;
 pub mod outcomes;
 pub mod partners;
+pub mod partners_import;
 pub mod password;
 pub mod recolement;
 pub mod sites;

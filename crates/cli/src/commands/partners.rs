@@ -1,20 +1,15 @@
 //! `reemploi partners`: register, show, list, verify and suspend ESS
-//! partners, and import an SIAE directory export.
+//! partners, and import an SIAE directory export (`partners_import`).
 
-use std::path::PathBuf;
-
+use super::{Ctx, pages, partners_import, request_id};
+use crate::CliError;
+use crate::client::{answer, partner_name};
+use crate::output::{Format, emit, emit_list, note};
+use crate::views;
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::partner::PartnerKind;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
-use serde_json::{Value, json};
-
-use super::{Ctx, pages, request_id};
-use crate::CliError;
-use crate::client::{Connection, answer, partner_name};
-use crate::import::{self, Done};
-use crate::output::{Format, emit, emit_list, note};
-use crate::views;
 
 /// The `partners` subcommands.
 #[derive(Subcommand, Debug)]
@@ -40,18 +35,29 @@ pub enum PartnersCommand {
         after_help = "Example:\n  reemploi partners suspend partners/… --reason \"SIRET closed\""
     )]
     Suspend(SuspendArgs),
-    /// Imports an SIAE directory export (CSV or XLSX) as pending partners (admins).
+    /// Imports an SIAE directory export (CSV, XLSX, XLS or ODS) as pending
+    /// partners, or updates those registered already (admins).
     ///
     /// Columns of the public directory: siret, type, raison_sociale,
     /// enseigne, addresse_ligne_1, code_postal, ville, departement,
-    /// site_web, description; plus latitude and longitude, which the API
-    /// requires (rows without them are reported as bad rows), and
-    /// optionally categories (`;`-separated codes), weekly_intake_kg,
-    /// radius_km and insertion_fte. All or nothing unless --skip-invalid.
+    /// site_web, description, email (or courriel) and telephone, which
+    /// become the partner's contact; plus latitude and longitude, which
+    /// the API requires (rows without them are reported as bad rows), and
+    /// optionally categories (`;`-separated codes or labels),
+    /// weekly_intake_kg, radius_km and insertion_fte. Lines are the file's
+    /// own: the header is line 1. All or nothing unless --skip-invalid.
+    ///
+    /// A row whose SIRET a partner has (archived ones aside) updates that
+    /// partner instead: its legal name and kinds, and every other field
+    /// whose cell is not empty (an empty cell changes nothing); its status
+    /// stays as it is. The monthly export can be imported again. The
+    /// directory has no material categories: --accepts gives them to rows
+    /// that name none, and the import warns about every partner left
+    /// accepting nothing, which matching never proposes.
     #[command(
-        after_help = "Examples:\n  reemploi partners import siae-68.csv --dry-run\n  reemploi partners import siae-68.csv --default-radius-km 40 --skip-invalid --verify"
+        after_help = "Examples:\n  reemploi partners import siae-68.csv --dry-run\n  reemploi partners import siae-68.csv --accepts porte-interieure,radiateur --accepts tuile --verify\n  reemploi partners import siae-68.csv --default-radius-km 40 --skip-invalid"
     )]
-    Import(ImportArgs),
+    Import(partners_import::ImportArgs),
 }
 
 /// Partner statuses to filter on.
@@ -145,28 +151,6 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
-/// Flags of `partners import`.
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// The export: .csv (comma or semicolon), .xlsx, .xls or .ods.
-    pub file: PathBuf,
-    /// Service radius of rows without a radius_km column, in km.
-    #[arg(long, default_value_t = reemploi_import::partners::DEFAULT_RADIUS_KM, value_parser = clap::value_parser!(i32).range(1..=200))]
-    pub default_radius_km: i32,
-    /// Imports the valid rows and skips the bad ones (still reported).
-    #[arg(long)]
-    pub skip_invalid: bool,
-    /// Reads and checks the file, registers nothing (no server needed).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Then verifies every partner registered (admins).
-    #[arg(long)]
-    pub verify: bool,
-    /// Idempotency key of the batch.
-    #[arg(long)]
-    pub request_id: Option<String>,
-}
-
 fn status_proto(s: StatusFilter) -> rpb::PartnerStatus {
     match s {
         StatusFilter::Pending => rpb::PartnerStatus::Pending,
@@ -185,7 +169,7 @@ fn kind_proto(s: &str) -> Result<i32, CliError> {
 /// Runs a `partners` subcommand.
 pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
     let partner = match cmd {
-        PartnersCommand::Import(a) => return import(ctx, a).await,
+        PartnersCommand::Import(a) => return partners_import::run(ctx, a).await,
         PartnersCommand::List(a) => return list(ctx, a).await,
         PartnersCommand::Register(a) => register(ctx, a).await?,
         PartnersCommand::Show(a) => {
@@ -317,126 +301,4 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
         views::partner_row,
         "partner",
     )
-}
-
-/// `partners import`: read, check, report, then one BatchRegisterPartners call.
-async fn import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
-    let partners = PartnersImport {
-        default_radius_km: a.default_radius_km,
-        verify: a.verify,
-    };
-    let options = import::Options {
-        file: a.file,
-        skip_invalid: a.skip_invalid,
-        dry_run: a.dry_run,
-        request_id: a.request_id,
-    };
-    import::run(ctx, &partners, options).await
-}
-
-/// What `partners import` does its own way.
-struct PartnersImport {
-    /// The service radius of rows without one, in km.
-    default_radius_km: i32,
-    /// Verify every partner registered.
-    verify: bool,
-}
-
-impl import::Import for PartnersImport {
-    type Row = rpb::Partner;
-    type Made = rpb::Partner;
-    const WHAT: &'static str = "partners";
-    const INNER: &'static str = "partner";
-
-    fn parse(
-        &self,
-        sheet: &import::sheet::Sheet,
-        tick: &mut dyn FnMut(),
-    ) -> Result<(import::Parsed<rpb::Partner>, Vec<String>), import::ImportError> {
-        import::partners::parse(sheet, self.default_radius_km, tick)
-    }
-
-    fn dry_run_details(&self, _: &import::Parsed<rpb::Partner>) -> Value {
-        Value::Null
-    }
-
-    async fn send(
-        &self,
-        conn: &Connection,
-        rows: Vec<&rpb::Partner>,
-        request_id: String,
-    ) -> Result<Vec<rpb::Partner>, tonic::Status> {
-        let req = rpb::BatchRegisterPartnersRequest {
-            requests: rows
-                .into_iter()
-                .map(|p| rpb::RegisterPartnerRequest {
-                    partner: Some(p.clone()),
-                    request_id: String::new(),
-                })
-                .collect(),
-            request_id,
-        };
-        let registered = conn.registry().batch_register_partners(req).await?;
-        Ok(registered.into_inner().partners)
-    }
-
-    fn follow_up(&self) -> Option<&'static str> {
-        self.verify.then_some("verifying")
-    }
-
-    fn needs_follow_up(&self, partner: &rpb::Partner) -> bool {
-        partner.status == rpb::PartnerStatus::Pending as i32
-    }
-
-    async fn follow_up_one(
-        &self,
-        conn: &Connection,
-        partner: &rpb::Partner,
-    ) -> Result<rpb::Partner, tonic::Status> {
-        conn.verify_partner(&partner.name).await
-    }
-
-    fn name(partner: &rpb::Partner) -> &str {
-        &partner.name
-    }
-
-    fn report(
-        &self,
-        format: Format,
-        done: &Done<'_, rpb::Partner, rpb::Partner>,
-    ) -> Result<(), CliError> {
-        let json = json!({
-            "file": done.file,
-            "dry_run": false,
-            "registered": done.made_json(),
-            "skipped": done.skipped_json(),
-            "verify_failures": done.failures.iter().map(|(n, s)| json!({"name": n, "message": s.message()})).collect::<Vec<_>>(),
-        });
-        emit(format, json, || self.text(done))?;
-        match done.failures.first() {
-            Some((_, status)) => Err(CliError::from_status(status)),
-            None => Ok(()),
-        }
-    }
-}
-
-impl PartnersImport {
-    /// The report for people: the partners registered, those not verified,
-    /// and what to do next.
-    fn text(&self, done: &Done<'_, rpb::Partner, rpb::Partner>) -> String {
-        let mut text = format!(
-            "registered {} partner(s) from {}{}\n{}",
-            done.made.len(),
-            done.file,
-            done.skipped_note(),
-            done.table(views::PARTNER_COLUMNS, views::partner_row)
-        );
-        for (name, s) in &done.failures {
-            text.push_str(&format!("not verified: {name}: {}\n", s.message()));
-        }
-        if !self.verify {
-            text.push_str("next: an admin verifies each with `reemploi partners verify NAME` (or import with --verify)\n");
-        }
-        text
-    }
 }
