@@ -10,7 +10,7 @@ use reemploi_runtime::validation::Check;
 use sqlx::AnyConnection;
 
 use crate::error::{InventoryError, Result};
-use crate::repo;
+use crate::repo::{self, Backend};
 
 /// The id a request chose in `field`, validated; `None` when left empty.
 pub fn chosen(c: &mut Check, field: &str, text: &str) -> Option<Id> {
@@ -25,11 +25,19 @@ pub fn chosen(c: &mut Check, field: &str, text: &str) -> Option<Id> {
 /// its reference): a chosen id as it is (see [`refuse_taken_lots`]), else
 /// the reference's id if neither a lot of the site nor an earlier lot of
 /// these has it, else a new UUIDv7.
+///
+/// The site's row is held until the commit, so that creations on one site
+/// choose ids one after the other: a reference's id is never given twice
+/// by a race, and a chosen one found free is free at the commit.
 pub async fn lot_ids(
     conn: &mut AnyConnection,
+    backend: Backend,
     site: Id,
     wanted: &[(Option<Id>, &str)],
 ) -> Result<Vec<Id>> {
+    // PostgreSQL needs the row lock; SQLite's write transactions are one
+    // at a time already.
+    repo::get_site(conn, site, Some(backend)).await?;
     let suggested: Vec<Option<Id>> = wanted
         .iter()
         .map(|(chosen, reference)| match chosen {

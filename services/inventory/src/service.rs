@@ -832,9 +832,10 @@ impl InventoryService for Inventory {
                 rid.map(|rid| idempotent::key(p, format!("create_lot:{}", site.id), &rid, &req));
             let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
             let now = now_millis();
+            let backend = self.inner.db.backend();
             let mut tx = self.inner.db.begin_write().await?;
             let wanted = [(chosen, fields.reference.as_str())];
-            let id = ids::lot_ids(&mut tx, site.id, &wanted).await?[0];
+            let id = ids::lot_ids(&mut tx, backend, site.id, &wanted).await?[0];
             let row = Self::new_lot(&site, id, fields, now)?;
             if let Some(id) =
                 idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
@@ -877,13 +878,14 @@ impl InventoryService for Inventory {
             let key = rid.map(|rid| {
                 idempotent::key(p, format!("batch_create_lots:{}", site.id), &rid, &req)
             });
+            let backend = self.inner.db.backend();
             let mut tx = self.inner.db.begin_write().await?;
             let wanted_refs: Vec<(Option<Id>, &str)> = wanted
                 .iter()
                 .zip(&fields)
                 .map(|(chosen, f)| (*chosen, f.reference.as_str()))
                 .collect();
-            let lot_ids = ids::lot_ids(&mut tx, site.id, &wanted_refs).await?;
+            let lot_ids = ids::lot_ids(&mut tx, backend, site.id, &wanted_refs).await?;
             let mut rows = Vec::with_capacity(fields.len());
             for (id, f) in lot_ids.into_iter().zip(fields) {
                 rows.push(Self::new_lot(&site, id, f, now)?);

@@ -10,6 +10,7 @@ on_both_backends!(
     chosen_and_defaulted_ids_name_sites_and_lots,
     lot_ids_are_unique_per_site_only,
     batches_choose_and_default_ids,
+    racing_creations_give_a_reference_once,
     uuid_data_from_before_readable_ids_keeps_working,
 );
 
@@ -433,6 +434,40 @@ async fn batches_choose_and_default_ids(backend: Backend) {
     Uuid::try_parse(ids[1]).expect("the second M2 gets a UUID");
     Uuid::try_parse(ids[2]).expect("a reference never takes a chosen id");
     assert_eq!(count(&mut m).await, 5);
+    app.stop().await;
+}
+
+/// Lots created at once on one site with one reference: every creation
+/// succeeds, one lot takes the reference's id, the others UUIDs.
+async fn racing_creations_give_a_reference_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    m.create_site(create_site("coteaux-a", "")).await.unwrap();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let mut m = m.clone();
+        racing.spawn(async move {
+            m.create_lot(create_lot(
+                "sites/coteaux-a",
+                "",
+                "M7",
+                &format!("Porte {i}"),
+            ))
+            .await
+            .map(|r| r.into_inner().name)
+        });
+    }
+    let mut named = Vec::new();
+    while let Some(done) = racing.join_next().await {
+        named.push(done.unwrap().expect("every creation succeeds"));
+    }
+    let by_reference: Vec<&String> = named.iter().filter(|n| n.ends_with("/lots/m7")).collect();
+    assert_eq!(by_reference.len(), 1, "{named:?}");
+    let made = named
+        .iter()
+        .filter(|n| Uuid::try_parse(last_segment(n)).is_ok())
+        .count();
+    assert_eq!(made, 11, "{named:?}");
     app.stop().await;
 }
 
