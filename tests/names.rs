@@ -119,6 +119,7 @@ async fn lots_of_one_id_on_two_sites_stay_apart(transport: Transport) {
     )
     .await;
     matching_tells_them_apart(&stack, &partner, &a, &b).await;
+    a_deleted_drafts_id_made_again_is_matched(&stack, &partner).await;
     handed_over(&stack, &a, &partner, 4, 250_000).await;
     impact_tells_them_apart(&stack, &a, &b).await;
     stack.stop().await;
@@ -166,6 +167,55 @@ async fn matching_tells_them_apart(stack: &Stack, partner: &str, a: &str, b: &st
     assert_eq!(planned, [(b, 6_000)]);
 }
 
+/// A draft deleted, then made again under its id and published: matching,
+/// which keeps the deletion, takes the new lot as newer and ranks it.
+async fn a_deleted_drafts_id_made_again_is_matched(stack: &Stack, partner: &str) {
+    let mut manager = stack.inventory(Role::SiteManager, Some(ORG), None).await;
+    let draft = |designation: &str| ipb::CreateLotRequest {
+        parent: "sites/coteaux-b".into(),
+        lot: Some(ipb::Lot {
+            designation: designation.into(),
+            category: "radiateur".into(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 2_000,
+            }),
+            estimated_mass_g: 120_000,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+        lot_id: "d1".into(),
+    };
+    let first = manager.create_lot(draft("Radiateurs")).await.unwrap();
+    manager
+        .delete_lot(ipb::DeleteLotRequest {
+            name: first.into_inner().name,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let again = manager
+        .create_lot(draft("Radiateurs, encore"))
+        .await
+        .unwrap();
+    let lot = again.into_inner().name;
+    assert_eq!(lot, "sites/coteaux-b/lots/d1");
+    manager
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let matching = stack.matching(0, Role::SiteManager, Some(ORG), None).await;
+    eventually(WAIT, || {
+        let m = matching.clone();
+        let lot = lot.clone();
+        async move { lot_matches(&m, &lot).await.contains(partner).then_some(()) }
+    })
+    .await;
+}
+
 /// Impact counts the hand-over of `a` on the lot and site it was made on.
 async fn impact_tells_them_apart(stack: &Stack, a: &str, b: &str) {
     let mut impact = stack.impact(Role::Admin, None, None).await;
@@ -190,9 +240,11 @@ async fn impact_tells_them_apart(stack: &Stack, a: &str, b: &str) {
             .collect()
     };
     assert_eq!(handed(&rows_a), [(a.to_owned(), 250_000)]);
+    // Site b: its m1, and the draft made again under `d1` (no reference).
     let rows_b = recolement("sites/coteaux-b").await.unwrap();
-    assert_eq!(handed(&rows_b), [(b.to_owned(), 0)]);
-    assert_eq!(rows_b[0].not_handed_over_mass_g, 360_000);
+    let d1 = "sites/coteaux-b/lots/d1".to_owned();
+    assert_eq!(handed(&rows_b), [(d1, 0), (b.to_owned(), 0)]);
+    assert_eq!(rows_b[1].not_handed_over_mass_g, 360_000);
     let summary = impact
         .get_impact_summary(pb::GetImpactSummaryRequest {
             group_by: vec![pb::Grouping::Site as i32],

@@ -45,7 +45,7 @@ Examples:
   reemploi lots import diagnostic.xlsx --site sites/… --publish
   reemploi partners import siae-68.csv --verify
   reemploi plan sites/…
-  reemploi export geojson -o reemploi.geojson
+  reemploi export geojson --out reemploi.geojson
   reemploi impact --from 2026-01 --to 2026-12 --by quartier
   reemploi logout
 
@@ -75,8 +75,9 @@ pub struct GlobalArgs {
     )]
     pub token: Option<String>,
     /// Output format: aligned tables for people, JSON for scripts, or CSV
-    /// for spreadsheets (`impact` and `recolement`).
+    /// for spreadsheets (every list, `impact` and `recolement`).
     #[arg(
+        short = 'o',
         long,
         global = true,
         value_enum,
@@ -256,7 +257,7 @@ pub enum Command {
     /// Exports data for other tools (GeoJSON for maps).
     #[command(
         subcommand,
-        after_help = "Examples:\n  reemploi export geojson -o reemploi.geojson\n  reemploi export geojson --figures -o figures.geojson"
+        after_help = "Examples:\n  reemploi export geojson --out reemploi.geojson\n  reemploi export geojson --figures --out figures.geojson"
     )]
     Export(export::ExportCommand),
     /// What became of material handed over: a partner declares it (reused,
@@ -330,7 +331,25 @@ const TOKEN_EXAMPLES: &str = "\
 Examples:
   reemploi token --role admin
   reemploi token --role site_manager --org m2a-habitat --ttl-hours 8
-  reemploi token --role partner --partner partners/emmaus-mundo --data-dir /var/lib/reemploi";
+  reemploi token --role partner --partner partners/0190c5a3-7b1e-7c4d-8f00-3a2b1c0d9e8f --data-dir /var/lib/reemploi
+
+A new structure's token names the id it will register under: any new UUID
+(`uuidgen`), then `reemploi partners register` with that token.";
+
+/// `partners/ID` or `ID`, written back as `partners/ID`: the one form
+/// every service reads. Anything else is refused here, not by a server
+/// later with a less helpful word.
+fn partner_claim(text: &str) -> Result<String, String> {
+    let name = crate::client::partner_name(text);
+    reemploi_runtime::names::PartnerName::parse("--partner", &name)
+        .map(|p| p.to_string())
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a partner id: write partners/ID or ID, where ID is the \
+                 partner's UUID (`reemploi partners list` shows them)"
+            )
+        })
+}
 
 /// Flags of `reemploi up`.
 #[derive(Args, Debug)]
@@ -378,12 +397,14 @@ pub struct TokenArgs {
         required_if_eq("role", "site_manager")
     )]
     pub org: Option<String>,
-    /// Partner the token acts for (`partner` claim), `partners/ID`;
+    /// Partner the token acts for (`partner` claim): `partners/ID` or
+    /// `ID`, the partner's id (a UUID, as `reemploi partners list` shows);
     /// required for the partner role.
     #[arg(
         long,
         env = "REEMPLOI_TOKEN_PARTNER",
-        required_if_eq("role", "partner")
+        required_if_eq("role", "partner"),
+        value_parser = partner_claim
     )]
     pub partner: Option<String>,
     /// Hours until the token expires; at most --jwt-max-lifetime-secs.

@@ -88,9 +88,23 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Whether a command can print CSV (or, as `up` and `token`, has no output
 /// format at all): any other is refused before it runs.
 fn speaks_csv(command: &Command) -> bool {
+    use commands::{accounts, api_tokens, claims, deadletters, lots, partners, sites};
     matches!(
         command,
-        Command::Impact(_) | Command::Recolement(_) | Command::Up(_) | Command::Token(_)
+        Command::Impact(_)
+            | Command::Recolement(_)
+            | Command::Up(_)
+            | Command::Token(_)
+            | Command::Categories(_)
+            | Command::Matches(_)
+            | Command::Recommend(_)
+            | Command::Sites(sites::SitesCommand::List(_))
+            | Command::Lots(lots::LotsCommand::List(_))
+            | Command::Partners(partners::PartnersCommand::List(_))
+            | Command::Claims(claims::ClaimsCommand::List(_))
+            | Command::Accounts(accounts::AccountsCommand::List(_))
+            | Command::ApiTokens(api_tokens::ApiTokensCommand::List(_))
+            | Command::DeadLetters(deadletters::DeadLettersCommand::List(_))
     )
 }
 

@@ -19,7 +19,7 @@ pub enum Format {
     /// One JSON document on stdout.
     Json,
     /// CSV (RFC 4180, UTF-8, comma-separated, decimal point) for
-    /// spreadsheets: `impact` and `recolement` only.
+    /// spreadsheets: every list, `impact` and `recolement`.
     Csv,
 }
 
@@ -28,7 +28,9 @@ impl Format {
     /// does anything (a mutation must not run to then fail its printing).
     pub fn no_csv() -> CliError {
         CliError::Usage(
-            "--output csv is for `impact` and `recolement`; use table or json here".to_owned(),
+            "--output csv is for lists (`… list`, `matches`, `recommend`, `categories`), \
+             `impact` and `recolement`; use table or json here"
+                .to_owned(),
         )
     }
 }
@@ -179,7 +181,7 @@ fn is_plain_number(cell: &str) -> bool {
 }
 
 /// Emits a list: a JSON array, or a table with one row per item (or
-/// `no <what>` when there is none).
+/// `no <what>` when there is none), or the same table as CSV.
 pub fn emit_list<T>(
     format: Format,
     items: &[T],
@@ -188,21 +190,40 @@ pub fn emit_list<T>(
     row: impl Fn(&T) -> Vec<String>,
     what: &str,
 ) -> Result<(), CliError> {
-    emit(
+    let mut t = Table::new(columns);
+    for item in items {
+        t.row(row(item));
+    }
+    let listed = Listed {
+        empty: format!("no {what}\n"),
+        footer: String::new(),
+    };
+    emit_table(
         format,
         Value::Array(items.iter().map(json).collect()),
-        || {
-            let mut t = Table::new(columns);
-            for item in items {
-                t.row(row(item));
-            }
-            if t.is_empty() {
-                format!("no {what}\n")
-            } else {
-                t.render()
-            }
-        },
+        &t,
+        &listed,
     )
+}
+
+/// What a table printed for people says around its rows.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// The text instead of an empty table.
+    pub empty: String,
+    /// A line after the rows (what to do next).
+    pub footer: String,
+}
+
+/// A table in the format asked: the JSON given, the table aligned with its
+/// footer (or the empty text), or the same columns and rows as CSV.
+pub fn emit_table(format: Format, json: Value, t: &Table, listed: &Listed) -> Result<(), CliError> {
+    match format {
+        Format::Json => print_json(&json),
+        Format::Csv => print(&csv_text(&t.headers, &t.rows)?),
+        Format::Table if t.is_empty() => print(&listed.empty),
+        Format::Table => print(&format!("{}{}", t.render(), listed.footer)),
+    }
 }
 
 /// A note for people on stderr (never with the JSON on stdout).

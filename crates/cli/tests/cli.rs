@@ -17,6 +17,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+#[path = "cli/commands.rs"]
+mod commands;
 #[path = "cli/imports.rs"]
 mod imports;
 #[path = "cli/names.rs"]
@@ -1144,7 +1146,7 @@ fn client_imports_diagnostics_and_partners_claims_and_exports_geojson() {
 
     // The map: published lots and verified partners, RFC 7946.
     let geojson = dir.path().join("map.geojson");
-    admin.ok(&["export", "geojson", "-o", geojson.to_str().unwrap()]);
+    admin.ok(&["export", "geojson", "--out", geojson.to_str().unwrap()]);
     let doc: Value = serde_json::from_slice(&std::fs::read(&geojson).unwrap()).unwrap();
     let features = assert_rfc7946(&doc);
     let published = admin.json(&["lots", "list", "--status", "published", "--limit", "0"]);

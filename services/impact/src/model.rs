@@ -157,7 +157,12 @@ impl Lot {
             category: l.category.clone(),
             unit: quantity.unit,
             quantity_milli: quantity.milli,
-            estimated_mass_g: l.estimated_mass_g,
+            // A deleted draft no longer counts in its site's estimate.
+            estimated_mass_g: if l.delete_time.is_some() {
+                0
+            } else {
+                l.estimated_mass_g
+            },
             waste_code: l.waste_code.clone(),
             hazardous: l.hazardous,
             version: l.version,

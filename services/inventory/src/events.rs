@@ -45,6 +45,20 @@ pub fn lot_event(lot: &LotRow, event: &str) -> Message {
     )
 }
 
+/// `reemploi.inventory.lot.deleted`: the draft as it was, with its
+/// `delete_time`, so that every reader drops it.
+pub fn deleted_lot_event(lot: &LotRow) -> Message {
+    let mut gone = lot.to_proto();
+    gone.delete_time = Some(reemploi_runtime::wire::millis_ts(lot.updated_at));
+    envelope(
+        format!("{LOT_SUBJECT_PREFIX}deleted"),
+        lot.name().to_string(),
+        lot.version,
+        lot.updated_at,
+        Payload::Lot(gone),
+    )
+}
+
 /// `reemploi.inventory.claim.<event>` carrying the claim.
 pub fn claim_event(claim: &ClaimRow, event: &str) -> Message {
     envelope(

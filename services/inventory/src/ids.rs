@@ -69,6 +69,18 @@ pub async fn lot_ids(
     Ok(ids)
 }
 
+/// The first version of each new lot of `site`: 1, or one past the
+/// deletion of a draft that had its id, so that the services following the
+/// lot events take the new lot as newer than that deletion.
+pub async fn first_versions(conn: &mut AnyConnection, site: Id, ids: &[Id]) -> Result<Vec<i64>> {
+    let asked: Vec<&str> = ids.iter().map(Id::as_str).collect();
+    let deleted = repo::deleted_versions(conn, site, &asked).await?;
+    Ok(ids
+        .iter()
+        .map(|id| deleted.get(id.as_str()).map_or(1, |v| v + 1))
+        .collect())
+}
+
 /// ALREADY_EXISTS when a lot of `site` has one of the `chosen` ids.
 pub async fn refuse_taken_lots(conn: &mut AnyConnection, site: Id, chosen: &[Id]) -> Result<()> {
     if chosen.is_empty() {

@@ -519,6 +519,7 @@ impl LotRow {
             update_time: Some(millis_ts(self.updated_at)),
             etag: etag(self.version),
             version: self.version,
+            delete_time: None,
         }
     }
 

@@ -227,6 +227,74 @@ pub async fn update_ledger(
     Ok(reemploi_store::one_row(done)?)
 }
 
+/// Deletes a draft lot at `previous_version`; Conflict if it moved or is
+/// no longer a draft (a claim may never reference it: drafts are unclaimable).
+/// Its last version is kept: a lot made later under the same id starts
+/// after it, so that the services following the lot events take it as
+/// newer than the deletion.
+pub async fn delete_draft(
+    conn: &mut AnyConnection,
+    name: LotName,
+    previous_version: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "DELETE FROM lots WHERE id = $1 AND version = $2 AND status = 'draft' AND site_id = $3",
+    )
+    .bind(name.lot.to_string())
+    .bind(previous_version)
+    .bind(name.site.to_string())
+    .execute(&mut *conn)
+    .await?;
+    reemploi_store::one_row(done)?;
+    sqlx::query(
+        "INSERT INTO deleted_lots (site_id, id, version) VALUES ($1, $2, $3) \
+         ON CONFLICT (site_id, id) DO UPDATE SET version = excluded.version",
+    )
+    .bind(name.site.to_string())
+    .bind(name.lot.to_string())
+    // The deletion's own version, one past the draft's.
+    .bind(previous_version + 1)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The last versions of the deleted lots of `site` among `ids`, by id.
+pub async fn deleted_versions(
+    conn: &mut AnyConnection,
+    site: Id,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut versions = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut f = reemploi_store::query::Filter::default();
+        f.add("site_id = ?", site.to_string())?;
+        f.any_of("id", chunk)?;
+        let head = "SELECT id, version FROM deleted_lots";
+        for row in reemploi_store::query::select_filtered(conn, head, f, "").await? {
+            versions.insert(row.try_get("id")?, row.try_get("version")?);
+        }
+    }
+    Ok(versions)
+}
+
+/// The ids of a site's drafts, oldest first (at most `limit`).
+pub async fn draft_ids(conn: &mut AnyConnection, site: Id, limit: i64) -> Result<Vec<Id>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM lots WHERE site_id = $1 AND status = 'draft' \
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(site.to_string())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id,)| {
+            Id::parse(&id).ok_or_else(|| InventoryError::Internal(format!("stored lot id {id:?}")))
+        })
+        .collect()
+}
+
 /// How many lots of a site have each status, by status name.
 pub async fn lot_counts(conn: &mut AnyConnection, site: Id) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(

@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use crate::authz;
 use crate::error::{InventoryError, Result};
-use crate::events::{claim_event, lot_event, site_event};
+use crate::events::{claim_event, deleted_lot_event, lot_event, site_event};
 use crate::ids;
 use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
@@ -221,7 +221,12 @@ impl Inventory {
 
     // ---- lots ----
 
-    fn new_lot(site: &SiteRow, id: Id, fields: LotFields, now: i64) -> Result<LotRow> {
+    fn new_lot(
+        site: &SiteRow,
+        (id, version): (Id, i64),
+        fields: LotFields,
+        now: i64,
+    ) -> Result<LotRow> {
         let location = fields.location.unwrap_or(site.location);
         Ok(LotRow {
             id,
@@ -233,7 +238,7 @@ impl Inventory {
             location,
             created_at: now,
             updated_at: now,
-            version: 1,
+            version,
         })
     }
 
@@ -615,6 +620,72 @@ fn eligible(input: &ClaimInput, status: Option<&str>) -> Result<()> {
     Err(InventoryError::precondition("PARTNER_NOT_ELIGIBLE", why))
 }
 
+/// A validated BatchPublishLots: the site, and the lots named (None: every
+/// draft that can be published).
+struct PublishBatch {
+    site: SiteName,
+    names: Option<Vec<LotName>>,
+    include_after_check: bool,
+}
+
+impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
+    type Error = InventoryError;
+
+    fn try_from(req: &pb::BatchPublishLotsRequest) -> Result<PublishBatch> {
+        let mut c = Check::new("");
+        let site = c.take(SiteName::parse("parent", &req.parent));
+        if req.all_drafts != req.names.is_empty() {
+            c.fail(
+                "names",
+                "name the lots to publish, or set all_drafts: one of the two",
+            );
+        }
+        if req.include_after_check && !req.all_drafts {
+            c.fail(
+                "include_after_check",
+                "only with all_drafts: lots named are published as named",
+            );
+        }
+        if req.names.len() > MAX_BATCH {
+            c.fail("names", format!("at most {MAX_BATCH} lots in one call"));
+        }
+        let mut names = Vec::new();
+        for (i, name) in req.names.iter().enumerate() {
+            let field = format!("names[{i}]");
+            if let Some(lot) = c.take(LotName::parse(&field, name)) {
+                if site.is_some_and(|s| s.0 != lot.site) {
+                    c.fail(&field, format!("not a lot of {}", req.parent));
+                }
+                names.push(lot);
+            }
+        }
+        c.finish()?;
+        let site = site.ok_or_else(|| InventoryError::Internal("validated parent lost".into()))?;
+        Ok(PublishBatch {
+            site,
+            names: (!req.all_drafts).then_some(names),
+            include_after_check: req.include_after_check,
+        })
+    }
+}
+
+impl PublishBatch {
+    /// Why a draft is left as it is when every draft is published.
+    fn held(&self, lot: &LotRow) -> Option<&'static str> {
+        if self.names.is_some() {
+            return None;
+        }
+        if lot.hazardous() {
+            return Some("hazardous: it can never be published for reuse");
+        }
+        let after_check = pb::ReusePotential::AfterCheck as i32;
+        if lot.fields.reuse_potential == after_check && !self.include_after_check {
+            return Some("awaiting a check (lead, structure): publish it once the check is passed");
+        }
+        None
+    }
+}
+
 /// Only a claim of a partner still verified and active is confirmed: one
 /// suspended or archived since it claimed is rejected or waits.
 fn confirmable(partner: Uuid, status: Option<&str>) -> Result<()> {
@@ -836,7 +907,8 @@ impl InventoryService for Inventory {
             let mut tx = self.inner.db.begin_write().await?;
             let wanted = [(chosen, fields.reference.as_str())];
             let id = ids::lot_ids(&mut tx, backend, site.id, &wanted).await?[0];
-            let row = Self::new_lot(&site, id, fields, now)?;
+            let version = ids::first_versions(&mut tx, site.id, &[id]).await?[0];
+            let row = Self::new_lot(&site, (id, version), fields, now)?;
             if let Some(id) =
                 idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
             {
@@ -886,9 +958,10 @@ impl InventoryService for Inventory {
                 .map(|(chosen, f)| (*chosen, f.reference.as_str()))
                 .collect();
             let lot_ids = ids::lot_ids(&mut tx, backend, site.id, &wanted_refs).await?;
+            let versions = ids::first_versions(&mut tx, site.id, &lot_ids).await?;
             let mut rows = Vec::with_capacity(fields.len());
-            for (id, f) in lot_ids.into_iter().zip(fields) {
-                rows.push(Self::new_lot(&site, id, f, now)?);
+            for ((id, version), f) in lot_ids.into_iter().zip(versions).zip(fields) {
+                rows.push(Self::new_lot(&site, (id, version), f, now)?);
             }
             let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
             if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await?
@@ -1045,6 +1118,94 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(async move {
             self.lot_transition(p, &req.name, &req.etag, LotAction::Publish)
                 .await
+        })
+        .await
+    }
+
+    /// DeleteLot: drafts only.
+    async fn delete_lot(&self, request: Request<pb::DeleteLotRequest>) -> Reply<()> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let name = LotName::parse("name", &req.name)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = self.lot_for_change(&mut tx, p, name, &req.etag).await?;
+            if current.status != LotStatus::Draft {
+                return Err(InventoryError::precondition(
+                    "LOT_NOT_DRAFT",
+                    format!(
+                        "{name} is {}: only a draft is deleted; withdraw a published lot instead",
+                        current.status
+                    ),
+                ));
+            }
+            repo::delete_draft(&mut tx, name, current.version).await?;
+            let mut gone = current;
+            gone.version += 1;
+            gone.updated_at = now_millis();
+            self.commit(tx, &[deleted_lot_event(&gone)]).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// BatchPublishLots: the lots named, all or none, or every draft that
+    /// can be.
+    async fn batch_publish_lots(
+        &self,
+        request: Request<pb::BatchPublishLotsRequest>,
+    ) -> Reply<pb::BatchPublishLotsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let batch = PublishBatch::try_from(&req)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let targets = match &batch.names {
+                Some(names) => names.clone(),
+                None => {
+                    let site = self.get_site_by_id(batch.site.0).await?;
+                    if !authz::sees_site(p, &site.owner_org) {
+                        return Err(not_found("site", batch.site));
+                    }
+                    authz::manage(p, &site.owner_org)?;
+                    repo::draft_ids(&mut tx, batch.site.0, MAX_BATCH as i64)
+                        .await?
+                        .into_iter()
+                        .map(|lot| LotName {
+                            site: batch.site.0,
+                            lot,
+                        })
+                        .collect()
+                }
+            };
+            let mut answer = pb::BatchPublishLotsResponse::default();
+            let mut events = Vec::new();
+            for name in targets {
+                let current = self.lot_for_change(&mut tx, p, name, "").await?;
+                if let Some(reason) = batch.held(&current) {
+                    answer.held.push(pb::HeldLot {
+                        name: name.to_string(),
+                        reason: reason.into(),
+                    });
+                    continue;
+                }
+                let mut lot = current.clone();
+                lot.status =
+                    lot::transition(current.status, LotAction::Publish, current.hazardous())
+                        .map_err(|e| {
+                            InventoryError::precondition(
+                                "LOT_NOT_PUBLISHABLE",
+                                format!("{name}: {e}"),
+                            )
+                        })?;
+                lot.version += 1;
+                lot.updated_at = now_millis();
+                repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
+                events.push(lot_event(&lot, "published"));
+                answer.lots.push(lot.to_proto());
+            }
+            self.commit(tx, &events).await?;
+            Ok(answer)
         })
         .await
     }

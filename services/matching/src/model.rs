@@ -85,13 +85,18 @@ impl Lot {
         };
         let location = lot.location.unwrap_or_default();
         let window = lot.availability.unwrap_or_default();
-        let status = ipb::LotStatus::try_from(lot.status)
-            .map(|s| {
-                s.as_str_name()
-                    .trim_start_matches("LOT_STATUS_")
-                    .to_lowercase()
-            })
-            .unwrap_or_else(|_| "unknown".into());
+        // A deleted draft is kept as such, at its newer version, so that
+        // no older event brings it back.
+        let status = match lot.delete_time {
+            Some(_) => "deleted".to_owned(),
+            None => ipb::LotStatus::try_from(lot.status)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("LOT_STATUS_")
+                        .to_lowercase()
+                })
+                .unwrap_or_else(|_| "unknown".into()),
+        };
         Ok(Lot {
             id: name.lot,
             site_id: name.site,

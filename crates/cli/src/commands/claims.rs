@@ -45,6 +45,13 @@ pub struct ClaimArgs {
     /// A note for the site.
     #[arg(long, default_value = "")]
     pub note: String,
+    /// When the partner wishes to collect, from: a date (2027-01-15) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = crate::dates::parse_start)]
+    pub pickup_from: Option<prost_types::Timestamp>,
+    /// Until (the day given is included).
+    #[arg(long, value_name = "DATE", value_parser = crate::dates::parse_end)]
+    pub pickup_to: Option<prost_types::Timestamp>,
 }
 
 /// The `claims` subcommands.
@@ -186,7 +193,12 @@ pub async fn claim(ctx: &Ctx, a: ClaimArgs) -> Result<(), CliError> {
                 unit: unit_number,
                 milli: quantity.milli(),
             }),
-            pickup_window: None,
+            pickup_window: (a.pickup_from.is_some() || a.pickup_to.is_some()).then_some(
+                tpb::TimeWindow {
+                    start_time: a.pickup_from,
+                    end_time: a.pickup_to,
+                },
+            ),
             request_id: a.request_id.unwrap_or_else(request_id),
             note: a.note,
         })

@@ -41,7 +41,7 @@ pub enum ExportCommand {
     /// co2e_net_t (t CO2e), hours, fte and method_version. A quartier or a
     /// commune not in that file is named on stderr, not drawn.
     #[command(
-        after_help = "Examples:\n  reemploi export geojson -o reemploi.geojson\n  reemploi export geojson | jq '.features | length'\n  reemploi export geojson --figures --from 2026-01 --to 2026-12 -o figures.geojson"
+        after_help = "Examples:\n  reemploi export geojson --out reemploi.geojson\n  reemploi export geojson | jq '.features | length'\n  reemploi export geojson --figures --from 2026-01 --to 2026-12 --out figures.geojson"
     )]
     Geojson(GeojsonArgs),
 }
@@ -50,7 +50,7 @@ pub enum ExportCommand {
 #[derive(Args, Debug)]
 pub struct GeojsonArgs {
     /// Where to write; stdout by default.
-    #[arg(short = 'o', long = "out")]
+    #[arg(long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// The figures per quartier and per commune instead of lots and
     /// partners.

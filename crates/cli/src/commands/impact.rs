@@ -48,9 +48,6 @@ pub struct ImpactArgs {
     /// Without it, the total only.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub by: Vec<GroupBy>,
-    /// The output format, as --output: table, json or csv.
-    #[arg(short = 'o', value_name = "FORMAT", value_enum)]
-    pub format: Option<Format>,
 }
 
 /// How figures are grouped.
@@ -121,7 +118,7 @@ impl GroupBy {
 
 /// Runs `impact`.
 pub async fn run(ctx: &Ctx, a: ImpactArgs) -> Result<(), CliError> {
-    let format = a.format.unwrap_or(ctx.format);
+    let format = ctx.format;
     let by = a.by.clone();
     let conn = ctx.connect().await?;
     let summary = answer(conn.impact().get_impact_summary(request(a)).await)?;

@@ -33,9 +33,22 @@ pub enum LotsCommand {
     /// Shows one lot with its ledger.
     #[command(after_help = "Example:\n  reemploi lots show sites/…/lots/…")]
     Show(NameArgs),
-    /// Publishes a draft lot so that partners can claim it (hazardous lots never can be).
-    #[command(after_help = "Example:\n  reemploi lots publish sites/…/lots/…")]
-    Publish(NameArgs),
+    /// Publishes draft lots so that partners can claim them: the lots named
+    /// (all or none), or every draft of a site with --all (hazardous lots
+    /// never can be; lots awaiting a check only with --include-after-check).
+    #[command(
+        after_help = "Examples:\n  reemploi lots publish sites/…/lots/…\n  reemploi lots publish sites/S/lots/A sites/S/lots/B\n  reemploi lots publish --site sites/… --all"
+    )]
+    Publish(PublishArgs),
+    /// Changes the fields given of a draft or published lot (the others
+    /// stay as they are).
+    #[command(
+        after_help = "Examples:\n  reemploi lots update sites/…/lots/… --quantity 30 --mass-kg 750\n  reemploi lots update sites/…/lots/… --available-from 2027-01-15 --available-until 2027-03-31 --photo https://photos.example/porte.jpg"
+    )]
+    Update(super::updates::LotArgs),
+    /// Deletes a draft lot (a published lot is withdrawn instead).
+    #[command(after_help = "Example:\n  reemploi lots delete sites/…/lots/…")]
+    Delete(NameArgs),
     /// Withdraws a lot: no new claims; open claims remain.
     #[command(
         after_help = "Example:\n  reemploi lots withdraw sites/…/lots/… --reason \"kept on site\""
@@ -122,6 +135,8 @@ pub struct CreateArgs {
     /// Estimated mass of the whole lot in kilograms.
     #[arg(long)]
     pub mass_kg: Option<String>,
+    #[command(flatten)]
+    pub details: super::updates::LotDetails,
     /// European List of Waste code, e.g. "17 02 01" (a `*` marks hazardous waste).
     #[arg(long)]
     pub waste_code: Option<String>,
@@ -175,6 +190,24 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
+/// Flags of `lots publish`.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["lots", "all"])))]
+pub struct PublishArgs {
+    /// The lots: `sites/SITE/lots/LOT`, all of one site.
+    pub lots: Vec<String>,
+    /// Every draft of --site that can be published, in one call.
+    #[arg(long, requires = "site", conflicts_with = "lots")]
+    pub all: bool,
+    /// The site whose drafts --all publishes: `sites/ID` or `ID`.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// With --all: publish the lots awaiting a check (lead, structure) too,
+    /// once the check is passed.
+    #[arg(long, requires = "all")]
+    pub include_after_check: bool,
+}
+
 /// A lot named on the command line.
 #[derive(Args, Debug)]
 pub struct NameArgs {
@@ -222,15 +255,20 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
             let mut inv = ctx.connect().await?.inventory();
             answer(inv.get_lot(pb::GetLotRequest { name: a.lot }).await)?
         }
-        LotsCommand::Publish(a) => {
+        LotsCommand::Publish(a) => return publish(ctx, a).await,
+        LotsCommand::Update(a) => return super::updates::lot(ctx, a).await,
+        LotsCommand::Delete(a) => {
             let mut inv = ctx.connect().await?.inventory();
             answer(
-                inv.publish_lot(pb::PublishLotRequest {
-                    name: a.lot,
+                inv.delete_lot(pb::DeleteLotRequest {
+                    name: a.lot.clone(),
                     etag: String::new(),
                 })
                 .await,
-            )?
+            )?;
+            return emit(ctx.format, json!({ "deleted": a.lot }), || {
+                format!("deleted {}\n", a.lot)
+            });
         }
         LotsCommand::Withdraw(a) => {
             let mut inv = ctx.connect().await?.inventory();
@@ -246,6 +284,51 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
     };
     emit(ctx.format, crate::json::message(&lot), || {
         views::lot_text(&lot)
+    })
+}
+
+/// `lots publish`: one lot, several of one site (all or none), or every
+/// draft of a site that can be.
+async fn publish(ctx: &Ctx, a: PublishArgs) -> Result<(), CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    if let [lot] = &a.lots[..] {
+        let lot = answer(
+            inv.publish_lot(pb::PublishLotRequest {
+                name: lot.clone(),
+                etag: String::new(),
+            })
+            .await,
+        )?;
+        return emit(ctx.format, crate::json::message(&lot), || {
+            views::lot_text(&lot)
+        });
+    }
+    let parent = match &a.site {
+        Some(site) => site_name(site),
+        // Names are `sites/S/lots/L`: the parent is their first two segments.
+        None => a.lots[0].split('/').take(2).collect::<Vec<_>>().join("/"),
+    };
+    let done = answer(
+        inv.batch_publish_lots(pb::BatchPublishLotsRequest {
+            parent,
+            names: a.lots,
+            all_drafts: a.all,
+            include_after_check: a.include_after_check,
+        })
+        .await,
+    )?;
+    emit(ctx.format, crate::json::message(&done), || {
+        let mut text = format!("published {} lot(s)\n", done.lots.len());
+        for lot in &done.lots {
+            text.push_str(&format!("  {}  {}\n", lot.name, lot.designation));
+        }
+        if !done.held.is_empty() {
+            text.push_str(&format!("left as drafts: {}\n", done.held.len()));
+            for held in &done.held {
+                text.push_str(&format!("  {}  {}\n", held.name, held.reason));
+            }
+        }
+        text
     })
 }
 
@@ -287,6 +370,10 @@ fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
         condition: a.condition.clone(),
         building_location: a.location.clone(),
         ..Default::default()
+    })
+    .map(|mut lot| {
+        a.details.clone().fill(&mut lot);
+        lot
     })
 }
 

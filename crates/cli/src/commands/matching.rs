@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use crate::CliError;
 use crate::client::{Connection, answer, partner_name, site_name};
-use crate::output::{Table, emit};
+use crate::output::{Listed, Table, emit, emit_table};
 use crate::views;
 
 /// Flags of `matches`.
@@ -112,45 +112,45 @@ pub async fn matches(ctx: &Ctx, a: MatchesArgs) -> Result<(), CliError> {
     )?
     .matches;
     let names = partner_names(&conn, found.iter().map(|m| &m.partner)).await;
-    emit(
+    let listed = Listed {
+        empty: format!(
+            "no partner can take {} yet (none in range, accepting its category, verified)\n",
+            a.lot
+        ),
+        footer: String::new(),
+    };
+    let mut t = Table::new(&[
+        "#",
+        "PARTNER",
+        "NAME",
+        "SCORE",
+        "DISTANCE",
+        "CATEGORY",
+        "CAPACITY",
+        "INSERTION",
+    ]);
+    for (i, m) in found.iter().enumerate() {
+        let b = m.breakdown.unwrap_or_default();
+        t.row(vec![
+            (i + 1).to_string(),
+            label(&names, &m.partner).to_owned(),
+            m.partner.clone(),
+            format!("{:.2}", m.score),
+            views::km(m.distance_m),
+            percent(b.category_fit),
+            percent(b.capacity),
+            if b.insertion > 0.0 {
+                "SIAE".to_owned()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    emit_table(
         ctx.format,
         Value::Array(found.iter().map(crate::json::message).collect()),
-        || {
-            if found.is_empty() {
-                return format!(
-                    "no partner can take {} yet (none in range, accepting its category, verified)\n",
-                    a.lot
-                );
-            }
-            let mut t = Table::new(&[
-                "#",
-                "PARTNER",
-                "NAME",
-                "SCORE",
-                "DISTANCE",
-                "CATEGORY",
-                "CAPACITY",
-                "INSERTION",
-            ]);
-            for (i, m) in found.iter().enumerate() {
-                let b = m.breakdown.unwrap_or_default();
-                t.row(vec![
-                    (i + 1).to_string(),
-                    label(&names, &m.partner).to_owned(),
-                    m.partner.clone(),
-                    format!("{:.2}", m.score),
-                    views::km(m.distance_m),
-                    percent(b.category_fit),
-                    percent(b.capacity),
-                    if b.insertion > 0.0 {
-                        "SIAE".to_owned()
-                    } else {
-                        String::new()
-                    },
-                ]);
-            }
-            t.render()
-        },
+        &t,
+        &listed,
     )
 }
 
@@ -169,34 +169,30 @@ pub async fn recommend(ctx: &Ctx, a: RecommendArgs) -> Result<(), CliError> {
     )?
     .matches;
     let lots = lots(&conn, found.iter().map(|m| &m.lot)).await;
-    emit(
+    let listed = Listed {
+        empty: format!("no lot to recommend to {partner} for now\n"),
+        footer: format!("claim one with: reemploi claim LOT --partner {partner} --quantity Q\n"),
+    };
+    let mut t = Table::new(&["#", "LOT", "NAME", "AVAILABLE", "MASS", "SCORE", "DISTANCE"]);
+    for (i, m) in found.iter().enumerate() {
+        let lot = lots.get(&m.lot);
+        t.row(vec![
+            (i + 1).to_string(),
+            lot_label(&lots, &m.lot),
+            m.lot.clone(),
+            lot.map(|l| views::quantity(l.available.as_ref()))
+                .unwrap_or_default(),
+            lot.map(|l| views::mass(l.estimated_mass_g))
+                .unwrap_or_default(),
+            format!("{:.2}", m.score),
+            views::km(m.distance_m),
+        ]);
+    }
+    emit_table(
         ctx.format,
         Value::Array(found.iter().map(crate::json::message).collect()),
-        || {
-            if found.is_empty() {
-                return format!("no lot to recommend to {partner} for now\n");
-            }
-            let mut t = Table::new(&["#", "LOT", "NAME", "AVAILABLE", "MASS", "SCORE", "DISTANCE"]);
-            for (i, m) in found.iter().enumerate() {
-                let lot = lots.get(&m.lot);
-                t.row(vec![
-                    (i + 1).to_string(),
-                    lot_label(&lots, &m.lot),
-                    m.lot.clone(),
-                    lot.map(|l| views::quantity(l.available.as_ref()))
-                        .unwrap_or_default(),
-                    lot.map(|l| views::mass(l.estimated_mass_g))
-                        .unwrap_or_default(),
-                    format!("{:.2}", m.score),
-                    views::km(m.distance_m),
-                ]);
-            }
-            let mut text = t.render();
-            text.push_str("claim one with: reemploi claim LOT --partner ");
-            text.push_str(&partner);
-            text.push_str(" --quantity Q\n");
-            text
-        },
+        &t,
+        &listed,
     )
 }
 

@@ -19,6 +19,7 @@ pub mod partners_import;
 pub mod password;
 pub mod recolement;
 pub mod sites;
+pub mod updates;
 
 use crate::CliError;
 use crate::client::Connection;

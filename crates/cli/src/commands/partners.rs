@@ -35,6 +35,19 @@ pub enum PartnersCommand {
         after_help = "Example:\n  reemploi partners suspend partners/… --reason \"SIRET closed\""
     )]
     Suspend(SuspendArgs),
+    /// Reinstates a suspended partner (admins): it is verified again.
+    #[command(after_help = "Example:\n  reemploi partners reinstate partners/…")]
+    Reinstate(NameArgs),
+    /// Archives a partner that no longer operates (admins); it stays in
+    /// the history of its claims and figures.
+    #[command(after_help = "Example:\n  reemploi partners archive partners/…")]
+    Archive(NameArgs),
+    /// Changes the fields given of a partner (the partner itself or an
+    /// admin); the others stay as they are.
+    #[command(
+        after_help = "Examples:\n  reemploi partners update partners/… --category radiateur --category porte-interieure\n  reemploi partners update partners/… --email contact@atelier.example --phone \"03 89 00 00 00\""
+    )]
+    Update(super::updates::PartnerArgs),
     /// Imports an SIAE directory export (CSV, XLSX, XLS or ODS) as pending
     /// partners, or updates those registered already (admins).
     ///
@@ -202,6 +215,27 @@ pub async fn run(ctx: &Ctx, cmd: PartnersCommand) -> Result<(), CliError> {
                 .await,
             )?
         }
+        PartnersCommand::Reinstate(a) => {
+            let mut reg = ctx.connect().await?.registry();
+            answer(
+                reg.reinstate_partner(rpb::ReinstatePartnerRequest {
+                    name: partner_name(&a.partner),
+                    etag: String::new(),
+                })
+                .await,
+            )?
+        }
+        PartnersCommand::Archive(a) => {
+            let mut reg = ctx.connect().await?.registry();
+            answer(
+                reg.archive_partner(rpb::ArchivePartnerRequest {
+                    name: partner_name(&a.partner),
+                    etag: String::new(),
+                })
+                .await,
+            )?
+        }
+        PartnersCommand::Update(a) => return super::updates::partner(ctx, a).await,
     };
     emit(ctx.format, crate::json::message(&partner), || {
         views::partner_text(&partner)

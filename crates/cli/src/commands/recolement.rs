@@ -17,14 +17,11 @@ use crate::views;
 pub struct RecolementArgs {
     /// The site: `sites/SITE` or `SITE`.
     pub site: String,
-    /// The output format, as --output: table, json or csv.
-    #[arg(short = 'o', value_name = "FORMAT", value_enum)]
-    pub format: Option<Format>,
 }
 
 /// Runs `recolement`.
 pub async fn run(ctx: &Ctx, a: RecolementArgs) -> Result<(), CliError> {
-    let format = a.format.unwrap_or(ctx.format);
+    let format = ctx.format;
     let req = ipb::ExportRecolementRequest {
         site: site_name(&a.site),
     };

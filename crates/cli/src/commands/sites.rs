@@ -26,6 +26,11 @@ pub enum SitesCommand {
     /// Shows one site.
     #[command(after_help = "Example:\n  reemploi sites show coteaux-b")]
     Show(ShowArgs),
+    /// Changes the fields given of a site (the others stay as they are).
+    #[command(
+        after_help = "Examples:\n  reemploi sites update sites/… --name \"Coteaux – tour B\" --quartier Coteaux\n  reemploi sites update sites/… --works-from 2027-01-15 --works-to 2027-06-30"
+    )]
+    Update(super::updates::SiteArgs),
 }
 
 /// Flags of `sites create`.
@@ -94,6 +99,7 @@ pub async fn run(ctx: &Ctx, cmd: SitesCommand) -> Result<(), CliError> {
     match cmd {
         SitesCommand::Create(a) => create(ctx, a).await,
         SitesCommand::List(a) => list(ctx, a).await,
+        SitesCommand::Update(a) => super::updates::site(ctx, a).await,
         SitesCommand::Show(a) => {
             let mut inv = ctx.connect().await?.inventory();
             let site = answer(

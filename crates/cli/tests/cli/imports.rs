@@ -10,14 +10,14 @@ use serde_json::Value;
 use super::{Client, Up, siret, stop, str_of, token_for, up_with};
 
 /// A `reemploi up` of its own, and its admin.
-struct Server {
-    up: Up,
-    admin: Client,
-    dir: tempfile::TempDir,
+pub(super) struct Server {
+    pub(super) up: Up,
+    pub(super) admin: Client,
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(super) fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (up, _) = up_with(&data, &[]);
@@ -43,7 +43,7 @@ fn coteaux(dir: &Path) -> PathBuf {
 }
 
 /// A new site of the admin's, by name.
-fn site(admin: &Client, name: &str) -> String {
+pub(super) fn site(admin: &Client, name: &str) -> String {
     let site = admin.json(&[
         "sites",
         "create",

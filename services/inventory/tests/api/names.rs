@@ -11,6 +11,7 @@ on_both_backends!(
     lot_ids_are_unique_per_site_only,
     batches_choose_and_default_ids,
     racing_creations_give_a_reference_once,
+    a_deleted_drafts_id_is_given_again_with_a_newer_version,
     uuid_data_from_before_readable_ids_keeps_working,
 );
 
@@ -468,6 +469,67 @@ async fn racing_creations_give_a_reference_once(backend: Backend) {
         .filter(|n| Uuid::try_parse(last_segment(n)).is_ok())
         .count();
     assert_eq!(made, 11, "{named:?}");
+    app.stop().await;
+}
+
+/// A draft deleted frees its id; the lot made again under it starts past
+/// the deletion's version (which the lot events carried).
+async fn a_deleted_drafts_id_is_given_again_with_a_newer_version(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    m.create_site(create_site("coteaux-a", "")).await.unwrap();
+    let first = m
+        .create_lot(create_lot("sites/coteaux-a", "", "M1", "Portes"))
+        .await
+        .unwrap()
+        .into_inner();
+    let edited = m
+        .update_lot(pb::UpdateLotRequest {
+            lot: Some(pb::Lot {
+                name: first.name.clone(),
+                designation: "Portes revues".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["designation".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(edited.version, 2);
+    m.delete_lot(pb::DeleteLotRequest {
+        name: first.name.clone(),
+        etag: edited.etag,
+    })
+    .await
+    .unwrap();
+    let batch = m
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: "sites/coteaux-a".into(),
+            requests: vec![create_lot("", "", "M1", "Portes encore")],
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.lots[0].name, "sites/coteaux-a/lots/m1");
+    assert_eq!(batch.lots[0].version, 4, "one past the deletion, at 3");
+    m.delete_lot(pb::DeleteLotRequest {
+        name: first.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+    let again = m
+        .create_lot(create_lot("sites/coteaux-a", "m1", "", "Portes enfin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.name.as_str(), again.version),
+        ("sites/coteaux-a/lots/m1", 6)
+    );
     app.stop().await;
 }
 

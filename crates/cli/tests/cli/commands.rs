@@ -1,0 +1,327 @@
+//! The commands a newcomer looked for, and the messages that misled them,
+//! run as the real binary against a real `reemploi up`: updates that
+//! change only what they name, drafts deleted, lots published in one call,
+//! partners reinstated and archived, a pick-up window, quantities said in
+//! the lot's unit, and the next step said when a state forbids a change.
+
+use std::sync::Arc;
+
+use reemploi_events::{Bus, InProcessBus};
+use serde_json::Value;
+
+use super::imports::{Server, site};
+use super::{Client, siret, str_of, token_for};
+
+/// A draft lot on `site`, made with the flags given after the required ones.
+fn draft(admin: &Client, site: &str, designation: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "lots",
+        "create",
+        "--site",
+        site,
+        "--designation",
+        designation,
+        "--category",
+        "porte-interieure",
+        "--quantity",
+        "24",
+        "--unit",
+        "u",
+        "--mass-kg",
+        "600",
+    ];
+    args.extend(extra);
+    admin.json(&args)
+}
+
+/// A verified partner registered by the admin, and a client acting as it.
+fn verified_partner(server: &Server, legal_name: &str, siret13: &str) -> (String, Client) {
+    let admin = &server.admin;
+    let partner = admin.json(&[
+        "partners",
+        "register",
+        "--legal-name",
+        legal_name,
+        "--siret",
+        &siret(siret13),
+        "--kind",
+        "ACI",
+        "--lat",
+        "47.75",
+        "--lon",
+        "7.33",
+        "--category",
+        "porte-interieure",
+    ]);
+    let name = str_of(&partner, "name").to_owned();
+    admin.ok(&["partners", "verify", &name]);
+    let data = server.dir.path().join("data");
+    let token = token_for(&data, &["--role", "partner", "--partner", &name]);
+    (name, admin.as_token(&token))
+}
+
+#[test]
+fn updates_change_only_the_fields_named_and_say_when_none_is() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour A");
+    let before = admin.json(&["sites", "show", &coteaux]);
+    let updated = admin.json(&[
+        "sites",
+        "update",
+        &coteaux,
+        "--name",
+        "Coteaux – tour B",
+        "--quartier",
+        "Coteaux",
+        "--works-from",
+        "2027-01-15",
+        "--works-to",
+        "2027-06-30",
+    ]);
+    assert_eq!(updated["displayName"], "Coteaux – tour B");
+    assert_eq!(updated["operation"]["quartier"], "Coteaux");
+    assert_eq!(updated["location"], before["location"], "not named, kept");
+    assert_eq!(updated["worksStartTime"], "2027-01-15T00:00:00Z");
+    assert_eq!(
+        updated["worksEndTime"], "2027-07-01T00:00:00Z",
+        "the day named is included"
+    );
+    let err = admin.fails(2, &["sites", "update", &coteaux]);
+    assert!(err.contains("nothing to change"), "{err}");
+
+    let lot = draft(
+        admin,
+        &coteaux,
+        "Portes bois 83x204",
+        &[
+            "--description",
+            "Portes isoplanes, poignées déposées",
+            "--available-from",
+            "2027-02-01",
+            "--available-until",
+            "2027-03-31",
+            "--photo",
+            "https://photos.example/porte-1.jpg",
+            "--photo",
+            "https://photos.example/porte-2.jpg",
+            "--dimensions",
+            "830x2040x40",
+        ],
+    );
+    let name = str_of(&lot, "name").to_owned();
+    assert_eq!(lot["description"], "Portes isoplanes, poignées déposées");
+    assert_eq!(lot["availability"]["startTime"], "2027-02-01T00:00:00Z");
+    assert_eq!(lot["availability"]["endTime"], "2027-04-01T00:00:00Z");
+    assert_eq!(lot["photoUris"].as_array().unwrap().len(), 2);
+    assert_eq!(lot["dimensions"]["widthMm"], 2040);
+
+    let changed = admin.json(&[
+        "lots",
+        "update",
+        &name,
+        "--quantity",
+        "30",
+        "--mass-kg",
+        "750",
+        "--available-until",
+        "2027-04-30",
+    ]);
+    assert_eq!(changed["quantity"]["milli"], "30000");
+    assert_eq!(changed["estimatedMassG"], "750000");
+    assert_eq!(
+        changed["availability"]["startTime"], "2027-02-01T00:00:00Z",
+        "kept"
+    );
+    assert_eq!(changed["availability"]["endTime"], "2027-05-01T00:00:00Z");
+    assert_eq!(changed["description"], lot["description"], "kept");
+    assert_eq!(changed["photoUris"], lot["photoUris"], "kept");
+    let err = admin.fails(2, &["lots", "update", &name]);
+    assert!(err.contains("nothing to change"), "{err}");
+    let err = admin.fails(2, &["lots", "update", &name, "--dimensions", "83x204"]);
+    assert!(err.contains("LENGTHxWIDTHxHEIGHT"), "{err}");
+}
+
+#[test]
+fn drafts_are_deleted_and_published_in_one_call() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour C");
+    let doors = str_of(&draft(admin, &coteaux, "Portes", &[]), "name").to_owned();
+    let blocs = str_of(&draft(admin, &coteaux, "Blocs-portes", &[]), "name").to_owned();
+    let asbestos = draft(
+        admin,
+        &coteaux,
+        "Portes amiantées",
+        &["--hazard", "asbestos"],
+    );
+    let spare = str_of(&draft(admin, &coteaux, "Doublon", &[]), "name").to_owned();
+
+    let deleted = admin.json(&["lots", "delete", &spare]);
+    assert_eq!(deleted["deleted"], spare.as_str());
+    admin.fails(3, &["lots", "show", &spare]);
+
+    let done = admin.json(&["lots", "publish", "--site", &coteaux, "--all"]);
+    let published: Vec<&str> = done["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| str_of(l, "name"))
+        .collect();
+    assert_eq!(published, vec![doors.as_str(), blocs.as_str()]);
+    let held = done["held"].as_array().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["name"], asbestos["name"]);
+    assert!(str_of(&held[0], "reason").contains("hazardous"), "{held:?}");
+    let shown = admin.ok(&["lots", "publish", "--site", &coteaux, "--all"]);
+    assert!(shown.contains("published 0 lot(s)"), "{shown}");
+    assert!(shown.contains("left as drafts: 1"), "{shown}");
+
+    // Named lots: all or none; a published lot is withdrawn, not deleted.
+    let third = str_of(&draft(admin, &coteaux, "Portes palières", &[]), "name").to_owned();
+    let err = admin.fails(1, &["lots", "publish", &third, &doors]);
+    assert!(err.contains(&doors), "{err}");
+    let still = admin.json(&["lots", "show", &third]);
+    assert_eq!(still["status"], "LOT_STATUS_DRAFT", "all or none");
+    let err = admin.fails(1, &["lots", "delete", &doors]);
+    assert!(err.contains("withdraw"), "{err}");
+    admin.json(&["lots", "show", &doors]);
+}
+
+#[test]
+fn partners_are_updated_reinstated_and_archived() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let (partner, _) = verified_partner(&server, "Atelier Portes Ouvertes", "9001234560001");
+    let updated = admin.json(&[
+        "partners",
+        "update",
+        &partner,
+        "--email",
+        "contact@portes-ouvertes.example",
+        "--phone",
+        "03 89 00 00 00",
+        "--category",
+        "radiateur",
+        "--category",
+        "porte-interieure",
+        "--radius-km",
+        "25",
+    ]);
+    assert_eq!(
+        updated["contact"]["email"],
+        "contact@portes-ouvertes.example"
+    );
+    assert_eq!(updated["contact"]["phone"], "03 89 00 00 00");
+    assert_eq!(
+        updated["acceptedCategories"],
+        serde_json::json!(["porte-interieure", "radiateur"]),
+        "the categories given replace the partner's (kept in the taxonomy's order)"
+    );
+    assert_eq!(updated["serviceRadiusKm"], 25);
+    assert_eq!(updated["legalName"], "Atelier Portes Ouvertes", "kept");
+    admin.ok(&["partners", "suspend", &partner, "--reason", "contrôle"]);
+    let back = admin.json(&["partners", "reinstate", &partner]);
+    assert_eq!(back["status"], "PARTNER_STATUS_VERIFIED");
+    let gone = admin.json(&["partners", "archive", &partner]);
+    assert_eq!(gone["status"], "PARTNER_STATUS_ARCHIVED");
+}
+
+#[test]
+fn claims_speak_in_the_lots_unit_and_say_what_to_do_next() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour D");
+    let lot = draft(admin, &coteaux, "WC suspendus", &[]);
+    let lot = str_of(&lot, "name").to_owned();
+    admin.ok(&["lots", "update", &lot, "--quantity", "150"]);
+    admin.ok(&["lots", "publish", &lot]);
+    let (partner, as_partner) =
+        verified_partner(&server, "Ressourcerie du Rebberg", "9001234560002");
+
+    // The partner's verification reaches the inventory by an event.
+    let claim = as_partner.json_eventually(&[
+        "claim",
+        &lot,
+        "--quantity",
+        "20",
+        "--pickup-from",
+        "2027-02-01",
+        "--pickup-to",
+        "2027-02-05",
+    ]);
+    assert_eq!(claim["pickupWindow"]["startTime"], "2027-02-01T00:00:00Z");
+    assert_eq!(claim["pickupWindow"]["endTime"], "2027-02-06T00:00:00Z");
+    let claim = str_of(&claim, "name").to_owned();
+
+    let err = as_partner.fails(6, &["claim", &lot, "--quantity", "2.5"]);
+    assert!(err.contains("whole"), "{err}");
+    let err = as_partner.fails(6, &["claim", &lot, "--quantity", "500"]);
+    assert!(err.contains("500 u requested, 130 u available"), "{err}");
+
+    let err = admin.fails(1, &["claims", "handover", &claim, "--mass-kg", "300"]);
+    assert!(err.contains("reemploi claims confirm"), "{err}");
+    admin.ok(&["partners", "suspend", &partner, "--reason", "SIRET fermé"]);
+    let refused = || admin.run(&["claims", "confirm", &claim]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The suspension reaches the inventory by an event too.
+    let mut out = refused();
+    while out.status.success() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        out = refused();
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("suspended"), "{err}");
+    let shown = admin.json(&["claims", "show", &claim]);
+    assert_eq!(
+        shown["status"], "CLAIM_STATUS_RESERVED",
+        "refused, unchanged"
+    );
+}
+
+#[test]
+fn lists_speak_csv_with_the_short_flag_and_other_commands_refuse_it() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour E");
+    draft(admin, &coteaux, "Portes \"anciennes\", lot 1", &[]);
+    let csv = admin.ok(&["lots", "list", "--site", &coteaux, "-o", "csv"]);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1, "{csv}");
+    let designation = headers.iter().position(|h| h == "DESIGNATION").unwrap();
+    assert_eq!(&records[0][designation], "Portes \"anciennes\", lot 1");
+    let sites = admin.ok(&["sites", "list", "-o", "csv"]);
+    assert!(sites.lines().count() >= 2, "{sites}");
+    let err = admin.fails(2, &["sites", "show", &coteaux, "-o", "csv"]);
+    assert!(err.contains("--output csv is for lists"), "{err}");
+}
+
+#[test]
+fn an_address_without_the_service_called_is_named() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = rt.block_on(async {
+        let url = reemploi_store::Db::sqlite_url(dir.path(), "registry").unwrap();
+        let db = reemploi_store::Db::connect(&url).await.unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await.unwrap());
+        let ctx = reemploi_testing::grpc::context(db, bus);
+        let service = reemploi_registry::start(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        reemploi_testing::grpc::spawn(&ctx, vec![service]).await
+    });
+    let admin = Client::new(
+        registry.addr,
+        &reemploi_testing::grpc::token(reemploi_runtime::auth::Role::Admin, None, None),
+        dir.path(),
+    );
+    admin.ok(&["partners", "list"]);
+    let err = admin.fails(1, &["lots", "list"]);
+    assert!(
+        err.contains("does not serve reemploi.inventory.v1.InventoryService (ListLots)"),
+        "{err}"
+    );
+}
