@@ -541,6 +541,73 @@ async fn recolement_lists_every_row(stack: &Stack, site: &str, asbestos: &ipb::L
             .iter()
             .any(|d| d.destination == "Chantier Rixheim" && d.mass_g == 200_000)
     );
+    a_deleted_draft_leaves_the_recolement(stack, site).await;
+}
+
+/// A draft deleted from the inventory is no longer a row of its site's
+/// récolement (nor of its estimate).
+async fn a_deleted_draft_leaves_the_recolement(stack: &Stack, site: &str) {
+    let mut inventory = stack.inventory(Role::SiteManager, Some(ORG), None).await;
+    let spare = inventory
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.to_string(),
+            lot: Some(ipb::Lot {
+                reference: "M7".into(),
+                designation: "Doublon saisi deux fois".into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: 4_000,
+                }),
+                estimated_mass_g: 100_000,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+            lot_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut manager = stack.impact(Role::SiteManager, Some(ORG), None).await;
+    let request = || pb::ExportRecolementRequest {
+        site: site.to_string(),
+    };
+    let references = |r: pb::Recolement| -> Vec<String> {
+        r.rows.into_iter().map(|row| row.reference).collect()
+    };
+    let with_it = ["M2", "M5", "M7", "M9"].map(String::from).to_vec();
+    eventually(Duration::from_secs(10), || {
+        let mut m = manager.clone();
+        let want = with_it.clone();
+        async move {
+            let r = m.export_recolement(request()).await.ok()?.into_inner();
+            (references(r) == want).then_some(())
+        }
+    })
+    .await;
+    inventory
+        .delete_lot(ipb::DeleteLotRequest {
+            name: spare.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let without = ["M2", "M5", "M9"].map(String::from).to_vec();
+    eventually(Duration::from_secs(10), || {
+        let mut m = manager.clone();
+        let want = without.clone();
+        async move {
+            let r = m.export_recolement(request()).await.ok()?.into_inner();
+            (references(r) == want).then_some(())
+        }
+    })
+    .await;
+    let left = manager
+        .export_recolement(request())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(left.rows.len(), 3);
 }
 
 async fn who_may_do_what(stack: &Stack, site: &str, claim: &str, partner: &str, other: &str) {

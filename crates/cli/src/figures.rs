@@ -6,9 +6,9 @@
 use reemploi_proto::impact as ipb;
 
 /// Grams as tonnes with 3 decimals, to the kilogram (halves away from
-/// zero): `0.355`, `-1.250`. For people.
+/// zero): `0,355`, `-1,250`, `1 234,568`. For people.
 pub fn tonnes3(grams: i64) -> String {
-    fixed(round_div(grams, 1000), 1000, 3)
+    crate::views::fr(&fixed(round_div(grams, 1000), 1000, 3))
 }
 
 /// Grams as tonnes with 6 decimals, which is exact: `0.355250`. For CSV,
@@ -17,9 +17,9 @@ pub fn tonnes_exact(grams: i64) -> String {
     fixed(grams, 1_000_000, 6)
 }
 
-/// Minutes as hours with one decimal: 90 is `1.5`. For people.
+/// Minutes as hours with one decimal: 90 is `1,5`. For people.
 pub fn hours1(minutes: i64) -> String {
-    fixed(round_div(minutes.saturating_mul(10), 60), 10, 1)
+    crate::views::fr(&fixed(round_div(minutes.saturating_mul(10), 60), 10, 1))
 }
 
 /// Minutes as hours with two decimals: 100 is `1.67`. For CSV, beside the
@@ -29,14 +29,19 @@ pub fn hours2(minutes: i64) -> String {
 }
 
 /// Full-time equivalents with three decimals: a few hours are a small
-/// fraction of a year.
+/// fraction of a year. For CSV.
 pub fn fte(fte: f64) -> String {
     format!("{fte:.3}")
 }
 
-/// A share in [0, 1] as a percentage with one decimal: `12.5 %`.
+/// [`fte`] for people: `0,001`.
+pub fn fte_fr(fte_: f64) -> String {
+    crate::views::fr(&fte(fte_))
+}
+
+/// A share in [0, 1] as a percentage with one decimal: `12,5 %`.
 pub fn percent(share: f64) -> String {
-    format!("{:.1} %", share * 100.0)
+    format!("{} %", crate::views::fr(&format!("{:.1}", share * 100.0)))
 }
 
 /// A share in [0, 1] with four decimals, for CSV.
@@ -110,21 +115,22 @@ mod tests {
 
     #[test]
     fn tonnes_hours_and_shares_are_written_for_people_and_spreadsheets() {
-        assert_eq!(tonnes3(355_250), "0.355");
-        assert_eq!(tonnes3(355_500), "0.356", "halves round up");
-        assert_eq!(tonnes3(1_234_567_890), "1234.568");
-        assert_eq!(tonnes3(0), "0.000");
-        assert_eq!(tonnes3(-12_400), "-0.012");
-        assert_eq!(tonnes3(-12_500), "-0.013", "halves away from zero");
+        assert_eq!(tonnes3(355_250), "0,355");
+        assert_eq!(tonnes3(355_500), "0,356", "halves round up");
+        assert_eq!(tonnes3(1_234_567_890), "1 234,568");
+        assert_eq!(tonnes3(0), "0,000");
+        assert_eq!(tonnes3(-12_400), "-0,012");
+        assert_eq!(tonnes3(-12_500), "-0,013", "halves away from zero");
         assert_eq!(tonnes_exact(355_250), "0.355250");
         assert_eq!(tonnes_exact(-7), "-0.000007");
         assert_eq!(tonnes_exact(12_000_001), "12.000001");
-        assert_eq!(hours1(90), "1.5");
-        assert_eq!(hours1(100), "1.7");
+        assert_eq!(hours1(90), "1,5");
+        assert_eq!(hours1(100), "1,7");
         assert_eq!(hours2(100), "1.67");
         assert_eq!(hours2(120), "2.00");
         assert_eq!(fte(120.0 / 60.0 / 1607.0), "0.001");
-        assert_eq!(percent(0.125), "12.5 %");
+        assert_eq!(percent(0.125), "12,5 %");
+        assert_eq!(fte_fr(1.5), "1,500");
         assert_eq!(share4(1.0 / 3.0), "0.3333");
     }
 }

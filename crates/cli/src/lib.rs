@@ -233,7 +233,15 @@ mod tests {
             "reemploi", "impact", "--by", "quartier"
         ])));
         assert!(speaks_csv(&parse(&["reemploi", "recolement", "sites/x"])));
-        assert!(!speaks_csv(&parse(&["reemploi", "sites", "list"])));
+        assert!(speaks_csv(&parse(&[
+            "reemploi", "sites", "list", "-o", "csv"
+        ])));
+        assert!(speaks_csv(&parse(&[
+            "reemploi",
+            "matches",
+            "sites/s/lots/l"
+        ])));
+        assert!(!speaks_csv(&parse(&["reemploi", "sites", "show", "s"])));
         assert!(!speaks_csv(&parse(&[
             "reemploi",
             "claims",

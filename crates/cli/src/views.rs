@@ -70,10 +70,26 @@ pub fn decimal(milli: i64) -> String {
         .map_or_else(|_| format!("{milli}/1000"), |q| q.to_decimal_string())
 }
 
-/// A quantity for people: `240 u`, `12.5 m²`.
+/// A plain decimal (`1234.5`, `-0.25`), as machines write it, written
+/// for people the one way the command writes every number: digits grouped
+/// by three with a space, a decimal comma (`1 234,5`, `-0,25`).
+pub fn fr(plain: &str) -> String {
+    let (sign, digits) = plain
+        .strip_prefix('-')
+        .map_or(("", plain), |rest| ("-", rest));
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut out = format!("{sign}{}", group_digits(whole));
+    if !fraction.is_empty() {
+        out.push(',');
+        out.push_str(fraction);
+    }
+    out
+}
+
+/// A quantity for people: `240 u`, `12,5 m²`, `1 200 u`.
 pub fn quantity(q: Option<&tpb::Quantity>) -> String {
     let Some(q) = q else { return String::new() };
-    format!("{} {}", decimal(q.milli), unit_symbol(q.unit))
+    format!("{} {}", fr(&decimal(q.milli)), unit_symbol(q.unit))
 }
 
 /// The symbol of a unit number: `u`, `m²`...
@@ -90,7 +106,7 @@ pub fn unit_symbol(v: i32) -> &'static str {
     }
 }
 
-/// A mass in grams for people: `6 000 kg` under 10 t, else `83.6 t`.
+/// A mass in grams for people: `6 000 kg` under 10 t, else `83,6 t`.
 pub fn mass(grams: i64) -> String {
     if grams == 0 {
         return String::new();
@@ -102,17 +118,21 @@ pub fn mass(grams: i64) -> String {
     }
 }
 
-/// Grams as tonnes with one decimal: `83.6 t`.
+/// Grams as tonnes with one decimal: `83,6 t`.
 pub fn tonnes(grams: i64) -> String {
     // Display only: a float is fine for one decimal of tonnes.
     #[allow(clippy::cast_precision_loss)]
     let t = grams as f64 / 1e6;
-    format!("{t:.1} t")
+    format!("{} t", fr(&format!("{t:.1}")))
 }
 
-/// Digits grouped by three with thin spaces, as French tables do.
+/// A whole number with its digits grouped by three: `1 234 567`.
 fn group(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
+    fr(&n.to_string())
+}
+
+/// Decimal digits grouped by three from the right, with spaces.
+fn group_digits(digits: &str) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -120,14 +140,14 @@ fn group(n: i64) -> String {
         }
         out.push(c);
     }
-    if n < 0 { format!("-{out}") } else { out }
+    out
 }
 
-/// Metres as kilometres with one decimal.
+/// Metres as kilometres with one decimal: `12,4 km`.
 pub fn km(metres: i64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let k = metres as f64 / 1000.0;
-    format!("{k:.1} km")
+    format!("{} km", fr(&format!("{k:.1}")))
 }
 
 /// The last segment of a resource name, short enough for a table.
@@ -394,7 +414,7 @@ pub fn partner_text(p: &rpb::Partner) -> String {
         (
             "insertion FTE",
             if p.insertion_fte_centi > 0 {
-                decimal(p.insertion_fte_centi * 10)
+                fr(&decimal(p.insertion_fte_centi * 10))
             } else {
                 String::new()
             },
@@ -486,14 +506,20 @@ mod tests {
     #[test]
     fn human_numbers() {
         assert_eq!(group(1234567), "1 234 567");
+        assert_eq!(group(-1234), "-1 234");
+        assert_eq!(fr("1234.568"), "1 234,568");
+        assert_eq!(fr("-0.25"), "-0,25");
+        assert_eq!(fr("240"), "240");
         assert_eq!(mass(6_000_000), "6 000 kg");
-        assert_eq!(mass(83_600_000), "83.6 t");
+        assert_eq!(mass(83_600_000), "83,6 t");
+        assert_eq!(tonnes(24_600_000), "24,6 t");
+        assert_eq!(km(12_449), "12,4 km");
         assert_eq!(
             quantity(Some(&tpb::Quantity {
                 unit: tpb::Unit::SquareMetre as i32,
                 milli: 12_500
             })),
-            "12.5 m²"
+            "12,5 m²"
         );
         assert_eq!(
             lot_status_short(pb::LotStatus::Published as i32),

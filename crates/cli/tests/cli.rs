@@ -2608,8 +2608,8 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
     // For people: tonnes, hours, the share without factor, the method.
     let table = admin.ok(&["impact", "--site", &site]);
     assert!(
-        table.contains(" 0.355 ")
-            && table.contains(" 2.3 ")
+        table.contains(" 0,355 ")
+            && table.contains(" 2,3 ")
             && table.contains("without a CO2e factor:")
             && table.contains("h a year")
             && table.contains(&format!("method: {method}")),

@@ -43,6 +43,9 @@ pub struct Lot {
     pub estimated_mass_g: i64,
     pub waste_code: String,
     pub hazardous: bool,
+    /// A draft deleted from the inventory: kept so that no older event
+    /// brings it back, counted nowhere.
+    pub deleted: bool,
     pub version: i64,
 }
 
@@ -165,6 +168,7 @@ impl Lot {
             },
             waste_code: l.waste_code.clone(),
             hazardous: l.hazardous,
+            deleted: l.delete_time.is_some(),
             version: l.version,
         })
     }

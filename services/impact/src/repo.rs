@@ -18,7 +18,7 @@ use reemploi_proto::impact as impact_pb;
 const SITE_COLUMNS: &str = "id, display_name, owner_org, quartier, commune, insee_code, \
     latitude, longitude, version";
 const LOT_COLUMNS: &str = "id, site_id, reference, designation, category, unit, quantity_milli, \
-    estimated_mass_g, waste_code, hazardous, version";
+    estimated_mass_g, waste_code, hazardous, deleted, version";
 const PARTNER_COLUMNS: &str = "id, display_name, latitude, longitude, version";
 const CLAIM_COLUMNS: &str = "id, lot_id, site_id, partner_id, status, quantity_milli, \
     weighed_mass_g, handed_over_at, version";
@@ -93,6 +93,7 @@ pub async fn upsert_lot(conn: &mut AnyConnection, l: &Lot) -> Result<bool> {
             .bind(l.estimated_mass_g)
             .bind(l.waste_code)
             .bind(i64::from(l.hazardous))
+            .bind(i64::from(l.deleted))
             .bind(l.version)
     })
     .await
@@ -222,7 +223,9 @@ pub async fn first_handover(conn: &mut AnyConnection, lot: LotName) -> Result<Op
 
 /// The lots of a site, by reference then id.
 pub async fn lots_of_site(conn: &mut AnyConnection, site: Id) -> Result<Vec<Lot>> {
-    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 ORDER BY reference, id");
+    let sql = format!(
+        "SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 AND deleted = 0 ORDER BY reference, id"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(site.to_string())
         .fetch_all(&mut *conn)
@@ -267,6 +270,7 @@ fn lot_row(r: &AnyRow) -> Result<Lot> {
         estimated_mass_g: r.try_get("estimated_mass_g")?,
         waste_code: r.try_get("waste_code")?,
         hazardous: r.try_get::<i64, _>("hazardous")? != 0,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
         version: r.try_get("version")?,
     })
 }

@@ -42,7 +42,170 @@ on_both_backends!(
     request_ids_belong_to_one_caller_and_one_request,
     sites_are_listed_newest_first,
     claims_speak_in_the_lots_terms,
+    drafts_are_deleted_and_published_in_batches,
 );
+
+/// A draft of `site`, with `reuse` and `hazards`.
+async fn draft_lot(
+    c: &mut Client,
+    site: &pb::Site,
+    reuse: pb::ReusePotential,
+    hazards: &[pb::Hazard],
+) -> pb::Lot {
+    let mut lot = lot_msg("Portes bois", 4);
+    lot.reuse_potential = reuse as i32;
+    lot.hazards = hazards.iter().map(|h| *h as i32).collect();
+    c.create_lot(pb::CreateLotRequest {
+        parent: site.name.clone(),
+        lot: Some(lot),
+        request_id: String::new(),
+        lot_id: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// DeleteLot drops drafts only, and says so on the event stream;
+/// BatchPublishLots publishes lots named all or none, or every draft that
+/// can be, holding the hazardous and those awaiting a check.
+async fn drafts_are_deleted_and_published_in_batches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut m = app.manager().await;
+    let site = new_site(&mut m).await;
+    let direct = pb::ReusePotential::Direct;
+    let spare = draft_lot(&mut m, &site, direct, &[]).await;
+    let mut p = app.partner(app.verified_partner().await).await;
+    let hidden = p
+        .delete_lot(pb::DeleteLotRequest {
+            name: spare.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "a partner sees no draft");
+    let stale = m
+        .delete_lot(pb::DeleteLotRequest {
+            name: spare.name.clone(),
+            etag: "\"99\"".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    m.delete_lot(pb::DeleteLotRequest {
+        name: spare.name.clone(),
+        etag: spare.etag.clone(),
+    })
+    .await
+    .unwrap();
+    let gone = m
+        .get_lot(pb::GetLotRequest {
+            name: spare.name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+
+    let doors = draft_lot(&mut m, &site, direct, &[]).await;
+    let leaded = draft_lot(&mut m, &site, pb::ReusePotential::AfterCheck, &[]).await;
+    let asbestos = draft_lot(&mut m, &site, direct, &[pb::Hazard::Asbestos]).await;
+    let batch = |names: Vec<String>, all: bool, after_check: bool| pb::BatchPublishLotsRequest {
+        parent: site.name.clone(),
+        names,
+        all_drafts: all,
+        include_after_check: after_check,
+    };
+    for (bad, field) in [
+        (batch(vec![doors.name.clone()], true, false), "names"),
+        (batch(vec![], false, false), "names"),
+        (
+            batch(vec![doors.name.clone()], false, true),
+            "include_after_check",
+        ),
+        (
+            batch(vec!["sites/x/lots/y".into()], false, false),
+            "names[0]",
+        ),
+    ] {
+        let refused = m.batch_publish_lots(bad).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(field_violations(&refused)[0].0, field);
+    }
+    let all_or_none = m
+        .batch_publish_lots(batch(
+            vec![doors.name.clone(), asbestos.name.clone()],
+            false,
+            false,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(all_or_none.code(), Code::FailedPrecondition);
+    assert!(
+        all_or_none.message().contains(&asbestos.name),
+        "{}",
+        all_or_none.message()
+    );
+    assert_eq!(
+        get_lot(&mut m, &doors.name).await.status,
+        pb::LotStatus::Draft as i32
+    );
+
+    let done = m
+        .batch_publish_lots(batch(vec![], true, false))
+        .await
+        .unwrap()
+        .into_inner();
+    let names = |lots: &[pb::Lot]| lots.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&done.lots), vec![doors.name.clone()]);
+    let held: Vec<(&str, &str)> = done
+        .held
+        .iter()
+        .map(|h| (h.name.as_str(), h.reason.as_str()))
+        .collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter()
+            .any(|(n, r)| *n == leaded.name && r.contains("check")),
+        "{held:?}"
+    );
+    assert!(
+        held.iter()
+            .any(|(n, r)| *n == asbestos.name && r.contains("hazardous")),
+        "{held:?}"
+    );
+    let checked = m
+        .batch_publish_lots(batch(vec![], true, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&checked.lots), vec![leaded.name.clone()]);
+    assert_eq!(checked.held.len(), 1, "the asbestos stays a draft");
+
+    // The deletion is on the stream, with the draft's delete_time.
+    let mut integrator = app.client_with(Some(token_for(Role::Integrator))).await;
+    let mut watch = integrator
+        .watch_lots(pb::WatchLotsRequest {
+            parent: site.name.clone(),
+            start_cursor: "0".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    loop {
+        let change = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if change.event_type == "reemploi.inventory.lot.deleted" {
+            let lot = change.lot.unwrap();
+            assert_eq!(lot.name, spare.name);
+            assert!(lot.delete_time.is_some());
+            break;
+        }
+    }
+    app.stop().await;
+}
 
 /// A claim is told in the lot's unit, in whole pieces, confirmed only for
 /// an eligible partner and handed over only once confirmed.

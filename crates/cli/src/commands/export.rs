@@ -369,10 +369,10 @@ mod tests {
         assert_eq!(features[1]["properties"]["name"], "Mulhouse");
         assert_eq!(features[1]["id"], "commune/68224");
         assert_eq!(unplaced.len(), 2, "{unplaced:?}");
-        assert!(unplaced[0].contains("\"Bel-Air\" (1.000 t"), "{unplaced:?}");
+        assert!(unplaced[0].contains("\"Bel-Air\" (1,000 t"), "{unplaced:?}");
         assert_eq!(
             unplaced[1],
-            "the sites with no quartier (0.002 t handed over)"
+            "the sites with no quartier (0,002 t handed over)"
         );
     }
 }

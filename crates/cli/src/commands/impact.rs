@@ -12,7 +12,7 @@ use super::Ctx;
 use crate::CliError;
 use crate::client::{answer, partner_name, site_name};
 use crate::dates::{parse_end, parse_start};
-use crate::figures::{self, fte, hours1, hours2, percent, share4, tonnes_exact, tonnes3};
+use crate::figures::{self, fte, fte_fr, hours1, hours2, percent, share4, tonnes_exact, tonnes3};
 use crate::output::{Format, Table, csv_text, print, print_json};
 
 /// Flags of `impact`.
@@ -168,7 +168,7 @@ fn table_figures(f: &ipb::Figures) -> Vec<String> {
         tonnes3(f.undeclared_mass_g),
         tonnes3(f.co2e_net_g),
         hours1(f.insertion_minutes),
-        fte(f.fte),
+        fte_fr(f.fte),
     ]
 }
 
@@ -225,8 +225,8 @@ fn total_notes(s: &ipb::ImpactSummary, t: &ipb::Figures) -> String {
             "insertion: {} h by {} people, {} FTE at {} h a year",
             hours1(t.insertion_minutes),
             t.insertion_people,
-            fte(t.fte),
-            s.fte_hours_per_year
+            fte_fr(t.fte),
+            crate::views::fr(&s.fte_hours_per_year.to_string())
         ),
     ];
     if t.estimated_mass_g > 0 {
@@ -382,22 +382,22 @@ mod tests {
         assert!(lines[0].contains("  MONTH  "), "{text}");
         assert!(lines[0].contains("HANDED OVER (t)") && lines[0].contains("FTE"));
         assert!(lines[1].starts_with("Coteaux"), "labels shown: {text}");
-        assert!(lines[1].contains("janvier 2026") && lines[1].contains(" 0.355 "));
+        assert!(lines[1].contains("janvier 2026") && lines[1].contains(" 0,355 "));
         assert!(
-            lines[1].contains(" -0.002 ") && lines[1].contains(" 1.5 "),
+            lines[1].contains(" -0,002 ") && lines[1].contains(" 1,5 "),
             "{text}"
         );
         assert!(
-            lines[3].starts_with("total ") && lines[3].contains(" 1.355 "),
+            lines[3].starts_with("total ") && lines[3].contains(" 1,355 "),
             "{text}"
         );
-        assert!(text.contains("net -0.002 t CO2e"), "{text}");
+        assert!(text.contains("net -0,002 t CO2e"), "{text}");
         assert!(
-            text.contains("without a CO2e factor: 0.300 t, 100.0 %"),
+            text.contains("without a CO2e factor: 0,300 t, 100,0 %"),
             "{text}"
         );
         assert!(
-            text.contains("3.5 h by 0 people, 0.002 FTE at 1607 h a year"),
+            text.contains("3,5 h by 0 people, 0,002 FTE at 1 607 h a year"),
             "{text}"
         );
         assert!(text.contains("method: impact-method/1"), "{text}");

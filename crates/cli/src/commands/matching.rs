@@ -96,7 +96,7 @@ fn lot_label(lots: &HashMap<String, pb::Lot>, name: &str) -> String {
 }
 
 fn percent(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
+    format!("{:.0} %", x * 100.0)
 }
 
 /// `reemploi matches LOT`.
@@ -135,7 +135,7 @@ pub async fn matches(ctx: &Ctx, a: MatchesArgs) -> Result<(), CliError> {
             (i + 1).to_string(),
             label(&names, &m.partner).to_owned(),
             m.partner.clone(),
-            format!("{:.2}", m.score),
+            views::fr(&format!("{:.2}", m.score)),
             views::km(m.distance_m),
             percent(b.category_fit),
             percent(b.capacity),
@@ -184,7 +184,7 @@ pub async fn recommend(ctx: &Ctx, a: RecommendArgs) -> Result<(), CliError> {
                 .unwrap_or_default(),
             lot.map(|l| views::mass(l.estimated_mass_g))
                 .unwrap_or_default(),
-            format!("{:.2}", m.score),
+            views::fr(&format!("{:.2}", m.score)),
             views::km(m.distance_m),
         ]);
     }

@@ -219,7 +219,7 @@ fn claim_of(name: &str) -> &str {
 
 /// Kilograms with their grams: `355.25 kg`.
 fn kg(grams: i64) -> String {
-    format!("{} kg", views::decimal(grams))
+    format!("{} kg", views::fr(&views::decimal(grams)))
 }
 
 /// An outcome for people.
@@ -321,7 +321,7 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("c1 ")).unwrap();
         assert!(row.contains(" recycled "), "{text}");
         assert!(
-            text.contains("120.5 kg") && text.contains("Recycleur"),
+            text.contains("120,5 kg") && text.contains("Recycleur"),
             "{text}"
         );
         assert!(text.contains("insertion hours: none"), "{text}");

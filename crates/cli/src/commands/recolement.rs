@@ -275,7 +275,7 @@ mod tests {
         );
         assert!(text.contains("Faux plafond amianté (hazardous)"), "{text}");
         assert!(
-            text.contains("M1: reused as is 0.200 t — =Chantier"),
+            text.contains("M1: reused as is 0,200 t — =Chantier"),
             "{text}"
         );
         assert!(text.contains("method: impact-method/1"), "{text}");

@@ -15,12 +15,13 @@ CREATE TABLE lots_keyed (
     waste_code TEXT NOT NULL,
     hazardous BIGINT NOT NULL,
     version BIGINT NOT NULL,
+    deleted BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (site_id, id)
 );
 INSERT INTO lots_keyed (id, site_id, reference, designation, category, unit, quantity_milli,
-    estimated_mass_g, waste_code, hazardous, version)
+    estimated_mass_g, waste_code, hazardous, version, deleted)
 SELECT id, site_id, reference, designation, category, unit, quantity_milli,
-    estimated_mass_g, waste_code, hazardous, version
+    estimated_mass_g, waste_code, hazardous, version, deleted
 FROM lots;
 DROP TABLE lots;
 ALTER TABLE lots_keyed RENAME TO lots;
