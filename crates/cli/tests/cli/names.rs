@@ -261,7 +261,7 @@ fn lots_are_found_near_a_point_with_their_distance_and_cut_lists_say_so() {
     let table = admin.ok(&args);
     let row = table.lines().find(|l| l.contains(&near)).unwrap();
     assert!(table.starts_with("NAME") && table.lines().next().unwrap().contains("DISTANCE"));
-    assert!(row.trim_end().ends_with("1.5 km"), "{row}");
+    assert!(row.trim_end().ends_with("1,5 km"), "{row}");
     // Without a radius: 10 km; far away is farther.
     let mut args = vec!["lots", "list", "--limit", "0"];
     args.extend(point);
