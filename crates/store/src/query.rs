@@ -5,6 +5,15 @@ use sqlx::{AnyConnection, Arguments};
 
 use crate::StoreError;
 
+/// A value of a key column, bound with the column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    /// A TEXT column's.
+    Text(String),
+    /// A BIGINT column's.
+    Int(i64),
+}
+
 /// A dynamic WHERE clause with numbered placeholders, for list filters.
 #[derive(Default)]
 pub struct Filter {
@@ -53,14 +62,16 @@ impl Filter {
 
     /// Adds `(c1, c2, …) > (v1, v2, …)`: the rows after a key of several
     /// columns, in the order of [`select_kept_keyed`].
-    pub fn after_key(&mut self, columns: &[&str], values: &[&str]) -> Result<(), StoreError> {
+    pub fn after_key(&mut self, columns: &[&str], values: &[KeyValue]) -> Result<(), StoreError> {
+        let bind = |e| StoreError::Config(format!("cannot bind a filter value: {e}"));
         let mut placeholders = Vec::with_capacity(values.len());
         for v in values {
             self.n += 1;
             placeholders.push(format!("${}", self.n));
-            self.args
-                .add(v.to_string())
-                .map_err(|e| StoreError::Config(format!("cannot bind a filter value: {e}")))?;
+            match v {
+                KeyValue::Text(t) => self.args.add(t.clone()).map_err(bind)?,
+                KeyValue::Int(i) => self.args.add(*i).map_err(bind)?,
+            }
         }
         self.clauses.push(format!(
             "({}) > ({})",

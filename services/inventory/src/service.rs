@@ -48,7 +48,7 @@ use crate::model::{
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_runtime::names::{self, ClaimName, Id, LotName, PartnerName, SiteName, new_id};
 use reemploi_store::query::{Filter, select_filtered};
-use reemploi_store::query::{Keyed, select_kept_keyed};
+use reemploi_store::query::{KeyValue, Keyed, select_kept_keyed};
 
 /// How far in the future a hand-over time may lie: the clocks of a phone on
 /// site and of the server differ a little.
@@ -584,12 +584,16 @@ impl LotQuery {
             (Role::SiteManager | Role::Partner, _) => f.raw("status <> 'draft'"),
         }
         if let Some(after) = after {
-            // Lots are read by site, then by id (unique within the site).
-            let after = LotName::from_key(after)
-                .ok_or_else(|| InventoryError::invalid("page_token", "not a token of this list"))?;
+            // Lots are read by site, then in the order they were made (ids
+            // chosen by clients do not follow it as UUIDv7s do).
+            let (site, time, lot) = lot_page_key(after)?;
             f.after_key(
-                &["site_id", "id"],
-                &[after.site.as_str(), after.lot.as_str()],
+                &["site_id", "created_at", "id"],
+                &[
+                    KeyValue::Text(site.to_string()),
+                    KeyValue::Int(time),
+                    KeyValue::Text(lot.to_string()),
+                ],
             )?;
         }
         Ok(f)
@@ -724,6 +728,24 @@ fn claimable(input: &ClaimInput, lot: LotRow) -> Result<LotRow> {
         ));
     }
     Ok(lot)
+}
+
+/// The position of a lot in ListLots' order: `{site}/{created_at}/{lot}`.
+fn lot_page_key(key: &str) -> Result<(Id, i64, Id)> {
+    let mut parts = key.splitn(3, '/');
+    let parsed = match (parts.next(), parts.next(), parts.next()) {
+        (Some(site), Some(time), Some(lot)) => Id::parse(site)
+            .zip(time.parse::<i64>().ok())
+            .zip(Id::parse(lot))
+            .map(|((site, time), lot)| (site, time, lot)),
+        _ => None,
+    };
+    parsed.ok_or_else(|| InventoryError::invalid("page_token", "not a token of this list"))
+}
+
+/// The key [`lot_page_key`] reads.
+fn lot_page_of(lot: &LotRow) -> String {
+    format!("{}/{}/{}", lot.site_id, lot.created_at, lot.id)
 }
 
 /// The parent of ListClaims: `sites/-/lots/-` (or empty) for every claim,
@@ -960,8 +982,11 @@ impl InventoryService for Inventory {
             let lot_ids = ids::lot_ids(&mut tx, backend, site.id, &wanted_refs).await?;
             let versions = ids::first_versions(&mut tx, site.id, &lot_ids).await?;
             let mut rows = Vec::with_capacity(fields.len());
-            for ((id, version), f) in lot_ids.into_iter().zip(versions).zip(fields) {
-                rows.push(Self::new_lot(&site, (id, version), f, now)?);
+            // Made a millisecond apart, in the order of the requests: lists,
+            // in the order lots were made, show a diagnostic in its own.
+            let lots = lot_ids.into_iter().zip(versions).zip(fields);
+            for (made, (key, f)) in (now..).zip(lots) {
+                rows.push(Self::new_lot(&site, key, f, made)?);
             }
             let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
             if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await?
@@ -1028,7 +1053,7 @@ impl InventoryService for Inventory {
             let keyed = Keyed {
                 table: "lots",
                 columns: LOT_COLUMNS,
-                order_by: "site_id, id",
+                order_by: "site_id, created_at, id",
             };
             let mut found: Vec<LotRow> = select_kept_keyed(
                 &mut conn,
@@ -1036,14 +1061,14 @@ impl InventoryService for Inventory {
                 page.size,
                 page.after.clone(),
                 |after| query.filter(p, after),
-                |row| LotRow::from_row(row).map(|l| (l.name().key(), l)),
+                |row| LotRow::from_row(row).map(|l| (lot_page_of(&l), l)),
                 |lot| query.within(lot),
             )
             .await?
             .into_iter()
             .map(|(_, lot)| lot)
             .collect();
-            let next_page_token = page.finish(&mut found, |l| l.name().key());
+            let next_page_token = page.finish(&mut found, lot_page_of);
             Ok(pb::ListLotsResponse {
                 lots: found.iter().map(LotRow::to_proto).collect(),
                 next_page_token,

@@ -11,3 +11,5 @@ ALTER TABLE claims ADD CONSTRAINT claims_lot_fkey
 DROP INDEX lots_site;
 DROP INDEX claims_lot;
 CREATE INDEX claims_lot ON claims (site_id, lot_id, id);
+-- ListLots reads a site's lots in the order they were made.
+CREATE INDEX lots_site_created ON lots (site_id, created_at, id);

@@ -95,3 +95,5 @@ CREATE INDEX lots_status ON lots (status, id);
 CREATE INDEX lots_location ON lots (latitude, longitude);
 CREATE INDEX claims_lot ON claims (site_id, lot_id, id);
 CREATE INDEX claims_expiry ON claims (status, expires_at);
+-- ListLots reads a site's lots in the order they were made.
+CREATE INDEX lots_site_created ON lots (site_id, created_at, id);

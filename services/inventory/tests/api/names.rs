@@ -435,6 +435,29 @@ async fn batches_choose_and_default_ids(backend: Backend) {
     Uuid::try_parse(ids[1]).expect("the second M2 gets a UUID");
     Uuid::try_parse(ids[2]).expect("a reference never takes a chosen id");
     assert_eq!(count(&mut m).await, 5);
+    // Listed in the order they were made, the batch's in its own, two a page.
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = m
+            .list_lots(pb::ListLotsRequest {
+                parent: parent.into(),
+                page_size: 2,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.lots.into_iter().map(|l| l.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut expected = vec!["sites/coteaux-a/lots/portes-r1".to_string()];
+    expected.extend(made.into_iter().map(|l| l.name));
+    assert_eq!(listed, expected);
     app.stop().await;
 }
 
