@@ -1,4 +1,5 @@
-//! `reemploi export geojson`: published lots and verified partners, or the
+//! `reemploi export geojson`: lots on offer or all taken, and verified
+//! partners, or the
 //! territory's figures per quartier and per commune, as an RFC 7946
 //! FeatureCollection (WGS84, `[longitude, latitude]`), for QGIS, uMap or
 //! any web map.
@@ -25,13 +26,16 @@ use crate::views;
 /// The `export` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
-    /// Writes published lots and verified partners, or with --figures the
-    /// territory's figures, as GeoJSON (RFC 7946).
+    /// Writes the lots on offer and those all taken (published and
+    /// exhausted; of one site with --site) and the verified partners, or
+    /// with --figures the territory's figures, as GeoJSON (RFC 7946).
     ///
-    /// Each lot is a Point feature with kind "lot", its designation,
-    /// category, quantity and unit, available quantity, mass, status and
-    /// site; each partner a Point with kind "partner", its legal name,
-    /// kinds, accepted categories, radius_km and weekly intake.
+    /// Each lot is a Point feature, at its own place when it has one
+    /// (`lots update --lat --lon`), else at its site's, with kind "lot",
+    /// its designation, category, quantity and unit, the quantities
+    /// available, reserved and handed over, mass, status and site; each
+    /// partner a Point with kind "partner", its legal name, kinds, accepted
+    /// categories, radius_km and weekly intake.
     ///
     /// With --figures, instead: one Point per quartier and per commune that
     /// has figures (as `reemploi impact --by quartier` and `--by commune`
@@ -52,6 +56,10 @@ pub struct GeojsonArgs {
     /// Where to write; stdout by default.
     #[arg(long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Only the lots of this site (`sites/ID` or `ID`); every site's by
+    /// default.
+    #[arg(long, conflicts_with = "figures")]
+    pub site: Option<String>,
     /// The figures per quartier and per commune instead of lots and
     /// partners.
     #[arg(long)]
@@ -71,7 +79,7 @@ pub async fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<(), CliError> {
     let (collection, what) = if a.figures {
         figures_map(&conn, a.from, a.to).await?
     } else {
-        lots_and_partners(&conn).await?
+        lots_and_partners(&conn, a.site.as_deref()).await?
     };
     let text = serde_json::to_string_pretty(&collection)
         .map_err(|e| CliError::Stdout(std::io::Error::other(e)))?;
@@ -88,18 +96,28 @@ pub async fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<(), CliError> {
     }
 }
 
-/// Published lots and verified partners, and what they are for the note.
-async fn lots_and_partners(conn: &Connection) -> Result<(Value, String), CliError> {
+/// The lots on offer and those all taken (with what was handed over), of
+/// one site or all, and the verified partners; and what they are for the
+/// note.
+async fn lots_and_partners(
+    conn: &Connection,
+    site: Option<&str>,
+) -> Result<(Value, String), CliError> {
     let inv = conn.inventory();
-    let lots = super::lots::fetch_lots(
-        &inv,
-        "sites/-".to_owned(),
-        Some(pb::LotStatus::Published),
-        String::new(),
-        String::new(),
-        0,
-    )
-    .await?;
+    let parent = site.map_or_else(|| "sites/-".to_owned(), crate::client::site_name);
+    let mut lots = Vec::new();
+    for status in [pb::LotStatus::Published, pb::LotStatus::Exhausted] {
+        let some = super::lots::fetch_lots(
+            &inv,
+            parent.clone(),
+            Some(status),
+            String::new(),
+            String::new(),
+            0,
+        )
+        .await?;
+        lots.extend(some);
+    }
     let sites = pages(0, |page_token, page_size| {
         let mut inv = inv.clone();
         async move {
@@ -279,6 +297,9 @@ pub fn feature_collection(
                 "quantity_label": views::quantity(Some(&q)),
                 "available": amount(l.available.as_ref()),
                 "available_label": views::quantity(l.available.as_ref()),
+                "reserved": amount(l.reserved.as_ref()),
+                "handed_over": amount(l.handed_over.as_ref()),
+                "handed_over_label": views::quantity(l.handed_over.as_ref()),
                 "mass_kg": l.estimated_mass_g / 1000,
                 "status": views::lot_status_short(l.status),
                 "condition": l.condition,

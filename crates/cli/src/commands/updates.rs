@@ -156,6 +156,13 @@ pub struct LotDetails {
     /// (e.g. 830x2040x40); 0 for one not known.
     #[arg(long, value_name = "LxWxH", value_parser = parse_dimensions)]
     pub dimensions: Option<tpb::Dimensions>,
+    /// Where the lot itself is, when not at its site's point (another
+    /// building of the site, a storage yard): latitude, with --lon.
+    #[arg(long, allow_hyphen_values = true, requires = "lon")]
+    pub lat: Option<f64>,
+    /// The lot's own longitude, with --lat.
+    #[arg(long, allow_hyphen_values = true, requires = "lat")]
+    pub lon: Option<f64>,
 }
 
 /// `830x2040x40` (millimetres).
@@ -193,6 +200,9 @@ impl LotDetails {
         let photos = (!self.photos.is_empty()).then_some(self.photos);
         mask.set("photo_uris", photos, |v| lot.photo_uris = v);
         mask.set("dimensions", self.dimensions, |v| lot.dimensions = Some(v));
+        mask.set("location", point(self.lat, self.lon), |v| {
+            lot.location = Some(v)
+        });
     }
 
     /// Writes the details given into a new lot.

@@ -325,3 +325,61 @@ fn an_address_without_the_service_called_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_map_puts_lots_at_their_own_place_filters_by_site_and_shows_what_left() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour F");
+    let elsewhere = site(admin, "Drouot – barre 3");
+    let yard = draft(
+        admin,
+        &coteaux,
+        "Portes en dépôt",
+        &["--lat", "47.7512", "--lon", "7.3101"],
+    );
+    let yard = str_of(&yard, "name").to_owned();
+    let taken = str_of(&draft(admin, &coteaux, "Portes palières", &[]), "name").to_owned();
+    let other = str_of(&draft(admin, &elsewhere, "Radiateurs", &[]), "name").to_owned();
+    for lot in [&yard, &taken, &other] {
+        admin.ok(&["lots", "publish", lot]);
+    }
+    let (_, as_partner) = verified_partner(&server, "Atelier du Nouveau Bassin", "9001234560003");
+    let claim = as_partner.json_eventually(&["claim", &taken, "--quantity", "24"]);
+    let claim = str_of(&claim, "name").to_owned();
+    admin.ok(&["claims", "confirm", &claim]);
+    admin.ok(&["claims", "handover", &claim, "--mass-kg", "590"]);
+
+    let out = server.path("coteaux.geojson");
+    admin.ok(&[
+        "export",
+        "geojson",
+        "--site",
+        &coteaux,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let lots: Vec<&Value> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "lot")
+        .collect();
+    let named = |name: &str| lots.iter().find(|f| f["id"] == name).copied();
+    assert_eq!(lots.len(), 2, "only --site's lots: {lots:?}");
+    assert!(named(&other).is_none());
+    let at_yard = named(&yard).unwrap();
+    assert_eq!(
+        at_yard["geometry"]["coordinates"],
+        serde_json::json!([7.3101, 47.7512]),
+        "a lot with its own place is drawn there"
+    );
+    let gone = named(&taken).expect("a lot all handed over stays on the map");
+    assert_eq!(gone["properties"]["status"], "exhausted");
+    assert_eq!(gone["properties"]["handed_over"], 24.0);
+    assert_eq!(gone["properties"]["handed_over_label"], "24 u");
+    assert_ne!(gone["geometry"], at_yard["geometry"]);
+    let err = admin.fails(2, &["export", "geojson", "--site", &coteaux, "--figures"]);
+    assert!(err.contains("--figures"), "{err}");
+}

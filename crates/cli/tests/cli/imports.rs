@@ -26,7 +26,7 @@ impl Server {
     }
 
     /// A path in the test's directory.
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
