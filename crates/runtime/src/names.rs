@@ -111,11 +111,11 @@ impl Id {
     /// of characters a hyphen, cut to the longest id.
     pub fn suggested(text: &str) -> Option<Id> {
         let mut out = String::new();
-        for c in text.chars().flat_map(char::to_lowercase) {
-            match fold_accent(c) {
-                Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() => out.push(c),
-                _ if !out.is_empty() && !out.ends_with('-') => out.push('-'),
-                _ => {}
+        for c in text.chars().flat_map(char::to_lowercase).map(fold_accent) {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                out.push(c);
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
             }
         }
         if out.len() > MAX_ID {
@@ -173,8 +173,8 @@ fn is_readable(text: &str) -> bool {
 
 /// The letter an accented lowercase Latin letter is written with, as a
 /// diagnostic's references use them (`é` -> `e`); other characters as they are.
-fn fold_accent(c: char) -> Option<char> {
-    let plain = match c {
+fn fold_accent(c: char) -> char {
+    match c {
         'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
         'ç' => 'c',
         'è' | 'é' | 'ê' | 'ë' => 'e',
@@ -184,8 +184,7 @@ fn fold_accent(c: char) -> Option<char> {
         'ù' | 'ú' | 'û' | 'ü' => 'u',
         'ÿ' | 'ý' => 'y',
         c => c,
-    };
-    Some(plain)
+    }
 }
 
 impl From<Uuid> for Id {

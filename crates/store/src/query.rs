@@ -137,6 +137,7 @@ pub fn save_sql(table: &str, columns: &str, previous: Option<i64>) -> String {
 /// site and id): the UPDATE sets the others, where all of those match.
 pub fn save_keyed_sql(table: &str, columns: &str, key: usize, previous: Option<i64>) -> String {
     let columns = columns_of(columns);
+    let key = key.max(1);
     match previous {
         None => insert_sql(table, &columns),
         Some(_) => {
@@ -149,7 +150,7 @@ pub fn save_keyed_sql(table: &str, columns: &str, key: usize, previous: Option<i
             let keys: Vec<String> = columns
                 .iter()
                 .enumerate()
-                .take(key.max(1))
+                .take(key)
                 .map(|(i, c)| format!("{c} = ${}", i + 1))
                 .collect();
             format!(
@@ -365,5 +366,27 @@ where
         if exhausted || kept.len() > size {
             return Ok(kept);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_statements_name_every_key_column() {
+        assert_eq!(
+            save_keyed_sql("lots", "id, site_id, name, version", 2, Some(1)),
+            "UPDATE lots SET name = $3, version = $4 WHERE id = $1 AND site_id = $2 AND version = $5"
+        );
+        assert_eq!(
+            save_sql("sites", "id, name, version", Some(1)),
+            "UPDATE sites SET name = $2, version = $3 WHERE id = $1 AND version = $4"
+        );
+        assert_eq!(
+            upsert_newer_keyed_sql("lots", "id, site_id, version", 2),
+            "INSERT INTO lots (id, site_id, version) VALUES ($1, $2, $3) ON CONFLICT (id, site_id) \
+             DO UPDATE SET version = excluded.version WHERE lots.version < excluded.version"
+        );
     }
 }
