@@ -17,6 +17,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+#[path = "cli/backup.rs"]
+mod backup;
 #[path = "cli/commands.rs"]
 mod commands;
 #[path = "cli/imports.rs"]
