@@ -306,10 +306,14 @@ pub const CLAIM_LIST_COLUMNS: &[&str] = &[
 /// A claim as a row of `claims list`: the claim's row with its lot's
 /// reference and designation, and its partner's name.
 pub fn claim_list_row(c: &pb::Claim, about: &ClaimAbout) -> Vec<String> {
-    let mut row = claim_row(c);
-    row[1] = about.partner.clone();
-    row.insert(1, about.lot_designation.clone());
-    row.insert(1, about.lot_reference.clone());
+    let mut row = vec![
+        c.name.clone(),
+        about.lot_reference.clone(),
+        about.lot_designation.clone(),
+        about.partner.clone(),
+    ];
+    // The claim's own columns after its NAME and PARTNER.
+    row.extend(claim_row(c).into_iter().skip(2));
     row
 }
 

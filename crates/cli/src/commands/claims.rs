@@ -302,9 +302,9 @@ async fn list(
         &shown,
         |(claim, about)| {
             let mut json = crate::json::message(claim);
-            json["lot_reference"] = about.lot_reference.clone().into();
-            json["lot_designation"] = about.lot_designation.clone().into();
-            json["partner_display_name"] = about.partner.clone().into();
+            json["lotReference"] = about.lot_reference.clone().into();
+            json["lotDesignation"] = about.lot_designation.clone().into();
+            json["partnerDisplayName"] = about.partner.clone().into();
             json
         },
         views::CLAIM_LIST_COLUMNS,

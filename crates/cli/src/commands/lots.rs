@@ -500,7 +500,7 @@ fn list_near(ctx: &Ctx, lots: Vec<pb::Lot>, near: tpb::GeoPoint) -> Result<(), C
         &found,
         |(d, l)| {
             let mut json = crate::json::message(l);
-            json["distance_m"] = json!(d.round());
+            json["distanceM"] = json!(d.round());
             json
         },
         &columns,

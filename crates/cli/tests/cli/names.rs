@@ -209,9 +209,9 @@ fn claims_list_shows_each_lot_and_partner_and_filters_by_site_and_status() {
     }
     assert_eq!(table.lines().count(), 2, "only coteaux-b's claim:\n{table}");
     let json = admin.json(&["claims", "list", "--site", "coteaux-b"]);
-    assert_eq!(json[0]["lot_reference"], "R7");
-    assert_eq!(json[0]["lot_designation"], "Radiateurs fonte");
-    assert_eq!(json[0]["partner_display_name"], display.as_str());
+    assert_eq!(json[0]["lotReference"], "R7");
+    assert_eq!(json[0]["lotDesignation"], "Radiateurs fonte");
+    assert_eq!(json[0]["partnerDisplayName"], display.as_str());
     // The demo's claims are on its own site, not on this one.
     let everywhere = admin.json(&["claims", "list", "--limit", "0"]);
     assert!(everywhere.as_array().unwrap().len() > 1);
@@ -253,7 +253,7 @@ fn lots_are_found_near_a_point_with_their_distance_and_cut_lists_say_so() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["distance_m"].as_f64().unwrap())
+        .map(|l| l["distanceM"].as_f64().unwrap())
         .collect();
     assert!(distances.is_sorted(), "nearest first: {distances:?}");
     let at = names.iter().position(|n| *n == near).unwrap();
