@@ -2711,8 +2711,9 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
         "{doc}"
     );
 
-    // CSV is for the figures only: elsewhere it is refused before anything runs.
-    let err = admin.fails(2, &["sites", "list", "--output", "csv"]);
+    // CSV is for lists and figures: elsewhere it is refused before anything
+    // runs (a mutation never runs to then fail its printing).
+    let err = admin.fails(2, &["claims", "confirm", &claim, "--output", "csv"]);
     assert!(err.contains("--output csv"), "{err}");
     stop(up);
 }
