@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 mod identity;
 mod impact;
+mod names;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registry_decisions_govern_claims_in_process() {
@@ -71,6 +72,7 @@ async fn verified_suspended_reinstated(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -88,6 +90,7 @@ async fn verified_suspended_reinstated(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -308,6 +311,7 @@ async fn published_radiators(stack: &Stack, site: &str, pieces: i64) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -337,6 +341,7 @@ async fn coteaux_site(stack: &Stack) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -552,6 +557,7 @@ async fn draft_radiators(manager: &mut reemploi_e2e::Inventory, site: &str, n: u
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -760,6 +766,7 @@ async fn plans_handle_what_clients_send(transport: Transport) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -1260,6 +1267,7 @@ async fn a_service_starts_while_a_listed_nats_node_is_down() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -1320,6 +1328,7 @@ async fn a_service_starts_while_a_listed_nats_node_is_down() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

@@ -407,6 +407,7 @@ async fn lot_on_offer(stack: &Stack) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -425,6 +426,7 @@ async fn lot_on_offer(stack: &Stack) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

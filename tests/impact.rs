@@ -53,6 +53,7 @@ async fn site(stack: &Stack) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -86,6 +87,7 @@ async fn lot(
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -561,6 +563,7 @@ async fn a_deleted_draft_leaves_the_recolement(stack: &Stack, site: &str) {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

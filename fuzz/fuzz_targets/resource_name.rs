@@ -2,12 +2,13 @@
 //! prints back to itself (one resource, one spelling); a refusal names the
 //! field and echoes at most a cut piece of the input; names printed from
 //! ids parse back to those ids. The inventory's typed names agree with the
-//! runtime's parser.
+//! runtime's parsers: sites and lots take UUIDs and readable ids, claims
+//! and partners UUIDs only.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use reemploi_runtime::names::{ClaimName, LotName, PartnerName, SiteName, site_or_all};
-use reemploi_runtime::names::parse;
+use reemploi_runtime::names::{Id, parse, segments};
 use uuid::Uuid;
 
 /// Every pattern the services parse.
@@ -50,19 +51,42 @@ fn check_text(name: &str) {
             }
         }
     }
+    // Any id of either kind prints back to itself, and UUIDs are ids.
+    for pattern in PATTERNS {
+        if let Ok(ids) = segments("name", name, pattern) {
+            let printed: Vec<&str> = ids.iter().map(Id::as_str).collect();
+            let rebuilt: Vec<Uuid> = ids.iter().filter_map(Id::uuid).collect();
+            if rebuilt.len() == ids.len() {
+                assert_eq!(print(pattern, &rebuilt), name);
+            }
+            assert!(printed.iter().all(|p| name.contains(p)));
+        }
+        if parse("name", name, pattern).is_ok() {
+            assert!(segments("name", name, pattern).is_ok(), "{pattern}");
+        }
+    }
     // The typed names accept exactly what their pattern accepts.
+    let claim_ok = segments("name", name, PATTERNS[2]).is_ok_and(|ids| ids[2].uuid().is_some());
     let typed = [
-        SiteName::parse("name", name).map(|n| n.to_string()),
-        LotName::parse("name", name).map(|n| n.to_string()),
-        ClaimName::parse("name", name).map(|n| n.to_string()),
-        PartnerName::parse("name", name).map(|n| n.to_string()),
+        (
+            SiteName::parse("name", name).map(|n| n.to_string()),
+            segments("name", name, PATTERNS[0]).is_ok(),
+        ),
+        (
+            LotName::parse("name", name).map(|n| n.to_string()),
+            segments("name", name, PATTERNS[1]).is_ok(),
+        ),
+        (
+            ClaimName::parse("name", name).map(|n| n.to_string()),
+            claim_ok,
+        ),
+        (
+            PartnerName::parse("name", name).map(|n| n.to_string()),
+            parse("name", name, PATTERNS[3]).is_ok(),
+        ),
     ];
-    for (pattern, typed) in PATTERNS.iter().zip(typed) {
-        assert_eq!(
-            typed.is_ok(),
-            parse("name", name, pattern).is_ok(),
-            "{pattern}"
-        );
+    for (pattern, (typed, accepted)) in PATTERNS.iter().zip(typed) {
+        assert_eq!(typed.is_ok(), accepted, "{pattern}");
         if let Ok(printed) = typed {
             assert_eq!(printed, name);
         }

@@ -152,6 +152,20 @@ pub enum Command {
     /// the same secret `reemploi up` uses; says on stderr which secret.
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArgs),
+    /// Writes a backup of the embedded mode's data directory to one file,
+    /// while `reemploi up` runs: a consistent copy of each database and the
+    /// keys. (Distributed: back up PostgreSQL and NATS as the README says.)
+    #[command(
+        after_help = "Example:\n  reemploi backup --data-dir /var/lib/reemploi --to reemploi-2026-11-30.tar"
+    )]
+    Backup(crate::backup::BackupArgs),
+    /// Restores a backup into a new data directory; then `reemploi up
+    /// --data-dir` on it. Every service reads the event log again from its
+    /// start, applying what its copy lacked.
+    #[command(
+        after_help = "Example:\n  reemploi restore --from reemploi-2026-11-30.tar --data-dir /var/lib/reemploi-restored"
+    )]
+    Restore(crate::backup::RestoreArgs),
     /// Signs in with an email and a password (asked for), or stores a
     /// token from elsewhere, for the following commands.
     ///

@@ -63,6 +63,7 @@ pub async fn load(api: &Connection) -> Result<Loaded, CliError> {
         .create_site(pb::CreateSiteRequest {
             site: Some(site()),
             request_id: SITE_REQUEST_ID.to_owned(),
+            site_id: String::new(),
         })
         .await
         .map_err(|e| CliError::Demo(format!("create site: {}", e.message())))?
@@ -83,6 +84,7 @@ pub async fn load(api: &Connection) -> Result<Loaded, CliError> {
                     parent: site.name.clone(),
                     lot: Some(lot),
                     request_id: String::new(),
+                    lot_id: String::new(),
                 })
                 .collect(),
             request_id: LOTS_REQUEST_ID.to_owned(),

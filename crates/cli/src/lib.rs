@@ -1,9 +1,11 @@
 //! The `reemploi` command line: `reemploi up` runs every service of the
 //! platform in one process on one port (embedded mode); `reemploi token`
-//! signs development tokens with the same secret; every other command is a
-//! client of the public gRPC API (`commands`), connected as `config` says,
-//! printing as `output` and `views` say.
+//! signs development tokens with the same secret; `reemploi backup` and
+//! `restore` copy its data directory; every other command is a client of
+//! the public gRPC API (`commands`), connected as `config` says, printing as
+//! `output` and `views` say.
 
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -54,6 +56,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             up::run(*args, tls).await
         }
         Command::Token(args) => token::run(&args),
+        Command::Backup(args) => backup::backup(&args).await,
+        Command::Restore(args) => backup::restore(&args).await,
         Command::Categories(args) => commands::categories::run(global.output, &args),
         Command::DeadLetters(c) => commands::deadletters::run(global.output, c).await,
         Command::Login(args) => {
@@ -145,6 +149,8 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         // Dispatched by `run` before a connection is resolved.
         Command::Up(_)
         | Command::Token(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
         | Command::Categories(_)
         | Command::Login(_)
         | Command::Signup(_)

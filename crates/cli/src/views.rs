@@ -287,6 +287,36 @@ pub fn claim_row(c: &pb::Claim) -> Vec<String> {
     ]
 }
 
+/// What `claims list` shows beside a claim, read from its lot and partner.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimAbout {
+    /// The lot's diagnostic reference.
+    pub lot_reference: String,
+    /// The lot's designation.
+    pub lot_designation: String,
+    /// The partner's name, or its resource name when it cannot be read.
+    pub partner: String,
+}
+
+/// The columns of [`claim_list_row`].
+pub const CLAIM_LIST_COLUMNS: &[&str] = &[
+    "NAME", "REF", "LOT", "PARTNER", "QUANTITY", "STATUS", "WEIGHED", "EXPIRES",
+];
+
+/// A claim as a row of `claims list`: the claim's row with its lot's
+/// reference and designation, and its partner's name.
+pub fn claim_list_row(c: &pb::Claim, about: &ClaimAbout) -> Vec<String> {
+    let mut row = vec![
+        c.name.clone(),
+        about.lot_reference.clone(),
+        about.lot_designation.clone(),
+        about.partner.clone(),
+    ];
+    // The claim's own columns after its NAME and PARTNER.
+    row.extend(claim_row(c).into_iter().skip(2));
+    row
+}
+
 /// A claim for people.
 pub fn claim_text(c: &pb::Claim) -> String {
     crate::output::fields(&[

@@ -17,10 +17,14 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+#[path = "cli/backup.rs"]
+mod backup;
 #[path = "cli/commands.rs"]
 mod commands;
 #[path = "cli/imports.rs"]
 mod imports;
+#[path = "cli/names.rs"]
+mod names;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 
@@ -2709,8 +2713,9 @@ fn declared_outcomes_and_hours_are_the_figures_of_impact_recolement_and_the_map(
         "{doc}"
     );
 
-    // CSV is for the figures only: elsewhere it is refused before anything runs.
-    let err = admin.fails(2, &["sites", "list", "--output", "csv"]);
+    // CSV is for lists and figures: elsewhere it is refused before anything
+    // runs (a mutation never runs to then fail its printing).
+    let err = admin.fails(2, &["claims", "confirm", &claim, "--output", "csv"]);
     assert!(err.contains("--output csv"), "{err}");
     stop(up);
 }

@@ -129,6 +129,19 @@ impl InProcessBus {
         }
     }
 
+    /// Sends every durable subscription back to the start of the log, and
+    /// returns how many there are: after a restore, each consumer reads the
+    /// whole log again, its inbox absorbing what it had applied, so that
+    /// whatever its database's copy lacks (taken a moment before the
+    /// log's) is applied again and nothing is missed.
+    pub async fn rewind_subscriptions(&self) -> Result<u64, BusError> {
+        let done = sqlx::query("UPDATE consumers SET acked_seq = 0")
+            .execute(self.inner.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(done.rows_affected())
+    }
+
     /// How many messages `durable` has not yet taken from the log, plus its
     /// queued retries: 0 once it has caught up.
     pub async fn backlog(&self, durable: &str) -> Result<i64, BusError> {

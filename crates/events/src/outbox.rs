@@ -303,6 +303,17 @@ impl Relay {
     }
 }
 
+/// Marks every event still in the outbox as to be published again, and
+/// returns how many: after a restore, the bus log (copied before this
+/// database) may lack the last ones; the bus keeps an event id once, so
+/// publishing again the ones it has changes nothing.
+pub async fn republish_all(db: &Db) -> Result<u64, StoreError> {
+    let done = sqlx::query("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 async fn fetch_pending<'e, E>(executor: E) -> Result<Vec<Pending>, StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,

@@ -25,6 +25,14 @@ pub enum ApiError {
         /// The resource name asked for.
         name: String,
     },
+    /// The id a client chose for a new resource is taken.
+    #[error("{kind} {name} already exists")]
+    AlreadyExists {
+        /// `site`, `lot`...
+        kind: &'static str,
+        /// The resource name that is taken.
+        name: String,
+    },
     /// The caller may not do this.
     #[error("{0}")]
     PermissionDenied(String),
@@ -151,6 +159,9 @@ impl From<ApiError> for Status {
         match err {
             ApiError::Invalid(violations) => status::invalid_request(violations),
             ApiError::NotFound { kind, name } => status::not_found(kind, &name),
+            e @ ApiError::AlreadyExists { .. } => {
+                status::with_reason(Code::AlreadyExists, e.to_string(), "ID_TAKEN")
+            }
             ApiError::PermissionDenied(message) => {
                 status::with_reason(Code::PermissionDenied, message, "PERMISSION_DENIED")
             }

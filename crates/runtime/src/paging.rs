@@ -117,7 +117,10 @@ impl Pager {
                 "the filters changed since this token was issued",
             ));
         }
-        if uuid::Uuid::try_parse(last).is_err() {
+        // Signed, so issued here: still, only the keys listings make (ids,
+        // UUIDs or readable, and keys of several: `{site}/{lot}`,
+        // `{time}/{id}`) are let through to a query.
+        if !is_key(last) {
             return Err(bad());
         }
         Ok(last.to_string())
@@ -154,6 +157,12 @@ impl Page {
             String::new()
         }
     }
+}
+
+/// Whether `last` is a listing's key: ids and their separators only.
+fn is_key(last: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '/');
+    !last.is_empty() && last.len() <= 256 && last.chars().all(allowed)
 }
 
 /// FNV-1a: stable across processes and versions, unlike std's hasher.

@@ -20,6 +20,7 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub mod cursor;
 pub mod idempotency;
 pub mod query;
+pub mod snapshot;
 
 /// Connections kept by a SQLite pool: SQLite has one writer at a time, so more
 /// connections only add lock contention.

@@ -5,6 +5,15 @@ use sqlx::{AnyConnection, Arguments};
 
 use crate::StoreError;
 
+/// A value of a key column, bound with the column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValue {
+    /// A TEXT column's.
+    Text(String),
+    /// A BIGINT column's.
+    Int(i64),
+}
+
 /// A dynamic WHERE clause with numbered placeholders, for list filters.
 #[derive(Default)]
 pub struct Filter {
@@ -51,6 +60,47 @@ impl Filter {
         Ok(())
     }
 
+    /// Adds `(c1, c2, …) > (v1, v2, …)`: the rows after a key of several
+    /// columns, in the order of [`select_kept_keyed`].
+    pub fn after_key(&mut self, columns: &[&str], values: &[KeyValue]) -> Result<(), StoreError> {
+        let bind = |e| StoreError::Config(format!("cannot bind a filter value: {e}"));
+        let mut placeholders = Vec::with_capacity(values.len());
+        for v in values {
+            self.n += 1;
+            placeholders.push(format!("${}", self.n));
+            match v {
+                KeyValue::Text(t) => self.args.add(t.clone()).map_err(bind)?,
+                KeyValue::Int(i) => self.args.add(*i).map_err(bind)?,
+            }
+        }
+        self.clauses.push(format!(
+            "({}) > ({})",
+            columns.join(", "),
+            placeholders.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Adds the rows after `(time, id)` in newest-first order (`ORDER BY
+    /// {time_column} DESC, id DESC`): for tables whose ids need not follow
+    /// creation (ids chosen by clients).
+    pub fn before_in_time(
+        &mut self,
+        time_column: &str,
+        time: i64,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let bind = |e| StoreError::Config(format!("cannot bind a filter value: {e}"));
+        self.args.add(time).map_err(bind)?;
+        self.args.add(id.to_string()).map_err(bind)?;
+        let (t, i) = (self.n + 1, self.n + 2);
+        self.n += 2;
+        self.clauses.push(format!(
+            "({time_column} < ${t} OR ({time_column} = ${t} AND id < ${i}))"
+        ));
+        Ok(())
+    }
+
     /// Adds a clause with no value.
     pub fn raw(&mut self, clause: &str) {
         self.clauses.push(clause.to_string());
@@ -80,20 +130,33 @@ fn columns_of(columns: &str) -> Vec<&str> {
 /// placeholder order guarded by that version (`$n+1`), for optimistic
 /// concurrency.
 pub fn save_sql(table: &str, columns: &str, previous: Option<i64>) -> String {
+    save_keyed_sql(table, columns, 1, previous)
+}
+
+/// [`save_sql`] for a table whose key is its first `key` columns (a lot's
+/// site and id): the UPDATE sets the others, where all of those match.
+pub fn save_keyed_sql(table: &str, columns: &str, key: usize, previous: Option<i64>) -> String {
     let columns = columns_of(columns);
+    let key = key.max(1);
     match previous {
         None => insert_sql(table, &columns),
         Some(_) => {
             let sets: Vec<String> = columns
                 .iter()
                 .enumerate()
-                .skip(1)
+                .skip(key)
+                .map(|(i, c)| format!("{c} = ${}", i + 1))
+                .collect();
+            let keys: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .take(key)
                 .map(|(i, c)| format!("{c} = ${}", i + 1))
                 .collect();
             format!(
-                "UPDATE {table} SET {} WHERE {} = $1 AND version = ${}",
+                "UPDATE {table} SET {} WHERE {} AND version = ${}",
                 sets.join(", "),
-                columns.first().copied().unwrap_or("id"),
+                keys.join(" AND "),
                 columns.len() + 1
             )
         }
@@ -113,15 +176,23 @@ fn insert_sql(table: &str, columns: &[&str]) -> String {
 /// list (`id` first, `version` among them): inserted, or replacing the row of
 /// the same id only when its `version` is newer. Affects no row otherwise.
 pub fn upsert_newer_sql(table: &str, columns: &str) -> String {
+    upsert_newer_keyed_sql(table, columns, 1)
+}
+
+/// [`upsert_newer_sql`] for a table whose key is its first `key` columns
+/// (a lot's id and site).
+pub fn upsert_newer_keyed_sql(table: &str, columns: &str, key: usize) -> String {
     let columns = columns_of(columns);
+    let key = key.max(1);
     let sets: Vec<String> = columns
         .iter()
-        .skip(1)
+        .skip(key)
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     format!(
-        "{} ON CONFLICT (id) DO UPDATE SET {} WHERE {table}.version < excluded.version",
+        "{} ON CONFLICT ({}) DO UPDATE SET {} WHERE {table}.version < excluded.version",
         insert_sql(table, &columns),
+        columns[..key.min(columns.len())].join(", "),
         sets.join(", ")
     )
 }
@@ -233,11 +304,57 @@ pub async fn select_kept<T, E>(
 where
     E: From<StoreError>,
 {
+    let keyed = Keyed {
+        table,
+        columns,
+        order_by: "id",
+    };
+    select_kept_keyed(conn, keyed, size, after, filter, decode, keep).await
+}
+
+/// What [`select_kept_keyed`] reads: the table, its columns, and the
+/// columns of its key in order (`site_id, id` for lots, unique per site).
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// The columns read.
+    pub columns: &'a str,
+    /// The key's columns, comma-separated, in the order rows are read.
+    pub order_by: &'a str,
+}
+
+/// [`select_kept`] over a table whose rows are ordered by the key
+/// `keyed.order_by`; `filter` builds the rows after a given key (with
+/// [`Filter::after_key`]).
+pub async fn select_kept_keyed<T, E>(
+    conn: &mut AnyConnection,
+    keyed: Keyed<'_>,
+    size: usize,
+    after: Option<String>,
+    filter: impl Fn(Option<&str>) -> Result<Filter, E>,
+    decode: impl Fn(&AnyRow) -> Result<(String, T), E>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Vec<(String, T)>, E>
+where
+    E: From<StoreError>,
+{
     let mut kept = Vec::new();
     let mut cursor = after;
     loop {
         let batch = size + 1;
-        let rows = select_page(conn, table, columns, filter(cursor.as_deref())?, batch).await?;
+        let f = filter(cursor.as_deref())?;
+        let sql = format!(
+            "SELECT {} FROM {}{} ORDER BY {} LIMIT {batch}",
+            keyed.columns,
+            keyed.table,
+            f.sql(),
+            keyed.order_by
+        );
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), f.args)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
         let exhausted = rows.len() < batch;
         for row in &rows {
             let (id, item) = decode(row)?;
@@ -249,5 +366,27 @@ where
         if exhausted || kept.len() > size {
             return Ok(kept);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_statements_name_every_key_column() {
+        assert_eq!(
+            save_keyed_sql("lots", "id, site_id, name, version", 2, Some(1)),
+            "UPDATE lots SET name = $3, version = $4 WHERE id = $1 AND site_id = $2 AND version = $5"
+        );
+        assert_eq!(
+            save_sql("sites", "id, name, version", Some(1)),
+            "UPDATE sites SET name = $2, version = $3 WHERE id = $1 AND version = $4"
+        );
+        assert_eq!(
+            upsert_newer_keyed_sql("lots", "id, site_id, version", 2),
+            "INSERT INTO lots (id, site_id, version) VALUES ($1, $2, $3) ON CONFLICT (id, site_id) \
+             DO UPDATE SET version = excluded.version WHERE lots.version < excluded.version"
+        );
     }
 }

@@ -266,6 +266,7 @@ async fn lot(addr: SocketAddr, token: &str) -> Res<String> {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await?
         .into_inner();
@@ -282,6 +283,7 @@ async fn lot(addr: SocketAddr, token: &str) -> Res<String> {
             ..Default::default()
         }),
         request_id: String::new(),
+        lot_id: String::new(),
     })
     .await?
     .into_inner()

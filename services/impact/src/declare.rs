@@ -241,7 +241,7 @@ pub async fn checked_mass(
     claim: &Claim,
     input: &OutcomeInput,
 ) -> Result<i64> {
-    let lot = repo::lot(conn, claim.lot_id).await?;
+    let lot = repo::lot(conn, claim.name().lot).await?;
     match (input.quantity, lot.as_ref()) {
         (Some((unit, _)), Some(lot)) if unit != lot.unit => {
             return Err(
@@ -311,10 +311,7 @@ pub async fn on_site(
     input: &OutcomeInput,
 ) -> Result<(Lot, i64)> {
     let missing = || ApiError::not_found("lot", name.to_string());
-    let lot = repo::lot(conn, name.lot)
-        .await?
-        .filter(|l| l.site_id == name.site)
-        .ok_or_else(missing)?;
+    let lot = repo::lot(conn, name).await?.ok_or_else(missing)?;
     let site = repo::site(conn, lot.site_id).await?.ok_or_else(missing)?;
     match p.role {
         Role::SiteManager if p.org.as_ref() == Some(&site.owner_org) => {}

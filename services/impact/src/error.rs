@@ -43,6 +43,7 @@ impl From<ImpactError> for HandlerError {
                 | ApiError::FailedPrecondition { .. }
                 | ApiError::StaleEtag { .. }
                 | ApiError::Conflict
+                | ApiError::AlreadyExists { .. }
                 | ApiError::Internal(_)),
             ) => HandlerError::Transient(other.to_string()),
         }

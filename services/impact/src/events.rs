@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 
 use crate::error::Result;
 use crate::model::{Claim, Lot, Partner, Site};
-use crate::repo;
+use crate::repo::{self, Of};
 use crate::rollup::recompute_by;
 use crate::service::Impact;
 
@@ -65,12 +65,12 @@ impl Impact {
                 let moved = old
                     .is_none_or(|o| (o.latitude, o.longitude) != (site.latitude, site.longitude));
                 if repo::upsert_site(conn, &site).await? && moved {
-                    recompute_by(conn, factors, "site_id", site.id).await?;
+                    recompute_by(conn, factors, Of::Site(site.id)).await?;
                 }
             }
             Payload::Lot(l) => {
                 let lot = Lot::from_event(&l)?;
-                let old = repo::lot(conn, lot.id).await?;
+                let old = repo::lot(conn, lot.name()).await?;
                 if repo::upsert_lot(conn, &lot).await? {
                     if let Some(o) = &old {
                         repo::add_estimate(conn, o.site_id, &o.category, -o.estimated_mass_g)
@@ -80,7 +80,7 @@ impl Impact {
                         .await?;
                     let counted = |l: &Lot| (l.category.clone(), l.unit, l.quantity_milli);
                     if old.is_none_or(|o| counted(&o) != counted(&lot)) {
-                        recompute_by(conn, factors, "lot_id", lot.id).await?;
+                        recompute_by(conn, factors, Of::Lot(lot.name())).await?;
                     }
                 }
             }
@@ -91,14 +91,14 @@ impl Impact {
                     (o.latitude, o.longitude) != (partner.latitude, partner.longitude)
                 });
                 if repo::upsert_partner(conn, &partner).await? && moved {
-                    recompute_by(conn, factors, "partner_id", partner.id).await?;
+                    recompute_by(conn, factors, Of::Partner(partner.id)).await?;
                 }
             }
             Payload::Claim(c) => {
                 let claim = Claim::from_event(&c)?;
                 if repo::upsert_claim(conn, &claim).await? {
                     // The lot's first hand-over may have moved to or from it.
-                    recompute_by(conn, factors, "lot_id", claim.lot_id).await?;
+                    recompute_by(conn, factors, Of::Lot(claim.name().lot)).await?;
                 }
             }
             Payload::MatchProposal(_) | Payload::Revocation(_) => {}

@@ -6,7 +6,7 @@ use reemploi_domain::geo::GeoPoint;
 use reemploi_proto::impact as pb;
 use reemploi_proto::inventory as ipb;
 use reemploi_proto::registry as rpb;
-use reemploi_runtime::names::{ClaimName, LotName, PartnerName, SiteName};
+use reemploi_runtime::names::{ClaimName, Id, LotName, PartnerName, SiteName};
 use reemploi_runtime::wire::ts_millis;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use crate::factors::{Factors, Per};
 /// A site as impact keeps it: where it is and whose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
-    pub id: Uuid,
+    pub id: Id,
     pub display_name: String,
     pub owner_org: String,
     pub quartier: String,
@@ -31,8 +31,9 @@ pub struct Site {
 /// A lot as impact keeps it: the diagnostic row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lot {
-    pub id: Uuid,
-    pub site_id: Uuid,
+    /// Unique within its site only.
+    pub id: Id,
+    pub site_id: Id,
     pub reference: String,
     pub designation: String,
     pub category: String,
@@ -62,8 +63,8 @@ pub struct Partner {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     pub id: Uuid,
-    pub lot_id: Uuid,
-    pub site_id: Uuid,
+    pub lot_id: Id,
+    pub site_id: Id,
     pub partner_id: Uuid,
     /// `handed_over`, `reserved`...
     pub status: String,
@@ -170,6 +171,16 @@ impl Lot {
             deleted: l.delete_time.is_some(),
             version: l.version,
         })
+    }
+}
+
+impl Lot {
+    /// The lot's name.
+    pub fn name(&self) -> LotName {
+        LotName {
+            site: self.site_id,
+            lot: self.id,
+        }
     }
 }
 
@@ -347,7 +358,7 @@ impl Values {
 pub struct Contribution {
     pub handed_over_at: i64,
     pub month: String,
-    pub site_id: Uuid,
+    pub site_id: Id,
     pub partner_id: Uuid,
     pub category: String,
     pub values: Values,

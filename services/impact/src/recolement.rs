@@ -114,7 +114,7 @@ fn row(
         not_handed = 0;
     }
     pb::RecolementRow {
-        lot: format!("sites/{}/lots/{}", lot.site_id, lot.id),
+        lot: lot.name().to_string(),
         reference: lot.reference.clone(),
         designation: lot.designation.clone(),
         category: lot.category.clone(),

@@ -2,8 +2,8 @@
 //! declarations, and the contributions with their monthly sums.
 
 use reemploi_runtime::error::ApiError;
-use reemploi_runtime::names::ClaimName;
-use reemploi_store::query::upsert_newer_sql;
+use reemploi_runtime::names::{ClaimName, Id, LotName};
+use reemploi_store::query::{upsert_newer_keyed_sql, upsert_newer_sql};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
@@ -38,6 +38,11 @@ pub async fn serialize(conn: &mut AnyConnection, db: &reemploi_store::Db) -> Res
             .await?;
     }
     Ok(())
+}
+
+pub(crate) fn id_col(row: &AnyRow, col: &str) -> Result<Id> {
+    let s: String = row.try_get(col)?;
+    Id::parse(&s).ok_or_else(|| ApiError::Internal(format!("stored {col}: {s:?}")).into())
 }
 
 pub(crate) fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
@@ -76,7 +81,8 @@ pub async fn upsert_site(conn: &mut AnyConnection, s: &Site) -> Result<bool> {
 /// Stores a lot if newer than the one held; whether it was applied.
 pub async fn upsert_lot(conn: &mut AnyConnection, l: &Lot) -> Result<bool> {
     let l = l.clone();
-    upsert(conn, upsert_newer_sql("lots", LOT_COLUMNS), |q| {
+    // Keyed by id and site: a lot's id is unique within its site only.
+    upsert(conn, upsert_newer_keyed_sql("lots", LOT_COLUMNS, 2), |q| {
         q.bind(l.id.to_string())
             .bind(l.site_id.to_string())
             .bind(l.reference)
@@ -127,7 +133,7 @@ async fn one(
     conn: &mut AnyConnection,
     columns: &str,
     table: &str,
-    id: Uuid,
+    id: impl ToString,
 ) -> Result<Option<AnyRow>> {
     let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -137,7 +143,7 @@ async fn one(
 }
 
 /// The site held, if any.
-pub async fn site(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Site>> {
+pub async fn site(conn: &mut AnyConnection, id: Id) -> Result<Option<Site>> {
     one(conn, SITE_COLUMNS, "sites", id)
         .await?
         .map(|r| site_row(&r))
@@ -145,8 +151,12 @@ pub async fn site(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Site>> {
 }
 
 /// The lot held, if any.
-pub async fn lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Lot>> {
-    one(conn, LOT_COLUMNS, "lots", id)
+pub async fn lot(conn: &mut AnyConnection, name: LotName) -> Result<Option<Lot>> {
+    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 AND id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name.site.to_string())
+        .bind(name.lot.to_string())
+        .fetch_optional(&mut *conn)
         .await?
         .map(|r| lot_row(&r))
         .transpose()
@@ -168,30 +178,51 @@ pub async fn claim(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Claim>> 
         .transpose()
 }
 
-/// Ids of the claims whose `column` (`lot_id`, `site_id`, `partner_id`) is `id`.
-pub async fn claims_by(conn: &mut AnyConnection, column: &str, id: Uuid) -> Result<Vec<Uuid>> {
-    let sql = format!("SELECT id FROM claims WHERE {column} = $1 ORDER BY id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
+/// Whose claims: a site's, a lot's or a partner's.
+#[derive(Debug, Clone, Copy)]
+pub enum Of {
+    /// A site's.
+    Site(Id),
+    /// A lot's (its id is unique within its site only).
+    Lot(LotName),
+    /// A partner's.
+    Partner(Uuid),
+}
+
+/// Ids of the claims of `of`.
+pub async fn claims_by(conn: &mut AnyConnection, of: Of) -> Result<Vec<Uuid>> {
+    let (clause, values) = match of {
+        Of::Site(id) => ("site_id = $1", vec![id.to_string()]),
+        Of::Lot(l) => (
+            "site_id = $1 AND lot_id = $2",
+            vec![l.site.to_string(), l.lot.to_string()],
+        ),
+        Of::Partner(id) => ("partner_id = $1", vec![id.to_string()]),
+    };
+    let sql = format!("SELECT id FROM claims WHERE {clause} ORDER BY id");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in values {
+        q = q.bind(v);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
     rows.iter().map(|r| uuid_col(r, "id")).collect()
 }
 
 /// The claim whose hand-over came first on a lot (the lot counts there).
-pub async fn first_handover(conn: &mut AnyConnection, lot: Uuid) -> Result<Option<Uuid>> {
+pub async fn first_handover(conn: &mut AnyConnection, lot: LotName) -> Result<Option<Uuid>> {
     let row = sqlx::query(
-        "SELECT id FROM claims WHERE lot_id = $1 AND status = 'handed_over' \
+        "SELECT id FROM claims WHERE lot_id = $1 AND site_id = $2 AND status = 'handed_over' \
          AND handed_over_at IS NOT NULL ORDER BY handed_over_at, id LIMIT 1",
     )
-    .bind(lot.to_string())
+    .bind(lot.lot.to_string())
+    .bind(lot.site.to_string())
     .fetch_optional(&mut *conn)
     .await?;
     row.map(|r| uuid_col(&r, "id")).transpose()
 }
 
 /// The lots of a site, by reference then id.
-pub async fn lots_of_site(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<Lot>> {
+pub async fn lots_of_site(conn: &mut AnyConnection, site: Id) -> Result<Vec<Lot>> {
     let sql = format!(
         "SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 AND deleted = 0 ORDER BY reference, id"
     );
@@ -203,7 +234,7 @@ pub async fn lots_of_site(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<Lo
 }
 
 /// The claims of a site.
-pub async fn claims_of_site(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<Claim>> {
+pub async fn claims_of_site(conn: &mut AnyConnection, site: Id) -> Result<Vec<Claim>> {
     let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE site_id = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(site.to_string())
@@ -214,7 +245,7 @@ pub async fn claims_of_site(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<
 
 fn site_row(r: &AnyRow) -> Result<Site> {
     Ok(Site {
-        id: uuid_col(r, "id")?,
+        id: id_col(r, "id")?,
         display_name: r.try_get("display_name")?,
         owner_org: r.try_get("owner_org")?,
         quartier: r.try_get("quartier")?,
@@ -229,8 +260,8 @@ fn site_row(r: &AnyRow) -> Result<Site> {
 fn lot_row(r: &AnyRow) -> Result<Lot> {
     let unit: String = r.try_get("unit")?;
     Ok(Lot {
-        id: uuid_col(r, "id")?,
-        site_id: uuid_col(r, "site_id")?,
+        id: id_col(r, "id")?,
+        site_id: id_col(r, "site_id")?,
         reference: r.try_get("reference")?,
         designation: r.try_get("designation")?,
         category: r.try_get("category")?,
@@ -257,8 +288,8 @@ fn partner_row(r: &AnyRow) -> Result<Partner> {
 fn claim_row(r: &AnyRow) -> Result<Claim> {
     Ok(Claim {
         id: uuid_col(r, "id")?,
-        lot_id: uuid_col(r, "lot_id")?,
-        site_id: uuid_col(r, "site_id")?,
+        lot_id: id_col(r, "lot_id")?,
+        site_id: id_col(r, "site_id")?,
         partner_id: uuid_col(r, "partner_id")?,
         status: r.try_get("status")?,
         quantity_milli: r.try_get("quantity_milli")?,
@@ -317,7 +348,7 @@ pub enum Scope {
     /// A partner's.
     Partner(Uuid),
     /// Those on a site's claims.
-    Site(Uuid),
+    Site(Id),
 }
 
 impl Scope {
@@ -356,9 +387,9 @@ async fn declarations(
 
 fn claim_of(r: &AnyRow) -> Result<ClaimName> {
     Ok(ClaimName {
-        lot: reemploi_runtime::names::LotName {
-            site: uuid_col(r, "site_id")?,
-            lot: uuid_col(r, "lot_id")?,
+        lot: LotName {
+            site: id_col(r, "site_id")?,
+            lot: id_col(r, "lot_id")?,
         },
         claim: uuid_col(r, "claim_id")?,
     })
@@ -429,7 +460,7 @@ pub async fn contribution(conn: &mut AnyConnection, claim: Uuid) -> Result<Optio
         Ok(Contribution {
             handed_over_at: r.try_get("handed_over_at")?,
             month: r.try_get("month")?,
-            site_id: uuid_col(&r, "site_id")?,
+            site_id: id_col(&r, "site_id")?,
             partner_id: uuid_col(&r, "partner_id")?,
             category: r.try_get("category")?,
             values: values_of(&r)?,
@@ -526,7 +557,7 @@ async fn add_to_figures(conn: &mut AnyConnection, c: &Contribution, sign: i64) -
 /// Moves the estimate of a site's category by `delta_g`.
 pub async fn add_estimate(
     conn: &mut AnyConnection,
-    site: Uuid,
+    site: Id,
     category: &str,
     delta_g: i64,
 ) -> Result<()> {
@@ -578,7 +609,7 @@ pub async fn insert_site_reuse(conn: &mut AnyConnection, r: &SiteReuse) -> Resul
 }
 
 /// The reuse declared on a site, oldest first.
-pub async fn site_reuse_rows(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<SiteReuse>> {
+pub async fn site_reuse_rows(conn: &mut AnyConnection, site: Id) -> Result<Vec<SiteReuse>> {
     let sql = format!("SELECT {SITE_REUSE_COLUMNS} FROM site_reuse WHERE site_id = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(site.to_string())
@@ -589,9 +620,9 @@ pub async fn site_reuse_rows(conn: &mut AnyConnection, site: Uuid) -> Result<Vec
             let kind: String = r.try_get("kind")?;
             Ok(SiteReuse {
                 id: uuid_col(r, "id")?,
-                lot: reemploi_runtime::names::LotName {
-                    site: uuid_col(r, "site_id")?,
-                    lot: uuid_col(r, "lot_id")?,
+                lot: LotName {
+                    site: id_col(r, "site_id")?,
+                    lot: id_col(r, "lot_id")?,
                 },
                 kind: OutcomeKind::from_str_name(&kind).unwrap_or_default(),
                 quantity_milli: r.try_get("quantity_milli")?,
@@ -605,8 +636,8 @@ pub async fn site_reuse_rows(conn: &mut AnyConnection, site: Uuid) -> Result<Vec
         .collect()
 }
 
-/// The mass reused on a site, per lot.
-pub async fn site_reuse(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(Uuid, i64)>> {
+/// The mass reused on a site, per lot (by its id in the site).
+pub async fn site_reuse(conn: &mut AnyConnection, site: Id) -> Result<Vec<(Id, i64)>> {
     Ok(site_reuse_rows(conn, site)
         .await?
         .into_iter()

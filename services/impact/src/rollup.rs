@@ -10,19 +10,20 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::factors::Factors;
 use crate::model::{Inputs, contribution};
-use crate::repo::{self, Scope};
+use crate::repo::{self, Of, Scope};
 
 /// Computes a claim's contribution again and records the difference.
 pub async fn recompute(conn: &mut AnyConnection, factors: &Factors, claim_id: Uuid) -> Result<()> {
     let Some(claim) = repo::claim(conn, claim_id).await? else {
         return Ok(());
     };
-    let lot = repo::lot(conn, claim.lot_id).await?;
+    let lot_name = claim.name().lot;
+    let lot = repo::lot(conn, lot_name).await?;
     let site = repo::site(conn, claim.site_id).await?;
     let partner = repo::partner(conn, claim.partner_id).await?;
     let outcomes = repo::outcomes(conn, Scope::Claim(claim_id)).await?;
     let hours = repo::hours(conn, Scope::Claim(claim_id)).await?;
-    let first = repo::first_handover(conn, claim.lot_id).await?;
+    let first = repo::first_handover(conn, lot_name).await?;
     let new = contribution(
         &Inputs {
             claim: &claim,
@@ -42,15 +43,9 @@ pub async fn recompute(conn: &mut AnyConnection, factors: &Factors, claim_id: Uu
     Ok(())
 }
 
-/// Computes again the contributions of the claims whose `column`
-/// (`lot_id`, `site_id`, `partner_id`) is `id`.
-pub async fn recompute_by(
-    conn: &mut AnyConnection,
-    factors: &Factors,
-    column: &str,
-    id: Uuid,
-) -> Result<()> {
-    for claim in repo::claims_by(conn, column, id).await? {
+/// Computes again the contributions of the claims of `of`.
+pub async fn recompute_by(conn: &mut AnyConnection, factors: &Factors, of: Of) -> Result<()> {
+    for claim in repo::claims_by(conn, of).await? {
         recompute(conn, factors, claim).await?;
     }
     Ok(())

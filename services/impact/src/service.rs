@@ -8,7 +8,7 @@ use reemploi_proto::impact::impact_service_server::ImpactService;
 use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::error::ApiError;
 use reemploi_runtime::idempotent;
-use reemploi_runtime::names::{ClaimName, LotName, SiteName};
+use reemploi_runtime::names::{ClaimName, Id, LotName, SiteName};
 use reemploi_runtime::service::answer;
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::{Db, now_millis};
@@ -139,7 +139,7 @@ impl Impact {
 
     async fn site_reuse_by_id(&self, id: &str, lot: LotName) -> Result<pb::Outcome> {
         let mut conn = self.db().pool().acquire().await?;
-        let unit = repo::lot(&mut conn, lot.lot)
+        let unit = repo::lot(&mut conn, lot)
             .await?
             .map(|l| l.unit)
             .unwrap_or_default();
@@ -291,7 +291,7 @@ impl Impact {
         &self,
         conn: &mut AnyConnection,
         p: &Principal,
-        site: Uuid,
+        site: Id,
     ) -> Result<bool> {
         let site = repo::site(conn, site).await?;
         Ok(site.is_some_and(|s| Some(&s.owner_org) == p.org.as_ref()))
@@ -300,7 +300,7 @@ impl Impact {
 
 /// The unit of a claim's lot (`0` while the lot is unknown).
 async fn claim_unit(conn: &mut AnyConnection, claim: ClaimName) -> Result<Option<i32>> {
-    Ok(repo::lot(conn, claim.lot.lot).await?.map(|l| l.unit))
+    Ok(repo::lot(conn, claim.lot).await?.map(|l| l.unit))
 }
 
 fn outcome_proto(o: &Outcome, unit: Option<i32>) -> pb::Outcome {

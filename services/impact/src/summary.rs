@@ -12,7 +12,7 @@ use reemploi_domain::text;
 use reemploi_proto::impact as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::error::ApiError;
-use reemploi_runtime::names::{PartnerName, SiteName};
+use reemploi_runtime::names::{Id, PartnerName, SiteName};
 use reemploi_runtime::validation::{Check, Violation};
 use reemploi_runtime::wire::checked_millis;
 use reemploi_store::query::{Filter, select_filtered};
@@ -36,7 +36,7 @@ pub enum Territory {
     All,
     Commune(String),
     Quartier(String),
-    Site(Uuid),
+    Site(Id),
 }
 
 /// A GetImpactSummary request, validated.
@@ -397,11 +397,11 @@ impl Impact {
         let all_partners: BTreeSet<&String> = partners.values().flatten().collect();
         let total_estimate = estimates.as_ref().map(|e| e.values().sum()).unwrap_or(0);
         let total = self.figures(total_values, total_estimate, all_partners.len());
-        let labels = Labels::load(&mut conn, &q, &groups).await?;
         let mut keys: BTreeSet<&Vec<String>> = groups.keys().collect();
         if let Some(e) = &estimates {
             keys.extend(e.keys().filter(|_| !q.group_by.is_empty()));
         }
+        let labels = Labels::load(&mut conn, &q, &keys).await?;
         let out = keys
             .into_iter()
             .filter(|k| !k.is_empty())
@@ -515,10 +515,11 @@ struct Labels {
 }
 
 impl Labels {
+    /// The labels of every group's keys, those with estimates only included.
     async fn load(
         conn: &mut AnyConnection,
         q: &SummaryQuery,
-        groups: &Groups<Values>,
+        keys: &BTreeSet<&Vec<String>>,
     ) -> Result<Labels> {
         let mut labels = Labels {
             communes: HashMap::new(),
@@ -526,27 +527,37 @@ impl Labels {
             partners: HashMap::new(),
         };
         for (i, g) in q.group_by.iter().enumerate() {
-            let ids: BTreeSet<&String> = groups.keys().filter_map(|k| k.get(i)).collect();
+            let ids: BTreeSet<&String> = keys.iter().filter_map(|k| k.get(i)).collect();
             for id in ids {
-                let Ok(uuid) = Uuid::try_parse(id) else {
-                    if *g == pb::Grouping::Commune {
+                // Sites may have readable ids; partners have UUIDs; a
+                // commune is its INSEE code.
+                match g {
+                    pb::Grouping::Site => {
+                        let name = match Id::parse(id) {
+                            Some(site) => repo::site(conn, site).await?.map(|s| s.display_name),
+                            None => None,
+                        };
+                        labels.sites.insert(id.clone(), name.unwrap_or_default());
+                    }
+                    pb::Grouping::Partner => {
+                        let name = match Uuid::try_parse(id) {
+                            Ok(partner) => {
+                                repo::partner(conn, partner).await?.map(|p| p.display_name)
+                            }
+                            Err(_) => None,
+                        };
+                        labels.partners.insert(id.clone(), name.unwrap_or_default());
+                    }
+                    pb::Grouping::Commune => {
                         let name = repo::commune_name(conn, id).await?;
                         labels
                             .communes
                             .insert(id.clone(), name.unwrap_or_else(|| id.clone()));
                     }
-                    continue;
-                };
-                match g {
-                    pb::Grouping::Site => {
-                        let name = repo::site(conn, uuid).await?.map(|s| s.display_name);
-                        labels.sites.insert(id.clone(), name.unwrap_or_default());
-                    }
-                    pb::Grouping::Partner => {
-                        let name = repo::partner(conn, uuid).await?.map(|p| p.display_name);
-                        labels.partners.insert(id.clone(), name.unwrap_or_default());
-                    }
-                    _ => {}
+                    pb::Grouping::Quartier
+                    | pb::Grouping::Category
+                    | pb::Grouping::Month
+                    | pb::Grouping::Unspecified => {}
                 }
             }
         }

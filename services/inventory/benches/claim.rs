@@ -55,6 +55,7 @@ use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
+use reemploi_runtime::names::{LotName, SiteName};
 use reemploi_store::{Backend, Db, now_millis};
 use reemploi_testing::db::TestDb;
 use sqlx::Row as _;
@@ -261,6 +262,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await?
         .into_inner();
@@ -269,6 +271,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
             parent: site.name.clone(),
             lot: Some(lot_msg("Portes bois 83x204 (lot chaud)", HOT_QUANTITY)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await?
         .into_inner();
@@ -283,6 +286,7 @@ async fn seed(manager: &mut Client) -> Res<Data> {
                         SPREAD_QUANTITY,
                     )),
                     request_id: String::new(),
+                    lot_id: String::new(),
                 })
                 .collect(),
             request_id: String::new(),
@@ -308,24 +312,17 @@ async fn seed(manager: &mut Client) -> Res<Data> {
     })
 }
 
-/// The id at the end of a resource name (`sites/{site}`, `sites/{site}/lots/{lot}`).
-fn last_id(name: &str) -> Res<Uuid> {
-    let id = name.rsplit('/').next().unwrap_or_default();
-    Ok(Uuid::parse_str(id)?)
-}
-
 /// Copies the site and the lots, as stored by the service, to the baseline database.
 async fn copy_data(from: &Db, to: &Db, data: &Data) -> Res<()> {
     let mut src = from.pool().acquire().await?;
     let mut dst = to.pool().begin().await?;
-    let site_id = last_id(&data.site)?;
-    let site = repo::get_site(&mut src, site_id, None)
+    let site = SiteName::parse("site", &data.site)?;
+    let site = repo::get_site(&mut src, site.0, None)
         .await?
         .ok_or("seeded site missing")?;
     repo::save_site(&mut dst, &site, None).await?;
     for name in std::iter::once(&data.hot).chain(&data.spread) {
-        let id = last_id(name)?;
-        let lot = repo::get_lot(&mut src, id, None)
+        let lot = repo::get_lot(&mut src, LotName::parse("lot", name)?, None)
             .await?
             .ok_or("seeded lot missing")?;
         repo::save_lot(&mut dst, &lot, None).await?;
@@ -448,7 +445,7 @@ async fn grpc_claim(w: &mut GrpcWorker, i: usize) -> Res<()> {
 struct SqlWorker {
     db: Db,
     partner: String,
-    lots: Arc<Vec<Uuid>>,
+    lots: Arc<Vec<LotName>>,
     targets: Targets,
     tag: &'static str,
     payload: Arc<Vec<u8>>,
@@ -462,20 +459,21 @@ impl Claimer for SqlWorker {
 
 /// The claim's write transaction, without the service around it.
 async fn sql_claim(w: &mut SqlWorker, i: usize) -> Res<()> {
-    let lot_id = w.lots[w.targets.0[i]].to_string();
+    let lot = w.lots[w.targets.0[i]];
+    let (lot_id, site_id) = (lot.lot.to_string(), lot.site.to_string());
     let now = now_millis();
     let mut tx = w.db.pool().begin().await?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM lots WHERE id = $1 FOR UPDATE",
+        "SELECT {} FROM lots WHERE id = $1 AND site_id = $2 FOR UPDATE",
         repo::LOT_COLUMNS
     )))
     .bind(&lot_id)
+    .bind(&site_id)
     .fetch_one(&mut *tx)
     .await?;
     let available: i64 = row.try_get("available")?;
     let reserved: i64 = row.try_get("reserved")?;
     let version: i64 = row.try_get("version")?;
-    let site_id: String = row.try_get("site_id")?;
     let owner_org: String = row.try_get("owner_org")?;
     let unit: String = row.try_get("unit")?;
     let milli = 1000;
@@ -484,7 +482,7 @@ async fn sql_claim(w: &mut SqlWorker, i: usize) -> Res<()> {
     }
     let done = sqlx::query(
         "UPDATE lots SET available = $2, reserved = $3, updated_at = $4, version = $5 \
-         WHERE id = $1 AND version = $6",
+         WHERE id = $1 AND version = $6 AND site_id = $7",
     )
     .bind(&lot_id)
     .bind(available - milli)
@@ -492,6 +490,7 @@ async fn sql_claim(w: &mut SqlWorker, i: usize) -> Res<()> {
     .bind(now)
     .bind(version + 1)
     .bind(version)
+    .bind(&site_id)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -550,7 +549,7 @@ struct Setup {
     grpc_lots: Vec<String>,
     sql_db: Db,
     sql_partners: Vec<String>,
-    sql_lots: Vec<Uuid>,
+    sql_lots: Vec<LotName>,
 }
 
 async fn scenario(
@@ -623,7 +622,7 @@ async fn check_ledger(db: &Db) -> Res<(i64, i64)> {
         "SELECT COUNT(*) FROM lots l WHERE l.available < 0 OR l.reserved < 0 \
          OR l.handed_over < 0 OR l.quantity <> l.available + l.reserved + l.handed_over \
          OR l.reserved <> (SELECT CAST(COALESCE(SUM(c.quantity), 0) AS BIGINT) FROM claims c \
-         WHERE c.lot_id = l.id AND c.status = 'reserved')",
+         WHERE c.site_id = l.site_id AND c.lot_id = l.id AND c.status = 'reserved')",
     )
     .fetch_one(db.pool())
     .await?
@@ -670,7 +669,7 @@ async fn run(n: usize) -> Res<()> {
     grpc_lots.extend(data.spread.iter().cloned());
     let mut sql_lots = Vec::with_capacity(grpc_lots.len());
     for name in &grpc_lots {
-        sql_lots.push(last_id(name)?);
+        sql_lots.push(LotName::parse("lot", name)?);
     }
     let mut setup = Setup {
         grpc_clients,

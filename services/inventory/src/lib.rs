@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod events;
 pub mod gauges;
+pub mod ids;
 pub mod model;
 pub mod repo;
 pub mod service;

@@ -21,7 +21,7 @@ pub use reemploi_runtime::wire::{
 };
 
 use crate::error::{InventoryError, Result};
-use reemploi_runtime::names::{ClaimName, LotName, PartnerName, SiteName};
+use reemploi_runtime::names::{ClaimName, Id, LotName, PartnerName, SiteName};
 
 /// Longest free-text description accepted.
 pub const MAX_DESCRIPTION: usize = 10_000;
@@ -149,7 +149,7 @@ pub fn check_etag(sent: &str, version: i64, name: &str) -> Result<()> {
 /// A site as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteRow {
-    pub id: Uuid,
+    pub id: Id,
     pub display_name: String,
     pub programme: String,
     pub quartier: String,
@@ -167,7 +167,7 @@ pub struct SiteRow {
 
 impl SiteRow {
     /// Validates a proto site into a new row (id and times set by the caller).
-    pub fn validate(site: &pb::Site, id: Uuid, now: i64, version: i64) -> Result<SiteRow> {
+    pub fn validate(site: &pb::Site, id: Id, now: i64, version: i64) -> Result<SiteRow> {
         let mut c = Check::new("site");
         let display_name = c.ok(text::required("display_name", &site.display_name, MAX_NAME));
         let op = site.operation.clone().unwrap_or_default();
@@ -250,7 +250,7 @@ impl SiteRow {
     /// Reads a row selected with [`crate::repo::SITE_COLUMNS`].
     pub fn from_row(row: &AnyRow) -> Result<SiteRow> {
         Ok(SiteRow {
-            id: uuid_col(row, "id")?,
+            id: id_col(row, "id")?,
             display_name: row.try_get("display_name")?,
             programme: row.try_get("programme")?,
             quartier: row.try_get("quartier")?,
@@ -266,6 +266,11 @@ impl SiteRow {
             version: row.try_get("version")?,
         })
     }
+}
+
+fn id_col(row: &AnyRow, col: &str) -> Result<Id> {
+    let text: String = row.try_get(col)?;
+    Id::parse(&text).ok_or_else(|| InventoryError::Internal(format!("stored {col}: {text:?}")))
 }
 
 fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {
@@ -444,8 +449,9 @@ impl LotFields {
 /// A lot as stored: its fields, ledger and status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LotRow {
-    pub id: Uuid,
-    pub site_id: Uuid,
+    /// Unique within its site only.
+    pub id: Id,
+    pub site_id: Id,
     pub owner_org: String,
     pub fields: LotFields,
     pub ledger: Ledger,
@@ -564,8 +570,8 @@ impl LotRow {
             location: None,
         };
         Ok(LotRow {
-            id: uuid_col(row, "id")?,
-            site_id: uuid_col(row, "site_id")?,
+            id: id_col(row, "id")?,
+            site_id: id_col(row, "site_id")?,
             owner_org: row.try_get("owner_org")?,
             fields,
             ledger,
@@ -717,8 +723,8 @@ impl ClaimRow {
         Ok(ClaimRow {
             id: uuid_col(row, "id")?,
             lot: LotName {
-                site: uuid_col(row, "site_id")?,
-                lot: uuid_col(row, "lot_id")?,
+                site: id_col(row, "site_id")?,
+                lot: id_col(row, "lot_id")?,
             },
             owner_org: row.try_get("owner_org")?,
             partner_id: uuid_col(row, "partner_id")?,

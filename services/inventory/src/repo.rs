@@ -3,9 +3,10 @@
 
 use reemploi_domain::claim::ClaimStatus;
 use reemploi_domain::lot::LotStatus;
+use reemploi_runtime::names::{Id, LotName};
 pub use reemploi_store::Backend;
-use reemploi_store::query::save_sql;
 pub use reemploi_store::query::{Filter, select_page};
+use reemploi_store::query::{save_keyed_sql, save_sql};
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
@@ -49,23 +50,31 @@ async fn run_save<'q>(
     Ok(reemploi_store::one_row(query.execute(conn).await?)?)
 }
 
-/// One row by id, locked for a change when `lock` names the backend.
+/// One row by its key (`id`, or a lot's `site_id` and `id`), locked for a
+/// change when `lock` names the backend.
 async fn by_id<T>(
     conn: &mut AnyConnection,
     table: &str,
     columns: &str,
-    id: Uuid,
+    key: &[(&str, String)],
     lock_for: Option<Backend>,
     decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
 ) -> Result<Option<T>> {
+    let wheres: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+        .collect();
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE id = $1{}",
+        "SELECT {columns} FROM {table} WHERE {}{}",
+        wheres.join(" AND "),
         lock_for.map(lock).unwrap_or("")
     );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (_, value) in key {
+        query = query.bind(value.clone());
+    }
+    let row = query.fetch_optional(conn).await?;
     row.as_ref().map(decode).transpose()
 }
 
@@ -97,10 +106,41 @@ pub async fn save_site(conn: &mut AnyConnection, s: &SiteRow, previous: Option<i
 /// One site, locked for a change when `lock_for` names the backend.
 pub async fn get_site(
     conn: &mut AnyConnection,
-    id: Uuid,
+    id: Id,
     lock_for: Option<Backend>,
 ) -> Result<Option<SiteRow>> {
-    by_id(conn, "sites", SITE_COLUMNS, id, lock_for, SiteRow::from_row).await
+    let key = [("id", id.to_string())];
+    by_id(
+        conn,
+        "sites",
+        SITE_COLUMNS,
+        &key,
+        lock_for,
+        SiteRow::from_row,
+    )
+    .await
+}
+
+/// Which of `ids` lots of `site` already have.
+pub async fn lot_ids_taken(
+    conn: &mut AnyConnection,
+    site: Id,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let mut taken = std::collections::HashSet::new();
+    // A batch holds at most 1000 lots: in chunks, under every backend's
+    // limit of bound values.
+    for chunk in ids.chunks(500) {
+        let mut f = reemploi_store::query::Filter::default();
+        f.add("site_id = ?", site.to_string())?;
+        f.any_of("id", chunk)?;
+        let rows =
+            reemploi_store::query::select_filtered(conn, "SELECT id FROM lots", f, "").await?;
+        for row in rows {
+            taken.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(taken)
 }
 
 fn joined_hazards(lot: &LotRow) -> String {
@@ -116,43 +156,49 @@ fn joined_hazards(lot: &LotRow) -> String {
 /// status) guarded by its previous version.
 pub async fn save_lot(conn: &mut AnyConnection, l: &LotRow, previous: Option<i64>) -> Result<()> {
     let f = &l.fields;
-    let query = sqlx::query(sqlx::AssertSqlSafe(save_sql("lots", LOT_COLUMNS, previous)))
-        .bind(l.id.to_string())
-        .bind(l.site_id.to_string())
-        .bind(&l.owner_org)
-        .bind(&f.reference)
-        .bind(&f.designation)
-        .bind(&f.description)
-        .bind(f.category.code)
-        .bind(l.unit().code())
-        .bind(l.ledger.quantity)
-        .bind(l.ledger.available)
-        .bind(l.ledger.reserved)
-        .bind(l.ledger.handed_over)
-        .bind(f.estimated_mass_g)
-        .bind(f.dimensions[0])
-        .bind(f.dimensions[1])
-        .bind(f.dimensions[2])
-        .bind(&f.condition)
-        .bind(&f.building_location)
-        .bind(f.photo_uris.join("\n"))
-        .bind(f.available_from)
-        .bind(f.available_until)
-        .bind(
-            f.waste_code
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        )
-        .bind(joined_hazards(l))
-        .bind(i64::from(f.reuse_potential))
-        .bind(l.status.as_str())
-        .bind(i64::from(l.hazardous()))
-        .bind(l.location.latitude())
-        .bind(l.location.longitude())
-        .bind(l.created_at)
-        .bind(l.updated_at)
-        .bind(l.version);
+    // Keyed by its id and site: a lot's id is unique within its site only.
+    let query = sqlx::query(sqlx::AssertSqlSafe(save_keyed_sql(
+        "lots",
+        LOT_COLUMNS,
+        2,
+        previous,
+    )))
+    .bind(l.id.to_string())
+    .bind(l.site_id.to_string())
+    .bind(&l.owner_org)
+    .bind(&f.reference)
+    .bind(&f.designation)
+    .bind(&f.description)
+    .bind(f.category.code)
+    .bind(l.unit().code())
+    .bind(l.ledger.quantity)
+    .bind(l.ledger.available)
+    .bind(l.ledger.reserved)
+    .bind(l.ledger.handed_over)
+    .bind(f.estimated_mass_g)
+    .bind(f.dimensions[0])
+    .bind(f.dimensions[1])
+    .bind(f.dimensions[2])
+    .bind(&f.condition)
+    .bind(&f.building_location)
+    .bind(f.photo_uris.join("\n"))
+    .bind(f.available_from)
+    .bind(f.available_until)
+    .bind(
+        f.waste_code
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
+    .bind(joined_hazards(l))
+    .bind(i64::from(f.reuse_potential))
+    .bind(l.status.as_str())
+    .bind(i64::from(l.hazardous()))
+    .bind(l.location.latitude())
+    .bind(l.location.longitude())
+    .bind(l.created_at)
+    .bind(l.updated_at)
+    .bind(l.version);
     run_save(conn, query, previous).await
 }
 
@@ -165,7 +211,7 @@ pub async fn update_ledger(
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE lots SET available = $2, reserved = $3, handed_over = $4, status = $5, \
-         updated_at = $6, version = $7 WHERE id = $1 AND version = $8",
+         updated_at = $6, version = $7 WHERE id = $1 AND version = $8 AND site_id = $9",
     )
     .bind(l.id.to_string())
     .bind(l.ledger.available)
@@ -175,6 +221,7 @@ pub async fn update_ledger(
     .bind(l.updated_at)
     .bind(l.version)
     .bind(previous_version)
+    .bind(l.site_id.to_string())
     .execute(conn)
     .await?;
     Ok(reemploi_store::one_row(done)?)
@@ -182,19 +229,60 @@ pub async fn update_ledger(
 
 /// Deletes a draft lot at `previous_version`; Conflict if it moved or is
 /// no longer a draft (a claim may never reference it: drafts are unclaimable).
-pub async fn delete_draft(conn: &mut AnyConnection, id: Uuid, previous_version: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM lots WHERE id = $1 AND version = $2 AND status = 'draft'")
-        .bind(id.to_string())
-        .bind(previous_version)
-        .execute(conn)
-        .await?;
-    Ok(reemploi_store::one_row(done)?)
+/// Its last version is kept: a lot made later under the same id starts
+/// after it, so that the services following the lot events take it as
+/// newer than the deletion.
+pub async fn delete_draft(
+    conn: &mut AnyConnection,
+    name: LotName,
+    previous_version: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "DELETE FROM lots WHERE id = $1 AND version = $2 AND status = 'draft' AND site_id = $3",
+    )
+    .bind(name.lot.to_string())
+    .bind(previous_version)
+    .bind(name.site.to_string())
+    .execute(&mut *conn)
+    .await?;
+    reemploi_store::one_row(done)?;
+    sqlx::query(
+        "INSERT INTO deleted_lots (site_id, id, version) VALUES ($1, $2, $3) \
+         ON CONFLICT (site_id, id) DO UPDATE SET version = excluded.version",
+    )
+    .bind(name.site.to_string())
+    .bind(name.lot.to_string())
+    // The deletion's own version, one past the draft's.
+    .bind(previous_version + 1)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The last versions of the deleted lots of `site` among `ids`, by id.
+pub async fn deleted_versions(
+    conn: &mut AnyConnection,
+    site: Id,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut versions = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut f = reemploi_store::query::Filter::default();
+        f.add("site_id = ?", site.to_string())?;
+        f.any_of("id", chunk)?;
+        let head = "SELECT id, version FROM deleted_lots";
+        for row in reemploi_store::query::select_filtered(conn, head, f, "").await? {
+            versions.insert(row.try_get("id")?, row.try_get("version")?);
+        }
+    }
+    Ok(versions)
 }
 
 /// The ids of a site's drafts, oldest first (at most `limit`).
-pub async fn draft_ids(conn: &mut AnyConnection, site: Uuid, limit: i64) -> Result<Vec<Uuid>> {
+pub async fn draft_ids(conn: &mut AnyConnection, site: Id, limit: i64) -> Result<Vec<Id>> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM lots WHERE site_id = $1 AND status = 'draft' ORDER BY id LIMIT $2",
+        "SELECT id FROM lots WHERE site_id = $1 AND status = 'draft' \
+         ORDER BY created_at, id LIMIT $2",
     )
     .bind(site.to_string())
     .bind(limit)
@@ -202,14 +290,13 @@ pub async fn draft_ids(conn: &mut AnyConnection, site: Uuid, limit: i64) -> Resu
     .await?;
     rows.into_iter()
         .map(|(id,)| {
-            Uuid::try_parse(&id)
-                .map_err(|e| InventoryError::Internal(format!("stored lot id {id}: {e}")))
+            Id::parse(&id).ok_or_else(|| InventoryError::Internal(format!("stored lot id {id:?}")))
         })
         .collect()
 }
 
 /// How many lots of a site have each status, by status name.
-pub async fn lot_counts(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(String, i64)>> {
+pub async fn lot_counts(conn: &mut AnyConnection, site: Id) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "SELECT status, COUNT(*) AS n FROM lots WHERE site_id = $1 GROUP BY status ORDER BY status",
     )
@@ -224,10 +311,14 @@ pub async fn lot_counts(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<(Str
 /// One lot, locked for a change when `lock_for` names the backend.
 pub async fn get_lot(
     conn: &mut AnyConnection,
-    id: Uuid,
+    name: LotName,
     lock_for: Option<Backend>,
 ) -> Result<Option<LotRow>> {
-    by_id(conn, "lots", LOT_COLUMNS, id, lock_for, LotRow::from_row).await
+    let key = [
+        ("site_id", name.site.to_string()),
+        ("id", name.lot.to_string()),
+    ];
+    by_id(conn, "lots", LOT_COLUMNS, &key, lock_for, LotRow::from_row).await
 }
 
 /// Inserts a new claim, with the fingerprint of the request that made it
@@ -292,11 +383,12 @@ pub async fn get_claim(
     id: Uuid,
     lock_for: Option<Backend>,
 ) -> Result<Option<ClaimRow>> {
+    let key = [("id", id.to_string())];
     by_id(
         conn,
         "claims",
         CLAIM_COLUMNS,
-        id,
+        &key,
         lock_for,
         ClaimRow::from_row,
     )
@@ -309,7 +401,7 @@ pub async fn get_claim(
 pub async fn lot_for_claim(
     conn: &mut AnyConnection,
     backend: Backend,
-    lot: Uuid,
+    lot: LotName,
     partner: Uuid,
     request_id: &str,
 ) -> Result<Option<(LotRow, Option<String>, Option<(Uuid, String)>)>> {
@@ -317,13 +409,14 @@ pub async fn lot_for_claim(
         "SELECT {LOT_COLUMNS}, (SELECT status FROM partners WHERE id = $2) AS partner_status, \
          (SELECT id FROM claims WHERE partner_id = $2 AND request_id = $3) AS existing_claim, \
          (SELECT request_fingerprint FROM claims WHERE partner_id = $2 AND request_id = $3) \
-         AS existing_fingerprint FROM lots WHERE id = $1{}",
+         AS existing_fingerprint FROM lots WHERE id = $1 AND site_id = $4{}",
         lock(backend)
     );
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(lot.to_string())
+        .bind(lot.lot.to_string())
         .bind(partner.to_string())
         .bind(request_id)
+        .bind(lot.site.to_string())
         .fetch_optional(conn)
         .await?
     else {
@@ -363,9 +456,13 @@ pub async fn expired_claim_ids(
 }
 
 /// Published or exhausted lots whose availability window has ended.
-pub async fn expired_lot_ids(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+pub async fn expired_lot_ids(
+    conn: &mut AnyConnection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<LotName>> {
     let rows = sqlx::query(
-        "SELECT id FROM lots WHERE status IN ($1, $2) AND available_until IS NOT NULL \
+        "SELECT id, site_id FROM lots WHERE status IN ($1, $2) AND available_until IS NOT NULL \
          AND available_until <= $3 ORDER BY available_until LIMIT $4",
     )
     .bind(LotStatus::Published.as_str())
@@ -374,7 +471,17 @@ pub async fn expired_lot_ids(conn: &mut AnyConnection, now: i64, limit: i64) -> 
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    ids(&rows)
+    rows.iter()
+        .map(|r| {
+            let (site, lot): (String, String) = (r.try_get("site_id")?, r.try_get("id")?);
+            match (Id::parse(&site), Id::parse(&lot)) {
+                (Some(site), Some(lot)) => Ok(LotName { site, lot }),
+                _ => Err(InventoryError::Internal(format!(
+                    "stored lot sites/{site}/lots/{lot}"
+                ))),
+            }
+        })
+        .collect()
 }
 
 fn ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Uuid>> {

@@ -40,14 +40,15 @@ use uuid::Uuid;
 use crate::authz;
 use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, deleted_lot_event, lot_event, site_event};
+use crate::ids;
 use crate::model::{
     ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
     claim_status_filter, lot_status_filter, lot_status_proto, time,
 };
 use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
-use reemploi_runtime::names::{self, ClaimName, LotName, PartnerName, SiteName, new_id};
-use reemploi_store::query::select_kept;
-use reemploi_store::query::{Filter, Order, select_ordered};
+use reemploi_runtime::names::{self, ClaimName, Id, LotName, PartnerName, SiteName, new_id};
+use reemploi_store::query::{Filter, select_filtered};
+use reemploi_store::query::{KeyValue, Keyed, select_kept_keyed};
 
 /// How far in the future a hand-over time may lie: the clocks of a phone on
 /// site and of the server differ a little.
@@ -211,7 +212,7 @@ impl Inventory {
 
     // ---- sites ----
 
-    async fn get_site_by_id(&self, id: Uuid) -> Result<SiteRow> {
+    async fn get_site_by_id(&self, id: Id) -> Result<SiteRow> {
         let mut conn = self.conn().await?;
         repo::get_site(&mut conn, id, None)
             .await?
@@ -220,10 +221,15 @@ impl Inventory {
 
     // ---- lots ----
 
-    fn new_lot(site: &SiteRow, fields: LotFields, now: i64) -> Result<LotRow> {
+    fn new_lot(
+        site: &SiteRow,
+        (id, version): (Id, i64),
+        fields: LotFields,
+        now: i64,
+    ) -> Result<LotRow> {
         let location = fields.location.unwrap_or(site.location);
         Ok(LotRow {
-            id: new_id(),
+            id,
             site_id: site.id,
             owner_org: site.owner_org.clone(),
             ledger: Ledger::new(fields.quantity.milli())?,
@@ -232,7 +238,7 @@ impl Inventory {
             location,
             created_at: now,
             updated_at: now,
-            version: 1,
+            version,
         })
     }
 
@@ -243,11 +249,11 @@ impl Inventory {
         Ok(site)
     }
 
-    async fn lot_by_id(&self, id: Uuid) -> Result<LotRow> {
+    async fn lot_by_id(&self, name: LotName) -> Result<LotRow> {
         let mut conn = self.conn().await?;
-        repo::get_lot(&mut conn, id, None)
+        repo::get_lot(&mut conn, name, None)
             .await?
-            .ok_or_else(|| not_found("lot", id))
+            .ok_or_else(|| not_found("lot", name))
     }
 
     /// Loads a lot for a change, checking its name, the caller's right and the etag.
@@ -258,9 +264,8 @@ impl Inventory {
         name: LotName,
         etag: &str,
     ) -> Result<LotRow> {
-        let lot = repo::get_lot(conn, name.lot, Some(self.inner.db.backend()))
+        let lot = repo::get_lot(conn, name, Some(self.inner.db.backend()))
             .await?
-            .filter(|l| l.site_id == name.site)
             .ok_or_else(|| not_found("lot", name))?;
         if lot.status == LotStatus::Draft && !authz::sees_drafts(p, &lot.owner_org) {
             return Err(not_found("lot", name));
@@ -339,7 +344,7 @@ impl Inventory {
         let now = now_millis();
         claim.version += 1;
         claim.updated_at = now;
-        let before = repo::get_lot(&mut tx, name.lot.lot, Some(backend))
+        let before = repo::get_lot(&mut tx, name.lot, Some(backend))
             .await?
             .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
         finish(&mut claim, &before)?;
@@ -380,6 +385,50 @@ impl Inventory {
         Ok(claim.to_proto())
     }
 
+    /// The fields and chosen ids of a BatchCreateLots' lots, every bad one
+    /// reported; an id chosen twice in the batch is refused on its second use.
+    fn batch_fields(req: &pb::BatchCreateLotsRequest) -> Result<(Vec<Option<Id>>, Vec<LotFields>)> {
+        let mut violations = Vec::new();
+        let mut wanted = Vec::with_capacity(req.requests.len());
+        let mut fields = Vec::with_capacity(req.requests.len());
+        let mut seen = std::collections::HashMap::new();
+        for (i, r) in req.requests.iter().enumerate() {
+            if !r.parent.is_empty() && r.parent != req.parent {
+                violations.push(validation::Violation::new(
+                    format!("requests[{i}].parent"),
+                    "must be empty or equal to the batch's parent",
+                ));
+            }
+            let mut c = Check::new("");
+            let field = format!("requests[{i}].lot_id");
+            let chosen = ids::chosen(&mut c, &field, &r.lot_id);
+            if let Err(mut v) = c.finish() {
+                violations.append(&mut v);
+            }
+            if let Some(id) = chosen
+                && let Some(first) = seen.insert(id, i)
+            {
+                seen.insert(id, first);
+                violations.push(validation::Violation::new(
+                    field,
+                    format!("`{id}` is also requests[{first}].lot_id"),
+                ));
+            }
+            wanted.push(chosen);
+            let lot = r.lot.clone().unwrap_or_default();
+            match LotFields::validate(&lot, &format!("requests[{i}].lot")) {
+                Ok(f) => fields.push(f),
+                Err(InventoryError::Invalid(mut v)) => violations.append(&mut v),
+                Err(other) => return Err(other),
+            }
+        }
+        if violations.is_empty() {
+            Ok((wanted, fields))
+        } else {
+            Err(InventoryError::Invalid(violations))
+        }
+    }
+
     fn reason(reason: &str) -> Result<String> {
         let mut c = Check::new("");
         let r = c.ok(text::optional("reason", reason, MAX_NOTE));
@@ -417,8 +466,8 @@ impl Inventory {
                 Err(e) => return Err(e),
             }
         }
-        for id in lots {
-            let lot = self.lot_by_id(id).await?;
+        for name in lots {
+            let lot = self.lot_by_id(name).await?;
             match self
                 .lot_transition(&admin, &lot.name().to_string(), "", LotAction::Expire)
                 .await
@@ -452,7 +501,7 @@ const WATCH_POLL: Duration = Duration::from_millis(500);
 
 /// The filters of a ListLots request, validated.
 struct LotQuery {
-    site: Option<Uuid>,
+    site: Option<Id>,
     category: Option<&'static Category>,
     status: Option<LotStatus>,
     near: Option<GeoPoint>,
@@ -504,8 +553,8 @@ impl LotQuery {
         )
     }
 
-    /// The SQL filter for `p`, after the id `after`: drafts are for their
-    /// site's managers, admins and integrators only.
+    /// The SQL filter for `p`, after the lot `after` (a [`LotName::key`]):
+    /// drafts are for their site's managers, admins and integrators only.
     fn filter(&self, p: &Principal, after: Option<&str>) -> Result<Filter> {
         let mut f = Filter::default();
         if let Some(site) = self.site {
@@ -535,7 +584,17 @@ impl LotQuery {
             (Role::SiteManager | Role::Partner, _) => f.raw("status <> 'draft'"),
         }
         if let Some(after) = after {
-            f.add("id > ?", after.to_string())?;
+            // Lots are read by site, then in the order they were made (ids
+            // chosen by clients do not follow it as UUIDv7s do).
+            let (site, time, lot) = lot_page_key(after)?;
+            f.after_key(
+                &["site_id", "created_at", "id"],
+                &[
+                    KeyValue::Text(site.to_string()),
+                    KeyValue::Int(time),
+                    KeyValue::Text(lot.to_string()),
+                ],
+            )?;
         }
         Ok(f)
     }
@@ -671,8 +730,40 @@ fn claimable(input: &ClaimInput, lot: LotRow) -> Result<LotRow> {
     Ok(lot)
 }
 
-fn parse_stored(id: &str) -> Result<Uuid> {
-    Uuid::try_parse(id).map_err(|e| InventoryError::Internal(format!("stored id {id}: {e}")))
+/// The position of a lot in ListLots' order: `{site}/{created_at}/{lot}`.
+fn lot_page_key(key: &str) -> Result<(Id, i64, Id)> {
+    let mut parts = key.splitn(3, '/');
+    let parsed = match (parts.next(), parts.next(), parts.next()) {
+        (Some(site), Some(time), Some(lot)) => Id::parse(site)
+            .zip(time.parse::<i64>().ok())
+            .zip(Id::parse(lot))
+            .map(|((site, time), lot)| (site, time, lot)),
+        _ => None,
+    };
+    parsed.ok_or_else(|| InventoryError::invalid("page_token", "not a token of this list"))
+}
+
+/// The key [`lot_page_key`] reads.
+fn lot_page_of(lot: &LotRow) -> String {
+    format!("{}/{}/{}", lot.site_id, lot.created_at, lot.id)
+}
+
+/// The parent of ListClaims: `sites/-/lots/-` (or empty) for every claim,
+/// `sites/{site}/lots/-` for a site's, `sites/{site}/lots/{lot}` for a lot's.
+fn claims_parent(parent: &str) -> Result<(Option<Id>, Option<Id>)> {
+    if parent.is_empty() || parent == "sites/-/lots/-" {
+        return Ok((None, None));
+    }
+    if let Some(site) = parent.strip_suffix("/lots/-") {
+        let site = SiteName::parse("parent", site)?;
+        return Ok((Some(site.0), None));
+    }
+    let lot = LotName::parse("parent", parent)?;
+    Ok((Some(lot.site), Some(lot.lot)))
+}
+
+fn parse_stored(id: &str) -> Result<Id> {
+    Id::parse(id).ok_or_else(|| InventoryError::Internal(format!("stored id {id:?}")))
 }
 
 #[tonic::async_trait]
@@ -685,11 +776,13 @@ impl InventoryService for Inventory {
             let mut c = Check::new("");
             let key = request_id(&mut c, &req.request_id, false)
                 .map(|rid| idempotent::key(p, "create_site", &rid, &req));
+            let chosen = ids::chosen(&mut c, "site_id", &req.site_id);
             c.finish()?;
             let mut site = req.site.unwrap_or_default();
             site.owner_org = authz::create_site(p, site.owner_org.trim())?;
             let now = now_millis();
-            let row = SiteRow::validate(&site, new_id(), now, 1)?;
+            let id = chosen.unwrap_or_else(Id::generate);
+            let row = SiteRow::validate(&site, id, now, 1)?;
             let mut tx = self.inner.db.begin_write().await?;
             if let Some(id) =
                 idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
@@ -700,6 +793,8 @@ impl InventoryService for Inventory {
                     .await
                     .map(|s| s.to_proto());
             }
+            // After the key: a retry of the call that took the id is answered above.
+            ids::refuse_taken_site(&mut tx, chosen).await?;
             repo::save_site(&mut tx, &row, None).await?;
             self.commit(tx, &[site_event(&row, "created")]).await?;
             Ok(row.to_proto())
@@ -763,24 +858,26 @@ impl InventoryService for Inventory {
                 validation::like_contains(&text),
             )?;
             }
+            // Newest first by creation time: ids chosen by clients do not
+            // follow it as UUIDv7s do.
             if let Some(after) = &page.after {
-                f.add(Order::Newest.after(), after.clone())?;
+                let (time, id) = after
+                    .split_once('/')
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id)))
+                    .ok_or_else(|| {
+                        InventoryError::invalid("page_token", "not a token of this list")
+                    })?;
+                f.before_in_time("created_at", time, id)?;
             }
             let mut conn = self.conn().await?;
-            let rows = select_ordered(
-                &mut conn,
-                "sites",
-                SITE_COLUMNS,
-                f,
-                page.size + 1,
-                Order::Newest,
-            )
-            .await?;
+            let head = format!("SELECT {SITE_COLUMNS} FROM sites");
+            let tail = format!(" ORDER BY created_at DESC, id DESC LIMIT {}", page.size + 1);
+            let rows = select_filtered(&mut conn, &head, f, &tail).await?;
             let mut sites = rows
                 .iter()
                 .map(SiteRow::from_row)
                 .collect::<Result<Vec<_>>>()?;
-            let next_page_token = page.finish(&mut sites, |x| x.id.to_string());
+            let next_page_token = page.finish(&mut sites, |x| format!("{}/{}", x.created_at, x.id));
             Ok(pb::ListSitesResponse {
                 sites: sites.iter().map(SiteRow::to_proto).collect(),
                 next_page_token,
@@ -821,23 +918,30 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(async move {
             let mut c = Check::new("");
             let rid = request_id(&mut c, &req.request_id, false);
+            let chosen = ids::chosen(&mut c, "lot_id", &req.lot_id);
             c.finish()?;
             let site = self.site_for_lots(p, &req.parent).await?;
             let key =
                 rid.map(|rid| idempotent::key(p, format!("create_lot:{}", site.id), &rid, &req));
             let fields = LotFields::validate(&req.lot.unwrap_or_default(), "lot")?;
             let now = now_millis();
-            let row = Self::new_lot(&site, fields, now)?;
+            let backend = self.inner.db.backend();
             let mut tx = self.inner.db.begin_write().await?;
+            let wanted = [(chosen, fields.reference.as_str())];
+            let id = ids::lot_ids(&mut tx, backend, site.id, &wanted).await?[0];
+            let version = ids::first_versions(&mut tx, site.id, &[id]).await?[0];
+            let row = Self::new_lot(&site, (id, version), fields, now)?;
             if let Some(id) =
                 idempotent::begin(&mut tx, key.as_ref(), &row.id.to_string(), now).await?
             {
                 drop(tx);
+                let lot = parse_stored(&id)?;
                 return self
-                    .lot_by_id(parse_stored(&id)?)
+                    .lot_by_id(LotName { site: site.id, lot })
                     .await
                     .map(|l| l.to_proto());
             }
+            ids::refuse_taken_lots(&mut tx, site.id, chosen.as_slice()).await?;
             repo::save_lot(&mut tx, &row, None).await?;
             self.commit(tx, &[lot_event(&row, "created")]).await?;
             Ok(row.to_proto())
@@ -864,39 +968,42 @@ impl InventoryService for Inventory {
             c.finish()?;
             let site = self.site_for_lots(p, &req.parent).await?;
             let now = now_millis();
-            let mut violations = Vec::new();
-            let mut rows = Vec::with_capacity(req.requests.len());
-            for (i, r) in req.requests.iter().enumerate() {
-                if !r.parent.is_empty() && r.parent != req.parent {
-                    violations.push(reemploi_runtime::validation::Violation::new(
-                        format!("requests[{i}].parent"),
-                        "must be empty or equal to the batch's parent",
-                    ));
-                }
-                let lot = r.lot.clone().unwrap_or_default();
-                match LotFields::validate(&lot, &format!("requests[{i}].lot")) {
-                    Ok(fields) => rows.push(Self::new_lot(&site, fields, now)?),
-                    Err(InventoryError::Invalid(mut v)) => violations.append(&mut v),
-                    Err(other) => return Err(other),
-                }
-            }
-            if !violations.is_empty() {
-                return Err(InventoryError::Invalid(violations));
-            }
+            let (wanted, fields) = Self::batch_fields(&req)?;
             let key = rid.map(|rid| {
                 idempotent::key(p, format!("batch_create_lots:{}", site.id), &rid, &req)
             });
-            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+            let backend = self.inner.db.backend();
             let mut tx = self.inner.db.begin_write().await?;
+            let wanted_refs: Vec<(Option<Id>, &str)> = wanted
+                .iter()
+                .zip(&fields)
+                .map(|(chosen, f)| (*chosen, f.reference.as_str()))
+                .collect();
+            let lot_ids = ids::lot_ids(&mut tx, backend, site.id, &wanted_refs).await?;
+            let versions = ids::first_versions(&mut tx, site.id, &lot_ids).await?;
+            let mut rows = Vec::with_capacity(fields.len());
+            // Made a millisecond apart, in the order of the requests: lists,
+            // in the order lots were made, show a diagnostic in its own.
+            let lots = lot_ids.into_iter().zip(versions).zip(fields);
+            for (made, (key, f)) in (now..).zip(lots) {
+                rows.push(Self::new_lot(&site, key, f, made)?);
+            }
+            let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
             if let Some(ids) = idempotent::begin(&mut tx, key.as_ref(), &ids.join(","), now).await?
             {
                 drop(tx);
                 let mut lots = Vec::new();
                 for id in ids.split(',').filter(|s| !s.is_empty()) {
-                    lots.push(self.lot_by_id(parse_stored(id)?).await?.to_proto());
+                    let name = LotName {
+                        site: site.id,
+                        lot: parse_stored(id)?,
+                    };
+                    lots.push(self.lot_by_id(name).await?.to_proto());
                 }
                 return Ok(pb::BatchCreateLotsResponse { lots });
             }
+            let chosen: Vec<Id> = wanted.iter().flatten().copied().collect();
+            ids::refuse_taken_lots(&mut tx, site.id, &chosen).await?;
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
                 repo::save_lot(&mut tx, row, None).await?;
@@ -917,11 +1024,9 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(async move {
             let name = LotName::parse("name", &req.name)?;
             let mut conn = self.conn().await?;
-            match repo::get_lot(&mut conn, name.lot, None).await? {
+            match repo::get_lot(&mut conn, name, None).await? {
                 Some(lot)
-                    if lot.site_id == name.site
-                        && (lot.status != LotStatus::Draft
-                            || authz::sees_drafts(p, &lot.owner_org)) =>
+                    if lot.status != LotStatus::Draft || authz::sees_drafts(p, &lot.owner_org) =>
                 {
                     Ok(lot.to_proto())
                 }
@@ -945,21 +1050,25 @@ impl InventoryService for Inventory {
                     .pager
                     .page(req.page_size, &req.page_token, &query.fingerprint())?;
             let mut conn = self.conn().await?;
-            let mut found: Vec<LotRow> = select_kept(
+            let keyed = Keyed {
+                table: "lots",
+                columns: LOT_COLUMNS,
+                order_by: "site_id, created_at, id",
+            };
+            let mut found: Vec<LotRow> = select_kept_keyed(
                 &mut conn,
-                "lots",
-                LOT_COLUMNS,
+                keyed,
                 page.size,
                 page.after.clone(),
                 |after| query.filter(p, after),
-                |row| LotRow::from_row(row).map(|l| (l.id.to_string(), l)),
+                |row| LotRow::from_row(row).map(|l| (lot_page_of(&l), l)),
                 |lot| query.within(lot),
             )
             .await?
             .into_iter()
             .map(|(_, lot)| lot)
             .collect();
-            let next_page_token = page.finish(&mut found, |l| l.id.to_string());
+            let next_page_token = page.finish(&mut found, lot_page_of);
             Ok(pb::ListLotsResponse {
                 lots: found.iter().map(LotRow::to_proto).collect(),
                 next_page_token,
@@ -1055,7 +1164,7 @@ impl InventoryService for Inventory {
                     ),
                 ));
             }
-            repo::delete_draft(&mut tx, current.id, current.version).await?;
+            repo::delete_draft(&mut tx, name, current.version).await?;
             let mut gone = current;
             gone.version += 1;
             gone.updated_at = now_millis();
@@ -1156,7 +1265,7 @@ impl InventoryService for Inventory {
             let (current, status, existing) = repo::lot_for_claim(
                 &mut tx,
                 self.inner.db.backend(),
-                input.lot.lot,
+                input.lot,
                 input.partner.0,
                 &input.request_id,
             )
@@ -1247,11 +1356,7 @@ impl InventoryService for Inventory {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, InventoryError>(async move {
-            let lot = if req.parent.is_empty() || req.parent == "sites/-/lots/-" {
-                None
-            } else {
-                Some(LotName::parse("parent", &req.parent)?)
-            };
+            let (site, lot) = claims_parent(&req.parent)?;
             let partner = if req.partner.is_empty() {
                 None
             } else {
@@ -1261,12 +1366,14 @@ impl InventoryService for Inventory {
             let page = self.inner.pager.page(
                 req.page_size,
                 &req.page_token,
-                &format!("lot={lot:?}|partner={partner:?}|status={status:?}"),
+                &format!("site={site:?}|lot={lot:?}|partner={partner:?}|status={status:?}"),
             )?;
             let mut f = Filter::default();
+            if let Some(site) = site {
+                f.add("site_id = ?", site.to_string())?;
+            }
             if let Some(lot) = lot {
-                f.add("lot_id = ?", lot.lot.to_string())?;
-                f.add("site_id = ?", lot.site.to_string())?;
+                f.add("lot_id = ?", lot.to_string())?;
             }
             if let Some(partner) = partner {
                 f.add("partner_id = ?", partner.0.to_string())?;

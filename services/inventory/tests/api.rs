@@ -3,6 +3,8 @@
 //! events over real NATS JetStream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "api/names.rs"]
+mod names;
 mod support;
 
 use std::collections::HashSet;
@@ -59,6 +61,7 @@ async fn draft_lot(
         parent: site.name.clone(),
         lot: Some(lot),
         request_id: String::new(),
+        lot_id: String::new(),
     })
     .await
     .unwrap()
@@ -376,6 +379,7 @@ async fn new_site(c: &mut Client) -> pb::Site {
     c.create_site(pb::CreateSiteRequest {
         site: Some(site_msg()),
         request_id: String::new(),
+        site_id: String::new(),
     })
     .await
     .unwrap()
@@ -388,6 +392,7 @@ async fn published_lot(c: &mut Client, site: &pb::Site, whole: i64) -> pb::Lot {
             parent: site.name.clone(),
             lot: Some(lot_msg("Portes bois 83x204", whole)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -446,6 +451,7 @@ async fn every_rpc(backend: Backend) {
     let req = pb::CreateSiteRequest {
         site: Some(site_msg()),
         request_id: "site-1".into(),
+        site_id: String::new(),
     };
     let site = m.create_site(req.clone()).await.unwrap().into_inner();
     assert_eq!(
@@ -538,6 +544,7 @@ async fn every_rpc(backend: Backend) {
             parent: site.name.clone(),
             lot: Some(door),
             request_id: "door".into(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -877,6 +884,7 @@ async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
             ..Default::default()
         }),
         request_id: "site-1".into(),
+        site_id: String::new(),
     };
     let a = m
         .create_site(site_req("Coteaux"))
@@ -910,6 +918,7 @@ async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
         parent: a.name.clone(),
         lot: Some(lot_msg(designation, 3)),
         request_id: "lot-1".into(),
+        lot_id: String::new(),
     };
     let lot = m.create_lot(lot_req("Portes")).await.unwrap().into_inner();
     assert_eq!(
@@ -1484,7 +1493,8 @@ async fn authorization(backend: Backend) {
         code(
             p.create_site(pb::CreateSiteRequest {
                 site: Some(site_msg()),
-                request_id: String::new()
+                request_id: String::new(),
+                site_id: String::new(),
             })
             .await
         ),
@@ -1500,6 +1510,7 @@ async fn authorization(backend: Backend) {
             parent: site.name.clone(),
             lot: Some(lot_msg("Intrus", 1)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap_err();
@@ -1511,7 +1522,8 @@ async fn authorization(backend: Backend) {
             stranger
                 .create_site(pb::CreateSiteRequest {
                     site: Some(foreign),
-                    request_id: String::new()
+                    request_id: String::new(),
+                    site_id: String::new(),
                 })
                 .await
         ),

@@ -395,6 +395,7 @@ async fn setup(stack: &Stack, observer: &Observer) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .expect("create site")
@@ -407,6 +408,7 @@ async fn setup(stack: &Stack, observer: &Observer) -> String {
             parent: site.clone(),
             lot: Some(radiators(20)),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .expect("create warm-up lot")
@@ -455,6 +457,7 @@ async fn drafts(stack: &Stack, site: &str) -> Vec<String> {
                 parent: site.to_string(),
                 lot: Some(radiators(5 + (i % 20) as i64)),
                 request_id: String::new(),
+                lot_id: String::new(),
             };
             async move {
                 m.create_lot(req)

@@ -44,6 +44,7 @@ impl From<MatchingError> for HandlerError {
                 | ApiError::FailedPrecondition { .. }
                 | ApiError::StaleEtag { .. }
                 | ApiError::Conflict
+                | ApiError::AlreadyExists { .. }
                 | ApiError::Internal(_)),
             ) => HandlerError::Transient(other.to_string()),
         }

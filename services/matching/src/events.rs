@@ -12,7 +12,7 @@ use reemploi_matching_engine::score::Scored;
 use reemploi_proto::events::envelope::Payload;
 use reemploi_proto::matching as pb;
 use reemploi_runtime::envelope;
-use reemploi_runtime::names::parse;
+use reemploi_runtime::names::{ClaimName, LotName, SiteName, parse};
 use reemploi_runtime::wire::millis_ts;
 use reemploi_store::now_millis;
 use sqlx::AnyConnection;
@@ -77,7 +77,7 @@ impl Matching {
         if let Err(e) = applied {
             let mut conn = self.db.pool().acquire().await?;
             if let Some((entity, id)) = touched {
-                self.reload(&mut conn, entity, id).await?;
+                self.reload(&mut conn, entity, &id).await?;
             }
             return Err(e.into());
         }
@@ -88,8 +88,9 @@ impl Matching {
         let now = now_millis();
         match payload {
             Payload::Site(site) => {
-                let id = parse("site.name", &site.name, "sites/{site}")
-                    .map_err(|e| MatchingError::BadEvent(format!("event site name: {e}")))?[0];
+                let id = SiteName::parse("site.name", &site.name)
+                    .map_err(|e| MatchingError::BadEvent(format!("event site name: {e}")))?
+                    .0;
                 repo::upsert_site(conn, id, &site.owner_org, site.version).await?;
                 Ok(Vec::new())
             }
@@ -99,8 +100,8 @@ impl Matching {
                 if !repo::upsert_lot(conn, &row).await? {
                     return Ok(Vec::new());
                 }
-                repo::record_change(conn, "lot", row.id).await?;
-                self.set_lot(row.id, Some(&row))?;
+                repo::record_change(conn, "lot", &row.name().key()).await?;
+                self.set_lot(row.name(), Some(&row))?;
                 let scored = match row.profile().filter(|_| row.on_offer()) {
                     Some(profile) => self.read(|live| {
                         live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now)
@@ -110,19 +111,16 @@ impl Matching {
                 self.proposals(conn, &scored, now).await
             }
             Payload::Claim(claim) => {
-                let lot = parse(
-                    "claim.name",
-                    &claim.name,
-                    "sites/{site}/lots/{lot}/claims/{claim}",
-                )
-                .map_err(|e| MatchingError::BadEvent(format!("event claim name: {e}")))?[1];
+                let lot = ClaimName::parse("claim.name", &claim.name)
+                    .map_err(|e| MatchingError::BadEvent(format!("event claim name: {e}")))?
+                    .lot;
                 let unit_mass = repo::unit_mass_g(conn, lot).await?;
                 let row = Claim::from_event(&claim, unit_mass)?;
                 if !repo::upsert_claim(conn, &row).await? {
                     return Ok(Vec::new());
                 }
                 // The partner's committed capacity moved, and with it its rank.
-                repo::record_change(conn, "partner", row.partner_id).await?;
+                repo::record_change(conn, "partner", &row.partner_id.to_string()).await?;
                 let partner = repo::partner(conn, row.partner_id).await?;
                 self.partner_changed(conn, row.partner_id, partner.as_ref(), now)
                     .await
@@ -132,7 +130,7 @@ impl Matching {
                 if !repo::upsert_partner(conn, &row).await? {
                     return Ok(Vec::new());
                 }
-                repo::record_change(conn, "partner", row.id).await?;
+                repo::record_change(conn, "partner", &row.id.to_string()).await?;
                 self.partner_changed(conn, row.id, Some(&row), now).await
             }
             Payload::MatchProposal(_) | Payload::Revocation(_) => Ok(Vec::new()),
@@ -187,17 +185,17 @@ impl Matching {
                 })
                 .collect::<HashMap<String, String>>()
         })?;
-        let candidates: Vec<(Uuid, Uuid, Uuid, f64, &Scored)> = scored
+        let candidates: Vec<(LotName, Uuid, Uuid, f64, &Scored)> = scored
             .iter()
             .filter_map(|s| {
-                let lot = Uuid::try_parse(&s.lot_id).ok()?;
+                let lot = LotName::from_key(&s.lot_id)?;
                 let partner = Uuid::try_parse(&s.partner_id).ok()?;
                 Some((lot, partner, Uuid::now_v7(), s.score, s))
             })
             .collect();
-        let rows: Vec<(Uuid, Uuid, Uuid, f64)> =
+        let rows: Vec<(LotName, Uuid, Uuid, f64)> =
             candidates.iter().map(|c| (c.0, c.1, c.2, c.3)).collect();
-        let new: HashSet<(Uuid, Uuid)> = repo::propose_all(conn, &rows, now)
+        let new: HashSet<(LotName, Uuid)> = repo::propose_all(conn, &rows, now)
             .await?
             .into_iter()
             .collect();
@@ -213,21 +211,22 @@ impl Matching {
     }
 }
 
-/// The entity whose index entry an event changes, to read back if it fails.
-fn touched(payload: &Payload) -> Result<Option<(&'static str, Uuid)>> {
+/// The entity whose index entry an event changes, to read back if it fails:
+/// a lot by its [`LotName::key`], a partner by its id.
+fn touched(payload: &Payload) -> Result<Option<(&'static str, String)>> {
     let bad = |e: reemploi_runtime::validation::Violation| MatchingError::BadEvent(e.to_string());
     Ok(match payload {
         Payload::Lot(l) => Some((
             "lot",
-            parse("lot.name", &l.name, "sites/{site}/lots/{lot}").map_err(bad)?[1],
+            LotName::parse("lot.name", &l.name).map_err(bad)?.key(),
         )),
         Payload::Partner(p) => Some((
             "partner",
-            parse("partner.name", &p.name, "partners/{partner}").map_err(bad)?[0],
+            parse("partner.name", &p.name, "partners/{partner}").map_err(bad)?[0].to_string(),
         )),
         Payload::Claim(c) => Some((
             "partner",
-            parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0],
+            parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0].to_string(),
         )),
         Payload::Site(_) | Payload::MatchProposal(_) | Payload::Revocation(_) => None,
     })

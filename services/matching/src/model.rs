@@ -9,7 +9,7 @@ use reemploi_matching_engine::profile::{LotProfile, PartnerProfile, StructureKin
 use reemploi_proto::inventory as ipb;
 use reemploi_proto::registry as rpb;
 use reemploi_runtime::error::ApiError;
-use reemploi_runtime::names::parse;
+use reemploi_runtime::names::{ClaimName, Id, LotName, parse};
 use reemploi_runtime::wire::ts_millis;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -23,8 +23,9 @@ pub const PARTNER_HORIZON_MS: i64 = 28 * 24 * 3600 * 1000;
 /// A lot as matching keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lot {
-    pub id: Uuid,
-    pub site_id: Uuid,
+    /// Unique within its site only.
+    pub id: Id,
+    pub site_id: Id,
     pub owner_org: String,
     pub category: String,
     pub unit: String,
@@ -57,7 +58,8 @@ pub struct Partner {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     pub id: Uuid,
-    pub lot_id: Uuid,
+    pub site_id: Id,
+    pub lot_id: Id,
     pub partner_id: Uuid,
     pub mass_g: i64,
     pub open: bool,
@@ -71,8 +73,7 @@ fn bad(what: &str, e: impl std::fmt::Display) -> MatchingError {
 impl Lot {
     /// From the lot an inventory event carries.
     pub fn from_event(lot: &ipb::Lot) -> Result<Lot> {
-        let ids = parse("lot.name", &lot.name, "sites/{site}/lots/{lot}")
-            .map_err(|e| bad("lot name", e))?;
+        let name = LotName::parse("lot.name", &lot.name).map_err(|e| bad("lot name", e))?;
         let quantity = lot.quantity.unwrap_or_default();
         let available = lot.available.unwrap_or_default().milli;
         // Mass of one unit of the lot's unit of measure, from the estimate of the whole lot.
@@ -97,8 +98,8 @@ impl Lot {
                 .unwrap_or_else(|_| "unknown".into()),
         };
         Ok(Lot {
-            id: ids[1],
-            site_id: ids[0],
+            id: name.lot,
+            site_id: name.site,
             owner_org: String::new(),
             category: lot.category.clone(),
             unit: quantity.unit.to_string(),
@@ -114,6 +115,14 @@ impl Lot {
         })
     }
 
+    /// The lot's name.
+    pub fn name(&self) -> LotName {
+        LotName {
+            site: self.site_id,
+            lot: self.id,
+        }
+    }
+
     /// Whether partners should be proposed this lot.
     pub fn on_offer(&self) -> bool {
         self.status == "published" && !self.hazardous && self.available_units > 0
@@ -122,7 +131,9 @@ impl Lot {
     /// The engine's view, if the lot's category is known.
     pub fn profile(&self) -> Option<LotProfile> {
         Some(LotProfile {
-            id: self.id.to_string(),
+            // Lot ids are unique within their site only: the index holds
+            // every site's lots, by site and id.
+            id: self.name().key(),
             location: GeoPoint::new(self.latitude, self.longitude).ok()?,
             category: category::find(&self.category)?,
             available_units: self.available_units,
@@ -137,8 +148,8 @@ impl Lot {
 
     pub(crate) fn from_row(row: &AnyRow) -> Result<Lot> {
         Ok(Lot {
-            id: uuid_col(row, "id")?,
-            site_id: uuid_col(row, "site_id")?,
+            id: id_col(row, "id")?,
+            site_id: id_col(row, "site_id")?,
             owner_org: row.try_get("owner_org")?,
             category: row.try_get("category")?,
             unit: row.try_get("unit")?,
@@ -254,19 +265,15 @@ fn structure_kind(k: PartnerKind) -> StructureKind {
 impl Claim {
     /// From the claim an inventory event carries; its mass comes from the lot's unit mass.
     pub fn from_event(c: &ipb::Claim, unit_mass_g: i64) -> Result<Claim> {
-        let ids = parse(
-            "claim.name",
-            &c.name,
-            "sites/{site}/lots/{lot}/claims/{claim}",
-        )
-        .map_err(|e| bad("claim name", e))?;
+        let name = ClaimName::parse("claim.name", &c.name).map_err(|e| bad("claim name", e))?;
         let partner = parse("claim.partner", &c.partner, "partners/{partner}")
             .map_err(|e| bad("claim partner", e))?[0];
         let milli = c.quantity.unwrap_or_default().milli;
         let status = ipb::ClaimStatus::try_from(c.status).unwrap_or(ipb::ClaimStatus::Unspecified);
         Ok(Claim {
-            id: ids[2],
-            lot_id: ids[1],
+            id: name.claim,
+            site_id: name.lot.site,
+            lot_id: name.lot.lot,
             partner_id: partner,
             mass_g: i64::try_from(i128::from(milli) * i128::from(unit_mass_g) / 1000)
                 .unwrap_or(i64::MAX),
@@ -277,6 +284,11 @@ impl Claim {
             version: c.version,
         })
     }
+}
+
+pub(crate) fn id_col(row: &AnyRow, col: &str) -> Result<Id> {
+    let s: String = row.try_get(col)?;
+    Id::parse(&s).ok_or_else(|| ApiError::Internal(format!("stored {col}: {s:?}")).into())
 }
 
 pub(crate) fn uuid_col(row: &AnyRow, col: &str) -> Result<Uuid> {

@@ -2,40 +2,46 @@
 //! the change log every replica follows, and the proposals made.
 
 use reemploi_runtime::error::ApiError;
-use reemploi_store::query::upsert_newer_sql;
+use reemploi_runtime::names::{Id, LotName};
+use reemploi_store::query::{upsert_newer_keyed_sql, upsert_newer_sql};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Claim, Lot, Partner, uuid_col};
+use crate::model::{Claim, Lot, Partner, id_col, uuid_col};
 
 const LOT_COLUMNS: &str = "id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
     latitude, longitude, available_from, available_until, status, hazardous, version";
 /// Columns of a projected claim.
-const CLAIM_COLUMNS: &str = "id, lot_id, partner_id, mass_g, open, version";
+const CLAIM_COLUMNS: &str = "id, site_id, lot_id, partner_id, mass_g, open, version";
 const PARTNER_COLUMNS: &str =
     "id, status, kinds, categories, latitude, longitude, radius_km, weekly_intake_kg, version";
 
 /// Stores a lot if it is newer than the one held; returns whether it was applied.
 pub async fn upsert_lot(conn: &mut AnyConnection, l: &Lot) -> Result<bool> {
-    let done = sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql("lots", LOT_COLUMNS)))
-        .bind(l.id.to_string())
-        .bind(l.site_id.to_string())
-        .bind(&l.owner_org)
-        .bind(&l.category)
-        .bind(&l.unit)
-        .bind(l.available_units)
-        .bind(l.unit_mass_g)
-        .bind(l.latitude)
-        .bind(l.longitude)
-        .bind(l.available_from)
-        .bind(l.available_until)
-        .bind(&l.status)
-        .bind(i64::from(l.hazardous))
-        .bind(l.version)
-        .execute(&mut *conn)
-        .await?;
+    // Keyed by id and site: a lot's id is unique within its site only.
+    let done = sqlx::query(sqlx::AssertSqlSafe(upsert_newer_keyed_sql(
+        "lots",
+        LOT_COLUMNS,
+        2,
+    )))
+    .bind(l.id.to_string())
+    .bind(l.site_id.to_string())
+    .bind(&l.owner_org)
+    .bind(&l.category)
+    .bind(&l.unit)
+    .bind(l.available_units)
+    .bind(l.unit_mass_g)
+    .bind(l.latitude)
+    .bind(l.longitude)
+    .bind(l.available_from)
+    .bind(l.available_until)
+    .bind(&l.status)
+    .bind(i64::from(l.hazardous))
+    .bind(l.version)
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -66,6 +72,7 @@ pub async fn upsert_claim(conn: &mut AnyConnection, c: &Claim) -> Result<bool> {
         CLAIM_COLUMNS,
     )))
     .bind(c.id.to_string())
+    .bind(c.site_id.to_string())
     .bind(c.lot_id.to_string())
     .bind(c.partner_id.to_string())
     .bind(c.mass_g)
@@ -76,21 +83,22 @@ pub async fn upsert_claim(conn: &mut AnyConnection, c: &Claim) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-/// Records that an entity changed, so every replica refreshes its index.
-pub async fn record_change(conn: &mut AnyConnection, entity: &str, id: Uuid) -> Result<()> {
+/// Records that an entity changed, so every replica refreshes its index:
+/// a partner by its id, a lot by its [`LotName::key`].
+pub async fn record_change(conn: &mut AnyConnection, entity: &str, id: &str) -> Result<()> {
     sqlx::query("INSERT INTO changes (entity, entity_id) VALUES ($1, $2)")
         .bind(entity)
-        .bind(id.to_string())
+        .bind(id)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Changes after `after`: (seq, entity, id).
+/// Changes after `after`: (seq, entity, id as recorded).
 pub async fn changes_after(
     conn: &mut AnyConnection,
     after: i64,
-) -> Result<Vec<(i64, String, Uuid)>> {
+) -> Result<Vec<(i64, String, String)>> {
     let rows = sqlx::query(
         "SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 10000",
     )
@@ -102,7 +110,7 @@ pub async fn changes_after(
             Ok((
                 r.try_get("seq")?,
                 r.try_get("entity")?,
-                uuid_col(r, "entity_id")?,
+                r.try_get("entity_id")?,
             ))
         })
         .collect()
@@ -117,17 +125,18 @@ pub async fn last_change(conn: &mut AnyConnection) -> Result<i64> {
 }
 
 /// One lot.
-pub async fn lot(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Lot>> {
-    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1");
+pub async fn lot(conn: &mut AnyConnection, name: LotName) -> Result<Option<Lot>> {
+    let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 AND id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
+        .bind(name.site.to_string())
+        .bind(name.lot.to_string())
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(Lot::from_row).transpose()
 }
 
 /// Every lot of a site.
-pub async fn site_lots(conn: &mut AnyConnection, site: Uuid) -> Result<Vec<Lot>> {
+pub async fn site_lots(conn: &mut AnyConnection, site: Id) -> Result<Vec<Lot>> {
     let sql = format!("SELECT {LOT_COLUMNS} FROM lots WHERE site_id = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(site.to_string())
@@ -194,9 +203,10 @@ pub async fn committed_g(conn: &mut AnyConnection, partner: Uuid) -> Result<i64>
 }
 
 /// The unit mass of a lot, 0 when unknown.
-pub async fn unit_mass_g(conn: &mut AnyConnection, lot: Uuid) -> Result<i64> {
-    let row = sqlx::query("SELECT unit_mass_g FROM lots WHERE id = $1")
-        .bind(lot.to_string())
+pub async fn unit_mass_g(conn: &mut AnyConnection, lot: LotName) -> Result<i64> {
+    let row = sqlx::query("SELECT unit_mass_g FROM lots WHERE site_id = $1 AND id = $2")
+        .bind(lot.site.to_string())
+        .bind(lot.lot.to_string())
         .fetch_optional(conn)
         .await?;
     Ok(row
@@ -209,9 +219,9 @@ pub async fn unit_mass_g(conn: &mut AnyConnection, lot: Uuid) -> Result<i64> {
 /// (lot, partner) pairs that are new.
 pub async fn propose_all(
     conn: &mut AnyConnection,
-    proposals: &[(Uuid, Uuid, Uuid, f64)],
+    proposals: &[(LotName, Uuid, Uuid, f64)],
     now: i64,
-) -> Result<Vec<(Uuid, Uuid)>> {
+) -> Result<Vec<(LotName, Uuid)>> {
     if proposals.is_empty() {
         return Ok(Vec::new());
     }
@@ -219,16 +229,18 @@ pub async fn propose_all(
     let mut rows = Vec::with_capacity(proposals.len());
     let bind = |e: sqlx::error::BoxDynError| ApiError::Internal(format!("bind: {e}"));
     for (i, (lot, partner, id, score)) in proposals.iter().enumerate() {
-        let n = i * 5;
+        let n = i * 6;
         rows.push(format!(
-            "(${}, ${}, ${}, ${}, ${})",
+            "(${}, ${}, ${}, ${}, ${}, ${})",
             n + 1,
             n + 2,
             n + 3,
             n + 4,
-            n + 5
+            n + 5,
+            n + 6
         ));
-        sqlx::Arguments::add(&mut args, lot.to_string()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, lot.site.to_string()).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, lot.lot.to_string()).map_err(bind)?;
         sqlx::Arguments::add(&mut args, partner.to_string()).map_err(bind)?;
         sqlx::Arguments::add(&mut args, id.to_string()).map_err(bind)?;
         sqlx::Arguments::add(&mut args, *score).map_err(bind)?;
@@ -236,8 +248,9 @@ pub async fn propose_all(
     }
     // Only numbered placeholders are formatted into the text.
     let sql = format!(
-        "INSERT INTO proposals (lot_id, partner_id, id, score, created_at) VALUES {} \
-         ON CONFLICT (lot_id, partner_id) DO NOTHING RETURNING lot_id, partner_id",
+        "INSERT INTO proposals (site_id, lot_id, partner_id, id, score, created_at) VALUES {} \
+         ON CONFLICT (site_id, lot_id, partner_id) DO NOTHING \
+         RETURNING site_id, lot_id, partner_id",
         rows.join(", ")
     );
     let inserted = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
@@ -245,14 +258,20 @@ pub async fn propose_all(
         .await?;
     inserted
         .iter()
-        .map(|r| Ok((uuid_col(r, "lot_id")?, uuid_col(r, "partner_id")?)))
+        .map(|r| {
+            let lot = LotName {
+                site: id_col(r, "site_id")?,
+                lot: id_col(r, "lot_id")?,
+            };
+            Ok((lot, uuid_col(r, "partner_id")?))
+        })
         .collect()
 }
 
 /// Stores a site's owner if newer than what is held.
 pub async fn upsert_site(
     conn: &mut AnyConnection,
-    id: Uuid,
+    id: Id,
     owner_org: &str,
     version: i64,
 ) -> Result<()> {
@@ -269,7 +288,7 @@ pub async fn upsert_site(
 }
 
 /// The organisation owning a site, empty when unknown.
-pub async fn site_owner(conn: &mut AnyConnection, id: Uuid) -> Result<String> {
+pub async fn site_owner(conn: &mut AnyConnection, id: Id) -> Result<String> {
     let row = sqlx::query("SELECT owner_org FROM sites WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(conn)

@@ -15,7 +15,7 @@ use reemploi_proto::matching::matching_service_server::MatchingService;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Principal, Role, caller};
 use reemploi_runtime::error::ApiError;
-use reemploi_runtime::names::parse;
+use reemploi_runtime::names::{LotName, SiteName, parse};
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::Violation;
@@ -53,7 +53,7 @@ fn lock_poisoned() -> MatchingError {
 }
 
 fn lot_name(l: &Lot) -> String {
-    format!("sites/{}/lots/{}", l.site_id, l.id)
+    l.name().to_string()
 }
 
 pub(crate) async fn partner_profile(
@@ -76,10 +76,7 @@ impl Matching {
         for p in repo::verified_partners(&mut conn).await? {
             partners.extend(partner_profile(&mut conn, &p).await?);
         }
-        let lot_names = lots
-            .iter()
-            .map(|l| (l.id.to_string(), lot_name(l)))
-            .collect();
+        let lot_names = lots.iter().map(|l| (l.name().key(), lot_name(l))).collect();
         let index = Index::new(
             Scorer::default(),
             partners,
@@ -114,7 +111,7 @@ impl Matching {
             .take(read.iter().map(|c| c.0), std::time::Instant::now())
             .into_iter()
             .collect();
-        let mut touched: Vec<(String, Uuid)> = read
+        let mut touched: Vec<(String, String)> = read
             .into_iter()
             .filter(|c| fresh.contains(&c.0))
             .map(|(_, entity, id)| (entity, id))
@@ -122,25 +119,34 @@ impl Matching {
         touched.sort();
         touched.dedup();
         for (entity, id) in &touched {
-            self.reload(&mut conn, entity, *id).await?;
+            self.reload(&mut conn, entity, id).await?;
         }
         self.live.write().map_err(|_| lock_poisoned())?.cursor = cursor;
         Ok(())
     }
 
-    /// Puts in the index what the projection holds now of one entity.
+    /// Puts in the index what the projection holds now of one entity,
+    /// named as [`repo::record_change`] records it. A change recorded
+    /// before lots were keyed by site (a bare lot id) is left for the
+    /// start-up's full read to have covered.
     pub(crate) async fn reload(
         &self,
         conn: &mut AnyConnection,
         entity: &str,
-        id: Uuid,
+        id: &str,
     ) -> Result<()> {
         match entity {
-            "lot" => {
-                let lot = repo::lot(conn, id).await?;
-                self.set_lot(id, lot.as_ref())
-            }
+            "lot" => match LotName::from_key(id) {
+                Some(name) => {
+                    let lot = repo::lot(conn, name).await?;
+                    self.set_lot(name, lot.as_ref())
+                }
+                None => Ok(()),
+            },
             _ => {
+                let Ok(id) = Uuid::try_parse(id) else {
+                    return Err(ApiError::Internal(format!("change of partner {id:?}")).into());
+                };
                 let profile = match repo::partner(conn, id).await? {
                     Some(p) if p.status == "verified" => partner_profile(conn, &p).await?,
                     Some(_) | None => None,
@@ -150,9 +156,9 @@ impl Matching {
         }
     }
 
-    pub(crate) fn set_lot(&self, id: Uuid, lot: Option<&Lot>) -> Result<()> {
+    pub(crate) fn set_lot(&self, name: LotName, lot: Option<&Lot>) -> Result<()> {
         let mut live = self.live.write().map_err(|_| lock_poisoned())?;
-        let key = id.to_string();
+        let key = name.key();
         match lot
             .filter(|l| l.on_offer())
             .and_then(|l| l.profile().map(|p| (l, p)))
@@ -197,7 +203,7 @@ impl Matching {
         req: &pb::PlanAllocationRequest,
     ) -> Result<Vec<Lot>> {
         if !req.site.is_empty() {
-            let site = parse("site", &req.site, "sites/{site}")?[0];
+            let site = SiteName::parse("site", &req.site)?.0;
             return repo::site_lots(conn, site).await;
         }
         if req.lots.is_empty() {
@@ -210,10 +216,9 @@ impl Matching {
         let names = distinct("lots", &req.lots)?;
         let mut lots = Vec::with_capacity(names.len());
         for (i, name) in names {
-            let ids = parse(&format!("lots[{i}]"), name, "sites/{site}/lots/{lot}")?;
-            let lot = repo::lot(conn, ids[1])
+            let lot_name = LotName::parse(&format!("lots[{i}]"), name)?;
+            let lot = repo::lot(conn, lot_name)
                 .await?
-                .filter(|l| l.site_id == ids[0])
                 .ok_or_else(|| ApiError::NotFound {
                     kind: "lot",
                     name: name.clone(),
@@ -272,7 +277,7 @@ fn plan_response(
     weighed: &[&Lot],
     massless: &[&Lot],
 ) -> pb::PlanAllocationResponse {
-    let by_id: HashMap<String, &Lot> = weighed.iter().map(|l| (l.id.to_string(), *l)).collect();
+    let by_id: HashMap<String, &Lot> = weighed.iter().map(|l| (l.name().key(), *l)).collect();
     let quantity = |lot: Option<&&Lot>, units: i64| tpb::Quantity {
         unit: lot.and_then(|l| l.unit.parse().ok()).unwrap_or(0),
         milli: units.saturating_mul(1000),
@@ -369,13 +374,12 @@ impl MatchingService for Matching {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, MatchingError>(async move {
-            let ids = parse("lot", &req.lot, "sites/{site}/lots/{lot}")?;
+            let name = LotName::parse("lot", &req.lot)?;
             let size = page_size(req.page_size, 10, 100)?;
             self.refresh().await?;
             let mut conn = self.db.pool().acquire().await?;
-            let lot = repo::lot(&mut conn, ids[1])
+            let lot = repo::lot(&mut conn, name)
                 .await?
-                .filter(|l| l.site_id == ids[0])
                 .ok_or_else(|| ApiError::NotFound {
                     kind: "lot",
                     name: req.lot.clone(),

@@ -216,6 +216,7 @@ async fn site_with_lots(inventory: SocketAddr, token: &str) -> Res<String> {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await?
         .into_inner()
@@ -242,6 +243,7 @@ async fn site_with_lots(inventory: SocketAddr, token: &str) -> Res<String> {
                     ..Default::default()
                 }),
                 request_id: String::new(),
+                lot_id: String::new(),
             }
         })
         .collect();

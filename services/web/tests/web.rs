@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+#[path = "web/names.rs"]
+mod names;
+
 const PASSWORD: &str = "correct horse battery staple";
 const KEY: [u8; 32] = [42; 32];
 
@@ -781,6 +784,7 @@ async fn draft_lot(app: &App, org: &str, designation: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -799,6 +803,7 @@ async fn draft_lot(app: &App, org: &str, designation: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()
@@ -1367,6 +1372,7 @@ async fn drafts_published(
                     ..Default::default()
                 }),
                 request_id: String::new(),
+                lot_id: String::new(),
             })
             .await
             .unwrap()
@@ -1651,6 +1657,7 @@ async fn a_large_site_shows_its_lots_a_page_at_a_time() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .collect();
     let mut api = app
@@ -1863,6 +1870,7 @@ async fn site_with_lots(
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -1884,6 +1892,7 @@ async fn site_with_lots(
                     ..Default::default()
                 }),
                 request_id: String::new(),
+                lot_id: String::new(),
             })
             .await
             .unwrap()
@@ -2382,6 +2391,7 @@ async fn empty_site(app: &App, org: &str, display_name: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -2456,8 +2466,9 @@ async fn forged_imports_are_refused(
 }
 
 /// A partner may not import a diagnostic of `site`, even with its own
-/// valid token; the site keeps its ten lots.
+/// valid token; the site keeps its lots.
 async fn a_partner_cannot_import_a_diagnostic(app: &App, site: &str) {
+    let before = lots_of(app, site).await.len();
     let page = format!("/chantiers/{site}/diagnostic");
     let structure = app.browser();
     signed_up_structure(&structure).await;
@@ -2467,7 +2478,7 @@ async fn a_partner_cannot_import_a_diagnostic(app: &App, site: &str) {
     theirs.push(("nom", "d.csv".into()));
     let refused = post_owned(&structure, &format!("{page}/creer"), &theirs).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(lots_of(app, site).await.len(), 10);
+    assert_eq!(lots_of(app, site).await.len(), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -2516,6 +2527,7 @@ async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
     assert!(m9.hazardous);
     let (_, site_page) = browser.page(&format!("/chantiers/{site}")).await;
     assert!(site_page.contains("Brouillons (10)"), "{site_page}");
+    a_revised_diagnostic_updates_its_drafts(&app, &browser, &site, &fields, &lots).await;
 
     // The directory import is the admin's.
     assert_eq!(
@@ -2524,6 +2536,66 @@ async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
     );
     a_partner_cannot_import_a_diagnostic(&app, &site).await;
     app.stop().await;
+}
+
+/// The diagnostic revised and imported again: a new row is made, the
+/// drafts it changes are updated, a lot published meanwhile is left as it
+/// is, and nothing is made twice.
+async fn a_revised_diagnostic_updates_its_drafts(
+    app: &App,
+    browser: &Browser,
+    site: &str,
+    fields: &[(&'static str, String)],
+    lots: &[ipb::Lot],
+) {
+    let by_ref =
+        |lots: &[ipb::Lot], r: &str| lots.iter().find(|l| l.reference == r).cloned().unwrap();
+    app.inventory(Role::Admin, None, None)
+        .await
+        .publish_lot(ipb::PublishLotRequest {
+            name: by_ref(lots, "M2").name,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let revised = COTEAUX_CSV
+        .replace(
+            "M1,Portes intérieures bois 83x204 avec huisseries,porte-interieure,240,",
+            "M1,Portes intérieures bois 83x204 avec huisseries,porte-interieure,236,",
+        )
+        .replace(
+            "M2,Radiateurs fonte à colonnes,",
+            "M2,Radiateurs fonte à colonnes (revus),",
+        )
+        + "M11,Parquet chêne,parquet,120,m2,1300,couloirs,bon,reemploi hors site,17 02 01,\n";
+    let csrf = fields
+        .iter()
+        .find(|(k, _)| *k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let mut again = confirmation_of_file(&csrf, revised.as_bytes());
+    again.push(("nom", "diagnostic-coteaux-v2.csv".into()));
+    let done = post_owned(
+        browser,
+        &format!("/chantiers/{site}/diagnostic/creer"),
+        &again,
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let now = lots_of(app, site).await;
+    assert_eq!(now.len(), 11, "one new row, nothing made twice");
+    assert_eq!(
+        by_ref(&now, "M1").quantity.unwrap().milli,
+        236_000,
+        "a draft updated"
+    );
+    assert_eq!(by_ref(&now, "M1").name, by_ref(lots, "M1").name);
+    assert_eq!(
+        by_ref(&now, "M2").designation,
+        by_ref(lots, "M2").designation,
+        "a published lot left as it is"
+    );
+    assert_eq!(by_ref(&now, "M11").status(), ipb::LotStatus::Draft);
 }
 
 /// A confirmation's fields for `file`, as the preview would carry it.
@@ -2937,6 +3009,7 @@ async fn handed_over_in(app: &App, partner: &str, quartier: &str, grams: i64) ->
                 ..Default::default()
             }),
             request_id: String::new(),
+            site_id: String::new(),
         })
         .await
         .unwrap()
@@ -2979,6 +3052,7 @@ async fn site_lot(manager: &mut Inventory, site: &str) -> String {
                 ..Default::default()
             }),
             request_id: String::new(),
+            lot_id: String::new(),
         })
         .await
         .unwrap()

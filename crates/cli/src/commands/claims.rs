@@ -1,6 +1,7 @@
 //! `reemploi claim` and `reemploi claims`: a partner claims part of a lot;
 //! the site confirms, rejects or records the hand-over; either may cancel.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use clap::builder::PossibleValue;
@@ -15,7 +16,7 @@ use reemploi_runtime::auth::unverified_claims;
 
 use super::{Ctx, pages, request_id};
 use crate::CliError;
-use crate::client::{Authed, answer, partner_name};
+use crate::client::{Authed, answer, partner_name, site_name};
 use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
@@ -79,7 +80,7 @@ pub enum ClaimsCommand {
     Show(NameArgs),
     /// Lists claims (of one lot, or of every lot).
     #[command(
-        after_help = "Examples:\n  reemploi claims list --status reserved\n  reemploi claims list --lot sites/…/lots/… --partner partners/…"
+        after_help = "Examples:\n  reemploi claims list --status reserved\n  reemploi claims list --site coteaux-a --status confirmed\n  reemploi claims list --lot sites/…/lots/… --partner partners/…"
     )]
     List(ListArgs),
 }
@@ -146,8 +147,11 @@ impl ValueEnum for StatusFilter {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Only the claims of this lot (`sites/SITE/lots/LOT`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "site")]
     pub lot: Option<String>,
+    /// Only the claims of this site's lots (`sites/ID` or `ID`).
+    #[arg(long)]
+    pub site: Option<String>,
     /// Only the claims of this partner.
     #[arg(long)]
     pub partner: Option<String>,
@@ -270,7 +274,11 @@ async fn list(
     inv: &InventoryServiceClient<Authed>,
     a: ListArgs,
 ) -> Result<(), CliError> {
-    let parent = a.lot.unwrap_or_else(|| "sites/-/lots/-".to_owned());
+    let parent = match (a.lot, a.site) {
+        (Some(lot), _) => lot,
+        (None, Some(site)) => format!("{}/lots/-", site_name(&site)),
+        (None, None) => "sites/-/lots/-".to_owned(),
+    };
     let partner = a.partner.as_deref().map(partner_name).unwrap_or_default();
     let status = a.status.map_or(0, |s| claim_status_proto(s.0) as i32);
     let claims = pages(a.limit, |page_token, page_size| {
@@ -288,12 +296,77 @@ async fn list(
         }
     })
     .await?;
+    let shown = described(ctx, inv, claims).await?;
     emit_list(
         ctx.format,
-        &claims,
-        crate::json::message,
-        views::CLAIM_COLUMNS,
-        views::claim_row,
+        &shown,
+        |(claim, about)| {
+            let mut json = crate::json::message(claim);
+            json["lotReference"] = about.lot_reference.clone().into();
+            json["lotDesignation"] = about.lot_designation.clone().into();
+            json["partnerDisplayName"] = about.partner.clone().into();
+            json
+        },
+        views::CLAIM_LIST_COLUMNS,
+        |(claim, about)| views::claim_list_row(claim, about),
         "claim",
     )
+}
+
+/// Each claim with what a person needs beside it: its lot's reference and
+/// designation, its partner's name. Each lot and partner is read once; one
+/// the caller may not read is shown by its name only.
+async fn described(
+    ctx: &Ctx,
+    inv: &InventoryServiceClient<Authed>,
+    claims: Vec<pb::Claim>,
+) -> Result<Vec<(pb::Claim, views::ClaimAbout)>, CliError> {
+    let mut lots: HashMap<String, Option<pb::Lot>> = HashMap::new();
+    let mut partners: HashMap<String, Option<String>> = HashMap::new();
+    let mut registry = ctx.connect().await?.registry();
+    let mut shown = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let lot_name = claim
+            .name
+            .rsplitn(3, '/')
+            .nth(2)
+            .unwrap_or_default()
+            .to_owned();
+        if !lots.contains_key(&lot_name) {
+            let req = pb::GetLotRequest {
+                name: lot_name.clone(),
+            };
+            let lot = inv.clone().get_lot(req).await.ok().map(|r| r.into_inner());
+            lots.insert(lot_name.clone(), lot);
+        }
+        if !partners.contains_key(&claim.partner) {
+            let req = reemploi_proto::registry::GetPartnerRequest {
+                name: claim.partner.clone(),
+            };
+            let name = registry.get_partner(req).await.ok().map(|r| {
+                let p = r.into_inner();
+                if p.trade_name.trim().is_empty() {
+                    p.legal_name
+                } else {
+                    p.trade_name
+                }
+            });
+            partners.insert(claim.partner.clone(), name);
+        }
+        let lot = lots.get(&lot_name).cloned().flatten();
+        let about = views::ClaimAbout {
+            lot_reference: lot
+                .as_ref()
+                .map(|l| l.reference.clone())
+                .unwrap_or_default(),
+            lot_designation: lot.map(|l| l.designation).unwrap_or_default(),
+            partner: partners
+                .get(&claim.partner)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| claim.partner.clone()),
+        };
+        shown.push((claim, about));
+    }
+    Ok(shown)
 }

@@ -9,6 +9,7 @@ use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 use clap::{Args, Subcommand, ValueEnum};
 use reemploi_domain::category;
+use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::quantity::{Quantity, Unit};
 use reemploi_domain::waste::{Hazard, WasteCode};
 use reemploi_inventory::model::unit_to_proto;
@@ -21,12 +22,12 @@ use serde_json::json;
 pub enum LotsCommand {
     /// Creates one lot, as a draft, on a site.
     #[command(
-        after_help = "Example:\n  reemploi lots create --site sites/… --designation \"Portes bois 83x204\" \\\n    --category porte-interieure --quantity 24 --unit u --mass-kg 600"
+        after_help = "Example:\n  reemploi lots create --site coteaux-b --id portes-r1 --designation \"Portes bois 83x204\" \\\n    --category porte-interieure --quantity 24 --unit u --mass-kg 600"
     )]
     Create(CreateArgs),
     /// Lists lots (of one site, or of every site).
     #[command(
-        after_help = "Examples:\n  reemploi lots list --status published\n  reemploi lots list --site sites/… --output json"
+        after_help = "Examples:\n  reemploi lots list --status published\n  reemploi lots list --near 47.75,7.30 --radius 5\n  reemploi lots list --site sites/… --output json"
     )]
     List(ListArgs),
     /// Shows one lot with its ledger.
@@ -154,6 +155,12 @@ pub struct CreateArgs {
     /// Idempotency key: repeating the command with it returns the first lot.
     #[arg(long)]
     pub request_id: Option<String>,
+    /// The lot's id in its name, unique within its site, e.g. `portes-r1`
+    /// for `sites/SITE/lots/portes-r1`: lowercase letters, digits and
+    /// hyphens, starting with a letter. By default the reference made an id
+    /// (`M1` gives `m1`) when no lot of the site has it, else a UUID.
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// Flags of `lots list`.
@@ -171,6 +178,13 @@ pub struct ListArgs {
     /// Only lots whose designation, description or reference contain this text.
     #[arg(long)]
     pub text: Option<String>,
+    /// Only lots within --radius of this point, `LAT,LON` in decimal
+    /// degrees (WGS84); shows each lot's distance, nearest first.
+    #[arg(long, value_parser = parse_point, allow_hyphen_values = true)]
+    pub near: Option<tpb::GeoPoint>,
+    /// The radius around --near, in kilometres (a decimal: 2.5 or 2,5).
+    #[arg(long, requires = "near", default_value = "10")]
+    pub radius: String,
     /// At most this many lots; 0 for all.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -224,6 +238,7 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
                     parent: site_name(&a.site),
                     lot: Some(lot),
                     request_id: a.request_id.unwrap_or_else(request_id),
+                    lot_id: a.id.clone().unwrap_or_default(),
                 })
                 .await,
             )?;
@@ -362,27 +377,42 @@ fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
     })
 }
 
+type Inventory = reemploi_proto::inventory::inventory_service_client::InventoryServiceClient<
+    crate::client::Authed,
+>;
+
 /// Every lot the filters select, all pages up to the limit.
 pub async fn fetch_lots(
-    inv: &reemploi_proto::inventory::inventory_service_client::InventoryServiceClient<
-        crate::client::Authed,
-    >,
+    inv: &Inventory,
     parent: String,
     status: Option<pb::LotStatus>,
     category: String,
     text: String,
     limit: usize,
 ) -> Result<Vec<pb::Lot>, CliError> {
+    let filters = pb::ListLotsRequest {
+        parent,
+        category,
+        status: status.map_or(0, |s| s as i32),
+        text,
+        ..Default::default()
+    };
+    fetch_lots_with(inv, &filters, limit).await
+}
+
+/// Every lot `filters` (a ListLots request without paging) select, all
+/// pages up to the limit.
+async fn fetch_lots_with(
+    inv: &Inventory,
+    filters: &pb::ListLotsRequest,
+    limit: usize,
+) -> Result<Vec<pb::Lot>, CliError> {
     pages(limit, |page_token, page_size| {
         let mut inv = inv.clone();
         let req = pb::ListLotsRequest {
-            parent: parent.clone(),
             page_size,
             page_token,
-            category: category.clone(),
-            status: status.map_or(0, |s| s as i32),
-            text: text.clone(),
-            ..Default::default()
+            ..filters.clone()
         };
         async move {
             let r = answer(inv.list_lots(req).await)?;
@@ -392,27 +422,95 @@ pub async fn fetch_lots(
     .await
 }
 
+/// `LAT,LON` in decimal degrees.
+fn parse_point(text: &str) -> Result<tpb::GeoPoint, String> {
+    let (lat, lon) = text
+        .split_once(',')
+        .ok_or_else(|| format!("`{text}` is not LAT,LON (e.g. 47.75,7.30)"))?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{s}` is not a number of degrees"))
+    };
+    let point = GeoPoint::new(number(lat)?, number(lon)?).map_err(|e| e.to_string())?;
+    Ok(tpb::GeoPoint {
+        latitude: point.latitude(),
+        longitude: point.longitude(),
+    })
+}
+
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
     let inv = ctx.connect().await?.inventory();
     let parent = a
         .site
         .as_deref()
         .map_or_else(|| "sites/-".to_owned(), site_name);
-    let lots = fetch_lots(
-        &inv,
+    let radius_m = match a.near {
+        Some(_) => Quantity::parse_decimal(&a.radius, Unit::Kilogram)
+            .ok()
+            .filter(|km| km.milli() > 0)
+            .ok_or_else(|| {
+                CliError::Usage(format!("--radius: `{}` is not a distance in km", a.radius))
+            })?
+            // Thousandths of a kilometre are metres.
+            .milli(),
+        None => 0,
+    };
+    let filters = pb::ListLotsRequest {
         parent,
-        a.status.map(StatusFilter::proto),
-        a.category.unwrap_or_default(),
-        a.text.unwrap_or_default(),
-        a.limit,
-    )
-    .await?;
+        category: a.category.unwrap_or_default(),
+        status: a.status.map_or(0, |s| StatusFilter::proto(s) as i32),
+        text: a.text.unwrap_or_default(),
+        near: a.near,
+        radius_m,
+        ..Default::default()
+    };
+    let lots = fetch_lots_with(&inv, &filters, a.limit).await?;
+    match a.near {
+        Some(near) => list_near(ctx, lots, near),
+        None => emit_list(
+            ctx.format,
+            &lots,
+            crate::json::message,
+            views::LOT_COLUMNS,
+            views::lot_row,
+            "lot",
+        ),
+    }
+}
+
+/// Lots found around `near`, nearest first, each with its distance.
+fn list_near(ctx: &Ctx, lots: Vec<pb::Lot>, near: tpb::GeoPoint) -> Result<(), CliError> {
+    let from = GeoPoint::new(near.latitude, near.longitude)
+        .map_err(|e| CliError::Usage(format!("--near: {e}")))?;
+    let distance = |l: &pb::Lot| {
+        l.location
+            .and_then(|at| GeoPoint::new(at.latitude, at.longitude).ok())
+            .map_or(f64::INFINITY, |at| at.distance_m(from))
+    };
+    let mut found: Vec<(f64, pb::Lot)> = lots.into_iter().map(|l| (distance(&l), l)).collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let columns: Vec<&'static str> = views::LOT_COLUMNS
+        .iter()
+        .copied()
+        .chain(["DISTANCE"])
+        .collect();
     emit_list(
         ctx.format,
-        &lots,
-        crate::json::message,
-        views::LOT_COLUMNS,
-        views::lot_row,
+        &found,
+        |(d, l)| {
+            let mut json = crate::json::message(l);
+            json["distanceM"] = json!(d.round());
+            json
+        },
+        &columns,
+        |(d, l)| {
+            let mut row = views::lot_row(l);
+            // Display only: whole metres fit an i64.
+            #[allow(clippy::cast_possible_truncation)]
+            row.push(views::km(d.round() as i64));
+            row
+        },
         "lot",
     )
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::{Ctx, pages};
 use crate::CliError;
 use crate::client::{Connection, answer, paced, site_name};
+use crate::import::lots::again::{self, LeftAlone, Plan, key, plan};
 use crate::import::lots::{LotRow, Mapping};
 use crate::import::{self, Action, Done, Outcome, Read};
 use crate::output::{Format, emit};
@@ -97,108 +98,21 @@ const AVAILABLE: usize = 5;
 /// Why `--publish` leaves a lot whose reuse potential awaits a check.
 const AWAITS_CHECK: &str = "its reuse potential is \"after check\" (lead, structure): left a draft until checked; publish it then with `reemploi lots publish NAME`, or import with --publish --publish-after-check";
 
-/// What becomes of a row, given the lots the site has.
-enum Plan<'a> {
-    /// No lot of the site has its reference: a new draft.
-    Create(&'a LotRow),
-    /// A draft of the site has it, and the row changes these fields.
-    Update {
-        lot: pb::Lot,
-        row: &'a LotRow,
-        fields: Vec<&'static str>,
-    },
-    /// A draft of the site has it and already says what the row says.
-    Unchanged(pb::Lot),
-    /// A lot the import does not change, and why.
-    LeftAlone(pb::Lot, String),
-}
-
-/// A reference as compared: trimmed, whatever its case.
-fn key(reference: &str) -> String {
-    reference.trim().to_lowercase()
-}
-
-/// What becomes of each row, given the site's lots.
-fn plan<'a>(rows: &'a [(u64, LotRow)], existing: &[pb::Lot]) -> Vec<(u64, Plan<'a>)> {
-    let mut by_reference: HashMap<String, Vec<&pb::Lot>> = HashMap::new();
-    for lot in existing.iter().filter(|l| !key(&l.reference).is_empty()) {
-        by_reference
-            .entry(key(&lot.reference))
-            .or_default()
-            .push(lot);
+/// Why a row's lot is left as it is, for people.
+fn left_alone(lot: &pb::Lot, why: &LeftAlone) -> String {
+    match why {
+        LeftAlone::NotDraft(fields) => format!(
+            "the lot of reference {} is {}, and a re-import changes drafts only: kept \
+             without the file's new {}",
+            lot.reference,
+            views::lot_status_short(lot.status),
+            fields.join(", ")
+        ),
+        LeftAlone::SameReference(n) => format!(
+            "{n} lots of the site have the reference {}: change them one by one",
+            lot.reference
+        ),
     }
-    let draft = pb::LotStatus::Draft as i32;
-    rows.iter()
-        .map(|(line, row)| {
-            let reference = key(&row.lot.reference);
-            let matching = match reference.as_str() {
-                "" => &[][..],
-                r => by_reference.get(r).map_or(&[][..], Vec::as_slice),
-            };
-            let plan = match matching {
-                [] => Plan::Create(row),
-                [lot] if lot.status == draft => match changed(lot, row) {
-                    fields if fields.is_empty() => Plan::Unchanged((*lot).clone()),
-                    fields => Plan::Update {
-                        lot: (*lot).clone(),
-                        row,
-                        fields,
-                    },
-                },
-                // Not a draft: what the row would change is said, not done.
-                [lot] => match changed(lot, row) {
-                    fields if fields.is_empty() => Plan::Unchanged((*lot).clone()),
-                    fields => Plan::LeftAlone(
-                        (*lot).clone(),
-                        format!(
-                            "the lot of reference {} is {}, and a re-import changes drafts \
-                             only: kept without the file's new {}",
-                            lot.reference,
-                            views::lot_status_short(lot.status),
-                            fields.join(", ")
-                        ),
-                    ),
-                },
-                [first, ..] => Plan::LeftAlone(
-                    (*first).clone(),
-                    format!(
-                        "{} lots of the site have the reference {}: change them one by one",
-                        matching.len(),
-                        row.lot.reference
-                    ),
-                ),
-            };
-            (*line, plan)
-        })
-        .collect()
-}
-
-/// The fields the row gives a value for in which it differs from the lot.
-fn changed(lot: &pb::Lot, row: &LotRow) -> Vec<&'static str> {
-    let new = &row.lot;
-    let set = |hazards: &[i32]| {
-        let mut h = hazards.to_vec();
-        h.sort_unstable();
-        h.dedup();
-        h
-    };
-    row.given
-        .iter()
-        .copied()
-        .filter(|field| match *field {
-            "designation" => lot.designation != new.designation,
-            "description" => lot.description != new.description,
-            "category" => lot.category != new.category,
-            "quantity" => lot.quantity != new.quantity,
-            "estimated_mass_g" => lot.estimated_mass_g != new.estimated_mass_g,
-            "building_location" => lot.building_location != new.building_location,
-            "condition" => lot.condition != new.condition,
-            "reuse_potential" => lot.reuse_potential != new.reuse_potential,
-            "waste_code" => lot.waste_code != new.waste_code,
-            "hazards" => set(&lot.hazards) != set(&new.hazards),
-            _ => false,
-        })
-        .collect()
 }
 
 impl import::Import for LotsImport {
@@ -326,7 +240,7 @@ impl import::Import for LotsImport {
                     Err(status) => (Action::Refused(status), lot),
                 },
                 Plan::Unchanged(lot) => (Action::Unchanged, lot),
-                Plan::LeftAlone(lot, why) => (Action::LeftAlone(why), lot),
+                Plan::LeftAlone(lot, why) => (Action::LeftAlone(left_alone(&lot, &why)), lot),
             };
             outcomes.push(Outcome { line, action, item });
         }
@@ -414,6 +328,7 @@ impl LotsImport {
                     parent: self.site.clone(),
                     lot: Some(r.lot.clone()),
                     request_id: String::new(),
+                    lot_id: String::new(),
                 })
                 .collect(),
             request_id,
@@ -536,15 +451,7 @@ async fn update(
     row: &LotRow,
     fields: &[&'static str],
 ) -> Result<pb::Lot, tonic::Status> {
-    let mut lot = row.lot.clone();
-    lot.name = current.name.clone();
-    lot.etag = current.etag.clone();
-    let req = pb::UpdateLotRequest {
-        lot: Some(lot),
-        update_mask: Some(prost_types::FieldMask {
-            paths: fields.iter().map(|f| (*f).to_owned()).collect(),
-        }),
-    };
+    let req = again::update_request(current, row, fields);
     paced(|| {
         let (mut inventory, req) = (conn.inventory(), req.clone());
         async move { inventory.update_lot(req).await }
@@ -679,7 +586,7 @@ mod tests {
                     Plan::Create(_) => "create".to_owned(),
                     Plan::Update { fields, .. } => format!("update {}", fields.join(",")),
                     Plan::Unchanged(_) => "unchanged".to_owned(),
-                    Plan::LeftAlone(_, why) => format!("left alone: {why}"),
+                    Plan::LeftAlone(lot, why) => format!("left alone: {}", left_alone(&lot, &why)),
                 };
                 (line, said)
             })

@@ -68,8 +68,13 @@ where
         let (page, next) = fetch(token, i32::try_from(want).unwrap_or(200)).await?;
         items.extend(page);
         if next.is_empty() || (limit != 0 && items.len() >= limit) {
-            if limit != 0 {
+            if limit != 0 && (items.len() > limit || !next.is_empty()) {
                 items.truncate(limit);
+                // A list cut short must not pass for the whole of it.
+                crate::output::note(&format!(
+                    "first {limit} shown; more with --limit {} (or --limit 0 for all)",
+                    limit.saturating_mul(2)
+                ));
             }
             return Ok(items);
         }

@@ -15,7 +15,7 @@ use crate::views;
 pub enum SitesCommand {
     /// Creates a site (site managers create them for their own organisation).
     #[command(
-        after_help = "Example:\n  reemploi sites create --name \"Coteaux – tour B\" --lat 47.746 --lon 7.301 \\\n    --owner-org m2a-habitat --programme NPNRU --quartier Coteaux --commune Mulhouse --insee 68224"
+        after_help = "Example:\n  reemploi sites create --id coteaux-b --name \"Coteaux – tour B\" --lat 47.746 --lon 7.301 \\\n    --owner-org m2a-habitat --programme NPNRU --quartier Coteaux --commune Mulhouse --insee 68224"
     )]
     Create(CreateArgs),
     /// Lists sites, newest first.
@@ -24,7 +24,7 @@ pub enum SitesCommand {
     )]
     List(ListArgs),
     /// Shows one site.
-    #[command(after_help = "Example:\n  reemploi sites show sites/0190a1b2-…")]
+    #[command(after_help = "Example:\n  reemploi sites show coteaux-b")]
     Show(ShowArgs),
     /// Changes the fields given of a site (the others stay as they are).
     #[command(
@@ -66,6 +66,11 @@ pub struct CreateArgs {
     /// Idempotency key: repeating the command with it returns the first site.
     #[arg(long)]
     pub request_id: Option<String>,
+    /// The site's id in its name, e.g. `coteaux-b` for `sites/coteaux-b`:
+    /// lowercase letters, digits and hyphens, starting with a letter. A
+    /// UUID is made when absent.
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// Flags of `sites list`.
@@ -132,6 +137,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<(), CliError> {
                 ..Default::default()
             }),
             request_id: a.request_id.unwrap_or_else(request_id),
+            site_id: a.id.unwrap_or_default(),
         })
         .await,
     )?;

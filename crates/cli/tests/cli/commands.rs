@@ -13,7 +13,7 @@ use super::imports::{Server, site};
 use super::{Client, siret, str_of, token_for};
 
 /// A draft lot on `site`, made with the flags given after the required ones.
-fn draft(admin: &Client, site: &str, designation: &str, extra: &[&str]) -> Value {
+pub(super) fn draft(admin: &Client, site: &str, designation: &str, extra: &[&str]) -> Value {
     let mut args = vec![
         "lots",
         "create",
@@ -35,7 +35,11 @@ fn draft(admin: &Client, site: &str, designation: &str, extra: &[&str]) -> Value
 }
 
 /// A verified partner registered by the admin, and a client acting as it.
-fn verified_partner(server: &Server, legal_name: &str, siret13: &str) -> (String, Client) {
+pub(super) fn verified_partner(
+    server: &Server,
+    legal_name: &str,
+    siret13: &str,
+) -> (String, Client) {
     let admin = &server.admin;
     let partner = admin.json(&[
         "partners",

@@ -5,6 +5,7 @@
 //! known before any call, and a reference given twice is one of them (a
 //! re-import matches rows to lots by reference).
 
+pub mod again;
 pub mod columns;
 
 use std::collections::HashMap;

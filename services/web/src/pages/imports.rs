@@ -19,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use reemploi_import::lots::LotRow;
+use reemploi_import::lots::again::{self, Plan};
 use reemploi_import::sheet::{self, Row, Sheet};
 use reemploi_import::{BadRow, ImportError, MAX_BATCH, Parsed, Reason, partners};
 use reemploi_proto::inventory as ipb;
@@ -268,7 +269,10 @@ impl Kind for Diagnostic {
         self.parent()
     }
 
-    /// Creates the lots as drafts.
+    /// Creates the rows whose reference no lot of the site has, as drafts,
+    /// and updates the drafts whose reference a row has with what the row
+    /// changes; lots no longer drafts are left as they are (a file imported
+    /// again, or revised, never makes its lots twice).
     async fn send(
         &self,
         state: &WebState,
@@ -277,24 +281,39 @@ impl Kind for Diagnostic {
         request_id: String,
     ) -> Result<(), WebError> {
         let parent = self.parent();
-        let requests = rows
+        let existing = site_lots(state, session, &parent).await?;
+        let plans = again::plan(rows, &existing);
+        let requests: Vec<ipb::CreateLotRequest> = plans
             .iter()
-            .map(|(_, row)| ipb::CreateLotRequest {
-                parent: parent.clone(),
-                lot: Some(row.lot.clone()),
-                request_id: String::new(),
+            .filter_map(|(_, plan)| match plan {
+                Plan::Create(row) => Some(ipb::CreateLotRequest {
+                    parent: parent.clone(),
+                    lot: Some(row.lot.clone()),
+                    request_id: String::new(),
+                    lot_id: String::new(),
+                }),
+                Plan::Update { .. } | Plan::Unchanged(_) | Plan::LeftAlone(..) => None,
             })
             .collect();
-        let request = ipb::BatchCreateLotsRequest {
-            parent,
-            requests,
-            request_id,
-        };
-        state
-            .backend()
-            .inventory()
-            .batch_create_lots(bearer(&session.access_token, request)?)
-            .await?;
+        let mut inventory = state.backend().inventory();
+        if !requests.is_empty() {
+            let request = ipb::BatchCreateLotsRequest {
+                parent,
+                requests,
+                request_id,
+            };
+            inventory
+                .batch_create_lots(bearer(&session.access_token, request)?)
+                .await?;
+        }
+        for (_, plan) in &plans {
+            if let Plan::Update { lot, row, fields } = plan {
+                let request = again::update_request(lot, row, fields);
+                inventory
+                    .update_lot(bearer(&session.access_token, request)?)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -927,6 +946,36 @@ async fn confirm<K: Kind>(
     }
     let pages = Pages::of(state, session, &kind).await?;
     Ok(pages.preview(&kind, &preview, StatusCode::BAD_REQUEST))
+}
+
+/// Every lot of a site the person may see (a site's manager sees its
+/// drafts), page after page.
+async fn site_lots(
+    state: &WebState,
+    session: &Session,
+    parent: &str,
+) -> Result<Vec<ipb::Lot>, WebError> {
+    let mut lots = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = ipb::ListLotsRequest {
+            parent: parent.to_owned(),
+            page_size: i32::try_from(MAX_BATCH).unwrap_or(i32::MAX),
+            page_token,
+            ..Default::default()
+        };
+        let page = state
+            .backend()
+            .inventory()
+            .list_lots(bearer(&session.access_token, request)?)
+            .await?
+            .into_inner();
+        lots.extend(page.lots);
+        if page.next_page_token.is_empty() {
+            return Ok(lots);
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 /// GET `/chantiers/{site}/diagnostic`: the upload form.

@@ -185,6 +185,7 @@ pub async fn create(
     let request = ipb::CreateSiteRequest {
         site: Some(site),
         request_id: form.text("request_id"),
+        site_id: String::new(),
     };
     let answer = state
         .backend()
