@@ -1534,6 +1534,70 @@ fn up_serves_the_web_app_at_the_url_it_prints() {
     stop(up);
 }
 
+/// `--metrics-listen` serves the figures of every service of the process
+/// from one endpoint; with stderr piped and `--log-format auto` (the
+/// default), logs are JSON lines, each line of a call with its request id.
+#[test]
+fn up_serves_its_metrics_and_logs_json_when_not_on_a_terminal() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A free port, released for `up` to bind.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let (up, logs) = up_with(
+        &data,
+        &["--metrics-listen", &metrics, "--log-format", "auto"],
+    );
+    let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
+    admin.ok(&["sites", "list"]);
+
+    let mut stream = std::net::TcpStream::connect(&metrics).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {metrics}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains(
+            "reemploi_grpc_requests_total{grpc_service=\"reemploi.inventory.v1.InventoryService\",\
+             grpc_method=\"ListSites\",grpc_code=\"OK\"} 1\n"
+        ),
+        "{text}"
+    );
+    for service in ["identity", "inventory", "registry", "matching", "impact"] {
+        let pending = format!("reemploi_outbox_pending{{service=\"{service}\"}} ");
+        assert!(text.contains(&pending), "{service}: {text}");
+    }
+    assert!(
+        text.contains("reemploi_lots{status=\"published\"} 0\n"),
+        "{text}"
+    );
+    stop(up);
+
+    let logs = logs.lock().unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let call = lines
+        .iter()
+        .find(|l| {
+            l["message"] == "rpc finished"
+                && l["span"]["method"] == "/reemploi.inventory.v1.InventoryService/ListSites"
+        })
+        .unwrap_or_else(|| panic!("no line of the call in {logs}"));
+    let id = call["span"]["request_id"].as_str().unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{call}");
+}
+
 // ---------------------------------------------------------------- hardening
 
 use reemploi_testing::tls::{TestCa, write};
