@@ -37,6 +37,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
+/// The key prefix of the database pool probes.
+const POOL_PROBE: &str = "pool:";
+
 /// The longest a probe may take during a scrape.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -145,7 +148,7 @@ impl Metrics {
             },
         );
         self.probe(
-            format!("pool:{service}"),
+            format!("{POOL_PROBE}{service}"),
             PoolProbe {
                 service,
                 db: db.clone(),
@@ -165,10 +168,13 @@ impl Metrics {
             return String::new();
         };
         let _one = inner.scrape.lock().await;
-        let probes: Vec<(String, Arc<dyn Probe>)> = lock(&inner.probes)
+        let mut probes: Vec<(String, Arc<dyn Probe>)> = lock(&inner.probes)
             .iter()
             .map(|(k, p)| (k.clone(), p.clone()))
             .collect();
+        // Pools first: their probes answer at once, before the others take
+        // connections of those pools for their queries.
+        probes.sort_by_key(|(key, _)| !key.starts_with(POOL_PROBE));
         let read = probes.iter().map(|(key, probe)| async move {
             let mut samples = Samples::default();
             let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe.sample(&mut samples)).await;
