@@ -488,7 +488,7 @@ pub struct TelemetryArgs {
 /// How log lines are written.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
-    /// `Pretty` when stderr is a terminal, `Json` otherwise (a file, a
+    /// `pretty` when stderr is a terminal, `json` otherwise (a file, a
     /// pipe, a journal).
     #[default]
     Auto,
@@ -518,8 +518,8 @@ pub struct MetricsArgs {
     /// Address of an HTTP endpoint serving Prometheus metrics at
     /// `/metrics` (text exposition format): gRPC requests, outbox backlog,
     /// consumer lag, database pools and the platform's own figures. Off
-    /// when absent; port 0 picks a free port. No authentication: keep it
-    /// on loopback or a private network.
+    /// when absent; port 0 picks a free port, which the log names. No
+    /// authentication: keep it on loopback or a private network.
     #[arg(
         long = "metrics-listen",
         env = "REEMPLOI_METRICS_LISTEN",
