@@ -2371,3 +2371,59 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
     }
     assert!(!lines.iter().any(|l| l.to_string().contains("two words")));
 }
+
+/// A probe that reads one figure, fails, or never answers.
+struct Figure(Option<i64>);
+
+#[async_trait::async_trait]
+impl reemploi_runtime::metrics::Probe for Figure {
+    async fn sample(&self, out: &mut reemploi_runtime::metrics::Samples) -> Result<(), String> {
+        match self.0 {
+            Some(n) => {
+                out.gauge("reemploi_test_figure", "A figure", &[("of", "test")], n);
+                Ok(())
+            }
+            None => Err("cannot read it".to_owned()),
+        }
+    }
+}
+
+struct Hangs;
+
+#[async_trait::async_trait]
+impl reemploi_runtime::metrics::Probe for Hangs {
+    async fn sample(&self, _: &mut reemploi_runtime::metrics::Samples) -> Result<(), String> {
+        std::future::pending().await
+    }
+}
+
+/// A probe that fails or hangs leaves its figures out and says so; the
+/// scrape still answers, within the probes' time limit, with the others.
+#[tokio::test]
+async fn a_failing_or_hanging_probe_costs_only_its_own_figures() {
+    let metrics = Metrics::new();
+    metrics.probe("good", Figure(Some(7)));
+    metrics.probe("bad", Figure(None));
+    metrics.probe("stuck", Hangs);
+    let started = Instant::now();
+    let text = metrics.render().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{text}");
+    assert_eq!(
+        value(&text, "reemploi_test_figure", &[("of", "test")]),
+        Some(7.0)
+    );
+    let up = |probe| value(&text, "reemploi_metrics_probe_up", &[("probe", probe)]);
+    assert_eq!(
+        (up("good"), up("bad"), up("stuck")),
+        (Some(1.0), Some(0.0), Some(0.0)),
+        "{text}"
+    );
+    // A probe added again under its key replaces the first.
+    metrics.probe("good", Figure(Some(8)));
+    let text = metrics.render().await;
+    assert_eq!(
+        value(&text, "reemploi_test_figure", &[("of", "test")]),
+        Some(8.0),
+        "{text}"
+    );
+}
