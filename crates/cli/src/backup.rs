@@ -73,9 +73,13 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> CliError {
     }
 }
 
-/// The databases of `dir`, the bus log last, and its other plain files
-/// (keys and secrets); the write-ahead logs and directories (outgoing mail)
-/// are not part of a backup.
+/// The keys and secrets `up` keeps beside its databases: what a restored
+/// platform needs to accept the tokens and sessions it issued.
+const KEYS: [&str; 3] = ["jwt-secret", "web-key", "identity-key"];
+
+/// The databases of `dir` in the order they are copied ([`ORDER`]), and
+/// the key files it has; anything else (write-ahead logs, outgoing mail,
+/// an operator's own files) is not part of a backup.
 fn contents(dir: &Path) -> Result<(Vec<String>, Vec<String>), CliError> {
     let mut databases = Vec::new();
     let mut files = Vec::new();
@@ -86,10 +90,16 @@ fn contents(dir: &Path) -> Result<(Vec<String>, Vec<String>), CliError> {
         if !kind.is_file() || name.ends_with("-wal") || name.ends_with("-shm") {
             continue;
         }
-        if name.ends_with(".db") {
-            databases.push(name);
-        } else {
-            files.push(name);
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        };
+        match name.strip_suffix(".db") {
+            Some(stem) if plain(stem) => databases.push(name),
+            Some(_) => {}
+            None if KEYS.contains(&name.as_str()) => files.push(name),
+            None => {}
         }
     }
     if !databases.iter().any(|d| d != BUS) {
@@ -112,7 +122,15 @@ pub async fn backup(a: &BackupArgs) -> Result<(), CliError> {
         return Err(file_error(&a.to, "exists already: choose a new file"));
     }
     let (databases, files) = contents(&a.data_dir)?;
-    let staging = tempfile::tempdir().map_err(|e| file_error(&a.to, e))?;
+    // Beside the archive, not in /tmp: a tmpfs may not hold the copies.
+    let beside = match a.to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".reemploi-backup-")
+        .tempdir_in(&beside)
+        .map_err(|e| file_error(&beside, e))?;
     for name in &databases {
         reemploi_store::snapshot::sqlite(&a.data_dir.join(name), &staging.path().join(name))
             .await
@@ -128,7 +146,9 @@ pub async fn backup(a: &BackupArgs) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let partial = a.to.with_extension("partial");
+    // In the staging directory, which goes when dropped, whether this
+    // succeeds or not: a failed backup leaves nothing behind.
+    let partial = staging.path().join("archive.partial");
     write_archive(
         &partial,
         &manifest,
@@ -199,7 +219,18 @@ pub async fn restore(a: &RestoreArgs) -> Result<(), CliError> {
             ));
         }
     }
-    let names = unpack(&a.from, dir)?;
+    let created = !dir.exists();
+    let names = unpack(&a.from, dir).inspect_err(|_| {
+        // A bad archive leaves the directory as it was found, so that the
+        // next restore is not refused for what this one wrote.
+        if created {
+            let _ = std::fs::remove_dir_all(dir);
+        } else if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    })?;
     let mut republished = 0;
     for name in names.iter().filter(|n| n.ends_with(".db") && *n != BUS) {
         let url = reemploi_store::sqlite_file_url(&dir.join(name))?;
@@ -214,9 +245,10 @@ pub async fn restore(a: &RestoreArgs) -> Result<(), CliError> {
         0
     };
     note(&format!(
-        "restored {} file(s) into {}; at start, {republished} event(s) are published again \
-         and {rewound} subscription(s) read the event log from its start, so that every \
-         service has what the others recorded. Start it with: reemploi up --data-dir {}",
+        "restored {} file(s) into {}; at start, the {republished} event(s) still in the \
+         outboxes are published again (those the log has are not added twice) and {rewound} \
+         subscription(s) read the event log from its start, so that every service has what \
+         the others recorded. Start it with: reemploi up --data-dir {}",
         names.len(),
         dir.display(),
         dir.display()
@@ -266,8 +298,18 @@ fn unpack(from: &Path, dir: &Path) -> Result<Vec<String>, CliError> {
         std::io::copy(&mut entry, &mut out).map_err(|e| file_error(&dir.join(&name), e))?;
         names.push(name);
     }
-    if names.is_empty() {
-        return Err(file_error(from, "holds no file: not a backup of reemploi"));
+    // The manifest lists every file after its first two lines: an archive
+    // cut short is refused rather than restored without a database.
+    let listed: Vec<&str> = manifest.lines().skip(2).filter(|l| !l.is_empty()).collect();
+    if names.is_empty() || listed != names {
+        return Err(file_error(
+            from,
+            format!(
+                "is incomplete: its manifest lists {} file(s), it holds {}",
+                listed.len(),
+                names.len()
+            ),
+        ));
     }
     Ok(names)
 }

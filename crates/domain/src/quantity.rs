@@ -195,6 +195,21 @@ impl Quantity {
         Quantity::new(milli, unit)
     }
 
+    /// The same quantity, refused when its unit is counted whole (pieces)
+    /// and it is not: 2.5 toilets is no quantity of a lot or a claim.
+    pub fn whole_if_counted(self) -> Result<Quantity, DomainError> {
+        if self.unit.is_counted_whole() && self.milli % 1000 != 0 {
+            return Err(DomainError::invalid(
+                FIELD_QUANTITY,
+                format!(
+                    "pieces are counted whole: {} is not a whole number of pieces",
+                    self.to_decimal_string()
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Thousandths of the unit.
     pub fn milli(self) -> i64 {
         self.milli

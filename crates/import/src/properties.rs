@@ -276,7 +276,12 @@ fn lot_values() -> impl Strategy<Value = LotValues> {
                 reference,
                 designation,
                 category,
-                milli,
+                // Pieces are counted whole: a valid row in pieces is too.
+                milli: if unit.is_counted_whole() {
+                    milli - milli % 1000 + 1000
+                } else {
+                    milli
+                },
                 unit,
                 comma,
                 mass_g,

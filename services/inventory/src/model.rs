@@ -82,16 +82,10 @@ pub fn quantity_from_proto(
         DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.milli", reason),
         other => other,
     })?;
-    if unit.is_counted_whole() && quantity.milli() % 1000 != 0 {
-        return Err(DomainError::invalid(
-            "quantity.milli",
-            format!(
-                "pieces are counted whole: {} is not a whole number of pieces",
-                quantity.to_decimal_string()
-            ),
-        ));
-    }
-    Ok(quantity)
+    quantity.whole_if_counted().map_err(|e| match e {
+        DomainError::Invalid { reason, .. } => DomainError::invalid("quantity.milli", reason),
+        other => other,
+    })
 }
 
 fn quantity_proto(milli: i64, unit: Unit) -> tpb::Quantity {

@@ -659,6 +659,8 @@ impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
             if let Some(lot) = c.take(LotName::parse(&field, name)) {
                 if site.is_some_and(|s| s.0 != lot.site) {
                     c.fail(&field, format!("not a lot of {}", req.parent));
+                } else if names.contains(&lot) {
+                    c.fail(&field, "named twice");
                 }
                 names.push(lot);
             }
@@ -1184,24 +1186,27 @@ impl InventoryService for Inventory {
         let p = &p;
         answer::<_, InventoryError>(async move {
             let batch = PublishBatch::try_from(&req)?;
+            if batch.names.is_none() {
+                // Read before the write transaction: on SQLite it holds the
+                // database's one write lock, which another connection of the
+                // pool must not wait on.
+                let site = self.get_site_by_id(batch.site.0).await?;
+                if !authz::sees_site(p, &site.owner_org) {
+                    return Err(not_found("site", batch.site));
+                }
+                authz::manage(p, &site.owner_org)?;
+            }
             let mut tx = self.inner.db.begin_write().await?;
             let targets = match &batch.names {
                 Some(names) => names.clone(),
-                None => {
-                    let site = self.get_site_by_id(batch.site.0).await?;
-                    if !authz::sees_site(p, &site.owner_org) {
-                        return Err(not_found("site", batch.site));
-                    }
-                    authz::manage(p, &site.owner_org)?;
-                    repo::draft_ids(&mut tx, batch.site.0, MAX_BATCH as i64)
-                        .await?
-                        .into_iter()
-                        .map(|lot| LotName {
-                            site: batch.site.0,
-                            lot,
-                        })
-                        .collect()
-                }
+                None => repo::draft_ids(&mut tx, batch.site.0, MAX_BATCH as i64)
+                    .await?
+                    .into_iter()
+                    .map(|lot| LotName {
+                        site: batch.site.0,
+                        lot,
+                    })
+                    .collect(),
             };
             let mut answer = pb::BatchPublishLotsResponse::default();
             let mut events = Vec::new();

@@ -336,7 +336,9 @@ async fn publish(ctx: &Ctx, a: PublishArgs) -> Result<(), CliError> {
 fn lot_from_flags(a: &CreateArgs) -> Result<pb::Lot, CliError> {
     let bad = |e: reemploi_domain::DomainError| CliError::Usage(e.to_string());
     let unit = Unit::parse(&a.unit).map_err(bad)?;
-    let quantity = Quantity::parse_decimal(&a.quantity, unit).map_err(bad)?;
+    let quantity = Quantity::parse_decimal(&a.quantity, unit)
+        .and_then(Quantity::whole_if_counted)
+        .map_err(bad)?;
     let category = category::parse(&a.category).map_err(bad)?;
     let mass_g = match &a.mass_kg {
         None => 0,
@@ -465,9 +467,12 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
         radius_m,
         ..Default::default()
     };
-    let lots = fetch_lots_with(&inv, &filters, a.limit).await?;
+    // Around a point, every lot in the radius is read, so that the ones
+    // kept under --limit are the nearest, not the first the server lists.
+    let read_limit = if a.near.is_some() { 0 } else { a.limit };
+    let lots = fetch_lots_with(&inv, &filters, read_limit).await?;
     match a.near {
-        Some(near) => list_near(ctx, lots, near),
+        Some(near) => list_near(ctx, lots, near, a.limit),
         None => emit_list(
             ctx.format,
             &lots,
@@ -480,7 +485,12 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<(), CliError> {
 }
 
 /// Lots found around `near`, nearest first, each with its distance.
-fn list_near(ctx: &Ctx, lots: Vec<pb::Lot>, near: tpb::GeoPoint) -> Result<(), CliError> {
+fn list_near(
+    ctx: &Ctx,
+    lots: Vec<pb::Lot>,
+    near: tpb::GeoPoint,
+    limit: usize,
+) -> Result<(), CliError> {
     let from = GeoPoint::new(near.latitude, near.longitude)
         .map_err(|e| CliError::Usage(format!("--near: {e}")))?;
     let distance = |l: &pb::Lot| {
@@ -490,6 +500,13 @@ fn list_near(ctx: &Ctx, lots: Vec<pb::Lot>, near: tpb::GeoPoint) -> Result<(), C
     };
     let mut found: Vec<(f64, pb::Lot)> = lots.into_iter().map(|l| (distance(&l), l)).collect();
     found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if limit != 0 && found.len() > limit {
+        found.truncate(limit);
+        note(&format!(
+            "the nearest {limit} shown; more with --limit {} (or --limit 0 for all)",
+            limit.saturating_mul(2)
+        ));
+    }
     let columns: Vec<&'static str> = views::LOT_COLUMNS
         .iter()
         .copied()

@@ -294,7 +294,11 @@ fn lot_fields(a: &LotArgs, lot: &mut pb::Lot, mask: &mut Mask) -> Result<(), Cli
     let quantity = a
         .quantity
         .as_deref()
-        .map(|q| Quantity::parse_decimal(q, unit).map_err(usage("--quantity")))
+        .map(|q| {
+            Quantity::parse_decimal(q, unit)
+                .and_then(Quantity::whole_if_counted)
+                .map_err(usage("--quantity"))
+        })
         .transpose()?;
     mask.set("quantity", quantity, |q| {
         lot.quantity = Some(tpb::Quantity {

@@ -104,6 +104,8 @@ fn a_backup_taken_during_writes_is_restored_whole() {
     };
     thread::sleep(Duration::from_millis(300));
     let data = server.dir.path().join("data");
+    // An operator's own file in the data directory is not backed up.
+    std::fs::write(data.join("notes 2026.txt"), "à garder ailleurs").unwrap();
     let archive = server.path("reemploi.tar");
     admin.ok(&[
         "backup",
@@ -130,6 +132,24 @@ fn a_backup_taken_during_writes_is_restored_whole() {
     let again = args(&data);
     let err = admin.fails(6, &again.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("is not empty"), "{err}");
+    assert!(!restored.join("notes 2026.txt").exists());
+    // An archive cut short is refused, and leaves no directory behind.
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = server.dir.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let elsewhere = server.dir.path().join("elsewhere");
+    let err = admin.fails(
+        6,
+        &[
+            "restore",
+            "--from",
+            cut.to_str().unwrap(),
+            "--data-dir",
+            elsewhere.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("cut.tar"), "{err}");
+    assert!(!elsewhere.exists(), "nothing left of a refused restore");
 
     // The restored platform starts on the copy, with the same keys.
     let (up, _) = up_with(&restored, &[]);

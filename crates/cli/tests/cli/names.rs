@@ -258,6 +258,17 @@ fn lots_are_found_near_a_point_with_their_distance_and_cut_lists_say_so() {
     assert!(distances.is_sorted(), "nearest first: {distances:?}");
     let at = names.iter().position(|n| *n == near).unwrap();
     assert!((1_400.0..1_600.0).contains(&distances[at]), "{distances:?}");
+    // Cut at --limit, the nearest are kept, whatever order the server lists.
+    let mut one = vec![
+        "lots", "list", "--radius", "5", "--limit", "1", "-o", "json",
+    ];
+    one.extend(point);
+    let out = admin.run(&one);
+    assert!(out.status.success());
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(names_of(&kept), [names[0].clone()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the nearest 1 shown"), "{said}");
     let table = admin.ok(&args);
     let row = table.lines().find(|l| l.contains(&near)).unwrap();
     assert!(table.starts_with("NAME") && table.lines().next().unwrap().contains("DISTANCE"));

@@ -242,7 +242,8 @@ fn quantity(errors: &mut Reasons, quantity: &str, unit: &str) -> Option<(Unit, Q
     let unit = errors.keep(Unit::parse(unit))?;
     let quantity = errors.keep(
         Quantity::parse_decimal(&cells::without_spaces(quantity), unit)
-            .and_then(|q| Quantity::positive(q.milli(), unit)),
+            .and_then(|q| Quantity::positive(q.milli(), unit))
+            .and_then(Quantity::whole_if_counted),
     )?;
     Some((unit, quantity))
 }
@@ -291,9 +292,10 @@ mod tests {
     #[test]
     fn french_headers_in_any_order_and_bad_rows_with_reasons() {
         let csv = "Désignation;QUANTITÉ;Unité;Catégorie;Masse (kg);Code déchet;Danger;Réf\n\
-                   Portes;12,5;u;porte-interieure;300;17 02 01;non;A1\n\
+                   Portes;12,5;m2;porte-interieure;300;17 02 01;non;A1\n\
                    Dalles;10;m2;revetement-sol;;17 06 05*;amiante;A2\n\
-                   ;0;furlong;nope;x;;;A3\n";
+                   ;0;furlong;nope;x;;;A3\n\
+                   WC suspendus;2,5;u;sanitaire;;17 01 03;;A4\n";
         let sheet = read_csv(csv.as_bytes()).unwrap();
         let (parsed, unused) = parse(&sheet, || {}).unwrap();
         assert!(unused.is_empty(), "{unused:?}");
@@ -308,12 +310,18 @@ mod tests {
             why.contains("17 06 05*") && why.contains("asbestos"),
             "{why}"
         );
-        assert_eq!(parsed.bad.len(), 1);
+        assert_eq!(parsed.bad.len(), 2);
         let bad = &parsed.bad[0];
         assert_eq!(bad.line, 4);
         for part in ["designation", "category", "unit", "mass_kg"] {
             assert!(bad.reason().contains(part), "{part} in {}", bad.reason());
         }
+        assert_eq!(parsed.bad[1].line, 5);
+        assert!(
+            parsed.bad[1].reason().contains("counted whole"),
+            "{}",
+            parsed.bad[1].reason()
+        );
     }
 
     #[test]
