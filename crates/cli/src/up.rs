@@ -143,18 +143,8 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     };
     // One endpoint for the whole process: every service's figures.
     let metrics = reemploi_runtime::process::metrics(&args.service.metrics);
-    let mut running = start_services(&args, &bus, &auth, &metrics, &shutdown, &stop).await?;
-    if let Some(addr) = args.service.metrics.metrics_listen {
-        let listener = reemploi_runtime::metrics::bind(addr)
-            .await
-            .map_err(|source| CliError::Bind { addr, source })?
-            .0;
-        if let Some(first) = running.pop() {
-            running.push(reemploi_runtime::process::metrics_task(
-                &metrics, listener, &stop, first,
-            ));
-        }
-    }
+    let running = start_services(&args, &bus, &auth, &metrics, &shutdown, &stop).await?;
+    let running = with_metrics_endpoint(&args, &metrics, &stop, running).await?;
 
     let (listener, addr) = reemploi_runtime::server::bind(args.service.server.listen)
         .await
@@ -185,18 +175,7 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
         shutdown.clone(),
     )
     .inspect_err(|_| shutdown.cancel())?;
-    let demo = Settings {
-        addr: demo_addr(addr, server_tls),
-        token: None,
-        session: None,
-        // A REEMPLOI_CA meant for other servers must not stop a plaintext
-        // demo load.
-        tls: if server_tls {
-            tls
-        } else {
-            ClientTls::default()
-        },
-    };
+    let demo = demo_settings(addr, server_tls, tls);
     if args.demo
         && let Err(e) = load_demo(&args, demo, secret.as_deref()).await
     {
@@ -223,6 +202,44 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     }
     tracing::info!("reemploi stopped");
     Ok(())
+}
+
+/// `running` with the process's one metrics endpoint served beside its
+/// first task, when `--metrics-listen` asks for one.
+async fn with_metrics_endpoint(
+    args: &UpArgs,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+    mut running: Vec<Running>,
+) -> Result<Vec<Running>, CliError> {
+    if let Some(addr) = args.service.metrics.metrics_listen {
+        let listener = reemploi_runtime::metrics::bind(addr)
+            .await
+            .map_err(|source| CliError::Bind { addr, source })?
+            .0;
+        if let Some(first) = running.pop() {
+            running.push(reemploi_runtime::process::metrics_task(
+                metrics, listener, stop, first,
+            ));
+        }
+    }
+    Ok(running)
+}
+
+/// How the demo is loaded: as a client of the server just started.
+fn demo_settings(addr: SocketAddr, server_tls: bool, tls: ClientTls) -> Settings {
+    Settings {
+        addr: demo_addr(addr, server_tls),
+        token: None,
+        session: None,
+        // A REEMPLOI_CA meant for other servers must not stop a plaintext
+        // demo load.
+        tls: if server_tls {
+            tls
+        } else {
+            ClientTls::default()
+        },
+    }
 }
 
 /// Binds `--web-listen`, before anything starts: a port taken is a clear

@@ -272,12 +272,7 @@ impl Server {
                 .await;
         }
 
-        let routes = routes
-            .add_service(HealthServer::new(HealthService::from_health_reporter(
-                health.clone(),
-            )))
-            .add_service(reflection_v1(&descriptor_sets)?)
-            .add_service(reflection_v1alpha(&descriptor_sets)?);
+        let routes = with_health_and_reflection(routes, &health, &descriptor_sets)?;
 
         let tls = tls_config(&args)?;
         let local_addr = listener.local_addr()?;
@@ -333,6 +328,21 @@ impl Server {
         stop_accepting.cancel();
         finish(server, &args).await
     }
+}
+
+/// `routes` with grpc.health.v1 and server reflection (v1 and v1alpha)
+/// beside them, so that grpcurl and generated clients find their way.
+fn with_health_and_reflection(
+    routes: Routes,
+    health: &HealthReporter,
+    descriptor_sets: &[&'static [u8]],
+) -> Result<Routes, ServerError> {
+    Ok(routes
+        .add_service(HealthServer::new(HealthService::from_health_reporter(
+            health.clone(),
+        )))
+        .add_service(reflection_v1(descriptor_sets)?)
+        .add_service(reflection_v1alpha(descriptor_sets)?))
 }
 
 /// Logs where the server listens and how, with a warning when bearer tokens
