@@ -119,13 +119,13 @@ impl Upgrade {
         }
         let known: BTreeSet<i64> = sqlite.iter().chain(&postgres).copied().collect();
         for backend in Backend::ALL {
-            for version in self.from_versions() {
-                let path = fixture_path(&self.dir, backend, version);
+            for pair in sqlite.windows(2) {
+                let path = fixture_path(&self.dir, backend, pair[0]);
                 if !path.is_file() {
                     problems.push(format!(
-                        "no fixture {} for the data migration {} is run over",
+                        "no fixture {}: migration {} is run over no data",
                         path.display(),
-                        version + 1
+                        pair[1]
                     ));
                 }
             }
