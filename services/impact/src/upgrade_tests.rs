@@ -66,8 +66,10 @@ async fn served_after_upgrade(seeded: &Seeded) {
         .unwrap_or_else(|e| panic!("from {from}: impact starts: {e}"));
     let served = testing::spawn(&ctx, vec![running]).await;
     let token = testing::token(Role::Admin, None, None);
-    let mut client =
-        ImpactServiceClient::with_interceptor(testing::channel(served.addr).await, Bearer(Some(token)));
+    let mut client = ImpactServiceClient::with_interceptor(
+        testing::channel(served.addr).await,
+        Bearer(Some(token)),
+    );
     // Whole months are read from the sums, a cut period from the
     // contributions: both hold the two hand-overs.
     for (start, end) in [(JANUARY, MARCH), (JANUARY + 14 * DAY, MARCH - 14 * DAY)] {

@@ -50,11 +50,10 @@ async fn every_migration_keeps_the_rows_before_it(backend: Backend) {
 async fn lots_are_named_by_site(seeded: &Seeded) {
     let from = seeded.from;
     let pool = seeded.db().pool();
-    let sites: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, site_id FROM claims ORDER BY id")
-            .fetch_all(pool)
-            .await
-            .unwrap();
+    let sites: Vec<(String, String)> = sqlx::query_as("SELECT id, site_id FROM claims ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
     let sites: Vec<&str> = sites.iter().map(|(_, s)| s.as_str()).collect();
     // The last claim's lot was never projected: it has no site.
     assert_eq!(sites, [S1, S1, ""], "from {from}: claims' sites");
@@ -82,8 +81,10 @@ async fn served_after_upgrade(seeded: &Seeded) {
         .unwrap_or_else(|e| panic!("from {from}: matching starts: {e}"));
     let served = testing::spawn(&ctx, vec![running]).await;
     let token = testing::token(Role::Admin, None, None);
-    let mut client =
-        MatchingServiceClient::with_interceptor(testing::channel(served.addr).await, Bearer(Some(token)));
+    let mut client = MatchingServiceClient::with_interceptor(
+        testing::channel(served.addr).await,
+        Bearer(Some(token)),
+    );
     let matches = client
         .recommend_lots(pb::RecommendLotsRequest {
             partner: format!("partners/{P1}"),

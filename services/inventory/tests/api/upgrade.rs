@@ -64,7 +64,11 @@ async fn served_after_upgrade(seeded: &Seeded) {
     assert_eq!(got.owner_org, super::ORG, "from {from}");
     let lots = list_lots(&mut m, &site).await;
     let expected = if from >= 4 { 3 } else { 2 };
-    assert_eq!(lots.len(), expected, "from {from}: lots of {site}: {lots:?}");
+    assert_eq!(
+        lots.len(),
+        expected,
+        "from {from}: lots of {site}: {lots:?}"
+    );
 
     let old = get_lot(&mut m, &lot).await;
     assert_eq!(
