@@ -102,3 +102,5 @@ pub async fn start(ctx: Context, args: &ImpactArgs) -> Result<Running, StartErro
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
