@@ -1,0 +1,1068 @@
+//! GetLot and ListLots over gRPC against a tonic echo of the same message
+//! sizes, and what tracing and metrics cost them.
+//!
+//! What runs, in one run:
+//!
+//! * **inventory off**: the real `reemploi-inventory` binary (the one cargo
+//!   builds for this bench, `CARGO_BIN_EXE_reemploi-inventory`) in a child
+//!   process, on SQLite in a temporary directory, in-process bus, a static
+//!   HS256 secret (`REEMPLOI_JWT_SECRET`), rate limits off, `RUST_LOG=off`
+//!   (no span is even created) and no `--metrics-listen`.
+//! * **inventory on**: the same binary on its own database, with
+//!   `RUST_LOG=info` (one JSON log line per call, to a file),
+//!   `--metrics-listen` and `--otlp-endpoint` pointing at an OTLP/gRPC trace
+//!   collector this bench runs on its own thread (the generated
+//!   `TraceService` server of `opentelemetry-proto`), which counts the spans
+//!   it receives.
+//! * **echo**: a tonic service of this file in a child process (this same
+//!   executable, started again with `READS_BENCH_ECHO=1`), which answers a
+//!   request padded to the size of the real request with bytes of the size
+//!   of the real response: the floor of a tonic unary call of those sizes.
+//!
+//! Each inventory is seeded through its gRPC API with one site and 300
+//! published lots (6 pages of 50). The load generator is ours: 16 callers
+//! over 4 HTTP/2 connections per target, on the bench's own runtime, each
+//! calling in a loop for a fixed time after a warm-up, every latency
+//! recorded. GetLot cycles over the 300 lots and ListLots over the 6 pages
+//! (page tokens from a first walk), as an integrator reading the catalogue.
+//!
+//! Rounds alternate the three targets (their order rotating each round);
+//! for each case the median throughput, p50 and p99 over the rounds are
+//! printed, then the median of the per-round ratios inventory/echo (goal: at
+//! least 0.3) and on/off (goal: at least 0.9), with the spans the collector
+//! received and the calls the metrics endpoint counted, to show that "on"
+//! really records and exports.
+//!
+//! ```text
+//! cargo bench -p reemploi-inventory --bench reads
+//! ```
+//!
+//! `READS_BENCH_SECS` sets the measured time of one case (default 2 s),
+//! `READS_BENCH_ROUNDS` the number of rounds (default 5). Both servers and
+//! the load generator share the machine's cores, as they would any host.
+
+use std::convert::Infallible;
+use std::io::{BufRead as _, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1 as otlp;
+use otlp::trace_service_server::{TraceService, TraceServiceServer};
+use prost::Message as _;
+use reemploi_proto::inventory as pb;
+use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
+use reemploi_proto::types as tpb;
+use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
+use tokio::task::JoinSet;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::server::NamedService;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::transport::server::TcpIncoming;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
+
+const SECRET: &str = "bench-secret-of-at-least-32-bytes!!";
+const ORG: &str = "org-m2a-habitat";
+/// Published lots of the site, and the page size of ListLots.
+const LOTS: usize = 300;
+const PAGE: usize = 50;
+/// HTTP/2 connections per target, and concurrent callers over them.
+const CONNECTIONS: usize = 4;
+const CALLERS: usize = 16;
+const WARM_UP: Duration = Duration::from_millis(500);
+const ECHO_GOAL: f64 = 0.3;
+const TELEMETRY_GOAL: f64 = 0.9;
+/// Set in the environment of the echo child process.
+const ECHO_ENV: &str = "READS_BENCH_ECHO";
+const ECHO_SERVICE: &str = "reemploi.bench.v1.Echo";
+const ECHO_PATH: &str = "/reemploi.bench.v1.Echo/Echo";
+/// Largest reply the echo can make: more than a page of 50 lots.
+const ECHO_MAX: usize = 1 << 20;
+
+fn main() -> Res<()> {
+    if std::env::var_os(ECHO_ENV).is_some() {
+        return echo_child();
+    }
+    let secs = match std::env::var("READS_BENCH_SECS") {
+        Ok(s) => s.parse::<f64>()?,
+        Err(_) => 2.0,
+    };
+    let rounds = match std::env::var("READS_BENCH_ROUNDS") {
+        Ok(s) => s.parse::<usize>()?.max(1),
+        Err(_) => 5,
+    };
+    let collector = Collector::start()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(&collector, Duration::from_secs_f64(secs), rounds))
+}
+
+// ---------------------------------------------------------------- echo
+
+/// The echo's request: padding to the size of the real request, and how
+/// many bytes to answer with.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EchoRequest {
+    #[prost(bytes = "bytes", tag = "1")]
+    padding: Bytes,
+    #[prost(uint32, tag = "2")]
+    reply_len: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EchoReply {
+    #[prost(bytes = "bytes", tag = "1")]
+    payload: Bytes,
+}
+
+/// The echo service, routed by tonic as a generated server would be.
+#[derive(Clone)]
+struct EchoServer {
+    /// Replies are slices of it: no allocation per call beyond tonic's own.
+    source: Bytes,
+}
+
+impl NamedService for EchoServer {
+    const NAME: &'static str = ECHO_SERVICE;
+}
+
+impl Service<http::Request<tonic::body::Body>> for EchoServer {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let handler = Echo(self.source.clone());
+        Box::pin(async move {
+            if req.uri().path() != ECHO_PATH {
+                return Ok(tonic::Status::unimplemented(req.uri().path().to_owned()).into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(handler, req).await)
+        })
+    }
+}
+
+struct Echo(Bytes);
+
+impl tonic::server::UnaryService<EchoRequest> for Echo {
+    type Response = EchoReply;
+    type Future = std::future::Ready<Result<tonic::Response<EchoReply>, tonic::Status>>;
+
+    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
+        let len = (req.get_ref().reply_len as usize).min(self.0.len());
+        std::future::ready(Ok(tonic::Response::new(EchoReply {
+            payload: self.0.slice(..len),
+        })))
+    }
+}
+
+/// The echo child process: serves on 127.0.0.1:0, prints where on stdout,
+/// and stops when its stdin closes (its parent gone, however it ended).
+fn echo_child() -> Res<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let incoming =
+            TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?.with_nodelay(Some(true));
+        let addr = incoming.local_addr()?;
+        let mut out = std::io::stdout();
+        writeln!(out, "listening {addr}")?;
+        out.flush()?;
+        let stdin_closed = async {
+            let _ = tokio::task::spawn_blocking(|| {
+                std::io::copy(&mut std::io::stdin(), &mut std::io::sink())
+            })
+            .await;
+        };
+        tonic::transport::Server::builder()
+            .add_service(EchoServer {
+                source: Bytes::from(vec![0x5a; ECHO_MAX]),
+            })
+            .serve_with_incoming_shutdown(incoming, stdin_closed)
+            .await?;
+        Ok(())
+    })
+}
+
+/// A client of the echo, sending the same authorization header as the
+/// inventory's clients so that both carry the same metadata.
+#[derive(Clone)]
+struct EchoClient {
+    grpc: tonic::client::Grpc<Channel>,
+    bearer: AsciiMetadataValue,
+}
+
+impl EchoClient {
+    async fn echo(&mut self, req: EchoRequest) -> Res<EchoReply> {
+        self.grpc.ready().await?;
+        let mut request = tonic::Request::new(req);
+        request
+            .metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        let path = http::uri::PathAndQuery::from_static(ECHO_PATH);
+        let reply = self
+            .grpc
+            .unary(request, path, tonic_prost::ProstCodec::default())
+            .await?;
+        Ok(reply.into_inner())
+    }
+}
+
+/// The length of a bytes field (tag 1) making a message of `target` bytes
+/// with `rest` bytes of other fields.
+fn bytes_len_for(target: usize, rest: usize) -> usize {
+    let mut len = target.saturating_sub(rest + 1);
+    while len > 0 && 1 + prost::encoding::encoded_len_varint(len as u64) + len + rest > target {
+        len -= 1;
+    }
+    len
+}
+
+/// An echo request and reply of the encoded sizes of a real call.
+fn echo_request(request_bytes: usize, response_bytes: usize) -> Res<EchoRequest> {
+    let reply_len = bytes_len_for(response_bytes, 0);
+    let rest = 1 + prost::encoding::encoded_len_varint(reply_len as u64);
+    let padding = vec![0x5a; bytes_len_for(request_bytes, rest)];
+    Ok(EchoRequest {
+        padding: padding.into(),
+        reply_len: u32::try_from(reply_len)?,
+    })
+}
+
+// ---------------------------------------------------------------- collector
+
+/// An OTLP/gRPC trace collector that only counts what it is sent.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
+    addr: Option<SocketAddr>,
+}
+
+#[async_trait::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<otlp::ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<otlp::ExportTraceServiceResponse>, tonic::Status> {
+        let spans: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.spans.fetch_add(spans as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(tonic::Response::new(otlp::ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Collector {
+    /// Serves on 127.0.0.1:0 from a thread and runtime of its own, so that
+    /// it takes no turn on the load generator's runtime.
+    fn start() -> Res<Collector> {
+        let incoming = StdListener::bind("127.0.0.1:0")?;
+        // Required of a listener handed to tokio.
+        incoming.set_nonblocking(true)?;
+        let collector = Collector {
+            addr: Some(incoming.local_addr()?),
+            ..Collector::default()
+        };
+        let served = collector.clone();
+        std::thread::Builder::new()
+            .name("otlp-collector".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("collector runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(incoming)
+                        .expect("collector listener on the runtime");
+                    let result = tonic::transport::Server::builder()
+                        .add_service(TraceServiceServer::new(served))
+                        .serve_with_incoming(TcpIncoming::from(listener))
+                        .await;
+                    if let Err(e) = result {
+                        eprintln!("reads bench: the OTLP collector stopped: {e}");
+                    }
+                });
+            })?;
+        Ok(collector)
+    }
+
+    fn spans(&self) -> u64 {
+        self.spans.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------- processes
+
+/// A child process, killed when dropped if it is still running.
+struct Proc {
+    child: Child,
+    name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Asks it to stop (SIGTERM, as a service manager would) and waits up
+    /// to `grace` for it to exit: the inventory then flushes its last spans.
+    fn terminate(&mut self, grace: Duration) -> Res<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("{} did not stop within {grace:?}", self.name).into())
+    }
+}
+
+/// A port free on loopback now, for a child that cannot say which port 0
+/// gave it (with `RUST_LOG=off` it logs nothing). Another process could take
+/// it in between; then the child fails to bind and the bench says so.
+fn free_port() -> Res<SocketAddr> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Starts the echo child and reads the address it serves on.
+fn start_echo() -> Res<(Proc, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(ECHO_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("echo: no stdout")?;
+    let proc = Proc {
+        child,
+        name: "the echo server",
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .ok_or_else(|| format!("echo: unexpected first line {line:?}"))?
+        .parse()?;
+    Ok((proc, addr))
+}
+
+/// A running `reemploi-inventory` and where it listens.
+struct Inventory {
+    proc: Proc,
+    addr: SocketAddr,
+    metrics: Option<SocketAddr>,
+    dir: tempfile::TempDir,
+}
+
+/// Starts the inventory binary on a fresh SQLite database; with a
+/// collector, with logs at info, metrics served and traces exported to it.
+fn start_inventory(collector: Option<&Collector>) -> Res<Inventory> {
+    let dir = tempfile::tempdir()?;
+    let addr = free_port()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reemploi-inventory"));
+    // Only what is set here: no database, bus, identity or telemetry
+    // settings of the caller's shell.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("REEMPLOI_") || key.starts_with("OTEL_") || key.ends_with("_URL") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log-format", "json", "--drain-delay-ms", "0"])
+        // Rate limits off: the bench is one principal calling flat out.
+        .args(["--rate-limit-per-principal", "0"])
+        .env("REEMPLOI_JWT_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log"))?);
+    let metrics = match collector.and_then(|c| c.addr) {
+        None => {
+            cmd.env("RUST_LOG", "off");
+            None
+        }
+        Some(otlp) => {
+            let metrics = free_port()?;
+            cmd.env("RUST_LOG", "info")
+                .arg("--metrics-listen")
+                .arg(metrics.to_string())
+                .arg("--otlp-endpoint")
+                .arg(format!("http://{otlp}"));
+            Some(metrics)
+        }
+    };
+    let proc = Proc {
+        child: cmd.spawn()?,
+        name: "reemploi-inventory",
+    };
+    Ok(Inventory {
+        proc,
+        addr,
+        metrics,
+        dir,
+    })
+}
+
+impl Inventory {
+    /// Waits until it accepts connections (its migrations done), or fails
+    /// with its log if it exits first.
+    async fn ready(&mut self) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.proc.child.try_wait()? {
+                let log = std::fs::read_to_string(self.dir.path().join("stderr.log"))?;
+                return Err(format!("reemploi-inventory exited ({status}):\n{log}").into());
+            }
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("reemploi-inventory did not listen within 120 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Lines written to its log.
+    fn log_lines(&self) -> Res<usize> {
+        let log = std::fs::read(self.dir.path().join("stderr.log"))?;
+        Ok(log.iter().filter(|b| **b == b'\n').count())
+    }
+}
+
+/// The calls of `method` the metrics endpoint at `addr` has counted, all
+/// codes together.
+fn counted_calls(addr: SocketAddr, method: &str) -> Res<f64> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    let wanted = format!("grpc_method=\"{method}\"");
+    let mut total = 0.0;
+    for line in body.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        // Counters only (`..._total{...}`), not the latency histogram.
+        if series.contains("_total{") && series.contains(&wanted) {
+            total += value.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Ok(total)
+}
+
+// ---------------------------------------------------------------- clients
+
+/// Sends a token minted by the bench, parsed into a header value once.
+#[derive(Clone)]
+struct Bearer(AsciiMetadataValue);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Client = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
+
+fn bearer(role: Role, org: Option<&str>) -> Res<AsciiMetadataValue> {
+    let claims = claims_for(
+        role,
+        org.map(str::to_string),
+        None,
+        Duration::from_secs(3600),
+    );
+    let token = issue_hs256(SECRET.as_bytes(), &claims)?;
+    Ok(format!("Bearer {token}").parse()?)
+}
+
+/// `CONNECTIONS` channels to `addr`, each its own HTTP/2 connection.
+async fn connections(addr: SocketAddr) -> Res<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(channels)
+}
+
+fn client(channel: Channel, bearer: &AsciiMetadataValue) -> Client {
+    InventoryServiceClient::with_interceptor(channel, Bearer(bearer.clone()))
+}
+
+// ---------------------------------------------------------------- data
+
+fn quantity(whole: i64) -> Option<tpb::Quantity> {
+    Some(tpb::Quantity {
+        unit: tpb::Unit::Piece as i32,
+        milli: whole * 1000,
+    })
+}
+
+/// A lot as a diagnostic describes one: every field a reader sees filled.
+fn lot_msg(i: usize) -> pb::Lot {
+    pb::Lot {
+        designation: format!("Portes intérieures bois 83x204, palette {i}"),
+        description: "Portes isoplanes à âme alvéolaire, huisseries bois, quincaillerie \
+                      d'origine (paumelles, béquilles laiton). Déposées avec soin, stockées \
+                      à plat sur palette, à l'abri. Quelques traces d'usage sur les chants."
+            .into(),
+        category: "porte-interieure".into(),
+        quantity: quantity(24),
+        estimated_mass_g: 600_000,
+        dimensions: Some(tpb::Dimensions {
+            length_mm: 830,
+            width_mm: 40,
+            height_mm: 2040,
+        }),
+        condition: "bon".into(),
+        building_location: "Tour A, étages 1-15".into(),
+        photo_uris: vec![
+            format!("https://photos.example.org/coteaux/tour-a/portes-{i}-1.jpg"),
+            format!("https://photos.example.org/coteaux/tour-a/portes-{i}-2.jpg"),
+        ],
+        waste_code: "17 02 01".into(),
+        reuse_potential: pb::ReusePotential::Direct as i32,
+        reference: format!("P{i}"),
+        ..Default::default()
+    }
+}
+
+/// What both inventories hold and what the callers ask for.
+struct Seeded {
+    site: String,
+    lots: Arc<Vec<String>>,
+    /// Page tokens of the full pages of ListLots ("" for the first).
+    pages: Arc<Vec<String>>,
+    /// Mean encoded sizes, in bytes.
+    lot_bytes: usize,
+    page_bytes: usize,
+    get_request_bytes: usize,
+    list_request_bytes: usize,
+}
+
+fn list_request(parent: &str, page_token: &str) -> pb::ListLotsRequest {
+    pb::ListLotsRequest {
+        parent: parent.to_owned(),
+        page_size: PAGE as i32,
+        page_token: page_token.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Creates a site and `LOTS` published lots through the API of `addr`,
+/// then walks ListLots as the reader to collect its page tokens and sizes.
+async fn seed(addr: SocketAddr, reader: &AsciiMetadataValue) -> Res<Seeded> {
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut manager = client(channel.clone(), &bearer(Role::SiteManager, Some(ORG))?);
+    let site = manager
+        .create_site(pb::CreateSiteRequest {
+            site: Some(pb::Site {
+                display_name: "Coteaux – tour A".into(),
+                operation: Some(pb::Operation {
+                    programme: "NPNRU".into(),
+                    quartier: "Coteaux".into(),
+                    commune: "Mulhouse".into(),
+                    insee_code: "68224".into(),
+                }),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.7460,
+                    longitude: 7.3010,
+                }),
+                address: "rue de Provence, Mulhouse".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .name;
+    manager
+        .batch_create_lots(pb::BatchCreateLotsRequest {
+            parent: site.clone(),
+            requests: (0..LOTS)
+                .map(|i| pb::CreateLotRequest {
+                    lot: Some(lot_msg(i)),
+                    ..Default::default()
+                })
+                .collect(),
+            request_id: String::new(),
+        })
+        .await?;
+    let published = manager
+        .batch_publish_lots(pb::BatchPublishLotsRequest {
+            parent: site.clone(),
+            all_drafts: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    if published.lots.len() != LOTS {
+        return Err(format!("{} of {LOTS} lots published", published.lots.len()).into());
+    }
+    walk_pages(client(channel, reader), site).await
+}
+
+async fn walk_pages(mut reader: Client, site: String) -> Res<Seeded> {
+    let (mut lots, mut pages, mut page_sizes, mut lot_sizes) = (vec![], vec![], vec![], vec![]);
+    let mut token = String::new();
+    loop {
+        let page = reader
+            .list_lots(list_request(&site, &token))
+            .await?
+            .into_inner();
+        if page.lots.len() == PAGE {
+            pages.push(token.clone());
+            page_sizes.push(page.encoded_len());
+        }
+        for lot in &page.lots {
+            lot_sizes.push(lot.encoded_len());
+            lots.push(lot.name.clone());
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    if lots.len() != LOTS || pages.is_empty() {
+        return Err(format!(
+            "the reader sees {} lots in {} full pages",
+            lots.len(),
+            pages.len()
+        )
+        .into());
+    }
+    let mean = |v: &[usize]| v.iter().sum::<usize>() / v.len();
+    let get_request_bytes = mean(
+        &lots
+            .iter()
+            .map(|name| pb::GetLotRequest { name: name.clone() }.encoded_len())
+            .collect::<Vec<_>>(),
+    );
+    let list_request_bytes = mean(
+        &pages
+            .iter()
+            .map(|t| list_request(&site, t).encoded_len())
+            .collect::<Vec<_>>(),
+    );
+    Ok(Seeded {
+        lot_bytes: mean(&lot_sizes),
+        page_bytes: mean(&page_sizes),
+        get_request_bytes,
+        list_request_bytes,
+        site,
+        lots: Arc::new(lots),
+        pages: Arc::new(pages),
+    })
+}
+
+// ---------------------------------------------------------------- load
+
+/// Every call's latency in the measured window, and all calls made.
+struct Sample {
+    latencies: Vec<Duration>,
+    window: Duration,
+    calls: usize,
+}
+
+impl Sample {
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.window.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i.min(self.latencies.len() - 1)]
+    }
+}
+
+/// One caller's way of making its i-th call.
+trait Caller: Send + 'static {
+    fn call(&mut self, i: usize) -> impl Future<Output = Res<()>> + Send;
+}
+
+struct GetLot {
+    client: Client,
+    names: Arc<Vec<String>>,
+}
+
+impl Caller for GetLot {
+    async fn call(&mut self, i: usize) -> Res<()> {
+        let name = self.names[i % self.names.len()].clone();
+        self.client.get_lot(pb::GetLotRequest { name }).await?;
+        Ok(())
+    }
+}
+
+struct ListLots {
+    client: Client,
+    site: String,
+    pages: Arc<Vec<String>>,
+}
+
+impl Caller for ListLots {
+    async fn call(&mut self, i: usize) -> Res<()> {
+        let token = &self.pages[i % self.pages.len()];
+        let page = self
+            .client
+            .list_lots(list_request(&self.site, token))
+            .await?;
+        if page.get_ref().lots.len() != PAGE {
+            return Err("ListLots returned a short page".into());
+        }
+        Ok(())
+    }
+}
+
+struct EchoCall {
+    client: EchoClient,
+    request: EchoRequest,
+}
+
+impl Caller for EchoCall {
+    async fn call(&mut self, _: usize) -> Res<()> {
+        self.client.echo(self.request.clone()).await?;
+        Ok(())
+    }
+}
+
+/// Runs the callers concurrently for `WARM_UP` then `run`, recording the
+/// latency of every call that starts after the warm-up and ends in time.
+async fn drive<C: Caller>(callers: Vec<C>, run: Duration) -> Res<Sample> {
+    let measure = Instant::now() + WARM_UP;
+    let end = measure + run;
+    let mut set = JoinSet::new();
+    let n = callers.len();
+    for (k, mut caller) in callers.into_iter().enumerate() {
+        set.spawn(async move {
+            let mut latencies = Vec::with_capacity(4096);
+            let mut calls = 0;
+            // Callers start at different lots or pages, and stay apart.
+            let mut i = k;
+            loop {
+                let start = Instant::now();
+                if start >= end {
+                    return Ok::<_, BoxError>((latencies, calls));
+                }
+                caller.call(i).await?;
+                let done = Instant::now();
+                calls += 1;
+                if start >= measure && done <= end {
+                    latencies.push(done - start);
+                }
+                i += n;
+            }
+        });
+    }
+    let mut sample = Sample {
+        latencies: Vec::new(),
+        window: run,
+        calls: 0,
+    };
+    while let Some(joined) = set.join_next().await {
+        let (latencies, calls) = joined??;
+        sample.latencies.extend(latencies);
+        sample.calls += calls;
+    }
+    sample.latencies.sort_unstable();
+    Ok(sample)
+}
+
+#[derive(Clone, Copy)]
+enum Read {
+    Get,
+    List,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Echo,
+    Off,
+    On,
+}
+
+const TARGETS: [Target; 3] = [Target::Echo, Target::Off, Target::On];
+
+/// The three targets, connected, and what their callers send.
+struct Targets {
+    reader: AsciiMetadataValue,
+    echo: Vec<Channel>,
+    echo_get: EchoRequest,
+    echo_list: EchoRequest,
+    off: (Vec<Channel>, Seeded),
+    on: (Vec<Channel>, Seeded),
+}
+
+/// One measured case: `CALLERS` callers spread over the target's connections.
+async fn case(t: &Targets, read: Read, target: Target, run: Duration) -> Res<Sample> {
+    let (channels, seeded) = match target {
+        Target::Echo => {
+            let request = match read {
+                Read::Get => &t.echo_get,
+                Read::List => &t.echo_list,
+            };
+            let callers = (0..CALLERS)
+                .map(|k| EchoCall {
+                    client: EchoClient {
+                        grpc: tonic::client::Grpc::new(t.echo[k % CONNECTIONS].clone()),
+                        bearer: t.reader.clone(),
+                    },
+                    request: request.clone(),
+                })
+                .collect();
+            return drive(callers, run).await;
+        }
+        Target::Off => (&t.off.0, &t.off.1),
+        Target::On => (&t.on.0, &t.on.1),
+    };
+    let channel = |k: usize| client(channels[k % CONNECTIONS].clone(), &t.reader);
+    match read {
+        Read::Get => {
+            let callers = (0..CALLERS)
+                .map(|k| GetLot {
+                    client: channel(k),
+                    names: seeded.lots.clone(),
+                })
+                .collect();
+            drive(callers, run).await
+        }
+        Read::List => {
+            let callers = (0..CALLERS)
+                .map(|k| ListLots {
+                    client: channel(k),
+                    site: seeded.site.clone(),
+                    pages: seeded.pages.clone(),
+                })
+                .collect();
+            drive(callers, run).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- run
+
+/// The figures of one case in one round.
+#[derive(Clone, Copy)]
+struct Figures {
+    throughput: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Per read (GetLot, ListLots), per target (echo, off, on), one per round.
+type Table = [[Vec<Figures>; 3]; 2];
+
+async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
+    println!(
+        "reads bench: {CALLERS} callers over {CONNECTIONS} HTTP/2 connections per target, \
+         {:.1} s measured per case after {:.1} s of warm-up, {rounds} rounds",
+        secs.as_secs_f64(),
+        WARM_UP.as_secs_f64()
+    );
+    let (_echo_proc, echo_addr) = start_echo()?;
+    let mut off = start_inventory(None)?;
+    let mut on = start_inventory(Some(collector))?;
+    off.ready().await?;
+    on.ready().await?;
+    let reader = bearer(Role::Integrator, None)?;
+    let t = Instant::now();
+    let off_seed = seed(off.addr, &reader).await?;
+    let on_seed = seed(on.addr, &reader).await?;
+    println!(
+        "seeded 1 site and {LOTS} published lots in each inventory in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let targets = Targets {
+        echo_get: echo_request(off_seed.get_request_bytes, off_seed.lot_bytes)?,
+        echo_list: echo_request(off_seed.list_request_bytes, off_seed.page_bytes)?,
+        echo: connections(echo_addr).await?,
+        off: (connections(off.addr).await?, off_seed),
+        on: (connections(on.addr).await?, on_seed),
+        reader,
+    };
+    print_sizes(&targets);
+
+    let mut table: Table = Default::default();
+    let mut on_calls = 0;
+    for round in 0..rounds {
+        let t = Instant::now();
+        for read in [Read::Get, Read::List] {
+            // The order of the targets turns each round: none always goes
+            // first, on a machine that cools or heats up under it.
+            for k in 0..TARGETS.len() {
+                let target = TARGETS[(round + k) % TARGETS.len()];
+                let sample = case(&targets, read, target, secs).await?;
+                if matches!(target, Target::On) {
+                    on_calls += sample.calls;
+                }
+                table[read as usize][target as usize].push(Figures {
+                    throughput: sample.throughput(),
+                    p50: sample.percentile(0.50),
+                    p99: sample.percentile(0.99),
+                });
+            }
+        }
+        println!(
+            "round {}/{rounds} done in {:.1} s",
+            round + 1,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let metrics = on.metrics.ok_or("the \"on\" inventory serves no metrics")?;
+    let counted = (
+        counted_calls(metrics, "GetLot")?,
+        counted_calls(metrics, "ListLots")?,
+    );
+    let log_lines = on.log_lines()?;
+    drop(targets);
+    // Stopping it flushes the spans still in its batch.
+    on.proc.terminate(Duration::from_secs(30))?;
+    report(&table);
+    println!(
+        "\n\"on\": the collector received {} spans for {on_calls} read calls ({:.2} a call); \
+         the metrics endpoint counted {:.0} GetLot and {:.0} ListLots calls; \
+         {log_lines} log lines. \"off\": {} log lines.",
+        collector.spans(),
+        collector.spans() as f64 / on_calls.max(1) as f64,
+        counted.0,
+        counted.1,
+        off.log_lines()?,
+    );
+    Ok(())
+}
+
+fn print_sizes(t: &Targets) {
+    let s = &t.off.1;
+    println!(
+        "encoded sizes, inventory / echo: GetLot request {} / {} B, reply (Lot) {} / {} B; \
+         ListLots request {} / {} B, reply (page of {PAGE}) {} / {} B",
+        s.get_request_bytes,
+        t.echo_get.encoded_len(),
+        s.lot_bytes,
+        EchoReply {
+            payload: vec![0; t.echo_get.reply_len as usize].into()
+        }
+        .encoded_len(),
+        s.list_request_bytes,
+        t.echo_list.encoded_len(),
+        s.page_bytes,
+        EchoReply {
+            payload: vec![0; t.echo_list.reply_len as usize].into()
+        }
+        .encoded_len(),
+    );
+}
+
+// ---------------------------------------------------------------- report
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(table: &Table) {
+    println!();
+    println!(
+        "{:<30} {:>10} {:>9} {:>9}",
+        "case (median of rounds)", "calls/s", "p50 ms", "p99 ms"
+    );
+    println!("{}", "-".repeat(61));
+    for (read, read_name) in [(Read::Get, "GetLot"), (Read::List, "ListLots")] {
+        for (target, target_name) in [
+            (Target::Echo, "echo"),
+            (Target::Off, "inventory off"),
+            (Target::On, "inventory on"),
+        ] {
+            let rounds = &table[read as usize][target as usize];
+            println!(
+                "{:<30} {:>10.0} {:>9.2} {:>9.2}",
+                format!("{read_name}, {target_name}"),
+                median(rounds.iter().map(|f| f.throughput).collect()),
+                median(rounds.iter().map(|f| ms(f.p50)).collect()),
+                median(rounds.iter().map(|f| ms(f.p99)).collect()),
+            );
+        }
+    }
+    println!();
+    println!("throughput ratios, median of the per-round ratios [each round's]:");
+    for (read, read_name) in [(Read::Get, "GetLot"), (Read::List, "ListLots")] {
+        let row = &table[read as usize];
+        for (num, den, what, goal) in [
+            (Target::Off, Target::Echo, "inventory off / echo", ECHO_GOAL),
+            (Target::On, Target::Echo, "inventory on / echo", ECHO_GOAL),
+            (Target::On, Target::Off, "on / off", TELEMETRY_GOAL),
+        ] {
+            let ratios: Vec<f64> = row[num as usize]
+                .iter()
+                .zip(&row[den as usize])
+                .map(|(n, d)| n.throughput / d.throughput)
+                .collect();
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let ratio = median(ratios);
+            println!(
+                "  {:<32} {ratio:>5.2}  goal >= {goal}: {:<8} [{}]",
+                format!("{read_name} {what}"),
+                if ratio >= goal { "met" } else { "NOT met" },
+                each.join(" ")
+            );
+        }
+    }
+}
