@@ -242,6 +242,43 @@ pub struct BusArgs {
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub max_deliver: i64,
+
+    /// PEM file with the CA certificate(s) that sign the NATS servers'
+    /// certificates: the connection then requires TLS and trusts only
+    /// them (a private CA). Read and checked at start.
+    #[arg(long = "nats-ca", env = "REEMPLOI_NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+
+    /// PEM file with a client certificate (leaf first) for NATS servers
+    /// that verify clients (`verify: true`); requires TLS. Needs --nats-key.
+    #[arg(
+        long = "nats-cert",
+        env = "REEMPLOI_NATS_CERT",
+        value_name = "FILE",
+        requires = "nats_key"
+    )]
+    pub nats_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --nats-cert (PKCS#8, PKCS#1 or
+    /// SEC1). Its contents are never logged.
+    #[arg(
+        long = "nats-key",
+        env = "REEMPLOI_NATS_KEY",
+        value_name = "FILE",
+        requires = "nats_cert"
+    )]
+    pub nats_key: Option<PathBuf>,
+}
+
+impl BusArgs {
+    /// The TLS files of the NATS connection.
+    pub fn nats_tls(&self) -> reemploi_events::NatsTls {
+        reemploi_events::NatsTls {
+            ca: self.nats_ca.clone(),
+            cert: self.nats_cert.clone(),
+            key: self.nats_key.clone(),
+        }
+    }
 }
 
 impl Default for BusArgs {
@@ -251,6 +288,9 @@ impl Default for BusArgs {
             stream_replicas: 1,
             event_namespace: None,
             max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
+            nats_ca: None,
+            nats_cert: None,
+            nats_key: None,
         }
     }
 }
@@ -262,6 +302,9 @@ impl fmt::Debug for BusArgs {
             .field("stream_replicas", &self.stream_replicas)
             .field("event_namespace", &self.event_namespace)
             .field("max_deliver", &self.max_deliver)
+            .field("nats_ca", &self.nats_ca)
+            .field("nats_cert", &self.nats_cert)
+            .field("nats_key", &self.nats_key)
             .finish()
     }
 }
