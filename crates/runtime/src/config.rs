@@ -378,6 +378,27 @@ pub struct AuthArgs {
     )]
     pub identity_ca: Option<PathBuf>,
 
+    /// PEM file with the client certificate this service presents to the
+    /// identity service, when that one requires client certificates (its
+    /// --tls-client-ca). Needs --identity-key.
+    #[arg(
+        long = "identity-cert",
+        env = "REEMPLOI_IDENTITY_CERT",
+        value_name = "FILE",
+        requires = "identity_key"
+    )]
+    pub identity_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --identity-cert. Its contents are
+    /// never logged.
+    #[arg(
+        long = "identity-key",
+        env = "REEMPLOI_IDENTITY_KEY",
+        value_name = "FILE",
+        requires = "identity_cert"
+    )]
+    pub identity_key: Option<PathBuf>,
+
     /// The `iss` of the identity service's tokens: it signs with it, every
     /// service requires it.
     #[arg(
@@ -407,6 +428,8 @@ impl Default for AuthArgs {
             jwt_max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
             identity_url: None,
             identity_ca: None,
+            identity_cert: None,
+            identity_key: None,
             token_issuer: crate::auth::DEFAULT_TOKEN_ISSUER.to_owned(),
             token_audience: crate::auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
         }
@@ -423,6 +446,8 @@ impl fmt::Debug for AuthArgs {
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .field("identity_url", &self.identity_url.as_ref().map(|_| "<set>"))
             .field("identity_ca", &self.identity_ca)
+            .field("identity_cert", &self.identity_cert)
+            .field("identity_key", &self.identity_key)
             .field("token_issuer", &self.token_issuer)
             .field("token_audience", &self.token_audience)
             .finish()

@@ -20,10 +20,25 @@ fn bus_args(server: &NatsServer) -> BusArgs {
     }
 }
 
+/// `wiring::bus` with `args`, as a service starts: bounded, since it would
+/// wait forever for a server it cannot reach.
+async fn connected(args: &BusArgs) -> std::sync::Arc<dyn Bus> {
+    let store = StoreArgs::default();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        reemploi_runtime::wiring::bus(args, &store),
+    )
+    .await
+    .expect("connected within 20 s")
+    .expect("connected")
+}
+
 /// The stream is created and a message published with its PubAck awaited:
 /// JetStream answered over the connection.
 async fn round_trip(bus: &dyn Bus) {
-    bus.ensure_stream("inventory").await.expect("stream created");
+    bus.ensure_stream("inventory")
+        .await
+        .expect("stream created");
     bus.publish(&Message::new("reemploi.inventory.lot.published", "lot"))
         .await
         .expect("published and acknowledged over TLS");
@@ -45,7 +60,8 @@ async fn attempt(server: &NatsServer, tls: &NatsTls) -> Result<JetStreamBus, Bus
 
 /// `wiring::bus` must fail at once with a configuration error; its message.
 async fn refused_at_start(args: &BusArgs) -> String {
-    let connect = reemploi_runtime::wiring::bus(args, &StoreArgs::default());
+    let store = StoreArgs::default();
+    let connect = reemploi_runtime::wiring::bus(args, &store);
     match tokio::time::timeout(AT_ONCE, connect).await {
         Ok(Err(e @ BusError::Config(_))) => e.to_string(),
         Ok(Err(other)) => panic!("expected a configuration error, got {other}"),
@@ -62,9 +78,7 @@ async fn a_service_publishes_over_tls_trusting_the_private_ca() {
         nats_ca: Some(pki.ca()),
         ..bus_args(&server)
     };
-    let bus = reemploi_runtime::wiring::bus(&args, &StoreArgs::default())
-        .await
-        .expect("connected over TLS");
+    let bus = connected(&args).await;
     round_trip(bus.as_ref()).await;
 }
 
@@ -78,9 +92,7 @@ async fn a_service_presents_its_client_certificate_to_a_verifying_server() {
         nats_key: Some(pki.client_key()),
         ..bus_args(&server)
     };
-    let bus = reemploi_runtime::wiring::bus(&args, &StoreArgs::default())
-        .await
-        .expect("connected with mutual TLS");
+    let bus = connected(&args).await;
     round_trip(bus.as_ref()).await;
 }
 
@@ -172,7 +184,10 @@ async fn unusable_tls_files_stop_the_start_with_the_flag_and_the_file() {
     })
     .await;
     assert!(message.contains("--nats-ca"), "{message}");
-    assert!(message.contains(&missing.display().to_string()), "{message}");
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
 
     let garbage = write(dir.path(), "garbage.pem", "not a certificate\n");
     let message = refused_at_start(&BusArgs {
@@ -231,8 +246,5 @@ fn the_client_certificate_flags_go_together() {
     ])
     .expect("all three");
     assert_eq!(parsed.bus.nats_tls().ca.as_deref(), Some("ca.pem".as_ref()));
-    assert_eq!(
-        parsed.bus.nats_tls().key.as_deref(),
-        Some("c.key".as_ref())
-    );
+    assert_eq!(parsed.bus.nats_tls().key.as_deref(), Some("c.key".as_ref()));
 }

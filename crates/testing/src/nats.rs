@@ -156,7 +156,11 @@ impl NatsServer {
 
     async fn spawn(&mut self) {
         // The port may linger briefly after a kill: retry the start a few times.
-        let extra = self.tls.as_ref().map(NatsPki::server_args).unwrap_or_default();
+        let extra = self
+            .tls
+            .as_ref()
+            .map(NatsPki::server_args)
+            .unwrap_or_default();
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         for _ in 0..5 {
             self.child = Some(run_nats_server(self.port, self.store.path(), &extra));

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use reemploi_events::{
-    Bus, DeadLetter, InProcessBus, JetStreamBus, JetStreamOptions, NatsTls,
-};
+use reemploi_events::{Bus, DeadLetter, InProcessBus, JetStreamBus, JetStreamOptions, NatsTls};
 use serde_json::json;
 
 use crate::CliError;
@@ -50,10 +48,20 @@ pub struct DeadLettersArgs {
     pub nats_ca: Option<std::path::PathBuf>,
     /// PEM file with a client certificate, for NATS servers that verify
     /// clients. Needs --nats-key.
-    #[arg(long, env = "REEMPLOI_NATS_CERT", value_name = "FILE", requires = "nats_key")]
+    #[arg(
+        long,
+        env = "REEMPLOI_NATS_CERT",
+        value_name = "FILE",
+        requires = "nats_key"
+    )]
     pub nats_cert: Option<std::path::PathBuf>,
     /// PEM file with the private key of --nats-cert.
-    #[arg(long, env = "REEMPLOI_NATS_KEY", value_name = "FILE", requires = "nats_cert")]
+    #[arg(
+        long,
+        env = "REEMPLOI_NATS_KEY",
+        value_name = "FILE",
+        requires = "nats_cert"
+    )]
     pub nats_key: Option<std::path::PathBuf>,
     /// The deployment's event namespace on NATS, if it has one.
     #[arg(long, env = "REEMPLOI_EVENT_NAMESPACE")]
