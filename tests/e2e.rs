@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use reemploi_e2e::{Stack, Transport, eventually};
+use reemploi_e2e::{
+    Stack, Transport, coteaux_site, eventually, partner_at, published_radiators, siret, verified,
+};
 use reemploi_proto::inventory as ipb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
@@ -14,6 +16,7 @@ use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+mod audit;
 mod identity;
 mod impact;
 mod names;
@@ -258,97 +261,6 @@ async fn observe(stack: &Stack, shutdown: &tokio_util::sync::CancellationToken) 
     proposals
 }
 
-fn partner_at(name: &str, siret: &str, lat: f64, lon: f64, radius_km: i32) -> rpb::Partner {
-    rpb::Partner {
-        legal_name: name.into(),
-        siret: siret.into(),
-        kinds: vec![rpb::PartnerKind::Aci as i32],
-        location: Some(tpb::GeoPoint {
-            latitude: lat,
-            longitude: lon,
-        }),
-        accepted_categories: vec!["radiateur".into()],
-        weekly_intake_kg: 30_000,
-        service_radius_km: radius_km,
-        ..Default::default()
-    }
-}
-
-async fn verified(admin: &mut reemploi_e2e::Registry, partner: rpb::Partner) -> String {
-    let p = admin
-        .register_partner(rpb::RegisterPartnerRequest {
-            partner: Some(partner),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    admin
-        .verify_partner(rpb::VerifyPartnerRequest {
-            name: p.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
-    p.name
-}
-
-async fn published_radiators(stack: &Stack, site: &str, pieces: i64) -> String {
-    let mut manager = stack
-        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
-        .await;
-    let lot = manager
-        .create_lot(ipb::CreateLotRequest {
-            parent: site.to_string(),
-            lot: Some(ipb::Lot {
-                designation: "Radiateurs fonte".into(),
-                category: "radiateur".into(),
-                quantity: Some(tpb::Quantity {
-                    unit: tpb::Unit::Piece as i32,
-                    milli: pieces * 1000,
-                }),
-                estimated_mass_g: pieces * 60_000,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-            lot_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    manager
-        .publish_lot(ipb::PublishLotRequest {
-            name: lot.name.clone(),
-            etag: String::new(),
-        })
-        .await
-        .unwrap();
-    lot.name
-}
-
-async fn coteaux_site(stack: &Stack) -> String {
-    let mut manager = stack
-        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
-        .await;
-    manager
-        .create_site(ipb::CreateSiteRequest {
-            site: Some(ipb::Site {
-                display_name: "Coteaux".into(),
-                location: Some(tpb::GeoPoint {
-                    latitude: 47.7460,
-                    longitude: 7.3010,
-                }),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-            site_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .name
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lots_are_proposed_to_partners_in_range_in_process() {
     proposed_in_range_and_gone_when_exhausted(Transport::InProcess).await;
@@ -517,28 +429,6 @@ async fn proposed_in_range_and_gone_when_exhausted(transport: Transport) {
     let _ = &mut claimer;
     stop.cancel();
     stack.stop().await;
-}
-
-/// A valid SIRET (Luhn) for test partner `n`.
-fn siret(n: u32) -> String {
-    let body = format!("9{n:012}");
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap();
-            // The check digit will take the last place: from the right, the
-            // body's digits start at an even position, doubled.
-            if i % 2 == 0 {
-                let twice = d * 2;
-                twice / 10 + twice % 10
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 /// A draft lot of radiators on `site`.
@@ -1312,6 +1202,7 @@ async fn a_service_starts_while_a_listed_nats_node_is_down() {
         subject: "reemploi.registry.partner.verified".into(),
         event_id: envelope.event_id.clone(),
         payload: envelope.encode_to_vec().into(),
+        traceparent: None,
     })
     .await
     .unwrap();

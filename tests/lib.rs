@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reemploi_events::{Bus, InProcessBus, JetStreamBus, JetStreamOptions};
+use reemploi_proto::audit::audit_service_client::AuditServiceClient;
 use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
+use reemploi_proto::inventory as ipb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
+use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
 use reemploi_store::{Backend, Db, DbOptions};
 use reemploi_testing::db::TestDb;
@@ -23,6 +27,8 @@ use tonic::transport::Channel;
 pub type Inventory = InventoryServiceClient<InterceptedService<Channel, Bearer>>;
 /// A registry client with a role's token.
 pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+/// An audit trail client with a role's token.
+pub type Audit = AuditServiceClient<InterceptedService<Channel, Bearer>>;
 /// An impact client with a role's token.
 pub type Impact = ImpactServiceClient<InterceptedService<Channel, Bearer>>;
 /// A matching client with a role's token.
@@ -302,6 +308,23 @@ impl Stack {
         )
     }
 
+    /// An inventory client sending `token`.
+    pub async fn inventory_with(&self, token: String) -> Inventory {
+        InventoryServiceClient::with_interceptor(
+            testing::channel(self.inventory).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// A client of the audit trail (kept by impact) acting as `role`.
+    pub async fn audit(&self, role: Role, org: Option<&str>, partner: Option<&str>) -> Audit {
+        let token = testing::token(role, org, partner);
+        AuditServiceClient::with_interceptor(
+            testing::channel(self.impact).await,
+            Bearer(Some(token)),
+        )
+    }
+
     /// A registry client acting as `role`.
     pub async fn registry(&self, role: Role, partner: Option<&str>) -> Registry {
         let token = testing::token(role, None, partner);
@@ -361,4 +384,121 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A partner at (`lat`, `lon`) taking radiators within `radius_km`.
+pub fn partner_at(name: &str, siret: &str, lat: f64, lon: f64, radius_km: i32) -> rpb::Partner {
+    rpb::Partner {
+        legal_name: name.into(),
+        siret: siret.into(),
+        kinds: vec![rpb::PartnerKind::Aci as i32],
+        location: Some(tpb::GeoPoint {
+            latitude: lat,
+            longitude: lon,
+        }),
+        accepted_categories: vec!["radiateur".into()],
+        weekly_intake_kg: 30_000,
+        service_radius_km: radius_km,
+        ..Default::default()
+    }
+}
+
+/// Registers `partner` and verifies it (as `admin`); its name.
+pub async fn verified(admin: &mut Registry, partner: rpb::Partner) -> String {
+    let p = admin
+        .register_partner(rpb::RegisterPartnerRequest {
+            partner: Some(partner),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    admin
+        .verify_partner(rpb::VerifyPartnerRequest {
+            name: p.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    p.name
+}
+
+/// A valid SIRET (Luhn) for test partner `n`.
+pub fn siret(n: u32) -> String {
+    let body = format!("9{n:012}");
+    let sum: u32 = body
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap();
+            // The check digit will take the last place: from the right, the
+            // body's digits start at an even position, doubled.
+            if i % 2 == 0 {
+                let twice = d * 2;
+                twice / 10 + twice % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// A published lot of `pieces` radiators on `site`; its name.
+pub async fn published_radiators(stack: &Stack, site: &str, pieces: i64) -> String {
+    let mut manager = stack
+        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
+        .await;
+    let lot = manager
+        .create_lot(ipb::CreateLotRequest {
+            parent: site.to_string(),
+            lot: Some(ipb::Lot {
+                designation: "Radiateurs fonte".into(),
+                category: "radiateur".into(),
+                quantity: Some(tpb::Quantity {
+                    unit: tpb::Unit::Piece as i32,
+                    milli: pieces * 1000,
+                }),
+                estimated_mass_g: pieces * 60_000,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+            lot_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    manager
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    lot.name
+}
+
+/// A site of organisation `m2a-habitat` at the Coteaux; its name.
+pub async fn coteaux_site(stack: &Stack) -> String {
+    let mut manager = stack
+        .inventory(Role::SiteManager, Some("m2a-habitat"), None)
+        .await;
+    manager
+        .create_site(ipb::CreateSiteRequest {
+            site: Some(ipb::Site {
+                display_name: "Coteaux".into(),
+                location: Some(tpb::GeoPoint {
+                    latitude: 47.7460,
+                    longitude: 7.3010,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+            site_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name
 }

@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "reemploi/identity/v1/identity.proto",
     "reemploi/impact/v1/impact.proto",
     "reemploi/events/v1/events.proto",
+    "reemploi/audit/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

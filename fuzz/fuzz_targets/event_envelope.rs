@@ -139,6 +139,7 @@ fuzz_target!(|data: &[u8]| {
         subject: "reemploi.fuzz.event".to_owned(),
         event_id: "fuzz".to_owned(),
         payload: data.to_vec().into(),
+        traceparent: None,
     };
     let (envelope, payload) = match envelope::decode(&msg) {
         Ok(decoded) => decoded,

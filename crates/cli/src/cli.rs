@@ -15,7 +15,7 @@ use reemploi_runtime::config::DEFAULT_JWT_MAX_LIFETIME_SECS;
 use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
-    accounts, api_tokens, claims, deadletters, export, hours, impact, login, lots, matching,
+    accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
     outcomes, partners, password, recolement, sites,
 };
 use crate::config::ClientTls;
@@ -323,6 +323,18 @@ pub enum Command {
         after_help = "Examples:\n  reemploi recolement sites/…\n  reemploi recolement sites/… -o csv > recolement.csv"
     )]
     Recolement(recolement::RecolementArgs),
+    /// The audit trail of a site, a lot, a claim or a partner (admins):
+    /// every change, oldest first, with when and who did it.
+    ///
+    /// A site's trail holds its lots' and their claims'; a partner's holds
+    /// the claims made for it. "the platform" did what no account asked
+    /// (a reservation that expired). Kept by the impact service from the
+    /// events: a change shows within a second or so. Distributed, point
+    /// --addr at the impact service.
+    #[command(
+        after_help = "Examples:\n  reemploi audit sites/coteaux/lots/m1\n  reemploi audit partners/… -o csv > trail.csv"
+    )]
+    Audit(audit::AuditArgs),
 }
 
 const UP_EXAMPLES: &str = "\

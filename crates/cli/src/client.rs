@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use reemploi_proto::audit::audit_service_client::AuditServiceClient;
 use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
 use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as pb;
@@ -264,6 +265,11 @@ impl Connection {
     /// The impact service (outcomes, insertion hours, figures, récolements).
     pub fn impact(&self) -> ImpactServiceClient<Authed> {
         ImpactServiceClient::new(self.authed.clone())
+    }
+
+    /// The audit trail (kept by the impact service).
+    pub fn audit(&self) -> AuditServiceClient<Authed> {
+        AuditServiceClient::new(self.authed.clone())
     }
 
     /// The identity service (accounts, sessions, API tokens).

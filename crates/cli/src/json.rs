@@ -46,6 +46,7 @@ named!(
     reemploi_proto::impact::ListDeclarationsResponse => "reemploi.impact.v1.ListDeclarationsResponse",
     reemploi_proto::impact::ImpactSummary => "reemploi.impact.v1.ImpactSummary",
     reemploi_proto::impact::Recolement => "reemploi.impact.v1.Recolement",
+    reemploi_proto::audit::AuditEntry => "reemploi.audit.v1.AuditEntry",
 );
 
 /// `message` as JSON. A message the contract does not describe (which the

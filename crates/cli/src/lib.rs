@@ -52,8 +52,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let tls = global.tls();
     let outcome = match command {
         Command::Up(args) => {
-            reemploi_runtime::telemetry::init(args.service.telemetry.log_format);
-            up::run(*args, tls).await
+            reemploi_runtime::telemetry::start(&args.service.telemetry, "reemploi");
+            let outcome = up::run(*args, tls).await;
+            reemploi_runtime::telemetry::flush();
+            outcome
         }
         Command::Token(args) => token::run(&args),
         Command::Backup(args) => backup::backup(&args).await,
@@ -97,6 +99,7 @@ fn speaks_csv(command: &Command) -> bool {
         command,
         Command::Impact(_)
             | Command::Recolement(_)
+            | Command::Audit(_)
             | Command::Up(_)
             | Command::Token(_)
             | Command::Categories(_)
@@ -146,6 +149,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Hours(c) => commands::hours::run(ctx, c).await,
         Command::Impact(a) => commands::impact::run(ctx, a).await,
         Command::Recolement(a) => commands::recolement::run(ctx, a).await,
+        Command::Audit(a) => commands::audit::run(ctx, a).await,
         // Dispatched by `run` before a connection is resolved.
         Command::Up(_)
         | Command::Token(_)

@@ -173,6 +173,7 @@ fn delivery(row: &AnyRow, failures: bool) -> Result<Delivery, StoreError> {
             subject: row.try_get("subject")?,
             event_id: row.try_get("event_id")?,
             payload: payload.into(),
+            traceparent: row.try_get("traceparent")?,
         },
         failures: if failures {
             row.try_get("failures")?
@@ -261,7 +262,9 @@ impl LogReader for Reader {
 impl Reader {
     async fn due_retries(&self) -> Result<bool, BusError> {
         let rows = sqlx::query(
-            "SELECT seq, subject, event_id, payload, failures FROM retries \
+            "SELECT seq, subject, event_id, payload, failures, \
+             (SELECT traceparent FROM messages WHERE messages.seq = retries.seq) AS traceparent \
+             FROM retries \
              WHERE durable = $1 AND due_at <= $2 ORDER BY due_at, seq LIMIT $3",
         )
         .bind(&self.sub.durable)
@@ -287,7 +290,7 @@ impl Reader {
 
     async fn next_batch(&self) -> Result<bool, BusError> {
         let rows = sqlx::query(
-            "SELECT seq, subject, event_id, payload FROM messages \
+            "SELECT seq, subject, event_id, payload, traceparent FROM messages \
              WHERE seq > (SELECT acked_seq FROM consumers WHERE durable = $1) ORDER BY seq LIMIT $2",
         )
         .bind(&self.sub.durable)
@@ -323,7 +326,7 @@ impl Reader {
     /// Hands `d` to the handler: a repeat when `again` (from the retries).
     async fn deliver(&self, d: &Delivery, again: bool) -> Outcome {
         self.counters.delivery(again);
-        match run_handler(&self.handler, &d.msg).await {
+        match run_handler(&self.handler, &self.sub.durable, &d.msg).await {
             Ok(()) => Outcome::Done,
             Err(HandlerError::Unavailable(reason)) => Outcome::Wait(reason),
             Err(HandlerError::Permanent(reason)) => Outcome::Dead(reason),
@@ -470,7 +473,7 @@ impl Follower {
     /// anything past the position (false on shutdown).
     async fn next_batch(&mut self) -> Result<bool, BusError> {
         let rows = sqlx::query(
-            "SELECT seq, subject, event_id, payload FROM messages WHERE seq > $1 \
+            "SELECT seq, subject, event_id, payload, traceparent FROM messages WHERE seq > $1 \
              ORDER BY seq LIMIT $2",
         )
         .bind(self.position)
@@ -622,6 +625,7 @@ impl Bus for InProcessBus {
                         subject: row.try_get("subject")?,
                         event_id: row.try_get("event_id")?,
                         payload: payload.into(),
+                        traceparent: None,
                     },
                     reason: row.try_get("reason")?,
                     dead_at_ms: row.try_get("dead_at")?,
@@ -670,13 +674,14 @@ async fn append(db: &Db, msgs: &[Message]) -> Result<(), BusError> {
     let mut tx = db.begin_write().await?;
     for msg in msgs {
         sqlx::query(
-            "INSERT INTO messages (event_id, subject, payload, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO messages (event_id, subject, payload, created_at, traceparent) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(&msg.event_id)
         .bind(&msg.subject)
         .bind(msg.payload.to_vec())
         .bind(now)
+        .bind(msg.traceparent.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;

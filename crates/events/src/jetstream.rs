@@ -302,7 +302,7 @@ impl JetStreamBus {
         };
         counters.delivery(delivered > 1);
         let msg = self.message_of(&sub.stream_of, stream_seq, &m);
-        let (delay, reason) = match run_handler(handler, &msg).await {
+        let (delay, reason) = match run_handler(handler, &sub.durable, &msg).await {
             Ok(()) => {
                 failures.remove(&msg.event_id);
                 if let Err(e) = m.ack().await {
@@ -432,6 +432,7 @@ impl JetStreamBus {
             subject: self.local_subject(m.subject.as_str()).to_owned(),
             event_id,
             payload: m.payload.clone(),
+            traceparent: header(crate::trace::TRACEPARENT),
         }
     }
 
@@ -452,6 +453,7 @@ impl JetStreamBus {
                 })?,
                 event_id: header(HEADER_ORIGINAL_EVENT_ID).unwrap_or_default(),
                 payload: raw.payload,
+                traceparent: header(crate::trace::TRACEPARENT),
             },
             reason: header(HEADER_REASON).unwrap_or_default(),
             dead_at_ms: header(HEADER_DEAD_AT)
@@ -469,7 +471,7 @@ impl JetStreamBus {
         msg: &Message,
         reason: &str,
     ) -> Result<(), BusError> {
-        let mut headers = HeaderMap::new();
+        let mut headers = headers_of(msg);
         headers.insert(HEADER_ORIGINAL_SUBJECT, msg.subject.as_str());
         headers.insert(HEADER_ORIGINAL_EVENT_ID, msg.event_id.as_str());
         // Header values cannot hold line breaks.
@@ -498,6 +500,15 @@ impl JetStreamBus {
     }
 }
 
+/// The headers a message travels with besides its id: its trace context.
+fn headers_of(msg: &Message) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(traceparent) = &msg.traceparent {
+        headers.insert(crate::trace::TRACEPARENT, traceparent.as_str());
+    }
+    headers
+}
+
 #[async_trait::async_trait]
 impl Bus for JetStreamBus {
     async fn publish(&self, msg: &Message) -> Result<(), BusError> {
@@ -507,7 +518,7 @@ impl Bus for JetStreamBus {
             .publish_wire(
                 subject.clone(),
                 &msg.event_id,
-                HeaderMap::new(),
+                headers_of(msg),
                 msg.payload.clone(),
             )
             .await;
@@ -524,13 +535,8 @@ impl Bus for JetStreamBus {
                     .ok_or(BusError::Rejected(reason))?;
                 // Once: the relay retries by itself, and stays quick to stop.
                 self.get_or_create_stream(service).await?;
-                self.publish_wire(
-                    subject,
-                    &msg.event_id,
-                    HeaderMap::new(),
-                    msg.payload.clone(),
-                )
-                .await
+                self.publish_wire(subject, &msg.event_id, headers_of(msg), msg.payload.clone())
+                    .await
             }
             other => other,
         }
@@ -549,6 +555,7 @@ impl Bus for JetStreamBus {
             }
             let publish = PublishMessage::build()
                 .payload(msg.payload.clone())
+                .headers(headers_of(msg))
                 .message_id(&msg.event_id);
             match self
                 .inner
@@ -696,7 +703,7 @@ impl Bus for JetStreamBus {
             .await
             .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
         let dead = self.dead_letter_of(seq, raw)?;
-        let mut headers = HeaderMap::new();
+        let mut headers = headers_of(&dead.message);
         headers.insert(HEADER_EVENT_ID, dead.message.event_id.as_str());
         // A new message id, or the duplicate window would swallow it.
         let msg_id = format!("replay:{seq}:{}", dead.message.event_id);

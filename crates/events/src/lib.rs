@@ -30,12 +30,14 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub mod inbox;
 mod inprocess;
 mod jetstream;
 pub mod outbox;
 mod tls;
+pub mod trace;
 
 pub use inprocess::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamOptions};
@@ -86,15 +88,19 @@ pub struct Message {
     pub event_id: String,
     /// The protobuf envelope, opaque here.
     pub payload: bytes::Bytes,
+    /// The W3C trace context of the span that made the event (see
+    /// [`trace`]), sent as the `traceparent` header.
+    pub traceparent: Option<String>,
 }
 
 impl Message {
-    /// A message with a fresh UUIDv7 event id.
+    /// A message with a fresh UUIDv7 event id, in the current span's trace.
     pub fn new(subject: impl Into<String>, payload: impl Into<bytes::Bytes>) -> Message {
         Message {
             subject: subject.into(),
             event_id: new_event_id(),
             payload: payload.into(),
+            traceparent: trace::current(),
         }
     }
 }
@@ -530,7 +536,7 @@ async fn follow_one(
         if shutdown.is_cancelled() {
             return false;
         }
-        let delay = match run_handler(handler, msg).await {
+        let delay = match run_handler(handler, filter, msg).await {
             Ok(()) => return true,
             Err(HandlerError::Unavailable(reason)) => {
                 tracing::warn!(
@@ -569,10 +575,23 @@ async fn follow_one(
 
 /// Runs a handler on its own task so that a panic in it is a transient
 /// failure of one message rather than the death of the consumer loop.
-async fn run_handler(handler: &Arc<dyn Handler>, msg: &Message) -> Result<(), HandlerError> {
+async fn run_handler(
+    handler: &Arc<dyn Handler>,
+    durable: &str,
+    msg: &Message,
+) -> Result<(), HandlerError> {
     let handler = handler.clone();
     let msg = msg.clone();
-    match tokio::spawn(async move { handler.handle(&msg).await }).await {
+    // One span per delivery, in the trace of the request that made the event.
+    let span = tracing::info_span!(
+        "consume",
+        durable,
+        subject = %msg.subject,
+        event_id = %msg.event_id,
+    );
+    trace::adopt(&span, msg.traceparent.as_deref());
+    let handled = async move { handler.handle(&msg).await }.instrument(span);
+    match tokio::spawn(handled).await {
         Ok(result) => result,
         Err(join) => Err(HandlerError::Transient(format!("handler panicked: {join}"))),
     }

@@ -32,12 +32,14 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 pub async fn enqueue(conn: &mut sqlx::AnyConnection, msg: &Message) -> Result<(), StoreError> {
     crate::validate_subject(&msg.subject).map_err(|e| StoreError::Config(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO outbox (event_id, subject, payload, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO outbox (event_id, subject, payload, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(msg.event_id.as_str())
     .bind(msg.subject.as_str())
     .bind(msg.payload.to_vec())
     .bind(now_millis())
+    .bind(msg.traceparent.as_deref())
     .execute(conn)
     .await?;
     Ok(())
@@ -57,8 +59,15 @@ pub async fn enqueue_all(
     let mut rows = Vec::with_capacity(msgs.len());
     for (i, msg) in msgs.iter().enumerate() {
         crate::validate_subject(&msg.subject).map_err(|e| StoreError::Config(e.to_string()))?;
-        let n = i * 4;
-        rows.push(format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+        let n = i * 5;
+        rows.push(format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        ));
         let bind = |e: sqlx::error::BoxDynError| {
             StoreError::Config(format!("cannot bind an outbox row: {e}"))
         };
@@ -66,10 +75,11 @@ pub async fn enqueue_all(
         sqlx::Arguments::add(&mut args, msg.subject.clone()).map_err(bind)?;
         sqlx::Arguments::add(&mut args, msg.payload.to_vec()).map_err(bind)?;
         sqlx::Arguments::add(&mut args, now).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, msg.traceparent.clone()).map_err(bind)?;
     }
     // Only numbered placeholders are formatted into the text; every value is bound.
     let sql = format!(
-        "INSERT INTO outbox (event_id, subject, payload, created_at) VALUES {}",
+        "INSERT INTO outbox (event_id, subject, payload, created_at, traceparent) VALUES {}",
         rows.join(", ")
     );
     sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
@@ -178,8 +188,9 @@ impl Relay {
         // No transaction around the publishes: in-process subscribers write
         // to the same SQLite file and need its write lock meanwhile.
         let rows = fetch_pending(self.inner.db.pool()).await?;
-        let msgs: Vec<Message> = rows.iter().map(|r| r.msg.clone()).collect();
+        let (spans, msgs) = outgoing(&rows);
         let (published, failure) = self.inner.bus.publish_batch(&msgs).await;
+        drop(spans);
         let seqs: Vec<i64> = rows.iter().take(published).map(|r| r.seq).collect();
         mark_published(self.inner.db.pool(), &seqs).await?;
         match failure {
@@ -199,7 +210,8 @@ impl Relay {
         // The drain lock is taken in the same statement that reads the
         // pending rows (one round trip); with nothing pending, no lock is needed.
         let found = sqlx::query(
-            "SELECT seq, event_id, subject, payload, pg_try_advisory_xact_lock($2) AS leader \
+            "SELECT seq, event_id, subject, payload, traceparent, \
+             pg_try_advisory_xact_lock($2) AS leader \
              FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(BATCH)
@@ -217,8 +229,9 @@ impl Relay {
             .iter()
             .map(pending_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let msgs: Vec<Message> = rows.iter().map(|r| r.msg.clone()).collect();
+        let (spans, msgs) = outgoing(&rows);
         let (published, failure) = self.inner.bus.publish_batch(&msgs).await;
+        drop(spans);
         let seqs: Vec<i64> = rows.iter().take(published).map(|r| r.seq).collect();
         mark_published(&mut *tx, &seqs).await?;
         // Commit what was published even when a later publish failed.
@@ -319,7 +332,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let rows = sqlx::query(
-        "SELECT seq, event_id, subject, payload FROM outbox \
+        "SELECT seq, event_id, subject, payload, traceparent FROM outbox \
          WHERE published_at IS NULL ORDER BY seq LIMIT $1",
     )
     .bind(BATCH)
@@ -336,8 +349,30 @@ fn pending_row(row: &sqlx::any::AnyRow) -> Result<Pending, StoreError> {
             event_id: row.try_get(1)?,
             subject: row.try_get(2)?,
             payload: payload.into(),
+            traceparent: row.try_get(4)?,
         },
     })
+}
+
+/// The messages of `rows` as they go out, each with a `publish` span in
+/// the trace it was made in (open until the caller drops it, once the bus
+/// confirmed), and carrying that span's context on to its consumers.
+fn outgoing(rows: &[Pending]) -> (Vec<tracing::Span>, Vec<Message>) {
+    rows.iter()
+        .map(|row| {
+            let span = tracing::info_span!(
+                "publish",
+                subject = %row.msg.subject,
+                event_id = %row.msg.event_id,
+            );
+            crate::trace::adopt(&span, row.msg.traceparent.as_deref());
+            let mut msg = row.msg.clone();
+            if let Some(context) = crate::trace::of(&span) {
+                msg.traceparent = Some(context);
+            }
+            (span, msg)
+        })
+        .unzip()
 }
 
 /// Marks the rows of `seqs` published, in one statement.

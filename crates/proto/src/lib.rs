@@ -49,8 +49,15 @@ pub mod reemploi {
             include!(concat!(env!("OUT_DIR"), "/reemploi.events.v1.rs"));
         }
     }
+    pub mod audit {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/reemploi.audit.v1.rs"));
+        }
+    }
 }
 
+/// `reemploi.audit.v1`: who changed what, and when.
+pub use reemploi::audit::v1 as audit;
 /// `reemploi.events.v1`: the event envelope.
 pub use reemploi::events::v1 as events;
 /// `reemploi.identity.v1`: accounts, sessions, API tokens and signing keys.
@@ -78,4 +85,6 @@ pub mod service_names {
     pub const IDENTITY: &str = "reemploi.identity.v1.IdentityService";
     /// `reemploi.impact.v1.ImpactService`.
     pub const IMPACT: &str = "reemploi.impact.v1.ImpactService";
+    /// `reemploi.audit.v1.AuditService`.
+    pub const AUDIT: &str = "reemploi.audit.v1.AuditService";
 }

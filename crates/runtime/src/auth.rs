@@ -837,6 +837,7 @@ impl tonic::service::Interceptor for AuthInterceptor {
                     );
                     return Err(crate::status::rate_limited(delay));
                 }
+                crate::actor::record(&principal);
                 req.extensions_mut().insert(principal);
                 Ok(req)
             }

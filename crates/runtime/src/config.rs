@@ -534,11 +534,12 @@ impl Default for LimitArgs {
     }
 }
 
-/// Logging: output format. The level comes from `RUST_LOG` (default `info`).
+/// Logging and tracing: the log format (the level comes from `RUST_LOG`,
+/// default `info`) and where traces go.
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 // `about = None`: without it clap would show this struct's doc comment
 // as the description of whatever binary flattens it.
-#[command(next_help_heading = "Logging", about = None, long_about = None)]
+#[command(next_help_heading = "Logging and tracing", about = None, long_about = None)]
 pub struct TelemetryArgs {
     /// Log output format: `pretty` for people, `json` for log collectors
     /// (one object per line, each line of a call with its method and
@@ -551,6 +552,17 @@ pub struct TelemetryArgs {
         default_value_t = LogFormat::Auto
     )]
     pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint to export traces to, e.g. http://collector:4317:
+    /// every call, every event published and every event consumed is a
+    /// span, and one request is one trace across the services. Off when
+    /// absent (trace ids are still made and written on log lines).
+    #[arg(
+        long = "otlp-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How log lines are written.

@@ -9,7 +9,8 @@ use reemploi_proto::events::envelope::Payload;
 
 /// The event `subject` (`reemploi.<producer>.<entity>.<event>`) of
 /// `producer`, carrying the state of `aggregate` at `version`, as of `at`
-/// (Unix milliseconds), with a fresh event id.
+/// (Unix milliseconds), with a fresh event id, the actor of the call being
+/// served (see [`crate::actor`]) and the current trace context.
 pub fn message(
     producer: &str,
     subject: String,
@@ -26,12 +27,14 @@ pub fn message(
         aggregate,
         aggregate_version: version,
         producer: producer.to_owned(),
+        actor: crate::actor::current(),
         payload: Some(payload),
     };
     Message {
         subject,
         event_id,
         payload: envelope.encode_to_vec().into(),
+        traceparent: reemploi_events::trace::current(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! metrics and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod actor;
 pub mod auth;
 pub mod config;
 pub mod envelope;

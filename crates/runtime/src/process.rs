@@ -40,7 +40,7 @@ impl ServiceArgs {
     /// connects the database of `service` and the bus, and loads the token
     /// verifier with its rate limits: the context a service starts in.
     pub async fn connect(&self, service: &str) -> Result<Context, Failure> {
-        crate::telemetry::init(self.telemetry.log_format);
+        crate::telemetry::start(&self.telemetry, &format!("reemploi-{service}"));
         // Checked before anything connects: a bad certificate is a
         // configuration error, best reported before a database migrates.
         crate::server::tls_config(&self.server)?;
@@ -95,6 +95,7 @@ impl ServiceArgs {
             ctx.stop.clone(),
         )
         .await?;
+        crate::telemetry::flush();
         Ok(())
     }
 }

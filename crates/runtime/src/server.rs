@@ -492,9 +492,20 @@ where
             "rpc",
             method = %method,
             request_id = %request_id,
+            trace_id = tracing::field::Empty,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
+        // The caller's trace, when it sends one, continues here.
+        let traceparent = req
+            .headers()
+            .get(reemploi_events::trace::TRACEPARENT)
+            .and_then(|v| v.to_str().ok());
+        reemploi_events::trace::adopt(&span, traceparent);
+        if let Some(trace_id) = reemploi_events::trace::trace_id(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
+        let caller = crate::actor::Slot::default();
         let record = RpcRecord {
             span: span.clone(),
             // Health probes and reflection would drown the log at info.
@@ -506,8 +517,9 @@ where
         };
         let fut = {
             let _entered = span.enter();
-            self.inner.call(req)
+            caller.enter(|| self.inner.call(req))
         };
+        let fut = caller.around(fut);
         Box::pin(
             async move {
                 let mut record = record;

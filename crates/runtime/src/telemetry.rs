@@ -1,67 +1,182 @@
 //! Tracing setup: one global subscriber per process, filtered by `RUST_LOG`,
-//! writing to stderr so that stdout keeps only what scripts read.
+//! writing logs to stderr (stdout keeps only what scripts read) and turning
+//! spans into OpenTelemetry spans.
 //!
-//! In JSON, every line carries the fields of the spans it is in: inside a
-//! call, the `rpc` span's method and request id (see [`crate::server`]), so
-//! that a log collector gathers the lines of one request by its id.
+//! Every span gets an OpenTelemetry context whether or not traces are
+//! exported, so that the trace id can go on log lines and travel with
+//! calls and events (see `reemploi_events::trace`); spans leave the process
+//! only when an OTLP endpoint is configured. In JSON, every line carries
+//! the fields of the spans it is in: inside a call, the `rpc` span's
+//! method, request id and trace id (see [`crate::server`]).
 
 use std::io::IsTerminal;
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter, TracerProviderBuilder};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, TelemetryArgs};
 
 /// Filter used when `RUST_LOG` is unset or unparsable.
 const DEFAULT_FILTER: &str = "info";
 
 static INIT: Once = Once::new();
+/// The installed provider, kept to flush its spans on the way out.
+static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
+
+/// Where spans go.
+enum Export {
+    /// Nowhere: ids only.
+    Nowhere,
+    /// To an OTLP/gRPC collector, in batches, on the tokio runtime.
+    Otlp(String),
+    /// To an exporter of the caller's, each span as it ends (tests).
+    Each(Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>),
+}
 
 /// Installs the global subscriber once (safe to call several times: later
-/// calls do nothing — tests call it from many places).
+/// calls do nothing — tests call it from many places), exporting no span.
 ///
 /// The level comes from `RUST_LOG` (default `info`); [`LogFormat::Auto`]
 /// writes JSON unless stderr is a terminal. If another global subscriber
 /// was installed by someone else first, that one is kept.
 pub fn init(format: LogFormat) {
+    install(format, "reemploi", Export::Nowhere);
+}
+
+/// As [`init`], for a process named `service` in the spans it exports, to
+/// the OTLP endpoint of `args` when there is one. Call from within the
+/// tokio runtime: the exporter runs on it.
+pub fn start(args: &TelemetryArgs, service: &str) {
+    let export = match &args.otlp_endpoint {
+        Some(url) => Export::Otlp(url.clone()),
+        None => Export::Nowhere,
+    };
+    install(args.log_format, service, export);
+}
+
+/// As [`init`], with spans handed to `exporter` as each ends: for tests
+/// that look at the spans a process made.
+pub fn init_with_exporter<E>(format: LogFormat, service: &str, exporter: E)
+where
+    E: SpanExporter + 'static,
+{
+    install(
+        format,
+        service,
+        Export::Each(Box::new(move |builder| {
+            builder.with_simple_exporter(exporter)
+        })),
+    );
+}
+
+/// Exports the spans not yet sent and stops exporting: call once the
+/// process has stopped serving.
+pub fn flush() {
+    let provider = PROVIDER.lock().ok().and_then(|mut p| p.take());
+    if let Some(Err(e)) = provider.map(|p| p.shutdown()) {
+        tracing::warn!(error = %e, "traces: could not flush the last spans");
+    }
+}
+
+fn install(format: LogFormat, service: &str, export: Export) {
     INIT.call_once(|| {
         let terminal = std::io::stderr().is_terminal();
         let filter =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        let provider = provider(service, export);
+        let tracer = provider.tracer("reemploi");
+        if let Ok(mut slot) = PROVIDER.lock() {
+            *slot = Some(provider);
+        }
         // `try_init` rather than `init`: a test harness or an embedding
         // program may already own the global subscriber, and that is not an
         // error worth crashing for.
-        let _ = subscriber(format.resolve(terminal), filter, std::io::stderr, terminal).try_init();
+        let _ = subscriber(format, filter, std::io::stderr, terminal, Some(tracer)).try_init();
     });
 }
 
-/// The subscriber [`init`] installs, writing to `writer`: colour codes only
-/// when `ansi` (a person at a terminal, never a file).
+/// A tracer that makes span ids and exports nothing: for a subscriber of
+/// one's own (a test) whose log lines should carry trace ids.
+pub fn local_tracer() -> opentelemetry_sdk::trace::Tracer {
+    SdkTracerProvider::builder().build().tracer("reemploi")
+}
+
+fn provider(service: &str, export: Export) -> SdkTracerProvider {
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let builder = match export {
+        Export::Nowhere => builder,
+        Export::Each(add) => add(builder),
+        Export::Otlp(url) => match otlp(&url) {
+            Ok(exporter) => builder.with_span_processor(
+                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                    exporter,
+                    opentelemetry_sdk::runtime::Tokio,
+                )
+                .build(),
+            ),
+            Err(e) => {
+                // Logging is not up yet: say it where logs go.
+                eprintln!("traces: cannot export to the OTLP endpoint: {e}; spans stay local");
+                builder
+            }
+        },
+    };
+    builder.build()
+}
+
+fn otlp(
+    url: &str,
+) -> Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(url)
+        .build()
+}
+
+/// The subscriber [`init`] installs, writing logs to `writer` (colour
+/// codes only when `ansi`: a person at a terminal, never a file), and
+/// recording spans as OpenTelemetry spans of `tracer` when one is given.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
     ansi: bool,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
 ) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match format.resolve(ansi) {
-        LogFormat::Json => Box::new(
-            builder
-                .json()
-                // The event's fields at the top level, and the current
-                // span's (method, request id) under "span" on every line.
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(true)
-                .finish(),
-        ),
-        LogFormat::Pretty | LogFormat::Auto => Box::new(builder.with_ansi(ansi).finish()),
-    }
+    let logs = match format.resolve(ansi) {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            // The event's fields at the top level, and the current span's
+            // (method, request id, trace id) under "span" on every line.
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty | LogFormat::Auto => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
+    };
+    let spans = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    Box::new(
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .with(spans),
+    )
 }

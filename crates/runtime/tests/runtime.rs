@@ -2339,6 +2339,15 @@ fn request_id_of(line: &serde_json::Value) -> Option<&str> {
         .as_str()
 }
 
+/// The trace id of the `rpc` span a JSON line was written in.
+fn trace_id_of(line: &serde_json::Value) -> Option<&str> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|span| span["name"] == "rpc")?["trace_id"]
+        .as_str()
+}
+
 // One thread: the server's tasks run where the subscriber below is the
 // default, so every line it writes is captured.
 #[tokio::test(flavor = "current_thread")]
@@ -2352,6 +2361,7 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
             move || captured.clone()
         },
         false,
+        Some(telemetry::local_tracer()),
     );
     let _default = tracing::subscriber::set_default(subscriber);
     let metrics = Metrics::disabled();
@@ -2408,15 +2418,23 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
             "{id}: {messages:?} in {lines:?}"
         );
     }
-    // Every line written inside a call names its request.
+    // Every line written inside a call names its request and its trace,
+    // one trace per call.
+    let mut traces = std::collections::HashMap::new();
     for line in &lines {
         if line["spans"]
             .as_array()
             .is_some_and(|spans| !spans.is_empty())
         {
-            assert!(request_id_of(line).is_some(), "{line}");
+            let request = request_id_of(line).unwrap_or_else(|| panic!("{line}"));
+            let trace = trace_id_of(line).unwrap_or_else(|| panic!("no trace id: {line}"));
+            assert_eq!(trace.len(), 32, "{line}");
+            let first = traces.entry(request.to_owned()).or_insert(trace.to_owned());
+            assert_eq!(first, trace, "{line}");
         }
     }
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    assert_ne!(traces["req-7f3a"], traces[made.as_str()]);
     assert!(!lines.iter().any(|l| l.to_string().contains("two words")));
 }
 

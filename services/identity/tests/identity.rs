@@ -22,6 +22,9 @@ use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+#[path = "identity/upgrade.rs"]
+mod upgrade;
+
 type Client = IdentityServiceClient<InterceptedService<Channel, Bearer>>;
 
 on_both_backends!(

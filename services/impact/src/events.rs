@@ -43,12 +43,13 @@ impl Impact {
         consumer: &str,
         msg: &Message,
     ) -> std::result::Result<(), HandlerError> {
-        let (_, payload) = envelope::decode(msg)?;
+        let (head, payload) = envelope::decode(msg)?;
         let mut tx = self.db().begin_write().await?;
         repo::serialize(&mut tx, self.db()).await?;
         if !inbox::first_time(&mut tx, consumer, &msg.event_id).await? {
             return Ok(());
         }
+        crate::audit::record(&mut tx, &head, &payload).await?;
         self.project(&mut tx, payload).await?;
         tx.commit()
             .await

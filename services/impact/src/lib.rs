@@ -1,9 +1,10 @@
 //! The reemploi impact service: what the materials handed over became, the
 //! insertion work they gave, and the territory's figures (tonnes kept, CO2e
 //! avoided, insertion hours) with the récolement of each site. Keeps its own
-//! projections of sites, lots, claims and partners from events; publishes
-//! nothing.
+//! projections of sites, lots, claims and partners from events, and from
+//! them the audit trail (who changed what); publishes nothing.
 
+pub mod audit;
 pub mod calendar;
 pub mod declare;
 pub mod error;
@@ -16,10 +17,14 @@ pub mod rollup;
 pub mod service;
 pub mod summary;
 
+use reemploi_proto::audit::audit_service_server::AuditServiceServer;
 use reemploi_proto::impact::impact_service_server::ImpactServiceServer;
 use reemploi_proto::service_names::IMPACT;
+use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
+
+use crate::audit::Audit;
 
 pub use error::ImpactError;
 pub use factors::{Factors, METHOD_VERSION};
@@ -72,7 +77,18 @@ pub async fn start(ctx: Context, args: &ImpactArgs) -> Result<Running, StartErro
             .max_decoding_message_size(ctx.max_message_bytes)
             .max_encoding_message_size(ctx.max_message_bytes),
     );
-    let mut running = Running::new(IMPACT, |routes| routes.add_service(service));
+    let pager = Pager::load(&ctx.db).await.map_err(|e| StartError::Other {
+        service: events::PRODUCER,
+        reason: e.to_string(),
+    })?;
+    let audit = ctx.authenticated(
+        AuditServiceServer::new(Audit::new(ctx.db.clone(), pager))
+            .max_decoding_message_size(ctx.max_message_bytes)
+            .max_encoding_message_size(ctx.max_message_bytes),
+    );
+    let mut running = Running::new(IMPACT, |routes| {
+        routes.add_service(service).add_service(audit)
+    });
     for subscription in events::subscriptions(ctx.max_deliver) {
         let name = subscription.durable.clone();
         let handler = events::Consumer::new(impact.clone(), &name);
@@ -86,3 +102,5 @@ pub async fn start(ctx: Context, args: &ImpactArgs) -> Result<Running, StartErro
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;

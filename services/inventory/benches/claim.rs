@@ -193,6 +193,7 @@ impl Server {
                 subject,
                 event_id,
                 payload: envelope.encode_to_vec().into(),
+                traceparent: None,
             })
             .await?;
         // The in-process bus delivers on its own task: wait for the projection.

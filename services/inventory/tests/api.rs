@@ -6,6 +6,8 @@
 #[path = "api/names.rs"]
 mod names;
 mod support;
+#[path = "api/upgrade.rs"]
+mod upgrade;
 
 use std::collections::HashSet;
 use std::sync::Arc;

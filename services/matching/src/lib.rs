@@ -9,6 +9,9 @@ pub mod model;
 pub mod repo;
 pub mod service;
 
+#[cfg(test)]
+mod upgrade_tests;
+
 use reemploi_proto::matching::matching_service_server::MatchingServiceServer;
 use reemploi_proto::service_names::MATCHING;
 use reemploi_runtime::service::{Context, Prepared, Running, StartError};

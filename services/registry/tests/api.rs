@@ -19,6 +19,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+#[path = "api/upgrade.rs"]
+mod upgrade;
+
 type Client = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 
 use reemploi_testing::on_both_backends;
@@ -78,13 +81,20 @@ async fn request_ids_belong_to_one_caller_and_one_request(backend: Backend) {
 struct App {
     addr: std::net::SocketAddr,
     served: Option<testing::Spawned>,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 async fn spawn(backend: Backend) -> App {
     let db = reemploi_testing::db::fresh(backend).await;
+    let mut app = spawn_on(db.db.clone()).await;
+    app._db = Some(db);
+    app
+}
+
+/// The registry started on `db`, as its binary starts.
+async fn spawn_on(db: reemploi_store::Db) -> App {
     let bus = InProcessBus::temporary().await.unwrap();
-    let ctx = testing::context(db.db.clone(), Arc::new(bus));
+    let ctx = testing::context(db, Arc::new(bus));
     let running = reemploi_registry::start(ctx.clone(), &Default::default())
         .await
         .unwrap();
@@ -92,7 +102,7 @@ async fn spawn(backend: Backend) -> App {
     App {
         addr: served.addr,
         served: Some(served),
-        _db: db,
+        _db: None,
     }
 }
 

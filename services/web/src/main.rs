@@ -26,8 +26,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    reemploi_runtime::telemetry::init(cli.telemetry.log_format);
-    match run(cli).await {
+    reemploi_runtime::telemetry::start(&cli.telemetry, "reemploi-web");
+    let outcome = run(cli).await;
+    reemploi_runtime::telemetry::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "reemploi-web stopped");

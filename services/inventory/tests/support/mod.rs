@@ -123,6 +123,7 @@ impl App {
                 subject,
                 event_id,
                 payload: envelope.encode_to_vec().into(),
+                traceparent: None,
             })
             .await
             .expect("partner event published");

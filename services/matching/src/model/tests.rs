@@ -19,6 +19,7 @@ fn message(bytes: Vec<u8>) -> Message {
         subject: "reemploi.test.event".to_owned(),
         event_id: "test".to_owned(),
         payload: bytes.into(),
+        traceparent: None,
     }
 }
 

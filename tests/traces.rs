@@ -1,0 +1,134 @@
+//! One claim is one trace: the inventory's call, the outbox relay's
+//! publish and matching's consumer share a trace id and hang together,
+//! over the in-process bus and over NATS JetStream. A binary of its own:
+//! the spans go to an in-memory exporter installed as the process's one
+//! tracing subscriber.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::Value;
+use opentelemetry::trace::SpanId;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use reemploi_e2e::{
+    Stack, Transport, coteaux_site, eventually, partner_at, published_radiators, siret, verified,
+};
+use reemploi_proto::inventory as ipb;
+use reemploi_proto::types as tpb;
+use reemploi_runtime::auth::Role;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The spans every test of this binary made.
+fn spans() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        reemploi_runtime::telemetry::init_with_exporter(
+            reemploi_runtime::config::LogFormat::Pretty,
+            "reemploi-tests",
+            exporter.clone(),
+        );
+        exporter
+    })
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| match &kv.value {
+            Value::String(s) => s.as_str().to_owned(),
+            other => other.to_string(),
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_is_one_trace_in_process() {
+    a_claim_is_one_trace(Transport::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_is_one_trace_over_nats() {
+    a_claim_is_one_trace(Transport::Nats).await;
+}
+
+async fn a_claim_is_one_trace(transport: Transport) {
+    let exporter = spans();
+    let stack = Stack::start(transport).await;
+    let site = coteaux_site(&stack).await;
+    let lot = published_radiators(&stack, &site, 10).await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let partner = verified(
+        &mut admin,
+        partner_at("Atelier", &siret(7), 47.75, 7.30, 30),
+    )
+    .await;
+    let id = partner.trim_start_matches("partners/").to_owned();
+    let taker = stack.inventory(Role::Partner, None, Some(&id)).await;
+    // The call's own id, to find its span among those of the other tests.
+    let call_id = uuid::Uuid::now_v7().to_string();
+    eventually(WAIT, || {
+        let mut c = taker.clone();
+        let mut req = tonic::Request::new(ipb::ClaimLotRequest {
+            lot: lot.clone(),
+            partner: partner.clone(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 2_000,
+            }),
+            request_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
+        });
+        req.metadata_mut()
+            .insert("x-request-id", call_id.parse().unwrap());
+        async move { c.claim_lot(req).await.ok() }
+    })
+    .await;
+
+    // The call, the relay's publish of the claim's event in the call's
+    // trace, and matching's consumption of it, under the publish.
+    let (call, publish, consume) = eventually(WAIT, || async {
+        let finished = exporter.get_finished_spans().unwrap();
+        // The attempt that succeeded: the first ones may come before the
+        // inventory knows the partner is verified.
+        let call = finished.iter().find(|s| {
+            s.name == "rpc"
+                && attribute(s, "request_id").as_deref() == Some(call_id.as_str())
+                && attribute(s, "code").as_deref() == Some("Ok")
+        })?;
+        let trace = call.span_context.trace_id();
+        let publish = finished.iter().find(|s| {
+            s.name == "publish"
+                && s.span_context.trace_id() == trace
+                && attribute(s, "subject").as_deref() == Some("reemploi.inventory.claim.reserved")
+        })?;
+        let consume = finished.iter().find(|c| {
+            c.name == "consume"
+                && c.parent_span_id == publish.span_context.span_id()
+                && attribute(c, "durable").as_deref() == Some("matching-inventory")
+        })?;
+        Some((call.clone(), publish.clone(), consume.clone()))
+    })
+    .await;
+    let trace = call.span_context.trace_id();
+    assert_eq!(
+        attribute(&call, "method").as_deref(),
+        Some("/reemploi.inventory.v1.InventoryService/ClaimLot")
+    );
+    assert_eq!(consume.span_context.trace_id(), trace);
+    // The call is the root (the client sent no context); the publish
+    // descends from it through the handler's spans.
+    assert_eq!(call.parent_span_id, SpanId::INVALID);
+    let finished = exporter.get_finished_spans().unwrap();
+    let mut ancestor = publish.parent_span_id;
+    while ancestor != call.span_context.span_id() {
+        let span = finished
+            .iter()
+            .find(|s| s.span_context.span_id() == ancestor)
+            .expect("the publish's ancestors were exported");
+        ancestor = span.parent_span_id;
+    }
+    stack.stop().await;
+}
