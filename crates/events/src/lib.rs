@@ -36,10 +36,12 @@ pub mod inbox;
 mod inprocess;
 mod jetstream;
 pub mod outbox;
+mod tls;
 pub mod trace;
 
 pub use inprocess::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamOptions};
+pub use tls::NatsTls;
 
 /// The outbox and inbox tables on `backend`, as a service's migrations
 /// define them once all applied.
