@@ -275,13 +275,16 @@ fn serve_web(
     tls: &ClientTls,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, CliError> {
-    if args.service.server.tls_client_ca.is_some() {
+    if args.service.server.tls_client_ca.is_some() && tls.client_cert.is_none() {
         tracing::warn!(
-            "the API requires client certificates: the web app, which has none, cannot call it"
+            "the API requires client certificates: the web app, given none \
+             (--client-cert, --client-key), cannot call it"
         );
     }
     let endpoints = reemploi_web::Endpoints {
         ca: tls.ca.clone(),
+        client_cert: tls.client_cert.clone(),
+        client_key: tls.client_key.clone(),
         ..reemploi_web::Endpoints::all(api)
     };
     let state = reemploi_web::WebState::new(&args.web, &endpoints, &args.service.store.data_dir)?;

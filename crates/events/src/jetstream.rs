@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::task::JoinHandle;
 
+use crate::tls::NatsTls;
 use crate::{
     Bus, BusError, DEADLETTER_SERVICE, DeadLetter, Handler, HandlerError, Message, SUBJECT_ROOT,
     Subscription, run_handler,
@@ -107,16 +108,30 @@ impl JetStreamBus {
     /// commas (`nats://a:4222,nats://b:4222`), all of which the client uses
     /// (and async-nats then reconnects by itself forever). One attempt: an
     /// unreachable cluster is [`BusError::Unavailable`]; see
-    /// [`JetStreamBus::connect_retrying`].
+    /// [`JetStreamBus::connect_retrying`]. TLS only as the URL asks
+    /// (`tls://`); see [`JetStreamBus::connect_with_tls`].
     pub async fn connect(urls: &str, opts: JetStreamOptions) -> Result<JetStreamBus, BusError> {
+        Self::connect_with_tls(urls, opts, &NatsTls::default()).await
+    }
+
+    /// [`JetStreamBus::connect`] with the TLS files of `tls`, checked
+    /// first: a missing or unusable file is [`BusError::Config`].
+    pub async fn connect_with_tls(
+        urls: &str,
+        opts: JetStreamOptions,
+        tls: &NatsTls,
+    ) -> Result<JetStreamBus, BusError> {
         if let Some(ns) = &opts.namespace {
             crate::validate_name("namespace", ns)?;
         }
         let servers = server_list(urls)?;
-        let client = async_nats::ConnectOptions::new()
+        tls.check()?;
+        let options = async_nats::ConnectOptions::new()
             .name("reemploi")
             .connection_timeout(Duration::from_secs(5))
-            .max_reconnects(None)
+            .max_reconnects(None);
+        let client = tls
+            .apply(options)
             .connect(servers.as_slice())
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot connect to NATS: {e}")))?;
@@ -134,20 +149,23 @@ impl JetStreamBus {
         })
     }
 
-    /// [`JetStreamBus::connect`], waiting for as long as no listed server
-    /// answers, with a log line per attempt: a service may start before
-    /// its NATS cluster. Configuration errors fail at once.
+    /// [`JetStreamBus::connect_with_tls`], waiting for as long as no listed
+    /// server answers, with a log line per attempt: a service may start
+    /// before its NATS cluster. Configuration errors, unusable TLS files
+    /// included, fail at once.
     pub async fn connect_retrying(
         urls: &str,
         opts: JetStreamOptions,
+        tls: &NatsTls,
     ) -> Result<JetStreamBus, BusError> {
         let servers: Vec<String> = server_list(urls)?
             .iter()
             .map(|s| format!("{}:{}", s.host(), s.port()))
             .collect();
+        tls.check()?;
         let mut backoff = crate::RETRY_MIN;
         loop {
-            match Self::connect(urls, opts.clone()).await {
+            match Self::connect_with_tls(urls, opts.clone(), tls).await {
                 Ok(bus) => return Ok(bus),
                 Err(BusError::Unavailable(reason)) => {
                     tracing::warn!(

@@ -36,13 +36,15 @@ pub mod inbox;
 mod inprocess;
 mod jetstream;
 pub mod outbox;
+mod tls;
 pub mod trace;
 
 pub use inprocess::InProcessBus;
 pub use jetstream::{JetStreamBus, JetStreamOptions};
+pub use tls::NatsTls;
 
 /// The outbox and inbox tables on `backend`, as a service's migrations
-/// define them.
+/// define them once all applied.
 pub fn outbox_tables_sql(backend: reemploi_store::Backend) -> String {
     let (seq, bytes) = match backend {
         reemploi_store::Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
@@ -55,7 +57,8 @@ pub fn outbox_tables_sql(backend: reemploi_store::Backend) -> String {
     subject TEXT NOT NULL,
     payload {bytes} NOT NULL,
     created_at BIGINT NOT NULL,
-    published_at BIGINT
+    published_at BIGINT,
+    traceparent TEXT
 );
 CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 CREATE TABLE inbox (

@@ -144,20 +144,35 @@ pub fn reuse_potential(cell: &str) -> Result<pb::ReusePotential, DomainError> {
     use pb::ReusePotential as P;
     let text = normalize(cell);
     let words: Vec<&str> = text.split(' ').collect();
-    let has = |w: &str| words.contains(&w);
+    // A word said with its negation ("non dangereux", "sans réserve") says
+    // the opposite of the word alone.
+    let negated = |i: usize| i > 0 && matches!(words[i - 1], "non" | "sans" | "pas" | "not");
+    let has = |w: &str| {
+        words
+            .iter()
+            .enumerate()
+            .any(|(i, x)| *x == w && !negated(i))
+    };
     let starts = |p: &str| words.iter().any(|x| x.starts_with(p));
+    let starts_negated = |p: &str| {
+        words
+            .iter()
+            .enumerate()
+            .any(|(i, x)| x.starts_with(p) && negated(i))
+    };
     let potential = match text.as_str() {
         "" => P::Unspecified,
         "oui" | "yes" | "o" | "y" | "x" | "direct" => P::Direct,
         "non" | "no" | "n" | "none" | "nul" | "nulle" => P::None,
         _ if has("aucun") || has("aucune") || has("dangereux") || starts("elimin") => P::None,
-        _ if has("non") && (starts("reemplo") || starts("reutilis")) => P::None,
+        _ if starts_negated("reemplo") || starts_negated("reutilis") => P::None,
         _ if starts("apres")
             || has("diagnostic")
             || starts("verif")
             || starts("controle")
             || has("check")
-            || has("reserve") =>
+            || has("reserve")
+            || has("reserves") =>
         {
             P::AfterCheck
         }
@@ -287,6 +302,11 @@ mod tests {
             ("aucun (dangereux)", P::None),
             ("non réemployable", P::None),
             ("after check", P::AfterCheck),
+            ("réemploi sous réserve", P::AfterCheck),
+            // Negations are not the word.
+            ("réemploi sans réserve", P::Direct),
+            ("non dangereux, réemploi direct", P::Direct),
+            ("recyclage (non dangereux)", P::Recycle),
         ] {
             assert_eq!(reuse_potential(cell).unwrap(), want, "{cell}");
         }

@@ -242,6 +242,43 @@ pub struct BusArgs {
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub max_deliver: i64,
+
+    /// PEM file with the CA certificate(s) that sign the NATS servers'
+    /// certificates: the connection then requires TLS and trusts only
+    /// them (a private CA). Read and checked at start.
+    #[arg(long = "nats-ca", env = "REEMPLOI_NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+
+    /// PEM file with a client certificate (leaf first) for NATS servers
+    /// that verify clients (`verify: true`); requires TLS. Needs --nats-key.
+    #[arg(
+        long = "nats-cert",
+        env = "REEMPLOI_NATS_CERT",
+        value_name = "FILE",
+        requires = "nats_key"
+    )]
+    pub nats_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --nats-cert (PKCS#8, PKCS#1 or
+    /// SEC1). Its contents are never logged.
+    #[arg(
+        long = "nats-key",
+        env = "REEMPLOI_NATS_KEY",
+        value_name = "FILE",
+        requires = "nats_cert"
+    )]
+    pub nats_key: Option<PathBuf>,
+}
+
+impl BusArgs {
+    /// The TLS files of the NATS connection.
+    pub fn nats_tls(&self) -> reemploi_events::NatsTls {
+        reemploi_events::NatsTls {
+            ca: self.nats_ca.clone(),
+            cert: self.nats_cert.clone(),
+            key: self.nats_key.clone(),
+        }
+    }
 }
 
 impl Default for BusArgs {
@@ -251,6 +288,9 @@ impl Default for BusArgs {
             stream_replicas: 1,
             event_namespace: None,
             max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
+            nats_ca: None,
+            nats_cert: None,
+            nats_key: None,
         }
     }
 }
@@ -262,6 +302,9 @@ impl fmt::Debug for BusArgs {
             .field("stream_replicas", &self.stream_replicas)
             .field("event_namespace", &self.event_namespace)
             .field("max_deliver", &self.max_deliver)
+            .field("nats_ca", &self.nats_ca)
+            .field("nats_cert", &self.nats_cert)
+            .field("nats_key", &self.nats_key)
             .finish()
     }
 }
@@ -335,6 +378,27 @@ pub struct AuthArgs {
     )]
     pub identity_ca: Option<PathBuf>,
 
+    /// PEM file with the client certificate this service presents to the
+    /// identity service, when that one requires client certificates (its
+    /// --tls-client-ca). Needs --identity-key.
+    #[arg(
+        long = "identity-cert",
+        env = "REEMPLOI_IDENTITY_CERT",
+        value_name = "FILE",
+        requires = "identity_key"
+    )]
+    pub identity_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of --identity-cert. Its contents are
+    /// never logged.
+    #[arg(
+        long = "identity-key",
+        env = "REEMPLOI_IDENTITY_KEY",
+        value_name = "FILE",
+        requires = "identity_cert"
+    )]
+    pub identity_key: Option<PathBuf>,
+
     /// The `iss` of the identity service's tokens: it signs with it, every
     /// service requires it.
     #[arg(
@@ -364,6 +428,8 @@ impl Default for AuthArgs {
             jwt_max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
             identity_url: None,
             identity_ca: None,
+            identity_cert: None,
+            identity_key: None,
             token_issuer: crate::auth::DEFAULT_TOKEN_ISSUER.to_owned(),
             token_audience: crate::auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
         }
@@ -380,6 +446,8 @@ impl fmt::Debug for AuthArgs {
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .field("identity_url", &self.identity_url.as_ref().map(|_| "<set>"))
             .field("identity_ca", &self.identity_ca)
+            .field("identity_cert", &self.identity_cert)
+            .field("identity_key", &self.identity_key)
             .field("token_issuer", &self.token_issuer)
             .field("token_audience", &self.token_audience)
             .finish()

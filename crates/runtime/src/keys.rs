@@ -212,11 +212,13 @@ impl<T> UnpoisonedLock<T> for Result<T, PoisonError<T>> {
 }
 
 /// A lazily connected channel to the identity service at `url` (`http://`
-/// or `https://`; a bare `host:port` is plaintext), trusting `ca` for https
-/// when given.
+/// or `https://`; a bare `host:port` is plaintext). For https it trusts
+/// `auth.identity_ca` and, with `auth.identity_cert` and
+/// `auth.identity_key`, presents that client certificate (an identity
+/// service with mutual TLS); the files are read and checked here, at start.
 pub fn identity_channel(
     url: &str,
-    ca: Option<&std::path::Path>,
+    auth: &crate::config::AuthArgs,
 ) -> Result<tonic::transport::Channel, crate::auth::AuthError> {
     use crate::auth::AuthError;
     let url = if url.contains("://") {
@@ -230,11 +232,13 @@ pub fn identity_channel(
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10));
     if url.starts_with("https://") {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| AuthError::KeyFile(path.into(), e))
+        };
         let mut tls = tonic::transport::ClientTlsConfig::new();
-        match ca {
+        match &auth.identity_ca {
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| AuthError::KeyFile(path.into(), e))?;
-                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(path)?));
             }
             None => {
                 return Err(bad(
@@ -243,7 +247,23 @@ pub fn identity_channel(
                 ));
             }
         }
-        endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+        if let (Some(cert), Some(key)) = (&auth.identity_cert, &auth.identity_key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
+        }
+        // Building the connector parses the files: a bad one fails now.
+        endpoint = endpoint.tls_config(tls).map_err(|e| {
+            bad(format!(
+                "unusable --identity-ca / --identity-cert / --identity-key: {}",
+                crate::server::error_chain(&e)
+            ))
+        })?;
+    } else if auth.identity_cert.is_some() {
+        return Err(bad(
+            "--identity-cert needs an https:// identity service".to_owned()
+        ));
     }
     Ok(endpoint.connect_lazy())
 }

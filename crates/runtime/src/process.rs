@@ -80,7 +80,7 @@ impl ServiceArgs {
                 .await?,
         );
         if let Some(url) = &self.auth.identity_url {
-            let channel = crate::keys::identity_channel(url, self.auth.identity_ca.as_deref())?;
+            let channel = crate::keys::identity_channel(url, &self.auth)?;
             running = refresh_signing_keys(ctx, channel, running);
         }
         let (running, _) = serve_metrics(&self.metrics, &ctx.metrics, &ctx.stop, running).await?;
@@ -161,13 +161,10 @@ pub async fn watch_access(
         .map_err(StartError::bus("revocations"))?;
     let mut running = running.task("revocations", followed);
     if let Some(url) = &auth.identity_url {
-        let channel =
-            crate::keys::identity_channel(url, auth.identity_ca.as_deref()).map_err(|e| {
-                StartError::Other {
-                    service: "signing keys",
-                    reason: e.to_string(),
-                }
-            })?;
+        let channel = crate::keys::identity_channel(url, auth).map_err(|e| StartError::Other {
+            service: "signing keys",
+            reason: e.to_string(),
+        })?;
         running = refresh_signing_keys(ctx, channel, running);
     }
     Ok(running)

@@ -150,7 +150,7 @@ fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, ServerError> {
 
 /// The causes of `err`, outermost first, without tonic's generic
 /// "transport error".
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut causes = Vec::new();
     let mut next = Some(err);
     while let Some(cause) = next {

@@ -27,22 +27,27 @@ pub async fn database(args: &StoreArgs, service: &str) -> Result<Db, StoreError>
 }
 
 /// Connects to NATS JetStream at `--nats-url` (one server or a
-/// comma-separated list), waiting for it as long as needed, or opens the
+/// comma-separated list), over TLS with `--nats-ca` / `--nats-cert` /
+/// `--nats-key` (their files checked first: a bad one fails at once),
+/// waiting for it as long as needed, or opens the
 /// in-process bus whose log is `<data-dir>/bus.db` when no URL is given
 /// (embedded mode: events stay in this process).
 pub async fn bus(bus: &BusArgs, store: &StoreArgs) -> Result<Arc<dyn Bus>, BusError> {
     match &bus.nats_url {
         Some(url) => {
+            let tls = bus.nats_tls();
             let connected = JetStreamBus::connect_retrying(
                 url,
                 JetStreamOptions {
                     namespace: bus.event_namespace.clone(),
                     replicas: bus.stream_replicas,
                 },
+                &tls,
             )
             .await?;
             tracing::info!(
                 replicas = bus.stream_replicas,
+                tls = tls.mode(),
                 "connected to NATS JetStream"
             );
             Ok(Arc::new(connected))

@@ -1608,6 +1608,54 @@ fn refused_by_server(err: &str, alert: &str) -> bool {
         .any(|sign| err.contains(sign))
 }
 
+/// Health over the channel a service makes to its identity service.
+async fn identity_serving(url: &str, auth: &AuthArgs) -> Result<ServingStatus, String> {
+    let channel = reemploi_runtime::keys::identity_channel(url, auth).map_err(|e| e.to_string())?;
+    check(&mut HealthClient::new(channel), "")
+        .await
+        .map_err(|s| s.to_string())
+}
+
+#[tokio::test]
+async fn services_reach_an_identity_service_with_mutual_tls_with_their_certificate() {
+    let pki = pki();
+    let running = serve_routes(
+        tls_args(&pki, Some(pki.ca_file.clone())),
+        whoami_routes(Authenticator::hs256(SECRET)),
+    )
+    .await;
+    let url = format!("https://127.0.0.1:{}", running.addr.port());
+    let client = pki.ca.client("inventory");
+    let with_ca = AuthArgs {
+        identity_ca: Some(pki.ca_file.clone()),
+        ..AuthArgs::default()
+    };
+    let with_cert = AuthArgs {
+        identity_cert: Some(write(pki.dir.path(), "inventory.pem", &client.cert)),
+        identity_key: Some(write(pki.dir.path(), "inventory.key", &client.key)),
+        ..with_ca.clone()
+    };
+
+    assert_eq!(
+        identity_serving(&url, &with_cert).await,
+        Ok(ServingStatus::Serving)
+    );
+    // The same server refuses the channel without the certificate.
+    assert!(identity_serving(&url, &with_ca).await.is_err());
+
+    // An unusable key is reported at once, naming the flags.
+    let bad_key = AuthArgs {
+        identity_key: Some(write(pki.dir.path(), "bad.key", "no key here\n")),
+        ..with_cert.clone()
+    };
+    let err = identity_serving(&url, &bad_key).await.unwrap_err();
+    assert!(err.contains("--identity-key"), "{err}");
+    // And a certificate for a plaintext address is a mistake, not ignored.
+    let plaintext = format!("http://127.0.0.1:{}", running.addr.port());
+    let err = identity_serving(&plaintext, &with_cert).await.unwrap_err();
+    assert!(err.contains("https"), "{err}");
+}
+
 #[tokio::test]
 async fn mutual_tls_requires_a_client_certificate_signed_by_the_client_ca() {
     let pki = pki();

@@ -17,6 +17,71 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
+    tls: Option<NatsPki>,
+}
+
+/// The certificates of a server started with [`NatsServer::start_tls`]:
+/// made at test time by a CA of their own, in a temporary directory.
+#[derive(Debug)]
+pub struct NatsPki {
+    dir: tempfile::TempDir,
+    mutual: bool,
+}
+
+impl NatsPki {
+    fn new(mutual: bool) -> NatsPki {
+        let dir = tempfile::tempdir().expect("temp dir for test certificates");
+        let ca = crate::tls::TestCa::new("reemploi test NATS CA");
+        let server = ca.server();
+        let client = ca.client("reemploi test NATS client");
+        let write = |name: &str, contents: &str| crate::tls::write(dir.path(), name, contents);
+        write("ca.pem", &ca.cert);
+        write("server.pem", &server.cert);
+        write("server.key", &server.key);
+        write("client.pem", &client.cert);
+        write("client.key", &client.key);
+        NatsPki { dir, mutual }
+    }
+
+    /// The CA that signed the server's and the client's certificates.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A client certificate the server accepts.
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+
+    /// The key of [`NatsPki::client_cert`].
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client.key")
+    }
+
+    /// The server's arguments: TLS only, and client certificates verified
+    /// when mutual.
+    fn server_args(&self) -> Vec<String> {
+        let path = |name: &str| self.dir.path().join(name).display().to_string();
+        let mut args = vec![
+            if self.mutual { "--tlsverify" } else { "--tls" }.to_owned(),
+            "--tlscert".to_owned(),
+            path("server.pem"),
+            "--tlskey".to_owned(),
+            path("server.key"),
+        ];
+        if self.mutual {
+            args.extend(["--tlscacert".to_owned(), path("ca.pem")]);
+        }
+        args
+    }
+
+    /// Options of a client the server accepts.
+    fn client_options(&self) -> async_nats::ConnectOptions {
+        async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(self.ca())
+            .add_client_certificate(self.client_cert(), self.client_key())
+    }
 }
 
 impl std::fmt::Debug for NatsServer {
@@ -41,9 +106,34 @@ impl NatsServer {
             child: None,
             port,
             store,
+            tls: None,
         };
         server.spawn().await;
         server
+    }
+
+    /// A server that speaks only TLS, with a certificate for 127.0.0.1
+    /// and `localhost` signed by a CA made for it ([`NatsServer::pki`]);
+    /// when `mutual`, it also requires client certificates signed by
+    /// that CA.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub async fn start_tls(mutual: bool) -> NatsServer {
+        let mut server = NatsServer {
+            child: None,
+            port: free_port(),
+            store: tempfile::tempdir().expect("temp dir for the JetStream store"),
+            tls: Some(NatsPki::new(mutual)),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// The certificates of a server started with [`NatsServer::start_tls`].
+    pub fn pki(&self) -> Option<&NatsPki> {
+        self.tls.as_ref()
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -66,8 +156,14 @@ impl NatsServer {
 
     async fn spawn(&mut self) {
         // The port may linger briefly after a kill: retry the start a few times.
+        let extra = self
+            .tls
+            .as_ref()
+            .map(NatsPki::server_args)
+            .unwrap_or_default();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         for _ in 0..5 {
-            self.child = Some(run_nats_server(self.port, self.store.path(), &[]));
+            self.child = Some(run_nats_server(self.port, self.store.path(), &extra));
             if self.wait_ready().await {
                 return;
             }
@@ -86,7 +182,11 @@ impl NatsServer {
             {
                 return false;
             }
-            if jetstream_ready(&self.url()).await {
+            let options = match &self.tls {
+                Some(pki) => pki.client_options(),
+                None => async_nats::ConnectOptions::new(),
+            };
+            if jetstream_ready(&self.url(), options).await {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,8 +198,8 @@ impl NatsServer {
 /// Whether the server at `url` answers a JetStream API request without an
 /// error: on a clustered server that happens only once the JetStream meta
 /// group has a leader, not merely once the port listens.
-async fn jetstream_ready(url: &str) -> bool {
-    let Ok(client) = async_nats::ConnectOptions::new()
+async fn jetstream_ready(url: &str, options: async_nats::ConnectOptions) -> bool {
+    let Ok(client) = options
         .connection_timeout(Duration::from_millis(500))
         .connect(url)
         .await
@@ -312,7 +412,7 @@ impl NatsCluster {
             }
             let mut still = Vec::new();
             for &i in &pending {
-                if !jetstream_ready(&self.url(i)).await {
+                if !jetstream_ready(&self.url(i), async_nats::ConnectOptions::new()).await {
                     still.push(i);
                 }
             }

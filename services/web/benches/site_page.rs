@@ -101,7 +101,7 @@ async fn run(secs: u32, connections: u32) -> Res<()> {
         registry: url(inventory.addr),
         matching: url(inventory.addr),
         impact: url(inventory.addr),
-        ca: None,
+        ..Endpoints::all("")
     };
     let args = WebArgs {
         cookie_key: Some(KEY.iter().map(|b| format!("{b:02x}")).collect()),

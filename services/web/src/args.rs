@@ -122,6 +122,23 @@ pub struct ApiArgs {
     /// served with a private CA (otherwise the web PKI is trusted).
     #[arg(long = "api-ca", env = "REEMPLOI_WEB_API_CA", value_name = "FILE")]
     pub api_ca: Option<PathBuf>,
+    /// PEM file with the client certificate presented to https services
+    /// that require one (their --tls-client-ca). Needs --api-key.
+    #[arg(
+        long = "api-cert",
+        env = "REEMPLOI_WEB_API_CERT",
+        value_name = "FILE",
+        requires = "api_key"
+    )]
+    pub api_cert: Option<PathBuf>,
+    /// PEM file with the private key of --api-cert. Never logged.
+    #[arg(
+        long = "api-key",
+        env = "REEMPLOI_WEB_API_KEY",
+        value_name = "FILE",
+        requires = "api_cert"
+    )]
+    pub api_key: Option<PathBuf>,
 }
 
 impl ApiArgs {
@@ -135,6 +152,8 @@ impl ApiArgs {
             matching: or_api(&self.matching_url),
             impact: or_api(&self.impact_url),
             ca: self.api_ca.clone(),
+            client_cert: self.api_cert.clone(),
+            client_key: self.api_key.clone(),
         }
     }
 }
@@ -154,6 +173,11 @@ pub struct Endpoints {
     pub impact: String,
     /// PEM file of the CA for https addresses, if not the web PKI.
     pub ca: Option<PathBuf>,
+    /// PEM file of a client certificate for https services that require
+    /// one, with [`Endpoints::client_key`].
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the private key of [`Endpoints::client_cert`].
+    pub client_key: Option<PathBuf>,
 }
 
 impl Endpoints {
@@ -166,6 +190,8 @@ impl Endpoints {
             matching: url.to_owned(),
             impact: url.to_owned(),
             ca: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::args::Endpoints;
 use crate::error::{SetupError, WebError};
@@ -33,15 +33,7 @@ impl Backend {
     /// Channels to `endpoints`, connected lazily: the web app may start
     /// before the API, and reconnects by itself when the API restarts.
     pub fn connect(endpoints: &Endpoints) -> Result<Backend, SetupError> {
-        let tls = match &endpoints.ca {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    SetupError::Api(format!("cannot read --api-ca {}: {e}", path.display()))
-                })?;
-                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-            }
-            None => ClientTlsConfig::new().with_webpki_roots(),
-        };
+        let tls = tls_config(endpoints)?;
         let mut channels: HashMap<String, Channel> = HashMap::new();
         let mut channel = |url: &str| -> Result<Channel, SetupError> {
             if let Some(channel) = channels.get(url) {
@@ -84,6 +76,28 @@ impl Backend {
     pub fn impact(&self) -> ImpactServiceClient<Channel> {
         ImpactServiceClient::new(self.impact.clone())
     }
+}
+
+/// The TLS settings of https addresses: the CA of --api-ca (else the web
+/// PKI), and the client certificate of --api-cert / --api-key.
+fn tls_config(endpoints: &Endpoints) -> Result<ClientTlsConfig, SetupError> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| SetupError::Api(format!("cannot read {flag} {}: {e}", path.display())))
+    };
+    let mut tls = match &endpoints.ca {
+        Some(path) => {
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--api-ca", path)?))
+        }
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&endpoints.client_cert, &endpoints.client_key) {
+        tls = tls.identity(Identity::from_pem(
+            read("--api-cert", cert)?,
+            read("--api-key", key)?,
+        ));
+    }
+    Ok(tls)
 }
 
 fn lazy(url: &str, tls: &ClientTlsConfig) -> Result<Channel, SetupError> {

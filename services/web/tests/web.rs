@@ -108,7 +108,7 @@ impl App {
             registry: url(registry.addr),
             matching: url(matching.addr),
             impact: url(impact.addr),
-            ca: None,
+            ..Endpoints::all("")
         };
         let data = tempfile::tempdir().unwrap();
         let (web, web_shutdown) = serve_web(&endpoints, data.path()).await;

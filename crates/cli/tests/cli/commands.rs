@@ -282,6 +282,49 @@ fn claims_speak_in_the_lots_unit_and_say_what_to_do_next() {
         shown["status"], "CLAIM_STATUS_RESERVED",
         "refused, unchanged"
     );
+
+    // The audit trail says who reserved the claim and who suspended the
+    // partner; it is for admins only.
+    let trail = |resource: &str, entries: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let trail = admin.json(&["audit", resource]);
+            let seen = trail.as_array().map_or(0, Vec::len);
+            if seen >= entries || std::time::Instant::now() > deadline {
+                return trail;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let of_claim = trail(&claim, 1);
+    assert_eq!(
+        of_claim[0]["eventType"],
+        "reemploi.inventory.claim.reserved"
+    );
+    assert_eq!(of_claim[0]["actor"]["role"], "ACCOUNT_ROLE_PARTNER");
+    assert_eq!(of_claim[0]["actor"]["partner"], partner.as_str());
+    let of_partner = trail(&partner, 4);
+    let kinds: Vec<&str> = of_partner
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "reemploi.registry.partner.registered",
+            "reemploi.registry.partner.verified",
+            "reemploi.inventory.claim.reserved",
+            "reemploi.registry.partner.suspended",
+        ]
+    );
+    assert_eq!(of_partner[3]["actor"]["role"], "ACCOUNT_ROLE_ADMIN");
+    let table = admin.ok(&["audit", &partner]);
+    assert!(table.contains("registry.partner.suspended"), "{table}");
+    assert!(table.contains("(admin)"), "{table}");
+    let err = as_partner.fails(4, &["audit", &partner]);
+    assert!(err.contains("admins"), "{err}");
 }
 
 #[test]
