@@ -6,6 +6,9 @@
 // failed test.
 #![allow(clippy::unwrap_used)]
 
+#[path = "runtime/nats_tls.rs"]
+mod nats_tls;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+#[path = "web/api_tls.rs"]
+mod api_tls;
 #[path = "web/names.rs"]
 mod names;
 

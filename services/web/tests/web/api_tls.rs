@@ -2,7 +2,6 @@
 //! `--api-ca` and `--api-cert`/`--api-key` the handshake succeeds (the
 //! server then answers the call itself), without the certificate it does
 //! not, and unreadable files are reported when the app starts.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! A service's connection to NATS over TLS, against real nats-server
 //! processes that speak only TLS, with certificates made for each test.
+#![allow(clippy::expect_used)]
 
 use std::time::Duration;
 
