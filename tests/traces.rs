@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use opentelemetry::Value;
-use opentelemetry::trace::SpanId;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use reemploi_e2e::{
     Stack, Transport, coteaux_site, eventually, partner_at, published_radiators, siret, verified,
@@ -19,6 +18,8 @@ use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
 
 const WAIT: Duration = Duration::from_secs(20);
+/// The span of the caller, as its `traceparent` header says.
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 /// The spans every test of this binary made.
 fn spans() -> &'static InMemorySpanExporter {
@@ -69,6 +70,8 @@ async fn a_claim_is_one_trace(transport: Transport) {
     let taker = stack.inventory(Role::Partner, None, Some(&id)).await;
     // The call's own id, to find its span among those of the other tests.
     let call_id = uuid::Uuid::now_v7().to_string();
+    // The caller's trace, one per test (they share the exporter).
+    let caller_trace = uuid::Uuid::now_v7().simple().to_string();
     eventually(WAIT, || {
         let mut c = taker.clone();
         let mut req = tonic::Request::new(ipb::ClaimLotRequest {
@@ -83,6 +86,13 @@ async fn a_claim_is_one_trace(transport: Transport) {
         });
         req.metadata_mut()
             .insert("x-request-id", call_id.parse().unwrap());
+        // The caller's own trace, which the call continues.
+        req.metadata_mut().insert(
+            "traceparent",
+            format!("00-{caller_trace}-{CALLER_SPAN}-01")
+                .parse()
+                .unwrap(),
+        );
         async move { c.claim_lot(req).await.ok() }
     })
     .await;
@@ -104,11 +114,16 @@ async fn a_claim_is_one_trace(transport: Transport) {
                 && s.span_context.trace_id() == trace
                 && attribute(s, "subject").as_deref() == Some("reemploi.inventory.claim.reserved")
         })?;
-        let consume = finished.iter().find(|c| {
-            c.name == "consume"
-                && c.parent_span_id == publish.span_context.span_id()
-                && attribute(c, "durable").as_deref() == Some("matching-inventory")
-        })?;
+        let consumed_by = |durable: &str| {
+            finished.iter().find(|c| {
+                c.name == "consume"
+                    && c.parent_span_id == publish.span_context.span_id()
+                    && attribute(c, "durable").as_deref() == Some(durable)
+            })
+        };
+        let consume = consumed_by("matching-inventory")?;
+        // Impact's figures and audit trail follow the same event.
+        consumed_by("impact-inventory")?;
         Some((call.clone(), publish.clone(), consume.clone()))
     })
     .await;
@@ -118,9 +133,10 @@ async fn a_claim_is_one_trace(transport: Transport) {
         Some("/reemploi.inventory.v1.InventoryService/ClaimLot")
     );
     assert_eq!(consume.span_context.trace_id(), trace);
-    // The call is the root (the client sent no context); the publish
-    // descends from it through the handler's spans.
-    assert_eq!(call.parent_span_id, SpanId::INVALID);
+    // The call continues the caller's trace, under the caller's span; the
+    // publish descends from it through the handler's spans.
+    assert_eq!(trace.to_string(), caller_trace);
+    assert_eq!(call.parent_span_id.to_string(), CALLER_SPAN);
     let finished = exporter.get_finished_spans().unwrap();
     let mut ancestor = publish.parent_span_id;
     while ancestor != call.span_context.span_id() {

@@ -52,10 +52,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     let tls = global.tls();
     let outcome = match command {
         Command::Up(args) => {
-            reemploi_runtime::telemetry::start(&args.service.telemetry, "reemploi");
-            let outcome = up::run(*args, tls).await;
-            reemploi_runtime::telemetry::flush();
-            outcome
+            match reemploi_runtime::telemetry::start(&args.service.telemetry, "reemploi") {
+                Ok(()) => {
+                    let outcome = up::run(*args, tls).await;
+                    reemploi_runtime::telemetry::flush().await;
+                    outcome
+                }
+                Err(e) => Err(CliError::Usage(e)),
+            }
         }
         Command::Token(args) => token::run(&args),
         Command::Backup(args) => backup::backup(&args).await,

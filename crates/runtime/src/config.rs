@@ -552,10 +552,12 @@ pub struct TelemetryArgs {
         default_value_t = LogFormat::Auto
     )]
     pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint to export traces to, e.g. http://collector:4317:
-    /// every call, every event published and every event consumed is a
-    /// span, and one request is one trace across the services. Off when
-    /// absent (trace ids are still made and written on log lines).
+    /// OTLP/gRPC endpoint to export traces to, e.g. http://collector:4317
+    /// (plain HTTP/2: a collector on loopback or a private network): every
+    /// call, every event published and every event consumed is a span, and
+    /// one request is one trace across the services. Off when absent (trace
+    /// ids are still made and written on log lines). Spans follow RUST_LOG:
+    /// at a level above info (e.g. warn) none is made.
     #[arg(
         long = "otlp-endpoint",
         env = "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -40,7 +40,7 @@ impl ServiceArgs {
     /// connects the database of `service` and the bus, and loads the token
     /// verifier with its rate limits: the context a service starts in.
     pub async fn connect(&self, service: &str) -> Result<Context, Failure> {
-        crate::telemetry::start(&self.telemetry, &format!("reemploi-{service}"));
+        crate::telemetry::start(&self.telemetry, &format!("reemploi-{service}"))?;
         // Checked before anything connects: a bad certificate is a
         // configuration error, best reported before a database migrates.
         crate::server::tls_config(&self.server)?;
@@ -86,7 +86,7 @@ impl ServiceArgs {
         let (running, _) = serve_metrics(&self.metrics, &ctx.metrics, &ctx.stop, running).await?;
         let (listener, addr) = crate::server::bind(self.server.listen).await?;
         tracing::info!(%addr, service = running.name, "listening");
-        crate::service::serve(
+        let served = crate::service::serve(
             &self.server,
             listener,
             vec![running],
@@ -94,9 +94,9 @@ impl ServiceArgs {
             ctx.shutdown.clone(),
             ctx.stop.clone(),
         )
-        .await?;
-        crate::telemetry::flush();
-        Ok(())
+        .await;
+        crate::telemetry::flush().await;
+        Ok(served?)
     }
 }
 

@@ -35,7 +35,7 @@ enum Export {
     /// Nowhere: ids only.
     Nowhere,
     /// To an OTLP/gRPC collector, in batches, on the tokio runtime.
-    Otlp(String),
+    Otlp(Box<opentelemetry_otlp::SpanExporter>),
     /// To an exporter of the caller's, each span as it ends (tests).
     Each(Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>),
 }
@@ -53,12 +53,16 @@ pub fn init(format: LogFormat) {
 /// As [`init`], for a process named `service` in the spans it exports, to
 /// the OTLP endpoint of `args` when there is one. Call from within the
 /// tokio runtime: the exporter runs on it.
-pub fn start(args: &TelemetryArgs, service: &str) {
+///
+/// An endpoint that cannot be used (not `http://`, or refused by the
+/// exporter) is an error, for the process to stop on, as any bad setting.
+pub fn start(args: &TelemetryArgs, service: &str) -> Result<(), String> {
     let export = match &args.otlp_endpoint {
-        Some(url) => Export::Otlp(url.clone()),
+        Some(url) => Export::Otlp(Box::new(otlp(url)?)),
         None => Export::Nowhere,
     };
     install(args.log_format, service, export);
+    Ok(())
 }
 
 /// As [`init`], with spans handed to `exporter` as each ends: for tests
@@ -77,11 +81,18 @@ where
 }
 
 /// Exports the spans not yet sent and stops exporting: call once the
-/// process has stopped serving.
-pub fn flush() {
+/// process has stopped serving, whatever the outcome. The provider's
+/// shutdown blocks (it waits for the last export), so it runs off the
+/// runtime's workers.
+pub async fn flush() {
     let provider = PROVIDER.lock().ok().and_then(|mut p| p.take());
-    if let Some(Err(e)) = provider.map(|p| p.shutdown()) {
-        tracing::warn!(error = %e, "traces: could not flush the last spans");
+    let Some(provider) = provider else {
+        return;
+    };
+    match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "traces: could not flush the last spans"),
+        Err(e) => tracing::warn!(error = %e, "traces: the flush did not finish"),
     }
 }
 
@@ -116,32 +127,33 @@ fn provider(service: &str, export: Export) -> SdkTracerProvider {
     let builder = match export {
         Export::Nowhere => builder,
         Export::Each(add) => add(builder),
-        Export::Otlp(url) => match otlp(&url) {
-            Ok(exporter) => builder.with_span_processor(
-                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                    exporter,
-                    opentelemetry_sdk::runtime::Tokio,
-                )
-                .build(),
-            ),
-            Err(e) => {
-                // Logging is not up yet: say it where logs go.
-                eprintln!("traces: cannot export to the OTLP endpoint: {e}; spans stay local");
-                builder
-            }
-        },
+        Export::Otlp(exporter) => builder.with_span_processor(
+            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                *exporter,
+                opentelemetry_sdk::runtime::Tokio,
+            )
+            .build(),
+        ),
     };
     builder.build()
 }
 
-fn otlp(
-    url: &str,
-) -> Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError> {
+/// The exporter to the collector at `url`. The URL is not repeated in
+/// errors: it may carry credentials.
+fn otlp(url: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
     use opentelemetry_otlp::WithExportConfig as _;
+    if !url.starts_with("http://") {
+        return Err(
+            "--otlp-endpoint must be an http:// address (OTLP over plain HTTP/2, to a \
+             collector on loopback or a private network)"
+                .to_owned(),
+        );
+    }
     opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(url)
         .build()
+        .map_err(|e| format!("--otlp-endpoint: {e}"))
 }
 
 /// The subscriber [`init`] installs, writing logs to `writer` (colour
@@ -172,7 +184,21 @@ where
             .with_writer(writer)
             .boxed(),
     };
-    let spans = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    // Spans and their fields only: no per-poll timing, no thread, source
+    // location or target, and no OpenTelemetry context made current on
+    // every poll (contexts are read from the spans, see
+    // `reemploi_events::trace`), so that a call costs little beyond its span.
+    let spans = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            .with_context_activation(false)
+            .with_error_events_to_exceptions(false)
+            .with_error_events_to_status(false)
+    });
     Box::new(
         tracing_subscriber::registry()
             .with(filter)

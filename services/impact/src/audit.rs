@@ -15,7 +15,7 @@ use reemploi_runtime::names::{ClaimName, LotName, PartnerName, SiteName};
 use reemploi_runtime::paging::{Page, Pager};
 use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::Violation;
-use reemploi_runtime::wire::millis_ts;
+use reemploi_runtime::wire::{millis_ts, ts_millis};
 use reemploi_store::Db;
 use sqlx::{AnyConnection, Row};
 use tonic::{Request, Response, Status};
@@ -38,7 +38,7 @@ pub async fn record(
     let at = envelope
         .occur_time
         .as_ref()
-        .map(|t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000))
+        .map(ts_millis)
         .unwrap_or_default();
     let actor = envelope.actor.as_ref();
     sqlx::query(
@@ -100,7 +100,7 @@ impl Audit {
             .await
             .map_err(reemploi_store::StoreError::from)?;
         let mut entries = entries(&mut conn, &resource, &page).await?;
-        let next_page_token = page.finish(&mut entries, |e| e.event_id.clone());
+        let next_page_token = page.finish(&mut entries, key);
         Ok(pb::ListAuditEntriesResponse {
             entries,
             next_page_token,
@@ -125,24 +125,35 @@ fn resource(name: &str) -> std::result::Result<String, Violation> {
     }
 }
 
-/// The page of `resource`'s trail: its own events, those of what it holds
-/// (a site's lots and claims), and, for a partner, its claims'.
+/// The page of `resource`'s trail, oldest first (by the time of the change,
+/// then the event id): its own events, those of what it holds (a site's
+/// lots and claims: names that continue `resource/`, a range of the
+/// resource index), and, for a partner, its claims' (the partner index).
 async fn entries(
     conn: &mut AnyConnection,
     resource: &str,
     page: &Page,
 ) -> Result<Vec<pb::AuditEntry>> {
-    let below = format!("{resource}/");
+    // `/` is followed by `0` in ASCII: the names below `resource` are
+    // exactly those from `resource/` up to `resource0`.
+    let (from, to) = (format!("{resource}/"), format!("{resource}0"));
+    let (after_time, after_id) = match page.after.as_deref().map(|k| k.split_once('/')) {
+        None => (i64::MIN, String::new()),
+        Some(Some((time, id))) => (time.parse().map_err(|_| bad_token())?, id.to_owned()),
+        Some(None) => return Err(bad_token()),
+    };
     let rows = sqlx::query(
         "SELECT event_id, occur_time, event_type, resource, resource_version, actor_subject, \
          actor_role, actor_organization, actor_partner FROM audit_entries \
-         WHERE (resource = $1 OR substr(resource, 1, $2) = $3 OR partner = $1) AND event_id > $4 \
-         ORDER BY event_id LIMIT $5",
+         WHERE (resource = $1 OR (resource >= $2 AND resource < $3) OR partner = $1) \
+         AND (occur_time > $4 OR (occur_time = $4 AND event_id > $5)) \
+         ORDER BY occur_time, event_id LIMIT $6",
     )
     .bind(resource)
-    .bind(i32::try_from(below.len()).unwrap_or(i32::MAX))
-    .bind(&below)
-    .bind(page.after.clone().unwrap_or_default())
+    .bind(&from)
+    .bind(&to)
+    .bind(after_time)
+    .bind(&after_id)
     .bind(i64::try_from(page.size + 1).unwrap_or(i64::MAX))
     .fetch_all(conn)
     .await
@@ -150,6 +161,22 @@ async fn entries(
     rows.iter()
         .map(|row| entry(row).map_err(|e| ImpactError::from(reemploi_store::StoreError::from(e))))
         .collect()
+}
+
+/// A page token whose key is not `{time}/{event id}`: signed by this
+/// service, so only a key of another listing.
+fn bad_token() -> ImpactError {
+    ApiError::from(Violation::new(
+        "page_token",
+        "not a page token of this trail",
+    ))
+    .into()
+}
+
+/// The page key of `entry`: its time, then its event id.
+fn key(entry: &pb::AuditEntry) -> String {
+    let at = entry.occur_time.as_ref().map(ts_millis).unwrap_or_default();
+    format!("{at}/{}", entry.event_id)
 }
 
 fn entry(row: &sqlx::any::AnyRow) -> std::result::Result<pb::AuditEntry, sqlx::Error> {

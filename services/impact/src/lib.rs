@@ -20,7 +20,6 @@ pub mod summary;
 use reemploi_proto::audit::audit_service_server::AuditServiceServer;
 use reemploi_proto::impact::impact_service_server::ImpactServiceServer;
 use reemploi_proto::service_names::IMPACT;
-use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 
@@ -66,7 +65,7 @@ impl Default for ImpactArgs {
 
 /// Migrates, then follows the inventory's and the registry's events.
 pub async fn start(ctx: Context, args: &ImpactArgs) -> Result<Running, StartError> {
-    ctx.prepare(events::PRODUCER, &migrations()).await?;
+    let prepared = ctx.prepare(events::PRODUCER, &migrations()).await?;
     let factors = Factors::shipped().map_err(|e| StartError::Other {
         service: events::PRODUCER,
         reason: e.to_string(),
@@ -77,12 +76,8 @@ pub async fn start(ctx: Context, args: &ImpactArgs) -> Result<Running, StartErro
             .max_decoding_message_size(ctx.max_message_bytes)
             .max_encoding_message_size(ctx.max_message_bytes),
     );
-    let pager = Pager::load(&ctx.db).await.map_err(|e| StartError::Other {
-        service: events::PRODUCER,
-        reason: e.to_string(),
-    })?;
     let audit = ctx.authenticated(
-        AuditServiceServer::new(Audit::new(ctx.db.clone(), pager))
+        AuditServiceServer::new(Audit::new(ctx.db.clone(), prepared.pager))
             .max_decoding_message_size(ctx.max_message_bytes)
             .max_encoding_message_size(ctx.max_message_bytes),
     );

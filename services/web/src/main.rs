@@ -26,9 +26,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    reemploi_runtime::telemetry::start(&cli.telemetry, "reemploi-web");
+    if let Err(e) = reemploi_runtime::telemetry::start(&cli.telemetry, "reemploi-web") {
+        eprintln!("reemploi-web: {e}");
+        return ExitCode::FAILURE;
+    }
     let outcome = run(cli).await;
-    reemploi_runtime::telemetry::flush();
+    reemploi_runtime::telemetry::flush().await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
