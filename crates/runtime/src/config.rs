@@ -243,6 +243,25 @@ pub struct BusArgs {
     )]
     pub max_deliver: i64,
 
+    /// TLS to the NATS servers.
+    #[command(flatten)]
+    pub tls: NatsTlsArgs,
+}
+
+impl BusArgs {
+    /// The TLS files of the NATS connection.
+    pub fn nats_tls(&self) -> reemploi_events::NatsTls {
+        self.tls.files()
+    }
+}
+
+/// TLS to the NATS servers, for the services and for the command that
+/// reads their dead letters.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+// `about = None`: without it clap would show this struct's doc comment
+// as the description of whatever binary flattens it.
+#[command(about = None, long_about = None)]
+pub struct NatsTlsArgs {
     /// PEM file with the CA certificate(s) that sign the NATS servers'
     /// certificates: the connection then requires TLS and trusts only
     /// them (a private CA). Read and checked at start.
@@ -270,9 +289,9 @@ pub struct BusArgs {
     pub nats_key: Option<PathBuf>,
 }
 
-impl BusArgs {
-    /// The TLS files of the NATS connection.
-    pub fn nats_tls(&self) -> reemploi_events::NatsTls {
+impl NatsTlsArgs {
+    /// The files named, for the connection to read and check.
+    pub fn files(&self) -> reemploi_events::NatsTls {
         reemploi_events::NatsTls {
             ca: self.nats_ca.clone(),
             cert: self.nats_cert.clone(),
@@ -288,9 +307,7 @@ impl Default for BusArgs {
             stream_replicas: 1,
             event_namespace: None,
             max_deliver: reemploi_events::DEFAULT_MAX_DELIVER,
-            nats_ca: None,
-            nats_cert: None,
-            nats_key: None,
+            tls: NatsTlsArgs::default(),
         }
     }
 }
@@ -302,9 +319,7 @@ impl fmt::Debug for BusArgs {
             .field("stream_replicas", &self.stream_replicas)
             .field("event_namespace", &self.event_namespace)
             .field("max_deliver", &self.max_deliver)
-            .field("nats_ca", &self.nats_ca)
-            .field("nats_cert", &self.nats_cert)
-            .field("nats_key", &self.nats_key)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use reemploi_events::{Bus, DeadLetter, InProcessBus, JetStreamBus, JetStreamOptions, NatsTls};
+use reemploi_events::{Bus, DeadLetter, InProcessBus, JetStreamBus, JetStreamOptions};
 use serde_json::json;
 
 use crate::CliError;
@@ -42,27 +42,9 @@ pub struct DeadLettersArgs {
     /// deployment. Never logged.
     #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
-    /// PEM file with the CA of the NATS servers' certificates (TLS
-    /// required), as the services' --nats-ca.
-    #[arg(long, env = "REEMPLOI_NATS_CA", value_name = "FILE")]
-    pub nats_ca: Option<std::path::PathBuf>,
-    /// PEM file with a client certificate, for NATS servers that verify
-    /// clients. Needs --nats-key.
-    #[arg(
-        long,
-        env = "REEMPLOI_NATS_CERT",
-        value_name = "FILE",
-        requires = "nats_key"
-    )]
-    pub nats_cert: Option<std::path::PathBuf>,
-    /// PEM file with the private key of --nats-cert.
-    #[arg(
-        long,
-        env = "REEMPLOI_NATS_KEY",
-        value_name = "FILE",
-        requires = "nats_cert"
-    )]
-    pub nats_key: Option<std::path::PathBuf>,
+    /// TLS to the NATS servers, as the services'.
+    #[command(flatten)]
+    pub tls: reemploi_runtime::config::NatsTlsArgs,
     /// The deployment's event namespace on NATS, if it has one.
     #[arg(long, env = "REEMPLOI_EVENT_NAMESPACE")]
     pub event_namespace: Option<String>,
@@ -90,11 +72,7 @@ pub struct ReplayArgs {
 async fn open(args: &DeadLettersArgs) -> Result<Arc<dyn Bus>, CliError> {
     match &args.nats_url {
         Some(url) => {
-            let tls = NatsTls {
-                ca: args.nats_ca.clone(),
-                cert: args.nats_cert.clone(),
-                key: args.nats_key.clone(),
-            };
+            let tls = args.tls.files();
             let bus = JetStreamBus::connect_with_tls(
                 url,
                 JetStreamOptions {

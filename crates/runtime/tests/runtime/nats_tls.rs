@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reemploi_events::{Bus, BusError, JetStreamBus, JetStreamOptions, Message, NatsTls};
-use reemploi_runtime::config::{BusArgs, StoreArgs};
+use reemploi_runtime::config::{BusArgs, NatsTlsArgs, StoreArgs};
 use reemploi_testing::nats::{NatsServer, unique_namespace};
 use reemploi_testing::tls::{TestCa, write};
 
@@ -76,7 +76,10 @@ async fn a_service_publishes_over_tls_trusting_the_private_ca() {
     let server = NatsServer::start_tls(false).await;
     let pki = server.pki().expect("TLS server");
     let args = BusArgs {
-        nats_ca: Some(pki.ca()),
+        tls: NatsTlsArgs {
+            nats_ca: Some(pki.ca()),
+            ..NatsTlsArgs::default()
+        },
         ..bus_args(&server)
     };
     let bus = connected(&args).await;
@@ -88,9 +91,11 @@ async fn a_service_presents_its_client_certificate_to_a_verifying_server() {
     let server = NatsServer::start_tls(true).await;
     let pki = server.pki().expect("TLS server");
     let args = BusArgs {
-        nats_ca: Some(pki.ca()),
-        nats_cert: Some(pki.client_cert()),
-        nats_key: Some(pki.client_key()),
+        tls: NatsTlsArgs {
+            nats_ca: Some(pki.ca()),
+            nats_cert: Some(pki.client_cert()),
+            nats_key: Some(pki.client_key()),
+        },
         ..bus_args(&server)
     };
     let bus = connected(&args).await;
@@ -180,7 +185,10 @@ async fn unusable_tls_files_stop_the_start_with_the_flag_and_the_file() {
 
     let missing = dir.path().join("missing-ca.pem");
     let message = refused_at_start(&BusArgs {
-        nats_ca: Some(missing.clone()),
+        tls: NatsTlsArgs {
+            nats_ca: Some(missing.clone()),
+            ..base.tls.clone()
+        },
         ..base.clone()
     })
     .await;
@@ -192,7 +200,10 @@ async fn unusable_tls_files_stop_the_start_with_the_flag_and_the_file() {
 
     let garbage = write(dir.path(), "garbage.pem", "not a certificate\n");
     let message = refused_at_start(&BusArgs {
-        nats_ca: Some(garbage),
+        tls: NatsTlsArgs {
+            nats_ca: Some(garbage),
+            ..base.tls.clone()
+        },
         ..base.clone()
     })
     .await;
@@ -200,8 +211,11 @@ async fn unusable_tls_files_stop_the_start_with_the_flag_and_the_file() {
 
     // A key that is not the certificate's: named, its contents not shown.
     let message = refused_at_start(&BusArgs {
-        nats_cert: Some(cert.clone()),
-        nats_key: Some(other_key),
+        tls: NatsTlsArgs {
+            nats_cert: Some(cert.clone()),
+            nats_key: Some(other_key),
+            ..base.tls.clone()
+        },
         ..base.clone()
     })
     .await;
@@ -210,15 +224,21 @@ async fn unusable_tls_files_stop_the_start_with_the_flag_and_the_file() {
     assert!(!message.contains(&key_body), "{message}");
 
     let message = refused_at_start(&BusArgs {
-        nats_cert: Some(cert.clone()),
-        nats_key: Some(cert),
+        tls: NatsTlsArgs {
+            nats_cert: Some(cert.clone()),
+            nats_key: Some(cert),
+            ..base.tls.clone()
+        },
         ..base.clone()
     })
     .await;
     assert!(message.contains("no private key"), "{message}");
 
     let message = refused_at_start(&BusArgs {
-        nats_cert: Some(write(dir.path(), "alone.pem", &leaf.cert)),
+        tls: NatsTlsArgs {
+            nats_cert: Some(write(dir.path(), "alone.pem", &leaf.cert)),
+            ..base.tls.clone()
+        },
         ..base
     })
     .await;
