@@ -14,6 +14,9 @@
 //!   collector this bench runs on its own thread (the generated
 //!   `TraceService` server of `opentelemetry-proto`), which counts the spans
 //!   it receives.
+//! * **inventory off, no cache**: as "off", with `--lot-cache-size 0`:
+//!   every ListLots page read whole from its rows, to show what the cache
+//!   of lots by version gives.
 //! * **echo**: a tonic service of this file in a child process (this same
 //!   executable, started again with `READS_BENCH_ECHO=1`), which answers a
 //!   request padded to the size of the real request with bytes of the size
@@ -26,7 +29,7 @@
 //! recorded. GetLot cycles over the 300 lots and ListLots over the 6 pages
 //! (page tokens from a first walk), as an integrator reading the catalogue.
 //!
-//! Rounds alternate the three targets (their order rotating each round);
+//! Rounds alternate the four targets (their order rotating each round);
 //! for each case the median throughput, p50 and p99 over the rounds are
 //! printed, then the median of the per-round ratios inventory/echo (goal: at
 //! least 0.3) and on/off (goal: at least 0.9), with the spans the collector
@@ -390,7 +393,7 @@ struct Inventory {
 
 /// Starts the inventory binary on a fresh SQLite database; with a
 /// collector, with logs at info, metrics served and traces exported to it.
-fn start_inventory(collector: Option<&Collector>) -> Res<Inventory> {
+fn start_inventory(collector: Option<&Collector>, lot_cache: bool) -> Res<Inventory> {
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_reemploi-inventory"));
@@ -409,6 +412,7 @@ fn start_inventory(collector: Option<&Collector>) -> Res<Inventory> {
         .args(["--log-format", "json", "--drain-delay-ms", "0"])
         // Rate limits off: the bench is one principal calling flat out.
         .args(["--rate-limit-per-principal", "0"])
+        .args(["--lot-cache-size", if lot_cache { "20000" } else { "0" }])
         .env("REEMPLOI_JWT_SECRET", SECRET)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -829,11 +833,13 @@ enum Target {
     Echo,
     Off,
     On,
+    /// As "off", without ListLots' cache of lots: every page read whole.
+    Uncached,
 }
 
-const TARGETS: [Target; 3] = [Target::Echo, Target::Off, Target::On];
+const TARGETS: [Target; 4] = [Target::Echo, Target::Off, Target::On, Target::Uncached];
 
-/// The three targets, connected, and what their callers send.
+/// The four targets, connected, and what their callers send.
 struct Targets {
     reader: AsciiMetadataValue,
     echo: Vec<Channel>,
@@ -841,6 +847,7 @@ struct Targets {
     echo_list: EchoRequest,
     off: (Vec<Channel>, Seeded),
     on: (Vec<Channel>, Seeded),
+    uncached: (Vec<Channel>, Seeded),
 }
 
 /// One measured case: `CALLERS` callers spread over the target's connections.
@@ -864,6 +871,7 @@ async fn case(t: &Targets, read: Read, target: Target, run: Duration) -> Res<Sam
         }
         Target::Off => (&t.off.0, &t.off.1),
         Target::On => (&t.on.0, &t.on.1),
+        Target::Uncached => (&t.uncached.0, &t.uncached.1),
     };
     let channel = |k: usize| client(channels[k % CONNECTIONS].clone(), &t.reader);
     match read {
@@ -899,8 +907,9 @@ struct Figures {
     p99: Duration,
 }
 
-/// Per read (GetLot, ListLots), per target (echo, off, on), one per round.
-type Table = [[Vec<Figures>; 3]; 2];
+/// Per read (GetLot, ListLots), per target (echo, off, on, uncached), one
+/// per round.
+type Table = [[Vec<Figures>; 4]; 2];
 
 async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
     println!(
@@ -910,14 +919,17 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         WARM_UP.as_secs_f64()
     );
     let (_echo_proc, echo_addr) = start_echo()?;
-    let mut off = start_inventory(None)?;
-    let mut on = start_inventory(Some(collector))?;
+    let mut off = start_inventory(None, true)?;
+    let mut on = start_inventory(Some(collector), true)?;
+    let mut uncached = start_inventory(None, false)?;
     off.ready().await?;
     on.ready().await?;
+    uncached.ready().await?;
     let reader = bearer(Role::Integrator, None)?;
     let t = Instant::now();
     let off_seed = seed(off.addr, &reader).await?;
     let on_seed = seed(on.addr, &reader).await?;
+    let uncached_seed = seed(uncached.addr, &reader).await?;
     println!(
         "seeded 1 site and {LOTS} published lots in each inventory in {:.1} s",
         t.elapsed().as_secs_f64()
@@ -928,6 +940,7 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         echo: connections(echo_addr).await?,
         off: (connections(off.addr).await?, off_seed),
         on: (connections(on.addr).await?, on_seed),
+        uncached: (connections(uncached.addr).await?, uncached_seed),
         reader,
     };
     print_sizes(&targets);
@@ -1030,6 +1043,7 @@ fn report(table: &Table) {
             (Target::Echo, "echo"),
             (Target::Off, "inventory off"),
             (Target::On, "inventory on"),
+            (Target::Uncached, "inventory off, no cache"),
         ] {
             let rounds = &table[read as usize][target as usize];
             println!(
@@ -1049,6 +1063,7 @@ fn report(table: &Table) {
             (Target::Off, Target::Echo, "inventory off / echo", ECHO_GOAL),
             (Target::On, Target::Echo, "inventory on / echo", ECHO_GOAL),
             (Target::On, Target::Off, "on / off", TELEMETRY_GOAL),
+            (Target::Off, Target::Uncached, "off / off without cache", 0.0),
         ] {
             let ratios: Vec<f64> = row[num as usize]
                 .iter()
@@ -1057,10 +1072,16 @@ fn report(table: &Table) {
                 .collect();
             let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
             let ratio = median(ratios);
+            let verdict = if goal == 0.0 {
+                "(no goal)       ".to_owned()
+            } else if ratio >= goal {
+                format!("goal >= {goal}: met     ")
+            } else {
+                format!("goal >= {goal}: NOT met ")
+            };
             println!(
-                "  {:<32} {ratio:>5.2}  goal >= {goal}: {:<8} [{}]",
+                "  {:<32} {ratio:>5.2}  {verdict} [{}]",
                 format!("{read_name} {what}"),
-                if ratio >= goal { "met" } else { "NOT met" },
                 each.join(" ")
             );
         }

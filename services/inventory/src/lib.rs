@@ -4,6 +4,7 @@
 //! partner events to know who may claim.
 
 pub mod authz;
+pub mod cache;
 pub mod diagnostic;
 pub mod error;
 pub mod events;
@@ -42,6 +43,9 @@ pub struct InventoryArgs {
     /// How often expired reservations and lots are swept, in seconds.
     #[arg(long, env = "REEMPLOI_SWEEP_INTERVAL_SECS", default_value_t = 30)]
     pub sweep_interval_secs: u64,
+    /// How many lots ListLots keeps in memory, by version, to answer pages without reading their rows again (0: none).
+    #[arg(long, env = "REEMPLOI_LOT_CACHE_SIZE", default_value_t = 20_000)]
+    pub lot_cache_size: usize,
 }
 
 impl Default for InventoryArgs {
@@ -50,6 +54,7 @@ impl Default for InventoryArgs {
         InventoryArgs {
             reservation_ttl_secs: settings.reservation_ttl.as_secs(),
             sweep_interval_secs: settings.sweep_interval.as_secs(),
+            lot_cache_size: settings.lot_cache_size,
         }
     }
 }
@@ -60,6 +65,7 @@ impl InventoryArgs {
         Settings {
             reservation_ttl: Duration::from_secs(self.reservation_ttl_secs),
             sweep_interval: Duration::from_secs(self.sweep_interval_secs.max(1)),
+            lot_cache_size: self.lot_cache_size,
         }
     }
 }

@@ -581,6 +581,46 @@ impl LotRow {
     }
 }
 
+/// What ListLots reads of a lot before its content: which one, which
+/// version, and where (for the radius).
+#[derive(Debug, Clone, Copy)]
+pub struct LotKey {
+    pub key: crate::cache::Key,
+    pub stamp: crate::cache::Stamp,
+    pub location: GeoPoint,
+}
+
+impl LotKey {
+    /// Reads a row selected with [`crate::repo::LOT_KEY_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<LotKey> {
+        Ok(LotKey {
+            key: (id_col(row, "site_id")?, id_col(row, "id")?),
+            stamp: crate::cache::Stamp {
+                created_at: row.try_get("created_at")?,
+                version: row.try_get("version")?,
+            },
+            location: point_cols(row)?,
+        })
+    }
+
+    /// The key of ListLots' pages: site, creation time, lot.
+    pub fn page_key(&self) -> String {
+        format!("{}/{}/{}", self.key.0, self.stamp.created_at, self.key.1)
+    }
+
+    /// A lot's key as read whole.
+    pub fn of(lot: &LotRow) -> LotKey {
+        LotKey {
+            key: (lot.site_id, lot.id),
+            stamp: crate::cache::Stamp {
+                created_at: lot.created_at,
+                version: lot.version,
+            },
+            location: lot.location,
+        }
+    }
+}
+
 /// The proto status of a domain lot status.
 pub fn lot_status_proto(s: LotStatus) -> pb::LotStatus {
     match s {

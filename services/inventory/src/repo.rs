@@ -22,6 +22,8 @@ pub const LOT_COLUMNS: &str = "id, site_id, owner_org, reference, designation, d
     width_mm, height_mm, condition, building_location, photo_uris, available_from, \
     available_until, waste_code, hazards, reuse_potential, status, hazardous, latitude, \
     longitude, created_at, updated_at, version";
+/// Columns read into a [`crate::model::LotKey`].
+pub const LOT_KEY_COLUMNS: &str = "id, site_id, created_at, version, latitude, longitude";
 /// Columns read into a [`ClaimRow`].
 pub const CLAIM_COLUMNS: &str = "id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
     pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \

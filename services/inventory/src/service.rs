@@ -29,7 +29,7 @@ use reemploi_events::outbox::Relay;
 use reemploi_proto::inventory as pb;
 use reemploi_runtime::auth::{Principal, Role};
 use reemploi_runtime::idempotent;
-use reemploi_runtime::paging::Pager;
+use reemploi_runtime::paging::{Page, Pager};
 use reemploi_runtime::partners;
 use reemploi_runtime::validation::{self, Check, request_id};
 use reemploi_store::{Db, now_millis};
@@ -38,14 +38,15 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::authz;
+use crate::cache::{self, CachedLot, LotCache};
 use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, deleted_lot_event, lot_event, site_event};
 use crate::ids;
 use crate::model::{
-    ClaimInput, ClaimRow, LotFields, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
+    ClaimInput, ClaimRow, LotFields, LotKey, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
     claim_status_filter, lot_status_filter, lot_status_proto, time,
 };
-use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, SITE_COLUMNS, select_page};
+use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, LOT_KEY_COLUMNS, SITE_COLUMNS, select_page};
 use reemploi_runtime::names::{self, ClaimName, Id, LotName, PartnerName, SiteName, new_id};
 use reemploi_store::query::{Filter, select_filtered};
 use reemploi_store::query::{KeyValue, Keyed, select_kept_keyed};
@@ -69,6 +70,8 @@ pub struct Settings {
     pub reservation_ttl: Duration,
     /// How often expired reservations and lots are swept.
     pub sweep_interval: Duration,
+    /// How many lots ListLots keeps as read (0: every page is read whole).
+    pub lot_cache_size: usize,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
         Self {
             reservation_ttl: Duration::from_secs(72 * 3600),
             sweep_interval: Duration::from_secs(30),
+            lot_cache_size: cache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -91,6 +95,8 @@ struct Inner {
     relay: Relay,
     settings: Settings,
     pager: Pager,
+    /// Lots already read for ListLots, by version.
+    lots: LotCache,
     /// Woken after every commit that recorded events, for WatchLots.
     changes: Notify,
     /// Cancelled at shutdown: WatchLots streams end.
@@ -168,6 +174,7 @@ impl Inventory {
     ) -> Inventory {
         Inventory {
             inner: Arc::new(Inner {
+                lots: LotCache::new(settings.lot_cache_size),
                 db,
                 relay,
                 settings,
@@ -181,6 +188,75 @@ impl Inventory {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The lots of a page of ListLots (one more than the page when there
+    /// is a next one): their keys first, then the lots from the cache if
+    /// it holds every one at the version read, else the rows, remembered.
+    async fn lot_page(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Principal,
+        query: &LotQuery,
+        page: &Page,
+    ) -> Result<Vec<Arc<CachedLot>>> {
+        if self.inner.lots.capacity() == 0 {
+            return self.lot_page_read(conn, p, query, page).await;
+        }
+        let keys = select_kept_keyed(
+            conn,
+            Keyed {
+                table: "lots",
+                columns: LOT_KEY_COLUMNS,
+                order_by: LOT_ORDER,
+            },
+            page.size,
+            page.after.clone(),
+            |after| query.filter(p, after),
+            |row| LotKey::from_row(row).map(|k| (k.page_key(), k)),
+            |key| query.within(key.location),
+        )
+        .await?;
+        let wanted: Vec<_> = keys.iter().map(|(_, k)| (k.key, k.stamp)).collect();
+        if let Some(lots) = self.inner.lots.get_all(&wanted) {
+            return Ok(lots);
+        }
+        let lots = self.lot_page_read(conn, p, query, page).await?;
+        self.inner.lots.put_all(lots.iter().cloned());
+        Ok(lots)
+    }
+
+    /// The lots of a page of ListLots, read whole.
+    async fn lot_page_read(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Principal,
+        query: &LotQuery,
+        page: &Page,
+    ) -> Result<Vec<Arc<CachedLot>>> {
+        let rows = select_kept_keyed(
+            conn,
+            Keyed {
+                table: "lots",
+                columns: LOT_COLUMNS,
+                order_by: LOT_ORDER,
+            },
+            page.size,
+            page.after.clone(),
+            |after| query.filter(p, after),
+            |row| LotRow::from_row(row).map(|l| (lot_page_of(&l), l)),
+            |lot| query.within(lot.location),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(_, row)| {
+                Arc::new(CachedLot {
+                    proto: row.to_proto(),
+                    row,
+                })
+            })
+            .collect())
     }
 
     /// The settings.
@@ -510,6 +586,10 @@ struct LotQuery {
     available_at: Option<i64>,
 }
 
+/// The order of ListLots: by site, then in the order lots were made (ids
+/// chosen by clients do not follow it as UUIDv7s do).
+const LOT_ORDER: &str = "site_id, created_at, id";
+
 /// Matches a lot's designation, description or reference.
 const LOT_TEXT: &str = "(LOWER(designation) LIKE ? ESCAPE '\\' \
     OR LOWER(description) LIKE $N ESCAPE '\\' OR LOWER(reference) LIKE $N ESCAPE '\\')";
@@ -600,9 +680,9 @@ impl LotQuery {
     }
 
     /// Whether a lot the box of `near` let through lies within the radius.
-    fn within(&self, lot: &LotRow) -> bool {
+    fn within(&self, at: GeoPoint) -> bool {
         match self.near {
-            Some(center) => lot.location.distance_m(center) <= self.radius_m as f64,
+            Some(center) => at.distance_m(center) <= self.radius_m as f64,
             None => true,
         }
     }
@@ -747,7 +827,7 @@ fn lot_page_key(key: &str) -> Result<(Id, i64, Id)> {
 
 /// The key [`lot_page_key`] reads.
 fn lot_page_of(lot: &LotRow) -> String {
-    format!("{}/{}/{}", lot.site_id, lot.created_at, lot.id)
+    LotKey::of(lot).page_key()
 }
 
 /// The parent of ListClaims: `sites/-/lots/-` (or empty) for every claim,
@@ -1052,27 +1132,10 @@ impl InventoryService for Inventory {
                     .pager
                     .page(req.page_size, &req.page_token, &query.fingerprint())?;
             let mut conn = self.conn().await?;
-            let keyed = Keyed {
-                table: "lots",
-                columns: LOT_COLUMNS,
-                order_by: "site_id, created_at, id",
-            };
-            let mut found: Vec<LotRow> = select_kept_keyed(
-                &mut conn,
-                keyed,
-                page.size,
-                page.after.clone(),
-                |after| query.filter(p, after),
-                |row| LotRow::from_row(row).map(|l| (lot_page_of(&l), l)),
-                |lot| query.within(lot),
-            )
-            .await?
-            .into_iter()
-            .map(|(_, lot)| lot)
-            .collect();
-            let next_page_token = page.finish(&mut found, lot_page_of);
+            let mut found = self.lot_page(&mut conn, p, &query, &page).await?;
+            let next_page_token = page.finish(&mut found, |lot| lot_page_of(&lot.row));
             Ok(pb::ListLotsResponse {
-                lots: found.iter().map(LotRow::to_proto).collect(),
+                lots: found.iter().map(|lot| lot.proto.clone()).collect(),
                 next_page_token,
             })
         })

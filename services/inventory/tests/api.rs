@@ -3,6 +3,8 @@
 //! events over real NATS JetStream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "api/listing.rs"]
+mod listing;
 #[path = "api/names.rs"]
 mod names;
 mod support;

@@ -53,6 +53,7 @@ pub async fn spawn_with(db: Db, bus: Arc<dyn Bus>, settings: Settings) -> App {
     let args = InventoryArgs {
         reservation_ttl_secs: settings.reservation_ttl.as_secs(),
         sweep_interval_secs: settings.sweep_interval.as_secs(),
+        lot_cache_size: settings.lot_cache_size,
     };
     let running = reemploi_inventory::start(ctx.clone(), &args)
         .await
