@@ -6,7 +6,7 @@
 //! claimer's proposal claimed.
 
 use prost::Message as _;
-use reemploi_events::{Bus, Handler, HandlerError, Message, Subscription};
+use reemploi_events::{Handler, HandlerError, Message, Subscription};
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::matching as mpb;
 use reemploi_runtime::status::field_violations;
@@ -511,7 +511,7 @@ async fn decline(stack: &Stack, published: &Published, lot: &str, a: &str) -> mp
         .into_inner();
     assert_eq!(again, declined, "a repeat changes nothing");
     let listed = list(&as_a, Default::default()).await.unwrap();
-    assert_eq!(listed, [declined.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&declined));
     declined
 }
 
@@ -544,7 +544,10 @@ async fn claimed_after_a_claim(stack: &Stack, lot: &str, d: &str) {
         }
     })
     .await;
-    assert_eq!(pairs(&[claimed.clone()]), [(lot.to_owned(), d.to_owned())]);
+    assert_eq!(
+        pairs(std::slice::from_ref(&claimed)),
+        [(lot.to_owned(), d.to_owned())]
+    );
     assert!(claimed.claim_time.is_some());
     let admin = stack.matching(0, Role::Admin, None, None).await;
     eventually(WAIT, || {
@@ -601,7 +604,10 @@ async fn assert_declined_once(
         partner: a.to_owned(),
         ..Default::default()
     };
-    assert_eq!(list(&admin, of_a).await.unwrap(), [declined.clone()]);
+    assert_eq!(
+        list(&admin, of_a).await.unwrap(),
+        std::slice::from_ref(declined)
+    );
     let rows: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM proposals WHERE site_id || '/' || lot_id = $1 AND partner_id = $2",
     )

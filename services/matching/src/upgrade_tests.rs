@@ -81,11 +81,14 @@ async fn lots_are_named_by_site(seeded: &Seeded) {
     assert_eq!(change, format!("{S1}/{L1}"), "from {from}");
 }
 
+/// A proposal's id, status, version, first factor, distance and decline reason.
+type OldProposal = (String, String, i64, Option<f64>, Option<i64>, String);
+
 /// What 0005 did to the proposals made before: new, first version, no
 /// score breakdown or distance kept.
 async fn proposals_are_new(seeded: &Seeded) {
     let from = seeded.from;
-    let rows: Vec<(String, String, i64, Option<f64>, Option<i64>, String)> = sqlx::query_as(
+    let rows: Vec<OldProposal> = sqlx::query_as(
         "SELECT id, status, version, category_fit, distance_m, decline_reason FROM proposals \
          ORDER BY id",
     )
