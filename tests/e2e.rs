@@ -20,6 +20,7 @@ mod audit;
 mod identity;
 mod impact;
 mod names;
+mod proposals;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registry_decisions_govern_claims_in_process() {

@@ -16,7 +16,7 @@ use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
     accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
-    outcomes, partners, password, recolement, sites,
+    outcomes, partners, password, proposals, recolement, sites,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
@@ -251,6 +251,14 @@ pub enum Command {
     /// The lots a partner should look at first.
     #[command(after_help = "Example:\n  reemploi recommend partners/…")]
     Recommend(matching::RecommendArgs),
+    /// What matching proposed: a partner's proposals (listing marks the new
+    /// ones seen) or who a site's lots were proposed to; a partner declines
+    /// one, and that lot is never proposed to it again.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi proposals list --status new\n  reemploi proposals decline proposals/… --reason \"trop loin\""
+    )]
+    Proposals(proposals::ProposalsCommand),
     /// A site's hand-out plan: who takes what, with mass, tonne-km and what stays.
     ///
     /// Whole units: most mass reused first, then the least transport. The

@@ -391,6 +391,11 @@ pub fn partner_name(id: &str) -> String {
     prefixed("partners/", id)
 }
 
+/// `proposals/ID` from `ID` or `proposals/ID`.
+pub fn proposal_name(id: &str) -> String {
+    prefixed("proposals/", id)
+}
+
 fn prefixed(prefix: &str, id: &str) -> String {
     let id = id.trim();
     if id.starts_with(prefix) {

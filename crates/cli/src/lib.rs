@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Whether a command can print CSV (or, as `up` and `token`, has no output
 /// format at all): any other is refused before it runs.
 fn speaks_csv(command: &Command) -> bool {
-    use commands::{accounts, api_tokens, claims, deadletters, lots, partners, sites};
+    use commands::{accounts, api_tokens, claims, deadletters, lots, partners, proposals, sites};
     matches!(
         command,
         Command::Impact(_)
@@ -113,6 +113,7 @@ fn speaks_csv(command: &Command) -> bool {
             | Command::Lots(lots::LotsCommand::List(_))
             | Command::Partners(partners::PartnersCommand::List(_))
             | Command::Claims(claims::ClaimsCommand::List(_))
+            | Command::Proposals(proposals::ProposalsCommand::List(_))
             | Command::Accounts(accounts::AccountsCommand::List(_))
             | Command::ApiTokens(api_tokens::ApiTokensCommand::List(_))
             | Command::DeadLetters(deadletters::DeadLettersCommand::List(_))
@@ -144,6 +145,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Matches(a) => commands::matching::matches(ctx, a).await,
         Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
         Command::Plan(a) => commands::matching::plan(ctx, a).await,
+        Command::Proposals(c) => commands::proposals::run(ctx, c).await,
         Command::Export(c) => commands::export::run(ctx, c).await,
         Command::Logout => commands::login::logout(ctx).await,
         Command::Accounts(c) => commands::accounts::run(ctx, c).await,

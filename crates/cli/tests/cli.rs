@@ -25,6 +25,8 @@ mod commands;
 mod imports;
 #[path = "cli/names.rs"]
 mod names;
+#[path = "cli/proposals.rs"]
+mod proposals;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 

@@ -1376,7 +1376,8 @@ fn refusals_carry_a_reason() {
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::matching::matching_service_server::{MatchingService, MatchingServiceServer};
 use reemploi_proto::matching::{
-    ListLotMatchesRequest, ListLotMatchesResponse, PlanAllocationRequest, PlanAllocationResponse,
+    DeclineProposalRequest, ListLotMatchesRequest, ListLotMatchesResponse, ListProposalsRequest,
+    ListProposalsResponse, MatchProposal, PlanAllocationRequest, PlanAllocationResponse,
     RecommendLotsRequest, RecommendLotsResponse,
 };
 
@@ -1416,6 +1417,20 @@ impl MatchingService for WhoAmI {
         &self,
         _: tonic::Request<PlanAllocationRequest>,
     ) -> Result<tonic::Response<PlanAllocationResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn list_proposals(
+        &self,
+        _: tonic::Request<ListProposalsRequest>,
+    ) -> Result<tonic::Response<ListProposalsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn decline_proposal(
+        &self,
+        _: tonic::Request<DeclineProposalRequest>,
+    ) -> Result<tonic::Response<MatchProposal>, tonic::Status> {
         Err(tonic::Status::unimplemented("not in this test"))
     }
 }

@@ -2,7 +2,7 @@
 //! events, applied to its projections one at a time, and the proposals
 //! they lead to (`reemploi.matching.match.proposed`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
@@ -10,18 +10,17 @@ use reemploi_matching_engine::index::Index;
 use reemploi_matching_engine::profile::PartnerProfile;
 use reemploi_matching_engine::score::Scored;
 use reemploi_proto::events::envelope::Payload;
-use reemploi_proto::matching as pb;
 use reemploi_runtime::envelope;
 use reemploi_runtime::names::{ClaimName, LotName, SiteName, parse};
-use reemploi_runtime::wire::millis_ts;
 use reemploi_store::now_millis;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use crate::error::{MatchingError, Result};
 use crate::model::{Claim, Lot, Partner};
+use crate::proposals::{self, NewProposal, Proposal};
 use crate::repo;
-use crate::service::{Matching, partner_profile, to_match};
+use crate::service::{Matching, partner_profile};
 
 /// How many partners are proposed for a lot, and lots for a partner.
 pub const PROPOSALS_PER_CHANGE: usize = 10;
@@ -122,8 +121,17 @@ impl Matching {
                 // The partner's committed capacity moved, and with it its rank.
                 repo::record_change(conn, "partner", &row.partner_id.to_string()).await?;
                 let partner = repo::partner(conn, row.partner_id).await?;
-                self.partner_changed(conn, row.partner_id, partner.as_ref(), now)
-                    .await
+                let events = self
+                    .partner_changed(conn, row.partner_id, partner.as_ref(), now)
+                    .await?;
+                // After the ranking, which may have just proposed this lot to
+                // this partner: the proposal it claimed is then claimed too.
+                let lot = LotName {
+                    site: row.site_id,
+                    lot: row.lot_id,
+                };
+                proposals::mark_claimed(conn, lot, row.partner_id, now).await?;
+                Ok(events)
             }
             Payload::Partner(partner) => {
                 let row = Partner::from_event(&partner)?;
@@ -168,46 +176,34 @@ impl Matching {
         self.proposals(conn, &scored, now).await
     }
 
-    /// Records the proposals not made before and returns their events.
+    /// Records the proposals whose pair was never proposed (declined
+    /// pairs stay proposed once) and returns their events.
     async fn proposals(
         &self,
         conn: &mut AnyConnection,
         scored: &[Scored],
         now: i64,
     ) -> Result<Vec<Message>> {
-        let names = self.read(|live| {
-            scored
-                .iter()
-                .filter_map(|s| {
-                    live.lot_names
-                        .get(&s.lot_id)
-                        .map(|n| (s.lot_id.clone(), n.clone()))
-                })
-                .collect::<HashMap<String, String>>()
-        })?;
-        let candidates: Vec<(LotName, Uuid, Uuid, f64, &Scored)> = scored
+        let candidates: Vec<NewProposal> = scored
             .iter()
             .filter_map(|s| {
-                let lot = LotName::from_key(&s.lot_id)?;
-                let partner = Uuid::try_parse(&s.partner_id).ok()?;
-                Some((lot, partner, Uuid::now_v7(), s.score, s))
+                Some(NewProposal {
+                    id: Uuid::now_v7(),
+                    lot: LotName::from_key(&s.lot_id)?,
+                    partner_id: Uuid::try_parse(&s.partner_id).ok()?,
+                    scored: s,
+                })
             })
             .collect();
-        let rows: Vec<(LotName, Uuid, Uuid, f64)> =
-            candidates.iter().map(|c| (c.0, c.1, c.2, c.3)).collect();
-        let new: HashSet<(LotName, Uuid)> = repo::propose_all(conn, &rows, now)
+        let new: HashSet<(LotName, Uuid)> = proposals::insert_new(conn, &candidates, now)
             .await?
             .into_iter()
             .collect();
-        let mut events = Vec::new();
-        for (lot, partner, id, _, s) in candidates {
-            if !new.contains(&(lot, partner)) {
-                continue;
-            }
-            let lot_name = names.get(&s.lot_id).cloned().unwrap_or_default();
-            events.push(proposal_event(id, to_match(s, lot_name), now));
-        }
-        Ok(events)
+        Ok(candidates
+            .iter()
+            .filter(|c| new.contains(&(c.lot, c.partner_id)))
+            .map(|c| proposal_event(&c.made(now)))
+            .collect())
     }
 }
 
@@ -250,19 +246,14 @@ fn reachable_lots(index: &Index, partner: &PartnerProfile, now: i64) -> Vec<Stri
 }
 
 /// The `match.proposed` event of a new proposal.
-fn proposal_event(id: Uuid, found: pb::Match, now: i64) -> Message {
-    let proposal = pb::MatchProposal {
-        name: format!("proposals/{id}"),
-        r#match: Some(found),
-        create_time: Some(millis_ts(now)),
-    };
+fn proposal_event(proposal: &Proposal) -> Message {
     envelope::message(
         PRODUCER,
         PROPOSED.to_string(),
-        proposal.name.clone(),
-        1,
-        now,
-        Payload::MatchProposal(proposal),
+        proposal.name(),
+        proposal.version,
+        proposal.created_at,
+        Payload::MatchProposal(proposal.to_proto()),
     )
 }
 

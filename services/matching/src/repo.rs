@@ -1,7 +1,6 @@
 //! Matching's SQL: its projections (written in aggregate-version order),
 //! the change log every replica follows, and the proposals made.
 
-use reemploi_runtime::error::ApiError;
 use reemploi_runtime::names::{Id, LotName};
 use reemploi_store::query::{upsert_newer_keyed_sql, upsert_newer_sql};
 use sqlx::any::AnyRow;
@@ -9,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::model::{Claim, Lot, Partner, id_col, uuid_col};
+use crate::model::{Claim, Lot, Partner};
 
 const LOT_COLUMNS: &str = "id, site_id, owner_org, category, unit, available_units, unit_mass_g, \
     latitude, longitude, available_from, available_until, status, hazardous, version";
@@ -213,59 +212,6 @@ pub async fn unit_mass_g(conn: &mut AnyConnection, lot: LotName) -> Result<i64> 
         .map(|r| r.try_get("unit_mass_g"))
         .transpose()?
         .unwrap_or(0))
-}
-
-/// Records the proposals not made before, in one statement; returns the
-/// (lot, partner) pairs that are new.
-pub async fn propose_all(
-    conn: &mut AnyConnection,
-    proposals: &[(LotName, Uuid, Uuid, f64)],
-    now: i64,
-) -> Result<Vec<(LotName, Uuid)>> {
-    if proposals.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = sqlx::any::AnyArguments::default();
-    let mut rows = Vec::with_capacity(proposals.len());
-    let bind = |e: sqlx::error::BoxDynError| ApiError::Internal(format!("bind: {e}"));
-    for (i, (lot, partner, id, score)) in proposals.iter().enumerate() {
-        let n = i * 6;
-        rows.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6
-        ));
-        sqlx::Arguments::add(&mut args, lot.site.to_string()).map_err(bind)?;
-        sqlx::Arguments::add(&mut args, lot.lot.to_string()).map_err(bind)?;
-        sqlx::Arguments::add(&mut args, partner.to_string()).map_err(bind)?;
-        sqlx::Arguments::add(&mut args, id.to_string()).map_err(bind)?;
-        sqlx::Arguments::add(&mut args, *score).map_err(bind)?;
-        sqlx::Arguments::add(&mut args, now).map_err(bind)?;
-    }
-    // Only numbered placeholders are formatted into the text.
-    let sql = format!(
-        "INSERT INTO proposals (site_id, lot_id, partner_id, id, score, created_at) VALUES {} \
-         ON CONFLICT (site_id, lot_id, partner_id) DO NOTHING \
-         RETURNING site_id, lot_id, partner_id",
-        rows.join(", ")
-    );
-    let inserted = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-        .fetch_all(conn)
-        .await?;
-    inserted
-        .iter()
-        .map(|r| {
-            let lot = LotName {
-                site: id_col(r, "site_id")?,
-                lot: id_col(r, "lot_id")?,
-            };
-            Ok((lot, uuid_col(r, "partner_id")?))
-        })
-        .collect()
 }
 
 /// Stores a site's owner if newer than what is held.

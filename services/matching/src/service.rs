@@ -43,7 +43,7 @@ pub(crate) struct Live {
 pub struct Matching {
     pub(crate) db: Db,
     pub(crate) relay: Relay,
-    pager: Pager,
+    pub(crate) pager: Pager,
     live: Arc<RwLock<Live>>,
     refreshing: Arc<Mutex<()>>,
 }
@@ -473,6 +473,24 @@ impl MatchingService for Matching {
             })
         })
         .await
+    }
+
+    /// ListProposals: the proposals made to a partner, or of a site's lots.
+    async fn list_proposals(
+        &self,
+        request: Request<pb::ListProposalsRequest>,
+    ) -> Reply<pb::ListProposalsResponse> {
+        let (p, req) = caller(request)?;
+        answer(self.list_proposals_as(&p, &req)).await
+    }
+
+    /// DeclineProposal: the partner will not take that lot.
+    async fn decline_proposal(
+        &self,
+        request: Request<pb::DeclineProposalRequest>,
+    ) -> Reply<pb::MatchProposal> {
+        let (p, req) = caller(request)?;
+        answer(self.decline_proposal_as(&p, &req)).await
     }
 
     /// PlanAllocation: a hand-out plan for a site or a set of lots. Lots

@@ -48,7 +48,7 @@ pub struct PlanArgs {
 }
 
 /// Legal names of partners, looked up once each.
-async fn partner_names(
+pub(crate) async fn partner_names(
     conn: &Connection,
     names: impl Iterator<Item = &String>,
 ) -> HashMap<String, String> {
@@ -69,7 +69,10 @@ async fn partner_names(
 }
 
 /// Lots, looked up once each.
-async fn lots(conn: &Connection, names: impl Iterator<Item = &String>) -> HashMap<String, pb::Lot> {
+pub(crate) async fn lots(
+    conn: &Connection,
+    names: impl Iterator<Item = &String>,
+) -> HashMap<String, pb::Lot> {
     let mut inv = conn.inventory();
     let mut out = HashMap::new();
     for name in names {
@@ -83,11 +86,11 @@ async fn lots(conn: &Connection, names: impl Iterator<Item = &String>) -> HashMa
     out
 }
 
-fn label<'a>(names: &'a HashMap<String, String>, name: &'a str) -> &'a str {
+pub(crate) fn label<'a>(names: &'a HashMap<String, String>, name: &'a str) -> &'a str {
     names.get(name).map_or(name, String::as_str)
 }
 
-fn lot_label(lots: &HashMap<String, pb::Lot>, name: &str) -> String {
+pub(crate) fn lot_label(lots: &HashMap<String, pb::Lot>, name: &str) -> String {
     match lots.get(name) {
         Some(l) if !l.reference.is_empty() => format!("{} {}", l.reference, l.designation),
         Some(l) => l.designation.clone(),

@@ -18,6 +18,7 @@ pub mod outcomes;
 pub mod partners;
 pub mod partners_import;
 pub mod password;
+pub mod proposals;
 pub mod recolement;
 pub mod sites;
 pub mod updates;
