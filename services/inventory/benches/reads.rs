@@ -1034,10 +1034,10 @@ fn ms(d: Duration) -> f64 {
 fn report(table: &Table) {
     println!();
     println!(
-        "{:<30} {:>10} {:>9} {:>9}",
+        "{:<34} {:>10} {:>9} {:>9}",
         "case (median of rounds)", "calls/s", "p50 ms", "p99 ms"
     );
-    println!("{}", "-".repeat(61));
+    println!("{}", "-".repeat(65));
     for (read, read_name) in [(Read::Get, "GetLot"), (Read::List, "ListLots")] {
         for (target, target_name) in [
             (Target::Echo, "echo"),
@@ -1047,7 +1047,7 @@ fn report(table: &Table) {
         ] {
             let rounds = &table[read as usize][target as usize];
             println!(
-                "{:<30} {:>10.0} {:>9.2} {:>9.2}",
+                "{:<34} {:>10.0} {:>9.2} {:>9.2}",
                 format!("{read_name}, {target_name}"),
                 median(rounds.iter().map(|f| f.throughput).collect()),
                 median(rounds.iter().map(|f| ms(f.p50)).collect()),
