@@ -17,6 +17,7 @@ use tonic::Code;
 const WAIT: Duration = Duration::from_secs(15);
 
 mod audit;
+mod capacity;
 mod identity;
 mod impact;
 mod names;

@@ -160,7 +160,7 @@ fn allocation() {
         capacity_g: (500_000, 5_000_000),
     };
     let (lots, partners) = allocation_instance(&mut rng, &shape);
-    let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+    let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
     println!(
         "  {} feasible arcs, {:.1} per lot",
         arcs.len(),
@@ -170,7 +170,7 @@ fn allocation() {
     let mut plan = None;
     for _ in 0..5 {
         let t = Instant::now();
-        let p = black_box(allocate(&lots, &partners, NOW).unwrap());
+        let p = black_box(allocate(&lots, &partners, PLAN).unwrap());
         ours.push(t.elapsed());
         plan = Some(p);
     }
@@ -226,9 +226,9 @@ fn whole_units() {
     let (mut ours, mut theirs, mut same, mut proven) = (vec![], vec![], 0, 0);
     for _ in 0..20 {
         let (lots, partners) = allocation_instance(&mut rng, &small);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
         let t = Instant::now();
-        let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
+        let plan = black_box(allocate(&lots, &partners, PLAN).unwrap());
         ours.push(t.elapsed());
         let t = Instant::now();
         let (mass, cost) = milp_whole_units(&lots, &partners, &arcs);
@@ -276,10 +276,10 @@ fn whole_units() {
     for _ in 0..10 {
         let (lots, partners) = allocation_instance(&mut rng, &larger);
         let t = Instant::now();
-        let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
+        let plan = black_box(allocate(&lots, &partners, PLAN).unwrap());
         took.push(t.elapsed());
         let flat =
-            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+            alloc::allocate_with(&lots, &partners, PLAN, alloc::Effort { max_work: 0 }).unwrap();
         // Both against the search's bound, the tighter of the two.
         searched.push(below(&plan, plan.mass_bound_g));
         rounded.push(below(&flat, plan.mass_bound_g));
@@ -305,7 +305,7 @@ fn whole_units() {
     for _ in 0..10 {
         let (lots, partners) = kg_instance(&mut rng, &KG_SITE);
         let t = Instant::now();
-        let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
+        let plan = black_box(allocate(&lots, &partners, PLAN).unwrap());
         took.push(t.elapsed());
         proven += usize::from(plan.optimal);
         split += usize::from(plan.split_arcs > 0);
@@ -334,10 +334,10 @@ fn kg_sites(label: &str, capacity_g: (i64, i64)) {
     for _ in 0..200 {
         let (lots, partners) = kg_instance(&mut rng, &shape);
         let t = Instant::now();
-        let plan = black_box(allocate(&lots, &partners, NOW).unwrap());
+        let plan = black_box(allocate(&lots, &partners, PLAN).unwrap());
         took.push(t.elapsed());
         let flat =
-            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+            alloc::allocate_with(&lots, &partners, PLAN, alloc::Effort { max_work: 0 }).unwrap();
         proven += usize::from(plan.optimal);
         full += usize::from(plan.gap_g() == 0);
         flat_full += usize::from(flat.total_mass_g == plan.mass_bound_g);

@@ -1,5 +1,6 @@
 //! Site-wide allocation of lots to partners (model in the crate docs).
 
+use crate::capacity::{Capacity, Horizon, intake_over};
 use crate::gate;
 use crate::mcmf::Network;
 use crate::profile::{LotProfile, PartnerProfile};
@@ -18,13 +19,19 @@ pub struct ArcSpec {
     /// Great-circle distance rounded to whole metres: the model's cost per
     /// gram, kept integral so the optimum is exact.
     pub distance_m: i64,
+    /// Grams the partner can take in the time the lot is available within
+    /// the plan's horizon: its weekly intake over that time.
+    pub max_g: i64,
 }
 
-/// Every feasible pair at `now_ms`, ordered by lot then partner index.
+/// Every pair that passes the gates of reach (verified partner, lot not
+/// hazardous, category, radius) and whose lot is available for some time
+/// within `horizon`, ordered by lot then partner index. Capacities are
+/// weighed by the plan, not gated: see [`capacities`].
 pub fn feasible_arcs(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
-    now_ms: i64,
+    horizon: Horizon,
 ) -> Vec<ArcSpec> {
     let mut arcs = Vec::new();
     for (i, lot) in lots.iter().enumerate() {
@@ -32,17 +39,53 @@ pub fn feasible_arcs(
         if lot.hazardous || lot.available_units <= 0 {
             continue;
         }
+        let Some((from, until)) = horizon.overlap(lot.window) else {
+            continue;
+        };
         for (j, partner) in partners.iter().enumerate() {
-            if let Ok(passed) = gate::check(lot, partner, now_ms) {
+            if let Ok(passed) = gate::reach(lot, partner) {
                 arcs.push(ArcSpec {
                     lot: i,
                     partner: j,
                     distance_m: passed.distance_m.round() as i64,
+                    max_g: intake_over(partner.weekly_intake_g, until - from),
                 });
             }
         }
     }
     arcs
+}
+
+/// Each partner's capacity for a plan over `arcs` (normally
+/// [`feasible_arcs`] of the same horizon): its weekly intake over the
+/// union of the times, within `horizon`, its lots are available, less
+/// what it holds. A partner without arcs has none.
+pub fn capacities(
+    lots: &[LotProfile],
+    partners: &[PartnerProfile],
+    arcs: &[ArcSpec],
+    horizon: Horizon,
+) -> Vec<Capacity> {
+    let mut spans: Vec<Vec<(i64, i64)>> = vec![Vec::new(); partners.len()];
+    for a in arcs {
+        if let (Some(lot), Some(s)) = (lots.get(a.lot), spans.get_mut(a.partner)) {
+            s.extend(horizon.overlap(lot.window));
+        }
+    }
+    partners
+        .iter()
+        .zip(&mut spans)
+        .map(|(p, s)| {
+            if s.is_empty() {
+                Capacity {
+                    held_g: p.committed_g.max(0),
+                    ..Capacity::default()
+                }
+            } else {
+                Capacity::of(p, s)
+            }
+        })
+        .collect()
 }
 
 /// Why an allocation could not be computed.
@@ -123,13 +166,17 @@ fn supplies(lots: &[LotProfile]) -> Result<Vec<i64>, AllocError> {
 }
 
 /// Solves the mass model exactly on the given arcs (normally
-/// [`feasible_arcs`]); partner capacity is its headroom, floored at zero.
+/// [`feasible_arcs`]) with the partners' [`capacities`] over `horizon`.
 pub fn solve_mass_flow(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
+    horizon: Horizon,
 ) -> Result<MassFlow, AllocError> {
-    Ok(mass_model(lots, partners, arcs)?.0.into_mass_flow(arcs))
+    let cap = capacities(lots, partners, arcs, horizon);
+    Ok(mass_model(lots, partners, arcs, &cap)?
+        .0
+        .into_mass_flow(arcs))
 }
 
 /// Validates the input, then solves the mass model; also returns the
@@ -138,6 +185,7 @@ fn mass_model(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
     arcs: &[ArcSpec],
+    capacities: &[Capacity],
 ) -> Result<(Relaxed, Vec<i64>), AllocError> {
     let supply = supplies(lots)?;
     // Flow totals are kept in i64 grams: refuse inputs whose sums could not be.
@@ -146,12 +194,19 @@ fn mass_model(
         .try_fold(0i64, |acc, s| acc.checked_add(*s))
         .ok_or(AllocError::Overflow)?;
     for a in arcs {
-        if a.lot >= lots.len() || a.partner >= partners.len() || a.distance_m < 0 {
+        if a.lot >= lots.len()
+            || a.partner >= partners.len()
+            || a.partner >= capacities.len()
+            || a.distance_m < 0
+        {
             return Err(AllocError::BadArc(*a));
         }
     }
-    let cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
-    let arc_cap: Vec<i64> = arcs.iter().map(|a| supply[a.lot]).collect();
+    let cap: Vec<i64> = capacities.iter().map(|c| c.capacity_g).collect();
+    let arc_cap: Vec<i64> = arcs
+        .iter()
+        .map(|a| supply[a.lot].min(a.max_g.max(0)))
+        .collect();
     Ok((relax(&supply, &cap, arcs, &arc_cap), cap))
 }
 
@@ -254,6 +309,24 @@ pub struct Unallocated {
     pub mass_g: i64,
 }
 
+/// What a plan gives a partner, against its capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerUse {
+    /// The partner.
+    pub partner_id: String,
+    /// Its capacity for the plan.
+    pub capacity: Capacity,
+    /// Grams the plan gives it (at most `capacity.capacity_g`).
+    pub used_g: i64,
+}
+
+impl PartnerUse {
+    /// Capacity the plan leaves it, in grams: `capacity_g − used_g`.
+    pub fn left_g(&self) -> i64 {
+        self.capacity.capacity_g - self.used_g
+    }
+}
+
 /// A site-wide allocation in whole units, with the exact mass-model optimum
 /// that bounds it and whether the search proved it optimal.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,6 +352,9 @@ pub struct Plan {
     pub mass_bound_g: i64,
     /// Relaxations the search solved, the root included.
     pub nodes: usize,
+    /// Each partner that can reach a lot of the plan, in input order, with
+    /// its capacity and what the plan gives it.
+    pub partners: Vec<PartnerUse>,
 }
 
 impl Plan {
@@ -310,14 +386,14 @@ impl Default for Effort {
     }
 }
 
-/// Allocates whole units of `lots` to `partners` at `now_ms` with the
+/// Allocates whole units of `lots` to `partners` over `horizon` with the
 /// default [`Effort`] (see the crate docs).
 pub fn allocate(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
-    now_ms: i64,
+    horizon: Horizon,
 ) -> Result<Plan, AllocError> {
-    allocate_with(lots, partners, now_ms, Effort::default())
+    allocate_with(lots, partners, horizon, Effort::default())
 }
 
 /// Allocates whole units: solves the mass model exactly, then searches for
@@ -325,11 +401,12 @@ pub fn allocate(
 pub fn allocate_with(
     lots: &[LotProfile],
     partners: &[PartnerProfile],
-    now_ms: i64,
+    horizon: Horizon,
     effort: Effort,
 ) -> Result<Plan, AllocError> {
-    let arcs = feasible_arcs(lots, partners, now_ms);
-    let (model, cap) = mass_model(lots, partners, &arcs)?;
+    let arcs = feasible_arcs(lots, partners, horizon);
+    let capacities = capacities(lots, partners, &arcs, horizon);
+    let (model, cap) = mass_model(lots, partners, &arcs, &capacities)?;
     let split_arcs = arcs
         .iter()
         .zip(&model.flows)
@@ -337,6 +414,7 @@ pub fn allocate_with(
         .count();
     let mut problem = Problem {
         arcs: &arcs,
+        arc_g: arcs.iter().map(|a| a.max_g.max(0)).collect(),
         units: lots.iter().map(|l| l.available_units).collect(),
         unit_mass_g: lots.iter().map(|l| l.unit_mass_g).collect(),
         cap: cap.clone(),
@@ -355,14 +433,44 @@ pub fn allocate_with(
         None => model.clone(),
     };
     let outcome = problem.search(root, budget);
-    Ok(plan(
+    let mut plan = plan(
         lots,
         partners,
         &arcs,
         outcome,
         model.into_mass_flow(&arcs),
         split_arcs,
-    ))
+    );
+    plan.partners = partner_uses(partners, &arcs, &capacities, &plan.assignments);
+    Ok(plan)
+}
+
+/// What the plan gives each partner with an arc, against its capacity.
+fn partner_uses(
+    partners: &[PartnerProfile],
+    arcs: &[ArcSpec],
+    capacities: &[Capacity],
+    assignments: &[Assignment],
+) -> Vec<PartnerUse> {
+    let mut reached = vec![false; partners.len()];
+    for a in arcs {
+        reached[a.partner] = true;
+    }
+    partners
+        .iter()
+        .zip(capacities)
+        .zip(reached)
+        .filter(|(_, r)| *r)
+        .map(|((p, c), _)| PartnerUse {
+            partner_id: p.id.clone(),
+            capacity: *c,
+            used_g: assignments
+                .iter()
+                .filter(|a| a.partner_id == p.id)
+                .map(|a| a.mass_g)
+                .sum(),
+        })
+        .collect()
 }
 
 fn plan(
@@ -409,5 +517,6 @@ fn plan(
         optimal: outcome.optimal,
         mass_bound_g: outcome.mass_bound_g,
         nodes: outcome.nodes,
+        partners: Vec::new(),
     }
 }

@@ -101,6 +101,19 @@ pub(crate) fn check(
     partner: &PartnerProfile,
     now_ms: i64,
 ) -> Result<Passed, Gate> {
+    let passed = reach(lot, partner)?;
+    if !holds(Gate::WindowsApart, lot, partner, now_ms) {
+        return Err(Gate::WindowsApart);
+    }
+    if !holds(Gate::NoCapacity, lot, partner, now_ms) {
+        return Err(Gate::NoCapacity);
+    }
+    Ok(passed)
+}
+
+/// The gates that do not depend on time or capacity, in [`Gate::ALL`]
+/// order: a plan weighs windows and capacities over its own horizon.
+pub(crate) fn reach(lot: &LotProfile, partner: &PartnerProfile) -> Result<Passed, Gate> {
     if !partner.verified_active {
         return Err(Gate::NotVerified);
     }
@@ -116,12 +129,6 @@ pub(crate) fn check(
     let inside = distance_m <= partner.radius_m;
     if !inside {
         return Err(Gate::OutOfRadius);
-    }
-    if !holds(Gate::WindowsApart, lot, partner, now_ms) {
-        return Err(Gate::WindowsApart);
-    }
-    if !holds(Gate::NoCapacity, lot, partner, now_ms) {
-        return Err(Gate::NoCapacity);
     }
     Ok(Passed { distance_m, fit })
 }

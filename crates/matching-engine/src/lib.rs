@@ -8,6 +8,7 @@
 //! - [`score`]: a score in [0, 1] with its per-factor [`Breakdown`].
 //! - [`index`]: sparse grids per material family for top-k partners of a lot
 //!   and top-k lots of a partner, identical to a linear scan.
+//! - [`capacity`]: what a partner can take in a plan, documented below.
 //! - [`alloc`]: the site-wide allocation, documented below.
 //!
 //! # Availability windows
@@ -18,15 +19,40 @@
 //! share an instant, so a lot whose deadline has passed, or that opens after
 //! the partner's horizon, is never proposed.
 //!
+//! # Capacity
+//!
+//! A plan hands lots out over a horizon `H = [now, now + horizon]` (the
+//! matching service's default is 12 weeks). A partner takes `r_j` grams a
+//! week (its declared weekly intake); it already holds `h_j` grams it has
+//! not collected (its reserved and confirmed claims). Lot `i` can be
+//! picked up during `T_i`, the part of its availability window inside `H`
+//! (a window open on a side is open there; a lot with no time inside `H`
+//! is out of the plan). Then:
+//!
+//! - the partner takes at most `a_ij = ⌊r_j·|T_i| / week⌋` grams of lot
+//!   `i`: its intake in the time that lot is there;
+//! - and at most `C_j = max(0, ⌊r_j·|∪_i T_i| / week⌋ − h_j)` grams in
+//!   all, the union over the lots it can reach: its intake over the time
+//!   any of them is there, less what it holds ([`capacity::Capacity`]).
+//!
+//! Both bounds are necessary for any pick-up schedule at rate `r_j`; the
+//! plan does not schedule pick-ups within the horizon, so lots sharing a
+//! short window may together get more than the partner's intake in that
+//! window, when it has time to spare elsewhere in the horizon. The plan
+//! reports, per partner, `C_j`, what it uses and what is left
+//! ([`alloc::PartnerUse`]).
+//!
 //! # Allocation model
 //!
 //! Data: lots `i` with `u_i` whole units of `m_i` grams each (supply
-//! `s_i = u_i·m_i`); partners `j` with capacity `C_j = weekly_intake_g −
-//! committed_g`; an arc `(i, j)` for every pair passing all gates at `now`,
-//! with cost `d_ij` = great-circle distance rounded to whole metres.
+//! `s_i = u_i·m_i`); partners `j` with capacity `C_j` (above); an arc
+//! `(i, j)` for every pair passing the gates of reach (verified, not
+//! hazardous, category, radius) whose lot has time in the horizon, with
+//! cost `d_ij` = great-circle distance rounded to whole metres and bound
+//! `a_ij` (above).
 //!
-//! **Mass model, solved exactly.** Choose integer grams `f_ij ≥ 0` on the
-//! arcs with `Σ_j f_ij ≤ s_i` and `Σ_i f_ij ≤ C_j`; lexicographically
+//! **Mass model, solved exactly.** Choose integer grams `0 ≤ f_ij ≤ a_ij`
+//! on the arcs with `Σ_j f_ij ≤ s_i` and `Σ_i f_ij ≤ C_j`; lexicographically
 //! maximise the mass reused `Σ f_ij`, then minimise `Σ d_ij·f_ij`
 //! (gram-metres; ÷10⁹ = tonne-km). This is a min-cost maximum flow
 //! `source →(s_i) lot →(d_ij per gram) partner →(C_j) sink`, solved by
@@ -34,7 +60,8 @@
 //! [`alloc::solve_mass_flow`] returns its optimum ([`alloc::MassFlow`]).
 //!
 //! **Whole units: the model of the answer.** Choose integer units
-//! `x_ij ≥ 0` with `Σ_j x_ij ≤ u_i` and `Σ_i m_i·x_ij ≤ C_j`; the same two
+//! `x_ij ≥ 0` with `m_i·x_ij ≤ a_ij`, `Σ_j x_ij ≤ u_i` and
+//! `Σ_i m_i·x_ij ≤ C_j`; the same two
 //! objectives on `f_ij = m_i·x_ij`. This is the mass model with each arc's
 //! flow a multiple of `m_i`, so the mass model's optimum bounds it. It is not
 //! itself a network: one partner of capacity `T` and one-unit lots of masses
@@ -114,6 +141,7 @@
 //! each kind above.
 
 pub mod alloc;
+pub mod capacity;
 pub mod gate;
 mod grid;
 pub mod index;
@@ -122,7 +150,8 @@ pub mod profile;
 pub mod score;
 mod whole;
 
-pub use alloc::{Assignment, Effort, Plan, Unallocated, allocate, allocate_with};
+pub use alloc::{Assignment, Effort, PartnerUse, Plan, Unallocated, allocate, allocate_with};
+pub use capacity::{Capacity, Horizon, WEEK_MS};
 pub use gate::{Gate, failed_gates, feasible};
 pub use index::Index;
 pub use profile::{LotProfile, PartnerProfile, StructureKind, Window};

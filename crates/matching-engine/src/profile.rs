@@ -58,7 +58,8 @@ pub struct PartnerProfile {
     pub accepted: Vec<&'static Category>,
     /// Weekly intake capacity, in grams.
     pub weekly_intake_g: i64,
-    /// Mass already committed this week (confirmed claims), in grams.
+    /// Mass it holds and has not collected yet (its reserved and confirmed
+    /// claims), in grams.
     pub committed_g: i64,
     /// Verified by a territory admin and currently active.
     pub verified_active: bool,

@@ -35,6 +35,8 @@ pub(crate) fn better(a: Objective, b: Objective) -> bool {
 /// counts and capacities non-negative, arcs in range, sums within i64.
 pub(crate) struct Problem<'a> {
     pub(crate) arcs: &'a [ArcSpec],
+    /// Per arc: grams the partner can take of the lot in the lot's time.
+    pub(crate) arc_g: Vec<i64>,
     /// Per lot: whole units available and the mass of one.
     pub(crate) units: Vec<i64>,
     pub(crate) unit_mass_g: Vec<i64>,
@@ -138,11 +140,14 @@ impl Ord for Node {
 }
 
 impl Problem<'_> {
-    /// Most units an arc can carry: the lot's units, and what fits the
-    /// partner's capacity.
+    /// Most units an arc can carry: the lot's units, what fits the
+    /// partner's capacity, and what it takes in the lot's time.
     fn arc_max(&self, k: usize) -> i64 {
         let a = self.arcs[k];
-        self.units[a.lot].min(self.cap[a.partner] / self.unit_mass_g[a.lot])
+        let m = self.unit_mass_g[a.lot];
+        self.units[a.lot]
+            .min(self.cap[a.partner] / m)
+            .min(self.arc_g[k] / m)
     }
 
     /// Tightens each partner's capacity to the largest mass that whole units

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use reemploi_matching_engine::alloc::{self, ArcSpec};
 use reemploi_matching_engine::score::{FAMILY_FIT, InvalidWeights};
 use reemploi_matching_engine::{
-    Gate, Index, LotProfile, PartnerProfile, Scorer, StructureKind, Weights, Window, allocate,
-    failed_gates, feasible,
+    Gate, Horizon, Index, LotProfile, PartnerProfile, Scorer, StructureKind, Weights, Window,
+    allocate, failed_gates, feasible,
 };
 use support::*;
 
@@ -639,7 +639,7 @@ fn allocation_hand_example() {
     );
     far.weekly_intake_g = 10_000;
     let partners = vec![far, near];
-    let plan = allocate(&lots, &partners, NOW).unwrap();
+    let plan = allocate(&lots, &partners, PLAN).unwrap();
     let got: Vec<_> = plan
         .assignments
         .iter()
@@ -668,7 +668,7 @@ fn allocation_splits_no_unit_and_proves_the_whole_unit_optimum() {
     let lots = vec![lot("radiators", here, "radiateur", 2, 3_000)];
     let mut p = partner("p", offset(MUL.0, MUL.1, 500.0, 0.0), &["radiateur"]);
     p.weekly_intake_g = 5_000;
-    let plan = allocate(&lots, &[p], NOW).unwrap();
+    let plan = allocate(&lots, &[p], PLAN).unwrap();
     // The flow fills the 5 kg with a unit and two thirds; whole units reach
     // 3 kg only, and the search proves nothing does better.
     assert_eq!(plan.mass_model.mass_g, 5_000);
@@ -705,7 +705,7 @@ fn whole_units_beat_rounding_when_a_lighter_lot_fills_the_gap() {
     ];
     let mut p = partner("p", here, &["radiateur"]);
     p.weekly_intake_g = 7_000;
-    let plan = allocate(&lots, std::slice::from_ref(&p), NOW).unwrap();
+    let plan = allocate(&lots, std::slice::from_ref(&p), PLAN).unwrap();
     assert!(plan.optimal);
     assert_eq!(plan.total_mass_g, 7_000);
     let got: Vec<_> = plan
@@ -714,7 +714,7 @@ fn whole_units_beat_rounding_when_a_lighter_lot_fills_the_gap() {
         .map(|a| (a.lot_id.as_str(), a.units))
         .collect();
     assert_eq!(got, vec![("near", 1), ("far", 2)]);
-    let arcs = alloc::feasible_arcs(&lots, std::slice::from_ref(&p), NOW);
+    let arcs = alloc::feasible_arcs(&lots, std::slice::from_ref(&p), PLAN);
     check_plan_feasible(&lots, std::slice::from_ref(&p), &plan, &arcs);
 }
 
@@ -725,15 +725,15 @@ fn an_exhausted_effort_still_gives_a_feasible_plan_and_a_true_bound() {
     let mut cut_short = 0;
     for round in 0..20 {
         let (lots, partners) = allocation_instance(&mut rng, &shape);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
         let ample = alloc::Effort {
             max_work: 1_000_000_000,
         };
-        let full = alloc::allocate_with(&lots, &partners, NOW, ample).unwrap();
+        let full = alloc::allocate_with(&lots, &partners, PLAN, ample).unwrap();
         assert!(full.optimal, "round {round}: {} nodes", full.nodes);
         // No effort beyond the flow: the rounded flow and the open bound.
         let cut =
-            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+            alloc::allocate_with(&lots, &partners, PLAN, alloc::Effort { max_work: 0 }).unwrap();
         check_plan_feasible(&lots, &partners, &cut, &arcs);
         assert!(cut.total_mass_g <= full.total_mass_g, "round {round}");
         assert!(full.total_mass_g <= cut.mass_bound_g, "round {round}");
@@ -753,12 +753,12 @@ fn allocation_rejects_bad_lots() {
     let (mut l, p) = base_pair();
     l.unit_mass_g = 0;
     assert!(matches!(
-        allocate(std::slice::from_ref(&l), std::slice::from_ref(&p), NOW),
+        allocate(std::slice::from_ref(&l), std::slice::from_ref(&p), PLAN),
         Err(alloc::AllocError::InvalidLot { .. })
     ));
     l.unit_mass_g = i64::MAX;
     l.available_units = 2;
-    assert_eq!(allocate(&[l], &[p], NOW), Err(alloc::AllocError::Overflow));
+    assert_eq!(allocate(&[l], &[p], PLAN), Err(alloc::AllocError::Overflow));
 }
 
 /// Gram-metres of a plan, recomputed from its assignments.
@@ -787,9 +787,9 @@ fn allocation_equals_brute_force_for_grams_and_for_whole_units() {
                 capacity_g: (1, 9),
             },
         );
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
         with_arcs += usize::from(!arcs.is_empty());
-        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let plan = allocate(&lots, &partners, PLAN).unwrap();
         let mm = &plan.mass_model;
         assert_eq!(
             (mm.mass_g, mm.gram_metres),
@@ -812,7 +812,7 @@ fn allocation_equals_brute_force_for_grams_and_for_whole_units() {
         );
         assert_eq!(plan.mass_bound_g, plan.total_mass_g);
         let cut =
-            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+            alloc::allocate_with(&lots, &partners, PLAN, alloc::Effort { max_work: 0 }).unwrap();
         check_plan_feasible(&lots, &partners, &cut, &arcs);
         assert!(cut.total_mass_g <= plan.total_mass_g && plan.total_mass_g <= cut.mass_bound_g);
         let splits = mm
@@ -833,8 +833,8 @@ fn whole_unit_plan_equals_an_integer_program_on_random_instances() {
     for round in 0..20 {
         let shape = SMALL_PLAN;
         let (lots, partners) = allocation_instance(&mut rng, &shape);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
-        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
+        let plan = allocate(&lots, &partners, PLAN).unwrap();
         check_plan_feasible(&lots, &partners, &plan, &arcs);
         assert!(plan.optimal, "round {round}: {} nodes", plan.nodes);
         let (mass, cost) = milp_whole_units(&lots, &partners, &arcs);
@@ -863,9 +863,9 @@ fn mass_model_equals_lp_optimum_on_medium_instances() {
             capacity_g: (50_000, 1_500_000),
         };
         let (lots, partners) = allocation_instance(&mut rng, &shape);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
         assert!(arcs.len() > 60, "round {round}: {} arcs", arcs.len());
-        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let plan = allocate(&lots, &partners, PLAN).unwrap();
         let (mass, cost) = lp_mass_model(&lots, &partners, &arcs);
         assert_eq!(plan.mass_model.mass_g as f64, mass, "round {round}");
         let ours = plan.mass_model.gram_metres as f64;
@@ -892,8 +892,8 @@ fn tight_kg_sites_get_the_proven_maximum_mass_at_the_default_effort() {
     };
     for round in 0..3 {
         let (lots, partners) = kg_instance(&mut rng, &tight);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
-        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
+        let plan = allocate(&lots, &partners, PLAN).unwrap();
         check_plan_feasible(&lots, &partners, &plan, &arcs);
         let supply: i64 = lots.iter().map(|l| l.available_mass_g().unwrap()).sum();
         let intake: i64 = partners.iter().map(|p| p.headroom_g()).sum();
@@ -924,8 +924,8 @@ fn polished_plans_equal_an_integer_program_on_small_tight_kg_sites() {
     let mut short = 0;
     for round in 0..12 {
         let (lots, partners) = kg_instance(&mut rng, &shape);
-        let arcs = alloc::feasible_arcs(&lots, &partners, NOW);
-        let plan = allocate(&lots, &partners, NOW).unwrap();
+        let arcs = alloc::feasible_arcs(&lots, &partners, PLAN);
+        let plan = allocate(&lots, &partners, PLAN).unwrap();
         check_plan_feasible(&lots, &partners, &plan, &arcs);
         assert!(plan.optimal, "round {round}: {} nodes", plan.nodes);
         let (mass, cost) = milp_whole_units(&lots, &partners, &arcs);
@@ -936,8 +936,134 @@ fn polished_plans_equal_an_integer_program_on_small_tight_kg_sites() {
             "round {round}: {ours} gram-metres vs MILP {cost}"
         );
         let cut =
-            alloc::allocate_with(&lots, &partners, NOW, alloc::Effort { max_work: 0 }).unwrap();
+            alloc::allocate_with(&lots, &partners, PLAN, alloc::Effort { max_work: 0 }).unwrap();
         short += usize::from(cut.total_mass_g < plan.total_mass_g);
     }
     assert!(short >= 3, "only {short} sites where rounding fell short");
+}
+
+// ---------------------------------------------------------------- capacity
+
+/// Milliseconds of `[from, until)` covered by at least one of `spans`,
+/// counted a day at a time over days the tests' windows start and end on:
+/// a check of the engine's union that shares no code with it.
+fn covered_days_ms(spans: &[(i64, i64)], from: i64, until: i64) -> i64 {
+    (0..(until - from) / DAY_MS)
+        .map(|d| from + d * DAY_MS)
+        .filter(|day| spans.iter().any(|(f, u)| f <= day && *day < *u))
+        .count() as i64
+        * DAY_MS
+}
+
+/// A window of whole days, `None` for an open side.
+fn days(from: Option<i64>, until: Option<i64>) -> Window {
+    Window {
+        from_ms: from.map(|d| NOW + d * DAY_MS),
+        until_ms: until.map(|d| NOW + d * DAY_MS),
+    }
+}
+
+#[test]
+fn a_partner_takes_its_intake_over_the_lots_time_less_what_it_holds() {
+    let here = pt(MUL.0, MUL.1);
+    // 12 weeks; radiators there all along, doors for two weeks only.
+    let horizon = Horizon::from_now(NOW, 84 * DAY_MS);
+    let mut radiators = lot("radiators", here, "radiateur", 410, 60_000);
+    radiators.window = Window::OPEN;
+    let mut doors = lot("doors", here, "porte-interieure", 240, 25_000);
+    doors.window = days(Some(-3), Some(14));
+    let mut p = partner(
+        "atelier",
+        offset(MUL.0, MUL.1, 1_500.0, 0.0),
+        &["radiateur", "porte-interieure"],
+    );
+    p.weekly_intake_g = 1_000_000;
+    p.committed_g = 500_000;
+    let plan = allocate(&[radiators.clone(), doors.clone()], &[p.clone()], horizon).unwrap();
+    let used = &plan.partners[0];
+    assert_eq!(used.capacity.window_ms, 84 * DAY_MS);
+    assert_eq!(used.capacity.intake_g, 12_000_000);
+    assert_eq!(used.capacity.held_g, 500_000);
+    assert_eq!(used.capacity.capacity_g, 11_500_000);
+    // Two weeks of doors at most: 2 t, 80 doors. 160 radiators and 76
+    // doors fill the 11.5 t to the kilogram.
+    let doors_taken: i64 = plan
+        .assignments
+        .iter()
+        .filter(|a| a.lot_id == "doors")
+        .map(|a| a.mass_g)
+        .sum();
+    assert!(doors_taken <= 2_000_000, "{plan:?}");
+    assert_eq!(plan.total_mass_g, 11_500_000, "{plan:?}");
+    assert!(plan.optimal);
+    assert_eq!(used.used_g, plan.total_mass_g);
+    assert_eq!(used.used_g + used.left_g(), used.capacity.capacity_g);
+    // Over one week, the weekly intake is the capacity, as it was.
+    let week = allocate(&[radiators, doors], &[p], PLAN).unwrap();
+    assert_eq!(week.partners[0].capacity.capacity_g, 500_000);
+    assert!(week.total_mass_g <= 500_000);
+}
+
+#[test]
+fn used_capacity_never_exceeds_the_intake_over_the_window_less_what_is_held() {
+    let mut rng = StdRng::seed_from_u64(0x0CA9);
+    for case in 0..150 {
+        let (mut lots, mut partners) = allocation_instance(&mut rng, &SMALL_PLAN);
+        let weeks = rng.random_range(1..=16);
+        let horizon = Horizon::from_now(NOW, weeks * 7 * DAY_MS);
+        for l in &mut lots {
+            let from = rng.random_range(-30..120);
+            let until = from + rng.random_range(0..60);
+            l.window = days(
+                rng.random_bool(0.8).then_some(from),
+                rng.random_bool(0.8).then_some(until),
+            );
+        }
+        for p in &mut partners {
+            p.weekly_intake_g = rng.random_range(0..=20_000);
+            p.committed_g = rng.random_range(0..=30_000);
+        }
+        let plan = allocate(&lots, &partners, horizon).unwrap();
+        let span = |l: &LotProfile| {
+            let f = l.window.from_ms.unwrap_or(i64::MIN).max(horizon.start_ms);
+            let u = l.window.until_ms.unwrap_or(i64::MAX).min(horizon.end_ms);
+            (f, u)
+        };
+        let mut total = 0;
+        for (j, p) in partners.iter().enumerate() {
+            let arcs = alloc::feasible_arcs(&lots, &partners, horizon);
+            let spans: Vec<(i64, i64)> = arcs
+                .iter()
+                .filter(|a| a.partner == j)
+                .map(|a| span(&lots[a.lot]))
+                .collect();
+            let window = covered_days_ms(&spans, horizon.start_ms, horizon.end_ms);
+            let most = (p.weekly_intake_g as i128 * window as i128 / (7 * DAY_MS) as i128) as i64
+                - p.committed_g;
+            let given: i64 = plan
+                .assignments
+                .iter()
+                .filter(|a| a.partner_id == p.id)
+                .map(|a| a.mass_g)
+                .sum();
+            assert!(given <= most.max(0), "case {case}: {} over", p.id);
+            for a in plan.assignments.iter().filter(|a| a.partner_id == p.id) {
+                let l = lots.iter().find(|l| l.id == a.lot_id).unwrap();
+                let (f, u) = span(l);
+                let in_time = p.weekly_intake_g as i128 * (u - f) as i128 / (7 * DAY_MS) as i128;
+                assert!(i128::from(a.mass_g) <= in_time, "case {case}: {a:?}");
+            }
+            if let Some(used) = plan.partners.iter().find(|u| u.partner_id == p.id) {
+                assert_eq!(used.capacity.window_ms, window, "case {case}");
+                assert_eq!(used.capacity.capacity_g, most.max(0), "case {case}");
+                assert_eq!(used.used_g, given, "case {case}");
+                assert_eq!(used.used_g + used.left_g(), used.capacity.capacity_g);
+                assert!(used.left_g() >= 0);
+                total += used.used_g;
+            } else {
+                assert_eq!(given, 0, "case {case}");
+            }
+        }
+        assert_eq!(total, plan.total_mass_g, "case {case}");
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use reemploi_events::outbox::Relay;
 use reemploi_matching_engine::alloc;
+use reemploi_matching_engine::capacity::Horizon;
 use reemploi_matching_engine::index::Index;
 use reemploi_matching_engine::profile::{LotProfile, PartnerProfile};
 use reemploi_matching_engine::score::{Scored, Scorer};
@@ -232,6 +233,28 @@ impl Matching {
 /// Most lots, and most partners, one plan request may name.
 pub const MAX_PLAN_NAMES: usize = 1000;
 
+/// A plan's horizon when the request gives none: 12 weeks, a season of
+/// works, over which structures plan their intake.
+pub const DEFAULT_HORIZON_DAYS: i32 = 84;
+
+/// The longest horizon a plan may have: a year (and a day).
+pub const MAX_HORIZON_DAYS: i32 = 366;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The horizon a plan request asks for, in days.
+fn horizon_days(requested: i32) -> Result<i32> {
+    match requested {
+        0 => Ok(DEFAULT_HORIZON_DAYS),
+        1..=MAX_HORIZON_DAYS => Ok(requested),
+        _ => Err(ApiError::Invalid(vec![Violation::new(
+            "horizon_days",
+            format!("between 1 and {MAX_HORIZON_DAYS} days, or 0 for {DEFAULT_HORIZON_DAYS}"),
+        )])
+        .into()),
+    }
+}
+
 /// The names of a repeated field, each once (first position kept), with
 /// their index for error paths; more than [`MAX_PLAN_NAMES`] is refused.
 fn distinct<'a>(field: &str, names: &'a [String]) -> Result<Vec<(usize, &'a String)>> {
@@ -276,6 +299,7 @@ fn plan_response(
     plan: &alloc::Plan,
     weighed: &[&Lot],
     massless: &[&Lot],
+    partners: &[PartnerProfile],
 ) -> pb::PlanAllocationResponse {
     let by_id: HashMap<String, &Lot> = weighed.iter().map(|l| (l.name().key(), *l)).collect();
     let quantity = |lot: Option<&&Lot>, units: i64| tpb::Quantity {
@@ -316,6 +340,30 @@ fn plan_response(
             .collect(),
         optimal: plan.optimal,
         mass_bound_g: plan.mass_bound_g,
+        capacities: plan
+            .partners
+            .iter()
+            .map(|u| partner_capacity(u, partners))
+            .collect(),
+        horizon_days: 0,
+    }
+}
+
+/// What a plan uses of a partner's capacity, as the API says it.
+fn partner_capacity(u: &alloc::PartnerUse, partners: &[PartnerProfile]) -> pb::PartnerCapacity {
+    let weekly_intake_g = partners
+        .iter()
+        .find(|p| p.id == u.partner_id)
+        .map_or(0, |p| p.weekly_intake_g);
+    pb::PartnerCapacity {
+        partner: format!("partners/{}", u.partner_id),
+        weekly_intake_kg: weekly_intake_g / 1000,
+        window_seconds: u.capacity.window_ms / 1000,
+        intake_g: u.capacity.intake_g,
+        held_g: u.capacity.held_g,
+        capacity_g: u.capacity.capacity_g,
+        used_g: u.used_g,
+        left_g: u.left_g(),
     }
 }
 
@@ -502,6 +550,7 @@ impl MatchingService for Matching {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, MatchingError>(async move {
+            let days = horizon_days(req.horizon_days)?;
             let mut conn = self.db.pool().acquire().await?;
             let lots = self.plan_lots(&mut conn, &req).await?;
             for lot in &lots {
@@ -520,14 +569,19 @@ impl MatchingService for Matching {
             let lot_profiles: Vec<LotProfile> =
                 weighed.iter().filter_map(|l| l.profile()).collect();
             // The search may use up to about a second of CPU: off the runtime.
-            let now = now_millis();
-            let plan = tokio::task::spawn_blocking(move || {
-                alloc::allocate(&lot_profiles, &partner_profiles, now)
+            let horizon = Horizon::from_now(now_millis(), i64::from(days) * DAY_MS);
+            let (plan, partner_profiles) = tokio::task::spawn_blocking(move || {
+                let plan = alloc::allocate(&lot_profiles, &partner_profiles, horizon);
+                (plan, partner_profiles)
             })
             .await
-            .map_err(|e| ApiError::Internal(format!("allocation task: {e}")))?
-            .map_err(|e| ApiError::precondition("NOT_ALLOCATABLE", e.to_string()))?;
-            Ok(plan_response(&plan, &weighed, &massless))
+            .map_err(|e| ApiError::Internal(format!("allocation task: {e}")))?;
+            let plan =
+                plan.map_err(|e| ApiError::precondition("NOT_ALLOCATABLE", e.to_string()))?;
+            Ok(pb::PlanAllocationResponse {
+                horizon_days: days,
+                ..plan_response(&plan, &weighed, &massless, &partner_profiles)
+            })
         })
         .await
     }

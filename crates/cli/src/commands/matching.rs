@@ -45,6 +45,11 @@ pub struct PlanArgs {
     /// Only these partners (`partners/ID` or `ID`); repeatable. All feasible ones by default.
     #[arg(long = "partner")]
     pub partners: Vec<String>,
+    /// Days, from now, the plan hands lots out over (1 to 366): each
+    /// partner takes its weekly intake over the time its lots are
+    /// available within them, less what it holds. 84 (12 weeks) by default.
+    #[arg(long = "horizon-days", default_value_t = 0, hide_default_value = true)]
+    pub horizon_days: i32,
 }
 
 /// Legal names of partners, looked up once each.
@@ -209,10 +214,18 @@ pub async fn plan(ctx: &Ctx, a: PlanArgs) -> Result<(), CliError> {
                 site: site.clone(),
                 lots: Vec::new(),
                 partners: a.partners.iter().map(|p| partner_name(p)).collect(),
+                horizon_days: a.horizon_days,
             })
             .await,
     )?;
-    let names = partner_names(&conn, plan.allocations.iter().map(|x| &x.partner)).await;
+    let names = partner_names(
+        &conn,
+        plan.allocations
+            .iter()
+            .map(|x| &x.partner)
+            .chain(plan.capacities.iter().map(|c| &c.partner)),
+    )
+    .await;
     let lots = lots(
         &conn,
         plan.allocations
@@ -281,6 +294,36 @@ fn plan_text(
         ));
     }
     text.push_str(&unallocated_text(plan, lots));
+    text.push_str(&capacities_text(plan, names));
+    text
+}
+
+/// Each partner's capacity over the horizon, what the plan uses and leaves.
+fn capacities_text(plan: &mpb::PlanAllocationResponse, names: &HashMap<String, String>) -> String {
+    if plan.capacities.is_empty() {
+        return String::new();
+    }
+    let mut text = format!(
+        "
+capacities over {} days (weekly intake over the time the lots are there, less what is held):
+",
+        plan.horizon_days
+    );
+    let mut t = Table::new(&[
+        "PARTNER", "PER WEEK", "DAYS", "HELD", "CAPACITY", "USED", "LEFT",
+    ]);
+    for c in &plan.capacities {
+        t.row(vec![
+            label(names, &c.partner).to_owned(),
+            views::mass(c.weekly_intake_kg.saturating_mul(1000)),
+            views::fr(&format!("{:.1}", c.window_seconds as f64 / 86_400.0)),
+            views::mass(c.held_g),
+            views::mass(c.capacity_g),
+            views::mass(c.used_g),
+            views::mass(c.left_g),
+        ]);
+    }
+    text.push_str(&t.render());
     text
 }
 

@@ -9,12 +9,28 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use reemploi_domain::category::{self, Category};
 use reemploi_domain::geo::GeoPoint;
-use reemploi_matching_engine::alloc::ArcSpec;
-use reemploi_matching_engine::{LotProfile, PartnerProfile, StructureKind, Window};
+use reemploi_matching_engine::alloc::{self, ArcSpec};
+use reemploi_matching_engine::{Horizon, LotProfile, PartnerProfile, StructureKind, Window};
 
 pub const DAY_MS: i64 = 86_400_000;
 /// 2026-11-02T00:00:00Z, a fixed "now" so tests are reproducible.
 pub const NOW: i64 = 1_793_577_600_000;
+
+/// The horizon of the plans the allocation tests make: one week, within
+/// which the lots of [`lot`] are available all along, so that a partner's
+/// capacity is its weekly intake less what it holds.
+pub const PLAN: Horizon = Horizon {
+    start_ms: NOW,
+    end_ms: NOW + 7 * DAY_MS,
+};
+
+/// The partners' capacities in grams for a plan over [`PLAN`].
+fn caps(lots: &[LotProfile], partners: &[PartnerProfile], arcs: &[ArcSpec]) -> Vec<i64> {
+    alloc::capacities(lots, partners, arcs, PLAN)
+        .iter()
+        .map(|c| c.capacity_g)
+        .collect()
+}
 
 pub fn cat(code: &str) -> &'static Category {
     category::find(code).unwrap_or_else(|| panic!("no category {code}"))
@@ -249,7 +265,7 @@ fn brute(
             return;
         }
         let a = arcs[k];
-        let most = supply[a.lot].min(cap[a.partner]) / step[k];
+        let most = supply[a.lot].min(cap[a.partner]).min(a.max_g) / step[k];
         for n in 0..=most {
             let g = n * step[k];
             supply[a.lot] -= g;
@@ -271,7 +287,7 @@ fn brute(
         .iter()
         .map(|l| l.available_units * l.unit_mass_g)
         .collect();
-    let mut cap: Vec<i64> = partners.iter().map(|p| p.headroom_g().max(0)).collect();
+    let mut cap = caps(lots, partners, arcs);
     let step: Vec<i64> = arcs
         .iter()
         .map(|a| {
@@ -349,12 +365,14 @@ fn two_phases(
             l.available_units * l.unit_mass_g
         }
     };
+    let cap = caps(lots, partners, arcs);
     let build = |dir: OptimizationDirection, cost: &dyn Fn(&ArcSpec) -> f64| {
         let mut pb = Problem::new(dir);
         let vars: Vec<_> = arcs
             .iter()
             .map(|a| {
-                let n = most(&lots[a.lot]);
+                // What the partner takes in the lot's time bounds the arc.
+                let n = most(&lots[a.lot]).min(a.max_g / grams(a) as i64);
                 if whole_units {
                     pb.add_integer_var(cost(a), (0, i32::try_from(n).unwrap()))
                 } else {
@@ -373,7 +391,7 @@ fn two_phases(
                 pb.add_constraint(terms.as_slice(), ComparisonOp::Le, most(l) as f64);
             }
         }
-        for (j, p) in partners.iter().enumerate() {
+        for (j, c) in cap.iter().enumerate() {
             let terms: Vec<_> = arcs
                 .iter()
                 .zip(&vars)
@@ -381,11 +399,7 @@ fn two_phases(
                 .map(|(a, v)| (*v, grams(a)))
                 .collect();
             if !terms.is_empty() {
-                pb.add_constraint(
-                    terms.as_slice(),
-                    ComparisonOp::Le,
-                    p.headroom_g().max(0) as f64,
-                );
+                pb.add_constraint(terms.as_slice(), ComparisonOp::Le, *c as f64);
             }
         }
         (pb, vars)
