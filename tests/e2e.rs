@@ -21,6 +21,7 @@ mod capacity;
 mod identity;
 mod impact;
 mod names;
+mod needs;
 mod proposals;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

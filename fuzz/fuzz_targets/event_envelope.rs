@@ -129,7 +129,7 @@ fn repaired(payload: &Payload, data: &[u8]) -> Payload {
             cl.partner = format!("partners/{a}");
         }
         Payload::Site(s) => s.name = format!("sites/{a}"),
-        Payload::MatchProposal(_) | Payload::Revocation(_) => {}
+        Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => {}
     }
     payload
 }

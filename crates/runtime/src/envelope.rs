@@ -60,6 +60,7 @@ pub fn unexpected(msg: &Message, payload: &Payload) -> HandlerError {
         Payload::Partner(_) => "a partner",
         Payload::MatchProposal(_) => "a proposal",
         Payload::Revocation(_) => "a revocation",
+        Payload::Need(_) => "a need",
     };
     HandlerError::Permanent(format!("{} carries {kind}, not expected here", msg.subject))
 }

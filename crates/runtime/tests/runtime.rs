@@ -1433,6 +1433,34 @@ impl MatchingService for WhoAmI {
     ) -> Result<tonic::Response<MatchProposal>, tonic::Status> {
         Err(tonic::Status::unimplemented("not in this test"))
     }
+
+    async fn create_need(
+        &self,
+        _: tonic::Request<reemploi_proto::matching::CreateNeedRequest>,
+    ) -> Result<tonic::Response<reemploi_proto::matching::Need>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn update_need(
+        &self,
+        _: tonic::Request<reemploi_proto::matching::UpdateNeedRequest>,
+    ) -> Result<tonic::Response<reemploi_proto::matching::Need>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn close_need(
+        &self,
+        _: tonic::Request<reemploi_proto::matching::CloseNeedRequest>,
+    ) -> Result<tonic::Response<reemploi_proto::matching::Need>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
+
+    async fn list_needs(
+        &self,
+        _: tonic::Request<reemploi_proto::matching::ListNeedsRequest>,
+    ) -> Result<tonic::Response<reemploi_proto::matching::ListNeedsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this test"))
+    }
 }
 
 /// Routes serving [`WhoAmI`] behind the auth interceptor of `auth`.

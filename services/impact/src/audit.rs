@@ -31,9 +31,11 @@ pub async fn record(
     let partner = match payload {
         Payload::Claim(c) => Some(c.partner.clone()),
         Payload::Partner(_) => Some(envelope.aggregate.clone()),
-        Payload::Site(_) | Payload::Lot(_) | Payload::MatchProposal(_) | Payload::Revocation(_) => {
-            None
-        }
+        Payload::Site(_)
+        | Payload::Lot(_)
+        | Payload::MatchProposal(_)
+        | Payload::Revocation(_)
+        | Payload::Need(_) => None,
     };
     let at = envelope
         .occur_time

@@ -102,7 +102,7 @@ impl Impact {
                     recompute_by(conn, factors, Of::Lot(claim.name().lot)).await?;
                 }
             }
-            Payload::MatchProposal(_) | Payload::Revocation(_) => {}
+            Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => {}
         }
         Ok(())
     }

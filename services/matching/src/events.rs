@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use reemploi_domain::geo::GeoPoint;
 use reemploi_events::{Handler, HandlerError, Message, Subscription, inbox};
 use reemploi_matching_engine::index::Index;
 use reemploi_matching_engine::profile::PartnerProfile;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{MatchingError, Result};
 use crate::model::{Claim, Lot, Partner};
+use crate::needs;
 use crate::proposals::{self, NewProposal, Proposal};
 use crate::repo;
 use crate::service::{Matching, partner_profile};
@@ -90,7 +92,10 @@ impl Matching {
                 let id = SiteName::parse("site.name", &site.name)
                     .map_err(|e| MatchingError::BadEvent(format!("event site name: {e}")))?
                     .0;
-                repo::upsert_site(conn, id, &site.owner_org, site.version).await?;
+                let at = site
+                    .location
+                    .and_then(|p| GeoPoint::new(p.latitude, p.longitude).ok());
+                repo::upsert_site(conn, id, &site.owner_org, at, site.version).await?;
                 Ok(Vec::new())
             }
             Payload::Lot(lot) => {
@@ -102,9 +107,14 @@ impl Matching {
                 repo::record_change(conn, "lot", &row.name().key()).await?;
                 self.set_lot(row.name(), Some(&row))?;
                 let scored = match row.profile().filter(|_| row.on_offer()) {
-                    Some(profile) => self.read(|live| {
-                        live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now)
-                    })?,
+                    Some(profile) => {
+                        // The structures whose open need the lot meets come first.
+                        let met = needs::met_by(conn, &row, now).await?;
+                        self.read(|live| {
+                            let top = live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now);
+                            needs::needs_first(&live.index, &profile, &met, top, now)
+                        })?
+                    }
                     None => Vec::new(),
                 };
                 self.proposals(conn, &scored, now).await
@@ -141,7 +151,7 @@ impl Matching {
                 repo::record_change(conn, "partner", &row.id.to_string()).await?;
                 self.partner_changed(conn, row.id, Some(&row), now).await
             }
-            Payload::MatchProposal(_) | Payload::Revocation(_) => Ok(Vec::new()),
+            Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => Ok(Vec::new()),
         }
     }
 
@@ -171,27 +181,30 @@ impl Matching {
             lots.iter()
                 .filter_map(|l| live.index.lot(l))
                 .flat_map(|l| live.index.top_partners(l, PROPOSALS_PER_CHANGE, now))
+                .map(|s| (s, false))
                 .collect::<Vec<_>>()
         })?;
         self.proposals(conn, &scored, now).await
     }
 
     /// Records the proposals whose pair was never proposed (declined
-    /// pairs stay proposed once) and returns their events.
+    /// pairs stay proposed once) and returns their events; each pair with
+    /// whether the lot meets an open need of the partner.
     async fn proposals(
         &self,
         conn: &mut AnyConnection,
-        scored: &[Scored],
+        scored: &[(Scored, bool)],
         now: i64,
     ) -> Result<Vec<Message>> {
         let candidates: Vec<NewProposal> = scored
             .iter()
-            .filter_map(|s| {
+            .filter_map(|(s, need)| {
                 Some(NewProposal {
                     id: Uuid::now_v7(),
                     lot: LotName::from_key(&s.lot_id)?,
                     partner_id: Uuid::try_parse(&s.partner_id).ok()?,
                     scored: s,
+                    need: *need,
                 })
             })
             .collect();
@@ -224,7 +237,10 @@ fn touched(payload: &Payload) -> Result<Option<(&'static str, String)>> {
             "partner",
             parse("claim.partner", &c.partner, "partners/{partner}").map_err(bad)?[0].to_string(),
         )),
-        Payload::Site(_) | Payload::MatchProposal(_) | Payload::Revocation(_) => None,
+        Payload::Site(_)
+        | Payload::MatchProposal(_)
+        | Payload::Revocation(_)
+        | Payload::Need(_) => None,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod needs;
 pub mod proposals;
 pub mod repo;
 pub mod service;

@@ -32,14 +32,14 @@ pub const DECLINED: &str = "reemploi.matching.match.declined";
 /// Longest reason a partner may give for declining, in characters.
 pub const MAX_DECLINE_REASON: usize = 1000;
 
-/// Most proposals one statement inserts: each takes 12 bound values, and
+/// Most proposals one statement inserts: each takes 13 bound values, and
 /// PostgreSQL binds at most 65,535 in a statement.
 const INSERT_CHUNK: usize = 1000;
 
 /// Columns of a proposal as read.
 const COLUMNS: &str = "id, site_id, lot_id, partner_id, score, category_fit, distance, capacity, \
     urgency, insertion, distance_m, status, created_at, seen_at, declined_at, decline_reason, \
-    claimed_at, version";
+    claimed_at, version, need";
 
 /// Where a proposal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +138,13 @@ impl Proposal {
                 capacity,
                 urgency,
                 insertion,
+                need: 0.0,
             }),
             _ => None,
         };
         let status: String = row.try_get("status")?;
+        let need: f64 = row.try_get("need")?;
+        let breakdown = breakdown.map(|b| pb::ScoreBreakdown { need, ..b });
         Ok(Proposal {
             id: uuid_col(row, "id")?,
             lot: LotName {
@@ -194,6 +197,8 @@ pub struct NewProposal<'a> {
     pub lot: LotName,
     pub partner_id: Uuid,
     pub scored: &'a Scored,
+    /// The lot meets an open need of the partner.
+    pub need: bool,
 }
 
 impl NewProposal<'_> {
@@ -211,6 +216,7 @@ impl NewProposal<'_> {
                 capacity: b.capacity,
                 urgency: b.urgency,
                 insertion: b.insertion,
+                need: if self.need { 1.0 } else { 0.0 },
             }),
             distance_m: Some(self.scored.distance_m.round() as i64),
             status: Status::New,
@@ -244,7 +250,7 @@ async fn insert_chunk(
     proposals: &[NewProposal<'_>],
     now: i64,
 ) -> Result<Vec<(LotName, Uuid)>> {
-    const PER_ROW: usize = 12;
+    const PER_ROW: usize = 13;
     if proposals.is_empty() {
         return Ok(Vec::new());
     }
@@ -273,11 +279,12 @@ async fn insert_chunk(
         }
         sqlx::Arguments::add(&mut args, p.scored.distance_m.round() as i64).map_err(bind)?;
         sqlx::Arguments::add(&mut args, now).map_err(bind)?;
+        sqlx::Arguments::add(&mut args, if p.need { 1.0 } else { 0.0 }).map_err(bind)?;
     }
     // Only numbered placeholders are formatted into the text.
     let sql = format!(
         "INSERT INTO proposals (site_id, lot_id, partner_id, id, score, category_fit, distance, \
-         capacity, urgency, insertion, distance_m, created_at) VALUES {} \
+         capacity, urgency, insertion, distance_m, created_at, need) VALUES {} \
          ON CONFLICT (site_id, lot_id, partner_id) DO NOTHING \
          RETURNING site_id, lot_id, partner_id",
         rows.join(", ")

@@ -1,6 +1,7 @@
 //! Matching's SQL: its projections (written in aggregate-version order),
 //! the change log every replica follows, and the proposals made.
 
+use reemploi_domain::geo::GeoPoint;
 use reemploi_runtime::names::{Id, LotName};
 use reemploi_store::query::{upsert_newer_keyed_sql, upsert_newer_sql};
 use sqlx::any::AnyRow;
@@ -214,23 +215,39 @@ pub async fn unit_mass_g(conn: &mut AnyConnection, lot: LotName) -> Result<i64> 
         .unwrap_or(0))
 }
 
-/// Stores a site's owner if newer than what is held.
+/// Stores a site's owner and place if newer than what is held.
 pub async fn upsert_site(
     conn: &mut AnyConnection,
     id: Id,
     owner_org: &str,
+    at: Option<GeoPoint>,
     version: i64,
 ) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(upsert_newer_sql(
         "sites",
-        "id, owner_org, version",
+        "id, owner_org, latitude, longitude, version",
     )))
     .bind(id.to_string())
     .bind(owner_org)
+    .bind(at.map(GeoPoint::latitude))
+    .bind(at.map(GeoPoint::longitude))
     .bind(version)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Where a site is, when matching knows.
+pub async fn site_location(conn: &mut AnyConnection, id: Id) -> Result<Option<GeoPoint>> {
+    let row: Option<(Option<f64>, Option<f64>)> =
+        sqlx::query_as("SELECT latitude, longitude FROM sites WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
+    Ok(match row {
+        Some((Some(lat), Some(lon))) => GeoPoint::new(lat, lon).ok(),
+        Some(_) | None => None,
+    })
 }
 
 /// The organisation owning a site, empty when unknown.

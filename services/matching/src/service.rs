@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::error::{MatchingError, Result};
 use crate::model::{Lot, Partner};
+use crate::needs;
 use crate::repo;
 
 /// The engine index over the lots on offer and the verified partners, with
@@ -396,7 +397,9 @@ fn may_see_site(p: &Principal, owner_org: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn to_match(s: &Scored, lot: String) -> pb::Match {
+/// A ranked pair as the API says it; `need`: the lot meets an open need
+/// of the partner.
+pub(crate) fn to_match(s: &Scored, lot: String, need: bool) -> pb::Match {
     pb::Match {
         lot,
         partner: format!("partners/{}", s.partner_id),
@@ -407,6 +410,7 @@ pub(crate) fn to_match(s: &Scored, lot: String) -> pb::Match {
             capacity: s.breakdown.capacity,
             urgency: s.breakdown.urgency,
             insertion: s.breakdown.insertion,
+            need: if need { 1.0 } else { 0.0 },
         }),
         distance_m: s.distance_m.round() as i64,
     }
@@ -433,16 +437,23 @@ impl MatchingService for Matching {
                     name: req.lot.clone(),
                 })?;
             may_see_site(p, &lot.owner_org)?;
+            let now = now_millis();
             let matches = match lot.profile().filter(|_| lot.on_offer()) {
                 Some(profile) => {
-                    self.read(|live| live.index.top_partners(&profile, size, now_millis()))?
+                    // The structures whose open need the lot meets first.
+                    let met = needs::met_by(&mut conn, &lot, now).await?;
+                    self.read(|live| {
+                        let top = live.index.top_partners(&profile, size, now);
+                        needs::needs_first(&live.index, &profile, &met, top, now)
+                    })?
                 }
                 None => Vec::new(),
             };
             Ok(pb::ListLotMatchesResponse {
                 matches: matches
                     .iter()
-                    .map(|s| to_match(s, req.lot.clone()))
+                    .take(size)
+                    .map(|(s, need)| to_match(s, req.lot.clone(), *need))
                     .collect(),
             })
         })
@@ -515,7 +526,10 @@ impl MatchingService for Matching {
             Ok(pb::RecommendLotsResponse {
                 matches: slice
                     .iter()
-                    .map(|s| to_match(s, names.get(&s.lot_id).cloned().unwrap_or_default()))
+                    .map(|s| {
+                        let name = names.get(&s.lot_id).cloned().unwrap_or_default();
+                        to_match(s, name, false)
+                    })
                     .collect(),
                 next_page_token,
             })
@@ -539,6 +553,33 @@ impl MatchingService for Matching {
     ) -> Reply<pb::MatchProposal> {
         let (p, req) = caller(request)?;
         answer(self.decline_proposal_as(&p, &req)).await
+    }
+
+    /// CreateNeed: a structure says what it looks for.
+    async fn create_need(&self, request: Request<pb::CreateNeedRequest>) -> Reply<pb::Need> {
+        let (p, req) = caller(request)?;
+        answer(self.create_need_as(&p, &req)).await
+    }
+
+    /// UpdateNeed: a structure changes one of its needs.
+    async fn update_need(&self, request: Request<pb::UpdateNeedRequest>) -> Reply<pb::Need> {
+        let (p, req) = caller(request)?;
+        answer(self.update_need_as(&p, &req)).await
+    }
+
+    /// CloseNeed: a structure no longer looks for it.
+    async fn close_need(&self, request: Request<pb::CloseNeedRequest>) -> Reply<pb::Need> {
+        let (p, req) = caller(request)?;
+        answer(self.close_need_as(&p, &req)).await
+    }
+
+    /// ListNeeds: needs as the caller may see them.
+    async fn list_needs(
+        &self,
+        request: Request<pb::ListNeedsRequest>,
+    ) -> Reply<pb::ListNeedsResponse> {
+        let (p, req) = caller(request)?;
+        answer(self.list_needs_as(&p, &req)).await
     }
 
     /// PlanAllocation: a hand-out plan for a site or a set of lots. Lots

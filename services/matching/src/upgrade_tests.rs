@@ -51,6 +51,7 @@ async fn every_migration_keeps_the_rows_before_it(backend: Backend) {
         seeded.upgrade(&crate::migrations()).await;
         lots_are_named_by_site(&seeded).await;
         proposals_are_new(&seeded).await;
+        sites_are_placed_and_no_need_is_met(&seeded).await;
         served_after_upgrade(&seeded).await;
     }
 }
@@ -79,6 +80,41 @@ async fn lots_are_named_by_site(seeded: &Seeded) {
         .await
         .unwrap();
     assert_eq!(change, format!("{S1}/{L1}"), "from {from}");
+}
+
+/// What 0006 did: sites take the place of their lots, old proposals were
+/// made for no need, and there are no needs yet.
+async fn sites_are_placed_and_no_need_is_met(seeded: &Seeded) {
+    let from = seeded.from;
+    let pool = seeded.db().pool();
+    let sites: Vec<(String, Option<f64>, Option<f64>)> =
+        sqlx::query_as("SELECT id, latitude, longitude FROM sites ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let at = (Some(47.7497), Some(7.3103));
+    assert_eq!(
+        sites,
+        [
+            (S1.to_owned(), at.0, at.1),
+            (
+                "0190a000-0000-7000-8000-000000000002".to_owned(),
+                at.0,
+                at.1
+            )
+        ],
+        "from {from}"
+    );
+    let needs: Vec<f64> = sqlx::query_scalar("SELECT need FROM proposals ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(needs, [0.0, 0.0], "from {from}");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM needs")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "from {from}");
 }
 
 /// A proposal's id, status, version, first factor, distance and decline reason.

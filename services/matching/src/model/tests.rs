@@ -203,7 +203,10 @@ fn convert(
             Ok(claim) => prop_assert!(c.name.ends_with(&claim.id.to_string())),
             Err(e) => prop_assert!(is_permanent(e)),
         },
-        Payload::Site(_) | Payload::MatchProposal(_) | Payload::Revocation(_) => {}
+        Payload::Site(_)
+        | Payload::MatchProposal(_)
+        | Payload::Revocation(_)
+        | Payload::Need(_) => {}
     }
     Ok(())
 }
