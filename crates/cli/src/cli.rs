@@ -16,7 +16,7 @@ use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
     accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
-    outcomes, partners, password, proposals, recolement, sites,
+    needs, outcomes, partners, password, proposals, recolement, sites,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
@@ -259,6 +259,14 @@ pub enum Command {
         after_help = "Examples:\n  reemploi proposals list --status new\n  reemploi proposals decline proposals/… --reason \"trop loin\""
     )]
     Proposals(proposals::ProposalsCommand),
+    /// What structures look for: a partner posts, edits, closes and lists
+    /// its needs; a site manager lists the open needs around its sites. A
+    /// lot published that meets an open need is proposed to its structure first.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi needs create --category radiateur --radius-km 15 --until 2027-03-31\n  reemploi needs list --all --site coteaux-a"
+    )]
+    Needs(needs::NeedsCommand),
     /// A site's hand-out plan: who takes what, with mass, tonne-km and what stays.
     ///
     /// Whole units: most mass reused first, then the least transport. The

@@ -39,6 +39,7 @@ named!(
     reemploi_proto::matching::Match => "reemploi.matching.v1.Match",
     reemploi_proto::matching::PlanAllocationResponse => "reemploi.matching.v1.PlanAllocationResponse",
     reemploi_proto::matching::MatchProposal => "reemploi.matching.v1.MatchProposal",
+    reemploi_proto::matching::Need => "reemploi.matching.v1.Need",
     reemploi_proto::identity::Account => "reemploi.identity.v1.Account",
     reemploi_proto::identity::Invitation => "reemploi.identity.v1.Invitation",
     reemploi_proto::identity::ApiToken => "reemploi.identity.v1.ApiToken",
@@ -118,6 +119,7 @@ mod tests {
         assert!(message(&mpb::Match::default()).is_object());
         assert!(message(&mpb::PlanAllocationResponse::default()).is_object());
         assert!(message(&mpb::MatchProposal::default()).is_object());
+        assert!(message(&mpb::Need::default()).is_object());
         use reemploi_proto::identity as ipb;
         assert!(message(&ipb::Account::default()).is_object());
         assert!(message(&ipb::Invitation::default()).is_object());

@@ -98,7 +98,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Whether a command can print CSV (or, as `up` and `token`, has no output
 /// format at all): any other is refused before it runs.
 fn speaks_csv(command: &Command) -> bool {
-    use commands::{accounts, api_tokens, claims, deadletters, lots, partners, proposals, sites};
+    use commands::{
+        accounts, api_tokens, claims, deadletters, lots, needs, partners, proposals, sites,
+    };
     matches!(
         command,
         Command::Impact(_)
@@ -114,6 +116,7 @@ fn speaks_csv(command: &Command) -> bool {
             | Command::Partners(partners::PartnersCommand::List(_))
             | Command::Claims(claims::ClaimsCommand::List(_))
             | Command::Proposals(proposals::ProposalsCommand::List(_))
+            | Command::Needs(needs::NeedsCommand::List(_))
             | Command::Accounts(accounts::AccountsCommand::List(_))
             | Command::ApiTokens(api_tokens::ApiTokensCommand::List(_))
             | Command::DeadLetters(deadletters::DeadLettersCommand::List(_))
@@ -146,6 +149,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
         Command::Plan(a) => commands::matching::plan(ctx, a).await,
         Command::Proposals(c) => commands::proposals::run(ctx, c).await,
+        Command::Needs(c) => commands::needs::run(ctx, c).await,
         Command::Export(c) => commands::export::run(ctx, c).await,
         Command::Logout => commands::login::logout(ctx).await,
         Command::Accounts(c) => commands::accounts::run(ctx, c).await,

@@ -25,6 +25,8 @@ mod commands;
 mod imports;
 #[path = "cli/names.rs"]
 mod names;
+#[path = "cli/needs.rs"]
+mod needs;
 #[path = "cli/plan.rs"]
 mod plan;
 #[path = "cli/proposals.rs"]

@@ -21,7 +21,7 @@ use crate::output::{Format, emit, emit_list, note};
 use crate::views;
 
 /// `partners/ID` of the token the CLI presents, if it is a partner's.
-fn token_partner(ctx: &Ctx) -> Option<String> {
+pub(crate) fn token_partner(ctx: &Ctx) -> Option<String> {
     let claims = unverified_claims(ctx.settings.token.as_deref()?).ok()?;
     claims.partner.map(|p| partner_name(&p))
 }

@@ -14,6 +14,7 @@ pub mod login;
 pub mod lots;
 pub mod lots_import;
 pub mod matching;
+pub mod needs;
 pub mod outcomes;
 pub mod partners;
 pub mod partners_import;

@@ -12,7 +12,7 @@ use super::{Client, siret, str_of, token_for};
 /// A verified partner near the sites of [`site`] that takes the doors of
 /// [`draft`] (its weekly intake is what lets matching propose it any), and
 /// a client acting as it.
-fn taker(server: &Server, legal_name: &str) -> (String, Client) {
+pub(super) fn taker(server: &Server, legal_name: &str) -> (String, Client) {
     let admin = &server.admin;
     let partner = admin.json(&[
         "partners",
