@@ -109,8 +109,8 @@ impl Matching {
                 let scored = match row.profile().filter(|_| row.on_offer()) {
                     Some(profile) => {
                         // The structures whose open need the lot meets come first.
-                        let met = needs::met_by(conn, &row, now).await?;
                         self.read(|live| {
+                            let met = live.needs.met_by(&row, now);
                             let top = live.index.top_partners(&profile, PROPOSALS_PER_CHANGE, now);
                             needs::needs_first(&live.index, &profile, &met, top, now)
                         })?

@@ -9,6 +9,8 @@
 //! deleted. Each change records its event (`reemploi.matching.need.*`,
 //! the need's whole state) in the outbox, in the change's transaction.
 
+use std::collections::HashMap;
+
 use reemploi_domain::category::{self, Category, Family};
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::quantity::Unit;
@@ -464,31 +466,75 @@ async fn by_name(conn: &mut AnyConnection, partner: Uuid, id: Uuid) -> Result<Op
     row.as_ref().map(Need::from_row).transpose()
 }
 
-/// The open needs `lot` meets at `now`, oldest first: those of its
-/// family whose area can reach it, then measured.
-pub async fn met_by(conn: &mut AnyConnection, lot: &Lot, now: i64) -> Result<Vec<Need>> {
-    let Some(family) = category::find(&lot.category).map(|c| c.family) else {
-        return Ok(Vec::new());
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM needs WHERE family = $1 AND state = 'open' AND expire_at > $2 \
-         AND latitude BETWEEN $3 AND $4 ORDER BY created_at, id"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(family.code())
-        .bind(now)
-        .bind(lot.latitude - MAX_RADIUS_DEGREES)
-        .bind(lot.latitude + MAX_RADIUS_DEGREES)
-        .fetch_all(conn)
+/// One need, by id.
+pub async fn by_id(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Need>> {
+    let sql = format!("SELECT {COLUMNS} FROM needs WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(conn)
         .await?;
-    let mut met = Vec::new();
-    for row in &rows {
-        let need = Need::from_row(row)?;
-        if need.met_by(lot, now) {
-            met.push(need);
+    row.as_ref().map(Need::from_row).transpose()
+}
+
+/// The open needs, in memory by family, so that ranking a lot reads no
+/// row: a lot event measures the needs of its family only. Kept fresh as
+/// the index is, through the change log (`need` entries); needs that
+/// expire stay until they change, and meet nothing.
+#[derive(Debug, Default)]
+pub struct OpenNeeds {
+    by_family: HashMap<Family, HashMap<Uuid, Need>>,
+}
+
+impl OpenNeeds {
+    /// Every open need not yet expired at `now`.
+    pub async fn load(conn: &mut AnyConnection, now: i64) -> Result<OpenNeeds> {
+        let sql = format!("SELECT {COLUMNS} FROM needs WHERE state = 'open' AND expire_at > $1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(conn)
+            .await?;
+        let mut open = OpenNeeds::default();
+        for row in &rows {
+            match Need::from_row(row) {
+                Ok(need) => open.set(need.id, Some(need)),
+                // One bad row must not keep matching from starting.
+                Err(e) => tracing::error!(error = %e, "unreadable need left out"),
+            }
+        }
+        Ok(open)
+    }
+
+    /// Holds `need` as it is now (`None`, or closed: no longer held).
+    pub fn set(&mut self, id: Uuid, need: Option<Need>) {
+        for needs in self.by_family.values_mut() {
+            needs.remove(&id);
+        }
+        if let Some(need) = need.filter(|n| !n.closed) {
+            self.by_family
+                .entry(need.fields.family)
+                .or_default()
+                .insert(id, need);
         }
     }
-    Ok(met)
+
+    /// The open needs `lot` meets at `now`, oldest first.
+    pub fn met_by(&self, lot: &Lot, now: i64) -> Vec<Need> {
+        let Some(family) = category::find(&lot.category).map(|c| c.family) else {
+            return Vec::new();
+        };
+        let mut met: Vec<Need> = self
+            .by_family
+            .get(&family)
+            .into_iter()
+            .flat_map(|needs| needs.values())
+            // Cheap first: no area is wider than MAX_RADIUS_KM.
+            .filter(|n| (n.fields.center.latitude() - lot.latitude).abs() <= MAX_RADIUS_DEGREES)
+            .filter(|n| n.met_by(lot, now))
+            .cloned()
+            .collect();
+        met.sort_by_key(|n| (n.created_at, n.id));
+        met
+    }
 }
 
 /// A lot's ranking with the needs it meets first: the partners whose open

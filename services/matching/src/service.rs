@@ -37,6 +37,8 @@ use crate::repo;
 pub(crate) struct Live {
     pub(crate) index: Index,
     pub(crate) lot_names: HashMap<String, String>,
+    /// The open needs, by family.
+    pub(crate) needs: needs::OpenNeeds,
     cursor: ChangeCursor,
 }
 
@@ -79,6 +81,7 @@ impl Matching {
             partners.extend(partner_profile(&mut conn, &p).await?);
         }
         let lot_names = lots.iter().map(|l| (l.name().key(), lot_name(l))).collect();
+        let open_needs = needs::OpenNeeds::load(&mut conn, now_millis()).await?;
         let index = Index::new(
             Scorer::default(),
             partners,
@@ -92,6 +95,7 @@ impl Matching {
             live: Arc::new(RwLock::new(Live {
                 index,
                 lot_names,
+                needs: open_needs,
                 cursor,
             })),
             refreshing: Arc::new(Mutex::new(())),
@@ -145,6 +149,13 @@ impl Matching {
                 }
                 None => Ok(()),
             },
+            "need" => {
+                let Ok(id) = Uuid::try_parse(id) else {
+                    return Err(ApiError::Internal(format!("change of need {id:?}")).into());
+                };
+                let need = needs::by_id(conn, id).await?;
+                self.set_need(id, need)
+            }
             _ => {
                 let Ok(id) = Uuid::try_parse(id) else {
                     return Err(ApiError::Internal(format!("change of partner {id:?}")).into());
@@ -156,6 +167,13 @@ impl Matching {
                 self.set_partner(id, profile).map(|_| ())
             }
         }
+    }
+
+    /// Holds a need as it is now in the open needs.
+    pub(crate) fn set_need(&self, id: Uuid, need: Option<needs::Need>) -> Result<()> {
+        let mut live = self.live.write().map_err(|_| lock_poisoned())?;
+        live.needs.set(id, need);
+        Ok(())
     }
 
     pub(crate) fn set_lot(&self, name: LotName, lot: Option<&Lot>) -> Result<()> {
@@ -441,8 +459,8 @@ impl MatchingService for Matching {
             let matches = match lot.profile().filter(|_| lot.on_offer()) {
                 Some(profile) => {
                     // The structures whose open need the lot meets first.
-                    let met = needs::met_by(&mut conn, &lot, now).await?;
                     self.read(|live| {
+                        let met = live.needs.met_by(&lot, now);
                         let top = live.index.top_partners(&profile, size, now);
                         needs::needs_first(&live.index, &profile, &met, top, now)
                     })?

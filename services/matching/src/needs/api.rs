@@ -77,6 +77,20 @@ fn stored_id(id: &str) -> Result<Uuid> {
 }
 
 impl crate::Matching {
+    /// Commits a need's change with its event and its entry in the change
+    /// log (every replica then holds it as it is), and holds it here at once.
+    async fn publish(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        need: &Need,
+        subject: &str,
+        now: i64,
+    ) -> Result<()> {
+        repo::record_change(&mut tx, "need", &need.id.to_string()).await?;
+        self.relay.commit(tx, &[need.event(subject, now)]).await?;
+        self.set_need(need.id, Some(need.clone()))
+    }
+
     /// CreateNeed: by the structure (or an admin), once per request id.
     pub(crate) async fn create_need_as(
         &self,
@@ -114,7 +128,7 @@ impl crate::Matching {
             });
         }
         save(&mut tx, &need).await?;
-        self.relay.commit(tx, &[need.event(CREATED, now)]).await?;
+        self.publish(tx, &need, CREATED, now).await?;
         Ok(need.to_proto(now))
     }
 
@@ -159,7 +173,7 @@ impl crate::Matching {
         if !save(&mut tx, &next).await? {
             return Err(ApiError::Conflict.into());
         }
-        self.relay.commit(tx, &[next.event(UPDATED, now)]).await?;
+        self.publish(tx, &next, UPDATED, now).await?;
         Ok(next.to_proto(now))
     }
 
@@ -194,7 +208,7 @@ impl crate::Matching {
         if !save(&mut tx, &next).await? {
             return Err(ApiError::Conflict.into());
         }
-        self.relay.commit(tx, &[next.event(CLOSED, now)]).await?;
+        self.publish(tx, &next, CLOSED, now).await?;
         Ok(next.to_proto(now))
     }
 
