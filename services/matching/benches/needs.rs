@@ -129,6 +129,16 @@ async fn run() {
     eprintln!("posting {NEEDS} open needs ...");
     let posted = post_needs(&stack, &partners).await;
     settle().await;
+    // Matching takes needs in as they come (every query and event reads
+    // the change log); after a burst of 10,000, have it done before the
+    // phase, as a steady flow would.
+    let mut m = stack.matching(0, Role::Admin, None, None).await;
+    let _ = m
+        .list_lot_matches(mpb::ListLotMatchesRequest {
+            lot: format!("{site}/lots/warm-up"),
+            page_size: 1,
+        })
+        .await;
     eprintln!("phase 2: {LOTS} lots at {RATE}/s, {posted} open needs ...");
     let with = phase(&stack, &observer, second).await;
     report(&without, &with, posted, &observer);

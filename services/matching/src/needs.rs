@@ -476,6 +476,28 @@ pub async fn by_id(conn: &mut AnyConnection, id: Uuid) -> Result<Option<Need>> {
     row.as_ref().map(Need::from_row).transpose()
 }
 
+/// Needs by id, read a thousand at a time.
+pub async fn by_ids(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Need>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        // Only numbered placeholders are formatted into the text.
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM needs WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let need = Need::from_row(&row)?;
+            found.insert(need.id, need);
+        }
+    }
+    Ok(found)
+}
+
 /// The open needs, in memory by family, so that ranking a lot reads no
 /// row: a lot event measures the needs of its family only. Kept fresh as
 /// the index is, through the change log (`need` entries); needs that

@@ -124,7 +124,19 @@ impl Matching {
             .collect();
         touched.sort();
         touched.dedup();
-        for (entity, id) in &touched {
+        // Needs come in bursts (a structure's, an import's): read at once.
+        let (need_ids, others): (Vec<_>, Vec<_>) = touched
+            .into_iter()
+            .partition(|(entity, _)| entity == "need");
+        let ids: Vec<Uuid> = need_ids
+            .iter()
+            .filter_map(|(_, id)| Uuid::try_parse(id).ok())
+            .collect();
+        let read = needs::by_ids(&mut conn, &ids).await?;
+        for id in ids {
+            self.set_need(id, read.get(&id).cloned())?;
+        }
+        for (entity, id) in &others {
             self.reload(&mut conn, entity, id).await?;
         }
         self.live.write().map_err(|_| lock_poisoned())?.cursor = cursor;
