@@ -7,6 +7,8 @@
 mod listing;
 #[path = "api/names.rs"]
 mod names;
+#[path = "api/pickup.rs"]
+mod pickup;
 mod support;
 #[path = "api/upgrade.rs"]
 mod upgrade;

@@ -3032,6 +3032,7 @@ async fn handed_over_in(app: &App, partner: &str, quartier: &str, grams: i64) ->
             handover_time: None,
             etag: String::new(),
             accept_unexpected_mass: false,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -258,6 +258,7 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
                     handover_time: None,
                     etag: String::new(),
                     accept_unexpected_mass: a.unexpected_mass,
+                    ..Default::default()
                 })
                 .await,
             )?

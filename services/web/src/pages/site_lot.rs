@@ -400,6 +400,7 @@ pub async fn claim_action(
                 handover_time: None,
                 etag,
                 accept_unexpected_mass: form.get(&format!("inattendue-{claim}")).is_some(),
+                ..Default::default()
             };
             inventory.record_handover(bearer(token, request)?).await
         }
