@@ -291,8 +291,8 @@ impl Fr {
         "La pesée dépasse nettement l'estimation : je la confirme";
     /// Record a hand-over.
     pub const RECORD_HANDOVER: &'static str = "Enregistrer la remise";
-    /// Label of a trip's quantity.
-    pub const TRIP_QUANTITY: &'static str = "Quantité enlevée lors de ce passage";
+    /// A trip's quantity, in errors.
+    pub const TRIP_QUANTITY: &'static str = "Quantité enlevée";
     /// Hint of a trip's quantity.
     pub const TRIP_QUANTITY_HINT: &'static str = "Dans l'unité du lot, en pièces entières pour un lot compté en pièces. Laissez vide si tout ce qui reste part.";
     /// Close a claim partly collected.
@@ -785,6 +785,11 @@ impl Fr {
     /// The title of a receipt's page.
     pub fn receipt_title(number: &str) -> String {
         format!("Bon d'enlèvement n° {number}")
+    }
+
+    /// Label of a trip's quantity, naming the claim among others.
+    pub fn trip_quantity(who: &str) -> String {
+        format!("Quantité enlevée par {who} lors de ce passage")
     }
 
     /// Label of the weighed mass of a claim.

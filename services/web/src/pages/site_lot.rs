@@ -332,7 +332,7 @@ fn handover_form(action: &str, claim: &Claim, who: &str, csrf: &str, view: &LotV
             (view::csrf(csrf))
             input type="hidden" name="etag" value=(claim.etag);
             input type="hidden" name=(format!("unite-{id}")) value=(unit);
-            (view::field(&quantity, T::TRIP_QUANTITY, "text", &view.sent.text(&quantity), Some(T::TRIP_QUANTITY_HINT), &view.errors))
+            (view::field(&quantity, &T::trip_quantity(who), "text", &view.sent.text(&quantity), Some(T::TRIP_QUANTITY_HINT), &view.errors))
             (view::field(&mass, &T::handover_mass(who), "text", &typed, Some(T::HANDOVER_MASS_HINT), &view.errors))
             div.check {
                 input id=(unexpected) name=(unexpected) type="checkbox" value="1" checked[view.sent.get(&unexpected).is_some()];
