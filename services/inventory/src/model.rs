@@ -454,6 +454,100 @@ pub struct LotRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    /// The check of a lot "after check", once recorded.
+    pub check: Option<LotCheck>,
+}
+
+/// The check (lead, structure) of a lot whose reuse potential is "after
+/// check".
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotCheck {
+    pub at: i64,
+    pub passed: bool,
+    pub by: String,
+    pub note: String,
+    pub recorded_by: String,
+}
+
+impl LotCheck {
+    /// Validates a RecordLotCheck's check (its time, result and author
+    /// required, the time not after `latest`), recorded by `recorder`.
+    pub fn validate(check: Option<&pb::LotCheck>, latest: i64, recorder: &str) -> Result<LotCheck> {
+        let mut c = Check::new("check");
+        let Some(check) = check else {
+            c.fail("", "required");
+            c.finish()?;
+            return Err(InventoryError::Internal("a missing check passed".into()));
+        };
+        let at = time(&mut c, "check_time", check.check_time.as_ref());
+        if check.check_time.is_none() {
+            c.fail("check_time", "required");
+        }
+        if at.is_some_and(|at| at > latest) {
+            c.fail("check_time", "must not be in the future");
+        }
+        let passed = match pb::CheckResult::try_from(check.result) {
+            Ok(pb::CheckResult::Passed) => Some(true),
+            Ok(pb::CheckResult::Failed) => Some(false),
+            Ok(pb::CheckResult::Unspecified) => {
+                c.fail("result", "required: passed or failed");
+                None
+            }
+            Err(_) => {
+                c.fail("result", format!("unknown result {}", check.result));
+                None
+            }
+        };
+        let by = c.ok(text::required("checked_by", &check.checked_by, MAX_NAME));
+        let note = c.ok(text::optional("note", &check.note, MAX_NOTE));
+        c.finish()?;
+        match (at, passed, by) {
+            (Some(at), Some(passed), Some(by)) => Ok(LotCheck {
+                at,
+                passed,
+                by,
+                note: note.flatten().unwrap_or_default(),
+                recorded_by: recorder.to_owned(),
+            }),
+            _ => Err(InventoryError::Internal(
+                "validated check lost a field".into(),
+            )),
+        }
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::LotCheck {
+        pb::LotCheck {
+            check_time: Some(millis_ts(self.at)),
+            result: if self.passed {
+                pb::CheckResult::Passed
+            } else {
+                pb::CheckResult::Failed
+            } as i32,
+            checked_by: self.by.clone(),
+            note: self.note.clone(),
+            recorded_by: self.recorded_by.clone(),
+        }
+    }
+
+    /// The stored result: `passed` or `failed`.
+    pub fn result_code(&self) -> &'static str {
+        if self.passed { "passed" } else { "failed" }
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Option<LotCheck>> {
+        let Some(at) = row.try_get::<Option<i64>, _>("check_at")? else {
+            return Ok(None);
+        };
+        let result: String = row.try_get("check_result")?;
+        Ok(Some(LotCheck {
+            at,
+            passed: result == "passed",
+            by: row.try_get("checked_by")?,
+            note: row.try_get("check_note")?,
+            recorded_by: row.try_get("check_recorded_by")?,
+        }))
+    }
 }
 
 impl LotRow {
@@ -473,6 +567,31 @@ impl LotRow {
     /// Whether the lot can never be published.
     pub fn hazardous(&self) -> bool {
         self.fields.hazardous()
+    }
+
+    /// Whether the lot's reuse potential is "after check".
+    pub fn awaits_check(&self) -> bool {
+        self.fields.reuse_potential == pb::ReusePotential::AfterCheck as i32
+    }
+
+    /// Why the lot may not be published yet: it is "after check" and no
+    /// passed check is recorded.
+    pub fn unchecked(&self) -> Option<String> {
+        if !self.awaits_check() {
+            return None;
+        }
+        let name = self.name();
+        match &self.check {
+            Some(check) if check.passed => None,
+            Some(check) => Some(format!(
+                "{name} failed its check (lead, structure) by {}: it cannot be published",
+                check.by
+            )),
+            None => Some(format!(
+                "{name} awaits a check (lead, structure): record a passed check \
+                 (RecordLotCheck) before publishing it"
+            )),
+        }
     }
 
     /// The public message.
@@ -514,6 +633,7 @@ impl LotRow {
             etag: etag(self.version),
             version: self.version,
             delete_time: None,
+            check: self.check.as_ref().map(LotCheck::to_proto),
         }
     }
 
@@ -577,6 +697,7 @@ impl LotRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             version: row.try_get("version")?,
+            check: LotCheck::from_row(row)?,
         })
     }
 }

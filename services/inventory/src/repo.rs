@@ -21,7 +21,8 @@ pub const LOT_COLUMNS: &str = "id, site_id, owner_org, reference, designation, d
     category, unit, quantity, available, reserved, handed_over, estimated_mass_g, length_mm, \
     width_mm, height_mm, condition, building_location, photo_uris, available_from, \
     available_until, waste_code, hazards, reuse_potential, status, hazardous, latitude, \
-    longitude, created_at, updated_at, version";
+    longitude, created_at, updated_at, version, check_at, check_result, checked_by, check_note, \
+    check_recorded_by";
 /// Columns read into a [`crate::model::LotKey`].
 pub const LOT_KEY_COLUMNS: &str = "id, site_id, created_at, version, latitude, longitude";
 /// Columns read into a [`ClaimRow`].
@@ -202,7 +203,16 @@ pub async fn save_lot(conn: &mut AnyConnection, l: &LotRow, previous: Option<i64
     .bind(l.location.longitude())
     .bind(l.created_at)
     .bind(l.updated_at)
-    .bind(l.version);
+    .bind(l.version)
+    .bind(l.check.as_ref().map(|c| c.at))
+    .bind(l.check.as_ref().map_or("", |c| c.result_code()))
+    .bind(l.check.as_ref().map_or(String::new(), |c| c.by.clone()))
+    .bind(l.check.as_ref().map_or(String::new(), |c| c.note.clone()))
+    .bind(
+        l.check
+            .as_ref()
+            .map_or(String::new(), |c| c.recorded_by.clone()),
+    );
     run_save(conn, query, previous).await
 }
 

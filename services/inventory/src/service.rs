@@ -44,9 +44,9 @@ use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, deleted_lot_event, lot_event, site_event};
 use crate::ids;
 use crate::model::{
-    ClaimInput, ClaimRow, LotFields, LotKey, LotRow, MAX_LINE, MAX_NOTE, ReceiptRow, SiteRow,
-    check_etag, claim_status_filter, lot_status_filter, lot_status_proto, quantity_from_proto,
-    receipt_name, time,
+    ClaimInput, ClaimRow, LotCheck, LotFields, LotKey, LotRow, MAX_LINE, MAX_NOTE, ReceiptRow,
+    SiteRow, check_etag, claim_status_filter, lot_status_filter, lot_status_proto,
+    quantity_from_proto, receipt_name, time,
 };
 use crate::repo::{
     self, CLAIM_COLUMNS, LOT_COLUMNS, LOT_KEY_COLUMNS, RECEIPT_COLUMNS, SITE_COLUMNS, select_page,
@@ -319,6 +319,7 @@ impl Inventory {
             created_at: now,
             updated_at: now,
             version,
+            check: None,
         })
     }
 
@@ -365,6 +366,9 @@ impl Inventory {
         let name = LotName::parse("name", name)?;
         let mut tx = self.inner.db.begin_write().await?;
         let current = self.lot_for_change(&mut tx, p, name, etag).await?;
+        if action == LotAction::Publish {
+            not_unchecked(&current)?;
+        }
         let mut lot = current.clone();
         lot.status = lot::transition(current.status, action, current.hazardous())?;
         lot.version += 1;
@@ -787,7 +791,6 @@ fn eligible(input: &ClaimInput, status: Option<&str>) -> Result<()> {
 struct PublishBatch {
     site: SiteName,
     names: Option<Vec<LotName>>,
-    include_after_check: bool,
 }
 
 impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
@@ -828,7 +831,6 @@ impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
         Ok(PublishBatch {
             site,
             names: (!req.all_drafts).then_some(names),
-            include_after_check: req.include_after_check,
         })
     }
 }
@@ -842,11 +844,23 @@ impl PublishBatch {
         if lot.hazardous() {
             return Some("hazardous: it can never be published for reuse");
         }
-        let after_check = pb::ReusePotential::AfterCheck as i32;
-        if lot.fields.reuse_potential == after_check && !self.include_after_check {
-            return Some("awaiting a check (lead, structure): publish it once the check is passed");
+        match &lot.check {
+            _ if !lot.awaits_check() => None,
+            Some(check) if check.passed => None,
+            Some(_) => Some("its check (lead, structure) failed: it cannot be published"),
+            None => Some(
+                "awaiting a check (lead, structure): record the check, and it is published \
+                 once passed",
+            ),
         }
-        None
+    }
+}
+
+/// A lot "after check" is published only once a passed check is recorded.
+fn not_unchecked(lot: &LotRow) -> Result<()> {
+    match lot.unchecked() {
+        Some(why) => Err(InventoryError::precondition("CHECK_NOT_PASSED", why)),
+        None => Ok(()),
     }
 }
 
@@ -1533,6 +1547,7 @@ impl InventoryService for Inventory {
                     });
                     continue;
                 }
+                not_unchecked(&current)?;
                 let mut lot = current.clone();
                 lot.status =
                     lot::transition(current.status, LotAction::Publish, current.hazardous())
@@ -1550,6 +1565,50 @@ impl InventoryService for Inventory {
             }
             self.commit(tx, &events).await?;
             Ok(answer)
+        })
+        .await
+    }
+
+    /// RecordLotCheck: the check of a lot "after check", draft or published.
+    async fn record_lot_check(
+        &self,
+        request: Request<pb::RecordLotCheckRequest>,
+    ) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            let name = c.take(LotName::parse("name", &req.name));
+            c.finish()?;
+            let name =
+                name.ok_or_else(|| InventoryError::Internal("validated name lost".into()))?;
+            let now = now_millis();
+            let latest = now.saturating_add(HANDOVER_CLOCK_SKEW_MS);
+            let check = LotCheck::validate(req.check.as_ref(), latest, &p.subject)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = self.lot_for_change(&mut tx, p, name, &req.etag).await?;
+            if !current.awaits_check() {
+                return Err(InventoryError::precondition(
+                    "NO_CHECK_NEEDED",
+                    format!("{name}'s reuse potential is not \"after check\": it needs no check"),
+                ));
+            }
+            if !matches!(current.status, LotStatus::Draft | LotStatus::Published) {
+                return Err(InventoryError::precondition(
+                    "LOT_NOT_EDITABLE",
+                    format!(
+                        "{name} is {}: its check can no longer change",
+                        current.status
+                    ),
+                ));
+            }
+            let mut lot = current.clone();
+            lot.check = Some(check);
+            lot.version += 1;
+            lot.updated_at = now;
+            repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
+            self.commit(tx, &[lot_event(&lot, "updated")]).await?;
+            Ok(lot.to_proto())
         })
         .await
     }

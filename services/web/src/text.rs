@@ -295,6 +295,11 @@ impl Fr {
     pub const TRIP_QUANTITY: &'static str = "Quantité enlevée";
     /// Hint of a trip's quantity.
     pub const TRIP_QUANTITY_HINT: &'static str = "Dans l'unité du lot, en pièces entières pour un lot compté en pièces. Laissez vide si tout ce qui reste part.";
+    /// A lot's check (lead, structure).
+    pub const LOT_CHECK: &'static str = "Contrôle (plomb, structure)";
+    /// A lot awaiting its check.
+    pub const LOT_CHECK_AWAITED: &'static str =
+        "attendu : le lot sera publiable une fois le contrôle enregistré comme réussi";
     /// Close a claim partly collected.
     pub const CLOSE_CLAIM: &'static str = "Clore avec ce qui a été enlevé";
     /// What closing a claim does.
@@ -543,6 +548,10 @@ impl Fr {
             "NOT_HANDED_OVER" => {
                 "Cette réservation n'est pas encore enlevée : déclarez une fois les matériaux remis."
             }
+            "CHECK_NOT_PASSED" => {
+                "Ce lot attend un contrôle (plomb, structure) : il ne peut être publié qu'une fois le contrôle enregistré comme réussi."
+            }
+            "NO_CHECK_NEEDED" => "Ce lot n'attend aucun contrôle.",
             "INSUFFICIENT_QUANTITY" => "La quantité demandée dépasse ce qui reste : vérifiez-la.",
             "CLAIM_PARTLY_COLLECTED" => {
                 "Une partie est déjà enlevée : clôturez la réservation avec ce qui a été enlevé."
@@ -785,6 +794,12 @@ impl Fr {
     /// The title of a receipt's page.
     pub fn receipt_title(number: &str) -> String {
         format!("Bon d'enlèvement n° {number}")
+    }
+
+    /// A lot's recorded check: its result, when and by whom.
+    pub fn lot_check(passed: bool, date: &str, by: &str) -> String {
+        let result = if passed { "réussi" } else { "échoué" };
+        format!("{result} le {date}, par {by}")
     }
 
     /// Label of a trip's quantity, naming the claim among others.

@@ -81,6 +81,10 @@ async fn served_after_upgrade(seeded: &Seeded) {
     );
     assert_eq!(old.status, pb::LotStatus::Published as i32, "from {from}");
     assert_eq!(old.photo_uris.len(), 2, "from {from}");
+    assert!(
+        old.check.is_none(),
+        "from {from}: no lot was checked before checks"
+    );
     let claims = m
         .list_claims(pb::ListClaimsRequest {
             parent: lot.clone(),

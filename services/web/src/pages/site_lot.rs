@@ -259,6 +259,19 @@ fn details(lot: &Lot) -> Markup {
             @if !lot.condition.is_empty() { dt { (T::CONDITION) } dd { (lot.condition) } }
             @if !lot.building_location.is_empty() { dt { (T::BUILDING_LOCATION) } dd { (lot.building_location) } }
             @if !lot.waste_code.is_empty() { dt { (T::WASTE_CODE) } dd { (lot.waste_code) } }
+            @if lot.reuse_potential == ipb::ReusePotential::AfterCheck as i32 {
+                dt { (T::LOT_CHECK) }
+                dd {
+                    @match &lot.check {
+                        Some(check) => (T::lot_check(
+                            check.result == ipb::CheckResult::Passed as i32,
+                            &format::datetime(check.check_time.as_ref()),
+                            &check.checked_by,
+                        )),
+                        None => (T::LOT_CHECK_AWAITED),
+                    }
+                }
+            }
             @if let Some(window) = &lot.availability {
                 dt { (T::AVAILABILITY) }
                 dd { (format::datetime(window.start_time.as_ref())) " – " (format::datetime(window.end_time.as_ref())) }
