@@ -493,6 +493,7 @@ impl Inventory {
             let mut conn = self.conn().await?;
             let claim = repo::get_claim(&mut conn, name.claim, None)
                 .await?
+                .filter(|c| authz::sees_claim(p, &c.owner_org, c.partner_id))
                 .ok_or_else(|| not_found("claim", name))?;
             return Ok(claim.to_proto());
         }

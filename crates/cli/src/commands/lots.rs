@@ -255,6 +255,29 @@ pub struct WithdrawArgs {
     pub reason: String,
 }
 
+/// `lots check`: records a lot's check (lead, structure).
+async fn record_check(ctx: &Ctx, a: CheckArgs) -> Result<pb::Lot, CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    let result = match a.result {
+        CheckOutcome::Passed => pb::CheckResult::Passed,
+        CheckOutcome::Failed => pb::CheckResult::Failed,
+    };
+    answer(
+        inv.record_lot_check(pb::RecordLotCheckRequest {
+            name: a.lot,
+            etag: String::new(),
+            check: Some(pb::LotCheck {
+                check_time: Some(a.date),
+                result: result as i32,
+                checked_by: a.by,
+                note: a.note,
+                recorded_by: String::new(),
+            }),
+        })
+        .await,
+    )
+}
+
 /// Runs a `lots` subcommand.
 pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
     let lot = match cmd {
@@ -300,27 +323,7 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
                 format!("deleted {}\n", a.lot)
             });
         }
-        LotsCommand::Check(a) => {
-            let mut inv = ctx.connect().await?.inventory();
-            let result = match a.result {
-                CheckOutcome::Passed => pb::CheckResult::Passed,
-                CheckOutcome::Failed => pb::CheckResult::Failed,
-            };
-            answer(
-                inv.record_lot_check(pb::RecordLotCheckRequest {
-                    name: a.lot,
-                    etag: String::new(),
-                    check: Some(pb::LotCheck {
-                        check_time: Some(a.date),
-                        result: result as i32,
-                        checked_by: a.by,
-                        note: a.note,
-                        recorded_by: String::new(),
-                    }),
-                })
-                .await,
-            )?
-        }
+        LotsCommand::Check(a) => record_check(ctx, a).await?,
         LotsCommand::Withdraw(a) => {
             let mut inv = ctx.connect().await?.inventory();
             answer(
