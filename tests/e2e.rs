@@ -680,7 +680,10 @@ async fn plans_handle_what_clients_send(transport: Transport) {
         };
         async move {
             let plan = m.plan_allocation(req).await.ok()?.into_inner();
-            (plan.unallocated.len() + plan.allocations.len() >= 2).then_some(plan)
+            // Both lots and the partner known: partners and lots come on
+            // streams of their own, in no order between them.
+            let placed = !plan.allocations.is_empty();
+            (placed && plan.unallocated.len() + plan.allocations.len() >= 2).then_some(plan)
         }
     })
     .await;

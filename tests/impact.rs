@@ -778,3 +778,147 @@ async fn who_may_do_what(stack: &Stack, site: &str, claim: &str, partner: &str, 
         "{fields:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trips_count_once_in_process() {
+    trips_count_once(Transport::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trips_count_once_over_nats() {
+    trips_count_once(Transport::Nats).await;
+}
+
+/// Waits until impact's total says `claims` claims handed over weighing
+/// `mass_g`.
+async fn total_becomes(stack: &Stack, claims: i64, mass_g: i64) -> pb::Figures {
+    let admin = stack.impact(Role::Admin, None, None).await;
+    eventually(WAIT, || {
+        let mut c = admin.clone();
+        async move {
+            let s = c.get_impact_summary(everything(&[])).await.ok()?;
+            let total = s.into_inner().total?;
+            (total.claims == claims && total.handed_over_mass_g == mass_g).then_some(total)
+        }
+    })
+    .await
+}
+
+/// A claim of 6 radiators picked up in two trips of 2, then closed: impact
+/// counts each trip's mass as it is recorded, once; the claim counts once;
+/// the récolement shows the 4 collected, not the 6 claimed; declarations
+/// are bounded by the mass of the trips.
+async fn trips_count_once(transport: Transport) {
+    let stack = Stack::start(transport).await;
+    let site = site(&stack).await;
+    let radiators = lot(
+        &stack,
+        &site,
+        "M2",
+        "radiateur",
+        (tpb::Unit::Piece, 10),
+        600_000,
+        "17 04 05",
+    )
+    .await;
+    let mut admin = stack.registry(Role::Admin, None).await;
+    let partner = verified(
+        &mut admin,
+        partner_at("Atelier", &siret(43), PARTNER_AT.0, PARTNER_AT.1, 30),
+    )
+    .await;
+    let id = partner.trim_start_matches("partners/");
+    let taker = stack.inventory(Role::Partner, None, Some(id)).await;
+    let claim = eventually(WAIT, || {
+        let mut c = taker.clone();
+        let req = ipb::ClaimLotRequest {
+            lot: radiators.name.clone(),
+            partner: partner.clone(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 6_000,
+            }),
+            request_id: "six".into(),
+            ..Default::default()
+        };
+        async move { c.claim_lot(req).await.ok().map(|r| r.into_inner()) }
+    })
+    .await;
+    let mut manager = stack.inventory(Role::SiteManager, Some(ORG), None).await;
+    manager
+        .confirm_claim(ipb::ConfirmClaimRequest {
+            name: claim.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let trip = |grams: i64| ipb::RecordHandoverRequest {
+        name: claim.name.clone(),
+        weighed_mass_g: grams,
+        quantity: Some(tpb::Quantity {
+            unit: tpb::Unit::Piece as i32,
+            milli: 2_000,
+        }),
+        ..Default::default()
+    };
+    manager.record_handover(trip(130_000)).await.unwrap();
+    total_becomes(&stack, 1, 130_000).await;
+    manager.record_handover(trip(118_000)).await.unwrap();
+    total_becomes(&stack, 1, 248_000).await;
+    let closed = manager
+        .close_claim(ipb::CloseClaimRequest {
+            name: claim.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.status, ipb::ClaimStatus::HandedOver as i32);
+    // The close is the claim's newest state: still the two trips' mass.
+    let mut taker_impact = stack.impact(Role::Partner, None, Some(id)).await;
+    let recolement = stack.impact(Role::SiteManager, Some(ORG), None).await;
+    let row = eventually(WAIT, || {
+        let mut c = recolement.clone();
+        let site = site.clone();
+        async move {
+            let r = c
+                .export_recolement(pb::ExportRecolementRequest { site })
+                .await
+                .ok()?
+                .into_inner();
+            let row = r.rows.into_iter().next()?;
+            (row.handed_over_quantity?.milli == 4_000).then_some(row)
+        }
+    })
+    .await;
+    assert_eq!(row.handed_over_mass_g, 248_000);
+    assert_eq!(row.not_handed_over_mass_g, 600_000 - 248_000);
+    assert_eq!(total_becomes(&stack, 1, 248_000).await.lots, 1);
+    let too_much = taker_impact
+        .declare_outcome(outcome(
+            &claim.name,
+            pb::OutcomeKind::ReusedAsIs,
+            248_001,
+            None,
+            "",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(too_much.code(), tonic::Code::InvalidArgument);
+    // Two of the four collected: their share of the trips' mass.
+    let half = taker_impact
+        .declare_outcome(outcome(
+            &claim.name,
+            pb::OutcomeKind::ReusedRefurbished,
+            0,
+            Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 2_000,
+            }),
+            "Atelier",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(half.mass_g, 124_000);
+}

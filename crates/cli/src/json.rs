@@ -34,6 +34,7 @@ named!(
     reemploi_proto::inventory::Site => "reemploi.inventory.v1.Site",
     reemploi_proto::inventory::Lot => "reemploi.inventory.v1.Lot",
     reemploi_proto::inventory::Claim => "reemploi.inventory.v1.Claim",
+    reemploi_proto::inventory::Receipt => "reemploi.inventory.v1.Receipt",
     reemploi_proto::inventory::BatchPublishLotsResponse => "reemploi.inventory.v1.BatchPublishLotsResponse",
     reemploi_proto::registry::Partner => "reemploi.registry.v1.Partner",
     reemploi_proto::matching::Match => "reemploi.matching.v1.Match",

@@ -334,6 +334,8 @@ pub fn claim_text(c: &pb::Claim) -> String {
                 String::new()
             },
         ),
+        ("collected", quantity(c.collected.as_ref())),
+        ("trips", c.trip_count.to_string()),
         ("weighed", mass(c.weighed_mass_g)),
         (
             "handed over",
@@ -341,6 +343,66 @@ pub fn claim_text(c: &pb::Claim) -> String {
         ),
         ("note", c.note.clone()),
         ("request id", c.request_id.clone()),
+    ])
+}
+
+/// The columns of [`receipt_row`].
+pub const RECEIPT_COLUMNS: &[&str] = &[
+    "NUMBER",
+    "LOT",
+    "PARTNER",
+    "QUANTITY",
+    "WEIGHED",
+    "COLLECTED",
+    "HANDED OVER",
+];
+
+/// A receipt as a table row.
+pub fn receipt_row(r: &pb::Receipt) -> Vec<String> {
+    vec![
+        r.number.clone(),
+        r.lot.clone(),
+        r.partner.clone(),
+        quantity(r.quantity.as_ref()),
+        mass(r.weighed_mass_g),
+        format!(
+            "{} / {}",
+            quantity(r.collected.as_ref()),
+            quantity(r.claim_quantity.as_ref())
+        ),
+        r.handover_time.map(|t| t.to_string()).unwrap_or_default(),
+    ]
+}
+
+/// A receipt (bon d'enlèvement) for people.
+pub fn receipt_text(r: &pb::Receipt) -> String {
+    crate::output::fields(&[
+        ("number", r.number.clone()),
+        ("name", r.name.clone()),
+        ("site", format!("{} ({})", r.site_display_name, r.site)),
+        ("from", r.owner_org.clone()),
+        ("to", r.partner.clone()),
+        (
+            "lot",
+            format!("{} {} ({})", r.lot_reference, r.lot_designation, r.lot),
+        ),
+        ("quantity", quantity(r.quantity.as_ref())),
+        ("weighed", mass(r.weighed_mass_g)),
+        (
+            "handed over",
+            r.handover_time.map(|t| t.to_string()).unwrap_or_default(),
+        ),
+        (
+            "collected",
+            format!(
+                "{} of {}, {}",
+                quantity(r.collected.as_ref()),
+                quantity(r.claim_quantity.as_ref()),
+                mass(r.collected_mass_g)
+            ),
+        ),
+        ("completes the claim", r.completes_claim.to_string()),
+        ("recorded by", r.recorded_by.clone()),
     ])
 }
 

@@ -76,18 +76,23 @@ pub enum ClaimAction {
     Cancel,
     /// The confirmation deadline passed.
     Expire,
-    /// The material was handed to the partner.
+    /// The material was handed to the partner: all of it, over one trip or
+    /// the last of several.
     HandOver,
+    /// The site ends a pick-up with what was collected; the rest goes back
+    /// to the lot.
+    Close,
 }
 
 impl ClaimAction {
     /// Every action, in declaration order.
-    pub const ALL: [ClaimAction; 5] = [
+    pub const ALL: [ClaimAction; 6] = [
         ClaimAction::Confirm,
         ClaimAction::Reject,
         ClaimAction::Cancel,
         ClaimAction::Expire,
         ClaimAction::HandOver,
+        ClaimAction::Close,
     ];
 
     /// Stable lowercase verb, as used in [`DomainError::Transition`].
@@ -98,6 +103,7 @@ impl ClaimAction {
             ClaimAction::Cancel => "cancel",
             ClaimAction::Expire => "expire",
             ClaimAction::HandOver => "hand_over",
+            ClaimAction::Close => "close",
         }
     }
 }
@@ -106,7 +112,7 @@ impl ClaimAction {
 ///
 /// Confirm: Reserved → Confirmed. Reject, Cancel: Reserved | Confirmed →
 /// Rejected / Cancelled. Expire: Reserved → Expired (only unconfirmed
-/// reservations have a deadline). HandOver: Confirmed → HandedOver.
+/// reservations have a deadline). HandOver, Close: Confirmed → HandedOver.
 /// Anything else: [`DomainError::Transition`].
 pub fn transition(from: ClaimStatus, action: ClaimAction) -> Result<ClaimStatus, DomainError> {
     use ClaimAction as A;
@@ -116,7 +122,7 @@ pub fn transition(from: ClaimStatus, action: ClaimAction) -> Result<ClaimStatus,
         (S::Reserved | S::Confirmed, A::Reject) => Ok(S::Rejected),
         (S::Reserved | S::Confirmed, A::Cancel) => Ok(S::Cancelled),
         (S::Reserved, A::Expire) => Ok(S::Expired),
-        (S::Confirmed, A::HandOver) => Ok(S::HandedOver),
+        (S::Confirmed, A::HandOver | A::Close) => Ok(S::HandedOver),
         _ => Err(DomainError::Transition {
             entity: "claim",
             from: from.as_str(),
@@ -125,12 +131,12 @@ pub fn transition(from: ClaimStatus, action: ClaimAction) -> Result<ClaimStatus,
     }
 }
 
-/// Whether the action gives the claim's quantity back to the lot's
-/// available quantity (Reject, Cancel, Expire).
+/// Whether the action gives the claim's quantity not yet collected back to
+/// the lot's available quantity (Reject, Cancel, Expire, Close).
 pub fn releases(action: ClaimAction) -> bool {
     matches!(
         action,
-        ClaimAction::Reject | ClaimAction::Cancel | ClaimAction::Expire
+        ClaimAction::Reject | ClaimAction::Cancel | ClaimAction::Expire | ClaimAction::Close
     )
 }
 
@@ -140,38 +146,44 @@ mod tests {
     use ClaimAction as A;
     use ClaimStatus as S;
 
-    /// Hand-written expectations for all 30 (status, action) pairs.
-    const TABLE: [(S, A, Option<S>); 30] = [
+    /// Hand-written expectations for all 36 (status, action) pairs.
+    const TABLE: [(S, A, Option<S>); 36] = [
         (S::Reserved, A::Confirm, Some(S::Confirmed)),
         (S::Reserved, A::Reject, Some(S::Rejected)),
         (S::Reserved, A::Cancel, Some(S::Cancelled)),
         (S::Reserved, A::Expire, Some(S::Expired)),
         (S::Reserved, A::HandOver, None),
+        (S::Reserved, A::Close, None),
         (S::Confirmed, A::Confirm, None),
         (S::Confirmed, A::Reject, Some(S::Rejected)),
         (S::Confirmed, A::Cancel, Some(S::Cancelled)),
         (S::Confirmed, A::Expire, None),
         (S::Confirmed, A::HandOver, Some(S::HandedOver)),
+        (S::Confirmed, A::Close, Some(S::HandedOver)),
         (S::HandedOver, A::Confirm, None),
         (S::HandedOver, A::Reject, None),
         (S::HandedOver, A::Cancel, None),
         (S::HandedOver, A::Expire, None),
         (S::HandedOver, A::HandOver, None),
+        (S::HandedOver, A::Close, None),
         (S::Rejected, A::Confirm, None),
         (S::Rejected, A::Reject, None),
         (S::Rejected, A::Cancel, None),
         (S::Rejected, A::Expire, None),
         (S::Rejected, A::HandOver, None),
+        (S::Rejected, A::Close, None),
         (S::Cancelled, A::Confirm, None),
         (S::Cancelled, A::Reject, None),
         (S::Cancelled, A::Cancel, None),
         (S::Cancelled, A::Expire, None),
         (S::Cancelled, A::HandOver, None),
+        (S::Cancelled, A::Close, None),
         (S::Expired, A::Confirm, None),
         (S::Expired, A::Reject, None),
         (S::Expired, A::Cancel, None),
         (S::Expired, A::Expire, None),
         (S::Expired, A::HandOver, None),
+        (S::Expired, A::Close, None),
     ];
 
     #[test]
@@ -203,22 +215,23 @@ mod tests {
     }
 
     #[test]
-    fn releases_exactly_reject_cancel_expire() {
+    fn releases_exactly_reject_cancel_expire_close() {
         let released: Vec<_> = A::ALL.into_iter().filter(|a| releases(*a)).collect();
-        assert_eq!(released, [A::Reject, A::Cancel, A::Expire]);
+        assert_eq!(released, [A::Reject, A::Cancel, A::Expire, A::Close]);
     }
 
     #[test]
     fn ledger_consistency_of_transitions() {
         // A successful transition out of an open claim either keeps the
-        // reservation (still open), releases it, or hands it over: never two.
+        // reservation (still open), releases it, or hands it over; only a
+        // close does the last two (the rest released, the collected kept).
         for from in S::ALL {
             for action in A::ALL {
                 if let Ok(to) = transition(from, action) {
                     assert!(from.is_open(), "{from:?} is final yet {action:?} succeeded");
                     let handed = to == S::HandedOver;
                     let released = releases(action);
-                    assert!(!(handed && released));
+                    assert!(!(handed && released) || action == A::Close);
                     assert_eq!(to.is_open(), !handed && !released, "{from:?} {action:?}");
                 }
             }

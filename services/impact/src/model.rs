@@ -222,16 +222,24 @@ impl Claim {
             site_id: name.lot.site,
             partner_id: partner,
             status,
-            quantity_milli: c.quantity.unwrap_or_default().milli,
+            // What impact counts of a claim is what left the site: the
+            // quantity collected once a trip was made (less than claimed
+            // when the site closed it early), the claimed one before.
+            quantity_milli: match c.collected.map(|q| q.milli) {
+                Some(collected) if collected > 0 => collected,
+                _ => c.quantity.unwrap_or_default().milli,
+            },
             weighed_mass_g: c.weighed_mass_g,
             handed_over_at: c.handover_time.as_ref().map(ts_millis),
             version: c.version,
         })
     }
 
-    /// Whether the material left the site with the partner.
+    /// Whether material left the site with the partner: all of it, or
+    /// the trips made so far of a claim still confirmed (their masses
+    /// summed in `weighed_mass_g`, the latest's time in `handed_over_at`).
     pub fn handed_over(&self) -> bool {
-        self.status == "handed_over" && self.handed_over_at.is_some()
+        matches!(self.status.as_str(), "handed_over" | "confirmed") && self.handed_over_at.is_some()
     }
 
     /// The claim's resource name.

@@ -211,7 +211,7 @@ pub async fn claims_by(conn: &mut AnyConnection, of: Of) -> Result<Vec<Uuid>> {
 /// The claim whose hand-over came first on a lot (the lot counts there).
 pub async fn first_handover(conn: &mut AnyConnection, lot: LotName) -> Result<Option<Uuid>> {
     let row = sqlx::query(
-        "SELECT id FROM claims WHERE lot_id = $1 AND site_id = $2 AND status = 'handed_over' \
+        "SELECT id FROM claims WHERE lot_id = $1 AND site_id = $2 AND status IN ('handed_over', 'confirmed') \
          AND handed_over_at IS NOT NULL ORDER BY handed_over_at, id LIMIT 1",
     )
     .bind(lot.lot.to_string())

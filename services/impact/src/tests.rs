@@ -3,7 +3,10 @@
 //! changes nothing; any order of delivery (a replay from zero included)
 //! gives the same figures; the groups sum to the total whatever the
 //! grouping; a period is counted exactly whatever its bounds; declarations
-//! above the handed-over mass are refused.
+//! above the handed-over mass are refused. Claims are picked up in one
+//! to three trips, each event carrying the claim as it then was: a claim
+//! completed, closed early, or left partly collected counts what its trips
+//! weighed, once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
@@ -34,6 +37,11 @@ struct ClaimSpec {
     mass_g: i64,
     handed: bool,
     day: i64,
+    /// How many trips carried `mass_g` away.
+    trips: i64,
+    /// 0: the last trip completes the claim; 1: the site closes it after
+    /// its trips; 2: it stays confirmed, partly collected.
+    end: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -52,14 +60,19 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         1..200_000i64,
         any::<bool>(),
         0..120i64,
+        (1..4i64, 0..3u8),
     )
-        .prop_map(|(lot, partner, mass_g, handed, day)| ClaimSpec {
-            lot,
-            partner,
-            mass_g,
-            handed,
-            day,
-        });
+        .prop_map(
+            |(lot, partner, mass_g, handed, day, (trips, end))| ClaimSpec {
+                lot,
+                partner,
+                mass_g,
+                handed,
+                day,
+                trips,
+                end,
+            },
+        );
     (
         prop::collection::vec(claim, 1..7),
         any::<bool>(),
@@ -175,15 +188,62 @@ fn claim_events(s: &Scenario, w: &World) -> Vec<Message> {
         };
         out.push(event(name.clone(), 1, Payload::Claim(reserved.clone())));
         if c.handed {
-            let handed = ipb::Claim {
-                status: ipb::ClaimStatus::HandedOver as i32,
-                weighed_mass_g: c.mass_g,
-                handover_time: Some(millis_ts(BASE + c.day * DAY + c.mass_g)),
-                version: 2,
-                ..reserved
-            };
-            out.push(event(name, 2, Payload::Claim(handed)));
+            out.extend(trip_events(c, &name, reserved));
         }
+    }
+    out
+}
+
+/// The events of a claim's trips, as the inventory makes them: each the
+/// claim as it is after the trip (masses and quantities summed, the latest
+/// trip's time), the last one at `BASE + day + mass_g` ms.
+fn trip_events(c: &ClaimSpec, name: &str, reserved: ipb::Claim) -> Vec<Message> {
+    let trips = c.trips.min(c.mass_g);
+    let last_at = BASE + c.day * DAY + c.mass_g;
+    let mut out = Vec::new();
+    let mut claim = reserved;
+    for trip in 1..=trips {
+        let mass = if trip == trips {
+            c.mass_g - (trips - 1) * (c.mass_g / trips)
+        } else {
+            c.mass_g / trips
+        };
+        // Each trip takes 2 of the 10 pieces; the last all that is left
+        // unless the claim is closed early or left partly collected.
+        let collected = if trip == trips && c.end == 0 {
+            10_000
+        } else {
+            2_000 * trip
+        };
+        claim = ipb::Claim {
+            status: if collected == 10_000 {
+                ipb::ClaimStatus::HandedOver as i32
+            } else {
+                ipb::ClaimStatus::Confirmed as i32
+            },
+            weighed_mass_g: claim.weighed_mass_g + mass,
+            handover_time: Some(millis_ts(last_at - (trips - trip) * 3_600_000)),
+            collected: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: collected,
+            }),
+            trip_count: trip as i32,
+            version: 1 + trip,
+            ..claim
+        };
+        out.push(event(
+            name.into(),
+            claim.version,
+            Payload::Claim(claim.clone()),
+        ));
+    }
+    if c.end == 1 {
+        let closed = ipb::Claim {
+            status: ipb::ClaimStatus::HandedOver as i32,
+            version: claim.version + 1,
+            ..claim
+        };
+        out.push(event(name.into(), closed.version, Payload::Claim(closed)));
     }
     out
 }

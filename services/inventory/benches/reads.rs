@@ -1063,7 +1063,7 @@ fn report(table: &Table) {
             (Target::Off, Target::Echo, "inventory off / echo", ECHO_GOAL),
             (Target::On, Target::Echo, "inventory on / echo", ECHO_GOAL),
             (Target::On, Target::Off, "on / off", TELEMETRY_GOAL),
-            (Target::Off, Target::Uncached, "off / off without cache", 0.0),
+            (Target::Off, Target::Uncached, "off / no cache", 0.0),
         ] {
             let ratios: Vec<f64> = row[num as usize]
                 .iter()

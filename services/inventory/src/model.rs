@@ -454,6 +454,100 @@ pub struct LotRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    /// The check of a lot "after check", once recorded.
+    pub check: Option<LotCheck>,
+}
+
+/// The check (lead, structure) of a lot whose reuse potential is "after
+/// check".
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotCheck {
+    pub at: i64,
+    pub passed: bool,
+    pub by: String,
+    pub note: String,
+    pub recorded_by: String,
+}
+
+impl LotCheck {
+    /// Validates a RecordLotCheck's check (its time, result and author
+    /// required, the time not after `latest`), recorded by `recorder`.
+    pub fn validate(check: Option<&pb::LotCheck>, latest: i64, recorder: &str) -> Result<LotCheck> {
+        let mut c = Check::new("check");
+        let Some(check) = check else {
+            c.fail("", "required");
+            c.finish()?;
+            return Err(InventoryError::Internal("a missing check passed".into()));
+        };
+        let at = time(&mut c, "check_time", check.check_time.as_ref());
+        if check.check_time.is_none() {
+            c.fail("check_time", "required");
+        }
+        if at.is_some_and(|at| at > latest) {
+            c.fail("check_time", "must not be in the future");
+        }
+        let passed = match pb::CheckResult::try_from(check.result) {
+            Ok(pb::CheckResult::Passed) => Some(true),
+            Ok(pb::CheckResult::Failed) => Some(false),
+            Ok(pb::CheckResult::Unspecified) => {
+                c.fail("result", "required: passed or failed");
+                None
+            }
+            Err(_) => {
+                c.fail("result", format!("unknown result {}", check.result));
+                None
+            }
+        };
+        let by = c.ok(text::required("checked_by", &check.checked_by, MAX_NAME));
+        let note = c.ok(text::optional("note", &check.note, MAX_NOTE));
+        c.finish()?;
+        match (at, passed, by) {
+            (Some(at), Some(passed), Some(by)) => Ok(LotCheck {
+                at,
+                passed,
+                by,
+                note: note.flatten().unwrap_or_default(),
+                recorded_by: recorder.to_owned(),
+            }),
+            _ => Err(InventoryError::Internal(
+                "validated check lost a field".into(),
+            )),
+        }
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::LotCheck {
+        pb::LotCheck {
+            check_time: Some(millis_ts(self.at)),
+            result: if self.passed {
+                pb::CheckResult::Passed
+            } else {
+                pb::CheckResult::Failed
+            } as i32,
+            checked_by: self.by.clone(),
+            note: self.note.clone(),
+            recorded_by: self.recorded_by.clone(),
+        }
+    }
+
+    /// The stored result: `passed` or `failed`.
+    pub fn result_code(&self) -> &'static str {
+        if self.passed { "passed" } else { "failed" }
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Option<LotCheck>> {
+        let Some(at) = row.try_get::<Option<i64>, _>("check_at")? else {
+            return Ok(None);
+        };
+        let result: String = row.try_get("check_result")?;
+        Ok(Some(LotCheck {
+            at,
+            passed: result == "passed",
+            by: row.try_get("checked_by")?,
+            note: row.try_get("check_note")?,
+            recorded_by: row.try_get("check_recorded_by")?,
+        }))
+    }
 }
 
 impl LotRow {
@@ -473,6 +567,31 @@ impl LotRow {
     /// Whether the lot can never be published.
     pub fn hazardous(&self) -> bool {
         self.fields.hazardous()
+    }
+
+    /// Whether the lot's reuse potential is "after check".
+    pub fn awaits_check(&self) -> bool {
+        self.fields.reuse_potential == pb::ReusePotential::AfterCheck as i32
+    }
+
+    /// Why the lot may not be published yet: it is "after check" and no
+    /// passed check is recorded.
+    pub fn unchecked(&self) -> Option<String> {
+        if !self.awaits_check() {
+            return None;
+        }
+        let name = self.name();
+        match &self.check {
+            Some(check) if check.passed => None,
+            Some(check) => Some(format!(
+                "{name} failed its check (lead, structure) by {}: it cannot be published",
+                check.by
+            )),
+            None => Some(format!(
+                "{name} awaits a check (lead, structure): record a passed check \
+                 (RecordLotCheck) before publishing it"
+            )),
+        }
     }
 
     /// The public message.
@@ -514,6 +633,7 @@ impl LotRow {
             etag: etag(self.version),
             version: self.version,
             delete_time: None,
+            check: self.check.as_ref().map(LotCheck::to_proto),
         }
     }
 
@@ -577,6 +697,7 @@ impl LotRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             version: row.try_get("version")?,
+            check: LotCheck::from_row(row)?,
         })
     }
 }
@@ -671,13 +792,18 @@ pub struct ClaimRow {
     pub pickup_until: Option<i64>,
     pub status: ClaimStatus,
     pub expires_at: i64,
+    /// Summed over the trips.
     pub weighed_mass_g: i64,
+    /// The latest trip's time.
     pub handed_over_at: Option<i64>,
     pub note: String,
     pub request_id: String,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    /// Collected over the trips, in thousandths of the lot's unit.
+    pub collected: i64,
+    pub trip_count: i64,
 }
 
 /// A validated ClaimLot request.
@@ -748,7 +874,14 @@ impl ClaimRow {
             update_time: Some(millis_ts(self.updated_at)),
             etag: etag(self.version),
             version: self.version,
+            collected: Some(quantity_proto(self.collected, self.quantity.unit())),
+            trip_count: i32::try_from(self.trip_count).unwrap_or(i32::MAX),
         }
+    }
+
+    /// What is left to collect, in thousandths of the lot's unit.
+    pub fn remainder(&self) -> i64 {
+        self.quantity.milli() - self.collected
     }
 
     /// Reads a row selected with [`crate::repo::CLAIM_COLUMNS`].
@@ -780,8 +913,126 @@ impl ClaimRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             version: row.try_get("version")?,
+            collected: row.try_get("collected")?,
+            trip_count: row.try_get("trip_count")?,
         })
     }
+}
+
+/// The receipt (bon d'enlèvement) of one trip, as stored: what it says is
+/// copied when the trip is recorded, so that it stays what was handed over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRow {
+    pub id: Uuid,
+    pub claim: ClaimName,
+    /// The site's own count, from 1.
+    pub seq: i64,
+    pub owner_org: String,
+    pub partner_id: Uuid,
+    pub site_display_name: String,
+    pub site_address: String,
+    pub lot_designation: String,
+    pub lot_reference: String,
+    pub category: String,
+    pub quantity: Quantity,
+    pub weighed_mass_g: i64,
+    pub handed_over_at: i64,
+    pub claim_quantity: i64,
+    pub collected: i64,
+    pub collected_mass_g: i64,
+    pub completes_claim: bool,
+    pub recorded_by: String,
+    pub created_at: i64,
+}
+
+impl ReceiptRow {
+    /// The receipt's number: the site's id and its count, which no other
+    /// site shares.
+    pub fn number(&self) -> String {
+        format!("BE-{}-{:04}", self.claim.lot.site, self.seq)
+    }
+
+    /// The resource name.
+    pub fn name(&self) -> String {
+        format!("{}/receipts/{}", self.claim, self.id)
+    }
+
+    /// The public message.
+    pub fn to_proto(&self) -> pb::Receipt {
+        let unit = self.quantity.unit();
+        pb::Receipt {
+            name: self.name(),
+            number: self.number(),
+            site: SiteName(self.claim.lot.site).to_string(),
+            site_display_name: self.site_display_name.clone(),
+            site_address: self.site_address.clone(),
+            owner_org: self.owner_org.clone(),
+            lot: self.claim.lot.to_string(),
+            lot_designation: self.lot_designation.clone(),
+            lot_reference: self.lot_reference.clone(),
+            category: self.category.clone(),
+            partner: PartnerName(self.partner_id).to_string(),
+            quantity: Some(quantity_proto(self.quantity.milli(), unit)),
+            weighed_mass_g: self.weighed_mass_g,
+            handover_time: Some(millis_ts(self.handed_over_at)),
+            claim_quantity: Some(quantity_proto(self.claim_quantity, unit)),
+            collected: Some(quantity_proto(self.collected, unit)),
+            collected_mass_g: self.collected_mass_g,
+            completes_claim: self.completes_claim,
+            recorded_by: self.recorded_by.clone(),
+            create_time: Some(millis_ts(self.created_at)),
+        }
+    }
+
+    /// Reads a row selected with [`crate::repo::RECEIPT_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<ReceiptRow> {
+        let unit = stored("unit", Unit::parse(&row.try_get::<String, _>("unit")?))?;
+        Ok(ReceiptRow {
+            id: uuid_col(row, "id")?,
+            claim: ClaimName {
+                lot: LotName {
+                    site: id_col(row, "site_id")?,
+                    lot: id_col(row, "lot_id")?,
+                },
+                claim: uuid_col(row, "claim_id")?,
+            },
+            seq: row.try_get("seq")?,
+            owner_org: row.try_get("owner_org")?,
+            partner_id: uuid_col(row, "partner_id")?,
+            site_display_name: row.try_get("site_display_name")?,
+            site_address: row.try_get("site_address")?,
+            lot_designation: row.try_get("lot_designation")?,
+            lot_reference: row.try_get("lot_reference")?,
+            category: row.try_get("category")?,
+            quantity: stored(
+                "quantity",
+                Quantity::positive(row.try_get("quantity")?, unit),
+            )?,
+            weighed_mass_g: row.try_get("weighed_mass_g")?,
+            handed_over_at: row.try_get("handed_over_at")?,
+            claim_quantity: row.try_get("claim_quantity")?,
+            collected: row.try_get("collected")?,
+            collected_mass_g: row.try_get("collected_mass_g")?,
+            completes_claim: row.try_get::<i64, _>("completes_claim")? != 0,
+            recorded_by: row.try_get("recorded_by")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// The name of a receipt,
+/// `sites/{site}/lots/{lot}/claims/{claim}/receipts/{receipt}`.
+pub fn receipt_name(field: &str, name: &str) -> Result<(ClaimName, Uuid)> {
+    let bad = || {
+        InventoryError::invalid(
+            field,
+            "must be sites/{site}/lots/{lot}/claims/{claim}/receipts/{receipt}",
+        )
+    };
+    let (claim, receipt) = name.rsplit_once("/receipts/").ok_or_else(bad)?;
+    let claim = ClaimName::parse(field, claim).map_err(|_| bad())?;
+    let receipt = Uuid::try_parse(receipt).map_err(|_| bad())?;
+    Ok((claim, receipt))
 }
 
 /// The proto status of a domain claim status.

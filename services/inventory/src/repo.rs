@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::error::{InventoryError, Result};
-use crate::model::{ClaimRow, LotRow, SiteRow};
+use crate::model::{ClaimRow, LotRow, ReceiptRow, SiteRow};
 
 /// Columns read into a [`SiteRow`].
 pub const SITE_COLUMNS: &str = "id, display_name, programme, quartier, commune, insee_code, \
@@ -21,13 +21,16 @@ pub const LOT_COLUMNS: &str = "id, site_id, owner_org, reference, designation, d
     category, unit, quantity, available, reserved, handed_over, estimated_mass_g, length_mm, \
     width_mm, height_mm, condition, building_location, photo_uris, available_from, \
     available_until, waste_code, hazards, reuse_potential, status, hazardous, latitude, \
-    longitude, created_at, updated_at, version";
+    longitude, created_at, updated_at, version, check_at, check_result, checked_by, check_note, \
+    check_recorded_by";
 /// Columns read into a [`crate::model::LotKey`].
 pub const LOT_KEY_COLUMNS: &str = "id, site_id, created_at, version, latitude, longitude";
 /// Columns read into a [`ClaimRow`].
 pub const CLAIM_COLUMNS: &str = "id, lot_id, site_id, owner_org, partner_id, unit, quantity, \
     pickup_from, pickup_until, status, expires_at, weighed_mass_g, handed_over_at, note, \
-    request_id, created_at, updated_at, version";
+    request_id, created_at, updated_at, version, collected, trip_count";
+/// Columns read into a [`ReceiptRow`].
+pub const RECEIPT_COLUMNS: &str = "id, number, site_id, seq, lot_id, claim_id, owner_org,     partner_id, site_display_name, site_address, lot_designation, lot_reference, category, unit,     quantity, weighed_mass_g, handed_over_at, claim_quantity, collected, collected_mass_g,     completes_claim, recorded_by, created_at";
 
 /// Row locking for read-then-write transactions: PostgreSQL needs `FOR UPDATE`;
 /// SQLite's write transactions (BEGIN IMMEDIATE) already hold the only write lock.
@@ -200,7 +203,16 @@ pub async fn save_lot(conn: &mut AnyConnection, l: &LotRow, previous: Option<i64
     .bind(l.location.longitude())
     .bind(l.created_at)
     .bind(l.updated_at)
-    .bind(l.version);
+    .bind(l.version)
+    .bind(l.check.as_ref().map(|c| c.at))
+    .bind(l.check.as_ref().map_or("", |c| c.result_code()))
+    .bind(l.check.as_ref().map_or(String::new(), |c| c.by.clone()))
+    .bind(l.check.as_ref().map_or(String::new(), |c| c.note.clone()))
+    .bind(
+        l.check
+            .as_ref()
+            .map_or(String::new(), |c| c.recorded_by.clone()),
+    );
     run_save(conn, query, previous).await
 }
 
@@ -350,6 +362,8 @@ pub async fn insert_claim(conn: &mut AnyConnection, c: &ClaimRow, fingerprint: &
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(c.version)
+        .bind(c.collected)
+        .bind(c.trip_count)
         .bind(fingerprint)
         .execute(conn)
         .await?;
@@ -364,7 +378,8 @@ pub async fn update_claim(
 ) -> Result<()> {
     let done = sqlx::query(
         "UPDATE claims SET status = $2, weighed_mass_g = $3, handed_over_at = $4, note = $5, \
-         updated_at = $6, version = $7 WHERE id = $1 AND version = $8",
+         updated_at = $6, version = $7, collected = $9, trip_count = $10 \
+         WHERE id = $1 AND version = $8",
     )
     .bind(c.id.to_string())
     .bind(c.status.as_str())
@@ -374,9 +389,75 @@ pub async fn update_claim(
     .bind(c.updated_at)
     .bind(c.version)
     .bind(previous_version)
+    .bind(c.collected)
+    .bind(c.trip_count)
     .execute(conn)
     .await?;
     Ok(reemploi_store::one_row(done)?)
+}
+
+/// The next number of a site's receipts, from 1. The counter's row is
+/// locked until the commit, so that concurrent trips of one site number
+/// one after the other; it is the last row a trip locks (after its claim
+/// and lot), so no two trips wait on each other in a cycle.
+pub async fn next_receipt_seq(conn: &mut AnyConnection, site: Id) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO receipt_counters (site_id, last) VALUES ($1, 1) \
+         ON CONFLICT (site_id) DO UPDATE SET last = receipt_counters.last + 1 RETURNING last",
+    )
+    .bind(site.to_string())
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("last")?)
+}
+
+/// Inserts a receipt.
+pub async fn insert_receipt(conn: &mut AnyConnection, r: &ReceiptRow) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(save_sql(
+        "receipts",
+        RECEIPT_COLUMNS,
+        None,
+    )))
+    .bind(r.id.to_string())
+    .bind(r.number())
+    .bind(r.claim.lot.site.to_string())
+    .bind(r.seq)
+    .bind(r.claim.lot.lot.to_string())
+    .bind(r.claim.claim.to_string())
+    .bind(&r.owner_org)
+    .bind(r.partner_id.to_string())
+    .bind(&r.site_display_name)
+    .bind(&r.site_address)
+    .bind(&r.lot_designation)
+    .bind(&r.lot_reference)
+    .bind(&r.category)
+    .bind(r.quantity.unit().code())
+    .bind(r.quantity.milli())
+    .bind(r.weighed_mass_g)
+    .bind(r.handed_over_at)
+    .bind(r.claim_quantity)
+    .bind(r.collected)
+    .bind(r.collected_mass_g)
+    .bind(i64::from(r.completes_claim))
+    .bind(&r.recorded_by)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One receipt.
+pub async fn get_receipt(conn: &mut AnyConnection, id: Uuid) -> Result<Option<ReceiptRow>> {
+    let key = [("id", id.to_string())];
+    by_id(
+        conn,
+        "receipts",
+        RECEIPT_COLUMNS,
+        &key,
+        None,
+        ReceiptRow::from_row,
+    )
+    .await
 }
 
 /// One claim, locked for a change when `lock_for` names the backend.

@@ -23,6 +23,7 @@ use reemploi_domain::claim::{self, ClaimAction, ClaimStatus};
 use reemploi_domain::geo::GeoPoint;
 use reemploi_domain::ledger::Ledger;
 use reemploi_domain::lot::{self, LotAction, LotStatus};
+use reemploi_domain::quantity::Quantity;
 use reemploi_domain::{mass, text};
 use reemploi_events::Message;
 use reemploi_events::outbox::Relay;
@@ -43,10 +44,13 @@ use crate::error::{InventoryError, Result};
 use crate::events::{claim_event, deleted_lot_event, lot_event, site_event};
 use crate::ids;
 use crate::model::{
-    ClaimInput, ClaimRow, LotFields, LotKey, LotRow, MAX_LINE, MAX_NOTE, SiteRow, check_etag,
-    claim_status_filter, lot_status_filter, lot_status_proto, time,
+    ClaimInput, ClaimRow, LotCheck, LotFields, LotKey, LotRow, MAX_LINE, MAX_NOTE, ReceiptRow,
+    SiteRow, check_etag, claim_status_filter, lot_status_filter, lot_status_proto,
+    quantity_from_proto, receipt_name, time,
 };
-use crate::repo::{self, CLAIM_COLUMNS, LOT_COLUMNS, LOT_KEY_COLUMNS, SITE_COLUMNS, select_page};
+use crate::repo::{
+    self, CLAIM_COLUMNS, LOT_COLUMNS, LOT_KEY_COLUMNS, RECEIPT_COLUMNS, SITE_COLUMNS, select_page,
+};
 use reemploi_runtime::names::{self, ClaimName, Id, LotName, PartnerName, SiteName, new_id};
 use reemploi_store::query::{Filter, select_filtered};
 use reemploi_store::query::{KeyValue, Keyed, select_kept_keyed};
@@ -315,6 +319,7 @@ impl Inventory {
             created_at: now,
             updated_at: now,
             version,
+            check: None,
         })
     }
 
@@ -361,6 +366,9 @@ impl Inventory {
         let name = LotName::parse("name", name)?;
         let mut tx = self.inner.db.begin_write().await?;
         let current = self.lot_for_change(&mut tx, p, name, etag).await?;
+        if action == LotAction::Publish {
+            not_unchecked(&current)?;
+        }
         let mut lot = current.clone();
         lot.status = lot::transition(current.status, action, current.hazardous())?;
         lot.version += 1;
@@ -379,8 +387,9 @@ impl Inventory {
 
     // ---- claims ----
 
-    /// Moves a claim through its lifecycle, returning its quantity to the lot
-    /// (reject, cancel, expire) or handing it over, in one transaction.
+    /// Moves a claim through its lifecycle, returning what it has not
+    /// collected to the lot (reject, cancel, expire, close), in one
+    /// transaction. Trips are recorded by [`Inventory::record_trip`].
     async fn claim_transition(
         &self,
         p: &Principal,
@@ -391,26 +400,18 @@ impl Inventory {
     ) -> Result<pb::Claim> {
         let backend = self.inner.db.backend();
         let mut tx = self.inner.db.begin_write().await?;
-        let current = repo::get_claim(&mut tx, name.claim, Some(backend))
-            .await?
-            .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
-            .ok_or_else(|| not_found("claim", name))?;
+        let current = self.claim_for_change(&mut tx, p, name, etag).await?;
         match action {
             ClaimAction::Cancel => authz::cancel(p, &current.owner_org, current.partner_id)?,
             ClaimAction::Confirm
             | ClaimAction::Reject
             | ClaimAction::HandOver
+            | ClaimAction::Close
             | ClaimAction::Expire => {
                 authz::manage(p, &current.owner_org)?;
             }
         }
-        check_etag(etag, current.version, &name.to_string())?;
-        if action == ClaimAction::HandOver && current.status == ClaimStatus::Reserved {
-            return Err(InventoryError::precondition(
-                "CLAIM_NOT_CONFIRMED",
-                format!("{name} is reserved: confirm it before recording its hand-over"),
-            ));
-        }
+        partly_collected(&current, action)?;
         if action == ClaimAction::Confirm {
             let status = partners::status(&mut tx, current.partner_id).await?;
             confirmable(current.partner_id, status.as_deref())?;
@@ -425,23 +426,16 @@ impl Inventory {
             .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
         finish(&mut claim, &before)?;
         let mut events = Vec::new();
-        if claim::releases(action) || action == ClaimAction::HandOver {
+        // What the claim still holds goes back; what it collected stays handed over.
+        let rest = current.remainder();
+        if claim::releases(action) && rest > 0 {
             let mut lot = before.clone();
-            let q = claim.quantity.milli();
-            if claim::releases(action) {
-                lot.ledger = before
-                    .ledger
-                    .release(q)
-                    .map_err(|e| e.in_unit(before.unit()))?;
-                if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
-                    lot.status =
-                        lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
-                }
-            } else {
-                lot.ledger = before
-                    .ledger
-                    .hand_over(q)
-                    .map_err(|e| e.in_unit(before.unit()))?;
+            lot.ledger = before
+                .ledger
+                .release(rest)
+                .map_err(|e| e.in_unit(before.unit()))?;
+            if lot.status == LotStatus::Exhausted && lot.ledger.available > 0 {
+                lot.status = lot::transition(lot.status, LotAction::Replenish, lot.hazardous())?;
             }
             lot.version += 1;
             lot.updated_at = now;
@@ -455,8 +449,97 @@ impl Inventory {
             ClaimAction::Cancel => "cancelled",
             ClaimAction::Expire => "expired",
             ClaimAction::HandOver => "handed_over",
+            ClaimAction::Close => "closed",
         };
         events.insert(0, claim_event(&claim, kind));
+        self.commit(tx, &events).await?;
+        Ok(claim.to_proto())
+    }
+
+    /// A claim named for a change, locked: NOT_FOUND to who may not see
+    /// it; ABORTED on a stale etag.
+    async fn claim_for_change(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Principal,
+        name: ClaimName,
+        etag: &str,
+    ) -> Result<ClaimRow> {
+        let current = repo::get_claim(conn, name.claim, Some(self.inner.db.backend()))
+            .await?
+            .filter(|c| c.lot == name.lot && authz::sees_claim(p, &c.owner_org, c.partner_id))
+            .ok_or_else(|| not_found("claim", name))?;
+        check_etag(etag, current.version, &name.to_string())?;
+        Ok(current)
+    }
+
+    /// Records one trip of a confirmed claim: the ledger moves the trip's
+    /// quantity from reserved to handed over, the claim adds it to what it
+    /// collected (HANDED_OVER once all is), the trip gets its receipt; one
+    /// transaction, its events in the outbox.
+    async fn record_trip(&self, p: &Principal, trip: Trip) -> Result<pb::Claim> {
+        let name = trip.name;
+        let mut tx = self.inner.db.begin_write().await?;
+        let receipt_id = new_id();
+        if let Some(_first) = idempotent::begin(
+            &mut tx,
+            trip.key.as_ref(),
+            &receipt_id.to_string(),
+            trip.now,
+        )
+        .await?
+        {
+            drop(tx);
+            let mut conn = self.conn().await?;
+            let claim = repo::get_claim(&mut conn, name.claim, None)
+                .await?
+                .filter(|c| authz::sees_claim(p, &c.owner_org, c.partner_id))
+                .ok_or_else(|| not_found("claim", name))?;
+            return Ok(claim.to_proto());
+        }
+        let current = self.claim_for_change(&mut tx, p, name, &trip.etag).await?;
+        authz::manage(p, &current.owner_org)?;
+        if current.status == ClaimStatus::Reserved {
+            return Err(InventoryError::precondition(
+                "CLAIM_NOT_CONFIRMED",
+                format!("{name} is reserved: confirm it before recording its hand-over"),
+            ));
+        }
+        // Only a confirmed claim has something left to collect.
+        claim::transition(current.status, ClaimAction::HandOver)?;
+        let before = repo::get_lot(&mut tx, name.lot, Some(self.inner.db.backend()))
+            .await?
+            .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no lot")))?;
+        let quantity = trip.quantity_of(&current)?;
+        trip.check(p, &current, &before, quantity)?;
+        let mut claim = current.clone();
+        claim.collected += quantity;
+        claim.trip_count += 1;
+        claim.weighed_mass_g = claim.weighed_mass_g.saturating_add(trip.mass_g);
+        claim.handed_over_at = Some(current.handed_over_at.map_or(trip.at, |t| t.max(trip.at)));
+        let complete = claim.remainder() == 0;
+        if complete {
+            claim.status = ClaimStatus::HandedOver;
+        }
+        claim.version += 1;
+        claim.updated_at = trip.now;
+        let mut lot = before.clone();
+        lot.ledger = before
+            .ledger
+            .hand_over(quantity)
+            .map_err(|e| e.in_unit(before.unit()))?;
+        lot.version += 1;
+        lot.updated_at = trip.now;
+        let site = repo::get_site(&mut tx, name.lot.site, None)
+            .await?
+            .ok_or_else(|| InventoryError::Internal(format!("claim {name} has no site")))?;
+        let seq = repo::next_receipt_seq(&mut tx, name.lot.site).await?;
+        let receipt = trip.receipt(receipt_id, seq, p, (&site, &before, &claim), quantity)?;
+        repo::update_ledger(&mut tx, &lot, before.version).await?;
+        repo::update_claim(&mut tx, &claim, current.version).await?;
+        repo::insert_receipt(&mut tx, &receipt).await?;
+        let kind = if complete { "handed_over" } else { "picked_up" };
+        let events = [claim_event(&claim, kind), lot_event(&lot, "updated")];
         self.commit(tx, &events).await?;
         Ok(claim.to_proto())
     }
@@ -709,7 +792,6 @@ fn eligible(input: &ClaimInput, status: Option<&str>) -> Result<()> {
 struct PublishBatch {
     site: SiteName,
     names: Option<Vec<LotName>>,
-    include_after_check: bool,
 }
 
 impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
@@ -750,7 +832,6 @@ impl TryFrom<&pb::BatchPublishLotsRequest> for PublishBatch {
         Ok(PublishBatch {
             site,
             names: (!req.all_drafts).then_some(names),
-            include_after_check: req.include_after_check,
         })
     }
 }
@@ -764,11 +845,23 @@ impl PublishBatch {
         if lot.hazardous() {
             return Some("hazardous: it can never be published for reuse");
         }
-        let after_check = pb::ReusePotential::AfterCheck as i32;
-        if lot.fields.reuse_potential == after_check && !self.include_after_check {
-            return Some("awaiting a check (lead, structure): publish it once the check is passed");
+        match &lot.check {
+            _ if !lot.awaits_check() => None,
+            Some(check) if check.passed => None,
+            Some(_) => Some("its check (lead, structure) failed: it cannot be published"),
+            None => Some(
+                "awaiting a check (lead, structure): record the check, and it is published \
+                 once passed",
+            ),
         }
-        None
+    }
+}
+
+/// A lot "after check" is published only once a passed check is recorded.
+fn not_unchecked(lot: &LotRow) -> Result<()> {
+    match lot.unchecked() {
+        Some(why) => Err(InventoryError::precondition("CHECK_NOT_PASSED", why)),
+        None => Ok(()),
     }
 }
 
@@ -846,6 +939,179 @@ fn claims_parent(parent: &str) -> Result<(Option<Id>, Option<Id>)> {
 
 fn parse_stored(id: &str) -> Result<Id> {
     Id::parse(id).ok_or_else(|| InventoryError::Internal(format!("stored id {id:?}")))
+}
+
+/// A claim partly collected is closed with what it collected, never
+/// rejected or cancelled (the material already left the site); only such
+/// a claim is closed (one with nothing collected is cancelled or rejected).
+fn partly_collected(claim: &ClaimRow, action: ClaimAction) -> Result<()> {
+    let name = claim.name();
+    match action {
+        ClaimAction::Reject | ClaimAction::Cancel if claim.collected > 0 => {
+            Err(InventoryError::precondition(
+                "CLAIM_PARTLY_COLLECTED",
+                format!(
+                    "{name} was partly collected: close it with what was collected \
+                     (CloseClaim) instead"
+                ),
+            ))
+        }
+        ClaimAction::Close if claim.collected == 0 && claim.status.is_open() => {
+            Err(InventoryError::precondition(
+                "NOTHING_COLLECTED",
+                format!("{name} has collected nothing: cancel or reject it instead"),
+            ))
+        }
+        ClaimAction::Confirm
+        | ClaimAction::Reject
+        | ClaimAction::Cancel
+        | ClaimAction::Expire
+        | ClaimAction::HandOver
+        | ClaimAction::Close => Ok(()),
+    }
+}
+
+/// A validated RecordHandover: one trip.
+struct Trip {
+    name: ClaimName,
+    /// The quantity asked for; None: all that is left.
+    quantity: Option<Quantity>,
+    mass_g: i64,
+    at: i64,
+    now: i64,
+    etag: String,
+    accept_unexpected_mass: bool,
+    key: Option<reemploi_store::idempotency::Key>,
+}
+
+impl Trip {
+    fn validate(p: &Principal, req: &pb::RecordHandoverRequest, now: i64) -> Result<Trip> {
+        let mut c = Check::new("");
+        let name = c.take(ClaimName::parse("name", &req.name));
+        let at = time(&mut c, "handover_time", req.handover_time.as_ref());
+        c.ok(mass::weighed("weighed_mass_g", req.weighed_mass_g, 0, true));
+        let quantity = req
+            .quantity
+            .as_ref()
+            .and_then(|q| c.ok(quantity_from_proto(Some(q))));
+        let key = request_id(&mut c, &req.request_id, false)
+            .map(|rid| idempotent::key(p, "record_handover", &rid, req));
+        c.finish()?;
+        let name = name.ok_or_else(|| InventoryError::Internal("validated name lost".into()))?;
+        Ok(Trip {
+            name,
+            quantity,
+            mass_g: req.weighed_mass_g,
+            at: at.unwrap_or(now),
+            now,
+            etag: req.etag.clone(),
+            accept_unexpected_mass: req.accept_unexpected_mass,
+            key,
+        })
+    }
+
+    /// The trip's quantity in thousandths: as asked, in the lot's unit and
+    /// at most what is left; or all that is left.
+    fn quantity_of(&self, claim: &ClaimRow) -> Result<i64> {
+        let left = claim.remainder();
+        let Some(q) = self.quantity else {
+            return Ok(left);
+        };
+        if q.unit() != claim.quantity.unit() {
+            return Err(InventoryError::invalid(
+                "quantity.unit",
+                format!("the lot is counted in {}", claim.quantity.unit()),
+            ));
+        }
+        if q.milli() > left {
+            let short = reemploi_domain::DomainError::InsufficientQuantity {
+                requested: q.milli(),
+                available: left,
+                unit: Some(q.unit()),
+            };
+            return Err(short.into());
+        }
+        Ok(q.milli())
+    }
+
+    /// The weighed mass is plausible for the trip's share of the lot (or
+    /// confirmed); the time neither in the future nor before the claim,
+    /// except for a territory admin regularising a pick-up made before its
+    /// claim was entered (up to [`REGULARISATION_MS`] before it).
+    fn check(&self, p: &Principal, claim: &ClaimRow, lot: &LotRow, quantity: i64) -> Result<()> {
+        let mut c = Check::new("");
+        let expected = mass::share(
+            lot.fields.estimated_mass_g,
+            quantity,
+            lot.fields.quantity.milli(),
+        );
+        let mass = self.mass_g;
+        c.ok(mass::weighed(
+            "weighed_mass_g",
+            mass,
+            expected,
+            self.accept_unexpected_mass,
+        ));
+        if self.at > self.now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
+            c.fail("handover_time", "must not be in the future");
+        }
+        match p.role {
+            Role::Admin if self.at < claim.created_at.saturating_sub(REGULARISATION_MS) => {
+                c.fail(
+                    "handover_time",
+                    "must not be more than 366 days before the claim was made",
+                );
+            }
+            Role::Admin => {}
+            Role::SiteManager | Role::Partner | Role::Integrator if self.at < claim.created_at => {
+                c.fail("handover_time", "must not be before the claim was made");
+            }
+            Role::SiteManager | Role::Partner | Role::Integrator => {}
+        }
+        Ok(c.finish()?)
+    }
+
+    /// The trip's receipt, once `claim` holds it.
+    fn receipt(
+        &self,
+        id: Uuid,
+        seq: i64,
+        p: &Principal,
+        (site, lot, claim): (&SiteRow, &LotRow, &ClaimRow),
+        quantity: i64,
+    ) -> Result<ReceiptRow> {
+        Ok(ReceiptRow {
+            id,
+            claim: self.name,
+            seq,
+            owner_org: claim.owner_org.clone(),
+            partner_id: claim.partner_id,
+            site_display_name: site.display_name.clone(),
+            site_address: site.address.clone(),
+            lot_designation: lot.fields.designation.clone(),
+            lot_reference: lot.fields.reference.clone(),
+            category: lot.fields.category.code.to_string(),
+            quantity: Quantity::positive(quantity, claim.quantity.unit())?,
+            weighed_mass_g: self.mass_g,
+            handed_over_at: self.at,
+            claim_quantity: claim.quantity.milli(),
+            collected: claim.collected,
+            collected_mass_g: claim.weighed_mass_g,
+            completes_claim: claim.status == ClaimStatus::HandedOver,
+            recorded_by: p.subject.clone(),
+            created_at: self.now,
+        })
+    }
+}
+
+/// The parent of ListReceipts: a claim, or `sites/{site}/lots/-/claims/-`.
+fn receipts_parent(parent: &str) -> Result<(Id, Option<ClaimName>)> {
+    if let Some(site) = parent.strip_suffix("/lots/-/claims/-") {
+        let site = SiteName::parse("parent", site)?;
+        return Ok((site.0, None));
+    }
+    let claim = ClaimName::parse("parent", parent)?;
+    Ok((claim.lot.site, Some(claim)))
 }
 
 #[tonic::async_trait]
@@ -1282,6 +1548,7 @@ impl InventoryService for Inventory {
                     });
                     continue;
                 }
+                not_unchecked(&current)?;
                 let mut lot = current.clone();
                 lot.status =
                     lot::transition(current.status, LotAction::Publish, current.hazardous())
@@ -1299,6 +1566,50 @@ impl InventoryService for Inventory {
             }
             self.commit(tx, &events).await?;
             Ok(answer)
+        })
+        .await
+    }
+
+    /// RecordLotCheck: the check of a lot "after check", draft or published.
+    async fn record_lot_check(
+        &self,
+        request: Request<pb::RecordLotCheckRequest>,
+    ) -> Reply<pb::Lot> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let mut c = Check::new("");
+            let name = c.take(LotName::parse("name", &req.name));
+            c.finish()?;
+            let name =
+                name.ok_or_else(|| InventoryError::Internal("validated name lost".into()))?;
+            let now = now_millis();
+            let latest = now.saturating_add(HANDOVER_CLOCK_SKEW_MS);
+            let check = LotCheck::validate(req.check.as_ref(), latest, &p.subject)?;
+            let mut tx = self.inner.db.begin_write().await?;
+            let current = self.lot_for_change(&mut tx, p, name, &req.etag).await?;
+            if !current.awaits_check() {
+                return Err(InventoryError::precondition(
+                    "NO_CHECK_NEEDED",
+                    format!("{name}'s reuse potential is not \"after check\": it needs no check"),
+                ));
+            }
+            if !matches!(current.status, LotStatus::Draft | LotStatus::Published) {
+                return Err(InventoryError::precondition(
+                    "LOT_NOT_EDITABLE",
+                    format!(
+                        "{name} is {}: its check can no longer change",
+                        current.status
+                    ),
+                ));
+            }
+            let mut lot = current.clone();
+            lot.check = Some(check);
+            lot.version += 1;
+            lot.updated_at = now;
+            repo::save_lot(&mut tx, &lot, Some(current.version)).await?;
+            self.commit(tx, &[lot_event(&lot, "updated")]).await?;
+            Ok(lot.to_proto())
         })
         .await
     }
@@ -1376,6 +1687,8 @@ impl InventoryService for Inventory {
                 expires_at: now.saturating_add(ms(self.inner.settings.reservation_ttl)),
                 weighed_mass_g: 0,
                 handed_over_at: None,
+                collected: 0,
+                trip_count: 0,
                 note: input.note,
                 request_id: input.request_id,
                 created_at: now,
@@ -1519,11 +1832,7 @@ impl InventoryService for Inventory {
         .await
     }
 
-    /// RecordHandover: the weighed mass must be plausible for the claimed
-    /// share of the lot (or confirmed), the time neither in the future nor
-    /// before the claim, except for a territory admin regularising a
-    /// pick-up made before its claim was entered (up to
-    /// [`REGULARISATION_MS`] before it).
+    /// RecordHandover: one trip of a confirmed claim (see [`Trip`]).
     async fn record_handover(
         &self,
         request: Request<pb::RecordHandoverRequest>,
@@ -1531,46 +1840,94 @@ impl InventoryService for Inventory {
         let (p, req) = caller(request)?;
         let p = &p;
         answer::<_, InventoryError>(async move {
+            let trip = Trip::validate(p, &req, now_millis())?;
+            self.record_trip(p, trip).await
+        })
+        .await
+    }
+
+    /// CloseClaim: the rest of a partly collected claim goes back to the lot.
+    async fn close_claim(&self, request: Request<pb::CloseClaimRequest>) -> Reply<pb::Claim> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
             let name = ClaimName::parse("name", &req.name)?;
-            let mut c = Check::new("");
-            let at = time(&mut c, "handover_time", req.handover_time.as_ref());
-            c.ok(mass::weighed("weighed_mass_g", req.weighed_mass_g, 0, true));
-            c.finish()?;
-            let now = now_millis();
-            let at = at.unwrap_or(now);
-            let (mass, confirmed) = (req.weighed_mass_g, req.accept_unexpected_mass);
-            self.claim_transition(p, name, &req.etag, ClaimAction::HandOver, |claim, lot| {
-                let mut c = Check::new("");
-                let expected = mass::share(
-                    lot.fields.estimated_mass_g,
-                    claim.quantity.milli(),
-                    lot.fields.quantity.milli(),
-                );
-                c.ok(mass::weighed("weighed_mass_g", mass, expected, confirmed));
-                if at > now.saturating_add(HANDOVER_CLOCK_SKEW_MS) {
-                    c.fail("handover_time", "must not be in the future");
+            let reason = Self::reason(&req.reason)?;
+            self.claim_transition(p, name, &req.etag, ClaimAction::Close, |c, _| {
+                if !reason.is_empty() {
+                    c.note = reason;
                 }
-                match p.role {
-                    Role::Admin if at < claim.created_at.saturating_sub(REGULARISATION_MS) => {
-                        c.fail(
-                            "handover_time",
-                            "must not be more than 366 days before the claim was made",
-                        );
-                    }
-                    Role::Admin => {}
-                    Role::SiteManager | Role::Partner | Role::Integrator
-                        if at < claim.created_at =>
-                    {
-                        c.fail("handover_time", "must not be before the claim was made");
-                    }
-                    Role::SiteManager | Role::Partner | Role::Integrator => {}
-                }
-                c.finish()?;
-                claim.weighed_mass_g = mass;
-                claim.handed_over_at = Some(at);
                 Ok(())
             })
             .await
+        })
+        .await
+    }
+
+    /// GetReceipt: for who may read its claim.
+    async fn get_receipt(&self, request: Request<pb::GetReceiptRequest>) -> Reply<pb::Receipt> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let (claim, id) = receipt_name("name", &req.name)?;
+            let mut conn = self.conn().await?;
+            match repo::get_receipt(&mut conn, id).await? {
+                Some(r) if r.claim == claim && authz::sees_claim(p, &r.owner_org, r.partner_id) => {
+                    Ok(r.to_proto())
+                }
+                _ => Err(not_found("receipt", &req.name)),
+            }
+        })
+        .await
+    }
+
+    /// ListReceipts: of a claim, or of a site's claims, by number.
+    async fn list_receipts(
+        &self,
+        request: Request<pb::ListReceiptsRequest>,
+    ) -> Reply<pb::ListReceiptsResponse> {
+        let (p, req) = caller(request)?;
+        let p = &p;
+        answer::<_, InventoryError>(async move {
+            let (site, claim) = receipts_parent(&req.parent)?;
+            let page = self.inner.pager.page(
+                req.page_size,
+                &req.page_token,
+                &format!("site={site}|claim={claim:?}"),
+            )?;
+            let mut f = Filter::default();
+            f.add("site_id = ?", site.to_string())?;
+            if let Some(claim) = claim {
+                f.add("lot_id = ?", claim.lot.lot.to_string())?;
+                f.add("claim_id = ?", claim.claim.to_string())?;
+            }
+            match p.role {
+                Role::Admin | Role::Integrator => {}
+                Role::SiteManager => f.add("owner_org = ?", p.org.clone().unwrap_or_default())?,
+                Role::Partner => {
+                    let own = p.own_partner().map(|id| id.to_string()).unwrap_or_default();
+                    f.add("partner_id = ?", own)?;
+                }
+            }
+            if let Some(after) = &page.after {
+                let seq = after.parse::<i64>().map_err(|_| {
+                    InventoryError::invalid("page_token", "not a token of this list")
+                })?;
+                f.add("seq > ?", seq)?;
+            }
+            let mut conn = self.conn().await?;
+            let head = format!("SELECT {RECEIPT_COLUMNS} FROM receipts");
+            let tail = format!(" ORDER BY seq LIMIT {}", page.size + 1);
+            let rows = select_filtered(&mut conn, &head, f, &tail).await?;
+            let mut receipts = rows
+                .iter()
+                .map(ReceiptRow::from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let next_page_token = page.finish(&mut receipts, |r| r.seq.to_string());
+            Ok(pb::ListReceiptsResponse {
+                receipts: receipts.iter().map(ReceiptRow::to_proto).collect(),
+                next_page_token,
+            })
         })
         .await
     }

@@ -3,10 +3,14 @@
 //! events over real NATS JetStream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "api/checks.rs"]
+mod checks;
 #[path = "api/listing.rs"]
 mod listing;
 #[path = "api/names.rs"]
 mod names;
+#[path = "api/pickup.rs"]
+mod pickup;
 mod support;
 #[path = "api/upgrade.rs"]
 mod upgrade;
@@ -50,6 +54,22 @@ on_both_backends!(
     outbox_backlog_shows_while_nats_is_down,
     platform_gauges_count_lots_claims_and_mass,
 );
+
+/// A lead check passed yesterday.
+fn passed_check() -> pb::LotCheck {
+    let yesterday = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 86_400;
+    pb::LotCheck {
+        check_time: ts(yesterday),
+        result: pb::CheckResult::Passed as i32,
+        checked_by: "Diagnostics Alsace, plomb".into(),
+        note: "peinture sans plomb au-delà du seuil".into(),
+        ..Default::default()
+    }
+}
 
 /// A draft of `site`, with `reuse` and `hazards`.
 async fn draft_lot(
@@ -179,8 +199,22 @@ async fn drafts_are_deleted_and_published_in_batches(backend: Backend) {
             .any(|(n, r)| *n == asbestos.name && r.contains("hazardous")),
         "{held:?}"
     );
-    let checked = m
+    // Saying the check is passed is not enough: it must be recorded.
+    let unchecked = m
         .batch_publish_lots(batch(vec![], true, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unchecked.lots.is_empty(), "{unchecked:?}");
+    m.record_lot_check(pb::RecordLotCheckRequest {
+        name: leaded.name.clone(),
+        check: Some(passed_check()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let checked = m
+        .batch_publish_lots(batch(vec![], true, false))
         .await
         .unwrap()
         .into_inner();
@@ -525,10 +559,25 @@ async fn every_rpc(backend: Backend) {
     let asbestos = batch.lots.iter().find(|l| l.reference == "M9").unwrap();
     assert!(asbestos.hazardous);
     for lot in batch.lots.iter().filter(|l| !l.hazardous) {
+        // The railings awaiting their lead check are published once it passed.
+        let etag = if lot.reuse_potential == pb::ReusePotential::AfterCheck as i32 {
+            let checked = m
+                .record_lot_check(pb::RecordLotCheckRequest {
+                    name: lot.name.clone(),
+                    etag: lot.etag.clone(),
+                    check: Some(passed_check()),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            checked.etag
+        } else {
+            lot.etag.clone()
+        };
         let published = m
             .publish_lot(pb::PublishLotRequest {
                 name: lot.name.clone(),
-                etag: lot.etag.clone(),
+                etag,
             })
             .await
             .unwrap()

@@ -268,7 +268,15 @@ impl Claim {
         let name = ClaimName::parse("claim.name", &c.name).map_err(|e| bad("claim name", e))?;
         let partner = parse("claim.partner", &c.partner, "partners/{partner}")
             .map_err(|e| bad("claim partner", e))?[0];
-        let milli = c.quantity.unwrap_or_default().milli;
+        // A partner holds what it has not collected yet: the trips made
+        // are no longer the site's to allocate nor the partner's to fetch.
+        let collected = c.collected.map_or(0, |q| q.milli);
+        let milli = c
+            .quantity
+            .unwrap_or_default()
+            .milli
+            .saturating_sub(collected)
+            .max(0);
         let status = ipb::ClaimStatus::try_from(c.status).unwrap_or(ipb::ClaimStatus::Unspecified);
         Ok(Claim {
             id: name.claim,

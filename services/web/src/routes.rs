@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use crate::WebState;
 use crate::pages::{
     access, accounts, admin, auth, declare, figures, home, imports, partner, plan, profile,
-    recommend, site_edit, site_lot, sites,
+    receipt, recommend, site_edit, site_lot, sites,
 };
 
 type Routes = Router<WebState>;
@@ -33,6 +33,11 @@ pub fn everyone() -> Routes {
             get(access::reset_form).post(access::reset),
         )
         .route("/inscription", get(auth::sign_up_form).post(auth::sign_up))
+        // Site managers and structures alike: the API says whose it is.
+        .route(
+            "/bons/{site}/{lot}/{claim}/{receipt}",
+            get(receipt::receipt_page),
+        )
 }
 
 /// The territory admin: structures, accounts and the figures (which site

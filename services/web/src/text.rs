@@ -291,6 +291,46 @@ impl Fr {
         "La pesée dépasse nettement l'estimation : je la confirme";
     /// Record a hand-over.
     pub const RECORD_HANDOVER: &'static str = "Enregistrer la remise";
+    /// A trip's quantity, in errors.
+    pub const TRIP_QUANTITY: &'static str = "Quantité enlevée";
+    /// Hint of a trip's quantity.
+    pub const TRIP_QUANTITY_HINT: &'static str = "Dans l'unité du lot, en pièces entières pour un lot compté en pièces. Laissez vide si tout ce qui reste part.";
+    /// A lot's check (lead, structure).
+    pub const LOT_CHECK: &'static str = "Contrôle (plomb, structure)";
+    /// A lot awaiting its check.
+    pub const LOT_CHECK_AWAITED: &'static str =
+        "attendu : le lot sera publiable une fois le contrôle enregistré comme réussi";
+    /// Close a claim partly collected.
+    pub const CLOSE_CLAIM: &'static str = "Clore avec ce qui a été enlevé";
+    /// What closing a claim does.
+    pub const CLOSE_CLAIM_HINT: &'static str =
+        "Le reste de la réservation redevient disponible sur le lot.";
+    /// Reason of a close.
+    pub const CLOSE_REASON: &'static str = "Pourquoi le reste n'est pas enlevé";
+    /// The receipts of a claim.
+    pub const RECEIPTS: &'static str = "Bons d'enlèvement";
+    /// How to print a receipt.
+    pub const RECEIPT_PRINT_HINT: &'static str = "Imprimez ce bon avec la fonction d'impression de votre navigateur, puis faites-le signer des deux parties.";
+    /// A receipt's number.
+    pub const RECEIPT_NUMBER: &'static str = "Numéro";
+    /// When the material left.
+    pub const RECEIPT_DATE: &'static str = "Date d'enlèvement";
+    /// The site of a receipt.
+    pub const RECEIPT_SITE: &'static str = "Chantier";
+    /// Who gives the material.
+    pub const RECEIPT_GIVER: &'static str = "Cédant (maître d'ouvrage)";
+    /// Who takes the material.
+    pub const RECEIPT_TAKER: &'static str = "Preneur (structure)";
+    /// The lot of a receipt.
+    pub const RECEIPT_LOT: &'static str = "Lot";
+    /// What the claim collected up to this trip.
+    pub const RECEIPT_COLLECTED: &'static str = "Cumul de la réservation";
+    /// The trip that completed its claim.
+    pub const RECEIPT_COMPLETES: &'static str = "(réservation soldée)";
+    /// The giver's signature.
+    pub const RECEIPT_SIGN_GIVER: &'static str = "Signature du cédant :";
+    /// The taker's signature.
+    pub const RECEIPT_SIGN_TAKER: &'static str = "Signature du preneur :";
     /// Matches heading.
     pub const MATCHES_TITLE: &'static str = "Structures proposées";
     /// Matches introduction.
@@ -508,6 +548,17 @@ impl Fr {
             "NOT_HANDED_OVER" => {
                 "Cette réservation n'est pas encore enlevée : déclarez une fois les matériaux remis."
             }
+            "CHECK_NOT_PASSED" => {
+                "Ce lot attend un contrôle (plomb, structure) : il ne peut être publié qu'une fois le contrôle enregistré comme réussi."
+            }
+            "NO_CHECK_NEEDED" => "Ce lot n'attend aucun contrôle.",
+            "INSUFFICIENT_QUANTITY" => "La quantité demandée dépasse ce qui reste : vérifiez-la.",
+            "CLAIM_PARTLY_COLLECTED" => {
+                "Une partie est déjà enlevée : clôturez la réservation avec ce qui a été enlevé."
+            }
+            "NOTHING_COLLECTED" => {
+                "Rien n'a encore été enlevé : annulez ou refusez la réservation plutôt."
+            }
             "STALE_ETAG" => {
                 "Quelqu'un a modifié cette ressource entre-temps. Rechargez la page et recommencez."
             }
@@ -718,6 +769,42 @@ impl Fr {
     /// Text of a lot's n-th photo.
     pub fn photo_alt(designation: &str, n: usize) -> String {
         format!("{designation}, photo {n}")
+    }
+
+    /// What a claim collected so far, over how many trips.
+    pub fn collected(collected: &str, claimed: &str, trips: i32) -> String {
+        let trips = if trips == 1 {
+            "1 passage".to_owned()
+        } else {
+            format!("{trips} passages")
+        };
+        format!("Enlevé : {collected} sur {claimed} ({trips})")
+    }
+
+    /// What a claim collected up to a trip, and its mass.
+    pub fn collected_of(collected: &str, claimed: &str, mass: &str) -> String {
+        format!("{collected} sur {claimed}, {mass}")
+    }
+
+    /// The link to a receipt.
+    pub fn receipt_link(number: &str) -> String {
+        format!("Bon n° {number}")
+    }
+
+    /// The title of a receipt's page.
+    pub fn receipt_title(number: &str) -> String {
+        format!("Bon d'enlèvement n° {number}")
+    }
+
+    /// A lot's recorded check: its result, when and by whom.
+    pub fn lot_check(passed: bool, date: &str, by: &str) -> String {
+        let result = if passed { "réussi" } else { "échoué" };
+        format!("{result} le {date}, par {by}")
+    }
+
+    /// Label of a trip's quantity, naming the claim among others.
+    pub fn trip_quantity(who: &str) -> String {
+        format!("Quantité enlevée par {who} lors de ce passage")
     }
 
     /// Label of the weighed mass of a claim.

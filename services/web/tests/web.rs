@@ -1505,10 +1505,7 @@ async fn claim_confirmed_and_handed_over(
             .unwrap()
             .contains(&format!("id=\"{mass_field}-erreur\""))
     );
-    let done = manager
-        .post(&handover, &[("csrf", &csrf), (&mass_field, "152,5")])
-        .await;
-    assert!(location(&done).starts_with(&lot_path));
+    two_trips_and_their_receipts(app, manager, (&lot_path, &claim), &csrf, &html).await;
     let stored = api
         .get_claim(ipb::GetClaimRequest {
             name: claim.clone(),
@@ -1520,6 +1517,71 @@ async fn claim_confirmed_and_handed_over(
     assert_eq!(stored.weighed_mass_g, 152_500);
 
     csrf
+}
+
+/// The claim taken in two trips through the hand-over form: half a
+/// radiator refused on the quantity's field, one radiator, then the three
+/// left (no quantity); the lot page links each trip's receipt, whose page
+/// its manager reads and another organisation's cannot.
+async fn two_trips_and_their_receipts(
+    app: &App,
+    manager: &Browser,
+    (lot_path, claim): (&str, &str),
+    csrf: &str,
+    html: &str,
+) {
+    let claim_id = id(claim);
+    let handover = format!("{lot_path}/reservations/{claim_id}/remettre");
+    let (mass, quantity, unit) = (
+        format!("masse-{claim_id}"),
+        format!("quantite-{claim_id}"),
+        format!("unite-{claim_id}"),
+    );
+    let unit_value = hidden(html, &unit);
+    let handover = handover.as_str();
+    let trip = |q: &'static str, kg: &'static str| {
+        let fields = [
+            ("csrf", csrf.to_owned()),
+            (unit.as_str(), unit_value.clone()),
+            (quantity.as_str(), q.to_owned()),
+            (mass.as_str(), kg.to_owned()),
+        ];
+        async move { post_owned(manager, handover, &fields).await }
+    };
+    let half = trip("0,5", "20").await;
+    assert_eq!(half.status(), StatusCode::BAD_REQUEST);
+    let page = half.text().await.unwrap();
+    assert!(
+        page.contains(&format!("id=\"{quantity}-erreur\"")),
+        "{page}"
+    );
+    assert!(location(&trip("1", "38").await).starts_with(lot_path));
+    let (_, page) = manager.page(lot_path).await;
+    assert!(
+        page.contains("Enlevé : 1 pièce(s) sur 4 pièce(s) (1 passage)"),
+        "{page}"
+    );
+    assert!(page.contains("Clore avec ce qui a été enlevé"));
+    assert!(location(&trip("", "114,5").await).starts_with(lot_path));
+    let (_, page) = manager.page(lot_path).await;
+    let links: Vec<String> = page
+        .match_indices("href=\"/bons/")
+        .map(|(at, _)| page[at + 6..].split('"').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(links.len(), 2, "{page}");
+    let (status, receipt) = manager.page(&links[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "Bon d'enlèvement n° BE-",
+        "38 kg",
+        "Ressourcerie 73282932000074",
+        "Signature du preneur",
+    ] {
+        assert!(receipt.contains(shown), "{shown:?} missing from {receipt}");
+    }
+    let other = app.browser();
+    other.signed_in("autre@bailleur-b.example").await;
+    assert_eq!(other.page(&links[1]).await.0, StatusCode::NOT_FOUND);
 }
 
 /// The admin's accounts page: an invitation made (a bad address refused
@@ -3032,6 +3094,7 @@ async fn handed_over_in(app: &App, partner: &str, quartier: &str, grams: i64) ->
             handover_time: None,
             etag: String::new(),
             accept_unexpected_mass: false,
+            ..Default::default()
         })
         .await
         .unwrap();

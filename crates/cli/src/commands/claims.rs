@@ -1,5 +1,7 @@
 //! `reemploi claim` and `reemploi claims`: a partner claims part of a lot;
-//! the site confirms, rejects or records the hand-over; either may cancel.
+//! the site confirms, rejects or records the hand-over (in one trip or
+//! several, each with its receipt) and closes a claim partly collected;
+//! either may cancel.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -70,11 +72,30 @@ pub enum ClaimsCommand {
         after_help = "Example:\n  reemploi claims cancel sites/…/lots/…/claims/… --reason \"truck broke down\""
     )]
     Cancel(ReasonArgs),
-    /// Records the hand-over of a confirmed claim with the weighed mass.
+    /// Records one trip of a confirmed claim's pick-up with the weighed
+    /// mass: all that is left, or --quantity of it. The claim is handed
+    /// over once all is collected.
     #[command(
-        after_help = "Example:\n  reemploi claims handover sites/…/lots/…/claims/… --mass-kg 1250.5"
+        after_help = "Examples:\n  reemploi claims handover sites/…/lots/…/claims/… --mass-kg 1250.5\n  reemploi claims handover sites/…/lots/…/claims/… --quantity 8 --mass-kg 196"
     )]
     Handover(HandoverArgs),
+    /// The site closes a claim partly collected with what was collected;
+    /// the rest returns to the lot.
+    #[command(
+        after_help = "Example:\n  reemploi claims close sites/…/lots/…/claims/… --reason \"the rest is broken\""
+    )]
+    Close(ReasonArgs),
+    /// Lists the receipts (bons d'enlèvement) of a claim's trips, or of a
+    /// site's.
+    #[command(
+        after_help = "Examples:\n  reemploi claims receipts sites/…/lots/…/claims/…\n  reemploi claims receipts --site coteaux-a"
+    )]
+    Receipts(ReceiptsArgs),
+    /// Shows one receipt.
+    #[command(
+        after_help = "Example:\n  reemploi claims receipt sites/…/lots/…/claims/…/receipts/…"
+    )]
+    Receipt(ReceiptArgs),
     /// Shows one claim.
     #[command(after_help = "Example:\n  reemploi claims show sites/…/lots/…/claims/…")]
     Show(NameArgs),
@@ -113,9 +134,37 @@ pub struct HandoverArgs {
     #[arg(long)]
     pub mass_kg: String,
     /// Records a weighed mass far above what the lot's estimate gives the
-    /// claimed quantity (a real surprise at the scale).
+    /// trip's quantity (a real surprise at the scale).
     #[arg(long)]
     pub unexpected_mass: bool,
+    /// The quantity taken on this trip, in the lot's unit (a decimal: 8 or
+    /// 2.5; whole for pieces). All that is left when absent.
+    #[arg(long)]
+    pub quantity: Option<String>,
+    /// Idempotency key: a retry with it records the trip once.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+/// Flags of `claims receipts`.
+#[derive(Args, Debug)]
+pub struct ReceiptsArgs {
+    /// The claim: `sites/SITE/lots/LOT/claims/CLAIM`.
+    #[arg(required_unless_present = "site", conflicts_with = "site")]
+    pub claim: Option<String>,
+    /// Every receipt of this site (`sites/ID` or `ID`).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// At most this many receipts; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// A receipt named on the command line.
+#[derive(Args, Debug)]
+pub struct ReceiptArgs {
+    /// The receipt: `sites/SITE/lots/LOT/claims/CLAIM/receipts/RECEIPT`.
+    pub receipt: String,
 }
 
 /// A claim status to filter on: each of the domain's, with the name and
@@ -246,26 +295,111 @@ pub async fn run(ctx: &Ctx, cmd: ClaimsCommand) -> Result<(), CliError> {
             })
             .await,
         )?,
-        ClaimsCommand::Handover(a) => {
-            // Thousandths of a kilogram are grams.
-            let grams = Quantity::parse_decimal(&a.mass_kg, Unit::Kilogram)
-                .map_err(|e| CliError::Usage(format!("--mass-kg: {e}")))?
-                .milli();
-            answer(
-                inv.record_handover(pb::RecordHandoverRequest {
-                    name: a.claim,
-                    weighed_mass_g: grams,
-                    handover_time: None,
-                    etag: String::new(),
-                    accept_unexpected_mass: a.unexpected_mass,
-                })
-                .await,
-            )?
+        ClaimsCommand::Handover(a) => handover(&mut inv, a).await?,
+        ClaimsCommand::Close(a) => answer(
+            inv.close_claim(pb::CloseClaimRequest {
+                name: a.claim,
+                etag: String::new(),
+                reason: a.reason,
+            })
+            .await,
+        )?,
+        ClaimsCommand::Receipts(a) => return receipts(ctx, &inv, a).await,
+        ClaimsCommand::Receipt(a) => {
+            let receipt = answer(
+                inv.get_receipt(pb::GetReceiptRequest { name: a.receipt })
+                    .await,
+            )?;
+            return emit(ctx.format, crate::json::message(&receipt), || {
+                views::receipt_text(&receipt)
+            });
         }
     };
     emit(ctx.format, crate::json::message(&claim), || {
         views::claim_text(&claim)
     })
+}
+
+/// `claims handover`: one trip, its quantity said in the claim's unit
+/// (read first) when given.
+async fn handover(
+    inv: &mut InventoryServiceClient<Authed>,
+    a: HandoverArgs,
+) -> Result<pb::Claim, CliError> {
+    // Thousandths of a kilogram are grams.
+    let grams = Quantity::parse_decimal(&a.mass_kg, Unit::Kilogram)
+        .map_err(|e| CliError::Usage(format!("--mass-kg: {e}")))?
+        .milli();
+    let quantity = match a.quantity {
+        Some(text) => {
+            let claim = answer(
+                inv.get_claim(pb::GetClaimRequest {
+                    name: a.claim.clone(),
+                })
+                .await,
+            )?;
+            let unit_number = claim.quantity.map_or(0, |q| q.unit);
+            let unit = reemploi_inventory::model::unit_from_proto(unit_number)
+                .map_err(|e| CliError::Usage(format!("the claim's unit: {e}")))?;
+            let q = Quantity::parse_decimal(&text, unit)
+                .map_err(|e| CliError::Usage(format!("--quantity: {e}")))?;
+            Some(tpb::Quantity {
+                unit: unit_number,
+                milli: q.milli(),
+            })
+        }
+        None => None,
+    };
+    answer(
+        inv.record_handover(pb::RecordHandoverRequest {
+            name: a.claim,
+            weighed_mass_g: grams,
+            handover_time: None,
+            etag: String::new(),
+            accept_unexpected_mass: a.unexpected_mass,
+            quantity,
+            request_id: a.request_id.unwrap_or_default(),
+        })
+        .await,
+    )
+}
+
+/// `claims receipts`: every page up to the limit.
+async fn receipts(
+    ctx: &Ctx,
+    inv: &InventoryServiceClient<Authed>,
+    a: ReceiptsArgs,
+) -> Result<(), CliError> {
+    let parent = match (a.claim, a.site) {
+        (Some(claim), _) => claim,
+        (None, Some(site)) => format!("{}/lots/-/claims/-", site_name(&site)),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "name a claim, or a site with --site".to_owned(),
+            ));
+        }
+    };
+    let receipts = pages(a.limit, |page_token, page_size| {
+        let mut inv = inv.clone();
+        let req = pb::ListReceiptsRequest {
+            parent: parent.clone(),
+            page_size,
+            page_token,
+        };
+        async move {
+            let r = answer(inv.list_receipts(req).await)?;
+            Ok((r.receipts, r.next_page_token))
+        }
+    })
+    .await?;
+    emit_list(
+        ctx.format,
+        &receipts,
+        crate::json::message,
+        views::RECEIPT_COLUMNS,
+        views::receipt_row,
+        "receipt",
+    )
 }
 
 /// `claims list`: every page up to the limit.

@@ -35,7 +35,7 @@ pub enum LotsCommand {
     Show(NameArgs),
     /// Publishes draft lots so that partners can claim them: the lots named
     /// (all or none), or every draft of a site with --all (hazardous lots
-    /// never can be; lots awaiting a check only with --include-after-check).
+    /// never can be; lots awaiting a check once a passed check is recorded).
     #[command(
         after_help = "Examples:\n  reemploi lots publish sites/…/lots/…\n  reemploi lots publish sites/S/lots/A sites/S/lots/B\n  reemploi lots publish --site sites/… --all"
     )]
@@ -49,6 +49,12 @@ pub enum LotsCommand {
     /// Deletes a draft lot (a published lot is withdrawn instead).
     #[command(after_help = "Example:\n  reemploi lots delete sites/…/lots/…")]
     Delete(NameArgs),
+    /// Records the check (lead, structure) of a lot whose reuse potential is
+    /// "after check": such a lot is published once its check passed.
+    #[command(
+        after_help = "Example:\n  reemploi lots check sites/…/lots/m5 --result passed --date 2027-01-12 --by \"Diagnostics Alsace\""
+    )]
+    Check(CheckArgs),
     /// Withdraws a lot: no new claims; open claims remain.
     #[command(
         after_help = "Example:\n  reemploi lots withdraw sites/…/lots/… --reason \"kept on site\""
@@ -202,10 +208,34 @@ pub struct PublishArgs {
     /// The site whose drafts --all publishes: `sites/ID` or `ID`.
     #[arg(long)]
     pub site: Option<String>,
-    /// With --all: publish the lots awaiting a check (lead, structure) too,
-    /// once the check is passed.
-    #[arg(long, requires = "all")]
-    pub include_after_check: bool,
+}
+
+/// Flags of `lots check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The lot: `sites/SITE/lots/LOT`, whose reuse potential is "after check".
+    pub lot: String,
+    /// The check's result.
+    #[arg(long, value_enum)]
+    pub result: CheckOutcome,
+    /// When the check was made: a date (2027-01-15) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = crate::dates::parse_start)]
+    pub date: prost_types::Timestamp,
+    /// Who made it (a diagnostician, a firm).
+    #[arg(long)]
+    pub by: String,
+    /// What was found.
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+/// The result of a lot's check.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CheckOutcome {
+    /// The material may be reused: the lot may be published.
+    Passed,
+    /// The material may not be reused as is.
+    Failed,
 }
 
 /// A lot named on the command line.
@@ -223,6 +253,29 @@ pub struct WithdrawArgs {
     /// Why the lot is withdrawn.
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+/// `lots check`: records a lot's check (lead, structure).
+async fn record_check(ctx: &Ctx, a: CheckArgs) -> Result<pb::Lot, CliError> {
+    let mut inv = ctx.connect().await?.inventory();
+    let result = match a.result {
+        CheckOutcome::Passed => pb::CheckResult::Passed,
+        CheckOutcome::Failed => pb::CheckResult::Failed,
+    };
+    answer(
+        inv.record_lot_check(pb::RecordLotCheckRequest {
+            name: a.lot,
+            etag: String::new(),
+            check: Some(pb::LotCheck {
+                check_time: Some(a.date),
+                result: result as i32,
+                checked_by: a.by,
+                note: a.note,
+                recorded_by: String::new(),
+            }),
+        })
+        .await,
+    )
 }
 
 /// Runs a `lots` subcommand.
@@ -270,6 +323,7 @@ pub async fn run(ctx: &Ctx, cmd: LotsCommand) -> Result<(), CliError> {
                 format!("deleted {}\n", a.lot)
             });
         }
+        LotsCommand::Check(a) => record_check(ctx, a).await?,
         LotsCommand::Withdraw(a) => {
             let mut inv = ctx.connect().await?.inventory();
             answer(
@@ -313,7 +367,7 @@ async fn publish(ctx: &Ctx, a: PublishArgs) -> Result<(), CliError> {
             parent,
             names: a.lots,
             all_drafts: a.all,
-            include_after_check: a.include_after_check,
+            include_after_check: false,
         })
         .await,
     )?;

@@ -5,7 +5,8 @@
 //! several lots, leaves it alone, so that importing the same diagnostic
 //! again creates nothing twice. `--publish` then publishes the drafts of
 //! the file, but not the hazardous ones, and not those whose reuse
-//! potential awaits a check unless `--publish-after-check`.
+//! potential awaits a check until a passed check is recorded (`reemploi
+//! lots check`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,13 +48,9 @@ pub struct ImportArgs {
     pub dry_run: bool,
     /// Then publishes the file's draft lots: never the hazardous ones, and
     /// not those whose reuse potential is "after check" (lead, structure)
-    /// unless --publish-after-check.
+    /// until a passed check is recorded with `reemploi lots check`.
     #[arg(long)]
     pub publish: bool,
-    /// With --publish, publishes the lots whose reuse potential is "after
-    /// check" too: once their check (lead, structure) is done.
-    #[arg(long, requires = "publish")]
-    pub publish_after_check: bool,
     /// Idempotency key of the batch that creates the new lots: repeating
     /// the import with it returns the first lots instead of creating them
     /// again.
@@ -68,7 +65,6 @@ pub async fn run(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         site: site_name(&a.site),
         maps: a.map,
         publish: a.publish,
-        publish_after_check: a.publish_after_check,
     };
     let options = import::Options {
         file: a.file,
@@ -87,8 +83,6 @@ struct LotsImport {
     maps: Vec<Mapping>,
     /// Publish the drafts of the file that can be.
     publish: bool,
-    /// Publish those whose reuse potential awaits a check too.
-    publish_after_check: bool,
 }
 
 /// Where the "available" column is in [`views::lot_row`]: an imported lot
@@ -96,7 +90,7 @@ struct LotsImport {
 const AVAILABLE: usize = 5;
 
 /// Why `--publish` leaves a lot whose reuse potential awaits a check.
-const AWAITS_CHECK: &str = "its reuse potential is \"after check\" (lead, structure): left a draft until checked; publish it then with `reemploi lots publish NAME`, or import with --publish --publish-after-check";
+const AWAITS_CHECK: &str = "its reuse potential is \"after check\" (lead, structure): left a draft until checked; record the check with `reemploi lots check NAME --result passed --date DATE --by WHO`, then publish it with `reemploi lots publish NAME` or import again with --publish";
 
 /// Why a row's lot is left as it is, for people.
 fn left_alone(lot: &pb::Lot, why: &LeftAlone) -> String {
@@ -169,7 +163,8 @@ impl import::Import for LotsImport {
         let note = match &row.hazardous {
             Some(why) => format!("hazardous ({why}): a draft that can never be published"),
             None if awaits_check(lot) => {
-                "after check: --publish leaves it a draft unless --publish-after-check".to_owned()
+                "after check: --publish leaves it a draft until a passed check is recorded"
+                    .to_owned()
             }
             None => String::new(),
         };
@@ -383,7 +378,7 @@ impl LotsImport {
     /// Whether `--publish` leaves the lot a draft as its reuse potential
     /// awaits a check.
     fn held(&self, o: &Outcome<pb::Lot>) -> bool {
-        self.publishable(o) && awaits_check(&o.item) && !self.publish_after_check
+        self.publishable(o) && awaits_check(&o.item) && !checked(&o.item)
     }
 
     /// The report for people: what became of each row, the hazardous
@@ -440,6 +435,13 @@ impl LotsImport {
 /// Whether a lot's reuse potential awaits a check (lead, structure).
 fn awaits_check(lot: &pb::Lot) -> bool {
     lot.reuse_potential == pb::ReusePotential::AfterCheck as i32
+}
+
+/// Whether a lot's recorded check passed.
+fn checked(lot: &pb::Lot) -> bool {
+    lot.check
+        .as_ref()
+        .is_some_and(|c| c.result == pb::CheckResult::Passed as i32)
 }
 
 /// Updates a draft with the fields a row changes, as it was listed (its

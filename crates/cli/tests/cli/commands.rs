@@ -430,3 +430,52 @@ fn the_map_puts_lots_at_their_own_place_filters_by_site_and_shows_what_left() {
     let err = admin.fails(2, &["export", "geojson", "--site", &coteaux, "--figures"]);
     assert!(err.contains("--figures"), "{err}");
 }
+
+#[test]
+fn a_claim_is_collected_in_trips_each_with_its_receipt() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let coteaux = site(admin, "Coteaux – tour G");
+    let lot = str_of(&draft(admin, &coteaux, "Portes à enlever", &[]), "name").to_owned();
+    admin.ok(&["lots", "publish", &lot]);
+    let (_, as_partner) = verified_partner(&server, "Atelier des Coteaux", "9001234560004");
+    let claim = as_partner.json_eventually(&["claim", &lot, "--quantity", "20"]);
+    let claim = str_of(&claim, "name").to_owned();
+    admin.ok(&["claims", "confirm", &claim]);
+
+    let handover = ["claims", "handover", claim.as_str(), "--mass-kg"];
+    let first = admin.json(&[&handover[..], &["196", "--quantity", "8"]].concat());
+    assert_eq!(first["status"], "CLAIM_STATUS_CONFIRMED");
+    assert_eq!(first["collected"]["milli"], "8000");
+    assert_eq!(first["tripCount"], 1);
+    let err = admin.fails(6, &[&handover[..], &["10", "--quantity", "2.5"]].concat());
+    assert!(err.contains("whole"), "{err}");
+    let err = admin.fails(6, &[&handover[..], &["10", "--quantity", "13"]].concat());
+    assert!(err.contains("13 u requested, 12 u available"), "{err}");
+    let shown = admin.ok(&["claims", "show", &claim]);
+    assert!(shown.contains("8 u"), "{shown}");
+
+    let closed = admin.json(&["claims", "close", &claim, "--reason", "le reste est cassé"]);
+    assert_eq!(closed["status"], "CLAIM_STATUS_HANDED_OVER");
+    let lot_now = admin.json(&["lots", "show", &lot]);
+    assert_eq!(
+        lot_now["available"]["milli"], "16000",
+        "the 12 left came back"
+    );
+
+    let receipts = as_partner.json(&["claims", "receipts", &claim]);
+    let receipts = receipts.as_array().unwrap();
+    assert_eq!(receipts.len(), 1);
+    let number = str_of(&receipts[0], "number").to_owned();
+    assert!(
+        number.starts_with("BE-") && number.ends_with("-0001"),
+        "{number}"
+    );
+    let table = admin.ok(&["claims", "receipts", "--site", &coteaux]);
+    assert!(table.contains(&number), "{table}");
+    let receipt = str_of(&receipts[0], "name").to_owned();
+    let text = as_partner.ok(&["claims", "receipt", &receipt]);
+    for shown in [number.as_str(), "196 kg", "Portes à enlever", "8 u of 20 u"] {
+        assert!(text.contains(shown), "{shown:?} missing from {text}");
+    }
+}

@@ -401,22 +401,25 @@ fn a_dry_run_shows_every_row(dir: &Path, path: &str) {
 }
 
 /// --publish: the hazardous lot and the one awaiting its lead check stay
-/// drafts, and the report says why; asked explicitly, it is published too.
+/// drafts, and the report says why and how to record the check; once a
+/// passed check is recorded with `lots check`, the next import publishes
+/// it; a failed check keeps it from publication.
 fn publish_leaves_lots_awaiting_a_check(admin: &Client, path: &str) {
     let site1 = site(admin, "Coteaux – tour D");
     let out = admin.ok(&["lots", "import", path, "--site", &site1, "--publish"]);
     assert!(
         out.contains("not published: line 6 (Garde-corps acier de balcon) — its reuse potential is \"after check\" (lead, structure)")
-            && out.contains("--publish-after-check"),
+            && out.contains("reemploi lots check"),
         "{out}"
     );
-    let status = |site: &str, r: &str| {
+    let lot_of = |site: &str, r: &str| {
         lots(admin, site)
             .iter()
             .find(|l| l["reference"] == r)
-            .unwrap()["status"]
+            .unwrap()
             .clone()
     };
+    let status = |site: &str, r: &str| lot_of(site, r)["status"].clone();
     assert_eq!(status(&site1, "M5"), "LOT_STATUS_DRAFT");
     assert_eq!(status(&site1, "M9"), "LOT_STATUS_DRAFT");
     assert_eq!(status(&site1, "M6"), "LOT_STATUS_PUBLISHED");
@@ -425,36 +428,32 @@ fn publish_leaves_lots_awaiting_a_check(admin: &Client, path: &str) {
         .filter(|l| l["status"] == "LOT_STATUS_PUBLISHED")
         .count();
     assert_eq!(published, 8);
+    let m5 = lot_of(&site1, "M5")["name"].as_str().unwrap().to_owned();
+    let err = admin.fails(1, &["lots", "publish", &m5]);
+    assert!(err.contains("awaits a check"), "{err}");
 
-    // Asked explicitly, it is published too; the flag goes with --publish.
-    let site2 = site(admin, "Coteaux – tour E");
-    let report = admin.json(&[
-        "lots",
-        "import",
-        path,
-        "--site",
-        &site2,
-        "--publish",
-        "--publish-after-check",
-    ]);
-    assert_eq!(report["held"], serde_json::json!([]));
-    assert_eq!(status(&site2, "M5"), "LOT_STATUS_PUBLISHED");
-    let err = admin.fails(
-        2,
-        &[
+    // A failed check keeps it a draft; a passed one lets the next import publish it.
+    let check = |result: &str| {
+        admin.json(&[
             "lots",
-            "import",
-            path,
-            "--site",
-            &site2,
-            "--publish-after-check",
-        ],
-    );
-    assert!(err.contains("--publish"), "{err}");
-    // The held lot is published by a later import that asks for it.
+            "check",
+            &m5,
+            "--result",
+            result,
+            "--date",
+            "2026-11-02",
+            "--by",
+            "Diagnostics Alsace",
+        ])
+    };
+    assert_eq!(check("failed")["check"]["result"], "CHECK_RESULT_FAILED");
     let report = admin.json(&["lots", "import", path, "--site", &site1, "--publish"]);
     assert_eq!(report["held"][0]["line"], 6, "{report}");
     assert_eq!(status(&site1, "M5"), "LOT_STATUS_DRAFT");
+    assert_eq!(check("passed")["check"]["checkedBy"], "Diagnostics Alsace");
+    let report = admin.json(&["lots", "import", path, "--site", &site1, "--publish"]);
+    assert_eq!(report["held"], serde_json::json!([]), "{report}");
+    assert_eq!(status(&site1, "M5"), "LOT_STATUS_PUBLISHED");
 }
 
 /// An SIAE directory export: the directory's columns with e-mail and phone,

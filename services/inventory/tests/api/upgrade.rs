@@ -19,6 +19,9 @@ use super::support::{Client, spawn_with};
 const S1: &str = "0190a000-0000-7000-8000-000000000001";
 const L1: &str = "0190a001-0000-7000-8000-000000000001";
 const P1: &str = "0190a002-0000-7000-8000-000000000001";
+/// The fixtures' claim handed over, and one confirmed.
+const HANDED: &str = "0190a003-0000-7000-8000-000000000003";
+const CONFIRMED: &str = "0190a003-0000-7000-8000-000000000002";
 /// The outbox row the fixtures leave unrelayed.
 const PENDING_EVENT: &str = "0190a004-0000-7000-8000-000000000003";
 
@@ -78,6 +81,10 @@ async fn served_after_upgrade(seeded: &Seeded) {
     );
     assert_eq!(old.status, pb::LotStatus::Published as i32, "from {from}");
     assert_eq!(old.photo_uris.len(), 2, "from {from}");
+    assert!(
+        old.check.is_none(),
+        "from {from}: no lot was checked before checks"
+    );
     let claims = m
         .list_claims(pb::ListClaimsRequest {
             parent: lot.clone(),
@@ -114,6 +121,7 @@ async fn served_after_upgrade(seeded: &Seeded) {
     .unwrap_or_else(|e| panic!("from {from}: confirm: {e}"));
     let after = get_lot(&mut m, &lot).await;
     assert_eq!(super::ledger(&after), (10_000, 4_000, 4_000, 2_000));
+    old_handover_has_its_receipt(&mut m, from).await;
 
     if from >= 4 {
         readable_ids_stay_per_site(&mut m, from).await;
@@ -123,21 +131,72 @@ async fn served_after_upgrade(seeded: &Seeded) {
     app.stop().await;
 }
 
+/// The claim handed over before trips were counted collected all it
+/// claimed in one trip, whose receipt is the site's first; the next trip
+/// of the site takes the next number.
+async fn old_handover_has_its_receipt(m: &mut Client, from: i64) {
+    let claim = format!("sites/{S1}/lots/{L1}/claims/{HANDED}");
+    let old = m
+        .get_claim(pb::GetClaimRequest {
+            name: claim.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("from {from}: {e}"))
+        .into_inner();
+    assert_eq!(old.collected.map(|q| q.milli), Some(2_000), "from {from}");
+    assert_eq!(old.trip_count, 1, "from {from}");
+    let receipts = m
+        .list_receipts(pb::ListReceiptsRequest {
+            parent: format!("sites/{S1}/lots/-/claims/-"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("from {from}: receipts: {e}"))
+        .into_inner()
+        .receipts;
+    assert_eq!(receipts.len(), 1, "from {from}: {receipts:?}");
+    let receipt = &receipts[0];
+    assert_eq!(receipt.number, format!("BE-{S1}-0001"), "from {from}");
+    assert_eq!(receipt.weighed_mass_g, 91_000, "from {from}");
+    assert!(receipt.completes_claim, "from {from}");
+    assert_eq!(receipt.name, format!("{claim}/receipts/{HANDED}"));
+
+    let confirmed = format!("sites/{S1}/lots/{L1}/claims/{CONFIRMED}");
+    m.record_handover(pb::RecordHandoverRequest {
+        name: confirmed.clone(),
+        weighed_mass_g: 45_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("from {from}: a trip of an old claim: {e}"));
+    let next = m
+        .list_receipts(pb::ListReceiptsRequest {
+            parent: confirmed,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("from {from}: receipts: {e}"))
+        .into_inner()
+        .receipts;
+    assert_eq!(next[0].number, format!("BE-{S1}-0002"), "from {from}");
+}
+
 /// Lot `m1` of two sites: two lots.
 async fn readable_ids_stay_per_site(m: &mut Client, from: i64) {
     let lot = get_lot(m, &format!("sites/{S1}/lots/m1")).await;
     assert_eq!(super::ledger(&lot), (6_000, 5_000, 1_000, 0), "from {from}");
 }
 
-/// Every lot's ledger adds up, and its open claims are what it reserves.
+/// Every lot's ledger adds up, its open claims reserve what they have not
+/// collected, and what claims collected is what it handed over.
 async fn ledgers_hold(seeded: &Seeded, from: i64) {
     let broken: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM lots l WHERE l.quantity <> l.available + l.reserved + l.handed_over \
-         OR l.reserved <> (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c \
+         OR l.reserved <> (SELECT COALESCE(SUM(c.quantity - c.collected), 0) FROM claims c \
              WHERE c.site_id = l.site_id AND c.lot_id = l.id \
              AND c.status IN ('reserved', 'confirmed')) \
-         OR l.handed_over <> (SELECT COALESCE(SUM(c.quantity), 0) FROM claims c \
-             WHERE c.site_id = l.site_id AND c.lot_id = l.id AND c.status = 'handed_over')",
+         OR l.handed_over <> (SELECT COALESCE(SUM(c.collected), 0) FROM claims c \
+             WHERE c.site_id = l.site_id AND c.lot_id = l.id)",
     )
     .fetch_one(seeded.db().pool())
     .await

@@ -158,15 +158,19 @@ fn claim() -> impl Strategy<Value = ipb::Claim> {
         quantity(),
         any::<i32>(),
         any::<i64>(),
+        quantity(),
     )
-        .prop_map(|(name, partner, quantity, status, version)| ipb::Claim {
-            name,
-            partner,
-            quantity,
-            status,
-            version,
-            ..Default::default()
-        })
+        .prop_map(
+            |(name, partner, quantity, status, version, collected)| ipb::Claim {
+                name,
+                partner,
+                quantity,
+                status,
+                version,
+                collected,
+                ..Default::default()
+            },
+        )
 }
 
 fn payload() -> impl Strategy<Value = Payload> {
@@ -242,4 +246,28 @@ proptest! {
         prop_assert_eq!(decoded.aggregate_version, version);
         convert(&payload, unit_mass_g, committed_g)?;
     }
+}
+
+/// A partner holds what it has not collected of its open claims: 6
+/// radiators of 60 kg claimed, 4 collected, hold 120 kg.
+#[test]
+fn an_open_claim_holds_what_is_left_to_collect() {
+    let pieces = |n: i64| {
+        Some(tpb::Quantity {
+            unit: tpb::Unit::Piece as i32,
+            milli: n * 1000,
+        })
+    };
+    let claim = ipb::Claim {
+        name: "sites/s/lots/m2/claims/0190a003-0000-7000-8000-000000000001".into(),
+        partner: "partners/0190a002-0000-7000-8000-000000000001".into(),
+        quantity: pieces(6),
+        collected: pieces(4),
+        status: ipb::ClaimStatus::Confirmed as i32,
+        version: 4,
+        ..Default::default()
+    };
+    let held = Claim::from_event(&claim, 60_000).expect("a claim");
+    assert!(held.open);
+    assert_eq!(held.mass_g, 120_000);
 }

@@ -15,6 +15,7 @@ pub mod nearby;
 pub mod partner;
 pub mod plan;
 pub mod profile;
+pub mod receipt;
 pub mod recommend;
 pub mod site_edit;
 pub mod site_lot;

@@ -683,6 +683,11 @@ pub(super) async fn claim_view(
         }
     });
     let partner = partner?;
+    let receipts = if claim.trip_count > 0 {
+        super::receipt::of_claim(state, session, &claim.name).await
+    } else {
+        Vec::new()
+    };
     let body = html! {
         dl {
             dt { (T::STATUS) } dd { (T::claim_status(status)) }
@@ -695,6 +700,7 @@ pub(super) async fn claim_view(
             @if claim.weighed_mass_g > 0 { dt { (T::WEIGHED_MASS) } dd { (format::mass(claim.weighed_mass_g)) } }
             @if !claim.note.is_empty() { dt { (T::NOTE) } dd { (claim.note) } }
         }
+        (super::receipt::trips(&claim, &receipts))
         p { a href=(lot_path(&lot_of(&claim.name))) { (T::SEE_LOT) } }
         @if session.account.role == Role::Partner && cancellable(&claim) {
             section aria-labelledby="annuler" {

@@ -1,5 +1,6 @@
 //! A site manager's lot: its details and photos, the claims on it with
-//! confirm / reject and the hand-over form (the weighed mass), the
+//! confirm / reject, the hand-over form (a trip: its quantity and weighed
+//! mass), closing a claim partly collected and the trips' receipts, the
 //! partners matching proposes with their score breakdown, and withdrawing
 //! it. Every action is one API call with the manager's token; the page is
 //! drawn again from the API afterwards.
@@ -36,6 +37,8 @@ struct LotView {
     site: String,
     lot: Lot,
     claims: Vec<Claim>,
+    /// The receipts of the lot's trips, oldest first.
+    receipts: Vec<ipb::Receipt>,
     /// `None` when matching could not answer (the rest of the page still shows).
     matches: Option<Vec<Match>>,
     /// Partner names by resource name.
@@ -100,11 +103,17 @@ async fn load(
         .map(|c| c.partner.clone())
         .chain(matches.iter().flatten().map(|m| m.partner.clone()))
         .collect();
-    let partners = partner_names(state, session, wanted).await;
+    let site_receipts = format!("sites/{site}/lots/-/claims/-");
+    let (partners, receipts) = tokio::join!(
+        partner_names(state, session, wanted),
+        super::receipt::of_claim(state, session, &site_receipts),
+    );
+    let receipts = receipts.into_iter().filter(|r| r.lot == lot.name).collect();
     Ok(LotView {
         site: site.to_owned(),
         lot,
         claims,
+        receipts,
         matches,
         partners,
         sent: Fields::default(),
@@ -185,12 +194,40 @@ impl LotView {
             }
             @if !claim.note.is_empty() { p { (T::NOTE) " : " (claim.note) } }
             @if claim.weighed_mass_g > 0 { p { (T::WEIGHED_MASS) " : " (format::mass(claim.weighed_mass_g)) } }
+            (super::receipt::trips(claim, &self.receipts_of(claim)))
             @if let Some(error) = self.errors.of(&card) { p.error { (error) } }
             @match status {
                 ClaimStatus::Reserved => (decide_forms(&action, claim, &who, &session.csrf, &self.sent)),
-                ClaimStatus::Confirmed => (handover_form(&action("remettre"), claim, &who, &session.csrf, self)),
+                ClaimStatus::Confirmed => {
+                    (handover_form(&action("remettre"), claim, &who, &session.csrf, self))
+                    @if claim.trip_count > 0 { (self.close_form(&action("clore"), claim, &who, &session.csrf)) }
+                }
                 ClaimStatus::HandedOver | ClaimStatus::Rejected | ClaimStatus::Cancelled
                 | ClaimStatus::Expired | ClaimStatus::Unspecified => {}
+            }
+        }
+    }
+
+    fn receipts_of(&self, claim: &Claim) -> Vec<ipb::Receipt> {
+        let prefix = format!("{}/receipts/", claim.name);
+        self.receipts
+            .iter()
+            .filter(|r| r.name.starts_with(&prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Closing a claim partly collected: the rest returns to the lot.
+    fn close_form(&self, action: &str, claim: &Claim, who: &str, csrf: &str) -> Markup {
+        let reason = format!("motif-clore-{}", id_of(&claim.name));
+        html! {
+            form.stack method="post" action=(action) {
+                (view::csrf(csrf))
+                input type="hidden" name="etag" value=(claim.etag);
+                p.hint { (T::CLOSE_CLAIM_HINT) }
+                label for=(reason) { (T::CLOSE_REASON) }
+                input id=(reason) name=(reason) type="text" value=(self.sent.text(&reason));
+                button.secondary type="submit" aria-label=(format!("{} : {who}", T::CLOSE_CLAIM)) { (T::CLOSE_CLAIM) }
             }
         }
     }
@@ -222,6 +259,19 @@ fn details(lot: &Lot) -> Markup {
             @if !lot.condition.is_empty() { dt { (T::CONDITION) } dd { (lot.condition) } }
             @if !lot.building_location.is_empty() { dt { (T::BUILDING_LOCATION) } dd { (lot.building_location) } }
             @if !lot.waste_code.is_empty() { dt { (T::WASTE_CODE) } dd { (lot.waste_code) } }
+            @if lot.reuse_potential == ipb::ReusePotential::AfterCheck as i32 {
+                dt { (T::LOT_CHECK) }
+                dd {
+                    @match &lot.check {
+                        Some(check) => (T::lot_check(
+                            check.result == ipb::CheckResult::Passed as i32,
+                            &format::datetime(check.check_time.as_ref()),
+                            &check.checked_by,
+                        )),
+                        None => (T::LOT_CHECK_AWAITED),
+                    }
+                }
+            }
             @if let Some(window) = &lot.availability {
                 dt { (T::AVAILABILITY) }
                 dd { (format::datetime(window.start_time.as_ref())) " – " (format::datetime(window.end_time.as_ref())) }
@@ -286,12 +336,16 @@ fn decide_forms(
 fn handover_form(action: &str, claim: &Claim, who: &str, csrf: &str, view: &LotView) -> Markup {
     let id = id_of(&claim.name);
     let mass = format!("masse-{id}");
+    let quantity = format!("quantite-{id}");
     let unexpected = format!("inattendue-{id}");
     let typed = view.sent.text(&mass);
+    let unit = claim.quantity.map_or(0, |q| q.unit);
     html! {
         form.stack method="post" action=(action) {
             (view::csrf(csrf))
             input type="hidden" name="etag" value=(claim.etag);
+            input type="hidden" name=(format!("unite-{id}")) value=(unit);
+            (view::field(&quantity, &T::trip_quantity(who), "text", &view.sent.text(&quantity), Some(T::TRIP_QUANTITY_HINT), &view.errors))
             (view::field(&mass, &T::handover_mass(who), "text", &typed, Some(T::HANDOVER_MASS_HINT), &view.errors))
             div.check {
                 input id=(unexpected) name=(unexpected) type="checkbox" value="1" checked[view.sent.get(&unexpected).is_some()];
@@ -364,7 +418,7 @@ pub async fn withdraw(
     }
 }
 
-/// POST `/chantiers/{site}/lots/{lot}/reservations/{claim}/{confirmer|refuser|remettre}`.
+/// POST `/chantiers/{site}/lots/{lot}/reservations/{claim}/{confirmer|refuser|remettre|clore}`.
 pub async fn claim_action(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -388,28 +442,26 @@ pub async fn claim_action(
             inventory.reject_claim(bearer(token, request)?).await
         }
         "remettre" => {
-            let field = format!("masse-{claim}");
-            let Some(weighed_mass_g) = grams(&form.text(&field)) else {
-                let message = T::unreadable(T::WEIGHED_MASS, T::BAD_MASS);
-                let errors = Errors(vec![(field, message)]);
-                return again(&state, &session, (&site, &lot), form, errors).await;
-            };
-            let request = ipb::RecordHandoverRequest {
-                name,
-                weighed_mass_g,
-                handover_time: None,
-                etag,
-                accept_unexpected_mass: form.get(&format!("inattendue-{claim}")).is_some(),
+            let request = match trip_request(&form, &claim, name, etag) {
+                Ok(request) => request,
+                Err(errors) => return again(&state, &session, (&site, &lot), form, errors).await,
             };
             inventory.record_handover(bearer(token, request)?).await
         }
+        "clore" => {
+            let reason = form.text(&format!("motif-clore-{claim}"));
+            let request = ipb::CloseClaimRequest { name, etag, reason };
+            inventory.close_claim(bearer(token, request)?).await
+        }
         _ => return Err(WebError::NotFound),
     };
-    // A refusal is shown on the claim's own hand-over field, or on its card.
+    // A refusal is shown on the claim's own hand-over field (the trip's
+    // quantity for what concerns it), or on its card.
     let field = match action.as_str() {
         "remettre" => format!("masse-{claim}"),
         _ => format!("reservation-{claim}"),
     };
+    let quantity_field = format!("quantite-{claim}");
     match answer {
         Ok(_) => Ok(redirect(&format!(
             "/chantiers/{site}/lots/{lot}#reservation-{claim}"
@@ -420,7 +472,10 @@ pub async fn claim_action(
                     errors
                         .0
                         .into_iter()
-                        .map(|(_, m)| (field.clone(), m))
+                        .map(|(f, m)| match (action.as_str(), f.as_str()) {
+                            ("remettre", "quantity") => (quantity_field.clone(), m),
+                            _ => (field.clone(), m),
+                        })
                         .collect(),
                 );
                 again(&state, &session, (&site, &lot), form, errors).await
@@ -445,6 +500,50 @@ async fn again(
         ..load(state, session, site, lot).await?
     };
     Ok(view::refused(view.page(session)))
+}
+
+/// The trip a hand-over form describes: its weighed mass, and its quantity
+/// in the claim's unit when one is typed (all that is left otherwise);
+/// what cannot be read is refused on its field before any call.
+fn trip_request(
+    form: &Fields,
+    claim: &str,
+    name: String,
+    etag: String,
+) -> Result<ipb::RecordHandoverRequest, Errors> {
+    let field = format!("masse-{claim}");
+    let Some(weighed_mass_g) = grams(&form.text(&field)) else {
+        let message = T::unreadable(T::WEIGHED_MASS, T::BAD_MASS);
+        return Err(Errors(vec![(field, message)]));
+    };
+    let typed = form.text(&format!("quantite-{claim}"));
+    let quantity = if typed.trim().is_empty() {
+        None
+    } else {
+        // Only the number is read here; the claim's unit goes with it, and
+        // the API says whether it must be whole.
+        let unit = form
+            .text(&format!("unite-{claim}"))
+            .parse::<i32>()
+            .unwrap_or(0);
+        let milli = DomainQuantity::parse_decimal(typed.trim(), DomainUnit::Piece)
+            .ok()
+            .map(|q| q.milli())
+            .filter(|milli| *milli > 0);
+        let Some(milli) = milli else {
+            let message = T::unreadable(T::TRIP_QUANTITY, T::BAD_QUANTITY);
+            return Err(Errors(vec![(format!("quantite-{claim}"), message)]));
+        };
+        Some(reemploi_proto::types::Quantity { unit, milli })
+    };
+    Ok(ipb::RecordHandoverRequest {
+        name,
+        weighed_mass_g,
+        accept_unexpected_mass: form.get(&format!("inattendue-{claim}")).is_some(),
+        etag,
+        quantity,
+        ..Default::default()
+    })
 }
 
 /// Kilograms written with a decimal comma or point, in grams; `None` for

@@ -4,9 +4,12 @@ browser (run by journey.py after the structures' claims):
 - the site manager opens the demo radiators, sees each claim by its
   structure's name and matching's proposals with their score breakdown,
   confirms the first structure's claim of 5, is refused a mass it cannot
-  read, records the hand-over with the weighed mass; the ledger shows it
-  handed over, the site's plan page shows its totals;
-- the structure sees its claim handed over, with the weighed mass;
+  read, records the hand-over with the weighed mass (the claim of 5 in two
+  trips: 2 radiators, then the 3 left); the ledger shows it handed over,
+  each trip's receipt (bon d'enlèvement) opens as a page to print, the
+  site's plan page shows its totals;
+- the structure sees its claim handed over, with the weighed mass, and
+  opens its receipt;
 - a new site made and edited with the form;
 - the admin's accounts page: an invitation sent.
 """
@@ -66,10 +69,34 @@ def handover(suite, js):
     check(m.page.get_by_role("alert").count() == 1 and card().locator(".error").is_visible(),
           "the unreadable mass is refused beside its field")
     check(card().get_by_label(field).input_value() == "douze", "what was typed is kept")
-    card().get_by_label(field).fill(mass)
+    receipt = None
+    if js:
+        # Two trucks: 2 radiators first, then the 3 left (no quantity).
+        card().get_by_label(f"Quantité enlevée par {structure}, {quantity} pièce(s)").fill("2")
+        card().get_by_label(field).fill("61")
+        click_in(m, card(), "Enregistrer la remise", "lot-premier-passage")
+        text = card().inner_text()
+        check("Enlevé : 2 pièce(s) sur 5 pièce(s) (1 passage)" in text, f"the first trip: {text}")
+        card().get_by_label(field).fill("91,5")
+    else:
+        card().get_by_label(field).fill(mass)
     click_in(m, card(), "Enregistrer la remise", "lot-remis")
     text = card().inner_text()
     check("enlevée" in text and f"{mass} kg" in text, f"handed over, with its mass: {text}")
+    if js:
+        links = card().get_by_role("link", name=re.compile("^Bon n° BE-"))
+        check(links.count() == 2, f"a receipt per trip: {links.count()}")
+        receipt = links.first.get_attribute("href")
+        with m.page.expect_navigation() as navigation:
+            links.first.click()
+        m.seen(navigation.value, "bon-enlevement", 200)
+        check(m.page.locator("h1").inner_text().startswith("Bon d'enlèvement n° BE-"), "the receipt's page")
+        check("61 kg" in m.text() and structure in m.text() and "Signature du preneur" in m.text(),
+              f"the receipt says what left, with whom: {m.text()}")
+        m.page.emulate_media(media="print")
+        check(not m.page.locator(".site-header").is_visible(), "printed without the site's header")
+        m.page.emulate_media(media="screen")
+        m.page.go_back()
     legend = m.page.locator(".ledger .legend").inner_text()
     handed = suite.state["handed_over"] = suite.state.get("handed_over", 0) + quantity
     check(f"{handed} pièce(s) remis" in legend, f"the ledger counts it handed over: {legend}")
@@ -85,6 +112,9 @@ def handover(suite, js):
     texts = rows.all_inner_texts()
     check(any(f"{quantity} pièce(s)" in t and "enlevée" in t for t in texts),
           f"the structure sees it handed over: {texts}")
+    if receipt:
+        s.goto(receipt, "bon-enlevement-structure")
+        check("61 kg" in s.text(), f"the structure reads its receipt: {s.text()}")
     s.close()
 
 
