@@ -80,7 +80,7 @@ fn apply(msg: &Message, payload: &Payload) {
             }
         }
         Payload::Revocation(r) => revoke(r),
-        Payload::Site(_) | Payload::MatchProposal(_) => {}
+        Payload::Site(_) | Payload::MatchProposal(_) | Payload::Need(_) => {}
     }
 }
 
