@@ -549,3 +549,65 @@ async fn bad_input(stack: &Stack, as_needy: &reemploi_e2e::Matching, needy: &str
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(all_needs(stack).await, before, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_need_posted_on_one_replica_ranks_on_the_other_in_process() {
+    across_replicas(Transport::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_need_posted_on_one_replica_ranks_on_the_other_over_nats() {
+    across_replicas(Transport::Nats).await;
+}
+
+/// Replicas share the database: a need posted through one is held by the
+/// other (through the change log), and its closing too.
+async fn across_replicas(transport: Transport) {
+    let stack = Stack::start_with(transport, 2).await;
+    let (near, needy) = two_structures(&stack).await;
+    let site = coteaux_site(&stack).await;
+    let mut on_first = stack
+        .matching(0, Role::Partner, None, Some(&id_of(&needy)))
+        .await;
+    let need = on_first
+        .create_need(mpb::CreateNeedRequest {
+            parent: needy.clone(),
+            need: Some(radiators_wanted(3600)),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let lot = published_radiators(&stack, &site, 20).await;
+    let on_second = |lot: String| {
+        let stack = &stack;
+        async move {
+            let mut m = stack
+                .matching(1, Role::SiteManager, Some("m2a-habitat"), None)
+                .await;
+            let req = mpb::ListLotMatchesRequest { lot, page_size: 10 };
+            m.list_lot_matches(req)
+                .await
+                .map(|r| r.into_inner().matches)
+                .unwrap_or_default()
+        }
+    };
+    let found = eventually(WAIT, || {
+        let fut = on_second(lot.clone());
+        async move { Some(fut.await).filter(|m| m.len() == 2) }
+    })
+    .await;
+    assert_eq!(ranked(&found), [(needy.clone(), 1.0), (near.clone(), 0.0)]);
+    on_first
+        .close_need(mpb::CloseNeedRequest {
+            name: need.name,
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ranked(&on_second(lot).await),
+        [(near.clone(), 0.0), (needy.clone(), 0.0)]
+    );
+    stack.stop().await;
+}
