@@ -29,15 +29,18 @@
 //! Without either variable it prints why and exits successfully.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{ORG, fmt, percentile, radiators};
 use futures::StreamExt;
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reemploi_e2e::{Stack, Transport, eventually, partner_at, verified};
+use reemploi_e2e::{Stack, Transport, partner_at, verified};
 use reemploi_events::{
     Bus, Handler, HandlerError, JetStreamBus, JetStreamOptions, Message, Subscription,
 };
@@ -64,7 +67,6 @@ const GOAL: Duration = Duration::from_millis(100);
 const RATIO_GOAL: f64 = 0.8;
 /// How long stragglers may take once the last lot of a phase is published.
 const DRAIN: Duration = Duration::from_secs(60);
-const ORG: &str = "m2a-habitat";
 const MULHOUSE: (f64, f64) = (47.7508, 7.3359);
 
 fn main() {
@@ -239,19 +241,6 @@ fn siret(n: usize) -> String {
     reemploi_e2e::siret(u32::try_from(4_700_000 + n).unwrap())
 }
 
-fn radiators(pieces: i64) -> ipb::Lot {
-    ipb::Lot {
-        designation: "Radiateurs fonte".into(),
-        category: "radiateur".into(),
-        quantity: Some(tpb::Quantity {
-            unit: tpb::Unit::Piece as i32,
-            milli: pieces * 1000,
-        }),
-        estimated_mass_g: pieces * 60_000,
-        ..Default::default()
-    }
-}
-
 /// The partners on a ring around Mulhouse, the site, and a warm-up lot
 /// proposed to every partner (so matching knows them all).
 async fn setup(stack: &Stack, observer: &Observer) -> (Vec<String>, String) {
@@ -267,50 +256,8 @@ async fn setup(stack: &Stack, observer: &Observer) -> (Vec<String>, String) {
         let p = partner_at(&format!("Atelier {i}"), &siret(i), at.0, at.1, 20);
         partners.push(verified(&mut admin, p).await);
     }
-    let mut manager = stack.inventory(Role::SiteManager, Some(ORG), None).await;
     let site = reemploi_e2e::coteaux_site(stack).await;
-    let warmup = manager
-        .create_lot(ipb::CreateLotRequest {
-            parent: site.clone(),
-            lot: Some(radiators(20)),
-            request_id: String::new(),
-            lot_id: String::new(),
-        })
-        .await
-        .expect("create warm-up lot")
-        .into_inner()
-        .name;
-    manager
-        .publish_lot(ipb::PublishLotRequest {
-            name: warmup.clone(),
-            etag: String::new(),
-        })
-        .await
-        .expect("publish warm-up lot");
-    let matching = stack.matching(0, Role::Admin, None, None).await;
-    eventually(Duration::from_secs(30), || {
-        let mut m = matching.clone();
-        let req = mpb::ListLotMatchesRequest {
-            lot: warmup.clone(),
-            page_size: 50,
-        };
-        async move {
-            let n = m
-                .list_lot_matches(req)
-                .await
-                .ok()?
-                .into_inner()
-                .matches
-                .len();
-            (n == PARTNERS).then_some(())
-        }
-    })
-    .await;
-    eventually(Duration::from_secs(30), || {
-        let seen = observer.get(&warmup).is_some();
-        async move { seen.then_some(()) }
-    })
-    .await;
+    common::warm_up(stack, &site, PARTNERS, |lot| observer.get(lot).is_some()).await;
     (partners, site)
 }
 
@@ -458,19 +405,6 @@ async fn phase(stack: &Stack, observer: &Observer, lots: Vec<String>, offset: Du
 // ---- the report ----
 
 /// Nearest-rank percentile; `None` (never arrived) ranks above everything.
-fn percentile(v: &[Option<Duration>], p: f64) -> Option<Duration> {
-    let mut sorted = v.to_vec();
-    sorted.sort_by_key(|d| (d.is_none(), *d));
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().flatten()
-}
-
-fn fmt(d: Option<Duration>) -> String {
-    d.map_or("lost".into(), |d| {
-        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-    })
-}
-
 /// `base / other`: 1 when other is as fast, less when slower.
 fn ratio(base: Option<Duration>, other: Option<Duration>) -> Option<f64> {
     Some(base?.as_secs_f64() / other?.as_secs_f64())

@@ -32,6 +32,8 @@
 //! stderr at `warn` unless `RUST_LOG` says otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,15 +41,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, StorageType};
+use common::{ORG, fmt, percentile, radiators};
 use futures::StreamExt;
 use prost::Message as _;
-use reemploi_e2e::{Stack, Transport, eventually};
+use reemploi_e2e::{Stack, Transport};
 use reemploi_events::{
     Bus, Handler, HandlerError, JetStreamBus, JetStreamOptions, Message, Subscription,
 };
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory as ipb;
-use reemploi_proto::matching as mpb;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
@@ -65,8 +67,6 @@ const GOAL: Duration = Duration::from_millis(100);
 const DRAIN: Duration = Duration::from_secs(60);
 /// Concurrent CreateLot calls while preparing the drafts.
 const CREATE_CONCURRENCY: usize = 8;
-/// Organisation of the site manager.
-const ORG: &str = "m2a-habitat";
 
 fn main() {
     let missing: Vec<&str> = ["DATABASE_URL", "NATS_URL"]
@@ -334,19 +334,6 @@ fn siret(n: usize) -> String {
     unreachable!("one check digit fits")
 }
 
-fn radiators(pieces: i64) -> ipb::Lot {
-    ipb::Lot {
-        designation: "Radiateurs fonte".into(),
-        category: "radiateur".into(),
-        quantity: Some(tpb::Quantity {
-            unit: tpb::Unit::Piece as i32,
-            milli: pieces * 1000,
-        }),
-        estimated_mass_g: pieces * 60_000,
-        ..Default::default()
-    }
-}
-
 /// Registers and verifies the partners, creates the site, and waits until
 /// matching knows every partner and proposals flow to the observer.
 async fn setup(stack: &Stack, observer: &Observer) -> String {
@@ -403,48 +390,7 @@ async fn setup(stack: &Stack, observer: &Observer) -> String {
         .name;
     // A warm-up lot: matches every partner once all are verified in
     // matching, and its proposal shows the observer is receiving.
-    let warmup = manager
-        .create_lot(ipb::CreateLotRequest {
-            parent: site.clone(),
-            lot: Some(radiators(20)),
-            request_id: String::new(),
-            lot_id: String::new(),
-        })
-        .await
-        .expect("create warm-up lot")
-        .into_inner()
-        .name;
-    manager
-        .publish_lot(ipb::PublishLotRequest {
-            name: warmup.clone(),
-            etag: String::new(),
-        })
-        .await
-        .expect("publish warm-up lot");
-    let matching = stack.matching(0, Role::Admin, None, None).await;
-    eventually(Duration::from_secs(30), || {
-        let mut m = matching.clone();
-        let req = mpb::ListLotMatchesRequest {
-            lot: warmup.clone(),
-            page_size: 50,
-        };
-        async move {
-            let n = m
-                .list_lot_matches(req)
-                .await
-                .ok()?
-                .into_inner()
-                .matches
-                .len();
-            (n == PARTNERS).then_some(())
-        }
-    })
-    .await;
-    eventually(Duration::from_secs(30), || {
-        let seen = observer.get(&warmup).is_some();
-        async move { seen.then_some(()) }
-    })
-    .await;
+    common::warm_up(stack, &site, PARTNERS, |lot| observer.get(lot).is_some()).await;
     site
 }
 
@@ -615,24 +561,9 @@ async fn publish_paced(stack: &Stack, lots: Vec<String>) -> Run {
 // ---- the report ----
 
 /// Nearest-rank percentile; `None` (never arrived) ranks above everything.
-fn percentile(sorted: &[Option<Duration>], p: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn sorted(mut v: Vec<Option<Duration>>) -> Vec<Option<Duration>> {
     v.sort_by_key(|d| (d.is_none(), *d));
     v
-}
-
-fn fmt(d: Option<Duration>) -> String {
-    match d {
-        Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1000.0),
-        None => "lost".into(),
-    }
 }
 
 fn ms(v: i64) -> Option<Duration> {
