@@ -94,3 +94,15 @@ pub fn create_site(p: &Principal, requested_org: &str) -> Result<String> {
         }
     }
 }
+
+/// Booking a pick-up slot: the claim's partner, and admins for it.
+pub fn book_pickup(p: &Principal, partner: Uuid) -> Result<()> {
+    match p.role {
+        Role::Admin => Ok(()),
+        Role::Partner if p.own_partner() == Some(partner) => Ok(()),
+        Role::Partner => Err(denied("a partner books pick-ups for its own claims only")),
+        Role::SiteManager | Role::Integrator => {
+            Err(denied("only the claim's partner books its pick-up"))
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub const RECEIPT_COLUMNS: &str = "id, number, site_id, seq, lot_id, claim_id, o
 
 /// Row locking for read-then-write transactions: PostgreSQL needs `FOR UPDATE`;
 /// SQLite's write transactions (BEGIN IMMEDIATE) already hold the only write lock.
-fn lock(backend: Backend) -> &'static str {
+pub(crate) fn lock(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",

@@ -38,6 +38,8 @@ use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+mod slots;
+
 use crate::authz;
 use crate::cache::{self, CachedLot, LotCache};
 use crate::error::{InventoryError, Result};
@@ -1930,6 +1932,48 @@ impl InventoryService for Inventory {
             })
         })
         .await
+    }
+
+    /// CreatePickupSlot.
+    async fn create_pickup_slot(
+        &self,
+        request: Request<pb::CreatePickupSlotRequest>,
+    ) -> Reply<pb::PickupSlot> {
+        let (p, req) = caller(request)?;
+        answer::<_, InventoryError>(self.slot_create(&p, req)).await
+    }
+
+    /// ListPickupSlots.
+    async fn list_pickup_slots(
+        &self,
+        request: Request<pb::ListPickupSlotsRequest>,
+    ) -> Reply<pb::ListPickupSlotsResponse> {
+        let (p, req) = caller(request)?;
+        answer::<_, InventoryError>(self.slot_list(&p, req)).await
+    }
+
+    /// DeletePickupSlot.
+    async fn delete_pickup_slot(&self, request: Request<pb::DeletePickupSlotRequest>) -> Reply<()> {
+        let (p, req) = caller(request)?;
+        answer::<_, InventoryError>(self.slot_delete(&p, req)).await
+    }
+
+    /// BookPickupSlot.
+    async fn book_pickup_slot(
+        &self,
+        request: Request<pb::BookPickupSlotRequest>,
+    ) -> Reply<pb::PickupBooking> {
+        let (p, req) = caller(request)?;
+        answer::<_, InventoryError>(self.slot_book(&p, req)).await
+    }
+
+    /// ListPickups.
+    async fn list_pickups(
+        &self,
+        request: Request<pb::ListPickupsRequest>,
+    ) -> Reply<pb::ListPickupsResponse> {
+        let (p, req) = caller(request)?;
+        answer::<_, InventoryError>(self.pickups_list(&p, req)).await
     }
 
     type WatchLotsStream =

@@ -11,6 +11,8 @@ mod listing;
 mod names;
 #[path = "api/pickup.rs"]
 mod pickup;
+#[path = "api/slots.rs"]
+mod slots;
 mod support;
 #[path = "api/upgrade.rs"]
 mod upgrade;
