@@ -16,7 +16,7 @@ use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
     accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
-    needs, outcomes, partners, password, proposals, recolement, sites,
+    needs, outcomes, partners, password, proposals, recolement, sites, slots,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
@@ -245,6 +245,13 @@ pub enum Command {
         after_help = "Examples:\n  reemploi claims list --status reserved\n  reemploi claims handover sites/…/lots/…/claims/… --mass-kg 820"
     )]
     Claims(claims::ClaimsCommand),
+    /// Pick-up slots: a site publishes them, a partner books one for a
+    /// confirmed claim, the site reads its day of pick-ups.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi slots create coteaux-b --start 2027-01-15T08:00:00Z --end 2027-01-15T10:00:00Z --contact \"Mme Keller\" --phone \"+33 3 89 00 00 00\"\n  reemploi slots pickups coteaux-b --from 2027-01-15"
+    )]
+    Slots(slots::SlotsCommand),
     /// The partners that could take a lot, best first, with why.
     #[command(after_help = "Example:\n  reemploi matches sites/…/lots/… --limit 5")]
     Matches(matching::MatchesArgs),

@@ -35,6 +35,8 @@ named!(
     reemploi_proto::inventory::Lot => "reemploi.inventory.v1.Lot",
     reemploi_proto::inventory::Claim => "reemploi.inventory.v1.Claim",
     reemploi_proto::inventory::Receipt => "reemploi.inventory.v1.Receipt",
+    reemploi_proto::inventory::PickupSlot => "reemploi.inventory.v1.PickupSlot",
+    reemploi_proto::inventory::PickupBooking => "reemploi.inventory.v1.PickupBooking",
     reemploi_proto::inventory::BatchPublishLotsResponse => "reemploi.inventory.v1.BatchPublishLotsResponse",
     reemploi_proto::registry::Partner => "reemploi.registry.v1.Partner",
     reemploi_proto::matching::Match => "reemploi.matching.v1.Match",

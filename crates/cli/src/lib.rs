@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// format at all): any other is refused before it runs.
 fn speaks_csv(command: &Command) -> bool {
     use commands::{
-        accounts, api_tokens, claims, deadletters, lots, needs, partners, proposals, sites,
+        accounts, api_tokens, claims, deadletters, lots, needs, partners, proposals, sites, slots,
     };
     matches!(
         command,
@@ -115,6 +115,7 @@ fn speaks_csv(command: &Command) -> bool {
             | Command::Lots(lots::LotsCommand::List(_))
             | Command::Partners(partners::PartnersCommand::List(_))
             | Command::Claims(claims::ClaimsCommand::List(_))
+            | Command::Slots(slots::SlotsCommand::List(_) | slots::SlotsCommand::Pickups(_))
             | Command::Proposals(proposals::ProposalsCommand::List(_))
             | Command::Needs(needs::NeedsCommand::List(_))
             | Command::Accounts(accounts::AccountsCommand::List(_))
@@ -145,6 +146,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Partners(c) => commands::partners::run(ctx, c).await,
         Command::Claim(a) => commands::claims::claim(ctx, a).await,
         Command::Claims(c) => commands::claims::run(ctx, c).await,
+        Command::Slots(c) => commands::slots::run(ctx, c).await,
         Command::Matches(a) => commands::matching::matches(ctx, a).await,
         Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
         Command::Plan(a) => commands::matching::plan(ctx, a).await,

@@ -31,6 +31,8 @@ mod needs;
 mod plan;
 #[path = "cli/proposals.rs"]
 mod proposals;
+#[path = "cli/slots.rs"]
+mod slots;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 

@@ -22,6 +22,7 @@ pub mod password;
 pub mod proposals;
 pub mod recolement;
 pub mod sites;
+pub mod slots;
 pub mod updates;
 
 use crate::CliError;
