@@ -114,8 +114,9 @@ impl<T: Stamped> LotCache<T> {
         };
         for lot in lots {
             let key = lot.key();
-            // A lot deleted and made again under its id starts again at
-            // version 1: another creation time always replaces.
+            // A lot deleted and made again under its id is another
+            // content whatever its version: another creation time always
+            // replaces.
             let newer = entries.lots.get(&key).is_none_or(|old| {
                 let (old, new) = (old.stamp(), lot.stamp());
                 old.created_at != new.created_at || old.version <= new.version

@@ -1605,6 +1605,13 @@ impl InventoryService for Inventory {
                     ),
                 ));
             }
+            if !check.passed && current.status == LotStatus::Published {
+                // A failed check would leave on offer what must not be.
+                return Err(InventoryError::precondition(
+                    "LOT_PUBLISHED",
+                    format!("{name} is published: withdraw it before recording a failed check"),
+                ));
+            }
             let mut lot = current.clone();
             lot.check = Some(check);
             lot.version += 1;

@@ -39,7 +39,7 @@ INSERT INTO receipts (id, number, site_id, seq, lot_id, claim_id, owner_org, par
     site_display_name, site_address, lot_designation, lot_reference, category, unit,
     quantity, weighed_mass_g, handed_over_at, claim_quantity, collected, collected_mass_g,
     completes_claim, recorded_by, created_at)
-SELECT id, 'BE-' || site_id || '-' || lpad(seq::text, 4, '0'), site_id, seq, lot_id, id, owner_org, partner_id,
+SELECT id, 'BE-' || site_id || '-' || lpad(seq::text, GREATEST(4, length(seq::text)), '0'), site_id, seq, lot_id, id, owner_org, partner_id,
     site_display_name, site_address, lot_designation, lot_reference, category, unit,
     quantity, weighed_mass_g, handed_over_at, quantity, quantity, weighed_mass_g,
     1, '', updated_at

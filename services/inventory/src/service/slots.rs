@@ -30,9 +30,21 @@ const MAX_TRUCKS: i32 = 50;
 /// Longest phone number, with its spaces and prefix.
 const MAX_PHONE: usize = 40;
 
-const SLOT_COLUMNS: &str = "s.id, s.site_id, s.owner_org, s.start_at, s.end_at, s.trucks, \
-    s.access_instructions, s.contact_name, s.contact_phone, s.created_at, \
-    (SELECT COUNT(*) FROM pickup_bookings b WHERE b.slot_id = s.id) AS booked";
+/// The claims whose bookings still hold a truck: not those cancelled,
+/// rejected or expired since they booked.
+macro_rules! live_claims {
+    () => {
+        "SELECT id FROM claims WHERE status NOT IN ('cancelled', 'rejected', 'expired')"
+    };
+}
+const LIVE_CLAIMS: &str = live_claims!();
+const SLOT_COLUMNS: &str = concat!(
+    "s.id, s.site_id, s.owner_org, s.start_at, s.end_at, s.trucks, ",
+    "s.access_instructions, s.contact_name, s.contact_phone, s.created_at, ",
+    "(SELECT COUNT(*) FROM pickup_bookings b WHERE b.slot_id = s.id AND b.claim_id IN (",
+    live_claims!(),
+    ")) AS booked"
+);
 const BOOKING_COLUMNS: &str =
     "id, slot_id, site_id, lot_id, claim_id, partner_id, start_at, end_at, created_at";
 
@@ -458,10 +470,13 @@ impl Inventory {
                 ),
             ));
         }
-        sqlx::query("DELETE FROM pickup_slots WHERE id = $1")
-            .bind(name.slot.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // Only the bookings of claims that ended are left: they go with it.
+        for table in ["pickup_bookings WHERE slot_id", "pickup_slots WHERE id"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} = $1")))
+                .bind(name.slot.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         self.commit(tx, &[]).await?;
         Ok(())
     }
@@ -480,9 +495,12 @@ impl Inventory {
             return Err(InventoryError::Internal("validated names lost".into()));
         };
         let mut tx = self.inner.db.begin_write().await?;
-        let claim = repo::get_claim(&mut tx, claim_name.claim, None)
+        // Locked, as every change of a claim does, so that it cannot be
+        // cancelled between the check of its status and the booking.
+        let claim = repo::get_claim(&mut tx, claim_name.claim, Some(self.inner.db.backend()))
             .await?
             .filter(|c| c.lot == claim_name.lot)
+            .filter(|c| authz::sees_claim(p, &c.owner_org, c.partner_id))
             .ok_or_else(|| not_found("claim", claim_name))?;
         authz::book_pickup(p, claim.partner_id)?;
         let slot = get_slot(&mut tx, name, Some(self.inner.db.backend()))
@@ -530,6 +548,7 @@ impl Inventory {
         f.add("site_id = ?", site.0.to_string())?;
         f.add("start_at >= ?", from.unwrap_or(i64::MIN))?;
         f.add("start_at < ?", until.unwrap_or(i64::MAX))?;
+        f.raw(&format!("claim_id IN ({LIVE_CLAIMS})"));
         if let Some(after) = &page.after {
             f.after_key(&["start_at", "id"], &page_key(after)?)?;
         }

@@ -119,10 +119,19 @@ async fn a_lot_after_check_is_published_once_its_check_passed(backend: Backend) 
     let published = m.publish_lot(publish()).await.unwrap().into_inner();
     assert_eq!(published.status, pb::LotStatus::Published as i32);
     assert_eq!(
-        published.check.unwrap(),
+        published.check.clone().unwrap(),
         check,
         "the check stays with the lot"
     );
+    let failed_late = m
+        .record_lot_check(record(pb::LotCheck {
+            result: pb::CheckResult::Failed as i32,
+            ..passed_check()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&failed_late).as_deref(), Some("LOT_PUBLISHED"));
+    assert_eq!(get_lot(&mut m, &published.name).await, published);
 
     let doors = draft_lot(&mut m, &site, pb::ReusePotential::Direct, &[]).await;
     let refused = m

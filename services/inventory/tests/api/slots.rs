@@ -111,18 +111,42 @@ async fn a_full_slot_refuses_the_next_booking(backend: Backend) {
     let lot = published_lot(&mut m, &site, 10).await;
     let s = create_slot(&mut m, &site, slot(midnight(1) + 8 * HOUR, 2, 2)).await;
     assert_eq!((s.trucks, s.booked), (2, 0));
+    let mut first = Vec::new();
     for _ in 0..2 {
         let (claim, mut p) = claim_of(&app, &mut m, &lot, true).await;
         let booked = p.book_pickup_slot(book(&s, &claim)).await.unwrap();
         assert_eq!(booked.into_inner().claim, claim.name);
         let again = p.book_pickup_slot(book(&s, &claim)).await.unwrap_err();
         assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+        first.push((claim, p));
     }
     let (third, mut p) = claim_of(&app, &mut m, &lot, true).await;
     let full = p.book_pickup_slot(book(&s, &third)).await.unwrap_err();
     assert_eq!(full.code(), Code::FailedPrecondition, "{full:?}");
     assert_eq!(reason(&full).as_deref(), Some("SLOT_FULL"));
     assert_eq!(slots_of(&mut m, &site).await[0].booked, 2);
+
+    // A claim cancelled gives its truck back and leaves the day's list.
+    let (gone, by) = &mut first[0];
+    by.cancel_claim(pb::CancelClaimRequest {
+        name: gone.name.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(slots_of(&mut m, &site).await[0].booked, 1);
+    p.book_pickup_slot(book(&s, &third)).await.unwrap();
+    let listed: Vec<String> = m
+        .list_pickups(day(&site, 1))
+        .await
+        .unwrap()
+        .into_inner()
+        .pickups
+        .into_iter()
+        .map(|b| b.claim)
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(!listed.contains(&gone.name), "{listed:?}");
 
     let booked = m
         .delete_pickup_slot(pb::DeletePickupSlotRequest {
@@ -187,13 +211,14 @@ async fn only_the_claims_partner_books(backend: Backend) {
     let (claim, mut own) = claim_of(&app, &mut m, &lot, true).await;
     let (_, mut stranger) = claim_of(&app, &mut m, &lot, true).await;
     let mut integrator = app.client_with(Some(token_for(Role::Integrator))).await;
-    for (who, c) in [
-        ("the site's manager", &mut m),
-        ("another partner", &mut stranger),
-        ("an integrator", &mut integrator),
+    for (who, c, code) in [
+        ("the site's manager", &mut m, Code::PermissionDenied),
+        ("an integrator", &mut integrator, Code::PermissionDenied),
+        // Who cannot see the claim is told no more than that.
+        ("another partner", &mut stranger, Code::NotFound),
     ] {
         let refused = c.book_pickup_slot(book(&s, &claim)).await.unwrap_err();
-        assert_eq!(refused.code(), Code::PermissionDenied, "{who}: {refused:?}");
+        assert_eq!(refused.code(), code, "{who}: {refused:?}");
     }
     assert_eq!(slots_of(&mut m, &site).await[0].booked, 0);
     own.book_pickup_slot(book(&s, &claim)).await.unwrap();
