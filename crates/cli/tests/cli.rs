@@ -627,13 +627,23 @@ impl Client {
     /// projections, which follow the events a moment later: retried for up
     /// to 10 s while they fail.
     fn json_eventually(&self, args: &[&str]) -> Value {
+        self.json_until(args, |_| true)
+    }
+
+    /// Like [`Client::json_eventually`], retried also while the answer is
+    /// not yet `done` (a projection that knows the lot, not yet its last
+    /// version); the last answer when time is up.
+    fn json_until(&self, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
         while Instant::now() < deadline {
             let out = self.run(&all);
             if out.status.success() {
-                return serde_json::from_slice(&out.stdout).unwrap();
+                let value = serde_json::from_slice(&out.stdout).unwrap();
+                if done(&value) {
+                    return value;
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
