@@ -92,7 +92,20 @@ async fn held_claims_and_horizon(transport: Transport) {
     assert_eq!(two_weeks.total_mass_g, 1_380_000);
     assert_eq!(two_weeks.allocations[0].quantity.unwrap().milli, 23_000);
     // The default horizon, 12 weeks: room for the 90 radiators left.
-    let default = plan(&m, &site, 0).await;
+    // The claim and the lot's new ledger reach matching as two events:
+    // wait for the lot's too (until then it offers all 100).
+    let default = eventually(WAIT, || {
+        let m = m.clone();
+        let site = site.clone();
+        async move {
+            let p = plan(&m, &site, 0).await;
+            p.capacities
+                .first()
+                .is_some_and(|c| c.used_g != 100 * 60_000)
+                .then_some(p)
+        }
+    })
+    .await;
     assert_eq!(default.horizon_days, 84);
     let c = &default.capacities[0];
     assert_eq!((c.intake_g, c.held_g), (12_000_000, 600_000));
