@@ -70,29 +70,7 @@ const DRAIN: Duration = Duration::from_secs(60);
 const MULHOUSE: (f64, f64) = (47.7508, 7.3359);
 
 fn main() {
-    let missing: Vec<&str> = ["DATABASE_URL", "NATS_URL"]
-        .into_iter()
-        .filter(|v| std::env::var(v).map_or(true, |s| s.is_empty()))
-        .collect();
-    if !missing.is_empty() {
-        println!(
-            "needs bench skipped: set {} (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
-             NATS_URL=nats://127.0.0.1:4222)",
-            missing.join(" and ")
-        );
-        return;
-    }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(run());
+    common::main("needs", run());
 }
 
 async fn run() {

@@ -9,6 +9,34 @@ use reemploi_proto::matching as mpb;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
 
+/// Runs the benchmark `name` on a tokio runtime, with warnings logged to
+/// stderr, or says why it is skipped: it needs PostgreSQL and NATS.
+pub fn main(name: &str, bench: impl std::future::Future<Output = ()>) {
+    let missing: Vec<&str> = ["DATABASE_URL", "NATS_URL"]
+        .into_iter()
+        .filter(|v| std::env::var(v).map_or(true, |s| s.is_empty()))
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "{name} bench skipped: set {} (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+             NATS_URL=nats://127.0.0.1:4222)",
+            missing.join(" and ")
+        );
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(bench);
+}
+
 /// The organisation of the benchmark's site.
 pub const ORG: &str = "m2a-habitat";
 
