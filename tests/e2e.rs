@@ -22,6 +22,7 @@ mod identity;
 mod impact;
 mod names;
 mod needs;
+mod notify;
 mod proposals;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

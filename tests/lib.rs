@@ -13,6 +13,7 @@ use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as ipb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::notify::notification_service_client::NotificationServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use reemploi_proto::types as tpb;
@@ -33,6 +34,8 @@ pub type Audit = AuditServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Impact = ImpactServiceClient<InterceptedService<Channel, Bearer>>;
 /// A matching client with a role's token.
 pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
+/// A notification client with a bearer token.
+pub type Notifications = NotificationServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// How the services talk.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +105,10 @@ pub struct Stack {
     pub nats_urls: String,
     /// Replicas of the JetStream streams.
     pub stream_replicas: usize,
+    /// The notification service.
+    pub notify: SocketAddr,
+    /// The notification service itself, to sweep and look inside.
+    pub notifier: reemploi_notify::Notify,
     served: Vec<Spawned>,
     dbs: Vec<TestDb>,
 }
@@ -211,6 +218,14 @@ impl Stack {
                 .unwrap();
             served.push(testing::spawn_with(&ctx, vec![running], &auth).await);
         }
+        let notify_db = reemploi_testing::db::fresh(backend).await;
+        let ctx = context(notify_db.db.clone(), own_bus().await);
+        let (notify, notifier) = reemploi_notify::start_service(ctx.clone(), &Default::default())
+            .await
+            .unwrap();
+        let notify = testing::spawn_with(&ctx, vec![notify], &auth).await;
+        let notify_addr = notify.addr;
+        served.push(notify);
         let ctx = context(impact_db.db.clone(), own_bus().await);
         let impact = reemploi_impact::start(ctx.clone(), &Default::default())
             .await
@@ -251,6 +266,8 @@ impl Stack {
             transport,
             nats_urls,
             stream_replicas: replicas,
+            notify: notify_addr,
+            notifier,
             served,
             dbs: vec![
                 inventory_db,
@@ -258,6 +275,7 @@ impl Stack {
                 matching_db,
                 identity_db,
                 impact_db,
+                notify_db,
             ],
         }
     }
@@ -289,6 +307,7 @@ impl Stack {
             "matching" => 2,
             "identity" => 3,
             "impact" => 4,
+            "notify" => 5,
             other => panic!("no service {other}"),
         };
         self.dbs[i].db.clone()
@@ -345,6 +364,25 @@ impl Stack {
         let token = testing::token(role, org, partner);
         MatchingServiceClient::with_interceptor(
             testing::channel(self.matching[replica]).await,
+            Bearer(Some(token)),
+        )
+    }
+
+    /// A client of the notifications acting as `role`.
+    pub async fn notifications(
+        &self,
+        role: Role,
+        org: Option<&str>,
+        partner: Option<&str>,
+    ) -> Notifications {
+        self.notifications_with(testing::token(role, org, partner))
+            .await
+    }
+
+    /// A client of the notifications sending `token`.
+    pub async fn notifications_with(&self, token: String) -> Notifications {
+        NotificationServiceClient::with_interceptor(
+            testing::channel(self.notify).await,
             Bearer(Some(token)),
         )
     }

@@ -14,6 +14,7 @@ const FILES: &[&str] = &[
     "reemploi/impact/v1/impact.proto",
     "reemploi/events/v1/events.proto",
     "reemploi/audit/v1/audit.proto",
+    "reemploi/notify/v1/notify.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -80,7 +80,11 @@ fn apply(msg: &Message, payload: &Payload) {
             }
         }
         Payload::Revocation(r) => revoke(r),
-        Payload::Site(_) | Payload::MatchProposal(_) | Payload::Need(_) => {}
+        Payload::Site(_)
+        | Payload::MatchProposal(_)
+        | Payload::Need(_)
+        | Payload::Account(_)
+        | Payload::PickupBooking(_) => {}
     }
 }
 
@@ -129,7 +133,11 @@ fn repaired(payload: &Payload, data: &[u8]) -> Payload {
             cl.partner = format!("partners/{a}");
         }
         Payload::Site(s) => s.name = format!("sites/{a}"),
-        Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => {}
+        Payload::MatchProposal(_)
+        | Payload::Revocation(_)
+        | Payload::Need(_)
+        | Payload::Account(_)
+        | Payload::PickupBooking(_) => {}
     }
     payload
 }

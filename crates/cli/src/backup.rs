@@ -33,8 +33,9 @@ const FORMAT: &str = "reemploi-backup 1";
 const BUS: &str = "bus.db";
 /// The order databases are copied in: the log, then consumers before
 /// their producers. Others (none today) come after, by name.
-const ORDER: [&str; 6] = [
+const ORDER: [&str; 7] = [
     BUS,
+    "notify.db",
     "impact.db",
     "matching.db",
     "inventory.db",

@@ -427,6 +427,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub impact: ImpactArgs,
     #[command(flatten)]
+    pub notify: reemploi_notify::NotifyArgs,
+    #[command(flatten)]
     pub identity: IdentityArgs,
     #[command(flatten)]
     pub web: reemploi_web::WebArgs,

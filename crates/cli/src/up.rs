@@ -83,6 +83,10 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
             "impact",
             Box::new(|ctx| Box::pin(reemploi_impact::start(ctx, &args.impact))),
         ),
+        (
+            "notify",
+            Box::new(|ctx| Box::pin(reemploi_notify::start(ctx, &args.notify))),
+        ),
     ]
 }
 

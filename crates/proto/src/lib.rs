@@ -54,6 +54,11 @@ pub mod reemploi {
             include!(concat!(env!("OUT_DIR"), "/reemploi.audit.v1.rs"));
         }
     }
+    pub mod notify {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/reemploi.notify.v1.rs"));
+        }
+    }
 }
 
 /// `reemploi.audit.v1`: who changed what, and when.
@@ -68,6 +73,8 @@ pub use reemploi::impact::v1 as impact;
 pub use reemploi::inventory::v1 as inventory;
 /// `reemploi.matching.v1`: matches, recommendations and allocation plans.
 pub use reemploi::matching::v1 as matching;
+/// `reemploi.notify.v1`: notifications, email preferences and webhooks.
+pub use reemploi::notify::v1 as notify;
 /// `reemploi.registry.v1`: ESS partners.
 pub use reemploi::registry::v1 as registry;
 /// `reemploi.type.v1`: types shared by every service.
@@ -87,4 +94,8 @@ pub mod service_names {
     pub const IMPACT: &str = "reemploi.impact.v1.ImpactService";
     /// `reemploi.audit.v1.AuditService`.
     pub const AUDIT: &str = "reemploi.audit.v1.AuditService";
+    /// `reemploi.notify.v1.NotificationService`.
+    pub const NOTIFY: &str = "reemploi.notify.v1.NotificationService";
+    /// `reemploi.notify.v1.WebhookService`.
+    pub const WEBHOOKS: &str = "reemploi.notify.v1.WebhookService";
 }

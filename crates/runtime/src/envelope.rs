@@ -61,6 +61,8 @@ pub fn unexpected(msg: &Message, payload: &Payload) -> HandlerError {
         Payload::MatchProposal(_) => "a proposal",
         Payload::Revocation(_) => "a revocation",
         Payload::Need(_) => "a need",
+        Payload::Account(_) => "an account",
+        Payload::PickupBooking(_) => "a pick-up booking",
     };
     HandlerError::Permanent(format!("{} carries {kind}, not expected here", msg.subject))
 }

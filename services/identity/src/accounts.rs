@@ -89,7 +89,10 @@ impl Identity {
         tx: sqlx::Transaction<'static, sqlx::Any>,
         events: &[Message],
     ) -> Result<()> {
-        Ok(self.inner.relay.commit(tx, events).await?)
+        self.inner.relay.commit(tx, events).await?;
+        // Saving an account enqueues its event too, beyond `events`.
+        self.inner.relay.notify();
+        Ok(())
     }
 
     /// Hashes a new password off the async threads.

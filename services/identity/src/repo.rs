@@ -84,7 +84,8 @@ pub async fn any_account(conn: &mut AnyConnection) -> Result<bool> {
 }
 
 /// Saves `a`: inserted when `previous` is `None` (a taken email is a unique
-/// violation), else updated if still at version `previous`.
+/// violation), else updated if still at version `previous`; either way its
+/// `account.created` or `account.updated` event joins the outbox.
 pub async fn save_account(
     conn: &mut AnyConnection,
     a: &Account,
@@ -106,8 +107,13 @@ pub async fn save_account(
     if let Some(previous) = previous {
         q = q.bind(previous);
     }
-    let done = q.execute(conn).await?;
-    Ok(reemploi_store::one_row(done)?)
+    let done = q.execute(&mut *conn).await?;
+    reemploi_store::one_row(done)?;
+    // Every change of an account is told, in the same transaction, to the
+    // services that address people (notifications).
+    let event = crate::events::account_event(a, previous.is_none());
+    reemploi_events::outbox::enqueue(conn, &event).await?;
+    Ok(())
 }
 
 /// A page of `table`'s `columns`, newest first, after the id `after`.

@@ -35,7 +35,9 @@ pub async fn record(
         | Payload::Lot(_)
         | Payload::MatchProposal(_)
         | Payload::Revocation(_)
-        | Payload::Need(_) => None,
+        | Payload::Need(_)
+        | Payload::Account(_) => None,
+        Payload::PickupBooking(b) => Some(b.partner.clone()),
     };
     let at = envelope
         .occur_time

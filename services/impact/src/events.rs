@@ -102,7 +102,11 @@ impl Impact {
                     recompute_by(conn, factors, Of::Lot(claim.name().lot)).await?;
                 }
             }
-            Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => {}
+            Payload::MatchProposal(_)
+            | Payload::Revocation(_)
+            | Payload::Need(_)
+            | Payload::Account(_)
+            | Payload::PickupBooking(_) => {}
         }
         Ok(())
     }

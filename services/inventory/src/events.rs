@@ -69,3 +69,15 @@ pub fn claim_event(claim: &ClaimRow, event: &str) -> Message {
         Payload::Claim(claim.to_proto()),
     )
 }
+
+/// `reemploi.inventory.pickup.booked` carrying the booking (made once, so
+/// always at version 1).
+pub fn pickup_booked_event(booking: &reemploi_proto::inventory::PickupBooking, at: i64) -> Message {
+    envelope(
+        "reemploi.inventory.pickup.booked".to_owned(),
+        booking.name.clone(),
+        1,
+        at,
+        Payload::PickupBooking(booking.clone()),
+    )
+}

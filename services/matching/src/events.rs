@@ -151,7 +151,11 @@ impl Matching {
                 repo::record_change(conn, "partner", &row.id.to_string()).await?;
                 self.partner_changed(conn, row.id, Some(&row), now).await
             }
-            Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => Ok(Vec::new()),
+            Payload::MatchProposal(_)
+            | Payload::Revocation(_)
+            | Payload::Need(_)
+            | Payload::Account(_)
+            | Payload::PickupBooking(_) => Ok(Vec::new()),
         }
     }
 
@@ -240,7 +244,9 @@ fn touched(payload: &Payload) -> Result<Option<(&'static str, String)>> {
         Payload::Site(_)
         | Payload::MatchProposal(_)
         | Payload::Revocation(_)
-        | Payload::Need(_) => None,
+        | Payload::Need(_)
+        | Payload::Account(_)
+        | Payload::PickupBooking(_) => None,
     })
 }
 

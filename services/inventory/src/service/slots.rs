@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{Inventory, not_found, parse_stored};
 use crate::authz;
 use crate::error::{InventoryError, Result};
+use crate::events::pickup_booked_event;
 use crate::model::{MAX_NAME, MAX_NOTE, millis_ts, time};
 use crate::repo;
 
@@ -526,8 +527,10 @@ impl Inventory {
             created_at: now,
         };
         insert_booking(&mut tx, &booking).await?;
-        self.commit(tx, &[]).await?;
-        Ok(booking.to_proto())
+        let booked = booking.to_proto();
+        self.commit(tx, &[pickup_booked_event(&booked, now)])
+            .await?;
+        Ok(booked)
     }
 
     /// ListPickups: the site's bookings of the slots starting in a range.

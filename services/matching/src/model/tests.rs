@@ -210,7 +210,9 @@ fn convert(
         Payload::Site(_)
         | Payload::MatchProposal(_)
         | Payload::Revocation(_)
-        | Payload::Need(_) => {}
+        | Payload::Need(_)
+        | Payload::Account(_)
+        | Payload::PickupBooking(_) => {}
     }
     Ok(())
 }

@@ -1,0 +1,102 @@
+//! The reemploi notification service: follows the events of every service
+//! and tells the people concerned (a structure's staff, an organisation's
+//! site managers, the admins) what changed for them, in the app and by
+//! email, once per event; publishes nothing.
+
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod repo;
+pub mod service;
+pub mod sweep;
+pub mod unsubscribe;
+pub mod wording;
+
+use std::time::Duration;
+
+use reemploi_proto::notify::notification_service_server::NotificationServiceServer;
+use reemploi_proto::service_names::NOTIFY;
+use reemploi_runtime::service::{Context, Running, StartError};
+use reemploi_store::Migrations;
+
+pub use error::NotifyError;
+pub use service::Notify;
+pub use unsubscribe::Unsubscriber;
+
+/// The notification service's embedded migrations, per backend.
+pub fn migrations() -> Migrations {
+    Migrations {
+        sqlite: sqlx::migrate!("./migrations/sqlite"),
+        postgres: sqlx::migrate!("./migrations/postgres"),
+    }
+}
+
+/// The notification service's settings.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
+    #[arg(
+        long = "notify-sweep-interval-secs",
+        env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for NotifyArgs {
+    fn default() -> Self {
+        NotifyArgs {
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+/// Migrates, then follows every service's events and sweeps on the clock.
+pub async fn start(ctx: Context, args: &NotifyArgs) -> Result<Running, StartError> {
+    Ok(start_service(ctx, args).await?.0)
+}
+
+/// [`start`], with the service itself, for those who sweep or look inside
+/// it in the same process (tests).
+pub async fn start_service(
+    ctx: Context,
+    args: &NotifyArgs,
+) -> Result<(Running, Notify), StartError> {
+    let prepared = ctx.prepare(events::PRODUCER, &migrations()).await?;
+    let unsubscriber = Unsubscriber::load(&ctx.db)
+        .await
+        .map_err(StartError::store(events::PRODUCER))?;
+    let notify = Notify::new(
+        ctx.db.clone(),
+        prepared.pager,
+        unsubscriber,
+        ctx.shutdown.clone(),
+    );
+    // Unsubscribe needs no token: the link of an email is its proof.
+    let service = ctx.optionally_authenticated(
+        NotificationServiceServer::new(notify.clone())
+            .max_decoding_message_size(ctx.max_message_bytes)
+            .max_encoding_message_size(ctx.max_message_bytes),
+    );
+    let mut running = Running::new(NOTIFY, |routes| routes.add_service(service));
+    for subscription in events::subscriptions(ctx.max_deliver) {
+        let name = subscription.durable.clone();
+        let handler = events::Consumer::new(notify.clone(), &name);
+        let consumer = ctx
+            .subscribe(events::PRODUCER, subscription, handler)
+            .await?;
+        running = running.task(format!("notify consumer {name}"), consumer);
+    }
+    let interval = Duration::from_secs(args.sweep_interval_secs.max(1));
+    let running = running.spawn(
+        "notify sweeper",
+        notify
+            .clone()
+            .sweep_every(ctx.bus.clone(), interval, ctx.stop.clone()),
+    );
+    Ok((running, notify))
+}
+
+#[cfg(test)]
+mod tests;

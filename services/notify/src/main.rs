@@ -1,0 +1,26 @@
+//! `reemploi-notify`: the notification service as its own process.
+
+use clap::Parser;
+use reemploi_notify::NotifyArgs;
+use reemploi_runtime::process::{Failure, ServiceArgs, exit};
+
+/// The reemploi notification service (gRPC): notifications in the app, by email and by webhook.
+#[derive(Parser)]
+#[command(name = "reemploi-notify", version)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(flatten)]
+    notify: NotifyArgs,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    exit("reemploi-notify", run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let ctx = cli.service.connect("notify").await?;
+    let running = reemploi_notify::start(ctx.clone(), &cli.notify).await?;
+    cli.service.serve(&ctx, running).await
+}
