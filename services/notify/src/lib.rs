@@ -41,13 +41,13 @@ pub struct NotifyArgs {
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
     )]
-    pub sweep_interval_secs: u64,
+    pub notify_sweep_interval_secs: u64,
 }
 
 impl Default for NotifyArgs {
     fn default() -> Self {
         NotifyArgs {
-            sweep_interval_secs: 60,
+            notify_sweep_interval_secs: 60,
         }
     }
 }
@@ -88,7 +88,7 @@ pub async fn start_service(
             .await?;
         running = running.task(format!("notify consumer {name}"), consumer);
     }
-    let interval = Duration::from_secs(args.sweep_interval_secs.max(1));
+    let interval = Duration::from_secs(args.notify_sweep_interval_secs.max(1));
     let running = running.spawn(
         "notify sweeper",
         notify
