@@ -241,10 +241,12 @@ pub async fn insert_delivery(
     Ok(done.rows_affected() == 1)
 }
 
-/// The first pending delivery of a webhook: the only one it may post.
+/// The first pending delivery of a live webhook: the only one it may post
+/// (none once it is deleted, even while its deliveries are being posted).
 pub async fn head(conn: &mut AnyConnection, webhook: Uuid) -> Result<Option<Delivery>> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = $1 AND state = 'PENDING' \
+         AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.deleted_at IS NULL) \
          ORDER BY seq LIMIT 1"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

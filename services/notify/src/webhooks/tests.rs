@@ -429,6 +429,32 @@ async fn a_redelivered_event_makes_no_second_delivery() {
         w.notify.apply("notify-replay", &msg).await.unwrap();
         let other = w.lot_event(2, "reemploi.inventory.lot.withdrawn");
         w.apply(&other).await;
+        // Accounts carry emails: never sent, whatever the patterns.
+        let everything = w.create(&p, &receiver.url(), &[">"]).await;
+        let id = Uuid::now_v7();
+        let account = reemploi_proto::identity::Account {
+            name: format!("accounts/{id}"),
+            email: "cheffe@m2a.example".into(),
+            role: reemploi_proto::identity::AccountRole::SiteManager as i32,
+            org: "m2a".into(),
+            ..Default::default()
+        };
+        let msg_account = envelope::message(
+            "identity",
+            "reemploi.identity.account.created".into(),
+            account.name.clone(),
+            1,
+            now_millis(),
+            Payload::Account(account),
+        );
+        w.notify
+            .apply("notify-accounts", &msg_account)
+            .await
+            .unwrap();
+        let none = w
+            .deliveries(&p, &everything, pb::DeliveryState::Unspecified)
+            .await;
+        assert!(none.is_empty(), "{none:?}");
         eventually("the delivery", || async { receiver.got().len() == 1 }).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(receiver.event_ids(), vec![msg.event_id.clone()]);
@@ -547,6 +573,39 @@ async fn only_integrators_and_admins_have_webhooks_each_its_own() {
                 .unwrap_err(),
         );
         assert_eq!(err.code(), tonic::Code::NotFound);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_webhook_gets_nothing_more() {
+    both(|backend| async move {
+        let w = world(backend, Duration::from_secs(60)).await;
+        let receiver = Receiver::start(false).await;
+        let p = integrator("acme");
+        let hook = w.create(&p, &receiver.url(), &["inventory.>"]).await;
+        w.apply(&w.lot_event(1, "reemploi.inventory.lot.published"))
+            .await;
+        eventually("a refused attempt", || async { receiver.refused() >= 1 }).await;
+        let del = pb::DeleteWebhookRequest {
+            name: hook.name.clone(),
+        };
+        w.hooks.delete(&p, &del).await.unwrap();
+        receiver.set_up(true);
+        w.apply(&w.lot_event(2, "reemploi.inventory.lot.published"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(receiver.got().is_empty(), "nothing posted once deleted");
+        // Its deliveries are kept, and no new one was made.
+        let kept = w
+            .deliveries(&p, &hook, pb::DeliveryState::Unspecified)
+            .await;
+        assert_eq!(kept.len(), 1);
+        let retry = pb::RetryDeliveryRequest {
+            name: kept[0].name.clone(),
+        };
+        let err = code_of(w.hooks.retry(&p, &retry).await.unwrap_err());
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition);
     })
     .await;
 }
