@@ -213,8 +213,16 @@ impl Worker {
                 let text = if e.is_timeout() {
                     "timed out".to_owned()
                 } else {
-                    // The URL is the webhook's: no need to repeat it.
-                    e.without_url().to_string()
+                    // The URL is the webhook's: no need to repeat it; the
+                    // causes tell a refused connection from a bad certificate.
+                    let e = e.without_url();
+                    let mut text = e.to_string();
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        text = format!("{text}: {c}");
+                        cause = c.source();
+                    }
+                    text
                 };
                 Err(text.chars().take(ERROR_CHARS).collect())
             }

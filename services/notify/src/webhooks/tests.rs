@@ -59,7 +59,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(up: bool) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::start_on("127.0.0.1:0".parse().unwrap(), up).await
+    }
+
+    async fn start_on(addr: SocketAddr, up: bool) -> Receiver {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let state = Arc::new(Mutex::new(ReceiverState {
             up,
             ..ReceiverState::default()
@@ -573,6 +577,42 @@ async fn only_integrators_and_admins_have_webhooks_each_its_own() {
                 .unwrap_err(),
         );
         assert_eq!(err.code(), tonic::Code::NotFound);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_refuses_connections_gets_its_deliveries_once_it_listens() {
+    both(|backend| async move {
+        let w = world(backend, Duration::from_secs(60)).await;
+        // A port nobody listens on, for now.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let p = integrator("acme");
+        let url = format!("http://{addr}/in");
+        let hook = w.create(&p, &url, &["inventory.lot.*"]).await;
+        let a = w.lot_event(1, "reemploi.inventory.lot.published");
+        let b = w.lot_event(2, "reemploi.inventory.lot.withdrawn");
+        w.apply(&a).await;
+        w.apply(&b).await;
+        eventually("refused attempts", || async {
+            let pending = w.deliveries(&p, &hook, pb::DeliveryState::Pending).await;
+            pending.last().is_some_and(|d| d.attempts >= 2)
+        })
+        .await;
+        let pending = w.deliveries(&p, &hook, pb::DeliveryState::Pending).await;
+        let first = pending.last().unwrap();
+        assert!(
+            first.last_error.to_lowercase().contains("connect"),
+            "{first:?}"
+        );
+        let receiver = Receiver::start_on(addr, true).await;
+        eventually("both deliveries", || async { receiver.got().len() == 2 }).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(receiver.event_ids(), vec![a.event_id, b.event_id]);
     })
     .await;
 }
