@@ -12,6 +12,7 @@ use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::notify::webhook_service_client::WebhookServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use std::future::Future;
@@ -275,6 +276,11 @@ impl Connection {
     /// The identity service (accounts, sessions, API tokens).
     pub fn identity(&self) -> IdentityServiceClient<Authed> {
         IdentityServiceClient::new(self.authed.clone())
+    }
+
+    /// Webhooks (served by the notification service).
+    pub fn webhooks(&self) -> WebhookServiceClient<Authed> {
+        WebhookServiceClient::new(self.authed.clone())
     }
 }
 

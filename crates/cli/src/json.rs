@@ -52,6 +52,8 @@ named!(
     reemploi_proto::impact::ImpactSummary => "reemploi.impact.v1.ImpactSummary",
     reemploi_proto::impact::Recolement => "reemploi.impact.v1.Recolement",
     reemploi_proto::audit::AuditEntry => "reemploi.audit.v1.AuditEntry",
+    reemploi_proto::notify::Webhook => "reemploi.notify.v1.Webhook",
+    reemploi_proto::notify::Delivery => "reemploi.notify.v1.Delivery",
 );
 
 /// `message` as JSON. A message the contract does not describe (which the

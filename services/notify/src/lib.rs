@@ -39,7 +39,10 @@ pub fn migrations() -> Migrations {
 #[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
     /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
+    // Its own id: the inventory's sweep interval has the same field name,
+    // and `reemploi up` takes both.
     #[arg(
+        id = "notify_sweep_interval_secs",
         long = "notify-sweep-interval-secs",
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
