@@ -71,79 +71,21 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
 }
 
-#[test]
-fn an_integrator_subscribes_and_gets_the_published_lots_signed() {
-    let server = Server::start();
-    let admin = &server.admin;
-    let data = server.dir.path().join("data");
-    let integrator = admin.as_token(&token_for(&data, &["--role", "integrator"]));
-    let (url, got) = receiver();
-
-    let err = integrator.fails(
-        6,
-        &[
-            "webhooks",
-            "create",
-            "--url",
-            "ftp://127.0.0.1/in",
-            "--event-type",
-            "inventory.>",
-        ],
-    );
-    assert!(err.contains("webhook.url"), "{err}");
-    let partner = admin.as_token(&token_for(
-        &data,
-        &[
-            "--role",
-            "partner",
-            "--partner",
-            "0190c5a3-7b1e-7c4d-8f00-3a2b1c0d9e8f",
-        ],
-    ));
-    partner.fails(
-        4,
-        &[
-            "webhooks",
-            "create",
-            "--url",
-            &url,
-            "--event-type",
-            "inventory.>",
-        ],
-    );
-
-    let secret = integrator.ok(&[
-        "webhooks",
-        "create",
-        "--url",
-        &url,
-        "--event-type",
-        "inventory.lot.published",
-    ]);
-    let secret = secret.trim().to_owned();
-    assert_eq!(secret.len(), 43, "{secret}");
-    let listed = integrator.json(&["webhooks", "list"]);
-    let hooks = listed.as_array().unwrap();
-    assert_eq!(hooks.len(), 1, "{listed}");
-    assert_eq!(hooks[0]["secret"], "", "never listed");
-    let hook = str_of(&hooks[0], "name").to_owned();
-
-    let coteaux = site(admin, "Coteaux – tour W");
-    let lot = draft(admin, &coteaux, "Portes bois", &[]);
-    let lot = str_of(&lot, "name").to_owned();
-    admin.ok(&["lots", "publish", &lot]);
-
+/// The one request received, waited for up to 15 s.
+fn the_one_received(got: &Mutex<Vec<Received>>) -> Received {
     let deadline = Instant::now() + Duration::from_secs(15);
     while got.lock().unwrap().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A moment more: a second delivery would show.
+    std::thread::sleep(Duration::from_millis(300));
     let received = got.lock().unwrap().clone();
     assert_eq!(received.len(), 1, "only the published lot's event");
-    let (headers, body) = &received[0];
-    assert_eq!(
-        header(headers, "reemploi-event-type"),
-        "inventory.lot.published"
-    );
+    received.into_iter().next().unwrap()
+}
+
+/// Checks the signature as an integrator would.
+fn assert_signed(headers: &[(String, String)], body: &[u8], secret: &str) {
     let ts = header(headers, "reemploi-timestamp");
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{ts}.").as_bytes());
@@ -158,7 +100,58 @@ fn an_integrator_subscribes_and_gets_the_published_lots_signed() {
         header(headers, "reemploi-signature"),
         format!("v1={expected}")
     );
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+}
+
+/// The arguments of `webhooks create` for `url` and one event type.
+fn create<'a>(url: &'a str, event_type: &'a str) -> [&'a str; 6] {
+    [
+        "webhooks",
+        "create",
+        "--url",
+        url,
+        "--event-type",
+        event_type,
+    ]
+}
+
+#[test]
+fn an_integrator_subscribes_and_gets_the_published_lots_signed() {
+    let server = Server::start();
+    let admin = &server.admin;
+    let data = server.dir.path().join("data");
+    let integrator = admin.as_token(&token_for(&data, &["--role", "integrator"]));
+    let (url, got) = receiver();
+
+    let err = integrator.fails(6, &create("ftp://127.0.0.1/in", "inventory.>"));
+    assert!(err.contains("webhook.url"), "{err}");
+    let partner_id = "0190c5a3-7b1e-7c4d-8f00-3a2b1c0d9e8f";
+    let partner = admin.as_token(&token_for(
+        &data,
+        &["--role", "partner", "--partner", partner_id],
+    ));
+    partner.fails(4, &create(&url, "inventory.>"));
+
+    let secret = integrator.ok(&create(&url, "inventory.lot.published"));
+    let secret = secret.trim().to_owned();
+    assert_eq!(secret.len(), 43, "{secret}");
+    let listed = integrator.json(&["webhooks", "list"]);
+    let hooks = listed.as_array().unwrap();
+    assert_eq!(hooks.len(), 1, "{listed}");
+    assert_eq!(hooks[0]["secret"], "", "never listed");
+    let hook = str_of(&hooks[0], "name").to_owned();
+
+    let coteaux = site(admin, "Coteaux – tour W");
+    let lot = draft(admin, &coteaux, "Portes bois", &[]);
+    let lot = str_of(&lot, "name").to_owned();
+    admin.ok(&["lots", "publish", &lot]);
+
+    let (headers, body) = the_one_received(&got);
+    assert_eq!(
+        header(&headers, "reemploi-event-type"),
+        "inventory.lot.published"
+    );
+    assert_signed(&headers, &body, &secret);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["aggregate"], lot.as_str());
 
     let deliveries = integrator.json(&["webhooks", "deliveries", &hook, "--state", "delivered"]);
