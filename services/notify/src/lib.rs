@@ -39,15 +39,12 @@ pub fn migrations() -> Migrations {
 #[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
     /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
-    // Its own id: the inventory's sweep interval has the same field name,
-    // and `reemploi up` takes both.
     #[arg(
-        id = "notify_sweep_interval_secs",
         long = "notify-sweep-interval-secs",
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
     )]
-    pub sweep_interval_secs: u64,
+    pub notify_sweep_interval_secs: u64,
 
     /// The first retry's delay of a failed webhook delivery, in milliseconds; each next one doubles, up to an hour.
     #[arg(
@@ -61,7 +58,7 @@ pub struct NotifyArgs {
 impl Default for NotifyArgs {
     fn default() -> Self {
         NotifyArgs {
-            sweep_interval_secs: 60,
+            notify_sweep_interval_secs: 60,
             webhook_retry_base_ms: 1000,
         }
     }
@@ -111,7 +108,7 @@ pub async fn start_service(
             .await?;
         running = running.task(format!("notify consumer {name}"), consumer);
     }
-    let interval = Duration::from_secs(args.sweep_interval_secs.max(1));
+    let interval = Duration::from_secs(args.notify_sweep_interval_secs.max(1));
     let running = running.spawn(
         "notify sweeper",
         notify
