@@ -3,8 +3,10 @@
 //! site managers, the admins) what changed for them, in the app and by
 //! email, once per event; publishes nothing.
 
+pub mod email;
 pub mod error;
 pub mod events;
+pub mod letters;
 pub mod model;
 pub mod repo;
 pub mod service;
@@ -19,6 +21,7 @@ use reemploi_proto::service_names::NOTIFY;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 
+pub use email::{EmailArgs, Emailer};
 pub use error::NotifyError;
 pub use service::Notify;
 pub use unsubscribe::Unsubscriber;
@@ -42,19 +45,34 @@ pub struct NotifyArgs {
         default_value_t = 60
     )]
     pub sweep_interval_secs: u64,
+
+    /// The hour (UTC, 0-23) after which each day's email digest goes out.
+    #[arg(
+        long = "digest-hour",
+        env = "REEMPLOI_DIGEST_HOUR",
+        default_value_t = 6,
+        value_parser = clap::value_parser!(u32).range(0..=23)
+    )]
+    pub digest_hour: u32,
 }
 
 impl Default for NotifyArgs {
     fn default() -> Self {
         NotifyArgs {
             sweep_interval_secs: 60,
+            digest_hour: 6,
         }
     }
 }
 
-/// Migrates, then follows every service's events and sweeps on the clock.
-pub async fn start(ctx: Context, args: &NotifyArgs) -> Result<Running, StartError> {
-    Ok(start_service(ctx, args).await?.0)
+/// Migrates, then follows every service's events, sweeps on the clock and
+/// sends the emails: with `email`'s mail settings and links.
+pub async fn start(
+    ctx: Context,
+    args: &NotifyArgs,
+    email: &EmailArgs,
+) -> Result<Running, StartError> {
+    Ok(start_service(ctx, args, email).await?.0)
 }
 
 /// [`start`], with the service itself, for those who sweep or look inside
@@ -62,7 +80,13 @@ pub async fn start(ctx: Context, args: &NotifyArgs) -> Result<Running, StartErro
 pub async fn start_service(
     ctx: Context,
     args: &NotifyArgs,
+    email: &EmailArgs,
 ) -> Result<(Running, Notify), StartError> {
+    let mailer =
+        reemploi_mail::Mailer::new(&email.mail, &ctx.data_dir).map_err(|e| StartError::Other {
+            service: events::PRODUCER,
+            reason: e.to_string(),
+        })?;
     let prepared = ctx.prepare(events::PRODUCER, &migrations()).await?;
     let unsubscriber = Unsubscriber::load(&ctx.db)
         .await
@@ -95,8 +119,12 @@ pub async fn start_service(
             .clone()
             .sweep_every(ctx.bus.clone(), interval, ctx.stop.clone()),
     );
+    let emailer = Emailer::new(notify.clone(), mailer, &email.public_url, args.digest_hour);
+    let running = running.spawn("notify emails", emailer.run(ctx.stop.clone()));
     Ok((running, notify))
 }
 
+#[cfg(test)]
+mod email_tests;
 #[cfg(test)]
 mod tests;
