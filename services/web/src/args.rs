@@ -118,6 +118,9 @@ pub struct ApiArgs {
     /// Address of the impact service (default: --api-url).
     #[arg(long = "impact-url", env = "REEMPLOI_WEB_IMPACT_URL")]
     pub impact_url: Option<String>,
+    /// Address of the notification service (default: --api-url).
+    #[arg(long = "notify-url", env = "REEMPLOI_WEB_NOTIFY_URL")]
+    pub notify_url: Option<String>,
     /// PEM file with the CA of the API's certificate, for https addresses
     /// served with a private CA (otherwise the web PKI is trusted).
     #[arg(long = "api-ca", env = "REEMPLOI_WEB_API_CA", value_name = "FILE")]
@@ -151,6 +154,7 @@ impl ApiArgs {
             registry: or_api(&self.registry_url),
             matching: or_api(&self.matching_url),
             impact: or_api(&self.impact_url),
+            notify: or_api(&self.notify_url),
             ca: self.api_ca.clone(),
             client_cert: self.api_cert.clone(),
             client_key: self.api_key.clone(),
@@ -171,6 +175,8 @@ pub struct Endpoints {
     pub matching: String,
     /// The impact service.
     pub impact: String,
+    /// The notification service.
+    pub notify: String,
     /// PEM file of the CA for https addresses, if not the web PKI.
     pub ca: Option<PathBuf>,
     /// PEM file of a client certificate for https services that require
@@ -189,6 +195,7 @@ impl Endpoints {
             registry: url.to_owned(),
             matching: url.to_owned(),
             impact: url.to_owned(),
+            notify: url.to_owned(),
             ca: None,
             client_cert: None,
             client_key: None,

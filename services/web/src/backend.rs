@@ -8,6 +8,7 @@ use reemploi_proto::identity::identity_service_client::IdentityServiceClient;
 use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::notify::notification_service_client::NotificationServiceClient;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -27,6 +28,7 @@ pub struct Backend {
     registry: Channel,
     matching: Channel,
     impact: Channel,
+    notify: Channel,
 }
 
 impl Backend {
@@ -49,6 +51,7 @@ impl Backend {
             registry: channel(&endpoints.registry)?,
             matching: channel(&endpoints.matching)?,
             impact: channel(&endpoints.impact)?,
+            notify: channel(&endpoints.notify)?,
         })
     }
 
@@ -75,6 +78,11 @@ impl Backend {
     /// The impact service.
     pub fn impact(&self) -> ImpactServiceClient<Channel> {
         ImpactServiceClient::new(self.impact.clone())
+    }
+
+    /// The notification service.
+    pub fn notify(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::new(self.notify.clone())
     }
 }
 
