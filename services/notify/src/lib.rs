@@ -39,8 +39,12 @@ pub fn migrations() -> Migrations {
 #[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
     /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
+    // Ids prefixed: `reemploi up` flattens these beside the inventory's
+    // own sweep interval.
     #[arg(
+        id = "notify_sweep_interval_secs",
         long = "notify-sweep-interval-secs",
+        value_name = "SECS",
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
     )]
@@ -48,7 +52,9 @@ pub struct NotifyArgs {
 
     /// The hour (UTC, 0-23) after which each day's email digest goes out.
     #[arg(
+        id = "notify_digest_hour",
         long = "digest-hour",
+        value_name = "HOUR",
         env = "REEMPLOI_DIGEST_HOUR",
         default_value_t = 6,
         value_parser = clap::value_parser!(u32).range(0..=23)
