@@ -87,6 +87,7 @@ struct Received {
     to: String,
     subject: String,
     text: String,
+    list_unsubscribe: String,
 }
 
 impl Relay {
@@ -158,6 +159,11 @@ impl Relay {
                     to: std::fs::read_to_string(eml.with_extension("rcpt")).unwrap(),
                     subject: m.subject().unwrap_or_default().to_owned(),
                     text: m.body_text(0).unwrap_or_default().replace("\r\n", "\n"),
+                    list_unsubscribe: m
+                        .header_raw("List-Unsubscribe")
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .collect(),
                 }
             })
             .collect()
@@ -339,6 +345,7 @@ async fn a_reservation_emails_each_manager_of_the_site_once() {
         let token = w.notify.unsubscriber().token(p.a1, Kind::ClaimReserved);
         let stop = format!("{PUBLIC_URL}/notifications/desabonnement?jeton={token}\n");
         assert!(mine.text.contains(&stop), "{}", mine.text);
+        assert_eq!(mine.list_unsubscribe, format!("<{}>", stop.trim_end()));
         // Delivered again, under its id or a new one: nothing more; nor
         // from a second replica reading the same notifications.
         let again = w.claim_event(&claim, ipb::ClaimStatus::Reserved, 1, None);

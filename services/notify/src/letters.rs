@@ -152,6 +152,8 @@ fn mail(to: &str, subject: &str, text: String, html_body: &str, stops: &[(&str, 
         subject: subject.to_owned(),
         text,
         html,
+        // A digest's kinds each have their link; the header takes the first.
+        list_unsubscribe: stops.first().map(|(_, url)| url.clone()),
     }
 }
 
