@@ -6,7 +6,7 @@
 #   deploy/make-certs.sh OUT_DIR [NAME[=IP]...]
 #
 # Without names: nats-1 nats-2 nats-3 postgres identity inventory registry
-# matching impact web. Each certificate names NAME, NAME.internal,
+# matching impact notify web. Each certificate names NAME, NAME.internal,
 # localhost and 127.0.0.1, plus IP when given (e.g. nats-1=10.0.0.11).
 # The CA is kept (OUT_DIR/ca.pem, ca.key) and reused by later runs, so
 # hosts can be added; an existing host's files are left alone.
@@ -22,7 +22,7 @@ fi
 out=$1
 shift
 if [ $# -eq 0 ]; then
-    set -- nats-1 nats-2 nats-3 postgres identity inventory registry matching impact web
+    set -- nats-1 nats-2 nats-3 postgres identity inventory registry matching impact notify web
 fi
 command -v openssl >/dev/null 2>&1 || { echo "make-certs: openssl is required" >&2; exit 1; }
 

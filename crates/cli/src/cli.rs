@@ -16,7 +16,7 @@ use reemploi_runtime::process::ServiceArgs;
 
 use crate::commands::{
     accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
-    needs, outcomes, partners, password, proposals, recolement, sites, slots,
+    needs, notifications, outcomes, partners, password, proposals, recolement, sites, slots,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
@@ -266,6 +266,13 @@ pub enum Command {
         after_help = "Examples:\n  reemploi proposals list --status new\n  reemploi proposals decline proposals/… --reason \"trop loin\""
     )]
     Proposals(proposals::ProposalsCommand),
+    /// What the platform told you: your notifications (newest first),
+    /// marking them read, and how each kind is emailed to your account.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi notifications list --unread\n  reemploi notifications read --all\n  reemploi notifications email lot-proposed digest"
+    )]
+    Notifications(notifications::NotificationsCommand),
     /// What structures look for: a partner posts, edits, closes and lists
     /// its needs; a site manager lists the open needs around its sites. A
     /// lot published that meets an open need is proposed to its structure first.

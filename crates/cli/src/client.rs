@@ -12,6 +12,7 @@ use reemploi_proto::impact::impact_service_client::ImpactServiceClient;
 use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
+use reemploi_proto::notify::notification_service_client::NotificationServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use std::future::Future;
@@ -265,6 +266,11 @@ impl Connection {
     /// The impact service (outcomes, insertion hours, figures, récolements).
     pub fn impact(&self) -> ImpactServiceClient<Authed> {
         ImpactServiceClient::new(self.authed.clone())
+    }
+
+    /// The notification service (notifications, email preferences).
+    pub fn notify(&self) -> NotificationServiceClient<Authed> {
+        NotificationServiceClient::new(self.authed.clone())
     }
 
     /// The audit trail (kept by the impact service).

@@ -52,6 +52,8 @@ named!(
     reemploi_proto::impact::ImpactSummary => "reemploi.impact.v1.ImpactSummary",
     reemploi_proto::impact::Recolement => "reemploi.impact.v1.Recolement",
     reemploi_proto::audit::AuditEntry => "reemploi.audit.v1.AuditEntry",
+    reemploi_proto::notify::Notification => "reemploi.notify.v1.Notification",
+    reemploi_proto::notify::Preferences => "reemploi.notify.v1.Preferences",
 );
 
 /// `message` as JSON. A message the contract does not describe (which the
@@ -133,5 +135,8 @@ mod tests {
         assert!(message(&impb::ListDeclarationsResponse::default()).is_object());
         assert!(message(&impb::ImpactSummary::default()).is_object());
         assert!(message(&impb::Recolement::default()).is_object());
+        use reemploi_proto::notify as npb;
+        assert!(message(&npb::Notification::default()).is_object());
+        assert!(message(&npb::Preferences::default()).is_object());
     }
 }

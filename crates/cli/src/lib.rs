@@ -99,7 +99,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// format at all): any other is refused before it runs.
 fn speaks_csv(command: &Command) -> bool {
     use commands::{
-        accounts, api_tokens, claims, deadletters, lots, needs, partners, proposals, sites, slots,
+        accounts, api_tokens, claims, deadletters, lots, needs, notifications, partners, proposals,
+        sites, slots,
     };
     matches!(
         command,
@@ -117,6 +118,7 @@ fn speaks_csv(command: &Command) -> bool {
             | Command::Claims(claims::ClaimsCommand::List(_))
             | Command::Slots(slots::SlotsCommand::List(_) | slots::SlotsCommand::Pickups(_))
             | Command::Proposals(proposals::ProposalsCommand::List(_))
+            | Command::Notifications(notifications::NotificationsCommand::List(_))
             | Command::Needs(needs::NeedsCommand::List(_))
             | Command::Accounts(accounts::AccountsCommand::List(_))
             | Command::ApiTokens(api_tokens::ApiTokensCommand::List(_))
@@ -151,6 +153,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Recommend(a) => commands::matching::recommend(ctx, a).await,
         Command::Plan(a) => commands::matching::plan(ctx, a).await,
         Command::Proposals(c) => commands::proposals::run(ctx, c).await,
+        Command::Notifications(c) => commands::notifications::run(ctx, c).await,
         Command::Needs(c) => commands::needs::run(ctx, c).await,
         Command::Export(c) => commands::export::run(ctx, c).await,
         Command::Logout => commands::login::logout(ctx).await,

@@ -27,6 +27,8 @@ mod imports;
 mod names;
 #[path = "cli/needs.rs"]
 mod needs;
+#[path = "cli/notifications.rs"]
+mod notifications;
 #[path = "cli/plan.rs"]
 mod plan;
 #[path = "cli/proposals.rs"]
@@ -1353,7 +1355,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let log = reemploi_events::InProcessBus::open(&dir.path().join("bus.db"))
         .await
         .unwrap();
-    // An envelope that decodes but carries nothing: the four partner
+    // An envelope that decodes but carries nothing: the five partner
     // consumers give up on it at once, by the same rule.
     let empty = prost::Message::encode_to_vec(&reemploi_proto::events::Envelope::default());
     log.publish(&reemploi_events::Message::new(
@@ -1376,7 +1378,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let letters = loop {
         let letters = list();
-        if letters.len() == 4 {
+        if letters.len() == 5 {
             break letters;
         }
         assert!(Instant::now() < deadline, "dead letters: {letters:?}");
@@ -1390,7 +1392,8 @@ async fn dead_letters_are_listed_and_replayed() {
             "identity-partners",
             "impact-partners",
             "inventory-partners",
-            "matching-partners"
+            "matching-partners",
+            "notify-partners"
         ]
     );
     assert!(
@@ -1425,7 +1428,7 @@ async fn dead_letters_are_listed_and_replayed() {
     loop {
         let letters = list();
         let ids: Vec<&str> = letters.iter().map(|l| str_of(l, "id")).collect();
-        if letters.len() == 4 && !ids.contains(&inventory_id.as_str()) {
+        if letters.len() == 5 && !ids.contains(&inventory_id.as_str()) {
             break;
         }
         assert!(Instant::now() < deadline, "after replay: {letters:?}");

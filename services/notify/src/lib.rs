@@ -39,18 +39,17 @@ pub fn migrations() -> Migrations {
 #[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
     /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
-    // Ids prefixed: `reemploi up` flattens these beside the inventory's
-    // own sweep interval.
     #[arg(
-        id = "notify_sweep_interval_secs",
         long = "notify-sweep-interval-secs",
         value_name = "SECS",
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
     )]
-    pub sweep_interval_secs: u64,
+    pub notify_sweep_interval_secs: u64,
 
     /// The hour (UTC, 0-23) after which each day's email digest goes out.
+    // The id is prefixed as the field above is: `reemploi up` flattens
+    // these beside every other service's flags.
     #[arg(
         id = "notify_digest_hour",
         long = "digest-hour",
@@ -65,7 +64,7 @@ pub struct NotifyArgs {
 impl Default for NotifyArgs {
     fn default() -> Self {
         NotifyArgs {
-            sweep_interval_secs: 60,
+            notify_sweep_interval_secs: 60,
             digest_hour: 6,
         }
     }
@@ -118,7 +117,7 @@ pub async fn start_service(
             .await?;
         running = running.task(format!("notify consumer {name}"), consumer);
     }
-    let interval = Duration::from_secs(args.sweep_interval_secs.max(1));
+    let interval = Duration::from_secs(args.notify_sweep_interval_secs.max(1));
     let running = running.spawn(
         "notify sweeper",
         notify

@@ -8,8 +8,8 @@ use axum::routing::{get, post};
 
 use crate::WebState;
 use crate::pages::{
-    access, accounts, admin, auth, declare, figures, home, imports, partner, plan, profile,
-    receipt, recommend, site_edit, site_lot, sites, unsubscribe,
+    access, accounts, admin, auth, declare, figures, home, imports, notifications, partner, plan,
+    profile, receipt, recommend, site_edit, site_lot, sites, unsubscribe,
 };
 
 type Routes = Router<WebState>;
@@ -44,6 +44,10 @@ pub fn everyone() -> Routes {
             "/bons/{site}/{lot}/{claim}/{receipt}",
             get(receipt::receipt_page),
         )
+        // Whoever receives notifications: the API says whose they are.
+        .route("/notifications", get(notifications::notifications))
+        .route("/notifications/lues", post(notifications::mark_all_read))
+        .route("/notifications/compte", get(notifications::unread))
 }
 
 /// The territory admin: structures, accounts and the figures (which site

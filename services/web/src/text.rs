@@ -1662,6 +1662,36 @@ impl Fr {
     }
 }
 
+/// The notifications page and the header's link to it.
+impl Fr {
+    /// The header's link to the notifications.
+    pub const NAV_NOTIFICATIONS: &'static str = "Notifications";
+    /// The notifications page title.
+    pub const NOTIFICATIONS_TITLE: &'static str = "Notifications";
+    /// What the page says first.
+    pub const NOTIFICATIONS_INTRO: &'static str =
+        "Ce que la plateforme vous a signalé, du plus récent au plus ancien.";
+    /// No notification at all.
+    pub const NO_NOTIFICATIONS: &'static str = "Rien pour le moment.";
+    /// The button marking every notification read.
+    pub const MARK_ALL_READ: &'static str = "Tout marquer comme lu";
+    /// A notification not read yet.
+    pub const UNREAD: &'static str = "Nouveau";
+    /// The link of a notification to its page.
+    pub const SEE: &'static str = "Voir";
+    /// The list's accessible name.
+    pub const NOTIFICATIONS_LIST: &'static str = "Vos notifications";
+
+    /// How many notifications are unread, for the page.
+    pub fn unread_count(n: i64) -> String {
+        match n {
+            0 => "Tout est lu.".to_owned(),
+            1 => "1 notification non lue.".to_owned(),
+            n => format!("{n} notifications non lues."),
+        }
+    }
+}
+
 /// The unsubscribe page that notification emails link to.
 impl Fr {
     /// Its title.

@@ -83,6 +83,10 @@ fn nav_links(role: Role) -> Markup {
             }
             Role::Integrator => {}
         }
+        @if role != Role::Integrator {
+            // The page script fills the badge with the unread count.
+            li { a href="/notifications" { (T::NAV_NOTIFICATIONS) " " span.badge #non-lues hidden {} } }
+        }
     }
 }
 

@@ -19,3 +19,20 @@ document.addEventListener("DOMContentLoaded", () => {
     wrap.before(label, input);
   });
 });
+
+// The header's notifications badge: the unread count, when there is one.
+document.addEventListener("DOMContentLoaded", () => {
+  const badge = document.getElementById("non-lues");
+  if (!badge) return;
+  fetch("/notifications/compte", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.text() : ""))
+    .then((text) => {
+      const n = parseInt(text, 10);
+      if (n > 0) {
+        badge.textContent = String(n);
+        badge.setAttribute("aria-label", n + (n === 1 ? " non lue" : " non lues"));
+        badge.hidden = false;
+      }
+    })
+    .catch(() => {});
+});

@@ -15,6 +15,7 @@ pub mod lots;
 pub mod lots_import;
 pub mod matching;
 pub mod needs;
+pub mod notifications;
 pub mod outcomes;
 pub mod partners;
 pub mod partners_import;

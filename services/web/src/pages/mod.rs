@@ -12,6 +12,7 @@ pub mod figures;
 pub mod home;
 pub mod imports;
 pub mod nearby;
+pub mod notifications;
 pub mod partner;
 pub mod plan;
 pub mod profile;

@@ -310,6 +310,36 @@ def site_manager(suite):
     m.close()
 
 
+def notifications(suite):
+    """The site told of the structures' claims, a structure of its verification."""
+    m = suite.person("gestionnaire-notifications")
+    m.sign_in(suite.up.email("SITE_MANAGER"), suite.up.password, arrive="/chantiers")
+
+    def told():
+        m.goto("/notifications", "notifications")
+        return m.page.locator(".notifications li").filter(has_text=f"Nouvelle réservation : {RADIATORS}").count() >= 2
+    eventually("both structures' claims told to the site", told)
+    badge = m.page.locator("#non-lues")
+    check(badge.is_visible() and int(badge.inner_text()) >= 2, f"the header's badge: {badge.inner_text()}")
+    item = m.page.locator(".notifications li").filter(has_text="Nouvelle réservation").first
+    check("Atelier Réemploi test" in item.inner_text(), f"who claimed: {item.inner_text()}")
+    m.submit("Tout marquer comme lu", "notifications-lues")
+    check(m.path() == "/notifications" and "Tout est lu." in m.text(), "all read")
+    check(m.page.locator("#non-lues").is_hidden(), "no badge once all is read")
+    check(m.page.locator(".notifications li.unread").count() == 0, "nothing shown unread")
+    m.close()
+    # Without JavaScript: the list and the form, no badge.
+    s = suite.person("structure-notifications-sans-js", js=False)
+    s.sign_in(suite.needs("structures")[0], PASSWORD, arrive="/lots")
+    s.goto("/notifications", "notifications-structure")
+    check(s.page.locator(".notifications li").filter(has_text="Votre structure est vérifiée").count() == 1,
+          "the structure was told of its verification")
+    check(s.page.locator("#non-lues").is_hidden(), "no script, no badge")
+    s.submit("Tout marquer comme lu", "notifications-structure-lues")
+    check("Tout est lu." in s.text(), "all read without a script")
+    s.close()
+
+
 def cookies(suite):
     c = suite.person("cookies")
     c.goto("/connexion", "connexion")
@@ -425,6 +455,8 @@ def main():
             suite.run("a structure's filters, map, cancellations, recommendations, profile", lambda: partner_pages.run(suite))
             suite.run("a phone: the lot list and the claim form", lambda: phone(suite))
             suite.run("the site manager: sites, lots by status, ledgers, publishing", lambda: site_manager(suite))
+            suite.run("notifications: the site told of claims, a structure of its verification",
+                      lambda: notifications(suite))
             manager_pages.run(suite)
             figures_pages.run(suite)
             suite.run("the site manager imports a diagnostic, previewed, as drafts", lambda: imports.run(suite))
