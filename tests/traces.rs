@@ -1,5 +1,6 @@
 //! One claim is one trace: the inventory's call, the outbox relay's
-//! publish and matching's consumer share a trace id and hang together,
+//! publish and the consumers of matching, impact and the notifications
+//! share a trace id and hang together,
 //! over the in-process bus and over NATS JetStream. A binary of its own:
 //! the spans go to an in-memory exporter installed as the process's one
 //! tracing subscriber.
@@ -122,8 +123,10 @@ async fn a_claim_is_one_trace(transport: Transport) {
             })
         };
         let consume = consumed_by("matching-inventory")?;
-        // Impact's figures and audit trail follow the same event.
+        // Impact's figures and audit trail, and the notifications, follow
+        // the same event.
         consumed_by("impact-inventory")?;
+        consumed_by("notify-inventory")?;
         Some((call.clone(), publish.clone(), consume.clone()))
     })
     .await;

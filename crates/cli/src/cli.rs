@@ -17,6 +17,7 @@ use reemploi_runtime::process::ServiceArgs;
 use crate::commands::{
     accounts, api_tokens, audit, claims, deadletters, export, hours, impact, login, lots, matching,
     needs, notifications, outcomes, partners, password, proposals, recolement, sites, slots,
+    webhooks,
 };
 use crate::config::ClientTls;
 use crate::output::Format;
@@ -365,6 +366,17 @@ pub enum Command {
         after_help = "Examples:\n  reemploi audit sites/coteaux/lots/m1\n  reemploi audit partners/… -o csv > trail.csv"
     )]
     Audit(audit::AuditArgs),
+    /// Webhooks (integrators, admins): each matching event posted as signed
+    /// JSON to a URL, in order, retried for 24 hours.
+    ///
+    /// Each caller manages its own; admins see all. The secret is shown
+    /// once, at creation: it keys the HMAC-SHA256 of the
+    /// Reemploi-Signature header (see ARCHITECTURE.md, Webhooks).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  reemploi webhooks create --url https://hooks.example.org/in --event-type 'inventory.lot.*'\n  reemploi webhooks deliveries webhooks/… --state failed"
+    )]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 const UP_EXAMPLES: &str = "\

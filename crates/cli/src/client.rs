@@ -13,6 +13,7 @@ use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::matching::matching_service_client::MatchingServiceClient;
 use reemploi_proto::notify::notification_service_client::NotificationServiceClient;
+use reemploi_proto::notify::webhook_service_client::WebhookServiceClient;
 use reemploi_proto::registry as rpb;
 use reemploi_proto::registry::registry_service_client::RegistryServiceClient;
 use std::future::Future;
@@ -281,6 +282,11 @@ impl Connection {
     /// The identity service (accounts, sessions, API tokens).
     pub fn identity(&self) -> IdentityServiceClient<Authed> {
         IdentityServiceClient::new(self.authed.clone())
+    }
+
+    /// Webhooks (served by the notification service).
+    pub fn webhooks(&self) -> WebhookServiceClient<Authed> {
+        WebhookServiceClient::new(self.authed.clone())
     }
 }
 

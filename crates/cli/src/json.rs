@@ -54,6 +54,8 @@ named!(
     reemploi_proto::audit::AuditEntry => "reemploi.audit.v1.AuditEntry",
     reemploi_proto::notify::Notification => "reemploi.notify.v1.Notification",
     reemploi_proto::notify::Preferences => "reemploi.notify.v1.Preferences",
+    reemploi_proto::notify::Webhook => "reemploi.notify.v1.Webhook",
+    reemploi_proto::notify::Delivery => "reemploi.notify.v1.Delivery",
 );
 
 /// `message` as JSON. A message the contract does not describe (which the

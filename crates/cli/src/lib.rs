@@ -100,7 +100,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 fn speaks_csv(command: &Command) -> bool {
     use commands::{
         accounts, api_tokens, claims, deadletters, lots, needs, notifications, partners, proposals,
-        sites, slots,
+        sites, slots, webhooks,
     };
     matches!(
         command,
@@ -123,6 +123,9 @@ fn speaks_csv(command: &Command) -> bool {
             | Command::Accounts(accounts::AccountsCommand::List(_))
             | Command::ApiTokens(api_tokens::ApiTokensCommand::List(_))
             | Command::DeadLetters(deadletters::DeadLettersCommand::List(_))
+            | Command::Webhooks(
+                webhooks::WebhooksCommand::List(_) | webhooks::WebhooksCommand::Deliveries(_)
+            )
     )
 }
 
@@ -165,6 +168,7 @@ async fn run_client(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Impact(a) => commands::impact::run(ctx, a).await,
         Command::Recolement(a) => commands::recolement::run(ctx, a).await,
         Command::Audit(a) => commands::audit::run(ctx, a).await,
+        Command::Webhooks(c) => commands::webhooks::run(ctx, c).await,
         // Dispatched by `run` before a connection is resolved.
         Command::Up(_)
         | Command::Token(_)

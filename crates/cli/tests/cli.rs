@@ -35,6 +35,8 @@ mod plan;
 mod proposals;
 #[path = "cli/slots.rs"]
 mod slots;
+#[path = "cli/webhooks.rs"]
+mod webhooks;
 
 const BIN: &str = env!("CARGO_BIN_EXE_reemploi");
 

@@ -1,8 +1,9 @@
 //! What the service follows: the accounts of the identity service, the
 //! inventory's sites, lots, claims and pick-ups, the registry's partners and
 //! matching's proposals. Each event updates the projections and, when it
-//! changes something someone should know, makes notifications, in one
-//! transaction and once per event id.
+//! changes something someone should know, makes notifications, and the
+//! deliveries of the webhooks that asked for it, in one transaction and
+//! once per event id.
 
 use std::sync::Arc;
 
@@ -64,11 +65,15 @@ impl Notify {
         }
         let drafts = project(&mut tx, &head, payload).await?;
         let made = self.store(&mut tx, &drafts).await?;
+        let posts = crate::webhooks::enqueue(&mut tx, self.hooks(), &head, msg).await?;
         tx.commit()
             .await
             .map_err(reemploi_store::StoreError::from)?;
         if made > 0 {
             self.wake();
+        }
+        if posts > 0 {
+            self.hooks().wake();
         }
         Ok(())
     }

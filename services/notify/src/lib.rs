@@ -1,7 +1,8 @@
 //! The reemploi notification service: follows the events of every service
 //! and tells the people concerned (a structure's staff, an organisation's
 //! site managers, the admins) what changed for them, in the app and by
-//! email, once per event; publishes nothing.
+//! email, once per event, and posts them to integrators' webhooks;
+//! publishes nothing.
 
 pub mod email;
 pub mod error;
@@ -12,11 +13,13 @@ pub mod repo;
 pub mod service;
 pub mod sweep;
 pub mod unsubscribe;
+pub mod webhooks;
 pub mod wording;
 
 use std::time::Duration;
 
 use reemploi_proto::notify::notification_service_server::NotificationServiceServer;
+use reemploi_proto::notify::webhook_service_server::WebhookServiceServer;
 use reemploi_proto::service_names::NOTIFY;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
@@ -59,6 +62,14 @@ pub struct NotifyArgs {
         value_parser = clap::value_parser!(u32).range(0..=23)
     )]
     pub digest_hour: u32,
+
+    /// The first retry's delay of a failed webhook delivery, in milliseconds; each next one doubles, up to an hour.
+    #[arg(
+        long = "webhook-retry-base-ms",
+        env = "REEMPLOI_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 1000
+    )]
+    pub webhook_retry_base_ms: u64,
 }
 
 impl Default for NotifyArgs {
@@ -66,6 +77,7 @@ impl Default for NotifyArgs {
         NotifyArgs {
             notify_sweep_interval_secs: 60,
             digest_hour: 6,
+            webhook_retry_base_ms: 1000,
         }
     }
 }
@@ -96,6 +108,7 @@ pub async fn start_service(
     let unsubscriber = Unsubscriber::load(&ctx.db)
         .await
         .map_err(StartError::store(events::PRODUCER))?;
+    let hooks_pager = prepared.pager.clone();
     let notify = Notify::new(
         ctx.db.clone(),
         prepared.pager,
@@ -108,7 +121,14 @@ pub async fn start_service(
             .max_decoding_message_size(ctx.max_message_bytes)
             .max_encoding_message_size(ctx.max_message_bytes),
     );
-    let mut running = Running::new(NOTIFY, |routes| routes.add_service(service));
+    let webhooks = ctx.authenticated(
+        WebhookServiceServer::new(webhooks::Webhooks::new(notify.clone(), hooks_pager))
+            .max_decoding_message_size(ctx.max_message_bytes)
+            .max_encoding_message_size(ctx.max_message_bytes),
+    );
+    let mut running = Running::new(NOTIFY, |routes| {
+        routes.add_service(service).add_service(webhooks)
+    });
     for subscription in events::subscriptions(ctx.max_deliver) {
         let name = subscription.durable.clone();
         let handler = events::Consumer::new(notify.clone(), &name);
@@ -123,6 +143,12 @@ pub async fn start_service(
         notify
             .clone()
             .sweep_every(ctx.bus.clone(), interval, ctx.stop.clone()),
+    );
+    let settings =
+        webhooks::Settings::new(Duration::from_millis(args.webhook_retry_base_ms.max(1)));
+    let running = running.spawn(
+        "webhook deliveries",
+        notify.clone().deliver_webhooks(settings, ctx.stop.clone()),
     );
     let emailer = Emailer::new(notify.clone(), mailer, &email.public_url, args.digest_hour);
     let running = running.spawn("notify emails", emailer.run(ctx.stop.clone()));

@@ -43,6 +43,8 @@ struct Inner {
     made: watch::Sender<u64>,
     /// Cancelled at shutdown: WatchNotifications streams end.
     shutdown: CancellationToken,
+    /// The live webhooks, and the signal of deliveries to post.
+    hooks: crate::webhooks::Live,
 }
 
 /// How often a watch looks for notifications made by other replicas.
@@ -65,6 +67,7 @@ impl Notify {
                 unsubscriber,
                 made: watch::channel(0).0,
                 shutdown,
+                hooks: crate::webhooks::Live::default(),
             }),
         }
     }
@@ -72,6 +75,11 @@ impl Notify {
     /// Its database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The live webhooks, and the signal of deliveries to post.
+    pub fn hooks(&self) -> &crate::webhooks::Live {
+        &self.inner.hooks
     }
 
     /// The signer of unsubscribe links.

@@ -25,6 +25,7 @@ pub mod recolement;
 pub mod sites;
 pub mod slots;
 pub mod updates;
+pub mod webhooks;
 
 use crate::CliError;
 use crate::client::Connection;

@@ -113,6 +113,8 @@ CREATE TABLE cursors (
     seq BIGINT NOT NULL
 );
 
+-- Webhooks: an owner's URL and the event types (subject patterns without
+-- `reemploi.`, space-separated) posted to it, signed with its secret.
 CREATE TABLE webhooks (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -123,6 +125,8 @@ CREATE TABLE webhooks (
     deleted_at BIGINT
 );
 
+-- One event to post to one webhook, once (UNIQUE (webhook_id, event_id));
+-- each webhook's are posted in `seq` order, one at a time.
 CREATE TABLE deliveries (
     seq BIGSERIAL PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -134,6 +138,8 @@ CREATE TABLE deliveries (
     attempts BIGINT NOT NULL,
     last_error TEXT,
     created_at BIGINT NOT NULL,
+    -- Retries go on for a while from here: the creation, or a manual retry.
+    retry_from BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,
     delivered_at BIGINT,
     UNIQUE (webhook_id, event_id)
