@@ -220,9 +220,10 @@ impl Stack {
         }
         let notify_db = reemploi_testing::db::fresh(backend).await;
         let ctx = context(notify_db.db.clone(), own_bus().await);
-        let (notify, notifier) = reemploi_notify::start_service(ctx.clone(), &Default::default())
-            .await
-            .unwrap();
+        let (notify, notifier) =
+            reemploi_notify::start_service(ctx.clone(), &Default::default(), &Default::default())
+                .await
+                .unwrap();
         let notify = testing::spawn_with(&ctx, vec![notify], &auth).await;
         let notify_addr = notify.addr;
         served.push(notify);

@@ -61,6 +61,12 @@ type Start<'a> = Box<dyn FnOnce(Context) -> BoxFuture<'a, Result<Running, StartE
 
 /// Every service of the platform, each with its own argument block.
 fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
+    // One set of mail flags and one public URL for the process: the
+    // notification emails go out as the identity service's mail does.
+    let email = reemploi_notify::EmailArgs {
+        public_url: args.identity.public_url.clone(),
+        mail: args.identity.mail.clone(),
+    };
     vec![
         // First: it fills the key ring every service verifies tokens with.
         (
@@ -85,7 +91,9 @@ fn services(args: &UpArgs) -> Vec<(&'static str, Start<'_>)> {
         ),
         (
             "notify",
-            Box::new(|ctx| Box::pin(reemploi_notify::start(ctx, &args.notify))),
+            Box::new(move |ctx| {
+                Box::pin(async move { reemploi_notify::start(ctx, &args.notify, &email).await })
+            }),
         ),
     ]
 }

@@ -20,6 +20,10 @@ pub struct Mail {
     pub text: String,
     /// The HTML part, a complete document whose values are already escaped.
     pub html: String,
+    /// Where the recipient stops mail of this sort (an absolute URL the
+    /// service made itself), given to mail clients as `List-Unsubscribe`
+    /// (RFC 2369), which they show as a button.
+    pub list_unsubscribe: Option<String>,
 }
 
 impl Mail {
@@ -86,6 +90,7 @@ impl Mail {
             subject,
             text,
             html,
+            list_unsubscribe: None,
         }
     }
 
@@ -111,7 +116,14 @@ impl Mail {
         let alternative = MultiPart::alternative()
             .singlepart(part(ContentType::TEXT_PLAIN, &self.text, readable))
             .singlepart(part(ContentType::TEXT_HTML, &self.html, readable));
-        Message::builder()
+        let mut builder = Message::builder();
+        if let Some(url) = &self.list_unsubscribe {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ));
+        }
+        builder
             .from(from.clone())
             .to(to)
             .subject(self.subject.as_str())
@@ -210,6 +222,21 @@ mod tests {
         assert!(
             mail.text
                 .contains("Ouvrir \"ici\"\u{a0}:\nhttps://example.org/x?a=1&b=<2>\n")
+        );
+    }
+
+    #[test]
+    fn list_unsubscribe_only_when_given() {
+        let from: Mailbox = "r <no-reply@r.example>".parse().expect("mailbox");
+        let mut mail = Mail::with_link("a@example.org", "S", "Bonjour", "Ouvrir", "https://x");
+        let headers = |m: &Mail| {
+            let raw = m.message(&from, false).expect("message").formatted();
+            String::from_utf8(raw).expect("utf-8")
+        };
+        assert!(!headers(&mail).contains("List-Unsubscribe"));
+        mail.list_unsubscribe = Some("https://r.example/stop?jeton=a.b".into());
+        assert!(
+            headers(&mail).contains("List-Unsubscribe: <https://r.example/stop?jeton=a.b>\r\n")
         );
     }
 

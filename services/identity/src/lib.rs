@@ -53,7 +53,7 @@ pub fn migrations() -> Migrations {
 #[command(next_help_heading = "Identity", about = None, long_about = None)]
 pub struct IdentityArgs {
     /// Where people open the links of invitation and password-reset mail
-    /// (the web app).
+    /// (the web app); in `reemploi up`, those of notification emails too.
     #[arg(
         long = "public-url",
         env = "REEMPLOI_PUBLIC_URL",

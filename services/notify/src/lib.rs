@@ -4,8 +4,10 @@
 //! email, once per event, and posts them to integrators' webhooks;
 //! publishes nothing.
 
+pub mod email;
 pub mod error;
 pub mod events;
+pub mod letters;
 pub mod model;
 pub mod repo;
 pub mod service;
@@ -22,6 +24,7 @@ use reemploi_proto::service_names::NOTIFY;
 use reemploi_runtime::service::{Context, Running, StartError};
 use reemploi_store::Migrations;
 
+pub use email::{EmailArgs, Emailer};
 pub use error::NotifyError;
 pub use service::Notify;
 pub use unsubscribe::Unsubscriber;
@@ -41,10 +44,24 @@ pub struct NotifyArgs {
     /// How often reservations and lots about to expire, and dead letters, are looked for, in seconds.
     #[arg(
         long = "notify-sweep-interval-secs",
+        value_name = "SECS",
         env = "REEMPLOI_NOTIFY_SWEEP_INTERVAL_SECS",
         default_value_t = 60
     )]
     pub notify_sweep_interval_secs: u64,
+
+    /// The hour (UTC, 0-23) after which each day's email digest goes out.
+    // The id is prefixed as the field above is: `reemploi up` flattens
+    // these beside every other service's flags.
+    #[arg(
+        id = "notify_digest_hour",
+        long = "digest-hour",
+        value_name = "HOUR",
+        env = "REEMPLOI_DIGEST_HOUR",
+        default_value_t = 6,
+        value_parser = clap::value_parser!(u32).range(0..=23)
+    )]
+    pub digest_hour: u32,
 
     /// The first retry's delay of a failed webhook delivery, in milliseconds; each next one doubles, up to an hour.
     #[arg(
@@ -59,14 +76,20 @@ impl Default for NotifyArgs {
     fn default() -> Self {
         NotifyArgs {
             notify_sweep_interval_secs: 60,
+            digest_hour: 6,
             webhook_retry_base_ms: 1000,
         }
     }
 }
 
-/// Migrates, then follows every service's events and sweeps on the clock.
-pub async fn start(ctx: Context, args: &NotifyArgs) -> Result<Running, StartError> {
-    Ok(start_service(ctx, args).await?.0)
+/// Migrates, then follows every service's events, sweeps on the clock and
+/// sends the emails: with `email`'s mail settings and links.
+pub async fn start(
+    ctx: Context,
+    args: &NotifyArgs,
+    email: &EmailArgs,
+) -> Result<Running, StartError> {
+    Ok(start_service(ctx, args, email).await?.0)
 }
 
 /// [`start`], with the service itself, for those who sweep or look inside
@@ -74,7 +97,13 @@ pub async fn start(ctx: Context, args: &NotifyArgs) -> Result<Running, StartErro
 pub async fn start_service(
     ctx: Context,
     args: &NotifyArgs,
+    email: &EmailArgs,
 ) -> Result<(Running, Notify), StartError> {
+    let mailer =
+        reemploi_mail::Mailer::new(&email.mail, &ctx.data_dir).map_err(|e| StartError::Other {
+            service: events::PRODUCER,
+            reason: e.to_string(),
+        })?;
     let prepared = ctx.prepare(events::PRODUCER, &migrations()).await?;
     let unsubscriber = Unsubscriber::load(&ctx.db)
         .await
@@ -121,8 +150,12 @@ pub async fn start_service(
         "webhook deliveries",
         notify.clone().deliver_webhooks(settings, ctx.stop.clone()),
     );
+    let emailer = Emailer::new(notify.clone(), mailer, &email.public_url, args.digest_hour);
+    let running = running.spawn("notify emails", emailer.run(ctx.stop.clone()));
     Ok((running, notify))
 }
 
+#[cfg(test)]
+mod email_tests;
 #[cfg(test)]
 mod tests;

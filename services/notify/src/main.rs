@@ -1,7 +1,7 @@
 //! `reemploi-notify`: the notification service as its own process.
 
 use clap::Parser;
-use reemploi_notify::NotifyArgs;
+use reemploi_notify::{EmailArgs, NotifyArgs};
 use reemploi_runtime::process::{Failure, ServiceArgs, exit};
 
 /// The reemploi notification service (gRPC): notifications in the app, by email and by webhook.
@@ -12,6 +12,8 @@ struct Cli {
     service: ServiceArgs,
     #[command(flatten)]
     notify: NotifyArgs,
+    #[command(flatten)]
+    email: EmailArgs,
 }
 
 #[tokio::main]
@@ -21,6 +23,6 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let ctx = cli.service.connect("notify").await?;
-    let running = reemploi_notify::start(ctx.clone(), &cli.notify).await?;
+    let running = reemploi_notify::start(ctx.clone(), &cli.notify, &cli.email).await?;
     cli.service.serve(&ctx, running).await
 }

@@ -24,18 +24,18 @@ use uuid::Uuid;
 use crate::model::Kind;
 use crate::{Notify, Unsubscriber, migrations};
 
-const HOUR: i64 = 3_600_000;
-const ORG: &str = "m2a-habitat";
+pub(crate) const HOUR: i64 = 3_600_000;
+pub(crate) const ORG: &str = "m2a-habitat";
 
-struct World {
-    notify: Notify,
+pub(crate) struct World {
+    pub(crate) notify: Notify,
     _db: reemploi_testing::db::TestDb,
-    partner: Uuid,
-    site: String,
-    lot: String,
+    pub(crate) partner: Uuid,
+    pub(crate) site: String,
+    pub(crate) lot: String,
 }
 
-async fn world(backend: Backend) -> World {
+pub(crate) async fn world(backend: Backend) -> World {
     let db = reemploi_testing::db::fresh(backend).await;
     db.db.migrate(&migrations()).await.unwrap();
     let notify = Notify::new(
@@ -54,7 +54,7 @@ async fn world(backend: Backend) -> World {
     }
 }
 
-fn event(subject: &str, aggregate: &str, version: i64, payload: Payload) -> Message {
+pub(crate) fn event(subject: &str, aggregate: &str, version: i64, payload: Payload) -> Message {
     envelope::message(
         "test",
         subject.into(),
@@ -66,11 +66,11 @@ fn event(subject: &str, aggregate: &str, version: i64, payload: Payload) -> Mess
 }
 
 impl World {
-    async fn apply(&self, consumer: &str, msg: &Message) {
+    pub(crate) async fn apply(&self, consumer: &str, msg: &Message) {
         self.notify.apply(consumer, msg).await.unwrap();
     }
 
-    fn site_event(&self) -> Message {
+    pub(crate) fn site_event(&self) -> Message {
         let site = ipb::Site {
             name: self.site.clone(),
             display_name: "Coteaux".into(),
@@ -85,7 +85,12 @@ impl World {
         )
     }
 
-    fn lot_event(&self, status: ipb::LotStatus, version: i64, until: Option<i64>) -> Message {
+    pub(crate) fn lot_event(
+        &self,
+        status: ipb::LotStatus,
+        version: i64,
+        until: Option<i64>,
+    ) -> Message {
         let lot = ipb::Lot {
             name: self.lot.clone(),
             designation: "Radiateurs fonte".into(),
@@ -105,7 +110,7 @@ impl World {
         )
     }
 
-    fn partner_event(&self, status: rpb::PartnerStatus, version: i64) -> Message {
+    pub(crate) fn partner_event(&self, status: rpb::PartnerStatus, version: i64) -> Message {
         let name = format!("partners/{}", self.partner);
         let p = rpb::Partner {
             name: name.clone(),
@@ -121,7 +126,7 @@ impl World {
         )
     }
 
-    fn claim_event(
+    pub(crate) fn claim_event(
         &self,
         claim: &str,
         status: ipb::ClaimStatus,
@@ -143,7 +148,7 @@ impl World {
         )
     }
 
-    fn claim_name(&self) -> String {
+    pub(crate) fn claim_name(&self) -> String {
         format!("{}/claims/{}", self.lot, Uuid::now_v7())
     }
 

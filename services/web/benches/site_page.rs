@@ -101,6 +101,7 @@ async fn run(secs: u32, connections: u32) -> Res<()> {
         registry: url(inventory.addr),
         matching: url(inventory.addr),
         impact: url(inventory.addr),
+        notify: url(inventory.addr),
         ..Endpoints::all("")
     };
     let args = WebArgs {

@@ -9,12 +9,13 @@ use axum::routing::{get, post};
 use crate::WebState;
 use crate::pages::{
     access, accounts, admin, auth, declare, figures, home, imports, notifications, partner, plan,
-    profile, receipt, recommend, site_edit, site_lot, sites,
+    profile, receipt, recommend, site_edit, site_lot, sites, unsubscribe,
 };
 
 type Routes = Router<WebState>;
 
-/// Signing in, up and out, and the links the identity service mails.
+/// Signing in, up and out, and the links the identity and notification
+/// services mail.
 pub fn everyone() -> Routes {
     Router::new()
         .route("/", get(home::home))
@@ -33,6 +34,11 @@ pub fn everyone() -> Routes {
             get(access::reset_form).post(access::reset),
         )
         .route("/inscription", get(auth::sign_up_form).post(auth::sign_up))
+        // The link of every notification email; no sign-in needed.
+        .route(
+            unsubscribe::PATH,
+            get(unsubscribe::unsubscribe_form).post(unsubscribe::unsubscribe),
+        )
         // Site managers and structures alike: the API says whose it is.
         .route(
             "/bons/{site}/{lot}/{claim}/{receipt}",

@@ -1691,3 +1691,49 @@ impl Fr {
         }
     }
 }
+
+/// The unsubscribe page that notification emails link to.
+impl Fr {
+    /// Its title.
+    pub const UNSUBSCRIBE_TITLE: &'static str = "Se désabonner des courriels";
+    /// What the button does.
+    pub const UNSUBSCRIBE_INTRO: &'static str = "Ce lien vient d'un courriel de notification de reemploi. Confirmez pour ne plus recevoir ce type de notification par courriel ; vous la verrez toujours dans l'application.";
+    /// The button.
+    pub const UNSUBSCRIBE_BUTTON: &'static str = "Ne plus recevoir ces courriels";
+    /// A link that is not one of the platform's.
+    pub const UNSUBSCRIBE_BAD_LINK: &'static str =
+        "Ce lien de désabonnement n'est pas valable. Copiez-le en entier depuis le courriel reçu.";
+    /// Where to change one's mind.
+    pub const UNSUBSCRIBE_AGAIN: &'static str =
+        "Vous pourrez changer d'avis dans les préférences de votre compte.";
+
+    /// Once done: which kind of notification no longer comes by email.
+    pub fn unsubscribed(kind: reemploi_proto::notify::NotificationKind) -> String {
+        format!(
+            "C'est fait : vous ne recevrez plus par courriel les notifications {}.",
+            Fr::notification_kind(kind)
+        )
+    }
+
+    /// A kind of notification, after « les notifications ».
+    pub fn notification_kind(kind: reemploi_proto::notify::NotificationKind) -> &'static str {
+        use reemploi_proto::notify::NotificationKind as K;
+        match kind {
+            K::LotProposed => "de lots proposés",
+            K::NeedMatched => "de lots qui répondent à vos recherches",
+            K::ClaimConfirmed => "de réservations confirmées",
+            K::ClaimRejected => "de réservations refusées",
+            K::ReservationExpiring => "de réservations qui expirent bientôt",
+            K::ClaimedLotWithdrawn => "de lots réservés puis retirés",
+            K::PartnerVerified => "de vérification de votre structure",
+            K::PartnerSuspended => "de suspension de votre structure",
+            K::ClaimReserved => "de nouvelles réservations",
+            K::ClaimCancelled => "de réservations annulées",
+            K::PickupBooked => "d'enlèvements prévus",
+            K::LotExpiring => "de lots qui expirent sans preneur",
+            K::PartnerPending => "de structures à vérifier",
+            K::DeadLetter => "d'événements non traités",
+            K::Unspecified => "de ce type",
+        }
+    }
+}

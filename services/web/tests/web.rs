@@ -1,5 +1,6 @@
 //! The web app driven by a real HTTP client with a cookie jar, in front of
-//! the real identity, inventory, registry, matching and impact services (SQLite,
+//! the real identity, inventory, registry, matching, impact and notification
+//! services (SQLite,
 //! in-process bus, each on port 0): sessions, CSRF, headers, and the API's
 //! own checks showing through the pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -48,6 +49,8 @@ struct App {
     inventory: SocketAddr,
     registry: SocketAddr,
     impact: SocketAddr,
+    /// The notification service itself, to sign unsubscribe links.
+    notifier: reemploi_notify::Notify,
     web_shutdown: CancellationToken,
     served: Vec<Spawned>,
     _dbs: Vec<TestDb>,
@@ -59,6 +62,7 @@ impl App {
         reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await.unwrap());
         let dbs = vec![
+            reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
@@ -102,6 +106,12 @@ impl App {
             .await
             .unwrap();
         let registry = testing::spawn_with(&ctx, vec![registry], &auth).await;
+        let ctx = testing::context(dbs[5].db.clone(), bus.clone());
+        let (notify, notifier) =
+            reemploi_notify::start_service(ctx.clone(), &Default::default(), &Default::default())
+                .await
+                .unwrap();
+        let notify = testing::spawn_with(&ctx, vec![notify], &auth).await;
         let url = |addr: SocketAddr| format!("http://{addr}");
         // One address per service, as a distributed deployment has them.
         let endpoints = Endpoints {
@@ -110,6 +120,7 @@ impl App {
             registry: url(registry.addr),
             matching: url(matching.addr),
             impact: url(impact.addr),
+            notify: url(notify.addr),
             ..Endpoints::all("")
         };
         let data = tempfile::tempdir().unwrap();
@@ -122,7 +133,8 @@ impl App {
             registry: registry.addr,
             impact: impact.addr,
             web_shutdown,
-            served: vec![identity, matching, impact, inventory, registry],
+            notifier,
+            served: vec![identity, matching, impact, inventory, registry, notify],
             _dbs: dbs,
             _data: data,
         }
@@ -3402,5 +3414,73 @@ async fn a_declaration_above_the_handed_over_mass_is_refused_beside_its_field() 
         .unwrap()
         .into_inner();
     assert_eq!(after, before, "nothing more declared");
+    app.stop().await;
+}
+
+/// The mode of `kind` for `account`, as the notification service holds it.
+async fn email_mode(
+    app: &App,
+    account: uuid::Uuid,
+    kind: reemploi_notify::model::Kind,
+) -> reemploi_proto::notify::EmailMode {
+    let p = reemploi_runtime::auth::Principal {
+        subject: format!("accounts/{account}"),
+        role: Role::SiteManager,
+        org: Some("m2a-habitat".into()),
+        partner: None,
+    };
+    let prefs = app.notifier.preferences(&p).await.unwrap();
+    let pref = prefs
+        .preferences
+        .iter()
+        .find(|x| x.kind == kind.to_proto() as i32)
+        .unwrap();
+    reemploi_proto::notify::EmailMode::try_from(pref.mode).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_unsubscribe_link_of_an_email_turns_its_kind_off_without_signing_in() {
+    use reemploi_notify::model::Kind;
+    use reemploi_proto::notify::EmailMode;
+    let app = App::start().await;
+    let account = uuid::Uuid::now_v7();
+    let token = app
+        .notifier
+        .unsubscriber()
+        .token(account, Kind::ClaimReserved);
+    let path = "/notifications/desabonnement";
+    let page = format!("{path}?jeton={token}");
+    let browser = app.browser();
+    // Opening the link (as a mail scanner does) changes nothing.
+    let (status, html) = browser.page(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ne plus recevoir ces courriels"), "{html}");
+    assert_eq!(hidden(&html, "jeton"), token);
+    let mode = email_mode(&app, account, Kind::ClaimReserved).await;
+    assert_eq!(mode, EmailMode::Immediate);
+    // Without the form's CSRF token: refused, nothing changed.
+    let bare = browser.post(path, &[("jeton", &token)]).await;
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    let mode = email_mode(&app, account, Kind::ClaimReserved).await;
+    assert_eq!(mode, EmailMode::Immediate);
+    let done = submit(&browser, &page, path, &[("jeton", &token)]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let said = done.text().await.unwrap();
+    assert!(
+        said.contains("notifications de nouvelles réservations"),
+        "{said}"
+    );
+    let mode = email_mode(&app, account, Kind::ClaimReserved).await;
+    assert_eq!(mode, EmailMode::Off);
+    let other = email_mode(&app, account, Kind::ClaimCancelled).await;
+    assert_eq!(other, EmailMode::Immediate);
+    // A link made up for someone else: said so, nothing changed.
+    let victim = uuid::Uuid::now_v7();
+    let forged = token.replace(&account.to_string(), &victim.to_string());
+    let refused = submit(&browser, &page, path, &[("jeton", &forged)]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("pas valable"));
+    let mode = email_mode(&app, victim, Kind::ClaimReserved).await;
+    assert_eq!(mode, EmailMode::Immediate);
     app.stop().await;
 }

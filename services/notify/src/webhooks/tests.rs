@@ -728,7 +728,9 @@ async fn the_served_service_takes_webhooks_and_posts_the_events_of_the_bus() {
             webhook_retry_base_ms: 10,
             ..Default::default()
         };
-        let (running, _) = crate::start_service(ctx.clone(), &args).await.unwrap();
+        let (running, _) = crate::start_service(ctx.clone(), &args, &Default::default())
+            .await
+            .unwrap();
         let served = reemploi_testing::grpc::spawn(&ctx, vec![running]).await;
         let channel = reemploi_testing::grpc::channel(served.addr).await;
         let client =

@@ -21,6 +21,7 @@ pub mod recommend;
 pub mod site_edit;
 pub mod site_lot;
 pub mod sites;
+pub mod unsubscribe;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
