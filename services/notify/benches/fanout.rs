@@ -68,8 +68,15 @@ fn main() {
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(run());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
 }
 
 /// Arrivals of event `i` (by its lot's number), as they come.
@@ -88,7 +95,14 @@ fn proposal(lot: usize, partner: Uuid) -> Message {
         }),
         ..Default::default()
     };
-    reemploi_runtime::envelope::message("matching", SUBJECT.into(), m.name.clone(), 1, 0, Payload::MatchProposal(m))
+    reemploi_runtime::envelope::message(
+        "matching",
+        SUBJECT.into(),
+        m.name.clone(),
+        1,
+        0,
+        Payload::MatchProposal(m),
+    )
 }
 
 fn lot_number(resource: &str) -> Option<usize> {
@@ -99,15 +113,24 @@ async fn run() {
     let namespace = reemploi_testing::nats::unique_namespace();
     let url = reemploi_testing::nats::nats_url();
     let bus: Arc<dyn Bus> = Arc::new(
-        JetStreamBus::connect(&url, JetStreamOptions { namespace: Some(namespace.clone()), replicas: 1 })
-            .await
-            .unwrap(),
+        JetStreamBus::connect(
+            &url,
+            JetStreamOptions {
+                namespace: Some(namespace.clone()),
+                replicas: 1,
+            },
+        )
+        .await
+        .unwrap(),
     );
     let db = reemploi_testing::db::fresh(Backend::Postgres).await;
     let mut ctx = testing::context(db.db.clone(), bus.clone());
     // A thousand streams from one address: no rate limit in the way.
     ctx.auth = testing::authenticator();
-    let (running, _notify) = reemploi_notify::start_service(ctx.clone(), &Default::default()).await.unwrap();
+    let (running, _notify) =
+        reemploi_notify::start_service(ctx.clone(), &Default::default(), &Default::default())
+            .await
+            .unwrap();
     let served = testing::spawn(&ctx, vec![running]).await;
     let partners: Vec<Uuid> = (0..RECIPIENTS).map(|_| Uuid::now_v7()).collect();
 
@@ -119,14 +142,20 @@ async fn run() {
     let collected = Collected::start(in_app_rx, hook_rx);
 
     // Warm-up: one event per partner, until every watcher and the receiver have it.
-    let warm: Vec<Message> = (0..RECIPIENTS).map(|i| proposal(EVENTS + i, partners[i])).collect();
+    let warm: Vec<Message> = (0..RECIPIENTS)
+        .map(|i| proposal(EVENTS + i, partners[i]))
+        .collect();
     for m in &warm {
         bus.publish(m).await.unwrap();
     }
-    collected.wait(EVENTS..EVENTS + RECIPIENTS, Duration::from_secs(120)).await;
+    collected
+        .wait(EVENTS..EVENTS + RECIPIENTS, Duration::from_secs(120))
+        .await;
     println!("fanout bench: warmed up ({RECIPIENTS} watchers and the webhook receiving)");
 
-    let events: Vec<Message> = (0..EVENTS).map(|i| proposal(i, partners[i % RECIPIENTS])).collect();
+    let events: Vec<Message> = (0..EVENTS)
+        .map(|i| proposal(i, partners[i % RECIPIENTS]))
+        .collect();
     let mut published = Vec::with_capacity(EVENTS);
     for m in &events {
         bus.publish(m).await.unwrap();
@@ -136,11 +165,21 @@ async fn run() {
     let (in_app, hooks) = collected.times(EVENTS);
     let raw = baseline(&url, &namespace, &events).await;
 
-    println!("fanout bench: {EVENTS} events to {RECIPIENTS} recipients, published one after the other");
-    let raw_rate = report("raw JetStream publish -> consume", &published_of(&raw), &raw.1);
+    println!(
+        "fanout bench: {EVENTS} events to {RECIPIENTS} recipients, published one after the other"
+    );
+    let raw_rate = report(
+        "raw JetStream publish -> consume",
+        &published_of(&raw),
+        &raw.1,
+    );
     let app_rate = report("in the app (event -> watcher)", &published, &in_app);
     let hook_rate = report("webhook (event -> receiver)", &published, &hooks);
-    println!("  ratios of throughput to raw: in the app {:.2}, webhook {:.2}", app_rate / raw_rate, hook_rate / raw_rate);
+    println!(
+        "  ratios of throughput to raw: in the app {:.2}, webhook {:.2}",
+        app_rate / raw_rate,
+        hook_rate / raw_rate
+    );
     served.stop().await.unwrap();
 }
 
@@ -150,16 +189,37 @@ fn published_of(raw: &(Vec<Instant>, Vec<Option<Instant>>)) -> Vec<Instant> {
 
 /// Prints throughput, p50 and p99; the throughput.
 fn report(what: &str, published: &[Instant], arrived: &[Option<Instant>]) -> f64 {
-    let mut latencies: Vec<Option<Duration>> =
-        published.iter().zip(arrived).map(|(p, a)| a.map(|a| a.saturating_duration_since(*p))).collect();
+    let mut latencies: Vec<Option<Duration>> = published
+        .iter()
+        .zip(arrived)
+        .map(|(p, a)| a.map(|a| a.saturating_duration_since(*p)))
+        .collect();
     latencies.sort_by_key(|d| (d.is_none(), *d));
-    let q = |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let q = |p: f64| {
+        latencies[((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
     let lost = arrived.iter().filter(|a| a.is_none()).count();
-    let last = arrived.iter().flatten().max().copied().unwrap_or(published[0]);
-    let secs = last.saturating_duration_since(published[0]).as_secs_f64().max(1e-9);
+    let last = arrived
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or(published[0]);
+    let secs = last
+        .saturating_duration_since(published[0])
+        .as_secs_f64()
+        .max(1e-9);
     let rate = (arrived.len() - lost) as f64 / secs;
-    let ms = |d: Option<Duration>| d.map_or("lost".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
-    println!("  {what}: {rate:.0} events/s, p50 {}, p99 {}, lost {lost}", ms(q(0.5)), ms(q(0.99)));
+    let ms = |d: Option<Duration>| {
+        d.map_or("lost".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "  {what}: {rate:.0} events/s, p50 {}, p99 {}, lost {lost}",
+        ms(q(0.5)),
+        ms(q(0.99))
+    );
     rate
 }
 
@@ -170,8 +230,14 @@ struct Collected {
 }
 
 impl Collected {
-    fn start(mut in_app: mpsc::UnboundedReceiver<(usize, Instant)>, mut hooks: mpsc::UnboundedReceiver<(usize, Instant)>) -> Collected {
-        let c = Collected { in_app: Arc::default(), hooks: Arc::default() };
+    fn start(
+        mut in_app: mpsc::UnboundedReceiver<(usize, Instant)>,
+        mut hooks: mpsc::UnboundedReceiver<(usize, Instant)>,
+    ) -> Collected {
+        let c = Collected {
+            in_app: Arc::default(),
+            hooks: Arc::default(),
+        };
         let (a, h) = (c.in_app.clone(), c.hooks.clone());
         tokio::spawn(async move {
             while let Some((i, t)) = in_app.recv().await {
@@ -217,8 +283,15 @@ async fn watch_all(addr: SocketAddr, partners: &[Uuid], arrivals: Arrivals) {
     }
     for (i, partner) in partners.iter().enumerate() {
         let token = testing::token(Role::Partner, None, Some(&partner.to_string()));
-        let mut client = NotificationServiceClient::with_interceptor(channels[i % CONNECTIONS].clone(), Bearer(Some(token)));
-        let mut stream = client.watch_notifications(npb::WatchNotificationsRequest {}).await.unwrap().into_inner();
+        let mut client = NotificationServiceClient::with_interceptor(
+            channels[i % CONNECTIONS].clone(),
+            Bearer(Some(token)),
+        );
+        let mut stream = client
+            .watch_notifications(npb::WatchNotificationsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
         let arrivals = arrivals.clone();
         tokio::spawn(async move {
             while let Some(Ok(n)) = stream.next().await {
@@ -273,7 +346,8 @@ fn lot_of_envelope(bytes: &[u8]) -> Option<usize> {
 
 async fn subscribe_webhook(addr: SocketAddr, receiver: SocketAddr) {
     let token = testing::token(Role::Integrator, None, None);
-    let mut hooks = WebhookServiceClient::with_interceptor(testing::channel(addr).await, Bearer(Some(token)));
+    let mut hooks =
+        WebhookServiceClient::with_interceptor(testing::channel(addr).await, Bearer(Some(token)));
     hooks
         .create_webhook(npb::CreateWebhookRequest {
             webhook: Some(npb::Webhook {
@@ -289,13 +363,20 @@ async fn subscribe_webhook(addr: SocketAddr, receiver: SocketAddr) {
 
 /// The same envelopes, published one after the other on a stream of their
 /// own, received by a pull consumer: publish times and arrival times.
-async fn baseline(url: &str, namespace: &str, events: &[Message]) -> (Vec<Instant>, Vec<Option<Instant>>) {
+async fn baseline(
+    url: &str,
+    namespace: &str,
+    events: &[Message],
+) -> (Vec<Instant>, Vec<Option<Instant>>) {
     let client = async_nats::connect(url).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let subject = format!("{namespace}.bench.raw");
     let stream = js
         .create_stream(stream::Config {
-            name: format!("BENCH_RAW_{}", namespace.to_uppercase().replace(['-', '.'], "_")),
+            name: format!(
+                "BENCH_RAW_{}",
+                namespace.to_uppercase().replace(['-', '.'], "_")
+            ),
             subjects: vec![subject.clone()],
             storage: StorageType::File,
             ..Default::default()
@@ -303,7 +384,11 @@ async fn baseline(url: &str, namespace: &str, events: &[Message]) -> (Vec<Instan
         .await
         .unwrap();
     let consumer = stream
-        .create_consumer(pull::Config { durable_name: Some("raw".into()), ack_policy: AckPolicy::Explicit, ..Default::default() })
+        .create_consumer(pull::Config {
+            durable_name: Some("raw".into()),
+            ack_policy: AckPolicy::Explicit,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let arrived: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; events.len()]));
@@ -313,7 +398,9 @@ async fn baseline(url: &str, namespace: &str, events: &[Message]) -> (Vec<Instan
         let mut messages = consumer.messages().await.unwrap();
         let mut count = 0;
         while count < n {
-            let Some(Ok(m)) = messages.next().await else { break };
+            let Some(Ok(m)) = messages.next().await else {
+                break;
+            };
             let at = Instant::now();
             if let Some(i) = lot_of_envelope(&m.payload) {
                 seen.lock().unwrap()[i] = Some(at);
@@ -324,11 +411,17 @@ async fn baseline(url: &str, namespace: &str, events: &[Message]) -> (Vec<Instan
     });
     let mut published = Vec::with_capacity(n);
     for m in events {
-        js.publish(subject.clone(), m.payload.clone()).await.unwrap().await.unwrap();
+        js.publish(subject.clone(), m.payload.clone())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
         published.push(Instant::now());
     }
     let _ = tokio::time::timeout(DRAIN, reader).await;
     let arrived = arrived.lock().unwrap().clone();
-    js.delete_stream(stream.cached_info().config.name.clone()).await.unwrap();
+    js.delete_stream(stream.cached_info().config.name.clone())
+        .await
+        .unwrap();
     (published, arrived)
 }

@@ -7,6 +7,7 @@
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod herald;
 pub mod letters;
 pub mod model;
 pub mod repo;
@@ -152,6 +153,7 @@ pub async fn start_service(
     );
     let emailer = Emailer::new(notify.clone(), mailer, &email.public_url, args.digest_hour);
     let running = running.spawn("notify emails", emailer.run(ctx.stop.clone()));
+    let running = running.spawn("notify herald", notify.clone().herald(ctx.stop.clone()));
     Ok((running, notify))
 }
 

@@ -16,7 +16,7 @@ use reemploi_runtime::service::answer;
 use reemploi_runtime::validation::{Check, Violation};
 use reemploi_store::{Db, now_millis};
 use sqlx::AnyConnection;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -41,14 +41,18 @@ struct Inner {
     unsubscriber: Unsubscriber,
     /// Bumped after every commit that made notifications.
     made: watch::Sender<u64>,
+    /// The audiences with new notifications, named by the herald.
+    heralds: broadcast::Sender<Arc<str>>,
     /// Cancelled at shutdown: WatchNotifications streams end.
     shutdown: CancellationToken,
     /// The live webhooks, and the signal of deliveries to post.
     hooks: crate::webhooks::Live,
 }
 
-/// How often a watch looks for notifications made by other replicas.
-const WATCH_POLL: Duration = Duration::from_secs(1);
+/// How often a watch asks the database even when the herald named
+/// nobody (a safety net: the herald names other replicas' notifications
+/// within a second).
+const WATCH_POLL: Duration = Duration::from_secs(30);
 /// The most notifications a watch sends in one go.
 const WATCH_BATCH: usize = 200;
 
@@ -66,6 +70,7 @@ impl Notify {
                 pager,
                 unsubscriber,
                 made: watch::channel(0).0,
+                heralds: broadcast::channel(crate::herald::CAPACITY).0,
                 shutdown,
                 hooks: crate::webhooks::Live::default(),
             }),
@@ -95,6 +100,11 @@ impl Notify {
     /// A receiver woken after every commit that made notifications.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.made.subscribe()
+    }
+
+    /// Where the herald names the audiences with new notifications.
+    pub fn heralds(&self) -> &broadcast::Sender<Arc<str>> {
+        &self.inner.heralds
     }
 
     /// Stores `drafts` (each once) in the caller's transaction, which must
@@ -289,7 +299,7 @@ impl Notify {
         account: &str,
         audience: &str,
         tx: &mpsc::Sender<std::result::Result<pb::Notification, Status>>,
-        woken: &mut watch::Receiver<u64>,
+        heard: &mut crate::herald::Audiences,
         shutdown: &CancellationToken,
     ) -> Result<()> {
         let mut conn = self.db().pool().acquire().await?;
@@ -321,7 +331,7 @@ impl Notify {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tx.closed() => return Ok(()),
-                _ = woken.changed() => {}
+                more = crate::herald::named(heard, audience) => if !more { return Ok(()) },
                 () = tokio::time::sleep(WATCH_POLL) => {}
             }
         }
@@ -384,7 +394,8 @@ impl NotificationService for Notify {
         let audience = audience(&p).map_err(Status::from)?.key();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let notify = self.clone();
-        let mut woken = self.subscribe();
+        // Listening before the first read: nothing made after it is missed.
+        let mut woken = self.heralds().subscribe();
         let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
             if let Err(e) = notify
