@@ -3,6 +3,7 @@
 //! fields), kept free of I/O, async and protobuf so every service and the CLI
 //! enforce exactly the same rules.
 
+pub mod calendar;
 pub mod category;
 pub mod claim;
 pub mod error;

@@ -154,6 +154,26 @@ impl From<crate::idempotent::BeginError> for ApiError {
     }
 }
 
+/// What a consumer does when applying an event failed with `err`: waits
+/// while its own database is down, and tries again later otherwise (the
+/// event may have come before another it needs); an event that can never
+/// be applied is the service's own error, refused permanently.
+impl From<ApiError> for reemploi_events::HandlerError {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::Unavailable(store) => reemploi_events::HandlerError::from(store),
+            other @ (ApiError::Invalid(_)
+            | ApiError::NotFound { .. }
+            | ApiError::PermissionDenied(_)
+            | ApiError::FailedPrecondition { .. }
+            | ApiError::StaleEtag { .. }
+            | ApiError::Conflict
+            | ApiError::AlreadyExists { .. }
+            | ApiError::Internal(_)) => reemploi_events::HandlerError::Transient(other.to_string()),
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Status {
         match err {

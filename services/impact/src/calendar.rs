@@ -3,38 +3,13 @@
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The civil date (year, month 1–12, day) of a count of days since 1970-01-01,
-/// in the proleptic Gregorian calendar (400-year eras of 146,097 days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days since 1970-01-01 of the first day of a month.
-fn days_of(year: i64, month: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use reemploi_domain::calendar::{civil, days_from_civil};
 
 /// A month of the calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Month {
     year: i64,
-    month: u32,
+    month: i64,
 }
 
 impl Month {
@@ -46,7 +21,7 @@ impl Month {
 
     /// When the month starts, in milliseconds since the epoch.
     pub fn start(self) -> i64 {
-        days_of(self.year, self.month) * DAY_MS
+        days_from_civil(self.year, self.month, 1) * DAY_MS
     }
 
     /// The month after.

@@ -33,19 +33,8 @@ impl From<ImpactError> for Status {
 impl From<ImpactError> for HandlerError {
     fn from(err: ImpactError) -> Self {
         match err {
-            // Its own database is down: wait for it.
-            ImpactError::Api(ApiError::Unavailable(store)) => HandlerError::from(store),
+            ImpactError::Api(e) => e.into(),
             ImpactError::BadEvent(m) => HandlerError::Permanent(m),
-            ImpactError::Api(
-                other @ (ApiError::Invalid(_)
-                | ApiError::NotFound { .. }
-                | ApiError::PermissionDenied(_)
-                | ApiError::FailedPrecondition { .. }
-                | ApiError::StaleEtag { .. }
-                | ApiError::Conflict
-                | ApiError::AlreadyExists { .. }
-                | ApiError::Internal(_)),
-            ) => HandlerError::Transient(other.to_string()),
         }
     }
 }

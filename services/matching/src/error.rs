@@ -34,19 +34,8 @@ impl From<MatchingError> for Status {
 impl From<MatchingError> for HandlerError {
     fn from(err: MatchingError) -> Self {
         match err {
-            // Its own database is down: wait for it.
-            MatchingError::Api(ApiError::Unavailable(store)) => HandlerError::from(store),
+            MatchingError::Api(e) => e.into(),
             MatchingError::BadEvent(m) => HandlerError::Permanent(m),
-            MatchingError::Api(
-                other @ (ApiError::Invalid(_)
-                | ApiError::NotFound { .. }
-                | ApiError::PermissionDenied(_)
-                | ApiError::FailedPrecondition { .. }
-                | ApiError::StaleEtag { .. }
-                | ApiError::Conflict
-                | ApiError::AlreadyExists { .. }
-                | ApiError::Internal(_)),
-            ) => HandlerError::Transient(other.to_string()),
         }
     }
 }

@@ -33,19 +33,8 @@ impl From<NotifyError> for Status {
 impl From<NotifyError> for HandlerError {
     fn from(err: NotifyError) -> Self {
         match err {
-            // Its own database is down: wait for it.
-            NotifyError::Api(ApiError::Unavailable(store)) => HandlerError::from(store),
+            NotifyError::Api(e) => e.into(),
             NotifyError::BadEvent(m) => HandlerError::Permanent(m),
-            NotifyError::Api(
-                other @ (ApiError::Invalid(_)
-                | ApiError::NotFound { .. }
-                | ApiError::PermissionDenied(_)
-                | ApiError::FailedPrecondition { .. }
-                | ApiError::StaleEtag { .. }
-                | ApiError::Conflict
-                | ApiError::AlreadyExists { .. }
-                | ApiError::Internal(_)),
-            ) => HandlerError::Transient(other.to_string()),
         }
     }
 }

@@ -94,27 +94,13 @@ pub const SOME_PARTNER: &str = "une structure";
 /// `le 30/11/2026` (UTC) for Unix milliseconds `ms`.
 pub fn date(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = reemploi_domain::calendar::civil(days);
     format!("le {d:02}/{m:02}/{y}")
 }
 
 /// `au 30/11/2026`: [`date`] after « jusqu' ».
 pub fn until(ms: i64) -> String {
     date(ms).replacen("le ", "au ", 1)
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The web app's page about a lot, for its site's managers.

@@ -1,5 +1,6 @@
 //! Numbers, quantities and dates written the French way (decimal comma).
 
+use reemploi_domain::calendar::{civil, days_from_civil};
 use reemploi_proto::types::{Quantity, Unit};
 
 use crate::text::T;
@@ -170,34 +171,6 @@ pub fn parse_date(text: &str) -> Option<i64> {
     let (y, m, d) = (number(4)?, number(2)?, number(2)?);
     let days = days_from_civil(y, m, d);
     (civil(days) == (y, m, d)).then_some(days)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// days-from-civil); months and days out of range roll over, which
-/// [`parse_date`] checks by converting back.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01
-/// (H. Hinnant's days-to-civil algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

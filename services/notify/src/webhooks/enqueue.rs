@@ -133,7 +133,7 @@ fn body(head: &Envelope, event_type: &str, envelope: &[u8]) -> Vec<u8> {
     serde_json::json!({
         "id": head.event_id,
         "type": event_type,
-        "occurred_at": rfc3339(occurred),
+        "occurred_at": reemploi_domain::calendar::rfc3339_millis(occurred),
         "aggregate": head.aggregate,
         "version": head.aggregate_version,
         "producer": head.producer,
@@ -141,46 +141,4 @@ fn body(head: &Envelope, event_type: &str, envelope: &[u8]) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
-}
-
-/// `ms` (Unix milliseconds) as RFC 3339 in UTC, to the millisecond.
-pub fn rfc3339(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil(days);
-    let (h, min, s, milli) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
-}
-
-/// The proleptic Gregorian date of a day number (days since 1970-01-01),
-/// by Howard Hinnant's `civil_from_days`.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-
-    #[test]
-    fn dates_are_rfc3339_in_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_796_069_350_000), "2026-11-30T20:09:10.000Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
-    }
 }
