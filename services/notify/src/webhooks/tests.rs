@@ -667,6 +667,27 @@ async fn a_deleted_webhook_gets_nothing_more() {
     .await;
 }
 
+/// Another's failed delivery, named under one's own webhook: not found,
+/// and not put back in line either.
+async fn no_retry_through_another_webhook(w: &World, failed: &pb::Delivery) {
+    let rival = integrator("rival");
+    let theirs = w
+        .create(&rival, "https://rival.example.org/", &["registry.>"])
+        .await;
+    let failed_id: Uuid = failed.name.rsplit('/').next().unwrap().parse().unwrap();
+    let crossed = pb::RetryDeliveryRequest {
+        name: format!("{}/deliveries/{failed_id}", theirs.name),
+    };
+    let err = code_of(w.hooks.retry(&rival, &crossed).await.unwrap_err());
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let theirs_id: Uuid = theirs.name["webhooks/".len()..].parse().unwrap();
+    let mut conn = w.notify.db().pool().acquire().await.unwrap();
+    let moved = super::store::retry(&mut conn, theirs_id, failed_id, now_millis())
+        .await
+        .unwrap();
+    assert!(!moved, "a delivery is retried only through its own webhook");
+}
+
 #[tokio::test]
 async fn a_failed_delivery_is_sent_again_on_request() {
     both(|backend| async move {
@@ -697,25 +718,7 @@ async fn a_failed_delivery_is_sent_again_on_request() {
         );
         let first = failed.last().unwrap().clone();
         assert_eq!(first.event_id, a.event_id);
-        // Another's failed delivery, named under one's own webhook: not
-        // found, and not put back in line either.
-        let rival = integrator("rival");
-        let theirs = w
-            .create(&rival, "https://rival.example.org/", &["registry.>"])
-            .await;
-        let first_id: Uuid = first.name.rsplit('/').next().unwrap().parse().unwrap();
-        let crossed = pb::RetryDeliveryRequest {
-            name: format!("{}/deliveries/{first_id}", theirs.name),
-        };
-        let err = code_of(w.hooks.retry(&rival, &crossed).await.unwrap_err());
-        assert_eq!(err.code(), tonic::Code::NotFound);
-        let theirs_id: Uuid = theirs.name["webhooks/".len()..].parse().unwrap();
-        let mut conn = w.notify.db().pool().acquire().await.unwrap();
-        let moved = super::store::retry(&mut conn, theirs_id, first_id, now_millis())
-            .await
-            .unwrap();
-        assert!(!moved, "a delivery is retried only through its own webhook");
-        drop(conn);
+        no_retry_through_another_webhook(&w, &first).await;
         let still = w.deliveries(&p, &hook, pb::DeliveryState::Failed).await;
         assert_eq!(still.len(), 2, "{still:?}");
         receiver.set_up(true);
