@@ -166,6 +166,10 @@ pub async fn start(ctx: Context, args: &IdentityArgs) -> Result<Running, StartEr
     })
     .map_err(other)?;
     invite_first_admin(&identity, &args.first_admin_email).await?;
+    // Accounts made before they were published as events, once.
+    if repo::publish_accounts_once(&ctx.db).await.map_err(other)? {
+        relay.notify();
+    }
     let partners = ctx
         .subscribe(
             PRODUCER,

@@ -142,6 +142,32 @@ pub async fn list_accounts(
     rows.iter().map(account).collect()
 }
 
+/// Publishes every account once, for the services that started following
+/// accounts after they were made: their events join the outbox, with a
+/// mark that it was done, in one transaction. Whether it did anything.
+pub async fn publish_accounts_once(db: &reemploi_store::Db) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query(
+        "INSERT INTO service_keys (name, secret) VALUES ('accounts-published', '') \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &rows {
+        let event = crate::events::account_event(&account(row)?, false);
+        reemploi_events::outbox::enqueue(&mut tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(!rows.is_empty())
+}
+
 /// One refresh token, as stored.
 #[derive(Debug, Clone)]
 pub struct RefreshRow {

@@ -34,6 +34,7 @@ on_both_backends!(
     invitations_work_once_and_expire,
     password_resets_work_once_and_expire,
     sign_up_makes_a_pending_partner_account,
+    accounts_are_published_once_each_change_and_once_all_at_upgrade,
     api_tokens_expire_and_are_revoked_everywhere,
     old_keys_verify_until_withdrawn,
     external_sign_in_links_by_verified_email_or_invitation,
@@ -875,6 +876,50 @@ async fn sign_up_makes_a_pending_partner_account(backend: Backend) {
         .await
         .unwrap_err();
     assert!(field_violations(&weak).iter().any(|(f, _)| f == "password"));
+    app.stop().await;
+}
+
+/// The account events in the outbox, by subject.
+async fn account_events(app: &App) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT subject FROM outbox WHERE subject LIKE 'reemploi.identity.account.%' ORDER BY seq",
+    )
+    .fetch_all(app.db.db.pool())
+    .await
+    .unwrap()
+}
+
+async fn accounts_are_published_once_each_change_and_once_all_at_upgrade(backend: Backend) {
+    let app = spawn(backend).await;
+    app.account("cheffe@m2a.example").await;
+    assert_eq!(
+        account_events(&app).await,
+        ["reemploi.identity.account.created"]
+    );
+    // A database from before accounts were published: everything is
+    // published once, not twice.
+    sqlx::query("DELETE FROM outbox")
+        .execute(app.db.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM service_keys WHERE name = 'accounts-published'")
+        .execute(app.db.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        reemploi_identity::repo::publish_accounts_once(&app.db.db)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !reemploi_identity::repo::publish_accounts_once(&app.db.db)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        account_events(&app).await,
+        ["reemploi.identity.account.updated"]
+    );
     app.stop().await;
 }
 

@@ -208,11 +208,14 @@ impl Emailer {
         }
         let mut sent = 0;
         for (account, all) in by_account {
-            let mut mine = Vec::new();
-            for p in all {
-                if self.claim(&p, now).await? {
-                    mine.push(p);
-                }
+            // An account's digest is taken whole or not at all, so that two
+            // replicas never send it in two parts.
+            let taken = self.claim_digest(account, cutoff, now).await?;
+            let mut mine: Vec<Pending> =
+                all.into_iter().filter(|p| taken.contains(&p.seq)).collect();
+            if mine.len() < taken.len() {
+                // More than one listing holds: read back all that was taken.
+                mine = self.taken_digest(account, now).await?;
             }
             let Some(first) = mine.first() else {
                 continue;
@@ -299,6 +302,38 @@ impl Emailer {
         .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes every digest row of `account` due now, in one statement: the
+    /// sequence numbers taken (none when another replica took them first).
+    async fn claim_digest(&self, account: Uuid, cutoff: i64, now: i64) -> Result<Vec<i64>> {
+        let mut conn = self.notify.db().pool().acquire().await?;
+        let taken: Vec<i64> = sqlx::query_scalar(
+            "UPDATE emails SET next_attempt_at = $1 WHERE account_id = $2 AND digest = 1 \
+             AND state = 'pending' AND next_attempt_at <= $3 \
+             AND seq IN (SELECT seq FROM notifications WHERE created_at < $4) RETURNING seq",
+        )
+        .bind(now + LEASE_MS)
+        .bind(account.to_string())
+        .bind(now)
+        .bind(cutoff)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(taken)
+    }
+
+    /// The digest rows of `account` taken by [`Emailer::claim_digest`] at `now`.
+    async fn taken_digest(&self, account: Uuid, now: i64) -> Result<Vec<Pending>> {
+        let mut conn = self.notify.db().pool().acquire().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{PENDING_SELECT} WHERE e.account_id = $1 AND e.digest = 1 \
+             AND e.state = 'pending' AND e.next_attempt_at = $2 ORDER BY e.seq"
+        )))
+        .bind(account.to_string())
+        .bind(now + LEASE_MS)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter().map(pending_of).collect()
     }
 
     /// Marks `emails` (one email's rows) sent, or due again later; whether

@@ -17,6 +17,7 @@ use reemploi_proto::registry as rpb;
 use reemploi_runtime::envelope;
 use reemploi_runtime::names::{ClaimName, LotName, parse};
 use reemploi_runtime::wire::{partner_status_str, ts_millis};
+use reemploi_store::now_millis;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
@@ -63,7 +64,13 @@ impl Notify {
         if !inbox::first_time(&mut tx, consumer, &msg.event_id).await? {
             return Ok(());
         }
-        let drafts = project(&mut tx, &head, payload).await?;
+        let mut drafts = project(&mut tx, &head, payload).await?;
+        if !is_news(&head, now_millis()) {
+            // Kept in the projections, told to nobody: a service that
+            // starts on a platform with a history (or catches up after a
+            // long outage) does not announce the past as new.
+            drafts.clear();
+        }
         let made = self.store(&mut tx, &drafts).await?;
         let posts = crate::webhooks::enqueue(&mut tx, self.hooks(), &head, msg).await?;
         tx.commit()
@@ -79,6 +86,17 @@ impl Notify {
     }
 }
 
+/// How old an event may be and still be news.
+pub const NEWS_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// Whether the event of `head` happened within [`NEWS_WINDOW_MS`] of `now`.
+pub fn is_news(head: &Envelope, now: i64) -> bool {
+    head.occur_time
+        .as_ref()
+        .map(ts_millis)
+        .is_some_and(|at| now.saturating_sub(at) <= NEWS_WINDOW_MS)
+}
+
 /// Updates the projections with one event; the notifications it calls for.
 pub async fn project(
     conn: &mut AnyConnection,
@@ -88,6 +106,12 @@ pub async fn project(
     let version = head.aggregate_version;
     let event = Event {
         id: head.event_id.clone(),
+        what: head
+            .event_type
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     };
     match payload {
         Payload::Account(a) => {
@@ -115,9 +139,11 @@ pub async fn project(
     }
 }
 
-/// The event a notification comes from.
+/// The event a notification comes from: its id, and what it says
+/// happened (the last word of its subject: `reserved`, `confirmed`...).
 struct Event {
     id: String,
+    what: String,
 }
 
 impl Event {
@@ -295,19 +321,15 @@ async fn on_claim(
         expires_at: c.reservation_expire_time.as_ref().map(ts_millis),
         version,
     };
-    let old = repo::claim(conn, &claim.name).await?;
-    if !repo::upsert_claim(conn, &claim).await? {
-        return Ok(Vec::new());
-    }
-    let was = old.map(|o| o.status);
-    if was.as_deref() == Some(claim.status.as_str()) {
-        return Ok(Vec::new());
-    }
-    let kind = match (claim.status.as_str(), was.is_none()) {
-        ("reserved", true) => Kind::ClaimReserved,
-        ("cancelled", _) => Kind::ClaimCancelled,
-        ("confirmed", _) => Kind::ClaimConfirmed,
-        ("rejected", _) => Kind::ClaimRejected,
+    repo::upsert_claim(conn, &claim).await?;
+    // What the event says happened, whatever the order events arrive in (a
+    // retried one may come after the next); each claim is reserved,
+    // confirmed, rejected or cancelled once, so that is told once.
+    let kind = match e.what.as_str() {
+        "reserved" => Kind::ClaimReserved,
+        "cancelled" => Kind::ClaimCancelled,
+        "confirmed" => Kind::ClaimConfirmed,
+        "rejected" => Kind::ClaimRejected,
         _ => return Ok(Vec::new()),
     };
     let facts = Facts {
@@ -315,7 +337,7 @@ async fn on_claim(
         who: partner_words(conn, partner_id).await?,
         when: String::new(),
     };
-    let draft = if kind.role() == reemploi_runtime::auth::Role::Partner {
+    let mut draft = if kind.role() == reemploi_runtime::auth::Role::Partner {
         e.draft(
             Audience::Partner(partner_id),
             kind,
@@ -335,6 +357,8 @@ async fn on_claim(
             wording::site_lot_page(&lot),
         )
     };
+    // Once per claim and kind, even replayed under new event ids.
+    draft.dedup = format!("claim|{}|{}", claim.name, kind.as_str());
     Ok(vec![draft])
 }
 

@@ -169,6 +169,9 @@ impl Notify {
         if !req.all && req.names.is_empty() {
             c.fail("names", "name at least one notification, or set `all`");
         }
+        if req.all && !req.names.is_empty() {
+            c.fail("names", "leave empty when `all` is set");
+        }
         if req.names.len() > 1000 {
             c.fail("names", "at most 1,000 at once");
         }

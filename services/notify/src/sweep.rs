@@ -46,69 +46,15 @@ fn draft(
 
 impl Notify {
     /// One sweep as of `now` (Unix ms); how many notifications it made.
+    /// Everything is read first: the lock every writer of notifications
+    /// takes is held only to store them.
     pub async fn sweep(&self, bus: &dyn Bus, now: i64) -> Result<usize> {
+        let mut drafts = dead_letters(bus).await;
+        let mut conn = self.db().pool().acquire().await?;
+        drafts.extend(expiring(&mut conn, now).await?);
+        drop(conn);
         let mut tx = self.db().begin_write().await?;
         repo::serialize(&mut tx, self.db()).await?;
-        let mut drafts = Vec::new();
-        for claim in repo::reservations_expiring(&mut tx, now, now + RESERVATION_NOTICE_MS).await? {
-            let Some(until) = claim.expires_at else {
-                continue;
-            };
-            let facts = Facts {
-                subject: crate::events::lot_words(&mut tx, &claim.lot).await?,
-                when: wording::date(until),
-                ..Facts::default()
-            };
-            drafts.push(draft(
-                format!("expiring|{}|{until}", claim.name),
-                Audience::Partner(claim.partner_id),
-                Kind::ReservationExpiring,
-                &facts,
-                &claim.name,
-                wording::CLAIMS_PAGE.to_owned(),
-            ));
-        }
-        for lot in repo::lots_expiring_unclaimed(&mut tx, now, now + LOT_NOTICE_MS).await? {
-            let (Some(until), Some(site)) =
-                (lot.available_until, repo::site(&mut tx, &lot.site).await?)
-            else {
-                continue;
-            };
-            let facts = Facts {
-                subject: wording::lot(&lot.designation, &lot.reference),
-                when: wording::until(until),
-                ..Facts::default()
-            };
-            drafts.push(draft(
-                format!("lot-expiring|{}|{until}", lot.name),
-                Audience::Org(site.org),
-                Kind::LotExpiring,
-                &facts,
-                &lot.name,
-                wording::site_lot_page(&lot.name),
-            ));
-        }
-        match bus.dead_letters(DEAD_LETTERS).await {
-            Ok(dead) => {
-                for d in dead {
-                    let facts = Facts {
-                        subject: d.durable.clone(),
-                        who: d.reason.clone(),
-                        ..Facts::default()
-                    };
-                    drafts.push(draft(
-                        format!("dead-letter|{}|{}", d.id, d.message.event_id),
-                        Audience::Admins,
-                        Kind::DeadLetter,
-                        &facts,
-                        &d.message.subject,
-                        String::new(),
-                    ));
-                }
-            }
-            // The bus is down: the dead letters wait for the next sweep.
-            Err(e) => tracing::warn!(error = %e, "dead letters not read"),
-        }
         let made = self.store(&mut tx, &drafts).await?;
         tx.commit().await?;
         if made > 0 {
@@ -129,4 +75,74 @@ impl Notify {
             }
         }
     }
+}
+
+/// The reservations and lots about to expire, as of `now`.
+async fn expiring(conn: &mut sqlx::AnyConnection, now: i64) -> Result<Vec<Draft>> {
+    let mut drafts = Vec::new();
+    for claim in repo::reservations_expiring(conn, now, now + RESERVATION_NOTICE_MS).await? {
+        let Some(until) = claim.expires_at else {
+            continue;
+        };
+        let facts = Facts {
+            subject: crate::events::lot_words(conn, &claim.lot).await?,
+            when: wording::date(until),
+            ..Facts::default()
+        };
+        drafts.push(draft(
+            format!("expiring|{}|{until}", claim.name),
+            Audience::Partner(claim.partner_id),
+            Kind::ReservationExpiring,
+            &facts,
+            &claim.name,
+            wording::CLAIMS_PAGE.to_owned(),
+        ));
+    }
+    for lot in repo::lots_expiring_unclaimed(conn, now, now + LOT_NOTICE_MS).await? {
+        let (Some(until), Some(site)) = (lot.available_until, repo::site(conn, &lot.site).await?)
+        else {
+            continue;
+        };
+        let facts = Facts {
+            subject: wording::lot(&lot.designation, &lot.reference),
+            when: wording::until(until),
+            ..Facts::default()
+        };
+        drafts.push(draft(
+            format!("lot-expiring|{}|{until}", lot.name),
+            Audience::Org(site.org),
+            Kind::LotExpiring,
+            &facts,
+            &lot.name,
+            wording::site_lot_page(&lot.name),
+        ));
+    }
+    Ok(drafts)
+}
+
+/// The dead letters of the bus; none while it cannot be read.
+async fn dead_letters(bus: &dyn Bus) -> Vec<Draft> {
+    let mut drafts = Vec::new();
+    match bus.dead_letters(DEAD_LETTERS).await {
+        Ok(dead) => {
+            for d in dead {
+                let facts = Facts {
+                    subject: d.durable.clone(),
+                    who: d.reason.clone(),
+                    ..Facts::default()
+                };
+                drafts.push(draft(
+                    format!("dead-letter|{}|{}", d.id, d.message.event_id),
+                    Audience::Admins,
+                    Kind::DeadLetter,
+                    &facts,
+                    &d.message.subject,
+                    String::new(),
+                ));
+            }
+        }
+        // The bus is down: the dead letters wait for the next sweep.
+        Err(e) => tracing::warn!(error = %e, "dead letters not read"),
+    }
+    drafts
 }

@@ -140,8 +140,13 @@ impl World {
             reservation_expire_time: expires.map(millis_ts),
             ..Default::default()
         };
+        // Named as the inventory names each change.
+        let what = status
+            .as_str_name()
+            .trim_start_matches("CLAIM_STATUS_")
+            .to_lowercase();
         event(
-            "reemploi.inventory.claim.updated",
+            &format!("reemploi.inventory.claim.{what}"),
             claim,
             version,
             Payload::Claim(c),
@@ -515,6 +520,66 @@ async fn accounts_are_kept_for_the_emails() {
                 .unwrap()
                 .is_empty()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn claims_are_told_whatever_the_order_and_the_past_is_not_news() {
+    each_backend(|backend| async move {
+        let w = world(backend).await;
+        w.apply("notify-inventory", &w.site_event()).await;
+        w.apply(
+            "notify-inventory",
+            &w.lot_event(ipb::LotStatus::Published, 2, None),
+        )
+        .await;
+        // The confirmation comes first (its reservation's event was retried).
+        let claim = w.claim_name();
+        let confirmed = w.claim_event(&claim, ipb::ClaimStatus::Confirmed, 2, None);
+        let reserved = w.claim_event(&claim, ipb::ClaimStatus::Reserved, 1, None);
+        w.apply("notify-inventory", &confirmed).await;
+        w.apply("notify-inventory", &reserved).await;
+        assert_eq!(
+            kinds(&w.read(&w.staff()).await),
+            [Kind::ClaimConfirmed],
+            "{backend:?}"
+        );
+        assert_eq!(
+            kinds(&w.read(&w.manager("accounts/a")).await),
+            [Kind::ClaimReserved]
+        );
+        // Replayed under new event ids: told once all the same.
+        let again = w.claim_event(&claim, ipb::ClaimStatus::Reserved, 1, None);
+        w.apply("notify-inventory", &again).await;
+        assert_eq!(
+            kinds(&w.read(&w.manager("accounts/a")).await),
+            [Kind::ClaimReserved]
+        );
+        // Two days old: kept, not told.
+        let old_claim = w.claim_name();
+        let c = ipb::Claim {
+            name: old_claim.clone(),
+            partner: format!("partners/{}", w.partner),
+            status: ipb::ClaimStatus::Reserved as i32,
+            ..Default::default()
+        };
+        let old = envelope::message(
+            "test",
+            "reemploi.inventory.claim.reserved".into(),
+            old_claim.clone(),
+            1,
+            now_millis() - 48 * HOUR,
+            Payload::Claim(c),
+        );
+        w.apply("notify-inventory", &old).await;
+        assert_eq!(
+            kinds(&w.read(&w.manager("accounts/a")).await),
+            [Kind::ClaimReserved]
+        );
+        let mut conn = w.notify.db().pool().acquire().await.unwrap();
+        let kept = crate::repo::claim(&mut conn, &old_claim).await.unwrap();
+        assert_eq!(kept.map(|c| c.status).as_deref(), Some("reserved"));
     })
     .await;
 }
