@@ -127,8 +127,13 @@ async fn run() {
     let mut ctx = testing::context(db.db.clone(), bus.clone());
     // A thousand streams from one address: no rate limit in the way.
     ctx.auth = testing::authenticator();
+    // The webhook receiver is on this machine: private targets allowed.
+    let args = reemploi_notify::NotifyArgs {
+        webhook_allow_private: true,
+        ..Default::default()
+    };
     let (running, _notify) =
-        reemploi_notify::start_service(ctx.clone(), &Default::default(), &Default::default())
+        reemploi_notify::start_service(ctx.clone(), &args, &Default::default())
             .await
             .unwrap();
     let served = testing::spawn(&ctx, vec![running]).await;

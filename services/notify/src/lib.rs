@@ -71,6 +71,10 @@ pub struct NotifyArgs {
         default_value_t = 1000
     )]
     pub webhook_retry_base_ms: u64,
+
+    /// Let webhooks post over plain http and to loopback, private, link-local and other inside addresses: for trials on one machine and tests only (integrators are outside parties; the service sits inside the platform's network).
+    #[arg(long = "webhook-allow-private", env = "REEMPLOI_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 impl Default for NotifyArgs {
@@ -79,6 +83,7 @@ impl Default for NotifyArgs {
             notify_sweep_interval_secs: 60,
             digest_hour: 6,
             webhook_retry_base_ms: 1000,
+            webhook_allow_private: false,
         }
     }
 }
@@ -123,9 +128,13 @@ pub async fn start_service(
             .max_encoding_message_size(ctx.max_message_bytes),
     );
     let webhooks = ctx.authenticated(
-        WebhookServiceServer::new(webhooks::Webhooks::new(notify.clone(), hooks_pager))
-            .max_decoding_message_size(ctx.max_message_bytes)
-            .max_encoding_message_size(ctx.max_message_bytes),
+        WebhookServiceServer::new(webhooks::Webhooks::new(
+            notify.clone(),
+            hooks_pager,
+            args.webhook_allow_private,
+        ))
+        .max_decoding_message_size(ctx.max_message_bytes)
+        .max_encoding_message_size(ctx.max_message_bytes),
     );
     let mut running = Running::new(NOTIFY, |routes| {
         routes.add_service(service).add_service(webhooks)
@@ -145,8 +154,10 @@ pub async fn start_service(
             .clone()
             .sweep_every(ctx.bus.clone(), interval, ctx.stop.clone()),
     );
-    let settings =
-        webhooks::Settings::new(Duration::from_millis(args.webhook_retry_base_ms.max(1)));
+    let settings = webhooks::Settings {
+        allow_private: args.webhook_allow_private,
+        ..webhooks::Settings::new(Duration::from_millis(args.webhook_retry_base_ms.max(1)))
+    };
     let running = running.spawn(
         "webhook deliveries",
         notify.clone().deliver_webhooks(settings, ctx.stop.clone()),

@@ -18,9 +18,14 @@ pub(super) struct Server {
 
 impl Server {
     pub(super) fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server whose `reemploi up` also gets `extra`.
+    pub(super) fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (up, _) = up_with(&data, &[]);
+        let (up, _) = up_with(&data, extra);
         let admin = Client::new(up.addr, &token_for(&data, &["--role", "admin"]), dir.path());
         Server { up, admin, dir }
     }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::service::Notify;
+use crate::webhooks::guard::{self, NotAllowed, Resolver};
 use crate::webhooks::store::{self, Delivery, Hook, Outcome};
 
 /// How deliveries are retried.
@@ -26,6 +27,9 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// How long a receiver gets to answer.
     pub timeout: Duration,
+    /// Whether deliveries may go to loopback, private and other inside
+    /// addresses (trials on one machine, tests); see `guard`.
+    pub allow_private: bool,
 }
 
 impl Settings {
@@ -35,6 +39,7 @@ impl Settings {
             retry_base,
             give_up_after: Duration::from_secs(24 * 3600),
             timeout: Duration::from_secs(10),
+            allow_private: false,
         }
     }
 
@@ -51,8 +56,6 @@ impl Settings {
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How often pending deliveries are looked for, beside the wake-ups.
 const POLL: Duration = Duration::from_secs(1);
-/// The most kept of a receiver's error.
-const ERROR_CHARS: usize = 300;
 
 /// The signature header's value for `body` sent at `timestamp` (Unix
 /// seconds): `v1=` and the hex HMAC-SHA256 of `{timestamp}.{body}` keyed
@@ -78,6 +81,11 @@ impl Notify {
             .timeout(settings.timeout)
             // A receiver does not send its deliveries elsewhere.
             .redirect(reqwest::redirect::Policy::none())
+            // Checked when connecting, not only when the webhook was made:
+            // a name may resolve to an inside address later.
+            .dns_resolver(std::sync::Arc::new(Resolver {
+                allow_private: settings.allow_private,
+            }))
             .build()
         {
             Ok(c) => c,
@@ -160,7 +168,7 @@ impl Worker {
             drop(conn);
             let outcome = match self.post(&d).await {
                 Ok(()) => Outcome::Delivered(now_millis()),
-                Err(error) => self.failure(&d, error),
+                Err(error) => after_failure(&self.settings, &d, error, now_millis()),
             };
             if let Outcome::Retry { error, .. } | Outcome::Failed { error } = &outcome {
                 tracing::info!(
@@ -174,23 +182,15 @@ impl Worker {
         }
     }
 
-    /// What comes after a failed attempt of `d`.
-    fn failure(&self, d: &Delivery, error: String) -> Outcome {
-        let now = now_millis();
-        let end = d.retry_from + millis(self.settings.give_up_after);
-        if now >= end {
-            return Outcome::Failed { error };
-        }
-        let next = now + millis(self.settings.backoff(d.attempts + 1));
-        // The last attempt comes when the retries end, not after.
-        Outcome::Retry {
-            error,
-            next: next.min(end),
-        }
-    }
-
-    /// Posts `d` once: `Ok` on a 2xx answer, else what went wrong.
+    /// Posts `d` once: `Ok` on a 2xx answer, else what went wrong, as a
+    /// coarse category only: the integrator reads it, and details (an
+    /// inside host's answer or name) would map the platform's network.
     async fn post(&self, d: &Delivery) -> std::result::Result<(), String> {
+        // An IP literal is not resolved: checked here, in case the
+        // webhook was made while private targets were allowed.
+        if !self.settings.allow_private && literal_forbidden(&self.hook.url) {
+            return Err(NOT_ALLOWED.to_owned());
+        }
         let timestamp = now_millis().div_euclid(1000);
         let answer = self
             .client
@@ -209,24 +209,68 @@ impl Worker {
         match answer {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(e) => {
-                let text = if e.is_timeout() {
-                    "timed out".to_owned()
-                } else {
-                    // The URL is the webhook's: no need to repeat it; the
-                    // causes tell a refused connection from a bad certificate.
-                    let e = e.without_url();
-                    let mut text = e.to_string();
-                    let mut cause = std::error::Error::source(&e);
-                    while let Some(c) = cause {
-                        text = format!("{text}: {c}");
-                        cause = c.source();
-                    }
-                    text
-                };
-                Err(text.chars().take(ERROR_CHARS).collect())
-            }
+            Err(e) => Err(category(&e).to_owned()),
         }
+    }
+}
+
+/// What an integrator is told of an attempt refused before connecting.
+const NOT_ALLOWED: &str = "address not allowed";
+
+/// Whether `url`'s host is an IP literal a webhook may not reach.
+fn literal_forbidden(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) => match u.host() {
+            Some(url::Host::Domain(_)) => false,
+            Some(host) => guard::forbidden_host(&host),
+            None => true,
+        },
+        Err(_) => true,
+    }
+}
+
+/// The coarse category of a failed request.
+fn category(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return "timeout";
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut tls = false;
+    while let Some(c) = cause {
+        let io_inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if c.downcast_ref::<NotAllowed>().is_some()
+            || io_inner.is_some_and(|i| i.downcast_ref::<NotAllowed>().is_some())
+        {
+            return NOT_ALLOWED;
+        }
+        // rustls' errors are not a dependency of this crate: told by name.
+        let text = c.to_string().to_ascii_lowercase();
+        tls |= ["certificate", "tls", "handshake", "alert"]
+            .iter()
+            .any(|w| text.contains(w));
+        cause = c.source();
+    }
+    if tls {
+        "TLS error"
+    } else {
+        "connection failed"
+    }
+}
+
+/// What comes after a failed attempt of `d` at `now`: another attempt
+/// after the backoff, the last one when the retries end, or failure.
+fn after_failure(settings: &Settings, d: &Delivery, error: String, now: i64) -> Outcome {
+    let end = d.retry_from + millis(settings.give_up_after);
+    if now >= end {
+        return Outcome::Failed { error };
+    }
+    let next = now + millis(settings.backoff(d.attempts + 1));
+    // The last attempt comes when the retries end, not after.
+    Outcome::Retry {
+        error,
+        next: next.min(end),
     }
 }
 
@@ -246,5 +290,53 @@ mod tests {
         assert_eq!(s.backoff(5), Duration::from_secs(16));
         assert_eq!(s.backoff(13), Duration::from_secs(3600));
         assert_eq!(s.backoff(1000), Duration::from_secs(3600));
+    }
+
+    fn delivery(retry_from: i64, attempts: i64) -> Delivery {
+        Delivery {
+            seq: 1,
+            id: Uuid::now_v7(),
+            webhook_id: Uuid::now_v7(),
+            event_id: "e".into(),
+            event_type: "inventory.lot.published".into(),
+            body: Vec::new(),
+            state: store::State::Pending,
+            attempts,
+            last_error: None,
+            created_at: retry_from,
+            retry_from,
+            next_attempt_at: retry_from,
+            delivered_at: None,
+        }
+    }
+
+    fn next_of(o: &Outcome) -> Option<i64> {
+        match o {
+            Outcome::Retry { next, .. } => Some(*next),
+            Outcome::Delivered(_) | Outcome::Failed { .. } => None,
+        }
+    }
+
+    #[test]
+    fn a_failure_is_retried_within_its_window_then_fails() {
+        let mut s = Settings::new(Duration::from_millis(20));
+        s.give_up_after = Duration::from_millis(400);
+        let d = delivery(1_000, 0);
+        let first = after_failure(&s, &d, "HTTP 503".into(), 1_005);
+        assert_eq!(next_of(&first), Some(1_025));
+        // The backoff doubles, and the last attempt is at the window's end.
+        let late = after_failure(&s, &delivery(1_000, 4), "HTTP 503".into(), 1_390);
+        assert_eq!(next_of(&late), Some(1_400));
+        let over = after_failure(&s, &delivery(1_000, 5), "HTTP 503".into(), 1_400);
+        assert!(matches!(over, Outcome::Failed { ref error } if error == "HTTP 503"));
+    }
+
+    #[test]
+    fn literal_inside_addresses_are_caught_before_connecting() {
+        assert!(literal_forbidden("http://127.0.0.1:8080/in"));
+        assert!(literal_forbidden("https://[::ffff:10.0.0.1]/"));
+        assert!(!literal_forbidden("https://8.8.8.8/"));
+        // Names are the resolver's to check.
+        assert!(!literal_forbidden("https://hooks.example.org/"));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod deliver;
 pub mod enqueue;
+pub mod guard;
 pub mod store;
 pub mod validate;
 
@@ -39,6 +40,8 @@ type Reply<T> = std::result::Result<Response<T>, Status>;
 pub struct Webhooks {
     notify: Notify,
     pager: Pager,
+    /// Whether URLs may be http or reach inside addresses (see `guard`).
+    allow_private: bool,
 }
 
 /// Integrators and admins have webhooks; people follow the app.
@@ -101,9 +104,14 @@ fn delivery_proto(d: &Delivery) -> pb::Delivery {
 }
 
 impl Webhooks {
-    /// The methods over `notify`, with its page tokens' signer.
-    pub fn new(notify: Notify, pager: Pager) -> Webhooks {
-        Webhooks { notify, pager }
+    /// The methods over `notify`, with its page tokens' signer; URLs to
+    /// inside addresses and plain http only if `allow_private`.
+    pub fn new(notify: Notify, pager: Pager, allow_private: bool) -> Webhooks {
+        Webhooks {
+            notify,
+            pager,
+            allow_private,
+        }
     }
 
     /// CreateWebhook for `p`: checked, then made once per `request_id`.
@@ -115,7 +123,7 @@ impl Webhooks {
         allowed(p)?;
         let asked = req.webhook.clone().unwrap_or_default();
         let mut c = Check::new("");
-        let url = validate::url(&mut c, "webhook.url", &asked.url);
+        let url = validate::url(&mut c, "webhook.url", &asked.url, self.allow_private);
         let event_types = validate::event_types(&mut c, "webhook.event_types", &asked.event_types);
         let request_id = validation::request_id(&mut c, &req.request_id, false);
         c.finish()?;
@@ -253,7 +261,7 @@ impl Webhooks {
             )
             .into());
         }
-        if !store::retry(&mut tx, id, now_millis()).await? {
+        if !store::retry(&mut tx, hook_id, id, now_millis()).await? {
             let found = store::delivery(&mut tx, hook_id, id).await?;
             return Err(match found {
                 None => ApiError::not_found("delivery", &req.name),

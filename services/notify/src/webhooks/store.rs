@@ -29,11 +29,11 @@ pub struct Hook {
 
 impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret signs deliveries: it never reaches a log.
+        // The secret signs deliveries, and the URL may carry a credential
+        // of the receiver (a token in its query): neither reaches a log.
         f.debug_struct("Hook")
             .field("id", &self.id)
             .field("owner", &self.owner)
-            .field("url", &self.url)
             .field("event_types", &self.event_types)
             .field("deleted_at", &self.deleted_at)
             .finish_non_exhaustive()
@@ -341,15 +341,40 @@ pub async fn record(conn: &mut AnyConnection, id: Uuid, outcome: &Outcome) -> Re
     Ok(())
 }
 
-/// Puts a failed delivery back in line from `now`; whether it was failed.
-pub async fn retry(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result<bool> {
+/// Puts a failed delivery of `webhook` back in line from `now`; whether
+/// it was one of its failed ones.
+pub async fn retry(conn: &mut AnyConnection, webhook: Uuid, id: Uuid, now: i64) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE deliveries SET state = 'PENDING', attempts = 0, retry_from = $2, \
-         next_attempt_at = $2 WHERE id = $1 AND state = 'FAILED'",
+         next_attempt_at = $2 WHERE id = $1 AND webhook_id = $3 AND state = 'FAILED'",
     )
     .bind(id.to_string())
     .bind(now)
+    .bind(webhook.to_string())
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hooks_debug_shows_neither_its_url_nor_its_secret() {
+        let h = Hook {
+            id: Uuid::now_v7(),
+            owner: "integrators/acme".into(),
+            url: "https://hooks.example.org/in?token=url-credential".into(),
+            event_types: vec!["inventory.>".into()],
+            secret: "signing-secret".into(),
+            created_at: 1,
+            deleted_at: None,
+        };
+        let shown = format!("{h:?}");
+        assert!(shown.contains("integrators/acme"), "{shown}");
+        assert!(!shown.contains("url-credential"), "{shown}");
+        assert!(!shown.contains("hooks.example.org"), "{shown}");
+        assert!(!shown.contains("signing-secret"), "{shown}");
+    }
 }

@@ -1,11 +1,12 @@
-//! What a webhook may be: where it posts (https, or plain http only inside
-//! the receiver's own network) and which event types it asks for (NATS
-//! subject patterns without `reemploi.`).
-
-use std::net::{Ipv4Addr, Ipv6Addr};
+//! What a webhook may be: where it posts (https to a public host; inside
+//! addresses, over plain http too, only when private targets are allowed,
+//! see `guard`) and which event types it asks for (NATS subject patterns
+//! without `reemploi.`).
 
 use reemploi_runtime::validation::Check;
-use url::{Host, Url};
+use url::Url;
+
+use crate::webhooks::guard;
 
 /// The longest URL accepted.
 const MAX_URL: usize = 2048;
@@ -14,8 +15,9 @@ const MAX_TYPES: usize = 20;
 /// The longest event type.
 const MAX_TYPE: usize = 200;
 
-/// The URL `raw` if a webhook may post to it; else records why in `c`.
-pub fn url(c: &mut Check, field: &str, raw: &str) -> Option<String> {
+/// The URL `raw` if a webhook may post to it (when `allow_private`, also
+/// inside addresses, over plain http too); else records why in `c`.
+pub fn url(c: &mut Check, field: &str, raw: &str, allow_private: bool) -> Option<String> {
     if raw.is_empty() {
         c.fail(field, "required: where the events are posted");
         return None;
@@ -35,44 +37,37 @@ pub fn url(c: &mut Check, field: &str, raw: &str) -> Option<String> {
         );
         return None;
     }
-    match (url.scheme(), url.host()) {
-        ("https", Some(_)) => Some(url.to_string()),
-        ("http", Some(host)) if inside(&host) => Some(url.to_string()),
-        ("http", Some(_)) => {
-            c.fail(
-                field,
-                "plain http only to a loopback or private address; use https",
-            );
-            None
-        }
-        _ => {
-            c.fail(
-                field,
-                "an https URL (or http to a loopback or private address)",
-            );
-            None
-        }
+    let Some(host) = url.host() else {
+        c.fail(field, "an https URL with a host");
+        return None;
+    };
+    if allow_private {
+        // Plain http still only inside: on the open network it would
+        // carry the events in clear.
+        return match url.scheme() {
+            "https" => Some(url.to_string()),
+            "http" if guard::forbidden_host(&host) => Some(url.to_string()),
+            _ => {
+                c.fail(
+                    field,
+                    "an https URL (or http to a loopback or private address)",
+                );
+                None
+            }
+        };
     }
-}
-
-/// Whether a host is the machine itself or a private network's.
-fn inside(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        Host::Ipv4(ip) => private_v4(*ip),
-        Host::Ipv6(ip) => private_v6(*ip),
+    if url.scheme() != "https" {
+        c.fail(field, "an https URL");
+        return None;
     }
-}
-
-fn private_v4(ip: Ipv4Addr) -> bool {
-    ip.is_loopback() || ip.is_private()
-}
-
-fn private_v6(ip: Ipv6Addr) -> bool {
-    // Unique local addresses (fc00::/7) are IPv6's private ones.
-    ip.is_loopback()
-        || (ip.segments()[0] & 0xfe00) == 0xfc00
-        || ip.to_ipv4_mapped().is_some_and(private_v4)
+    if guard::forbidden_host(&host) {
+        c.fail(
+            field,
+            "a public host: loopback, private, link-local and other special addresses are not reachable",
+        );
+        return None;
+    }
+    Some(url.to_string())
 }
 
 /// The event types `types` if each is a valid pattern; else records why.
@@ -130,9 +125,9 @@ fn pattern(p: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
 
-    fn check_url(raw: &str) -> bool {
+    fn check_url(raw: &str, allow_private: bool) -> bool {
         let mut c = Check::new("");
-        url(&mut c, "url", raw).is_some() && c.is_clean()
+        url(&mut c, "url", raw, allow_private).is_some() && c.is_clean()
     }
 
     fn check_type(t: &str) -> bool {
@@ -140,21 +135,50 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_https_or_http_inside() {
-        assert!(check_url("https://hooks.example.org/reemploi"));
-        assert!(check_url("http://127.0.0.1:8080/in"));
-        assert!(check_url("http://10.1.2.3/in"));
-        assert!(check_url("http://192.168.0.4/in"));
-        assert!(check_url("http://[::1]:9000/"));
-        assert!(check_url("http://[fd00::1]/"));
-        assert!(check_url("http://localhost:3000/"));
-        assert!(!check_url("http://hooks.example.org/"));
-        assert!(!check_url("http://8.8.8.8/"));
-        assert!(!check_url("http://169.254.169.254/latest"));
-        assert!(!check_url("ftp://127.0.0.1/"));
-        assert!(!check_url("https://user:pw@hooks.example.org/"));
-        assert!(!check_url("not a url"));
-        assert!(!check_url(""));
+    fn urls_are_https_to_public_hosts() {
+        assert!(check_url("https://hooks.example.org/reemploi", false));
+        assert!(check_url("https://8.8.8.8/in", false));
+        assert!(check_url("https://[2606:4700::1111]/in", false));
+        for bad in [
+            "https://127.0.0.1:8080/in",
+            "https://10.0.0.1/in",
+            "https://172.16.4.2/in",
+            "https://192.168.0.4/in",
+            "https://169.254.169.254/latest",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://[::1]:9000/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://localhost:3000/",
+            "https://api.localhost/",
+            "http://hooks.example.org/",
+            "http://8.8.8.8/",
+            "ftp://hooks.example.org/",
+            "https://user:pw@hooks.example.org/",
+            "not a url",
+            "",
+        ] {
+            assert!(!check_url(bad, false), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_targets_allow_http_and_inside_addresses() {
+        for ok in [
+            "http://127.0.0.1:8080/in",
+            "http://10.1.2.3/in",
+            "http://[::1]:9000/",
+            "http://localhost:3000/",
+            "https://169.254.169.254/",
+            "https://hooks.example.org/",
+        ] {
+            assert!(check_url(ok, true), "{ok}");
+        }
+        assert!(!check_url("http://hooks.example.org/", true));
+        assert!(!check_url("ftp://127.0.0.1/", true));
+        assert!(!check_url("https://user:pw@127.0.0.1/", true));
     }
 
     #[test]
