@@ -220,8 +220,14 @@ impl Stack {
         }
         let notify_db = reemploi_testing::db::fresh(backend).await;
         let ctx = context(notify_db.db.clone(), own_bus().await);
+        // Webhooks to receivers the tests run on this machine.
+        let notify_args = reemploi_notify::NotifyArgs {
+            webhook_allow_private: true,
+            webhook_retry_base_ms: 100,
+            ..Default::default()
+        };
         let (notify, notifier) =
-            reemploi_notify::start_service(ctx.clone(), &Default::default(), &Default::default())
+            reemploi_notify::start_service(ctx.clone(), &notify_args, &Default::default())
                 .await
                 .unwrap();
         let notify = testing::spawn_with(&ctx, vec![notify], &auth).await;

@@ -246,3 +246,179 @@ async fn told_to_whom_it_concerns(transport: Transport) {
     assert_eq!(listed(&staff, true).await.notifications.len(), 0);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_post_a_claims_events_signed_and_in_order_in_process() {
+    webhook_follows_a_claim(Transport::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_post_a_claims_events_signed_and_in_order_over_nats() {
+    webhook_follows_a_claim(Transport::Nats).await;
+}
+
+/// One POST as the receiver got it: its headers (lower-case) and body.
+type Post = (std::collections::HashMap<String, String>, Vec<u8>);
+
+/// An HTTP/1.1 receiver on port 0 answering 204; what it got, in order.
+async fn receiver() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Post>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let headers: std::collections::HashMap<String, String> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let length: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + length {
+                        continue;
+                    }
+                    let body = buf[end + 4..end + 4 + length].to_vec();
+                    seen.lock().unwrap().push((headers, body));
+                    buf.drain(..end + 4 + length);
+                    let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                    if sock.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+/// `v1=` and the hex HMAC-SHA256 of `{timestamp}.{body}` under `secret`,
+/// computed here as a receiver would.
+fn signed(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("v1={hex}")
+}
+
+async fn webhook_follows_a_claim(transport: Transport) {
+    use reemploi_proto::notify::webhook_service_client::WebhookServiceClient;
+    let stack = Stack::start(transport).await;
+    let (addr, got) = receiver().await;
+    let integrator = reemploi_testing::grpc::token(Role::Integrator, None, None);
+    let mut hooks = WebhookServiceClient::with_interceptor(
+        reemploi_testing::grpc::channel(stack.notify).await,
+        reemploi_testing::grpc::Bearer(Some(integrator)),
+    );
+    let hook = hooks
+        .create_webhook(npb::CreateWebhookRequest {
+            webhook: Some(npb::Webhook {
+                url: format!("http://{addr}/reemploi"),
+                event_types: vec!["inventory.claim.*".into()],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut registry = stack.registry(Role::Admin, None).await;
+    let partner = verified(
+        &mut registry,
+        partner_at("Atelier du Rebberg", &siret(72), 47.745, 7.32, 30),
+    )
+    .await;
+    let partner_id = partner.trim_start_matches("partners/").to_owned();
+    let site = coteaux_site(&stack).await;
+    let lot = published_radiators(&stack, &site, 10).await;
+    let claimer = stack
+        .inventory(Role::Partner, None, Some(&partner_id))
+        .await;
+    let claim = eventually(WAIT, || {
+        let mut c = claimer.clone();
+        let req = ipb::ClaimLotRequest {
+            lot: lot.clone(),
+            partner: partner.clone(),
+            quantity: Some(tpb::Quantity {
+                unit: tpb::Unit::Piece as i32,
+                milli: 2_000,
+            }),
+            request_id: "two".into(),
+            ..Default::default()
+        };
+        async move { c.claim_lot(req).await.ok().map(|r| r.into_inner()) }
+    })
+    .await;
+    let mut manager = stack.inventory(Role::SiteManager, Some(ORG), None).await;
+    manager
+        .confirm_claim(ipb::ConfirmClaimRequest {
+            name: claim.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let posts = eventually(WAIT, || {
+        let posts = got.lock().unwrap().clone();
+        async move { (posts.len() >= 2).then_some(posts) }
+    })
+    .await;
+    // The claim's two events, in their order, each signed with the secret.
+    let types: Vec<&str> = posts
+        .iter()
+        .map(|(h, _)| h["reemploi-event-type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["inventory.claim.reserved", "inventory.claim.confirmed"]
+    );
+    for (headers, body) in &posts {
+        let timestamp = &headers["reemploi-timestamp"];
+        assert_eq!(
+            headers["reemploi-signature"],
+            signed(&hook.secret, timestamp, body)
+        );
+        assert_ne!(
+            headers["reemploi-signature"],
+            signed("another secret", timestamp, body)
+        );
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["aggregate"], claim.name.as_str());
+        assert_eq!(json["id"], headers["reemploi-event-id"].as_str());
+    }
+    // Nothing more: one delivery per event.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.lock().unwrap().len(), 2);
+    stack.stop().await;
+}
