@@ -280,7 +280,7 @@ async fn people(w: &World, extra: &[&str]) -> People {
         ));
     }
     for e in &all {
-        w.apply("notify-accounts", e).await;
+        w.apply("notify-identity", e).await;
     }
     w.apply("notify-inventory", &w.site_event()).await;
     w.apply(

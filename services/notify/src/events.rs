@@ -39,7 +39,7 @@ pub fn subscriptions(max_deliver: i64) -> [Subscription; 4] {
         Subscription::new(durable, stream, filter).with_max_deliver(max_deliver)
     };
     [
-        sub("notify-accounts", "identity", "reemploi.identity.account.>"),
+        sub("notify-identity", "identity", "reemploi.identity.>"),
         sub("notify-inventory", "inventory", "reemploi.inventory.>"),
         sub("notify-partners", "registry", "reemploi.registry.partner.>"),
         sub("notify-proposals", "matching", PROPOSED),
@@ -64,6 +64,8 @@ impl Notify {
         if !inbox::first_time(&mut tx, consumer, &msg.event_id).await? {
             return Ok(());
         }
+        // Who owns webhooks may change: a token revoked, an account disabled.
+        let owners = matches!(payload, Payload::Account(_) | Payload::Revocation(_));
         let mut drafts = project(&mut tx, &head, payload).await?;
         if !is_news(&head, now_millis()) {
             // Kept in the projections, told to nobody: a service that
@@ -78,6 +80,9 @@ impl Notify {
             .map_err(reemploi_store::StoreError::from)?;
         if made > 0 {
             self.wake();
+        }
+        if owners {
+            self.hooks().invalidate();
         }
         if posts > 0 {
             self.hooks().wake();
@@ -115,7 +120,20 @@ pub async fn project(
     };
     match payload {
         Payload::Account(a) => {
-            repo::upsert_account(conn, &account_of(&a, version)?).await?;
+            let account = account_of(&a, version)?;
+            if repo::upsert_account(conn, &account).await? && !account.active {
+                // A disabled account's webhooks stop with it.
+                crate::webhooks::store::retire_owner(conn, &a.name, now_millis()).await?;
+            }
+            Ok(Vec::new())
+        }
+        Payload::Revocation(r) => {
+            // An integrator's API token revoked: its webhooks stop. (An
+            // account's revocations also come with a password reset: its
+            // webhooks stop only when it is disabled, above.)
+            if r.subject.starts_with("apiTokens/") {
+                crate::webhooks::store::retire_owner(conn, &r.subject, now_millis()).await?;
+            }
             Ok(Vec::new())
         }
         Payload::Site(s) => {
@@ -135,7 +153,7 @@ pub async fn project(
             on_proposal(conn, &event, m).await
         }
         Payload::PickupBooking(b) => on_pickup(conn, &event, b).await,
-        Payload::MatchProposal(_) | Payload::Revocation(_) | Payload::Need(_) => Ok(Vec::new()),
+        Payload::MatchProposal(_) | Payload::Need(_) => Ok(Vec::new()),
     }
 }
 

@@ -492,7 +492,7 @@ async fn accounts_are_kept_for_the_emails() {
                 Payload::Account(a.clone()),
             )
         };
-        w.apply("notify-accounts", &account(1, idpb::AccountStatus::Active))
+        w.apply("notify-identity", &account(1, idpb::AccountStatus::Active))
             .await;
         let mut conn = w.notify.db().pool().acquire().await.unwrap();
         let found = crate::repo::accounts_of(&mut conn, &format!("org:{ORG}"), 2_000)
@@ -509,7 +509,7 @@ async fn accounts_are_kept_for_the_emails() {
         );
         drop(conn);
         w.apply(
-            "notify-accounts",
+            "notify-identity",
             &account(2, idpb::AccountStatus::Disabled),
         )
         .await;

@@ -114,6 +114,18 @@ pub async fn delete_hook(conn: &mut AnyConnection, id: Uuid, now: i64) -> Result
     Ok(done.rows_affected() == 1)
 }
 
+/// Marks every live webhook of `owner` deleted (its token revoked, its
+/// account disabled); how many there were.
+pub async fn retire_owner(conn: &mut AnyConnection, owner: &str, now: i64) -> Result<u64> {
+    let done =
+        sqlx::query("UPDATE webhooks SET deleted_at = $2 WHERE owner = $1 AND deleted_at IS NULL")
+            .bind(owner.to_owned())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected())
+}
+
 /// The live webhooks that have deliveries waiting.
 pub async fn hooks_with_pending(conn: &mut AnyConnection) -> Result<Vec<Hook>> {
     let sql = format!(

@@ -474,7 +474,7 @@ async fn a_redelivered_event_makes_no_second_delivery() {
             Payload::Account(account),
         );
         w.notify
-            .apply("notify-accounts", &msg_account)
+            .apply("notify-identity", &msg_account)
             .await
             .unwrap();
         let none = w
@@ -886,6 +886,75 @@ async fn a_stored_webhook_to_an_inside_address_is_not_posted_to() {
             assert_eq!(pending[0].last_error, "address not allowed", "{pending:?}");
         }
         assert!(receiver.got().is_empty(), "nothing reached the receiver");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_or_a_disabled_account_stops_its_webhooks() {
+    both(|backend| async move {
+        let w = world(backend, Duration::from_secs(60)).await;
+        let receiver = Receiver::start(true).await;
+        let token = Principal {
+            subject: format!("apiTokens/{}", Uuid::now_v7()),
+            ..integrator("platform")
+        };
+        let account = Uuid::now_v7();
+        let person = Principal {
+            subject: format!("accounts/{account}"),
+            ..integrator("person")
+        };
+        let other = integrator("other");
+        for p in [&token, &person, &other] {
+            w.create(p, &receiver.url(), &["inventory.>"]).await;
+        }
+        // The token revoked: its webhook stops; so does the account's once
+        // disabled (a password reset, which also revokes, does not).
+        let revoked = reemploi_proto::identity::Revocation {
+            subject: token.subject.clone(),
+            ..Default::default()
+        };
+        let msg = envelope::message(
+            "identity",
+            "reemploi.identity.access.revoked".into(),
+            token.subject.clone(),
+            1,
+            now_millis(),
+            Payload::Revocation(revoked),
+        );
+        w.apply(&msg).await;
+        let disabled = reemploi_proto::identity::Account {
+            name: person.subject.clone(),
+            email: "integration@platform.example".into(),
+            role: reemploi_proto::identity::AccountRole::Integrator as i32,
+            status: reemploi_proto::identity::AccountStatus::Disabled as i32,
+            ..Default::default()
+        };
+        let msg = envelope::message(
+            "identity",
+            "reemploi.identity.account.updated".into(),
+            person.subject.clone(),
+            2,
+            now_millis(),
+            Payload::Account(disabled),
+        );
+        w.apply(&msg).await;
+        w.apply(&w.lot_event(1, "reemploi.inventory.lot.published"))
+            .await;
+        eventually("the live webhook's delivery", || async {
+            !receiver.got().is_empty()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(receiver.got().len(), 1, "only the live webhook's");
+        for (p, live) in [(&token, 0), (&person, 0), (&other, 1)] {
+            let listed = w
+                .hooks
+                .list(p, &pb::ListWebhooksRequest::default())
+                .await
+                .unwrap();
+            assert_eq!(listed.webhooks.len(), live, "{}", p.subject);
+        }
     })
     .await;
 }
