@@ -151,3 +151,86 @@ async fn a_claim_is_one_trace(transport: Transport) {
     }
     stack.stop().await;
 }
+
+/// A page of the web app and the API calls it makes are one trace: the
+/// web app's `http` span, then the identity service's `rpc` under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_and_its_api_calls_are_one_trace() {
+    let exporter = spans();
+    let stack = Stack::start(Transport::InProcess).await;
+    let api = |addr: std::net::SocketAddr| format!("http://{addr}");
+    let endpoints = reemploi_web::Endpoints {
+        identity: api(stack.identity),
+        inventory: api(stack.inventory),
+        registry: api(stack.registry),
+        matching: api(stack.matching[0]),
+        impact: api(stack.impact),
+        notify: api(stack.notify),
+        ..reemploi_web::Endpoints::all("http://127.0.0.1:1")
+    };
+    let data_dir = tempfile::tempdir().unwrap();
+    let args = reemploi_web::WebArgs {
+        cookie_key: Some("ab".repeat(32)),
+        ..Default::default()
+    };
+    let state = reemploi_web::WebState::new(&args, &endpoints, data_dir.path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(reemploi_web::serve(listener, state, shutdown.clone()));
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("http://{web}/connexion"))
+        .send()
+        .await
+        .unwrap();
+    let html = form.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("the form's CSRF field") + marker.len();
+    let csrf = html[start..].split('"').next().unwrap().to_owned();
+    // A sign-in that fails: the page asks the identity service.
+    let answer = browser
+        .post(format!("http://{web}/connexion"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "personne@example.org"),
+            ("password", "pas le bon mot de passe"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let (page, call) = eventually(WAIT, || async {
+        let finished = exporter.get_finished_spans().unwrap();
+        let page = finished.iter().find(|s| {
+            s.name == "http"
+                && attribute(s, "method").as_deref() == Some("POST")
+                && attribute(s, "path").as_deref() == Some("/connexion")
+        })?;
+        let call = finished.iter().find(|s| {
+            s.name == "rpc"
+                && s.span_context.trace_id() == page.span_context.trace_id()
+                && attribute(s, "method").as_deref()
+                    == Some("/reemploi.identity.v1.IdentityService/SignIn")
+        })?;
+        Some((page.clone(), call.clone()))
+    })
+    .await;
+    assert_eq!(attribute(&page, "status").as_deref(), Some("401"));
+    // The call hangs under the page, through the handler's spans if any.
+    let finished = exporter.get_finished_spans().unwrap();
+    let mut ancestor = call.parent_span_id;
+    while ancestor != page.span_context.span_id() {
+        let span = finished
+            .iter()
+            .find(|s| s.span_context.span_id() == ancestor)
+            .expect("the call's ancestors were exported");
+        ancestor = span.parent_span_id;
+    }
+    shutdown.cancel();
+    stack.stop().await;
+}

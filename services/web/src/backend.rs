@@ -122,12 +122,25 @@ fn lazy(url: &str, tls: &ClientTlsConfig) -> Result<Channel, SetupError> {
     Ok(endpoint.connect_lazy())
 }
 
-/// `message` with `authorization: Bearer <token>`.
+/// `request` carrying the current page's trace, which goes on in the
+/// service called.
+pub fn traced<T>(mut request: tonic::Request<T>) -> tonic::Request<T> {
+    if let Some(parent) = reemploi_events::trace::current()
+        && let Ok(value) = parent.parse()
+    {
+        request
+            .metadata_mut()
+            .insert(reemploi_events::trace::TRACEPARENT, value);
+    }
+    request
+}
+
+/// `message` with `authorization: Bearer <token>`, in the page's trace.
 pub fn bearer<T>(token: &str, message: T) -> Result<tonic::Request<T>, WebError> {
     let mut request = tonic::Request::new(message);
     let value = format!("Bearer {token}")
         .parse()
         .map_err(|_| WebError::Internal("an access token is not a header value".into()))?;
     request.metadata_mut().insert("authorization", value);
-    Ok(request)
+    Ok(traced(request))
 }

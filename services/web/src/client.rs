@@ -32,7 +32,7 @@ impl ClientIp {
         if let Some(value) = self.0.and_then(|ip| ip.to_string().parse().ok()) {
             request.metadata_mut().insert(FORWARDED_FOR, value);
         }
-        request
+        crate::backend::traced(request)
     }
 }
 

@@ -19,6 +19,7 @@ mod pages;
 mod routes;
 pub mod session;
 pub mod text;
+mod trace;
 mod view;
 
 use std::path::Path;
@@ -111,6 +112,7 @@ pub fn router(state: WebState) -> Router {
         .route("/static/app.js", get(pages::assets::js))
         .merge(pages)
         .layer(axum::middleware::from_fn(headers::secure))
+        .layer(axum::middleware::from_fn(trace::span))
         .with_state(state)
 }
 
