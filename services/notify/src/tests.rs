@@ -294,26 +294,8 @@ async fn partners_withdrawals_and_proposals_reach_their_audience() {
         )
         .await;
         for (need, subject) in [(0.0, "a"), (1.0, "b")] {
-            let m = mpb::MatchProposal {
-                name: format!("proposals/{subject}"),
-                r#match: Some(mpb::Match {
-                    lot: w.lot.clone(),
-                    partner: format!("partners/{}", w.partner),
-                    breakdown: Some(mpb::ScoreBreakdown {
-                        need,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let proposed = event(
-                "reemploi.matching.match.proposed",
-                &m.name,
-                1,
-                Payload::MatchProposal(m.clone()),
-            );
-            w.apply("notify-proposals", &proposed).await;
+            w.apply("notify-proposals", &w.proposed(subject, need))
+                .await;
         }
         let claim = w.claim_name();
         w.apply(
