@@ -153,6 +153,29 @@ impl World {
         )
     }
 
+    /// Matching's proposal `name` of the lot to the partner, `need` in its score.
+    fn proposed(&self, name: &str, need: f64) -> Message {
+        let m = mpb::MatchProposal {
+            name: format!("proposals/{name}"),
+            r#match: Some(mpb::Match {
+                lot: self.lot.clone(),
+                partner: format!("partners/{}", self.partner),
+                breakdown: Some(mpb::ScoreBreakdown {
+                    need,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        event(
+            "reemploi.matching.match.proposed",
+            &m.name,
+            1,
+            Payload::MatchProposal(m.clone()),
+        )
+    }
+
     pub(crate) fn claim_name(&self) -> String {
         format!("{}/claims/{}", self.lot, Uuid::now_v7())
     }
