@@ -172,6 +172,36 @@ async fn told_to_whom_it_concerns(transport: Transport) {
     let confirmed = arrives(&staff, npb::NotificationKind::ClaimConfirmed).await;
     assert_eq!(confirmed.link, "/mes-reservations");
 
+    // The partner books a pick-up: the site's managers are told when.
+    let start = reemploi_store::now_millis() / 1000 + 2 * 86_400;
+    let at = |seconds: i64| prost_types::Timestamp { seconds, nanos: 0 };
+    let slot = manager
+        .create_pickup_slot(ipb::CreatePickupSlotRequest {
+            parent: site.clone(),
+            pickup_slot: Some(ipb::PickupSlot {
+                start_time: Some(at(start)),
+                end_time: Some(at(start + 7_200)),
+                trucks: 1,
+                contact_name: "Mme Keller".into(),
+                contact_phone: "+33 3 89 00 00 00".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    claimer
+        .clone()
+        .book_pickup_slot(ipb::BookPickupSlotRequest {
+            name: slot.name.clone(),
+            claim: claim.name.clone(),
+        })
+        .await
+        .unwrap();
+    let booked = arrives(&first, npb::NotificationKind::PickupBooked).await;
+    assert!(booked.body.contains("Atelier du Rebberg"), "{booked:?}");
+    assert_eq!(booked.link, format!("/chantiers/{site_id}/lots/{lot_id}"));
+
     // Only what concerns each: the other organisation has nothing, the
     // partner nothing of the site's, the admins nothing of the claims.
     assert!(listed(&elsewhere, false).await.notifications.is_empty());
@@ -185,13 +215,16 @@ async fn told_to_whom_it_concerns(transport: Transport) {
     let first_kinds = kinds(&listed(&first, false).await);
     assert_eq!(
         first_kinds,
-        [npb::NotificationKind::ClaimReserved],
-        "exactly one"
+        [
+            npb::NotificationKind::PickupBooked,
+            npb::NotificationKind::ClaimReserved
+        ],
+        "exactly one of each"
     );
 
     // Read marks are each account's own.
     let before = listed(&first, true).await.unread_count;
-    assert_eq!(before, 1);
+    assert_eq!(before, 2);
     let left = first
         .clone()
         .mark_notifications_read(npb::MarkNotificationsReadRequest {
@@ -202,13 +235,15 @@ async fn told_to_whom_it_concerns(transport: Transport) {
         .unwrap()
         .into_inner()
         .unread_count;
-    assert_eq!(left, 0);
-    assert!(
-        listed(&first, false).await.notifications[0]
-            .read_time
-            .is_some()
-    );
-    assert_eq!(listed(&second, true).await.unread_count, 1);
+    assert_eq!(left, 1);
+    let read: Vec<bool> = listed(&first, false)
+        .await
+        .notifications
+        .iter()
+        .map(|n| n.read_time.is_some())
+        .collect();
+    assert_eq!(read, [false, true], "the booking unread, the claim read");
+    assert_eq!(listed(&second, true).await.unread_count, 2);
 
     // Another audience's notification is not found, and nothing is marked.
     let staff_unread = listed(&staff, true).await.unread_count;
