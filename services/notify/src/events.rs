@@ -173,16 +173,10 @@ impl Event {
         resource: &str,
         link: String,
     ) -> Draft {
-        let (title, body) = wording::words(kind, facts);
+        let dedup = format!("{}|{}|{}", self.id, kind.as_str(), audience.key());
         Draft {
-            dedup: format!("{}|{}|{}", self.id, kind.as_str(), audience.key()),
-            audience,
-            kind,
-            title,
-            body,
-            resource: resource.to_owned(),
-            link,
             event_id: Some(self.id.clone()),
+            ..wording::draft(dedup, audience, kind, facts, resource, link)
         }
     }
 }

@@ -23,27 +23,6 @@ pub const LOT_NOTICE_MS: i64 = 7 * 86_400_000;
 /// The most dead letters read at each sweep.
 const DEAD_LETTERS: usize = 1000;
 
-fn draft(
-    dedup: String,
-    audience: Audience,
-    kind: Kind,
-    facts: &Facts,
-    resource: &str,
-    link: String,
-) -> Draft {
-    let (title, body) = wording::words(kind, facts);
-    Draft {
-        dedup,
-        audience,
-        kind,
-        title,
-        body,
-        resource: resource.to_owned(),
-        link,
-        event_id: None,
-    }
-}
-
 impl Notify {
     /// One sweep as of `now` (Unix ms); how many notifications it made.
     /// Everything is read first: the lock every writer of notifications
@@ -89,7 +68,7 @@ async fn expiring(conn: &mut sqlx::AnyConnection, now: i64) -> Result<Vec<Draft>
             when: wording::date(until),
             ..Facts::default()
         };
-        drafts.push(draft(
+        drafts.push(wording::draft(
             format!("expiring|{}|{until}", claim.name),
             Audience::Partner(claim.partner_id),
             Kind::ReservationExpiring,
@@ -108,7 +87,7 @@ async fn expiring(conn: &mut sqlx::AnyConnection, now: i64) -> Result<Vec<Draft>
             when: wording::until(until),
             ..Facts::default()
         };
-        drafts.push(draft(
+        drafts.push(wording::draft(
             format!("lot-expiring|{}|{until}", lot.name),
             Audience::Org(site.org),
             Kind::LotExpiring,
@@ -131,7 +110,7 @@ async fn dead_letters(bus: &dyn Bus) -> Vec<Draft> {
                     who: d.reason.clone(),
                     ..Facts::default()
                 };
-                drafts.push(draft(
+                drafts.push(wording::draft(
                     format!("dead-letter|{}|{}", d.id, d.message.event_id),
                     Audience::Admins,
                     Kind::DeadLetter,

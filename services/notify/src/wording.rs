@@ -2,7 +2,7 @@
 //! and body of each kind of notification, and the web app's page it links
 //! to.
 
-use crate::model::Kind;
+use crate::model::{Audience, Draft, Kind};
 
 /// What a notification says about one thing (a lot, a partner...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +74,29 @@ pub fn words(kind: Kind, f: &Facts) -> (String, String) {
         ),
     };
     (title, body)
+}
+
+/// A notification of `kind` to `audience`, worded from `facts`, made once
+/// under `dedup`; of no event unless the caller says which.
+pub fn draft(
+    dedup: String,
+    audience: Audience,
+    kind: Kind,
+    facts: &Facts,
+    resource: &str,
+    link: String,
+) -> Draft {
+    let (title, body) = words(kind, facts);
+    Draft {
+        dedup,
+        audience,
+        kind,
+        title,
+        body,
+        resource: resource.to_owned(),
+        link,
+        event_id: None,
+    }
 }
 
 /// How a lot is named in a sentence: its designation, and its reference
