@@ -90,7 +90,9 @@ fn up_with(data_dir: &Path, extra: &[&str]) -> (Up, Arc<Mutex<String>>) {
         .env_remove("NATS_URL")
         .env_remove("REEMPLOI_JWT_SECRET")
         .env_remove("REEMPLOI_JWT_PUBLIC_KEY")
-        .env("RUST_LOG", "info")
+        // With the access log (a line per call, at debug), which a test
+        // reads.
+        .env("RUST_LOG", "info,reemploi_runtime::server=debug")
         // Piped stderr would get JSON; these tests read the readable lines.
         .env("REEMPLOI_LOG_FORMAT", "pretty")
         .stdout(Stdio::piped())

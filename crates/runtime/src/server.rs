@@ -23,6 +23,7 @@ use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::ServerArgs;
 use crate::metrics::{GrpcMetrics, Metrics};
@@ -493,8 +494,6 @@ where
             method = %method,
             request_id = %request_id,
             trace_id = tracing::field::Empty,
-            code = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
         );
         // The caller's trace, when it sends one, continues here.
         let traceparent = req
@@ -508,7 +507,7 @@ where
         let caller = crate::actor::Slot::default();
         let record = RpcRecord {
             span: span.clone(),
-            // Health probes and reflection would drown the log at info.
+            // Health probes and reflection would drown an access log.
             quiet: method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection."),
             start: Instant::now(),
             done: false,
@@ -610,20 +609,28 @@ impl RpcRecord {
             };
             metrics.record(&self.method, status, label, elapsed.as_secs_f64());
         }
-        self.span.record("code", code.as_str());
-        self.span.record("latency_ms", latency_ms);
+        // The code goes to the exported span only (its duration is its
+        // own): recording it as a field would make the log layer format
+        // the span's fields again, on every call, for lines that carry it
+        // already.
+        self.span.set_attribute("code", code.clone());
         let server_fault = matches!(
             outcome,
             Outcome::Status(Code::Internal | Code::Unknown | Code::DataLoss)
                 | Outcome::TransportError
         );
+        // Every call is counted in the metrics and is a span of its trace:
+        // a line for each would only repeat them, at a cost per call. A
+        // line is written at info when the server failed; the others are
+        // at debug, an access log for `RUST_LOG=reemploi_runtime::server=debug`,
+        // and health probes and reflection lower still.
         let _entered = self.span.enter();
         if server_fault {
             tracing::warn!(code, latency_ms, "rpc failed");
         } else if self.quiet {
-            tracing::debug!(code, latency_ms, "rpc finished");
+            tracing::trace!(code, latency_ms, "rpc finished");
         } else {
-            tracing::info!(code, latency_ms, "rpc finished");
+            tracing::debug!(code, latency_ms, "rpc finished");
         }
     }
 }

@@ -34,7 +34,7 @@ static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
 enum Export {
     /// Nowhere: ids only.
     Nowhere,
-    /// To an OTLP/gRPC collector, in batches, on the tokio runtime.
+    /// To an OTLP/gRPC collector, in batches.
     Otlp(Box<opentelemetry_otlp::SpanExporter>),
     /// To an exporter of the caller's, each span as it ends (tests).
     Each(Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>),
@@ -127,13 +127,11 @@ fn provider(service: &str, export: Export) -> SdkTracerProvider {
     let builder = match export {
         Export::Nowhere => builder,
         Export::Each(add) => add(builder),
-        Export::Otlp(exporter) => builder.with_span_processor(
-            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                *exporter,
-                opentelemetry_sdk::runtime::Tokio,
-            )
-            .build(),
-        ),
+        // The SDK's batch processor on a thread of its own: spans queue
+        // without waking anyone, and the thread wakes when a batch is full
+        // or on its timer (not on every span, as a task on the runtime
+        // fed through a channel would).
+        Export::Otlp(exporter) => builder.with_batch_exporter(*exporter),
     };
     builder.build()
 }

@@ -982,11 +982,12 @@ impl std::io::Write for Captured {
 #[tokio::test(flavor = "current_thread")]
 async fn every_rpc_is_logged_with_method_and_code() {
     // A scoped subscriber: on the current-thread runtime the server's tasks
-    // run on this thread and report here.
+    // run on this thread and report here. Health probes are logged at
+    // trace, below the access log of the other calls (debug).
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
+        .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
@@ -2401,7 +2402,8 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
     let captured = Captured::default();
     let subscriber = telemetry::subscriber(
         LogFormat::Json,
-        tracing_subscriber::EnvFilter::new("info"),
+        // Info, with the access log (a line per call) turned on.
+        tracing_subscriber::EnvFilter::new("info,reemploi_runtime::server=debug"),
         {
             let captured = captured.clone();
             move || captured.clone()

@@ -18,9 +18,12 @@
 //!   every ListLots page read whole from its rows, to show what the cache
 //!   of lots by version gives.
 //! * **echo**: a tonic service of this file in a child process (this same
-//!   executable, started again with `READS_BENCH_ECHO=1`), which answers a
-//!   request padded to the size of the real request with bytes of the size
-//!   of the real response: the floor of a tonic unary call of those sizes.
+//!   executable, started again with `READS_BENCH_ECHO=1`), which decodes
+//!   the real request and answers with the bytes of a real reply, a lot
+//!   and a page of lots as the "off" inventory encoded them. Its callers
+//!   are the inventory's: the same requests, the same header, the same
+//!   decoding of the reply into `Lot` and `ListLotsResponse`, the same
+//!   checks. It is the floor of a tonic unary call of those messages.
 //!
 //! Each inventory is seeded through its gRPC API with one site and 300
 //! published lots (6 pages of 50). The load generator is ours: 16 callers
@@ -31,7 +34,8 @@
 //!
 //! Rounds alternate the four targets (their order rotating each round);
 //! for each case the median throughput, p50 and p99 over the rounds are
-//! printed, then the median of the per-round ratios inventory/echo (goal: at
+//! printed, with the server's CPU time per call (from `/proc`, steadier
+//! than throughput on a busy machine), then the median of the per-round ratios inventory/echo (goal: at
 //! least 0.3) and on/off (goal: at least 0.9), with the spans the collector
 //! received and the calls the metrics endpoint counted, to show that "on"
 //! really records and exports.
@@ -87,9 +91,11 @@ const TELEMETRY_GOAL: f64 = 0.9;
 /// Set in the environment of the echo child process.
 const ECHO_ENV: &str = "READS_BENCH_ECHO";
 const ECHO_SERVICE: &str = "reemploi.bench.v1.Echo";
-const ECHO_PATH: &str = "/reemploi.bench.v1.Echo/Echo";
-/// Largest reply the echo can make: more than a page of 50 lots.
-const ECHO_MAX: usize = 1 << 20;
+const ECHO_GET: &str = "/reemploi.bench.v1.Echo/GetLot";
+const ECHO_LIST: &str = "/reemploi.bench.v1.Echo/ListLots";
+/// Set in the echo's environment: the files holding its two replies.
+const ECHO_LOT_FILE: &str = "READS_BENCH_ECHO_LOT";
+const ECHO_PAGE_FILE: &str = "READS_BENCH_ECHO_PAGE";
 
 fn main() -> Res<()> {
     if std::env::var_os(ECHO_ENV).is_some() {
@@ -112,27 +118,47 @@ fn main() -> Res<()> {
 
 // ---------------------------------------------------------------- echo
 
-/// The echo's request: padding to the size of the real request, and how
-/// many bytes to answer with.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoRequest {
-    #[prost(bytes = "bytes", tag = "1")]
-    padding: Bytes,
-    #[prost(uint32, tag = "2")]
-    reply_len: u32,
+/// A reply already encoded: written to the wire as it is, decoded by the
+/// client as the message it encodes.
+#[derive(Clone, Debug, Default)]
+struct Encoded(Bytes);
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Bytes::new();
+    }
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct EchoReply {
-    #[prost(bytes = "bytes", tag = "1")]
-    payload: Bytes,
-}
-
-/// The echo service, routed by tonic as a generated server would be.
+/// The echo service, routed by tonic as a generated server would be: it
+/// decodes the real request and answers with the bytes of a real reply.
 #[derive(Clone)]
 struct EchoServer {
-    /// Replies are slices of it: no allocation per call beyond tonic's own.
-    source: Bytes,
+    replies: Arc<Replies>,
+}
+
+/// What the echo answers: a lot and a page of lots as the inventory
+/// encoded them.
+struct Replies {
+    lot: Bytes,
+    page: Bytes,
 }
 
 impl NamedService for EchoServer {
@@ -149,34 +175,59 @@ impl Service<http::Request<tonic::body::Body>> for EchoServer {
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let handler = Echo(self.source.clone());
+        let replies = self.replies.clone();
         Box::pin(async move {
-            if req.uri().path() != ECHO_PATH {
-                return Ok(tonic::Status::unimplemented(req.uri().path().to_owned()).into_http());
-            }
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(grpc.unary(handler, req).await)
+            Ok(match req.uri().path() {
+                ECHO_GET => {
+                    let echo = Echo::<pb::GetLotRequest>::new(replies.lot.clone());
+                    grpc().unary(echo, req).await
+                }
+                ECHO_LIST => {
+                    let echo = Echo::<pb::ListLotsRequest>::new(replies.page.clone());
+                    grpc().unary(echo, req).await
+                }
+                other => tonic::Status::unimplemented(other.to_owned()).into_http(),
+            })
         })
     }
 }
 
-struct Echo(Bytes);
+/// A server of one method, decoding `Req` and encoding what it answers.
+fn grpc<Req: prost::Message + Default + Send + 'static>()
+-> tonic::server::Grpc<tonic_prost::ProstCodec<Encoded, Req>> {
+    tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+}
 
-impl tonic::server::UnaryService<EchoRequest> for Echo {
-    type Response = EchoReply;
-    type Future = std::future::Ready<Result<tonic::Response<EchoReply>, tonic::Status>>;
+/// Answers any `Req` with the same encoded reply.
+struct Echo<Req>(Bytes, std::marker::PhantomData<Req>);
 
-    fn call(&mut self, req: tonic::Request<EchoRequest>) -> Self::Future {
-        let len = (req.get_ref().reply_len as usize).min(self.0.len());
-        std::future::ready(Ok(tonic::Response::new(EchoReply {
-            payload: self.0.slice(..len),
-        })))
+impl<Req> Echo<Req> {
+    fn new(reply: Bytes) -> Echo<Req> {
+        Echo(reply, std::marker::PhantomData)
     }
 }
 
-/// The echo child process: serves on 127.0.0.1:0, prints where on stdout,
-/// and stops when its stdin closes (its parent gone, however it ended).
+impl<Req: Send + 'static> tonic::server::UnaryService<Req> for Echo<Req> {
+    type Response = Encoded;
+    type Future = std::future::Ready<Result<tonic::Response<Encoded>, tonic::Status>>;
+
+    fn call(&mut self, _: tonic::Request<Req>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(Encoded(self.0.clone()))))
+    }
+}
+
+/// The echo child process: reads the replies from the files its parent
+/// named, serves on 127.0.0.1:0, prints where on stdout, and stops when its
+/// stdin closes (its parent gone, however it ended).
 fn echo_child() -> Res<()> {
+    let file = |var: &str| -> Res<Bytes> {
+        let path = std::env::var_os(var).ok_or_else(|| format!("{var} is not set"))?;
+        Ok(Bytes::from(std::fs::read(path)?))
+    };
+    let replies = Arc::new(Replies {
+        lot: file(ECHO_LOT_FILE)?,
+        page: file(ECHO_PAGE_FILE)?,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -194,17 +245,15 @@ fn echo_child() -> Res<()> {
             .await;
         };
         tonic::transport::Server::builder()
-            .add_service(EchoServer {
-                source: Bytes::from(vec![0x5a; ECHO_MAX]),
-            })
+            .add_service(EchoServer { replies })
             .serve_with_incoming_shutdown(incoming, stdin_closed)
             .await?;
         Ok(())
     })
 }
 
-/// A client of the echo, sending the same authorization header as the
-/// inventory's clients so that both carry the same metadata.
+/// A client of the echo, sending the same requests and authorization
+/// header as the inventory's clients and decoding the same replies.
 #[derive(Clone)]
 struct EchoClient {
     grpc: tonic::client::Grpc<Channel>,
@@ -212,13 +261,17 @@ struct EchoClient {
 }
 
 impl EchoClient {
-    async fn echo(&mut self, req: EchoRequest) -> Res<EchoReply> {
+    async fn unary<Req, Reply>(&mut self, req: Req, path: &'static str) -> Res<Reply>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Reply: prost::Message + Default + Send + Sync + 'static,
+    {
         self.grpc.ready().await?;
         let mut request = tonic::Request::new(req);
         request
             .metadata_mut()
             .insert("authorization", self.bearer.clone());
-        let path = http::uri::PathAndQuery::from_static(ECHO_PATH);
+        let path = http::uri::PathAndQuery::from_static(path);
         let reply = self
             .grpc
             .unary(request, path, tonic_prost::ProstCodec::default())
@@ -227,25 +280,37 @@ impl EchoClient {
     }
 }
 
-/// The length of a bytes field (tag 1) making a message of `target` bytes
-/// with `rest` bytes of other fields.
-fn bytes_len_for(target: usize, rest: usize) -> usize {
-    let mut len = target.saturating_sub(rest + 1);
-    while len > 0 && 1 + prost::encoding::encoded_len_varint(len as u64) + len + rest > target {
-        len -= 1;
-    }
-    len
+/// The two reads, from the inventory or from the echo.
+trait Reader: Send + 'static {
+    fn get_lot(&mut self, req: pb::GetLotRequest) -> impl Future<Output = Res<pb::Lot>> + Send;
+    fn list_lots(
+        &mut self,
+        req: pb::ListLotsRequest,
+    ) -> impl Future<Output = Res<pb::ListLotsResponse>> + Send;
 }
 
-/// An echo request and reply of the encoded sizes of a real call.
-fn echo_request(request_bytes: usize, response_bytes: usize) -> Res<EchoRequest> {
-    let reply_len = bytes_len_for(response_bytes, 0);
-    let rest = 1 + prost::encoding::encoded_len_varint(reply_len as u64);
-    let padding = vec![0x5a; bytes_len_for(request_bytes, rest)];
-    Ok(EchoRequest {
-        padding: padding.into(),
-        reply_len: u32::try_from(reply_len)?,
-    })
+impl Reader for Client {
+    async fn get_lot(&mut self, req: pb::GetLotRequest) -> Res<pb::Lot> {
+        Ok(InventoryServiceClient::get_lot(self, req)
+            .await?
+            .into_inner())
+    }
+
+    async fn list_lots(&mut self, req: pb::ListLotsRequest) -> Res<pb::ListLotsResponse> {
+        Ok(InventoryServiceClient::list_lots(self, req)
+            .await?
+            .into_inner())
+    }
+}
+
+impl Reader for EchoClient {
+    async fn get_lot(&mut self, req: pb::GetLotRequest) -> Res<pb::Lot> {
+        self.unary(req, ECHO_GET).await
+    }
+
+    async fn list_lots(&mut self, req: pb::ListLotsRequest) -> Res<pb::ListLotsResponse> {
+        self.unary(req, ECHO_LIST).await
+    }
 }
 
 // ---------------------------------------------------------------- collector
@@ -353,6 +418,19 @@ impl Proc {
     }
 }
 
+/// The CPU time process `pid` has used so far, user and system, from
+/// `/proc/<pid>/stat` (in ticks of 1/100 s, the kernel's fixed USER_HZ).
+fn cpu_time(pid: u32) -> Res<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is the first, utime the 12th and stime the 13th.
+    let after = stat.rsplit_once(')').ok_or("unreadable /proc stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks =
+        |i: usize| -> Res<u64> { Ok(fields.get(i).ok_or("short /proc stat")?.parse::<u64>()?) };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
 /// A port free on loopback now, for a child that cannot say which port 0
 /// gave it (with `RUST_LOG=off` it logs nothing). Another process could take
 /// it in between; then the child fails to bind and the bench says so.
@@ -360,10 +438,16 @@ fn free_port() -> Res<SocketAddr> {
     Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// Starts the echo child and reads the address it serves on.
-fn start_echo() -> Res<(Proc, SocketAddr)> {
+/// Starts the echo child, answering with the lot and page `seeded` holds
+/// (written to files in `dir`), and reads the address it serves on.
+fn start_echo(dir: &std::path::Path, seeded: &Seeded) -> Res<(Proc, SocketAddr)> {
+    let (lot, page) = (dir.join("echo-lot.bin"), dir.join("echo-page.bin"));
+    std::fs::write(&lot, &seeded.a_lot)?;
+    std::fs::write(&page, &seeded.a_page)?;
     let mut child = Command::new(std::env::current_exe()?)
         .env(ECHO_ENV, "1")
+        .env(ECHO_LOT_FILE, &lot)
+        .env(ECHO_PAGE_FILE, &page)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -588,6 +672,9 @@ struct Seeded {
     page_bytes: usize,
     get_request_bytes: usize,
     list_request_bytes: usize,
+    /// A lot and a full page as the inventory encoded them.
+    a_lot: Bytes,
+    a_page: Bytes,
 }
 
 fn list_request(parent: &str, page_token: &str) -> pb::ListLotsRequest {
@@ -656,6 +743,7 @@ async fn seed(addr: SocketAddr, reader: &AsciiMetadataValue) -> Res<Seeded> {
 
 async fn walk_pages(mut reader: Client, site: String) -> Res<Seeded> {
     let (mut lots, mut pages, mut page_sizes, mut lot_sizes) = (vec![], vec![], vec![], vec![]);
+    let (mut a_lot, mut a_page) = (Bytes::new(), Bytes::new());
     let mut token = String::new();
     loop {
         let page = reader
@@ -665,6 +753,10 @@ async fn walk_pages(mut reader: Client, site: String) -> Res<Seeded> {
         if page.lots.len() == PAGE {
             pages.push(token.clone());
             page_sizes.push(page.encoded_len());
+            if a_page.is_empty() {
+                a_page = page.encode_to_vec().into();
+                a_lot = page.lots[0].encode_to_vec().into();
+            }
         }
         for lot in &page.lots {
             lot_sizes.push(lot.encoded_len());
@@ -702,6 +794,8 @@ async fn walk_pages(mut reader: Client, site: String) -> Res<Seeded> {
         get_request_bytes,
         list_request_bytes,
         site,
+        a_lot,
+        a_page,
         lots: Arc::new(lots),
         pages: Arc::new(pages),
     })
@@ -735,47 +829,38 @@ trait Caller: Send + 'static {
     fn call(&mut self, i: usize) -> impl Future<Output = Res<()>> + Send;
 }
 
-struct GetLot {
-    client: Client,
+struct GetLot<R> {
+    reader: R,
     names: Arc<Vec<String>>,
 }
 
-impl Caller for GetLot {
+impl<R: Reader> Caller for GetLot<R> {
     async fn call(&mut self, i: usize) -> Res<()> {
         let name = self.names[i % self.names.len()].clone();
-        self.client.get_lot(pb::GetLotRequest { name }).await?;
-        Ok(())
-    }
-}
-
-struct ListLots {
-    client: Client,
-    site: String,
-    pages: Arc<Vec<String>>,
-}
-
-impl Caller for ListLots {
-    async fn call(&mut self, i: usize) -> Res<()> {
-        let token = &self.pages[i % self.pages.len()];
-        let page = self
-            .client
-            .list_lots(list_request(&self.site, token))
-            .await?;
-        if page.get_ref().lots.len() != PAGE {
-            return Err("ListLots returned a short page".into());
+        let lot = self.reader.get_lot(pb::GetLotRequest { name }).await?;
+        if lot.name.is_empty() {
+            return Err("GetLot returned a lot without a name".into());
         }
         Ok(())
     }
 }
 
-struct EchoCall {
-    client: EchoClient,
-    request: EchoRequest,
+struct ListLots<R> {
+    reader: R,
+    site: String,
+    pages: Arc<Vec<String>>,
 }
 
-impl Caller for EchoCall {
-    async fn call(&mut self, _: usize) -> Res<()> {
-        self.client.echo(self.request.clone()).await?;
+impl<R: Reader> Caller for ListLots<R> {
+    async fn call(&mut self, i: usize) -> Res<()> {
+        let token = &self.pages[i % self.pages.len()];
+        let page = self
+            .reader
+            .list_lots(list_request(&self.site, token))
+            .await?;
+        if page.lots.len() != PAGE {
+            return Err("ListLots returned a short page".into());
+        }
         Ok(())
     }
 }
@@ -843,8 +928,6 @@ const TARGETS: [Target; 4] = [Target::Echo, Target::Off, Target::On, Target::Unc
 struct Targets {
     reader: AsciiMetadataValue,
     echo: Vec<Channel>,
-    echo_get: EchoRequest,
-    echo_list: EchoRequest,
     off: (Vec<Channel>, Seeded),
     on: (Vec<Channel>, Seeded),
     uncached: (Vec<Channel>, Seeded),
@@ -853,32 +936,34 @@ struct Targets {
 /// One measured case: `CALLERS` callers spread over the target's connections.
 async fn case(t: &Targets, read: Read, target: Target, run: Duration) -> Res<Sample> {
     let (channels, seeded) = match target {
+        // The echo is asked what "off" is asked: it answers all alike.
         Target::Echo => {
-            let request = match read {
-                Read::Get => &t.echo_get,
-                Read::List => &t.echo_list,
+            let echo = |k: usize| EchoClient {
+                grpc: tonic::client::Grpc::new(t.echo[k % CONNECTIONS].clone()),
+                bearer: t.reader.clone(),
             };
-            let callers = (0..CALLERS)
-                .map(|k| EchoCall {
-                    client: EchoClient {
-                        grpc: tonic::client::Grpc::new(t.echo[k % CONNECTIONS].clone()),
-                        bearer: t.reader.clone(),
-                    },
-                    request: request.clone(),
-                })
-                .collect();
-            return drive(callers, run).await;
+            return read_with(read, &t.off.1, echo, run).await;
         }
         Target::Off => (&t.off.0, &t.off.1),
         Target::On => (&t.on.0, &t.on.1),
         Target::Uncached => (&t.uncached.0, &t.uncached.1),
     };
-    let channel = |k: usize| client(channels[k % CONNECTIONS].clone(), &t.reader);
+    let inventory = |k: usize| client(channels[k % CONNECTIONS].clone(), &t.reader);
+    read_with(read, seeded, inventory, run).await
+}
+
+/// `CALLERS` callers of `read`, the k-th reading through `reader(k)`.
+async fn read_with<R: Reader>(
+    read: Read,
+    seeded: &Seeded,
+    reader: impl Fn(usize) -> R,
+    run: Duration,
+) -> Res<Sample> {
     match read {
         Read::Get => {
             let callers = (0..CALLERS)
                 .map(|k| GetLot {
-                    client: channel(k),
+                    reader: reader(k),
                     names: seeded.lots.clone(),
                 })
                 .collect();
@@ -887,7 +972,7 @@ async fn case(t: &Targets, read: Read, target: Target, run: Duration) -> Res<Sam
         Read::List => {
             let callers = (0..CALLERS)
                 .map(|k| ListLots {
-                    client: channel(k),
+                    reader: reader(k),
                     site: seeded.site.clone(),
                     pages: seeded.pages.clone(),
                 })
@@ -905,6 +990,9 @@ struct Figures {
     throughput: f64,
     p50: Duration,
     p99: Duration,
+    /// The server's CPU time (user and system) per call, in microseconds:
+    /// less sensitive than throughput to what else the machine runs.
+    cpu_us: f64,
 }
 
 /// Per read (GetLot, ListLots), per target (echo, off, on, uncached), one
@@ -918,7 +1006,6 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         secs.as_secs_f64(),
         WARM_UP.as_secs_f64()
     );
-    let (_echo_proc, echo_addr) = start_echo()?;
     let mut off = start_inventory(None, true)?;
     let mut on = start_inventory(Some(collector), true)?;
     let mut uncached = start_inventory(None, false)?;
@@ -934,17 +1021,22 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         "seeded 1 site and {LOTS} published lots in each inventory in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    let (echo_proc, echo_addr) = start_echo(off.dir.path(), &off_seed)?;
+    print_sizes(&off_seed);
     let targets = Targets {
-        echo_get: echo_request(off_seed.get_request_bytes, off_seed.lot_bytes)?,
-        echo_list: echo_request(off_seed.list_request_bytes, off_seed.page_bytes)?,
         echo: connections(echo_addr).await?,
         off: (connections(off.addr).await?, off_seed),
         on: (connections(on.addr).await?, on_seed),
         uncached: (connections(uncached.addr).await?, uncached_seed),
         reader,
     };
-    print_sizes(&targets);
 
+    let pids = [
+        echo_proc.child.id(),
+        off.proc.child.id(),
+        on.proc.child.id(),
+        uncached.proc.child.id(),
+    ];
     let mut table: Table = Default::default();
     let mut on_calls = 0;
     for round in 0..rounds {
@@ -954,7 +1046,10 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
             // first, on a machine that cools or heats up under it.
             for k in 0..TARGETS.len() {
                 let target = TARGETS[(round + k) % TARGETS.len()];
+                let pid = pids[target as usize];
+                let cpu = cpu_time(pid)?;
                 let sample = case(&targets, read, target, secs).await?;
+                let cpu = cpu_time(pid)?.saturating_sub(cpu);
                 if matches!(target, Target::On) {
                     on_calls += sample.calls;
                 }
@@ -962,6 +1057,7 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
                     throughput: sample.throughput(),
                     p50: sample.percentile(0.50),
                     p99: sample.percentile(0.99),
+                    cpu_us: cpu.as_secs_f64() * 1e6 / sample.calls.max(1) as f64,
                 });
             }
         }
@@ -994,25 +1090,17 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
     Ok(())
 }
 
-fn print_sizes(t: &Targets) {
-    let s = &t.off.1;
+fn print_sizes(s: &Seeded) {
     println!(
-        "encoded sizes, inventory / echo: GetLot request {} / {} B, reply (Lot) {} / {} B; \
-         ListLots request {} / {} B, reply (page of {PAGE}) {} / {} B",
+        "encoded sizes: GetLot request {} B, reply (Lot) {} B; ListLots request {} B, \
+         reply (page of {PAGE}) {} B (means over the lots and pages); the echo answers \
+         with one of them, {} B and {} B",
         s.get_request_bytes,
-        t.echo_get.encoded_len(),
         s.lot_bytes,
-        EchoReply {
-            payload: vec![0; t.echo_get.reply_len as usize].into()
-        }
-        .encoded_len(),
         s.list_request_bytes,
-        t.echo_list.encoded_len(),
         s.page_bytes,
-        EchoReply {
-            payload: vec![0; t.echo_list.reply_len as usize].into()
-        }
-        .encoded_len(),
+        s.a_lot.len(),
+        s.a_page.len(),
     );
 }
 
@@ -1034,10 +1122,10 @@ fn ms(d: Duration) -> f64 {
 fn report(table: &Table) {
     println!();
     println!(
-        "{:<34} {:>10} {:>9} {:>9}",
-        "case (median of rounds)", "calls/s", "p50 ms", "p99 ms"
+        "{:<34} {:>10} {:>9} {:>9} {:>12}",
+        "case (median of rounds)", "calls/s", "p50 ms", "p99 ms", "CPU us/call"
     );
-    println!("{}", "-".repeat(65));
+    println!("{}", "-".repeat(78));
     for (read, read_name) in [(Read::Get, "GetLot"), (Read::List, "ListLots")] {
         for (target, target_name) in [
             (Target::Echo, "echo"),
@@ -1047,11 +1135,12 @@ fn report(table: &Table) {
         ] {
             let rounds = &table[read as usize][target as usize];
             println!(
-                "{:<34} {:>10.0} {:>9.2} {:>9.2}",
+                "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>12.1}",
                 format!("{read_name}, {target_name}"),
                 median(rounds.iter().map(|f| f.throughput).collect()),
                 median(rounds.iter().map(|f| ms(f.p50)).collect()),
                 median(rounds.iter().map(|f| ms(f.p99)).collect()),
+                median(rounds.iter().map(|f| f.cpu_us).collect()),
             );
         }
     }
