@@ -619,11 +619,12 @@ impl RpcRecord {
             Outcome::Status(Code::Internal | Code::Unknown | Code::DataLoss)
                 | Outcome::TransportError
         );
-        // Every call is counted in the metrics and is a span of its trace:
-        // a line for each would only repeat them, at a cost per call. A
-        // line is written at info when the server failed; the others are
-        // at debug, an access log for `RUST_LOG=reemploi_runtime::server=debug`,
-        // and health probes and reflection lower still.
+        // Every call is counted in the metrics (with --metrics-listen) and
+        // exported as a span (with --otlp-endpoint): a line for each would
+        // repeat them at a cost per call. A server fault is logged at warn;
+        // the others at debug, an access log for
+        // `RUST_LOG=info,reemploi_runtime::server=debug`, and health probes
+        // and reflection at trace.
         let _entered = self.span.enter();
         if server_fault {
             tracing::warn!(code, latency_ms, "rpc failed");

@@ -1,5 +1,5 @@
-//! GetLot and ListLots over gRPC against a tonic echo of the same message
-//! sizes, and what tracing and metrics cost them.
+//! GetLot and ListLots over gRPC against a tonic echo of the same
+//! messages, and what tracing and metrics cost them.
 //!
 //! What runs, in one run:
 //!
@@ -9,7 +9,7 @@
 //!   HS256 secret (`REEMPLOI_JWT_SECRET`), rate limits off, `RUST_LOG=off`
 //!   (no span is even created) and no `--metrics-listen`.
 //! * **inventory on**: the same binary on its own database, with
-//!   `RUST_LOG=info` (one JSON log line per call, to a file),
+//!   `RUST_LOG=info` (JSON logs to a file; the per-call line is at debug),
 //!   `--metrics-listen` and `--otlp-endpoint` pointing at an OTLP/gRPC trace
 //!   collector this bench runs on its own thread (the generated
 //!   `TraceService` server of `opentelemetry-proto`), which counts the spans
@@ -34,9 +34,11 @@
 //!
 //! Rounds alternate the four targets (their order rotating each round);
 //! for each case the median throughput, p50 and p99 over the rounds are
-//! printed, with the server's CPU time per call (from `/proc`, steadier
-//! than throughput on a busy machine), then the median of the per-round ratios inventory/echo (goal: at
-//! least 0.3) and on/off (goal: at least 0.9), with the spans the collector
+//! printed, with the server's CPU time per call (from `/proc`: what the
+//! server itself spends, whereas throughput also depends on the load
+//! generator sharing the cores), then the median of the per-round ratios
+//! inventory/echo (goal: at least 0.3) and on/off (goal: at least 0.9),
+//! with the spans the collector
 //! received and the calls the metrics endpoint counted, to show that "on"
 //! really records and exports.
 //!
@@ -119,7 +121,9 @@ fn main() -> Res<()> {
 // ---------------------------------------------------------------- echo
 
 /// A reply already encoded: written to the wire as it is, decoded by the
-/// client as the message it encodes.
+/// client as the message it encodes. For encoding only: the echo never
+/// decodes one (decoding would keep nothing). The echo thus pays no
+/// encoding, which the inventory does: a floor below any real server.
 #[derive(Clone, Debug, Default)]
 struct Encoded(Bytes);
 
