@@ -2486,6 +2486,49 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
     assert!(!lines.iter().any(|l| l.to_string().contains("two words")));
 }
 
+// At info, the level services run at, a successful call writes no line of
+// its own (the access log is at debug); what its handler logs still names it.
+#[tokio::test(flavor = "current_thread")]
+async fn at_info_a_successful_call_writes_no_access_line() {
+    let captured = Captured::default();
+    let subscriber = telemetry::subscriber(
+        LogFormat::Json,
+        tracing_subscriber::EnvFilter::new("info"),
+        {
+            let captured = captured.clone();
+            move || captured.clone()
+        },
+        false,
+        Some(telemetry::local_tracer()),
+    );
+    let _default = tracing::subscriber::set_default(subscriber);
+    let metrics = Metrics::disabled();
+    let shutdown = CancellationToken::new();
+    let (addr, _) = serve_counted(&metrics, &shutdown).await;
+    let channel = channel(addr).await;
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    let mut request = tonic::Request::new(RecommendLotsRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-info-1".parse().unwrap());
+    MatchingServiceClient::new(channel)
+        .recommend_lots(request)
+        .await
+        .unwrap();
+    shutdown.cancel();
+
+    let lines = captured.lines();
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter(|line| request_id_of(line) == Some("req-info-1"))
+        .filter_map(|line| line["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["whoami answered"], "{lines:?}");
+}
+
 /// A probe that reads one figure, fails, or never answers.
 struct Figure(Option<i64>);
 
