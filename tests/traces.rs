@@ -107,7 +107,7 @@ async fn a_claim_is_one_trace(transport: Transport) {
         let call = finished.iter().find(|s| {
             s.name == "rpc"
                 && attribute(s, "request_id").as_deref() == Some(call_id.as_str())
-                && attribute(s, "code").as_deref() == Some("Ok")
+                && attribute(s, "code").as_deref() == Some("OK")
         })?;
         let trace = call.span_context.trace_id();
         let publish = finished.iter().find(|s| {

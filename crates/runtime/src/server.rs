@@ -593,27 +593,23 @@ impl RpcRecord {
         self.done = true;
         let elapsed = self.start.elapsed();
         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        let code = match outcome {
-            Outcome::Status(code) => format!("{code:?}"),
-            Outcome::NoStatus => "none".to_owned(),
-            Outcome::TransportError => "transport_error".to_owned(),
-            Outcome::Dropped => "cancelled".to_owned(),
+        // gRPC's own names of the codes (as in the metrics' labels), and
+        // static: nothing is formatted for a call that logs no line.
+        let (status, code) = match outcome {
+            Outcome::Status(code) => (code, crate::metrics::code_name(code)),
+            // A response without grpc-status is an error to the client.
+            Outcome::NoStatus => (Code::Unknown, "UNKNOWN"),
+            Outcome::TransportError => (Code::Unknown, "TRANSPORT_ERROR"),
+            Outcome::Dropped => (Code::Cancelled, "CANCELLED"),
         };
         if let Some(metrics) = &self.metrics {
-            let (status, label) = match outcome {
-                Outcome::Status(code) => (code, crate::metrics::code_name(code)),
-                // A response without grpc-status is an error to the client.
-                Outcome::NoStatus => (Code::Unknown, "UNKNOWN"),
-                Outcome::TransportError => (Code::Unknown, "TRANSPORT_ERROR"),
-                Outcome::Dropped => (Code::Cancelled, "CANCELLED"),
-            };
-            metrics.record(&self.method, status, label, elapsed.as_secs_f64());
+            metrics.record(&self.method, status, code, elapsed.as_secs_f64());
         }
         // The code goes to the exported span only (its duration is its
         // own): recording it as a field would make the log layer format
         // the span's fields again, on every call, for lines that carry it
         // already.
-        self.span.set_attribute("code", code.clone());
+        self.span.set_attribute("code", code);
         let server_fault = matches!(
             outcome,
             Outcome::Status(Code::Internal | Code::Unknown | Code::DataLoss)

@@ -9,6 +9,7 @@
 //! the fields of the spans it is in: inside a call, the `rpc` span's
 //! method, request id and trace id (see [`crate::server`]).
 
+use std::fmt;
 use std::io::IsTerminal;
 use std::sync::{Mutex, Once};
 
@@ -17,7 +18,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter, TracerProviderBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -175,6 +178,7 @@ where
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
+            .fmt_fields(JsonSpanFields::default())
             .with_writer(writer)
             .boxed(),
         LogFormat::Pretty | LogFormat::Auto => tracing_subscriber::fmt::layer()
@@ -203,4 +207,107 @@ where
             .with(logs)
             .with(spans),
     )
+}
+
+/// The fields of spans as JSON, as `tracing_subscriber`'s `JsonFields`
+/// writes them, except that fields recorded after a span was made are
+/// appended to the object it has: the stock formatter parses the object
+/// and writes it again, and the `rpc` span's trace id is recorded so on
+/// every call. A field recorded twice appears twice; readers of JSON keep
+/// the last.
+#[derive(Debug, Default)]
+struct JsonSpanFields(JsonFields);
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut added = String::new();
+        self.0.format_fields(Writer::new(&mut added), fields)?;
+        let added = added
+            .strip_prefix('{')
+            .and_then(|a| a.strip_suffix('}'))
+            .ok_or(fmt::Error)?;
+        let kept = current.fields.trim_end();
+        let kept = kept.strip_suffix('}').ok_or(fmt::Error);
+        match (added.is_empty(), kept) {
+            (true, _) => {}
+            // Nothing was kept yet (or not an object): the new fields alone.
+            (false, Err(_)) => current.fields = format!("{{{added}}}"),
+            (false, Ok(kept)) => {
+                let comma = if kept.trim_end().ends_with('{') {
+                    ""
+                } else {
+                    ","
+                };
+                current.fields = format!("{kept}{comma}{added}}}");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn span_fields_recorded_later_join_those_it_was_made_with() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = subscriber(
+            LogFormat::Json,
+            EnvFilter::new("info"),
+            move || writer.clone(),
+            false,
+            None,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "rpc",
+                method = "/a.B/C",
+                trace_id = tracing::field::Empty,
+                note = tracing::field::Empty
+            );
+            let empty = tracing::info_span!(parent: &span, "empty", later = tracing::field::Empty);
+            span.record("trace_id", "0af7651916cd43dd8448eb211c80319c");
+            span.record("note", "a \"quoted\" } brace");
+            empty.record("later", 7);
+            span.in_scope(|| empty.in_scope(|| tracing::info!("inside")));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let spans = line["spans"].as_array().unwrap();
+        assert_eq!(spans[0]["method"], "/a.B/C", "{line}");
+        assert_eq!(
+            spans[0]["trace_id"], "0af7651916cd43dd8448eb211c80319c",
+            "{line}"
+        );
+        assert_eq!(spans[0]["note"], "a \"quoted\" } brace", "{line}");
+        assert_eq!(spans[1]["later"], 7, "{line}");
+        assert_eq!(line["span"]["name"], "empty", "{line}");
+    }
 }

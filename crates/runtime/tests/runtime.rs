@@ -1026,8 +1026,8 @@ async fn every_rpc_is_logged_with_method_and_code() {
             .all(|l| l.contains("/grpc.health.v1.Health/Check")),
         "{logs}"
     );
-    assert!(finished[0].contains("code=\"Ok\""), "{logs}");
-    assert!(finished[1].contains("code=\"NotFound\""), "{logs}");
+    assert!(finished[0].contains("code=\"OK\""), "{logs}");
+    assert!(finished[1].contains("code=\"NOT_FOUND\""), "{logs}");
     assert!(logs.contains("shutting down: health NOT_SERVING"), "{logs}");
 }
 
