@@ -17,7 +17,7 @@
 //! method the server does not know is counted as `unknown`, so a client
 //! cannot make up label values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -333,6 +333,19 @@ impl Collector for SnapshotCollector {
 pub(crate) struct GrpcMetrics {
     requests: Family<Labels3, Counter>,
     durations: Family<Labels2, Histogram>,
+    /// The series of each method called, by path, so that a call finds
+    /// them without making labels (five strings) and hashing them. Paths
+    /// nobody serves share one entry, so it holds the served methods only.
+    by_path: Arc<std::sync::RwLock<HashMap<String, Arc<MethodSeries>>>>,
+}
+
+/// The series of one method: its latencies, and its count by outcome.
+#[derive(Debug)]
+struct MethodSeries {
+    service: String,
+    method: String,
+    duration: Histogram,
+    requests: std::sync::RwLock<Vec<(&'static str, Counter)>>,
 }
 
 impl Default for GrpcMetrics {
@@ -340,6 +353,7 @@ impl Default for GrpcMetrics {
         GrpcMetrics {
             requests: Family::default(),
             durations: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
+            by_path: Arc::default(),
         }
     }
 }
@@ -347,28 +361,80 @@ impl Default for GrpcMetrics {
 impl GrpcMetrics {
     /// Records one finished RPC of `path` (`/package.Service/Method`) with
     /// `code` (a gRPC code name, or how it ended without one).
-    pub(crate) fn record(&self, path: &str, code: Code, outcome: &str, seconds: f64) {
-        let (service, method) = match split_path(path) {
+    pub(crate) fn record(&self, path: &str, code: Code, outcome: &'static str, seconds: f64) {
+        let key = match split_path(path) {
             // A method nobody serves: counted, but under one name only.
-            Some(_) if code == Code::Unimplemented => ("unknown", "unknown"),
-            Some(parts) => parts,
-            None => ("unknown", "unknown"),
+            Some(_) if code == Code::Unimplemented => UNKNOWN_PATH,
+            Some(_) => path,
+            None => UNKNOWN_PATH,
         };
-        self.requests
+        let series = self.series(key);
+        series.duration.observe(seconds);
+        let counted = series
+            .requests
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(o, _)| *o == outcome)
+            .map(|(_, counter)| counter.inc())
+            .is_some();
+        if !counted {
+            let counter = self
+                .requests
+                .get_or_create(&[
+                    ("grpc_service", series.service.clone()),
+                    ("grpc_method", series.method.clone()),
+                    ("grpc_code", outcome.to_owned()),
+                ])
+                .clone();
+            counter.inc();
+            let mut requests = series
+                .requests
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !requests.iter().any(|(o, _)| *o == outcome) {
+                requests.push((outcome, counter));
+            }
+        }
+    }
+
+    /// The series of `key`, a served path or [`UNKNOWN_PATH`], made on its
+    /// first call.
+    fn series(&self, key: &str) -> Arc<MethodSeries> {
+        let known = self
+            .by_path
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        if let Some(series) = known {
+            return series;
+        }
+        let (service, method) = split_path(key).unwrap_or(("unknown", "unknown"));
+        let duration = self
+            .durations
             .get_or_create(&[
                 ("grpc_service", service.to_owned()),
                 ("grpc_method", method.to_owned()),
-                ("grpc_code", outcome.to_owned()),
             ])
-            .inc();
-        self.durations
-            .get_or_create(&[
-                ("grpc_service", service.to_owned()),
-                ("grpc_method", method.to_owned()),
-            ])
-            .observe(seconds);
+            .clone();
+        let made = Arc::new(MethodSeries {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            duration,
+            requests: std::sync::RwLock::default(),
+        });
+        self.by_path
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_insert(made)
+            .clone()
     }
 }
+
+/// The key of the calls to methods nobody serves (not a valid path).
+const UNKNOWN_PATH: &str = "unknown";
 
 /// `("package.Service", "Method")` of a well-formed gRPC path.
 fn split_path(path: &str) -> Option<(&str, &str)> {

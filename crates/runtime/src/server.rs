@@ -661,9 +661,10 @@ impl HttpBody for RecordedBody {
         let this = &mut *self;
         // Streaming handlers run while the body is polled: keep their
         // events inside the RPC span.
-        let span = this.record.as_ref().map(|r| r.span.clone());
-        let _entered = span.as_ref().map(tracing::Span::enter);
-        let poll = Pin::new(&mut this.inner).poll_frame(cx);
+        let poll = {
+            let _entered = this.record.as_ref().map(|r| r.span.enter());
+            Pin::new(&mut this.inner).poll_frame(cx)
+        };
         let outcome = match &poll {
             Poll::Ready(Some(Ok(frame))) => frame
                 .trailers_ref()
