@@ -126,6 +126,9 @@ async fn served_after_upgrade(seeded: &Seeded) {
     if from >= 4 {
         readable_ids_stay_per_site(&mut m, from).await;
     }
+    if from >= 9 {
+        pickup_slot_and_booking_kept(&mut m, from).await;
+    }
     seeded.wait_relayed(PENDING_EVENT).await;
     ledgers_hold(seeded, from).await;
     app.stop().await;
@@ -179,6 +182,42 @@ async fn old_handover_has_its_receipt(m: &mut Client, from: i64) {
         .into_inner()
         .receipts;
     assert_eq!(next[0].number, format!("BE-{S1}-0002"), "from {from}");
+}
+
+/// The fixture's pick-up slot (26 January 2026, 8:00 to 12:00 UTC) and
+/// the confirmed claim's booking on it.
+async fn pickup_slot_and_booking_kept(m: &mut Client, from: i64) {
+    let site = format!("sites/{S1}");
+    let at = |millis: i64| {
+        Some(prost_types::Timestamp {
+            seconds: millis / 1000,
+            nanos: 0,
+        })
+    };
+    let slots = m
+        .list_pickup_slots(pb::ListPickupSlotsRequest {
+            parent: site.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("from {from}: slots: {e}"))
+        .into_inner()
+        .pickup_slots;
+    assert_eq!(slots.len(), 1, "from {from}: {slots:?}");
+    assert_eq!(slots[0].trucks, 2, "from {from}");
+    let pickups = m
+        .list_pickups(pb::ListPickupsRequest {
+            parent: site,
+            start_time: at(1_769_385_600_000),
+            end_time: at(1_769_472_000_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("from {from}: pick-ups: {e}"))
+        .into_inner()
+        .pickups;
+    assert_eq!(pickups.len(), 1, "from {from}: {pickups:?}");
+    assert!(pickups[0].claim.ends_with(CONFIRMED), "from {from}: {pickups:?}");
 }
 
 /// Lot `m1` of two sites: two lots.
