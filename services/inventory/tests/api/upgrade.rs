@@ -217,7 +217,10 @@ async fn pickup_slot_and_booking_kept(m: &mut Client, from: i64) {
         .into_inner()
         .pickups;
     assert_eq!(pickups.len(), 1, "from {from}: {pickups:?}");
-    assert!(pickups[0].claim.ends_with(CONFIRMED), "from {from}: {pickups:?}");
+    assert!(
+        pickups[0].claim.ends_with(CONFIRMED),
+        "from {from}: {pickups:?}"
+    );
 }
 
 /// Lot `m1` of two sites: two lots.
