@@ -14,10 +14,10 @@
 //!
 //! Labels never carry a connection string, a token or a client's value:
 //! only service, method and consumer names and fixed codes and states. A
-//! method the server does not know is counted as `unknown`, so a client
-//! cannot make up label values.
+//! path that is not a method of the services served is counted as
+//! `unknown` (whatever the code), so a client cannot make up label values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -333,9 +333,12 @@ impl Collector for SnapshotCollector {
 pub(crate) struct GrpcMetrics {
     requests: Family<Labels3, Counter>,
     durations: Family<Labels2, Histogram>,
+    /// The paths of the methods the server serves: any other is counted
+    /// as `unknown`, so that callers cannot make up label values.
+    served: Arc<HashSet<String>>,
     /// The series of each method called, by path, so that a call finds
-    /// them without making labels (five strings) and hashing them. Paths
-    /// nobody serves share one entry, so it holds the served methods only.
+    /// them without making labels (five strings) and hashing them; at most
+    /// one entry per served method, and one for the others.
     by_path: Arc<std::sync::RwLock<HashMap<String, Arc<MethodSeries>>>>,
 }
 
@@ -353,20 +356,31 @@ impl Default for GrpcMetrics {
         GrpcMetrics {
             requests: Family::default(),
             durations: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
+            served: Arc::default(),
             by_path: Arc::default(),
         }
     }
 }
 
 impl GrpcMetrics {
+    /// These metrics, naming only the methods of `paths`
+    /// (`/package.Service/Method`).
+    pub(crate) fn serving(self, paths: HashSet<String>) -> GrpcMetrics {
+        GrpcMetrics {
+            served: Arc::new(paths),
+            ..self
+        }
+    }
+
     /// Records one finished RPC of `path` (`/package.Service/Method`) with
-    /// `code` (a gRPC code name, or how it ended without one).
-    pub(crate) fn record(&self, path: &str, code: Code, outcome: &'static str, seconds: f64) {
-        let key = match split_path(path) {
-            // A method nobody serves: counted, but under one name only.
-            Some(_) if code == Code::Unimplemented => UNKNOWN_PATH,
-            Some(_) => path,
-            None => UNKNOWN_PATH,
+    /// `outcome` (a gRPC code name, or how it ended without one).
+    pub(crate) fn record(&self, path: &str, outcome: &'static str, seconds: f64) {
+        // A method nobody serves is counted, but under one name only
+        // (whatever the code: calls are authenticated before routing).
+        let key = if self.served.contains(path) && split_path(path).is_some() {
+            path
+        } else {
+            UNKNOWN_PATH
         };
         let series = self.series(key);
         series.duration.observe(seconds);

@@ -2,6 +2,7 @@
 //! reflection (v1 and v1alpha), limits, a tracing span per RPC, and a
 //! graceful shutdown that tells load balancers first.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -298,7 +299,9 @@ impl Server {
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .layer(RpcTraceLayer {
-                metrics: metrics.grpc(),
+                metrics: metrics
+                    .grpc()
+                    .map(|m| m.serving(served_methods(&descriptor_sets, &services))),
             })
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
@@ -387,6 +390,48 @@ fn set_status_now(health: &HealthReporter, name: &str, status: ServingStatus) ->
         .poll(&mut Context::from_waker(Waker::noop()))
         .is_ready()
 }
+
+/// The paths (`/package.Service/Method`) of every method of `services`
+/// that `descriptor_sets` describe, with those of health and reflection:
+/// the only ones the metrics name, since a caller may send any path.
+fn served_methods(descriptor_sets: &[&[u8]], services: &[&str]) -> HashSet<String> {
+    use prost::Message as _;
+    let mut paths: HashSet<String> = REFLECTION_METHODS.iter().map(|p| (*p).to_owned()).collect();
+    let sets = descriptor_sets
+        .iter()
+        .map(|set| (*set, true))
+        .chain([(tonic_health::pb::FILE_DESCRIPTOR_SET, false)]);
+    for (bytes, only_served) in sets {
+        // The sets are compiled in: one that does not decode describes nothing.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
+            continue;
+        };
+        for file in &set.file {
+            for service in &file.service {
+                let name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                if only_served && !services.contains(&name.as_str()) {
+                    continue;
+                }
+                paths.extend(
+                    service
+                        .method
+                        .iter()
+                        .map(|m| format!("/{name}/{}", m.name())),
+                );
+            }
+        }
+    }
+    paths
+}
+
+/// The methods of the two reflection services every server answers.
+const REFLECTION_METHODS: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 fn reflection_builder<'b>(sets: &[&'b [u8]]) -> tonic_reflection::server::Builder<'b> {
     sets.iter().fold(
@@ -595,15 +640,15 @@ impl RpcRecord {
         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         // gRPC's own names of the codes (as in the metrics' labels), and
         // static: nothing is formatted for a call that logs no line.
-        let (status, code) = match outcome {
-            Outcome::Status(code) => (code, crate::metrics::code_name(code)),
-            // A response without grpc-status is an error to the client.
-            Outcome::NoStatus => (Code::Unknown, "UNKNOWN"),
-            Outcome::TransportError => (Code::Unknown, "TRANSPORT_ERROR"),
-            Outcome::Dropped => (Code::Cancelled, "CANCELLED"),
+        let code = match outcome {
+            Outcome::Status(code) => crate::metrics::code_name(code),
+            // A response without grpc-status is UNKNOWN to the client.
+            Outcome::NoStatus => "UNKNOWN",
+            Outcome::TransportError => "TRANSPORT_ERROR",
+            Outcome::Dropped => "CANCELLED",
         };
         if let Some(metrics) = &self.metrics {
-            metrics.record(&self.method, status, code, elapsed.as_secs_f64());
+            metrics.record(&self.method, code, elapsed.as_secs_f64());
         }
         // The code goes to the exported span only (its duration is its
         // own): recording it as a field would make the log layer format
@@ -613,6 +658,7 @@ impl RpcRecord {
         let server_fault = matches!(
             outcome,
             Outcome::Status(Code::Internal | Code::Unknown | Code::DataLoss)
+                | Outcome::NoStatus
                 | Outcome::TransportError
         );
         // Every call is counted in the metrics (with --metrics-listen) and

@@ -1508,6 +1508,23 @@ async fn whoami(channel: &Channel, token: Option<&str>) -> Result<String, tonic:
         .map(|r| r.into_inner().next_page_token)
 }
 
+/// A unary call of any `path`, with an empty request and no token.
+async fn call_without_token(channel: &Channel, path: &str) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let codec = tonic_prost::ProstCodec::<RecommendLotsRequest, RecommendLotsResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::try_from(path.to_owned()).unwrap();
+    grpc.unary(
+        tonic::Request::new(RecommendLotsRequest::default()),
+        path,
+        codec,
+    )
+    .await
+    .map(|_| ())
+}
+
 // ---------------------------------------------------------------- hardening: TLS
 
 use reemploi_testing::tls::{TestCa, write};
@@ -2269,7 +2286,7 @@ async fn serve_counted(
 ) -> (SocketAddr, SocketAddr) {
     let args = loopback_args();
     let (listener, addr) = server::bind(args.listen).await.unwrap();
-    let server = Server::new(&args, &[], &[MATCHING])
+    let server = Server::new(&args, &[reemploi_proto::FILE_DESCRIPTOR_SET], &[MATCHING])
         .with_drain_delay(Duration::ZERO)
         .with_metrics(metrics.clone());
     tokio::spawn(server.serve(
@@ -2302,6 +2319,12 @@ async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
     .await
     .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::Unimplemented);
+    // Nor is a made-up method of a service it serves, refused before
+    // routing for want of a token.
+    let made_up = call_without_token(&channel, &format!("/{MATCHING}/MadeUpMethod"))
+        .await
+        .unwrap_err();
+    assert_eq!(made_up.code(), tonic::Code::Unauthenticated);
 
     let text = scrape(endpoint).await;
     let count = |method: &str, code: &str| {
@@ -2330,6 +2353,19 @@ async fn the_metrics_endpoint_counts_requests_by_method_and_code() {
         Some(1.0),
         "{text}"
     );
+    assert_eq!(
+        value(
+            &text,
+            "reemploi_grpc_requests_total",
+            &[
+                ("grpc_service", "unknown"),
+                ("grpc_code", "UNAUTHENTICATED")
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("MadeUpMethod"), "{text}");
     assert!(
         !text.contains("InventoryService"),
         "a client names no label: {text}"
