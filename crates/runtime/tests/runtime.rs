@@ -2431,15 +2431,13 @@ fn trace_id_of(line: &serde_json::Value) -> Option<&str> {
         .as_str()
 }
 
-// One thread: the server's tasks run where the subscriber below is the
-// default, so every line it writes is captured.
-#[tokio::test(flavor = "current_thread")]
-async fn json_log_lines_of_a_call_carry_its_request_id() {
+/// A JSON subscriber at `filter` with trace ids, the thread's default
+/// while the guard lives; the lines it writes.
+fn capture_json(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = telemetry::subscriber(
         LogFormat::Json,
-        // Info, with the access log (a line per call) turned on.
-        tracing_subscriber::EnvFilter::new("info,reemploi_runtime::server=debug"),
+        tracing_subscriber::EnvFilter::new(filter),
         {
             let captured = captured.clone();
             move || captured.clone()
@@ -2447,39 +2445,41 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
         false,
         Some(telemetry::local_tracer()),
     );
-    let _default = tracing::subscriber::set_default(subscriber);
-    let metrics = Metrics::disabled();
-    let shutdown = CancellationToken::new();
-    let (addr, _) = serve_counted(&metrics, &shutdown).await;
-    let channel = channel(addr).await;
-    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
 
-    // The caller's id is taken, and answered back.
+/// RecommendLots as a partner, sending `x-request-id: id`.
+async fn recommend_with_id(channel: &Channel, id: &str) -> tonic::Response<RecommendLotsResponse> {
+    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
     let mut request = tonic::Request::new(RecommendLotsRequest::default());
     request
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
         .metadata_mut()
-        .insert("x-request-id", "req-7f3a".parse().unwrap());
-    let answer = MatchingServiceClient::new(channel.clone())
+        .insert("x-request-id", id.parse().unwrap());
+    MatchingServiceClient::new(channel.clone())
         .recommend_lots(request)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+// One thread: the server's tasks run where the subscriber below is the
+// default, so every line it writes is captured.
+#[tokio::test(flavor = "current_thread")]
+async fn json_log_lines_of_a_call_carry_its_request_id() {
+    // Info, with the access log (a line per call) turned on.
+    let (captured, _default) = capture_json("info,reemploi_runtime::server=debug");
+    let shutdown = CancellationToken::new();
+    let (addr, _) = serve_counted(&Metrics::disabled(), &shutdown).await;
+    let channel = channel(addr).await;
+
+    // The caller's id is taken, and answered back.
+    let answer = recommend_with_id(&channel, "req-7f3a").await;
     assert_eq!(answer.metadata().get("x-request-id").unwrap(), "req-7f3a");
 
     // Without one (or with one unfit for a log line), an id is made.
-    let mut request = tonic::Request::new(RecommendLotsRequest::default());
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-        .metadata_mut()
-        .insert("x-request-id", "two words".parse().unwrap());
-    let answer = MatchingServiceClient::new(channel.clone())
-        .recommend_lots(request)
-        .await
-        .unwrap();
+    let answer = recommend_with_id(&channel, "two words").await;
     let made = answer
         .metadata()
         .get("x-request-id")
@@ -2526,34 +2526,10 @@ async fn json_log_lines_of_a_call_carry_its_request_id() {
 // its own (the access log is at debug); what its handler logs still names it.
 #[tokio::test(flavor = "current_thread")]
 async fn at_info_a_successful_call_writes_no_access_line() {
-    let captured = Captured::default();
-    let subscriber = telemetry::subscriber(
-        LogFormat::Json,
-        tracing_subscriber::EnvFilter::new("info"),
-        {
-            let captured = captured.clone();
-            move || captured.clone()
-        },
-        false,
-        Some(telemetry::local_tracer()),
-    );
-    let _default = tracing::subscriber::set_default(subscriber);
-    let metrics = Metrics::disabled();
+    let (captured, _default) = capture_json("info");
     let shutdown = CancellationToken::new();
-    let (addr, _) = serve_counted(&metrics, &shutdown).await;
-    let channel = channel(addr).await;
-    let token = auth::issue_hs256(SECRET, &partner_claims()).unwrap();
-    let mut request = tonic::Request::new(RecommendLotsRequest::default());
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-        .metadata_mut()
-        .insert("x-request-id", "req-info-1".parse().unwrap());
-    MatchingServiceClient::new(channel)
-        .recommend_lots(request)
-        .await
-        .unwrap();
+    let (addr, _) = serve_counted(&Metrics::disabled(), &shutdown).await;
+    recommend_with_id(&channel(addr).await, "req-info-1").await;
     shutdown.cancel();
 
     let lines = captured.lines();
