@@ -181,11 +181,12 @@ pub async fn run(mut args: UpArgs, tls: ClientTls) -> Result<(), CliError> {
     });
     let web = serve_web(
         &args,
-        web_listener,
+        (web_listener, &*bus),
         &demo_addr(addr, server_tls),
         &tls,
         shutdown.clone(),
     )
+    .await
     .inspect_err(|_| shutdown.cancel())?;
     let demo = demo_settings(addr, server_tls, tls);
     if args.demo
@@ -279,10 +280,11 @@ fn web_url(addr: SocketAddr) -> String {
 }
 
 /// Serves the web app on `listener`, a client of the API at `api`
-/// (trusting `tls.ca` when it is https), until `shutdown`.
-fn serve_web(
+/// (trusting `tls.ca` when it is https), until `shutdown`; it keeps the
+/// site pages it rendered while `bus` says they are still true.
+async fn serve_web(
     args: &UpArgs,
-    listener: tokio::net::TcpListener,
+    (listener, bus): (tokio::net::TcpListener, &dyn reemploi_events::Bus),
     api: &str,
     tls: &ClientTls,
     shutdown: CancellationToken,
@@ -300,6 +302,7 @@ fn serve_web(
         ..reemploi_web::Endpoints::all(api)
     };
     let state = reemploi_web::WebState::new(&args.web, &endpoints, &args.service.store.data_dir)?;
+    state.keep_pages(bus, shutdown.child_token()).await?;
     Ok(tokio::spawn(reemploi_web::serve(listener, state, shutdown)))
 }
 

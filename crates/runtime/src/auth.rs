@@ -711,6 +711,12 @@ pub fn unverified_claims(token: &str) -> Result<Claims, AuthError> {
         .map_err(|_| AuthError::Malformed)
 }
 
+/// The key id (`kid`) a token's header names, read without checking
+/// anything: to ask whether that key was revoked, never to authorize.
+pub fn unverified_key_id(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
 /// Signs an HS256 token that also carries `iss` and/or `aud`, for servers
 /// started with --jwt-issuer / --jwt-audience.
 pub fn issue_hs256_with(

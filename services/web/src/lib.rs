@@ -16,6 +16,7 @@ mod format;
 mod headers;
 mod map;
 mod pages;
+pub mod pages_kept;
 mod routes;
 pub mod session;
 pub mod text;
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 pub use args::{ApiArgs, Endpoints, WebArgs};
 pub use backend::Backend;
 pub use error::{SetupError, WebError};
+use pages_kept::PagesKept;
 use session::{CookiePolicy, Refresher, Sealer};
 
 /// What every request handler shares: the API channels, the cookie key and
@@ -47,6 +49,8 @@ struct Inner {
     sealer: Sealer,
     cookies: CookiePolicy,
     refresher: Refresher,
+    /// Set once, when the web app is given a bus to follow.
+    pages: std::sync::OnceLock<PagesKept>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -72,8 +76,23 @@ impl WebState {
                     secure: args.secure(),
                 },
                 refresher: Refresher::default(),
+                pages: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Keeps rendered site pages while `bus` tells which sites change and
+    /// which tokens are revoked, until `stop` (see [`pages_kept`]).
+    /// Without it, every page is rendered.
+    pub async fn keep_pages(
+        &self,
+        bus: &dyn reemploi_events::Bus,
+        stop: CancellationToken,
+    ) -> Result<(), reemploi_events::BusError> {
+        let pages = PagesKept::following(bus, stop).await?;
+        // A second call keeps the first one's pages.
+        let _ = self.inner.pages.set(pages);
+        Ok(())
     }
 
     pub(crate) fn backend(&self) -> &Backend {
@@ -91,6 +110,10 @@ impl WebState {
     pub(crate) fn refresher(&self) -> &Refresher {
         &self.inner.refresher
     }
+
+    pub(crate) fn pages(&self) -> Option<&PagesKept> {
+        self.inner.pages.get()
+    }
 }
 
 /// Every page of the web app, with the session and security-header layers.
@@ -104,6 +127,10 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forms_posted,
         ));
     // Static files stay outside the session layer: a stylesheet request
     // must never spend a refresh token.
@@ -114,6 +141,24 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn(trace::span))
         .with_state(state)
+}
+
+/// After a form is posted, which may change anything, no page kept is
+/// served again.
+async fn forms_posted(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let response = next.run(request).await;
+    if writes && let Some(pages) = state.pages() {
+        pages.forget_all();
+    }
+    response
 }
 
 /// Serves the web app on `listener` until `shutdown` is cancelled, then lets

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use reemploi_runtime::config::TelemetryArgs;
+use reemploi_events::{JetStreamBus, JetStreamOptions};
+use reemploi_runtime::config::{NatsTlsArgs, TelemetryArgs};
 use reemploi_web::{ApiArgs, WebArgs, WebState};
+use tokio_util::sync::CancellationToken;
 
 /// The reemploi web app: pages for site managers, ESS structures and the
 /// territory admin, on the public gRPC API.
@@ -20,7 +22,36 @@ struct Cli {
     #[arg(long = "data-dir", env = "REEMPLOI_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     #[command(flatten)]
+    events: EventArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
+}
+
+/// The events the web app follows to keep the site pages it rendered
+/// while they are still true.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Event bus", about = None, long_about = None)]
+struct EventArgs {
+    /// NATS server URL, or a comma-separated list of a cluster's servers,
+    /// of the services' JetStream: the web app follows which sites change
+    /// and which sessions end, and serves a site page again without
+    /// rendering it while it is still true. When absent, every view is
+    /// rendered. Never logged.
+    #[arg(long = "nats-url", env = "NATS_URL", hide_env_values = true)]
+    nats_url: Option<String>,
+    /// Replicas of a stream, should the web app be the first to need it
+    /// (the services' own setting).
+    #[arg(
+        long = "stream-replicas",
+        env = "REEMPLOI_STREAM_REPLICAS",
+        default_value_t = 1
+    )]
+    stream_replicas: usize,
+    /// Prefix of subjects and stream names: the services' own.
+    #[arg(long = "event-namespace", env = "REEMPLOI_EVENT_NAMESPACE")]
+    event_namespace: Option<String>,
+    #[command(flatten)]
+    tls: NatsTlsArgs,
 }
 
 #[tokio::main]
@@ -46,6 +77,39 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(cli.web.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let shutdown = reemploi_runtime::shutdown::on_signal();
+    if let Some(url) = cli.events.nats_url.clone() {
+        // Pages are served from the start; they are kept once NATS is reached.
+        tokio::spawn(keep_pages(state.clone(), url, cli.events, shutdown.clone()));
+    }
     reemploi_web::serve(listener, state, shutdown).await?;
     Ok(())
+}
+
+/// Connects to NATS at `url`, waiting for it, then keeps the pages rendered
+/// while the events say they are still true, until `shutdown`.
+async fn keep_pages(state: WebState, url: String, events: EventArgs, shutdown: CancellationToken) {
+    let options = JetStreamOptions {
+        namespace: events.event_namespace,
+        replicas: events.stream_replicas,
+    };
+    let tls = events.tls.files();
+    let bus = tokio::select! {
+        bus = JetStreamBus::connect_retrying(&url, options, &tls) => bus,
+        () = shutdown.cancelled() => return,
+    };
+    let kept = match bus {
+        Ok(bus) => state
+            .keep_pages(&bus, shutdown.child_token())
+            .await
+            .map(|()| bus),
+        Err(e) => Err(e),
+    };
+    match kept {
+        Ok(_bus) => {
+            tracing::info!("site pages kept while the events say they are true");
+            // The connection lives as long as the web app.
+            shutdown.cancelled().await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot follow the events: every view is rendered"),
+    }
 }

@@ -59,8 +59,12 @@ struct App {
 
 impl App {
     async fn start() -> App {
+        App::start_on(Arc::new(InProcessBus::temporary().await.unwrap())).await
+    }
+
+    /// The services and the web app, all on `bus`.
+    async fn start_on(bus: Arc<dyn Bus>) -> App {
         reemploi_runtime::telemetry::init(reemploi_runtime::config::LogFormat::Pretty);
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::temporary().await.unwrap());
         let dbs = vec![
             reemploi_testing::db::fresh(Backend::Sqlite).await,
             reemploi_testing::db::fresh(Backend::Sqlite).await,
@@ -124,7 +128,7 @@ impl App {
             ..Endpoints::all("")
         };
         let data = tempfile::tempdir().unwrap();
-        let (web, web_shutdown) = serve_web(&endpoints, data.path()).await;
+        let (web, web_shutdown) = serve_web(&endpoints, data.path(), &*bus).await;
         App {
             web,
             identity: identity.addr,
@@ -212,19 +216,23 @@ impl App {
     }
 }
 
-/// The web app on port 0 in front of `endpoints`, with the cookie key [`KEY`].
+/// The web app on port 0 in front of `endpoints`, with the cookie key
+/// [`KEY`], keeping the pages it renders while it follows `bus`, as
+/// `reemploi up` does.
 async fn serve_web(
     endpoints: &Endpoints,
     data_dir: &std::path::Path,
+    bus: &dyn Bus,
 ) -> (SocketAddr, CancellationToken) {
     let args = WebArgs {
         cookie_key: Some(KEY.iter().map(|b| format!("{b:02x}")).collect()),
         ..WebArgs::default()
     };
     let state = WebState::new(&args, endpoints, data_dir).unwrap();
+    let shutdown = CancellationToken::new();
+    state.keep_pages(bus, shutdown.child_token()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
     tokio::spawn(reemploi_web::serve(listener, state, shutdown.clone()));
     (web, shutdown)
 }
@@ -1796,6 +1804,86 @@ async fn a_large_site_shows_its_lots_a_page_at_a_time() {
         (counts[0].status(), counts[0].count),
         (ipb::LotStatus::Published, 30)
     );
+    app.stop().await;
+}
+
+/// A site page seen is served again as it was kept (with its `Age`) until
+/// its site changes, through the API as through a form, and not once its
+/// session is revoked: on the in-process bus of `reemploi up`, and on
+/// NATS JetStream as a distributed `reemploi-web` follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_site_page_is_kept_until_its_site_changes_or_its_session_ends() {
+    site_page_kept(App::start().await).await;
+    let ns = format!("web{}", uuid::Uuid::now_v7().simple());
+    let options = reemploi_events::JetStreamOptions {
+        namespace: Some(ns),
+        replicas: 1,
+    };
+    let url = reemploi_testing::nats::nats_url();
+    let bus = reemploi_events::JetStreamBus::connect(&url, options)
+        .await
+        .unwrap();
+    site_page_kept(App::start_on(Arc::new(bus)).await).await;
+}
+
+async fn site_page_kept(app: App) {
+    app.account(
+        "cheffe@bailleur-a.example",
+        idpb::AccountRole::SiteManager,
+        "bailleur-a",
+    )
+    .await;
+    let lot = draft_lot(&app, "bailleur-a", "Radiateur fonte").await;
+    let path = format!("/chantiers/{}", id(lot.split("/lots/").next().unwrap()));
+    let browser = app.browser();
+    browser.signed_in("cheffe@bailleur-a.example").await;
+    let kept = |r: &reqwest::Response| r.headers().contains_key(reqwest::header::AGE);
+    let first = browser.get(&path).await;
+    assert!(!kept(&first), "the first view is rendered");
+    let html = first.text().await.unwrap();
+    assert!(html.contains("Brouillons (1)"), "{html}");
+    let again = browser.get(&path).await;
+    assert!(kept(&again), "the second view is the page kept");
+    assert_eq!(again.text().await.unwrap(), html);
+
+    // Published through the API, not the web app: its event makes the
+    // page stale (kept pages live 30 s; this waits at most 15).
+    app.inventory(Role::SiteManager, Some("bailleur-a"), None)
+        .await
+        .publish_lot(ipb::PublishLotRequest {
+            name: lot.clone(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    eventually("the page shows the lot published", || async {
+        let (_, html) = browser.page(&path).await;
+        html.contains("Publiés (1)").then_some(())
+    })
+    .await;
+    assert!(kept(&browser.get(&path).await), "kept again");
+
+    // Any form posted through the web app, even a refused one.
+    let refused = browser.post("/deconnexion", &[("csrf", "faux")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!kept(&browser.get(&path).await), "rendered after a form");
+    assert!(kept(&browser.get(&path).await), "kept again");
+
+    // The session ended at the identity service, not through the web app:
+    // once the revocation arrives, the page kept is not served to it.
+    let session = browser.session();
+    app.identity()
+        .await
+        .sign_out(idpb::SignOutRequest {
+            refresh_token: session.refresh_token.clone(),
+        })
+        .await
+        .unwrap();
+    eventually("the revoked session sent to sign in", || async {
+        let answer = browser.get(&path).await;
+        (answer.status() == StatusCode::SEE_OTHER).then_some(())
+    })
+    .await;
     app.stop().await;
 }
 

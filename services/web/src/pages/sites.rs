@@ -126,7 +126,9 @@ pub(crate) async fn all_lots(
 /// status (by default the first, in the order of [`STATUS_CODES`], that
 /// has lots), [`PER_PAGE`] at a time, each with its ledger; every status
 /// with its count (the site's `lot_counts`) as a link to its lots. Only
-/// one page of lots is asked of the API, whatever the site's size.
+/// one page of lots is asked of the API, whatever the site's size; a page
+/// already made for this session is served again while it is still true
+/// (see [`crate::pages_kept`]).
 pub async fn site(
     State(state): State<WebState>,
     Auth(session): Auth,
@@ -134,7 +136,34 @@ pub async fn site(
     uri: Uri,
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
-    let site = super::site_edit::get_site(&state, &session, &id).await?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let token = session.access_token.as_str();
+    let stamp = match state.pages() {
+        Some(pages) => {
+            if let Some((kept, age)) = pages.get(token, path, &id, crate::session::now()) {
+                let age = [(axum::http::header::AGE, age.to_string())];
+                return Ok((age, axum::response::Html(kept)).into_response());
+            }
+            pages.stamp(&id)
+        }
+        None => None,
+    };
+    let page = Bytes::from(render_site(&state, &session, &id, &uri).await?);
+    if let (Some(pages), Some(stamp)) = (state.pages(), stamp) {
+        let made_for = (token, session.access_expires);
+        pages.keep(made_for, path, (&id, stamp), page.clone());
+    }
+    Ok(axum::response::Html(page).into_response())
+}
+
+/// The HTML of [`site`]'s page, from the API.
+async fn render_site(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+    uri: &Uri,
+) -> Result<String, WebError> {
+    let site = super::site_edit::get_site(state, session, id).await?;
     let count = |status: LotStatus| {
         site.lot_counts
             .iter()
@@ -161,7 +190,7 @@ pub async fn site(
         .list_lots(bearer(&session.access_token, request)?)
         .await?
         .into_inner();
-    let here = lots_href(&id, filter, &after);
+    let here = lots_href(id, filter, &after);
     let body = html! {
         (site_facts(&site))
         ul.links {
@@ -170,21 +199,21 @@ pub async fn site(
             li { a href=(format!("/chantiers/{id}/diagnostic")) { (T::IMPORT_DIAGNOSTIC_LINK) } }
         }
         @if site.lot_counts.is_empty() { p { (T::NO_LOTS) } }
-        @else { (status_nav(&id, filter, count)) }
-        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(&id, &session.csrf, &here)) }
+        @else { (status_nav(id, filter, count)) }
+        @if count(LotStatus::Draft) > 0 { (publish_drafts_form(id, &session.csrf, &here)) }
         @if !answer.lots.is_empty() {
             section aria-labelledby="lots-du-statut" {
                 h2 #lots-du-statut { (T::lot_status(filter)) " " (T::count(count(filter))) }
                 ul.cards {
-                    @for lot in &answer.lots { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(&id, lot)) } }
+                    @for lot in &answer.lots { li id=(format!("lot-{}", id_of(&lot.name))) { (lot_card(id, lot)) } }
                 }
             }
         } @else if !site.lot_counts.is_empty() {
             p { (T::NO_LOTS) }
         }
-        (pager(&id, filter, &after, &answer.next_page_token))
+        (pager(id, filter, &after, &answer.next_page_token))
     };
-    Ok(view::page(&site.display_name, Some(&session), body).into_response())
+    Ok(view::page(&site.display_name, Some(session), body).into_string())
 }
 
 /// The link to a page of a site's lots of one status, from a page token.
