@@ -3,6 +3,8 @@
 //! no business data: a person's session (the identity service's tokens) lives
 //! in one encrypted cookie, and every page is built from API calls made with
 //! that person's own token, so the services' checks are the only checks.
+//! The one page it keeps, a site's, is kept for that token alone and only
+//! while the events say it still holds ([`pages_kept`]).
 #![forbid(unsafe_code)]
 
 mod args;

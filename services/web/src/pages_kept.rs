@@ -307,7 +307,23 @@ impl Handler for Changes {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use reemploi_events::InProcessBus;
+    use reemploi_runtime::auth::Role;
+
+    const LATER: i64 = i64::MAX;
+
+    async fn kept() -> PagesKept {
+        let bus = InProcessBus::temporary().await.unwrap();
+        PagesKept::following(&bus, CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    fn token(org: &str) -> String {
+        reemploi_testing::grpc::token(Role::SiteManager, Some(org), None)
+    }
 
     #[test]
     fn the_site_is_the_first_segment_after_sites() {
@@ -315,5 +331,79 @@ mod tests {
         assert_eq!(site_of("sites/abc"), Some("abc"));
         assert_eq!(site_of("sites/"), None);
         assert_eq!(site_of("partners/abc"), None);
+    }
+
+    #[tokio::test]
+    async fn a_page_is_served_to_its_token_until_its_site_changes() {
+        let pages = kept().await;
+        let (mine, theirs) = (token("a"), token("b"));
+        let stamp = pages.stamp("s1").unwrap();
+        let page = Bytes::from_static(b"<p>s1</p>");
+        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page.clone());
+        let get = |t: &str| pages.get(t, "/chantiers/s1", "s1", 0).map(|(b, _)| b);
+        assert_eq!(get(&mine), Some(page.clone()));
+        assert_eq!(get(&theirs), None, "another token never gets it");
+        assert_eq!(
+            pages.get(&mine, "/chantiers/s1?statut=publies", "s1", 0),
+            None
+        );
+        pages.shared.site_changed("s2");
+        assert_eq!(get(&mine), Some(page), "another site changed");
+        pages.shared.site_changed("s1");
+        assert_eq!(get(&mine), None, "its site changed");
+    }
+
+    #[tokio::test]
+    async fn a_page_made_while_its_site_changed_is_not_kept() {
+        let pages = kept().await;
+        let mine = token("a");
+        let stamp = pages.stamp("s1").unwrap();
+        // The event of a change arrives while the page is being made.
+        pages.shared.site_changed("s1");
+        let page = Bytes::from_static(b"<p>before</p>");
+        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
+        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
+        // A form posted meanwhile, likewise.
+        let stamp = pages.stamp("s1").unwrap();
+        pages.forget_all();
+        let page = Bytes::from_static(b"<p>before</p>");
+        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
+        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_and_a_stopped_stream_get_nothing() {
+        let pages = kept().await;
+        let mine = token("a");
+        let stamp = pages.stamp("s1").unwrap();
+        let page = Bytes::from_static(b"<p>s1</p>");
+        pages.keep((&mine, 100), "/chantiers/s1", ("s1", stamp), page);
+        assert!(pages.get(&mine, "/chantiers/s1", "s1", 99).is_some());
+        assert!(pages.get(&mine, "/chantiers/s1", "s1", 100).is_none());
+        let stamp = pages.stamp("s1").unwrap();
+        let page = Bytes::from_static(b"<p>s1</p>");
+        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
+        pages.shared.following.store(false, Ordering::SeqCst);
+        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
+        assert!(pages.stamp("s1").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_pages_leave_first_when_full() {
+        let pages = kept().await;
+        let mine = token("a");
+        let size = CAPACITY_BYTES / 8;
+        let path = |i: usize| format!("/chantiers/s1?apres={i}");
+        for i in 0..9 {
+            let stamp = pages.stamp("s1").unwrap();
+            let page = Bytes::from(vec![b'x'; size]);
+            pages.keep((&mine, LATER), &path(i), ("s1", stamp), page);
+        }
+        assert!(
+            pages.get(&mine, &path(0), "s1", 0).is_none(),
+            "the oldest left"
+        );
+        assert!((1..9).all(|i| pages.get(&mine, &path(i), "s1", 0).is_some()));
+        assert!(pages.shared.lock().bytes <= CAPACITY_BYTES);
     }
 }
