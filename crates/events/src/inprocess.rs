@@ -87,6 +87,36 @@ impl std::fmt::Debug for InProcessBus {
 }
 
 impl InProcessBus {
+    /// A reader of `filter` handing each message of the log after `position`
+    /// to `handler`, on a task of its own until `shutdown`.
+    fn follow_after(
+        &self,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+        position: i64,
+    ) -> JoinHandle<()> {
+        let key = format!("follow:{}", uuid::Uuid::now_v7().simple());
+        let wake = Arc::new(Notify::new());
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone(), wake.clone());
+        let follower = Follower {
+            db: self.inner.db.clone(),
+            filter: filter.to_owned(),
+            handler,
+            shutdown: shutdown.clone(),
+            position,
+            _registered: Registered {
+                inner: Arc::downgrade(&self.inner),
+                key,
+            },
+        };
+        tokio::spawn(read_log(follower, wake, shutdown))
+    }
+
     /// Opens (creating if needed) the log in the SQLite file `path`.
     pub async fn open(path: &Path) -> Result<InProcessBus, BusError> {
         Self::open_file(path, None).await
@@ -565,25 +595,22 @@ impl Bus for InProcessBus {
         // One log holds every service's messages: `stream_of` is checked
         // like a subscription's, and the filter alone selects.
         crate::validate_follow(stream_of, filter)?;
-        let key = format!("follow:{}", uuid::Uuid::now_v7().simple());
-        let wake = Arc::new(Notify::new());
-        self.inner
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), wake.clone());
-        let follower = Follower {
-            db: self.inner.db.clone(),
-            filter: filter.to_owned(),
-            handler,
-            shutdown: shutdown.clone(),
-            position: 0,
-            _registered: Registered {
-                inner: Arc::downgrade(&self.inner),
-                key,
-            },
-        };
-        Ok(tokio::spawn(read_log(follower, wake, shutdown)))
+        Ok(self.follow_after(filter, handler, shutdown, 0))
+    }
+
+    async fn follow_new(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        crate::validate_follow(stream_of, filter)?;
+        let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM messages")
+            .fetch_one(self.inner.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(self.follow_after(filter, handler, shutdown, last))
     }
 
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError> {

@@ -388,6 +388,42 @@ impl JetStreamBus {
 
     /// An ordered consumer of `filter` on the stream of `stream_of`, from
     /// the first message, or from the one after stream sequence `after`.
+    /// An ordered reader of `filter` in the stream of `stream_of`, handing
+    /// each message after stream sequence `after` to `handler`.
+    async fn follow_after(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+        after: u64,
+    ) -> Result<JoinHandle<()>, BusError> {
+        let consumer = patiently("ordered consumer", || {
+            self.open_follower(stream_of, filter, after)
+        })
+        .await?;
+        let follower = Follower {
+            bus: self.clone(),
+            stream_of: stream_of.to_owned(),
+            filter: filter.to_owned(),
+            handler,
+            shutdown: shutdown.clone(),
+            consumer: Some(consumer),
+            last: after,
+        };
+        Ok(tokio::spawn(read_consumer(follower, shutdown)))
+    }
+
+    /// The sequence of the last message the stream of `stream_of` holds.
+    async fn last_sequence(&self, stream_of: &str) -> Result<u64, BusError> {
+        let mut stream = self.get_or_create_stream(stream_of).await?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::Unavailable(format!("cannot read the stream's state: {e}")))?;
+        Ok(info.state.last_sequence)
+    }
+
     async fn open_follower(
         &self,
         stream_of: &str,
@@ -624,20 +660,21 @@ impl Bus for JetStreamBus {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError> {
         crate::validate_follow(stream_of, filter)?;
-        let consumer = patiently("ordered consumer", || {
-            self.open_follower(stream_of, filter, 0)
-        })
-        .await?;
-        let follower = Follower {
-            bus: self.clone(),
-            stream_of: stream_of.to_owned(),
-            filter: filter.to_owned(),
-            handler,
-            shutdown: shutdown.clone(),
-            consumer: Some(consumer),
-            last: 0,
-        };
-        Ok(tokio::spawn(read_consumer(follower, shutdown)))
+        self.follow_after(stream_of, filter, handler, shutdown, 0)
+            .await
+    }
+
+    async fn follow_new(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError> {
+        crate::validate_follow(stream_of, filter)?;
+        let last = patiently("stream", || self.last_sequence(stream_of)).await?;
+        self.follow_after(stream_of, filter, handler, shutdown, last)
+            .await
     }
 
     async fn consumer_stats(&self) -> Vec<crate::ConsumerStats> {

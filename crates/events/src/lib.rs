@@ -405,6 +405,18 @@ pub trait Bus: Send + Sync + 'static {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, BusError>;
 
+    /// As [`Bus::follow`], but from the next message published rather than
+    /// the first: for state that only needs what changes from now on (a
+    /// reader that comes back after losing its connection still resumes
+    /// where it was, nothing skipped).
+    async fn follow_new(
+        &self,
+        stream_of: &str,
+        filter: &str,
+        handler: Arc<dyn Handler>,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, BusError>;
+
     /// Makes sure the stream of a producing service exists (`inventory` ->
     /// stream `REEMPLOI_INVENTORY` with subjects `reemploi.inventory.>`).
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError>;

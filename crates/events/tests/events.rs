@@ -1334,6 +1334,45 @@ async fn jetstream_followers_each_get_the_whole_stream_again_after_a_restart() {
     delete_streams(&bus, &["registry"]).await;
 }
 
+/// A follower from now gets what is published after it starts, in order,
+/// on its filter only, and nothing of what was published before.
+async fn follow_new_contract<B: Bus>(bus: &B) {
+    let filter = "reemploi.registry.partner.>";
+    let shutdown = CancellationToken::new();
+    for n in 0..3 {
+        bus.publish(&event("reemploi.registry.partner.suspended", n))
+            .await
+            .unwrap();
+    }
+    let rec = Arc::new(Recorder::default());
+    bus.follow_new("registry", filter, rec.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    let mut want: Vec<Message> = Vec::new();
+    for n in 3..6 {
+        let msg = event("reemploi.registry.partner.reinstated", n);
+        bus.publish(&msg).await.unwrap();
+        want.push(msg);
+        bus.publish(&event("reemploi.registry.site.noise", n))
+            .await
+            .unwrap();
+    }
+    received_exactly("published after follow_new", &rec, &want).await;
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_followers_from_now_get_only_what_follows() {
+    follow_new_contract(&InProcessBus::temporary().await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_followers_from_now_get_only_what_follows() {
+    let bus = shared_bus(&unique_namespace()).await;
+    follow_new_contract(&bus).await;
+    delete_streams(&bus, &["registry"]).await;
+}
+
 /// Two replicas of one durable share its messages, each applied by one of
 /// them; two followers each get them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

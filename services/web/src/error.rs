@@ -17,6 +17,9 @@ pub enum SetupError {
     /// An API address or its CA file is unusable.
     #[error("API: {0}")]
     Api(String),
+    /// The event bus the pages kept follow cannot be read.
+    #[error("events: {0}")]
+    Events(#[from] reemploi_events::BusError),
 }
 
 /// Why a request did not get the page it asked for.

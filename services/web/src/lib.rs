@@ -51,7 +51,8 @@ struct Inner {
     sealer: Sealer,
     cookies: CookiePolicy,
     refresher: Refresher,
-    /// Set once, when the web app is given a bus to follow.
+    /// Set once, when the web app is given a bus to follow; until then
+    /// (or without one) every view is rendered.
     pages: std::sync::OnceLock<PagesKept>,
 }
 
@@ -90,10 +91,16 @@ impl WebState {
         &self,
         bus: &dyn reemploi_events::Bus,
         stop: CancellationToken,
-    ) -> Result<(), reemploi_events::BusError> {
-        let pages = PagesKept::following(bus, stop).await?;
-        // A second call keeps the first one's pages.
-        let _ = self.inner.pages.set(pages);
+    ) -> Result<(), SetupError> {
+        if self.inner.pages.get().is_some() {
+            return Ok(());
+        }
+        let readers = stop.child_token();
+        let pages = PagesKept::following(bus, readers.clone()).await?;
+        // Set once: a call that lost a race stops its own readers.
+        if self.inner.pages.set(pages).is_err() {
+            readers.cancel();
+        }
         Ok(())
     }
 
@@ -145,8 +152,9 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// After a form is posted, which may change anything, no page kept is
-/// served again.
+/// After a form is posted, which may change anything, no page kept before
+/// is served again to the session that posted it, on any replica: the
+/// time is set in a cookie of its own (see [`pages_kept`]).
 async fn forms_posted(
     axum::extract::State(state): axum::extract::State<WebState>,
     request: axum::extract::Request,
@@ -156,9 +164,18 @@ async fn forms_posted(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    let response = next.run(request).await;
-    if writes && let Some(pages) = state.pages() {
-        pages.forget_all();
+    let mut response = next.run(request).await;
+    if writes && state.pages().is_some() {
+        let cookie = state.cookies().set(
+            pages_kept::WRITTEN_COOKIE,
+            &pages_kept::now_ms().to_string(),
+            pages_kept::WRITTEN_COOKIE_SECS,
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, value);
+        }
     }
     response
 }

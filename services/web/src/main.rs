@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use reemploi_events::{JetStreamBus, JetStreamOptions};
+use reemploi_events::{JetStreamBus, JetStreamOptions, NatsTls};
 use reemploi_runtime::config::{NatsTlsArgs, TelemetryArgs};
 use reemploi_web::{ApiArgs, WebArgs, WebState};
 use tokio_util::sync::CancellationToken;
@@ -74,42 +75,58 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let state = WebState::new(&cli.web, &cli.api.endpoints(), &cli.data_dir)?;
+    // A bad TLS file for NATS is a configuration error, stopping at start.
+    let tls = cli.events.tls.files();
+    tls.check()?;
     let listener = tokio::net::TcpListener::bind(cli.web.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let shutdown = reemploi_runtime::shutdown::on_signal();
     if let Some(url) = cli.events.nats_url.clone() {
+        let options = JetStreamOptions {
+            namespace: cli.events.event_namespace.clone(),
+            replicas: cli.events.stream_replicas,
+        };
         // Pages are served from the start; they are kept once NATS is reached.
-        tokio::spawn(keep_pages(state.clone(), url, cli.events, shutdown.clone()));
+        let kept = keep_pages(state.clone(), (url, options, tls), shutdown.clone());
+        tokio::spawn(kept);
     }
     reemploi_web::serve(listener, state, shutdown).await?;
     Ok(())
 }
 
 /// Connects to NATS at `url`, waiting for it, then keeps the pages rendered
-/// while the events say they are still true, until `shutdown`.
-async fn keep_pages(state: WebState, url: String, events: EventArgs, shutdown: CancellationToken) {
-    let options = JetStreamOptions {
-        namespace: events.event_namespace,
-        replicas: events.stream_replicas,
-    };
-    let tls = events.tls.files();
+/// while the events say they are still true, until `shutdown`. A stream
+/// that cannot be read yet is tried again, a minute apart at most.
+async fn keep_pages(
+    state: WebState,
+    (url, options, tls): (String, JetStreamOptions, NatsTls),
+    shutdown: CancellationToken,
+) {
     let bus = tokio::select! {
         bus = JetStreamBus::connect_retrying(&url, options, &tls) => bus,
         () = shutdown.cancelled() => return,
     };
-    let kept = match bus {
-        Ok(bus) => state
-            .keep_pages(&bus, shutdown.child_token())
-            .await
-            .map(|()| bus),
-        Err(e) => Err(e),
-    };
-    match kept {
-        Ok(_bus) => {
-            tracing::info!("site pages kept while the events say they are true");
-            // The connection lives as long as the web app.
-            shutdown.cancelled().await;
+    let bus = match bus {
+        Ok(bus) => bus,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach NATS: every view is rendered");
+            return;
         }
-        Err(e) => tracing::error!(error = %e, "cannot follow the events: every view is rendered"),
+    };
+    let mut retry = Duration::from_secs(1);
+    loop {
+        match state.keep_pages(&bus, shutdown.child_token()).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?retry, "cannot follow the events yet: every view is rendered");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retry) => retry = (retry * 2).min(Duration::from_secs(60)),
+            () = shutdown.cancelled() => return,
+        }
     }
+    tracing::info!("site pages kept while the events say they are true");
+    // The connection lives as long as the web app.
+    shutdown.cancelled().await;
 }

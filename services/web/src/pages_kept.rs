@@ -9,8 +9,12 @@
 //! only while all of these hold:
 //!
 //! - nothing of its site changed: each inventory event naming the site, as
-//!   the bus delivers it, and each form posted through this web app (which
-//!   may change anything) make the pages it concerns stale;
+//!   the bus delivers it, makes the site's pages stale;
+//! - the session posted no form since the page was made: the web app
+//!   cannot tell what a form changed, and the event of that change may
+//!   reach this replica after the page the form redirects to is asked for
+//!   (the time of the last form is in a cookie of the session's browser, so
+//!   every replica knows it);
 //! - the token works: not expired, and not revoked (the revocations are
 //!   followed from the bus as the services follow them);
 //! - the page is younger than [`MAX_AGE`]: a bound on what a stalled event
@@ -18,8 +22,10 @@
 //!
 //! A page is kept only if nothing made it stale while it was being made:
 //! its stamp is read before the API calls and checked when it is kept.
-//! Without a bus (a `reemploi-web` given no NATS URL), or once the stream
-//! of events has stopped, nothing is kept and every page is rendered.
+//! The streams are read from the moment the web app starts (what happened
+//! before concerns no page it keeps). Without a bus (a `reemploi-web` given
+//! no NATS URL), or once a stream has ended, nothing is kept and every page
+//! is rendered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +36,7 @@ use axum::body::Bytes;
 use reemploi_events::{Bus, BusError, Handler, HandlerError, Message};
 use reemploi_proto::events::envelope::Payload;
 use reemploi_runtime::auth::{Claims, unverified_claims, unverified_key_id};
-use reemploi_runtime::revoked::DenyList;
+use reemploi_runtime::revoked::{self, DenyList};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +44,16 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// How many bytes of pages are kept, at most.
 pub const CAPACITY_BYTES: usize = 64 * 1024 * 1024;
+/// The cookie holding when the session last posted a form (milliseconds
+/// since the epoch). Not secret: a person who changes it only changes
+/// which of their own pages are rendered again.
+pub const WRITTEN_COOKIE: &str = "reemploi_ecrit";
+/// How long the cookie lives: past [`MAX_AGE`], every page it could refuse
+/// has expired anyway.
+pub const WRITTEN_COOKIE_SECS: i64 = 60;
+/// The clocks of two replicas may differ by this much: a page made this
+/// close after a form is not served again either.
+const CLOCK_SKEW_MS: i64 = 1_000;
 
 /// The inventory's events: every change to a site, its lots and claims.
 const PRODUCER: &str = "inventory";
@@ -52,16 +68,25 @@ pub struct PagesKept {
 struct Shared {
     state: Mutex<State>,
     revoked: DenyList,
-    /// False once the event stream has stopped: nothing is served since.
+    /// False once a stream has stopped: nothing is served since.
     following: AtomicBool,
 }
 
-/// Which changes a page has seen: a page whose stamp is no longer its
-/// site's current one is stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which changes a page has seen, and when they were read: a page whose
+/// stamp is no longer its site's current one is stale.
+#[derive(Debug, Clone, Copy)]
 pub struct Stamp {
     epoch: u64,
     generation: u64,
+    /// When it was read (milliseconds since the epoch): the page shows
+    /// nothing older.
+    read_ms: i64,
+}
+
+impl Stamp {
+    fn same(&self, other: &Stamp) -> bool {
+        (self.epoch, self.generation) == (other.epoch, other.generation)
+    }
 }
 
 /// A page is the one of a token (by its hash) at a path with its query.
@@ -71,6 +96,9 @@ struct Page {
     site: String,
     stamp: Stamp,
     born: Instant,
+    /// Which keeping of its key this is, to tell it from an older one in
+    /// the order of arrival.
+    number: u64,
     /// When the token that made it expires (seconds since the epoch).
     token_expires: i64,
     claims: Claims,
@@ -80,37 +108,49 @@ struct Page {
 
 #[derive(Default)]
 struct State {
-    /// Moves on with every form posted: every page is then stale.
+    /// Moves on when every page is stale at once.
     epoch: u64,
     /// Per site id, moves on with every event naming it.
     generations: HashMap<String, u64>,
     pages: HashMap<Key, Page>,
-    /// Keys in the order they were kept, for the oldest to leave first.
-    order: VecDeque<Key>,
+    /// Keys with their number in the order they were kept, for the oldest
+    /// to leave first.
+    order: VecDeque<(u64, Key)>,
     bytes: usize,
+    kept: u64,
 }
 
 impl State {
-    fn stamp(&self, site: &str) -> Stamp {
+    fn stamp(&self, site: &str, read_ms: i64) -> Stamp {
         Stamp {
             epoch: self.epoch,
             generation: self.generations.get(site).copied().unwrap_or(0),
+            read_ms,
         }
     }
 
-    fn remove(&mut self, key: &Key) {
-        if let Some(page) = self.pages.remove(key) {
-            self.bytes -= page.body.len();
-        }
+    fn remove(&mut self, key: &Key) -> Option<Page> {
+        let page = self.pages.remove(key)?;
+        self.bytes -= page.body.len();
+        Some(page)
     }
 
-    /// Drops the oldest pages until `room` more bytes fit.
+    /// Drops the oldest pages until `room` more bytes fit, and the pages
+    /// too old to be served at the front of the order in any case.
     fn make_room(&mut self, room: usize) {
-        while self.bytes + room > CAPACITY_BYTES {
-            let Some(key) = self.order.pop_front() else {
-                return;
-            };
-            self.remove(&key);
+        while let Some((number, key)) = self.order.front() {
+            let current = self.pages.get(key).filter(|p| p.number == *number);
+            let full = self.bytes + room > CAPACITY_BYTES;
+            match current {
+                Some(page) if !full && page.born.elapsed() < MAX_AGE => return,
+                Some(_) => {
+                    let key = key.clone();
+                    self.remove(&key);
+                }
+                // Replaced or removed since: only its place in the order is left.
+                None => {}
+            }
+            self.order.pop_front();
         }
     }
 }
@@ -125,26 +165,41 @@ impl std::fmt::Debug for PagesKept {
 
 impl PagesKept {
     /// Pages kept while `bus` delivers the inventory's events and the
-    /// revocations, until `stop`.
+    /// revocations, from now until `stop`.
     pub async fn following(bus: &dyn Bus, stop: CancellationToken) -> Result<PagesKept, BusError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             revoked: DenyList::default(),
             following: AtomicBool::new(true),
         });
-        let revocations = shared.revoked.follow(bus, stop.clone()).await?;
-        bus.ensure_stream(PRODUCER).await?;
-        let changes = bus
-            .follow(PRODUCER, SUBJECTS, Arc::new(Changes(shared.clone())), stop)
+        // Both readers end together, should either fail to start or stop.
+        let readers = stop.child_token();
+        let revocations = bus
+            .follow_new(
+                revoked::PRODUCER,
+                revoked::SUBJECT,
+                Arc::new(shared.revoked.clone()),
+                readers.clone(),
+            )
             .await?;
+        let changes = bus
+            .follow_new(
+                PRODUCER,
+                SUBJECTS,
+                Arc::new(Changes(shared.clone())),
+                readers.clone(),
+            )
+            .await
+            .inspect_err(|_| readers.cancel())?;
         let watched = shared.clone();
         tokio::spawn(async move {
-            // Either stream ending (at shutdown, or lost) ends keeping pages.
             tokio::select! {
                 _ = revocations => {}
                 _ = changes => {}
             }
+            readers.cancel();
             watched.following.store(false, Ordering::SeqCst);
+            watched.forget_all();
         });
         Ok(PagesKept { shared })
     }
@@ -153,26 +208,36 @@ impl PagesKept {
         Some(&*self.shared).filter(|s| s.following.load(Ordering::SeqCst))
     }
 
-    /// What `site`'s pages have seen now: read before the API calls that
-    /// make a page, given back to [`PagesKept::keep`].
-    pub fn stamp(&self, site: &str) -> Option<Stamp> {
-        self.on().map(|s| s.lock().stamp(site))
+    /// What `site`'s pages have seen at `now_ms`: read before the API calls
+    /// that make a page, given back to [`PagesKept::keep`].
+    pub fn stamp(&self, site: &str, now_ms: i64) -> Option<Stamp> {
+        self.on().map(|s| s.lock().stamp(site, now_ms))
     }
 
     /// The page of `site` kept for `token` at `path`, if it is still
-    /// true, with its age in seconds.
-    pub fn get(&self, token: &str, path: &str, site: &str, now_secs: i64) -> Option<(Bytes, u64)> {
+    /// true at `now_secs` for a session that last posted a form at
+    /// `written_ms`, with its age in seconds.
+    pub fn get(
+        &self,
+        (token, written_ms): (&str, Option<i64>),
+        path: &str,
+        site: &str,
+        now_secs: i64,
+    ) -> Option<(Bytes, u64)> {
         let shared = self.on()?;
         let key = key(token, path);
-        let page = {
+        let (body, age, claims, key_id) = {
             let mut state = shared.lock();
-            let current = state.stamp(site);
+            let current = state.stamp(site, 0);
             let page = state.pages.get(&key)?;
+            let after_forms =
+                written_ms.is_none_or(|w| page.stamp.read_ms > w.saturating_add(CLOCK_SKEW_MS));
             let fresh = page.site == site
-                && page.stamp == current
+                && page.stamp.same(&current)
                 && page.born.elapsed() < MAX_AGE
                 && page.token_expires > now_secs;
-            if !fresh {
+            if !fresh || !after_forms {
+                // Never to be served: the session's forms only move on.
                 state.remove(&key);
                 return None;
             }
@@ -184,7 +249,6 @@ impl PagesKept {
                 page.key_id.clone(),
             )
         };
-        let (body, age, claims, key_id) = page;
         (!shared.revoked.refuses(&claims, key_id.as_deref())).then_some((body, age))
     }
 
@@ -209,36 +273,28 @@ impl PagesKept {
         }
         let key = key(token, path);
         let mut state = shared.lock();
-        if state.stamp(site) != stamp {
+        if !state.stamp(site, 0).same(&stamp) {
             return;
         }
         state.remove(&key);
         state.make_room(body.len());
         state.bytes += body.len();
-        state.order.push_back(key.clone());
+        state.kept += 1;
+        let number = state.kept;
+        state.order.push_back((number, key.clone()));
         state.pages.insert(
             key,
             Page {
                 site: site.to_owned(),
                 stamp,
                 born: Instant::now(),
+                number,
                 token_expires,
                 claims,
                 key_id: unverified_key_id(token),
                 body,
             },
         );
-        // The order may hold keys replaced or removed since: trim them
-        // when they outnumber the pages.
-        if state.order.len() > 2 * state.pages.len() + 64 {
-            let State { order, pages, .. } = &mut *state;
-            order.retain(|k| pages.contains_key(k));
-        }
-    }
-
-    /// Every page is stale: a form was posted, which may change anything.
-    pub fn forget_all(&self) {
-        self.shared.forget_all();
     }
 }
 
@@ -247,12 +303,23 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Every page is stale.
     fn forget_all(&self) {
-        let mut state = self.lock();
-        state.epoch += 1;
-        state.pages.clear();
-        state.order.clear();
-        state.bytes = 0;
+        let dropped = {
+            let mut state = self.lock();
+            let epoch = state.epoch + 1;
+            let kept = state.kept;
+            std::mem::replace(
+                &mut *state,
+                State {
+                    epoch,
+                    kept,
+                    ..State::default()
+                },
+            )
+        };
+        // The pages are freed once the lock is let go.
+        drop(dropped);
     }
 
     /// The pages of `site` are stale.
@@ -260,6 +327,13 @@ impl Shared {
         let mut state = self.lock();
         *state.generations.entry(site.to_owned()).or_insert(0) += 1;
     }
+}
+
+/// Now, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn key(token: &str, path: &str) -> Key {
@@ -274,29 +348,34 @@ fn site_of(name: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The site an inventory event is about, from its resource's name.
+fn site_named(msg: &Message) -> Option<String> {
+    let name = match reemploi_runtime::envelope::decode(msg) {
+        Ok((_, Payload::Site(site))) => site.name,
+        Ok((_, Payload::Lot(lot))) => lot.name,
+        Ok((_, Payload::Claim(claim))) => claim.name,
+        Ok((_, Payload::PickupBooking(booking))) => booking.name,
+        Ok((
+            _,
+            Payload::Partner(_)
+            | Payload::MatchProposal(_)
+            | Payload::Revocation(_)
+            | Payload::Need(_)
+            | Payload::Account(_),
+        ))
+        | Err(_) => return None,
+    };
+    site_of(&name).map(str::to_owned)
+}
+
 /// Follows the inventory's events into the sites' generations.
 struct Changes(Arc<Shared>);
 
 #[async_trait::async_trait]
 impl Handler for Changes {
     async fn handle(&self, msg: &Message) -> Result<(), HandlerError> {
-        let name = match reemploi_runtime::envelope::decode(msg) {
-            Ok((_, Payload::Site(site))) => Some(site.name),
-            Ok((_, Payload::Lot(lot))) => Some(lot.name),
-            Ok((_, Payload::Claim(claim))) => Some(claim.name),
-            Ok((_, Payload::PickupBooking(booking))) => Some(booking.name),
-            Ok((
-                _,
-                Payload::Partner(_)
-                | Payload::MatchProposal(_)
-                | Payload::Revocation(_)
-                | Payload::Need(_)
-                | Payload::Account(_),
-            ))
-            | Err(_) => None,
-        };
-        match name.as_deref().and_then(site_of) {
-            Some(site) => self.0.site_changed(site),
+        match site_named(msg) {
+            Some(site) => self.0.site_changed(&site),
             // An event of the inventory whose site cannot be told: any
             // page may be stale.
             None => self.0.forget_all(),
@@ -309,20 +388,33 @@ impl Handler for Changes {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use prost::Message as _;
     use reemploi_events::InProcessBus;
+    use reemploi_proto::events::Envelope;
+    use reemploi_proto::inventory as ipb;
     use reemploi_runtime::auth::Role;
 
     const LATER: i64 = i64::MAX;
+    const PATH: &str = "/chantiers/s1";
 
-    async fn kept() -> PagesKept {
+    async fn kept(stop: CancellationToken) -> PagesKept {
         let bus = InProcessBus::temporary().await.unwrap();
-        PagesKept::following(&bus, CancellationToken::new())
-            .await
-            .unwrap()
+        PagesKept::following(&bus, stop).await.unwrap()
     }
 
     fn token(org: &str) -> String {
         reemploi_testing::grpc::token(Role::SiteManager, Some(org), None)
+    }
+
+    /// Keeps `body` for `token` at [`PATH`], with a stamp read at `read_ms`.
+    fn keep(pages: &PagesKept, token: &str, read_ms: i64, body: &'static [u8]) {
+        let stamp = pages.stamp("s1", read_ms).unwrap();
+        let page = Bytes::from_static(body);
+        pages.keep((token, LATER), PATH, ("s1", stamp), page);
+    }
+
+    fn held(pages: &PagesKept) -> usize {
+        pages.shared.lock().pages.len()
     }
 
     #[test]
@@ -333,77 +425,146 @@ mod tests {
         assert_eq!(site_of("partners/abc"), None);
     }
 
+    #[test]
+    fn an_event_names_the_site_of_its_resource() {
+        let message = |payload: Payload| Message {
+            subject: "reemploi.inventory.x.y".into(),
+            event_id: "e".into(),
+            payload: Envelope {
+                payload: Some(payload),
+                ..Default::default()
+            }
+            .encode_to_vec()
+            .into(),
+            traceparent: None,
+        };
+        let named = |payload| site_named(&message(payload));
+        let site = ipb::Site {
+            name: "sites/s1".into(),
+            ..Default::default()
+        };
+        let lot = ipb::Lot {
+            name: "sites/s2/lots/l".into(),
+            ..Default::default()
+        };
+        let claim = ipb::Claim {
+            name: "sites/s3/lots/l/claims/c".into(),
+            partner: "partners/p".into(),
+            ..Default::default()
+        };
+        let booking = ipb::PickupBooking {
+            name: "sites/s4/pickupSlots/t/bookings/b".into(),
+            claim: "sites/s9/lots/l/claims/c".into(),
+            partner: "partners/p".into(),
+            ..Default::default()
+        };
+        assert_eq!(named(Payload::Site(site)).as_deref(), Some("s1"));
+        assert_eq!(named(Payload::Lot(lot)).as_deref(), Some("s2"));
+        assert_eq!(named(Payload::Claim(claim)).as_deref(), Some("s3"));
+        assert_eq!(
+            named(Payload::PickupBooking(booking)).as_deref(),
+            Some("s4")
+        );
+        let partner = reemploi_proto::registry::Partner::default();
+        assert_eq!(named(Payload::Partner(partner)), None);
+    }
+
     #[tokio::test]
     async fn a_page_is_served_to_its_token_until_its_site_changes() {
-        let pages = kept().await;
+        let pages = kept(CancellationToken::new()).await;
         let (mine, theirs) = (token("a"), token("b"));
-        let stamp = pages.stamp("s1").unwrap();
-        let page = Bytes::from_static(b"<p>s1</p>");
-        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page.clone());
-        let get = |t: &str| pages.get(t, "/chantiers/s1", "s1", 0).map(|(b, _)| b);
-        assert_eq!(get(&mine), Some(page.clone()));
+        keep(&pages, &mine, 0, b"<p>s1</p>");
+        let get = |t: &str| pages.get((t, None), PATH, "s1", 0).map(|(b, _)| b);
+        assert_eq!(get(&mine), Some(Bytes::from_static(b"<p>s1</p>")));
         assert_eq!(get(&theirs), None, "another token never gets it");
-        assert_eq!(
-            pages.get(&mine, "/chantiers/s1?statut=publies", "s1", 0),
-            None
-        );
+        let other_path = pages.get((&mine, None), "/chantiers/s1?statut=publies", "s1", 0);
+        assert_eq!(other_path, None);
         pages.shared.site_changed("s2");
-        assert_eq!(get(&mine), Some(page), "another site changed");
+        assert!(get(&mine).is_some(), "another site changed");
         pages.shared.site_changed("s1");
         assert_eq!(get(&mine), None, "its site changed");
+        assert_eq!(held(&pages), 0, "a stale page is let go");
     }
 
     #[tokio::test]
     async fn a_page_made_while_its_site_changed_is_not_kept() {
-        let pages = kept().await;
+        let pages = kept(CancellationToken::new()).await;
         let mine = token("a");
-        let stamp = pages.stamp("s1").unwrap();
+        let stamp = pages.stamp("s1", 0).unwrap();
         // The event of a change arrives while the page is being made.
         pages.shared.site_changed("s1");
         let page = Bytes::from_static(b"<p>before</p>");
-        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
-        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
-        // A form posted meanwhile, likewise.
-        let stamp = pages.stamp("s1").unwrap();
-        pages.forget_all();
+        pages.keep((&mine, LATER), PATH, ("s1", stamp), page);
+        assert_eq!(held(&pages), 0);
+        // Every page made stale meanwhile, likewise.
+        let stamp = pages.stamp("s1", 0).unwrap();
+        pages.shared.forget_all();
         let page = Bytes::from_static(b"<p>before</p>");
-        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
-        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
+        pages.keep((&mine, LATER), PATH, ("s1", stamp), page);
+        assert_eq!(held(&pages), 0);
+    }
+
+    #[tokio::test]
+    async fn a_form_posted_by_the_session_makes_its_older_pages_stale() {
+        let pages = kept(CancellationToken::new()).await;
+        let mine = token("a");
+        keep(&pages, &mine, 10_000, b"<p>s1</p>");
+        let get = |written| pages.get((&mine, Some(written)), PATH, "s1", 0);
+        // Made well after the form: served.
+        assert!(get(10_000 - CLOCK_SKEW_MS - 1).is_some());
+        // Made before the form, or too close after it for clocks to tell.
+        assert!(get(10_000 - CLOCK_SKEW_MS).is_none());
+        assert_eq!(held(&pages), 0);
     }
 
     #[tokio::test]
     async fn an_expired_token_and_a_stopped_stream_get_nothing() {
-        let pages = kept().await;
+        let stop = CancellationToken::new();
+        let pages = kept(stop.clone()).await;
         let mine = token("a");
-        let stamp = pages.stamp("s1").unwrap();
+        let stamp = pages.stamp("s1", 0).unwrap();
         let page = Bytes::from_static(b"<p>s1</p>");
-        pages.keep((&mine, 100), "/chantiers/s1", ("s1", stamp), page);
-        assert!(pages.get(&mine, "/chantiers/s1", "s1", 99).is_some());
-        assert!(pages.get(&mine, "/chantiers/s1", "s1", 100).is_none());
-        let stamp = pages.stamp("s1").unwrap();
-        let page = Bytes::from_static(b"<p>s1</p>");
-        pages.keep((&mine, LATER), "/chantiers/s1", ("s1", stamp), page);
-        pages.shared.following.store(false, Ordering::SeqCst);
-        assert!(pages.get(&mine, "/chantiers/s1", "s1", 0).is_none());
-        assert!(pages.stamp("s1").is_none());
+        pages.keep((&mine, 100), PATH, ("s1", stamp), page);
+        assert!(pages.get((&mine, None), PATH, "s1", 99).is_some());
+        assert!(pages.get((&mine, None), PATH, "s1", 100).is_none());
+        keep(&pages, &mine, 0, b"<p>s1</p>");
+        // The streams end: nothing is served or kept, and the pages go.
+        stop.cancel();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pages.stamp("s1", 0).is_some() {
+            assert!(Instant::now() < deadline, "still keeping after the stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(pages.get((&mine, None), PATH, "s1", 0).is_none());
+        assert_eq!(held(&pages), 0);
     }
 
     #[tokio::test]
     async fn the_oldest_pages_leave_first_when_full() {
-        let pages = kept().await;
+        let pages = kept(CancellationToken::new()).await;
         let mine = token("a");
         let size = CAPACITY_BYTES / 8;
         let path = |i: usize| format!("/chantiers/s1?apres={i}");
-        for i in 0..9 {
-            let stamp = pages.stamp("s1").unwrap();
+        let keep_at = |i: usize| {
+            let stamp = pages.stamp("s1", 0).unwrap();
             let page = Bytes::from(vec![b'x'; size]);
             pages.keep((&mine, LATER), &path(i), ("s1", stamp), page);
+        };
+        for i in 0..8 {
+            keep_at(i);
         }
+        // The oldest kept again is the newest now: it stays.
+        keep_at(0);
+        keep_at(8);
         assert!(
-            pages.get(&mine, &path(0), "s1", 0).is_none(),
+            pages.get((&mine, None), &path(1), "s1", 0).is_none(),
             "the oldest left"
         );
-        assert!((1..9).all(|i| pages.get(&mine, &path(i), "s1", 0).is_some()));
+        let stay = [0, 2, 3, 4, 5, 6, 7, 8];
+        assert!(
+            stay.iter()
+                .all(|i| pages.get((&mine, None), &path(*i), "s1", 0).is_some())
+        );
         assert!(pages.shared.lock().bytes <= CAPACITY_BYTES);
     }
 }

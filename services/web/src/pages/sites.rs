@@ -3,18 +3,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reemploi_proto::inventory::{self as ipb, Lot, LotStatus, Site};
 
 use super::{id_of, require};
-use crate::WebState;
 use crate::backend::bearer;
 use crate::error::{WebError, redirect};
 use crate::form::Fields;
 use crate::session::{Auth, Role, Session};
 use crate::text::T;
+use crate::{WebState, pages_kept};
 use crate::{format, view};
 
 /// Lots of one site read at most: ten pages of the API's largest.
@@ -134,26 +134,41 @@ pub async fn site(
     Auth(session): Auth,
     Path(id): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     require(&session, &[Role::SiteManager, Role::Admin])?;
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let path = kept_path(&id, &uri);
     let token = session.access_token.as_str();
     let stamp = match state.pages() {
         Some(pages) => {
-            if let Some((kept, age)) = pages.get(token, path, &id, crate::session::now()) {
+            let written = crate::session::cookie_value(&headers, pages_kept::WRITTEN_COOKIE)
+                .and_then(|v| v.parse::<i64>().ok());
+            let now = crate::session::now();
+            if let Some((kept, age)) = pages.get((token, written), &path, &id, now) {
                 let age = [(axum::http::header::AGE, age.to_string())];
                 return Ok((age, axum::response::Html(kept)).into_response());
             }
-            pages.stamp(&id)
+            pages.stamp(&id, pages_kept::now_ms())
         }
         None => None,
     };
     let page = Bytes::from(render_site(&state, &session, &id, &uri).await?);
     if let (Some(pages), Some(stamp)) = (state.pages(), stamp) {
         let made_for = (token, session.access_expires);
-        pages.keep(made_for, path, (&id, stamp), page.clone());
+        pages.keep(made_for, &path, (&id, stamp), page.clone());
     }
     Ok(axum::response::Html(page).into_response())
+}
+
+/// What a site page is kept under: its path with only the query fields
+/// that change it, so that other fields cannot make copies of it.
+fn kept_path(id: &str, uri: &Uri) -> String {
+    let query = Fields::from_query(uri.query());
+    let kept = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("statut", query.get("statut").unwrap_or_default())
+        .append_pair("apres", query.get("apres").unwrap_or_default())
+        .finish();
+    format!("/chantiers/{id}?{kept}")
 }
 
 /// The HTML of [`site`]'s page, from the API.
