@@ -1255,6 +1255,26 @@ async fn received_exactly(what: &str, rec: &Recorder, want: &[Message]) {
     );
 }
 
+/// Publishes `reemploi.registry.partner.{event}` numbered `numbers`, each
+/// followed by a message of the same stream outside the followers' filter;
+/// the partner messages, in order.
+async fn published_with_noise<B: Bus>(
+    bus: &B,
+    event_name: &str,
+    numbers: std::ops::Range<usize>,
+) -> Vec<Message> {
+    let mut published = Vec::new();
+    for n in numbers {
+        let msg = event(&format!("reemploi.registry.partner.{event_name}"), n);
+        bus.publish(&msg).await.unwrap();
+        published.push(msg);
+        bus.publish(&event("reemploi.registry.site.noise", n))
+            .await
+            .unwrap();
+    }
+    published
+}
+
 /// What every bus owes a follower, on `bus` (and `reopen`, the same bus as
 /// a process that starts again sees it): what was published before `follow`
 /// and after, in order, to every follower, on its filter only; and all of it
@@ -1266,16 +1286,7 @@ where
 {
     let filter = "reemploi.registry.partner.>";
     let shutdown = CancellationToken::new();
-    let mut want: Vec<Message> = Vec::new();
-    for n in 0..3 {
-        let msg = event("reemploi.registry.partner.suspended", n);
-        bus.publish(&msg).await.unwrap();
-        want.push(msg);
-        // Same stream, outside the filter.
-        bus.publish(&event("reemploi.registry.site.noise", n))
-            .await
-            .unwrap();
-    }
+    let mut want = published_with_noise(bus, "suspended", 0..3).await;
     let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
     for rec in [&a, &b] {
         bus.follow("registry", filter, rec.clone(), shutdown.clone())
@@ -1285,14 +1296,7 @@ where
     received_exactly("published before follow, follower a", &a, &want).await;
     received_exactly("published before follow, follower b", &b, &want).await;
 
-    for n in 3..6 {
-        let msg = event("reemploi.registry.partner.reinstated", n);
-        bus.publish(&msg).await.unwrap();
-        want.push(msg);
-        bus.publish(&event("reemploi.registry.site.noise", n))
-            .await
-            .unwrap();
-    }
+    want.extend(published_with_noise(bus, "reinstated", 3..6).await);
     received_exactly("published after follow, follower a", &a, &want).await;
     received_exactly("published after follow, follower b", &b, &want).await;
 
@@ -1339,24 +1343,12 @@ async fn jetstream_followers_each_get_the_whole_stream_again_after_a_restart() {
 async fn follow_new_contract<B: Bus>(bus: &B) {
     let filter = "reemploi.registry.partner.>";
     let shutdown = CancellationToken::new();
-    for n in 0..3 {
-        bus.publish(&event("reemploi.registry.partner.suspended", n))
-            .await
-            .unwrap();
-    }
+    published_with_noise(bus, "suspended", 0..3).await;
     let rec = Arc::new(Recorder::default());
     bus.follow_new("registry", filter, rec.clone(), shutdown.clone())
         .await
         .unwrap();
-    let mut want: Vec<Message> = Vec::new();
-    for n in 3..6 {
-        let msg = event("reemploi.registry.partner.reinstated", n);
-        bus.publish(&msg).await.unwrap();
-        want.push(msg);
-        bus.publish(&event("reemploi.registry.site.noise", n))
-            .await
-            .unwrap();
-    }
+    let want = published_with_noise(bus, "reinstated", 3..6).await;
     received_exactly("published after follow_new", &rec, &want).await;
     shutdown.cancel();
 }
