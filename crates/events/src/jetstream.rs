@@ -386,8 +386,6 @@ impl JetStreamBus {
         }
     }
 
-    /// An ordered consumer of `filter` on the stream of `stream_of`, from
-    /// the first message, or from the one after stream sequence `after`.
     /// An ordered reader of `filter` in the stream of `stream_of`, handing
     /// each message after stream sequence `after` to `handler`.
     async fn follow_after(
@@ -424,6 +422,8 @@ impl JetStreamBus {
         Ok(info.state.last_sequence)
     }
 
+    /// An ordered consumer of `filter` on the stream of `stream_of`, from
+    /// the first message, or from the one after stream sequence `after`.
     async fn open_follower(
         &self,
         stream_of: &str,

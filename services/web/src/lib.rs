@@ -154,7 +154,8 @@ pub fn router(state: WebState) -> Router {
 
 /// After a form is posted, which may change anything, no page kept before
 /// is served again to the session that posted it, on any replica: the
-/// time is set in a cookie of its own (see [`pages_kept`]).
+/// time is set in a cookie of its own (see [`pages_kept`]), by every
+/// replica, whether it keeps pages itself or not.
 async fn forms_posted(
     axum::extract::State(state): axum::extract::State<WebState>,
     request: axum::extract::Request,
@@ -165,7 +166,7 @@ async fn forms_posted(
         axum::http::Method::GET | axum::http::Method::HEAD
     );
     let mut response = next.run(request).await;
-    if writes && state.pages().is_some() {
+    if writes {
         let cookie = state.cookies().set(
             pages_kept::WRITTEN_COOKIE,
             &pages_kept::now_ms().to_string(),

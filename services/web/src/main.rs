@@ -77,7 +77,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let state = WebState::new(&cli.web, &cli.api.endpoints(), &cli.data_dir)?;
     // A bad TLS file for NATS is a configuration error, stopping at start.
     let tls = cli.events.tls.files();
-    tls.check()?;
+    if cli.events.nats_url.is_some() {
+        tls.check()?;
+    }
     let listener = tokio::net::TcpListener::bind(cli.web.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let shutdown = reemploi_runtime::shutdown::on_signal();

@@ -81,6 +81,9 @@ pub struct Stamp {
     /// When it was read (milliseconds since the epoch): the page shows
     /// nothing older.
     read_ms: i64,
+    /// The same moment on this process's clock, which the page's age
+    /// counts from.
+    read_at: Instant,
 }
 
 impl Stamp {
@@ -126,6 +129,7 @@ impl State {
             epoch: self.epoch,
             generation: self.generations.get(site).copied().unwrap_or(0),
             read_ms,
+            read_at: Instant::now(),
         }
     }
 
@@ -287,7 +291,7 @@ impl PagesKept {
             Page {
                 site: site.to_owned(),
                 stamp,
-                born: Instant::now(),
+                born: stamp.read_at,
                 number,
                 token_expires,
                 claims,
