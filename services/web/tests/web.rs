@@ -205,6 +205,12 @@ impl App {
             .unwrap();
     }
 
+    /// A site manager's account of `org`, made as [`App::account`] makes one.
+    async fn site_manager(&self, email: &str, org: &str) {
+        self.account(email, idpb::AccountRole::SiteManager, org)
+            .await;
+    }
+
     async fn partner_status(&self, name: &str) -> rpb::PartnerStatus {
         self.registry(Role::Admin, None)
             .await
@@ -584,12 +590,8 @@ async fn sign_in_keeps_the_tokens_sealed_in_an_http_only_lax_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_page_needing_a_session_sends_to_sign_in_and_comes_back() {
     let app = App::start().await;
-    app.account(
-        "cheffe@bailleur.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur.example", "bailleur")
+        .await;
     let browser = app.browser();
     let asked = browser.get("/chantiers?vue=liste").await;
     assert_eq!(asked.status(), StatusCode::SEE_OTHER);
@@ -854,12 +856,8 @@ fn site_paths(lot: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_site_manager_acts_on_its_own_sites_only() {
     let app = App::start().await;
-    app.account(
-        "cheffe@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur-a.example", "bailleur-a")
+        .await;
     let own = draft_lot(&app, "bailleur-a", "Radiateurs fonte tour A").await;
     let theirs = draft_lot(&app, "bailleur-b", "Radiateurs acier tour B").await;
     let browser = app.browser();
@@ -1612,12 +1610,8 @@ async fn the_admin_invites_disables_and_archives() {
     let app = App::start().await;
     app.account("admin@m2a.example", idpb::AccountRole::Admin, "")
         .await;
-    app.account(
-        "cheffe@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur-a.example", "bailleur-a")
+        .await;
     let admin = app.browser();
     admin.signed_in("admin@m2a.example").await;
     let (status, html) = admin.page("/comptes").await;
@@ -1704,12 +1698,8 @@ async fn the_admin_invites_disables_and_archives() {
     );
     // None of it is a site manager's.
     let manager = app.browser();
-    app.account(
-        "autre@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("autre@bailleur-a.example", "bailleur-a")
+        .await;
     manager.signed_in("autre@bailleur-a.example").await;
     assert_eq!(manager.page("/comptes").await.0, StatusCode::FORBIDDEN);
     app.stop().await;
@@ -1720,12 +1710,8 @@ async fn the_admin_invites_disables_and_archives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_large_site_shows_its_lots_a_page_at_a_time() {
     let app = App::start().await;
-    app.account(
-        "cheffe@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur-a.example", "bailleur-a")
+        .await;
     let first = draft_lot(&app, "bailleur-a", "Lot 0").await;
     let site = first.split("/lots/").next().unwrap().to_owned();
     let requests = (1..150)
@@ -1827,12 +1813,8 @@ async fn a_site_page_is_kept_until_its_site_changes_or_its_session_ends() {
 }
 
 async fn site_page_kept(app: App) {
-    app.account(
-        "cheffe@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur-a.example", "bailleur-a")
+        .await;
     let lot = draft_lot(&app, "bailleur-a", "Radiateur fonte").await;
     let path = format!("/chantiers/{}", id(lot.split("/lots/").next().unwrap()));
     let browser = app.browser();
@@ -2669,12 +2651,8 @@ async fn a_partner_cannot_import_a_diagnostic(app: &App, site: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_diagnostic_is_previewed_line_by_line_then_created_as_drafts_once() {
     let app = App::start().await;
-    app.account(
-        "cheffe@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("cheffe@bailleur-a.example", "bailleur-a")
+        .await;
     let site = empty_site(&app, "bailleur-a", "Coteaux – tour B").await;
     let page = format!("/chantiers/{site}/diagnostic");
     let browser = app.browser();
@@ -2937,12 +2915,8 @@ async fn a_workbook_is_imported(app: &App, browser: &Browser) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_rows_are_shown_on_their_lines_and_workbooks_are_read_too() {
     let app = App::start().await;
-    app.account(
-        "chef@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("chef@bailleur-a.example", "bailleur-a")
+        .await;
     let browser = app.browser();
     browser.signed_in("chef@bailleur-a.example").await;
     bad_rows_are_left_out(&app, &browser).await;
@@ -2981,12 +2955,8 @@ fn diagnostic_of(rows: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_file_of_more_rows_than_one_import_takes_is_refused_before_its_preview() {
     let app = App::start().await;
-    app.account(
-        "chef@bailleur-a.example",
-        idpb::AccountRole::SiteManager,
-        "bailleur-a",
-    )
-    .await;
+    app.site_manager("chef@bailleur-a.example", "bailleur-a")
+        .await;
     let browser = app.browser();
     browser.signed_in("chef@bailleur-a.example").await;
     let site = empty_site(&app, "bailleur-a", "Drouot – îlot 3").await;
