@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -298,11 +299,10 @@ impl Server {
             .concurrency_limit_per_connection(args.concurrency_per_connection)
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-            .layer(RpcTraceLayer {
-                metrics: metrics
-                    .grpc()
-                    .map(|m| m.serving(served_methods(&descriptor_sets, &services))),
-            })
+            .layer(RpcTraceLayer::new(
+                served_methods(&descriptor_sets, &services),
+                metrics.grpc(),
+            ))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned());
         let mut server = pin!(server);
@@ -391,12 +391,26 @@ fn set_status_now(health: &HealthReporter, name: &str, status: ServingStatus) ->
         .is_ready()
 }
 
-/// The paths (`/package.Service/Method`) of every method of `services`
-/// that `descriptor_sets` describe, with those of health and reflection:
-/// the only ones the metrics name, since a caller may send any path.
-fn served_methods(descriptor_sets: &[&[u8]], services: &[&str]) -> HashSet<String> {
+/// The methods a server answers, by path (`/package.Service/Method`).
+#[derive(Debug, Default)]
+struct ServedMethods {
+    /// Every method of the application services, health and reflection:
+    /// the only paths the metrics name, since a caller may send any path.
+    all: HashSet<String>,
+    /// Those whose answer is a stream, produced while the response body is
+    /// polled.
+    streaming: HashSet<String>,
+}
+
+/// The methods of `services` that `descriptor_sets` describe, with those of
+/// health and reflection.
+fn served_methods(descriptor_sets: &[&[u8]], services: &[&str]) -> ServedMethods {
     use prost::Message as _;
-    let mut paths: HashSet<String> = REFLECTION_METHODS.iter().map(|p| (*p).to_owned()).collect();
+    let mut served = ServedMethods::default();
+    for path in REFLECTION_METHODS {
+        served.all.insert(path.to_owned());
+        served.streaming.insert(path.to_owned());
+    }
     let sets = descriptor_sets
         .iter()
         .map(|set| (*set, true))
@@ -415,16 +429,17 @@ fn served_methods(descriptor_sets: &[&[u8]], services: &[&str]) -> HashSet<Strin
                 if only_served && !services.contains(&name.as_str()) {
                     continue;
                 }
-                paths.extend(
-                    service
-                        .method
-                        .iter()
-                        .map(|m| format!("/{name}/{}", m.name())),
-                );
+                for method in &service.method {
+                    let path = format!("/{name}/{}", method.name());
+                    if method.server_streaming() {
+                        served.streaming.insert(path.clone());
+                    }
+                    served.all.insert(path);
+                }
             }
         }
     }
-    paths
+    served
 }
 
 /// The methods of the two reflection services every server answers.
@@ -481,9 +496,20 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 /// Tower layer giving every RPC a span (`rpc` with the method path and a
 /// request id) and one event when it ends, with the gRPC status code and
 /// latency, which it also counts in the metrics.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct RpcTraceLayer {
     metrics: Option<GrpcMetrics>,
+    /// The paths of the methods that answer with a stream.
+    streaming: Arc<HashSet<String>>,
+}
+
+impl RpcTraceLayer {
+    fn new(methods: ServedMethods, metrics: Option<GrpcMetrics>) -> RpcTraceLayer {
+        RpcTraceLayer {
+            metrics: metrics.map(|m| m.serving(methods.all)),
+            streaming: Arc::new(methods.streaming),
+        }
+    }
 }
 
 impl<S> Layer<S> for RpcTraceLayer {
@@ -493,6 +519,7 @@ impl<S> Layer<S> for RpcTraceLayer {
         RpcTrace {
             inner,
             metrics: self.metrics.clone(),
+            streaming: self.streaming.clone(),
         }
     }
 }
@@ -501,6 +528,7 @@ impl<S> Layer<S> for RpcTraceLayer {
 struct RpcTrace<S> {
     inner: S,
     metrics: Option<GrpcMetrics>,
+    streaming: Arc<HashSet<String>>,
 }
 
 /// The caller's `x-request-id` when it is a sane one (visible ASCII, not
@@ -538,22 +566,20 @@ where
             "rpc",
             method = %method,
             request_id = %request_id,
-            trace_id = tracing::field::Empty,
         );
-        // The caller's trace, when it sends one, continues here.
+        // The caller's trace, when it sends one, continues here. Log lines
+        // read the trace id from the span when they are written.
         let traceparent = req
             .headers()
             .get(reemploi_events::trace::TRACEPARENT)
             .and_then(|v| v.to_str().ok());
         reemploi_events::trace::adopt(&span, traceparent);
-        if let Some(trace_id) = reemploi_events::trace::trace_id(&span) {
-            span.record("trace_id", trace_id.as_str());
-        }
         let caller = crate::actor::Slot::default();
         let record = RpcRecord {
             span: span.clone(),
             // Health probes and reflection would drown an access log.
             quiet: method.starts_with("/grpc.health.") || method.starts_with("/grpc.reflection."),
+            streams: self.streaming.contains(&method),
             start: Instant::now(),
             done: false,
             metrics: self.metrics.clone(),
@@ -601,6 +627,8 @@ enum Outcome {
 struct RpcRecord {
     span: tracing::Span,
     quiet: bool,
+    /// The answer is a stream, made while the body is polled.
+    streams: bool,
     start: Instant,
     done: bool,
     metrics: Option<GrpcMetrics>,
@@ -706,9 +734,15 @@ impl HttpBody for RecordedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
         let this = &mut *self;
         // Streaming handlers run while the body is polled: keep their
-        // events inside the RPC span.
+        // events inside the RPC span. A unary answer is only encoded here,
+        // which logs nothing: entering its span would cost every call
+        // (each layer marks the span at every entry and exit) for nothing.
         let poll = {
-            let _entered = this.record.as_ref().map(|r| r.span.enter());
+            let _entered = this
+                .record
+                .as_ref()
+                .filter(|r| r.streams)
+                .map(|r| r.span.enter());
             Pin::new(&mut this.inner).poll_frame(cx)
         };
         let outcome = match &poll {
@@ -733,5 +767,27 @@ impl HttpBody for RecordedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_methods_name_those_that_answer_with_a_stream() {
+        let served = served_methods(&[], &[]);
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            REFLECTION_METHODS[0],
+            REFLECTION_METHODS[1],
+        ] {
+            assert!(served.all.contains(path), "{path} in {:?}", served.all);
+        }
+        assert!(served.streaming.contains("/grpc.health.v1.Health/Watch"));
+        assert!(served.streaming.contains(REFLECTION_METHODS[0]));
+        assert!(!served.streaming.contains("/grpc.health.v1.Health/Check"));
+        assert_eq!(served.all.len(), 4, "{:?}", served.all);
     }
 }

@@ -6,22 +6,25 @@
 //! exported, so that the trace id can go on log lines and travel with
 //! calls and events (see `reemploi_events::trace`); spans leave the process
 //! only when an OTLP endpoint is configured. In JSON, every line carries
-//! the fields of the spans it is in: inside a call, the `rpc` span's
-//! method, request id and trace id (see [`crate::server`]).
+//! the trace id of the span it is written in and the fields of the spans
+//! it is in: inside a call, the `rpc` span's method and request id (see
+//! [`crate::server`]).
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter, TracerProviderBuilder};
-use tracing_subscriber::EnvFilter;
+use tracing::dispatcher::{Dispatch, WeakDispatch};
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::{FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::Registry;
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, TelemetryArgs};
@@ -102,8 +105,8 @@ pub async fn flush() {
 fn install(format: LogFormat, service: &str, export: Export) {
     INIT.call_once(|| {
         let terminal = std::io::stderr().is_terminal();
-        let filter =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        let directives = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_default();
+        let filter = filter(&directives);
         let provider = provider(service, export);
         let tracer = provider.tracer("reemploi");
         if let Ok(mut slot) = PROVIDER.lock() {
@@ -157,28 +160,62 @@ fn otlp(url: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
         .map_err(|e| format!("--otlp-endpoint: {e}"))
 }
 
+/// The filter `directives` (`RUST_LOG`'s syntax) describe, or `info` when
+/// they are empty or unreadable.
+///
+/// Directives by target and level only, the usual ones, make a
+/// [`Targets`] filter, which decides once per call site. Only directives
+/// on spans or fields (`[rpc{method=...}]=debug`) need an [`EnvFilter`],
+/// which also looks at every span entered or left, on every thread, under
+/// one lock: a cost paid by every call while such a filter is set.
+pub fn filter(directives: &str) -> Filter {
+    let directives = directives.trim();
+    let directives = if directives.is_empty() {
+        DEFAULT_FILTER
+    } else {
+        directives
+    };
+    let on_spans = directives.contains(['[', '{']);
+    if !on_spans && let Ok(targets) = directives.parse::<Targets>() {
+        return Box::new(targets);
+    }
+    match EnvFilter::try_new(directives) {
+        Ok(filter) => Box::new(filter),
+        Err(_) => Box::new(EnvFilter::new(DEFAULT_FILTER)),
+    }
+}
+
+/// A filter of [`filter`]'s making.
+pub type Filter = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
+
 /// The subscriber [`init`] installs, writing logs to `writer` (colour
 /// codes only when `ansi`: a person at a terminal, never a file), and
 /// recording spans as OpenTelemetry spans of `tracer` when one is given.
 pub fn subscriber<W>(
     format: LogFormat,
-    filter: EnvFilter,
+    filter: Filter,
     writer: W,
     ansi: bool,
     tracer: Option<opentelemetry_sdk::trace::Tracer>,
-) -> Box<dyn tracing::Subscriber + Send + Sync>
+) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    let registered = Registered::default();
     let logs = match format.resolve(ansi) {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            // The event's fields at the top level, and the current span's
-            // (method, request id, trace id) under "span" on every line.
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .fmt_fields(JsonSpanFields::default())
+            .fmt_fields(JsonFields::new())
+            // The trace id and the event's fields at the top level, the
+            // current span's (a call's method and request id) under "span",
+            // and every span it is in under "spans".
+            .event_format(JsonWithTraceId {
+                format: tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true),
+                dispatch: registered.clone(),
+            })
             .with_writer(writer)
             .boxed(),
         LogFormat::Pretty | LogFormat::Auto => tracing_subscriber::fmt::layer()
@@ -201,55 +238,75 @@ where
             .with_error_events_to_exceptions(false)
             .with_error_events_to_status(false)
     });
-    Box::new(
-        tracing_subscriber::registry()
-            .with(filter)
-            .with(logs)
-            .with(spans),
-    )
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(spans)
+        .with(registered)
 }
 
-/// The fields of spans as JSON, as `tracing_subscriber`'s `JsonFields`
-/// writes them, except that fields recorded after a span was made are
-/// appended to the object it has: the stock formatter parses the object
-/// and writes it again, and the `rpc` span's trace id is recorded so on
-/// every call. A field recorded twice appears twice; readers of JSON keep
-/// the last.
-#[derive(Debug, Default)]
-struct JsonSpanFields(JsonFields);
+/// JSON lines as `tracing_subscriber` writes them, with the trace id of
+/// the span a line is written in at the top level (`"trace_id"`), when
+/// that span has an OpenTelemetry context.
+///
+/// The id is read when a line is written, not recorded on every span as a
+/// field: most calls write no line, and a field recorded after a span is
+/// made costs each layer a visit on every call.
+struct JsonWithTraceId {
+    format: Format<Json>,
+    dispatch: Registered,
+}
 
-impl<'writer> FormatFields<'writer> for JsonSpanFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        self.0.format_fields(writer, fields)
-    }
-
-    fn add_fields(
+impl<S, N> FormatEvent<S, N> for JsonWithTraceId
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+{
+    fn format_event(
         &self,
-        current: &'writer mut FormattedFields<Self>,
-        fields: &tracing::span::Record<'_>,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
     ) -> fmt::Result {
-        let mut added = String::new();
-        self.0.format_fields(Writer::new(&mut added), fields)?;
-        let added = added
-            .strip_prefix('{')
-            .and_then(|a| a.strip_suffix('}'))
-            .ok_or(fmt::Error)?;
-        let kept = current.fields.trim_end();
-        let kept = kept.strip_suffix('}').ok_or(fmt::Error);
-        match (added.is_empty(), kept) {
-            (true, _) => {}
-            // Nothing was kept yet (or not an object): the new fields alone.
-            (false, Err(_)) => current.fields = format!("{{{added}}}"),
-            (false, Ok(kept)) => {
-                let comma = if kept.trim_end().ends_with('{') {
-                    ""
-                } else {
-                    ","
-                };
-                current.fields = format!("{kept}{comma}{added}}}");
-            }
-        }
-        Ok(())
+        let trace_id = ctx
+            .parent_span()
+            .and_then(|span| self.dispatch.trace_id(&span.id()));
+        let Some(trace_id) = trace_id else {
+            return self.format.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.format
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let rest = line.strip_prefix('{').ok_or(fmt::Error)?;
+        let comma = if rest.starts_with('}') { "" } else { "," };
+        write!(writer, "{{\"trace_id\":\"{trace_id}\"{comma}{rest}")
+    }
+}
+
+/// The dispatcher a subscriber was registered with, kept by a layer of its
+/// own. A line's formatter reads the OpenTelemetry context of a span
+/// through it: while an event is written, the current dispatcher cannot be
+/// reached again (tracing guards against re-entry).
+#[derive(Clone, Default)]
+struct Registered(Arc<OnceLock<WeakDispatch>>);
+
+impl Registered {
+    /// The trace id of the span `id`, in hex, when it has a valid
+    /// OpenTelemetry context.
+    fn trace_id(&self, id: &tracing::span::Id) -> Option<String> {
+        use opentelemetry::trace::TraceContextExt as _;
+        let dispatch = self.0.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+        let ids = cx.span().span_context().clone();
+        ids.is_valid().then(|| ids.trace_id().to_string())
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Registered {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        // A subscriber is registered once; a second registration (the
+        // same subscriber made the default again) names the same one.
+        let _ = self.0.set(dispatch.downgrade());
     }
 }
 
@@ -274,40 +331,94 @@ mod tests {
         }
     }
 
-    #[test]
-    fn span_fields_recorded_later_join_those_it_was_made_with() {
+    /// The messages of the events that `directives` let through, of five
+    /// written at every level by two targets, the last inside an `rpc` span.
+    fn passed(directives: &str) -> Vec<String> {
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = subscriber(
             LogFormat::Json,
-            EnvFilter::new("info"),
+            filter(directives),
             move || writer.clone(),
             false,
             None,
         );
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!(
-                "rpc",
-                method = "/a.B/C",
-                trace_id = tracing::field::Empty,
-                note = tracing::field::Empty
-            );
-            let empty = tracing::info_span!(parent: &span, "empty", later = tracing::field::Empty);
-            span.record("trace_id", "0af7651916cd43dd8448eb211c80319c");
-            span.record("note", "a \"quoted\" } brace");
-            empty.record("later", 7);
-            span.in_scope(|| empty.in_scope(|| tracing::info!("inside")));
+            tracing::debug!(target: "reemploi_runtime::server", "server debug");
+            tracing::info!(target: "reemploi_runtime::server", "server info");
+            tracing::debug!(target: "sqlx::query", "sqlx debug");
+            tracing::warn!(target: "sqlx::query", "sqlx warn");
+            tracing::info_span!("rpc").in_scope(|| {
+                tracing::debug!(target: "reemploi_inventory", "debug in rpc");
+            });
         });
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        let spans = line["spans"].as_array().unwrap();
-        assert_eq!(spans[0]["method"], "/a.B/C", "{line}");
+        text.lines()
+            .map(|l| {
+                let line: serde_json::Value = serde_json::from_str(l).unwrap();
+                line["message"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filters_read_rust_log_by_target_and_by_span() {
+        // By target and level.
         assert_eq!(
-            spans[0]["trace_id"], "0af7651916cd43dd8448eb211c80319c",
-            "{line}"
+            passed("warn,reemploi_runtime::server=debug"),
+            ["server debug", "server info", "sqlx warn"]
         );
-        assert_eq!(spans[0]["note"], "a \"quoted\" } brace", "{line}");
-        assert_eq!(spans[1]["later"], 7, "{line}");
-        assert_eq!(line["span"]["name"], "empty", "{line}");
+        assert_eq!(passed("info"), ["server info", "sqlx warn"]);
+        assert_eq!(passed("off"), Vec::<String>::new());
+        // Empty or unreadable: info.
+        assert_eq!(passed(" "), ["server info", "sqlx warn"]);
+        assert_eq!(passed("=debug=,,"), ["server info", "sqlx warn"]);
+        // Inside a span: only the events in it.
+        assert_eq!(passed("warn,[rpc]=debug"), ["sqlx warn", "debug in rpc"]);
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_id_of_their_span() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = subscriber(
+            LogFormat::Json,
+            filter("info"),
+            move || writer.clone(),
+            false,
+            Some(local_tracer()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside");
+            let call = tracing::info_span!("rpc", method = "/a.B/C");
+            reemploi_events::trace::adopt(
+                &call,
+                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            );
+            call.in_scope(|| {
+                tracing::info!("in the call");
+                tracing::info_span!("store").in_scope(|| tracing::info!(n = 2, "in its child"));
+            });
+            tracing::info_span!("other").in_scope(|| tracing::info!("in another trace"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0]["message"], "outside");
+        assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+        for line in &lines[1..3] {
+            assert_eq!(
+                line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{line}"
+            );
+            assert_eq!(line["spans"][0]["method"], "/a.B/C", "{line}");
+        }
+        assert_eq!(lines[2]["n"], 2, "{}", lines[2]);
+        let other = lines[3]["trace_id"].as_str().unwrap();
+        assert_eq!(other.len(), 32, "{}", lines[3]);
+        assert_ne!(other, "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 }

@@ -2422,13 +2422,9 @@ fn request_id_of(line: &serde_json::Value) -> Option<&str> {
         .as_str()
 }
 
-/// The trace id of the `rpc` span a JSON line was written in.
+/// The trace id a JSON line was written with.
 fn trace_id_of(line: &serde_json::Value) -> Option<&str> {
-    line["spans"]
-        .as_array()?
-        .iter()
-        .find(|span| span["name"] == "rpc")?["trace_id"]
-        .as_str()
+    line["trace_id"].as_str()
 }
 
 /// A JSON subscriber at `filter` with trace ids, the thread's default
@@ -2437,7 +2433,7 @@ fn capture_json(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = telemetry::subscriber(
         LogFormat::Json,
-        tracing_subscriber::EnvFilter::new(filter),
+        telemetry::filter(filter),
         {
             let captured = captured.clone();
             move || captured.clone()

@@ -18,7 +18,6 @@ pub async fn span(request: Request, next: Next) -> Response {
         "http",
         method = %request.method(),
         path = %request.uri().path(),
-        trace_id = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
@@ -27,9 +26,6 @@ pub async fn span(request: Request, next: Next) -> Response {
         .get(reemploi_events::trace::TRACEPARENT)
         .and_then(|v| v.to_str().ok());
     reemploi_events::trace::adopt(&span, parent);
-    if let Some(id) = reemploi_events::trace::trace_id(&span) {
-        span.record("trace_id", id.as_str());
-    }
     let start = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     span.record("status", response.status().as_u16());
