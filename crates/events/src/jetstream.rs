@@ -114,6 +114,23 @@ impl JetStreamBus {
         Self::connect_with_tls(urls, opts, &NatsTls::default()).await
     }
 
+    /// What [`JetStreamBus::connect_with_tls`] refuses before it tries a
+    /// server, as [`BusError::Config`]: the namespace, each URL of `urls`
+    /// (named by its place in the list, never shown: it may carry a
+    /// password) and the TLS files. For a process to stop at start on a
+    /// bad setting even when it reaches NATS later.
+    pub fn check_settings(
+        urls: &str,
+        opts: &JetStreamOptions,
+        tls: &NatsTls,
+    ) -> Result<(), BusError> {
+        if let Some(ns) = &opts.namespace {
+            crate::validate_name("namespace", ns)?;
+        }
+        server_list(urls)?;
+        tls.check()
+    }
+
     /// [`JetStreamBus::connect`] with the TLS files of `tls`, checked
     /// first: a missing or unusable file is [`BusError::Config`].
     pub async fn connect_with_tls(
@@ -121,11 +138,8 @@ impl JetStreamBus {
         opts: JetStreamOptions,
         tls: &NatsTls,
     ) -> Result<JetStreamBus, BusError> {
-        if let Some(ns) = &opts.namespace {
-            crate::validate_name("namespace", ns)?;
-        }
+        Self::check_settings(urls, &opts, tls)?;
         let servers = server_list(urls)?;
-        tls.check()?;
         let options = async_nats::ConnectOptions::new()
             .name("reemploi")
             .connection_timeout(Duration::from_secs(5))

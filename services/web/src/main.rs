@@ -75,19 +75,20 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let state = WebState::new(&cli.web, &cli.api.endpoints(), &cli.data_dir)?;
-    // A bad TLS file for NATS is a configuration error, stopping at start.
     let tls = cli.events.tls.files();
-    if cli.events.nats_url.is_some() {
-        tls.check()?;
+    let options = JetStreamOptions {
+        namespace: cli.events.event_namespace.clone(),
+        replicas: cli.events.stream_replicas,
+    };
+    // A bad NATS setting (URL, namespace, TLS file) is a configuration
+    // error, stopping at start; NATS not answering yet is not.
+    if let Some(url) = &cli.events.nats_url {
+        JetStreamBus::check_settings(url, &options, &tls)?;
     }
     let listener = tokio::net::TcpListener::bind(cli.web.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let shutdown = reemploi_runtime::shutdown::on_signal();
     if let Some(url) = cli.events.nats_url.clone() {
-        let options = JetStreamOptions {
-            namespace: cli.events.event_namespace.clone(),
-            replicas: cli.events.stream_replicas,
-        };
         // Pages are served from the start; they are kept once NATS is reached.
         let kept = keep_pages(state.clone(), (url, options, tls), shutdown.clone());
         tokio::spawn(kept);

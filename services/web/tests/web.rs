@@ -3563,3 +3563,52 @@ async fn the_unsubscribe_link_of_an_email_turns_its_kind_off_without_signing_in(
     assert_eq!(mode, EmailMode::Immediate);
     app.stop().await;
 }
+
+// `reemploi-web` stops at start on a NATS setting it could never use, with
+// an error that names the setting and not the URL (it may carry a
+// password), before it listens; NATS merely not answering is not one.
+#[tokio::test]
+async fn reemploi_web_stops_at_start_on_a_bad_nats_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_ca = dir.path().join("no-such-ca.pem");
+    let missing_ca = missing_ca.to_str().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--nats-url", "nats://user:s3cret@host name:4222"],
+            "NATS server URL 1 of 1 is invalid",
+        ),
+        (
+            &[
+                "--nats-url",
+                "nats://127.0.0.1:1",
+                "--event-namespace",
+                "a.b",
+            ],
+            "namespace",
+        ),
+        (
+            &["--nats-url", "nats://127.0.0.1:1", "--nats-ca", missing_ca],
+            "--nats-ca",
+        ),
+    ];
+    for (args, named) in cases {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reemploi-web"))
+            .args(["--web-listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env_remove("NATS_URL")
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .unwrap_or_else(|_| panic!("{args:?}: still running after 30 s"))
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(!stdout.contains("listening"), "{args:?}: {stdout}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stderr.contains("s3cret"), "{args:?}: {stderr}");
+    }
+}
