@@ -785,8 +785,8 @@ trait ConsumerReader {
     /// start, afterwards of a new one.
     async fn open(&mut self) -> Result<Self::Messages, BusError>;
 
-    /// Hands `m` over; false if shutdown came first.
-    async fn deliver(&mut self, m: js::Message) -> bool;
+    /// Hands `m` over, and says what to do next.
+    async fn deliver(&mut self, m: js::Message) -> Next;
 
     /// Logs that the message stream could not be opened, tried again
     /// after `retry_in`.
@@ -794,6 +794,17 @@ trait ConsumerReader {
 
     /// Logs that the message stream failed, before it is opened again.
     fn failed(&self, error: &Self::Error);
+}
+
+/// What a reader does after a delivery.
+enum Next {
+    /// Reads the next message.
+    Read,
+    /// Opens its message stream again, at once: the one it has went back
+    /// to messages handled already.
+    Reopen,
+    /// Stops: shutdown came first.
+    Stop,
 }
 
 /// Runs `reader` until `shutdown`, opening its message stream again, with
@@ -823,8 +834,10 @@ async fn read_consumer(mut reader: impl ConsumerReader, shutdown: CancellationTo
             match next {
                 Some(Ok(m)) => {
                     backoff = crate::RETRY_MIN;
-                    if !reader.deliver(m).await {
-                        return;
+                    match reader.deliver(m).await {
+                        Next::Read => {}
+                        Next::Reopen => break,
+                        Next::Stop => return,
                     }
                 }
                 Some(Err(e)) => {
@@ -874,7 +887,7 @@ impl ConsumerReader for Subscriber {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
-    async fn deliver(&mut self, m: js::Message) -> bool {
+    async fn deliver(&mut self, m: js::Message) -> Next {
         self.bus
             .process(
                 &self.sub,
@@ -884,7 +897,7 @@ impl ConsumerReader for Subscriber {
                 m,
             )
             .await;
-        true
+        Next::Read
     }
 
     fn unavailable(&self, error: &BusError, _retry_in: Duration) {
@@ -931,21 +944,24 @@ impl ConsumerReader for Follower {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
-    async fn deliver(&mut self, m: js::Message) -> bool {
+    async fn deliver(&mut self, m: js::Message) -> Next {
         // The ordered consumer has checked the info already.
         let seq = m.info().map(|info| info.stream_sequence).unwrap_or(0);
         // async-nats recreates its consumer from the last sequence *it*
-        // delivered, or from the first message if it delivered none since
-        // we opened it after `last`: what was handled already is passed over.
+        // delivered, or from the stream's first message if it delivered
+        // none since we opened it after `last`: rather than read the whole
+        // stream again to pass over what was handled, a consumer is opened
+        // after `last`.
         if seq != 0 && seq <= self.last {
-            return true;
+            tracing::debug!(filter = %self.filter, seq, last = self.last, "follower went back; re-opening after the last message handled");
+            return Next::Reopen;
         }
         let msg = self.bus.message_of(&self.stream_of, seq, &m);
         if !crate::follow_one(&self.handler, &msg, &self.filter, &self.shutdown).await {
-            return false;
+            return Next::Stop;
         }
         self.last = self.last.max(seq);
-        true
+        Next::Read
     }
 
     fn unavailable(&self, error: &BusError, retry_in: Duration) {

@@ -1512,7 +1512,9 @@ async fn ordered_consumers(bus: &JetStreamBus, service: &str) -> Vec<(String, De
 /// the follower's ephemeral consumer, so the follower opens another after
 /// the last message it handled; when that one is lost too before it
 /// delivered anything, async-nats (0.51) recreates it from the stream's
-/// first message, and the follower passes over what it handled already.
+/// first message, and the follower, seeing a message it handled already,
+/// opens one after the last it handled again rather than read the whole
+/// stream to pass over what it handled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_follower_survives_a_broker_restart() {
     let mut server = NatsServer::start().await;
@@ -1577,6 +1579,17 @@ async fn jetstream_follower_survives_a_broker_restart() {
                 .await
                 .iter()
                 .any(|(name, _)| !lost.contains(name))
+        },
+    )
+    .await;
+    wait_until(
+        "a consumer opened after the last message handled, not from the first",
+        Duration::from_secs(40),
+        || async {
+            ordered_consumers(&bus, "registry")
+                .await
+                .iter()
+                .any(|(name, policy)| !lost.contains(name) && *policy == resumed)
         },
     )
     .await;
