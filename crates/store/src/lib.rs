@@ -160,6 +160,12 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.unwrap_or(SQLITE_POOL_SIZE))
             .acquire_timeout(opts.acquire_timeout)
+            // A connection to a file in this process has no server or
+            // network to lose between uses: no ping before each use, a
+            // round trip to its thread on every call. sqlx still pings it
+            // when it comes back to the pool, where a statement left
+            // half-done shows.
+            .test_before_acquire(false)
             .after_connect(|conn, _meta| Box::pin(sqlite_session_pragmas(conn)))
             .connect_with(options)
             .await?;
