@@ -1,5 +1,10 @@
 //! `reemploi-identity`: the identity service as its own process.
 
+// mimalloc rather than the system allocator: less CPU a call (see the
+// README, Benchmarks), most where one thread frees what another made.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use reemploi_identity::IdentityArgs;
 use reemploi_runtime::process::{Failure, ServiceArgs, exit};

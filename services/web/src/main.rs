@@ -1,5 +1,10 @@
 //! `reemploi-web`: the web app as its own process, a client of the API.
 
+// mimalloc rather than the system allocator: less CPU a call (see the
+// README, Benchmarks), most where one thread frees what another made.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
