@@ -800,8 +800,9 @@ trait ConsumerReader {
 enum Next {
     /// Reads the next message.
     Read,
-    /// Opens its message stream again, at once: the one it has went back
-    /// to messages handled already.
+    /// Opens its message stream again after the shortest pause (a message
+    /// just came, so the backoff is at its least): the one it has went
+    /// back to messages handled already.
     Reopen,
     /// Stops: shutdown came first.
     Stop,

@@ -51,15 +51,6 @@ pub fn adopt(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
-/// The trace id of `span` in hex, or `None` when it has no context: put on
-/// log lines so that they can be found with the trace.
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
-    use opentelemetry::trace::TraceContextExt as _;
-    let cx = span.context();
-    let ids = cx.span().span_context().clone();
-    ids.is_valid().then(|| ids.trace_id().to_string())
-}
-
 /// A string map for the propagator to read from and write to.
 #[derive(Default)]
 struct Carrier(HashMap<String, String>);
@@ -92,6 +83,6 @@ mod tests {
             &span,
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
-        assert_eq!(trace_id(&span), None);
+        assert_eq!(of(&span), None);
     }
 }

@@ -571,7 +571,7 @@ pub struct TelemetryArgs {
     /// (plain HTTP/2: a collector on loopback or a private network): every
     /// call, every event published and every event consumed is a span, and
     /// one request is one trace across the services. Off when absent (trace
-    /// ids are still made and written on log lines). Spans follow RUST_LOG:
+    /// ids are still made and written on JSON log lines). Spans follow RUST_LOG:
     /// at a level above info (e.g. warn) none is made.
     #[arg(
         long = "otlp-endpoint",

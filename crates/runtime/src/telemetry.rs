@@ -169,11 +169,18 @@ fn otlp(url: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
 /// which also looks at every span entered or left, on every thread, under
 /// one lock: a cost paid by every call while such a filter is set.
 pub fn filter(directives: &str) -> Filter {
-    let directives = directives.trim();
+    // Empty entries ("info,", "a,,b") say nothing, but `Targets` would read
+    // one as "everything at ERROR", overriding the bare level.
+    let directives = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
     let directives = if directives.is_empty() {
         DEFAULT_FILTER
     } else {
-        directives
+        directives.as_str()
     };
     let on_spans = directives.contains(['[', '{']);
     if !on_spans && let Ok(targets) = directives.parse::<Targets>() {
@@ -369,6 +376,12 @@ mod tests {
             ["server debug", "server info", "sqlx warn"]
         );
         assert_eq!(passed("info"), ["server info", "sqlx warn"]);
+        // Empty entries change nothing.
+        assert_eq!(passed("info,"), ["server info", "sqlx warn"]);
+        assert_eq!(
+            passed(",warn,,reemploi_runtime::server=debug,"),
+            ["server debug", "server info", "sqlx warn"]
+        );
         assert_eq!(passed("off"), Vec::<String>::new());
         // Empty or unreadable: info.
         assert_eq!(passed(" "), ["server info", "sqlx warn"]);
