@@ -548,6 +548,11 @@ impl Authenticator {
     /// signature is checked once; its expiry, its key and the deny list are
     /// checked on every call.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        principal_from_claims(self.passed(token)?.claims)
+    }
+
+    /// What [`Authenticator::verify`] checks, giving the claims that passed.
+    pub(crate) fn passed(&self, token: &str) -> Result<Passed, AuthError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -577,7 +582,7 @@ impl Authenticator {
         if self.revoked.refuses(&passed.claims, passed.kid.as_deref()) {
             return Err(AuthError::Revoked);
         }
-        principal_from_claims(passed.claims)
+        Ok(passed)
     }
 
     /// Checks the signature of `token` with the key it names, and the
@@ -777,7 +782,9 @@ pub fn claims_for(
 /// RESOURCE_EXHAUSTED with a retry delay instead.
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
-    authenticator: Authenticator,
+    /// Shared with the calls it lets through, to check their token again
+    /// (see [`crate::lapse`]).
+    authenticator: std::sync::Arc<Authenticator>,
     optional: bool,
 }
 
@@ -794,7 +801,7 @@ impl AuthInterceptor {
     /// refused.
     pub fn new(a: Authenticator) -> Self {
         AuthInterceptor {
-            authenticator: a,
+            authenticator: std::sync::Arc::new(a),
             optional: false,
         }
     }
@@ -805,7 +812,7 @@ impl AuthInterceptor {
     /// need one refuse it through [`principal`] with the token's fault.
     pub fn optional(a: Authenticator) -> Self {
         AuthInterceptor {
-            authenticator: a,
+            authenticator: std::sync::Arc::new(a),
             optional: true,
         }
     }
@@ -822,7 +829,7 @@ impl AuthInterceptor {
 }
 
 /// The token after a case-insensitive `Bearer ` scheme.
-fn bearer_token(header: &str) -> Option<&str> {
+pub(crate) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -845,6 +852,8 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 }
                 crate::actor::record(&principal);
                 req.extensions_mut().insert(principal);
+                req.extensions_mut()
+                    .insert(crate::lapse::Checker(self.authenticator.clone()));
                 Ok(req)
             }
             Err(err) => {

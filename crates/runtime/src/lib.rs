@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod idempotent;
 pub mod keys;
+pub mod lapse;
 pub mod limit;
 pub mod mask;
 pub mod metrics;

@@ -38,6 +38,9 @@ struct Revoked {
 #[derive(Debug, Clone, Default)]
 pub struct DenyList {
     inner: Arc<RwLock<HashMap<String, Revoked>>>,
+    /// Told of every revocation, so that what holds a token for long (a
+    /// stream, see [`crate::lapse`]) checks it again at once.
+    changed: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl DenyList {
@@ -57,6 +60,13 @@ impl DenyList {
         });
         entry.before_ms = entry.before_ms.max(before_ms);
         entry.until_secs = entry.until_secs.max(until_secs);
+        drop(map);
+        self.changed.send_replace(());
+    }
+
+    /// Sees every revocation made from now on.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changed.subscribe()
     }
 
     /// Whether a token with `claims`, signed with the key `kid`, is

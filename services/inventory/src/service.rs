@@ -3,15 +3,14 @@
 //! writes, and records the events in the outbox.
 
 use std::collections::HashSet;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::Stream;
 use prost::Message as _;
 use reemploi_proto::events::{Envelope, envelope::Payload};
 use reemploi_proto::inventory::inventory_service_server::InventoryService;
 use reemploi_runtime::auth::{caller, principal};
+use reemploi_runtime::lapse::{Answers, Credential};
 use reemploi_runtime::mask::{self, Updatable};
 use reemploi_runtime::service::answer;
 use reemploi_store::cursor::ChangeCursor;
@@ -1983,12 +1982,13 @@ impl InventoryService for Inventory {
         answer::<_, InventoryError>(self.pickups_list(&p, req)).await
     }
 
-    type WatchLotsStream =
-        Pin<Box<dyn Stream<Item = Result<pb::WatchLotsResponse, Status>> + Send>>;
+    type WatchLotsStream = Answers<pb::WatchLotsResponse>;
 
     async fn watch_lots(&self, req: Request<pb::WatchLotsRequest>) -> Reply<Self::WatchLotsStream> {
         let p = principal(&req)?;
         authz::watch(&p)?;
+        // The stream ends, refused, once the token it was opened with lapses.
+        let credential = Credential::of(&req);
         let req = req.into_inner();
         let site = names::site_or_all("parent", &req.parent)
             .map_err(|v| Status::from(InventoryError::from(v)))?
@@ -2058,8 +2058,7 @@ impl InventoryService for Inventory {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        let answers = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
+        Ok(Response::new(credential.guard(answers)))
     }
 }

@@ -1,15 +1,14 @@
 //! The notification service's gRPC methods: an account's notifications
 //! (listed, marked read, watched) and its email preferences.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
 use reemploi_proto::notify as pb;
 use reemploi_proto::notify::notification_service_server::NotificationService;
 use reemploi_runtime::auth::{Principal, caller, principal};
 use reemploi_runtime::error::ApiError;
+use reemploi_runtime::lapse::{Answers, Credential};
 use reemploi_runtime::names::parse;
 use reemploi_runtime::paging::Pager;
 use reemploi_runtime::service::answer;
@@ -366,8 +365,7 @@ fn account_of(p: &Principal) -> Result<(Uuid, reemploi_runtime::auth::Role)> {
     Ok((id, p.role))
 }
 
-type WatchStream =
-    Pin<Box<dyn Stream<Item = std::result::Result<pb::Notification, Status>> + Send>>;
+type WatchStream = Answers<pb::Notification>;
 
 #[tonic::async_trait]
 impl NotificationService for Notify {
@@ -408,9 +406,9 @@ impl NotificationService for Notify {
                 let _ = tx.send(Err(Status::from(e))).await;
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        // The stream ends, refused, once the token it was opened with lapses.
+        let answers = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
+        Ok(Response::new(Credential::of(&request).guard(answers)))
     }
 
     async fn get_preferences(

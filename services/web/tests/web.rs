@@ -13,6 +13,7 @@ use reemploi_events::{Bus, InProcessBus};
 use reemploi_proto::identity::{self as idpb, identity_service_client::IdentityServiceClient};
 use reemploi_proto::impact::{self as impact_pb, impact_service_client::ImpactServiceClient};
 use reemploi_proto::inventory::{self as ipb, inventory_service_client::InventoryServiceClient};
+use reemploi_proto::notify::{self as npb, notification_service_client::NotificationServiceClient};
 use reemploi_proto::registry::{self as rpb, registry_service_client::RegistryServiceClient};
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::Role;
@@ -49,6 +50,7 @@ struct App {
     inventory: SocketAddr,
     registry: SocketAddr,
     impact: SocketAddr,
+    notify: SocketAddr,
     /// The notification service itself, to sign unsubscribe links.
     notifier: reemploi_notify::Notify,
     web_shutdown: CancellationToken,
@@ -136,6 +138,7 @@ impl App {
             inventory: inventory.addr,
             registry: registry.addr,
             impact: impact.addr,
+            notify: notify.addr,
             web_shutdown,
             notifier,
             served: vec![identity, matching, impact, inventory, registry, notify],
@@ -770,11 +773,43 @@ async fn sign_out_revokes_the_session() {
     let browser = app.browser();
     browser.signed_in("admin@m2a.example").await;
     let session = browser.session();
+    // Live streams opened with the session's token: its notifications, and
+    // the inventory's changes.
+    let bearer = || Bearer(Some(session.access_token.clone()));
+    let mut notifications =
+        NotificationServiceClient::with_interceptor(testing::channel(app.notify).await, bearer())
+            .watch_notifications(npb::WatchNotificationsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+    let mut changes =
+        InventoryServiceClient::with_interceptor(testing::channel(app.inventory).await, bearer())
+            .watch_lots(ipb::WatchLotsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
     let (_, html) = browser.page("/partenaires").await;
     let out = browser
         .post("/deconnexion", &[("csrf", &hidden(&html, "csrf"))])
         .await;
     assert_eq!(location(&out), "/connexion");
+    // Both end, refused, once the revocation reaches their services.
+    for (what, ended) in [
+        ("notifications", next_refusal(&mut notifications).await),
+        ("lot changes", next_refusal(&mut changes).await),
+    ] {
+        assert_eq!(
+            ended.code(),
+            tonic::Code::Unauthenticated,
+            "{what}: {ended:?}"
+        );
+        assert_eq!(
+            reemploi_runtime::status::reason(&ended).as_deref(),
+            Some("TOKEN_REVOKED"),
+            "{what}"
+        );
+    }
+    assert!(notifications.message().await.unwrap().is_none());
     assert!(
         browser.cookie(SESSION_COOKIE).is_none(),
         "the cookie is cleared"
@@ -798,6 +833,21 @@ async fn sign_out_revokes_the_session() {
     })
     .await;
     app.stop().await;
+}
+
+/// The refusal that ends `stream`, skipping what it sends before.
+async fn next_refusal<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended without a refusal"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends")
 }
 
 /// A site of `org` with one draft lot of radiators; the lot's name.
