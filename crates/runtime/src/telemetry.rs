@@ -21,13 +21,15 @@ use tracing::dispatcher::{Dispatch, WeakDispatch};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::Registry;
 use tracing_subscriber::filter::{EnvFilter, Targets};
-use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::format::{Format, Json, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, TelemetryArgs};
+
+mod span_fields;
 
 /// Filter used when `RUST_LOG` is unset or unparsable.
 const DEFAULT_FILTER: &str = "info";
@@ -211,7 +213,7 @@ where
     let registered = Registered::default();
     let logs = match format.resolve(ansi) {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(span_fields::SpanFields)
             // The trace id and the event's fields at the top level, the
             // current span's (a call's method and request id) under "span",
             // and every span it is in under "spans".
