@@ -104,7 +104,7 @@ struct Guarded<T> {
     lapse: Option<BoxFuture<'static, tonic::Status>>,
 }
 
-impl<T> Stream for Guarded<T> {
+impl<T: Send + 'static> Stream for Guarded<T> {
     type Item = Result<T, tonic::Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -114,6 +114,8 @@ impl<T> Stream for Guarded<T> {
         };
         if let Poll::Ready(refusal) = lapse.as_mut().poll(cx) {
             this.lapse = None;
+            // What makes the answers stops now: its channel closes.
+            this.answers = Box::pin(futures::stream::empty());
             return Poll::Ready(Some(Err(refusal)));
         }
         let next = this.answers.as_mut().poll_next(cx);

@@ -810,6 +810,7 @@ async fn sign_out_revokes_the_session() {
         );
     }
     assert!(notifications.message().await.unwrap().is_none());
+    assert!(changes.message().await.unwrap().is_none());
     assert!(
         browser.cookie(SESSION_COOKIE).is_none(),
         "the cookie is cleared"

@@ -28,7 +28,9 @@ impl<'w> FormatFields<'w> for SpanFields {
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
         // Fields recorded later join the object: its closing brace is
-        // taken off and put back after them.
+        // taken off and put back after them. A field recorded twice appears
+        // twice, and a line shows the last (as JSON readers do): spans here
+        // record a field once, after they are made.
         let empty = current.fields.is_empty() || current.fields == "{}";
         if empty {
             current.fields.clear();
@@ -89,19 +91,11 @@ impl Visit for Members<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.member(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        self.member(field, |w| quoted(w, format_args!("{value:?}")));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.member(field, |w| {
-            w.write_char('"')?;
-            write!(Escaped(w), "{value}")?;
-            w.write_char('"')
-        });
+        self.member(field, |w| quoted(w, format_args!("{value}")));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -132,6 +126,16 @@ impl Visit for Members<'_, '_> {
             self.member(field, |w| w.write_str("null"));
         }
     }
+}
+
+/// What `value` formats to, as a JSON string. A value whose formatting
+/// fails keeps what it wrote: the object stays whole, and the span keeps
+/// its fields (the log layer would have none to show for it otherwise).
+fn quoted(w: &mut Writer<'_>, value: fmt::Arguments<'_>) -> fmt::Result {
+    w.write_char('"')?;
+    // The buffer is a String, which never fails: an error is the value's.
+    let _ = Escaped(&mut *w).write_fmt(value);
+    w.write_char('"')
 }
 
 /// `s` as a JSON string.
