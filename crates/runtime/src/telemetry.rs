@@ -324,8 +324,9 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    /// What a subscriber writes, kept for a test to read.
     #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Lines(pub(super) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Lines {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

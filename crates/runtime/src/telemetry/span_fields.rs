@@ -171,12 +171,13 @@ impl fmt::Write for Escaped<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::tests::Lines;
     use tracing_subscriber::layer::SubscriberExt as _;
 
-    /// The fields the log layer keeps for a span made with `make`, then
-    /// given `later` with `Span::record`.
+    /// The fields the log layer shows for the span `make` makes, on a line
+    /// written inside it.
     fn kept(make: impl FnOnce() -> tracing::Span) -> serde_json::Value {
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -184,30 +185,15 @@ mod tests {
                 .with_current_span(true)
                 .with_span_list(false)
                 .fmt_fields(SpanFields)
-                .with_writer(move || Sink(writer.clone())),
+                .with_writer(move || writer.clone()),
         );
         tracing::subscriber::with_default(subscriber, || {
             let span = make();
             span.in_scope(|| tracing::info!("inside"));
         });
-        let bytes = lines.lock().expect("lines").clone();
+        let bytes = lines.0.lock().expect("lines").clone();
         let line: serde_json::Value = serde_json::from_slice(&bytes).expect("one JSON line");
         line["span"].clone()
-    }
-
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::ErrorKind::Other)?
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]
