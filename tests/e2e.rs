@@ -1102,7 +1102,7 @@ async fn r3_streams_lose_nothing_when_a_cluster_node_is_killed() {
     // means ask again.
     let dead = eventually(FAILOVER_WAIT, || {
         let bus = stack.bus.clone();
-        async move { bus.dead_letters(100).await.ok() }
+        async move { bus.dead_letters(None, 100).await.ok() }
     })
     .await;
     assert!(dead.is_empty(), "dead letters: {dead:?}");
@@ -1347,7 +1347,7 @@ async fn a_consumer_database_outage_only_delays_events() {
         eventually(Duration::from_secs(30), || {
             let (bus, js, ns) = (stack.bus.clone(), js.clone(), stack.namespace.clone());
             async move {
-                let dead = bus.dead_letters(10).await.unwrap();
+                let dead = bus.dead_letters(None, 10).await.unwrap();
                 let dead: Vec<_> = dead
                     .iter()
                     .map(|d| (&d.durable, &d.message.subject, &d.reason))
@@ -1370,7 +1370,7 @@ async fn a_consumer_database_outage_only_delays_events() {
         async move { pairs.contains(&want).then_some(()) }
     })
     .await;
-    let dead = stack.bus.dead_letters(10).await.unwrap();
+    let dead = stack.bus.dead_letters(None, 10).await.unwrap();
     assert!(dead.is_empty(), "dead letters: {dead:?}");
     stop.cancel();
     stack.stop().await;

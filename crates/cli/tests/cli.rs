@@ -1362,12 +1362,14 @@ async fn dead_letters_are_listed_and_replayed() {
     // An envelope that decodes but carries nothing: the five partner
     // consumers give up on it at once, by the same rule.
     let empty = prost::Message::encode_to_vec(&reemploi_proto::events::Envelope::default());
-    log.publish(&reemploi_events::Message::new(
-        "reemploi.registry.partner.updated",
-        empty,
-    ))
-    .await
-    .unwrap();
+    let log = &log;
+    // A new event each time (its own id), carrying nothing.
+    let publish_empty = || {
+        let event =
+            reemploi_events::Message::new("reemploi.registry.partner.updated", empty.clone());
+        async move { log.publish(&event).await }
+    };
+    publish_empty().await.unwrap();
     let list = || {
         let out = Command::new(BIN)
             .args(["dead-letters", "list", "--output", "json", "--data-dir"])
@@ -1412,21 +1414,25 @@ async fn dead_letters_are_listed_and_replayed() {
         .map(|l| str_of(l, "id").to_owned())
         .unwrap();
 
-    let out = Command::new(BIN)
-        .args([
-            "dead-letters",
-            "replay",
-            "--all",
-            "--durable",
-            "inventory-partners",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env_remove("NATS_URL")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 dead letter(s) replayed"));
+    let replay_all = || {
+        let out = Command::new(BIN)
+            .args([
+                "dead-letters",
+                "replay",
+                "--all",
+                "--durable",
+                "inventory-partners",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env_remove("NATS_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let replayed = replay_all();
+    assert!(replayed.contains("1 dead letter(s) replayed"), "{replayed}");
     // Replayed to its consumer, which fails on it again: a new dead letter.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -1438,6 +1444,25 @@ async fn dead_letters_are_listed_and_replayed() {
         assert!(Instant::now() < deadline, "after replay: {letters:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // More than are read at once (a thousand): every one listed, and
+    // every one of the consumer named replayed.
+    for _ in 0..200 {
+        publish_empty().await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = list().len();
+        if listed == 1005 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{listed} dead letters listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let replayed = replay_all();
+    assert!(
+        replayed.contains("201 dead letter(s) replayed"),
+        "{replayed}"
+    );
     let out = Command::new(BIN)
         .args(["dead-letters", "replay", "999999", "--data-dir"])
         .arg(dir.path())

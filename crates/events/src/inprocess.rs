@@ -524,6 +524,12 @@ impl Follower {
     }
 }
 
+/// The row a dead letter's id names.
+fn dead_letter_id(id: &str) -> Result<i64, BusError> {
+    id.parse()
+        .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))
+}
+
 #[async_trait::async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, msg: &Message) -> Result<(), BusError> {
@@ -632,11 +638,17 @@ impl Bus for InProcessBus {
         stats
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+    async fn dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        let after = after.map(dead_letter_id).transpose()?.unwrap_or(0);
         let rows = sqlx::query(
             "SELECT id, durable, subject, event_id, payload, reason, dead_at FROM dead_letters \
-             ORDER BY id LIMIT $1",
+             WHERE id > $1 ORDER BY id LIMIT $2",
         )
+        .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(self.inner.db.pool())
         .await
@@ -663,9 +675,7 @@ impl Bus for InProcessBus {
     }
 
     async fn replay(&self, id: &str) -> Result<(), BusError> {
-        let id: i64 = id
-            .parse()
-            .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
+        let id = dead_letter_id(id)?;
         let mut tx = self.inner.db.begin_write().await?;
         let moved = sqlx::query(
             "INSERT INTO retries (durable, seq, subject, event_id, payload, failures, due_at, reason) \

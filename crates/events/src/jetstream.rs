@@ -559,6 +559,12 @@ fn headers_of(msg: &Message) -> HeaderMap {
     headers
 }
 
+/// The sequence in the dead-letter stream a dead letter's id names.
+fn dead_letter_seq(id: &str) -> Result<u64, BusError> {
+    id.parse()
+        .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))
+}
+
 #[async_trait::async_trait]
 impl Bus for JetStreamBus {
     async fn publish(&self, msg: &Message) -> Result<(), BusError> {
@@ -710,7 +716,12 @@ impl Bus for JetStreamBus {
             .map(|_| ())
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+    async fn dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        let after = after.map(dead_letter_seq).transpose()?;
         let mut stream = self.get_or_create_stream(DEADLETTER_SERVICE).await?;
         let info = stream
             .info()
@@ -722,7 +733,7 @@ impl Bus for JetStreamBus {
             info.state.messages,
         );
         let mut found = Vec::new();
-        let mut seq = first;
+        let mut seq = after.map_or(first, |a| first.max(a.saturating_add(1)));
         while seq <= last && found.len() < limit && count > 0 {
             match stream.get_raw_message(seq).await {
                 Ok(raw) => found.push(self.dead_letter_of(seq, raw)?),
@@ -745,9 +756,7 @@ impl Bus for JetStreamBus {
     }
 
     async fn replay(&self, id: &str) -> Result<(), BusError> {
-        let seq: u64 = id
-            .parse()
-            .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))?;
+        let seq = dead_letter_seq(id)?;
         let stream = self.get_or_create_stream(DEADLETTER_SERVICE).await?;
         let raw = stream
             .get_raw_message(seq)

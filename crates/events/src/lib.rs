@@ -421,8 +421,15 @@ pub trait Bus: Send + Sync + 'static {
     /// stream `REEMPLOI_INVENTORY` with subjects `reemploi.inventory.>`).
     async fn ensure_stream(&self, service: &str) -> Result<(), BusError>;
 
-    /// The dead letters, oldest first, at most `limit`.
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError>;
+    /// The dead letters, oldest first, at most `limit`: from the oldest, or
+    /// those set aside after the dead letter `after` (an id as listed, which
+    /// need not be there any more), so that a reader can page through them
+    /// all. An id the bus could never have given is refused.
+    async fn dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError>;
 
     /// What each durable subscription made through this bus did, and its
     /// lag; none for a bus that keeps no count.

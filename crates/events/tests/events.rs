@@ -358,7 +358,7 @@ async fn in_process_bus_delivers_to_matching_subscribers_only() {
         stopped.subjects().is_empty(),
         "a cancelled subscription got messages"
     );
-    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert!(bus.dead_letters(None, 10).await.unwrap().is_empty());
     // Malformed subjects are refused.
     let err = bus
         .publish(&Message::new("reemploi.inventory.*", &b""[..]))
@@ -422,11 +422,11 @@ async fn in_process_failing_or_slow_subscriber_delays_nobody() {
     wait_until(
         "the failing subscriber dead-lettered it",
         Duration::from_secs(10),
-        || async { !bus.dead_letters(10).await.unwrap().is_empty() },
+        || async { !bus.dead_letters(None, 10).await.unwrap().is_empty() },
     )
     .await;
     assert_eq!(failing.messages().len(), 3);
-    let dead = bus.dead_letters(10).await.unwrap();
+    let dead = bus.dead_letters(None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].durable, "failing");
     assert_eq!(dead[0].message, msg);
@@ -472,11 +472,11 @@ async fn in_process_dead_letter_is_replayed_to_its_subscriber_only() {
     bus.publish(&bad).await.unwrap();
     // A permanent failure is dead-lettered at once.
     wait_until("dead-lettered", Duration::from_secs(5), || async {
-        bus.dead_letters(10).await.unwrap().len() == 1
+        bus.dead_letters(None, 10).await.unwrap().len() == 1
     })
     .await;
     assert_eq!(applier.calls.load(Ordering::SeqCst), 1);
-    let dead = bus.dead_letters(10).await.unwrap().remove(0);
+    let dead = bus.dead_letters(None, 10).await.unwrap().remove(0);
     assert_eq!((dead.durable.as_str(), &dead.message), ("c", &bad));
 
     // Fixed (the handler accepts it now), the dead letter is replayed to
@@ -496,7 +496,7 @@ async fn in_process_dead_letter_is_replayed_to_its_subscriber_only() {
         fixed.count().await == 1
     })
     .await;
-    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert!(bus.dead_letters(None, 10).await.unwrap().is_empty());
     assert_eq!(other.messages().len(), 1);
     assert!(matches!(
         bus.replay(&dead.id).await,
@@ -552,7 +552,7 @@ async fn in_process_storage_outage_only_delays() {
         || async { outage.inner.count().await == 3 },
     )
     .await;
-    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert!(bus.dead_letters(None, 10).await.unwrap().is_empty());
     let applied: Vec<String> = outage
         .inner
         .applied()
@@ -1151,10 +1151,10 @@ async fn jetstream_dead_letters_are_listed_and_replayed() {
 
     // Listed with its durable, subject, event id, payload and reason.
     wait_until("a dead letter", Duration::from_secs(15), || async {
-        !bus.dead_letters(10).await.unwrap().is_empty()
+        !bus.dead_letters(None, 10).await.unwrap().is_empty()
     })
     .await;
-    let listed = bus.dead_letters(10).await.unwrap();
+    let listed = bus.dead_letters(None, 10).await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     let dead = &listed[0];
     assert_eq!(dead.durable, "inventory-partners");
@@ -1183,12 +1183,12 @@ async fn jetstream_dead_letters_are_listed_and_replayed() {
         "the replay, failing again, dead-lettered again",
         Duration::from_secs(15),
         || async {
-            let listed = bus.dead_letters(10).await.unwrap();
+            let listed = bus.dead_letters(None, 10).await.unwrap();
             listed.len() == 1 && listed[0].id != dead.id
         },
     )
     .await;
-    let again = bus.dead_letters(10).await.unwrap().remove(0);
+    let again = bus.dead_letters(None, 10).await.unwrap().remove(0);
     assert_eq!(
         (again.durable.as_str(), &again.message),
         ("inventory-partners", &bad)
@@ -1211,7 +1211,7 @@ async fn jetstream_dead_letters_are_listed_and_replayed() {
         .collect();
     assert_eq!(applied, [good.event_id.clone(), bad.event_id.clone()]);
     assert_eq!(fixable.seen.lock().unwrap().len(), 4);
-    assert!(bus.dead_letters(10).await.unwrap().is_empty());
+    assert!(bus.dead_letters(None, 10).await.unwrap().is_empty());
     assert!(matches!(
         bus.replay(&again.id).await,
         Err(BusError::Rejected(_))
@@ -1232,6 +1232,70 @@ async fn jetstream_dead_letters_are_listed_and_replayed() {
 }
 
 // ---------------------------------------------------------------- follow
+
+/// Dead letters read a page at a time, each page after the last letter of
+/// the one before, on either bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_read_page_by_page_on_both_buses() {
+    let t = events_db(Backend::Sqlite).await;
+    let in_process = temporary_bus().await;
+    dead_letters_page_by_page(&in_process, &t, "inventory-in-process").await;
+    let ns = unique_namespace();
+    let jetstream = shared_bus(&ns).await;
+    dead_letters_page_by_page(&jetstream, &t, "inventory-jetstream").await;
+    delete_streams(&jetstream, &["inventory", "deadletter"]).await;
+}
+
+async fn dead_letters_page_by_page(bus: &dyn Bus, t: &TestDb, durable: &str) {
+    let bad: Vec<Message> = (0..3)
+        .map(|n| event("reemploi.inventory.lot.published", n))
+        .collect();
+    let mut applier = Applier::new(&t.db, durable);
+    applier
+        .permanent
+        .extend(bad.iter().map(|m| m.event_id.clone()));
+    let shutdown = CancellationToken::new();
+    let subscriber = bus
+        .subscribe(
+            Subscription::new(durable, "inventory", "reemploi.inventory.>"),
+            Arc::new(applier),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+    for msg in &bad {
+        bus.publish(msg).await.unwrap();
+    }
+    wait_until("three dead letters", Duration::from_secs(15), || async {
+        bus.dead_letters(None, 10).await.unwrap().len() == 3
+    })
+    .await;
+    let events = |letters: &[reemploi_events::DeadLetter]| -> Vec<String> {
+        letters.iter().map(|d| d.message.event_id.clone()).collect()
+    };
+    let first = bus.dead_letters(None, 2).await.unwrap();
+    assert_eq!(events(&first), ids(&bad[..2]), "{durable}");
+    let next = bus.dead_letters(Some(&first[1].id), 2).await.unwrap();
+    assert_eq!(events(&next), ids(&bad[2..]), "{durable}");
+    let after_the_last = bus.dead_letters(Some(&next[0].id), 2).await.unwrap();
+    assert!(after_the_last.is_empty(), "{durable}: {after_the_last:?}");
+    assert!(
+        matches!(
+            bus.dead_letters(Some("the third"), 2).await,
+            Err(BusError::Rejected(_))
+        ),
+        "{durable}: an id no bus gives is refused"
+    );
+    // Replayed while its subscriber is stopped, the first is no longer a
+    // dead letter; reading after it still reads those after it.
+    shutdown.cancel();
+    subscriber.await.unwrap();
+    bus.replay(&first[0].id).await.unwrap();
+    let left = bus.dead_letters(None, 10).await.unwrap();
+    assert_eq!(events(&left), ids(&bad[1..]), "{durable}");
+    let after_gone = bus.dead_letters(Some(&first[0].id), 10).await.unwrap();
+    assert_eq!(events(&after_gone), ids(&bad[1..]), "{durable}");
+}
 
 fn ids(msgs: &[Message]) -> Vec<String> {
     msgs.iter().map(|m| m.event_id.clone()).collect()
@@ -1482,7 +1546,7 @@ async fn in_process_follower_skips_what_keeps_failing_and_waits_out_an_outage() 
     assert_eq!(count(&msgs[2]), 5, "retried through the outage: {calls:?}");
     assert_eq!(calls.last(), Some(&msgs[3].event_id), "in order: {calls:?}");
     assert!(
-        bus.dead_letters(10).await.unwrap().is_empty(),
+        bus.dead_letters(None, 10).await.unwrap().is_empty(),
         "no dead letters"
     );
     shutdown.cancel();

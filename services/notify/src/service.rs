@@ -46,6 +46,9 @@ struct Inner {
     shutdown: CancellationToken,
     /// The live webhooks, and the signal of deliveries to post.
     hooks: crate::webhooks::Live,
+    /// The last dead letter a sweep of this process stored a notification
+    /// of: the next reads those after it.
+    dead_letters_told: std::sync::Mutex<Option<String>>,
 }
 
 /// How often a watch asks the database even when the herald named
@@ -72,8 +75,27 @@ impl Notify {
                 heralds: broadcast::channel(crate::herald::CAPACITY).0,
                 shutdown,
                 hooks: crate::webhooks::Live::default(),
+                dead_letters_told: std::sync::Mutex::new(None),
             }),
         }
+    }
+
+    /// The last dead letter told of by this process, if any.
+    pub(crate) fn dead_letters_told(&self) -> Option<String> {
+        self.inner
+            .dead_letters_told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records that the dead letters up to `id` are told of.
+    pub(crate) fn told_dead_letters_up_to(&self, id: String) {
+        *self
+            .inner
+            .dead_letters_told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
     }
 
     /// Its database.

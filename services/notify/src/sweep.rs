@@ -20,7 +20,8 @@ use crate::wording::{self, Facts};
 pub const RESERVATION_NOTICE_MS: i64 = 24 * 3_600_000;
 /// How long before its end a lot nobody claimed is said to expire soon.
 pub const LOT_NOTICE_MS: i64 = 7 * 86_400_000;
-/// The most dead letters read at each sweep.
+/// The most dead letters read at each sweep: a larger backlog is told of
+/// over the next sweeps.
 const DEAD_LETTERS: usize = 1000;
 
 impl Notify {
@@ -28,7 +29,19 @@ impl Notify {
     /// Everything is read first: the lock every writer of notifications
     /// takes is held only to store them.
     pub async fn sweep(&self, bus: &dyn Bus, now: i64) -> Result<usize> {
-        let mut drafts = dead_letters(bus).await;
+        self.sweep_reading(bus, now, DEAD_LETTERS).await
+    }
+
+    /// As [`Notify::sweep`], reading at most `page` dead letters: those
+    /// after the last one this process told of (after a restart, from the
+    /// first again: their notifications' keys make them once only).
+    pub(crate) async fn sweep_reading(
+        &self,
+        bus: &dyn Bus,
+        now: i64,
+        page: usize,
+    ) -> Result<usize> {
+        let (mut drafts, last) = dead_letters(bus, self.dead_letters_told(), page).await;
         let mut conn = self.db().pool().acquire().await?;
         drafts.extend(expiring(&mut conn, now).await?);
         drop(conn);
@@ -36,6 +49,9 @@ impl Notify {
         repo::serialize(&mut tx, self.db()).await?;
         let made = self.store(&mut tx, &drafts).await?;
         tx.commit().await?;
+        if let Some(last) = last {
+            self.told_dead_letters_up_to(last);
+        }
         if made > 0 {
             self.wake();
         }
@@ -99,11 +115,18 @@ async fn expiring(conn: &mut sqlx::AnyConnection, now: i64) -> Result<Vec<Draft>
     Ok(drafts)
 }
 
-/// The dead letters of the bus; none while it cannot be read.
-async fn dead_letters(bus: &dyn Bus) -> Vec<Draft> {
+/// The dead letters of the bus after `after`, at most `page`, and the id of
+/// the last; none while the bus cannot be read.
+async fn dead_letters(
+    bus: &dyn Bus,
+    after: Option<String>,
+    page: usize,
+) -> (Vec<Draft>, Option<String>) {
     let mut drafts = Vec::new();
-    match bus.dead_letters(DEAD_LETTERS).await {
+    let mut last = None;
+    match bus.dead_letters(after.as_deref(), page).await {
         Ok(dead) => {
+            last = dead.last().map(|d| d.id.clone());
             for d in dead {
                 let facts = Facts {
                     subject: d.durable.clone(),
@@ -123,5 +146,5 @@ async fn dead_letters(bus: &dyn Bus) -> Vec<Draft> {
         // The bus is down: the dead letters wait for the next sweep.
         Err(e) => tracing::warn!(error = %e, "dead letters not read"),
     }
-    drafts
+    (drafts, last)
 }

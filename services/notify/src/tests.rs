@@ -399,6 +399,68 @@ async fn the_clock_tells_expiring_reservations_and_lots_once() {
     .await;
 }
 
+/// Gives up on every message at once.
+struct Refuses;
+
+#[async_trait::async_trait]
+impl reemploi_events::Handler for Refuses {
+    async fn handle(&self, _: &Message) -> Result<(), reemploi_events::HandlerError> {
+        Err(reemploi_events::HandlerError::Permanent(
+            "nothing can apply it".into(),
+        ))
+    }
+}
+
+/// Dead letters are told to the admins, a page at each sweep, each once,
+/// however many there are and whichever process sweeps.
+#[tokio::test]
+async fn every_dead_letter_is_told_once_to_the_admins() {
+    use reemploi_events::Bus as _;
+    let w = world(Backend::Sqlite).await;
+    let bus = InProcessBus::temporary().await.unwrap();
+    let stop = CancellationToken::new();
+    bus.subscribe(
+        reemploi_events::Subscription::new("impact-partners", "registry", "reemploi.registry.>"),
+        std::sync::Arc::new(Refuses),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    for n in 0..5 {
+        bus.publish(&Message::new("reemploi.registry.partner.updated", vec![n]))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while bus.dead_letters(None, 10).await.unwrap().len() < 5 {
+        assert!(std::time::Instant::now() < deadline, "not dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let now = now_millis();
+    // Two at a time, then none left to tell.
+    for made in [2, 2, 1, 0] {
+        assert_eq!(w.notify.sweep_reading(&bus, now, 2).await.unwrap(), made);
+    }
+    let told = w.read(&admin()).await;
+    assert_eq!(kinds(&told), [Kind::DeadLetter; 5], "{told:?}");
+    assert!(
+        told.iter().all(|n| n.body.contains("impact-partners")),
+        "{told:?}"
+    );
+    // Another process (or this one started again) reads them from the
+    // first again, and tells nobody twice.
+    let again = Notify::new(
+        w.notify.db().clone(),
+        Pager::new(b"test pages"),
+        Unsubscriber::new(b"test links"),
+        CancellationToken::new(),
+    );
+    for _ in 0..3 {
+        assert_eq!(again.sweep_reading(&bus, now, 2).await.unwrap(), 0);
+    }
+    stop.cancel();
+}
+
 #[tokio::test]
 async fn preferences_and_unsubscribe_links() {
     each_backend(|backend| async move {

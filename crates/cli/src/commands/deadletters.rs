@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::CliError;
 use crate::output::{Format, emit_list, note};
 
-/// Most dead letters read at once.
-const MAX_LISTED: usize = 10_000;
+/// Dead letters read at once: the list is read page by page, to the end.
+const PAGE: usize = 1000;
 
 /// `reemploi dead-letters …`.
 #[derive(Subcommand, Debug)]
@@ -98,12 +98,24 @@ async fn open(args: &DeadLettersArgs) -> Result<Arc<dyn Bus>, CliError> {
     }
 }
 
+/// Every dead letter (of `durable`, when given), oldest first, as they are
+/// now: `replay --all` replays this list, not those set aside while it runs
+/// (a replay that fails again comes back under a new id).
 async fn listed(bus: &dyn Bus, durable: Option<&str>) -> Result<Vec<DeadLetter>, CliError> {
-    let all = bus.dead_letters(MAX_LISTED).await?;
-    Ok(all
-        .into_iter()
-        .filter(|d| durable.is_none_or(|want| d.durable == want))
-        .collect())
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = bus.dead_letters(after.as_deref(), PAGE).await?;
+        let full = page.len() == PAGE;
+        after = page.last().map(|d| d.id.clone());
+        listed.extend(
+            page.into_iter()
+                .filter(|d| durable.is_none_or(|want| d.durable == want)),
+        );
+        if !full {
+            return Ok(listed);
+        }
+    }
 }
 
 /// Runs `reemploi dead-letters …`.
