@@ -24,7 +24,7 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 use tower::{Layer, Service};
-use tracing::Instrument;
+use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::ServerArgs;
@@ -562,10 +562,12 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let method = req.uri().path().to_owned();
         let request_id = request_id(req.headers());
+        // As strings, not `%` (Display): each layer then copies them
+        // rather than running them through the formatting machinery.
         let span = tracing::info_span!(
             "rpc",
-            method = %method,
-            request_id = %request_id,
+            method = method.as_str(),
+            request_id = request_id.as_str(),
         );
         // The caller's trace, when it sends one, continues here. Log lines
         // read the trace id from the span when they are written.
@@ -590,25 +592,65 @@ where
             caller.enter(|| self.inner.call(req))
         };
         let fut = caller.around(fut);
-        Box::pin(
-            async move {
-                let mut record = record;
-                match fut.await {
-                    Ok(mut response) => {
-                        // Already checked to be a valid header value, or a UUID.
-                        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-                            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-                        }
-                        Ok(record.watch(response))
+        let answer = async move {
+            let mut record = record;
+            match fut.await {
+                Ok(mut response) => {
+                    // Already checked to be a valid header value, or a UUID.
+                    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                        response.headers_mut().insert(REQUEST_ID_HEADER, value);
                     }
-                    Err(err) => {
-                        record.finish(Outcome::TransportError);
-                        Err(err)
-                    }
+                    Ok(record.watch(response))
+                }
+                Err(err) => {
+                    record.finish(Outcome::TransportError);
+                    Err(err)
                 }
             }
-            .instrument(span),
-        )
+        };
+        Box::pin(InSpan {
+            span,
+            answer: Some(answer),
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's answer made inside its span: entered while it is polled,
+    /// and while it is dropped if it never finished (a call given up, whose
+    /// handler may log as it unwinds). Unlike tracing's `Instrumented`, a
+    /// finished one is not entered again only to be dropped: what it held
+    /// went as it finished, inside the span.
+    struct InSpan<F> {
+        span: tracing::Span,
+        #[pin]
+        answer: Option<F>,
+    }
+
+    impl<F> PinnedDrop for InSpan<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.answer.is_some() {
+                let _entered = this.span.enter();
+                this.answer.set(None);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let Some(answer) = this.answer.as_mut().as_pin_mut() else {
+            // Polled again after it answered: it has nothing more to give.
+            return Poll::Pending;
+        };
+        let out = std::task::ready!(answer.poll(cx));
+        this.answer.set(None);
+        Poll::Ready(out)
     }
 }
 
@@ -695,6 +737,18 @@ impl RpcRecord {
         // the others at debug, an access log for
         // `RUST_LOG=info,reemploi_runtime::server=debug`, and health probes
         // and reflection at trace.
+        let level = if server_fault {
+            Level::WARN
+        } else if self.quiet {
+            Level::TRACE
+        } else {
+            Level::DEBUG
+        };
+        // Entering the span costs every layer a visit: not for a line that
+        // no filter lets through at any place (most calls, at info).
+        if level > tracing::level_filters::LevelFilter::current() {
+            return;
+        }
         let _entered = self.span.enter();
         if server_fault {
             tracing::warn!(code, latency_ms, "rpc failed");
