@@ -526,8 +526,11 @@ impl Follower {
 
 /// The row a dead letter's id names.
 fn dead_letter_id(id: &str) -> Result<i64, BusError> {
+    // Row ids start at 1.
     id.parse()
-        .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))
+        .ok()
+        .filter(|row| *row > 0)
+        .ok_or_else(|| BusError::Rejected(format!("no dead letter `{id}`")))
 }
 
 #[async_trait::async_trait]

@@ -561,8 +561,11 @@ fn headers_of(msg: &Message) -> HeaderMap {
 
 /// The sequence in the dead-letter stream a dead letter's id names.
 fn dead_letter_seq(id: &str) -> Result<u64, BusError> {
+    // Sequences start at 1.
     id.parse()
-        .map_err(|_| BusError::Rejected(format!("no dead letter `{id}`")))
+        .ok()
+        .filter(|seq| *seq > 0)
+        .ok_or_else(|| BusError::Rejected(format!("no dead letter `{id}`")))
 }
 
 #[async_trait::async_trait]

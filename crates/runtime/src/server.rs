@@ -645,8 +645,9 @@ impl<F: Future> Future for InSpan<F> {
         let mut this = self.project();
         let _entered = this.span.enter();
         let Some(answer) = this.answer.as_mut().as_pin_mut() else {
-            // Polled again after it answered: it has nothing more to give.
-            return Poll::Pending;
+            // As any future polled again after it answered (hyper never
+            // does): a bug to surface, not a call to hang.
+            panic!("a call's answer polled after it answered");
         };
         let out = std::task::ready!(answer.poll(cx));
         this.answer.set(None);
