@@ -29,6 +29,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, TelemetryArgs};
 
+mod otlp;
 mod span_fields;
 
 /// Filter used when `RUST_LOG` is unset or unparsable.
@@ -43,7 +44,7 @@ enum Export {
     /// Nowhere: ids only.
     Nowhere,
     /// To an OTLP/gRPC collector, in batches.
-    Otlp(Box<opentelemetry_otlp::SpanExporter>),
+    Otlp(Box<otlp::OtlpExporter>),
     /// To an exporter of the caller's, each span as it ends (tests).
     Each(Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>),
 }
@@ -66,7 +67,7 @@ pub fn init(format: LogFormat) {
 /// exporter) is an error, for the process to stop on, as any bad setting.
 pub fn start(args: &TelemetryArgs, service: &str) -> Result<(), String> {
     let export = match &args.otlp_endpoint {
-        Some(url) => Export::Otlp(Box::new(otlp(url)?)),
+        Some(url) => Export::Otlp(Box::new(otlp_exporter(url)?)),
         None => Export::Nowhere,
     };
     install(args.log_format, service, export);
@@ -146,8 +147,7 @@ fn provider(service: &str, export: Export) -> SdkTracerProvider {
 
 /// The exporter to the collector at `url`. The URL is not repeated in
 /// errors: it may carry credentials.
-fn otlp(url: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    use opentelemetry_otlp::WithExportConfig as _;
+fn otlp_exporter(url: &str) -> Result<otlp::OtlpExporter, String> {
     if !url.starts_with("http://") {
         return Err(
             "--otlp-endpoint must be an http:// address (OTLP over plain HTTP/2, to a \
@@ -155,11 +155,7 @@ fn otlp(url: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
                 .to_owned(),
         );
     }
-    opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(url)
-        .build()
-        .map_err(|e| format!("--otlp-endpoint: {e}"))
+    otlp::OtlpExporter::new(url)
 }
 
 /// The filter `directives` (`RUST_LOG`'s syntax) describe, or `info` when

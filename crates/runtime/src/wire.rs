@@ -1,4 +1,5 @@
-//! Conversions between wire types and the domain: timestamps, points, etags.
+//! Conversions between wire types and the domain: timestamps, points, etags;
+//! and a message sent as bytes already encoded.
 
 use prost_types::Timestamp;
 use reemploi_domain::DomainError;
@@ -87,6 +88,37 @@ pub fn partner_status_str(status: i32) -> &'static str {
         Ok(PartnerStatus::Suspended) => "suspended",
         Ok(PartnerStatus::Archived) => "archived",
         Ok(PartnerStatus::Unspecified) | Err(_) => "unknown",
+    }
+}
+
+/// A message already encoded, written to the wire as it is: a request or
+/// reply whose bytes were made once (a batch of spans, a benchmark's
+/// reply), where prost's generated type would be built only to be encoded.
+/// Decoding one keeps nothing: it is for sending.
+#[derive(Clone, Debug, Default)]
+pub struct Encoded(pub bytes::Bytes);
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = bytes::Bytes::new();
     }
 }
 

@@ -66,6 +66,9 @@ use reemploi_proto::inventory as pb;
 use reemploi_proto::inventory::inventory_service_client::InventoryServiceClient;
 use reemploi_proto::types as tpb;
 use reemploi_runtime::auth::{Role, claims_for, issue_hs256};
+// A reply already encoded, written as it is: the echo pays no encoding,
+// which the inventory does (a floor below any real server).
+use reemploi_runtime::wire::Encoded;
 use tokio::task::JoinSet;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::metadata::AsciiMetadataValue;
@@ -120,37 +123,6 @@ fn main() -> Res<()> {
 }
 
 // ---------------------------------------------------------------- echo
-
-/// A reply already encoded: written to the wire as it is, decoded by the
-/// client as the message it encodes. For encoding only: the echo never
-/// decodes one (decoding would keep nothing). The echo thus pays no
-/// encoding, which the inventory does: a floor below any real server.
-#[derive(Clone, Debug, Default)]
-struct Encoded(Bytes);
-
-impl prost::Message for Encoded {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn clear(&mut self) {
-        self.0 = Bytes::new();
-    }
-}
 
 /// The echo service, routed by tonic as a generated server would be: it
 /// decodes the real request and answers with the bytes of a real reply.
@@ -1137,6 +1109,16 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         counted.1,
         off.log_lines()?,
     );
+    // Ratios of an "on" that exported nothing would measure nothing.
+    if collector.spans() < on_calls as u64 {
+        let log = std::fs::read_to_string(on.dir.path().join("stderr.log"))?;
+        let last: Vec<&str> = log.lines().rev().take(5).collect();
+        return Err(format!(
+            "the \"on\" inventory exported fewer spans than it answered calls; \
+             the last lines of its log, newest first: {last:#?}"
+        )
+        .into());
+    }
     Ok(())
 }
 
