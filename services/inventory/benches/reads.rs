@@ -33,7 +33,8 @@
 //! recorded. GetLot cycles over the 300 lots and ListLots over the 6 pages
 //! (page tokens from a first walk), as an integrator reading the catalogue.
 //!
-//! Rounds alternate the four targets (their order rotating each round);
+//! Rounds alternate the four targets (their order rotating each round,
+//! "off" and "on" always one right after the other, each first in turn);
 //! for each case the median throughput, p50 and p99 over the rounds are
 //! printed, with the server's CPU time per call (from `/proc`: what the
 //! server itself spends, whereas throughput also depends on the load
@@ -944,7 +945,23 @@ enum Target {
     Uncached,
 }
 
-const TARGETS: [Target; 4] = [Target::Echo, Target::Off, Target::On, Target::Uncached];
+/// The order of the targets in round `round`. It turns each round: none
+/// always goes first, on a machine that cools or heats up under it. "Off"
+/// and "on" are always measured one right after the other, first one then
+/// the other: their ratio compares two cases a few seconds apart, not
+/// across other cases while the load of the machine's other work drifts.
+fn order(round: usize) -> [Target; 4] {
+    let (first, second) = if round % 2 == 0 {
+        (Target::Off, Target::On)
+    } else {
+        (Target::On, Target::Off)
+    };
+    match round % 3 {
+        0 => [Target::Echo, first, second, Target::Uncached],
+        1 => [first, second, Target::Uncached, Target::Echo],
+        _ => [Target::Uncached, Target::Echo, first, second],
+    }
+}
 
 /// The four targets, connected, and what their callers send.
 struct Targets {
@@ -1064,10 +1081,7 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
     for round in 0..rounds {
         let t = Instant::now();
         for read in [Read::Get, Read::List] {
-            // The order of the targets turns each round: none always goes
-            // first, on a machine that cools or heats up under it.
-            for k in 0..TARGETS.len() {
-                let target = TARGETS[(round + k) % TARGETS.len()];
+            for target in order(round) {
                 let pid = pids[target as usize];
                 let cpu = cpu_time(pid)?;
                 let sample = case(&targets, read, target, secs).await?;
