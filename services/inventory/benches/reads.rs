@@ -951,7 +951,7 @@ enum Target {
 /// the other: their ratio compares two cases a few seconds apart, not
 /// across other cases while the load of the machine's other work drifts.
 fn order(round: usize) -> [Target; 4] {
-    let (first, second) = if round % 2 == 0 {
+    let (first, second) = if round.is_multiple_of(2) {
         (Target::Off, Target::On)
     } else {
         (Target::On, Target::Off)
