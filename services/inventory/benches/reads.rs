@@ -1128,8 +1128,10 @@ async fn run(collector: &Collector, secs: Duration, rounds: usize) -> Res<()> {
         let log = std::fs::read_to_string(on.dir.path().join("stderr.log"))?;
         let last: Vec<&str> = log.lines().rev().take(5).collect();
         return Err(format!(
-            "the \"on\" inventory exported fewer spans than it answered calls; \
-             the last lines of its log, newest first: {last:#?}"
+            "the \"on\" inventory exported fewer spans than it answered calls (the \
+             SDK drops spans, without a word, when its queue of 2,048 is full: an \
+             exporter that cannot keep up); the last lines of its log, newest first: \
+             {last:#?}"
         )
         .into());
     }

@@ -192,6 +192,18 @@ fn requests_are_the_bytes_the_generated_types_encode() {
 }
 
 #[test]
+fn a_full_batch_has_lengths_of_three_bytes_as_prost_writes_them() {
+    // A batch as the SDK sends under load: its scope's spans are over
+    // 16 KiB, a length of three bytes.
+    let resource = resource();
+    let (main, _) = scopes();
+    let spans: Vec<SpanData> = (0..512).map(|n| call_span(&main, n)).collect();
+    let ours = request(&EncodedResource::from(&resource), &spans);
+    assert!(ours.len() > 1 << 16, "{} bytes", ours.len());
+    assert_eq!(ours, reference(&resource, &spans).encode_to_vec());
+}
+
+#[test]
 fn an_empty_batch_and_an_empty_resource_are_encoded_as_prost_does() {
     let empty = Resource::builder_empty().build();
     for resource in [empty, resource()] {
@@ -337,7 +349,7 @@ async fn batches_reach_the_collector_again_after_it_refused_them() {
     assert_eq!(collector.spans(), ["rpc", "consume é \"quoted\""]);
     let taken = collector.taken.lock().expect("taken").clone();
     assert_eq!(taken, [reference(&resource, &batch)]);
-    assert!(!exporter.failing.load(Ordering::Relaxed));
+    assert!(!exporter.said.failing.load(Ordering::Relaxed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,13 +397,13 @@ async fn a_batch_refused_every_time_or_in_part_fails_then_the_next_goes() {
     let (main, _) = scopes();
     let failed = exporter.export(vec![call_span(&main, 0)]).await;
     assert!(failed.is_err(), "{failed:?}");
-    assert!(exporter.failing.load(Ordering::Relaxed));
+    assert!(exporter.said.failing.load(Ordering::Relaxed));
     assert!(collector.spans().is_empty());
     exporter
         .export(vec![call_span(&main, 1)])
         .await
         .expect("the next batch goes");
-    assert!(!exporter.failing.load(Ordering::Relaxed));
+    assert!(!exporter.said.failing.load(Ordering::Relaxed));
     assert_eq!(collector.spans(), ["rpc"]);
     // Spans the collector took but rejected are a failure to say.
     let rejecting = Collector {
@@ -403,7 +415,10 @@ async fn a_batch_refused_every_time_or_in_part_fails_then_the_next_goes() {
     let Err(OTelSdkError::InternalFailure(why)) = partly else {
         panic!("a partial success is not a success: {partly:?}");
     };
-    assert!(why.contains("rejected 1 spans: too old"), "{why}");
+    assert!(why.contains("rejected 1 spans"), "{why}");
+    // Told as rejections, not as a collector down.
+    assert!(exporter.said.rejecting.load(Ordering::Relaxed));
+    assert!(!exporter.said.failing.load(Ordering::Relaxed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,18 +437,34 @@ async fn a_collector_not_there_fails_the_batch_without_hanging() {
         "{:?}",
         started.elapsed()
     );
-    assert!(exporter.failing.load(Ordering::Relaxed));
+    assert!(exporter.said.failing.load(Ordering::Relaxed));
 }
 
 #[test]
-fn a_failure_is_remembered_until_a_batch_goes() {
-    let failing = AtomicBool::new(false);
-    assert!(report(&failing, 2, Err("down".to_owned())).is_err());
-    assert!(failing.load(Ordering::Relaxed));
-    assert!(report(&failing, 2, Err("down".to_owned())).is_err());
-    assert!(failing.load(Ordering::Relaxed));
-    assert!(report(&failing, 2, Ok(())).is_ok());
-    assert!(!failing.load(Ordering::Relaxed));
+fn failures_and_rejections_are_remembered_until_a_batch_goes_whole() {
+    let said = Said::default();
+    let failed = || Outcome::Failed {
+        why: "down".to_owned(),
+        said: "secret echoed".to_owned(),
+    };
+    let rejected = || Outcome::Rejected {
+        spans: 1,
+        said: "too old".to_owned(),
+    };
+    let flags = |said: &Said| {
+        (
+            said.failing.load(Ordering::Relaxed),
+            said.rejecting.load(Ordering::Relaxed),
+        )
+    };
+    assert!(said.report(2, failed()).is_err());
+    assert_eq!(flags(&said), (true, false));
+    assert!(said.report(2, failed()).is_err());
+    assert_eq!(flags(&said), (true, false));
+    assert!(said.report(2, rejected()).is_err());
+    assert_eq!(flags(&said), (false, true));
+    assert!(said.report(2, Outcome::Taken).is_ok());
+    assert_eq!(flags(&said), (false, false));
 }
 
 #[test]
