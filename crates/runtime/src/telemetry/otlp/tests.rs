@@ -423,10 +423,9 @@ async fn a_batch_refused_every_time_or_in_part_fails_then_the_next_goes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_not_there_fails_the_batch_without_hanging() {
-    // A port nothing listens on: refused at once, tried three times.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    // Port 0, where nothing can listen (no free port that another test
+    // could take meanwhile): refused at once, tried three times.
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let exporter = exporter_to(addr, &resource());
     let (main, _) = scopes();
     let started = std::time::Instant::now();
