@@ -117,15 +117,15 @@ impl SpanExporter for OtlpExporter {
                 Ok(Ok(Ok(response))) => response.outcome(),
                 Ok(Ok(Err(status))) => Outcome::Failed {
                     why: format!("the collector answered {:?}", status.code()),
-                    said: status.message().to_owned(),
+                    answer: status.message().to_owned(),
                 },
                 Ok(Err(_)) => Outcome::Failed {
                     why: format!("the collector did not answer within {EXPORT_TIMEOUT:?}"),
-                    said: String::new(),
+                    answer: String::new(),
                 },
                 Err(_) => Outcome::Failed {
                     why: "the export stopped with the runtime".to_owned(),
-                    said: String::new(),
+                    answer: String::new(),
                 },
             };
             said.report(count, outcome)
@@ -143,9 +143,9 @@ enum Outcome {
     /// The collector took every span.
     Taken,
     /// It took the request but rejected `spans` of its spans.
-    Rejected { spans: i64, said: String },
+    Rejected { spans: i64, reason: String },
     /// It did not take the request.
-    Failed { why: String, said: String },
+    Failed { why: String, answer: String },
 }
 
 /// What has been logged of the batches, so that a collector down (or
@@ -174,7 +174,7 @@ impl Said {
                 }
                 Ok(())
             }
-            Outcome::Rejected { spans, said } => {
+            Outcome::Rejected { spans, reason } => {
                 if !was_rejecting {
                     tracing::warn!(
                         spans,
@@ -183,20 +183,20 @@ impl Said {
                          takes a batch whole)"
                     );
                 }
-                tracing::debug!(said, "traces: why the collector rejected spans");
+                tracing::debug!(reason, "traces: why the collector rejected spans");
                 Err(OTelSdkError::InternalFailure(format!(
                     "the collector rejected {spans} spans"
                 )))
             }
-            Outcome::Failed { why, said } => {
+            Outcome::Failed { why, answer } => {
                 if !was_failing {
                     tracing::warn!(
                         spans = count,
                         "traces: {why}; spans are dropped until it takes them"
                     );
                 }
-                if !said.is_empty() {
-                    tracing::debug!(said, "traces: what the collector answered");
+                if !answer.is_empty() {
+                    tracing::debug!(answer, "traces: what the collector answered");
                 }
                 Err(OTelSdkError::InternalFailure(why))
             }
@@ -531,7 +531,7 @@ impl ExportResponse {
         match self.partial_success {
             Some(partial) if partial.rejected_spans > 0 => Outcome::Rejected {
                 spans: partial.rejected_spans,
-                said: partial.error_message,
+                reason: partial.error_message,
             },
             Some(_) | None => Outcome::Taken,
         }

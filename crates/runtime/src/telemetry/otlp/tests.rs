@@ -444,11 +444,11 @@ fn failures_and_rejections_are_remembered_until_a_batch_goes_whole() {
     let said = Said::default();
     let failed = || Outcome::Failed {
         why: "down".to_owned(),
-        said: "secret echoed".to_owned(),
+        answer: "secret echoed".to_owned(),
     };
     let rejected = || Outcome::Rejected {
         spans: 1,
-        said: "too old".to_owned(),
+        reason: "too old".to_owned(),
     };
     let flags = |said: &Said| {
         (
